@@ -1,0 +1,522 @@
+/*
+ * rcgc.h - CPython's memory system for C programs: reference counting, a
+ * generational cycle collector with PEP 442 finalizers, freeze, and the tools
+ * around them.
+ *
+ * Ownership convention (docs/ownership.md): every function that takes or
+ * returns an object says one of
+ *   NEW       the caller receives a new strong reference and must drop it;
+ *   BORROWED  the caller receives a pointer it does not own;
+ *   STEALS    the function takes over the caller's reference.
+ * Arguments not marked are borrowed: the function does not keep them.
+ *
+ * Errors: functions returning int give 0 on success and a negative RCGC_E*
+ * code on failure (rcgc_strerror names it); counts are rcgc_ssize, negative
+ * on error; allocators return NULL.  API misuse that cannot be reported as a
+ * code (a decref below zero, an object used after it was freed) is caught,
+ * with a message and abort(), when the library is built with RCGC_DEBUG >= 1.
+ *
+ * Threads: a runtime is used by one thread at a time.  Different runtimes
+ * share nothing and may be used by different threads concurrently.
+ */
+#ifndef RCGC_H
+#define RCGC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "rcgc_config.h" /* generated: RCGC_DEBUG, version numbers */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define RCGC_LIKELY(x) __builtin_expect(!!(x), 1)
+#define RCGC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define RCGC_LIKELY(x) (x)
+#define RCGC_UNLIKELY(x) (x)
+#endif
+
+typedef ptrdiff_t rcgc_ssize;
+typedef struct rcgc_runtime rcgc_runtime;
+typedef struct rcgc_type rcgc_type;
+typedef struct rcgc_object rcgc_object;
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                    */
+
+/* One list generates the codes and their messages. */
+#define RCGC_ERROR_LIST(X)                                                    \
+    X(NOMEM, -1, "out of memory")                                             \
+    X(INVAL, -2, "invalid argument")                                          \
+    X(RANGE, -3, "generation out of range (must be 0, 1 or 2)")               \
+    X(ALREADY, -4, "object already tracked by the collector")                 \
+    X(NOTGC, -5, "type does not support garbage collection")                  \
+    X(NOTFOUND, -6, "object not found")                                       \
+    X(LIVE, -7, "objects were still alive at teardown")                       \
+    X(CORRUPT, -8, "collector invariant violated")                            \
+    X(FAILED, -9, "callback reported failure")
+
+enum rcgc_error {
+    RCGC_OK = 0,
+#define RCGC_ERROR_ENUM_(name, value, text) RCGC_E##name = value,
+    RCGC_ERROR_LIST(RCGC_ERROR_ENUM_)
+#undef RCGC_ERROR_ENUM_
+};
+
+/* The message for an error code ("unknown error" for unknown codes). */
+const char *rcgc_strerror(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Objects and types                                                         */
+
+/*
+ * Every object starts with this header; a client type embeds it as its first
+ * member.  Tracked objects also carry a hidden 16-byte collector header in
+ * front of it (docs/layout.md).
+ */
+struct rcgc_object {
+    intptr_t refcnt;          /* strong references; negative means immortal */
+    const rcgc_type *type;    /* set at allocation, never changes */
+};
+
+/* Value stored in refcnt of an immortal object (any negative value is). */
+#define RCGC_IMMORTAL_REFCNT (INTPTR_MIN / 2)
+
+/* Called by traverse for each reference; a non-zero result stops the walk. */
+typedef int (*rcgc_visit_fn)(rcgc_object *child, void *arg);
+
+/* Type flags. */
+#define RCGC_TYPE_GC 0x1u /* instances may be tracked; traverse is required */
+/* With may_untrack: consult it only on full collections (CPython 3.11's
+ * dicts); an untracked instance still counts as "may be tracked". */
+#define RCGC_TYPE_UNTRACK_ON_FULL 0x2u
+
+/*
+ * A type descriptor, usually a static const object shared by every runtime.
+ * Unused hooks are NULL.
+ */
+struct rcgc_type {
+    const char *name;   /* shown in messages: "gc: collectable <name 0x...>" */
+    size_t size;        /* bytes of an instance, >= sizeof(rcgc_object) */
+    unsigned flags;     /* RCGC_TYPE_* */
+
+    /* Report every strong reference the object holds with RCGC_VISIT and
+     * return 0, or the first non-zero visit result.  Must not change the
+     * object or any reference count, and must not call into rcgc. */
+    int (*traverse)(rcgc_object *self, rcgc_visit_fn visit, void *arg);
+
+    /* Drop every reference the object holds, nulling each slot before the
+     * decref (RCGC_CLEAR).  Called by the collector to break cycles and by
+     * deallocation; afterwards the object must still be safe to use. */
+    void (*clear)(rcgc_runtime *rt, rcgc_object *self);
+
+    /* PEP 442 finalizer: runs at most once in the object's lifetime (for GC
+     * types), before it is freed, also when it dies in a cycle.  It may
+     * resurrect the object by storing a new reference to it.  A non-zero
+     * return is reported through the unraisable hook. */
+    int (*finalize)(rcgc_runtime *rt, rcgc_object *self);
+
+    /* Legacy finalizer (CPython's tp_del): called at every refcount death
+     * and may resurrect; a cycle that holds such an object is uncollectable
+     * and goes to the garbage list. */
+    int (*legacy_finalize)(rcgc_runtime *rt, rcgc_object *self);
+
+    /* Free the object's own non-object resources (buffers, descriptors);
+     * called once, just before the memory is freed.  Must not touch other
+     * objects. */
+    void (*release)(rcgc_runtime *rt, rcgc_object *self);
+
+    /* Lazily untracked types (CPython's tuples): return non-zero when the
+     * object holds nothing that may ever be part of a cycle
+     * (rcgc_may_be_tracked is false for every reference); the collector then
+     * untracks it.  Called on survivors of every collection, or only of full
+     * collections with RCGC_TYPE_UNTRACK_ON_FULL.  Unless that flag is set,
+     * the type must never track an instance again once it was untracked. */
+    int (*may_untrack)(rcgc_object *self);
+};
+
+/* Inside a traverse function whose parameters are named visit and arg. */
+#define RCGC_VISIT(op)                                                        \
+    do {                                                                      \
+        if ((op) != NULL) {                                                   \
+            int rcgc_visit_ret_ = visit((rcgc_object *)(op), arg);            \
+            if (rcgc_visit_ret_ != 0) return rcgc_visit_ret_;                 \
+        }                                                                     \
+    } while (0)
+
+/* ------------------------------------------------------------------------ */
+/* Runtime                                                                   */
+
+/* Memory hooks, shaped like CPython's PyMemAllocatorEx. */
+typedef struct rcgc_allocator {
+    void *ctx;                                               /* passed back */
+    void *(*malloc)(void *ctx, size_t size);
+    void *(*calloc)(void *ctx, size_t nelem, size_t elsize);
+    void *(*realloc)(void *ctx, void *ptr, size_t new_size);
+    void (*free)(void *ctx, void *ptr);
+} rcgc_allocator;
+
+/* When an automatic collection runs once count[0] passes threshold[0]. */
+typedef enum rcgc_gc_mode {
+    RCGC_GC_SYNC = 0,     /* inside the allocating call (CPython 3.11) */
+    RCGC_GC_DEFERRED = 1  /* at the next rcgc_gc_collect_pending (3.12+) */
+} rcgc_gc_mode;
+
+/* Debug flags, with CPython's values (gc.DEBUG_*). */
+#define RCGC_DEBUG_STATS 1u
+#define RCGC_DEBUG_COLLECTABLE 2u
+#define RCGC_DEBUG_UNCOLLECTABLE 4u
+#define RCGC_DEBUG_SAVEALL 32u
+#define RCGC_DEBUG_LEAK 38u /* COLLECTABLE | UNCOLLECTABLE | SAVEALL */
+
+/* Where a reported failure happened (the unraisable hook's first argument). */
+typedef enum rcgc_unraisable_kind {
+    RCGC_IN_FINALIZER = 0,
+    RCGC_IN_LEGACY_FINALIZER = 1,
+    RCGC_IN_GC_CALLBACK = 2
+} rcgc_unraisable_kind;
+
+/* Receives failures that cannot be returned to a caller (CPython's
+ * "Exception ignored in ...").  obj is borrowed and may be NULL. */
+typedef void (*rcgc_unraisable_fn)(rcgc_runtime *rt, rcgc_unraisable_kind kind,
+                                   rcgc_object *obj, int err, void *ctx);
+
+typedef struct rcgc_config {
+    int threshold[3];              /* 700, 10, 10; threshold[0] == 0: no
+                                      automatic collection */
+    int gc_enabled;                /* automatic collection on (1) */
+    rcgc_gc_mode gc_mode;          /* RCGC_GC_SYNC */
+    unsigned debug;                /* RCGC_DEBUG_* flags (0) */
+    FILE *debug_stream;            /* debug messages and reports; NULL: stderr */
+    rcgc_allocator allocator;      /* malloc == NULL: the C library's */
+    rcgc_unraisable_fn unraisable; /* NULL: one line on debug_stream */
+    void *unraisable_ctx;          /* passed to unraisable */
+} rcgc_config;
+
+/* Fill cfg with the defaults shown above. */
+void rcgc_config_init(rcgc_config *cfg);
+
+/* A new runtime, or NULL when out of memory or cfg is invalid (a negative
+ * threshold, an allocator with only some hooks set).  cfg may be NULL for the
+ * defaults; it is copied. */
+rcgc_runtime *rcgc_runtime_new(const rcgc_config *cfg);
+
+typedef struct rcgc_teardown_report {
+    rcgc_ssize collected;     /* found unreachable by teardown's collections */
+    rcgc_ssize uncollectable; /* in the garbage list when teardown began */
+    rcgc_ssize alive;         /* still referenced after those collections */
+    rcgc_ssize freed;         /* of the alive ones, freed by teardown */
+    rcgc_ssize leaked;        /* alive objects teardown could not find (they
+                                 were untracked); only debug builds find them */
+} rcgc_teardown_report;
+
+/*
+ * Free a runtime and everything it owns.  Teardown collects until nothing
+ * more is found (finalizing what can be finalized), reports uncollectable
+ * garbage and objects still alive on the debug stream (CPython's shutdown
+ * message), then breaks the references of every object it can find and frees
+ * them.  Returns 0 when nothing was alive or uncollectable, RCGC_ELIVE
+ * otherwise; report (may be NULL) receives the numbers.  Must not be called
+ * during a collection or a callback of this runtime.
+ */
+int rcgc_runtime_free(rcgc_runtime *rt, rcgc_teardown_report *report);
+
+/* The debug stream (BORROWED). */
+FILE *rcgc_runtime_debug_stream(rcgc_runtime *rt);
+
+/* The code of the last failed allocation or operation of this runtime. */
+int rcgc_runtime_last_error(rcgc_runtime *rt);
+
+typedef struct rcgc_runtime_stats {
+    rcgc_ssize objects;        /* live objects (allocated, not yet freed) */
+    rcgc_ssize objects_peak;   /* highest value of objects */
+    rcgc_ssize tracked;        /* objects in generations 0..2 and frozen */
+    rcgc_ssize allocations;    /* objects allocated since creation */
+    rcgc_ssize blocks;         /* memory blocks held through the allocator */
+} rcgc_runtime_stats;
+
+void rcgc_runtime_get_stats(rcgc_runtime *rt, rcgc_runtime_stats *out);
+
+/* Memory for an object's own buffers, through the runtime's allocator (so
+ * fault injection and accounting see it).  Semantics of malloc/realloc/free;
+ * a zero size gives a unique pointer.  Must not be used across runtimes. */
+void *rcgc_mem_malloc(rcgc_runtime *rt, size_t size);
+void *rcgc_mem_calloc(rcgc_runtime *rt, size_t nelem, size_t elsize);
+void *rcgc_mem_realloc(rcgc_runtime *rt, void *ptr, size_t new_size);
+void rcgc_mem_free(rcgc_runtime *rt, void *ptr);
+
+/* ------------------------------------------------------------------------ */
+/* Object lifetime                                                           */
+
+/*
+ * NEW: a zeroed instance of type with refcount 1, not tracked.  Allocating an
+ * instance of a GC type adds one to count[0] and may run an automatic
+ * collection first (RCGC_GC_SYNC), which may run finalizers.  NULL when out
+ * of memory or when type is invalid (rcgc_runtime_last_error says which).
+ */
+rcgc_object *rcgc_object_new(rcgc_runtime *rt, const rcgc_type *type);
+
+/* NEW: as rcgc_object_new with an instance of size bytes (>= type->size),
+ * for objects with inline variable-size data. */
+rcgc_object *rcgc_object_new_sized(rcgc_runtime *rt, const rcgc_type *type,
+                                   size_t size);
+
+/* Out-of-line parts of the fast paths below.  Not for direct use. */
+void rcgc__dealloc(rcgc_runtime *rt, rcgc_object *o);
+void rcgc__incref_checked(rcgc_object *o, const char *file, int line);
+void rcgc__decref_checked(rcgc_runtime *rt, rcgc_object *o, const char *file,
+                          int line);
+
+#if RCGC_DEBUG >= 1
+#define rcgc_incref(o) rcgc__incref_checked((rcgc_object *)(o), __FILE__, __LINE__)
+#define rcgc_decref(rt, o)                                                    \
+    rcgc__decref_checked((rt), (rcgc_object *)(o), __FILE__, __LINE__)
+#else
+/* Add a strong reference.  Immortal objects are not written to. */
+static inline void rcgc_incref(rcgc_object *o)
+{
+    if (RCGC_LIKELY(o->refcnt >= 0)) o->refcnt++;
+}
+
+/* Drop a strong reference; the last one frees the object (finalizer, clear,
+ * release, free).  Immortal objects are not written to. */
+static inline void rcgc_decref(rcgc_runtime *rt, rcgc_object *o)
+{
+    intptr_t r = o->refcnt;
+    if (RCGC_LIKELY(r > 1))
+        o->refcnt = r - 1;
+    else if (r == 1) {
+        o->refcnt = 0;
+        rcgc__dealloc(rt, o);
+    }
+}
+#endif
+
+/* NULL-tolerant variants. */
+#define rcgc_xincref(o)                                                       \
+    do {                                                                      \
+        rcgc_object *rcgc_xo_ = (rcgc_object *)(o);                           \
+        if (rcgc_xo_ != NULL) rcgc_incref(rcgc_xo_);                          \
+    } while (0)
+#define rcgc_xdecref(rt, o)                                                   \
+    do {                                                                      \
+        rcgc_object *rcgc_xo_ = (rcgc_object *)(o);                           \
+        if (rcgc_xo_ != NULL) rcgc_decref((rt), rcgc_xo_);                    \
+    } while (0)
+
+/* Null the slot, then drop the reference it held (a decref can run code that
+ * reads the slot again). */
+#define RCGC_CLEAR(rt, slot)                                                  \
+    do {                                                                      \
+        rcgc_object *rcgc_clear_old_ = (rcgc_object *)(slot);                 \
+        if (rcgc_clear_old_ != NULL) {                                        \
+            (slot) = NULL;                                                    \
+            rcgc_decref((rt), rcgc_clear_old_);                               \
+        }                                                                     \
+    } while (0)
+
+/* Store value (STEALS a reference to it, may be NULL) into slot, then drop
+ * the reference the slot held. */
+#define RCGC_SETREF(rt, slot, value)                                          \
+    do {                                                                      \
+        rcgc_object *rcgc_setref_old_ = (rcgc_object *)(slot);                \
+        (slot) = (value);                                                     \
+        if (rcgc_setref_old_ != NULL) rcgc_decref((rt), rcgc_setref_old_);    \
+    } while (0)
+
+/* The reference count (RCGC_IMMORTAL_REFCNT for immortal objects). */
+static inline intptr_t rcgc_object_refcount(const rcgc_object *o)
+{
+    return o->refcnt;
+}
+
+static inline int rcgc_object_is_immortal(const rcgc_object *o)
+{
+    return o->refcnt < 0;
+}
+
+/*
+ * Make o immortal: reference counting stops writing to it and it is never
+ * freed before its runtime is.  A tracked object is untracked (CPython 3.13):
+ * an immortal container is a root, not a collection candidate.  Teardown
+ * clears and frees immortal objects last.  RCGC_ENOMEM if the runtime cannot
+ * record it (the object is then unchanged).
+ */
+int rcgc_object_make_immortal(rcgc_runtime *rt, rcgc_object *o);
+
+/*
+ * Start tracking o (an instance of a GC type, fully initialised so that
+ * traverse is safe): append it to generation 0.  RCGC_EALREADY if it is
+ * tracked, RCGC_ENOTGC if its type is not a GC type, RCGC_EINVAL if it is
+ * immortal; debug builds abort with a message instead.
+ */
+int rcgc_object_track(rcgc_runtime *rt, rcgc_object *o);
+
+/* Stop tracking o; nothing if it is not tracked.  Keeps the finalized mark. */
+void rcgc_object_untrack(rcgc_runtime *rt, rcgc_object *o);
+
+/* 1 if o's type is a GC type and o is tracked (gc.is_tracked). */
+int rcgc_object_is_tracked(const rcgc_object *o);
+
+/* 1 if o's type is a GC type and o's finalizer has run (gc.is_finalized). */
+int rcgc_object_is_finalized(const rcgc_object *o);
+
+/* 1 if o could take part in a cycle: a GC type and either tracked, or of a
+ * type that is not lazily untracked for good (the test may_untrack uses). */
+int rcgc_may_be_tracked(const rcgc_object *o);
+
+/* Run o's finalizer now unless it already ran (PyObject_CallFinalizer).
+ * Returns the finalizer's result, or 0 when nothing ran. */
+int rcgc_object_call_finalizer(rcgc_runtime *rt, rcgc_object *o);
+
+/* ------------------------------------------------------------------------ */
+/* The collector (CPython's gc module)                                       */
+
+#define RCGC_NUM_GENERATIONS 3
+
+/*
+ * Collect generation (0, 1 or 2) and the younger ones.  Returns the number of
+ * unreachable objects found (collected + uncollectable, exactly as CPython's
+ * gc.collect), 0 when called during a collection of this runtime (from a
+ * finalizer, a clear function or a callback), RCGC_ERANGE for a bad
+ * generation.  Works whether or not automatic collection is enabled.
+ */
+rcgc_ssize rcgc_gc_collect(rcgc_runtime *rt, int generation);
+
+/* Safe point for RCGC_GC_DEFERRED: run the automatic collection that an
+ * allocation scheduled, if any and if still enabled.  Returns what the
+ * collection found, or 0. */
+rcgc_ssize rcgc_gc_collect_pending(rcgc_runtime *rt);
+
+/* Automatic collection on and off; each returns the previous state. */
+int rcgc_gc_enable(rcgc_runtime *rt);
+int rcgc_gc_disable(rcgc_runtime *rt);
+int rcgc_gc_isenabled(rcgc_runtime *rt);
+
+/* Thresholds (gc.get_threshold / set_threshold).  RCGC_EINVAL if negative. */
+void rcgc_gc_get_threshold(rcgc_runtime *rt, int out[3]);
+int rcgc_gc_set_threshold(rcgc_runtime *rt, int t0, int t1, int t2);
+
+/* gc.get_count: count[0] = GC allocations minus GC frees since the last
+ * collection; count[1], count[2] = collections of the younger generation
+ * since the last collection of this one. */
+void rcgc_gc_get_count(rcgc_runtime *rt, int out[3]);
+
+unsigned rcgc_gc_get_debug(rcgc_runtime *rt);
+void rcgc_gc_set_debug(rcgc_runtime *rt, unsigned flags);
+
+/* The phases of a collection, each a function of the collector
+ * (docs/collector.md). */
+#define RCGC_PHASE_LIST(X)                                                    \
+    X(UPDATE_REFS, "update_refs")                                             \
+    X(SUBTRACT_REFS, "subtract_refs")                                         \
+    X(MOVE_UNREACHABLE, "move_unreachable")                                   \
+    X(UNTRACK_LAZY, "untrack_lazy")                                           \
+    X(PROMOTE, "promote")                                                     \
+    X(MOVE_LEGACY_FINALIZERS, "move_legacy_finalizers")                       \
+    X(HANDLE_WEAKREFS, "handle_weakrefs")                                     \
+    X(FINALIZE_GARBAGE, "finalize_garbage")                                   \
+    X(HANDLE_RESURRECTED, "handle_resurrected_objects")                       \
+    X(DELETE_GARBAGE, "delete_garbage")                                       \
+    X(HANDLE_LEGACY_FINALIZERS, "handle_legacy_finalizers")
+
+enum rcgc_phase {
+#define RCGC_PHASE_ENUM_(name, text) RCGC_PHASE_##name,
+    RCGC_PHASE_LIST(RCGC_PHASE_ENUM_)
+#undef RCGC_PHASE_ENUM_
+    RCGC_PHASE_COUNT
+};
+
+/* The function name of a phase, or NULL. */
+const char *rcgc_gc_phase_name(int phase);
+
+/* Per generation, since the runtime was created (gc.get_stats plus time). */
+typedef struct rcgc_gc_stats {
+    rcgc_ssize collections;              /* collections of this generation */
+    rcgc_ssize collected;                /* unreachable objects freed */
+    rcgc_ssize uncollectable;            /* unreachable, left in garbage */
+    uint64_t total_ns;                   /* time in these collections */
+    uint64_t phase_ns[RCGC_PHASE_COUNT]; /* of which, per phase */
+} rcgc_gc_stats;
+
+void rcgc_gc_get_stats(rcgc_runtime *rt, rcgc_gc_stats out[3]);
+
+/* gc.callbacks: called before ("start", counts 0) and after ("stop") every
+ * collection, automatic or not, in registration order.  A non-zero return is
+ * reported through the unraisable hook; the others still run.  Collecting
+ * from a callback returns 0. */
+typedef enum rcgc_gc_event { RCGC_GC_START = 0, RCGC_GC_STOP = 1 } rcgc_gc_event;
+
+typedef struct rcgc_gc_info {
+    int generation;           /* the generation collected */
+    rcgc_ssize collected;     /* 0 at start */
+    rcgc_ssize uncollectable; /* 0 at start */
+    double duration;          /* seconds; 0 at start */
+} rcgc_gc_info;
+
+typedef int (*rcgc_gc_callback_fn)(rcgc_runtime *rt, rcgc_gc_event event,
+                                   const rcgc_gc_info *info, void *ctx);
+
+/* Register (fn, ctx); the same pair may be registered more than once. */
+int rcgc_gc_callback_add(rcgc_runtime *rt, rcgc_gc_callback_fn fn, void *ctx);
+/* Remove the first registration of (fn, ctx); RCGC_ENOTFOUND if none. */
+int rcgc_gc_callback_remove(rcgc_runtime *rt, rcgc_gc_callback_fn fn,
+                            void *ctx);
+
+/*
+ * gc.garbage: objects of unreachable cycles that hold a legacy finalizer (or
+ * every unreachable object under RCGC_DEBUG_SAVEALL).  The list holds strong
+ * references; the program breaks the cycles and clears it.
+ */
+rcgc_ssize rcgc_gc_garbage_size(rcgc_runtime *rt);
+/* NEW references: *out receives an array (free with rcgc_objects_free). */
+rcgc_ssize rcgc_gc_get_garbage(rcgc_runtime *rt, rcgc_object ***out);
+/* Remove the first occurrence of o and drop its reference. */
+int rcgc_gc_garbage_remove(rcgc_runtime *rt, rcgc_object *o);
+/* Empty the list, dropping its references. */
+void rcgc_gc_garbage_clear(rcgc_runtime *rt);
+
+/* gc.freeze: move every tracked object to the permanent generation, which
+ * collections, get_objects and get_referrers leave out; counts become 0. */
+void rcgc_gc_freeze(rcgc_runtime *rt);
+/* gc.unfreeze: move them back to the oldest generation. */
+void rcgc_gc_unfreeze(rcgc_runtime *rt);
+rcgc_ssize rcgc_gc_get_freeze_count(rcgc_runtime *rt);
+
+/*
+ * Introspection.  Each returns a count and stores in *out an array of NEW
+ * references (free it with rcgc_objects_free), or returns RCGC_ENOMEM.
+ * get_objects: tracked objects of one generation, or of all when generation
+ * is -1 (RCGC_ERANGE otherwise).  get_referrers: tracked objects whose
+ * traverse reports any of objs.  get_referents: what the traverse of each of
+ * objs reports, duplicates kept (objects of non-GC types contribute nothing).
+ */
+rcgc_ssize rcgc_gc_get_objects(rcgc_runtime *rt, int generation,
+                               rcgc_object ***out);
+rcgc_ssize rcgc_gc_get_referrers(rcgc_runtime *rt, rcgc_object *const *objs,
+                                 rcgc_ssize nobjs, rcgc_object ***out);
+rcgc_ssize rcgc_gc_get_referents(rcgc_runtime *rt, rcgc_object *const *objs,
+                                 rcgc_ssize nobjs, rcgc_object ***out);
+
+/* Drop the n references of an array returned above (STEALS them) and free
+ * the array.  NULL is allowed. */
+void rcgc_objects_free(rcgc_runtime *rt, rcgc_object **objs, rcgc_ssize n);
+
+/*
+ * Check the collector's invariants: every list well linked, no stale flag
+ * bits, every tracked object of a GC type with a positive refcount, the
+ * counts consistent.  Returns 0 or RCGC_ECORRUPT after describing the first
+ * violation on the debug stream.  Runs after every collection when the
+ * library is built with RCGC_DEBUG >= 3.
+ */
+int rcgc_gc_check(rcgc_runtime *rt);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RCGC_H */

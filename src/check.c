@@ -1,0 +1,92 @@
+/*
+ * check.c - the collector's invariant checker (Lua's lua_checkmemory, for
+ * rcgc).  It walks every list the runtime owns and verifies, node by node,
+ * the invariants of docs/layout.md; the first violation is described on the
+ * debug stream.  Walks are bounded by the tracked count, so a corrupt list
+ * that loops is reported rather than followed forever.
+ */
+#include "internal.h"
+
+static int violation(rcgc_runtime *rt, const char *list, const gc_head *g,
+                     const char *what)
+{
+    FILE *f = rt->debug_stream;
+    fprintf(f, "rcgc: invariant violated in list '%s' at node %p: %s\n", list,
+            (const void *)g, what);
+    if (g != NULL) rcgc__dump_object(f, gc_object_of(g));
+    return RCGC_ECORRUPT;
+}
+
+/* Check one doubly linked list; expect_collecting says whether every node
+ * must carry COLLECTING (a collection's private lists) or none may. */
+int rcgc__check_list(rcgc_runtime *rt, const gc_head *list, const char *name,
+                     int expect_collecting)
+{
+    if (list->prev & GC_PREV_FLAGS || list->next & GC_NEXT_UNREACHABLE)
+        return violation(rt, name, NULL, "flag bits on the list head");
+    rcgc_ssize limit = rt->tracked + 1, n = 0;
+    const gc_head *prev = list;
+    for (const gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
+        if (++n > limit)
+            return violation(rt, name, NULL,
+                             "longer than the number of tracked objects "
+                             "(the links form a loop)");
+        if (g == NULL || g->next == 0)
+            return violation(rt, name, g, "untracked node in a list");
+        if (g->next & GC_NEXT_UNREACHABLE)
+            return violation(rt, name, g, "NEXT_UNREACHABLE left set");
+        if (gc_prev(g) != prev)
+            return violation(rt, name, g, "prev link does not match");
+        if (gc_is_collecting(g) != expect_collecting)
+            return violation(rt, name, g,
+                             expect_collecting ? "COLLECTING missing"
+                                               : "COLLECTING left set");
+        const rcgc_object *o = gc_object_of(g);
+        if (o->type == NULL || !gc_is_gc(o))
+            return violation(rt, name, g, "tracked object of a non-GC type");
+        if (o->refcnt <= 0)
+            return violation(rt, name, g,
+                             "tracked object with a non-positive refcount");
+        prev = g;
+    }
+    if (gc_prev(list) != prev)
+        return violation(rt, name, NULL, "head's prev is not the last node");
+    return 0;
+}
+
+int rcgc__check_all(rcgc_runtime *rt, int lists_complete)
+{
+    static const char *const names[RCGC_NUM_GENERATIONS] = {
+        "generation 0", "generation 1", "generation 2"};
+    rcgc_ssize total = 0;
+    for (int i = 0; i < RCGC_NUM_GENERATIONS; i++) {
+        if (rcgc__check_list(rt, &rt->gen[i].head, names[i], 0) != 0)
+            return RCGC_ECORRUPT;
+        if (rt->gen[i].count < 0 || rt->gen[i].threshold < 0)
+            return violation(rt, names[i], NULL, "negative count or threshold");
+        total += gc_list_size(&rt->gen[i].head);
+    }
+    if (rcgc__check_list(rt, &rt->permanent, "permanent", 0) != 0)
+        return RCGC_ECORRUPT;
+    total += gc_list_size(&rt->permanent);
+    /* Outside a collection's phases every tracked object is in one of those
+     * lists (during them, some sit in the collection's private lists). */
+    if (lists_complete && total != rt->tracked) {
+        fprintf(rt->debug_stream,
+                "rcgc: invariant violated: %td objects in the generation "
+                "lists, %td tracked\n",
+                total, rt->tracked);
+        return RCGC_ECORRUPT;
+    }
+    for (rcgc_ssize i = 0; i < rt->ngarbage; i++)
+        if (rt->garbage[i]->refcnt <= 0)
+            return violation(rt, "garbage", NULL, "dead object in the list");
+    if (rt->long_lived_pending < 0 || rt->long_lived_total < 0)
+        return violation(rt, "long-lived counts", NULL, "negative");
+    return 0;
+}
+
+RCGC__EXPORT int rcgc_gc_check(rcgc_runtime *rt)
+{
+    return rcgc__check_all(rt, !rt->collecting);
+}

@@ -1,0 +1,548 @@
+/*
+ * collect.c - CPython's classic three-generation cycle collector.
+ *
+ * One function per phase, named after it; reading rcgc__collect_main is
+ * reading the algorithm (docs/collector.md).  A collection of generation g
+ * merges the younger generations into g ("young"), finds what only the young
+ * set itself references by trial deletion (update_refs, subtract_refs,
+ * move_unreachable), promotes the survivors, sets aside what legacy
+ * finalizers reach, runs PEP 442 finalizers once, takes back whatever they
+ * resurrected, and clears the rest so reference counting frees it.
+ *
+ * Invariants this file relies on (checked by check.c at RCGC_DEBUG >= 3):
+ *   - between collections every list is doubly linked and no node carries
+ *     COLLECTING or NEXT_UNREACHABLE;
+ *   - from update_refs to the end of move_unreachable the young list is
+ *     singly linked (prev holds gc_refs) and no client code but traverse
+ *     runs;
+ *   - every other list the collector keeps is doubly linked whenever client
+ *     code (finalizers, clear, callbacks) runs, so that code may free, track
+ *     or untrack any object at any time.
+ */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Charge the time since *t to phase, and restart *t. */
+static void lap(rcgc_runtime *rt, int phase, uint64_t *t)
+{
+    uint64_t now = now_ns();
+    rt->phase_ns[phase] += now - *t;
+    *t = now;
+}
+
+static void validate(rcgc_runtime *rt, const gc_head *list, const char *name,
+                     int expect_collecting)
+{
+    if (RCGC_DEBUG >= 3 &&
+        rcgc__check_list(rt, list, name, expect_collecting) != 0)
+        rcgc__fatal(rt, NULL, "collector list '%s' is corrupt (see above)",
+                    name);
+}
+
+static void debug_cycle(rcgc_runtime *rt, const char *msg, rcgc_object *o)
+{
+    fprintf(rt->debug_stream, "gc: %s <%s %p>\n", msg, o->type->name,
+            (void *)o);
+}
+
+/* ---- trial deletion ---- */
+
+/* gc_refs := refcount for every object of the set, and mark it COLLECTING.
+ * From here until move_unreachable ends, the list is singly linked. */
+static void update_refs(rcgc_runtime *rt, gc_head *containers)
+{
+    for (gc_head *g = gc_next(containers); g != containers; g = gc_next(g)) {
+        rcgc_object *o = gc_object_of(g);
+        if (RCGC_DEBUG >= 1 && o->refcnt <= 0)
+            rcgc__fatal(rt, o, "update_refs: tracked object with refcount "
+                               "%ld (a deallocation left it tracked, or it "
+                               "is immortal)",
+                        (long)o->refcnt);
+        gc_reset_refs(g, o->refcnt);
+    }
+}
+
+static int visit_decref(rcgc_object *child, void *parent)
+{
+    if (gc_is_gc(child)) {
+        gc_head *g = gc_head_of(child);
+        if (gc_is_collecting(g)) {
+            if (RCGC_DEBUG >= 1 && gc_get_refs(g) <= 0) {
+                const rcgc_object *p = parent;
+                fprintf(stderr, "referrer: <%s %p>\n", p->type->name,
+                        (const void *)p);
+                rcgc__fatal(NULL, child,
+                            "subtract_refs: refcount is too small (a "
+                            "traverse reports a reference it does not own, "
+                            "or a reference count is too low)");
+            }
+            gc_decref(g);
+        }
+    }
+    return 0;
+}
+
+/* Subtract the references the set holds to itself: afterwards gc_refs > 0
+ * exactly for objects referenced from outside the set. */
+static void subtract_refs(gc_head *containers)
+{
+    for (gc_head *g = gc_next(containers); g != containers; g = gc_next(g)) {
+        rcgc_object *o = gc_object_of(g);
+        o->type->traverse(o, visit_decref, o);
+    }
+}
+
+static int visit_reachable(rcgc_object *child, void *arg)
+{
+    gc_head *reachable = arg;
+    if (!gc_is_gc(child)) return 0;
+    gc_head *g = gc_head_of(child);
+    /* Objects of other generations, and those left of the scan cursor
+     * (already scanned), have no COLLECTING bit. */
+    if (!gc_is_collecting(g)) return 0;
+    if (g->next & GC_NEXT_UNREACHABLE) {
+        /* Tentatively unreachable after all: unlink it by hand (the list
+         * functions do not handle the mark) and queue it for scanning again
+         * at the tail of young. */
+        gc_head *prev = gc_prev(g);
+        gc_head *next = (gc_head *)(g->next & ~GC_NEXT_UNREACHABLE);
+        prev->next = g->next; /* keeps the mark of prev's list */
+        gc_set_prev(next, prev);
+        gc_list_append(g, reachable);
+        gc_set_refs(g, 1);
+    } else if (gc_get_refs(g) == 0) {
+        /* Right of the cursor, not scanned yet: it is reachable. */
+        gc_set_refs(g, 1);
+    }
+    return 0;
+}
+
+/*
+ * Split young into reachable (stays in young, COLLECTING cleared, prev
+ * pointers restored) and tentatively unreachable (moved to unreachable, with
+ * NEXT_UNREACHABLE on each next word and COLLECTING still set).  One pass,
+ * breadth first, O(1) extra memory: objects with gc_refs 0 are moved out
+ * eagerly and brought back if a reachable object turns out to reference them.
+ */
+static void move_unreachable(gc_head *young, gc_head *unreachable)
+{
+    gc_head *prev = young;
+    gc_head *g = gc_next(young);
+    while (g != young) {
+        if (gc_get_refs(g) != 0) {
+            rcgc_object *o = gc_object_of(g);
+            o->type->traverse(o, visit_reachable, young);
+            gc_set_prev(g, prev); /* restores the link over gc_refs */
+            gc_clear_collecting(g);
+            prev = g;
+        } else {
+            /* young is singly linked here: only prev's next changes. */
+            prev->next = g->next;
+            gc_head *last = gc_prev(unreachable);
+            last->next = GC_NEXT_UNREACHABLE | (uintptr_t)g;
+            gc_set_prev(g, last);
+            g->next = GC_NEXT_UNREACHABLE | (uintptr_t)unreachable;
+            unreachable->prev = (uintptr_t)g;
+        }
+        /* Re-read: traverse may have appended to young. */
+        g = gc_next(prev);
+    }
+    young->prev = (uintptr_t)prev;
+    unreachable->next &= ~GC_NEXT_UNREACHABLE;
+}
+
+static void deduce_unreachable(rcgc_runtime *rt, gc_head *base,
+                               gc_head *unreachable, int timed, uint64_t *t)
+{
+    update_refs(rt, base);
+    if (timed) lap(rt, RCGC_PHASE_UPDATE_REFS, t);
+    subtract_refs(base);
+    if (timed) lap(rt, RCGC_PHASE_SUBTRACT_REFS, t);
+    gc_list_init(unreachable);
+    move_unreachable(base, unreachable);
+    if (timed) lap(rt, RCGC_PHASE_MOVE_UNREACHABLE, t);
+}
+
+/* ---- survivors ---- */
+
+/* Untrack survivors whose type says they can no longer be part of a cycle
+ * (CPython's untrack_tuples every time, untrack_dicts on full collections). */
+static void untrack_lazy(rcgc_runtime *rt, gc_head *young, int full)
+{
+    gc_head *next;
+    for (gc_head *g = gc_next(young); g != young; g = next) {
+        next = gc_next(g);
+        rcgc_object *o = gc_object_of(g);
+        const rcgc_type *t = o->type;
+        if (t->may_untrack != NULL &&
+            (full || !(t->flags & RCGC_TYPE_UNTRACK_ON_FULL)) &&
+            t->may_untrack(o))
+            rcgc__untrack(rt, o);
+    }
+}
+
+/* Survivors move up one generation; a full collection resets the long-lived
+ * counts that gate the next one. */
+static void promote(rcgc_runtime *rt, int generation, gc_head *young,
+                    gc_head *old)
+{
+    if (young != old) {
+        if (generation == RCGC_NUM_GENERATIONS - 2)
+            rt->long_lived_pending += gc_list_size(young);
+        gc_list_merge(young, old);
+    } else {
+        rt->long_lived_pending = 0;
+        rt->long_lived_total = gc_list_size(young);
+    }
+}
+
+/* ---- legacy finalizers ---- */
+
+static int has_legacy_finalizer(const rcgc_object *o)
+{
+    return o->type->legacy_finalize != NULL;
+}
+
+/* Clear NEXT_UNREACHABLE everywhere (unreachable becomes a normal list) and
+ * move the objects with a legacy finalizer to finalizers. */
+static void move_legacy_finalizers(gc_head *unreachable, gc_head *finalizers)
+{
+    gc_head *next;
+    for (gc_head *g = gc_next(unreachable); g != unreachable; g = next) {
+        g->next &= ~GC_NEXT_UNREACHABLE;
+        next = gc_next(g);
+        if (has_legacy_finalizer(gc_object_of(g))) {
+            gc_clear_collecting(g);
+            gc_list_move(g, finalizers);
+        }
+    }
+}
+
+static int visit_move(rcgc_object *child, void *arg)
+{
+    if (gc_is_gc(child)) {
+        gc_head *g = gc_head_of(child);
+        if (gc_is_collecting(g)) {
+            gc_list_move(g, arg);
+            gc_clear_collecting(g);
+        }
+    }
+    return 0;
+}
+
+/* Everything a legacy finalizer reaches is uncollectable too; the list grows
+ * while it is walked. */
+static void move_legacy_finalizer_reachable(gc_head *finalizers)
+{
+    for (gc_head *g = gc_next(finalizers); g != finalizers; g = gc_next(g)) {
+        rcgc_object *o = gc_object_of(g);
+        o->type->traverse(o, visit_move, finalizers);
+    }
+}
+
+/* ---- weak references, finalizers, resurrection ---- */
+
+/*
+ * Clear weak references to the unreachable objects and run the callbacks of
+ * those that are not garbage themselves (CPython's handle_weakrefs).  The
+ * weak reference module attaches here; until a type can be weakly
+ * referenced no unreachable object has any, and nothing is freed.  Returns
+ * the weak reference objects freed by their callbacks (they count as
+ * collected).
+ */
+static rcgc_ssize handle_weakrefs(rcgc_runtime *rt, gc_head *unreachable,
+                                  gc_head *old)
+{
+    (void)rt;
+    (void)unreachable;
+    (void)old;
+    return 0;
+}
+
+/* Run every PEP 442 finalizer that has not run yet.  Each object is moved to
+ * seen before its finalizer runs, so finalizers may free or move any other
+ * object of the list. */
+static void finalize_garbage(rcgc_runtime *rt, gc_head *collectable)
+{
+    gc_head seen;
+    gc_list_init(&seen);
+    while (!gc_list_is_empty(collectable)) {
+        gc_head *g = gc_next(collectable);
+        rcgc_object *o = gc_object_of(g);
+        gc_list_move(g, &seen);
+        if (!gc_is_finalized(g) && o->type->finalize != NULL) {
+            gc_set_finalized(g);
+            rcgc_incref(o);
+            int err = o->type->finalize(rt, o);
+            if (err != 0) rcgc__unraisable(rt, RCGC_IN_FINALIZER, o, err);
+            rcgc_decref(rt, o);
+        }
+    }
+    gc_list_merge(&seen, collectable);
+}
+
+static void clear_collecting(gc_head *list)
+{
+    for (gc_head *g = gc_next(list); g != list; g = gc_next(g))
+        gc_clear_collecting(g);
+}
+
+static void clear_unreachable_mask(gc_head *list)
+{
+    for (gc_head *g = gc_next(list); g != list; g = gc_next(g))
+        g->next &= ~GC_NEXT_UNREACHABLE;
+    list->next &= ~GC_NEXT_UNREACHABLE;
+}
+
+/* Run trial deletion again on the unreachable set: what finalizers made
+ * reachable from outside, and everything it reaches, is resurrected and goes
+ * to old; the rest goes to still_unreachable (COLLECTING left set). */
+static void handle_resurrected_objects(rcgc_runtime *rt, gc_head *unreachable,
+                                       gc_head *still_unreachable,
+                                       gc_head *old)
+{
+    clear_collecting(unreachable);
+    deduce_unreachable(rt, unreachable, still_unreachable, 0, NULL);
+    clear_unreachable_mask(still_unreachable);
+    gc_list_merge(unreachable, old);
+}
+
+/* ---- deletion ---- */
+
+int rcgc__garbage_append(rcgc_runtime *rt, rcgc_object *o)
+{
+    if (rcgc__grow(rt, (void **)&rt->garbage, &rt->garbage_cap,
+                   rt->ngarbage + 1, sizeof(rcgc_object *)) != 0) {
+        fprintf(rt->debug_stream,
+                "gc: out of memory: <%s %p> not added to the garbage list\n",
+                o->type->name, (void *)o);
+        return RCGC_ENOMEM;
+    }
+    rcgc_incref(o);
+    rt->garbage[rt->ngarbage++] = o;
+    return 0;
+}
+
+/* Break the cycles: clear each object (or save it under SAVEALL).  An object
+ * that is still first afterwards survived clear and moves to old. */
+static void delete_garbage(rcgc_runtime *rt, gc_head *collectable,
+                           gc_head *old)
+{
+    while (!gc_list_is_empty(collectable)) {
+        gc_head *g = gc_next(collectable);
+        rcgc_object *o = gc_object_of(g);
+        if (rt->debug & RCGC_DEBUG_SAVEALL) {
+            rcgc__garbage_append(rt, o);
+        } else if (o->type->clear != NULL) {
+            rcgc_incref(o);
+            o->type->clear(rt, o);
+            rcgc_decref(rt, o);
+        }
+        if (gc_next(collectable) == g) {
+            gc_clear_collecting(g);
+            gc_list_move(g, old);
+        }
+    }
+}
+
+/* Uncollectable objects with a legacy finalizer (all of them under SAVEALL)
+ * go to the garbage list; all stay tracked in old. */
+static void handle_legacy_finalizers(rcgc_runtime *rt, gc_head *finalizers,
+                                     gc_head *old)
+{
+    for (gc_head *g = gc_next(finalizers); g != finalizers; g = gc_next(g)) {
+        rcgc_object *o = gc_object_of(g);
+        if ((rt->debug & RCGC_DEBUG_SAVEALL) || has_legacy_finalizer(o)) {
+            if (rcgc__garbage_append(rt, o) != 0) break;
+        }
+    }
+    gc_list_merge(finalizers, old);
+}
+
+/* ---- one collection ---- */
+
+static void show_stats_each_generations(rcgc_runtime *rt)
+{
+    fprintf(rt->debug_stream, "gc: objects in each generation:");
+    for (int i = 0; i < RCGC_NUM_GENERATIONS; i++)
+        fprintf(rt->debug_stream, " %td", gc_list_size(&rt->gen[i].head));
+    fprintf(rt->debug_stream, "\ngc: objects in permanent generation: %td\n",
+            gc_list_size(&rt->permanent));
+}
+
+static void update_stats(rcgc_runtime *rt, int generation, rcgc_ssize m,
+                         rcgc_ssize n, uint64_t ns)
+{
+    rcgc_gc_stats *s = &rt->stats[generation];
+    s->collections++;
+    s->collected += m;
+    s->uncollectable += n;
+    s->total_ns += ns;
+    for (int p = 0; p < RCGC_PHASE_COUNT; p++) s->phase_ns[p] += rt->phase_ns[p];
+}
+
+rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
+                              rcgc_ssize *n_collected,
+                              rcgc_ssize *n_uncollectable)
+{
+    rcgc_ssize m = 0; /* objects collected */
+    rcgc_ssize n = 0; /* unreachable objects that could not be collected */
+    gc_head unreachable, finalizers, final_unreachable;
+    memset(rt->phase_ns, 0, sizeof rt->phase_ns);
+    if (rt->debug & RCGC_DEBUG_STATS) {
+        fprintf(rt->debug_stream, "gc: collecting generation %d...\n",
+                generation);
+        show_stats_each_generations(rt);
+    }
+    uint64_t start = now_ns(), t = start;
+
+    if (generation + 1 < RCGC_NUM_GENERATIONS) rt->gen[generation + 1].count++;
+    for (int i = 0; i <= generation; i++) rt->gen[i].count = 0;
+    for (int i = 0; i < generation; i++)
+        gc_list_merge(&rt->gen[i].head, &rt->gen[generation].head);
+    gc_head *young = &rt->gen[generation].head;
+    gc_head *old = generation + 1 < RCGC_NUM_GENERATIONS
+                       ? &rt->gen[generation + 1].head
+                       : young;
+    validate(rt, young, "young", 0);
+
+    deduce_unreachable(rt, young, &unreachable, 1, &t);
+    untrack_lazy(rt, young, generation == RCGC_NUM_GENERATIONS - 1);
+    lap(rt, RCGC_PHASE_UNTRACK_LAZY, &t);
+    promote(rt, generation, young, old);
+    lap(rt, RCGC_PHASE_PROMOTE, &t);
+
+    gc_list_init(&finalizers);
+    move_legacy_finalizers(&unreachable, &finalizers);
+    move_legacy_finalizer_reachable(&finalizers);
+    validate(rt, &finalizers, "finalizers", 0);
+    validate(rt, &unreachable, "unreachable", 1);
+    lap(rt, RCGC_PHASE_MOVE_LEGACY_FINALIZERS, &t);
+
+    if (rt->debug & RCGC_DEBUG_COLLECTABLE)
+        for (gc_head *g = gc_next(&unreachable); g != &unreachable; g = gc_next(g))
+            debug_cycle(rt, "collectable", gc_object_of(g));
+
+    m += handle_weakrefs(rt, &unreachable, old);
+    lap(rt, RCGC_PHASE_HANDLE_WEAKREFS, &t);
+    finalize_garbage(rt, &unreachable);
+    lap(rt, RCGC_PHASE_FINALIZE_GARBAGE, &t);
+    handle_resurrected_objects(rt, &unreachable, &final_unreachable, old);
+    lap(rt, RCGC_PHASE_HANDLE_RESURRECTED, &t);
+
+    m += gc_list_size(&final_unreachable);
+    delete_garbage(rt, &final_unreachable, old);
+    lap(rt, RCGC_PHASE_DELETE_GARBAGE, &t);
+
+    for (gc_head *g = gc_next(&finalizers); g != &finalizers; g = gc_next(g)) {
+        n++;
+        if (rt->debug & RCGC_DEBUG_UNCOLLECTABLE)
+            debug_cycle(rt, "uncollectable", gc_object_of(g));
+    }
+    if (rt->debug & RCGC_DEBUG_STATS)
+        fprintf(rt->debug_stream,
+                "gc: done, %td unreachable, %td uncollectable, %.4fs elapsed\n",
+                n + m, n, (double)(now_ns() - start) / 1e9);
+    handle_legacy_finalizers(rt, &finalizers, old);
+    lap(rt, RCGC_PHASE_HANDLE_LEGACY_FINALIZERS, &t);
+
+    update_stats(rt, generation, m, n, t - start);
+    if (RCGC_DEBUG >= 3 && rcgc__check_all(rt, 1) != 0)
+        rcgc__fatal(rt, NULL, "collector invariants violated after a "
+                              "collection of generation %d (see above)",
+                    generation);
+    if (n_collected != NULL) *n_collected = m;
+    if (n_uncollectable != NULL) *n_uncollectable = n;
+    return n + m;
+}
+
+/* ---- callbacks and triggers ---- */
+
+static void invoke_callbacks(rcgc_runtime *rt, rcgc_gc_event event,
+                             int generation, rcgc_ssize collected,
+                             rcgc_ssize uncollectable, double duration)
+{
+    rcgc_gc_info info = {generation, collected, uncollectable, duration};
+    /* By index over the live array: a callback may add or remove others. */
+    for (rcgc_ssize i = 0; i < rt->ncallbacks; i++) {
+        struct gc_callback cb = rt->callbacks[i];
+        int err = cb.fn(rt, event, &info, cb.ctx);
+        if (err != 0) rcgc__unraisable(rt, RCGC_IN_GC_CALLBACK, NULL, err);
+    }
+}
+
+rcgc_ssize rcgc__collect_with_callback(rcgc_runtime *rt, int generation)
+{
+    rcgc_ssize collected = 0, uncollectable = 0;
+    invoke_callbacks(rt, RCGC_GC_START, generation, 0, 0, 0.0);
+    uint64_t start = now_ns();
+    rcgc_ssize result =
+        rcgc__collect_main(rt, generation, &collected, &uncollectable);
+    invoke_callbacks(rt, RCGC_GC_STOP, generation, collected, uncollectable,
+                     (double)(now_ns() - start) / 1e9);
+    return result;
+}
+
+/* CPython's gc_collect_generations: the oldest generation whose count passed
+ * its threshold, a full collection only once the long-lived objects pending
+ * promotion reach a quarter of those that survived the last one. */
+rcgc_ssize rcgc__collect_generations(rcgc_runtime *rt)
+{
+    for (int i = RCGC_NUM_GENERATIONS - 1; i >= 0; i--) {
+        if (rt->gen[i].count > rt->gen[i].threshold) {
+            if (i == RCGC_NUM_GENERATIONS - 1 &&
+                rt->long_lived_pending < rt->long_lived_total / 4)
+                continue;
+            return rcgc__collect_with_callback(rt, i);
+        }
+    }
+    return 0;
+}
+
+void rcgc__gc_link(rcgc_runtime *rt)
+{
+    struct gc_generation *g0 = &rt->gen[0];
+    g0->count++;
+    if (g0->count > g0->threshold && rt->enabled && g0->threshold != 0 &&
+        !rt->collecting) {
+        if (rt->mode == RCGC_GC_DEFERRED) {
+            rt->pending = 1;
+            return;
+        }
+        rt->collecting = 1;
+        rcgc__collect_generations(rt);
+        rt->collecting = 0;
+    }
+}
+
+RCGC__EXPORT rcgc_ssize rcgc_gc_collect(rcgc_runtime *rt, int generation)
+{
+    if (generation < 0 || generation >= RCGC_NUM_GENERATIONS)
+        return RCGC_ERANGE;
+    if (rt->collecting) return 0;
+    rt->collecting = 1;
+    rcgc_ssize n = rcgc__collect_with_callback(rt, generation);
+    rt->collecting = 0;
+    return n;
+}
+
+RCGC__EXPORT rcgc_ssize rcgc_gc_collect_pending(rcgc_runtime *rt)
+{
+    if (!rt->pending || rt->collecting) return 0;
+    rt->pending = 0;
+    if (!rt->enabled) return 0;
+    rt->collecting = 1;
+    rcgc_ssize n = rcgc__collect_generations(rt);
+    rt->collecting = 0;
+    return n;
+}

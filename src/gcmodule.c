@@ -1,0 +1,290 @@
+/*
+ * gcmodule.c - the collector's control and introspection API, as CPython's
+ * gc module: thresholds, counts, enable/disable, debug flags, statistics,
+ * callbacks, the garbage list, freeze, get_objects, get_referrers and
+ * get_referents.  The collection itself is in collect.c.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+static const char *const phase_names[RCGC_PHASE_COUNT] = {
+#define RCGC_PHASE_NAME_(name, text) text,
+    RCGC_PHASE_LIST(RCGC_PHASE_NAME_)
+#undef RCGC_PHASE_NAME_
+};
+
+RCGC__EXPORT const char *rcgc_gc_phase_name(int phase)
+{
+    return phase >= 0 && phase < RCGC_PHASE_COUNT ? phase_names[phase] : NULL;
+}
+
+/* ---- switches and counters ---- */
+
+RCGC__EXPORT int rcgc_gc_enable(rcgc_runtime *rt)
+{
+    int was = rt->enabled;
+    rt->enabled = 1;
+    return was;
+}
+
+RCGC__EXPORT int rcgc_gc_disable(rcgc_runtime *rt)
+{
+    int was = rt->enabled;
+    rt->enabled = 0;
+    return was;
+}
+
+RCGC__EXPORT int rcgc_gc_isenabled(rcgc_runtime *rt)
+{
+    return rt->enabled;
+}
+
+RCGC__EXPORT void rcgc_gc_get_threshold(rcgc_runtime *rt, int out[3])
+{
+    for (int i = 0; i < RCGC_NUM_GENERATIONS; i++) out[i] = rt->gen[i].threshold;
+}
+
+RCGC__EXPORT int rcgc_gc_set_threshold(rcgc_runtime *rt, int t0, int t1,
+                                       int t2)
+{
+    if (t0 < 0 || t1 < 0 || t2 < 0) return RCGC_EINVAL;
+    rt->gen[0].threshold = t0;
+    rt->gen[1].threshold = t1;
+    rt->gen[2].threshold = t2;
+    return 0;
+}
+
+RCGC__EXPORT void rcgc_gc_get_count(rcgc_runtime *rt, int out[3])
+{
+    for (int i = 0; i < RCGC_NUM_GENERATIONS; i++) out[i] = rt->gen[i].count;
+}
+
+RCGC__EXPORT unsigned rcgc_gc_get_debug(rcgc_runtime *rt)
+{
+    return rt->debug;
+}
+
+RCGC__EXPORT void rcgc_gc_set_debug(rcgc_runtime *rt, unsigned flags)
+{
+    rt->debug = flags;
+}
+
+RCGC__EXPORT void rcgc_gc_get_stats(rcgc_runtime *rt, rcgc_gc_stats out[3])
+{
+    memcpy(out, rt->stats, sizeof rt->stats);
+}
+
+/* ---- callbacks ---- */
+
+RCGC__EXPORT int rcgc_gc_callback_add(rcgc_runtime *rt, rcgc_gc_callback_fn fn,
+                                      void *ctx)
+{
+    if (fn == NULL) return RCGC_EINVAL;
+    if (rcgc__grow(rt, (void **)&rt->callbacks, &rt->callbacks_cap,
+                   rt->ncallbacks + 1, sizeof *rt->callbacks) != 0)
+        return RCGC_ENOMEM;
+    rt->callbacks[rt->ncallbacks].fn = fn;
+    rt->callbacks[rt->ncallbacks].ctx = ctx;
+    rt->ncallbacks++;
+    return 0;
+}
+
+RCGC__EXPORT int rcgc_gc_callback_remove(rcgc_runtime *rt,
+                                         rcgc_gc_callback_fn fn, void *ctx)
+{
+    for (rcgc_ssize i = 0; i < rt->ncallbacks; i++) {
+        if (rt->callbacks[i].fn == fn && rt->callbacks[i].ctx == ctx) {
+            memmove(&rt->callbacks[i], &rt->callbacks[i + 1],
+                    (size_t)(rt->ncallbacks - i - 1) * sizeof *rt->callbacks);
+            rt->ncallbacks--;
+            return 0;
+        }
+    }
+    return RCGC_ENOTFOUND;
+}
+
+/* ---- result arrays ---- */
+
+struct objvec {
+    rcgc_runtime *rt;
+    rcgc_object **items; /* new references */
+    rcgc_ssize n, cap;
+    int failed;          /* out of memory while filling */
+};
+
+static int objvec_push(struct objvec *v, rcgc_object *o)
+{
+    if (rcgc__grow(v->rt, (void **)&v->items, &v->cap, v->n + 1,
+                   sizeof(rcgc_object *)) != 0) {
+        v->failed = 1;
+        return RCGC_ENOMEM;
+    }
+    rcgc_incref(o);
+    v->items[v->n++] = o;
+    return 0;
+}
+
+/* Hand the vector to the caller, or undo it on failure. */
+static rcgc_ssize objvec_finish(struct objvec *v, rcgc_object ***out)
+{
+    if (v->failed) {
+        rcgc_objects_free(v->rt, v->items, v->n);
+        *out = NULL;
+        return RCGC_ENOMEM;
+    }
+    if (v->items == NULL) { /* an empty result is still an array */
+        v->items = rcgc__malloc(v->rt, sizeof(rcgc_object *));
+        if (v->items == NULL) {
+            *out = NULL;
+            return RCGC_ENOMEM;
+        }
+    }
+    *out = v->items;
+    return v->n;
+}
+
+RCGC__EXPORT void rcgc_objects_free(rcgc_runtime *rt, rcgc_object **objs,
+                                    rcgc_ssize n)
+{
+    if (objs == NULL) return;
+    for (rcgc_ssize i = 0; i < n; i++) rcgc_decref(rt, objs[i]);
+    rcgc__free(rt, objs);
+}
+
+/* ---- the garbage list ---- */
+
+RCGC__EXPORT rcgc_ssize rcgc_gc_garbage_size(rcgc_runtime *rt)
+{
+    return rt->ngarbage;
+}
+
+RCGC__EXPORT rcgc_ssize rcgc_gc_get_garbage(rcgc_runtime *rt,
+                                            rcgc_object ***out)
+{
+    struct objvec v = {rt, NULL, 0, 0, 0};
+    for (rcgc_ssize i = 0; i < rt->ngarbage && !v.failed; i++)
+        objvec_push(&v, rt->garbage[i]);
+    return objvec_finish(&v, out);
+}
+
+RCGC__EXPORT int rcgc_gc_garbage_remove(rcgc_runtime *rt, rcgc_object *o)
+{
+    for (rcgc_ssize i = 0; i < rt->ngarbage; i++) {
+        if (rt->garbage[i] == o) {
+            memmove(&rt->garbage[i], &rt->garbage[i + 1],
+                    (size_t)(rt->ngarbage - i - 1) * sizeof(rcgc_object *));
+            rt->ngarbage--;
+            rcgc_decref(rt, o);
+            return 0;
+        }
+    }
+    return RCGC_ENOTFOUND;
+}
+
+RCGC__EXPORT void rcgc_gc_garbage_clear(rcgc_runtime *rt)
+{
+    /* Detach first: the decrefs may run code that appends again. */
+    rcgc_object **items = rt->garbage;
+    rcgc_ssize n = rt->ngarbage;
+    rt->garbage = NULL;
+    rt->ngarbage = rt->garbage_cap = 0;
+    rcgc_objects_free(rt, items, n);
+}
+
+/* ---- freeze ---- */
+
+RCGC__EXPORT void rcgc_gc_freeze(rcgc_runtime *rt)
+{
+    for (int i = 0; i < RCGC_NUM_GENERATIONS; i++) {
+        gc_list_merge(&rt->gen[i].head, &rt->permanent);
+        rt->gen[i].count = 0;
+    }
+}
+
+RCGC__EXPORT void rcgc_gc_unfreeze(rcgc_runtime *rt)
+{
+    gc_list_merge(&rt->permanent, &rt->gen[RCGC_NUM_GENERATIONS - 1].head);
+}
+
+RCGC__EXPORT rcgc_ssize rcgc_gc_get_freeze_count(rcgc_runtime *rt)
+{
+    return gc_list_size(&rt->permanent);
+}
+
+/* ---- introspection ---- */
+
+RCGC__EXPORT rcgc_ssize rcgc_gc_get_objects(rcgc_runtime *rt, int generation,
+                                            rcgc_object ***out)
+{
+    if (generation < -1 || generation >= RCGC_NUM_GENERATIONS) {
+        *out = NULL;
+        return RCGC_ERANGE;
+    }
+    struct objvec v = {rt, NULL, 0, 0, 0};
+    int lo = generation < 0 ? 0 : generation;
+    int hi = generation < 0 ? RCGC_NUM_GENERATIONS - 1 : generation;
+    for (int i = lo; i <= hi && !v.failed; i++) {
+        gc_head *list = &rt->gen[i].head;
+        for (gc_head *g = gc_next(list); g != list && !v.failed; g = gc_next(g))
+            objvec_push(&v, gc_object_of(g));
+    }
+    return objvec_finish(&v, out);
+}
+
+struct referrers_ctx {
+    rcgc_object *const *objs;
+    rcgc_ssize nobjs;
+};
+
+static int visit_referrer(rcgc_object *child, void *arg)
+{
+    const struct referrers_ctx *c = arg;
+    for (rcgc_ssize i = 0; i < c->nobjs; i++)
+        if (c->objs[i] == child) return 1;
+    return 0;
+}
+
+RCGC__EXPORT rcgc_ssize rcgc_gc_get_referrers(rcgc_runtime *rt,
+                                              rcgc_object *const *objs,
+                                              rcgc_ssize nobjs,
+                                              rcgc_object ***out)
+{
+    struct objvec v = {rt, NULL, 0, 0, 0};
+    struct referrers_ctx c = {objs, nobjs};
+    if (nobjs < 0 || (nobjs > 0 && objs == NULL)) {
+        *out = NULL;
+        return RCGC_EINVAL;
+    }
+    for (int i = 0; i < RCGC_NUM_GENERATIONS && !v.failed; i++) {
+        gc_head *list = &rt->gen[i].head;
+        for (gc_head *g = gc_next(list); g != list && !v.failed; g = gc_next(g)) {
+            rcgc_object *o = gc_object_of(g);
+            if (o->type->traverse(o, visit_referrer, &c) != 0)
+                objvec_push(&v, o);
+        }
+    }
+    return objvec_finish(&v, out);
+}
+
+static int visit_referent(rcgc_object *child, void *arg)
+{
+    return objvec_push(arg, child) != 0;
+}
+
+RCGC__EXPORT rcgc_ssize rcgc_gc_get_referents(rcgc_runtime *rt,
+                                              rcgc_object *const *objs,
+                                              rcgc_ssize nobjs,
+                                              rcgc_object ***out)
+{
+    struct objvec v = {rt, NULL, 0, 0, 0};
+    if (nobjs < 0 || (nobjs > 0 && objs == NULL)) {
+        *out = NULL;
+        return RCGC_EINVAL;
+    }
+    for (rcgc_ssize i = 0; i < nobjs && !v.failed; i++) {
+        rcgc_object *o = objs[i];
+        if (gc_is_gc(o)) o->type->traverse(o, visit_referent, &v);
+    }
+    return objvec_finish(&v, out);
+}

@@ -1,0 +1,162 @@
+/*
+ * internal.h - declarations shared by the library's modules: the runtime
+ * state, the debug header, and the functions modules call across files
+ * (rcgc__<module>_<verb>).  Nothing here is part of the public API.
+ */
+#ifndef RCGC_INTERNAL_H
+#define RCGC_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gchead.h"
+#include "rcgc.h"
+
+#if defined(__GNUC__)
+#define RCGC__NORETURN __attribute__((noreturn))
+#define RCGC__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define RCGC__EXPORT __attribute__((visibility("default")))
+#else
+#define RCGC__NORETURN
+#define RCGC__PRINTF(f, a)
+#define RCGC__EXPORT
+#endif
+
+/* Deallocations nested deeper than this are deferred (CPython's trashcan
+ * unwind level). */
+#define RCGC__TRASH_LIMIT 50
+
+/* ---- the debug header (RCGC_DEBUG >= 1), just before the object ---- */
+
+#define RCGC__MAGIC_ALIVE 0x52434743u /* "RCGC" */
+#define RCGC__MAGIC_FREED 0xDDDEADDDu
+
+typedef struct debug_head {
+    uint32_t magic;            /* RCGC__MAGIC_ALIVE or RCGC__MAGIC_FREED */
+    uint32_t gc_mem;           /* 1 if a gc_head precedes this header */
+    rcgc_runtime *rt;          /* owner */
+    size_t size;               /* instance size in bytes */
+    uint64_t serial;           /* allocation number within the runtime */
+    struct debug_head *prev;   /* all live objects of the runtime */
+    struct debug_head *next;
+} debug_head;
+
+#if RCGC_DEBUG >= 1
+_Static_assert(sizeof(debug_head) == RCGC__DEBUG_HEAD_SIZE,
+               "debug header size must match gchead.h");
+#endif
+
+static inline debug_head *debug_head_of(const rcgc_object *o)
+{
+    return (debug_head *)((char *)o - RCGC__DEBUG_HEAD_SIZE);
+}
+
+static inline rcgc_object *debug_object_of(const debug_head *d)
+{
+    return (rcgc_object *)((char *)d + RCGC__DEBUG_HEAD_SIZE);
+}
+
+/* ---- runtime state ---- */
+
+struct gc_generation {
+    gc_head head;  /* list of tracked objects */
+    int threshold; /* collect when count exceeds it */
+    int count;     /* see rcgc_gc_get_count */
+};
+
+struct gc_callback {
+    rcgc_gc_callback_fn fn;
+    void *ctx;
+};
+
+/* Freed objects kept unreusable for a while (RCGC_DEBUG >= 2). */
+#define RCGC__QUARANTINE_SLOTS 4096
+
+struct rcgc_runtime {
+    rcgc_allocator alloc;          /* the hooks every block goes through */
+    FILE *debug_stream;            /* messages and reports */
+    rcgc_unraisable_fn unraisable; /* failure reporter */
+    void *unraisable_ctx;
+    int last_error;                /* code of the last failure */
+
+    /* collector (CPython's struct _gc_runtime_state) */
+    struct gc_generation gen[RCGC_NUM_GENERATIONS];
+    gc_head permanent;             /* frozen objects */
+    rcgc_gc_stats stats[RCGC_NUM_GENERATIONS];
+    int enabled;                   /* automatic collection on */
+    int collecting;                /* a collection (or its callbacks) runs */
+    int pending;                   /* deferred mode: a collection is due */
+    rcgc_gc_mode mode;
+    unsigned debug;                /* RCGC_DEBUG_* flags */
+    rcgc_ssize long_lived_total;   /* survivors of the last full collection */
+    rcgc_ssize long_lived_pending; /* promoted into gen 2 since then */
+    uint64_t phase_ns[RCGC_PHASE_COUNT]; /* of the running collection */
+
+    struct gc_callback *callbacks; /* gc.callbacks */
+    rcgc_ssize ncallbacks, callbacks_cap;
+    rcgc_object **garbage;         /* gc.garbage, strong references */
+    rcgc_ssize ngarbage, garbage_cap;
+    rcgc_object **immortal;        /* immortal objects, freed at teardown */
+    rcgc_ssize nimmortal, immortal_cap;
+
+    /* trashcan */
+    int trash_depth;               /* nested deallocations */
+    rcgc_object *trash_later;      /* deferred ones, linked through refcnt */
+
+    /* accounting */
+    rcgc_ssize objects, objects_peak, tracked, allocations, blocks;
+    uint64_t serial;               /* allocation counter (debug header) */
+    int tearing_down;              /* inside rcgc_runtime_free */
+
+    /* RCGC_DEBUG >= 1: every live object; >= 2: quarantine ring */
+    debug_head all;
+    void **quarantine;
+    int quarantine_next;
+};
+
+/* ---- runtime.c: memory through the runtime's hooks ---- */
+void *rcgc__malloc(rcgc_runtime *rt, size_t size);
+void *rcgc__calloc(rcgc_runtime *rt, size_t nelem, size_t elsize);
+void *rcgc__realloc(rcgc_runtime *rt, void *ptr, size_t size);
+void rcgc__free(rcgc_runtime *rt, void *ptr);
+/* Grow *arr (of elsize-byte items, capacity *cap) to hold at least need. */
+int rcgc__grow(rcgc_runtime *rt, void **arr, rcgc_ssize *cap, rcgc_ssize need,
+               size_t elsize);
+void rcgc__unraisable(rcgc_runtime *rt, rcgc_unraisable_kind kind,
+                      rcgc_object *obj, int err);
+
+/* ---- error.c: fatal misuse reports ---- */
+RCGC__NORETURN void rcgc__fatal(rcgc_runtime *rt, const rcgc_object *o,
+                                const char *fmt, ...) RCGC__PRINTF(3, 4);
+void rcgc__dump_object(FILE *f, const rcgc_object *o);
+
+/* ---- object.c ---- */
+void rcgc__object_free_memory(rcgc_runtime *rt, rcgc_object *o);
+void rcgc__track(rcgc_runtime *rt, rcgc_object *o);
+void rcgc__untrack(rcgc_runtime *rt, rcgc_object *o);
+void rcgc__debug_check_object(rcgc_runtime *rt, const rcgc_object *o,
+                              const char *what);
+int rcgc__call_finalizer(rcgc_runtime *rt, rcgc_object *o);
+
+/* ---- collect.c ---- */
+/* After a GC allocation: count it and run or schedule a collection. */
+void rcgc__gc_link(rcgc_runtime *rt);
+/* Run the automatic collection CPython's gc_collect_generations picks. */
+rcgc_ssize rcgc__collect_generations(rcgc_runtime *rt);
+/* One collection (CPython's gc_collect_main); the caller has set
+ * rt->collecting.  Returns collected + uncollectable. */
+rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
+                              rcgc_ssize *collected, rcgc_ssize *uncollectable);
+/* One collection with callbacks; the caller has set rt->collecting. */
+rcgc_ssize rcgc__collect_with_callback(rcgc_runtime *rt, int generation);
+int rcgc__garbage_append(rcgc_runtime *rt, rcgc_object *o);
+
+/* ---- check.c ---- */
+/* rcgc_gc_check; lists_complete: every tracked object must be in the
+ * generation lists (false while a collection holds private lists). */
+int rcgc__check_all(rcgc_runtime *rt, int lists_complete);
+int rcgc__check_list(rcgc_runtime *rt, const gc_head *list, const char *name,
+                     int expect_collecting);
+
+#endif /* RCGC_INTERNAL_H */

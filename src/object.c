@@ -1,0 +1,377 @@
+/*
+ * object.c - object allocation, tracking, and deallocation.
+ *
+ * Deallocation is generic: when a reference count reaches zero the library
+ * runs the type's hooks in CPython's subtype_dealloc order (untrack, PEP 442
+ * finalizer once, legacy finalizer, clear, release, free), so every type gets
+ * resurrection and the trashcan for free.  The trashcan bounds nesting: past
+ * RCGC__TRASH_LIMIT nested deallocations an object is deposited on a list,
+ * linked through its (zero) reference count, and freed when the outermost
+ * deallocation returns, so chains of any depth use bounded C stack.
+ *
+ * Debug builds (RCGC_DEBUG >= 1) put a debug_head before every object: its
+ * magic catches use after free, its runtime pointer catches objects passed to
+ * another runtime, and its links let teardown find every object.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define RCGC__MAGIC_DEPOSITED 0x54524153u /* in the trashcan, refcount 0 */
+
+static size_t pre_size(const rcgc_type *t)
+{
+    return (gc_type_is_gc(t) ? sizeof(gc_head) : 0) + RCGC__DEBUG_HEAD_SIZE;
+}
+
+/* ---- debug checks (compiled always, used when RCGC_DEBUG >= 1) ---- */
+
+static void check_object_at(rcgc_runtime *rt, const rcgc_object *o,
+                            const char *what, const char *file, int line)
+{
+    if (o == NULL)
+        rcgc__fatal(rt, NULL, "%s:%d: %s: NULL object", file, line, what);
+#if RCGC_DEBUG >= 1
+    const debug_head *d = debug_head_of(o);
+    if (d->magic == RCGC__MAGIC_FREED)
+        rcgc__fatal(rt, o, "%s:%d: %s: object used after it was freed", file,
+                    line, what);
+    if (d->magic == RCGC__MAGIC_DEPOSITED)
+        rcgc__fatal(rt, o,
+                    "%s:%d: %s: object used after its reference count "
+                    "reached zero (its deallocation is pending)",
+                    file, line, what);
+    if (d->magic != RCGC__MAGIC_ALIVE)
+        rcgc__fatal(rt, o, "%s:%d: %s: not an rcgc object (bad header)", file,
+                    line, what);
+    if (rt != NULL && d->rt != rt)
+        rcgc__fatal(rt, o,
+                    "%s:%d: %s: object belongs to runtime %p, "
+                    "passed to runtime %p",
+                    file, line, what, (void *)d->rt, (void *)rt);
+#else
+    (void)rt;
+#endif
+}
+
+void rcgc__debug_check_object(rcgc_runtime *rt, const rcgc_object *o,
+                              const char *what)
+{
+    if (RCGC_DEBUG >= 1) check_object_at(rt, o, what, "rcgc", 0);
+}
+
+RCGC__EXPORT void rcgc__incref_checked(rcgc_object *o, const char *file,
+                                       int line)
+{
+    check_object_at(NULL, o, "rcgc_incref", file, line);
+    if (o->refcnt >= 0) o->refcnt++;
+}
+
+RCGC__EXPORT void rcgc__decref_checked(rcgc_runtime *rt, rcgc_object *o,
+                                       const char *file, int line)
+{
+    check_object_at(rt, o, "rcgc_decref", file, line);
+    intptr_t r = o->refcnt;
+    if (r > 1) {
+        o->refcnt = r - 1;
+    } else if (r == 1) {
+        o->refcnt = 0;
+        rcgc__dealloc(rt, o);
+    } else if (r == 0) {
+        rcgc__fatal(rt, o,
+                    "%s:%d: rcgc_decref: reference count would go below zero",
+                    file, line);
+    }
+}
+
+/* ---- allocation ---- */
+
+static int type_is_valid(const rcgc_type *t, size_t size)
+{
+    if (t == NULL || t->size < sizeof(rcgc_object) || size < t->size)
+        return 0;
+    return !gc_type_is_gc(t) || t->traverse != NULL;
+}
+
+static void debug_link(rcgc_runtime *rt, rcgc_object *o, size_t size)
+{
+#if RCGC_DEBUG >= 1
+    debug_head *d = debug_head_of(o);
+    d->magic = RCGC__MAGIC_ALIVE;
+    d->gc_mem = gc_is_gc(o);
+    d->rt = rt;
+    d->size = size;
+    d->serial = ++rt->serial;
+    d->prev = rt->all.prev;
+    d->next = &rt->all;
+    rt->all.prev->next = d;
+    rt->all.prev = d;
+#else
+    (void)rt;
+    (void)o;
+    (void)size;
+#endif
+}
+
+static rcgc_object *object_new(rcgc_runtime *rt, const rcgc_type *type,
+                               size_t size)
+{
+    if (!type_is_valid(type, size)) {
+        if (RCGC_DEBUG >= 1)
+            rcgc__fatal(rt, NULL,
+                        "rcgc_object_new: invalid type '%s' or size %zu "
+                        "(size below the header, or a GC type without "
+                        "traverse)",
+                        type && type->name ? type->name : "?", size);
+        rt->last_error = RCGC_EINVAL;
+        return NULL;
+    }
+    size_t pre = pre_size(type);
+    if (size > SIZE_MAX - pre) {
+        rt->last_error = RCGC_ENOMEM;
+        return NULL;
+    }
+    char *mem = rcgc__calloc(rt, 1, pre + size);
+    if (mem == NULL) return NULL;
+    rcgc_object *o = (rcgc_object *)(mem + pre);
+    /* As CPython's gc_alloc: count it, maybe collect, before the object is
+     * initialised (it is untracked, so no collection can see it). */
+    if (gc_type_is_gc(type)) rcgc__gc_link(rt);
+    o->refcnt = 1;
+    o->type = type;
+    debug_link(rt, o, size);
+    rt->allocations++;
+    if (++rt->objects > rt->objects_peak) rt->objects_peak = rt->objects;
+    return o;
+}
+
+RCGC__EXPORT rcgc_object *rcgc_object_new(rcgc_runtime *rt,
+                                          const rcgc_type *type)
+{
+    return object_new(rt, type, type != NULL ? type->size : 0);
+}
+
+RCGC__EXPORT rcgc_object *rcgc_object_new_sized(rcgc_runtime *rt,
+                                                const rcgc_type *type,
+                                                size_t size)
+{
+    return object_new(rt, type, size);
+}
+
+/* ---- freeing ---- */
+
+#if RCGC_DEBUG >= 1
+static void debug_unlink(rcgc_runtime *rt, rcgc_object *o)
+{
+    debug_head *d = debug_head_of(o);
+    d->prev->next = d->next;
+    d->next->prev = d->prev;
+    d->magic = RCGC__MAGIC_FREED;
+    if (RCGC_DEBUG >= 2) /* poison the body; keep the header for messages */
+        memset((char *)o + sizeof(rcgc_object), 0xDD,
+               d->size - sizeof(rcgc_object));
+    (void)rt;
+}
+#endif
+
+/* Give the memory back (the quarantine keeps it unreusable for a while in
+ * RCGC_DEBUG >= 2 builds, so later uses are caught). */
+static void release_block(rcgc_runtime *rt, void *mem)
+{
+#if RCGC_DEBUG >= 2
+    void *old = rt->quarantine[rt->quarantine_next];
+    rt->quarantine[rt->quarantine_next] = mem;
+    rt->quarantine_next = (rt->quarantine_next + 1) % RCGC__QUARANTINE_SLOTS;
+    mem = old;
+    if (mem == NULL) return;
+#endif
+    rcgc__free(rt, mem);
+}
+
+void rcgc__object_free_memory(rcgc_runtime *rt, rcgc_object *o)
+{
+    char *mem = (char *)o - pre_size(o->type);
+    if (gc_is_gc(o)) {
+        rcgc__untrack(rt, o); /* CPython's PyObject_GC_Del unlinks too */
+        if (rt->gen[0].count > 0) rt->gen[0].count--;
+    }
+    rt->objects--;
+#if RCGC_DEBUG >= 1
+    debug_unlink(rt, o);
+#endif
+    release_block(rt, mem);
+}
+
+/* CPython's PyObject_CallFinalizerFromDealloc, for either finalizer.  The
+ * object (refcount 0) is given a temporary reference and, if it was tracked,
+ * tracked again so that a resurrected object stays collectable.  Returns 1
+ * if the finalizer resurrected it. */
+static int finalize_from_dealloc(rcgc_runtime *rt, rcgc_object *o,
+                                 int was_tracked, int legacy)
+{
+    const rcgc_type *t = o->type;
+    o->refcnt = 1;
+    if (was_tracked) rcgc__track(rt, o);
+    int err = legacy ? t->legacy_finalize(rt, o) : t->finalize(rt, o);
+    if (!legacy && gc_type_is_gc(t)) gc_set_finalized(gc_head_of(o));
+    if (err != 0)
+        rcgc__unraisable(rt, legacy ? RCGC_IN_LEGACY_FINALIZER
+                                    : RCGC_IN_FINALIZER,
+                         o, err);
+    if (o->refcnt < 0) return 1; /* made immortal */
+    if (--o->refcnt > 0) return 1;
+    if (gc_type_is_gc(t)) rcgc__untrack(rt, o);
+    return 0;
+}
+
+static void dealloc_body(rcgc_runtime *rt, rcgc_object *o, int was_tracked)
+{
+    const rcgc_type *t = o->type;
+    if (t->finalize != NULL &&
+        !(gc_type_is_gc(t) && gc_is_finalized(gc_head_of(o)))) {
+        if (finalize_from_dealloc(rt, o, was_tracked, 0)) return;
+    }
+    if (t->legacy_finalize != NULL) {
+        if (finalize_from_dealloc(rt, o, was_tracked, 1)) return;
+    }
+    if (t->clear != NULL) t->clear(rt, o);
+    if (t->release != NULL) t->release(rt, o);
+    rcgc__object_free_memory(rt, o);
+}
+
+/* Free the deposited objects, one level deep each (CPython's
+ * _PyTrash_thread_destroy_chain). */
+static void destroy_chain(rcgc_runtime *rt)
+{
+    rt->trash_depth = 1; /* no recursive chain destruction */
+    while (rt->trash_later != NULL) {
+        rcgc_object *o = rt->trash_later;
+        uintptr_t link = (uintptr_t)o->refcnt;
+        rt->trash_later = (rcgc_object *)(link & ~(uintptr_t)1);
+        o->refcnt = 0;
+#if RCGC_DEBUG >= 1
+        debug_head_of(o)->magic = RCGC__MAGIC_ALIVE;
+#endif
+        dealloc_body(rt, o, (int)(link & 1));
+    }
+    rt->trash_depth = 0;
+}
+
+RCGC__EXPORT void rcgc__dealloc(rcgc_runtime *rt, rcgc_object *o)
+{
+    int was_tracked = 0;
+    if (gc_is_gc(o) && gc_is_tracked(gc_head_of(o))) {
+        /* First of all: a tracked object with refcount 0 is poison for a
+         * collection that a finalizer below could start. */
+        rcgc__untrack(rt, o);
+        was_tracked = 1;
+    }
+    if (rt->trash_depth >= RCGC__TRASH_LIMIT) {
+        o->refcnt = (intptr_t)((uintptr_t)rt->trash_later | (uintptr_t)was_tracked);
+        rt->trash_later = o;
+#if RCGC_DEBUG >= 1
+        debug_head_of(o)->magic = RCGC__MAGIC_DEPOSITED;
+#endif
+        return;
+    }
+    rt->trash_depth++;
+    dealloc_body(rt, o, was_tracked);
+    rt->trash_depth--;
+    if (rt->trash_depth == 0 && rt->trash_later != NULL) destroy_chain(rt);
+}
+
+/* ---- tracking ---- */
+
+void rcgc__track(rcgc_runtime *rt, rcgc_object *o)
+{
+    gc_list_append(gc_head_of(o), &rt->gen[0].head);
+    rt->tracked++;
+}
+
+void rcgc__untrack(rcgc_runtime *rt, rcgc_object *o)
+{
+    gc_head *g = gc_head_of(o);
+    if (!gc_is_tracked(g)) return;
+    gc_list_remove(g);
+    /* Only FINALIZED survives: COLLECTING must go, since this may happen
+     * in the middle of a collection. */
+    g->prev &= GC_PREV_FINALIZED;
+    rt->tracked--;
+}
+
+RCGC__EXPORT int rcgc_object_track(rcgc_runtime *rt, rcgc_object *o)
+{
+    rcgc__debug_check_object(rt, o, "rcgc_object_track");
+    if (!gc_is_gc(o)) {
+        if (RCGC_DEBUG >= 1)
+            rcgc__fatal(rt, o, "rcgc_object_track: type '%s' is not a GC type",
+                        o->type->name);
+        return RCGC_ENOTGC;
+    }
+    if (gc_is_tracked(gc_head_of(o))) {
+        if (RCGC_DEBUG >= 1)
+            rcgc__fatal(rt, o, "rcgc_object_track: object already tracked by "
+                               "the garbage collector");
+        return RCGC_EALREADY;
+    }
+    if (rcgc_object_is_immortal(o)) return RCGC_EINVAL;
+    rcgc__track(rt, o);
+    return 0;
+}
+
+RCGC__EXPORT void rcgc_object_untrack(rcgc_runtime *rt, rcgc_object *o)
+{
+    rcgc__debug_check_object(rt, o, "rcgc_object_untrack");
+    if (gc_is_gc(o)) rcgc__untrack(rt, o);
+}
+
+RCGC__EXPORT int rcgc_object_is_tracked(const rcgc_object *o)
+{
+    return gc_is_gc(o) && gc_is_tracked(gc_head_of(o));
+}
+
+RCGC__EXPORT int rcgc_object_is_finalized(const rcgc_object *o)
+{
+    return gc_is_gc(o) && gc_is_finalized(gc_head_of(o));
+}
+
+RCGC__EXPORT int rcgc_may_be_tracked(const rcgc_object *o)
+{
+    const rcgc_type *t = o->type;
+    if (!gc_type_is_gc(t)) return 0;
+    if (t->may_untrack == NULL || (t->flags & RCGC_TYPE_UNTRACK_ON_FULL))
+        return 1;
+    return gc_is_tracked(gc_head_of(o));
+}
+
+RCGC__EXPORT int rcgc_object_make_immortal(rcgc_runtime *rt, rcgc_object *o)
+{
+    rcgc__debug_check_object(rt, o, "rcgc_object_make_immortal");
+    if (rcgc_object_is_immortal(o)) return 0;
+    if (rcgc__grow(rt, (void **)&rt->immortal, &rt->immortal_cap,
+                   rt->nimmortal + 1, sizeof(rcgc_object *)) != 0)
+        return RCGC_ENOMEM;
+    if (gc_is_gc(o)) rcgc__untrack(rt, o);
+    o->refcnt = RCGC_IMMORTAL_REFCNT;
+    rt->immortal[rt->nimmortal++] = o;
+    return 0;
+}
+
+RCGC__EXPORT int rcgc_object_call_finalizer(rcgc_runtime *rt, rcgc_object *o)
+{
+    rcgc__debug_check_object(rt, o, "rcgc_object_call_finalizer");
+    return rcgc__call_finalizer(rt, o);
+}
+
+/* CPython's PyObject_CallFinalizer: nothing if there is no finalizer or it
+ * already ran; FINALIZED is set after the call. */
+int rcgc__call_finalizer(rcgc_runtime *rt, rcgc_object *o)
+{
+    const rcgc_type *t = o->type;
+    if (t->finalize == NULL) return 0;
+    if (gc_type_is_gc(t) && gc_is_finalized(gc_head_of(o))) return 0;
+    int err = t->finalize(rt, o);
+    if (gc_type_is_gc(t)) gc_set_finalized(gc_head_of(o));
+    return err;
+}

@@ -1,0 +1,417 @@
+/*
+ * runtime.c - the runtime handle: configuration, the memory hooks every
+ * block goes through, failure reporting, and teardown.
+ *
+ * Teardown (rcgc_runtime_free) follows CPython's finalization: collect until
+ * nothing more is found, report what could not be freed, then, unlike
+ * CPython, free every object it can find so the host gets its memory back.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ---- default allocator: the C library ---- */
+
+static void *libc_malloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return malloc(size);
+}
+
+static void *libc_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    (void)ctx;
+    return calloc(nelem, elsize);
+}
+
+static void *libc_realloc(void *ctx, void *ptr, size_t size)
+{
+    (void)ctx;
+    return realloc(ptr, size);
+}
+
+static void libc_free(void *ctx, void *ptr)
+{
+    (void)ctx;
+    free(ptr);
+}
+
+static const rcgc_allocator libc_allocator = {
+    NULL, libc_malloc, libc_calloc, libc_realloc, libc_free};
+
+/* ---- memory through the hooks ---- */
+
+void *rcgc__malloc(rcgc_runtime *rt, size_t size)
+{
+    void *p = rt->alloc.malloc(rt->alloc.ctx, size ? size : 1);
+    if (p == NULL) {
+        rt->last_error = RCGC_ENOMEM;
+        return NULL;
+    }
+    rt->blocks++;
+    return p;
+}
+
+void *rcgc__calloc(rcgc_runtime *rt, size_t nelem, size_t elsize)
+{
+    if (nelem == 0 || elsize == 0) nelem = elsize = 1;
+    if (nelem > SIZE_MAX / elsize) {
+        rt->last_error = RCGC_ENOMEM;
+        return NULL;
+    }
+    void *p = rt->alloc.calloc(rt->alloc.ctx, nelem, elsize);
+    if (p == NULL) {
+        rt->last_error = RCGC_ENOMEM;
+        return NULL;
+    }
+    rt->blocks++;
+    return p;
+}
+
+void *rcgc__realloc(rcgc_runtime *rt, void *ptr, size_t size)
+{
+    if (ptr == NULL) return rcgc__malloc(rt, size);
+    void *p = rt->alloc.realloc(rt->alloc.ctx, ptr, size ? size : 1);
+    if (p == NULL) rt->last_error = RCGC_ENOMEM;
+    return p;
+}
+
+void rcgc__free(rcgc_runtime *rt, void *ptr)
+{
+    if (ptr == NULL) return;
+    rt->blocks--;
+    rt->alloc.free(rt->alloc.ctx, ptr);
+}
+
+int rcgc__grow(rcgc_runtime *rt, void **arr, rcgc_ssize *cap, rcgc_ssize need,
+               size_t elsize)
+{
+    if (need <= *cap) return 0;
+    rcgc_ssize ncap = *cap ? *cap : 8;
+    while (ncap < need) {
+        if (ncap > PTRDIFF_MAX / 2 / (rcgc_ssize)elsize) return RCGC_ENOMEM;
+        ncap *= 2;
+    }
+    void *p = rcgc__realloc(rt, *arr, (size_t)ncap * elsize);
+    if (p == NULL) return RCGC_ENOMEM;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+RCGC__EXPORT void *rcgc_mem_malloc(rcgc_runtime *rt, size_t size)
+{
+    return rcgc__malloc(rt, size);
+}
+
+RCGC__EXPORT void *rcgc_mem_calloc(rcgc_runtime *rt, size_t nelem,
+                                   size_t elsize)
+{
+    return rcgc__calloc(rt, nelem, elsize);
+}
+
+RCGC__EXPORT void *rcgc_mem_realloc(rcgc_runtime *rt, void *ptr, size_t size)
+{
+    return rcgc__realloc(rt, ptr, size);
+}
+
+RCGC__EXPORT void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
+{
+    rcgc__free(rt, ptr);
+}
+
+/* ---- failures nobody can be told about ---- */
+
+static const char *unraisable_where(rcgc_unraisable_kind kind)
+{
+    switch (kind) {
+    case RCGC_IN_FINALIZER:
+        return "finalizer";
+    case RCGC_IN_LEGACY_FINALIZER:
+        return "legacy finalizer";
+    case RCGC_IN_GC_CALLBACK:
+        return "gc callback";
+    }
+    return "callback";
+}
+
+void rcgc__unraisable(rcgc_runtime *rt, rcgc_unraisable_kind kind,
+                      rcgc_object *obj, int err)
+{
+    if (rt->unraisable != NULL) {
+        rt->unraisable(rt, kind, obj, err, rt->unraisable_ctx);
+        return;
+    }
+    if (obj != NULL)
+        fprintf(rt->debug_stream, "rcgc: error ignored in %s of <%s %p>: %s (%d)\n",
+                unraisable_where(kind), obj->type->name, (void *)obj,
+                rcgc_strerror(err), err);
+    else
+        fprintf(rt->debug_stream, "rcgc: error ignored in %s: %s (%d)\n",
+                unraisable_where(kind), rcgc_strerror(err), err);
+}
+
+/* ---- creation ---- */
+
+RCGC__EXPORT void rcgc_config_init(rcgc_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->threshold[0] = 700;
+    cfg->threshold[1] = 10;
+    cfg->threshold[2] = 10;
+    cfg->gc_enabled = 1;
+    cfg->gc_mode = RCGC_GC_SYNC;
+}
+
+static int config_is_valid(const rcgc_config *cfg)
+{
+    const rcgc_allocator *a = &cfg->allocator;
+    int hooks = (a->malloc != NULL) + (a->calloc != NULL) +
+                (a->realloc != NULL) + (a->free != NULL);
+    if (hooks != 0 && hooks != 4) return 0;
+    for (int i = 0; i < RCGC_NUM_GENERATIONS; i++)
+        if (cfg->threshold[i] < 0) return 0;
+    return cfg->gc_mode == RCGC_GC_SYNC || cfg->gc_mode == RCGC_GC_DEFERRED;
+}
+
+RCGC__EXPORT rcgc_runtime *rcgc_runtime_new(const rcgc_config *cfg)
+{
+    rcgc_config defaults;
+    if (cfg == NULL) {
+        rcgc_config_init(&defaults);
+        cfg = &defaults;
+    }
+    if (!config_is_valid(cfg)) return NULL;
+    const rcgc_allocator *a =
+        cfg->allocator.malloc != NULL ? &cfg->allocator : &libc_allocator;
+    rcgc_runtime *rt = a->calloc(a->ctx, 1, sizeof *rt);
+    if (rt == NULL) return NULL;
+    rt->alloc = *a;
+    rt->debug_stream = cfg->debug_stream != NULL ? cfg->debug_stream : stderr;
+    rt->unraisable = cfg->unraisable;
+    rt->unraisable_ctx = cfg->unraisable_ctx;
+    for (int i = 0; i < RCGC_NUM_GENERATIONS; i++) {
+        gc_list_init(&rt->gen[i].head);
+        rt->gen[i].threshold = cfg->threshold[i];
+    }
+    gc_list_init(&rt->permanent);
+    rt->enabled = cfg->gc_enabled != 0;
+    rt->mode = cfg->gc_mode;
+    rt->debug = cfg->debug;
+    rt->all.prev = rt->all.next = &rt->all;
+    if (RCGC_DEBUG >= 2) {
+        rt->quarantine = rt->alloc.calloc(rt->alloc.ctx, RCGC__QUARANTINE_SLOTS,
+                                          sizeof(void *));
+        if (rt->quarantine == NULL) {
+            rt->alloc.free(rt->alloc.ctx, rt);
+            return NULL;
+        }
+    }
+    return rt;
+}
+
+RCGC__EXPORT FILE *rcgc_runtime_debug_stream(rcgc_runtime *rt)
+{
+    return rt->debug_stream;
+}
+
+RCGC__EXPORT int rcgc_runtime_last_error(rcgc_runtime *rt)
+{
+    return rt->last_error;
+}
+
+RCGC__EXPORT void rcgc_runtime_get_stats(rcgc_runtime *rt,
+                                         rcgc_runtime_stats *out)
+{
+    out->objects = rt->objects;
+    out->objects_peak = rt->objects_peak;
+    out->tracked = rt->tracked;
+    out->allocations = rt->allocations;
+    out->blocks = rt->blocks;
+}
+
+/* ---- teardown ---- */
+
+/* Collect (without callbacks, as CPython's shutdown collection) until a
+ * round finds nothing; returns the objects collected. */
+static rcgc_ssize teardown_collect(rcgc_runtime *rt)
+{
+    rcgc_ssize total = 0;
+    for (int round = 0; round < 100; round++) {
+        rcgc_ssize collected = 0, uncollectable = 0;
+        rt->collecting = 1;
+        rcgc__collect_main(rt, RCGC_NUM_GENERATIONS - 1, &collected,
+                           &uncollectable);
+        rt->collecting = 0;
+        total += collected;
+        if (collected == 0) break;
+    }
+    return total;
+}
+
+static void report_garbage(rcgc_runtime *rt)
+{
+    if (rt->ngarbage == 0 || (rt->debug & RCGC_DEBUG_SAVEALL)) return;
+    FILE *f = rt->debug_stream;
+    if (!(rt->debug & RCGC_DEBUG_UNCOLLECTABLE)) {
+        fprintf(f, "gc: %td uncollectable objects at teardown; use "
+                   "RCGC_DEBUG_UNCOLLECTABLE to list them\n",
+                rt->ngarbage);
+        return;
+    }
+    fprintf(f, "gc: %td uncollectable objects at teardown\n      [", rt->ngarbage);
+    for (rcgc_ssize i = 0; i < rt->ngarbage; i++)
+        fprintf(f, "%s<%s %p>", i ? ", " : "", rt->garbage[i]->type->name,
+                (void *)rt->garbage[i]);
+    fputs("]\n", f);
+}
+
+static void report_alive(rcgc_runtime *rt, rcgc_ssize alive)
+{
+    FILE *f = rt->debug_stream;
+    fprintf(f, "rcgc: %td objects still alive at teardown", alive);
+    int shown = 0;
+    for (int i = 0; i < RCGC_NUM_GENERATIONS; i++) {
+        gc_head *list = &rt->gen[i].head;
+        for (gc_head *g = gc_next(list); g != list && shown < 10;
+             g = gc_next(g), shown++) {
+            rcgc_object *o = gc_object_of(g);
+            fprintf(f, "%s<%s %p refcount=%ld>", shown ? ", " : ": ",
+                    o->type->name, (void *)o, (long)o->refcnt);
+        }
+    }
+    fputs(shown < alive ? (shown ? ", ...\n" : "\n") : "\n", f);
+}
+
+/* Drop the references of every object in list (moving it to done first, so
+ * that objects freed meanwhile vanish from either list safely). */
+static void clear_list(rcgc_runtime *rt, gc_head *list, gc_head *done)
+{
+    while (!gc_list_is_empty(list)) {
+        gc_head *g = gc_next(list);
+        rcgc_object *o = gc_object_of(g);
+        gc_list_move(g, done);
+        if (o->type->clear != NULL) {
+            rcgc_incref(o);
+            o->type->clear(rt, o);
+            rcgc_decref(rt, o);
+        }
+    }
+}
+
+/* Free objects that are still referenced: their references were dropped by
+ * clear, so only their own memory and resources remain. */
+static void free_list(rcgc_runtime *rt, gc_head *list)
+{
+    while (!gc_list_is_empty(list)) {
+        rcgc_object *o = gc_object_of(gc_next(list));
+        rcgc__untrack(rt, o);
+        if (o->type->release != NULL) o->type->release(rt, o);
+        rcgc__object_free_memory(rt, o);
+    }
+}
+
+/* Objects the lists cannot show: untracked ones, found through the debug
+ * header's list of every live object (RCGC_DEBUG >= 1 only).  Same two steps
+ * as for the tracked ones: drop references, then free what is left; immortal
+ * objects stay for free_immortals. */
+static void free_untracked(rcgc_runtime *rt)
+{
+    debug_head done = {0, 0, NULL, 0, 0, &done, &done};
+    while (rt->all.next != &rt->all) {
+        debug_head *d = rt->all.next;
+        d->prev->next = d->next; /* move d to done */
+        d->next->prev = d->prev;
+        d->prev = done.prev;
+        d->next = &done;
+        done.prev->next = d;
+        done.prev = d;
+        rcgc_object *o = debug_object_of(d);
+        if (o->refcnt > 0 && o->type->clear != NULL) {
+            rcgc_incref(o);
+            o->type->clear(rt, o);
+            rcgc_decref(rt, o);
+        }
+    }
+    for (debug_head *d = done.next, *next; d != &done; d = next) {
+        next = d->next;
+        rcgc_object *o = debug_object_of(d);
+        if (rcgc_object_is_immortal(o)) continue;
+        if (o->type->release != NULL) o->type->release(rt, o);
+        rcgc__object_free_memory(rt, o);
+    }
+    if (done.next != &done) { /* the immortal ones go back */
+        done.next->prev = &rt->all;
+        done.prev->next = &rt->all;
+        rt->all.next = done.next;
+        rt->all.prev = done.prev;
+    }
+}
+
+static void free_immortals(rcgc_runtime *rt)
+{
+    /* First every immortal drops its references (decrefs of other immortals
+     * are no-ops), then the memory goes. */
+    for (rcgc_ssize i = 0; i < rt->nimmortal; i++) {
+        rcgc_object *o = rt->immortal[i];
+        if (o->type->clear != NULL) o->type->clear(rt, o);
+    }
+    teardown_collect(rt);
+    for (rcgc_ssize i = 0; i < rt->nimmortal; i++) {
+        rcgc_object *o = rt->immortal[i];
+        if (o->type->release != NULL) o->type->release(rt, o);
+        rcgc__object_free_memory(rt, o);
+    }
+    rcgc__free(rt, rt->immortal);
+    rt->immortal = NULL;
+    rt->nimmortal = rt->immortal_cap = 0;
+}
+
+RCGC__EXPORT int rcgc_runtime_free(rcgc_runtime *rt,
+                                   rcgc_teardown_report *report)
+{
+    rcgc_teardown_report r = {0, 0, 0, 0, 0};
+    if (rt == NULL) return RCGC_EINVAL;
+    if (rt->collecting || rt->tearing_down) {
+        if (RCGC_DEBUG >= 1)
+            rcgc__fatal(rt, NULL, "rcgc_runtime_free called during a "
+                                  "collection or teardown of this runtime");
+        return RCGC_EINVAL;
+    }
+    rt->tearing_down = 1;
+    rt->enabled = 0;
+    rcgc_gc_unfreeze(rt);
+    r.collected = teardown_collect(rt);
+    r.uncollectable = rt->ngarbage;
+    report_garbage(rt);
+    r.alive = rt->objects - rt->nimmortal;
+    if (r.alive > 0) report_alive(rt, r.alive);
+
+    /* Break what is left and free it.  Finalizers running meanwhile may
+     * create objects, hence the rounds. */
+    rcgc_gc_garbage_clear(rt);
+    for (int round = 0; round < 8 && rt->objects > rt->nimmortal; round++) {
+        gc_head done;
+        gc_list_init(&done);
+        for (int i = 0; i < RCGC_NUM_GENERATIONS; i++)
+            clear_list(rt, &rt->gen[i].head, &done);
+        free_list(rt, &done);
+        if (RCGC_DEBUG >= 1) free_untracked(rt);
+    }
+    free_immortals(rt);
+    r.leaked = rt->objects;
+    r.freed = r.alive - r.leaked;
+
+    rcgc__free(rt, rt->garbage);
+    rcgc__free(rt, rt->callbacks);
+    if (rt->quarantine != NULL) {
+        for (int i = 0; i < RCGC__QUARANTINE_SLOTS; i++)
+            if (rt->quarantine[i] != NULL) rcgc__free(rt, rt->quarantine[i]);
+        rt->alloc.free(rt->alloc.ctx, rt->quarantine);
+    }
+    if (report != NULL) *report = r;
+    rcgc_allocator a = rt->alloc;
+    a.free(a.ctx, rt);
+    return (r.alive > 0 || r.uncollectable > 0) ? RCGC_ELIVE : 0;
+}

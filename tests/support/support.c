@@ -1,0 +1,341 @@
+/*
+ * support.c - the test harness, allocator and object types of test.h.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test.h"
+
+/* ---- harness ---- */
+
+int t_failures;
+const char *t_current;
+
+void t_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s:%d: %s: ", file, line, t_current ? t_current : "?");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    t_failures++;
+}
+
+int t_run_all(const struct test_case *cases, size_t n, int argc, char **argv)
+{
+    int failed = 0, ran = 0;
+    setvbuf(stdout, NULL, _IONBF, 0);
+    for (size_t i = 0; i < n; i++) {
+        if (argc > 1 && strstr(cases[i].name, argv[1]) == NULL) continue;
+        t_current = cases[i].name;
+        t_failures = 0;
+        cases[i].fn();
+        ran++;
+        printf("%-4s %s\n", t_failures ? "FAIL" : "ok", cases[i].name);
+        if (t_failures) failed++;
+    }
+    printf("%d of %d tests passed\n", ran - failed, ran);
+    return failed ? 1 : (ran ? 0 : 1);
+}
+
+long t_scale(long full)
+{
+    const char *s = getenv("RCGC_TEST_SCALE");
+    long div = s ? atol(s) : 1;
+    return div > 1 ? full / div : full;
+}
+
+int t_expect_death(void (*fn)(void *), void *arg, const char *const *needles)
+{
+    int fds[2];
+    if (pipe(fds) != 0) return 0;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) return 0;
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        close(fds[1]);
+        fn(arg);
+        _exit(0); /* survived: the caller reports it */
+    }
+    close(fds[1]);
+    char buf[16384];
+    size_t len = 0;
+    ssize_t r;
+    while ((r = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0) {
+        len += (size_t)r;
+        if (len == sizeof buf - 1) break;
+    }
+    buf[len] = 0;
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    int ok = WIFSIGNALED(status);
+    for (const char *const *p = needles; *p != NULL; p++)
+        if (strstr(buf, *p) == NULL) ok = 0;
+    if (!ok)
+        fprintf(stderr, "death test: status %d, stderr was:\n%s\n", status,
+                buf);
+    return ok;
+}
+
+/* ---- allocator: each block has a 16-byte prefix holding its size ---- */
+
+t_alloc t_alloc_state;
+
+static int should_fail(t_alloc *a)
+{
+    a->calls++;
+    if ((a->fail_at && a->calls == a->fail_at) ||
+        (a->fail_after && a->calls > a->fail_after)) {
+        a->failures++;
+        return 1;
+    }
+    return 0;
+}
+
+static void *ta_malloc(void *ctx, size_t size)
+{
+    t_alloc *a = ctx;
+    if (should_fail(a)) return NULL;
+    size_t *p = malloc(size + 16);
+    if (p == NULL) return NULL;
+    p[0] = size;
+    a->live_bytes += size;
+    a->live_blocks++;
+    return (char *)p + 16;
+}
+
+static void *ta_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    t_alloc *a = ctx;
+    if (elsize && nelem > SIZE_MAX / elsize - 16) return NULL;
+    if (should_fail(a)) return NULL;
+    size_t size = nelem * elsize;
+    size_t *p = calloc(1, size + 16);
+    if (p == NULL) return NULL;
+    p[0] = size;
+    a->live_bytes += size;
+    a->live_blocks++;
+    return (char *)p + 16;
+}
+
+static void *ta_realloc(void *ctx, void *ptr, size_t size)
+{
+    t_alloc *a = ctx;
+    if (ptr == NULL) return ta_malloc(ctx, size);
+    if (should_fail(a)) return NULL;
+    size_t *old = (size_t *)((char *)ptr - 16);
+    size_t old_size = old[0];
+    size_t *p = realloc(old, size + 16);
+    if (p == NULL) return NULL;
+    p[0] = size;
+    a->live_bytes = a->live_bytes - old_size + size;
+    return (char *)p + 16;
+}
+
+static void ta_free(void *ctx, void *ptr)
+{
+    t_alloc *a = ctx;
+    if (ptr == NULL) return;
+    size_t *p = (size_t *)((char *)ptr - 16);
+    a->live_bytes -= p[0];
+    a->live_blocks--;
+    free(p);
+}
+
+rcgc_allocator t_allocator(t_alloc *state)
+{
+    rcgc_allocator al = {state, ta_malloc, ta_calloc, ta_realloc, ta_free};
+    return al;
+}
+
+rcgc_runtime *t_runtime_cfg(const rcgc_config *cfg)
+{
+    rcgc_config c;
+    if (cfg != NULL)
+        c = *cfg;
+    else {
+        rcgc_config_init(&c);
+        c.gc_enabled = 0;
+    }
+    memset(&t_alloc_state, 0, sizeof t_alloc_state);
+    c.allocator = t_allocator(&t_alloc_state);
+    rcgc_runtime *rt = rcgc_runtime_new(&c);
+    if (rt == NULL) t_fail(__FILE__, __LINE__, "rcgc_runtime_new failed");
+    return rt;
+}
+
+rcgc_runtime *t_runtime(void)
+{
+    return t_runtime_cfg(NULL);
+}
+
+void t_teardown(rcgc_runtime *rt)
+{
+    rcgc_teardown_report r;
+    int rc = rcgc_runtime_free(rt, &r);
+    if (rc != 0 || r.alive != 0 || r.uncollectable != 0)
+        t_fail(__FILE__, __LINE__,
+               "teardown: rc %d, %td alive, %td uncollectable, %td leaked", rc,
+               r.alive, r.uncollectable, r.leaked);
+    if (t_alloc_state.live_blocks != 0 || t_alloc_state.live_bytes != 0)
+        t_fail(__FILE__, __LINE__, "teardown: %ld blocks, %zu bytes not freed",
+               t_alloc_state.live_blocks, t_alloc_state.live_bytes);
+}
+
+/* ---- node types ---- */
+
+static int node_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg)
+{
+    t_nodeobj *n = (t_nodeobj *)self;
+    for (rcgc_ssize i = 0; i < n->n; i++) RCGC_VISIT(n->items[i]);
+    return 0;
+}
+
+static void node_clear(rcgc_runtime *rt, rcgc_object *self)
+{
+    t_nodeobj *n = (t_nodeobj *)self;
+    /* Last to first, as a Python list; re-read n->n each time because a
+     * decref can run code that changes this node. */
+    while (n->n > 0) {
+        rcgc_object *item = n->items[--n->n];
+        n->items[n->n] = NULL;
+        rcgc_decref(rt, item);
+    }
+}
+
+static void node_release(rcgc_runtime *rt, rcgc_object *self)
+{
+    t_nodeobj *n = (t_nodeobj *)self;
+    rcgc_mem_free(rt, n->items);
+    n->items = NULL;
+    n->cap = 0;
+}
+
+static int node_finalize(rcgc_runtime *rt, rcgc_object *self)
+{
+    t_nodeobj *n = (t_nodeobj *)self;
+    n->nfinalize++;
+    return n->on_finalize ? n->on_finalize(rt, self, n->ctx) : 0;
+}
+
+static int node_legacy(rcgc_runtime *rt, rcgc_object *self)
+{
+    t_nodeobj *n = (t_nodeobj *)self;
+    n->nlegacy++;
+    return n->on_legacy ? n->on_legacy(rt, self, n->ctx) : 0;
+}
+
+/* A tuple can be untracked once nothing in it may be tracked. */
+static int tuple_may_untrack(rcgc_object *self)
+{
+    t_nodeobj *n = (t_nodeobj *)self;
+    for (rcgc_ssize i = 0; i < n->n; i++)
+        if (n->items[i] == NULL || rcgc_may_be_tracked(n->items[i])) return 0;
+    return 1;
+}
+
+const rcgc_type t_node_type = {
+    "node", sizeof(t_nodeobj), RCGC_TYPE_GC, node_traverse, node_clear,
+    NULL, NULL, node_release, NULL};
+const rcgc_type t_fnode_type = {
+    "fnode", sizeof(t_nodeobj), RCGC_TYPE_GC, node_traverse, node_clear,
+    node_finalize, NULL, node_release, NULL};
+const rcgc_type t_lnode_type = {
+    "lnode", sizeof(t_nodeobj), RCGC_TYPE_GC, node_traverse, node_clear,
+    NULL, node_legacy, node_release, NULL};
+const rcgc_type t_flnode_type = {
+    "flnode", sizeof(t_nodeobj), RCGC_TYPE_GC, node_traverse, node_clear,
+    node_finalize, node_legacy, node_release, NULL};
+const rcgc_type t_tuple_type = {
+    "tuple", sizeof(t_nodeobj), RCGC_TYPE_GC, node_traverse, node_clear,
+    NULL, NULL, node_release, tuple_may_untrack};
+const rcgc_type t_dict_type = {
+    "dict", sizeof(t_nodeobj), RCGC_TYPE_GC | RCGC_TYPE_UNTRACK_ON_FULL,
+    node_traverse, node_clear, NULL, NULL, node_release, tuple_may_untrack};
+const rcgc_type t_plain_type = {
+    "plain", sizeof(t_nodeobj), 0, node_traverse, node_clear,
+    node_finalize, NULL, node_release, NULL};
+const rcgc_type t_leaf_type = {
+    "leaf", sizeof(t_nodeobj), 0, NULL, NULL, NULL, NULL, NULL, NULL};
+
+rcgc_object *t_new(rcgc_runtime *rt, const rcgc_type *type, int id)
+{
+    rcgc_object *o = rcgc_object_new(rt, type);
+    if (o == NULL) return NULL;
+    t_as(o)->id = id;
+    if (type->flags & RCGC_TYPE_GC) rcgc_object_track(rt, o);
+    return o;
+}
+
+rcgc_object *t_node(rcgc_runtime *rt, int id)
+{
+    return t_new(rt, &t_node_type, id);
+}
+
+rcgc_object *t_leaf(rcgc_runtime *rt, int id)
+{
+    return t_new(rt, &t_leaf_type, id);
+}
+
+int t_append(rcgc_runtime *rt, rcgc_object *node, rcgc_object *item)
+{
+    t_nodeobj *n = t_as(node);
+    if (n->n == n->cap) {
+        rcgc_ssize cap = n->cap ? n->cap * 2 : 4;
+        void *p = rcgc_mem_realloc(rt, n->items, (size_t)cap * sizeof *n->items);
+        if (p == NULL) return RCGC_ENOMEM;
+        n->items = p;
+        n->cap = cap;
+    }
+    rcgc_incref(item);
+    n->items[n->n++] = item;
+    return 0;
+}
+
+int t_append_steal(rcgc_runtime *rt, rcgc_object *node, rcgc_object *item)
+{
+    int rc = t_append(rt, node, item);
+    rcgc_decref(rt, item);
+    return rc;
+}
+
+int t_remove(rcgc_runtime *rt, rcgc_object *node, rcgc_object *item)
+{
+    t_nodeobj *n = t_as(node);
+    for (rcgc_ssize i = 0; i < n->n; i++) {
+        if (n->items[i] == item) {
+            memmove(&n->items[i], &n->items[i + 1],
+                    (size_t)(n->n - i - 1) * sizeof *n->items);
+            n->n--;
+            rcgc_decref(rt, item);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void t_clear(rcgc_runtime *rt, rcgc_object *node)
+{
+    node_clear(rt, node);
+}
+
+void t_link2(rcgc_runtime *rt, rcgc_object *a, rcgc_object *b)
+{
+    t_append(rt, a, b);
+    t_append(rt, b, a);
+}
+
+int t_log_count(const t_log *log, int id)
+{
+    int c = 0;
+    for (int i = 0; i < log->n; i++) c += log->ids[i] == id;
+    return c;
+}
