@@ -1,0 +1,71 @@
+# rcgc - top-level commands.  Everything builds with CMake under build/.
+#
+#   make          build the library, tools, examples and tests (build/bin/)
+#   make demo     build, then run the main example
+#   make test     build and run the whole suite, in the release build and in
+#                 the debug build (RCGC_DEBUG=3: misuse checks, quarantine,
+#                 invariant checks after every collection)
+#   make test-sanitize   the suite under AddressSanitizer + UBSan
+#   make test-tsan       the threads test under ThreadSanitizer
+#   make test-valgrind   the suite under valgrind memcheck
+#   make bench-gc        full-collection cost against CPython (bench/README.md)
+#   make install PREFIX=/usr/local
+#
+# CMAKE_FLAGS adds CMake options to every configuration (CI passes
+# -DRCGC_WERROR=ON).
+
+BUILD       ?= build
+JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE       ?= cmake
+CMAKE_FLAGS ?=
+PREFIX      ?= /usr/local
+
+MAKEFLAGS += --no-print-directory
+
+configure = $(CMAKE) -S . -B $(1) $(CMAKE_FLAGS) $(2) >/dev/null
+ctest     = cd $(1) && ctest --output-on-failure -j$(JOBS) $(2)
+
+.PHONY: all demo test test-release test-debug test-sanitize test-tsan \
+        test-valgrind bench-gc install clean
+
+all:
+	@$(call configure,$(BUILD),-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+	$(CMAKE) --build $(BUILD) -j$(JOBS)
+
+demo: all
+	@echo
+	@$(BUILD)/bin/opening_puzzle
+
+test: test-release test-debug
+
+test-release: all
+	$(call ctest,$(BUILD))
+
+test-debug:
+	@$(call configure,$(BUILD)/debug,-DCMAKE_BUILD_TYPE=Debug -DRCGC_DEBUG=3 -DRCGC_BUILD_BENCH=OFF)
+	$(CMAKE) --build $(BUILD)/debug -j$(JOBS)
+	$(call ctest,$(BUILD)/debug)
+
+test-sanitize:
+	@$(call configure,$(BUILD)/asan,-DCMAKE_BUILD_TYPE=Debug -DRCGC_DEBUG=3 -DRCGC_SANITIZE=address$(,)undefined -DRCGC_BUILD_BENCH=OFF)
+	$(CMAKE) --build $(BUILD)/asan -j$(JOBS)
+	$(call ctest,$(BUILD)/asan)
+
+test-tsan:
+	@$(call configure,$(BUILD)/tsan,-DCMAKE_BUILD_TYPE=Debug -DRCGC_SANITIZE=thread -DRCGC_BUILD_BENCH=OFF -DRCGC_BUILD_EXAMPLES=OFF)
+	$(CMAKE) --build $(BUILD)/tsan -j$(JOBS) --target test_threads
+	$(call ctest,$(BUILD)/tsan,-R threads)
+
+test-valgrind: all
+	tests/valgrind.sh $(BUILD)
+
+bench-gc: all
+	bench/gc_collect.sh $(BUILD)/bin/gc_full
+
+install: all
+	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
+
+clean:
+	rm -rf $(BUILD)
+
+, := ,
