@@ -79,12 +79,12 @@ static int visit_decref(rcgc_object *child, void *parent)
         if (gc_is_collecting(g)) {
             if (RCGC_DEBUG >= 1 && gc_get_refs(g) <= 0) {
                 const rcgc_object *p = parent;
-                fprintf(stderr, "referrer: <%s %p>\n", p->type->name,
-                        (const void *)p);
                 rcgc__fatal(NULL, child,
-                            "subtract_refs: refcount is too small (a "
-                            "traverse reports a reference it does not own, "
-                            "or a reference count is too low)");
+                            "subtract_refs: refcount is too small: the "
+                            "traverse of <%s %p> reports a reference to this "
+                            "object that it does not own, or the object's "
+                            "reference count is too low",
+                            p->type->name, (const void *)p);
             }
             gc_decref(g);
         }

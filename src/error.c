@@ -44,10 +44,23 @@ void rcgc__dump_object(FILE *f, const rcgc_object *o)
         fprintf(f, "object type name: %s\n", o->type->name);
 }
 
+/* The stream of rt, or of o's runtime when rt is unknown (debug builds). */
+static FILE *fatal_stream(rcgc_runtime *rt, const rcgc_object *o)
+{
+#if RCGC_DEBUG >= 1
+    if (rt == NULL && o != NULL) {
+        const debug_head *d = debug_head_of(o);
+        if (d->magic == RCGC__MAGIC_ALIVE) rt = d->rt;
+    }
+#else
+    (void)o;
+#endif
+    return (rt != NULL && rt->debug_stream != NULL) ? rt->debug_stream : stderr;
+}
+
 void rcgc__fatal(rcgc_runtime *rt, const rcgc_object *o, const char *fmt, ...)
 {
-    FILE *f = (rt != NULL && rt->debug_stream != NULL) ? rt->debug_stream
-                                                        : stderr;
+    FILE *f = fatal_stream(rt, o);
     va_list ap;
     va_start(ap, fmt);
     fputs("rcgc: fatal error: ", f);

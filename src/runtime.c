@@ -284,80 +284,96 @@ static void report_alive(rcgc_runtime *rt, rcgc_ssize alive)
     fputs(shown < alive ? (shown ? ", ...\n" : "\n") : "\n", f);
 }
 
-/* Drop the references of every object in list (moving it to done first, so
- * that objects freed meanwhile vanish from either list safely). */
-static void clear_list(rcgc_runtime *rt, gc_head *list, gc_head *done)
+/* Drop the references of o, holding it meanwhile; it may die now (a normal
+ * death: finalizers run). */
+static void clear_object(rcgc_runtime *rt, rcgc_object *o)
 {
-    while (!gc_list_is_empty(list)) {
-        gc_head *g = gc_next(list);
-        rcgc_object *o = gc_object_of(g);
-        gc_list_move(g, done);
-        if (o->type->clear != NULL) {
-            rcgc_incref(o);
-            o->type->clear(rt, o);
-            rcgc_decref(rt, o);
-        }
-    }
+    if (o->type->clear == NULL || o->refcnt <= 0) return;
+    rcgc_incref(o);
+    o->type->clear(rt, o);
+    rcgc_decref(rt, o);
 }
 
-/* Free objects that are still referenced: their references were dropped by
- * clear, so only their own memory and resources remain. */
-static void free_list(rcgc_runtime *rt, gc_head *list)
+/* Free an object nothing can reach any more but that is still referenced
+ * (by the program, or by an object teardown could not find): its references
+ * were dropped already, only its own memory and resources remain. */
+static void free_survivor(rcgc_runtime *rt, rcgc_object *o)
 {
-    while (!gc_list_is_empty(list)) {
-        rcgc_object *o = gc_object_of(gc_next(list));
-        rcgc__untrack(rt, o);
-        if (o->type->release != NULL) o->type->release(rt, o);
-        rcgc__object_free_memory(rt, o);
-    }
+    if (gc_is_gc(o)) rcgc__untrack(rt, o);
+    if (o->type->release != NULL) o->type->release(rt, o);
+    rcgc__object_free_memory(rt, o);
 }
 
-/* Objects the lists cannot show: untracked ones, found through the debug
- * header's list of every live object (RCGC_DEBUG >= 1 only).  Same two steps
- * as for the tracked ones: drop references, then free what is left; immortal
- * objects stay for free_immortals. */
-static void free_untracked(rcgc_runtime *rt)
+#if RCGC_DEBUG >= 1
+/* Debug builds know every object (the debug header's list): first every
+ * mortal object drops its references, and only then are the survivors freed,
+ * so no clear ever touches freed memory.  Each object is moved to done before
+ * its clear runs: objects freed meanwhile unlink themselves from either list,
+ * and objects created meanwhile are appended to the list being drained. */
+static void force_free(rcgc_runtime *rt)
 {
     debug_head done = {0, 0, NULL, 0, 0, &done, &done};
     while (rt->all.next != &rt->all) {
         debug_head *d = rt->all.next;
-        d->prev->next = d->next; /* move d to done */
+        d->prev->next = d->next;
         d->next->prev = d->prev;
         d->prev = done.prev;
         d->next = &done;
         done.prev->next = d;
         done.prev = d;
         rcgc_object *o = debug_object_of(d);
-        if (o->refcnt > 0 && o->type->clear != NULL) {
-            rcgc_incref(o);
-            o->type->clear(rt, o);
-            rcgc_decref(rt, o);
-        }
+        if (!rcgc_object_is_immortal(o)) clear_object(rt, o);
     }
     for (debug_head *d = done.next, *next; d != &done; d = next) {
         next = d->next;
         rcgc_object *o = debug_object_of(d);
-        if (rcgc_object_is_immortal(o)) continue;
-        if (o->type->release != NULL) o->type->release(rt, o);
-        rcgc__object_free_memory(rt, o);
+        if (!rcgc_object_is_immortal(o)) free_survivor(rt, o);
     }
-    if (done.next != &done) { /* the immortal ones go back */
+    if (done.next != &done) { /* immortal objects go back to the list */
         done.next->prev = &rt->all;
         done.prev->next = &rt->all;
         rt->all.next = done.next;
         rt->all.prev = done.prev;
     }
 }
-
-static void free_immortals(rcgc_runtime *rt)
+#else
+/* Release builds know the tracked objects only: the same two passes over
+ * the generation lists.  Untracked objects still referenced are leaked (and
+ * counted); they cannot reference tracked ones, which were all cleared. */
+static void force_free(rcgc_runtime *rt)
 {
-    /* First every immortal drops its references (decrefs of other immortals
-     * are no-ops), then the memory goes. */
+    gc_head done;
+    gc_list_init(&done);
+    /* Rounds: finalizers may track new objects into a drained generation. */
+    for (int round = 0; round < 8; round++) {
+        int found = 0;
+        for (int i = 0; i < RCGC_NUM_GENERATIONS; i++) {
+            gc_head *list = &rt->gen[i].head;
+            while (!gc_list_is_empty(list)) {
+                gc_head *g = gc_next(list);
+                gc_list_move(g, &done);
+                clear_object(rt, gc_object_of(g));
+                found = 1;
+            }
+        }
+        if (!found) break;
+    }
+    while (!gc_list_is_empty(&done)) free_survivor(rt, gc_object_of(gc_next(&done)));
+}
+#endif
+
+/* Immortal objects are roots, like a module's globals: they drop their
+ * references before teardown decides what is alive, and are freed last. */
+static void clear_immortals(rcgc_runtime *rt)
+{
     for (rcgc_ssize i = 0; i < rt->nimmortal; i++) {
         rcgc_object *o = rt->immortal[i];
         if (o->type->clear != NULL) o->type->clear(rt, o);
     }
-    teardown_collect(rt);
+}
+
+static void free_immortals(rcgc_runtime *rt)
+{
     for (rcgc_ssize i = 0; i < rt->nimmortal; i++) {
         rcgc_object *o = rt->immortal[i];
         if (o->type->release != NULL) o->type->release(rt, o);
@@ -383,25 +399,19 @@ RCGC__EXPORT int rcgc_runtime_free(rcgc_runtime *rt,
     rt->enabled = 0;
     rcgc_gc_unfreeze(rt);
     r.collected = teardown_collect(rt);
+    clear_immortals(rt);
+    r.collected += teardown_collect(rt);
+
     r.uncollectable = rt->ngarbage;
     report_garbage(rt);
     r.alive = rt->objects - rt->nimmortal;
     if (r.alive > 0) report_alive(rt, r.alive);
 
-    /* Break what is left and free it.  Finalizers running meanwhile may
-     * create objects, hence the rounds. */
     rcgc_gc_garbage_clear(rt);
-    for (int round = 0; round < 8 && rt->objects > rt->nimmortal; round++) {
-        gc_head done;
-        gc_list_init(&done);
-        for (int i = 0; i < RCGC_NUM_GENERATIONS; i++)
-            clear_list(rt, &rt->gen[i].head, &done);
-        free_list(rt, &done);
-        if (RCGC_DEBUG >= 1) free_untracked(rt);
-    }
-    free_immortals(rt);
-    r.leaked = rt->objects;
+    force_free(rt);
+    r.leaked = rt->objects - rt->nimmortal;
     r.freed = r.alive - r.leaked;
+    free_immortals(rt);
 
     rcgc__free(rt, rt->garbage);
     rcgc__free(rt, rt->callbacks);
