@@ -399,8 +399,10 @@ RCGC__EXPORT int rcgc_runtime_free(rcgc_runtime *rt,
     rt->enabled = 0;
     rcgc_gc_unfreeze(rt);
     r.collected = teardown_collect(rt);
-    clear_immortals(rt);
-    r.collected += teardown_collect(rt);
+    if (rt->nimmortal > 0) {
+        clear_immortals(rt);
+        r.collected += teardown_collect(rt);
+    }
 
     r.uncollectable = rt->ngarbage;
     report_garbage(rt);
