@@ -8,7 +8,8 @@
 #   make test-sanitize   the suite under AddressSanitizer + UBSan
 #   make test-tsan       the threads test under ThreadSanitizer
 #   make test-valgrind   the suite under valgrind memcheck
-#   make bench-gc        full-collection cost against CPython (bench/README.md)
+#   make bench-gc        full-collection cost against CPython (bench/README.md;
+#                        BENCH_ARGS=--quick for 10^6 only)
 #   make install PREFIX=/usr/local
 #
 # CMAKE_FLAGS adds CMake options to every configuration (CI passes
@@ -60,7 +61,7 @@ test-valgrind: all
 	tests/valgrind.sh $(BUILD)
 
 bench-gc: all
-	bench/gc_collect.sh $(BUILD)/bin/gc_full
+	python3 bench/gc_collect.py --bin $(BUILD)/bin/gc_full $(BENCH_ARGS)
 
 install: all
 	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
