@@ -58,10 +58,13 @@ static void debug_cycle(rcgc_runtime *rt, const char *msg, rcgc_object *o)
 /* ---- trial deletion ---- */
 
 /* gc_refs := refcount for every object of the set, and mark it COLLECTING.
- * From here until move_unreachable ends, the list is singly linked. */
-static void update_refs(rcgc_runtime *rt, gc_head *containers)
+ * From here until move_unreachable ends, the list is singly linked.
+ * Returns the number of objects (the candidates). */
+static rcgc_ssize update_refs(rcgc_runtime *rt, gc_head *containers)
 {
+    rcgc_ssize n = 0;
     for (gc_head *g = gc_next(containers); g != containers; g = gc_next(g)) {
+        n++;
         rcgc_object *o = gc_object_of(g);
         if (RCGC_DEBUG >= 1 && o->refcnt <= 0)
             rcgc__fatal(rt, o, "update_refs: tracked object with refcount "
@@ -70,6 +73,7 @@ static void update_refs(rcgc_runtime *rt, gc_head *containers)
                         (long)o->refcnt);
         gc_reset_refs(g, o->refcnt);
     }
+    return n;
 }
 
 static int visit_decref(rcgc_object *child, void *parent)
@@ -133,9 +137,11 @@ static int visit_reachable(rcgc_object *child, void *arg)
  * NEXT_UNREACHABLE on each next word and COLLECTING still set).  One pass,
  * breadth first, O(1) extra memory: objects with gc_refs 0 are moved out
  * eagerly and brought back if a reachable object turns out to reference them.
+ * Returns the number of reachable objects (each is scanned exactly once).
  */
-static void move_unreachable(gc_head *young, gc_head *unreachable)
+static rcgc_ssize move_unreachable(gc_head *young, gc_head *unreachable)
 {
+    rcgc_ssize reachable = 0;
     gc_head *prev = young;
     gc_head *g = gc_next(young);
     while (g != young) {
@@ -145,6 +151,7 @@ static void move_unreachable(gc_head *young, gc_head *unreachable)
             gc_set_prev(g, prev); /* restores the link over gc_refs */
             gc_clear_collecting(g);
             prev = g;
+            reachable++;
         } else {
             /* young is singly linked here: only prev's next changes. */
             prev->next = g->next;
@@ -159,50 +166,68 @@ static void move_unreachable(gc_head *young, gc_head *unreachable)
     }
     young->prev = (uintptr_t)prev;
     unreachable->next &= ~GC_NEXT_UNREACHABLE;
+    return reachable;
 }
 
-static void deduce_unreachable(rcgc_runtime *rt, gc_head *base,
-                               gc_head *unreachable, int timed, uint64_t *t)
+/* Trial deletion: base keeps the reachable objects, unreachable gets the
+ * rest.  Returns how many are unreachable; *reachable gets the others. */
+static rcgc_ssize deduce_unreachable(rcgc_runtime *rt, gc_head *base,
+                                     gc_head *unreachable,
+                                     rcgc_ssize *reachable, uint64_t *t)
 {
-    update_refs(rt, base);
-    if (timed) lap(rt, RCGC_PHASE_UPDATE_REFS, t);
+    rcgc_ssize candidates = update_refs(rt, base);
+    if (t != NULL) lap(rt, RCGC_PHASE_UPDATE_REFS, t);
     subtract_refs(base);
-    if (timed) lap(rt, RCGC_PHASE_SUBTRACT_REFS, t);
+    if (t != NULL) lap(rt, RCGC_PHASE_SUBTRACT_REFS, t);
     gc_list_init(unreachable);
-    move_unreachable(base, unreachable);
-    if (timed) lap(rt, RCGC_PHASE_MOVE_UNREACHABLE, t);
+    *reachable = move_unreachable(base, unreachable);
+    if (t != NULL) lap(rt, RCGC_PHASE_MOVE_UNREACHABLE, t);
+    return candidates - *reachable;
 }
 
 /* ---- survivors ---- */
 
-/* Untrack survivors whose type says they can no longer be part of a cycle
- * (CPython's untrack_tuples every time, untrack_dicts on full collections). */
-static void untrack_lazy(rcgc_runtime *rt, gc_head *young, int full)
+/* Untrack the survivors whose type says they can no longer be part of a
+ * cycle, as CPython does: every collection untracks tuple-like types
+ * (untrack_tuples), then a full collection examines the types flagged
+ * RCGC_TYPE_UNTRACK_ON_FULL (untrack_dicts), so that a dict whose last
+ * tracked value was a tuple untracked just before goes too.  Returns how many
+ * it untracked.  Skipped (0) while no object of a lazily untracked type was
+ * ever allocated in this runtime. */
+static rcgc_ssize untrack_lazy(rcgc_runtime *rt, gc_head *young, int full)
 {
-    gc_head *next;
-    for (gc_head *g = gc_next(young); g != young; g = next) {
-        next = gc_next(g);
-        rcgc_object *o = gc_object_of(g);
-        const rcgc_type *t = o->type;
-        if (t->may_untrack != NULL &&
-            (full || !(t->flags & RCGC_TYPE_UNTRACK_ON_FULL)) &&
-            t->may_untrack(o))
-            rcgc__untrack(rt, o);
+    rcgc_ssize n = 0;
+    if (!rt->lazy_untrack) return 0;
+    for (int pass = 0; pass < (full ? 2 : 1); pass++) {
+        unsigned want = pass ? RCGC_TYPE_UNTRACK_ON_FULL : 0;
+        gc_head *next;
+        for (gc_head *g = gc_next(young); g != young; g = next) {
+            next = gc_next(g);
+            rcgc_object *o = gc_object_of(g);
+            const rcgc_type *t = o->type;
+            if (t->may_untrack != NULL &&
+                (t->flags & RCGC_TYPE_UNTRACK_ON_FULL) == want &&
+                t->may_untrack(o)) {
+                rcgc__untrack(rt, o);
+                n++;
+            }
+        }
     }
+    return n;
 }
 
 /* Survivors move up one generation; a full collection resets the long-lived
  * counts that gate the next one. */
 static void promote(rcgc_runtime *rt, int generation, gc_head *young,
-                    gc_head *old)
+                    gc_head *old, rcgc_ssize survivors)
 {
     if (young != old) {
         if (generation == RCGC_NUM_GENERATIONS - 2)
-            rt->long_lived_pending += gc_list_size(young);
+            rt->long_lived_pending += survivors;
         gc_list_merge(young, old);
     } else {
         rt->long_lived_pending = 0;
-        rt->long_lived_total = gc_list_size(young);
+        rt->long_lived_total = survivors;
     }
 }
 
@@ -213,10 +238,21 @@ static int has_legacy_finalizer(const rcgc_object *o)
     return o->type->legacy_finalize != NULL;
 }
 
-/* Clear NEXT_UNREACHABLE everywhere (unreachable becomes a normal list) and
- * move the objects with a legacy finalizer to finalizers. */
-static void move_legacy_finalizers(gc_head *unreachable, gc_head *finalizers)
+static int needs_finalize(const gc_head *g)
 {
+    return !gc_is_finalized(g) && gc_object_of(g)->type->finalize != NULL;
+}
+
+/* Clear NEXT_UNREACHABLE everywhere (unreachable becomes a normal list) and
+ * move the objects with a legacy finalizer to finalizers.  Returns how many
+ * it moved; *to_finalize gets how many of those left still need their PEP
+ * 442 finalizer. */
+static rcgc_ssize move_legacy_finalizers(gc_head *unreachable,
+                                         gc_head *finalizers,
+                                         rcgc_ssize *to_finalize)
+{
+    rcgc_ssize moved = 0;
+    *to_finalize = 0;
     gc_head *next;
     for (gc_head *g = gc_next(unreachable); g != unreachable; g = next) {
         g->next &= ~GC_NEXT_UNREACHABLE;
@@ -224,30 +260,48 @@ static void move_legacy_finalizers(gc_head *unreachable, gc_head *finalizers)
         if (has_legacy_finalizer(gc_object_of(g))) {
             gc_clear_collecting(g);
             gc_list_move(g, finalizers);
+            moved++;
+        } else {
+            *to_finalize += needs_finalize(g);
         }
     }
+    return moved;
 }
+
+struct move_ctx {
+    gc_head *list;     /* where reached objects go */
+    rcgc_ssize moved;  /* how many went */
+    rcgc_ssize finals; /* of those, how many still needed finalizing */
+};
 
 static int visit_move(rcgc_object *child, void *arg)
 {
     if (gc_is_gc(child)) {
         gc_head *g = gc_head_of(child);
         if (gc_is_collecting(g)) {
-            gc_list_move(g, arg);
+            struct move_ctx *c = arg;
+            gc_list_move(g, c->list);
             gc_clear_collecting(g);
+            c->moved++;
+            c->finals += needs_finalize(g);
         }
     }
     return 0;
 }
 
 /* Everything a legacy finalizer reaches is uncollectable too; the list grows
- * while it is walked. */
-static void move_legacy_finalizer_reachable(gc_head *finalizers)
+ * while it is walked.  Returns how many it moved (*to_finalize is adjusted
+ * for them). */
+static rcgc_ssize move_legacy_finalizer_reachable(gc_head *finalizers,
+                                                  rcgc_ssize *to_finalize)
 {
+    struct move_ctx c = {finalizers, 0, 0};
     for (gc_head *g = gc_next(finalizers); g != finalizers; g = gc_next(g)) {
         rcgc_object *o = gc_object_of(g);
-        o->type->traverse(o, visit_move, finalizers);
+        o->type->traverse(o, visit_move, &c);
     }
+    *to_finalize -= c.finals;
+    return c.moved;
 }
 
 /* ---- weak references, finalizers, resurrection ---- */
@@ -258,22 +312,24 @@ static void move_legacy_finalizer_reachable(gc_head *finalizers)
  * weak reference module attaches here; until a type can be weakly
  * referenced no unreachable object has any, and nothing is freed.  Returns
  * the weak reference objects freed by their callbacks (they count as
- * collected).
+ * collected); *ran is increased by the number of callbacks run.
  */
 static rcgc_ssize handle_weakrefs(rcgc_runtime *rt, gc_head *unreachable,
-                                  gc_head *old)
+                                  gc_head *old, rcgc_ssize *ran)
 {
     (void)rt;
     (void)unreachable;
     (void)old;
+    (void)ran;
     return 0;
 }
 
 /* Run every PEP 442 finalizer that has not run yet.  Each object is moved to
  * seen before its finalizer runs, so finalizers may free or move any other
- * object of the list. */
-static void finalize_garbage(rcgc_runtime *rt, gc_head *collectable)
+ * object of the list.  Returns how many finalizers ran. */
+static rcgc_ssize finalize_garbage(rcgc_runtime *rt, gc_head *collectable)
 {
+    rcgc_ssize called = 0;
     gc_head seen;
     gc_list_init(&seen);
     while (!gc_list_is_empty(collectable)) {
@@ -286,9 +342,11 @@ static void finalize_garbage(rcgc_runtime *rt, gc_head *collectable)
             int err = o->type->finalize(rt, o);
             if (err != 0) rcgc__unraisable(rt, RCGC_IN_FINALIZER, o, err);
             rcgc_decref(rt, o);
+            called++;
         }
     }
     gc_list_merge(&seen, collectable);
+    return called;
 }
 
 static void clear_collecting(gc_head *list)
@@ -306,15 +364,20 @@ static void clear_unreachable_mask(gc_head *list)
 
 /* Run trial deletion again on the unreachable set: what finalizers made
  * reachable from outside, and everything it reaches, is resurrected and goes
- * to old; the rest goes to still_unreachable (COLLECTING left set). */
-static void handle_resurrected_objects(rcgc_runtime *rt, gc_head *unreachable,
-                                       gc_head *still_unreachable,
-                                       gc_head *old)
+ * to old; the rest goes to still_unreachable (COLLECTING left set).  Returns
+ * the size of still_unreachable. */
+static rcgc_ssize handle_resurrected_objects(rcgc_runtime *rt,
+                                             gc_head *unreachable,
+                                             gc_head *still_unreachable,
+                                             gc_head *old)
 {
+    rcgc_ssize resurrected;
     clear_collecting(unreachable);
-    deduce_unreachable(rt, unreachable, still_unreachable, 0, NULL);
+    rcgc_ssize still = deduce_unreachable(rt, unreachable, still_unreachable,
+                                          &resurrected, NULL);
     clear_unreachable_mask(still_unreachable);
     gc_list_merge(unreachable, old);
+    return still;
 }
 
 /* ---- deletion ---- */
@@ -416,15 +479,16 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
                        : young;
     validate(rt, young, "young", 0);
 
-    deduce_unreachable(rt, young, &unreachable, 1, &t);
-    untrack_lazy(rt, young, generation == RCGC_NUM_GENERATIONS - 1);
+    rcgc_ssize reachable, nunreachable, to_finalize, nfinal;
+    nunreachable = deduce_unreachable(rt, young, &unreachable, &reachable, &t);
+    reachable -= untrack_lazy(rt, young, generation == RCGC_NUM_GENERATIONS - 1);
     lap(rt, RCGC_PHASE_UNTRACK_LAZY, &t);
-    promote(rt, generation, young, old);
+    promote(rt, generation, young, old, reachable);
     lap(rt, RCGC_PHASE_PROMOTE, &t);
 
     gc_list_init(&finalizers);
-    move_legacy_finalizers(&unreachable, &finalizers);
-    move_legacy_finalizer_reachable(&finalizers);
+    nunreachable -= move_legacy_finalizers(&unreachable, &finalizers, &to_finalize);
+    nunreachable -= move_legacy_finalizer_reachable(&finalizers, &to_finalize);
     validate(rt, &finalizers, "finalizers", 0);
     validate(rt, &unreachable, "unreachable", 1);
     lap(rt, RCGC_PHASE_MOVE_LEGACY_FINALIZERS, &t);
@@ -433,14 +497,25 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
         for (gc_head *g = gc_next(&unreachable); g != &unreachable; g = gc_next(g))
             debug_cycle(rt, "collectable", gc_object_of(g));
 
-    m += handle_weakrefs(rt, &unreachable, old);
+    /* Client code that runs from here on (weak reference callbacks,
+     * finalizers) may resurrect objects; if none runs, the unreachable set
+     * is final as it stands and the second trial deletion is skipped. */
+    rcgc_ssize ran = 0;
+    m += handle_weakrefs(rt, &unreachable, old, &ran);
     lap(rt, RCGC_PHASE_HANDLE_WEAKREFS, &t);
-    finalize_garbage(rt, &unreachable);
+    if (to_finalize > 0) ran += finalize_garbage(rt, &unreachable);
     lap(rt, RCGC_PHASE_FINALIZE_GARBAGE, &t);
-    handle_resurrected_objects(rt, &unreachable, &final_unreachable, old);
+    if (ran > 0) {
+        nfinal = handle_resurrected_objects(rt, &unreachable,
+                                            &final_unreachable, old);
+    } else {
+        gc_list_init(&final_unreachable);
+        gc_list_merge(&unreachable, &final_unreachable);
+        nfinal = nunreachable;
+    }
     lap(rt, RCGC_PHASE_HANDLE_RESURRECTED, &t);
 
-    m += gc_list_size(&final_unreachable);
+    m += nfinal;
     delete_garbage(rt, &final_unreachable, old);
     lap(rt, RCGC_PHASE_DELETE_GARBAGE, &t);
 

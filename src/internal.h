@@ -87,6 +87,8 @@ struct rcgc_runtime {
     int enabled;                   /* automatic collection on */
     int collecting;                /* a collection (or its callbacks) runs */
     int pending;                   /* deferred mode: a collection is due */
+    int lazy_untrack;              /* an object of a type with may_untrack
+                                      was allocated: untrack_lazy must run */
     rcgc_gc_mode mode;
     unsigned debug;                /* RCGC_DEBUG_* flags */
     rcgc_ssize long_lived_total;   /* survivors of the last full collection */

@@ -137,7 +137,10 @@ static rcgc_object *object_new(rcgc_runtime *rt, const rcgc_type *type,
     rcgc_object *o = (rcgc_object *)(mem + pre);
     /* As CPython's gc_alloc: count it, maybe collect, before the object is
      * initialised (it is untracked, so no collection can see it). */
-    if (gc_type_is_gc(type)) rcgc__gc_link(rt);
+    if (gc_type_is_gc(type)) {
+        if (type->may_untrack != NULL) rt->lazy_untrack = 1;
+        rcgc__gc_link(rt);
+    }
     o->refcnt = 1;
     o->type = type;
     debug_link(rt, o, size);
