@@ -207,11 +207,15 @@ rcgc_runtime *rcgc_runtime_new(const rcgc_config *cfg);
 
 typedef struct rcgc_teardown_report {
     rcgc_ssize collected;     /* found unreachable by teardown's collections */
-    rcgc_ssize uncollectable; /* in the garbage list when teardown began */
-    rcgc_ssize alive;         /* still referenced after those collections */
-    rcgc_ssize freed;         /* of the alive ones, freed by teardown */
-    rcgc_ssize leaked;        /* alive objects teardown could not find (they
-                                 were untracked); only debug builds find them */
+    rcgc_ssize uncollectable; /* in the garbage list after those collections */
+    rcgc_ssize alive;         /* still referenced after them, other than by
+                                 uncollectable garbage: references the program
+                                 kept, or leaks */
+    rcgc_ssize freed;         /* objects teardown then freed by force (the
+                                 alive ones and the uncollectable garbage) */
+    rcgc_ssize leaked;        /* objects teardown could not find to free (held
+                                 only by untracked objects; debug builds find
+                                 every object) */
 } rcgc_teardown_report;
 
 /*

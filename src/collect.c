@@ -231,6 +231,12 @@ static void promote(rcgc_runtime *rt, int generation, gc_head *young,
     }
 }
 
+static void clear_collecting(gc_head *list)
+{
+    for (gc_head *g = gc_next(list); g != list; g = gc_next(g))
+        gc_clear_collecting(g);
+}
+
 /* ---- legacy finalizers ---- */
 
 static int has_legacy_finalizer(const rcgc_object *o)
@@ -304,6 +310,30 @@ static rcgc_ssize move_legacy_finalizer_reachable(gc_head *finalizers,
     return c.moved;
 }
 
+/* Move every tracked object reachable from objs (them included) out of the
+ * generations into reached, by the traversal move_legacy_finalizer_reachable
+ * uses; returns how many.  Teardown uses it to tell the objects that
+ * uncollectable garbage keeps alive from leaks.  The caller merges reached
+ * back. */
+rcgc_ssize rcgc__move_reachable(rcgc_runtime *rt, rcgc_object *const *objs,
+                                rcgc_ssize n, gc_head *reached)
+{
+    for (int i = 0; i < RCGC_NUM_GENERATIONS; i++) {
+        gc_head *list = &rt->gen[i].head;
+        for (gc_head *g = gc_next(list); g != list; g = gc_next(g))
+            g->prev |= GC_PREV_COLLECTING; /* candidate; links stay valid */
+    }
+    struct move_ctx c = {reached, 0, 0};
+    for (rcgc_ssize i = 0; i < n; i++) visit_move(objs[i], &c);
+    for (gc_head *g = gc_next(reached); g != reached; g = gc_next(g)) {
+        rcgc_object *o = gc_object_of(g);
+        o->type->traverse(o, visit_move, &c);
+    }
+    for (int i = 0; i < RCGC_NUM_GENERATIONS; i++)
+        clear_collecting(&rt->gen[i].head);
+    return c.moved;
+}
+
 /* ---- weak references, finalizers, resurrection ---- */
 
 /*
@@ -347,12 +377,6 @@ static rcgc_ssize finalize_garbage(rcgc_runtime *rt, gc_head *collectable)
     }
     gc_list_merge(&seen, collectable);
     return called;
-}
-
-static void clear_collecting(gc_head *list)
-{
-    for (gc_head *g = gc_next(list); g != list; g = gc_next(g))
-        gc_clear_collecting(g);
 }
 
 static void clear_unreachable_mask(gc_head *list)

@@ -153,6 +153,8 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
 /* One collection with callbacks; the caller has set rt->collecting. */
 rcgc_ssize rcgc__collect_with_callback(rcgc_runtime *rt, int generation);
 int rcgc__garbage_append(rcgc_runtime *rt, rcgc_object *o);
+rcgc_ssize rcgc__move_reachable(rcgc_runtime *rt, rcgc_object *const *objs,
+                                rcgc_ssize n, gc_head *reached);
 
 /* ---- check.c ---- */
 /* rcgc_gc_check; lists_complete: every tracked object must be in the

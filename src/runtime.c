@@ -404,15 +404,22 @@ RCGC__EXPORT int rcgc_runtime_free(rcgc_runtime *rt,
         r.collected += teardown_collect(rt);
     }
 
+    /* What uncollectable garbage keeps alive is reported as such (CPython's
+     * message), not as objects still alive. */
     r.uncollectable = rt->ngarbage;
     report_garbage(rt);
-    r.alive = rt->objects - rt->nimmortal;
+    gc_head held;
+    gc_list_init(&held);
+    r.alive = rt->objects - rt->nimmortal -
+              rcgc__move_reachable(rt, rt->garbage, rt->ngarbage, &held);
     if (r.alive > 0) report_alive(rt, r.alive);
+    gc_list_merge(&held, &rt->gen[RCGC_NUM_GENERATIONS - 1].head);
 
     rcgc_gc_garbage_clear(rt);
+    rcgc_ssize before = rt->objects;
     force_free(rt);
+    r.freed = before - rt->objects;
     r.leaked = rt->objects - rt->nimmortal;
-    r.freed = r.alive - r.leaked;
     free_immortals(rt);
 
     rcgc__free(rt, rt->garbage);

@@ -103,6 +103,7 @@ static int should_fail(t_alloc *a)
 static void *ta_malloc(void *ctx, size_t size)
 {
     t_alloc *a = ctx;
+    if (size > SIZE_MAX - 16) return NULL;
     if (should_fail(a)) return NULL;
     size_t *p = malloc(size + 16);
     if (p == NULL) return NULL;
@@ -115,9 +116,10 @@ static void *ta_malloc(void *ctx, size_t size)
 static void *ta_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     t_alloc *a = ctx;
-    if (elsize && nelem > SIZE_MAX / elsize - 16) return NULL;
-    if (should_fail(a)) return NULL;
+    if (elsize && nelem > SIZE_MAX / elsize) return NULL;
     size_t size = nelem * elsize;
+    if (size > SIZE_MAX - 16) return NULL;
+    if (should_fail(a)) return NULL;
     size_t *p = calloc(1, size + 16);
     if (p == NULL) return NULL;
     p[0] = size;
@@ -130,6 +132,7 @@ static void *ta_realloc(void *ctx, void *ptr, size_t size)
 {
     t_alloc *a = ctx;
     if (ptr == NULL) return ta_malloc(ctx, size);
+    if (size > SIZE_MAX - 16) return NULL;
     if (should_fail(a)) return NULL;
     size_t *old = (size_t *)((char *)ptr - 16);
     size_t old_size = old[0];
