@@ -27,29 +27,32 @@ static size_t pre_size(const rcgc_type *t)
 
 /* ---- debug checks (compiled always, used when RCGC_DEBUG >= 1) ---- */
 
+/* what names the API call; file and line (NULL, 0 when unknown) the
+ * caller's location, given by the incref/decref macros of debug builds. */
 static void check_object_at(rcgc_runtime *rt, const rcgc_object *o,
                             const char *what, const char *file, int line)
 {
-    if (o == NULL)
-        rcgc__fatal(rt, NULL, "%s:%d: %s: NULL object", file, line, what);
+    char where[256];
+    if (file != NULL)
+        snprintf(where, sizeof where, "%s:%d: %s", file, line, what);
+    else
+        snprintf(where, sizeof where, "%s", what);
+    if (o == NULL) rcgc__fatal(rt, NULL, "%s: NULL object", where);
 #if RCGC_DEBUG >= 1
     const debug_head *d = debug_head_of(o);
     if (d->magic == RCGC__MAGIC_FREED)
-        rcgc__fatal(rt, o, "%s:%d: %s: object used after it was freed", file,
-                    line, what);
+        rcgc__fatal(rt, o, "%s: object used after it was freed", where);
     if (d->magic == RCGC__MAGIC_DEPOSITED)
         rcgc__fatal(rt, o,
-                    "%s:%d: %s: object used after its reference count "
-                    "reached zero (its deallocation is pending)",
-                    file, line, what);
+                    "%s: object used after its reference count reached zero "
+                    "(its deallocation is pending)",
+                    where);
     if (d->magic != RCGC__MAGIC_ALIVE)
-        rcgc__fatal(rt, o, "%s:%d: %s: not an rcgc object (bad header)", file,
-                    line, what);
+        rcgc__fatal(rt, o, "%s: not an rcgc object (bad header)", where);
     if (rt != NULL && d->rt != rt)
-        rcgc__fatal(rt, o,
-                    "%s:%d: %s: object belongs to runtime %p, "
-                    "passed to runtime %p",
-                    file, line, what, (void *)d->rt, (void *)rt);
+        rcgc__fatal(rt, o, "%s: object belongs to runtime %p, passed to "
+                           "runtime %p",
+                    where, (void *)d->rt, (void *)rt);
 #else
     (void)rt;
 #endif
@@ -58,7 +61,7 @@ static void check_object_at(rcgc_runtime *rt, const rcgc_object *o,
 void rcgc__debug_check_object(rcgc_runtime *rt, const rcgc_object *o,
                               const char *what)
 {
-    if (RCGC_DEBUG >= 1) check_object_at(rt, o, what, "rcgc", 0);
+    if (RCGC_DEBUG >= 1) check_object_at(rt, o, what, NULL, 0);
 }
 
 RCGC__EXPORT void rcgc__incref_checked(rcgc_object *o, const char *file,
