@@ -68,8 +68,11 @@ static void node_clear(rcgc_runtime *rt, rcgc_object *self)
 }
 
 static const rcgc_type node_type = {
-    "node", sizeof(node), RCGC_TYPE_GC, node_traverse, node_clear,
-    NULL, NULL, NULL, NULL};
+    .name = "node",
+    .size = sizeof(node),
+    .flags = RCGC_TYPE_GC,
+    .traverse = node_traverse,
+    .clear = node_clear};
 
 /* ---- the holder of the pairs: a fixed array of references ---- */
 
@@ -96,8 +99,11 @@ static void holder_clear(rcgc_runtime *rt, rcgc_object *self)
 }
 
 static const rcgc_type holder_type = {
-    "holder", sizeof(holder), RCGC_TYPE_GC, holder_traverse, holder_clear,
-    NULL, NULL, NULL, NULL};
+    .name = "holder",
+    .size = sizeof(holder),
+    .flags = RCGC_TYPE_GC,
+    .traverse = holder_traverse,
+    .clear = holder_clear};
 
 /* ---- a counting allocator (as cheap as the default libc hooks) ---- */
 

@@ -58,7 +58,8 @@ typedef struct rcgc_object rcgc_object;
     X(NOTFOUND, -6, "object not found")                                       \
     X(LIVE, -7, "objects were still alive at teardown")                       \
     X(CORRUPT, -8, "collector invariant violated")                            \
-    X(FAILED, -9, "callback reported failure")
+    X(FAILED, -9, "callback reported failure")                               \
+    X(NOTWEAK, -10, "type does not support weak references")
 
 enum rcgc_error {
     RCGC_OK = 0,
@@ -94,6 +95,13 @@ typedef int (*rcgc_visit_fn)(rcgc_object *child, void *arg);
 /* With may_untrack: consult it only on full collections (CPython 3.11's
  * dicts); an untracked instance still counts as "may be tracked". */
 #define RCGC_TYPE_UNTRACK_ON_FULL 0x2u
+/* Instances may be weakly referenced; they carry a hidden 16-byte slot for
+ * the list of their weak references (docs/weakref.md). */
+#define RCGC_TYPE_WEAKREF 0x4u
+
+/* Called by an ephemerons hook for each (key, value) pair. */
+typedef int (*rcgc_visit_pair_fn)(rcgc_object *key, rcgc_object *value,
+                                  void *arg);
 
 /*
  * A type descriptor, usually a static const object shared by every runtime.
@@ -137,6 +145,13 @@ struct rcgc_type {
      * collections with RCGC_TYPE_UNTRACK_ON_FULL.  Unless that flag is set,
      * the type must never track an instance again once it was untracked. */
     int (*may_untrack)(rcgc_object *self);
+
+    /* Ephemeron tables (weak-key maps): report each (key, value) pair whose
+     * value the object holds strongly but only while key is alive, with
+     * visit(key, value, arg).  traverse must not report those values; the
+     * collector keeps a value alive only while its key is reachable, even
+     * when the value refers back to the key.  Same rules as traverse. */
+    int (*ephemerons)(rcgc_object *self, rcgc_visit_pair_fn visit, void *arg);
 };
 
 /* Inside a traverse function whose parameters are named visit and arg. */
@@ -177,7 +192,9 @@ typedef enum rcgc_gc_mode {
 typedef enum rcgc_unraisable_kind {
     RCGC_IN_FINALIZER = 0,
     RCGC_IN_LEGACY_FINALIZER = 1,
-    RCGC_IN_GC_CALLBACK = 2
+    RCGC_IN_GC_CALLBACK = 2,
+    RCGC_IN_WEAKREF_CALLBACK = 3,
+    RCGC_IN_FINALIZE_CALLBACK = 4
 } rcgc_unraisable_kind;
 
 /* Receives failures that cannot be returned to a caller (CPython's
@@ -518,6 +535,172 @@ void rcgc_objects_free(rcgc_runtime *rt, rcgc_object **objs, rcgc_ssize n);
  * library is built with RCGC_DEBUG >= 3.
  */
 int rcgc_gc_check(rcgc_runtime *rt);
+
+/* ------------------------------------------------------------------------ */
+/* Weak references (CPython's weakref module; docs/weakref.md)               */
+
+/*
+ * Called once, when the referent of wr dies (wr is already dead: getting its
+ * referent gives NULL), with the argument given at creation (BORROWED).  On
+ * refcount death the callbacks of an object's weak references run newest
+ * first, after its finalizer; in a collection they run before any finalizer,
+ * and only for weak references that are not garbage themselves.  A callback
+ * may do anything (allocate, drop references, create weak references,
+ * collect).  A non-zero return is reported through the unraisable hook.
+ */
+typedef int (*rcgc_weakref_callback)(rcgc_runtime *rt, rcgc_object *wr,
+                                     rcgc_object *arg);
+
+/*
+ * NEW: a weak reference to obj (whose type has RCGC_TYPE_WEAKREF), calling
+ * callback(rt, wr, arg) when obj dies; the weak reference keeps arg alive.
+ * Without callback and arg, the object's shared basic weak reference is
+ * returned (the same object every time, as CPython's ref(obj)).  NULL with
+ * RCGC_ENOTWEAK (type not weakly referenceable), RCGC_EINVAL (obj is dying),
+ * or RCGC_ENOMEM in rcgc_runtime_last_error.
+ */
+rcgc_object *rcgc_weakref_new(rcgc_runtime *rt, rcgc_object *obj,
+                              rcgc_weakref_callback callback, rcgc_object *arg);
+
+/* NEW: the referent of wr, or NULL once it is dead. */
+rcgc_object *rcgc_weakref_get(rcgc_runtime *rt, rcgc_object *wr);
+
+/* 1 if o is a weak reference (of any kind, weak methods included). */
+int rcgc_is_weakref(const rcgc_object *o);
+
+/* 1 if wr's callback is still pending (CPython: wr.__callback__ is not
+ * None); 0 without a callback or once it was called on refcount death. */
+int rcgc_weakref_has_callback(const rcgc_object *wr);
+
+/* The number of weak references to obj (0 for non-weakrefable types). */
+rcgc_ssize rcgc_weakref_count(const rcgc_object *obj);
+
+/* The weak references to obj, in list order (the basic one first, then the
+ * others newest first): an array of NEW references (rcgc_objects_free). */
+rcgc_ssize rcgc_weakref_list(rcgc_runtime *rt, rcgc_object *obj,
+                             rcgc_object ***out);
+
+/*
+ * NEW: a weak reference to the bound method (self, func), CPython's
+ * WeakMethod: alive while self and func are both alive (func is held
+ * strongly if its type cannot be weakly referenced).  callback (may be NULL)
+ * is called once, when the first of the two dies.
+ */
+rcgc_object *rcgc_weakmethod_new(rcgc_runtime *rt, rcgc_object *self,
+                                 rcgc_object *func,
+                                 rcgc_weakref_callback callback,
+                                 rcgc_object *arg);
+
+/* 1 and NEW references in *self and *func if the method is alive; 0 and
+ * NULLs if not. */
+int rcgc_weakmethod_get(rcgc_runtime *rt, rcgc_object *wm, rcgc_object **self,
+                        rcgc_object **func);
+
+/* ------------------------------------------------------------------------ */
+/* Weak containers (docs/weakref.md)                                         */
+/*
+ * Three container types, each a tracked object that may itself be garbage
+ * or part of a cycle.  Entries disappear when their weakly held object dies.
+ * Keys and values must be of weakly referenceable types where they are held
+ * weakly (RCGC_ENOTWEAK otherwise).  Lookups of the two identity-keyed
+ * containers compare pointers.
+ */
+
+/* Weak-value map: byte-string keys (copied), values held weakly. */
+rcgc_object *rcgc_wvmap_new(rcgc_runtime *rt);                        /* NEW */
+int rcgc_wvmap_set(rcgc_runtime *rt, rcgc_object *map, const void *key,
+                   size_t key_len, rcgc_object *value);
+/* NEW reference to the value, or NULL if absent (or just died). */
+rcgc_object *rcgc_wvmap_get(rcgc_runtime *rt, rcgc_object *map,
+                            const void *key, size_t key_len);
+int rcgc_wvmap_contains(rcgc_runtime *rt, rcgc_object *map, const void *key,
+                        size_t key_len);
+/* RCGC_ENOTFOUND if absent. */
+int rcgc_wvmap_delete(rcgc_runtime *rt, rcgc_object *map, const void *key,
+                      size_t key_len);
+
+/* Weak set: items by identity, held weakly. */
+rcgc_object *rcgc_wset_new(rcgc_runtime *rt);                         /* NEW */
+int rcgc_wset_add(rcgc_runtime *rt, rcgc_object *set, rcgc_object *item);
+int rcgc_wset_contains(rcgc_runtime *rt, rcgc_object *set, rcgc_object *item);
+/* RCGC_ENOTFOUND if absent. */
+int rcgc_wset_discard(rcgc_runtime *rt, rcgc_object *set, rcgc_object *item);
+
+/* Weak-key map: keys by identity, held weakly; values held strongly while
+ * their key lives, as ephemerons (a value referring to its key does not keep
+ * it alive, unlike CPython's WeakKeyDictionary). */
+rcgc_object *rcgc_wkmap_new(rcgc_runtime *rt);                        /* NEW */
+int rcgc_wkmap_set(rcgc_runtime *rt, rcgc_object *map, rcgc_object *key,
+                   rcgc_object *value);
+/* NEW reference to the value, or NULL if absent. */
+rcgc_object *rcgc_wkmap_get(rcgc_runtime *rt, rcgc_object *map,
+                            rcgc_object *key);
+int rcgc_wkmap_contains(rcgc_runtime *rt, rcgc_object *map, rcgc_object *key);
+/* RCGC_ENOTFOUND if absent. */
+int rcgc_wkmap_delete(rcgc_runtime *rt, rcgc_object *map, rcgc_object *key);
+
+/* For any of the three: the number of entries (exact at all times), and
+ * removing every entry.  RCGC_EINVAL / nothing for other objects. */
+rcgc_ssize rcgc_weak_len(rcgc_runtime *rt, rcgc_object *container);
+int rcgc_weak_clear(rcgc_runtime *rt, rcgc_object *container);
+
+/*
+ * Iteration over any of the three, in insertion order.  While an iterator
+ * runs, entries whose object dies or that the program deletes are not
+ * yielded, and entries added are; nothing moves, so this is always safe.
+ * After rcgc_witer_next returns 1, the fields describe the entry; the
+ * objects are BORROWED from the iterator, which keeps them alive until the
+ * next call or rcgc_witer_end, and so is the key of a weak-value map.
+ * Every begin must be paired with an end (the container is not compacted,
+ * and is kept alive, until then).
+ */
+typedef struct rcgc_witer {
+    rcgc_runtime *rt;         /* private */
+    rcgc_object *container;   /* private: a reference held by the iterator */
+    rcgc_ssize pos;           /* private: next entry index */
+    const void *key;          /* weak-value map: the key bytes */
+    size_t key_len;
+    rcgc_object *key_obj;     /* weak set: the item; weak-key map: the key */
+    rcgc_object *value;       /* the maps: the value */
+} rcgc_witer;
+
+int rcgc_witer_begin(rcgc_runtime *rt, rcgc_object *container, rcgc_witer *it);
+int rcgc_witer_next(rcgc_witer *it);
+void rcgc_witer_end(rcgc_witer *it);
+
+/* ------------------------------------------------------------------------ */
+/* finalize objects (CPython's weakref.finalize)                             */
+
+typedef int (*rcgc_finalize_fn)(rcgc_runtime *rt, rcgc_object *arg,
+                                void *ctx);
+
+/*
+ * NEW: a finalize object that calls fn(rt, arg, ctx) once: when obj dies,
+ * when the program calls it (rcgc_finalize_call), or at runtime teardown
+ * (newest first) if its at-exit flag is set, which it is by default.  The
+ * runtime keeps it registered (alive) until then, whether or not the caller
+ * keeps its reference; arg (may be NULL) is kept alive, and must not refer to
+ * obj, or obj never dies.  NULL on error (rcgc_runtime_last_error).
+ */
+rcgc_object *rcgc_finalize_new(rcgc_runtime *rt, rcgc_object *obj,
+                               rcgc_finalize_fn fn, rcgc_object *arg,
+                               void *ctx);
+/* Call it now if still registered: 1 (and *result, may be NULL, gets fn's
+ * return), or 0 if it was already called or detached. */
+int rcgc_finalize_call(rcgc_runtime *rt, rcgc_object *f, int *result);
+/* 1 while registered (not yet called or detached). */
+int rcgc_finalize_alive(const rcgc_object *f);
+/* If alive: unregister without calling, give NEW references to the object
+ * and the argument (either pointer may be NULL; the object may already be
+ * gone: NULL), and return 1; else 0. */
+int rcgc_finalize_detach(rcgc_runtime *rt, rcgc_object *f, rcgc_object **obj,
+                         rcgc_object **arg);
+/* The same without unregistering. */
+int rcgc_finalize_peek(rcgc_runtime *rt, rcgc_object *f, rcgc_object **obj,
+                       rcgc_object **arg);
+int rcgc_finalize_atexit(const rcgc_object *f);
+/* Ignored once the finalize object is dead. */
+void rcgc_finalize_set_atexit(rcgc_object *f, int atexit);
 
 #ifdef __cplusplus
 }

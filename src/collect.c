@@ -96,14 +96,42 @@ static int visit_decref(rcgc_object *child, void *parent)
     return 0;
 }
 
-/* Subtract the references the set holds to itself: afterwards gc_refs > 0
- * exactly for objects referenced from outside the set. */
-static void subtract_refs(gc_head *containers)
+static int visit_decref_value(rcgc_object *key, rcgc_object *value,
+                              void *parent)
 {
+    (void)key;
+    return value != NULL ? visit_decref(value, parent) : 0;
+}
+
+/* Subtract the references the set holds to itself, ephemeron values
+ * included: afterwards gc_refs > 0 exactly for objects referenced from
+ * outside the set.  Returns how many objects of the set hold ephemerons. */
+static rcgc_ssize subtract_refs(gc_head *containers)
+{
+    rcgc_ssize nephemeral = 0;
     for (gc_head *g = gc_next(containers); g != containers; g = gc_next(g)) {
         rcgc_object *o = gc_object_of(g);
-        o->type->traverse(o, visit_decref, o);
+        const rcgc_type *t = o->type;
+        t->traverse(o, visit_decref, o);
+        if (t->ephemerons != NULL) {
+            t->ephemerons(o, visit_decref_value, o);
+            nephemeral++;
+        }
     }
+    return nephemeral;
+}
+
+/* g sits in the tentative unreachable list but is reachable after all:
+ * unlink it by hand (the list functions do not handle the mark) and queue it
+ * for scanning at the tail of young. */
+static void bring_back(gc_head *g, gc_head *young)
+{
+    gc_head *prev = gc_prev(g);
+    gc_head *next = (gc_head *)(g->next & ~GC_NEXT_UNREACHABLE);
+    prev->next = g->next; /* keeps the mark of prev's list */
+    gc_set_prev(next, prev);
+    gc_list_append(g, young);
+    gc_set_refs(g, 1);
 }
 
 static int visit_reachable(rcgc_object *child, void *arg)
@@ -115,15 +143,7 @@ static int visit_reachable(rcgc_object *child, void *arg)
      * (already scanned), have no COLLECTING bit. */
     if (!gc_is_collecting(g)) return 0;
     if (g->next & GC_NEXT_UNREACHABLE) {
-        /* Tentatively unreachable after all: unlink it by hand (the list
-         * functions do not handle the mark) and queue it for scanning again
-         * at the tail of young. */
-        gc_head *prev = gc_prev(g);
-        gc_head *next = (gc_head *)(g->next & ~GC_NEXT_UNREACHABLE);
-        prev->next = g->next; /* keeps the mark of prev's list */
-        gc_set_prev(next, prev);
-        gc_list_append(g, reachable);
-        gc_set_refs(g, 1);
+        bring_back(g, reachable);
     } else if (gc_get_refs(g) == 0) {
         /* Right of the cursor, not scanned yet: it is reachable. */
         gc_set_refs(g, 1);
@@ -138,12 +158,14 @@ static int visit_reachable(rcgc_object *child, void *arg)
  * breadth first, O(1) extra memory: objects with gc_refs 0 are moved out
  * eagerly and brought back if a reachable object turns out to reference them.
  * Returns the number of reachable objects (each is scanned exactly once).
+ * The scan starts after prev: young itself, or the tail of an earlier scan
+ * when move_ephemerons brought objects back.
  */
-static rcgc_ssize move_unreachable(gc_head *young, gc_head *unreachable)
+static rcgc_ssize scan_reachable(gc_head *young, gc_head *prev,
+                                 gc_head *unreachable)
 {
     rcgc_ssize reachable = 0;
-    gc_head *prev = young;
-    gc_head *g = gc_next(young);
+    gc_head *g = gc_next(prev);
     while (g != young) {
         if (gc_get_refs(g) != 0) {
             rcgc_object *o = gc_object_of(g);
@@ -169,6 +191,63 @@ static rcgc_ssize move_unreachable(gc_head *young, gc_head *unreachable)
     return reachable;
 }
 
+static rcgc_ssize move_unreachable(gc_head *young, gc_head *unreachable)
+{
+    return scan_reachable(young, young, unreachable);
+}
+
+/* ---- ephemerons ---- */
+
+/* In the tentative unreachable list (COLLECTING and the mark). */
+static int in_unreachable(const rcgc_object *o)
+{
+    if (!gc_is_gc(o)) return 0;
+    const gc_head *g = gc_head_of(o);
+    return gc_is_collecting(g) && (g->next & GC_NEXT_UNREACHABLE) != 0;
+}
+
+struct ephemeron_ctx {
+    gc_head *young; /* where values brought back go */
+    int changed;    /* a value came back this round */
+};
+
+static int visit_ephemeron(rcgc_object *key, rcgc_object *value, void *arg)
+{
+    struct ephemeron_ctx *c = arg;
+    if (key == NULL || value == NULL || in_unreachable(key) ||
+        !in_unreachable(value))
+        return 0;
+    bring_back(gc_head_of(value), c->young);
+    c->changed = 1;
+    return 0;
+}
+
+/*
+ * The ephemeron rule (docs/weakref.md): move_unreachable propagated
+ * reachability through traverse only, so a value that only its table holds
+ * is tentatively unreachable.  Bring back every such value whose table is
+ * reachable and whose key is not in the unreachable list, scan what it
+ * reaches, and repeat until a round brings nothing back.  Tables outside the
+ * collected set hold their values as external references anyway.  Returns
+ * the number of objects made reachable.
+ */
+static rcgc_ssize move_ephemerons(gc_head *young, gc_head *unreachable)
+{
+    rcgc_ssize reachable = 0;
+    struct ephemeron_ctx c = {young, 0};
+    do {
+        c.changed = 0;
+        gc_head *tail = gc_prev(young);
+        for (gc_head *g = gc_next(young); g != young; g = gc_next(g)) {
+            rcgc_object *o = gc_object_of(g);
+            if (o->type->ephemerons != NULL)
+                o->type->ephemerons(o, visit_ephemeron, &c);
+        }
+        if (c.changed) reachable += scan_reachable(young, tail, unreachable);
+    } while (c.changed);
+    return reachable;
+}
+
 /* Trial deletion: base keeps the reachable objects, unreachable gets the
  * rest.  Returns how many are unreachable; *reachable gets the others. */
 static rcgc_ssize deduce_unreachable(rcgc_runtime *rt, gc_head *base,
@@ -177,10 +256,11 @@ static rcgc_ssize deduce_unreachable(rcgc_runtime *rt, gc_head *base,
 {
     rcgc_ssize candidates = update_refs(rt, base);
     if (t != NULL) lap(rt, RCGC_PHASE_UPDATE_REFS, t);
-    subtract_refs(base);
+    rcgc_ssize nephemeral = subtract_refs(base);
     if (t != NULL) lap(rt, RCGC_PHASE_SUBTRACT_REFS, t);
     gc_list_init(unreachable);
     *reachable = move_unreachable(base, unreachable);
+    if (nephemeral > 0) *reachable += move_ephemerons(base, unreachable);
     if (t != NULL) lap(rt, RCGC_PHASE_MOVE_UNREACHABLE, t);
     return candidates - *reachable;
 }
@@ -336,22 +416,14 @@ rcgc_ssize rcgc__move_reachable(rcgc_runtime *rt, rcgc_object *const *objs,
 
 /* ---- weak references, finalizers, resurrection ---- */
 
-/*
- * Clear weak references to the unreachable objects and run the callbacks of
- * those that are not garbage themselves (CPython's handle_weakrefs).  The
- * weak reference module attaches here; until a type can be weakly
- * referenced no unreachable object has any, and nothing is freed.  Returns
- * the weak reference objects freed by their callbacks (they count as
- * collected); *ran is increased by the number of callbacks run.
- */
+/* Clear weak references to the unreachable objects and run the reactions of
+ * those that are not garbage themselves (weakref.c).  Returns the weak
+ * reference objects freed by their reactions (they count as collected);
+ * *ran is increased by the number of reactions run. */
 static rcgc_ssize handle_weakrefs(rcgc_runtime *rt, gc_head *unreachable,
                                   gc_head *old, rcgc_ssize *ran)
 {
-    (void)rt;
-    (void)unreachable;
-    (void)old;
-    (void)ran;
-    return 0;
+    return rcgc__handle_weakrefs(rt, unreachable, old, ran);
 }
 
 /* Run every PEP 442 finalizer that has not run yet.  Each object is moved to

@@ -245,6 +245,21 @@ static int visit_referrer(rcgc_object *child, void *arg)
     return 0;
 }
 
+/* Ephemeron tables refer to their values too (conditionally, for the
+ * collector; plainly, for introspection). */
+static int visit_pair_referrer(rcgc_object *key, rcgc_object *value, void *arg)
+{
+    (void)key;
+    return visit_referrer(value, arg);
+}
+
+static int refers_to(rcgc_object *o, struct referrers_ctx *c)
+{
+    const rcgc_type *t = o->type;
+    return t->traverse(o, visit_referrer, c) != 0 ||
+           (t->ephemerons != NULL && t->ephemerons(o, visit_pair_referrer, c) != 0);
+}
+
 RCGC__EXPORT rcgc_ssize rcgc_gc_get_referrers(rcgc_runtime *rt,
                                               rcgc_object *const *objs,
                                               rcgc_ssize nobjs,
@@ -260,8 +275,7 @@ RCGC__EXPORT rcgc_ssize rcgc_gc_get_referrers(rcgc_runtime *rt,
         gc_head *list = &rt->gen[i].head;
         for (gc_head *g = gc_next(list); g != list && !v.failed; g = gc_next(g)) {
             rcgc_object *o = gc_object_of(g);
-            if (o->type->traverse(o, visit_referrer, &c) != 0)
-                objvec_push(&v, o);
+            if (refers_to(o, &c)) objvec_push(&v, o);
         }
     }
     return objvec_finish(&v, out);
@@ -270,6 +284,12 @@ RCGC__EXPORT rcgc_ssize rcgc_gc_get_referrers(rcgc_runtime *rt,
 static int visit_referent(rcgc_object *child, void *arg)
 {
     return objvec_push(arg, child) != 0;
+}
+
+static int visit_pair_referent(rcgc_object *key, rcgc_object *value, void *arg)
+{
+    (void)key;
+    return objvec_push(arg, value) != 0;
 }
 
 RCGC__EXPORT rcgc_ssize rcgc_gc_get_referents(rcgc_runtime *rt,
@@ -284,7 +304,10 @@ RCGC__EXPORT rcgc_ssize rcgc_gc_get_referents(rcgc_runtime *rt,
     }
     for (rcgc_ssize i = 0; i < nobjs && !v.failed; i++) {
         rcgc_object *o = objs[i];
-        if (gc_is_gc(o)) o->type->traverse(o, visit_referent, &v);
+        if (!gc_is_gc(o)) continue;
+        o->type->traverse(o, visit_referent, &v);
+        if (o->type->ephemerons != NULL && !v.failed)
+            o->type->ephemerons(o, visit_pair_referent, &v);
     }
     return objvec_finish(&v, out);
 }

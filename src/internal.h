@@ -17,7 +17,9 @@
 #define RCGC__NORETURN __attribute__((noreturn))
 #define RCGC__PRINTF(f, a) __attribute__((format(printf, f, a)))
 #define RCGC__EXPORT __attribute__((visibility("default")))
+#define RCGC__NOINLINE __attribute__((noinline))
 #else
+#define RCGC__NOINLINE
 #define RCGC__NORETURN
 #define RCGC__PRINTF(f, a)
 #define RCGC__EXPORT
@@ -56,6 +58,90 @@ static inline rcgc_object *debug_object_of(const debug_head *d)
 {
     return (rcgc_object *)((char *)d + RCGC__DEBUG_HEAD_SIZE);
 }
+
+/* ---- the weak slot (RCGC_TYPE_WEAKREF), in front of the gc_head ---- */
+
+#define RCGC__WEAK_SLOT_SIZE 16
+
+typedef struct weakref weakref;
+
+static inline int type_is_weakrefable(const rcgc_type *t)
+{
+    return (t->flags & RCGC_TYPE_WEAKREF) != 0;
+}
+
+/* Bytes in front of the object: weak slot, gc_head, debug header. */
+static inline size_t rcgc__pre_size(const rcgc_type *t)
+{
+    return (type_is_weakrefable(t) ? RCGC__WEAK_SLOT_SIZE : 0) +
+           (gc_type_is_gc(t) ? sizeof(gc_head) : 0) + RCGC__DEBUG_HEAD_SIZE;
+}
+
+/* The head of the list of weak references to o (a weakrefable object). */
+static inline weakref **weaklist_of(const rcgc_object *o)
+{
+    char *p = (char *)o - RCGC__DEBUG_HEAD_SIZE -
+              (gc_is_gc(o) ? sizeof(gc_head) : 0) - RCGC__WEAK_SLOT_SIZE;
+    return (weakref **)p;
+}
+
+/* The slot's second word: the trashcan's link for non-GC weakrefable
+ * objects (whose reference count must read 0 while they wait). */
+static inline uintptr_t *weak_spare_of(const rcgc_object *o)
+{
+    return (uintptr_t *)(weaklist_of(o) + 1);
+}
+
+/* ---- weak references (weakref.c) ---- */
+
+enum weakref_kind {
+    WR_PLAIN = 0,   /* rcgc_weakref_new */
+    WR_METHOD = 1,  /* rcgc_weakmethod_new: struct weakmethod */
+    WR_INTERNAL = 2 /* owned by a container or a finalize object */
+};
+
+#define WR_DETACHED 1u /* refcount death: the callback is being called */
+
+/* What the owner of an internal weak reference does when its referent dies
+ * (wr is dead already; its owner is non-NULL). */
+typedef struct weakref_internal weakref_internal;
+typedef void (*weakref_fire_fn)(rcgc_runtime *rt, weakref_internal *wr);
+
+struct weakref {
+    rcgc_object base;
+    rcgc_object *referent;          /* borrowed; NULL once dead */
+    weakref *prev, *next;           /* the referent's list */
+    rcgc_weakref_callback callback; /* WR_PLAIN, WR_METHOD: the user's */
+    rcgc_object *cb_arg;            /* strong, traversed; may be NULL */
+    unsigned kind;                  /* enum weakref_kind */
+    unsigned flags;                 /* WR_DETACHED */
+};
+
+/* A weak reference owned by a container or a finalize object. */
+struct weakref_internal {
+    weakref wr;
+    weakref_fire_fn fire;           /* the owner's reaction */
+    void *owner;                    /* borrowed; the owner nulls it when it
+                                       lets go of the reference */
+    rcgc_ssize slot;                /* the owner's bookkeeping */
+};
+
+/* NEW: an internal weak reference to obj (weakrefable, alive), tracked. */
+weakref_internal *rcgc__weakref_new_internal(rcgc_runtime *rt,
+                                             rcgc_object *obj,
+                                             weakref_fire_fn fire, void *owner,
+                                             rcgc_ssize slot);
+/* Refcount death of o: clear its weak references, then run the callbacks. */
+void rcgc__clear_weakrefs(rcgc_runtime *rt, rcgc_object *o);
+/* Clear o's weak references without callbacks. */
+void rcgc__clear_weakrefs_silently(rcgc_object *o);
+/* The collector's phase (CPython's handle_weakrefs). */
+rcgc_ssize rcgc__handle_weakrefs(rcgc_runtime *rt, gc_head *unreachable,
+                                 gc_head *old, rcgc_ssize *ran);
+
+/* ---- finalize objects (finalize.c) ---- */
+/* Teardown: call every registered at-exit finalize object, newest first. */
+void rcgc__finalize_atexit(rcgc_runtime *rt);
 
 /* ---- runtime state ---- */
 
@@ -101,6 +187,13 @@ struct rcgc_runtime {
     rcgc_ssize ngarbage, garbage_cap;
     rcgc_object **immortal;        /* immortal objects, freed at teardown */
     rcgc_ssize nimmortal, immortal_cap;
+    struct finalize_obj *fin_first; /* registered finalize objects, in */
+    struct finalize_obj *fin_last;  /* creation order (strong references) */
+    uint64_t fin_serial;           /* creation counter */
+    rcgc_ssize weakrefs;           /* live weak reference objects: without
+                                      any, handle_weakrefs has nothing to do */
+    int fin_shutdown;              /* teardown passed the at-exit stage:
+                                      finalize objects no longer run */
 
     /* trashcan */
     int trash_depth;               /* nested deallocations */

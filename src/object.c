@@ -5,9 +5,9 @@
  * runs the type's hooks in CPython's subtype_dealloc order (untrack, PEP 442
  * finalizer once, legacy finalizer, clear, release, free), so every type gets
  * resurrection and the trashcan for free.  The trashcan bounds nesting: past
- * RCGC__TRASH_LIMIT nested deallocations an object is deposited on a list,
- * linked through its (zero) reference count, and freed when the outermost
- * deallocation returns, so chains of any depth use bounded C stack.
+ * RCGC__TRASH_LIMIT nested deallocations an object is deposited on a list
+ * and freed when the outermost deallocation returns, so chains of any depth
+ * use bounded C stack.
  *
  * Debug builds (RCGC_DEBUG >= 1) put a debug_head before every object: its
  * magic catches use after free, its runtime pointer catches objects passed to
@@ -22,7 +22,7 @@
 
 static size_t pre_size(const rcgc_type *t)
 {
-    return (gc_type_is_gc(t) ? sizeof(gc_head) : 0) + RCGC__DEBUG_HEAD_SIZE;
+    return rcgc__pre_size(t);
 }
 
 /* ---- debug checks (compiled always, used when RCGC_DEBUG >= 1) ---- */
@@ -195,10 +195,17 @@ static void release_block(rcgc_runtime *rt, void *mem)
     rcgc__free(rt, mem);
 }
 
-void rcgc__object_free_memory(rcgc_runtime *rt, rcgc_object *o)
+/* The common end of every object: unlink, account, give the memory back.
+ * Inline for the deallocation path, which frees most objects. */
+static inline void free_memory(rcgc_runtime *rt, rcgc_object *o)
 {
-    char *mem = (char *)o - pre_size(o->type);
-    if (gc_is_gc(o)) {
+    const rcgc_type *t = o->type;
+    unsigned flags = t->flags;
+    char *mem = (char *)o - rcgc__pre_size(t);
+    /* Normally empty by now; teardown frees survivors whose lists are not. */
+    if ((flags & RCGC_TYPE_WEAKREF) && *weaklist_of(o) != NULL)
+        rcgc__clear_weakrefs_silently(o);
+    if (flags & RCGC_TYPE_GC) {
         rcgc__untrack(rt, o); /* CPython's PyObject_GC_Del unlinks too */
         if (rt->gen[0].count > 0) rt->gen[0].count--;
     }
@@ -207,6 +214,11 @@ void rcgc__object_free_memory(rcgc_runtime *rt, rcgc_object *o)
     debug_unlink(rt, o);
 #endif
     release_block(rt, mem);
+}
+
+void rcgc__object_free_memory(rcgc_runtime *rt, rcgc_object *o)
+{
+    free_memory(rt, o);
 }
 
 /* CPython's PyObject_CallFinalizerFromDealloc, for either finalizer.  The
@@ -231,19 +243,84 @@ static int finalize_from_dealloc(rcgc_runtime *rt, rcgc_object *o,
     return 0;
 }
 
-static void dealloc_body(rcgc_runtime *rt, rcgc_object *o, int was_tracked)
+/* CPython's subtype_dealloc order: the finalizer (which sees its weak
+ * references alive), then the weak references are cleared and their
+ * callbacks run, then the legacy finalizer; weak references the finalizers
+ * created are cleared without callbacks.  Returns 1 if a finalizer
+ * resurrected the object.  Out of line: most objects have none of this. */
+static RCGC__NOINLINE int dealloc_finalizers(rcgc_runtime *rt, rcgc_object *o,
+                                             int was_tracked)
 {
     const rcgc_type *t = o->type;
     if (t->finalize != NULL &&
         !(gc_type_is_gc(t) && gc_is_finalized(gc_head_of(o)))) {
-        if (finalize_from_dealloc(rt, o, was_tracked, 0)) return;
+        if (finalize_from_dealloc(rt, o, was_tracked, 0)) return 1;
     }
+    if (type_is_weakrefable(t)) rcgc__clear_weakrefs(rt, o);
     if (t->legacy_finalize != NULL) {
-        if (finalize_from_dealloc(rt, o, was_tracked, 1)) return;
+        if (finalize_from_dealloc(rt, o, was_tracked, 1)) return 1;
     }
+    if (type_is_weakrefable(t) && (t->finalize || t->legacy_finalize))
+        rcgc__clear_weakrefs_silently(o);
+    return 0;
+}
+
+static void dealloc_body(rcgc_runtime *rt, rcgc_object *o, int was_tracked)
+{
+    const rcgc_type *t = o->type;
+    if (RCGC_UNLIKELY(t->finalize != NULL || t->legacy_finalize != NULL ||
+                      type_is_weakrefable(t)) &&
+        dealloc_finalizers(rt, o, was_tracked))
+        return;
     if (t->clear != NULL) t->clear(rt, o);
     if (t->release != NULL) t->release(rt, o);
-    rcgc__object_free_memory(rt, o);
+    free_memory(rt, o);
+}
+
+/*
+ * The trashcan's list is intrusive and the reference count of a deposited
+ * object stays 0 (a weak reference must see it as dying).  The link goes in
+ * the gc_head's prev word for GC types (bit 1 = was tracked; the object is
+ * untracked, so COLLECTING is free, and FINALIZED is kept), in the weak
+ * slot's spare word for other weakrefable types, and in the reference count
+ * only for objects nothing can find (neither tracked nor weakly referenced).
+ */
+#define TRASH_WAS_TRACKED ((uintptr_t)2)
+
+static void trash_push(rcgc_runtime *rt, rcgc_object *o, int was_tracked)
+{
+    uintptr_t link = (uintptr_t)rt->trash_later;
+    if (gc_is_gc(o)) {
+        gc_head *g = gc_head_of(o);
+        g->prev = (g->prev & GC_PREV_FINALIZED) | link |
+                  (was_tracked ? TRASH_WAS_TRACKED : 0);
+    } else if (type_is_weakrefable(o->type)) {
+        *weak_spare_of(o) = link;
+    } else {
+        o->refcnt = (intptr_t)link;
+    }
+    rt->trash_later = o;
+}
+
+static rcgc_object *trash_pop(rcgc_runtime *rt, int *was_tracked)
+{
+    rcgc_object *o = rt->trash_later;
+    uintptr_t link;
+    *was_tracked = 0;
+    if (gc_is_gc(o)) {
+        gc_head *g = gc_head_of(o);
+        link = g->prev & ~(GC_PREV_FINALIZED | TRASH_WAS_TRACKED);
+        *was_tracked = (g->prev & TRASH_WAS_TRACKED) != 0;
+        g->prev &= GC_PREV_FINALIZED;
+    } else if (type_is_weakrefable(o->type)) {
+        link = *weak_spare_of(o);
+        *weak_spare_of(o) = 0;
+    } else {
+        link = (uintptr_t)o->refcnt;
+        o->refcnt = 0;
+    }
+    rt->trash_later = (rcgc_object *)link;
+    return o;
 }
 
 /* Free the deposited objects, one level deep each (CPython's
@@ -252,14 +329,12 @@ static void destroy_chain(rcgc_runtime *rt)
 {
     rt->trash_depth = 1; /* no recursive chain destruction */
     while (rt->trash_later != NULL) {
-        rcgc_object *o = rt->trash_later;
-        uintptr_t link = (uintptr_t)o->refcnt;
-        rt->trash_later = (rcgc_object *)(link & ~(uintptr_t)1);
-        o->refcnt = 0;
+        int was_tracked;
+        rcgc_object *o = trash_pop(rt, &was_tracked);
 #if RCGC_DEBUG >= 1
         debug_head_of(o)->magic = RCGC__MAGIC_ALIVE;
 #endif
-        dealloc_body(rt, o, (int)(link & 1));
+        dealloc_body(rt, o, was_tracked);
     }
     rt->trash_depth = 0;
 }
@@ -274,8 +349,7 @@ RCGC__EXPORT void rcgc__dealloc(rcgc_runtime *rt, rcgc_object *o)
         was_tracked = 1;
     }
     if (rt->trash_depth >= RCGC__TRASH_LIMIT) {
-        o->refcnt = (intptr_t)((uintptr_t)rt->trash_later | (uintptr_t)was_tracked);
-        rt->trash_later = o;
+        trash_push(rt, o, was_tracked);
 #if RCGC_DEBUG >= 1
         debug_head_of(o)->magic = RCGC__MAGIC_DEPOSITED;
 #endif

@@ -132,6 +132,10 @@ static const char *unraisable_where(rcgc_unraisable_kind kind)
         return "legacy finalizer";
     case RCGC_IN_GC_CALLBACK:
         return "gc callback";
+    case RCGC_IN_WEAKREF_CALLBACK:
+        return "weakref callback";
+    case RCGC_IN_FINALIZE_CALLBACK:
+        return "finalize callback";
     }
     return "callback";
 }
@@ -397,6 +401,7 @@ RCGC__EXPORT int rcgc_runtime_free(rcgc_runtime *rt,
     }
     rt->tearing_down = 1;
     rt->enabled = 0;
+    rcgc__finalize_atexit(rt); /* as CPython's atexit hook, before the GC */
     rcgc_gc_unfreeze(rt);
     r.collected = teardown_collect(rt);
     if (rt->nimmortal > 0) {

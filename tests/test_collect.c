@@ -769,8 +769,12 @@ static void probe_release(rcgc_runtime *rt, rcgc_object *self)
 }
 
 static const rcgc_type probe_type = {
-    "probe", sizeof(t_nodeobj), RCGC_TYPE_GC, probe_traverse, probe_clear,
-    NULL, NULL, probe_release, NULL};
+    .name = "probe",
+    .size = sizeof(t_nodeobj),
+    .flags = RCGC_TYPE_GC,
+    .traverse = probe_traverse,
+    .clear = probe_clear,
+    .release = probe_release};
 
 static rcgc_object *probe_cycle(rcgc_runtime *rt, struct probe_ctx *p, int id)
 {

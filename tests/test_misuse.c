@@ -118,9 +118,10 @@ static void selfish_clear(rcgc_runtime *rt, rcgc_object *self)
     RCGC_CLEAR(rt, ((selfish_obj *)self)->me);
 }
 
-static const rcgc_type selfish_type = {"selfish", sizeof(selfish_obj), 0,
-                                       NULL, selfish_clear, NULL, NULL, NULL,
-                                       NULL};
+static const rcgc_type selfish_type = {
+    .name = "selfish",
+    .size = sizeof(selfish_obj),
+    .clear = selfish_clear};
 
 #if RCGC_DEBUG >= 1
 static void decref_below_zero(void *arg)
@@ -139,10 +140,12 @@ static void release_decrefs_self(rcgc_runtime *rt, rcgc_object *self)
     rcgc_decref(rt, self);
 }
 
-static const rcgc_type bad_release_type = {"badrelease", sizeof(t_nodeobj),
-                                           RCGC_TYPE_GC, nop_traverse_, NULL,
-                                           NULL, NULL, release_decrefs_self,
-                                           NULL};
+static const rcgc_type bad_release_type = {
+    .name = "badrelease",
+    .size = sizeof(t_nodeobj),
+    .flags = RCGC_TYPE_GC,
+    .traverse = nop_traverse_,
+    .release = release_decrefs_self};
 
 static void decref_below_zero_in_release(void *arg)
 {
@@ -327,12 +330,15 @@ TEST(bad_pointer_aborts)
 /* ======================================================================== */
 /* Invalid types                                                            */
 
-static const rcgc_type tiny_type = {"tiny", sizeof(intptr_t), RCGC_TYPE_GC,
-                                    nop_traverse_, NULL, NULL, NULL, NULL,
-                                    NULL};
-static const rcgc_type no_traverse_type = {"notraverse", sizeof(t_nodeobj),
-                                           RCGC_TYPE_GC, NULL, NULL, NULL,
-                                           NULL, NULL, NULL};
+static const rcgc_type tiny_type = {
+    .name = "tiny",
+    .size = sizeof(intptr_t),
+    .flags = RCGC_TYPE_GC,
+    .traverse = nop_traverse_};
+static const rcgc_type no_traverse_type = {
+    .name = "notraverse",
+    .size = sizeof(t_nodeobj),
+    .flags = RCGC_TYPE_GC};
 
 #if RCGC_DEBUG >= 1
 static void new_tiny(void *arg)
@@ -428,9 +434,11 @@ static int liar_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg)
     return 0;
 }
 
-static const rcgc_type liar_type = {"liar", sizeof(rcgc_object) + 8,
-                                    RCGC_TYPE_GC, liar_traverse, NULL, NULL,
-                                    NULL, NULL, NULL};
+static const rcgc_type liar_type = {
+    .name = "liar",
+    .size = sizeof(rcgc_object) + 8,
+    .flags = RCGC_TYPE_GC,
+    .traverse = liar_traverse};
 
 static void lying_traverse(void *arg)
 {

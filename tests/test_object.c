@@ -273,9 +273,12 @@ static void tri_clear(rcgc_runtime *rt, rcgc_object *self)
     RCGC_CLEAR(rt, t->c);
 }
 
-static const rcgc_type tri_type = {"tri", sizeof(tri_obj), RCGC_TYPE_GC,
-                                   tri_traverse, tri_clear, NULL, NULL, NULL,
-                                   NULL};
+static const rcgc_type tri_type = {
+    .name = "tri",
+    .size = sizeof(tri_obj),
+    .flags = RCGC_TYPE_GC,
+    .traverse = tri_traverse,
+    .clear = tri_clear};
 
 static struct {
     rcgc_object *seen[8];
@@ -647,12 +650,23 @@ static void rec_release(rcgc_runtime *rt, rcgc_object *self)
     ev(EV_RELEASE, self);
 }
 
-static const rcgc_type rec_type = {"rec", sizeof(rec_obj), RCGC_TYPE_GC,
-                                   rec_traverse, rec_clear, rec_finalize,
-                                   rec_legacy, rec_release, NULL};
-static const rcgc_type rec_plain_type = {"rec_plain", sizeof(rec_obj), 0,
-                                         rec_traverse, rec_clear, rec_finalize,
-                                         rec_legacy, rec_release, NULL};
+static const rcgc_type rec_type = {
+    .name = "rec",
+    .size = sizeof(rec_obj),
+    .flags = RCGC_TYPE_GC,
+    .traverse = rec_traverse,
+    .clear = rec_clear,
+    .finalize = rec_finalize,
+    .legacy_finalize = rec_legacy,
+    .release = rec_release};
+static const rcgc_type rec_plain_type = {
+    .name = "rec_plain",
+    .size = sizeof(rec_obj),
+    .traverse = rec_traverse,
+    .clear = rec_clear,
+    .finalize = rec_finalize,
+    .legacy_finalize = rec_legacy,
+    .release = rec_release};
 
 static rcgc_object *rec_new(rcgc_runtime *rt, const rcgc_type *t, int id,
                             int track)
@@ -1072,9 +1086,13 @@ static int chain_finalize(rcgc_runtime *rt, rcgc_object *self)
     return 0;
 }
 
-static const rcgc_type chain_type = {"chained", sizeof(chain_obj),
-                                     RCGC_TYPE_GC, chain_traverse, chain_clear,
-                                     chain_finalize, NULL, NULL, NULL};
+static const rcgc_type chain_type = {
+    .name = "chained",
+    .size = sizeof(chain_obj),
+    .flags = RCGC_TYPE_GC,
+    .traverse = chain_traverse,
+    .clear = chain_clear,
+    .finalize = chain_finalize};
 
 /* build_chain + check_(non_)resurrecting_chain: expect1 and expect2 are
  * gc.collect()'s results before and after clearing the survivors; every
@@ -1650,15 +1668,25 @@ static int link_finalize(rcgc_runtime *rt, rcgc_object *self)
     return 0;
 }
 
-static const rcgc_type link_type = {"link", sizeof(link_obj), RCGC_TYPE_GC,
-                                    link_traverse, link_clear, NULL, NULL,
-                                    NULL, NULL};
-static const rcgc_type flink_type = {"flink", sizeof(link_obj), RCGC_TYPE_GC,
-                                     link_traverse, link_clear, link_finalize,
-                                     NULL, NULL, NULL};
-static const rcgc_type plink_type = {"plink", sizeof(link_obj), 0,
-                                     link_traverse, link_clear, link_finalize,
-                                     NULL, NULL, NULL};
+static const rcgc_type link_type = {
+    .name = "link",
+    .size = sizeof(link_obj),
+    .flags = RCGC_TYPE_GC,
+    .traverse = link_traverse,
+    .clear = link_clear};
+static const rcgc_type flink_type = {
+    .name = "flink",
+    .size = sizeof(link_obj),
+    .flags = RCGC_TYPE_GC,
+    .traverse = link_traverse,
+    .clear = link_clear,
+    .finalize = link_finalize};
+static const rcgc_type plink_type = {
+    .name = "plink",
+    .size = sizeof(link_obj),
+    .traverse = link_traverse,
+    .clear = link_clear,
+    .finalize = link_finalize};
 
 /* n links, each holding the previous one; returns the last (NEW), stores
  * the first (BORROWED) in *first. */

@@ -246,28 +246,63 @@ static int tuple_may_untrack(rcgc_object *self)
 }
 
 const rcgc_type t_node_type = {
-    "node", sizeof(t_nodeobj), RCGC_TYPE_GC, node_traverse, node_clear,
-    NULL, NULL, node_release, NULL};
+    .name = "node",
+    .size = sizeof(t_nodeobj),
+    .flags = RCGC_TYPE_GC,
+    .traverse = node_traverse,
+    .clear = node_clear,
+    .release = node_release};
 const rcgc_type t_fnode_type = {
-    "fnode", sizeof(t_nodeobj), RCGC_TYPE_GC, node_traverse, node_clear,
-    node_finalize, NULL, node_release, NULL};
+    .name = "fnode",
+    .size = sizeof(t_nodeobj),
+    .flags = RCGC_TYPE_GC,
+    .traverse = node_traverse,
+    .clear = node_clear,
+    .finalize = node_finalize,
+    .release = node_release};
 const rcgc_type t_lnode_type = {
-    "lnode", sizeof(t_nodeobj), RCGC_TYPE_GC, node_traverse, node_clear,
-    NULL, node_legacy, node_release, NULL};
+    .name = "lnode",
+    .size = sizeof(t_nodeobj),
+    .flags = RCGC_TYPE_GC,
+    .traverse = node_traverse,
+    .clear = node_clear,
+    .legacy_finalize = node_legacy,
+    .release = node_release};
 const rcgc_type t_flnode_type = {
-    "flnode", sizeof(t_nodeobj), RCGC_TYPE_GC, node_traverse, node_clear,
-    node_finalize, node_legacy, node_release, NULL};
+    .name = "flnode",
+    .size = sizeof(t_nodeobj),
+    .flags = RCGC_TYPE_GC,
+    .traverse = node_traverse,
+    .clear = node_clear,
+    .finalize = node_finalize,
+    .legacy_finalize = node_legacy,
+    .release = node_release};
 const rcgc_type t_tuple_type = {
-    "tuple", sizeof(t_nodeobj), RCGC_TYPE_GC, node_traverse, node_clear,
-    NULL, NULL, node_release, tuple_may_untrack};
+    .name = "tuple",
+    .size = sizeof(t_nodeobj),
+    .flags = RCGC_TYPE_GC,
+    .traverse = node_traverse,
+    .clear = node_clear,
+    .release = node_release,
+    .may_untrack = tuple_may_untrack};
 const rcgc_type t_dict_type = {
-    "dict", sizeof(t_nodeobj), RCGC_TYPE_GC | RCGC_TYPE_UNTRACK_ON_FULL,
-    node_traverse, node_clear, NULL, NULL, node_release, tuple_may_untrack};
+    .name = "dict",
+    .size = sizeof(t_nodeobj),
+    .flags = RCGC_TYPE_GC | RCGC_TYPE_UNTRACK_ON_FULL,
+    .traverse = node_traverse,
+    .clear = node_clear,
+    .release = node_release,
+    .may_untrack = tuple_may_untrack};
 const rcgc_type t_plain_type = {
-    "plain", sizeof(t_nodeobj), 0, node_traverse, node_clear,
-    node_finalize, NULL, node_release, NULL};
+    .name = "plain",
+    .size = sizeof(t_nodeobj),
+    .traverse = node_traverse,
+    .clear = node_clear,
+    .finalize = node_finalize,
+    .release = node_release};
 const rcgc_type t_leaf_type = {
-    "leaf", sizeof(t_nodeobj), 0, NULL, NULL, NULL, NULL, NULL, NULL};
+    .name = "leaf",
+    .size = sizeof(t_nodeobj)};
 
 rcgc_object *t_new(rcgc_runtime *rt, const rcgc_type *type, int id)
 {

@@ -1,0 +1,600 @@
+/*
+ * weakmap.c - the weak containers: a weak-value map with byte-string keys,
+ * a weak set and a weak-key map (ephemerons) by identity, and their
+ * iterators.  Design and rules: docs/weakref.md.
+ *
+ * Table invariants:
+ *   - entries[0..nentries) is in insertion order; an entry with wr == NULL is
+ *     a tombstone; len counts the others;
+ *   - index has index_size slots (a power of two, or 0): each is EMPTY, DUMMY
+ *     (a deleted entry was there) or the position of a live entry; probing
+ *     is linear; index_used counts the non-EMPTY slots;
+ *   - a live entry's weak reference has owner == the container and slot ==
+ *     its position;
+ *   - entries never move while an iterator runs (iterating > 0): only
+ *     compaction moves them, and it waits.
+ * Every operation finishes changing the table before it drops a reference,
+ * because a decref can run code that comes back to the same container.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+enum { WC_VALUE_MAP, WC_SET, WC_KEY_MAP };
+
+#define IX_EMPTY (-1)
+#define IX_DUMMY (-2)
+
+typedef struct wentry {
+    uint64_t hash;
+    weakref_internal *wr; /* strong; NULL: tombstone */
+    rcgc_object *value;   /* weak-key map: the value (strong) */
+    const void *key;      /* value map: copied bytes (owned); else the
+                             object's address, for identity */
+    size_t key_len;
+} wentry;
+
+typedef struct wcontainer {
+    rcgc_object base;
+    unsigned kind;          /* WC_* */
+    unsigned iterating;     /* live iterators */
+    wentry *entries;
+    rcgc_ssize nentries;    /* used slots, tombstones included */
+    rcgc_ssize cap;         /* allocated slots */
+    rcgc_ssize len;         /* live entries */
+    int32_t *index;
+    rcgc_ssize index_size;  /* power of two, or 0 */
+    rcgc_ssize index_used;  /* non-EMPTY index slots */
+} wcontainer;
+
+static int wc_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg);
+static int wc_ephemerons(rcgc_object *self, rcgc_visit_pair_fn visit,
+                         void *arg);
+static void wc_clear(rcgc_runtime *rt, rcgc_object *self);
+static void wc_release(rcgc_runtime *rt, rcgc_object *self);
+
+#define WC_TYPE(tname, eph)                                                   \
+    {                                                                         \
+        .name = tname, .size = sizeof(wcontainer),                            \
+        .flags = RCGC_TYPE_GC | RCGC_TYPE_WEAKREF, .traverse = wc_traverse,   \
+        .clear = wc_clear, .release = wc_release, .ephemerons = eph           \
+    }
+
+static const rcgc_type wc_types[3] = {
+    WC_TYPE("WeakValueMap", NULL), WC_TYPE("WeakSet", NULL),
+    WC_TYPE("WeakKeyMap", wc_ephemerons)};
+
+static wcontainer *as_container(const rcgc_object *o)
+{
+    if (o->type != &wc_types[WC_VALUE_MAP] && o->type != &wc_types[WC_SET] &&
+        o->type != &wc_types[WC_KEY_MAP])
+        return NULL;
+    return (wcontainer *)o;
+}
+
+/* ---- hashing and lookup ---- */
+
+static uint64_t hash_bytes(const void *key, size_t len)
+{
+    const unsigned char *p = key;
+    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 0x100000001b3u;
+    return h;
+}
+
+static uint64_t hash_identity(const void *p)
+{
+    return ((uint64_t)(uintptr_t)p >> 4) * 0x9e3779b97f4a7c15u;
+}
+
+static int key_equal(const wcontainer *c, const wentry *e, const void *key,
+                     size_t len)
+{
+    if (c->kind != WC_VALUE_MAP) return e->key == key;
+    return e->key_len == len && memcmp(e->key, key, len) == 0;
+}
+
+/* The position of the live entry for key, or -1.  An entry whose object
+ * died but whose removal has not run yet does not count (a live entry for
+ * the same key may follow it). */
+static rcgc_ssize find(const wcontainer *c, uint64_t hash, const void *key,
+                       size_t len)
+{
+    if (c->index_size == 0) return -1;
+    size_t mask = (size_t)c->index_size - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+        int32_t ix = c->index[i];
+        if (ix == IX_EMPTY) return -1;
+        if (ix >= 0) {
+            const wentry *e = &c->entries[ix];
+            if (e->hash == hash && key_equal(c, e, key, len) &&
+                e->wr->wr.referent != NULL)
+                return ix;
+        }
+    }
+}
+
+/* The index slot holding entry position ix. */
+static size_t slot_of(const wcontainer *c, rcgc_ssize ix)
+{
+    size_t mask = (size_t)c->index_size - 1;
+    size_t i = c->entries[ix].hash & mask;
+    while (c->index[i] != ix) i = (i + 1) & mask;
+    return i;
+}
+
+static void index_insert(wcontainer *c, uint64_t hash, rcgc_ssize ix)
+{
+    size_t mask = (size_t)c->index_size - 1;
+    size_t i = hash & mask;
+    while (c->index[i] >= 0) i = (i + 1) & mask;
+    if (c->index[i] == IX_EMPTY) c->index_used++;
+    c->index[i] = (int32_t)ix;
+}
+
+/* Rebuild the index with size slots from the live entries (entries do not
+ * move, so this is safe during iteration). */
+static int index_rebuild(rcgc_runtime *rt, wcontainer *c, rcgc_ssize size)
+{
+    int32_t *index = rcgc__malloc(rt, (size_t)size * sizeof *index);
+    if (index == NULL) return RCGC_ENOMEM;
+    for (rcgc_ssize i = 0; i < size; i++) index[i] = IX_EMPTY;
+    rcgc__free(rt, c->index);
+    c->index = index;
+    c->index_size = size;
+    c->index_used = 0;
+    for (rcgc_ssize ix = 0; ix < c->nentries; ix++)
+        if (c->entries[ix].wr != NULL) index_insert(c, c->entries[ix].hash, ix);
+    return 0;
+}
+
+/* Free a tombstone's key bytes (kept while iterators might show them). */
+static void free_key(rcgc_runtime *rt, wcontainer *c, wentry *e)
+{
+    if (c->kind == WC_VALUE_MAP && e->key != NULL) rcgc__free(rt, (void *)e->key);
+    e->key = NULL;
+}
+
+/* Squeeze the tombstones out, when no iterator runs and they are at least
+ * half of the array. */
+static void maybe_compact(rcgc_runtime *rt, wcontainer *c)
+{
+    rcgc_ssize dead = c->nentries - c->len;
+    if (c->iterating > 0 || dead == 0 || dead * 2 < c->nentries) return;
+    rcgc_ssize j = 0;
+    for (rcgc_ssize i = 0; i < c->nentries; i++) {
+        wentry *e = &c->entries[i];
+        if (e->wr == NULL) {
+            free_key(rt, c, e);
+            continue;
+        }
+        if (j != i) c->entries[j] = *e;
+        c->entries[j].wr->slot = j;
+        j++;
+    }
+    c->nentries = j;
+    if (c->index_size > 0 && index_rebuild(rt, c, c->index_size) != 0) {
+        /* Out of memory: keep the old index, whose slots are now wrong;
+         * rebuild in place instead (same size, no allocation). */
+        for (rcgc_ssize i = 0; i < c->index_size; i++) c->index[i] = IX_EMPTY;
+        c->index_used = 0;
+        for (rcgc_ssize ix = 0; ix < c->nentries; ix++)
+            index_insert(c, c->entries[ix].hash, ix);
+    }
+}
+
+/* Room for one more entry in the array and the index. */
+static int ensure_room(rcgc_runtime *rt, wcontainer *c)
+{
+    maybe_compact(rt, c);
+    if (rcgc__grow(rt, (void **)&c->entries, &c->cap, c->nentries + 1,
+                   sizeof *c->entries) != 0)
+        return RCGC_ENOMEM;
+    /* Rebuild at two thirds full (dummies count), to at most a third. */
+    if ((c->index_used + 1) * 3 > c->index_size * 2) {
+        rcgc_ssize size = 8;
+        while ((c->len + 1) * 3 > size) size *= 2;
+        if (size > INT32_MAX) return RCGC_ENOMEM;
+        if (index_rebuild(rt, c, size) != 0) return RCGC_ENOMEM;
+    }
+    return 0;
+}
+
+/* ---- entries ---- */
+
+/* Remove the live entry at ix.  The table is consistent before any
+ * reference is dropped. */
+static void entry_delete(rcgc_runtime *rt, wcontainer *c, rcgc_ssize ix)
+{
+    wentry *e = &c->entries[ix];
+    weakref_internal *wr = e->wr;
+    rcgc_object *value = e->value;
+    c->index[slot_of(c, ix)] = IX_DUMMY;
+    e->wr = NULL;
+    e->value = NULL;
+    if (c->iterating == 0) free_key(rt, c, e);
+    c->len--;
+    wr->owner = NULL;
+    rcgc_decref(rt, &wr->wr.base);
+    rcgc_xdecref(rt, value);
+}
+
+/* The reaction of an entry's weak reference: its object died. */
+static void entry_died(rcgc_runtime *rt, weakref_internal *wr)
+{
+    wcontainer *c = wr->owner;
+    rcgc_ssize ix = wr->slot;
+    if (ix >= 0 && ix < c->nentries && c->entries[ix].wr == wr)
+        entry_delete(rt, c, ix);
+}
+
+/* Append an entry for the weak reference wr (whose slot is set here);
+ * *key is taken over by the container. */
+static void entry_append(wcontainer *c, uint64_t hash, weakref_internal *wr,
+                         const void *key, size_t key_len, rcgc_object *value)
+{
+    rcgc_ssize ix = c->nentries++;
+    wentry *e = &c->entries[ix];
+    e->hash = hash;
+    e->wr = wr;
+    e->value = value;
+    e->key = key;
+    e->key_len = key_len;
+    wr->slot = ix;
+    index_insert(c, hash, ix);
+    c->len++;
+}
+
+/* A new internal weak reference to obj owned by c, or NULL. */
+static weakref_internal *entry_ref(rcgc_runtime *rt, wcontainer *c,
+                                   rcgc_object *obj)
+{
+    rcgc__debug_check_object(rt, obj, "weak container");
+    if (!type_is_weakrefable(obj->type)) {
+        rt->last_error = RCGC_ENOTWEAK;
+        return NULL;
+    }
+    if (obj->refcnt == 0) {
+        rt->last_error = RCGC_EINVAL;
+        return NULL;
+    }
+    return rcgc__weakref_new_internal(rt, obj, entry_died, c, -1);
+}
+
+/* Drop a weak reference that did not make it into the table. */
+static void drop_ref(rcgc_runtime *rt, weakref_internal *wr)
+{
+    wr->owner = NULL;
+    rcgc_decref(rt, &wr->wr.base);
+}
+
+/* ---- the object ---- */
+
+static int wc_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg)
+{
+    wcontainer *c = (wcontainer *)self;
+    for (rcgc_ssize i = 0; i < c->nentries; i++)
+        if (c->entries[i].wr != NULL) RCGC_VISIT(c->entries[i].wr);
+    return 0;
+}
+
+static int wc_ephemerons(rcgc_object *self, rcgc_visit_pair_fn visit,
+                         void *arg)
+{
+    wcontainer *c = (wcontainer *)self;
+    for (rcgc_ssize i = 0; i < c->nentries; i++) {
+        const wentry *e = &c->entries[i];
+        if (e->wr == NULL || e->wr->wr.referent == NULL) continue;
+        int r = visit(e->wr->wr.referent, e->value, arg);
+        if (r != 0) return r;
+    }
+    return 0;
+}
+
+static void wc_clear(rcgc_runtime *rt, rcgc_object *self)
+{
+    wcontainer *c = (wcontainer *)self;
+    /* Re-read nentries: deleting can run code that adds entries. */
+    for (rcgc_ssize i = 0; i < c->nentries; i++)
+        if (c->entries[i].wr != NULL) entry_delete(rt, c, i);
+    maybe_compact(rt, c);
+}
+
+static void wc_release(rcgc_runtime *rt, rcgc_object *self)
+{
+    wcontainer *c = (wcontainer *)self;
+    for (rcgc_ssize i = 0; i < c->nentries; i++) free_key(rt, c, &c->entries[i]);
+    rcgc__free(rt, c->entries);
+    rcgc__free(rt, c->index);
+    c->entries = NULL;
+    c->index = NULL;
+    c->nentries = c->cap = c->index_size = c->index_used = 0;
+}
+
+static rcgc_object *wc_new(rcgc_runtime *rt, unsigned kind)
+{
+    rcgc_object *o = rcgc_object_new(rt, &wc_types[kind]);
+    if (o == NULL) return NULL;
+    ((wcontainer *)o)->kind = kind;
+    rcgc_object_track(rt, o);
+    return o;
+}
+
+static wcontainer *checked(rcgc_runtime *rt, rcgc_object *o, unsigned kind,
+                           const char *what)
+{
+    rcgc__debug_check_object(rt, o, what);
+    wcontainer *c = as_container(o);
+    if (c == NULL || c->kind != kind) {
+        rt->last_error = RCGC_EINVAL;
+        return NULL;
+    }
+    return c;
+}
+
+/* ---- weak-value map ---- */
+
+RCGC__EXPORT rcgc_object *rcgc_wvmap_new(rcgc_runtime *rt)
+{
+    return wc_new(rt, WC_VALUE_MAP);
+}
+
+RCGC__EXPORT int rcgc_wvmap_set(rcgc_runtime *rt, rcgc_object *map,
+                                const void *key, size_t key_len,
+                                rcgc_object *value)
+{
+    wcontainer *c = checked(rt, map, WC_VALUE_MAP, "rcgc_wvmap_set");
+    if (c == NULL || (key == NULL && key_len > 0)) return RCGC_EINVAL;
+    /* Allocate first: an allocation may collect and run code that changes
+     * the table, so the lookup comes after. */
+    weakref_internal *wr = entry_ref(rt, c, value);
+    if (wr == NULL) return rt->last_error;
+    void *copy = rcgc__malloc(rt, key_len);
+    if (copy == NULL) {
+        drop_ref(rt, wr);
+        return RCGC_ENOMEM;
+    }
+    if (key_len > 0) memcpy(copy, key, key_len);
+    uint64_t h = hash_bytes(key, key_len);
+    rcgc_ssize ix = find(c, h, key, key_len);
+    if (ix >= 0) { /* replace the reference; the old one goes */
+        wentry *e = &c->entries[ix];
+        weakref_internal *old = e->wr;
+        e->wr = wr;
+        wr->slot = ix;
+        rcgc__free(rt, copy);
+        drop_ref(rt, old);
+        return 0;
+    }
+    if (ensure_room(rt, c) != 0) {
+        rcgc__free(rt, copy);
+        drop_ref(rt, wr);
+        return RCGC_ENOMEM;
+    }
+    entry_append(c, h, wr, copy, key_len, NULL);
+    return 0;
+}
+
+RCGC__EXPORT rcgc_object *rcgc_wvmap_get(rcgc_runtime *rt, rcgc_object *map,
+                                         const void *key, size_t key_len)
+{
+    wcontainer *c = checked(rt, map, WC_VALUE_MAP, "rcgc_wvmap_get");
+    if (c == NULL) return NULL;
+    rcgc_ssize ix = find(c, hash_bytes(key, key_len), key, key_len);
+    return ix >= 0 ? rcgc_weakref_get(rt, &c->entries[ix].wr->wr.base) : NULL;
+}
+
+RCGC__EXPORT int rcgc_wvmap_contains(rcgc_runtime *rt, rcgc_object *map,
+                                     const void *key, size_t key_len)
+{
+    wcontainer *c = checked(rt, map, WC_VALUE_MAP, "rcgc_wvmap_contains");
+    return c != NULL && find(c, hash_bytes(key, key_len), key, key_len) >= 0;
+}
+
+RCGC__EXPORT int rcgc_wvmap_delete(rcgc_runtime *rt, rcgc_object *map,
+                                   const void *key, size_t key_len)
+{
+    wcontainer *c = checked(rt, map, WC_VALUE_MAP, "rcgc_wvmap_delete");
+    if (c == NULL) return RCGC_EINVAL;
+    rcgc_ssize ix = find(c, hash_bytes(key, key_len), key, key_len);
+    if (ix < 0) return RCGC_ENOTFOUND;
+    entry_delete(rt, c, ix);
+    return 0;
+}
+
+/* ---- identity containers: weak set, weak-key map ---- */
+
+/* Add key (an object) to an identity container; for the key map, with value
+ * (replaced if the key is there). */
+static int identity_set(rcgc_runtime *rt, wcontainer *c, rcgc_object *key,
+                        rcgc_object *value)
+{
+    uint64_t h = hash_identity(key);
+    rcgc_ssize ix = find(c, h, key, 0);
+    if (ix < 0) {
+        weakref_internal *wr = entry_ref(rt, c, key);
+        if (wr == NULL) return rt->last_error;
+        ix = find(c, h, key, 0); /* the allocation may have changed it */
+        if (ix < 0) {
+            if (ensure_room(rt, c) != 0) {
+                drop_ref(rt, wr);
+                return RCGC_ENOMEM;
+            }
+            if (value != NULL) rcgc_incref(value);
+            entry_append(c, h, wr, key, 0, value);
+            return 0;
+        }
+        drop_ref(rt, wr);
+    }
+    if (value != NULL) {
+        wentry *e = &c->entries[ix];
+        rcgc_incref(value);
+        rcgc_object *old = e->value;
+        e->value = value;
+        rcgc_xdecref(rt, old);
+    }
+    return 0;
+}
+
+static rcgc_ssize identity_find(const wcontainer *c, const rcgc_object *key)
+{
+    return find(c, hash_identity(key), key, 0);
+}
+
+RCGC__EXPORT rcgc_object *rcgc_wset_new(rcgc_runtime *rt)
+{
+    return wc_new(rt, WC_SET);
+}
+
+RCGC__EXPORT int rcgc_wset_add(rcgc_runtime *rt, rcgc_object *set,
+                               rcgc_object *item)
+{
+    wcontainer *c = checked(rt, set, WC_SET, "rcgc_wset_add");
+    if (c == NULL || item == NULL) return RCGC_EINVAL;
+    return identity_set(rt, c, item, NULL);
+}
+
+RCGC__EXPORT int rcgc_wset_contains(rcgc_runtime *rt, rcgc_object *set,
+                                    rcgc_object *item)
+{
+    wcontainer *c = checked(rt, set, WC_SET, "rcgc_wset_contains");
+    return c != NULL && item != NULL && identity_find(c, item) >= 0;
+}
+
+RCGC__EXPORT int rcgc_wset_discard(rcgc_runtime *rt, rcgc_object *set,
+                                   rcgc_object *item)
+{
+    wcontainer *c = checked(rt, set, WC_SET, "rcgc_wset_discard");
+    if (c == NULL || item == NULL) return RCGC_EINVAL;
+    rcgc_ssize ix = identity_find(c, item);
+    if (ix < 0) return RCGC_ENOTFOUND;
+    entry_delete(rt, c, ix);
+    return 0;
+}
+
+RCGC__EXPORT rcgc_object *rcgc_wkmap_new(rcgc_runtime *rt)
+{
+    return wc_new(rt, WC_KEY_MAP);
+}
+
+RCGC__EXPORT int rcgc_wkmap_set(rcgc_runtime *rt, rcgc_object *map,
+                                rcgc_object *key, rcgc_object *value)
+{
+    wcontainer *c = checked(rt, map, WC_KEY_MAP, "rcgc_wkmap_set");
+    if (c == NULL || key == NULL || value == NULL) return RCGC_EINVAL;
+    rcgc__debug_check_object(rt, value, "rcgc_wkmap_set");
+    return identity_set(rt, c, key, value);
+}
+
+RCGC__EXPORT rcgc_object *rcgc_wkmap_get(rcgc_runtime *rt, rcgc_object *map,
+                                         rcgc_object *key)
+{
+    wcontainer *c = checked(rt, map, WC_KEY_MAP, "rcgc_wkmap_get");
+    if (c == NULL || key == NULL) return NULL;
+    rcgc_ssize ix = identity_find(c, key);
+    if (ix < 0) return NULL;
+    rcgc_object *v = c->entries[ix].value;
+    rcgc_incref(v);
+    return v;
+}
+
+RCGC__EXPORT int rcgc_wkmap_contains(rcgc_runtime *rt, rcgc_object *map,
+                                     rcgc_object *key)
+{
+    wcontainer *c = checked(rt, map, WC_KEY_MAP, "rcgc_wkmap_contains");
+    return c != NULL && key != NULL && identity_find(c, key) >= 0;
+}
+
+RCGC__EXPORT int rcgc_wkmap_delete(rcgc_runtime *rt, rcgc_object *map,
+                                   rcgc_object *key)
+{
+    wcontainer *c = checked(rt, map, WC_KEY_MAP, "rcgc_wkmap_delete");
+    if (c == NULL || key == NULL) return RCGC_EINVAL;
+    rcgc_ssize ix = identity_find(c, key);
+    if (ix < 0) return RCGC_ENOTFOUND;
+    entry_delete(rt, c, ix);
+    return 0;
+}
+
+/* ---- common ---- */
+
+RCGC__EXPORT rcgc_ssize rcgc_weak_len(rcgc_runtime *rt, rcgc_object *container)
+{
+    rcgc__debug_check_object(rt, container, "rcgc_weak_len");
+    wcontainer *c = as_container(container);
+    return c != NULL ? c->len : RCGC_EINVAL;
+}
+
+RCGC__EXPORT int rcgc_weak_clear(rcgc_runtime *rt, rcgc_object *container)
+{
+    rcgc__debug_check_object(rt, container, "rcgc_weak_clear");
+    if (as_container(container) == NULL) return RCGC_EINVAL;
+    wc_clear(rt, container);
+    return 0;
+}
+
+/* ---- iteration ---- */
+
+static void iter_release_item(rcgc_witer *it)
+{
+    rcgc_object *k = it->key_obj, *v = it->value;
+    it->key = NULL;
+    it->key_len = 0;
+    it->key_obj = it->value = NULL;
+    rcgc_xdecref(it->rt, k);
+    rcgc_xdecref(it->rt, v);
+}
+
+RCGC__EXPORT int rcgc_witer_begin(rcgc_runtime *rt, rcgc_object *container,
+                                  rcgc_witer *it)
+{
+    memset(it, 0, sizeof *it);
+    rcgc__debug_check_object(rt, container, "rcgc_witer_begin");
+    wcontainer *c = as_container(container);
+    if (c == NULL) return RCGC_EINVAL;
+    it->rt = rt;
+    it->container = container;
+    rcgc_incref(container);
+    c->iterating++;
+    return 0;
+}
+
+RCGC__EXPORT int rcgc_witer_next(rcgc_witer *it)
+{
+    if (it->container == NULL) return 0;
+    /* Dropping the previous item may run code that changes the container;
+     * positions do not move while we iterate. */
+    iter_release_item(it);
+    wcontainer *c = (wcontainer *)it->container;
+    while (it->pos < c->nentries) {
+        const wentry *e = &c->entries[it->pos++];
+        if (e->wr == NULL) continue;
+        rcgc_object *ref = e->wr->wr.referent;
+        if (ref == NULL || ref->refcnt <= 0) continue;
+        rcgc_incref(ref);
+        if (c->kind == WC_VALUE_MAP) {
+            it->key = e->key;
+            it->key_len = e->key_len;
+            it->value = ref;
+        } else {
+            it->key_obj = ref;
+            if (c->kind == WC_KEY_MAP) {
+                it->value = e->value;
+                rcgc_incref(e->value);
+            }
+        }
+        return 1;
+    }
+    return 0;
+}
+
+RCGC__EXPORT void rcgc_witer_end(rcgc_witer *it)
+{
+    if (it->container == NULL) return;
+    iter_release_item(it);
+    wcontainer *c = (wcontainer *)it->container;
+    rcgc_object *container = it->container;
+    it->container = NULL;
+    if (--c->iterating == 0) maybe_compact(it->rt, c);
+    rcgc_decref(it->rt, container);
+}

@@ -1,0 +1,443 @@
+/*
+ * weakref.c - weak references (CPython's Objects/weakrefobject.c): the weak
+ * reference object, the per-referent list, clearing on refcount death, the
+ * collector's handle_weakrefs phase, and weak methods.  Design and rules:
+ * docs/weakref.md.
+ *
+ * List invariant: the referent's list starts with its basic reference (plain,
+ * no callback, no argument) if it has one, followed by every other reference,
+ * newest first.  A weak reference is in its referent's list exactly while its
+ * referent pointer is non-NULL.
+ */
+#include <stddef.h>
+
+#include "internal.h"
+
+/* A weak method: a weak reference to self, plus func, held through an
+ * internal weak reference or, for types that cannot be weakly referenced,
+ * strongly. */
+typedef struct weakmethod {
+    weakref wr;
+    weakref_internal *func_ref; /* strong; internal reference to func */
+    rcgc_object *func_strong; /* strong; when func is not weakrefable */
+    int alive;                /* 0 once self or func died */
+} weakmethod;
+
+static int weakref_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg);
+static void weakref_clear(rcgc_runtime *rt, rcgc_object *self);
+static void weakref_release(rcgc_runtime *rt, rcgc_object *self);
+
+static const rcgc_type weakref_type = {
+    .name = "weakref",
+    .size = sizeof(weakref),
+    .flags = RCGC_TYPE_GC,
+    .traverse = weakref_traverse,
+    .clear = weakref_clear,
+    .release = weakref_release};
+
+RCGC__EXPORT int rcgc_is_weakref(const rcgc_object *o)
+{
+    return o->type == &weakref_type;
+}
+
+/* ---- the list ---- */
+
+/* Unlink wr from its referent's list and mark it dead (nothing else). */
+static void clear_ref(weakref *wr)
+{
+    rcgc_object *o = wr->referent;
+    if (o == NULL) return;
+    if (wr->prev != NULL)
+        wr->prev->next = wr->next;
+    else
+        *weaklist_of(o) = wr->next;
+    if (wr->next != NULL) wr->next->prev = wr->prev;
+    wr->prev = wr->next = NULL;
+    wr->referent = NULL;
+}
+
+static int is_basic(const weakref *wr)
+{
+    return wr->kind == WR_PLAIN && wr->callback == NULL && wr->cb_arg == NULL;
+}
+
+static weakref *find_basic(const rcgc_object *o)
+{
+    weakref *head = *weaklist_of(o);
+    return head != NULL && is_basic(head) ? head : NULL;
+}
+
+/* Insert: the basic reference at the head, any other right after it (or at
+ * the head when there is none), so the others are newest first. */
+static void insert_ref(rcgc_object *o, weakref *wr)
+{
+    weakref **list = weaklist_of(o);
+    weakref *prev = NULL;
+    if (!is_basic(wr) && *list != NULL && is_basic(*list)) prev = *list;
+    weakref *next = prev != NULL ? prev->next : *list;
+    wr->prev = prev;
+    wr->next = next;
+    if (prev != NULL)
+        prev->next = wr;
+    else
+        *list = wr;
+    if (next != NULL) next->prev = wr;
+    wr->referent = o;
+}
+
+/* Whether the death of the referent makes wr do something. */
+static int has_reaction(const weakref *wr)
+{
+    if (wr->kind == WR_INTERNAL) return ((const weakref_internal *)wr)->owner != NULL;
+    return wr->callback != NULL && !(wr->flags & WR_DETACHED);
+}
+
+/* ---- the weak reference object ---- */
+
+static int weakref_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg)
+{
+    weakref *wr = (weakref *)self;
+    RCGC_VISIT(wr->cb_arg);
+    if (wr->kind == WR_METHOD) {
+        weakmethod *m = (weakmethod *)wr;
+        RCGC_VISIT(m->func_ref);
+        RCGC_VISIT(m->func_strong);
+    }
+    return 0;
+}
+
+/* Unlink first: dropping the argument may free the referent, whose death
+ * must not find this (dying) reference in its list. */
+static void weakref_clear(rcgc_runtime *rt, rcgc_object *self)
+{
+    weakref *wr = (weakref *)self;
+    clear_ref(wr);
+    wr->callback = NULL;
+    if (wr->kind == WR_METHOD) {
+        weakmethod *m = (weakmethod *)wr;
+        if (m->func_ref != NULL) m->func_ref->owner = NULL;
+        RCGC_CLEAR(rt, m->func_ref);
+        RCGC_CLEAR(rt, m->func_strong);
+    }
+    RCGC_CLEAR(rt, wr->cb_arg);
+}
+
+static void weakref_release(rcgc_runtime *rt, rcgc_object *self)
+{
+    (void)self;
+    rt->weakrefs--;
+}
+
+/* NEW: a weak reference object of size bytes, tracked, not yet linked. */
+static weakref *weakref_alloc(rcgc_runtime *rt, size_t size, unsigned kind)
+{
+    weakref *wr = (weakref *)rcgc_object_new_sized(rt, &weakref_type, size);
+    if (wr == NULL) return NULL;
+    rt->weakrefs++;
+    wr->kind = kind;
+    rcgc_object_track(rt, &wr->base);
+    return wr;
+}
+
+static int check_referent(rcgc_runtime *rt, const rcgc_object *obj)
+{
+    rcgc__debug_check_object(rt, obj, "rcgc_weakref_new");
+    if (!type_is_weakrefable(obj->type)) return RCGC_ENOTWEAK;
+    /* A count of 0: the object is being freed (weak references already
+     * cleared, or waiting in the trashcan). */
+    if (obj->refcnt == 0) return RCGC_EINVAL;
+    return 0;
+}
+
+RCGC__EXPORT rcgc_object *rcgc_weakref_new(rcgc_runtime *rt, rcgc_object *obj,
+                                           rcgc_weakref_callback callback,
+                                           rcgc_object *arg)
+{
+    int err = check_referent(rt, obj);
+    if (err != 0) {
+        rt->last_error = err;
+        return NULL;
+    }
+    int basic = callback == NULL && arg == NULL;
+    weakref *wr = basic ? find_basic(obj) : NULL;
+    if (wr != NULL) {
+        rcgc_incref(&wr->base);
+        return &wr->base;
+    }
+    wr = weakref_alloc(rt, sizeof(weakref), WR_PLAIN);
+    if (wr == NULL) return NULL;
+    /* The allocation may have run a collection whose callbacks created the
+     * basic reference meanwhile: look again (CPython does too). */
+    weakref *existing = basic ? find_basic(obj) : NULL;
+    if (existing != NULL) {
+        rcgc_decref(rt, &wr->base);
+        rcgc_incref(&existing->base);
+        return &existing->base;
+    }
+    wr->callback = callback;
+    if (arg != NULL) rcgc_incref(arg);
+    wr->cb_arg = arg;
+    insert_ref(obj, wr);
+    return &wr->base;
+}
+
+weakref_internal *rcgc__weakref_new_internal(rcgc_runtime *rt,
+                                             rcgc_object *obj,
+                                             weakref_fire_fn fire, void *owner,
+                                             rcgc_ssize slot)
+{
+    weakref_internal *wi = (weakref_internal *)weakref_alloc(
+        rt, sizeof(weakref_internal), WR_INTERNAL);
+    if (wi == NULL) return NULL;
+    wi->fire = fire;
+    wi->owner = owner;
+    wi->slot = slot;
+    insert_ref(obj, &wi->wr);
+    return wi;
+}
+
+RCGC__EXPORT rcgc_object *rcgc_weakref_get(rcgc_runtime *rt, rcgc_object *wr)
+{
+    rcgc__debug_check_object(rt, wr, "rcgc_weakref_get");
+    rcgc_object *o = ((weakref *)wr)->referent;
+    if (o == NULL || o->refcnt == 0) return NULL;
+    rcgc_incref(o);
+    return o;
+}
+
+RCGC__EXPORT int rcgc_weakref_has_callback(const rcgc_object *wr)
+{
+    const weakref *w = (const weakref *)wr;
+    return w->kind != WR_INTERNAL && has_reaction(w);
+}
+
+RCGC__EXPORT rcgc_ssize rcgc_weakref_count(const rcgc_object *obj)
+{
+    if (!type_is_weakrefable(obj->type)) return 0;
+    rcgc_ssize n = 0;
+    for (const weakref *wr = *weaklist_of(obj); wr != NULL; wr = wr->next) n++;
+    return n;
+}
+
+RCGC__EXPORT rcgc_ssize rcgc_weakref_list(rcgc_runtime *rt, rcgc_object *obj,
+                                          rcgc_object ***out)
+{
+    rcgc_ssize n = rcgc_weakref_count(obj);
+    rcgc_object **items = rcgc__malloc(rt, (size_t)n * sizeof *items);
+    if (items == NULL) {
+        *out = NULL;
+        return RCGC_ENOMEM;
+    }
+    rcgc_ssize i = 0;
+    if (n > 0)
+        for (weakref *wr = *weaklist_of(obj); wr != NULL; wr = wr->next) {
+            rcgc_incref(&wr->base);
+            items[i++] = &wr->base;
+        }
+    *out = items;
+    return n;
+}
+
+/* ---- reactions ---- */
+
+static void method_fire(rcgc_runtime *rt, weakmethod *m);
+
+/* The referent of wr died: run what wr does about it.  detach: refcount
+ * death, where CPython takes the callback out of the reference first. */
+static void fire(rcgc_runtime *rt, weakref *wr, int detach)
+{
+    switch (wr->kind) {
+    case WR_PLAIN: {
+        rcgc_weakref_callback cb = wr->callback;
+        rcgc_object *arg = wr->cb_arg;
+        if (detach) {
+            wr->callback = NULL;
+            wr->cb_arg = NULL;
+        }
+        int err = cb(rt, &wr->base, arg);
+        if (err != 0) rcgc__unraisable(rt, RCGC_IN_WEAKREF_CALLBACK, &wr->base, err);
+        if (detach) rcgc_xdecref(rt, arg);
+        break;
+    }
+    case WR_METHOD:
+        method_fire(rt, (weakmethod *)wr);
+        break;
+    case WR_INTERNAL: {
+        weakref_internal *wi = (weakref_internal *)wr;
+        if (wi->owner != NULL) wi->fire(rt, wi);
+        break;
+    }
+    }
+}
+
+/* ---- refcount death (PyObject_ClearWeakRefs) ---- */
+
+void rcgc__clear_weakrefs(rcgc_runtime *rt, rcgc_object *o)
+{
+    weakref **list = weaklist_of(o);
+    if (*list == NULL) return;
+    /* First clear every reference, so that no callback can find o through
+     * another one; keep those that will react, alive, on a local list linked
+     * through their (now unused) list fields.  A reference whose own count
+     * is 0 is being freed itself: it gets no call. */
+    weakref *first = NULL, *last = NULL;
+    while (*list != NULL) {
+        weakref *wr = *list;
+        clear_ref(wr);
+        if (!has_reaction(wr) || wr->base.refcnt <= 0) continue;
+        if (wr->kind == WR_PLAIN) wr->flags |= WR_DETACHED;
+        rcgc_incref(&wr->base);
+        wr->prev = last;
+        if (last != NULL)
+            last->next = wr;
+        else
+            first = wr;
+        last = wr;
+    }
+    /* Then the reactions, in list order: newest first. */
+    while (first != NULL) {
+        weakref *wr = first;
+        first = wr->next;
+        wr->prev = wr->next = NULL;
+        fire(rt, wr, 1);
+        rcgc_decref(rt, &wr->base);
+    }
+}
+
+void rcgc__clear_weakrefs_silently(rcgc_object *o)
+{
+    weakref **list = weaklist_of(o);
+    while (*list != NULL) clear_ref(*list);
+}
+
+/* ---- in a collection (CPython's handle_weakrefs) ---- */
+
+/* Queue wr (alive, not garbage) for its reaction: hold it and move it to
+ * the private list. */
+static void queue_reaction(rcgc_runtime *rt, weakref *wr, gc_head *queue)
+{
+    gc_head *g = gc_head_of(&wr->base);
+    rcgc_incref(&wr->base);
+    if (gc_is_tracked(g)) {
+        gc_list_move(g, queue);
+    } else { /* the program untracked it; it comes back tracked */
+        gc_list_append(g, queue);
+        rt->tracked++;
+    }
+}
+
+rcgc_ssize rcgc__handle_weakrefs(rcgc_runtime *rt, gc_head *unreachable,
+                                 gc_head *old, rcgc_ssize *ran)
+{
+    /* No weak reference object anywhere: nothing refers weakly to garbage. */
+    if (rt->weakrefs == 0) return 0;
+    gc_head queue;
+    gc_list_init(&queue);
+    /* Pass 1: clear every weak reference that is garbage or refers to
+     * garbage; queue the reactions of those that are not garbage.  No
+     * client code runs here. */
+    for (gc_head *g = gc_next(unreachable); g != unreachable; g = gc_next(g)) {
+        rcgc_object *o = gc_object_of(g);
+        if (rcgc_is_weakref(o)) clear_ref((weakref *)o);
+        if (!type_is_weakrefable(o->type)) continue;
+        weakref **list = weaklist_of(o);
+        while (*list != NULL) {
+            weakref *wr = *list;
+            clear_ref(wr);
+            if (!has_reaction(wr)) continue;
+            /* Garbage itself: pretend it died first (bpo-38006). */
+            if (gc_is_collecting(gc_head_of(&wr->base))) continue;
+            queue_reaction(rt, wr, &queue);
+        }
+    }
+    /* Pass 2: the reactions.  A reference freed as a result counts as
+     * collected; one still alive moves to the older generation. */
+    rcgc_ssize freed = 0;
+    while (!gc_list_is_empty(&queue)) {
+        gc_head *g = gc_next(&queue);
+        weakref *wr = (weakref *)gc_object_of(g);
+        fire(rt, wr, 0);
+        (*ran)++;
+        rcgc_decref(rt, &wr->base);
+        if (gc_next(&queue) == g)
+            gc_list_move(g, old);
+        else
+            freed++;
+    }
+    return freed;
+}
+
+/* ---- weak methods (CPython's WeakMethod) ---- */
+
+/* The first of self and func died: the method is dead, and its callback
+ * runs once. */
+static void method_fire(rcgc_runtime *rt, weakmethod *m)
+{
+    if (!m->alive) return;
+    m->alive = 0;
+    clear_ref(&m->wr); /* func died first: self no longer matters */
+    rcgc_weakref_callback cb = m->wr.callback;
+    if (cb == NULL) return;
+    rcgc_incref(&m->wr.base);
+    int err = cb(rt, &m->wr.base, m->wr.cb_arg);
+    if (err != 0)
+        rcgc__unraisable(rt, RCGC_IN_WEAKREF_CALLBACK, &m->wr.base, err);
+    rcgc_decref(rt, &m->wr.base);
+}
+
+static void method_func_died(rcgc_runtime *rt, weakref_internal *func_ref)
+{
+    method_fire(rt, func_ref->owner);
+}
+
+RCGC__EXPORT rcgc_object *rcgc_weakmethod_new(rcgc_runtime *rt,
+                                              rcgc_object *self,
+                                              rcgc_object *func,
+                                              rcgc_weakref_callback callback,
+                                              rcgc_object *arg)
+{
+    int err = check_referent(rt, self);
+    if (err == 0 && func == NULL) err = RCGC_EINVAL;
+    if (err != 0) {
+        rt->last_error = err;
+        return NULL;
+    }
+    weakmethod *m = (weakmethod *)weakref_alloc(rt, sizeof *m, WR_METHOD);
+    if (m == NULL) return NULL;
+    if (type_is_weakrefable(func->type) && func->refcnt > 0) {
+        m->func_ref = rcgc__weakref_new_internal(rt, func, method_func_died, m, 0);
+        if (m->func_ref == NULL) {
+            rcgc_decref(rt, &m->wr.base);
+            return NULL;
+        }
+    } else {
+        rcgc_incref(func);
+        m->func_strong = func;
+    }
+    m->alive = 1;
+    m->wr.callback = callback;
+    if (arg != NULL) rcgc_incref(arg);
+    m->wr.cb_arg = arg;
+    insert_ref(self, &m->wr);
+    return &m->wr.base;
+}
+
+RCGC__EXPORT int rcgc_weakmethod_get(rcgc_runtime *rt, rcgc_object *wm,
+                                     rcgc_object **self, rcgc_object **func)
+{
+    weakmethod *m = (weakmethod *)wm;
+    *self = *func = NULL;
+    if (!rcgc_is_weakref(wm) || m->wr.kind != WR_METHOD || !m->alive) return 0;
+    rcgc_object *s = rcgc_weakref_get(rt, wm);
+    if (s == NULL) return 0;
+    rcgc_object *f = m->func_strong;
+    if (f != NULL)
+        rcgc_incref(f);
+    else if ((f = rcgc_weakref_get(rt, &m->func_ref->wr.base)) == NULL) {
+        rcgc_decref(rt, s);
+        return 0;
+    }
+    *self = s;
+    *func = f;
+    return 1;
+}
