@@ -33,7 +33,7 @@ static int fin_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg)
 
 static void drop_ref(rcgc_runtime *rt, finalize_obj *f)
 {
-    if (f->wr != NULL) f->wr->owner = NULL;
+    if (f->wr != NULL) f->wr->wr.owner = NULL;
     RCGC_CLEAR(rt, f->wr);
 }
 
@@ -108,7 +108,7 @@ static int fin_run(rcgc_runtime *rt, finalize_obj *f, int *result)
 
 static void fin_died(rcgc_runtime *rt, weakref_internal *wr)
 {
-    finalize_obj *f = wr->owner;
+    finalize_obj *f = wr->wr.owner;
     rcgc_incref(&f->base);
     fin_run(rt, f, NULL);
     rcgc_decref(rt, &f->base);

@@ -111,8 +111,17 @@ struct weakref {
     rcgc_object base;
     rcgc_object *referent;          /* borrowed; NULL once dead */
     weakref *prev, *next;           /* the referent's list */
-    rcgc_weakref_callback callback; /* WR_PLAIN, WR_METHOD: the user's */
-    rcgc_object *cb_arg;            /* strong, traversed; may be NULL */
+    union {
+        struct {                    /* WR_PLAIN, WR_METHOD */
+            rcgc_weakref_callback callback; /* the user's, or NULL */
+            rcgc_object *cb_arg;    /* strong, traversed; may be NULL */
+        };
+        struct {                    /* WR_INTERNAL */
+            weakref_fire_fn fire;   /* the owner's reaction */
+            void *owner;            /* borrowed; the owner nulls it when it
+                                       lets go of the reference */
+        };
+    };
     unsigned kind;                  /* enum weakref_kind */
     unsigned flags;                 /* WR_DETACHED */
 };
@@ -120,9 +129,6 @@ struct weakref {
 /* A weak reference owned by a container or a finalize object. */
 struct weakref_internal {
     weakref wr;
-    weakref_fire_fn fire;           /* the owner's reaction */
-    void *owner;                    /* borrowed; the owner nulls it when it
-                                       lets go of the reference */
     rcgc_ssize slot;                /* the owner's bookkeeping */
 };
 

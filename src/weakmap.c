@@ -28,10 +28,12 @@ enum { WC_VALUE_MAP, WC_SET, WC_KEY_MAP };
 typedef struct wentry {
     uint64_t hash;
     weakref_internal *wr; /* strong; NULL: tombstone */
-    rcgc_object *value;   /* weak-key map: the value (strong) */
     const void *key;      /* value map: copied bytes (owned); else the
                              object's address, for identity */
-    size_t key_len;
+    union {
+        size_t key_len;     /* value map */
+        rcgc_object *value; /* weak-key map: the value (strong) */
+    };
 } wentry;
 
 typedef struct wcontainer {
@@ -190,10 +192,10 @@ static int ensure_room(rcgc_runtime *rt, wcontainer *c)
     if (rcgc__grow(rt, (void **)&c->entries, &c->cap, c->nentries + 1,
                    sizeof *c->entries) != 0)
         return RCGC_ENOMEM;
-    /* Rebuild at two thirds full (dummies count), to at most a third. */
+    /* Rebuild at two thirds full (dummies count), to at most half. */
     if ((c->index_used + 1) * 3 > c->index_size * 2) {
         rcgc_ssize size = 8;
-        while ((c->len + 1) * 3 > size) size *= 2;
+        while ((c->len + 1) * 2 > size) size *= 2;
         if (size > INT32_MAX) return RCGC_ENOMEM;
         if (index_rebuild(rt, c, size) != 0) return RCGC_ENOMEM;
     }
@@ -208,13 +210,13 @@ static void entry_delete(rcgc_runtime *rt, wcontainer *c, rcgc_ssize ix)
 {
     wentry *e = &c->entries[ix];
     weakref_internal *wr = e->wr;
-    rcgc_object *value = e->value;
+    rcgc_object *value = c->kind == WC_KEY_MAP ? e->value : NULL;
     c->index[slot_of(c, ix)] = IX_DUMMY;
     e->wr = NULL;
-    e->value = NULL;
+    if (c->kind == WC_KEY_MAP) e->value = NULL;
     if (c->iterating == 0) free_key(rt, c, e);
     c->len--;
-    wr->owner = NULL;
+    wr->wr.owner = NULL;
     rcgc_decref(rt, &wr->wr.base);
     rcgc_xdecref(rt, value);
 }
@@ -222,7 +224,7 @@ static void entry_delete(rcgc_runtime *rt, wcontainer *c, rcgc_ssize ix)
 /* The reaction of an entry's weak reference: its object died. */
 static void entry_died(rcgc_runtime *rt, weakref_internal *wr)
 {
-    wcontainer *c = wr->owner;
+    wcontainer *c = wr->wr.owner;
     rcgc_ssize ix = wr->slot;
     if (ix >= 0 && ix < c->nentries && c->entries[ix].wr == wr)
         entry_delete(rt, c, ix);
@@ -237,9 +239,11 @@ static void entry_append(wcontainer *c, uint64_t hash, weakref_internal *wr,
     wentry *e = &c->entries[ix];
     e->hash = hash;
     e->wr = wr;
-    e->value = value;
     e->key = key;
-    e->key_len = key_len;
+    if (c->kind == WC_KEY_MAP)
+        e->value = value;
+    else
+        e->key_len = key_len;
     wr->slot = ix;
     index_insert(c, hash, ix);
     c->len++;
@@ -264,7 +268,7 @@ static weakref_internal *entry_ref(rcgc_runtime *rt, wcontainer *c,
 /* Drop a weak reference that did not make it into the table. */
 static void drop_ref(rcgc_runtime *rt, weakref_internal *wr)
 {
-    wr->owner = NULL;
+    wr->wr.owner = NULL;
     rcgc_decref(rt, &wr->wr.base);
 }
 

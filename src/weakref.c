@@ -88,7 +88,7 @@ static void insert_ref(rcgc_object *o, weakref *wr)
 /* Whether the death of the referent makes wr do something. */
 static int has_reaction(const weakref *wr)
 {
-    if (wr->kind == WR_INTERNAL) return ((const weakref_internal *)wr)->owner != NULL;
+    if (wr->kind == WR_INTERNAL) return wr->owner != NULL;
     return wr->callback != NULL && !(wr->flags & WR_DETACHED);
 }
 
@@ -97,6 +97,7 @@ static int has_reaction(const weakref *wr)
 static int weakref_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg)
 {
     weakref *wr = (weakref *)self;
+    if (wr->kind == WR_INTERNAL) return 0; /* owner and fire: no objects */
     RCGC_VISIT(wr->cb_arg);
     if (wr->kind == WR_METHOD) {
         weakmethod *m = (weakmethod *)wr;
@@ -112,10 +113,11 @@ static void weakref_clear(rcgc_runtime *rt, rcgc_object *self)
 {
     weakref *wr = (weakref *)self;
     clear_ref(wr);
+    if (wr->kind == WR_INTERNAL) return; /* its owner lets go of it */
     wr->callback = NULL;
     if (wr->kind == WR_METHOD) {
         weakmethod *m = (weakmethod *)wr;
-        if (m->func_ref != NULL) m->func_ref->owner = NULL;
+        if (m->func_ref != NULL) m->func_ref->wr.owner = NULL;
         RCGC_CLEAR(rt, m->func_ref);
         RCGC_CLEAR(rt, m->func_strong);
     }
@@ -189,8 +191,8 @@ weakref_internal *rcgc__weakref_new_internal(rcgc_runtime *rt,
     weakref_internal *wi = (weakref_internal *)weakref_alloc(
         rt, sizeof(weakref_internal), WR_INTERNAL);
     if (wi == NULL) return NULL;
-    wi->fire = fire;
-    wi->owner = owner;
+    wi->wr.fire = fire;
+    wi->wr.owner = owner;
     wi->slot = slot;
     insert_ref(obj, &wi->wr);
     return wi;
@@ -264,7 +266,7 @@ static void fire(rcgc_runtime *rt, weakref *wr, int detach)
         break;
     case WR_INTERNAL: {
         weakref_internal *wi = (weakref_internal *)wr;
-        if (wi->owner != NULL) wi->fire(rt, wi);
+        if (wr->owner != NULL) wr->fire(rt, wi);
         break;
     }
     }
@@ -387,7 +389,7 @@ static void method_fire(rcgc_runtime *rt, weakmethod *m)
 
 static void method_func_died(rcgc_runtime *rt, weakref_internal *func_ref)
 {
-    method_fire(rt, func_ref->owner);
+    method_fire(rt, func_ref->wr.owner);
 }
 
 RCGC__EXPORT rcgc_object *rcgc_weakmethod_new(rcgc_runtime *rt,
