@@ -93,7 +93,7 @@ static int key_equal(const wcontainer *c, const wentry *e, const void *key,
                      size_t len)
 {
     if (c->kind != WC_VALUE_MAP) return e->key == key;
-    return e->key_len == len && memcmp(e->key, key, len) == 0;
+    return e->key_len == len && (len == 0 || memcmp(e->key, key, len) == 0);
 }
 
 /* The position of the live entry for key, or -1.  An entry whose object
@@ -253,6 +253,10 @@ static void entry_append(wcontainer *c, uint64_t hash, weakref_internal *wr,
 static weakref_internal *entry_ref(rcgc_runtime *rt, wcontainer *c,
                                    rcgc_object *obj)
 {
+    if (obj == NULL) {
+        rt->last_error = RCGC_EINVAL;
+        return NULL;
+    }
     rcgc__debug_check_object(rt, obj, "weak container");
     if (!type_is_weakrefable(obj->type)) {
         rt->last_error = RCGC_ENOTWEAK;
@@ -383,7 +387,7 @@ RCGC__EXPORT rcgc_object *rcgc_wvmap_get(rcgc_runtime *rt, rcgc_object *map,
                                          const void *key, size_t key_len)
 {
     wcontainer *c = checked(rt, map, WC_VALUE_MAP, "rcgc_wvmap_get");
-    if (c == NULL) return NULL;
+    if (c == NULL || (key == NULL && key_len > 0)) return NULL;
     rcgc_ssize ix = find(c, hash_bytes(key, key_len), key, key_len);
     return ix >= 0 ? rcgc_weakref_get(rt, &c->entries[ix].wr->wr.base) : NULL;
 }
@@ -392,14 +396,15 @@ RCGC__EXPORT int rcgc_wvmap_contains(rcgc_runtime *rt, rcgc_object *map,
                                      const void *key, size_t key_len)
 {
     wcontainer *c = checked(rt, map, WC_VALUE_MAP, "rcgc_wvmap_contains");
-    return c != NULL && find(c, hash_bytes(key, key_len), key, key_len) >= 0;
+    if (c == NULL || (key == NULL && key_len > 0)) return 0;
+    return find(c, hash_bytes(key, key_len), key, key_len) >= 0;
 }
 
 RCGC__EXPORT int rcgc_wvmap_delete(rcgc_runtime *rt, rcgc_object *map,
                                    const void *key, size_t key_len)
 {
     wcontainer *c = checked(rt, map, WC_VALUE_MAP, "rcgc_wvmap_delete");
-    if (c == NULL) return RCGC_EINVAL;
+    if (c == NULL || (key == NULL && key_len > 0)) return RCGC_EINVAL;
     rcgc_ssize ix = find(c, hash_bytes(key, key_len), key, key_len);
     if (ix < 0) return RCGC_ENOTFOUND;
     entry_delete(rt, c, ix);
