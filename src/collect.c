@@ -375,6 +375,20 @@ static int visit_move(rcgc_object *child, void *arg)
     return 0;
 }
 
+/* An ephemeron table that is kept keeps its values. */
+static int visit_move_value(rcgc_object *key, rcgc_object *value, void *arg)
+{
+    (void)key;
+    return value != NULL ? visit_move(value, arg) : 0;
+}
+
+static void move_referents(rcgc_object *o, struct move_ctx *c)
+{
+    o->type->traverse(o, visit_move, c);
+    if (o->type->ephemerons != NULL)
+        o->type->ephemerons(o, visit_move_value, c);
+}
+
 /* Everything a legacy finalizer reaches is uncollectable too; the list grows
  * while it is walked.  Returns how many it moved (*to_finalize is adjusted
  * for them). */
@@ -383,8 +397,7 @@ static rcgc_ssize move_legacy_finalizer_reachable(gc_head *finalizers,
 {
     struct move_ctx c = {finalizers, 0, 0};
     for (gc_head *g = gc_next(finalizers); g != finalizers; g = gc_next(g)) {
-        rcgc_object *o = gc_object_of(g);
-        o->type->traverse(o, visit_move, &c);
+        move_referents(gc_object_of(g), &c);
     }
     *to_finalize -= c.finals;
     return c.moved;
@@ -405,10 +418,8 @@ rcgc_ssize rcgc__move_reachable(rcgc_runtime *rt, rcgc_object *const *objs,
     }
     struct move_ctx c = {reached, 0, 0};
     for (rcgc_ssize i = 0; i < n; i++) visit_move(objs[i], &c);
-    for (gc_head *g = gc_next(reached); g != reached; g = gc_next(g)) {
-        rcgc_object *o = gc_object_of(g);
-        o->type->traverse(o, visit_move, &c);
-    }
+    for (gc_head *g = gc_next(reached); g != reached; g = gc_next(g))
+        move_referents(gc_object_of(g), &c);
     for (int i = 0; i < RCGC_NUM_GENERATIONS; i++)
         clear_collecting(&rt->gen[i].head);
     return c.moved;

@@ -199,7 +199,7 @@ RCGC__EXPORT int rcgc_finalize_peek(rcgc_runtime *rt, rcgc_object *f,
 RCGC__EXPORT int rcgc_finalize_atexit(const rcgc_object *f)
 {
     const finalize_obj *fo = as_finalize(f);
-    return fo != NULL && fo->atexit;
+    return fo != NULL && fo->registered && fo->atexit;
 }
 
 RCGC__EXPORT void rcgc_finalize_set_atexit(rcgc_object *f, int atexit)

@@ -302,10 +302,12 @@ static int wc_ephemerons(rcgc_object *self, rcgc_visit_pair_fn visit,
 static void wc_clear(rcgc_runtime *rt, rcgc_object *self)
 {
     wcontainer *c = (wcontainer *)self;
-    /* Re-read nentries: deleting can run code that adds entries. */
+    /* Re-read nentries: deleting can run code that adds entries.  Nothing
+     * may move meanwhile: hold compaction off as an iterator does. */
+    c->iterating++;
     for (rcgc_ssize i = 0; i < c->nentries; i++)
         if (c->entries[i].wr != NULL) entry_delete(rt, c, i);
-    maybe_compact(rt, c);
+    if (--c->iterating == 0) maybe_compact(rt, c);
 }
 
 static void wc_release(rcgc_runtime *rt, rcgc_object *self)
