@@ -8,6 +8,8 @@
 #   make test-sanitize   the suite under AddressSanitizer + UBSan
 #   make test-tsan       the threads test under ThreadSanitizer
 #   make test-valgrind   the suite under valgrind memcheck
+#   make fuzz            fuzz the scenario runner (FUZZ_TIME=seconds; clang)
+#   make difftest N=100000   N random scenarios on rcgc and on CPython
 #   make bench-gc        full-collection cost against CPython (bench/README.md;
 #                        BENCH_ARGS=--quick for 10^6 only)
 #   make install PREFIX=/usr/local
@@ -27,7 +29,7 @@ configure = $(CMAKE) -S . -B $(1) $(CMAKE_FLAGS) $(2) >/dev/null
 ctest     = cd $(1) && ctest --output-on-failure -j$(JOBS) $(2)
 
 .PHONY: all demo test test-release test-debug test-sanitize test-tsan \
-        test-valgrind bench-gc install clean
+        test-valgrind bench-gc fuzz difftest install clean
 
 all:
 	@$(call configure,$(BUILD),-DCMAKE_BUILD_TYPE=RelWithDebInfo)
@@ -63,6 +65,28 @@ test-valgrind: all
 bench-gc: all
 	python3 bench/gc_collect.py --bin $(BUILD)/bin/gc_full $(BENCH_ARGS)
 
+# Fuzz the scenario parser and runner with libFuzzer (clang) for FUZZ_TIME
+# seconds; the corpus grows in build/fuzz/corpus, findings (crash-*,
+# leak-*, timeout-*) land in build/fuzz/.
+FUZZ_TIME ?= 60
+fuzz:
+	@command -v clang >/dev/null || { echo "make fuzz needs clang and libclang-rt-14-dev (Debian packages)"; exit 1; }
+	@CC=clang $(call configure,$(BUILD)/fuzz,-DCMAKE_BUILD_TYPE=Debug -DRCGC_DEBUG=3 -DRCGC_SANITIZE=address$(,)undefined -DRCGC_FUZZ=ON -DRCGC_BUILD_TESTS=OFF -DRCGC_BUILD_EXAMPLES=OFF -DRCGC_BUILD_BENCH=OFF)
+	$(CMAKE) --build $(BUILD)/fuzz -j$(JOBS) --target fuzz_scenario
+	mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/seeds
+	cp tests/diff/cases/*.scn $(BUILD)/fuzz/seeds/
+	cd $(BUILD)/fuzz && ./bin/fuzz_scenario -max_total_time=$(FUZZ_TIME) -timeout=10 \
+	  -rss_limit_mb=2048 -dict=$(CURDIR)/tests/fuzz/scenario.dict -artifact_prefix=./ \
+	  -print_final_stats=1 corpus seeds
+
+# A long differential campaign: N random scenarios (seeds 1..N) on the C
+# runner and on CPython's oracle; differing scenarios are kept in
+# build/difftest-failures.
+N ?= 100000
+difftest: all
+	python3 tests/diff/compare.py -q -j$(JOBS) -b $(BUILD)/bin/rcgc-scenario \
+	  --gen-seeds 1-$(N) --keep $(BUILD)/difftest-failures
+
 install: all
 	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
 
@@ -70,3 +94,4 @@ clean:
 	rm -rf $(BUILD)
 
 , := ,
+
