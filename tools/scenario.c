@@ -312,7 +312,7 @@ static void saved_clear(void)
 /* ---- lines ---- */
 
 typedef struct line {
-    int ntok;                        /* tokens on the line */
+    long ntok;                       /* tokens on the line (saturates) */
     char tok[MAX_TOKENS][KEEP + 1];  /* first KEEP bytes of the first ones */
     size_t len[MAX_TOKENS];          /* their full lengths */
     int bad;                         /* first byte outside 0x21-0x7E, or -1 */
@@ -618,10 +618,10 @@ static int run_line(const line *L)
         if (L->len[0] == strlen(ops[i].name) && memcmp(L->tok[0], ops[i].name, L->len[0]) == 0)
             op = i;
     if (op < 0) return fail("unknown operation %s", quote(L->tok[0], L->len[0]));
-    int nargs = L->ntok - 1;
+    long nargs = L->ntok - 1;
     if (nargs < ops[op].fewest || nargs > ops[op].most) {
         char spec[32];
-        return fail("'%s' takes %s, got %d", ops[op].name,
+        return fail("'%s' takes %s, got %ld", ops[op].name,
                     arity_text(ops[op].fewest, ops[op].most, spec, sizeof spec), nargs);
     }
     const char *name = ops[op].name;
@@ -659,9 +659,9 @@ static void line_byte(line *L, unsigned char c)
     if (!L->in_token) {
         L->in_token = 1;
         if (L->ntok < MAX_TOKENS) L->len[L->ntok] = 0;
-        L->ntok++;
+        if (L->ntok < 1000000000L) L->ntok++; /* only compared with 1..4 */
     }
-    int t = L->ntok - 1;
+    long t = L->ntok - 1;
     if (t < MAX_TOKENS) {
         if (L->len[t] < KEEP) L->tok[t][L->len[t]] = (char)c;
         L->len[t]++;
