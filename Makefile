@@ -10,6 +10,7 @@
 #   make test-valgrind   the suite under valgrind memcheck
 #   make fuzz            fuzz the scenario runner (FUZZ_TIME=seconds; clang)
 #   make difftest N=100000   N random scenarios on rcgc and on CPython
+#   make bench-alloc     the pool allocator against glibc, mimalloc, jemalloc
 #   make bench-gc        full-collection cost against CPython (bench/README.md;
 #                        BENCH_ARGS=--quick for 10^6 only)
 #   make install PREFIX=/usr/local
@@ -29,7 +30,7 @@ configure = $(CMAKE) -S . -B $(1) $(CMAKE_FLAGS) $(2) >/dev/null
 ctest     = cd $(1) && ctest --output-on-failure -j$(JOBS) $(2)
 
 .PHONY: all demo test test-release test-debug test-sanitize test-tsan \
-        test-valgrind bench-gc fuzz difftest install clean
+        test-valgrind bench-gc bench-alloc fuzz difftest install clean
 
 all:
 	@$(call configure,$(BUILD),-DCMAKE_BUILD_TYPE=RelWithDebInfo)
@@ -87,6 +88,15 @@ difftest: all
 	python3 tests/diff/compare.py -q -j$(JOBS) -b $(BUILD)/bin/rcgc-scenario \
 	  --gen-seeds 1-$(N) --keep $(BUILD)/difftest-failures
 
+# make bench-alloc: the pool allocator against glibc malloc, mimalloc and
+# jemalloc (bench/alloc_bench.py; BENCH_ARGS=--quick for small sizes).
+# Missing allocator libraries are installed with apt-get where possible.
+bench-alloc:
+	@python3 bench/alloc_bench.py --install-deps
+	@$(call configure,$(BUILD),-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+	$(CMAKE) --build $(BUILD) -j$(JOBS) --target alloc_benches
+	python3 bench/alloc_bench.py --bin-dir $(BUILD)/bin $(BENCH_ARGS)
+
 install: all
 	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
 
@@ -94,4 +104,3 @@ clean:
 	rm -rf $(BUILD)
 
 , := ,
-

@@ -1,0 +1,242 @@
+/*
+ * alloc_internal.h - what the allocator's modules share: the pool allocator's
+ * state and structures (pymalloc.c, arenamap.c, pmcheck.c), the radix-tree
+ * lookup, the heap structure (memdomain.c; the runtime embeds it), the
+ * pointer table (ptrmap.c) and the sanitizer annotations.  Nothing here is
+ * public.  Layouts and invariants: docs/allocator.md.
+ */
+#ifndef RCGC_ALLOC_INTERNAL_H
+#define RCGC_ALLOC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "rcgc.h"
+#include "rcgc_mem.h"
+
+#if defined(__GNUC__)
+#define RCGC__API __attribute__((visibility("default")))
+#define RCGC__NOINLINE __attribute__((noinline))
+#define RCGC__PRINTF_(f, a) __attribute__((format(printf, f, a)))
+#else
+#define RCGC__PRINTF_(f, a)
+#define RCGC__API
+#define RCGC__NOINLINE
+#endif
+
+/* ---- AddressSanitizer: free pool blocks are poisoned ---- */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define RCGC__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RCGC__ASAN 1
+#endif
+#endif
+
+#ifdef RCGC__ASAN
+#include <sanitizer/asan_interface.h>
+#define RCGC__POISON(p, n) __asan_poison_memory_region((p), (n))
+#define RCGC__UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#define RCGC__NO_ASAN __attribute__((no_sanitize_address))
+#else
+#define RCGC__POISON(p, n) ((void)0)
+#define RCGC__UNPOISON(p, n) ((void)0)
+#define RCGC__NO_ASAN
+#endif
+
+/* ---- pool allocator constants ---- */
+
+#define PM_ALIGNMENT_SHIFT 4
+#define PM_THRESHOLD RCGC_PYMALLOC_THRESHOLD
+#define PM_NCLASSES RCGC_PYMALLOC_NCLASSES
+#define PM_POOL_SIZE ((uint32_t)RCGC_PYMALLOC_POOL_SIZE)
+#define PM_POOL_MASK ((uintptr_t)PM_POOL_SIZE - 1)
+#define PM_ARENA_BITS 20
+#define PM_ARENA_SIZE ((size_t)1 << PM_ARENA_BITS)
+#define PM_ARENA_MASK ((uintptr_t)PM_ARENA_SIZE - 1)
+#define PM_MAX_POOLS ((uint32_t)(PM_ARENA_SIZE / PM_POOL_SIZE)) /* 64 */
+#define PM_POOL_OVERHEAD ((uint32_t)RCGC_PYMALLOC_POOL_OVERHEAD)
+#define PM_PAGE_SIZE 4096u
+#define PM_PAGES_PER_POOL (PM_POOL_SIZE / PM_PAGE_SIZE)           /* 4 */
+#define PM_DUMMY_SIZE_IDX 0xffffu /* pool not initialised for a class */
+#define PM_INITIAL_ARENAS 16u
+
+#define PM_INDEX2SIZE(i) (((uint32_t)(i) + 1u) << PM_ALIGNMENT_SHIFT)
+#define PM_NUMBLOCKS(i) ((PM_POOL_SIZE - PM_POOL_OVERHEAD) / PM_INDEX2SIZE(i))
+#define PM_POOL_ADDR(p) ((pm_pool *)((uintptr_t)(p) & ~PM_POOL_MASK))
+
+/* Radix tree: 48-bit addresses = 14 root bits | 14 leaf bits | 20 offset. */
+#define PM_MAP_BITS 48
+#define PM_MAP_BOT_BITS 14
+#define PM_MAP_ROOT_BITS (PM_MAP_BITS - PM_ARENA_BITS - PM_MAP_BOT_BITS)
+#define PM_MAP_ROOT_LEN ((size_t)1 << PM_MAP_ROOT_BITS)
+#define PM_MAP_BOT_LEN ((size_t)1 << PM_MAP_BOT_BITS)
+
+typedef uint8_t pm_block;
+typedef struct pm_link pm_link;
+typedef struct pm_pool pm_pool;
+typedef struct pm_arena pm_arena;
+
+/* Links of a circular doubly linked list of pools; a list head (sentinel)
+ * is a bare pm_link, every other node is the first member of a pool. */
+struct pm_link {
+    pm_link *next;
+    pm_link *prev;
+};
+
+/* The header at the start of every pool (48 bytes). */
+struct pm_pool {
+    pm_link link;            /* usedpools[szidx] list; link.next also chains
+                                the arena's freepools */
+    uint32_t count;          /* blocks in use */
+    uint32_t parked;         /* bit k: page k given back by trim (k = 1..3) */
+    pm_block *freeblock;     /* first free block; link in its first 8 bytes */
+    uint32_t arenaindex;     /* index into arenas[] */
+    uint32_t szidx;          /* size class, or PM_DUMMY_SIZE_IDX */
+    uint32_t nextoffset;     /* first virgin block */
+    uint32_t maxnextoffset;  /* PM_POOL_SIZE - block size */
+};
+
+/* The pool whose link l is (l must not be a list head). */
+static inline pm_pool *pm_pool_of(const pm_link *l)
+{
+    return (pm_pool *)l;
+}
+
+/* An arena descriptor (in the growable arenas[] vector). */
+struct pm_arena {
+    uintptr_t address;       /* arena memory; 0: descriptor unused */
+    pm_block *pool_address;  /* next pool never carved */
+    uint32_t nfreepools;     /* empty pools + pools never carved */
+    uint32_t ntotalpools;    /* 64, or 63 when not pool-aligned */
+    pm_pool *freepools;      /* empty pools, chained by link.next */
+    pm_arena *nextarena;     /* usable_arenas, or unused_arena_objects */
+    pm_arena *prevarena;     /* usable_arenas */
+};
+
+/* Leaf of the radix tree, one per 1 MiB-aligned "ideal arena": the offsets
+ * [lo, lo + span) belong to no arena.  lo is where an arena that began in
+ * the previous slot ends (0: none); lo + span is where an arena begins in
+ * this slot (PM_ARENA_SIZE: none).  A fresh leaf is {0, PM_ARENA_SIZE}. */
+typedef struct pm_leaf {
+    uint32_t lo;
+    uint32_t span;
+} pm_leaf;
+
+typedef struct pm_map_bot {
+    pm_leaf leaf[PM_MAP_BOT_LEN];
+} pm_map_bot;
+
+struct rcgc_pymalloc {
+    /* hot: the allocation fast path reads these */
+    pm_link usedpools[PM_NCLASSES]; /* list heads, per size class */
+    pm_arena *usable_arenas;        /* by ascending nfreepools */
+    pm_arena *nfp2lasta[PM_MAX_POOLS + 1]; /* last usable arena with n free */
+    pm_arena *arenas;               /* descriptor vector */
+    uint32_t maxarenas;             /* its length */
+    pm_arena *unused_arena_objects; /* descriptors with address 0 */
+    /* counters */
+    size_t narenas_current;         /* arenas held */
+    size_t narenas_total;           /* arenas ever obtained */
+    size_t narenas_highwater;       /* most held at once */
+    size_t nfree_arenas;            /* wholly free arenas in usable_arenas */
+    rcgc_ssize raw_blocks;          /* live blocks from raw */
+    size_t map_bot_count;           /* radix bottom nodes */
+    /* configuration */
+    rcgc_allocator raw;
+    rcgc_arena_allocator arena;
+    size_t retain;                  /* retain_free_arenas */
+    size_t retain_percent;          /* retain_free_percent */
+    /* cold: the radix tree root (zero pages until touched) */
+    pm_map_bot *map_root[PM_MAP_ROOT_LEN];
+};
+
+/* O(1): is p inside one of pm's arenas?  Reads only the radix tree. */
+static inline int rcgc__pm_owns(const struct rcgc_pymalloc *pm, const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    uintptr_t i = a >> (PM_ARENA_BITS + PM_MAP_BOT_BITS);
+    if (RCGC_UNLIKELY(i >= PM_MAP_ROOT_LEN)) return 0; /* beyond 48 bits */
+    const pm_map_bot *bot = pm->map_root[i];
+    if (RCGC_UNLIKELY(bot == NULL)) return 0;
+    const pm_leaf *lf = &bot->leaf[(a >> PM_ARENA_BITS) & (PM_MAP_BOT_LEN - 1)];
+    return (uint32_t)((uint32_t)(a & PM_ARENA_MASK) - lf->lo) >= lf->span;
+}
+
+/* ---- arenamap.c ---- */
+/* Mark [base, base + 1 MiB) as an arena (used = 1) or not (0).  0, or
+ * RCGC_ENOMEM (no bottom node), RCGC_EINVAL (address beyond 48 bits); on
+ * failure nothing changed. */
+int rcgc__pm_map_mark(struct rcgc_pymalloc *pm, uintptr_t base, int used);
+/* Free every bottom node. */
+void rcgc__pm_map_free(struct rcgc_pymalloc *pm);
+
+/* ---- pymalloc.c, for pmcheck.c ---- */
+/* The link stored in a free block (readable even when the block is
+ * poisoned). */
+pm_block *rcgc__pm_link(const pm_block *b);
+/* Address of the first pool of an arena. */
+static inline uintptr_t rcgc__pm_first_pool(const pm_arena *ao)
+{
+    return (ao->address + PM_POOL_MASK) & ~PM_POOL_MASK;
+}
+
+/* ---- ptrmap.c: pointer -> (size, tag), open addressing ---- */
+
+typedef struct rcgc__ptrmap_entry {
+    const void *key;  /* NULL: empty slot */
+    size_t size;      /* caller's value */
+    uint64_t tag;     /* caller's value */
+} rcgc__ptrmap_entry;
+
+typedef struct rcgc__ptrmap {
+    rcgc__ptrmap_entry *slots; /* cap slots, or NULL while empty */
+    size_t cap;                /* power of 2, or 0 */
+    size_t count;              /* used slots */
+    rcgc_allocator meta;       /* where slots come from */
+} rcgc__ptrmap;
+
+void rcgc__ptrmap_init(rcgc__ptrmap *m, const rcgc_allocator *meta);
+void rcgc__ptrmap_fini(rcgc__ptrmap *m);
+/* The entry of key, or NULL. */
+rcgc__ptrmap_entry *rcgc__ptrmap_find(const rcgc__ptrmap *m, const void *key);
+/* Insert or update key; 0 or RCGC_ENOMEM (nothing changed). */
+int rcgc__ptrmap_put(rcgc__ptrmap *m, const void *key, size_t size,
+                     uint64_t tag);
+/* Remove key; 1 if it was there. */
+int rcgc__ptrmap_remove(rcgc__ptrmap *m, const void *key);
+
+/* ---- memdomain.c: the heap (the runtime embeds one) ---- */
+
+struct rcgc_heap {
+    rcgc_allocator dom[RCGC_DOMAIN_COUNT];  /* current hooks per domain */
+    rcgc_ssize blocks[RCGC_DOMAIN_COUNT];   /* live blocks per domain */
+    rcgc_allocator raw_base;  /* given at creation: the pool allocator's
+                                 fallback, the debug tables, the heap */
+    rcgc_pymalloc *pm;        /* NULL with use_pymalloc = 0 */
+    rcgc_memdebug *md;        /* NULL until debug hooks are installed */
+    rcgc_memdebug_config dcfg; /* for md */
+    int allocated;            /* 1: rcgc_heap_new made this struct */
+};
+
+/* Initialise a heap in place (for embedding); 0, RCGC_ENOMEM or
+ * RCGC_EINVAL (then nothing is left to release). */
+int rcgc__heap_init(struct rcgc_heap *h, const rcgc_heap_config *cfg);
+/* Release what h owns; 0 or RCGC_ELIVE (blocks were still live). */
+int rcgc__heap_fini(struct rcgc_heap *h);
+
+/* ---- memdebug.c ---- */
+/* 1 if a's hooks belong to md. */
+int rcgc__memdebug_owns_hooks(const rcgc_memdebug *md, const rcgc_allocator *a);
+
+/* 1 if all four hooks are set, 0 if none, -1 if only some. */
+static inline int rcgc__allocator_complete(const rcgc_allocator *a)
+{
+    int n = (a->malloc != NULL) + (a->calloc != NULL) + (a->realloc != NULL) +
+            (a->free != NULL);
+    return n == 4 ? 1 : (n == 0 ? 0 : -1);
+}
+
+#endif /* RCGC_ALLOC_INTERNAL_H */

@@ -1,0 +1,243 @@
+/*
+ * memdomain.c - the heap: CPython's three allocation domains (raw, mem,
+ * obj), each an rcgc_allocator that can be read and replaced, behind front
+ * ends with CPython's guards; the defaults (the C library for raw, the heap's
+ * pool allocator for mem and obj); debug hooks over all three.
+ *
+ * Invariants: every domain's hooks are complete; blocks[d] counts the blocks
+ * the front end handed out for domain d and not yet freed; the pool
+ * allocator's fallback and the debug layer's tables use raw_base, never a
+ * domain's current hooks (so replacing or hooking a domain later never hands
+ * them a block they did not allocate).  Design: docs/allocator.md.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc_internal.h"
+
+/* ---- the C library ---- */
+
+static void *libc_malloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return malloc(size ? size : 1);
+}
+
+static void *libc_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    (void)ctx;
+    if (nelem == 0 || elsize == 0) nelem = elsize = 1;
+    return calloc(nelem, elsize);
+}
+
+static void *libc_realloc(void *ctx, void *ptr, size_t size)
+{
+    (void)ctx;
+    return realloc(ptr, size ? size : 1);
+}
+
+static void libc_free(void *ctx, void *ptr)
+{
+    (void)ctx;
+    free(ptr);
+}
+
+RCGC__API rcgc_allocator rcgc_libc_allocator(void)
+{
+    rcgc_allocator a = {NULL, libc_malloc, libc_calloc, libc_realloc, libc_free};
+    return a;
+}
+
+/* ---- configuration ---- */
+
+RCGC__API void rcgc_heap_config_init(rcgc_heap_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->raw = rcgc_libc_allocator();
+    cfg->use_pymalloc = 1;
+    rcgc_pymalloc_config_init(&cfg->pymalloc);
+    rcgc_memdebug_config_init(&cfg->debug);
+}
+
+/* 0 if every allocator of cfg is complete or absent. */
+static int check_config(const rcgc_heap_config *cfg)
+{
+    if (rcgc__allocator_complete(&cfg->raw) < 0 ||
+        rcgc__allocator_complete(&cfg->mem) < 0 ||
+        rcgc__allocator_complete(&cfg->obj) < 0)
+        return RCGC_EINVAL;
+    return 0;
+}
+
+int rcgc__heap_init(struct rcgc_heap *h, const rcgc_heap_config *cfg)
+{
+    rcgc_heap_config dflt;
+    if (cfg == NULL) {
+        rcgc_heap_config_init(&dflt);
+        cfg = &dflt;
+    }
+    if (check_config(cfg) != 0) return RCGC_EINVAL;
+    memset(h, 0, sizeof *h);
+    h->raw_base = cfg->raw.malloc != NULL ? cfg->raw : rcgc_libc_allocator();
+    h->dcfg = cfg->debug;
+    h->dcfg.meta = h->raw_base;
+    rcgc_allocator dflt_mem = h->raw_base;
+    if (cfg->use_pymalloc) {
+        rcgc_pymalloc_config pc = cfg->pymalloc;
+        pc.raw = h->raw_base;
+        h->pm = rcgc_pymalloc_new(&pc);
+        if (h->pm == NULL) return RCGC_ENOMEM;
+        dflt_mem = rcgc_pymalloc_allocator(h->pm);
+    }
+    h->dom[RCGC_DOMAIN_RAW] = h->raw_base;
+    h->dom[RCGC_DOMAIN_MEM] = cfg->mem.malloc != NULL ? cfg->mem : dflt_mem;
+    h->dom[RCGC_DOMAIN_OBJ] = cfg->obj.malloc != NULL ? cfg->obj : dflt_mem;
+    if (cfg->debug_hooks && rcgc_heap_setup_debug_hooks(h) != 0) {
+        (void)rcgc__heap_fini(h);
+        return RCGC_ENOMEM;
+    }
+    return 0;
+}
+
+int rcgc__heap_fini(struct rcgc_heap *h)
+{
+    int live = 0;
+    for (int d = 0; d < RCGC_DOMAIN_COUNT; d++) live |= h->blocks[d] != 0;
+    (void)rcgc_memdebug_destroy(h->md); /* flushes quarantine into pm */
+    h->md = NULL;
+    (void)rcgc_pymalloc_destroy(h->pm);
+    h->pm = NULL;
+    return live ? RCGC_ELIVE : 0;
+}
+
+RCGC__API rcgc_heap *rcgc_heap_new(const rcgc_heap_config *cfg)
+{
+    rcgc_allocator raw = rcgc_libc_allocator();
+    if (cfg != NULL && cfg->raw.malloc != NULL) {
+        if (rcgc__allocator_complete(&cfg->raw) < 0) return NULL;
+        raw = cfg->raw;
+    }
+    rcgc_heap *h = raw.calloc(raw.ctx, 1, sizeof *h);
+    if (h == NULL) return NULL;
+    if (rcgc__heap_init(h, cfg) != 0) {
+        raw.free(raw.ctx, h);
+        return NULL;
+    }
+    h->allocated = 1;
+    return h;
+}
+
+RCGC__API int rcgc_heap_destroy(rcgc_heap *h)
+{
+    if (h == NULL) return 0;
+    rcgc_allocator raw = h->raw_base;
+    int allocated = h->allocated;
+    int r = rcgc__heap_fini(h);
+    if (allocated) raw.free(raw.ctx, h);
+    return r;
+}
+
+/* ---- the front ends ---- */
+
+#define DOMAIN_OK(d) ((unsigned)(d) < RCGC_DOMAIN_COUNT)
+
+RCGC__API void *rcgc_heap_malloc(rcgc_heap *h, rcgc_domain d, size_t size)
+{
+    if (!DOMAIN_OK(d) || size > (size_t)PTRDIFF_MAX) return NULL;
+    const rcgc_allocator *a = &h->dom[d];
+    void *p = a->malloc(a->ctx, size);
+    if (p == NULL && size == 0) p = a->malloc(a->ctx, 1);
+    if (p != NULL) h->blocks[d]++;
+    return p;
+}
+
+RCGC__API void *rcgc_heap_calloc(rcgc_heap *h, rcgc_domain d, size_t nelem,
+                                 size_t elsize)
+{
+    if (!DOMAIN_OK(d)) return NULL;
+    if (elsize != 0 && nelem > (size_t)PTRDIFF_MAX / elsize) return NULL;
+    const rcgc_allocator *a = &h->dom[d];
+    void *p = a->calloc(a->ctx, nelem, elsize);
+    if (p == NULL && (nelem == 0 || elsize == 0)) p = a->calloc(a->ctx, 1, 1);
+    if (p != NULL) h->blocks[d]++;
+    return p;
+}
+
+RCGC__API void *rcgc_heap_realloc(rcgc_heap *h, rcgc_domain d, void *ptr,
+                                  size_t size)
+{
+    if (ptr == NULL) return rcgc_heap_malloc(h, d, size);
+    if (!DOMAIN_OK(d) || size > (size_t)PTRDIFF_MAX) return NULL;
+    const rcgc_allocator *a = &h->dom[d];
+    return a->realloc(a->ctx, ptr, size);
+}
+
+RCGC__API void rcgc_heap_free(rcgc_heap *h, rcgc_domain d, void *ptr)
+{
+    if (ptr == NULL || !DOMAIN_OK(d)) return;
+    h->blocks[d]--;
+    h->dom[d].free(h->dom[d].ctx, ptr);
+}
+
+/* ---- get / set ---- */
+
+RCGC__API int rcgc_heap_get_allocator(const rcgc_heap *h, rcgc_domain d,
+                                      rcgc_allocator *out)
+{
+    if (!DOMAIN_OK(d)) {
+        memset(out, 0, sizeof *out);
+        return RCGC_EINVAL;
+    }
+    *out = h->dom[d];
+    return 0;
+}
+
+RCGC__API int rcgc_heap_set_allocator(rcgc_heap *h, rcgc_domain d,
+                                      const rcgc_allocator *a)
+{
+    if (!DOMAIN_OK(d) || a == NULL || rcgc__allocator_complete(a) != 1)
+        return RCGC_EINVAL;
+    h->dom[d] = *a;
+    return 0;
+}
+
+RCGC__API int rcgc_heap_setup_debug_hooks(rcgc_heap *h)
+{
+    static const char ids[RCGC_DOMAIN_COUNT] = {'r', 'm', 'o'};
+    if (h->md == NULL) {
+        h->md = rcgc_memdebug_new(&h->dcfg);
+        if (h->md == NULL) return RCGC_ENOMEM;
+    }
+    for (int d = 0; d < RCGC_DOMAIN_COUNT; d++) {
+        if (rcgc__memdebug_owns_hooks(h->md, &h->dom[d])) continue;
+        rcgc_allocator wrapped;
+        int r = rcgc_memdebug_wrap(h->md, ids[d], &h->dom[d], &wrapped);
+        if (r != 0) return r;
+        h->dom[d] = wrapped;
+    }
+    return 0;
+}
+
+RCGC__API rcgc_ssize rcgc_heap_blocks(const rcgc_heap *h, rcgc_domain d)
+{
+    return DOMAIN_OK(d) ? h->blocks[d] : -1;
+}
+
+RCGC__API rcgc_pymalloc *rcgc_heap_pymalloc(rcgc_heap *h)
+{
+    return h->pm;
+}
+
+RCGC__API rcgc_memdebug *rcgc_heap_memdebug(rcgc_heap *h)
+{
+    return h->md;
+}
+
+RCGC__API int rcgc_heap_check(rcgc_heap *h)
+{
+    int r = 0;
+    if (h->md != NULL && rcgc_memdebug_check(h->md) != 0) r = RCGC_ECORRUPT;
+    if (h->pm != NULL && rcgc_pymalloc_check(h->pm, h->dcfg.stream) != 0)
+        r = RCGC_ECORRUPT;
+    return r;
+}
