@@ -27,7 +27,10 @@
  * rcgc_gc_collect call (CLOCK_MONOTONIC), ns per object (time / N), the
  * value the call returned, the expected value, and the library's own phase
  * times for that collection.  A "build" line gives the memory numbers: bytes
- * requested from the allocator per node (through a counting rcgc_allocator),
+ * requested per node (the pool allocator's statistics: objects come from the
+ * runtime's default heap, as in a program; with GC_FULL_MALLOC=1 in the
+ * environment every block goes through a counting rcgc_allocator on the C
+ * library instead),
  * the client payload of a node, their difference (the per-object overhead:
  * rcgc_object header + collector header) and the RSS growth per object.
  *
@@ -153,6 +156,16 @@ static void c_free(void *ctx, void *ptr)
     free(ptr);
 }
 
+/* Bytes of the pool allocator's blocks in use (0 without it). */
+static size_t pool_bytes(rcgc_runtime *rt)
+{
+    rcgc_pymalloc *pm = rcgc_heap_pymalloc(rcgc_runtime_heap(rt));
+    if (pm == NULL) return 0;
+    rcgc_pymalloc_stats st;
+    rcgc_pymalloc_get_stats(pm, &st);
+    return st.allocated_bytes;
+}
+
 /* ---- helpers ---- */
 
 static uint64_t now_ns(void)
@@ -255,11 +268,14 @@ int main(int argc, char **argv)
     rcgc_config cfg;
     rcgc_config_init(&cfg);
     cfg.gc_enabled = 0; /* gc.disable() */
-    cfg.allocator.ctx = &cnt;
-    cfg.allocator.malloc = c_malloc;
-    cfg.allocator.calloc = c_calloc;
-    cfg.allocator.realloc = c_realloc;
-    cfg.allocator.free = c_free;
+    int use_malloc = getenv("GC_FULL_MALLOC") != NULL;
+    if (use_malloc) {
+        cfg.allocator.ctx = &cnt;
+        cfg.allocator.malloc = c_malloc;
+        cfg.allocator.calloc = c_calloc;
+        cfg.allocator.realloc = c_realloc;
+        cfg.allocator.free = c_free;
+    }
     rcgc_runtime *rt = rcgc_runtime_new(&cfg);
     if (rt == NULL) die("rcgc_runtime_new", NULL);
 
@@ -273,6 +289,7 @@ int main(int argc, char **argv)
         if (rcgc_object_track(rt, hold) != 0) die("rcgc_object_track", rt);
     }
     counting c0 = cnt;
+    size_t pool0 = pool_bytes(rt);
     long rss0 = rss_bytes();
     uint64_t b0 = now_ns();
     if (pairs) {
@@ -297,6 +314,11 @@ int main(int argc, char **argv)
     }
     uint64_t b1 = now_ns();
     long rss1 = rss_bytes();
+    if (!use_malloc) { /* pool blocks: requested == block size here */
+        cnt.bytes += pool_bytes(rt) - pool0;
+        cnt.usable = cnt.bytes;
+        cnt.blocks += (uint64_t)n;
+    }
     double bytes = (double)(cnt.bytes - c0.bytes) / (double)n;
     double payload = (double)(sizeof(node) - sizeof(rcgc_object));
     printf("{\"system\": \"rcgc\", \"shape\": \"%s\", \"n\": %ld, "
@@ -305,13 +327,13 @@ int main(int argc, char **argv)
            "\"overhead_per_obj\": %.3f, \"usable_per_obj\": %.3f, "
            "\"rss_per_obj\": %.3f, \"blocks_per_obj\": %.3f, "
            "\"object_header\": %zu, \"rcgc_debug\": %d, "
-           "\"version\": \"%s\"}\n",
+           "\"allocator\": \"%s\", \"version\": \"%s\"}\n",
            shape, n, (unsigned long long)(b1 - b0),
            (double)(b1 - b0) / (double)n, bytes, payload, bytes - payload,
            (double)(cnt.usable - c0.usable) / (double)n,
            (rss0 >= 0 && rss1 >= 0) ? (double)(rss1 - rss0) / (double)n : -1.0,
            (double)(cnt.blocks - c0.blocks) / (double)n, sizeof(rcgc_object),
-           RCGC_DEBUG, RCGC_VERSION_STRING);
+           RCGC_DEBUG, use_malloc ? "malloc" : "pool", RCGC_VERSION_STRING);
     fflush(stdout);
 
     /* ---- alive ---- */

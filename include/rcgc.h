@@ -175,6 +175,10 @@ typedef struct rcgc_allocator {
     void (*free)(void *ctx, void *ptr);
 } rcgc_allocator;
 
+/* The allocator layer: pool allocator, domains, debug hooks
+ * (docs/allocator.md). */
+#include "rcgc_mem.h"
+
 /* When an automatic collection runs once count[0] passes threshold[0]. */
 typedef enum rcgc_gc_mode {
     RCGC_GC_SYNC = 0,     /* inside the allocating call (CPython 3.11) */
@@ -209,7 +213,13 @@ typedef struct rcgc_config {
     rcgc_gc_mode gc_mode;          /* RCGC_GC_SYNC */
     unsigned debug;                /* RCGC_DEBUG_* flags (0) */
     FILE *debug_stream;            /* debug messages and reports; NULL: stderr */
-    rcgc_allocator allocator;      /* malloc == NULL: the C library's */
+    rcgc_heap_config heap;         /* where memory comes from: objects from
+                                      the OBJ domain, buffers from MEM, the
+                                      runtime itself from RAW; by default the
+                                      pool allocator serves OBJ and MEM */
+    rcgc_allocator allocator;      /* if malloc is set: every block of every
+                                      domain through these hooks, without the
+                                      pool allocator (heap is then ignored) */
     rcgc_unraisable_fn unraisable; /* NULL: one line on debug_stream */
     void *unraisable_ctx;          /* passed to unraisable */
 } rcgc_config;
@@ -249,6 +259,10 @@ int rcgc_runtime_free(rcgc_runtime *rt, rcgc_teardown_report *report);
 /* The debug stream (BORROWED). */
 FILE *rcgc_runtime_debug_stream(rcgc_runtime *rt);
 
+/* BORROWED: the runtime's heap (domains, pool allocator statistics, trim,
+ * check; rcgc_mem.h). */
+rcgc_heap *rcgc_runtime_heap(rcgc_runtime *rt);
+
 /* The code of the last failed allocation or operation of this runtime. */
 int rcgc_runtime_last_error(rcgc_runtime *rt);
 
@@ -262,8 +276,8 @@ typedef struct rcgc_runtime_stats {
 
 void rcgc_runtime_get_stats(rcgc_runtime *rt, rcgc_runtime_stats *out);
 
-/* Memory for an object's own buffers, through the runtime's allocator (so
- * fault injection and accounting see it).  Semantics of malloc/realloc/free;
+/* Memory for an object's own buffers, from the runtime's MEM domain (so
+ * fault injection, the debug hooks and accounting see it).  Semantics of malloc/realloc/free;
  * a zero size gives a unique pointer.  Must not be used across runtimes. */
 void *rcgc_mem_malloc(rcgc_runtime *rt, size_t size);
 void *rcgc_mem_calloc(rcgc_runtime *rt, size_t nelem, size_t elsize);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "alloc_internal.h"
 #include "gchead.h"
 #include "rcgc.h"
 
@@ -166,7 +167,8 @@ struct gc_callback {
 #define RCGC__QUARANTINE_SLOTS 4096
 
 struct rcgc_runtime {
-    rcgc_allocator alloc;          /* the hooks every block goes through */
+    struct rcgc_heap heap;         /* OBJ: objects; MEM: buffers */
+    rcgc_allocator raw;            /* this struct and the quarantine array */
     FILE *debug_stream;            /* messages and reports */
     rcgc_unraisable_fn unraisable; /* failure reporter */
     void *unraisable_ctx;
@@ -216,7 +218,11 @@ struct rcgc_runtime {
     int quarantine_next;
 };
 
-/* ---- runtime.c: memory through the runtime's hooks ---- */
+/* ---- runtime.c: memory through the runtime's heap ---- */
+/* Object blocks (OBJ domain). */
+void *rcgc__obj_calloc(rcgc_runtime *rt, size_t size);
+void rcgc__obj_free(rcgc_runtime *rt, void *ptr);
+/* Buffers (MEM domain). */
 void *rcgc__malloc(rcgc_runtime *rt, size_t size);
 void *rcgc__calloc(rcgc_runtime *rt, size_t nelem, size_t elsize);
 void *rcgc__realloc(rcgc_runtime *rt, void *ptr, size_t size);

@@ -135,7 +135,7 @@ static rcgc_object *object_new(rcgc_runtime *rt, const rcgc_type *type,
         rt->last_error = RCGC_ENOMEM;
         return NULL;
     }
-    char *mem = rcgc__calloc(rt, 1, pre + size);
+    char *mem = rcgc__obj_calloc(rt, pre + size);
     if (mem == NULL) return NULL;
     rcgc_object *o = (rcgc_object *)(mem + pre);
     /* As CPython's gc_alloc: count it, maybe collect, before the object is
@@ -192,7 +192,7 @@ static void release_block(rcgc_runtime *rt, void *mem)
     mem = old;
     if (mem == NULL) return;
 #endif
-    rcgc__free(rt, mem);
+    rcgc__obj_free(rt, mem);
 }
 
 /* The common end of every object: unlink, account, give the memory back.

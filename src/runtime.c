@@ -11,40 +11,28 @@
 
 #include "internal.h"
 
-/* ---- default allocator: the C library ---- */
+/* ---- memory through the heap ---- */
 
-static void *libc_malloc(void *ctx, size_t size)
+void *rcgc__obj_calloc(rcgc_runtime *rt, size_t size)
 {
-    (void)ctx;
-    return malloc(size);
+    void *p = rcgc_heap_calloc(&rt->heap, RCGC_DOMAIN_OBJ, 1, size);
+    if (p == NULL) {
+        rt->last_error = RCGC_ENOMEM;
+        return NULL;
+    }
+    rt->blocks++;
+    return p;
 }
 
-static void *libc_calloc(void *ctx, size_t nelem, size_t elsize)
+void rcgc__obj_free(rcgc_runtime *rt, void *ptr)
 {
-    (void)ctx;
-    return calloc(nelem, elsize);
+    rt->blocks--;
+    rcgc_heap_free(&rt->heap, RCGC_DOMAIN_OBJ, ptr);
 }
-
-static void *libc_realloc(void *ctx, void *ptr, size_t size)
-{
-    (void)ctx;
-    return realloc(ptr, size);
-}
-
-static void libc_free(void *ctx, void *ptr)
-{
-    (void)ctx;
-    free(ptr);
-}
-
-static const rcgc_allocator libc_allocator = {
-    NULL, libc_malloc, libc_calloc, libc_realloc, libc_free};
-
-/* ---- memory through the hooks ---- */
 
 void *rcgc__malloc(rcgc_runtime *rt, size_t size)
 {
-    void *p = rt->alloc.malloc(rt->alloc.ctx, size ? size : 1);
+    void *p = rcgc_heap_malloc(&rt->heap, RCGC_DOMAIN_MEM, size);
     if (p == NULL) {
         rt->last_error = RCGC_ENOMEM;
         return NULL;
@@ -55,12 +43,7 @@ void *rcgc__malloc(rcgc_runtime *rt, size_t size)
 
 void *rcgc__calloc(rcgc_runtime *rt, size_t nelem, size_t elsize)
 {
-    if (nelem == 0 || elsize == 0) nelem = elsize = 1;
-    if (nelem > SIZE_MAX / elsize) {
-        rt->last_error = RCGC_ENOMEM;
-        return NULL;
-    }
-    void *p = rt->alloc.calloc(rt->alloc.ctx, nelem, elsize);
+    void *p = rcgc_heap_calloc(&rt->heap, RCGC_DOMAIN_MEM, nelem, elsize);
     if (p == NULL) {
         rt->last_error = RCGC_ENOMEM;
         return NULL;
@@ -72,7 +55,7 @@ void *rcgc__calloc(rcgc_runtime *rt, size_t nelem, size_t elsize)
 void *rcgc__realloc(rcgc_runtime *rt, void *ptr, size_t size)
 {
     if (ptr == NULL) return rcgc__malloc(rt, size);
-    void *p = rt->alloc.realloc(rt->alloc.ctx, ptr, size ? size : 1);
+    void *p = rcgc_heap_realloc(&rt->heap, RCGC_DOMAIN_MEM, ptr, size);
     if (p == NULL) rt->last_error = RCGC_ENOMEM;
     return p;
 }
@@ -81,7 +64,7 @@ void rcgc__free(rcgc_runtime *rt, void *ptr)
 {
     if (ptr == NULL) return;
     rt->blocks--;
-    rt->alloc.free(rt->alloc.ctx, ptr);
+    rcgc_heap_free(&rt->heap, RCGC_DOMAIN_MEM, ptr);
 }
 
 int rcgc__grow(rcgc_runtime *rt, void **arr, rcgc_ssize *cap, rcgc_ssize need,
@@ -161,6 +144,7 @@ void rcgc__unraisable(rcgc_runtime *rt, rcgc_unraisable_kind kind,
 RCGC__EXPORT void rcgc_config_init(rcgc_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    rcgc_heap_config_init(&cfg->heap);
     cfg->threshold[0] = 700;
     cfg->threshold[1] = 10;
     cfg->threshold[2] = 10;
@@ -187,11 +171,19 @@ RCGC__EXPORT rcgc_runtime *rcgc_runtime_new(const rcgc_config *cfg)
         cfg = &defaults;
     }
     if (!config_is_valid(cfg)) return NULL;
-    const rcgc_allocator *a =
-        cfg->allocator.malloc != NULL ? &cfg->allocator : &libc_allocator;
-    rcgc_runtime *rt = a->calloc(a->ctx, 1, sizeof *rt);
+    rcgc_heap_config hcfg = cfg->heap;
+    if (cfg->allocator.malloc != NULL) { /* every block through the hooks */
+        hcfg.raw = hcfg.mem = hcfg.obj = cfg->allocator;
+        hcfg.use_pymalloc = 0;
+    }
+    rcgc_allocator raw = hcfg.raw.malloc != NULL ? hcfg.raw : rcgc_libc_allocator();
+    rcgc_runtime *rt = raw.calloc(raw.ctx, 1, sizeof *rt);
     if (rt == NULL) return NULL;
-    rt->alloc = *a;
+    if (rcgc__heap_init(&rt->heap, &hcfg) != 0) {
+        raw.free(raw.ctx, rt);
+        return NULL;
+    }
+    rt->raw = raw;
     rt->debug_stream = cfg->debug_stream != NULL ? cfg->debug_stream : stderr;
     rt->unraisable = cfg->unraisable;
     rt->unraisable_ctx = cfg->unraisable_ctx;
@@ -205,14 +197,19 @@ RCGC__EXPORT rcgc_runtime *rcgc_runtime_new(const rcgc_config *cfg)
     rt->debug = cfg->debug;
     rt->all.prev = rt->all.next = &rt->all;
     if (RCGC_DEBUG >= 2) {
-        rt->quarantine = rt->alloc.calloc(rt->alloc.ctx, RCGC__QUARANTINE_SLOTS,
-                                          sizeof(void *));
+        rt->quarantine = raw.calloc(raw.ctx, RCGC__QUARANTINE_SLOTS, sizeof(void *));
         if (rt->quarantine == NULL) {
-            rt->alloc.free(rt->alloc.ctx, rt);
+            (void)rcgc__heap_fini(&rt->heap);
+            raw.free(raw.ctx, rt);
             return NULL;
         }
     }
     return rt;
+}
+
+RCGC__EXPORT rcgc_heap *rcgc_runtime_heap(rcgc_runtime *rt)
+{
+    return &rt->heap;
 }
 
 RCGC__EXPORT FILE *rcgc_runtime_debug_stream(rcgc_runtime *rt)
@@ -429,13 +426,16 @@ RCGC__EXPORT int rcgc_runtime_free(rcgc_runtime *rt,
 
     rcgc__free(rt, rt->garbage);
     rcgc__free(rt, rt->callbacks);
+    rcgc_allocator raw = rt->raw;
     if (rt->quarantine != NULL) {
         for (int i = 0; i < RCGC__QUARANTINE_SLOTS; i++)
-            if (rt->quarantine[i] != NULL) rcgc__free(rt, rt->quarantine[i]);
-        rt->alloc.free(rt->alloc.ctx, rt->quarantine);
+            if (rt->quarantine[i] != NULL) rcgc__obj_free(rt, rt->quarantine[i]);
+        raw.free(raw.ctx, rt->quarantine);
     }
+    /* What leaked objects still hold goes back too (the pool allocator
+     * releases its arenas whatever is left in them). */
+    (void)rcgc__heap_fini(&rt->heap);
     if (report != NULL) *report = r;
-    rcgc_allocator a = rt->alloc;
-    a.free(a.ctx, rt);
+    raw.free(raw.ctx, rt);
     return (r.alive > 0 || r.uncollectable > 0) ? RCGC_ELIVE : 0;
 }

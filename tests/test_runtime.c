@@ -1047,7 +1047,84 @@ TEST(several_runtimes)
     CHECK_EQ(s1.live_bytes, 0);
 }
 
-TEST_MAIN(T(config_defaults), T(invalid_configs), T(allocator_sees_every_block),
+/* ---- the runtime's heap (docs/allocator.md) ---- */
+
+/* Objects come from the OBJ domain, served by the pool allocator by default
+ * (CPython's PyObject_Malloc -> pymalloc); buffers from MEM. */
+TEST(default_heap_serves_objects_from_the_pool)
+{
+    rcgc_runtime *rt = rcgc_runtime_new(NULL);
+    REQUIRE(rt != NULL);
+    rcgc_heap *h = rcgc_runtime_heap(rt);
+    rcgc_pymalloc *pm = rcgc_heap_pymalloc(h);
+    REQUIRE(pm != NULL);
+    rcgc_ssize pool0 = rcgc_pymalloc_allocated_blocks(pm);
+    rcgc_ssize obj0 = rcgc_heap_blocks(h, RCGC_DOMAIN_OBJ);
+    rcgc_object *o = t_node(rt, 1);
+    void *buf = rcgc_mem_malloc(rt, 100);
+    REQUIRE(o != NULL && buf != NULL);
+    CHECK_EQ(rcgc_heap_blocks(h, RCGC_DOMAIN_OBJ), obj0 + 1);
+    CHECK_EQ(rcgc_heap_blocks(h, RCGC_DOMAIN_MEM) >= 1, 1);
+    CHECK_EQ(rcgc_pymalloc_allocated_blocks(pm), pool0 + 2);
+    CHECK(rcgc_pymalloc_owns(pm, buf));
+    rcgc_mem_free(rt, buf);
+    rcgc_decref(rt, o);
+    /* Debug builds keep a freed object's block in quarantine for a while. */
+    CHECK_EQ(rcgc_pymalloc_allocated_blocks(pm), pool0 + (RCGC_DEBUG >= 2 ? 1 : 0));
+    CHECK_EQ(rcgc_heap_check(h), 0);
+    CHECK_EQ(rcgc_runtime_free(rt, NULL), 0);
+}
+
+/* config.allocator set: every block of every domain through it, no pool
+ * allocator (what the tests' counting allocator relies on). */
+TEST(custom_allocator_bypasses_the_pool)
+{
+    rcgc_runtime *rt = t_runtime();
+    rcgc_heap *h = rcgc_runtime_heap(rt);
+    CHECK(rcgc_heap_pymalloc(h) == NULL);
+    long before = t_alloc_state.live_blocks;
+    rcgc_object *o = t_node(rt, 1);
+    CHECK_EQ(t_alloc_state.live_blocks, before + 1);
+    rcgc_decref(rt, o);
+    t_teardown(rt);
+}
+
+static int overflow_reports;
+static char overflow_message[128];
+
+static void record_report(void *ctx, const rcgc_memdebug_report *r)
+{
+    (void)ctx;
+    overflow_reports++;
+    snprintf(overflow_message, sizeof overflow_message, "%s", r->message);
+}
+
+/* heap.debug_hooks (PYTHONMALLOC=debug): an object's buffer written one
+ * byte past its end is caught by the whole-heap check, with CPython's
+ * words ("bad trailing pad byte"). */
+TEST(debug_hooks_catch_a_buffer_overflow)
+{
+    rcgc_config cfg;
+    rcgc_config_init(&cfg);
+    cfg.heap.debug_hooks = 1;
+    cfg.heap.debug.report = record_report;
+    overflow_reports = 0;
+    rcgc_runtime *rt = rcgc_runtime_new(&cfg);
+    REQUIRE(rt != NULL);
+    char *buf = rcgc_mem_malloc(rt, 10);
+    REQUIRE(buf != NULL);
+    memset(buf, 'x', 11); /* one byte too many */
+    CHECK_EQ(rcgc_heap_check(rcgc_runtime_heap(rt)), RCGC_ECORRUPT);
+    CHECK_EQ(overflow_reports, 1);
+    CHECK_STR(overflow_message, "bad trailing pad byte");
+    buf[10] = (char)0xFD; /* repair the guard so the block can be freed */
+    rcgc_mem_free(rt, buf);
+    CHECK_EQ(rcgc_runtime_free(rt, NULL), 0);
+}
+
+TEST_MAIN(T(default_heap_serves_objects_from_the_pool), T(custom_allocator_bypasses_the_pool),
+          T(debug_hooks_catch_a_buffer_overflow),
+          T(config_defaults), T(invalid_configs), T(allocator_sees_every_block),
           T(runtime_stats), T(mem_functions), T(last_error),
           T(strerror_every_code), T(teardown_collects_leaked_cycle),
           T(teardown_finalizers_resurrect_and_allocate),
