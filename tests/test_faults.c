@@ -508,6 +508,7 @@ TEST(fault_in_runtime_new)
         }
         CHECK_EQ(st.live_blocks, 0);
         CHECK_EQ(st.live_bytes, 0);
+        t_alloc_release(&st);
     }
     CHECK(succeeded);
 }

@@ -618,6 +618,7 @@ TEST(teardown_collects_leaked_cycle)
     CHECK_EQ(r.leaked, 0);
     CHECK_EQ(st.live_blocks, 0);
     CHECK_EQ(st.live_bytes, 0);
+    t_alloc_release(&st);
 }
 
 /* Finalizers that resurrect or allocate during the teardown collections:
@@ -677,6 +678,7 @@ TEST(teardown_finalizers_resurrect_and_allocate)
     CHECK_EQ(r.alive, 0);
     CHECK_EQ(st.live_blocks, 0);
     CHECK_EQ(st.live_bytes, 0);
+    t_alloc_release(&st);
 }
 
 /* Objects still referenced by the program at teardown: reported alive on
@@ -793,6 +795,7 @@ static void immortal_holds_objects_body(void)
     CHECK_EQ(st.live_blocks, 0);
     CHECK_EQ(st.live_bytes, 0);
     fclose(f);
+    t_alloc_release(&st);
 }
 
 TEST(teardown_immortal_holds_objects)
@@ -845,6 +848,7 @@ TEST(teardown_uncollectable_message)
     fclose(f);
 
     /* DEBUG_UNCOLLECTABLE: the message and the list. */
+    t_alloc_release(&st);
     memset(&st, 0, sizeof st);
     f = tmpfile();
     REQUIRE(f != NULL);
@@ -873,6 +877,7 @@ TEST(teardown_uncollectable_message)
     fclose(f);
 
     /* DEBUG_SAVEALL: nothing printed about uncollectable objects. */
+    t_alloc_release(&st);
     memset(&st, 0, sizeof st);
     f = tmpfile();
     REQUIRE(f != NULL);
@@ -886,6 +891,7 @@ TEST(teardown_uncollectable_message)
     CHECK(strstr(out, "uncollectable objects at teardown") == NULL);
     CHECK_EQ(st.live_blocks, 0);
     fclose(f);
+    t_alloc_release(&st);
 }
 
 /* gc.garbage left non-empty by the program (its objects were found by an
@@ -918,6 +924,7 @@ TEST(teardown_with_garbage_left)
     CHECK_EQ(st.live_blocks, 0);
     CHECK_EQ(st.live_bytes, 0);
     fclose(f);
+    t_alloc_release(&st);
 }
 
 /* Frozen objects (gc.freeze) are unfrozen and collected at teardown. */
@@ -938,6 +945,7 @@ TEST(teardown_frozen_cycle)
     CHECK_EQ(rcgc_runtime_free(rt, &r), 0);
     CHECK_EQ(r.collected, 2);
     CHECK_EQ(st.live_blocks, 0);
+    t_alloc_release(&st);
 }
 
 /* The default unraisable reporter ("Exception ignored in ...") writes one
@@ -971,6 +979,7 @@ TEST(default_unraisable_message)
     CHECK_EQ(rcgc_runtime_free(rt, NULL), 0);
     CHECK_EQ(st.live_blocks, 0);
     fclose(f);
+    t_alloc_release(&st);
 }
 
 /* ======================================================================== */
@@ -1045,6 +1054,8 @@ TEST(several_runtimes)
     CHECK_EQ(rcgc_runtime_free(r3, NULL), 0);
     CHECK_EQ(s1.live_blocks, 0);
     CHECK_EQ(s1.live_bytes, 0);
+    t_alloc_release(&s1);
+    t_alloc_release(&s2);
 }
 
 /* ---- the runtime's heap (docs/allocator.md) ---- */

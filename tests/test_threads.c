@@ -188,6 +188,7 @@ static void *work(void *arg)
     w->teardown_rc = rcgc_runtime_free(rt, &w->report);
     w->live_blocks = w->alloc.live_blocks;
     w->live_bytes = w->alloc.live_bytes;
+    t_alloc_release(&w->alloc);
     return NULL;
 }
 
@@ -290,6 +291,7 @@ TEST(runtime_handed_between_threads)
     CHECK_EQ(h.rc, 0);
     CHECK_EQ(h.alloc.live_blocks, 0);
     CHECK_EQ(h.alloc.live_bytes, 0);
+    t_alloc_release(&h.alloc);
 }
 
 TEST_MAIN(T(two_threads_two_runtimes), T(runtime_handed_between_threads))

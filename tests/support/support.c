@@ -85,78 +85,91 @@ int t_expect_death(void (*fn)(void *), void *arg, const char *const *needles)
     return ok;
 }
 
-/* ---- allocator: each block has a 16-byte prefix holding its size ---- */
+/* ---- allocator: the library's fault-injection wrapper (rcgc_memfault,
+ * src/memfault.c) over the C library.  Tests set absolute call numbers in
+ * t_alloc (fail_at, fail_after); before each call they are turned into the
+ * wrapper's settings, which count from now, and after it the wrapper's
+ * counters are carried over (calls and failures as increments, since tests
+ * may reset them). ---- */
 
 t_alloc t_alloc_state;
 
-static int should_fail(t_alloc *a)
+static rcgc_memfault *fault_of(t_alloc *a)
 {
-    a->calls++;
-    if ((a->fail_at && a->calls == a->fail_at) ||
-        (a->fail_after && a->calls > a->fail_after)) {
-        a->failures++;
-        return 1;
+    if (a->fault == NULL) {
+        rcgc_allocator libc = rcgc_libc_allocator();
+        a->fault = rcgc_memfault_new(&libc, NULL);
+        if (a->fault == NULL) {
+            fprintf(stderr, "test support: cannot create the fault wrapper\n");
+            abort();
+        }
     }
-    return 0;
+    return a->fault;
+}
+
+static rcgc_allocator before_call(t_alloc *a)
+{
+    rcgc_memfault *f = fault_of(a);
+    rcgc_memfault_get_stats(f, &a->before);
+    long calls = a->calls;
+    rcgc_memfault_fail_at(f, a->fail_at > calls ? a->fail_at - calls : 0);
+    rcgc_memfault_fail_after(f, a->fail_after == 0 ? -1
+                                : a->fail_after > calls ? a->fail_after - calls : 0);
+    return rcgc_memfault_allocator(f);
+}
+
+static void after_call(t_alloc *a)
+{
+    rcgc_memfault_stats st;
+    rcgc_memfault_get_stats(a->fault, &st);
+    a->calls += st.calls - a->before.calls;
+    a->failures += st.failures - a->before.failures;
+    a->live_blocks = (long)st.live_blocks;
+    a->live_bytes = st.live_bytes;
 }
 
 static void *ta_malloc(void *ctx, size_t size)
 {
-    t_alloc *a = ctx;
-    if (size > SIZE_MAX - 16) return NULL;
-    if (should_fail(a)) return NULL;
-    size_t *p = malloc(size + 16);
-    if (p == NULL) return NULL;
-    p[0] = size;
-    a->live_bytes += size;
-    a->live_blocks++;
-    return (char *)p + 16;
+    rcgc_allocator f = before_call(ctx);
+    void *p = f.malloc(f.ctx, size);
+    after_call(ctx);
+    return p;
 }
 
 static void *ta_calloc(void *ctx, size_t nelem, size_t elsize)
 {
-    t_alloc *a = ctx;
-    if (elsize && nelem > SIZE_MAX / elsize) return NULL;
-    size_t size = nelem * elsize;
-    if (size > SIZE_MAX - 16) return NULL;
-    if (should_fail(a)) return NULL;
-    size_t *p = calloc(1, size + 16);
-    if (p == NULL) return NULL;
-    p[0] = size;
-    a->live_bytes += size;
-    a->live_blocks++;
-    return (char *)p + 16;
+    rcgc_allocator f = before_call(ctx);
+    void *p = f.calloc(f.ctx, nelem, elsize);
+    after_call(ctx);
+    return p;
 }
 
 static void *ta_realloc(void *ctx, void *ptr, size_t size)
 {
-    t_alloc *a = ctx;
-    if (ptr == NULL) return ta_malloc(ctx, size);
-    if (size > SIZE_MAX - 16) return NULL;
-    if (should_fail(a)) return NULL;
-    size_t *old = (size_t *)((char *)ptr - 16);
-    size_t old_size = old[0];
-    size_t *p = realloc(old, size + 16);
-    if (p == NULL) return NULL;
-    p[0] = size;
-    a->live_bytes = a->live_bytes - old_size + size;
-    return (char *)p + 16;
+    rcgc_allocator f = before_call(ctx);
+    void *p = f.realloc(f.ctx, ptr, size);
+    after_call(ctx);
+    return p;
 }
 
 static void ta_free(void *ctx, void *ptr)
 {
-    t_alloc *a = ctx;
-    if (ptr == NULL) return;
-    size_t *p = (size_t *)((char *)ptr - 16);
-    a->live_bytes -= p[0];
-    a->live_blocks--;
-    free(p);
+    rcgc_allocator f = rcgc_memfault_allocator(fault_of(ctx));
+    rcgc_memfault_get_stats(((t_alloc *)ctx)->fault, &((t_alloc *)ctx)->before);
+    f.free(f.ctx, ptr);
+    after_call(ctx);
 }
 
 rcgc_allocator t_allocator(t_alloc *state)
 {
     rcgc_allocator al = {state, ta_malloc, ta_calloc, ta_realloc, ta_free};
     return al;
+}
+
+void t_alloc_release(t_alloc *state)
+{
+    if (state->fault != NULL) rcgc_memfault_destroy(state->fault);
+    state->fault = NULL;
 }
 
 rcgc_runtime *t_runtime_cfg(const rcgc_config *cfg)
@@ -168,6 +181,7 @@ rcgc_runtime *t_runtime_cfg(const rcgc_config *cfg)
         rcgc_config_init(&c);
         c.gc_enabled = 0;
     }
+    t_alloc_release(&t_alloc_state);
     memset(&t_alloc_state, 0, sizeof t_alloc_state);
     c.allocator = t_allocator(&t_alloc_state);
     rcgc_runtime *rt = rcgc_runtime_new(&c);
@@ -191,6 +205,7 @@ void t_teardown(rcgc_runtime *rt)
     if (t_alloc_state.live_blocks != 0 || t_alloc_state.live_bytes != 0)
         t_fail(__FILE__, __LINE__, "teardown: %ld blocks, %zu bytes not freed",
                t_alloc_state.live_blocks, t_alloc_state.live_bytes);
+    t_alloc_release(&t_alloc_state);
 }
 
 /* ---- node types ---- */

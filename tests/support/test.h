@@ -88,7 +88,8 @@ int t_expect_death(void (*fn)(void *), void *arg, const char *const *needles);
  * (valgrind runs use it); 1 by default. */
 long t_scale(long full);
 
-/* ---- counting allocator with fault injection ---- */
+/* ---- counting allocator with fault injection (the library's
+ * rcgc_memfault wrapper over the C library) ---- */
 
 typedef struct t_alloc {
     size_t live_bytes;   /* requested bytes not yet freed */
@@ -97,10 +98,15 @@ typedef struct t_alloc {
     long fail_at;        /* fail exactly this call (1-based); 0: never */
     long fail_after;     /* fail every call after this many; 0: never */
     long failures;       /* calls that were failed */
+    rcgc_memfault *fault; /* the wrapper doing the work (created on use) */
+    rcgc_memfault_stats before; /* its counters when the current call began */
 } t_alloc;
 
 extern t_alloc t_alloc_state; /* the one t_runtime() uses */
 rcgc_allocator t_allocator(t_alloc *state);
+/* Release the wrapper of a state made by hand (t_teardown does it for
+ * t_alloc_state). */
+void t_alloc_release(t_alloc *state);
 
 /* A runtime on the counting allocator with CPython's defaults, except that
  * cfg (may be NULL) is applied first; automatic collection is OFF unless
