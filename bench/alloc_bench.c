@@ -240,7 +240,7 @@ static void bench_sizemix(long ops)
         p[8] = (unsigned char)t;
         p[n - 1] = (unsigned char)n;
         void **dst = &wheel[(t + life) & (WHEEL - 1)];
-        *(void **)p = *dst;
+        *(void **)(void *)p = *dst;
         *dst = p;
     }
     double secs = now() - t0;

@@ -55,12 +55,12 @@ static inline int gc_is_gc(const rcgc_object *o)
 
 static inline gc_head *gc_head_of(const rcgc_object *o)
 {
-    return (gc_head *)((char *)o - RCGC__DEBUG_HEAD_SIZE) - 1;
+    return (gc_head *)(void *)((char *)o - RCGC__DEBUG_HEAD_SIZE) - 1;
 }
 
 static inline rcgc_object *gc_object_of(const gc_head *g)
 {
-    return (rcgc_object *)((char *)(g + 1) + RCGC__DEBUG_HEAD_SIZE);
+    return (rcgc_object *)(void *)((char *)(g + 1) + RCGC__DEBUG_HEAD_SIZE);
 }
 
 /* ---- links ---- */

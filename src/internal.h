@@ -52,12 +52,12 @@ _Static_assert(sizeof(debug_head) == RCGC__DEBUG_HEAD_SIZE,
 
 static inline debug_head *debug_head_of(const rcgc_object *o)
 {
-    return (debug_head *)((char *)o - RCGC__DEBUG_HEAD_SIZE);
+    return (debug_head *)(void *)((char *)o - RCGC__DEBUG_HEAD_SIZE);
 }
 
 static inline rcgc_object *debug_object_of(const debug_head *d)
 {
-    return (rcgc_object *)((char *)d + RCGC__DEBUG_HEAD_SIZE);
+    return (rcgc_object *)(void *)((char *)d + RCGC__DEBUG_HEAD_SIZE);
 }
 
 /* ---- the weak slot (RCGC_TYPE_WEAKREF), in front of the gc_head ---- */
@@ -83,7 +83,7 @@ static inline weakref **weaklist_of(const rcgc_object *o)
 {
     char *p = (char *)o - RCGC__DEBUG_HEAD_SIZE -
               (gc_is_gc(o) ? sizeof(gc_head) : 0) - RCGC__WEAK_SLOT_SIZE;
-    return (weakref **)p;
+    return (weakref **)(void *)p;
 }
 
 /* The slot's second word: the trashcan's link for non-GC weakrefable

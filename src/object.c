@@ -137,7 +137,7 @@ static rcgc_object *object_new(rcgc_runtime *rt, const rcgc_type *type,
     }
     char *mem = rcgc__obj_calloc(rt, pre + size);
     if (mem == NULL) return NULL;
-    rcgc_object *o = (rcgc_object *)(mem + pre);
+    rcgc_object *o = (rcgc_object *)(void *)(mem + pre);
     /* As CPython's gc_alloc: count it, maybe collect, before the object is
      * initialised (it is untracked, so no collection can see it). */
     if (gc_type_is_gc(type)) {

@@ -133,7 +133,7 @@ static void unpark_page(pm_pool *pool, uint32_t size)
         pm_block *b = (pm_block *)pool + off;
         RCGC__UNPOISON(b, size);
         *link = b;
-        link = (pm_block **)b;
+        link = (pm_block **)(void *)b;
     }
     *link = NULL;
     for (pm_block *b = pool->freeblock; b != NULL;) {
@@ -156,7 +156,7 @@ static void carve_page(pm_pool *pool, uint32_t size)
     do {
         pm_block *b = (pm_block *)pool + off;
         *link = b;
-        link = (pm_block **)b;
+        link = (pm_block **)(void *)b;
         off += size;
     } while (off + size <= end && off <= pool->maxnextoffset);
     *link = NULL;
@@ -203,7 +203,7 @@ static RCGC__NOINLINE void *allocate_from_new_pool(rcgc_pymalloc *pm, uint32_t c
     if (pool != NULL) {
         ao->freepools = pm_pool_of(pool->link.next);
     } else {
-        pool = (pm_pool *)ao->pool_address;
+        pool = (pm_pool *)(void *)ao->pool_address;
         pool->arenaindex = (uint32_t)(ao - pm->arenas);
         pool->szidx = PM_DUMMY_SIZE_IDX;
         pool->parked = 0;
@@ -233,7 +233,7 @@ static RCGC__NOINLINE void *allocate_from_new_pool(rcgc_pymalloc *pm, uint32_t c
     pool->nextoffset = PM_POOL_OVERHEAD + 2 * size;
     pool->maxnextoffset = PM_POOL_SIZE - size;
     pool->freeblock = bp + size;
-    *(pm_block **)pool->freeblock = NULL;
+    *(pm_block **)(void *)pool->freeblock = NULL;
     RCGC__POISON(pool->freeblock, size);
     return bp;
 }
@@ -367,14 +367,14 @@ static inline void *pm_alloc(rcgc_pymalloc *pm, size_t size)
     if (RCGC_UNLIKELY(size - 1 >= PM_THRESHOLD)) return alloc_raw(pm, size);
     /* usedpools[(size - 1) >> 4], 16 bytes a head */
     size_t off = (size - 1) & ~(size_t)(sizeof(pm_link) - 1);
-    pm_link *head = (pm_link *)((char *)pm->usedpools + off);
+    pm_link *head = (pm_link *)(void *)((char *)pm->usedpools + off);
     pm_link *l = head->next;
     if (RCGC_UNLIKELY(l == head)) return alloc_new_pool(pm, size);
     pm_pool *pool = pm_pool_of(l);
     pm_block *bp = pool->freeblock;
     RCGC__UNPOISON(bp, off + 16);
     pool->count++;
-    if (RCGC_UNLIKELY((pool->freeblock = *(pm_block **)bp) == NULL))
+    if (RCGC_UNLIKELY((pool->freeblock = *(pm_block **)(void *)bp) == NULL))
         return pool_extend(pool, (uint32_t)off + 16, bp);
     return bp;
 }
@@ -669,7 +669,7 @@ static size_t trim_used_pool(rcgc_pymalloc *pm, pm_pool *pool)
         RCGC__UNPOISON(b, size);
         if (park >> TRIM_PAGE(off) & 1) continue;
         *link = b;
-        link = (pm_block **)b;
+        link = (pm_block **)(void *)b;
     }
     *link = NULL;
     for (uint32_t i = 0; i < ncarved; i++)

@@ -83,6 +83,15 @@ struct runner {
  * now (scenarios run one at a time). */
 static struct runner *R;
 
+#if defined(__GNUC__)
+#define PRINTF_LIKE __attribute__((format(printf, 1, 2)))
+#else
+#define PRINTF_LIKE
+#endif
+
+static void emit(const char *fmt, ...) PRINTF_LIKE;
+static int fail(const char *fmt, ...) PRINTF_LIKE;
+
 static void emit(const char *fmt, ...)
 {
     if (R->finished) return;
