@@ -59,7 +59,8 @@ typedef struct rcgc_object rcgc_object;
     X(LIVE, -7, "objects were still alive at teardown")                       \
     X(CORRUPT, -8, "collector invariant violated")                            \
     X(FAILED, -9, "callback reported failure")                               \
-    X(NOTWEAK, -10, "type does not support weak references")
+    X(NOTWEAK, -10, "type does not support weak references")                 \
+    X(NOTTRACING, -11, "the tracer is not tracing")
 
 enum rcgc_error {
     RCGC_OK = 0,
@@ -719,5 +720,8 @@ void rcgc_finalize_set_atexit(rcgc_object *f, int atexit);
 #ifdef __cplusplus
 }
 #endif
+
+/* The allocation tracer and snapshots (tracemalloc; docs/tracer.md). */
+#include "rcgc_trace.h"
 
 #endif /* RCGC_H */

@@ -230,6 +230,11 @@ int rcgc__heap_fini(struct rcgc_heap *h);
 /* ---- memdebug.c ---- */
 /* 1 if a's hooks belong to md. */
 int rcgc__memdebug_owns_hooks(const rcgc_memdebug *md, const rcgc_allocator *a);
+/* The traceback hook of md's reports (the tracer lends one while it runs). */
+void rcgc__memdebug_get_traceback(const rcgc_memdebug *md,
+                                  rcgc_memdebug_traceback_fn *fn, void **ctx);
+void rcgc__memdebug_set_traceback(rcgc_memdebug *md,
+                                  rcgc_memdebug_traceback_fn fn, void *ctx);
 
 /* 1 if all four hooks are set, 0 if none, -1 if only some. */
 static inline int rcgc__allocator_complete(const rcgc_allocator *a)

@@ -150,6 +150,23 @@ rcgc_ssize rcgc__handle_weakrefs(rcgc_runtime *rt, gc_head *unreachable,
 /* Teardown: call every registered at-exit finalize object, newest first. */
 void rcgc__finalize_atexit(rcgc_runtime *rt);
 
+/* ---- tracer.c ---- */
+/* Stop tracing (teardown). */
+void rcgc__trace_fini(rcgc_runtime *rt);
+
+/* ---- snapshot.c: building a snapshot (tracer.c fills it) ---- */
+
+/* An empty snapshot; NULL when out of memory. */
+rcgc_snapshot *rcgc__snapshot_new(int traceback_limit, size_t sample_bytes);
+/* Add a traceback (frames most recent first; every string is copied, so the
+ * snapshot owns all its data) and return its index, or -1 when out of
+ * memory.  Adding the same traceback twice is allowed (two indexes). */
+long rcgc__snapshot_add_traceback(rcgc_snapshot *s, const rcgc_frame *frames,
+                                  int nframe, int total_nframe);
+/* Add a trace of traceback index tb; 0 or RCGC_ENOMEM. */
+int rcgc__snapshot_add_trace(rcgc_snapshot *s, unsigned domain, size_t size,
+                             long tb, double est_size, double est_count);
+
 /* ---- runtime state ---- */
 
 struct gc_generation {
@@ -200,6 +217,17 @@ struct rcgc_runtime {
     uint64_t fin_serial;           /* creation counter */
     rcgc_ssize weakrefs;           /* live weak reference objects: without
                                       any, handle_weakrefs has nothing to do */
+    struct rcgc_tracer *tracer;    /* the allocation tracer, when running */
+    struct rcgc__trace_hook {      /* the tracer's wrapper of one domain */
+        struct rcgc_tracer *tracer; /* NULL: it only forwards */
+        unsigned domain;
+        int installed;             /* it sits in the domain's chain */
+        rcgc_allocator inner;      /* what it forwards to */
+    } trace_hooks[RCGC_DOMAIN_COUNT]; /* in the runtime, so a wrapper that
+                                         someone installed over ours stays
+                                         valid after the tracer stops */
+    const rcgc_site *site;         /* the RCGC_NEW/RCGC_MALLOC call running */
+    int trace_limit;               /* traceback limit of the last start */
     int fin_shutdown;              /* teardown passed the at-exit stage:
                                       finalize objects no longer run */
 

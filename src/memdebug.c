@@ -127,6 +127,20 @@ static void dump_data(rcgc_memdebug *md, const uint8_t *q, const uint8_t *tail)
     tx(md, "\n");
 }
 
+void rcgc__memdebug_get_traceback(const rcgc_memdebug *md,
+                                  rcgc_memdebug_traceback_fn *fn, void **ctx)
+{
+    *fn = md->cfg.traceback;
+    *ctx = md->cfg.traceback_ctx;
+}
+
+void rcgc__memdebug_set_traceback(rcgc_memdebug *md,
+                                  rcgc_memdebug_traceback_fn fn, void *ctx)
+{
+    md->cfg.traceback = fn;
+    md->cfg.traceback_ctx = ctx;
+}
+
 static void dump_traceback(rcgc_memdebug *md, const void *p)
 {
     if (md->cfg.traceback != NULL) {

@@ -398,6 +398,7 @@ RCGC__EXPORT int rcgc_runtime_free(rcgc_runtime *rt,
     }
     rt->tearing_down = 1;
     rt->enabled = 0;
+    rcgc__trace_fini(rt); /* what follows frees, it allocates nothing new */
     rcgc__finalize_atexit(rt); /* as CPython's atexit hook, before the GC */
     rcgc_gc_unfreeze(rt);
     r.collected = teardown_collect(rt);

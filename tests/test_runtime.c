@@ -558,12 +558,14 @@ TEST(strerror_every_code)
     CHECK_STR(rcgc_strerror(RCGC_ENOTWEAK),
               "type does not support weak references");
     CHECK_EQ(RCGC_ENOMEM, -1);
+    CHECK_STR(rcgc_strerror(RCGC_ENOTTRACING), "the tracer is not tracing");
     CHECK_EQ(RCGC_ENOTWEAK, -10);
+    CHECK_EQ(RCGC_ENOTTRACING, -11);
     CHECK_STR(rcgc_strerror(1), "unknown error");
-    CHECK_STR(rcgc_strerror(-11), "unknown error");
+    CHECK_STR(rcgc_strerror(-12), "unknown error");
     CHECK_STR(rcgc_strerror(-1000), "unknown error");
     /* Every code has a distinct message. */
-    for (int i = -10; i <= 0; i++)
+    for (int i = -11; i <= 0; i++)
         for (int j = i + 1; j <= 0; j++)
             CHECK(strcmp(rcgc_strerror(i), rcgc_strerror(j)) != 0);
 }

@@ -1,0 +1,35 @@
+/*
+ * snapshot_internal.h - the snapshot object, shared by snapshot.c (the
+ * object and its builders), snapshot_stats.c and snapshot_file.c.
+ */
+#ifndef RCGC_SNAPSHOT_INTERNAL_H
+#define RCGC_SNAPSHOT_INTERNAL_H
+
+#include <limits.h>
+#include <stddef.h>
+
+#include "rcgc.h"
+
+struct chunk;
+
+struct rcgc_snapshot {
+    int limit;               /* traceback limit of the tracer */
+    size_t sample_bytes;     /* 0: complete; else the sampling period */
+    rcgc_trace *traces;      /* ntrace traces */
+    size_t ntrace, trace_cap;
+    rcgc_traceback **tbs;    /* ntb tracebacks, by index */
+    size_t ntb, tb_cap;
+    const char **strs;       /* interned strings (open addressing) */
+    size_t str_count, str_cap;
+    struct chunk *chunks;    /* the arena: tracebacks, frames, strings */
+    size_t bytes;            /* arena bytes handed out */
+};
+
+/* size bytes from the snapshot's arena (16-aligned, valid until free). */
+void *rcgc__snap_arena_alloc(rcgc_snapshot *s, size_t size);
+/* The snapshot's copy of a string (equal strings: one pointer); NULL when
+ * out of memory (or str is NULL, for rcgc__snap_intern). */
+const char *rcgc__snap_intern(rcgc_snapshot *s, const char *str);
+const char *rcgc__snap_intern_n(rcgc_snapshot *s, const char *str, size_t len);
+
+#endif

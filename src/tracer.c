@@ -1,0 +1,913 @@
+/*
+ * tracer.c - the allocation tracer (CPython's _tracemalloc, for rcgc).
+ *
+ * Starting the tracer replaces the allocators of the runtime's three domains
+ * with wrappers that forward to the originals and record each block as a
+ * trace (domain, pointer) -> (size, traceback); stopping puts the originals
+ * back.  The tracer's own memory comes from the heap's raw base allocator,
+ * never from a traced domain, so recording cannot recurse.  Design:
+ * docs/tracer.md.
+ *
+ *   traces      open addressing, linear probing, backward-shift deletion,
+ *               keyed by (pointer, domain), at most half full;
+ *   tracebacks  interned in a chained hash table (identical stacks share
+ *               one), most recent frame first;
+ *   sampling    Poisson by bytes: a countdown drawn from an exponential
+ *               distribution of mean sample_bytes; a sampled block stands
+ *               for size / p bytes and 1 / p blocks, p = 1 - exp(-size/N);
+ *               frees look at a 64 Kibit filter of sampled addresses first.
+ */
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
+#include <math.h>
+#include <string.h>
+
+#if defined(__GLIBC__)
+#include <execinfo.h>
+#define HAVE_BACKTRACE 1
+#else
+#define HAVE_BACKTRACE 0
+#endif
+
+#include "internal.h"
+
+#define MAX_NFRAME 65535
+#define FILTER_BITS 65536
+
+typedef struct tframe {
+    const char *filename; /* NULL: unknown */
+    const char *function;
+    unsigned lineno;
+    uintptr_t pc;         /* C stack frames: the return address */
+} tframe;
+
+typedef struct ttb {      /* an interned traceback */
+    uint64_t hash;
+    struct ttb *next;     /* chain of the traceback table */
+    long snap_index;      /* its index in the snapshot being taken */
+    uint64_t snap_gen;    /* which snapshot snap_index belongs to */
+    uint16_t nframe;      /* frames kept */
+    uint16_t total;       /* the stack's full depth (saturated) */
+    tframe frames[];      /* most recent first */
+} ttb;
+
+typedef struct tentry {   /* a trace */
+    uintptr_t ptr;        /* 0: empty slot */
+    uint64_t size_domain; /* size | domain << 48 */
+    ttb *tb;
+} tentry;
+
+#define SIZE_BITS 48
+#define SIZE_MASK ((UINT64_C(1) << SIZE_BITS) - 1)
+
+typedef struct rcgc__trace_hook domain_hook; /* internal.h: in the runtime */
+
+struct rcgc_tracer {
+    rcgc_runtime *rt;
+    rcgc_trace_config cfg;
+    rcgc_memdebug_traceback_fn md_fn; /* the debug layer's traceback hook */
+    void *md_ctx;                     /* before the tracer lent its own */
+    rcgc_allocator meta;  /* the tracer's own memory (raw base) */
+    size_t overhead;      /* bytes of that memory in use */
+    tentry *traces;       /* capacity a power of two */
+    size_t cap, count;
+    int shift;            /* 64 - log2(cap) */
+    ttb **tbs;            /* traceback table, tb_cap chains */
+    size_t tb_cap, tb_count;
+    ttb *unknown;         /* the one-frame "<unknown>" traceback */
+    double current, peak; /* traced bytes (estimates when sampling) */
+    int64_t countdown;    /* sampling: bytes until the next sample */
+    uint64_t rng;         /* sampling: xorshift64* state */
+    uint8_t *filter;      /* sampling: bits of sampled addresses */
+    tframe *scratch;      /* nframes frames */
+    rcgc_frame *pscratch; /* the provider's frames */
+    void **pcs;           /* C stack: nframes + skip return addresses */
+    int npcs;
+    int skip[RCGC_DOMAIN_COUNT]; /* C stack frames of rcgc itself */
+    int calibrating;      /* start is measuring skip */
+    int busy;             /* recording: nested allocations pass through */
+    uint64_t snap_gen;
+};
+
+/* ---- the tracer's own memory ---- */
+
+static void *meta_alloc(struct rcgc_tracer *tr, size_t size)
+{
+    void *p = tr->meta.calloc(tr->meta.ctx, 1, size);
+    if (p != NULL) tr->overhead += size;
+    return p;
+}
+
+static void meta_free(struct rcgc_tracer *tr, void *p, size_t size)
+{
+    if (p == NULL) return;
+    tr->overhead -= size;
+    tr->meta.free(tr->meta.ctx, p);
+}
+
+/* ---- tracebacks ---- */
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15u + (h << 6) + (h >> 2);
+    return h;
+}
+
+static uint64_t hash_frames(const tframe *f, int n, int total)
+{
+    uint64_t h = 0x345678u;
+    for (int i = 0; i < n; i++) {
+        h = mix(h, (uintptr_t)f[i].filename);
+        h = mix(h, (uintptr_t)f[i].function);
+        h = mix(h, f[i].lineno);
+        h = mix(h, f[i].pc);
+    }
+    return mix(h, (uint64_t)total);
+}
+
+static int same_frames(const ttb *tb, const tframe *f, int n, int total)
+{
+    if (tb->nframe != n || tb->total != total) return 0;
+    for (int i = 0; i < n; i++) {
+        const tframe *a = &tb->frames[i];
+        if (a->filename != f[i].filename || a->function != f[i].function ||
+            a->lineno != f[i].lineno || a->pc != f[i].pc)
+            return 0;
+    }
+    return 1;
+}
+
+static size_t tb_bytes(int n)
+{
+    return sizeof(ttb) + (size_t)n * sizeof(tframe);
+}
+
+static int tb_table_grow(struct rcgc_tracer *tr)
+{
+    size_t cap = tr->tb_cap ? tr->tb_cap * 2 : 256;
+    ttb **tbs = meta_alloc(tr, cap * sizeof *tbs);
+    if (tbs == NULL) return RCGC_ENOMEM;
+    for (size_t i = 0; i < tr->tb_cap; i++) {
+        for (ttb *t = tr->tbs[i], *next; t != NULL; t = next) {
+            next = t->next;
+            t->next = tbs[t->hash & (cap - 1)];
+            tbs[t->hash & (cap - 1)] = t;
+        }
+    }
+    meta_free(tr, tr->tbs, tr->tb_cap * sizeof *tr->tbs);
+    tr->tbs = tbs;
+    tr->tb_cap = cap;
+    return 0;
+}
+
+/* The interned traceback of these frames (added if new), or NULL. */
+static ttb *intern(struct rcgc_tracer *tr, const tframe *f, int n, int total)
+{
+    if (total > MAX_NFRAME) total = MAX_NFRAME;
+    uint64_t h = hash_frames(f, n, total);
+    if (tr->tb_cap > 0)
+        for (ttb *t = tr->tbs[h & (tr->tb_cap - 1)]; t != NULL; t = t->next)
+            if (t->hash == h && same_frames(t, f, n, total)) return t;
+    if (tr->tb_count >= tr->tb_cap && tb_table_grow(tr) != 0) return NULL;
+    ttb *t = meta_alloc(tr, tb_bytes(n));
+    if (t == NULL) return NULL;
+    t->hash = h;
+    t->nframe = (uint16_t)n;
+    t->total = (uint16_t)total;
+    memcpy(t->frames, f, (size_t)n * sizeof *f);
+    t->next = tr->tbs[h & (tr->tb_cap - 1)];
+    tr->tbs[h & (tr->tb_cap - 1)] = t;
+    tr->tb_count++;
+    return t;
+}
+
+static void free_tracebacks(struct rcgc_tracer *tr)
+{
+    for (size_t i = 0; i < tr->tb_cap; i++) {
+        for (ttb *t = tr->tbs[i], *next; t != NULL; t = next) {
+            next = t->next;
+            meta_free(tr, t, tb_bytes(t->nframe));
+        }
+        tr->tbs[i] = NULL;
+    }
+    tr->tb_count = 0;
+    tr->unknown = NULL;
+}
+
+static ttb *unknown_traceback(struct rcgc_tracer *tr)
+{
+    if (tr->unknown == NULL) {
+        tframe f = {NULL, NULL, 0, 0};
+        tr->unknown = intern(tr, &f, 1, 1);
+    }
+    return tr->unknown;
+}
+
+/* ---- the current traceback, from the chosen source ---- */
+
+static ttb *callsite_traceback(struct rcgc_tracer *tr)
+{
+    const rcgc_site *site = tr->rt->site;
+    if (site == NULL) return unknown_traceback(tr);
+    tframe f = {site->filename, site->function, site->lineno, 0};
+    return intern(tr, &f, 1, 1);
+}
+
+static ttb *provider_traceback(struct rcgc_tracer *tr)
+{
+    int total = 0;
+    int n = tr->cfg.provider(tr->cfg.provider_ctx, tr->pscratch,
+                             tr->cfg.nframes, &total);
+    if (n <= 0) return unknown_traceback(tr);
+    if (n > tr->cfg.nframes) n = tr->cfg.nframes;
+    if (total < n) total = n;
+    for (int i = 0; i < n; i++) {
+        const rcgc_frame *p = &tr->pscratch[i];
+        tframe f = {p->filename, p->function, p->lineno, 0};
+        tr->scratch[i] = f;
+    }
+    return intern(tr, tr->scratch, n, total);
+}
+
+static uintptr_t probe_address(void);
+
+static ttb *cstack_traceback(struct rcgc_tracer *tr, unsigned domain)
+{
+#if HAVE_BACKTRACE
+    int skip = domain < RCGC_DOMAIN_COUNT ? tr->skip[domain] : 0;
+    if (RCGC_UNLIKELY(tr->calibrating)) {
+        /* Measure, through this very path, how many frames are rcgc's:
+         * the calibration probe's frame is the first of the program's. */
+        int m = backtrace(tr->pcs, tr->npcs);
+        for (int i = 0; i < m && domain < RCGC_DOMAIN_COUNT; i++)
+            if ((uintptr_t)tr->pcs[i] - probe_address() < 512) {
+                tr->skip[domain] = i;
+                break;
+            }
+        return unknown_traceback(tr);
+    }
+    int n = backtrace(tr->pcs, tr->npcs) - skip;
+    if (n <= 0) return unknown_traceback(tr);
+    int total = n;
+    if (n > tr->cfg.nframes) n = tr->cfg.nframes;
+    for (int i = 0; i < n; i++) {
+        tframe f = {NULL, NULL, 0, (uintptr_t)tr->pcs[skip + i]};
+        tr->scratch[i] = f;
+    }
+    return intern(tr, tr->scratch, n, total);
+#else
+    (void)domain;
+    return unknown_traceback(tr);
+#endif
+}
+
+static ttb *current_traceback(struct rcgc_tracer *tr, unsigned domain)
+{
+    switch (tr->cfg.source) {
+    case RCGC_FRAMES_PROVIDER:
+        return provider_traceback(tr);
+    case RCGC_FRAMES_CSTACK:
+        return cstack_traceback(tr, domain);
+    default:
+        return callsite_traceback(tr);
+    }
+}
+
+/* ---- traces ---- */
+
+static size_t slot_of(const struct rcgc_tracer *tr, uintptr_t ptr,
+                      unsigned domain)
+{
+    uint64_t k = ((uint64_t)ptr >> 4) ^ ((uint64_t)domain << 44);
+    return (size_t)((k * 0x9e3779b97f4a7c15u) >> tr->shift);
+}
+
+static int traces_resize(struct rcgc_tracer *tr, size_t cap)
+{
+    tentry *t = meta_alloc(tr, cap * sizeof *t);
+    if (t == NULL) return RCGC_ENOMEM;
+    tentry *old = tr->traces;
+    size_t old_cap = tr->cap;
+    tr->traces = t;
+    tr->cap = cap;
+    tr->shift = 64;
+    for (size_t c = cap; c > 1; c >>= 1) tr->shift--;
+    for (size_t i = 0; i < old_cap; i++) {
+        if (old[i].ptr == 0) continue;
+        size_t j = slot_of(tr, old[i].ptr, (unsigned)(old[i].size_domain >> SIZE_BITS));
+        while (t[j].ptr != 0) j = (j + 1) & (cap - 1);
+        t[j] = old[i];
+    }
+    meta_free(tr, old, old_cap * sizeof *old);
+    return 0;
+}
+
+static tentry *trace_find(const struct rcgc_tracer *tr, uintptr_t ptr,
+                          unsigned domain)
+{
+    if (tr->count == 0) return NULL;
+    uint64_t dom = (uint64_t)domain << SIZE_BITS;
+    for (size_t i = slot_of(tr, ptr, domain);; i = (i + 1) & (tr->cap - 1)) {
+        tentry *e = &tr->traces[i];
+        if (e->ptr == 0) return NULL;
+        if (e->ptr == ptr && (e->size_domain & ~SIZE_MASK) == dom) return e;
+    }
+}
+
+/* Sampling: what one recorded block of size bytes stands for. */
+static double weight(const struct rcgc_tracer *tr, size_t size)
+{
+    if (tr->cfg.sample_bytes == 0 || size == 0) return (double)size;
+    double p = -expm1(-(double)size / (double)tr->cfg.sample_bytes);
+    return (double)size / p;
+}
+
+static void account(struct rcgc_tracer *tr, double delta)
+{
+    tr->current += delta;
+    if (tr->current < 0) tr->current = 0;
+    if (tr->current > tr->peak) tr->peak = tr->current;
+}
+
+/* Record (or replace) the trace of ptr; 0 or RCGC_ENOMEM. */
+static int trace_put(struct rcgc_tracer *tr, uintptr_t ptr, unsigned domain,
+                     size_t size, ttb *tb)
+{
+    tentry *e = trace_find(tr, ptr, domain);
+    if (e != NULL) { /* re-adding replaces size and traceback */
+        account(tr, -weight(tr, (size_t)(e->size_domain & SIZE_MASK)));
+    } else {
+        if ((tr->count + 1) * 2 > tr->cap &&
+            traces_resize(tr, tr->cap ? tr->cap * 2 : 1024) != 0)
+            return RCGC_ENOMEM;
+        size_t i = slot_of(tr, ptr, domain);
+        while (tr->traces[i].ptr != 0) i = (i + 1) & (tr->cap - 1);
+        e = &tr->traces[i];
+        e->ptr = ptr;
+        tr->count++;
+    }
+    e->size_domain = ((uint64_t)size & SIZE_MASK) | ((uint64_t)domain << SIZE_BITS);
+    e->tb = tb;
+    account(tr, weight(tr, size));
+    return 0;
+}
+
+/* Remove e, shifting later entries of its probe run back. */
+static void trace_remove(struct rcgc_tracer *tr, tentry *e)
+{
+    account(tr, -weight(tr, (size_t)(e->size_domain & SIZE_MASK)));
+    size_t mask = tr->cap - 1;
+    size_t i = (size_t)(e - tr->traces);
+    for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+        tentry *f = &tr->traces[j];
+        if (f->ptr == 0) break;
+        size_t home = slot_of(tr, f->ptr, (unsigned)(f->size_domain >> SIZE_BITS));
+        /* f may move to i if its home is not in (i, j] cyclically. */
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            tr->traces[i] = *f;
+            i = j;
+        }
+    }
+    tr->traces[i].ptr = 0;
+    tr->traces[i].tb = NULL;
+    tr->count--;
+}
+
+/* ---- sampling ---- */
+
+static uint64_t next_random(struct rcgc_tracer *tr)
+{
+    uint64_t x = tr->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    tr->rng = x;
+    return x * 0x2545f4914f6cdd1du;
+}
+
+/* Bytes until the next sample: exponential, mean sample_bytes. */
+static int64_t draw_interval(struct rcgc_tracer *tr)
+{
+    double u = ((double)(next_random(tr) >> 11) + 0.5) / 9007199254740992.0;
+    double x = -log(u) * (double)tr->cfg.sample_bytes;
+    return x < 1 ? 1 : (x > 9.2e18 ? INT64_MAX : (int64_t)x);
+}
+
+static size_t filter_bit(uintptr_t ptr)
+{
+    return (size_t)((((uint64_t)ptr >> 4) * 0x9e3779b97f4a7c15u) >> 48);
+}
+
+/* ---- recording ---- */
+
+/* Record block ptr of size bytes; 0, or RCGC_ENOMEM (the caller frees the
+ * block: tracing never drops an allocation silently). */
+static int record(struct rcgc_tracer *tr, unsigned domain, void *ptr,
+                  size_t size)
+{
+    if (tr->busy) return 0;
+    if (tr->cfg.sample_bytes > 0) {
+        tr->countdown -= (int64_t)(size ? size : 1);
+        if (tr->countdown > 0) return 0;
+        tr->countdown = draw_interval(tr);
+        size_t bit = filter_bit((uintptr_t)ptr);
+        tr->filter[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+    }
+    tr->busy = 1;
+    ttb *tb = current_traceback(tr, domain);
+    int rc = tb != NULL ? trace_put(tr, (uintptr_t)ptr, domain, size, tb)
+                        : RCGC_ENOMEM;
+    tr->busy = 0;
+    return rc;
+}
+
+static void forget(struct rcgc_tracer *tr, unsigned domain, void *ptr)
+{
+    if (tr->cfg.sample_bytes > 0) {
+        size_t bit = filter_bit((uintptr_t)ptr);
+        if (!(tr->filter[bit >> 3] & (1u << (bit & 7)))) return;
+    }
+    tentry *e = trace_find(tr, (uintptr_t)ptr, domain);
+    if (e != NULL) trace_remove(tr, e);
+}
+
+/* ---- the domain wrappers ---- */
+
+/* A wrapper whose tracer stopped forwards only (h->tracer == NULL). */
+
+static void *tr_malloc(void *ctx, size_t size)
+{
+    domain_hook *h = ctx;
+    void *p = h->inner.malloc(h->inner.ctx, size);
+    if (p == NULL || h->tracer == NULL) return p;
+    if (record(h->tracer, h->domain, p, size) != 0) {
+        h->inner.free(h->inner.ctx, p);
+        return NULL;
+    }
+    return p;
+}
+
+static void *tr_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    domain_hook *h = ctx;
+    void *p = h->inner.calloc(h->inner.ctx, nelem, elsize);
+    if (p == NULL || h->tracer == NULL) return p;
+    if (record(h->tracer, h->domain, p, nelem * elsize) != 0) {
+        h->inner.free(h->inner.ctx, p);
+        return NULL;
+    }
+    return p;
+}
+
+static void *tr_realloc(void *ctx, void *ptr, size_t size)
+{
+    domain_hook *h = ctx;
+    void *p = h->inner.realloc(h->inner.ctx, ptr, size);
+    if (p == NULL || h->tracer == NULL) return p;
+    if (p != ptr && ptr != NULL) forget(h->tracer, h->domain, ptr);
+    /* A new size and the current traceback, as CPython; recording cannot
+     * fail for lack of room after a removal, and if it fails otherwise the
+     * block (already resized) stays, untraced. */
+    (void)record(h->tracer, h->domain, p, size);
+    return p;
+}
+
+static void tr_free(void *ctx, void *ptr)
+{
+    domain_hook *h = ctx;
+    h->inner.free(h->inner.ctx, ptr);
+    if (ptr != NULL && h->tracer != NULL) forget(h->tracer, h->domain, ptr);
+}
+
+/* ---- C stack calibration: how many frames are rcgc's own ---- */
+
+static const rcgc_type calibration_type = {
+    .name = "tracer-calibration", .size = sizeof(rcgc_object)};
+
+/* Allocate an object and a buffer from here: the frame of this function in
+ * the captured stacks marks where the program's frames begin. */
+static RCGC__NOINLINE void calibration_probe(rcgc_runtime *rt)
+{
+    rcgc_object *o = rcgc_object_new(rt, &calibration_type);
+    if (o != NULL) rcgc_decref(rt, o);
+    rcgc_mem_free(rt, rcgc_mem_malloc(rt, 1));
+}
+
+static uintptr_t probe_address(void)
+{
+    return (uintptr_t)&calibration_probe;
+}
+
+/* Fill skip[] (C stack source): allocate from the probe with the tracer in
+ * calibration mode, then forget what that recorded. */
+static void calibrate(struct rcgc_tracer *tr)
+{
+    for (int d = 0; d < RCGC_DOMAIN_COUNT; d++) tr->skip[d] = 0;
+    size_t sample = tr->cfg.sample_bytes;
+    tr->cfg.sample_bytes = 0;
+    tr->calibrating = 1;
+    calibration_probe(tr->rt);
+    tr->calibrating = 0;
+    tr->cfg.sample_bytes = sample;
+    tr->skip[RCGC_DOMAIN_RAW] = tr->skip[RCGC_DOMAIN_MEM];
+}
+
+/* ---- start and stop ---- */
+
+RCGC__EXPORT void rcgc_trace_config_init(rcgc_trace_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->nframes = 1;
+    cfg->source = RCGC_FRAMES_CALLSITE;
+}
+
+static int config_usable(const rcgc_trace_config *cfg)
+{
+    if (cfg->nframes < 1 || cfg->nframes > MAX_NFRAME) return 0;
+    switch (cfg->source) {
+    case RCGC_FRAMES_CALLSITE:
+        return 1;
+    case RCGC_FRAMES_CSTACK:
+        return HAVE_BACKTRACE;
+    case RCGC_FRAMES_PROVIDER:
+        return cfg->provider != NULL;
+    }
+    return 0;
+}
+
+static void traces_clear(struct rcgc_tracer *tr)
+{
+    if (tr->traces != NULL) memset(tr->traces, 0, tr->cap * sizeof *tr->traces);
+    tr->count = 0;
+    free_tracebacks(tr);
+    tr->current = tr->peak = 0;
+    if (tr->filter != NULL) memset(tr->filter, 0, FILTER_BITS / 8);
+}
+
+static void tracer_free(struct rcgc_tracer *tr)
+{
+    free_tracebacks(tr);
+    meta_free(tr, tr->tbs, tr->tb_cap * sizeof *tr->tbs);
+    meta_free(tr, tr->traces, tr->cap * sizeof *tr->traces);
+    meta_free(tr, tr->scratch, (size_t)tr->cfg.nframes * sizeof *tr->scratch);
+    meta_free(tr, tr->pscratch, (size_t)tr->cfg.nframes * sizeof *tr->pscratch);
+    meta_free(tr, tr->pcs, (size_t)tr->npcs * sizeof *tr->pcs);
+    meta_free(tr, tr->filter, FILTER_BITS / 8);
+    rcgc_allocator meta = tr->meta;
+    meta.free(meta.ctx, tr);
+}
+
+static int tracer_tables(struct rcgc_tracer *tr)
+{
+    int n = tr->cfg.nframes;
+    tr->scratch = meta_alloc(tr, (size_t)n * sizeof *tr->scratch);
+    if (tr->scratch == NULL) return RCGC_ENOMEM;
+    if (tr->cfg.source == RCGC_FRAMES_PROVIDER &&
+        (tr->pscratch = meta_alloc(tr, (size_t)n * sizeof *tr->pscratch)) == NULL)
+        return RCGC_ENOMEM;
+    if (tr->cfg.source == RCGC_FRAMES_CSTACK) {
+        tr->npcs = n + 64; /* room for rcgc's own frames */
+        if ((tr->pcs = meta_alloc(tr, (size_t)tr->npcs * sizeof *tr->pcs)) == NULL)
+            return RCGC_ENOMEM;
+    }
+    if (tr->cfg.sample_bytes > 0 &&
+        (tr->filter = meta_alloc(tr, FILTER_BITS / 8)) == NULL)
+        return RCGC_ENOMEM;
+    if (tb_table_grow(tr) != 0 || traces_resize(tr, 1024) != 0) return RCGC_ENOMEM;
+    return 0;
+}
+
+static size_t debug_traceback(void *ctx, const void *ptr, char *buf,
+                              size_t size);
+
+/* Put the wrappers in front of the domains' allocators (a wrapper still in
+ * a chain from an earlier start is reused as it is). */
+static void install_hooks(struct rcgc_tracer *tr)
+{
+    rcgc_runtime *rt = tr->rt;
+    for (int d = 0; d < RCGC_DOMAIN_COUNT; d++) {
+        domain_hook *h = &rt->trace_hooks[d];
+        h->tracer = tr;
+        h->domain = (unsigned)d;
+        if (h->installed) continue;
+        rcgc_heap_get_allocator(&rt->heap, (rcgc_domain)d, &h->inner);
+        rcgc_allocator w = {h, tr_malloc, tr_calloc, tr_realloc, tr_free};
+        rcgc_heap_set_allocator(&rt->heap, (rcgc_domain)d, &w);
+        h->installed = 1;
+    }
+    if (rt->heap.md != NULL) { /* debug reports show allocation tracebacks */
+        rcgc__memdebug_get_traceback(rt->heap.md, &tr->md_fn, &tr->md_ctx);
+        if (tr->md_fn == NULL)
+            rcgc__memdebug_set_traceback(rt->heap.md, debug_traceback, rt);
+    }
+}
+
+/* Take the wrappers out where they are in front; one that something else
+ * wrapped since stays in the chain, forwarding only. */
+static void remove_hooks(struct rcgc_tracer *tr)
+{
+    rcgc_runtime *rt = tr->rt;
+    for (int d = 0; d < RCGC_DOMAIN_COUNT; d++) {
+        domain_hook *h = &rt->trace_hooks[d];
+        rcgc_allocator cur;
+        h->tracer = NULL;
+        rcgc_heap_get_allocator(&rt->heap, (rcgc_domain)d, &cur);
+        if (cur.ctx == h && cur.malloc == tr_malloc) {
+            rcgc_heap_set_allocator(&rt->heap, (rcgc_domain)d, &h->inner);
+            h->installed = 0;
+        }
+    }
+    if (rt->heap.md != NULL && tr->md_fn == NULL)
+        rcgc__memdebug_set_traceback(rt->heap.md, NULL, NULL);
+}
+
+RCGC__EXPORT int rcgc_trace_start(rcgc_runtime *rt, const rcgc_trace_config *cfg)
+{
+    rcgc_trace_config dflt;
+    if (cfg == NULL) {
+        rcgc_trace_config_init(&dflt);
+        cfg = &dflt;
+    }
+    if (rt->tracer != NULL) return 0; /* CPython keeps the first start */
+    if (!config_usable(cfg)) return RCGC_EINVAL;
+    rcgc_allocator meta = rt->heap.raw_base;
+    struct rcgc_tracer *tr = meta.calloc(meta.ctx, 1, sizeof *tr);
+    if (tr == NULL) return rt->last_error = RCGC_ENOMEM;
+    tr->rt = rt;
+    tr->cfg = *cfg;
+    tr->meta = meta;
+    tr->overhead = sizeof *tr;
+    tr->rng = cfg->seed ? cfg->seed : 0x2545f4914f6cdd1du;
+    if (tracer_tables(tr) != 0) {
+        tracer_free(tr);
+        return rt->last_error = RCGC_ENOMEM;
+    }
+    if (cfg->sample_bytes > 0) tr->countdown = draw_interval(tr);
+    install_hooks(tr);
+    rt->tracer = tr;
+    rt->trace_limit = cfg->nframes;
+    if (cfg->source == RCGC_FRAMES_CSTACK) {
+        calibrate(tr);
+        traces_clear(tr);
+    }
+    return 0;
+}
+
+RCGC__EXPORT void rcgc_trace_stop(rcgc_runtime *rt)
+{
+    struct rcgc_tracer *tr = rt->tracer;
+    if (tr == NULL) return;
+    remove_hooks(tr);
+    rt->tracer = NULL;
+    tracer_free(tr);
+}
+
+void rcgc__trace_fini(rcgc_runtime *rt)
+{
+    rcgc_trace_stop(rt);
+}
+
+/* ---- queries ---- */
+
+RCGC__EXPORT int rcgc_trace_is_tracing(rcgc_runtime *rt)
+{
+    return rt->tracer != NULL;
+}
+
+RCGC__EXPORT int rcgc_trace_get_limit(rcgc_runtime *rt)
+{
+    return rt->trace_limit > 0 ? rt->trace_limit : 1;
+}
+
+RCGC__EXPORT void rcgc_trace_get_memory(rcgc_runtime *rt, size_t *current,
+                                        size_t *peak)
+{
+    struct rcgc_tracer *tr = rt->tracer;
+    if (current != NULL) *current = tr ? (size_t)(tr->current + 0.5) : 0;
+    if (peak != NULL) *peak = tr ? (size_t)(tr->peak + 0.5) : 0;
+}
+
+RCGC__EXPORT void rcgc_trace_reset_peak(rcgc_runtime *rt)
+{
+    if (rt->tracer != NULL) rt->tracer->peak = rt->tracer->current;
+}
+
+RCGC__EXPORT void rcgc_trace_clear(rcgc_runtime *rt)
+{
+    if (rt->tracer != NULL) traces_clear(rt->tracer);
+}
+
+RCGC__EXPORT size_t rcgc_trace_overhead(rcgc_runtime *rt)
+{
+    return rt->tracer != NULL ? rt->tracer->overhead : 0;
+}
+
+RCGC__EXPORT int rcgc_trace_track(rcgc_runtime *rt, unsigned domain,
+                                  const void *ptr, size_t size)
+{
+    struct rcgc_tracer *tr = rt->tracer;
+    if (tr == NULL) return RCGC_ENOTTRACING;
+    if (domain > 0xffff || ptr == NULL || size > SIZE_MASK) return RCGC_EINVAL;
+    return record(tr, domain, (void *)(uintptr_t)ptr, size);
+}
+
+RCGC__EXPORT int rcgc_trace_untrack(rcgc_runtime *rt, unsigned domain,
+                                    const void *ptr)
+{
+    struct rcgc_tracer *tr = rt->tracer;
+    if (tr == NULL) return RCGC_ENOTTRACING;
+    if (domain > 0xffff) return RCGC_EINVAL;
+    forget(tr, domain, (void *)(uintptr_t)ptr);
+    return 0;
+}
+
+/* A tracer frame as the API shows it; C stack addresses are resolved to
+ * their module and (when exported) function. */
+static rcgc_frame public_frame(const tframe *f)
+{
+    rcgc_frame out = {f->filename ? f->filename : "<unknown>", f->lineno,
+                      f->function, NULL, 0};
+    if (f->pc != 0) {
+        Dl_info info;
+        /* pc is a return address: pc - 1 is inside the call. */
+        if (dladdr((void *)(f->pc - 1), &info) != 0 && info.dli_fname != NULL) {
+            out.module = info.dli_fname;
+            out.offset = (uint64_t)(f->pc - (uintptr_t)info.dli_fbase);
+            out.function = info.dli_sname;
+        } else {
+            out.offset = (uint64_t)f->pc;
+        }
+    }
+    return out;
+}
+
+/* One frame as a line of a report: CPython's `  File "x.c", line 52`, with
+ * the function when known; C stack frames without a file show where in
+ * which module the address is. */
+static int format_frame(const rcgc_frame *f, char *buf, size_t size)
+{
+    if (f->module != NULL && f->lineno == 0)
+        return snprintf(buf, size, "  File \"%s\", +0x%llx%s%s\n", f->module,
+                        (unsigned long long)f->offset, f->function ? ", in " : "",
+                        f->function ? f->function : "");
+    return snprintf(buf, size, "  File \"%s\", line %u%s%s\n", f->filename,
+                    f->lineno, f->function ? ", in " : "",
+                    f->function ? f->function : "");
+}
+
+/* The debug layer's traceback hook while the tracer runs: the traceback of
+ * the block at ptr, whichever domain traced it, most recent call first. */
+static size_t debug_traceback(void *ctx, const void *ptr, char *buf,
+                              size_t size)
+{
+    rcgc_runtime *rt = ctx;
+    struct rcgc_tracer *tr = rt->tracer;
+    if (tr == NULL || size == 0) return 0;
+    for (unsigned d = 0; d < RCGC_DOMAIN_COUNT; d++) {
+        const tentry *e = trace_find(tr, (uintptr_t)ptr, d);
+        if (e == NULL) continue;
+        size_t len = 0;
+        buf[0] = '\0';
+        for (int i = 0; i < e->tb->nframe && len + 1 < size; i++) {
+            rcgc_frame f = public_frame(&e->tb->frames[i]);
+            int n = format_frame(&f, buf + len, size - len);
+            if (n < 0) break;
+            len += (size_t)n < size - len ? (size_t)n : size - len - 1;
+        }
+        return len;
+    }
+    return 0;
+}
+
+RCGC__EXPORT int rcgc_trace_block_traceback(rcgc_runtime *rt, unsigned domain,
+                                            const void *ptr, rcgc_frame *frames,
+                                            int max)
+{
+    struct rcgc_tracer *tr = rt->tracer;
+    if (tr == NULL || max <= 0) return 0;
+    const tentry *e = trace_find(tr, (uintptr_t)ptr, domain);
+    if (e == NULL) return 0;
+    int n = e->tb->nframe < max ? e->tb->nframe : max;
+    for (int i = 0; i < n; i++) frames[i] = public_frame(&e->tb->frames[i]);
+    return n;
+}
+
+RCGC__EXPORT int rcgc_trace_object_traceback(rcgc_runtime *rt,
+                                             const rcgc_object *obj,
+                                             rcgc_frame *frames, int max)
+{
+    const char *block = (const char *)obj - rcgc__pre_size(obj->type);
+    return rcgc_trace_block_traceback(rt, RCGC_DOMAIN_OBJ, block, frames, max);
+}
+
+/* ---- snapshots ---- */
+
+/* What a trace of size bytes stands for (sampling: 1 / p blocks). */
+static void estimate(const struct rcgc_tracer *tr, size_t size,
+                     double *est_size, double *est_count)
+{
+    if (tr->cfg.sample_bytes == 0 || size == 0) {
+        *est_size = (double)size;
+        *est_count = 1;
+        return;
+    }
+    double p = -expm1(-(double)size / (double)tr->cfg.sample_bytes);
+    *est_size = (double)size / p;
+    *est_count = 1 / p;
+}
+
+/* The snapshot index of tb, adding it on first use in this snapshot. */
+static long snap_traceback(struct rcgc_tracer *tr, rcgc_snapshot *s, ttb *tb,
+                           rcgc_frame *buf)
+{
+    if (tb->snap_gen == tr->snap_gen) return tb->snap_index;
+    for (int i = 0; i < tb->nframe; i++) buf[i] = public_frame(&tb->frames[i]);
+    long idx = rcgc__snapshot_add_traceback(s, buf, tb->nframe, tb->total);
+    tb->snap_gen = tr->snap_gen;
+    tb->snap_index = idx;
+    return idx;
+}
+
+RCGC__EXPORT rcgc_snapshot *rcgc_snapshot_take(rcgc_runtime *rt)
+{
+    struct rcgc_tracer *tr = rt->tracer;
+    if (tr == NULL) {
+        rt->last_error = RCGC_ENOTTRACING;
+        return NULL;
+    }
+    rcgc_snapshot *s = rcgc__snapshot_new(rt->trace_limit, tr->cfg.sample_bytes);
+    rcgc_frame *buf = meta_alloc(tr, (size_t)tr->cfg.nframes * sizeof *buf);
+    if (s == NULL || buf == NULL) goto nomem;
+    tr->snap_gen++;
+    for (size_t i = 0; i < tr->cap; i++) {
+        const tentry *e = &tr->traces[i];
+        if (e->ptr == 0) continue;
+        long idx = snap_traceback(tr, s, e->tb, buf);
+        size_t size = (size_t)(e->size_domain & SIZE_MASK);
+        double est_size, est_count;
+        estimate(tr, size, &est_size, &est_count);
+        if (idx < 0 || rcgc__snapshot_add_trace(s, (unsigned)(e->size_domain >> SIZE_BITS),
+                                                size, idx, est_size, est_count) != 0)
+            goto nomem;
+    }
+    meta_free(tr, buf, (size_t)tr->cfg.nframes * sizeof *buf);
+    return s;
+nomem:
+    meta_free(tr, buf, (size_t)tr->cfg.nframes * sizeof *buf);
+    rcgc_snapshot_free(s);
+    rt->last_error = RCGC_ENOMEM;
+    return NULL;
+}
+
+/* ---- allocation with a call site ---- */
+
+#define WITH_SITE(rt, site, call)                                             \
+    do {                                                                      \
+        const rcgc_site *prev_site_ = (rt)->site;                             \
+        (rt)->site = (site);                                                  \
+        call;                                                                 \
+        (rt)->site = prev_site_;                                              \
+    } while (0)
+
+RCGC__EXPORT rcgc_object *rcgc_object_new_at(rcgc_runtime *rt,
+                                             const rcgc_type *type,
+                                             const rcgc_site *site)
+{
+    rcgc_object *o;
+    WITH_SITE(rt, site, o = rcgc_object_new(rt, type));
+    return o;
+}
+
+RCGC__EXPORT rcgc_object *rcgc_object_new_sized_at(rcgc_runtime *rt,
+                                                   const rcgc_type *type,
+                                                   size_t size,
+                                                   const rcgc_site *site)
+{
+    rcgc_object *o;
+    WITH_SITE(rt, site, o = rcgc_object_new_sized(rt, type, size));
+    return o;
+}
+
+RCGC__EXPORT void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size,
+                                      const rcgc_site *site)
+{
+    void *p;
+    WITH_SITE(rt, site, p = rcgc_mem_malloc(rt, size));
+    return p;
+}
+
+RCGC__EXPORT void *rcgc_mem_calloc_at(rcgc_runtime *rt, size_t nelem,
+                                      size_t elsize, const rcgc_site *site)
+{
+    void *p;
+    WITH_SITE(rt, site, p = rcgc_mem_calloc(rt, nelem, elsize));
+    return p;
+}
+
+RCGC__EXPORT void *rcgc_mem_realloc_at(rcgc_runtime *rt, void *ptr, size_t size,
+                                       const rcgc_site *site)
+{
+    void *p;
+    WITH_SITE(rt, site, p = rcgc_mem_realloc(rt, ptr, size));
+    return p;
+}
