@@ -8,8 +8,13 @@
  * never from a traced domain, so recording cannot recurse.  Design:
  * docs/tracer.md.
  *
- *   traces      open addressing, linear probing, backward-shift deletion,
- *               keyed by (pointer, domain), at most half full;
+ *   traces      a block at the start of a pool allocator block (the
+ *               common case: objects and small buffers) is recorded in a
+ *               side array of its pool, 4 bytes per block: traceback id,
+ *               domain, and the bytes between the request and the block
+ *               size; every other trace goes to a table (open addressing,
+ *               linear probing, backward-shift deletion) keyed by (pointer,
+ *               domain).  A key lives in one of the two, never both;
  *   tracebacks  interned in a chained hash table (identical stacks share
  *               one), most recent frame first;
  *   sampling    Poisson by bytes: a countdown drawn from an exponential
@@ -46,6 +51,7 @@ typedef struct ttb {      /* an interned traceback */
     struct ttb *next;     /* chain of the traceback table */
     long snap_index;      /* its index in the snapshot being taken */
     uint64_t snap_gen;    /* which snapshot snap_index belongs to */
+    uint32_t id;          /* index in by_id (side array slots hold it) */
     uint16_t nframe;      /* frames kept */
     uint16_t total;       /* the stack's full depth (saturated) */
     tframe frames[];      /* most recent first */
@@ -59,6 +65,24 @@ typedef struct tentry {   /* a trace */
 
 #define SIZE_BITS 48
 #define SIZE_MASK ((UINT64_C(1) << SIZE_BITS) - 1)
+
+/* The traces of one pool's blocks.  A slot is 0 (no trace) or
+ * id << 6 | domain << 4 | slack: the traceback's id, the domain (0..2) and
+ * block size minus requested size (0..15). */
+typedef struct side {
+    uintptr_t pool;       /* the pool's address */
+    uint32_t bsize;       /* its block size */
+    uint32_t nslots;      /* its block count */
+    uint32_t used;        /* nonzero slots; the array goes at 0 */
+    uint32_t recip;       /* 2^32 / bsize rounded up: offset / bsize as a
+                             multiply, exact for pool offsets */
+    uint32_t slot[];
+} side;
+
+#define SLOT_ID_MAX ((UINT32_C(1) << 26) - 1)
+#define SLOT_ID(v) ((v) >> 6)
+#define SLOT_DOMAIN(v) (((v) >> 4) & 3u)
+#define SLOT_SLACK(v) ((v) & 15u)
 
 typedef struct rcgc__trace_hook domain_hook; /* internal.h: in the runtime */
 
@@ -75,6 +99,18 @@ struct rcgc_tracer {
     ttb **tbs;            /* traceback table, tb_cap chains */
     size_t tb_cap, tb_count;
     ttb *unknown;         /* the one-frame "<unknown>" traceback */
+    struct site_entry {   /* call site -> its traceback, direct mapped */
+        const char *filename, *function;
+        unsigned lineno;
+        ttb *tb;
+    } site_cache[256];
+    ttb **by_id;          /* tracebacks by id (1..tb_count; 0 unused) */
+    size_t by_id_cap;
+    const struct rcgc_pymalloc *pm; /* the heap's pool allocator, or NULL */
+    struct side **sides;  /* side arrays by pool (open addressing) */
+    size_t side_cap, side_count;
+    int side_shift;
+    struct side *last_side; /* the side array used last (a cache) */
     double current, peak; /* traced bytes (estimates when sampling) */
     int64_t countdown;    /* sampling: bytes until the next sample */
     uint64_t rng;         /* sampling: xorshift64* state */
@@ -169,8 +205,19 @@ static ttb *intern(struct rcgc_tracer *tr, const tframe *f, int n, int total)
         for (ttb *t = tr->tbs[h & (tr->tb_cap - 1)]; t != NULL; t = t->next)
             if (t->hash == h && same_frames(t, f, n, total)) return t;
     if (tr->tb_count >= tr->tb_cap && tb_table_grow(tr) != 0) return NULL;
+    if (tr->tb_count + 2 > tr->by_id_cap) {
+        size_t cap = tr->by_id_cap ? tr->by_id_cap * 2 : 256;
+        ttb **v = meta_alloc(tr, cap * sizeof *v);
+        if (v == NULL) return NULL;
+        if (tr->by_id != NULL) memcpy(v, tr->by_id, tr->by_id_cap * sizeof *v);
+        meta_free(tr, tr->by_id, tr->by_id_cap * sizeof *v);
+        tr->by_id = v;
+        tr->by_id_cap = cap;
+    }
     ttb *t = meta_alloc(tr, tb_bytes(n));
     if (t == NULL) return NULL;
+    t->id = (uint32_t)(tr->tb_count + 1);
+    tr->by_id[t->id] = t;
     t->hash = h;
     t->nframe = (uint16_t)n;
     t->total = (uint16_t)total;
@@ -205,12 +252,27 @@ static ttb *unknown_traceback(struct rcgc_tracer *tr)
 
 /* ---- the current traceback, from the chosen source ---- */
 
+/* A program allocates from few sites, many times each: a direct-mapped
+ * cache in front of the traceback table makes the common case a compare. */
 static ttb *callsite_traceback(struct rcgc_tracer *tr)
 {
     const rcgc_site *site = tr->rt->site;
     if (site == NULL) return unknown_traceback(tr);
+    size_t k = (size_t)((((uintptr_t)site->filename >> 3) ^
+                         (uintptr_t)site->lineno * 0x9e3779b1u) & 255);
+    struct site_entry *c = &tr->site_cache[k];
+    if (c->tb != NULL && c->filename == site->filename &&
+        c->lineno == site->lineno && c->function == site->function)
+        return c->tb;
     tframe f = {site->filename, site->function, site->lineno, 0};
-    return intern(tr, &f, 1, 1);
+    ttb *tb = intern(tr, &f, 1, 1);
+    if (tb != NULL) {
+        c->filename = site->filename;
+        c->function = site->function;
+        c->lineno = site->lineno;
+        c->tb = tb;
+    }
+    return tb;
 }
 
 static ttb *provider_traceback(struct rcgc_tracer *tr)
@@ -273,13 +335,20 @@ static ttb *current_traceback(struct rcgc_tracer *tr, unsigned domain)
     }
 }
 
-/* ---- traces ---- */
+/* ---- the trace table (traces not in a side array) ---- */
 
 static size_t slot_of(const struct rcgc_tracer *tr, uintptr_t ptr,
                       unsigned domain)
 {
     uint64_t k = ((uint64_t)ptr >> 4) ^ ((uint64_t)domain << 44);
     return (size_t)((k * 0x9e3779b97f4a7c15u) >> tr->shift);
+}
+
+static int log2_shift(size_t cap)
+{
+    int shift = 64;
+    for (size_t c = cap; c > 1; c >>= 1) shift--;
+    return shift;
 }
 
 static int traces_resize(struct rcgc_tracer *tr, size_t cap)
@@ -290,8 +359,7 @@ static int traces_resize(struct rcgc_tracer *tr, size_t cap)
     size_t old_cap = tr->cap;
     tr->traces = t;
     tr->cap = cap;
-    tr->shift = 64;
-    for (size_t c = cap; c > 1; c >>= 1) tr->shift--;
+    tr->shift = log2_shift(cap);
     for (size_t i = 0; i < old_cap; i++) {
         if (old[i].ptr == 0) continue;
         size_t j = slot_of(tr, old[i].ptr, (unsigned)(old[i].size_domain >> SIZE_BITS));
@@ -302,8 +370,8 @@ static int traces_resize(struct rcgc_tracer *tr, size_t cap)
     return 0;
 }
 
-static tentry *trace_find(const struct rcgc_tracer *tr, uintptr_t ptr,
-                          unsigned domain)
+static tentry *ht_find(const struct rcgc_tracer *tr, uintptr_t ptr,
+                       unsigned domain)
 {
     if (tr->count == 0) return NULL;
     uint64_t dom = (uint64_t)domain << SIZE_BITS;
@@ -312,6 +380,11 @@ static tentry *trace_find(const struct rcgc_tracer *tr, uintptr_t ptr,
         if (e->ptr == 0) return NULL;
         if (e->ptr == ptr && (e->size_domain & ~SIZE_MASK) == dom) return e;
     }
+}
+
+static size_t entry_size(const tentry *e)
+{
+    return (size_t)(e->size_domain & SIZE_MASK);
 }
 
 /* Sampling: what one recorded block of size bytes stands for. */
@@ -329,13 +402,13 @@ static void account(struct rcgc_tracer *tr, double delta)
     if (tr->current > tr->peak) tr->peak = tr->current;
 }
 
-/* Record (or replace) the trace of ptr; 0 or RCGC_ENOMEM. */
-static int trace_put(struct rcgc_tracer *tr, uintptr_t ptr, unsigned domain,
-                     size_t size, ttb *tb)
+/* Record (or replace) the trace of ptr in the table; 0 or RCGC_ENOMEM. */
+static int ht_put(struct rcgc_tracer *tr, uintptr_t ptr, unsigned domain,
+                  size_t size, ttb *tb)
 {
-    tentry *e = trace_find(tr, ptr, domain);
+    tentry *e = ht_find(tr, ptr, domain);
     if (e != NULL) { /* re-adding replaces size and traceback */
-        account(tr, -weight(tr, (size_t)(e->size_domain & SIZE_MASK)));
+        account(tr, -weight(tr, entry_size(e)));
     } else {
         if ((tr->count + 1) * 2 > tr->cap &&
             traces_resize(tr, tr->cap ? tr->cap * 2 : 1024) != 0)
@@ -353,9 +426,9 @@ static int trace_put(struct rcgc_tracer *tr, uintptr_t ptr, unsigned domain,
 }
 
 /* Remove e, shifting later entries of its probe run back. */
-static void trace_remove(struct rcgc_tracer *tr, tentry *e)
+static void ht_remove(struct rcgc_tracer *tr, tentry *e)
 {
-    account(tr, -weight(tr, (size_t)(e->size_domain & SIZE_MASK)));
+    account(tr, -weight(tr, entry_size(e)));
     size_t mask = tr->cap - 1;
     size_t i = (size_t)(e - tr->traces);
     for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
@@ -371,6 +444,225 @@ static void trace_remove(struct rcgc_tracer *tr, tentry *e)
     tr->traces[i].ptr = 0;
     tr->traces[i].tb = NULL;
     tr->count--;
+}
+
+/* ---- side arrays: the traces of pool blocks ---- */
+
+/* Where the trace of ptr would be in a side array: 1 when ptr is the start
+ * of a block of the heap's pool allocator. */
+typedef struct where {
+    uintptr_t pool;
+    uint32_t index, bsize, nslots;
+} where;
+
+static int locate(const struct rcgc_tracer *tr, uintptr_t ptr, unsigned domain,
+                  where *w)
+{
+    /* The fast path: ptr is in the pool of the side array used last (a
+     * side array exists only while its pool holds traced blocks). */
+    const side *sd = tr->last_side;
+    uintptr_t pool_addr = ptr & ~PM_POOL_MASK;
+    if (sd != NULL && sd->pool == pool_addr && domain < RCGC_DOMAIN_COUNT) {
+        uintptr_t off = ptr - pool_addr - PM_POOL_OVERHEAD;
+        uint32_t index = (uint32_t)(((uint64_t)off * sd->recip) >> 32);
+        if (off >= PM_POOL_SIZE || (uintptr_t)index * sd->bsize != off ||
+            index >= sd->nslots)
+            return 0;
+        w->pool = pool_addr;
+        w->index = index;
+        w->bsize = sd->bsize;
+        w->nslots = sd->nslots;
+        return 1;
+    }
+    if (tr->pm == NULL || domain >= RCGC_DOMAIN_COUNT ||
+        !rcgc__pm_owns(tr->pm, (const void *)ptr))
+        return 0;
+    const pm_pool *pool = PM_POOL_ADDR(ptr);
+    uint32_t c = pool->szidx;
+    uintptr_t off = ptr - (uintptr_t)pool;
+    if (c >= PM_NCLASSES || off < PM_POOL_OVERHEAD) return 0;
+    w->bsize = PM_INDEX2SIZE(c);
+    w->nslots = PM_NUMBLOCKS(c);
+    off -= PM_POOL_OVERHEAD;
+    w->index = (uint32_t)(off / w->bsize);
+    if (off % w->bsize != 0 || w->index >= w->nslots) return 0;
+    w->pool = (uintptr_t)pool;
+    return 1;
+}
+
+static size_t side_home(const struct rcgc_tracer *tr, uintptr_t pool)
+{
+    return (size_t)(((uint64_t)(pool >> 14) * 0x9e3779b97f4a7c15u) >> tr->side_shift);
+}
+
+static side *side_find(struct rcgc_tracer *tr, uintptr_t pool)
+{
+    if (tr->last_side != NULL && tr->last_side->pool == pool) return tr->last_side;
+    if (tr->side_count == 0) return NULL;
+    for (size_t i = side_home(tr, pool);; i = (i + 1) & (tr->side_cap - 1)) {
+        side *sd = tr->sides[i];
+        if (sd == NULL) return NULL;
+        if (sd->pool == pool) return tr->last_side = sd;
+    }
+}
+
+static size_t side_bytes(uint32_t nslots)
+{
+    return sizeof(side) + (size_t)nslots * sizeof(uint32_t);
+}
+
+static int sides_resize(struct rcgc_tracer *tr, size_t cap)
+{
+    side **t = meta_alloc(tr, cap * sizeof *t);
+    if (t == NULL) return RCGC_ENOMEM;
+    side **old = tr->sides;
+    size_t old_cap = tr->side_cap;
+    tr->sides = t;
+    tr->side_cap = cap;
+    tr->side_shift = log2_shift(cap);
+    for (size_t i = 0; i < old_cap; i++) {
+        if (old[i] == NULL) continue;
+        size_t j = side_home(tr, old[i]->pool);
+        while (t[j] != NULL) j = (j + 1) & (cap - 1);
+        t[j] = old[i];
+    }
+    meta_free(tr, old, old_cap * sizeof *old);
+    return 0;
+}
+
+static side *side_new(struct rcgc_tracer *tr, const where *w)
+{
+    if ((tr->side_count + 1) * 2 > tr->side_cap &&
+        sides_resize(tr, tr->side_cap ? tr->side_cap * 2 : 64) != 0)
+        return NULL;
+    side *sd = meta_alloc(tr, side_bytes(w->nslots)); /* zeroed */
+    if (sd == NULL) return NULL;
+    sd->pool = w->pool;
+    sd->bsize = w->bsize;
+    sd->nslots = w->nslots;
+    sd->recip = (uint32_t)((UINT64_C(0xffffffff) + w->bsize) / w->bsize);
+    size_t i = side_home(tr, w->pool);
+    while (tr->sides[i] != NULL) i = (i + 1) & (tr->side_cap - 1);
+    tr->sides[i] = sd;
+    tr->side_count++;
+    return tr->last_side = sd;
+}
+
+/* Free an empty side array (its pool may be reused for another size). */
+static void side_drop(struct rcgc_tracer *tr, side *sd)
+{
+    size_t mask = tr->side_cap - 1;
+    size_t i = side_home(tr, sd->pool);
+    while (tr->sides[i] != sd) i = (i + 1) & mask;
+    for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+        side *f = tr->sides[j];
+        if (f == NULL) break;
+        size_t home = side_home(tr, f->pool);
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            tr->sides[i] = f;
+            i = j;
+        }
+    }
+    tr->sides[i] = NULL;
+    tr->side_count--;
+    if (tr->last_side == sd) tr->last_side = NULL;
+    meta_free(tr, sd, side_bytes(sd->nslots));
+}
+
+/* Clear slot w of sd (which holds a trace) and return its size. */
+static size_t side_clear(struct rcgc_tracer *tr, side *sd, uint32_t index)
+{
+    uint32_t v = sd->slot[index];
+    size_t size = sd->bsize - SLOT_SLACK(v);
+    account(tr, -weight(tr, size));
+    sd->slot[index] = 0;
+    if (--sd->used == 0) side_drop(tr, sd);
+    return size;
+}
+
+/* ---- traces: a side array slot or the table ---- */
+
+/* The hot path of both: ptr is a block of the pool whose side array was
+ * used last.  Its slot, or NULL (then the general path decides). */
+static inline uint32_t *last_slot(const struct rcgc_tracer *tr, uintptr_t ptr,
+                                  unsigned domain)
+{
+    side *sd = tr->last_side;
+    uintptr_t pool = ptr & ~PM_POOL_MASK;
+    if (sd == NULL || sd->pool != pool || domain >= RCGC_DOMAIN_COUNT) return NULL;
+    uintptr_t off = ptr - pool - PM_POOL_OVERHEAD;
+    uint32_t index = (uint32_t)(((uint64_t)off * sd->recip) >> 32);
+    if (off >= PM_POOL_SIZE || (uintptr_t)index * sd->bsize != off ||
+        index >= sd->nslots)
+        return NULL;
+    return &sd->slot[index];
+}
+
+/* Record (or replace) the trace of (ptr, domain); 0 or RCGC_ENOMEM. */
+static int trace_put(struct rcgc_tracer *tr, uintptr_t ptr, unsigned domain,
+                     size_t size, ttb *tb)
+{
+    uint32_t *slot = last_slot(tr, ptr, domain);
+    if (slot != NULL && *slot == 0 && tr->count == 0 && size <= tr->last_side->bsize &&
+        tr->last_side->bsize - size < 16 && tb->id <= SLOT_ID_MAX) {
+        *slot = tb->id << 6 | domain << 4 | (uint32_t)(tr->last_side->bsize - size);
+        tr->last_side->used++;
+        account(tr, weight(tr, size));
+        return 0;
+    }
+    where w;
+    if (locate(tr, ptr, domain, &w)) {
+        side *sd = side_find(tr, w.pool);
+        uint32_t old = sd != NULL ? sd->slot[w.index] : 0;
+        if (old != 0 && SLOT_DOMAIN(old) == domain) {
+            side_clear(tr, sd, w.index); /* replaced below */
+            sd = side_find(tr, w.pool);
+            old = 0;
+        }
+        if (old == 0 && size <= w.bsize && w.bsize - size < 16 &&
+            tb->id <= SLOT_ID_MAX) {
+            if (sd == NULL && (sd = side_new(tr, &w)) == NULL) return RCGC_ENOMEM;
+            sd->slot[w.index] = tb->id << 6 | domain << 4 | (uint32_t)(w.bsize - size);
+            sd->used++;
+            account(tr, weight(tr, size));
+            tentry *e = ht_find(tr, ptr, domain); /* the key lives in one place */
+            if (e != NULL) ht_remove(tr, e);
+            return 0;
+        }
+        /* another domain's trace holds the slot, or this one does not fit */
+    }
+    return ht_put(tr, ptr, domain, size, tb);
+}
+
+/* The trace of (ptr, domain): 1 with *size and *tb, or 0.  With take, the
+ * trace is removed. */
+static int trace_get(struct rcgc_tracer *tr, uintptr_t ptr, unsigned domain,
+                     size_t *size, ttb **tb, int take)
+{
+    uint32_t *slot = last_slot(tr, ptr, domain);
+    if (slot != NULL && *slot != 0 && SLOT_DOMAIN(*slot) == domain) {
+        side *sd = tr->last_side;
+        *tb = tr->by_id[SLOT_ID(*slot)];
+        *size = take ? side_clear(tr, sd, (uint32_t)(slot - sd->slot))
+                     : sd->bsize - SLOT_SLACK(*slot);
+        return 1;
+    }
+    where w;
+    if (locate(tr, ptr, domain, &w)) {
+        side *sd = side_find(tr, w.pool);
+        uint32_t v = sd != NULL ? sd->slot[w.index] : 0;
+        if (v != 0 && SLOT_DOMAIN(v) == domain) {
+            *tb = tr->by_id[SLOT_ID(v)];
+            *size = take ? side_clear(tr, sd, w.index) : sd->bsize - SLOT_SLACK(v);
+            return 1;
+        }
+    }
+    tentry *e = ht_find(tr, ptr, domain);
+    if (e == NULL) return 0;
+    *tb = e->tb;
+    *size = entry_size(e);
+    if (take) ht_remove(tr, e);
+    return 1;
 }
 
 /* ---- sampling ---- */
@@ -421,19 +713,22 @@ static int record(struct rcgc_tracer *tr, unsigned domain, void *ptr,
     return rc;
 }
 
-static void forget(struct rcgc_tracer *tr, unsigned domain, void *ptr)
+/* Remove the trace of ptr, if any: 1 with its size and traceback. */
+static int forget(struct rcgc_tracer *tr, unsigned domain, void *ptr,
+                  size_t *size, ttb **tb)
 {
     if (tr->cfg.sample_bytes > 0) {
         size_t bit = filter_bit((uintptr_t)ptr);
-        if (!(tr->filter[bit >> 3] & (1u << (bit & 7)))) return;
+        if (!(tr->filter[bit >> 3] & (1u << (bit & 7)))) return 0;
     }
-    tentry *e = trace_find(tr, (uintptr_t)ptr, domain);
-    if (e != NULL) trace_remove(tr, e);
+    return trace_get(tr, (uintptr_t)ptr, domain, size, tb, 1);
 }
 
 /* ---- the domain wrappers ---- */
 
-/* A wrapper whose tracer stopped forwards only (h->tracer == NULL). */
+/* A wrapper whose tracer stopped forwards only (h->tracer == NULL).  A
+ * trace is removed before its block goes back: finding a side array slot
+ * reads the block's pool header, which a free may unmap. */
 
 static void *tr_malloc(void *ctx, size_t size)
 {
@@ -462,21 +757,31 @@ static void *tr_calloc(void *ctx, size_t nelem, size_t elsize)
 static void *tr_realloc(void *ctx, void *ptr, size_t size)
 {
     domain_hook *h = ctx;
+    struct rcgc_tracer *tr = h->tracer;
+    if (tr == NULL) return h->inner.realloc(h->inner.ctx, ptr, size);
+    size_t old_size = 0;
+    ttb *old_tb = NULL;
+    int had = ptr != NULL && forget(tr, h->domain, ptr, &old_size, &old_tb);
     void *p = h->inner.realloc(h->inner.ctx, ptr, size);
-    if (p == NULL || h->tracer == NULL) return p;
-    if (p != ptr && ptr != NULL) forget(h->tracer, h->domain, ptr);
-    /* A new size and the current traceback, as CPython; recording cannot
-     * fail for lack of room after a removal, and if it fails otherwise the
-     * block (already resized) stays, untraced. */
-    (void)record(h->tracer, h->domain, p, size);
+    if (p == NULL) { /* the block is unchanged: so is its trace */
+        if (had) (void)trace_put(tr, (uintptr_t)ptr, h->domain, old_size, old_tb);
+        return NULL;
+    }
+    /* The new size and the current traceback, as CPython.  If recording
+     * fails, the block (already resized) stays, untraced. */
+    (void)record(tr, h->domain, p, size);
     return p;
 }
 
 static void tr_free(void *ctx, void *ptr)
 {
     domain_hook *h = ctx;
+    if (ptr != NULL && h->tracer != NULL) {
+        size_t size;
+        ttb *tb;
+        (void)forget(h->tracer, h->domain, ptr, &size, &tb);
+    }
     h->inner.free(h->inner.ctx, ptr);
-    if (ptr != NULL && h->tracer != NULL) forget(h->tracer, h->domain, ptr);
 }
 
 /* ---- C stack calibration: how many frames are rcgc's own ---- */
@@ -535,10 +840,23 @@ static int config_usable(const rcgc_trace_config *cfg)
     return 0;
 }
 
+static void free_sides(struct rcgc_tracer *tr)
+{
+    for (size_t i = 0; i < tr->side_cap; i++) {
+        side *sd = tr->sides[i];
+        if (sd != NULL) meta_free(tr, sd, side_bytes(sd->nslots));
+        tr->sides[i] = NULL;
+    }
+    tr->side_count = 0;
+    tr->last_side = NULL;
+}
+
 static void traces_clear(struct rcgc_tracer *tr)
 {
     if (tr->traces != NULL) memset(tr->traces, 0, tr->cap * sizeof *tr->traces);
     tr->count = 0;
+    free_sides(tr);
+    memset(tr->site_cache, 0, sizeof tr->site_cache);
     free_tracebacks(tr);
     tr->current = tr->peak = 0;
     if (tr->filter != NULL) memset(tr->filter, 0, FILTER_BITS / 8);
@@ -546,6 +864,9 @@ static void traces_clear(struct rcgc_tracer *tr)
 
 static void tracer_free(struct rcgc_tracer *tr)
 {
+    free_sides(tr);
+    meta_free(tr, tr->sides, tr->side_cap * sizeof *tr->sides);
+    meta_free(tr, tr->by_id, tr->by_id_cap * sizeof *tr->by_id);
     free_tracebacks(tr);
     meta_free(tr, tr->tbs, tr->tb_cap * sizeof *tr->tbs);
     meta_free(tr, tr->traces, tr->cap * sizeof *tr->traces);
@@ -634,6 +955,7 @@ RCGC__EXPORT int rcgc_trace_start(rcgc_runtime *rt, const rcgc_trace_config *cfg
     struct rcgc_tracer *tr = meta.calloc(meta.ctx, 1, sizeof *tr);
     if (tr == NULL) return rt->last_error = RCGC_ENOMEM;
     tr->rt = rt;
+    tr->pm = rt->heap.pm;
     tr->cfg = *cfg;
     tr->meta = meta;
     tr->overhead = sizeof *tr;
@@ -717,7 +1039,9 @@ RCGC__EXPORT int rcgc_trace_untrack(rcgc_runtime *rt, unsigned domain,
     struct rcgc_tracer *tr = rt->tracer;
     if (tr == NULL) return RCGC_ENOTTRACING;
     if (domain > 0xffff) return RCGC_EINVAL;
-    forget(tr, domain, (void *)(uintptr_t)ptr);
+    size_t size;
+    ttb *tb;
+    (void)forget(tr, domain, (void *)(uintptr_t)ptr, &size, &tb);
     return 0;
 }
 
@@ -764,12 +1088,13 @@ static size_t debug_traceback(void *ctx, const void *ptr, char *buf,
     struct rcgc_tracer *tr = rt->tracer;
     if (tr == NULL || size == 0) return 0;
     for (unsigned d = 0; d < RCGC_DOMAIN_COUNT; d++) {
-        const tentry *e = trace_find(tr, (uintptr_t)ptr, d);
-        if (e == NULL) continue;
+        size_t bsize;
+        ttb *tb;
+        if (!trace_get(tr, (uintptr_t)ptr, d, &bsize, &tb, 0)) continue;
         size_t len = 0;
         buf[0] = '\0';
-        for (int i = 0; i < e->tb->nframe && len + 1 < size; i++) {
-            rcgc_frame f = public_frame(&e->tb->frames[i]);
+        for (int i = 0; i < tb->nframe && len + 1 < size; i++) {
+            rcgc_frame f = public_frame(&tb->frames[i]);
             int n = format_frame(&f, buf + len, size - len);
             if (n < 0) break;
             len += (size_t)n < size - len ? (size_t)n : size - len - 1;
@@ -785,10 +1110,11 @@ RCGC__EXPORT int rcgc_trace_block_traceback(rcgc_runtime *rt, unsigned domain,
 {
     struct rcgc_tracer *tr = rt->tracer;
     if (tr == NULL || max <= 0) return 0;
-    const tentry *e = trace_find(tr, (uintptr_t)ptr, domain);
-    if (e == NULL) return 0;
-    int n = e->tb->nframe < max ? e->tb->nframe : max;
-    for (int i = 0; i < n; i++) frames[i] = public_frame(&e->tb->frames[i]);
+    size_t size;
+    ttb *tb;
+    if (!trace_get(tr, (uintptr_t)ptr, domain, &size, &tb, 0)) return 0;
+    int n = tb->nframe < max ? tb->nframe : max;
+    for (int i = 0; i < n; i++) frames[i] = public_frame(&tb->frames[i]);
     return n;
 }
 
@@ -828,6 +1154,16 @@ static long snap_traceback(struct rcgc_tracer *tr, rcgc_snapshot *s, ttb *tb,
     return idx;
 }
 
+static int snap_add(struct rcgc_tracer *tr, rcgc_snapshot *s, unsigned domain,
+                    size_t size, ttb *tb, rcgc_frame *buf)
+{
+    long idx = snap_traceback(tr, s, tb, buf);
+    double est_size, est_count;
+    estimate(tr, size, &est_size, &est_count);
+    if (idx < 0) return RCGC_ENOMEM;
+    return rcgc__snapshot_add_trace(s, domain, size, idx, est_size, est_count);
+}
+
 RCGC__EXPORT rcgc_snapshot *rcgc_snapshot_take(rcgc_runtime *rt)
 {
     struct rcgc_tracer *tr = rt->tracer;
@@ -841,14 +1177,20 @@ RCGC__EXPORT rcgc_snapshot *rcgc_snapshot_take(rcgc_runtime *rt)
     tr->snap_gen++;
     for (size_t i = 0; i < tr->cap; i++) {
         const tentry *e = &tr->traces[i];
-        if (e->ptr == 0) continue;
-        long idx = snap_traceback(tr, s, e->tb, buf);
-        size_t size = (size_t)(e->size_domain & SIZE_MASK);
-        double est_size, est_count;
-        estimate(tr, size, &est_size, &est_count);
-        if (idx < 0 || rcgc__snapshot_add_trace(s, (unsigned)(e->size_domain >> SIZE_BITS),
-                                                size, idx, est_size, est_count) != 0)
+        if (e->ptr != 0 &&
+            snap_add(tr, s, (unsigned)(e->size_domain >> SIZE_BITS),
+                     entry_size(e), e->tb, buf) != 0)
             goto nomem;
+    }
+    for (size_t i = 0; i < tr->side_cap; i++) {
+        const side *sd = tr->sides[i];
+        if (sd == NULL) continue;
+        for (uint32_t k = 0; k < sd->nslots; k++) {
+            uint32_t v = sd->slot[k];
+            if (v != 0 && snap_add(tr, s, SLOT_DOMAIN(v), sd->bsize - SLOT_SLACK(v),
+                                   tr->by_id[SLOT_ID(v)], buf) != 0)
+                goto nomem;
+        }
     }
     meta_free(tr, buf, (size_t)tr->cfg.nframes * sizeof *buf);
     return s;

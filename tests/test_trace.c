@@ -18,6 +18,11 @@
 
 /* ---- helpers ---- */
 
+/* RCGC_DEBUG >= 2 keeps freed objects in a quarantine a while: their
+ * blocks (and traces) go later, so exact object accounting is release
+ * and RCGC_DEBUG=1 only. */
+#define OBJECTS_FREED_AT_ONCE (RCGC_DEBUG < 2)
+
 static rcgc_runtime *traced(int nframes, rcgc_frame_source source)
 {
     rcgc_runtime *rt = t_runtime();
@@ -187,7 +192,7 @@ TEST(object_traceback_callsite)
     rcgc_decref(rt, o);
     rcgc_decref(rt, s);
     rcgc_decref(rt, u);
-    CHECK_EQ(current(rt), before);
+    if (OBJECTS_FREED_AT_ONCE) CHECK_EQ(current(rt), before);
     /* Not tracing: no traceback (get_object_traceback returns None). */
     rcgc_object *late = RCGC_NEW(rt, &t_leaf_type);
     rcgc_trace_stop(rt);
@@ -210,7 +215,7 @@ TEST(collected_cycle_untraced)
     rcgc_decref(rt, b);
     CHECK(current(rt) > 0);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 2);
-    CHECK_EQ(current(rt), 0);
+    if (OBJECTS_FREED_AT_ONCE) CHECK_EQ(current(rt), 0);
     t_teardown(rt);
 }
 
@@ -656,7 +661,7 @@ TEST(tracer_allocation_failures)
             REQUIRE(rc == 0);
             int failed = workload(rt);
             if (failed == 0 && t_alloc_state.failures == 0) clean_run = 1;
-            CHECK_EQ(current(rt), 0);
+            if (OBJECTS_FREED_AT_ONCE) CHECK_EQ(current(rt), 0);
         }
         t_alloc_state.fail_at = 0;
         t_teardown(rt);
@@ -667,7 +672,7 @@ TEST(tracer_allocation_failures)
     t_alloc_state.fail_after = t_alloc_state.calls;
     CHECK(workload(rt) > 0);
     t_alloc_state.fail_after = 0;
-    CHECK_EQ(current(rt), 0);
+    if (OBJECTS_FREED_AT_ONCE) CHECK_EQ(current(rt), 0);
     t_teardown(rt);
 }
 
@@ -703,7 +708,95 @@ TEST(many_blocks)
     t_teardown(rt);
 }
 
-TEST_MAIN(T(start_stop_and_limit), T(memory_current_peak_reset),
+/* ---- pool blocks: the side arrays ---- */
+
+/* A runtime on the pool allocator, whose raw memory (arenas' fallback, the
+ * tracer's tables) is counted by the harness. */
+static rcgc_runtime *pool_runtime(void)
+{
+    rcgc_config c;
+    rcgc_config_init(&c);
+    c.gc_enabled = 0;
+    t_alloc_release(&t_alloc_state);
+    memset(&t_alloc_state, 0, sizeof t_alloc_state);
+    c.heap.raw = t_allocator(&t_alloc_state);
+    rcgc_runtime *rt = rcgc_runtime_new(&c);
+    if (rt == NULL) t_fail(__FILE__, __LINE__, "rcgc_runtime_new");
+    return rt;
+}
+
+TEST(pool_blocks)
+{
+    rcgc_runtime *rt = pool_runtime();
+    REQUIRE(rt != NULL);
+    REQUIRE(rcgc_heap_pymalloc(rcgc_runtime_heap(rt)) != NULL);
+    REQUIRE(rcgc_trace_start(rt, NULL) == 0);
+    enum { N = 6000 };
+    void **b = calloc(N, sizeof *b);
+    size_t *sz = calloc(N, sizeof *sz);
+    REQUIRE(b != NULL && sz != NULL);
+    size_t want = 0;
+    uint32_t r = 7;
+    int line = __LINE__ + 4;
+    for (int i = 0; i < N; i++) {
+        r = r * 1103515245u + 12345u;
+        sz[i] = (r >> 8) % 530; /* every size class, 0, and some > 512 */
+        b[i] = RCGC_MALLOC(rt, sz[i]);
+        REQUIRE(b[i] != NULL);
+        want += sz[i];
+    }
+    CHECK_EQ(current(rt), want);
+    rcgc_frame f[1];
+    for (int i = 0; i < N; i += 97) {
+        CHECK_EQ(rcgc_trace_block_traceback(rt, RCGC_DOMAIN_MEM, b[i], f, 1), 1);
+        CHECK_EQ(f[0].lineno, line);
+        /* the same block is not traced in another domain */
+        CHECK_EQ(rcgc_trace_block_traceback(rt, RCGC_DOMAIN_OBJ, b[i], f, 1), 0);
+    }
+    /* A trace of the same pointer in another domain lives beside it. */
+    CHECK_EQ(rcgc_trace_track(rt, RCGC_DOMAIN_OBJ, b[1], 5), 0);
+    CHECK_EQ(current(rt), want + 5);
+    CHECK_EQ(rcgc_trace_block_traceback(rt, RCGC_DOMAIN_OBJ, b[1], f, 1), 1);
+    CHECK_EQ(rcgc_trace_untrack(rt, RCGC_DOMAIN_OBJ, b[1]), 0);
+    CHECK_EQ(rcgc_trace_block_traceback(rt, RCGC_DOMAIN_MEM, b[1], f, 1), 1);
+    /* Re-tracking a block replaces its trace. */
+    CHECK_EQ(rcgc_trace_track(rt, RCGC_DOMAIN_MEM, b[2], sz[2] + 1000), 0);
+    CHECK_EQ(current(rt), want + 1000);
+    CHECK_EQ(rcgc_trace_track(rt, RCGC_DOMAIN_MEM, b[2], sz[2]), 0);
+    CHECK_EQ(current(rt), want);
+    /* Snapshot: every trace, sizes as requested. */
+    rcgc_snapshot *s = rcgc_snapshot_take(rt);
+    REQUIRE(s != NULL);
+    CHECK_EQ(rcgc_snapshot_count(s), N);
+    size_t total = 0;
+    for (rcgc_ssize i = 0; i < rcgc_snapshot_count(s); i++)
+        total += rcgc_snapshot_trace(s, i)->size;
+    CHECK_EQ(total, want);
+    rcgc_snapshot_free(s);
+    /* realloc within and across size classes keeps the accounting */
+    for (int i = 0; i < N; i += 3) {
+        size_t nsz = sz[i] / 2 + (size_t)(i % 300);
+        void *p = RCGC_REALLOC(rt, b[i], nsz);
+        REQUIRE(p != NULL);
+        want = want - sz[i] + nsz;
+        b[i] = p;
+        sz[i] = nsz;
+    }
+    CHECK_EQ(current(rt), want);
+    /* free in a scattered order: pools empty out, side arrays go */
+    for (int k = 0; k < 7; k++)
+        for (int i = k; i < N; i += 7) {
+            rcgc_mem_free(rt, b[i]);
+            want -= sz[i];
+        }
+    CHECK_EQ(want, 0);
+    CHECK_EQ(current(rt), 0);
+    free(b);
+    free(sz);
+    t_teardown(rt);
+}
+
+TEST_MAIN(T(pool_blocks), T(start_stop_and_limit), T(memory_current_peak_reset),
           T(object_traceback_callsite), T(collected_cycle_untraced),
           T(provider_frames_and_limit), T(cstack_frames), T(track_untrack),
           T(clear_keeps_tracing), T(snapshot_take), T(sampling_estimates),
