@@ -187,6 +187,15 @@ const rcgc_trace *rcgc_snapshot_trace(const rcgc_snapshot *s, rcgc_ssize i);
 int rcgc_snapshot_traceback_limit(const rcgc_snapshot *s);
 size_t rcgc_snapshot_sample_bytes(const rcgc_snapshot *s); /* 0: complete */
 
+/* Resolve the C stack frames of s (RCGC_FRAMES_CSTACK) to function and
+ * file:line from the modules' debug information, as heaptrack does when it
+ * reports: addr2line (binutils) is run once per module, without a shell.
+ * Before this, such a frame has module and offset, its module as filename
+ * and line 0; frames that cannot be resolved (no debug information, the
+ * module is gone) stay so.  Returns the frames resolved, or RCGC_EFAILED
+ * with the reason in err (addr2line missing or failing), RCGC_ENOMEM. */
+rcgc_ssize rcgc_snapshot_symbolize(rcgc_snapshot *s, char *err, size_t errlen);
+
 /* Snapshot files: a versioned binary format (docs/tracer.md).  dump: 0 or
  * a negative code (errno-based failures give RCGC_EFAILED, and err gets the
  * reason).  load: NEW snapshot, or NULL and a message naming what is wrong

@@ -1046,7 +1046,8 @@ RCGC__EXPORT int rcgc_trace_untrack(rcgc_runtime *rt, unsigned domain,
 }
 
 /* A tracer frame as the API shows it; C stack addresses are resolved to
- * their module and (when exported) function. */
+ * their module and (when exported) function; rcgc_snapshot_symbolize finds
+ * file and line later. */
 static rcgc_frame public_frame(const tframe *f)
 {
     rcgc_frame out = {f->filename ? f->filename : "<unknown>", f->lineno,
@@ -1055,6 +1056,7 @@ static rcgc_frame public_frame(const tframe *f)
         Dl_info info;
         /* pc is a return address: pc - 1 is inside the call. */
         if (dladdr((void *)(f->pc - 1), &info) != 0 && info.dli_fname != NULL) {
+            out.filename = info.dli_fname; /* until symbolized: the module */
             out.module = info.dli_fname;
             out.offset = (uint64_t)(f->pc - (uintptr_t)info.dli_fbase);
             out.function = info.dli_sname;

@@ -292,6 +292,7 @@ rcgc_object *alloc_leaf(rcgc_runtime *rt);
 rcgc_object *alloc_mid(rcgc_runtime *rt);
 void *alloc_buf(rcgc_runtime *rt);
 
+static const int leaf_line = __LINE__ + 3; /* the allocation's line */
 RCGC__TEST_NOINLINE rcgc_object *alloc_leaf(rcgc_runtime *rt)
 {
     rcgc_object *o = rcgc_object_new(rt, &t_leaf_type);
@@ -339,7 +340,8 @@ TEST(cstack_frames)
     CHECK_STR(f[0].function, "alloc_leaf");
     REQUIRE(f[1].function != NULL);
     CHECK_STR(f[1].function, "alloc_mid");
-    CHECK_STR(f[0].filename, "<unknown>"); /* no debug info is read */
+    CHECK_STR(f[0].filename, f[0].module); /* file:line come later */
+    CHECK_EQ(f[0].lineno, 0);
 
     /* Two allocations from the same stack share one interned traceback. */
     rcgc_object *o2 = alloc_mid(rt);
@@ -347,6 +349,23 @@ TEST(cstack_frames)
     REQUIRE(s != NULL && rcgc_snapshot_count(s) == 2);
     CHECK(rcgc_snapshot_trace(s, 0)->traceback == rcgc_snapshot_trace(s, 1)->traceback);
     CHECK(rcgc_snapshot_trace(s, 0)->traceback->total_nframe > 2);
+    /* Symbolized from the debug information (-g): this file, the line of
+     * the allocation in alloc_leaf. */
+    char err[256];
+    rcgc_ssize resolved = rcgc_snapshot_symbolize(s, err, sizeof err);
+    if (resolved == RCGC_EFAILED) {
+        fprintf(stderr, "  (skipped symbolization: %s)\n", err);
+    } else {
+        CHECK(resolved >= 2);
+        const rcgc_frame *sf = rcgc_snapshot_trace(s, 0)->traceback->frames;
+        CHECK(strstr(sf[0].filename, "test_trace.c") != NULL);
+        CHECK_EQ(sf[0].lineno, leaf_line);
+        CHECK_STR(sf[0].function, "alloc_leaf");
+        CHECK_STR(sf[1].function, "alloc_mid");
+        CHECK(sf[0].module != NULL); /* kept */
+        CHECK_EQ(rcgc_snapshot_symbolize(s, err, sizeof err), 0); /* done */
+    }
+    CHECK_EQ(rcgc_snapshot_symbolize(NULL, err, sizeof err), RCGC_EINVAL);
     rcgc_snapshot_free(s);
     rcgc_decref(rt, o);
     rcgc_decref(rt, o2);

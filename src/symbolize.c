@@ -1,0 +1,270 @@
+/*
+ * symbolize.c - C stack frames to function and file:line, when a report is
+ * made rather than on the allocation path (heaptrack's split).
+ *
+ * The tracer records a C frame as (module, offset of the return address in
+ * the module).  Here the frames of a snapshot are resolved by addr2line
+ * (binutils, which gcc depends on), run without a shell, in batches, once
+ * per module: the debug information is read by the tool that knows every
+ * DWARF version, and the library reads none of it.  The address addr2line
+ * wants is the link-time one: offset + the lowest PT_LOAD address of the
+ * ELF file (0 for shared objects and PIE executables), minus one so that a
+ * return address names the line of the call.
+ */
+#define _GNU_SOURCE
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "snapshot_internal.h"
+
+#define BATCH 256
+
+typedef struct pending {
+    rcgc_frame *frame;
+    uint64_t address; /* link-time address to ask about */
+} pending;
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    RCGC__PRINTF(3, 4);
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* The lowest PT_LOAD address of an ELF64 file (its link-time base), or -1
+ * when path is not a readable ELF64 file. */
+static int64_t elf_base(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    Elf64_Ehdr eh;
+    int64_t base = -1;
+    if (pread(fd, &eh, sizeof eh, 0) == (ssize_t)sizeof eh &&
+        memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
+        eh.e_ident[EI_CLASS] == ELFCLASS64 && eh.e_phentsize == sizeof(Elf64_Phdr)) {
+        for (unsigned i = 0; i < eh.e_phnum && i < 4096; i++) {
+            Elf64_Phdr ph;
+            if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + i * sizeof ph)) !=
+                (ssize_t)sizeof ph)
+                break;
+            if (ph.p_type != PT_LOAD) continue;
+            uint64_t v = ph.p_vaddr & ~(uint64_t)(ph.p_align > 1 ? ph.p_align - 1 : 0);
+            if (base < 0 || (int64_t)v < base) base = (int64_t)v;
+        }
+    }
+    close(fd);
+    return base;
+}
+
+/* Run addr2line on n addresses of module; its output (two lines per
+ * address) into *out (malloc'ed).  0, or -1 with err set. */
+static int run_addr2line(const char *module, const pending *p, size_t n,
+                         char **out, char *err, size_t errlen)
+{
+    char (*args)[24] = malloc(n * sizeof *args);
+    const char **argv = malloc((n + 8) * sizeof *argv);
+    int fds[2] = {-1, -1};
+    if (args == NULL || argv == NULL || pipe(fds) != 0) {
+        set_err(err, errlen, "symbolize: %s", strerror(errno));
+        goto fail;
+    }
+    size_t k = 0;
+    argv[k++] = "addr2line";
+    argv[k++] = "-f"; /* function names */
+    argv[k++] = "-C"; /* demangled */
+    argv[k++] = "-e";
+    argv[k++] = module;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(args[i], sizeof args[i], "0x%llx", (unsigned long long)p[i].address);
+        argv[k++] = args[i];
+    }
+    argv[k] = NULL;
+    pid_t pid = fork();
+    if (pid < 0) {
+        set_err(err, errlen, "symbolize: fork: %s", strerror(errno));
+        goto fail;
+    }
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDWR);
+        dup2(fds[1], 1);
+        if (devnull >= 0) {
+            dup2(devnull, 0);
+            dup2(devnull, 2);
+        }
+        execvp("addr2line", (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    fds[1] = -1;
+    size_t len = 0, cap = 4096;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (buf == NULL) break;
+        if (cap - len < 1024) {
+            char *nb = realloc(buf, cap * 2);
+            if (nb == NULL) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fds[0], buf + len, cap - len - 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        len += (size_t)r;
+    }
+    close(fds[0]);
+    fds[0] = -1;
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (buf == NULL) {
+        set_err(err, errlen, "symbolize: out of memory");
+        goto fail;
+    }
+    buf[len] = '\0';
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        free(buf);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+            set_err(err, errlen, "symbolize: addr2line not found (Debian package binutils)");
+        else
+            set_err(err, errlen, "symbolize: addr2line failed on %s", module);
+        goto fail;
+    }
+    *out = buf;
+    free(args);
+    free(argv);
+    return 0;
+fail:
+    if (fds[0] >= 0) close(fds[0]);
+    if (fds[1] >= 0) close(fds[1]);
+    free(args);
+    free(argv);
+    return -1;
+}
+
+/* Take the next line of *cursor (NUL-ending it in place), or NULL. */
+static char *next_line(char **cursor)
+{
+    char *s = *cursor;
+    if (s == NULL || *s == '\0') return NULL;
+    char *nl = strchr(s, '\n');
+    if (nl != NULL) {
+        *nl = '\0';
+        *cursor = nl + 1;
+    } else {
+        *cursor = s + strlen(s);
+    }
+    return s;
+}
+
+/* Apply addr2line's answers to the frames.  Returns frames resolved. */
+static size_t apply(rcgc_snapshot *s, pending *p, size_t n, char *text)
+{
+    size_t resolved = 0;
+    char *cur = text;
+    for (size_t i = 0; i < n; i++) {
+        char *func = next_line(&cur);
+        char *loc = next_line(&cur);
+        if (func == NULL || loc == NULL) break;
+        char *d = strstr(loc, " (discriminator");
+        if (d != NULL) *d = '\0';
+        char *colon = strrchr(loc, ':');
+        unsigned long line = 0;
+        if (colon != NULL) {
+            *colon = '\0';
+            line = strtoul(colon + 1, NULL, 10);
+        }
+        rcgc_frame *f = p[i].frame;
+        if (strcmp(func, "??") != 0) {
+            const char *fn = rcgc__snap_intern(s, func);
+            if (fn != NULL) f->function = fn;
+        }
+        if (strcmp(loc, "??") != 0 && line > 0 && line <= UINT32_MAX) {
+            const char *file = rcgc__snap_intern(s, loc);
+            if (file != NULL) {
+                f->filename = file;
+                f->lineno = (unsigned)line;
+                resolved++;
+            }
+        }
+    }
+    return resolved;
+}
+
+static int by_module(const void *a, const void *b)
+{
+    const pending *x = a, *y = b;
+    if (x->frame->module != y->frame->module)
+        return (uintptr_t)x->frame->module < (uintptr_t)y->frame->module ? -1 : 1;
+    return x->address < y->address ? -1 : x->address > y->address;
+}
+
+RCGC__EXPORT rcgc_ssize rcgc_snapshot_symbolize(rcgc_snapshot *s, char *err,
+                                                size_t errlen)
+{
+    if (err != NULL && errlen > 0) err[0] = '\0';
+    if (s == NULL) return RCGC_EINVAL;
+    /* Every C frame not resolved yet: a module, and no line. */
+    size_t n = 0;
+    for (size_t t = 0; t < s->ntb; t++)
+        for (int i = 0; i < s->tbs[t]->nframe; i++) {
+            const rcgc_frame *f = &s->tbs[t]->frames[i];
+            n += f->module != NULL && f->lineno == 0;
+        }
+    if (n == 0) return 0;
+    pending *p = malloc(n * sizeof *p);
+    if (p == NULL) {
+        set_err(err, errlen, "symbolize: out of memory");
+        return RCGC_ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t t = 0; t < s->ntb; t++)
+        for (int i = 0; i < s->tbs[t]->nframe; i++) {
+            rcgc_frame *f = (rcgc_frame *)&s->tbs[t]->frames[i];
+            if (f->module != NULL && f->lineno == 0) {
+                p[k].frame = f;
+                p[k].address = f->offset;
+                k++;
+            }
+        }
+    qsort(p, n, sizeof *p, by_module);
+    size_t resolved = 0;
+    int failed = 0;
+    for (size_t a = 0, b; a < n && !failed; a = b) {
+        const char *module = p[a].frame->module;
+        for (b = a; b < n && p[b].frame->module == module; b++) {
+        }
+        int64_t base = elf_base(module);
+        if (base < 0) continue; /* gone or not ELF: stays module+offset */
+        for (size_t i = a; i < b; i++)
+            p[i].address = (uint64_t)base + p[i].frame->offset - 1;
+        for (size_t c = a; c < b && !failed; c += BATCH) {
+            size_t m = b - c < BATCH ? b - c : BATCH;
+            char *text = NULL;
+            if (run_addr2line(module, p + c, m, &text, err, errlen) != 0) {
+                failed = 1;
+                break;
+            }
+            resolved += apply(s, p + c, m, text);
+            free(text);
+        }
+    }
+    free(p);
+    return failed ? RCGC_EFAILED : (rcgc_ssize)resolved;
+}
