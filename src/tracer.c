@@ -694,13 +694,25 @@ static size_t filter_bit(uintptr_t ptr)
 
 /* Record block ptr of size bytes; 0, or RCGC_ENOMEM (the caller frees the
  * block: tracing never drops an allocation silently). */
-static int record(struct rcgc_tracer *tr, unsigned domain, void *ptr,
-                  size_t size)
+static RCGC__NOINLINE int record_slow(struct rcgc_tracer *tr, unsigned domain,
+                                      void *ptr, size_t size);
+
+/* The sampling test stays inline: most allocations end there. */
+static inline int record(struct rcgc_tracer *tr, unsigned domain, void *ptr,
+                         size_t size)
+{
+    if (tr->cfg.sample_bytes > 0) {
+        tr->countdown -= (int64_t)(size ? size : 1);
+        if (RCGC_LIKELY(tr->countdown > 0) || tr->busy) return 0;
+    }
+    return record_slow(tr, domain, ptr, size);
+}
+
+static RCGC__NOINLINE int record_slow(struct rcgc_tracer *tr, unsigned domain,
+                                      void *ptr, size_t size)
 {
     if (tr->busy) return 0;
     if (tr->cfg.sample_bytes > 0) {
-        tr->countdown -= (int64_t)(size ? size : 1);
-        if (tr->countdown > 0) return 0;
         tr->countdown = draw_interval(tr);
         size_t bit = filter_bit((uintptr_t)ptr);
         tr->filter[bit >> 3] |= (uint8_t)(1u << (bit & 7));
@@ -713,15 +725,22 @@ static int record(struct rcgc_tracer *tr, unsigned domain, void *ptr,
     return rc;
 }
 
-/* Remove the trace of ptr, if any: 1 with its size and traceback. */
-static int forget(struct rcgc_tracer *tr, unsigned domain, void *ptr,
-                  size_t *size, ttb **tb)
+static RCGC__NOINLINE int forget_slow(struct rcgc_tracer *tr, unsigned domain,
+                                      void *ptr, size_t *size, ttb **tb)
+{
+    return trace_get(tr, (uintptr_t)ptr, domain, size, tb, 1);
+}
+
+/* Remove the trace of ptr, if any: 1 with its size and traceback.  When
+ * sampling, the filter of sampled addresses answers most frees inline. */
+static inline int forget(struct rcgc_tracer *tr, unsigned domain, void *ptr,
+                         size_t *size, ttb **tb)
 {
     if (tr->cfg.sample_bytes > 0) {
         size_t bit = filter_bit((uintptr_t)ptr);
-        if (!(tr->filter[bit >> 3] & (1u << (bit & 7)))) return 0;
+        if (RCGC_LIKELY(!(tr->filter[bit >> 3] & (1u << (bit & 7))))) return 0;
     }
-    return trace_get(tr, (uintptr_t)ptr, domain, size, tb, 1);
+    return forget_slow(tr, domain, ptr, size, tb);
 }
 
 /* ---- the domain wrappers ---- */
