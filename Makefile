@@ -8,7 +8,8 @@
 #   make test-sanitize   the suite under AddressSanitizer + UBSan
 #   make test-tsan       the threads test under ThreadSanitizer
 #   make test-valgrind   the suite under valgrind memcheck
-#   make fuzz            fuzz the scenario runner (FUZZ_TIME=seconds; clang)
+#   make fuzz            fuzz the scenario runner and the snapshot loader
+#                        (FUZZ_TIME=seconds each; clang)
 #   make difftest N=100000   N random scenarios on rcgc and on CPython
 #   make bench-alloc     the pool allocator against glibc, mimalloc, jemalloc
 #   make bench-gc        full-collection cost against CPython (bench/README.md;
@@ -66,19 +67,25 @@ test-valgrind: all
 bench-gc: all
 	python3 bench/gc_collect.py --bin $(BUILD)/bin/gc_full $(BENCH_ARGS)
 
-# Fuzz the scenario parser and runner with libFuzzer (clang) for FUZZ_TIME
-# seconds; the corpus grows in build/fuzz/corpus, findings (crash-*,
-# leak-*, timeout-*) land in build/fuzz/.
+# Fuzz with libFuzzer (clang) for FUZZ_TIME seconds per target: the
+# scenario parser and runner, then the snapshot loader (with everything it
+# feeds).  Corpora grow in build/fuzz/corpus and build/fuzz/corpus-snapshot
+# (seeds: the scenario cases, and snapshot files fuzz_snapshot writes at
+# start-up); findings (crash-*, leak-*, timeout-*; snapshot-* for the
+# loader) land in build/fuzz/.
 FUZZ_TIME ?= 60
 fuzz:
 	@command -v clang >/dev/null || { echo "make fuzz needs clang and libclang-rt-14-dev (Debian packages)"; exit 1; }
 	@CC=clang $(call configure,$(BUILD)/fuzz,-DCMAKE_BUILD_TYPE=Debug -DRCGC_DEBUG=3 -DRCGC_SANITIZE=address$(,)undefined -DRCGC_FUZZ=ON -DRCGC_BUILD_TESTS=OFF -DRCGC_BUILD_EXAMPLES=OFF -DRCGC_BUILD_BENCH=OFF)
-	$(CMAKE) --build $(BUILD)/fuzz -j$(JOBS) --target fuzz_scenario
-	mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/seeds
+	$(CMAKE) --build $(BUILD)/fuzz -j$(JOBS) --target fuzz_scenario fuzz_snapshot
+	mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/seeds $(BUILD)/fuzz/corpus-snapshot $(BUILD)/fuzz/seeds-snapshot
 	cp tests/diff/cases/*.scn $(BUILD)/fuzz/seeds/
 	cd $(BUILD)/fuzz && ./bin/fuzz_scenario -max_total_time=$(FUZZ_TIME) -timeout=10 \
 	  -rss_limit_mb=2048 -dict=$(CURDIR)/tests/fuzz/scenario.dict -artifact_prefix=./ \
 	  -print_final_stats=1 corpus seeds
+	cd $(BUILD)/fuzz && RCGC_FUZZ_SEEDS=seeds-snapshot ./bin/fuzz_snapshot \
+	  -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
+	  -artifact_prefix=./snapshot- -print_final_stats=1 corpus-snapshot seeds-snapshot
 
 # A long differential campaign: N random scenarios (seeds 1..N) on the C
 # runner and on CPython's oracle; differing scenarios are kept in

@@ -190,9 +190,9 @@ size_t rcgc_snapshot_sample_bytes(const rcgc_snapshot *s); /* 0: complete */
 /* Resolve the C stack frames of s (RCGC_FRAMES_CSTACK) to function and
  * file:line from the modules' debug information, as heaptrack does when it
  * reports: addr2line (binutils) is run once per module, without a shell.
- * Before this, such a frame has module and offset, its module as filename
- * and line 0; frames that cannot be resolved (no debug information, the
- * module is gone) stay so.  Returns the frames resolved, or RCGC_EFAILED
+ * Before this, such a frame has module and offset, filename "<unknown>"
+ * and line 0 (statistics show it as module+0xoffset); frames that cannot be
+ * resolved (no debug information, the module is gone) stay so.  Returns the frames resolved, or RCGC_EFAILED
  * with the reason in err (addr2line missing or failing), RCGC_ENOMEM. */
 rcgc_ssize rcgc_snapshot_symbolize(rcgc_snapshot *s, char *err, size_t errlen);
 

@@ -139,9 +139,11 @@ long rcgc__snapshot_add_traceback(rcgc_snapshot *s, const rcgc_frame *frames,
     if (nframe < 0 || (size_t)s->ntb >= (size_t)LONG_MAX) return -1;
     if (grow((void **)&s->tbs, &s->tb_cap, s->ntb + 1, sizeof *s->tbs) != 0)
         return -1;
-    rcgc_traceback *tb = rcgc__snap_arena_alloc(
-        s, sizeof *tb + (size_t)nframe * sizeof(rcgc_frame));
-    if (tb == NULL) return -1;
+    struct rcgc__snap_tbhead *head = rcgc__snap_arena_alloc(
+        s, sizeof *head + sizeof(rcgc_traceback) + (size_t)nframe * sizeof(rcgc_frame));
+    if (head == NULL) return -1;
+    head->index = s->ntb;
+    rcgc_traceback *tb = (rcgc_traceback *)(void *)(head + 1);
     rcgc_frame *f = (rcgc_frame *)(void *)(tb + 1);
     for (int i = 0; i < nframe; i++) {
         f[i] = frames[i];

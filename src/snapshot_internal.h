@@ -25,6 +25,20 @@ struct rcgc_snapshot {
     size_t bytes;            /* arena bytes handed out */
 };
 
+/* In the arena each traceback follows a small header holding its index in
+ * tbs[], so the snapshot layer finds a traceback's index without a hash
+ * lookup (per-traceback arrays instead of pointer maps). */
+struct rcgc__snap_tbhead {
+    size_t index;           /* in tbs[] */
+    size_t pad;             /* keeps the traceback 16-aligned */
+};
+
+/* The index in s->tbs of tb, a traceback of s. */
+static inline size_t rcgc__snap_tb_index(const rcgc_traceback *tb)
+{
+    return ((const struct rcgc__snap_tbhead *)(const void *)tb - 1)->index;
+}
+
 /* size bytes from the snapshot's arena (16-aligned, valid until free). */
 void *rcgc__snap_arena_alloc(rcgc_snapshot *s, size_t size);
 /* The snapshot's copy of a string (equal strings: one pointer); NULL when

@@ -1075,7 +1075,6 @@ static rcgc_frame public_frame(const tframe *f)
         Dl_info info;
         /* pc is a return address: pc - 1 is inside the call. */
         if (dladdr((void *)(f->pc - 1), &info) != 0 && info.dli_fname != NULL) {
-            out.filename = info.dli_fname; /* until symbolized: the module */
             out.module = info.dli_fname;
             out.offset = (uint64_t)(f->pc - (uintptr_t)info.dli_fbase);
             out.function = info.dli_sname;

@@ -1,0 +1,809 @@
+/*
+ * snapshot_file.c - snapshot files: a versioned little-endian binary format
+ * (docs/tracer.md, "Snapshot file format"), written through a temporary
+ * file and a rename so a failed dump never leaves a partial file, and read
+ * by a loader that trusts nothing: every count is checked against the bytes
+ * that remain before anything is allocated for it, every index against its
+ * table, every string for NULs, and the checksum before the body is parsed.
+ *
+ *   header   "RCGCSNAP", u32 version, u32 flags, u64 body size
+ *   body     u32 traceback limit, u64 sample bytes,
+ *            u32 nstring, { u32 length, bytes }...
+ *            u32 ntraceback, { u32 nframe, u32 total_nframe,
+ *                              { u32 filename, u32 lineno, u32 function,
+ *                                u32 module, u64 offset }... }...
+ *            u64 ntrace, { u32 traceback, u32 domain, u64 size,
+ *                          [f64 est_size, f64 est_count] }...
+ *   trailer  u32 CRC-32 (zlib's) of every byte before it
+ *
+ * String references are indexes into the string table; NO_STRING stands
+ * for a missing function or module.  The estimates are present when flag
+ * bit 0 is set (sampled snapshots, or any trace whose estimate is not its
+ * own size and 1).
+ */
+#define _POSIX_C_SOURCE 200809L /* fsync, fstat */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "snapshot_internal.h"
+
+#define SNAP_MAGIC "RCGCSNAP"
+#define SNAP_VERSION 1u
+#define HEADER_SIZE 24u
+#define TRAILER_SIZE 4u
+#define FLAG_ESTIMATES 1u
+#define NO_STRING 0xFFFFFFFFu
+#define MAX_U16 65535u
+#define SIZE_LIMIT ((uint64_t)1 << 48)
+#define FRAME_SIZE 24u      /* bytes of a frame record */
+#define TB_MIN_SIZE 8u      /* bytes of a traceback record without frames */
+#define TRACE_SIZE 16u      /* bytes of a trace record without estimates */
+#define EST_SIZE 16u        /* the estimates' bytes */
+
+static void *c_malloc(void *ctx, size_t n) { (void)ctx; return malloc(n); }
+static void *c_calloc(void *ctx, size_t n, size_t size)
+{
+    (void)ctx;
+    return calloc(n, size);
+}
+static void *c_realloc(void *ctx, void *p, size_t n)
+{
+    (void)ctx;
+    return realloc(p, n);
+}
+static void c_free(void *ctx, void *p) { (void)ctx; free(p); }
+static const rcgc_allocator libc_alloc = {NULL, c_malloc, c_calloc, c_realloc,
+                                          c_free};
+
+/* ---- CRC-32 (the zlib / PNG polynomial, reflected) ---- */
+
+struct crc {
+    uint32_t table[256];
+    uint32_t value;
+};
+
+/* The table is built per use (2 K steps): no shared state to initialise. */
+static void crc_init(struct crc *c)
+{
+    for (uint32_t n = 0; n < 256; n++) {
+        uint32_t v = n;
+        for (int k = 0; k < 8; k++) v = v & 1 ? 0xEDB88320u ^ (v >> 1) : v >> 1;
+        c->table[n] = v;
+    }
+    c->value = 0xFFFFFFFFu;
+}
+
+static void crc_add(struct crc *c, const unsigned char *p, size_t n)
+{
+    uint32_t v = c->value;
+    for (size_t i = 0; i < n; i++) v = c->table[(v ^ p[i]) & 0xFF] ^ (v >> 8);
+    c->value = v;
+}
+
+static uint32_t crc_end(const struct crc *c) { return c->value ^ 0xFFFFFFFFu; }
+
+/* ---- little-endian fields ---- */
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+}
+
+static uint64_t f64_bits(double d)
+{
+    uint64_t v;
+    memcpy(&v, &d, sizeof v);
+    return v;
+}
+
+static double bits_f64(uint64_t v)
+{
+    double d;
+    memcpy(&d, &v, sizeof d);
+    return d;
+}
+
+RCGC__PRINTF(3, 4)
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ======================================================================== */
+/* Dump                                                                      */
+
+/* What the file will hold: strings and tracebacks in order of first use by
+ * the traces (so dumping a loaded snapshot gives the same bytes). */
+struct plan {
+    const rcgc_snapshot *s;
+    rcgc__ptrmap str_index;              /* string -> its index */
+    uint32_t *tb_index;                  /* by the snapshot's traceback
+                                            index: 1 + its index in the
+                                            file; 0: not planned yet */
+    const char **strs;
+    size_t nstr, str_cap;
+    const rcgc_traceback **tbs;
+    size_t ntb, tb_cap;
+    int estimates;                       /* FLAG_ESTIMATES needed */
+    uint64_t body_size;
+};
+
+static int push(void **arr, size_t *cap, size_t n, size_t elsize)
+{
+    if (n < *cap) return 0;
+    size_t ncap = *cap ? *cap * 2 : 64;
+    if (ncap > SIZE_MAX / elsize) return RCGC_ENOMEM;
+    void *p = realloc(*arr, ncap * elsize);
+    if (p == NULL) return RCGC_ENOMEM;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+static int plan_string(struct plan *pl, const char *str)
+{
+    if (str == NULL || rcgc__ptrmap_find(&pl->str_index, str) != NULL) return 0;
+    if (pl->nstr >= NO_STRING ||
+        push((void **)&pl->strs, &pl->str_cap, pl->nstr, sizeof *pl->strs) != 0 ||
+        rcgc__ptrmap_put(&pl->str_index, str, pl->nstr, 0) != 0)
+        return RCGC_ENOMEM;
+    size_t len = strlen(str);
+    if (len >= NO_STRING) return RCGC_EINVAL;
+    pl->strs[pl->nstr++] = str;
+    pl->body_size += 4 + len;
+    return 0;
+}
+
+static int plan_traceback(struct plan *pl, const rcgc_traceback *tb,
+                          char *err, size_t errlen)
+{
+    size_t src = rcgc__snap_tb_index(tb);
+    if (pl->tb_index[src] != 0) return 0;
+    if (tb->nframe < 0 || (unsigned)tb->nframe > MAX_U16 ||
+        tb->total_nframe < tb->nframe) {
+        set_err(err, errlen, "traceback %zu: nframe %d (total %d) cannot be "
+                "stored", pl->ntb, tb->nframe, tb->total_nframe);
+        return RCGC_EINVAL;
+    }
+    if (push((void **)&pl->tbs, &pl->tb_cap, pl->ntb, sizeof *pl->tbs) != 0)
+        goto nomem;
+    pl->tbs[pl->ntb++] = tb;
+    pl->tb_index[src] = (uint32_t)pl->ntb;
+    pl->body_size += TB_MIN_SIZE + (uint64_t)tb->nframe * FRAME_SIZE;
+    for (int i = 0; i < tb->nframe; i++) {
+        const rcgc_frame *f = &tb->frames[i];
+        int r = plan_string(pl, f->filename);
+        if (r == 0) r = plan_string(pl, f->function);
+        if (r == 0) r = plan_string(pl, f->module);
+        if (r == RCGC_EINVAL) {
+            set_err(err, errlen, "traceback %zu frame %d: a string of 4 GiB "
+                    "or more cannot be stored", pl->ntb - 1, i);
+            return r;
+        }
+        if (r != 0) goto nomem;
+    }
+    return 0;
+nomem:
+    set_err(err, errlen, "out of memory");
+    return RCGC_ENOMEM;
+}
+
+/* Whether trace i can be stored, and whether it needs the estimates. */
+static int plan_trace(struct plan *pl, size_t i, char *err, size_t errlen)
+{
+    const rcgc_trace *t = &pl->s->traces[i];
+    if (t->domain > MAX_U16 || (uint64_t)t->size >= SIZE_LIMIT ||
+        !isfinite(t->est_size) || t->est_size < 0 || !isfinite(t->est_count) ||
+        t->est_count < 0) {
+        set_err(err, errlen, "trace %zu cannot be stored (domain %u, size %zu, "
+                "estimates %g and %g)", i, t->domain, t->size, t->est_size,
+                t->est_count);
+        return RCGC_EINVAL;
+    }
+    if (t->est_size != (double)t->size || t->est_count != 1) pl->estimates = 1;
+    return plan_traceback(pl, t->traceback, err, errlen);
+}
+
+static int plan_build(struct plan *pl, const rcgc_snapshot *s, char *err,
+                      size_t errlen)
+{
+    memset(pl, 0, sizeof *pl);
+    pl->s = s;
+    rcgc__ptrmap_init(&pl->str_index, &libc_alloc);
+    if (s->ntb >= NO_STRING) {
+        set_err(err, errlen, "too many tracebacks");
+        return RCGC_EINVAL;
+    }
+    pl->tb_index = calloc(s->ntb ? s->ntb : 1, sizeof *pl->tb_index);
+    if (pl->tb_index == NULL) {
+        set_err(err, errlen, "out of memory");
+        return RCGC_ENOMEM;
+    }
+    if (s->limit < 0 || (unsigned)s->limit > MAX_U16) {
+        set_err(err, errlen, "traceback limit %d cannot be stored", s->limit);
+        return RCGC_EINVAL;
+    }
+    pl->estimates = s->sample_bytes != 0;
+    pl->body_size = 4 + 8 + 4 + 4 + 8;
+    for (size_t i = 0; i < s->ntrace; i++) {
+        int r = plan_trace(pl, i, err, errlen);
+        if (r != 0) return r;
+    }
+    pl->body_size += (uint64_t)s->ntrace * (TRACE_SIZE + (pl->estimates ? EST_SIZE : 0));
+    return 0;
+}
+
+static void plan_free(struct plan *pl)
+{
+    rcgc__ptrmap_fini(&pl->str_index);
+    free(pl->tb_index);
+    free(pl->strs);
+    free(pl->tbs);
+}
+
+/* A buffered writer that checksums what it writes; the first write error
+ * is kept and later writes do nothing. */
+struct writer {
+    int fd;
+    int err;              /* errno of the first failure, or 0 */
+    size_t n;             /* bytes in buf */
+    struct crc crc;
+    unsigned char buf[1 << 16];
+};
+
+static void w_flush(struct writer *w)
+{
+    for (size_t off = 0; off < w->n && w->err == 0;) {
+        ssize_t k = write(w->fd, w->buf + off, w->n - off);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) w->err = k < 0 ? errno : EIO;
+        else off += (size_t)k;
+    }
+    w->n = 0;
+}
+
+static void w_bytes(struct writer *w, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    crc_add(&w->crc, b, n);
+    while (n > 0) {
+        if (w->n == sizeof w->buf) w_flush(w);
+        size_t k = sizeof w->buf - w->n < n ? sizeof w->buf - w->n : n;
+        memcpy(w->buf + w->n, b, k);
+        w->n += k;
+        b += k;
+        n -= k;
+    }
+}
+
+static void w_u32(struct writer *w, uint32_t v)
+{
+    unsigned char b[4];
+    put_u32(b, v);
+    w_bytes(w, b, 4);
+}
+
+static void w_u64(struct writer *w, uint64_t v)
+{
+    unsigned char b[8];
+    put_u64(b, v);
+    w_bytes(w, b, 8);
+}
+
+static uint32_t str_ref(const struct plan *pl, const char *str)
+{
+    if (str == NULL) return NO_STRING;
+    return (uint32_t)rcgc__ptrmap_find(&pl->str_index, str)->size;
+}
+
+static void write_tracebacks(struct writer *w, const struct plan *pl)
+{
+    w_u32(w, (uint32_t)pl->ntb);
+    for (size_t i = 0; i < pl->ntb; i++) {
+        const rcgc_traceback *tb = pl->tbs[i];
+        w_u32(w, (uint32_t)tb->nframe);
+        w_u32(w, (uint32_t)tb->total_nframe);
+        for (int k = 0; k < tb->nframe; k++) {
+            const rcgc_frame *f = &tb->frames[k];
+            w_u32(w, str_ref(pl, f->filename));
+            w_u32(w, f->lineno);
+            w_u32(w, str_ref(pl, f->function));
+            w_u32(w, str_ref(pl, f->module));
+            w_u64(w, f->offset);
+        }
+    }
+}
+
+static void write_traces(struct writer *w, const struct plan *pl)
+{
+    const rcgc_snapshot *s = pl->s;
+    w_u64(w, s->ntrace);
+    for (size_t i = 0; i < s->ntrace; i++) {
+        const rcgc_trace *t = &s->traces[i];
+        w_u32(w, pl->tb_index[rcgc__snap_tb_index(t->traceback)] - 1);
+        w_u32(w, t->domain);
+        w_u64(w, t->size);
+        if (pl->estimates) {
+            w_u64(w, f64_bits(t->est_size));
+            w_u64(w, f64_bits(t->est_count));
+        }
+    }
+}
+
+static void write_file(struct writer *w, const struct plan *pl)
+{
+    crc_init(&w->crc);
+    w_bytes(w, SNAP_MAGIC, 8);
+    w_u32(w, SNAP_VERSION);
+    w_u32(w, pl->estimates ? FLAG_ESTIMATES : 0);
+    w_u64(w, pl->body_size);
+    w_u32(w, (uint32_t)pl->s->limit);
+    w_u64(w, pl->s->sample_bytes);
+    w_u32(w, (uint32_t)pl->nstr);
+    for (size_t i = 0; i < pl->nstr; i++) {
+        size_t len = strlen(pl->strs[i]);
+        w_u32(w, (uint32_t)len);
+        w_bytes(w, pl->strs[i], len);
+    }
+    write_tracebacks(w, pl);
+    write_traces(w, pl);
+    unsigned char b[4];
+    put_u32(b, crc_end(&w->crc));
+    w_bytes(w, b, 4);
+    w_flush(w);
+}
+
+/* Create a fresh temporary file next to path (same file system, so the
+ * rename is atomic); its name goes to tmp.  -1 with errno on failure. */
+static int open_temp(const char *path, char **tmp)
+{
+    static _Atomic unsigned counter; /* names differ; O_EXCL settles races */
+    size_t n = strlen(path) + 48;
+    *tmp = malloc(n);
+    if (*tmp == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf(*tmp, n, "%s.tmp-%ld-%u", path, (long)getpid(), counter++);
+        int fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    return -1;
+}
+
+static int write_and_rename(const struct plan *pl, const char *path, char *err,
+                            size_t errlen)
+{
+    char *tmp = NULL;
+    int fd = open_temp(path, &tmp);
+    if (fd < 0) {
+        int e = errno;
+        set_err(err, errlen, "cannot create a temporary file for %s: %s", path,
+                strerror(e));
+        free(tmp);
+        return e == ENOMEM ? RCGC_ENOMEM : RCGC_EFAILED;
+    }
+    struct writer *w = malloc(sizeof *w);
+    int e = ENOMEM;
+    if (w != NULL) {
+        w->fd = fd;
+        w->err = 0;
+        w->n = 0;
+        write_file(w, pl);
+        e = w->err;
+        free(w);
+    }
+    if (e == 0 && fsync(fd) != 0) e = errno;
+    if (close(fd) != 0 && e == 0) e = errno;
+    if (e == 0 && rename(tmp, path) != 0) e = errno;
+    if (e != 0) {
+        unlink(tmp);
+        set_err(err, errlen, "cannot write %s: %s", path, strerror(e));
+    }
+    free(tmp);
+    return e == 0 ? 0 : e == ENOMEM ? RCGC_ENOMEM : RCGC_EFAILED;
+}
+
+RCGC__EXPORT int rcgc_snapshot_dump(const rcgc_snapshot *s, const char *path,
+                                    char *err, size_t errlen)
+{
+    set_err(err, errlen, "%s", "");
+    if (s == NULL || path == NULL) {
+        set_err(err, errlen, "no snapshot or no path");
+        return RCGC_EINVAL;
+    }
+    struct plan pl;
+    int r = plan_build(&pl, s, err, errlen);
+    if (r == 0) r = write_and_rename(&pl, path, err, errlen);
+    plan_free(&pl);
+    return r;
+}
+
+/* ======================================================================== */
+/* Load                                                                      */
+
+struct reader {
+    const unsigned char *p;  /* the whole file */
+    size_t pos;              /* next byte to read */
+    size_t end;              /* end of the current region (the body) */
+    char *err;
+    size_t errlen;
+};
+
+/* Report a problem at byte offset at: "offset N: what"; returns 0. */
+RCGC__PRINTF(3, 4)
+static int bad(struct reader *r, size_t at, const char *fmt, ...)
+{
+    if (r->err == NULL || r->errlen == 0) return 0;
+    int n = snprintf(r->err, r->errlen, "offset %zu: ", at);
+    if (n < 0 || (size_t)n >= r->errlen) return 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err + n, r->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+static int nomem(struct reader *r, size_t at)
+{
+    return bad(r, at, "out of memory");
+}
+
+static size_t left(const struct reader *r) { return r->end - r->pos; }
+
+/* Whether n more bytes are there for what; reports it when not. */
+static int need(struct reader *r, size_t n, const char *what)
+{
+    if (left(r) >= n) return 1;
+    bad(r, r->pos, "%s runs past the end of the body (%zu bytes needed, %zu "
+        "left)", what, n, left(r));
+    return 0;
+}
+
+static uint32_t rd_u32(struct reader *r)
+{
+    uint32_t v = get_u32(r->p + r->pos);
+    r->pos += 4;
+    return v;
+}
+
+static uint64_t rd_u64(struct reader *r)
+{
+    uint64_t v = get_u64(r->p + r->pos);
+    r->pos += 8;
+    return v;
+}
+
+/* A count of records of at least min bytes each: it must fit in what is
+ * left, which bounds every allocation by the file's size. */
+static int check_count(struct reader *r, size_t at, uint64_t n, size_t min,
+                       const char *what)
+{
+    if (n <= left(r) / min) return 1;
+    bad(r, at, "%llu %s need at least %llu bytes, %zu left",
+        (unsigned long long)n, what,
+        n > UINT64_MAX / min ? UINT64_MAX : (unsigned long long)(n * min), left(r));
+    return 0;
+}
+
+/* The header: magic, version, flags, and a body size that matches the
+ * file exactly; then the checksum.  On success r covers the body. */
+static int read_header(struct reader *r, size_t size, uint32_t *flags)
+{
+    if (size < 8 || memcmp(r->p, SNAP_MAGIC, 8) != 0)
+        return bad(r, 0, "not an rcgc snapshot file (no \"" SNAP_MAGIC "\" "
+                   "magic)");
+    if (size < HEADER_SIZE)
+        return bad(r, 8, "truncated header (%zu of %u bytes)", size,
+                   HEADER_SIZE);
+    uint32_t version = get_u32(r->p + 8);
+    if (version != SNAP_VERSION)
+        return bad(r, 8, "version %u not supported (this build reads %u)",
+                   version, SNAP_VERSION);
+    *flags = get_u32(r->p + 12);
+    if ((*flags & ~FLAG_ESTIMATES) != 0)
+        return bad(r, 12, "unknown flags 0x%x", *flags);
+    uint64_t body = get_u64(r->p + 16);
+    size_t avail = size - HEADER_SIZE;
+    if (avail < TRAILER_SIZE || body > avail - TRAILER_SIZE)
+        return bad(r, 16, "truncated: the header announces %llu body bytes "
+                   "and a 4-byte checksum, %zu bytes follow",
+                   (unsigned long long)body, avail);
+    size_t end = HEADER_SIZE + (size_t)body;
+    if (avail - TRAILER_SIZE > body)
+        return bad(r, end + TRAILER_SIZE, "%zu bytes of trailing garbage",
+                   size - end - TRAILER_SIZE);
+    struct crc c;
+    crc_init(&c);
+    crc_add(&c, r->p, end);
+    uint32_t want = get_u32(r->p + end);
+    if (crc_end(&c) != want)
+        return bad(r, end, "checksum mismatch (file says 0x%08x, contents give "
+                   "0x%08x)", want, crc_end(&c));
+    r->pos = HEADER_SIZE;
+    r->end = end;
+    return 1;
+}
+
+static int read_strings(struct reader *r, rcgc_snapshot *s, const char ***strs,
+                        uint32_t *nstr)
+{
+    size_t at = r->pos;
+    if (!need(r, 4, "the string count")) return 0;
+    *nstr = rd_u32(r);
+    if (*nstr == NO_STRING) return bad(r, at, "string count %u is reserved", *nstr);
+    if (!check_count(r, at, *nstr, 4, "strings")) return 0;
+    *strs = malloc((*nstr ? *nstr : 1) * sizeof **strs);
+    if (*strs == NULL) return nomem(r, at);
+    for (uint32_t i = 0; i < *nstr; i++) {
+        at = r->pos;
+        if (!need(r, 4, "a string length")) return 0;
+        uint32_t len = rd_u32(r);
+        if (len > left(r))
+            return bad(r, at, "string %u: length %u runs past the end of the "
+                       "body (%zu bytes left)", i, len, left(r));
+        const char *p = (const char *)r->p + r->pos;
+        const char *nul = memchr(p, '\0', len);
+        if (nul != NULL)
+            return bad(r, r->pos + (size_t)(nul - p), "string %u contains a NUL "
+                       "byte", i);
+        (*strs)[i] = rcgc__snap_intern_n(s, p, len);
+        if ((*strs)[i] == NULL) return nomem(r, at);
+        r->pos += len;
+    }
+    return 1;
+}
+
+/* A string reference of frame k of traceback tb: an index, or NO_STRING
+ * where optional is set. */
+static int string_ref(struct reader *r, const char *const *strs, uint32_t nstr,
+                      int optional, const char *field, uint32_t tb, uint32_t k,
+                      const char **out)
+{
+    size_t at = r->pos;
+    uint32_t v = rd_u32(r);
+    if (v == NO_STRING && optional) {
+        *out = NULL;
+        return 1;
+    }
+    if (v >= nstr)
+        return bad(r, at, "traceback %u frame %u: %s: string index %u out of "
+                   "range (%u strings)", tb, k, field, v, nstr);
+    *out = strs[v];
+    return 1;
+}
+
+static int read_frame(struct reader *r, const char *const *strs, uint32_t nstr,
+                      uint32_t tb, uint32_t k, rcgc_frame *f)
+{
+    if (!string_ref(r, strs, nstr, 0, "filename", tb, k, &f->filename)) return 0;
+    f->lineno = rd_u32(r);
+    if (!string_ref(r, strs, nstr, 1, "function", tb, k, &f->function) ||
+        !string_ref(r, strs, nstr, 1, "module", tb, k, &f->module))
+        return 0;
+    f->offset = rd_u64(r);
+    return 1;
+}
+
+static int read_traceback(struct reader *r, rcgc_snapshot *s,
+                          const char *const *strs, uint32_t nstr, uint32_t i,
+                          rcgc_frame **buf, size_t *cap)
+{
+    size_t at = r->pos;
+    if (!need(r, TB_MIN_SIZE, "a traceback header")) return 0;
+    uint32_t nframe = rd_u32(r), total = rd_u32(r);
+    if (nframe > MAX_U16)
+        return bad(r, at, "traceback %u: nframe %u > %u", i, nframe, MAX_U16);
+    if (total < nframe || total > INT_MAX)
+        return bad(r, at + 4, "traceback %u: total_nframe %u out of range "
+                   "(%u..%d)", i, total, nframe, INT_MAX);
+    if (!check_count(r, at, nframe, FRAME_SIZE, "frames")) return 0;
+    if (nframe > *cap) {
+        free(*buf);
+        *buf = malloc(nframe * sizeof **buf);
+        if (*buf == NULL) {
+            *cap = 0;
+            return nomem(r, at);
+        }
+        *cap = nframe;
+    }
+    for (uint32_t k = 0; k < nframe; k++)
+        if (!read_frame(r, strs, nstr, i, k, &(*buf)[k])) return 0;
+    if (rcgc__snapshot_add_traceback(s, *buf, (int)nframe, (int)total) < 0)
+        return nomem(r, at);
+    return 1;
+}
+
+static int read_tracebacks(struct reader *r, rcgc_snapshot *s,
+                           const char *const *strs, uint32_t nstr)
+{
+    size_t at = r->pos;
+    if (!need(r, 4, "the traceback count")) return 0;
+    uint32_t ntb = rd_u32(r);
+    if (!check_count(r, at, ntb, TB_MIN_SIZE, "tracebacks")) return 0;
+    rcgc_frame *buf = NULL;
+    size_t cap = 0;
+    int ok = 1;
+    for (uint32_t i = 0; i < ntb && ok; i++)
+        ok = read_traceback(r, s, strs, nstr, i, &buf, &cap);
+    free(buf);
+    return ok;
+}
+
+/* An estimate must be a finite, non-negative number. */
+static int read_estimate(struct reader *r, uint64_t i, const char *field,
+                         double *out)
+{
+    size_t at = r->pos;
+    *out = bits_f64(rd_u64(r));
+    if (isfinite(*out) && *out >= 0) return 1;
+    return bad(r, at, "trace %llu: %s %g is not a finite non-negative number",
+               (unsigned long long)i, field, *out);
+}
+
+static int read_trace(struct reader *r, rcgc_snapshot *s, uint64_t i, int est)
+{
+    size_t at = r->pos;
+    uint32_t tb = rd_u32(r), domain = rd_u32(r);
+    uint64_t size = rd_u64(r);
+    if (tb >= s->ntb)
+        return bad(r, at, "trace %llu: traceback index %u out of range (%zu "
+                   "tracebacks)", (unsigned long long)i, tb, s->ntb);
+    if (domain > MAX_U16)
+        return bad(r, at + 4, "trace %llu: domain %u > %u", (unsigned long long)i,
+                   domain, MAX_U16);
+    if (size >= SIZE_LIMIT || (uint64_t)(size_t)size != size)
+        return bad(r, at + 8, "trace %llu: size %llu does not fit in 48 bits",
+                   (unsigned long long)i, (unsigned long long)size);
+    double est_size = (double)size, est_count = 1;
+    if (est && (!read_estimate(r, i, "est_size", &est_size) ||
+                !read_estimate(r, i, "est_count", &est_count)))
+        return 0;
+    /* the array was sized beforehand: this cannot fail */
+    return rcgc__snapshot_add_trace(s, domain, (size_t)size, (long)tb, est_size,
+                                    est_count) == 0;
+}
+
+static int read_traces(struct reader *r, rcgc_snapshot *s, int est)
+{
+    size_t at = r->pos;
+    if (!need(r, 8, "the trace count")) return 0;
+    uint64_t n = rd_u64(r);
+    size_t rec = TRACE_SIZE + (est ? EST_SIZE : 0);
+    if (!check_count(r, at, n, rec, "traces")) return 0;
+    /* One allocation of the exact size instead of repeated doubling. */
+    if (n > 0) {
+        rcgc_trace *t = malloc((size_t)n * sizeof *t);
+        if (t == NULL) return nomem(r, at);
+        s->traces = t;
+        s->trace_cap = (size_t)n;
+    }
+    for (uint64_t i = 0; i < n; i++)
+        if (!read_trace(r, s, i, est)) return 0;
+    return 1;
+}
+
+static int read_body(struct reader *r, rcgc_snapshot *s, uint32_t flags)
+{
+    const char **strs = NULL;
+    uint32_t nstr = 0;
+    int ok = read_strings(r, s, &strs, &nstr) &&
+             read_tracebacks(r, s, strs, nstr) &&
+             read_traces(r, s, (flags & FLAG_ESTIMATES) != 0);
+    free(strs);
+    if (ok && r->pos != r->end)
+        ok = bad(r, r->pos, "%zu unexpected bytes at the end of the body",
+                 left(r));
+    return ok;
+}
+
+RCGC__EXPORT rcgc_snapshot *rcgc_snapshot_load_bytes(const void *data,
+                                                     size_t size, char *err,
+                                                     size_t errlen)
+{
+    struct reader r = {data, 0, size, err, errlen};
+    set_err(err, errlen, "%s", "");
+    if (data == NULL && size > 0) {
+        bad(&r, 0, "no data");
+        return NULL;
+    }
+    uint32_t flags;
+    if (!read_header(&r, data != NULL ? size : 0, &flags)) return NULL;
+    size_t at = r.pos;
+    if (!need(&r, 12, "the traceback limit and sample size")) return NULL;
+    uint32_t limit = rd_u32(&r);
+    uint64_t sample = rd_u64(&r);
+    if (limit > MAX_U16) {
+        bad(&r, at, "traceback limit %u > %u", limit, MAX_U16);
+        return NULL;
+    }
+    if ((uint64_t)(size_t)sample != sample) {
+        bad(&r, at + 4, "sample size %llu too large", (unsigned long long)sample);
+        return NULL;
+    }
+    rcgc_snapshot *s = rcgc__snapshot_new((int)limit, (size_t)sample);
+    if (s == NULL) {
+        nomem(&r, at);
+        return NULL;
+    }
+    if (!read_body(&r, s, flags)) {
+        rcgc_snapshot_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* The whole file in memory (its size justifies the buffer). */
+static unsigned char *read_file(const char *path, size_t *size, char *err,
+                                size_t errlen)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    unsigned char *buf = NULL;
+    size_t n = 0;
+    int e = fstat(fd, &st) != 0 ? errno : 0;
+    if (e == 0 && (st.st_size < 0 || (uint64_t)st.st_size >= SIZE_MAX)) e = EFBIG;
+    if (e == 0 && (buf = malloc((size_t)st.st_size + 1)) == NULL) e = ENOMEM;
+    while (e == 0 && n < (size_t)st.st_size) {
+        ssize_t k = read(fd, buf + n, (size_t)st.st_size - n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) e = errno;
+        if (k <= 0) break;
+        n += (size_t)k;
+    }
+    close(fd);
+    if (e != 0) {
+        set_err(err, errlen, "cannot read %s: %s", path, strerror(e));
+        free(buf);
+        return NULL;
+    }
+    *size = n;
+    return buf;
+}
+
+RCGC__EXPORT rcgc_snapshot *rcgc_snapshot_load(const char *path, char *err,
+                                               size_t errlen)
+{
+    if (path == NULL) {
+        set_err(err, errlen, "no path");
+        return NULL;
+    }
+    size_t size;
+    unsigned char *data = read_file(path, &size, err, errlen);
+    if (data == NULL) return NULL;
+    rcgc_snapshot *s = rcgc_snapshot_load_bytes(data, size, err, errlen);
+    free(data);
+    return s;
+}
