@@ -603,11 +603,15 @@ static int trace_put(struct rcgc_tracer *tr, uintptr_t ptr, unsigned domain,
                      size_t size, ttb *tb)
 {
     uint32_t *slot = last_slot(tr, ptr, domain);
-    if (slot != NULL && *slot == 0 && tr->count == 0 && size <= tr->last_side->bsize &&
+    if (slot != NULL && *slot == 0 && size <= tr->last_side->bsize &&
         tr->last_side->bsize - size < 16 && tb->id <= SLOT_ID_MAX) {
         *slot = tb->id << 6 | domain << 4 | (uint32_t)(tr->last_side->bsize - size);
         tr->last_side->used++;
         account(tr, weight(tr, size));
+        if (RCGC_UNLIKELY(tr->count != 0)) { /* the key lives in one place */
+            tentry *e = ht_find(tr, ptr, domain);
+            if (e != NULL) ht_remove(tr, e);
+        }
         return 0;
     }
     where w;
