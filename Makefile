@@ -14,6 +14,8 @@
 #   make bench-alloc     the pool allocator against glibc, mimalloc, jemalloc
 #   make bench-gc        full-collection cost against CPython (bench/README.md;
 #                        BENCH_ARGS=--quick for 10^6 only)
+#   make bench-diag      leak diagnosis on 2 million objects against CPython
+#                        (docs/diagnosis.md; BENCH_ARGS=--quick for 200,000)
 #   make bench-trace     the tracer's overhead against CPython's tracemalloc
 #                        (bench/README.md; BENCH_ARGS=--quick for small sizes)
 #   make install PREFIX=/usr/local
@@ -33,7 +35,7 @@ configure = $(CMAKE) -S . -B $(1) $(CMAKE_FLAGS) $(2) >/dev/null
 ctest     = cd $(1) && ctest --output-on-failure -j$(JOBS) $(2)
 
 .PHONY: all demo test test-release test-debug test-sanitize test-tsan \
-        test-valgrind bench-gc bench-alloc bench-trace fuzz \
+        test-valgrind bench-gc bench-alloc bench-diag bench-trace fuzz \
         difftest install clean
 
 all:
@@ -69,6 +71,51 @@ test-valgrind: all
 
 bench-gc: all
 	python3 bench/gc_collect.py --bin $(BUILD)/bin/gc_full $(BENCH_ARGS)
+
+# make bench-diag: counts by type, why-alive and get_referrers on 2 million
+# objects, rcgc against CPython's gc module and objgraph's algorithm
+# (bench/diag_bench.py; table on stdout, records in build/bench/diag.json).
+bench-diag:
+	@$(call configure,$(BUILD),-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+	$(CMAKE) --build $(BUILD) -j$(JOBS) --target diag_bench
+	python3 bench/diag_bench.py --bin $(BUILD)/bin/diag_bench --json $(BUILD)/bench/diag.json $(BENCH_ARGS)
+
+# Fuzz with libFuzzer (clang) for FUZZ_TIME seconds per target: the
+# scenario parser and runner, then the snapshot loader (with everything it
+# feeds).  Corpora grow in build/fuzz/corpus and build/fuzz/corpus-snapshot
+# (seeds: the scenario cases, and snapshot files fuzz_snapshot writes at
+# start-up); findings (crash-*, leak-*, timeout-*; snapshot-* for the
+# loader) land in build/fuzz/.
+FUZZ_TIME ?= 60
+fuzz:
+	@command -v clang >/dev/null || { echo "make fuzz needs clang and libclang-rt-14-dev (Debian packages)"; exit 1; }
+	@CC=clang $(call configure,$(BUILD)/fuzz,-DCMAKE_BUILD_TYPE=Debug -DRCGC_DEBUG=3 -DRCGC_SANITIZE=address$(,)undefined -DRCGC_FUZZ=ON -DRCGC_BUILD_TESTS=OFF -DRCGC_BUILD_EXAMPLES=OFF -DRCGC_BUILD_BENCH=OFF)
+	$(CMAKE) --build $(BUILD)/fuzz -j$(JOBS) --target fuzz_scenario fuzz_snapshot
+	mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/seeds $(BUILD)/fuzz/corpus-snapshot $(BUILD)/fuzz/seeds-snapshot
+	cp tests/diff/cases/*.scn $(BUILD)/fuzz/seeds/
+	cd $(BUILD)/fuzz && ./bin/fuzz_scenario -max_total_time=$(FUZZ_TIME) -timeout=10 \
+	  -rss_limit_mb=2048 -dict=$(CURDIR)/tests/fuzz/scenario.dict -artifact_prefix=./ \
+	  -print_final_stats=1 corpus seeds
+	cd $(BUILD)/fuzz && RCGC_FUZZ_SEEDS=seeds-snapshot ./bin/fuzz_snapshot \
+	  -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
+	  -artifact_prefix=./snapshot- -print_final_stats=1 corpus-snapshot seeds-snapshot
+
+# A long differential campaign: N random scenarios (seeds 1..N) on the C
+# runner and on CPython's oracle; differing scenarios are kept in
+# build/difftest-failures.
+N ?= 100000
+difftest: all
+	python3 tests/diff/compare.py -q -j$(JOBS) -b $(BUILD)/bin/rcgc-scenario \
+	  --gen-seeds 1-$(N) --keep $(BUILD)/difftest-failures
+
+# make bench-alloc: the pool allocator against glibc malloc, mimalloc and
+# jemalloc (bench/alloc_bench.py; BENCH_ARGS=--quick for small sizes).
+# Missing allocator libraries are installed with apt-get where possible.
+bench-alloc:
+	@python3 bench/alloc_bench.py --install-deps
+	@$(call configure,$(BUILD),-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+	$(CMAKE) --build $(BUILD) -j$(JOBS) --target alloc_benches
+	python3 bench/alloc_bench.py --bin-dir $(BUILD)/bin $(BENCH_ARGS)
 
 # make bench-trace: what the allocation tracer costs, in each of its modes,
 # beside CPython's tracemalloc (bench/trace_bench.py; BENCH_ARGS=--quick for

@@ -1,0 +1,311 @@
+/*
+ * rcgc_diag.h - leak diagnosis: what objgraph gives Python programs, for
+ * rcgc runtimes (docs/diagnosis.md).
+ *
+ *   counts by type      rcgc_diag_count_types       objgraph.typestats,
+ *                                                   show_most_common_types
+ *   growth              rcgc_diag_growth_update     objgraph.show_growth
+ *   objects of a type   rcgc_diag_by_type           objgraph.by_type
+ *   why is it alive     rcgc_diag_why_alive         objgraph.find_backref_chain
+ *   neighbourhoods      rcgc_diag_referrers         objgraph.show_backrefs
+ *                       rcgc_diag_referents         objgraph.show_refs
+ *   pictures            RCGC_DIAG_DOT, rcgc_diag_*_save, rcgc_diag_render
+ *
+ * Roots are the collector's own: an object is a root when its reference
+ * count is larger than the number of references the tracked graph holds to
+ * it (update_refs + subtract_refs of a full collection over every tracked
+ * object, frozen ones included).  The difference, its "external" count, is
+ * held by C code, untracked objects, immortal objects or the runtime itself
+ * (the garbage list, registered finalize objects).
+ *
+ * Every function here walks the runtime's lists and must not be called
+ * during a collection (from a finalizer, a weak reference callback or a gc
+ * callback of that collection) or during teardown: it then returns
+ * RCGC_EINVAL and changes nothing.  Functions that compute roots borrow the
+ * collector's header words for the duration of the call, exactly as a
+ * collection does, and restore them before returning; client code other
+ * than traverse and ephemerons (labels, edge names) is only called after
+ * that.  Memory comes from the runtime's MEM domain.
+ */
+#ifndef RCGC_DIAG_H
+#define RCGC_DIAG_H
+
+#include <stdio.h>
+
+#include "rcgc.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Output formats of the writers.  Counts have no DOT form. */
+typedef enum rcgc_diag_format {
+    RCGC_DIAG_TEXT = 0, /* for people; objgraph's layout where it has one */
+    RCGC_DIAG_JSON = 1, /* one JSON document */
+    RCGC_DIAG_DOT = 2   /* Graphviz */
+} rcgc_diag_format;
+
+/* ------------------------------------------------------------------------ */
+/* Labels                                                                    */
+
+/*
+ * A label for o ("listener #12"): write at most size bytes, NUL included, to
+ * buf (as snprintf) and return the length of the label, or 0 for none (the
+ * type name alone is shown).  o is BORROWED and alive.  Called only by the
+ * writers, never while the collector's headers are borrowed; it must not
+ * free the objects of the result being written.
+ */
+typedef size_t (*rcgc_diag_label_fn)(rcgc_object *o, char *buf, size_t size,
+                                     void *ctx);
+
+/*
+ * A name for the reference from referrer to referent ("items[3]",
+ * ".handler").  index is the position of the reference in referrer's
+ * traverse order (0 first), or -1 for an ephemeron value (held by a weak-key
+ * table while its key lives).  Same rules as rcgc_diag_label_fn.  Without
+ * one, edges are named "[index]" ("value" for ephemeron values).
+ */
+typedef size_t (*rcgc_diag_edge_fn)(rcgc_object *referrer,
+                                    rcgc_object *referent, rcgc_ssize index,
+                                    char *buf, size_t size, void *ctx);
+
+/* Flags of rcgc_diag_options. */
+#define RCGC_DIAG_NO_EXTERNALS 0x1u /* graphs: skip computing external
+                                       counts (two fewer passes over every
+                                       object; no node is marked a root) */
+#define RCGC_DIAG_NO_ADDRESSES 0x2u /* writers: no pointer values in the
+                                       output (stable text for tests and
+                                       docs); nodes are numbered instead */
+
+typedef struct rcgc_diag_options {
+    rcgc_diag_label_fn label;    /* NULL: type names only */
+    rcgc_diag_edge_fn edge_name; /* NULL: "[index]" */
+    void *ctx;                   /* passed to both */
+    /* why_alive: references to the target that the caller itself holds
+     * (a C local it passed in, an array from rcgc_gc_get_objects): they are
+     * subtracted from the target's external count so that they do not make
+     * it a root.  0 by default. */
+    rcgc_ssize ignore_refs;
+    /* graphs: at most this many nodes (0: 200); the search stops adding
+     * nodes there and marks the nodes it could not expand fully. */
+    rcgc_ssize max_nodes;
+    unsigned flags;              /* RCGC_DIAG_* above */
+} rcgc_diag_options;
+
+/* Fill opts with the defaults (all zero). */
+void rcgc_diag_options_init(rcgc_diag_options *opts);
+
+/* ------------------------------------------------------------------------ */
+/* Counts by type                                                            */
+
+typedef struct rcgc_diag_type_count {
+    const char *name;       /* the type name (a copy owned by the result) */
+    rcgc_ssize count;       /* tracked objects of that name */
+    rcgc_ssize delta;       /* growth results: increase over the previous
+                               peak; counts: 0 */
+} rcgc_diag_type_count;
+
+typedef struct rcgc_diag_counts {
+    rcgc_diag_type_count *items; /* most common first (growth: largest
+                                    increase first); ties by name */
+    rcgc_ssize n;                /* entries */
+    rcgc_ssize total;            /* tracked objects counted */
+    rcgc_ssize types;            /* distinct type names among them */
+} rcgc_diag_counts;
+
+/*
+ * Count every tracked object (generations 0-2 and the frozen ones) by type
+ * name, as objgraph.typestats: type descriptors with the same name count
+ * together.  One read-only pass over the lists; does not call client code.
+ * 0, RCGC_ENOMEM or RCGC_EINVAL; free *out with rcgc_diag_counts_free.
+ */
+int rcgc_diag_count_types(rcgc_runtime *rt, rcgc_diag_counts *out);
+void rcgc_diag_counts_free(rcgc_runtime *rt, rcgc_diag_counts *c);
+
+/* The count of one type name in c (0 if absent). */
+rcgc_ssize rcgc_diag_counts_get(const rcgc_diag_counts *c, const char *name);
+
+/* Write the first limit entries (all if limit <= 0) of counts or growth:
+ * TEXT is objgraph's table ("name  count" or "name  count  +delta"), JSON
+ * {"total":..,"types":..,"items":[{"type":..,"count":..[,"delta":..]}]}.
+ * 0, or RCGC_EINVAL for DOT or a write error. */
+int rcgc_diag_counts_write(FILE *f, const rcgc_diag_counts *c,
+                           rcgc_ssize limit, rcgc_diag_format format);
+
+/* Growth between calls, as objgraph.show_growth: the state keeps, per type
+ * name, the highest count seen so far (its peak). */
+typedef struct rcgc_diag_growth rcgc_diag_growth;
+
+/* A state with every peak at 0; NULL when out of memory.  It belongs to rt
+ * (its memory too): free it before the runtime. */
+rcgc_diag_growth *rcgc_diag_growth_new(rcgc_runtime *rt);
+void rcgc_diag_growth_free(rcgc_runtime *rt, rcgc_diag_growth *g);
+
+/*
+ * Count now, and put in *out the types whose count rose above their peak,
+ * with count and delta = count - peak, largest delta first; the peaks are
+ * raised.  The first call reports every type.  0, RCGC_ENOMEM (the peaks
+ * are then unchanged) or RCGC_EINVAL.  Free *out with rcgc_diag_counts_free.
+ */
+int rcgc_diag_growth_update(rcgc_runtime *rt, rcgc_diag_growth *g,
+                            rcgc_diag_counts *out);
+
+/*
+ * objgraph.by_type: store in out (room for max) BORROWED pointers to the
+ * tracked objects whose type is named name, in list order, and return how
+ * many there are in all (may exceed max).  The pointers are borrowed so that
+ * holding them does not make the objects roots; they stay valid as long as
+ * the program does nothing that may free those objects.
+ */
+rcgc_ssize rcgc_diag_by_type(rcgc_runtime *rt, const char *name,
+                             rcgc_object **out, rcgc_ssize max);
+
+/* ------------------------------------------------------------------------ */
+/* Why is this object alive                                                  */
+
+typedef struct rcgc_diag_link {
+    rcgc_object *obj;       /* NEW reference (dropped by rcgc_diag_path_free) */
+    intptr_t refcnt;        /* its reference count at the query, without the
+                               result's own reference */
+    rcgc_ssize edge;        /* position of the reference from the previous
+                               link in that link's traverse order; -1 for
+                               an ephemeron value; -2 for the root; -3 if
+                               the reference could not be found again */
+} rcgc_diag_link;
+
+typedef enum rcgc_diag_status {
+    RCGC_DIAG_ROOTED = 0,     /* links[0] is a root and the chain reaches
+                                 the target (links[n-1]) */
+    RCGC_DIAG_UNREACHABLE = 1 /* no root reaches the target: it is garbage
+                                 that the next collection of its generation
+                                 will free (or put in the garbage list, if a
+                                 legacy finalizer holds it); n == 1 */
+} rcgc_diag_status;
+
+typedef struct rcgc_diag_path {
+    rcgc_diag_status status;
+    rcgc_diag_link *links;       /* root first, target last */
+    rcgc_ssize n;                /* links (1 when the target is a root) */
+    rcgc_ssize root_external;    /* references to links[0] from outside the
+                                    tracked graph (0 if unreachable) */
+    rcgc_ssize root_in_garbage;  /* of those, held by the garbage list */
+    rcgc_ssize target_external;  /* the target's own, after ignore_refs */
+    rcgc_ssize roots;            /* roots in the whole tracked graph */
+    rcgc_ssize objects;          /* tracked objects examined */
+    rcgc_ssize visited;          /* objects the breadth-first search reached */
+    rcgc_ssize inconsistent;     /* objects with fewer references than the
+                                    graph holds to them (a traverse that
+                                    reports references it does not own) */
+} rcgc_diag_path;
+
+/*
+ * The shortest chain of strong references from a root to target (a tracked
+ * object): the roots are found as a full collection would find them, then a
+ * breadth-first search from all roots at once, over traverse and ephemeron
+ * references, stops at the first path to the target.  opts may be NULL.
+ * Returns 0 (see out->status), RCGC_EINVAL (NULL argument, untracked
+ * target, or called during a collection or teardown), RCGC_ENOTGC (target's
+ * type is not a GC type) or RCGC_ENOMEM; on error *out is zeroed and every
+ * header is as it was.  Cost: two passes over the tracked objects, then
+ * work on side arrays (about 12 bytes per object and 8 per reference) that
+ * only visits the target's ancestors.
+ */
+int rcgc_diag_why_alive(rcgc_runtime *rt, rcgc_object *target,
+                        const rcgc_diag_options *opts, rcgc_diag_path *out);
+void rcgc_diag_path_free(rcgc_runtime *rt, rcgc_diag_path *p);
+
+/* TEXT: one line per link, root first; JSON: {"status":..,"chain":[..]};
+ * DOT: the chain, root boxed with its external count, target highlighted.
+ * opts (labels, edge names) may be NULL.  0 or RCGC_EINVAL. */
+int rcgc_diag_path_write(FILE *f, const rcgc_diag_path *p,
+                         const rcgc_diag_options *opts,
+                         rcgc_diag_format format);
+
+/* ------------------------------------------------------------------------ */
+/* Neighbourhoods: referrers and referents to a depth                        */
+
+/* Node flags. */
+#define RCGC_DIAG_NODE_START 0x1u     /* the object asked about */
+#define RCGC_DIAG_NODE_ROOT 0x2u      /* external > 0 */
+#define RCGC_DIAG_NODE_TRACKED 0x4u   /* tracked (external is known) */
+#define RCGC_DIAG_NODE_TRUNCATED 0x8u /* has neighbours left out: by
+                                         max_nodes, or (referents) it lies
+                                         at the maximum depth and refers to
+                                         more */
+
+typedef struct rcgc_diag_node {
+    rcgc_object *obj;       /* NEW reference */
+    intptr_t refcnt;        /* at the query, without the result's reference */
+    rcgc_ssize external;    /* references from outside the tracked graph;
+                               -1 if untracked or not computed */
+    int depth;              /* distance from the start object */
+    unsigned flags;         /* RCGC_DIAG_NODE_* */
+} rcgc_diag_node;
+
+typedef struct rcgc_diag_edge {
+    rcgc_ssize from, to;    /* node indexes: from holds a reference to to */
+    rcgc_ssize index;       /* as rcgc_diag_link.edge */
+} rcgc_diag_edge;
+
+typedef struct rcgc_diag_graph {
+    rcgc_diag_node *nodes;  /* nodes[0] is the start object */
+    rcgc_ssize nnodes;
+    rcgc_diag_edge *edges;
+    rcgc_ssize nedges;
+    int referrers;          /* 1: built by rcgc_diag_referrers */
+} rcgc_diag_graph;
+
+/*
+ * objgraph.show_backrefs as data: the tracked objects that refer to o, those
+ * that refer to them, and so on to depth levels (breadth first), with every
+ * reference between the nodes found.  o may be any object (untracked, or of
+ * a non-GC type).  Each level costs one pass over every tracked object;
+ * external counts (unless RCGC_DIAG_NO_EXTERNALS) two more.  0,
+ * RCGC_EINVAL, RCGC_ENOMEM.  Free *out with rcgc_diag_graph_free.
+ */
+int rcgc_diag_referrers(rcgc_runtime *rt, rcgc_object *o, int depth,
+                        const rcgc_diag_options *opts, rcgc_diag_graph *out);
+
+/* objgraph.show_refs as data: what o refers to, to depth levels, by
+ * traverse and ephemerons (objects of non-GC types are leaves). */
+int rcgc_diag_referents(rcgc_runtime *rt, rcgc_object *o, int depth,
+                        const rcgc_diag_options *opts, rcgc_diag_graph *out);
+void rcgc_diag_graph_free(rcgc_runtime *rt, rcgc_diag_graph *g);
+
+/* TEXT: an indented tree; JSON: {"nodes":[..],"edges":[..]}; DOT. */
+int rcgc_diag_graph_write(FILE *f, const rcgc_diag_graph *g,
+                          const rcgc_diag_options *opts,
+                          rcgc_diag_format format);
+
+/* ------------------------------------------------------------------------ */
+/* Files and Graphviz                                                        */
+
+/*
+ * Save a chain or a graph to filename, by its extension: ".dot" or ".gv"
+ * writes DOT, ".json" JSON, ".txt" text; ".svg", ".png" or ".pdf" writes
+ * DOT to filename + ".dot" and renders it with rcgc_diag_render.  0,
+ * RCGC_EINVAL (unknown extension, cannot write), RCGC_ENOTFOUND (dot is not
+ * installed), RCGC_EFAILED (dot failed).
+ */
+int rcgc_diag_path_save(const rcgc_diag_path *p, const rcgc_diag_options *opts,
+                        const char *filename);
+int rcgc_diag_graph_save(const rcgc_diag_graph *g,
+                         const rcgc_diag_options *opts, const char *filename);
+
+/*
+ * Run Graphviz: dot -T<format> -o out_file dot_file (fork and exec, no
+ * shell; the program is $RCGC_DOT if set, else "dot" searched in PATH).
+ * format is "svg", "png", "pdf" or any other -T format.  0, RCGC_EINVAL,
+ * RCGC_ENOTFOUND (the program could not be executed: Graphviz is not
+ * installed), RCGC_EFAILED (dot ran and failed; its messages went to
+ * stderr).  rcgc_diag_have_dot says whether the program can be executed.
+ */
+int rcgc_diag_render(const char *dot_file, const char *out_file,
+                     const char *format);
+int rcgc_diag_have_dot(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RCGC_DIAG_H */
