@@ -43,8 +43,7 @@ all:
 	$(CMAKE) --build $(BUILD) -j$(JOBS)
 
 demo: all
-	@echo
-	@$(BUILD)/bin/opening_puzzle
+	@examples/tour.sh $(BUILD) $(BUILD)/demo
 
 test: test-release test-debug
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "rcgc.h"
+#include "rcgc_diag.h"
 
 /* ---- a bus that holds its listeners strongly (the leak) ---- */
 
@@ -29,9 +30,18 @@ typedef struct listener {
 
 #define CAPTURED 256
 
+static int listener_traverse(rcgc_object *o, rcgc_visit_fn visit, void *arg)
+{
+    (void)o, (void)visit, (void)arg; /* holds no references */
+    return 0;
+}
+
+/* A GC type, as every instance of a Python class is: tracked, so counts by
+ * type and why-alive see it. */
 static const rcgc_type listener_type = {.name = "listener",
                                         .size = sizeof(listener),
-                                        .flags = RCGC_TYPE_WEAKREF};
+                                        .flags = RCGC_TYPE_GC | RCGC_TYPE_WEAKREF,
+                                        .traverse = listener_traverse};
 
 static int bus_traverse(rcgc_object *o, rcgc_visit_fn visit, void *arg)
 {
@@ -84,6 +94,7 @@ static int handle_request(rcgc_runtime *rt, rcgc_object *bus_or_set,
     /* Register a listener for this request (the allocating line): */
     listener *l = (listener *)RCGC_NEW_SIZED(rt, &listener_type, sizeof(listener) + CAPTURED);
     if (l == NULL) return RCGC_ENOMEM;
+    rcgc_object_track(rt, &l->base);
     l->request = request;
     memset(l->state, request & 0xff, CAPTURED);
     int rc = weak ? rcgc_wset_add(rt, bus_or_set, &l->base) /* the fix */
@@ -104,14 +115,42 @@ static void print_stat(const rcgc_statistic *st)
     printf("  %s\n", start);
 }
 
+/* With a folder (make demo): the two snapshots, for rcgc-snapshot, and the
+ * chain that keeps a listener alive, as Graphviz. */
+static void save(rcgc_runtime *rt, const rcgc_snapshot *before,
+                 const rcgc_snapshot *after, const char *outdir)
+{
+    char path[4096], err[256];
+    snprintf(path, sizeof path, "%s/leaky_bus_before.snap", outdir);
+    if (rcgc_snapshot_dump(before, path, err, sizeof err) != 0)
+        fprintf(stderr, "leaky_bus: %s\n", err);
+    snprintf(path, sizeof path, "%s/leaky_bus_after.snap", outdir);
+    if (rcgc_snapshot_dump(after, path, err, sizeof err) != 0)
+        fprintf(stderr, "leaky_bus: %s\n", err);
+    rcgc_object *one = NULL; /* borrowed: a listener */
+    if (rcgc_diag_by_type(rt, "listener", &one, 1) < 1) return;
+    rcgc_diag_path chain;
+    if (rcgc_diag_why_alive(rt, one, NULL, &chain) != 0) return;
+    printf("  why is a listener alive: %td links from a root (the bus)\n",
+           chain.n);
+    snprintf(path, sizeof path, "%s/leaky_bus_why_alive.dot", outdir);
+    rcgc_diag_path_save(&chain, NULL, path);
+    snprintf(path, sizeof path, "%s/leaky_bus_why_alive.svg", outdir);
+    if (rcgc_diag_path_save(&chain, NULL, path) != 0)
+        printf("  (Graphviz is not installed: only the .dot file was written)\n");
+    rcgc_diag_path_free(rt, &chain);
+}
+
 /* Snapshot, 500 requests, snapshot, and the top 3 lines of the diff.
  * Returns the top statistic's count difference. */
-static double run(rcgc_runtime *rt, rcgc_object *target, int weak)
+static double run(rcgc_runtime *rt, rcgc_object *target, int weak,
+                  const char *outdir)
 {
     for (int i = 0; i < 100; i++) handle_request(rt, target, weak, i); /* warm */
     rcgc_snapshot *before = rcgc_snapshot_take(rt);
     for (int i = 0; i < 500; i++) handle_request(rt, target, weak, 100 + i);
     rcgc_snapshot *after = rcgc_snapshot_take(rt);
+    if (outdir != NULL) save(rt, before, after, outdir);
     rcgc_statistic *stats = NULL;
     rcgc_ssize n = rcgc_snapshot_compare(after, before, RCGC_BY_LINENO, 0, &stats);
     double top = n > 0 ? stats[0].count_diff : 0;
@@ -128,19 +167,20 @@ static double run(rcgc_runtime *rt, rcgc_object *target, int weak)
     return top;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    const char *outdir = argc > 1 ? argv[1] : NULL;
     rcgc_runtime *rt = rcgc_runtime_new(NULL);
     if (rt == NULL || rcgc_trace_start(rt, NULL) != 0) return 1;
 
     rcgc_object *b = RCGC_NEW(rt, &bus_type);
     rcgc_object_track(rt, b);
     printf("500 requests on a bus that holds its listeners:\n");
-    double leak = run(rt, b, 0);
+    double leak = run(rt, b, 0, outdir);
 
     rcgc_object *set = rcgc_wset_new(rt);
     printf("500 requests on a bus that holds them in a weak set:\n");
-    double fixed = run(rt, set, 1);
+    double fixed = run(rt, set, 1, NULL);
 
     rcgc_decref(rt, b);
     rcgc_decref(rt, set);
