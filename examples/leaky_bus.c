@@ -147,9 +147,21 @@ static double run(rcgc_runtime *rt, rcgc_object *target, int weak,
                   const char *outdir)
 {
     for (int i = 0; i < 100; i++) handle_request(rt, target, weak, i); /* warm */
+    rcgc_diag_growth *growth = rcgc_diag_growth_new(rt);
+    rcgc_diag_counts counts;
+    if (rcgc_diag_growth_update(rt, growth, &counts) == 0) /* the baseline */
+        rcgc_diag_counts_free(rt, &counts);
     rcgc_snapshot *before = rcgc_snapshot_take(rt);
     for (int i = 0; i < 500; i++) handle_request(rt, target, weak, 100 + i);
     rcgc_snapshot *after = rcgc_snapshot_take(rt);
+    /* objgraph's show_growth: which types have more objects than before */
+    if (rcgc_diag_growth_update(rt, growth, &counts) == 0) {
+        printf("  objects by type, growth:%s\n", counts.n == 0 ? " none" : "");
+        rcgc_diag_counts_write(stdout, &counts, 3, RCGC_DIAG_TEXT);
+        rcgc_diag_counts_free(rt, &counts);
+    }
+    rcgc_diag_growth_free(rt, growth);
+    printf("  the tracer's diff, by line:\n");
     if (outdir != NULL) save(rt, before, after, outdir);
     rcgc_statistic *stats = NULL;
     rcgc_ssize n = rcgc_snapshot_compare(after, before, RCGC_BY_LINENO, 0, &stats);
