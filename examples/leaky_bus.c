@@ -161,6 +161,7 @@ static double run(rcgc_runtime *rt, rcgc_object *target, int weak,
         rcgc_diag_counts_free(rt, &counts);
     }
     rcgc_diag_growth_free(rt, growth);
+    if (outdir != NULL) save(rt, before, after, outdir);
     printf("  the tracer's diff, by line:\n");
     if (outdir != NULL) save(rt, before, after, outdir);
     rcgc_statistic *stats = NULL;
