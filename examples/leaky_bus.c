@@ -163,7 +163,6 @@ static double run(rcgc_runtime *rt, rcgc_object *target, int weak,
     rcgc_diag_growth_free(rt, growth);
     if (outdir != NULL) save(rt, before, after, outdir);
     printf("  the tracer's diff, by line:\n");
-    if (outdir != NULL) save(rt, before, after, outdir);
     rcgc_statistic *stats = NULL;
     rcgc_ssize n = rcgc_snapshot_compare(after, before, RCGC_BY_LINENO, 0, &stats);
     double top = n > 0 ? stats[0].count_diff : 0;
