@@ -19,6 +19,11 @@ run opening_puzzle "the collector's answer to the puzzle every Python programmer
 run readme_example "a type, a cycle, a collection: the README's first program"
 run weak_cache "a weak-value cache: entries go when nobody else holds the value"
 run event_bus "listeners in a weak set: the bus never keeps one alive"
+run thresholds "thresholds and get_count: when automatic collections run (700, 10, 10)"
+run generations "collecting one generation at a time: young garbage, and an old cycle only a full collection finds"
+run resurrection "PEP 442: a finalizer resurrects its object, and never runs again"
+run legacy_garbage "a legacy finalizer in a cycle: uncollectable, in the garbage list, until the program breaks the cycle"
+run batch_job "a batch job with collection disabled: 142 collections that find nothing, avoided"
 run leaky_bus "the event bus that ate 8 GB, found with the tracer (snapshots and a why-alive picture in $out)" "$out"
 
 if [ -f "$out/leaky_bus_before.snap" ]; then
