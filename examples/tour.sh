@@ -24,6 +24,9 @@ run generations "collecting one generation at a time: young garbage, and an old 
 run resurrection "PEP 442: a finalizer resurrects its object, and never runs again"
 run legacy_garbage "a legacy finalizer in a cycle: uncollectable, in the garbage list, until the program breaks the cycle"
 run batch_job "a batch job with collection disabled: 142 collections that find nothing, avoided"
+run debug_overflow "the debug allocator catches a one-byte overflow and shows where the block was allocated"
+run spike_vs_leak "memory that stays high after a spike, told apart from a real leak"
+run freeze_fork "freeze before fork: workers' full collections stop copying the heap"
 run leaky_bus "the event bus that ate 8 GB, found with the tracer (snapshots and a why-alive picture in $out)" "$out"
 
 if [ -f "$out/leaky_bus_before.snap" ]; then
