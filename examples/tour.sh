@@ -27,6 +27,7 @@ run batch_job "a batch job with collection disabled: 142 collections that find n
 run registry_leak "a class-level registry keeps every instance alive; a weak-value map fixes it"
 run callback_buffer "a callback that captures a large buffer keeps it alive while registered"
 run weak_parent_tree "a tree with weak parent links dies by reference counting alone"
+run slots "the __slots__ lesson: bytes per object with an attribute dict and with a fixed layout"
 run debug_overflow "the debug allocator catches a one-byte overflow and shows where the block was allocated"
 run spike_vs_leak "memory that stays high after a spike, told apart from a real leak"
 run freeze_fork "freeze before fork: workers' full collections stop copying the heap"
