@@ -55,11 +55,11 @@ void *rcgc__snap_arena_alloc(rcgc_snapshot *s, size_t size)
 
 /* ---- interned strings ---- */
 
-static uint64_t str_hash(const char *str)
+static uint64_t str_hash(const char *str, size_t len)
 {
     uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)str; *p; p++) {
-        h ^= *p;
+    for (size_t k = 0; k < len; k++) {
+        h ^= (unsigned char)str[k];
         h *= 0x100000001b3u;
     }
     return h;
@@ -73,7 +73,7 @@ static int strings_grow(rcgc_snapshot *s)
     for (size_t i = 0; i < s->str_cap; i++) {
         const char *str = s->strs[i];
         if (str == NULL) continue;
-        size_t j = (size_t)str_hash(str) & (cap - 1);
+        size_t j = (size_t)str_hash(str, strlen(str)) & (cap - 1);
         while (t[j] != NULL) j = (j + 1) & (cap - 1);
         t[j] = str;
     }
@@ -86,12 +86,7 @@ static int strings_grow(rcgc_snapshot *s)
 const char *rcgc__snap_intern_n(rcgc_snapshot *s, const char *str, size_t len)
 {
     if ((s->str_count + 1) * 2 > s->str_cap && strings_grow(s) != 0) return NULL;
-    uint64_t h = 0xcbf29ce484222325u;
-    for (size_t k = 0; k < len; k++) {
-        h ^= (unsigned char)str[k];
-        h *= 0x100000001b3u;
-    }
-    size_t j = (size_t)h & (s->str_cap - 1);
+    size_t j = (size_t)str_hash(str, len) & (s->str_cap - 1);
     for (; s->strs[j] != NULL; j = (j + 1) & (s->str_cap - 1))
         if (strncmp(s->strs[j], str, len) == 0 && s->strs[j][len] == '\0')
             return s->strs[j];

@@ -387,12 +387,19 @@ static size_t entry_size(const tentry *e)
     return (size_t)(e->size_domain & SIZE_MASK);
 }
 
-/* Sampling: what one recorded block of size bytes stands for. */
+/* Sampling: the probability that a block of size bytes was recorded, 1 when
+ * every allocation is.  A recorded block stands for size / p bytes and 1 / p
+ * blocks. */
+static double recorded_p(const struct rcgc_tracer *tr, size_t size)
+{
+    if (tr->cfg.sample_bytes == 0 || size == 0) return 1.0;
+    return -expm1(-(double)size / (double)tr->cfg.sample_bytes);
+}
+
+/* The bytes one recorded block of size bytes stands for. */
 static double weight(const struct rcgc_tracer *tr, size_t size)
 {
-    if (tr->cfg.sample_bytes == 0 || size == 0) return (double)size;
-    double p = -expm1(-(double)size / (double)tr->cfg.sample_bytes);
-    return (double)size / p;
+    return (double)size / recorded_p(tr, size);
 }
 
 static void account(struct rcgc_tracer *tr, double delta)
@@ -458,22 +465,6 @@ typedef struct where {
 static int locate(const struct rcgc_tracer *tr, uintptr_t ptr, unsigned domain,
                   where *w)
 {
-    /* The fast path: ptr is in the pool of the side array used last (a
-     * side array exists only while its pool holds traced blocks). */
-    const side *sd = tr->last_side;
-    uintptr_t pool_addr = ptr & ~PM_POOL_MASK;
-    if (sd != NULL && sd->pool == pool_addr && domain < RCGC_DOMAIN_COUNT) {
-        uintptr_t off = ptr - pool_addr - PM_POOL_OVERHEAD;
-        uint32_t index = (uint32_t)(((uint64_t)off * sd->recip) >> 32);
-        if (off >= PM_POOL_SIZE || (uintptr_t)index * sd->bsize != off ||
-            index >= sd->nslots)
-            return 0;
-        w->pool = pool_addr;
-        w->index = index;
-        w->bsize = sd->bsize;
-        w->nslots = sd->nslots;
-        return 1;
-    }
     if (tr->pm == NULL || domain >= RCGC_DOMAIN_COUNT ||
         !rcgc__pm_owns(tr->pm, (const void *)ptr))
         return 0;
@@ -1152,20 +1143,6 @@ RCGC__EXPORT int rcgc_trace_object_traceback(rcgc_runtime *rt,
 
 /* ---- snapshots ---- */
 
-/* What a trace of size bytes stands for (sampling: 1 / p blocks). */
-static void estimate(const struct rcgc_tracer *tr, size_t size,
-                     double *est_size, double *est_count)
-{
-    if (tr->cfg.sample_bytes == 0 || size == 0) {
-        *est_size = (double)size;
-        *est_count = 1;
-        return;
-    }
-    double p = -expm1(-(double)size / (double)tr->cfg.sample_bytes);
-    *est_size = (double)size / p;
-    *est_count = 1 / p;
-}
-
 /* The snapshot index of tb, adding it on first use in this snapshot. */
 static long snap_traceback(struct rcgc_tracer *tr, rcgc_snapshot *s, ttb *tb,
                            rcgc_frame *buf)
@@ -1182,10 +1159,9 @@ static int snap_add(struct rcgc_tracer *tr, rcgc_snapshot *s, unsigned domain,
                     size_t size, ttb *tb, rcgc_frame *buf)
 {
     long idx = snap_traceback(tr, s, tb, buf);
-    double est_size, est_count;
-    estimate(tr, size, &est_size, &est_count);
     if (idx < 0) return RCGC_ENOMEM;
-    return rcgc__snapshot_add_trace(s, domain, size, idx, est_size, est_count);
+    double p = recorded_p(tr, size);
+    return rcgc__snapshot_add_trace(s, domain, size, idx, (double)size / p, 1 / p);
 }
 
 RCGC__EXPORT rcgc_snapshot *rcgc_snapshot_take(rcgc_runtime *rt)
