@@ -121,6 +121,72 @@ static rcgc_ssize subtract_refs(gc_head *containers)
     return nephemeral;
 }
 
+/*
+ * update_refs and subtract_refs in one pass, for a full collection when every
+ * tracked object is in the set (no frozen objects, not tearing down): then
+ * "tracked" means "in the set", so an object reached through traverse before
+ * the walk gets to it has its gc_refs initialised on first touch (COLLECTING
+ * says it was).  The result is the same gc_refs for every object, with one
+ * pass over the objects' memory instead of two.  Returns the number of
+ * objects; *nephemeral as subtract_refs.
+ */
+static inline void init_refs(gc_head *g)
+{
+    rcgc_object *o = gc_object_of(g);
+    if (RCGC_DEBUG >= 1 && o->refcnt <= 0)
+        rcgc__fatal(NULL, o, "update_refs: tracked object with refcount %ld "
+                             "(a deallocation left it tracked, or it is "
+                             "immortal)",
+                    (long)o->refcnt);
+    gc_reset_refs(g, o->refcnt);
+}
+
+static int visit_decref_all(rcgc_object *child, void *parent)
+{
+    if (gc_is_gc(child)) {
+        gc_head *g = gc_head_of(child);
+        if (!gc_is_collecting(g)) {
+            if (!gc_is_tracked(g)) return 0;
+            init_refs(g);
+        }
+        if (RCGC_DEBUG >= 1 && gc_get_refs(g) <= 0)
+            return visit_decref(child, parent); /* reports it */
+        gc_decref(g);
+    }
+    return 0;
+}
+
+static int visit_decref_all_value(rcgc_object *key, rcgc_object *value,
+                                  void *parent)
+{
+    (void)key;
+    return value != NULL ? visit_decref_all(value, parent) : 0;
+}
+
+static rcgc_ssize update_subtract_refs(rcgc_runtime *rt, gc_head *containers,
+                                       rcgc_ssize *nephemeral)
+{
+    rcgc_ssize n = 0, neph = 0;
+    for (gc_head *g = gc_next(containers); g != containers; g = gc_next(g)) {
+        n++;
+        if (!gc_is_collecting(g)) init_refs(g);
+        rcgc_object *o = gc_object_of(g);
+        const rcgc_type *t = o->type;
+        t->traverse(o, visit_decref_all, o);
+        if (t->ephemerons != NULL) {
+            t->ephemerons(o, visit_decref_all_value, o);
+            neph++;
+        }
+    }
+    if (RCGC_DEBUG >= 1 && n != rt->tracked)
+        rcgc__fatal(rt, NULL, "full collection: %td objects in the "
+                              "generations but %td tracked (a tracked object "
+                              "outside the generation lists)",
+                    n, rt->tracked);
+    *nephemeral = neph;
+    return n;
+}
+
 /* g sits in the tentative unreachable list but is reachable after all:
  * unlink it by hand (the list functions do not handle the mark) and queue it
  * for scanning at the tail of young. */
@@ -252,12 +318,19 @@ static rcgc_ssize move_ephemerons(gc_head *young, gc_head *unreachable)
  * rest.  Returns how many are unreachable; *reachable gets the others. */
 static rcgc_ssize deduce_unreachable(rcgc_runtime *rt, gc_head *base,
                                      gc_head *unreachable,
-                                     rcgc_ssize *reachable, uint64_t *t)
+                                     rcgc_ssize *reachable, int all_tracked,
+                                     uint64_t *t)
 {
-    rcgc_ssize candidates = update_refs(rt, base);
-    if (t != NULL) lap(rt, RCGC_PHASE_UPDATE_REFS, t);
-    rcgc_ssize nephemeral = subtract_refs(base);
-    if (t != NULL) lap(rt, RCGC_PHASE_SUBTRACT_REFS, t);
+    rcgc_ssize candidates, nephemeral;
+    if (all_tracked) {
+        candidates = update_subtract_refs(rt, base, &nephemeral);
+        if (t != NULL) lap(rt, RCGC_PHASE_SUBTRACT_REFS, t);
+    } else {
+        candidates = update_refs(rt, base);
+        if (t != NULL) lap(rt, RCGC_PHASE_UPDATE_REFS, t);
+        nephemeral = subtract_refs(base);
+        if (t != NULL) lap(rt, RCGC_PHASE_SUBTRACT_REFS, t);
+    }
     gc_list_init(unreachable);
     *reachable = move_unreachable(base, unreachable);
     if (nephemeral > 0) *reachable += move_ephemerons(base, unreachable);
@@ -481,7 +554,7 @@ static rcgc_ssize handle_resurrected_objects(rcgc_runtime *rt,
     rcgc_ssize resurrected;
     clear_collecting(unreachable);
     rcgc_ssize still = deduce_unreachable(rt, unreachable, still_unreachable,
-                                          &resurrected, NULL);
+                                          &resurrected, 0, NULL);
     clear_unreachable_mask(still_unreachable);
     gc_list_merge(unreachable, old);
     return still;
@@ -587,7 +660,12 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
     validate(rt, young, "young", 0);
 
     rcgc_ssize reachable, nunreachable, to_finalize, nfinal;
-    nunreachable = deduce_unreachable(rt, young, &unreachable, &reachable, &t);
+    /* A full collection sees every tracked object unless some are frozen
+     * (or teardown holds some aside): then one pass does both first steps. */
+    int all_tracked = young == old && gc_list_is_empty(&rt->permanent) &&
+                      !rt->tearing_down;
+    nunreachable = deduce_unreachable(rt, young, &unreachable, &reachable,
+                                      all_tracked, &t);
     reachable -= untrack_lazy(rt, young, generation == RCGC_NUM_GENERATIONS - 1);
     lap(rt, RCGC_PHASE_UNTRACK_LAZY, &t);
     promote(rt, generation, young, old, reachable);
