@@ -169,6 +169,7 @@ static rcgc_ssize update_subtract_refs(rcgc_runtime *rt, gc_head *containers,
     rcgc_ssize n = 0, neph = 0;
     for (gc_head *g = gc_next(containers); g != containers; g = gc_next(g)) {
         n++;
+        gc_prefetch_ahead(g, gc_next(g));
         if (!gc_is_collecting(g)) init_refs(g);
         rcgc_object *o = gc_object_of(g);
         const rcgc_type *t = o->type;
@@ -233,6 +234,7 @@ static rcgc_ssize scan_reachable(gc_head *young, gc_head *prev,
     rcgc_ssize reachable = 0;
     gc_head *g = gc_next(prev);
     while (g != young) {
+        gc_prefetch_ahead(g, gc_next(g));
         if (gc_get_refs(g) != 0) {
             rcgc_object *o = gc_object_of(g);
             o->type->traverse(o, visit_reachable, young);
@@ -416,6 +418,7 @@ static rcgc_ssize move_legacy_finalizers(gc_head *unreachable,
     for (gc_head *g = gc_next(unreachable); g != unreachable; g = next) {
         g->next &= ~GC_NEXT_UNREACHABLE;
         next = gc_next(g);
+        gc_prefetch_ahead(g, next);
         if (has_legacy_finalizer(gc_object_of(g))) {
             gc_clear_collecting(g);
             gc_list_move(g, finalizers);

@@ -86,6 +86,33 @@ static inline void gc_set_prev(gc_head *g, gc_head *p)
     g->prev = (g->prev & GC_PREV_FLAGS) | (uintptr_t)p;
 }
 
+/*
+ * The collector's passes walk lists whose order usually follows memory (a
+ * pool hands out neighbouring blocks, and a full collection keeps the order),
+ * forwards or backwards.  A walk is a chain of dependent loads, which the
+ * hardware does not prefetch far enough ahead; when the next node is a
+ * neighbour in memory, ask for the line GC_PREFETCH_NODES nodes further along
+ * the same stride (a prefetch never faults, and a wrong guess costs one
+ * wasted line).  Measured on a 10^7-object chain: 7.2 -> 4.4 ns per node
+ * for a bare walk (docs/collector.md).
+ */
+#define GC_PREFETCH_NODES 64
+#define GC_PREFETCH_STRIDE 256 /* neighbours: at most this many bytes apart */
+
+static inline void gc_prefetch_ahead(const gc_head *g, const gc_head *next)
+{
+#if defined(__GNUC__)
+    intptr_t d = (intptr_t)(uintptr_t)next - (intptr_t)(uintptr_t)g;
+    if (d >= -GC_PREFETCH_STRIDE && d <= GC_PREFETCH_STRIDE)
+        __builtin_prefetch((const void *)((uintptr_t)g +
+                                          (uintptr_t)(d * GC_PREFETCH_NODES)),
+                           1);
+#else
+    (void)g;
+    (void)next;
+#endif
+}
+
 static inline int gc_is_tracked(const gc_head *g)
 {
     return g->next != 0;
