@@ -165,6 +165,12 @@ static inline int rcgc__pm_owns(const struct rcgc_pymalloc *pm, const void *p)
     return (uint32_t)((uint32_t)(a & PM_ARENA_MASK) - lf->lo) >= lf->span;
 }
 
+/* The calloc and free hooks of rcgc_pymalloc_allocator(pm): the runtime
+ * compares a domain's hooks with them to call the pool allocator directly
+ * (runtime.c, rcgc__obj_calloc). */
+void *rcgc__pm_hook_calloc(void *ctx, size_t nelem, size_t elsize);
+void rcgc__pm_hook_free(void *ctx, void *ptr);
+
 /* ---- arenamap.c ---- */
 /* Mark [base, base + 1 MiB) as an arena (used = 1) or not (0).  0, or
  * RCGC_ENOMEM (no bottom node), RCGC_EINVAL (address beyond 48 bits); on

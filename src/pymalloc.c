@@ -474,7 +474,7 @@ static void *hook_malloc(void *ctx, size_t size)
     return rcgc_pymalloc_malloc(ctx, size);
 }
 
-static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
+void *rcgc__pm_hook_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     return rcgc_pymalloc_calloc(ctx, nelem, elsize);
 }
@@ -484,14 +484,15 @@ static void *hook_realloc(void *ctx, void *ptr, size_t size)
     return rcgc_pymalloc_realloc(ctx, ptr, size);
 }
 
-static void hook_free(void *ctx, void *ptr)
+void rcgc__pm_hook_free(void *ctx, void *ptr)
 {
     rcgc_pymalloc_free(ctx, ptr);
 }
 
 RCGC__API rcgc_allocator rcgc_pymalloc_allocator(rcgc_pymalloc *pm)
 {
-    rcgc_allocator a = {pm, hook_malloc, hook_calloc, hook_realloc, hook_free};
+    rcgc_allocator a = {pm, hook_malloc, rcgc__pm_hook_calloc, hook_realloc,
+                         rcgc__pm_hook_free};
     return a;
 }
 

@@ -13,9 +13,21 @@
 
 /* ---- memory through the heap ---- */
 
+/* Objects: when the object domain is the runtime's pool allocator itself
+ * (no tracer, debug or user hooks installed over it), call it directly,
+ * skipping the heap front end and the hook; the heap's block count is kept
+ * as rcgc_heap_calloc / rcgc_heap_free would. */
 void *rcgc__obj_calloc(rcgc_runtime *rt, size_t size)
 {
-    void *p = rcgc_heap_calloc(&rt->heap, RCGC_DOMAIN_OBJ, 1, size);
+    rcgc_heap *h = &rt->heap;
+    const rcgc_allocator *a = &h->dom[RCGC_DOMAIN_OBJ];
+    void *p;
+    if (RCGC_LIKELY(a->calloc == rcgc__pm_hook_calloc)) {
+        p = rcgc_pymalloc_calloc(a->ctx, 1, size);
+        if (p != NULL) h->blocks[RCGC_DOMAIN_OBJ]++;
+    } else {
+        p = rcgc_heap_calloc(h, RCGC_DOMAIN_OBJ, 1, size);
+    }
     if (p == NULL) {
         rt->last_error = RCGC_ENOMEM;
         return NULL;
@@ -26,8 +38,15 @@ void *rcgc__obj_calloc(rcgc_runtime *rt, size_t size)
 
 void rcgc__obj_free(rcgc_runtime *rt, void *ptr)
 {
+    rcgc_heap *h = &rt->heap;
+    const rcgc_allocator *a = &h->dom[RCGC_DOMAIN_OBJ];
     rt->blocks--;
-    rcgc_heap_free(&rt->heap, RCGC_DOMAIN_OBJ, ptr);
+    if (RCGC_LIKELY(a->free == rcgc__pm_hook_free)) {
+        h->blocks[RCGC_DOMAIN_OBJ]--;
+        rcgc_pymalloc_free(a->ctx, ptr);
+    } else {
+        rcgc_heap_free(h, RCGC_DOMAIN_OBJ, ptr);
+    }
 }
 
 void *rcgc__malloc(rcgc_runtime *rt, size_t size)
