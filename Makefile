@@ -11,6 +11,10 @@
 #   make fuzz            fuzz the scenario runner and the snapshot loader
 #                        (FUZZ_TIME=seconds each; clang)
 #   make difftest N=100000   N random scenarios on rcgc and on CPython
+#   make bench           rcgc against glibc, mimalloc, jemalloc, Boehm GC and
+#                        CPython, side by side: Markdown tables on stdout,
+#                        records in build/bench/results.json
+#                        (docs/performance.md; BENCH_ARGS=--quick to check)
 #   make bench-alloc     the pool allocator against glibc, mimalloc, jemalloc
 #   make bench-gc        full-collection cost against CPython (bench/README.md;
 #                        BENCH_ARGS=--quick for 10^6 only)
@@ -35,7 +39,7 @@ configure = $(CMAKE) -S . -B $(1) $(CMAKE_FLAGS) $(2) >/dev/null
 ctest     = cd $(1) && ctest --output-on-failure -j$(JOBS) $(2)
 
 .PHONY: all demo test test-release test-debug test-sanitize test-tsan \
-        test-valgrind bench-gc bench-alloc bench-diag bench-trace fuzz \
+        test-valgrind bench bench-gc bench-alloc bench-diag bench-trace fuzz \
         difftest install clean
 
 all:
@@ -67,6 +71,19 @@ test-tsan:
 
 test-valgrind: all
 	tests/valgrind.sh $(BUILD)
+
+# make bench: every suite of bench/bench.py.  The peers come from Debian
+# (libgc-dev, libmimalloc-dev, libjemalloc-dev): installed here when one is
+# missing and we are root with apt-get; otherwise the missing peer's rows are
+# skipped with a note.
+bench:
+	@if { [ ! -e /usr/include/gc.h ] || [ ! -e /usr/include/mimalloc.h ] || [ ! -e /usr/include/jemalloc/jemalloc.h ]; } && \
+	    [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing the peers to measure against (libgc-dev libmimalloc-dev libjemalloc-dev)"; \
+	  apt-get install -y -qq libgc-dev libmimalloc-dev libjemalloc-dev >/dev/null 2>&1 || true; fi
+	@$(call configure,$(BUILD),-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+	$(CMAKE) --build $(BUILD) -j$(JOBS)
+	python3 bench/bench.py --build $(BUILD) $(BENCH_ARGS)
 
 bench-gc: all
 	python3 bench/gc_collect.py --bin $(BUILD)/bin/gc_full $(BENCH_ARGS)

@@ -28,13 +28,14 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import benchlib  # noqa: E402
+from benchlib import ROOT, log, summarize  # noqa: E402
 SYSTEMS = ("rcgc", "mimalloc", "jemalloc", "glibc")
 PACKAGES = {"mimalloc": "libmimalloc-dev", "jemalloc": "libjemalloc-dev"}
 
@@ -58,39 +59,6 @@ METRICS = [
 ]
 
 
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def mem_available():
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def wait_for_memory(need, timeout=600):
-    """Wait until `need` bytes are available (other jobs share the machine)."""
-    deadline = time.monotonic() + timeout
-    warned = False
-    while True:
-        avail = mem_available()
-        if avail is None or avail >= need:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {avail >> 20} MiB available, "
-                               f"{need >> 20} MiB needed")
-        if not warned:
-            log(f"  waiting for memory: {avail >> 20} MiB available, "
-                f"{need >> 20} MiB needed")
-            warned = True
-        time.sleep(5)
-
-
 def install_deps():
     """apt-get the allocator libraries that are missing, where possible."""
     for system, pkg in PACKAGES.items():
@@ -112,14 +80,11 @@ def install_deps():
 
 
 def run_one(cmd, timeout):
-    t0 = time.monotonic()
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       text=True, timeout=timeout)
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited with {r.returncode}: "
-                           f"{r.stderr.strip()}")
-    rec = json.loads(r.stdout.strip().splitlines()[-1])
-    rec["_wall"] = time.monotonic() - t0
+    r = benchlib.run(cmd, timeout=timeout)
+    if r.error is not None or not r.records:
+        raise RuntimeError(f"{' '.join(cmd)}: {r.error or 'no output'}")
+    rec = r.records[-1]
+    rec["_wall"] = r.wall_s
     return rec
 
 
@@ -139,46 +104,25 @@ def derive(rec):
     return rec
 
 
-def summarize(vals):
-    return {"median": statistics.median(vals), "min": min(vals),
-            "max": max(vals), "n": len(vals)}
-
-
 def fmt(v):
-    if abs(v) < 0.005:
-        v = 0.0  # no "-0.00"
-    a = abs(v)
-    if a >= 1000:
-        return f"{v:,.0f}"
-    if a >= 100:
-        return f"{v:.0f}"
-    if a >= 10:
-        return f"{v:.1f}"
-    return f"{v:.2f}"
+    """A median for the targets' lines (no "-0")."""
+    return benchlib.fmt_num(0.0 if abs(v) < 0.005 else v)
 
 
 def fmt_stat(s):
     if s is None:
         return "—"
-    return f"{fmt(s['median'])} ({fmt(s['min'])}–{fmt(s['max'])})"
+    return benchlib.fmt_stat({k: (0.0 if k != "runs" and abs(v) < 0.005
+                                  else v) for k, v in s.items()})
 
 
 def machine():
-    cpu = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    gcc = subprocess.run(["gcc", "--version"], stdout=subprocess.PIPE,
-                         text=True).stdout.splitlines()
-    return (f"{platform.node()}: {cpu}, {os.cpu_count()} CPUs, "
-            f"{(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')) >> 30}"
-            f" GiB, Linux {platform.release()}, {gcc[0] if gcc else 'gcc ?'}, "
-            f"glibc {platform.libc_ver()[1]}")
+    m = benchlib.machine()
+    libs = ", ".join(f"{k} {v}" for k, v in m["libraries"].items())
+    return (f"{m['cpu']}, {m['cores']} CPUs, "
+            f"{(m['memory_bytes'] or 0) >> 30} GiB, {m['os']}, Linux "
+            f"{m['kernel']}, {m['cc']}, glibc {platform.libc_ver()[1]}" +
+            (f", {libs}" if libs else ""))
 
 
 def targets(stats):
@@ -261,7 +205,8 @@ def main():
     for r in range(runs):
         for bench in benches:
             if bench == "frag":
-                wait_for_memory(objects * 400 + (512 << 20))
+                benchlib.wait_for_memory(objects * 400 + (512 << 20),
+                                         timeout=600)
             order = systems[r % len(systems):] + systems[:r % len(systems)]
             for s in order:
                 cmd = [os.path.join(args.bin_dir, f"alloc_bench_{s}"), bench,

@@ -26,127 +26,76 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import benchlib  # noqa: E402
+from benchlib import fmt_n, fmt_stat, log, summarize  # noqa: E402
+
 CASES = ("alive_first", "alive_steady", "garbage")
 SYSTEMS = ("rcgc", "cpython")
 
 
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def fmt_n(n):
-    e = len(str(n)) - 1
-    return f"10^{e}" if n == 10 ** e else str(n)
-
-
-def mem_available():
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def wait_for_memory(need, timeout=300):
-    """Wait until `need` bytes are available (other jobs share the machine)."""
-    deadline = time.monotonic() + timeout
-    warned = False
-    while True:
-        avail = mem_available()
-        if avail is None or avail >= need:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {avail >> 20} MiB available, "
-                               f"{need >> 20} MiB needed")
-        if not warned:
-            log(f"  waiting for memory: {avail >> 20} MiB available, "
-                f"{need >> 20} MiB needed")
-            warned = True
-        time.sleep(5)
-
-
-def run_one(cmd, timeout):
-    """Run cmd; return (records, peak RSS in bytes, wall seconds, error)."""
-    import tempfile
-    import threading
-    t0 = time.monotonic()
-    with tempfile.TemporaryFile(mode="w+") as errf:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errf,
-                                text=True)
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
-        out = proc.stdout.read()
-        proc.stdout.close()
-        _, status, usage = os.wait4(proc.pid, 0)  # per-child peak RSS
-        timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        errf.seek(0)
-        err = errf.read()
-    wall = time.monotonic() - t0
-    peak = usage.ru_maxrss * 1024
-    records, error = [], None
-    for line in out.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            error = f"bad output line: {line[:200]}"
-    if proc.returncode != 0:
-        error = (f"exit status {proc.returncode}: "
-                 f"{err.strip()[-500:] or '(no stderr)'}")
-        if wall >= timeout:
-            error = f"killed after {timeout} s"
-    elif err.strip():
-        log("  stderr: " + err.strip()[-500:])
-    for r in records:
-        if r.get("case") == "build":
-            r["peak_rss"] = peak
-    return records, peak, wall, error
-
-
-def run_cell(args, shape, n, runs, progress):
-    """All runs of one cell; returns {system: [records of each run]}."""
-    results = {s: [] for s in SYSTEMS}
-    errors = []
-    cmds = {
+def commands(args, shape, n):
+    """{system: command} of one cell (gc_full and gc_full.py)."""
+    return {
         "rcgc": [args.bin, shape, str(n), str(args.steady)],
         "cpython": [args.python, os.path.join(HERE, "gc_full.py"), shape,
                     str(n), str(args.steady)]
         + (["--no-freeze"] if args.no_freeze else []),
     }
+
+
+def memory_needed(n):
+    """Bytes to wait for before one process of a cell with N objects."""
+    return n * 160 + (512 << 20)
+
+
+def run_cell(cmds, shape, n, runs, progress, timeout=900, label=None):
+    """All runs of one cell.
+
+    cmds: {system: command}, each printing gc_full's JSON lines (build and
+    the CASES, each with "ok", "collected", "expected", "ns_per_obj").  The
+    systems take turns going first, run by run (rotating the order).
+    progress: [processes done, processes in all], updated.  Returns
+    ({system: [records of each run]}, [error messages]); a collection that
+    returned the wrong count is an error.  The build record of each run
+    gets the child's peak RSS ("peak_rss", bytes).
+    """
+    systems = list(cmds)
+    results = {s: [] for s in systems}
+    errors = []
+    label = label or f"{shape} N={fmt_n(n)}"
     for k in range(1, runs + 1):
-        order = SYSTEMS if k % 2 == 1 else SYSTEMS[::-1]
-        for system in order:
+        rot = (k - 1) % len(systems)
+        for system in systems[rot:] + systems[:rot]:
             progress[0] += 1
-            wait_for_memory(n * 160 + (512 << 20))
-            log(f"[{progress[0]:3d}/{progress[1]}] {shape} N={fmt_n(n)} "
-                f"{system:7s} run {k}/{runs} ...")
-            records, peak, wall, error = run_one(cmds[system], args.timeout)
-            if error:
-                errors.append(f"{system} {shape} N={fmt_n(n)} run {k}: {error}")
+            benchlib.wait_for_memory(memory_needed(n))
+            log(f"[{progress[0]:3d}/{progress[1]}] {label}: {system} run "
+                f"{k}/{runs} ...")
+            run = benchlib.run(cmds[system], timeout)
+            records, peak = run.records, run.peak_rss
+            for r in records:
+                if r.get("case") == "build":
+                    r["peak_rss"] = peak
+            if run.error:
+                errors.append(f"{system} {label} run {k}: {run.error}")
                 log("  ERROR: " + errors[-1])
             for r in records:
                 if r.get("case") in CASES and not r.get("ok"):
-                    msg = (f"{system} {shape} N={fmt_n(n)} run {k} "
-                           f"{r['case']}: collect returned {r['collected']}, "
-                           f"expected {r['expected']}")
+                    msg = (f"{system} {label} run {k} {r['case']}: collect "
+                           f"returned {r['collected']}, expected "
+                           f"{r['expected']}")
                     errors.append(msg)
                     log("  ERROR: " + msg)
-            got = {r["case"] for r in records}
+            got = {r.get("case") for r in records}
             missing = [c for c in ("build",) + CASES if c not in got]
-            if missing and not error:
-                errors.append(f"{system} {shape} N={fmt_n(n)} run {k}: "
-                              f"missing {', '.join(missing)}")
+            if missing and not run.error:
+                errors.append(f"{system} {label} run {k}: missing "
+                              f"{', '.join(missing)}")
             summary = " ".join(
                 f"{r['case']}={r['ns_per_obj']:.1f}" for r in records
                 if r.get("case") in CASES)
-            log(f"        {wall:5.1f} s, peak RSS {peak >> 20} MiB; ns/obj: "
-                f"{summary}")
+            log(f"        {run.wall_s:5.1f} s, peak RSS {peak >> 20} MiB; "
+                f"ns/obj: {summary}")
             results[system].append(records)
     return results, errors
 
@@ -164,19 +113,6 @@ def case_values(runs, case, key="ns_per_obj"):
 def counts(runs, case):
     return sorted({r["collected"] for records in runs for r in records
                    if r.get("case") == case})
-
-
-def summarize(vals):
-    if not vals:
-        return None
-    return {"median": statistics.median(vals), "min": min(vals),
-            "max": max(vals), "runs": len(vals)}
-
-
-def fmt_stat(s):
-    if s is None:
-        return "n/a"
-    return f"{s['median']:.1f} ({s['min']:.1f}–{s['max']:.1f})"
 
 
 def phase_medians(runs, case):
@@ -243,7 +179,8 @@ def main():
     cells, all_errors = [], []
     for n in sizes:
         for shape in shapes:
-            res, errs = run_cell(args, shape, n, runs, progress)
+            res, errs = run_cell(commands(args, shape, n), shape, n, runs,
+                                 progress, args.timeout)
             cells.append((shape, n, res))
             all_errors.extend(errs)
     elapsed = time.monotonic() - start

@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""make bench: rcgc against the anchors, side by side, in one run.
+
+    python3 bench/bench.py [--build build] [--runs N] [--quick]
+                           [--only alloc,gc] [--json build/bench/results.json]
+
+Runs the allocation suite (bench/suite_alloc.py: binary-trees and GCBench on
+rcgc objects, glibc, mimalloc, jemalloc, Boehm GC and CPython) and the
+collection suite (bench/suite_gc.py: full collections, pyperformance's
+gc_collect and gc_traversal shapes, pause times, bytes per tracked object on
+rcgc, CPython and Boehm GC), prints one Markdown table per benchmark and the
+issue's targets, and writes every record to results.json:
+
+    {"machine": {...}, "command": "...", "records": [
+        {"benchmark", "system", "metric", "value", "spread": [min, max],
+         "runs", "unit", "lower_is_better", ...}, ...],
+     "targets": [...], "notes": [...]}
+
+value is the median over the runs, spread the min and max of the same runs.
+Progress (which benchmark, which system, which run) goes to stderr.
+docs/performance.md explains every number.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
+from benchlib import fmt_num, log  # noqa: E402
+
+SUITES = ("alloc", "gc")
+SYSTEM_ORDER = ("rcgc", "mimalloc", "jemalloc", "glibc", "boehm", "cpython")
+
+
+class Ctx:
+    def __init__(self, bindir, python, runs, quick):
+        self.bindir = bindir
+        self.python = python
+        self.runs = runs
+        self.quick = quick
+
+
+def cell(r):
+    lo, hi = r["spread"]
+    v = fmt_num(r["value"])
+    if r["runs"] > 1 and lo != hi:
+        v += f" ({fmt_num(lo)}–{fmt_num(hi)})"
+    return v
+
+
+def tables(records):
+    """One Markdown table per benchmark: systems as rows, metrics as columns,
+    and each system's first metric as a multiple of rcgc's."""
+    out = []
+    benches = []
+    for r in records:
+        if r["benchmark"] not in benches:
+            benches.append(r["benchmark"])
+    for b in benches:
+        rs = [r for r in records if r["benchmark"] == b]
+        metrics = []
+        for r in rs:
+            if r["metric"] not in metrics:
+                metrics.append(r["metric"])
+        systems = sorted({r["system"] for r in rs},
+                         key=lambda s: (SYSTEM_ORDER.index(s)
+                                        if s in SYSTEM_ORDER else 99, s))
+        by = {(r["system"], r["metric"]): r for r in rs}
+        base = by.get(("rcgc", metrics[0]))
+        units = {m: next(r["unit"] for r in rs if r["metric"] == m)
+                 for m in metrics}
+        head = ["system"] + [f"{m} ({units[m]})" if units[m] and
+                             units[m] not in m else m for m in metrics]
+        if base is not None and len(systems) > 1:
+            head.append(f"{metrics[0]}: × rcgc")
+        out.append(f"### {b}\n")
+        out.append("| " + " | ".join(head) + " |")
+        out.append("|" + "---|" * len(head))
+        for s in systems:
+            row = [s] + [cell(by[(s, m)]) if (s, m) in by else "—"
+                         for m in metrics]
+            if base is not None and len(systems) > 1:
+                r = by.get((s, metrics[0]))
+                row.append(f"{r['value'] / base['value']:.2f}"
+                           if r is not None and base["value"] else "—")
+            out.append("| " + " | ".join(row) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def find(records, benchmark, system, metric):
+    for r in records:
+        if (r["benchmark"] == benchmark and r["system"] == system
+                and r["metric"] == metric):
+            return r
+    return None
+
+
+def targets(records):
+    """The issue's targets, each with what was measured and met/missed."""
+    res = []
+
+    def add(name, r, limit, unit):
+        if r is None:
+            return
+        res.append({"target": name, "limit": limit, "unit": unit,
+                    "value": r["value"], "benchmark": r["benchmark"],
+                    "met": r["value"] <= limit})
+
+    for b in sorted({r["benchmark"] for r in records}):
+        if not b.startswith("full collection"):
+            continue
+        r = find(records, b, "rcgc", "ns per object")
+        if b.endswith(" live"):
+            add(f"{b}: ≤ 10 ns per object", r, 10.0, "ns")
+        elif b.endswith(" garbage"):
+            add(f"{b}: ≤ 30 ns per object", r, 30.0, "ns")
+    add("gc_collect shape: ≤ 0.25 ms",
+        find(records, "gc_collect shape", "rcgc", "ms"), 0.25, "ms")
+    add("gc_traversal shape: ≤ 2 ms",
+        find(records, "gc_traversal shape", "rcgc", "ms"), 2.0, "ms")
+    add("≤ 16 bytes per tracked object",
+        find(records, "bytes per tracked object", "rcgc",
+             "bytes per tracked object"), 16, "bytes")
+    for b in sorted({r["benchmark"] for r in records}):
+        if not b.startswith("binary-trees"):
+            continue
+        rc = find(records, b, "rcgc", "ns per node")
+        mi = find(records, b, "mimalloc", "ns per node")
+        if rc is not None and mi is not None:
+            res.append({"target": f"{b}: rcgc objects no slower than "
+                                  "mimalloc's plain nodes",
+                        "limit": mi["value"], "unit": "ns",
+                        "value": rc["value"], "benchmark": b,
+                        "met": rc["value"] <= mi["value"]})
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description="rcgc against glibc, mimalloc, jemalloc, Boehm GC and "
+                    "CPython, side by side (docs/performance.md)")
+    ap.add_argument("--build", default=os.path.join(benchlib.ROOT, "build"),
+                    help="the CMake build directory (binaries in BUILD/bin)")
+    ap.add_argument("--python", default=sys.executable,
+                    help="the CPython to measure (default: this one)")
+    ap.add_argument("--runs", type=int, default=None,
+                    help="runs per benchmark and system (default 3, "
+                         "1 with --quick)")
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes, one run each: a check that "
+                         "everything works, not a measurement")
+    ap.add_argument("--only", default=",".join(SUITES),
+                    help="suites to run: alloc, gc (default both)")
+    ap.add_argument("--json", default=None,
+                    help="where to write the records "
+                         "(default BUILD/bench/results.json)")
+    args = ap.parse_args()
+
+    suites = [s.strip() for s in args.only.split(",") if s.strip()]
+    for s in suites:
+        if s not in SUITES:
+            ap.error(f"--only: unknown suite '{s}' (have: "
+                     f"{', '.join(SUITES)})")
+    runs = args.runs if args.runs is not None else (1 if args.quick else 3)
+    if runs < 1:
+        ap.error("--runs must be at least 1")
+    bindir = os.path.join(args.build, "bin")
+    if not os.path.isdir(bindir):
+        sys.exit(f"bench.py: {bindir} does not exist: build first "
+                 f"(make all, or make bench)")
+    out = args.json or os.path.join(args.build, "bench", "results.json")
+    ctx = Ctx(bindir, args.python, runs, args.quick)
+
+    mach = benchlib.machine(args.python)
+    log(f"machine: {mach['cpu']}, {mach['cores']} cores, {mach['python']}")
+    records, notes = [], []
+    t0 = time.monotonic()
+    for s in suites:
+        mod = __import__(f"suite_{s}")
+        log(f"== suite {s} ({'quick, ' if args.quick else ''}"
+            f"{runs} run{'s' if runs > 1 else ''} each)")
+        rs, ns = mod.run(ctx)
+        records += [r for r in rs if r is not None]
+        notes += ns
+    elapsed = time.monotonic() - t0
+
+    tg = targets(records)
+    text = tables(records)
+    print(f"# rcgc benchmarks ({'quick: not a measurement' if args.quick else f'median of {runs} runs, (min–max)'})\n")
+    print(f"Machine: {mach['cpu']}, {mach['cores']} cores; {mach['os']}; "
+          f"{mach['cc']}; {mach['python']}; "
+          + ", ".join(f"{k} {v}" for k, v in mach["libraries"].items())
+          + f". Total time {elapsed:.0f} s.\n")
+    print(text)
+    if tg:
+        print("### Targets\n")
+        print("| target | measured | |")
+        print("|---|---|---|")
+        for t in tg:
+            print(f"| {t['target']} | {fmt_num(t['value'])} {t['unit']} | "
+                  f"{'met' if t['met'] else '**missed**'} |")
+        print("")
+    if notes:
+        print("### Notes\n")
+        for n in notes:
+            print(f"* {n}")
+        print("")
+
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump({"machine": mach, "command": " ".join(sys.argv),
+                   "quick": args.quick, "runs": runs,
+                   "elapsed_s": round(elapsed, 1), "records": records,
+                   "targets": tg, "notes": notes}, f, indent=1)
+        f.write("\n")
+    log(f"wrote {out} ({len(records)} records) in {elapsed:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

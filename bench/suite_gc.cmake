@@ -1,0 +1,31 @@
+# Collection-side benchmarks of `make bench` (bench/suite_gc.py).
+# gc_full (full collections, rcgc side) is defined in bench/CMakeLists.txt;
+# these are the other programs suite_gc.py runs.  Every binary lands in
+# <build>/bin (CMAKE_RUNTIME_OUTPUT_DIRECTORY of the top-level CMakeLists).
+
+# gc_shapes: pyperformance's gc_collect and gc_traversal shapes, and bytes per
+# tracked object (bench/gc_shapes.py is CPython's side).
+add_executable(gc_shapes gc_shapes.c)
+target_link_libraries(gc_shapes PRIVATE rcgc_static rcgc_warnings)
+target_compile_options(gc_shapes PRIVATE -O2)
+
+# gc_pause: pause times of automatic collections under a steady allocation
+# workload (bench/gc_pause.py is CPython's side).
+add_executable(gc_pause gc_pause.c)
+target_link_libraries(gc_pause PRIVATE rcgc_static rcgc_warnings)
+target_compile_options(gc_pause PRIVATE -O2)
+
+set(RCGC_GC_BENCHES gc_full gc_shapes gc_pause)
+
+# gc_boehm: the full-collection shapes on the Boehm GC (libgc-dev); without
+# the library there is no binary and suite_gc.py skips the Boehm column.
+find_path(RCGC_BOEHM_INCLUDE gc.h)
+find_library(RCGC_BOEHM_LIB gc)
+if(RCGC_BOEHM_INCLUDE AND RCGC_BOEHM_LIB)
+  add_executable(gc_boehm gc_boehm.c)
+  target_include_directories(gc_boehm PRIVATE ${RCGC_BOEHM_INCLUDE})
+  target_link_libraries(gc_boehm PRIVATE ${RCGC_BOEHM_LIB} rcgc_warnings)
+  target_compile_options(gc_boehm PRIVATE -O2)
+  list(APPEND RCGC_GC_BENCHES gc_boehm)
+endif()
+add_custom_target(gc_benches DEPENDS ${RCGC_GC_BENCHES})
