@@ -8,7 +8,8 @@
 #   make test-sanitize   the suite under AddressSanitizer + UBSan
 #   make test-tsan       the threads test under ThreadSanitizer
 #   make test-valgrind   the suite under valgrind memcheck
-#   make fuzz            fuzz the scenario runner and the snapshot loader
+#   make fuzz            fuzz the scenario runner, the snapshot loader and
+#                        the diagnostics endpoint's requests
 #                        (FUZZ_TIME=seconds each; clang)
 #   make difftest N=100000   N random scenarios on rcgc and on CPython
 #   make bench           rcgc against glibc, mimalloc, jemalloc, Boehm GC and
@@ -106,7 +107,7 @@ FUZZ_TIME ?= 60
 fuzz:
 	@command -v clang >/dev/null || { echo "make fuzz needs clang and libclang-rt-14-dev (Debian packages)"; exit 1; }
 	@CC=clang $(call configure,$(BUILD)/fuzz,-DCMAKE_BUILD_TYPE=Debug -DRCGC_DEBUG=3 -DRCGC_SANITIZE=address$(,)undefined -DRCGC_FUZZ=ON -DRCGC_BUILD_TESTS=OFF -DRCGC_BUILD_EXAMPLES=OFF -DRCGC_BUILD_BENCH=OFF)
-	$(CMAKE) --build $(BUILD)/fuzz -j$(JOBS) --target fuzz_scenario fuzz_snapshot
+	$(CMAKE) --build $(BUILD)/fuzz -j$(JOBS) --target fuzz_scenario fuzz_snapshot fuzz_serve
 	mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/seeds $(BUILD)/fuzz/corpus-snapshot $(BUILD)/fuzz/seeds-snapshot
 	cp tests/diff/cases/*.scn $(BUILD)/fuzz/seeds/
 	cd $(BUILD)/fuzz && ./bin/fuzz_scenario -max_total_time=$(FUZZ_TIME) -timeout=10 \
@@ -115,6 +116,10 @@ fuzz:
 	cd $(BUILD)/fuzz && RCGC_FUZZ_SEEDS=seeds-snapshot ./bin/fuzz_snapshot \
 	  -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
 	  -artifact_prefix=./snapshot- -print_final_stats=1 corpus-snapshot seeds-snapshot
+	mkdir -p $(BUILD)/fuzz/corpus-serve $(BUILD)/fuzz/seeds-serve
+	cd $(BUILD)/fuzz && RCGC_FUZZ_SEEDS=seeds-serve ./bin/fuzz_serve \
+	  -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
+	  -artifact_prefix=./serve- -print_final_stats=1 corpus-serve seeds-serve
 
 # A long differential campaign: N random scenarios (seeds 1..N) on the C
 # runner and on CPython's oracle; differing scenarios are kept in

@@ -1,0 +1,1414 @@
+/*
+ * test_serve.c - the live diagnostics endpoint (rcgc_serve.h,
+ * docs/serve.md): socket creation and replacement, peer credentials and
+ * tokens, every command, hostile and broken clients (oversized, malformed,
+ * truncated, late, vanished, too many, not reading), trace windows (finding
+ * a leak, busy, user tracing left on, cancelled), stop with everything
+ * pending, the request parser on a table and on mutations, and JSON
+ * escaping.  The server and its clients run in this one thread: a client
+ * sends, then the test calls rcgc_serve_poll until the answer is there.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../src/serve_internal.h"
+#include "rcgc_serve.h"
+#include "test.h"
+
+#define TOKEN "test-token-0123456789abcdef"
+
+static char dir[64];
+static char sock_path[96];
+
+static void make_dir(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/rcgc-serve-test-XXXXXX");
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    snprintf(sock_path, sizeof sock_path, "%s/sock", dir);
+}
+
+static void remove_dir(void)
+{
+    if (rmdir(dir) != 0) t_fail(__FILE__, __LINE__, "%s not empty at the end", dir);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void base_config(rcgc_serve_config *cfg)
+{
+    rcgc_serve_config_init(cfg);
+    cfg->socket_path = sock_path;
+    cfg->token = TOKEN;
+}
+
+static rcgc_serve *start_cfg(rcgc_runtime *rt, const rcgc_serve_config *cfg)
+{
+    rcgc_serve *srv = NULL;
+    char err[256];
+    int e = rcgc_serve_start(rt, cfg, &srv, err, sizeof err);
+    if (e != 0) t_fail(__FILE__, __LINE__, "rcgc_serve_start: %d: %s", e, err);
+    return srv;
+}
+
+static rcgc_serve *start(rcgc_runtime *rt)
+{
+    rcgc_serve_config cfg;
+    base_config(&cfg);
+    return start_cfg(rt, &cfg);
+}
+
+static int client(void)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        t_fail(__FILE__, __LINE__, "connect: %s", strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void send_str(int fd, const char *s, size_t n)
+{
+    size_t off = 0;
+    while (off < n) {
+        ssize_t w = send(fd, s + off, n - off, MSG_NOSIGNAL);
+        if (w > 0) off += (size_t)w;
+        else if (w < 0 && (errno == EAGAIN || errno == EINTR)) usleep(1000);
+        else break;
+    }
+}
+
+/* Serve until fd has its whole answer (EOF) or timeout_s passed; the answer
+ * (malloc'd, NUL-ended; "" if none).  hook runs between polls. */
+static char *collect_hook(rcgc_serve *srv, int fd, double timeout_s,
+                          void (*hook)(void *), void *arg)
+{
+    size_t len = 0, cap = 4096;
+    char *buf = malloc(cap);
+    double end = now_s() + timeout_s;
+    while (now_s() < end) {
+        if (srv != NULL) rcgc_serve_poll(srv, 5);
+        if (hook != NULL) hook(arg);
+        for (;;) {
+            if (cap - len < 4096) buf = realloc(buf, cap *= 2);
+            ssize_t r = recv(fd, buf + len, cap - len - 1, MSG_DONTWAIT);
+            if (r > 0) {
+                len += (size_t)r;
+                continue;
+            }
+            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) goto done;
+            break;
+        }
+        if (srv == NULL) usleep(2000);
+    }
+done:
+    buf[len] = 0;
+    return buf;
+}
+
+static char *collect(rcgc_serve *srv, int fd)
+{
+    return collect_hook(srv, fd, 10, NULL, NULL);
+}
+
+/* One request line (newline added), its answer. */
+static char *ask(rcgc_serve *srv, const char *req)
+{
+    int fd = client();
+    if (fd < 0) return calloc(1, 1);
+    send_str(fd, req, strlen(req));
+    send_str(fd, "\n", 1);
+    char *a = collect(srv, fd);
+    close(fd);
+    return a;
+}
+
+static char *askf(rcgc_serve *srv, const char *cmd_fields)
+{
+    char req[1024];
+    snprintf(req, sizeof req, "{%s,\"token\":\"" TOKEN "\"}", cmd_fields);
+    return ask(srv, req);
+}
+
+#define CHECK_HAS(s, sub)                                                     \
+    do {                                                                      \
+        if (strstr((s), (sub)) == NULL)                                       \
+            t_fail(__FILE__, __LINE__, "expected \"%s\" in: %.600s", (sub),   \
+                   (s));                                                      \
+    } while (0)
+
+/* ---- a strict JSON validator for the answers ---- */
+
+static const char *jv_value(const char *p, int depth);
+
+static const char *jv_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    return p;
+}
+
+static const char *jv_string(const char *p)
+{
+    if (*p++ != '"') return NULL;
+    for (;;) {
+        unsigned char c = (unsigned char)*p++;
+        if (c == '"') return p;
+        if (c < 0x20) return NULL;
+        if (c == '\\') {
+            c = (unsigned char)*p++;
+            if (c == 'u') {
+                for (int i = 0; i < 4; i++)
+                    if (!strchr("0123456789abcdefABCDEF", *p++) || p[-1] == 0) return NULL;
+            } else if (!strchr("\"\\/bfnrt", c) || c == 0) {
+                return NULL;
+            }
+        } else if (c >= 0x80) {
+            int n = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC2 ? 1 : -1;
+            if (n < 0 || c > 0xF4) return NULL;
+            for (int i = 0; i < n; i++)
+                if (((unsigned char)*p++ & 0xC0) != 0x80) return NULL;
+        }
+    }
+}
+
+static const char *jv_value(const char *p, int depth)
+{
+    if (depth > 64) return NULL;
+    p = jv_ws(p);
+    if (*p == '"') return jv_string(p);
+    if (*p == '{' || *p == '[') {
+        char close = *p == '{' ? '}' : ']';
+        int obj = *p == '{';
+        p = jv_ws(p + 1);
+        if (*p == close) return p + 1;
+        for (;;) {
+            if (obj) {
+                p = jv_string(jv_ws(p));
+                if (p == NULL) return NULL;
+                p = jv_ws(p);
+                if (*p++ != ':') return NULL;
+            }
+            p = jv_value(p, depth + 1);
+            if (p == NULL) return NULL;
+            p = jv_ws(p);
+            if (*p == ',') {
+                p++;
+                continue;
+            }
+            if (*p == close) return p + 1;
+            return NULL;
+        }
+    }
+    if (strncmp(p, "true", 4) == 0) return p + 4;
+    if (strncmp(p, "false", 5) == 0) return p + 5;
+    if (strncmp(p, "null", 4) == 0) return p + 4;
+    const char *s = p;
+    if (*p == '-') p++;
+    while (*p >= '0' && *p <= '9') p++;
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9') p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-') p++;
+        while (*p >= '0' && *p <= '9') p++;
+    }
+    return p > s && p[-1] != '-' ? p : NULL;
+}
+
+/* One JSON object and a newline, nothing else. */
+static int valid_answer(const char *s)
+{
+    const char *p = jv_value(s, 0);
+    return p != NULL && *s == '{' && p[0] == '\n' && p[1] == 0;
+}
+
+#define CHECK_JSON(s)                                                         \
+    do {                                                                      \
+        if (!valid_answer(s))                                                 \
+            t_fail(__FILE__, __LINE__, "not one JSON object and a newline: "  \
+                   "%.600s", (s));                                            \
+    } while (0)
+
+/* ---- socket, start, stop ---- */
+
+TEST(start_stop)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    rcgc_serve *srv = start(rt);
+    REQUIRE(srv != NULL);
+    struct stat st;
+    CHECK(lstat(sock_path, &st) == 0 && S_ISSOCK(st.st_mode));
+    CHECK_EQ(st.st_mode & 0777, 0600);
+    CHECK(rcgc_serve_fd(srv) >= 0);
+    CHECK_EQ(rcgc_serve_timeout(srv), -1);
+    CHECK_STR(rcgc_serve_token(srv), TOKEN);
+    char *a = askf(srv, "\"cmd\":\"ping\"");
+    CHECK_HAS(a, "{\"ok\":true,\"cmd\":\"ping\",\"pid\":");
+    CHECK_JSON(a);
+    free(a);
+    rcgc_serve_stats ss;
+    rcgc_serve_get_stats(srv, &ss);
+    CHECK_EQ(ss.accepted, 1);
+    CHECK_EQ(ss.answered, 1);
+    CHECK_EQ(ss.clients, 0);
+    rcgc_serve_stop(srv);
+    CHECK(lstat(sock_path, &st) != 0 && errno == ENOENT);
+    rcgc_serve_stop(NULL);
+    t_teardown(rt);
+    remove_dir();
+}
+
+TEST(start_errors)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    rcgc_serve_config cfg;
+    rcgc_serve *srv = (rcgc_serve *)1;
+    char err[256];
+
+    /* a regular file at the path: refused, left alone */
+    FILE *f = fopen(sock_path, "w");
+    fputs("precious\n", f);
+    fclose(f);
+    base_config(&cfg);
+    CHECK_EQ(rcgc_serve_start(rt, &cfg, &srv, err, sizeof err), RCGC_EINVAL);
+    CHECK(srv == NULL);
+    CHECK_HAS(err, "exists and is not a socket");
+    struct stat st;
+    CHECK(lstat(sock_path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 9);
+    unlink(sock_path);
+
+    /* a symbolic link there (even to a socket): refused too */
+    CHECK(symlink("/nonexistent", sock_path) == 0);
+    CHECK_EQ(rcgc_serve_start(rt, &cfg, &srv, err, sizeof err), RCGC_EINVAL);
+    CHECK(lstat(sock_path, &st) == 0 && S_ISLNK(st.st_mode));
+    unlink(sock_path);
+
+    /* a stale socket (nothing listens): replaced */
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path);
+    CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    close(fd);
+    srv = start_cfg(rt, &cfg);
+    REQUIRE(srv != NULL);
+
+    /* a live server there: refused, and the live one keeps its socket */
+    rcgc_serve *second = (rcgc_serve *)1;
+    CHECK_EQ(rcgc_serve_start(rt, &cfg, &second, err, sizeof err), RCGC_EINVAL);
+    CHECK_HAS(err, "already listening");
+    char *a = askf(srv, "\"cmd\":\"ping\"");
+    CHECK_HAS(a, "\"ok\":true");
+    free(a);
+    rcgc_serve_stop(srv);
+
+    /* configuration errors */
+    base_config(&cfg);
+    cfg.token = NULL;
+    CHECK_EQ(rcgc_serve_start(rt, &cfg, &srv, err, sizeof err), RCGC_EINVAL);
+    CHECK_HAS(err, "token is required");
+    base_config(&cfg);
+    cfg.token = "short";
+    CHECK_EQ(rcgc_serve_start(rt, &cfg, &srv, err, sizeof err), RCGC_EINVAL);
+    base_config(&cfg);
+    cfg.token = "has a space in it";
+    CHECK_EQ(rcgc_serve_start(rt, &cfg, &srv, err, sizeof err), RCGC_EINVAL);
+    base_config(&cfg);
+    char longpath[200];
+    memset(longpath, 'a', sizeof longpath - 1);
+    longpath[sizeof longpath - 1] = 0;
+    cfg.socket_path = longpath;
+    CHECK_EQ(rcgc_serve_start(rt, &cfg, &srv, err, sizeof err), RCGC_EINVAL);
+    CHECK_HAS(err, "longer than");
+    base_config(&cfg);
+    cfg.max_clients = 0;
+    CHECK_EQ(rcgc_serve_start(rt, &cfg, &srv, err, sizeof err), RCGC_EINVAL);
+    base_config(&cfg);
+    cfg.max_response = 100;
+    CHECK_EQ(rcgc_serve_start(rt, &cfg, &srv, err, sizeof err), RCGC_EINVAL);
+    base_config(&cfg);
+    cfg.socket_path = NULL;
+    CHECK_EQ(rcgc_serve_start(rt, &cfg, &srv, err, sizeof err), RCGC_EINVAL);
+    CHECK_EQ(rcgc_serve_start(rt, NULL, &srv, NULL, 0), RCGC_EINVAL);
+    /* a directory that does not exist */
+    base_config(&cfg);
+    cfg.socket_path = "/nonexistent-dir/sock";
+    CHECK_EQ(rcgc_serve_start(rt, &cfg, &srv, err, sizeof err), RCGC_EFAILED);
+    CHECK_HAS(err, "cannot bind");
+    t_teardown(rt);
+    remove_dir();
+}
+
+TEST(token_file)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    char tpath[160];
+    snprintf(tpath, sizeof tpath, "%s/token", dir);
+    /* an old token file is replaced, not written through */
+    FILE *f = fopen(tpath, "w");
+    fputs("old\n", f);
+    fclose(f);
+    chmod(tpath, 0644);
+    rcgc_serve_config cfg;
+    base_config(&cfg);
+    cfg.token = NULL;
+    cfg.token_file = tpath;
+    rcgc_serve *srv = start_cfg(rt, &cfg);
+    REQUIRE(srv != NULL);
+    const char *tok = rcgc_serve_token(srv);
+    CHECK_EQ(strlen(tok), 64);
+    CHECK_EQ(strspn(tok, "0123456789abcdef"), 64);
+    struct stat st;
+    CHECK(lstat(tpath, &st) == 0 && S_ISREG(st.st_mode));
+    CHECK_EQ(st.st_mode & 0777, 0600);
+    char line[128] = {0};
+    f = fopen(tpath, "r");
+    REQUIRE(f != NULL);
+    CHECK(fgets(line, sizeof line, f) != NULL);
+    fclose(f);
+    CHECK_EQ(strlen(line), 65);
+    CHECK(strncmp(line, tok, 64) == 0 && line[64] == '\n');
+    char req[256];
+    snprintf(req, sizeof req, "{\"cmd\":\"ping\",\"token\":\"%s\"}", tok);
+    char *a = ask(srv, req);
+    CHECK_HAS(a, "\"ok\":true");
+    free(a);
+    a = askf(srv, "\"cmd\":\"ping\""); /* the fixed token is not this one */
+    CHECK_HAS(a, "bad token");
+    free(a);
+    rcgc_serve_stop(srv);
+    CHECK(lstat(tpath, &st) != 0 && errno == ENOENT);
+    t_teardown(rt);
+    remove_dir();
+}
+
+/* ---- authentication ---- */
+
+TEST(bad_token)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    rcgc_serve *srv = start(rt);
+    REQUIRE(srv != NULL);
+    const char *bad[] = {
+        "{\"cmd\":\"stats\",\"token\":\"wrong\"}",
+        "{\"cmd\":\"stats\"}",
+        "{\"cmd\":\"stats\",\"token\":\"test-token-0123456789abcde\"}",  /* prefix */
+        "{\"cmd\":\"stats\",\"token\":\"test-token-0123456789abcdefX\"}", /* longer */
+        "{\"cmd\":\"stats\",\"token\":\"\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *a = ask(srv, bad[i]);
+        CHECK_HAS(a, "{\"ok\":false,\"error\":");
+        CHECK_HAS(a, i == 1 ? "missing \\\"token\\\"" : "bad token");
+        CHECK(strstr(a, "runtime") == NULL);
+        CHECK_JSON(a);
+        free(a);
+    }
+    rcgc_serve_stats ss;
+    rcgc_serve_get_stats(srv, &ss);
+    CHECK_EQ(ss.refused_token, 5);
+    CHECK(rcgc__serve_token_equal("abc", 3, "abc", 3));
+    CHECK(!rcgc__serve_token_equal("abc", 3, "abd", 3));
+    CHECK(!rcgc__serve_token_equal("abc", 3, "ab", 2));
+    CHECK(!rcgc__serve_token_equal("abc", 3, "", 0));
+    rcgc_serve_stop(srv);
+    t_teardown(rt);
+    remove_dir();
+}
+
+TEST(peer_uid_list)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    rcgc_serve_config cfg;
+    base_config(&cfg);
+    uint32_t others[2] = {(uint32_t)geteuid() + 1, (uint32_t)geteuid() + 2};
+    cfg.allowed_uids = others; /* our own uid is not in the list */
+    cfg.nallowed_uids = 2;
+    rcgc_serve *srv = start_cfg(rt, &cfg);
+    REQUIRE(srv != NULL);
+    char *a = askf(srv, "\"cmd\":\"stats\"");
+    char want[64];
+    snprintf(want, sizeof want, "peer uid %lu is not allowed", (unsigned long)geteuid());
+    CHECK_HAS(a, want);
+    CHECK_JSON(a);
+    free(a);
+    rcgc_serve_stats ss;
+    rcgc_serve_get_stats(srv, &ss);
+    CHECK_EQ(ss.refused_peer, 1);
+    CHECK_EQ(ss.clients, 0);
+    rcgc_serve_stop(srv);
+
+    uint32_t mine[2] = {12345, (uint32_t)geteuid()};
+    cfg.allowed_uids = mine;
+    srv = start_cfg(rt, &cfg);
+    REQUIRE(srv != NULL);
+    a = askf(srv, "\"cmd\":\"ping\"");
+    CHECK_HAS(a, "\"ok\":true");
+    free(a);
+    rcgc_serve_stop(srv);
+    t_teardown(rt);
+    remove_dir();
+}
+
+/* As root: a child that becomes nobody (65534) connects with the right
+ * token through a socket made world-connectable for this test only; the
+ * peer credential check must refuse it. */
+TEST(peer_uid_other_user)
+{
+    if (geteuid() != 0) {
+        printf("     (not root: the setuid half of the peer check is skipped)\n");
+        return;
+    }
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    rcgc_serve *srv = start(rt);
+    REQUIRE(srv != NULL);
+    CHECK(chmod(dir, 0755) == 0);
+    CHECK(chmod(sock_path, 0666) == 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(10);
+        if (getuid() != 65534) _exit(11);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sun_family = AF_UNIX;
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) _exit(12);
+        const char req[] = "{\"cmd\":\"stats\",\"token\":\"" TOKEN "\"}\n";
+        ssize_t w = send(fd, req, sizeof req - 1, MSG_NOSIGNAL);
+        (void)w;
+        char buf[1024];
+        size_t len = 0;
+        struct pollfd p = {fd, POLLIN, 0};
+        while (len < sizeof buf - 1 && poll(&p, 1, 10000) > 0) {
+            ssize_t r = read(fd, buf + len, sizeof buf - 1 - len);
+            if (r <= 0) break;
+            len += (size_t)r;
+        }
+        buf[len] = 0;
+        _exit(strstr(buf, "peer uid 65534 is not allowed") != NULL &&
+                      strstr(buf, "runtime") == NULL
+                  ? 0
+                  : 13);
+    }
+    REQUIRE(pid > 0);
+    int status = -1;
+    double end = now_s() + 20;
+    while (now_s() < end) {
+        rcgc_serve_poll(srv, 10);
+        if (waitpid(pid, &status, WNOHANG) == pid) break;
+    }
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+        fprintf(stderr, "child status %d\n", status);
+    rcgc_serve_stats ss;
+    rcgc_serve_get_stats(srv, &ss);
+    CHECK_EQ(ss.refused_peer, 1);
+    CHECK_EQ(ss.answered, 0);
+    rcgc_serve_stop(srv);
+    t_teardown(rt);
+    remove_dir();
+}
+
+/* ---- broken and hostile clients ---- */
+
+TEST(bad_requests)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    rcgc_serve *srv = start(rt);
+    REQUIRE(srv != NULL);
+    struct {
+        const char *req, *want;
+    } cases[] = {
+        {"not json", "bad request at byte 0: expected '{'"},
+        {"", "empty request"},
+        {"{\"cmd\":\"stats\"", "truncated object"},
+        {"{\"cmd\":1,\"token\":\"" TOKEN "\"}", "\\\"cmd\\\" must be a string"},
+        {"{\"cmd\":\"stats\",\"cmd\":\"stats\"}", "duplicate key \\\"cmd\\\""},
+        {"{\"cmd\":\"stats\",\"bogus\":1}", "unknown key \\\"bogus\\\""},
+        {"{\"cmd\":\"stats\"} x", "trailing bytes"},
+        {"{\"cmd\":\"trace\",\"seconds\":-1}", "negative number"},
+        {"{\"cmd\":\"trace\",\"seconds\":1.5}", "only integers"},
+        {"{\"cmd\":\"trace\",\"seconds\":0123}", "leading zero"},
+        {"{\"cmd\":\"trace\",\"seconds\":1234567890}", "too large"},
+        {"{\"cmd\":\"a b\"}", "may hold only"},
+        {"{\"cmd\":\"\\u0000\"}", "\\\\u0000"},
+        {"{\"cmd\":\"x\",\"arg\":\"\xff\"}", "invalid UTF-8"},
+        {"{\"cmd\":\"x\",\"arg\":\"\\ud800\"}", "surrogate"},
+        {"{\"cmd\":\"x\",\"arg\":\"a\tb\"}", "control character"},
+        {"{}", "no \\\"cmd\\\""},
+        /* valid syntax, refused by the command */
+        {"{\"cmd\":\"stats\",\"top\":3,\"token\":\"" TOKEN "\"}",
+         "\\\"stats\\\" does not take \\\"top\\\""},
+        {"{\"cmd\":\"trace\",\"token\":\"" TOKEN "\"}", "needs \\\"seconds\\\""},
+        {"{\"cmd\":\"trace\",\"seconds\":0,\"token\":\"" TOKEN "\"}", "1..3600"},
+        {"{\"cmd\":\"trace\",\"seconds\":1,\"by\":\"x\",\"token\":\"" TOKEN "\"}",
+         "\\\"by\\\" must be"},
+        {"{\"cmd\":\"why\",\"token\":\"" TOKEN "\"}", "needs \\\"type\\\""},
+        {"{\"cmd\":\"why\",\"type\":\"node\",\"limit\":99,\"token\":\"" TOKEN "\"}",
+         "1..20"},
+        {"{\"cmd\":\"nosuch\",\"token\":\"" TOKEN "\"}", "unknown command"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *a = ask(srv, cases[i].req);
+        CHECK_HAS(a, "{\"ok\":false,\"error\":");
+        CHECK_HAS(a, cases[i].want);
+        CHECK_JSON(a);
+        free(a);
+    }
+
+    /* oversized: 5000 bytes without a newline */
+    int fd = client();
+    char big[5000];
+    memset(big, 'x', sizeof big);
+    send_str(fd, big, sizeof big);
+    char *a = collect(srv, fd);
+    CHECK_HAS(a, "request larger than 4096 bytes");
+    CHECK_JSON(a);
+    free(a);
+    close(fd);
+    /* exactly at the limit: 4095 bytes and the newline are read and parsed */
+    fd = client();
+    char edge[4096];
+    memset(edge, ' ', sizeof edge);
+    memcpy(edge + 4095 - 16, "{\"cmd\":\"stats\"}", 15);
+    edge[4095] = '\n';
+    send_str(fd, edge, sizeof edge);
+    a = collect(srv, fd);
+    CHECK_HAS(a, "missing \\\"token\\\"");
+    free(a);
+    close(fd);
+
+    /* truncated: the client half-closes before the newline */
+    fd = client();
+    send_str(fd, "{\"cmd\":\"st", 10);
+    shutdown(fd, SHUT_WR);
+    a = collect(srv, fd);
+    CHECK_HAS(a, "truncated request: the connection was closed after 10 bytes");
+    CHECK_JSON(a);
+    free(a);
+    close(fd);
+
+    /* a request and more: one request per connection, the rest ignored */
+    fd = client();
+    const char two[] = "{\"cmd\":\"ping\",\"token\":\"" TOKEN "\"}\n{\"cmd\":\"stats\"}\n";
+    send_str(fd, two, sizeof two - 1);
+    a = collect(srv, fd);
+    CHECK_HAS(a, "\"cmd\":\"ping\"");
+    CHECK(strstr(a, "stats") == NULL);
+    free(a);
+    close(fd);
+
+    /* CRLF is accepted */
+    a = ask(srv, "{\"cmd\":\"ping\",\"token\":\"" TOKEN "\"}\r");
+    CHECK_HAS(a, "\"ok\":true");
+    free(a);
+
+    rcgc_serve_stats ss;
+    rcgc_serve_get_stats(srv, &ss);
+    CHECK_EQ(ss.clients, 0);
+    CHECK(ss.bad_requests >= 19);
+    rcgc_serve_stop(srv);
+    t_teardown(rt);
+    remove_dir();
+}
+
+TEST(slow_request_times_out)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    rcgc_serve_config cfg;
+    base_config(&cfg);
+    cfg.request_timeout_ms = 200;
+    rcgc_serve *srv = start_cfg(rt, &cfg);
+    REQUIRE(srv != NULL);
+    int fd = client();
+    send_str(fd, "{\"cmd\":", 7);
+    double t0 = now_s();
+    rcgc_serve_poll(srv, 0); /* accepted and read: the deadline is set */
+    int t = rcgc_serve_timeout(srv);
+    CHECK(t > 0 && t <= 200);
+    char *a = collect(srv, fd);
+    double took = now_s() - t0;
+    CHECK_HAS(a, "request timed out: no complete request within 200 ms (7 bytes received)");
+    CHECK(took >= 0.15 && took < 5);
+    free(a);
+    close(fd);
+    /* the server goes on */
+    a = askf(srv, "\"cmd\":\"ping\"");
+    CHECK_HAS(a, "\"ok\":true");
+    free(a);
+    rcgc_serve_stop(srv);
+    t_teardown(rt);
+    remove_dir();
+}
+
+TEST(disconnect_mid_request)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    rcgc_serve *srv = start(rt);
+    REQUIRE(srv != NULL);
+    for (int i = 0; i < 20; i++) {
+        int fd = client();
+        send_str(fd, "{\"cmd\":\"sta", 11);
+        for (int k = 0; k < 3; k++) rcgc_serve_poll(srv, 1);
+        close(fd); /* gone mid-request */
+        for (int k = 0; k < 3; k++) rcgc_serve_poll(srv, 1);
+    }
+    int fd = client(); /* connects, says nothing, leaves */
+    rcgc_serve_poll(srv, 1);
+    close(fd);
+    for (int k = 0; k < 3; k++) rcgc_serve_poll(srv, 1);
+    rcgc_serve_stats ss;
+    rcgc_serve_get_stats(srv, &ss);
+    CHECK_EQ(ss.clients, 0);
+    CHECK_EQ(ss.accepted, 21);
+    char *a = askf(srv, "\"cmd\":\"stats\"");
+    CHECK_HAS(a, "\"ok\":true");
+    free(a);
+    rcgc_serve_stop(srv);
+    t_teardown(rt);
+    remove_dir();
+}
+
+TEST(too_many_clients)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    rcgc_serve *srv = start(rt);
+    REQUIRE(srv != NULL);
+    int fds[4];
+    for (int i = 0; i < 4; i++) fds[i] = client();
+    for (int k = 0; k < 5; k++) rcgc_serve_poll(srv, 1);
+    rcgc_serve_stats ss;
+    rcgc_serve_get_stats(srv, &ss);
+    CHECK_EQ(ss.clients, 4);
+    char *a = askf(srv, "\"cmd\":\"ping\"");
+    CHECK_HAS(a, "too many clients (at most 4 at once)");
+    CHECK_JSON(a);
+    free(a);
+    rcgc_serve_get_stats(srv, &ss);
+    CHECK_EQ(ss.refused_full, 1);
+    /* the four that wait are still served */
+    const char req[] = "{\"cmd\":\"ping\",\"token\":\"" TOKEN "\"}\n";
+    send_str(fds[2], req, sizeof req - 1);
+    a = collect(srv, fds[2]);
+    CHECK_HAS(a, "\"ok\":true");
+    free(a);
+    for (int i = 0; i < 4; i++) close(fds[i]);
+    for (int k = 0; k < 5; k++) rcgc_serve_poll(srv, 1);
+    rcgc_serve_get_stats(srv, &ss);
+    CHECK_EQ(ss.clients, 0);
+    a = askf(srv, "\"cmd\":\"ping\"");
+    CHECK_HAS(a, "\"ok\":true");
+    free(a);
+    rcgc_serve_stop(srv);
+    t_teardown(rt);
+    remove_dir();
+}
+
+/* Many types with long names: an answer far larger than a socket buffer. */
+#define NTYPES 3000
+static rcgc_type *many_types;
+static char (*many_names)[160];
+
+static void make_many(rcgc_runtime *rt, rcgc_object *holder)
+{
+    many_types = calloc(NTYPES, sizeof *many_types);
+    many_names = calloc(NTYPES, sizeof *many_names);
+    for (int i = 0; i < NTYPES; i++) {
+        snprintf(many_names[i], sizeof many_names[i], "type_%04d_%0140d", i, 0);
+        many_types[i] = t_node_type;
+        many_types[i].name = many_names[i];
+        t_append_steal(rt, holder, t_new(rt, &many_types[i], i));
+    }
+}
+
+TEST(reader_too_slow)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    rcgc_object *holder = t_node(rt, 0);
+    make_many(rt, holder);
+    rcgc_serve_config cfg;
+    base_config(&cfg);
+    cfg.write_timeout_ms = 300;
+    rcgc_serve *srv = start_cfg(rt, &cfg);
+    REQUIRE(srv != NULL);
+
+    /* a client that never reads: the server writes what fits, never
+     * blocks, and drops it after 300 ms without progress */
+    int fd = client();
+    const char req[] = "{\"cmd\":\"counts\",\"top\":0,\"token\":\"" TOKEN "\"}\n";
+    send_str(fd, req, sizeof req - 1);
+    double t0 = now_s(), longest = 0;
+    rcgc_serve_stats ss;
+    do {
+        double p0 = now_s();
+        rcgc_serve_poll(srv, 20);
+        double d = now_s() - p0;
+        if (d > longest) longest = d;
+        rcgc_serve_get_stats(srv, &ss);
+    } while (ss.clients > 0 && now_s() - t0 < 5);
+    CHECK_EQ(ss.clients, 0);
+    CHECK_EQ(ss.dropped, 1);
+    CHECK(longest < 1.0);
+    close(fd);
+
+    /* a reader gets all of it, across many polls */
+    char *a = askf(srv, "\"cmd\":\"counts\",\"top\":0");
+    CHECK(strlen(a) > 400000);
+    CHECK_HAS(a, "\"total\":3001,\"types\":3001,\"shown\":3001");
+    CHECK_JSON(a);
+    free(a);
+
+    /* and with a small max_response the answer becomes an error */
+    rcgc_serve_stop(srv);
+    cfg.max_response = 8192;
+    srv = start_cfg(rt, &cfg);
+    REQUIRE(srv != NULL);
+    a = askf(srv, "\"cmd\":\"counts\",\"top\":0");
+    CHECK_HAS(a, "the answer is larger than max_response (8192 bytes)");
+    CHECK_JSON(a);
+    free(a);
+    a = askf(srv, "\"cmd\":\"counts\",\"top\":5");
+    CHECK_HAS(a, "\"shown\":5");
+    free(a);
+    rcgc_serve_stop(srv);
+    rcgc_decref(rt, holder);
+    t_teardown(rt);
+    free(many_types);
+    free(many_names);
+    remove_dir();
+}
+
+/* ---- commands ---- */
+
+static const rcgc_type *widget_type(void)
+{
+    static rcgc_type w;
+    if (w.name == NULL) {
+        w = t_node_type;
+        w.name = "widget";
+    }
+    return &w;
+}
+
+static size_t widget_label(rcgc_object *o, char *buf, size_t size, void *ctx)
+{
+    (void)ctx;
+    return (size_t)snprintf(buf, size, "%s #%d", o->type->name, t_as(o)->id);
+}
+
+static int app_command(void *ctx, const char *cmd, const char *arg, char *msg,
+                       size_t msglen)
+{
+    int *calls = ctx;
+    (*calls)++;
+    if (strcmp(cmd, "echo") == 0) {
+        snprintf(msg, msglen, "echo: %s", arg);
+        return 0;
+    }
+    if (strcmp(cmd, "fail") == 0) {
+        snprintf(msg, msglen, "it failed \"%s\"", arg);
+        return -1;
+    }
+    return -1;
+}
+
+TEST(commands)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    rcgc_object *root = t_node(rt, 1);
+    rcgc_object *mid = t_node(rt, 2);
+    t_append(rt, root, mid);
+    for (int i = 0; i < 5; i++) {
+        rcgc_object *w = t_new(rt, widget_type(), 100 + i);
+        t_append_steal(rt, mid, w);
+    }
+    rcgc_decref(rt, mid);
+    int calls = 0;
+    rcgc_serve_config cfg;
+    base_config(&cfg);
+    cfg.diag.label = widget_label;
+    cfg.command = app_command;
+    cfg.command_ctx = &calls;
+    rcgc_serve *srv = start_cfg(rt, &cfg);
+    REQUIRE(srv != NULL);
+
+    char *a = askf(srv, "\"cmd\":\"stats\"");
+    CHECK_HAS(a, "\"runtime\":{\"objects\":7,");
+    CHECK_HAS(a, "\"tracked\":7");
+    CHECK_HAS(a, "\"threshold\":[700,10,10]");
+    CHECK_HAS(a, "\"tracing\":false");
+    CHECK_HAS(a, "\"server\":{\"accepted\":1,");
+    CHECK_JSON(a);
+    free(a);
+
+    /* the counting allocator replaces the pool allocator: no statistics */
+    a = askf(srv, "\"cmd\":\"alloc\"");
+    CHECK_HAS(a, "\"heap_blocks\":{\"raw\":0,\"mem\":2,\"obj\":7},\"pymalloc\":null}");
+    CHECK_JSON(a);
+    free(a);
+
+    a = askf(srv, "\"cmd\":\"counts\"");
+    CHECK_HAS(a, "\"total\":7,\"types\":2,\"shown\":2,\"items\":[{\"type\":\"widget\",\"count\":5},{\"type\":\"node\",\"count\":2}]");
+    CHECK_JSON(a);
+    free(a);
+    a = askf(srv, "\"cmd\":\"counts\",\"top\":1");
+    CHECK_HAS(a, "\"shown\":1,\"items\":[{\"type\":\"widget\",\"count\":5}]}");
+    free(a);
+
+    a = askf(srv, "\"cmd\":\"why\",\"type\":\"widget\",\"limit\":2");
+    CHECK_HAS(a, "\"type\":\"widget\",\"objects\":5,\"shown\":2,\"results\":[");
+    CHECK_HAS(a, "\"status\":\"rooted\",\"length\":3,\"root_external\":1");
+    CHECK_HAS(a, "\"label\":\"node #1\"");
+    CHECK_HAS(a, "\"label\":\"widget #100\",\"edge\":\"[0]\"");
+    CHECK_HAS(a, "\"label\":\"widget #101\",\"edge\":\"[1]\"");
+    CHECK_JSON(a);
+    free(a);
+    a = askf(srv, "\"cmd\":\"why\",\"type\":\"nosuch\"");
+    CHECK_HAS(a, "\"objects\":0,\"shown\":0,\"results\":[]");
+    free(a);
+
+    a = askf(srv, "\"cmd\":\"help\"");
+    CHECK_HAS(a, "\"commands\":[");
+    CHECK_JSON(a);
+    free(a);
+    a = askf(srv, "\"cmd\":\"echo\",\"arg\":\"h\\u00e9llo \\\"x\\\"\"");
+    CHECK_HAS(a, "{\"ok\":true,\"cmd\":\"echo\",\"message\":\"echo: h\xc3\xa9llo \\\"x\\\"\"}");
+    CHECK_JSON(a);
+    free(a);
+    a = askf(srv, "\"cmd\":\"fail\",\"arg\":\"z\"");
+    CHECK_HAS(a, "{\"ok\":false,\"error\":\"it failed \\\"z\\\"\"}");
+    free(a);
+    a = askf(srv, "\"cmd\":\"other\"");
+    CHECK_HAS(a, "unknown command \\\"other\\\"");
+    free(a);
+    a = askf(srv, "\"cmd\":\"echo\",\"seconds\":1");
+    CHECK_HAS(a, "does not take \\\"seconds\\\"");
+    free(a);
+    CHECK_EQ(calls, 3);
+
+    rcgc_serve_stop(srv);
+    rcgc_decref(rt, root);
+    t_teardown(rt);
+    remove_dir();
+}
+
+/* A runtime with the default heap: the pool allocator's statistics. */
+TEST(alloc_stats)
+{
+    make_dir();
+    rcgc_runtime *rt = rcgc_runtime_new(NULL);
+    rcgc_object *o = t_node(rt, 1);
+    rcgc_serve *srv = start(rt);
+    REQUIRE(srv != NULL);
+    char *a = askf(srv, "\"cmd\":\"alloc\"");
+    CHECK_HAS(a, "\"pymalloc\":{\"arenas_allocated_total\":1,");
+    CHECK_HAS(a, "\"arenas_current\":1,");
+    CHECK_HAS(a, "\"classes\":[{\"size\":");
+    CHECK_JSON(a);
+    free(a);
+    rcgc_serve_stop(srv);
+    rcgc_decref(rt, o);
+    CHECK_EQ(rcgc_runtime_free(rt, NULL), 0);
+    remove_dir();
+}
+
+TEST(json_escaping)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    static rcgc_type odd;
+    odd = t_node_type;
+    odd.name = "we\"ird\\ty\npe\x01\x7f\xff</>\xc3\xa9";
+    rcgc_object *o = t_new(rt, &odd, 1);
+    rcgc_serve *srv = start(rt);
+    REQUIRE(srv != NULL);
+    char *a = askf(srv, "\"cmd\":\"counts\"");
+    CHECK_HAS(a, "\"type\":\"we\\\"ird\\\\ty\\npe\\u0001\\u007f\\u00ff</>\xc3\xa9\"");
+    CHECK_JSON(a);
+    free(a);
+    a = askf(srv, "\"cmd\":\"why\",\"type\":\"we\\\"ird\\\\ty\\npe\\u0001\\u007f\"");
+    CHECK_JSON(a); /* not the same name (\xff and the rest are missing) */
+    CHECK_HAS(a, "\"objects\":0");
+    free(a);
+    rcgc_serve_stop(srv);
+    rcgc_decref(rt, o);
+    t_teardown(rt);
+    remove_dir();
+}
+
+/* ---- trace windows ---- */
+
+static unsigned leak_line;
+
+struct leaker {
+    rcgc_runtime *rt;
+    rcgc_object *holder;
+    int n;
+};
+
+static void leak_some(void *arg)
+{
+    struct leaker *l = arg;
+    for (int i = 0; i < 5; i++) {
+        rcgc_object *o = RCGC_NEW(l->rt, &t_node_type); leak_line = __LINE__;
+        if (o == NULL) continue;
+        rcgc_object_track(l->rt, o);
+        t_append_steal(l->rt, l->holder, o);
+        l->n++;
+    }
+    /* and some churn that is freed again */
+    void *p = RCGC_MALLOC(l->rt, 100);
+    rcgc_mem_free(l->rt, p);
+}
+
+TEST(trace_finds_leak)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    struct leaker lk = {rt, t_node(rt, 0), 0};
+    rcgc_serve *srv = start(rt);
+    REQUIRE(srv != NULL);
+    CHECK(!rcgc_trace_is_tracing(rt));
+    int fd = client();
+    const char req[] = "{\"cmd\":\"trace\",\"seconds\":1,\"top\":3,\"token\":\"" TOKEN "\"}\n";
+    send_str(fd, req, sizeof req - 1);
+    rcgc_serve_poll(srv, 5);
+    rcgc_serve_poll(srv, 5);
+    rcgc_serve_stats ss;
+    rcgc_serve_get_stats(srv, &ss);
+    CHECK_EQ(ss.tracing, 1);
+    CHECK(rcgc_trace_is_tracing(rt));
+    int t = rcgc_serve_timeout(srv);
+    CHECK(t > 500 && t <= 1000);
+    /* a second window while this one is open: busy */
+    char *b = askf(srv, "\"cmd\":\"trace\",\"seconds\":1");
+    CHECK_HAS(b, "busy: a trace window is already open (1 s, ends in ");
+    CHECK_JSON(b);
+    free(b);
+    /* other commands are served meanwhile */
+    b = askf(srv, "\"cmd\":\"stats\"");
+    CHECK_HAS(b, "\"tracing\":true");
+    CHECK_HAS(b, "\"trace_window\":true");
+    free(b);
+    double t0 = now_s();
+    char *a = collect_hook(srv, fd, 10, leak_some, &lk);
+    double took = now_s() - t0;
+    close(fd);
+    CHECK(took > 0.5 && took < 5);
+    CHECK_JSON(a);
+    char want[128];
+    snprintf(want, sizeof want, "\"stats\":[{\"file\":\"%s\",\"line\":%u,", __FILE__, leak_line);
+    CHECK_HAS(a, "{\"ok\":true,\"cmd\":\"trace\",\"seconds\":1,\"by\":\"lineno\","
+                 "\"tracer\":\"started for the window, then stopped\"");
+    CHECK_HAS(a, want);
+    snprintf(want, sizeof want, "test_serve.c:%u: size=", leak_line);
+    CHECK_HAS(a, want);
+    CHECK(lk.n > 10);
+    CHECK(!rcgc_trace_is_tracing(rt));
+    rcgc_serve_get_stats(srv, &ss);
+    CHECK_EQ(ss.tracing, 0);
+    CHECK_EQ(rcgc_serve_timeout(srv), -1);
+
+    /* by traceback: the frames are listed */
+    fd = client();
+    const char req2[] = "{\"cmd\":\"trace\",\"seconds\":1,\"by\":\"traceback\",\"token\":\"" TOKEN "\"}\n";
+    send_str(fd, req2, sizeof req2 - 1);
+    free(a);
+    a = collect_hook(srv, fd, 10, leak_some, &lk);
+    close(fd);
+    snprintf(want, sizeof want, "\"traceback\":[{\"file\":\"%s\",\"line\":%u,\"function\":\"leak_some\"}]",
+             __FILE__, leak_line);
+    CHECK_HAS(a, want);
+    CHECK_JSON(a);
+    free(a);
+    rcgc_serve_stop(srv);
+    rcgc_decref(rt, lk.holder);
+    t_teardown(rt);
+    remove_dir();
+}
+
+TEST(trace_user_tracing_left_on)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    struct leaker lk = {rt, t_node(rt, 0), 0};
+    CHECK_EQ(rcgc_trace_start(rt, NULL), 0);
+    leak_some(&lk); /* before the window: not growth */
+    rcgc_serve *srv = start(rt);
+    REQUIRE(srv != NULL);
+    int fd = client();
+    const char req[] = "{\"cmd\":\"trace\",\"seconds\":1,\"token\":\"" TOKEN "\"}\n";
+    send_str(fd, req, sizeof req - 1);
+    char *a = collect_hook(srv, fd, 10, leak_some, &lk);
+    close(fd);
+    CHECK_HAS(a, "\"tracer\":\"already tracing: left on\"");
+    char want[64];
+    snprintf(want, sizeof want, "\"line\":%u,", leak_line);
+    CHECK_HAS(a, want);
+    CHECK(strstr(a, "\"traces_before\":0,") == NULL);
+    CHECK_JSON(a);
+    free(a);
+    CHECK(rcgc_trace_is_tracing(rt));
+
+    /* a snapshot file while tracing */
+    rcgc_serve_stop(srv);
+    rcgc_serve_config cfg;
+    base_config(&cfg);
+    cfg.snapshot_dir = dir;
+    srv = start_cfg(rt, &cfg);
+    REQUIRE(srv != NULL);
+    a = askf(srv, "\"cmd\":\"snapshot\",\"path\":\"one.snap\"");
+    char path[160];
+    snprintf(path, sizeof path, "%s/one.snap", dir);
+    char want2[300];
+    snprintf(want2, sizeof want2, "{\"ok\":true,\"cmd\":\"snapshot\",\"path\":\"%s\",\"traces\":", path);
+    CHECK_HAS(a, want2);
+    free(a);
+    char err[256];
+    rcgc_snapshot *s = rcgc_snapshot_load(path, err, sizeof err);
+    CHECK(s != NULL && rcgc_snapshot_count(s) > 0);
+    rcgc_snapshot_free(s);
+    a = askf(srv, "\"cmd\":\"snapshot\",\"path\":\"one.snap\"");
+    CHECK_HAS(a, "exists already: the server does not replace files");
+    free(a);
+    const char *unsafe[] = {"../x", "a/b", ".hidden", "", "a b", "/etc/passwd"};
+    for (size_t i = 0; i < sizeof unsafe / sizeof unsafe[0]; i++) {
+        char req2[128];
+        snprintf(req2, sizeof req2, "\"cmd\":\"snapshot\",\"path\":\"%s\"", unsafe[i]);
+        a = askf(srv, req2);
+        CHECK_HAS(a, "unsafe snapshot name");
+        CHECK_JSON(a);
+        free(a);
+    }
+    a = askf(srv, "\"cmd\":\"snapshot\"");
+    CHECK_HAS(a, "needs \\\"path\\\"");
+    free(a);
+    unlink(path);
+    rcgc_trace_stop(rt);
+    a = askf(srv, "\"cmd\":\"snapshot\",\"path\":\"two.snap\"");
+    CHECK_HAS(a, "the tracer is not tracing");
+    free(a);
+    rcgc_serve_stop(srv);
+    srv = start(rt); /* no snapshot_dir */
+    a = askf(srv, "\"cmd\":\"snapshot\",\"path\":\"two.snap\"");
+    CHECK_HAS(a, "snapshot files are disabled");
+    free(a);
+    rcgc_serve_stop(srv);
+    rcgc_decref(rt, lk.holder);
+    t_teardown(rt);
+    remove_dir();
+}
+
+TEST(trace_cancelled)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    rcgc_serve *srv = start(rt);
+    REQUIRE(srv != NULL);
+    const char req[] = "{\"cmd\":\"trace\",\"seconds\":30,\"token\":\"" TOKEN "\"}\n";
+
+    /* the client hangs up: the window closes, the tracer stops */
+    int fd = client();
+    send_str(fd, req, sizeof req - 1);
+    for (int k = 0; k < 3; k++) rcgc_serve_poll(srv, 1);
+    CHECK(rcgc_trace_is_tracing(rt));
+    close(fd);
+    for (int k = 0; k < 3; k++) rcgc_serve_poll(srv, 1);
+    CHECK(!rcgc_trace_is_tracing(rt));
+    rcgc_serve_stats ss;
+    rcgc_serve_get_stats(srv, &ss);
+    CHECK_EQ(ss.tracing, 0);
+    CHECK_EQ(ss.clients, 0);
+    CHECK_EQ(ss.dropped, 1);
+
+    /* a half-closed client still gets its answer */
+    fd = client();
+    const char req1[] = "{\"cmd\":\"trace\",\"seconds\":1,\"token\":\"" TOKEN "\"}\n";
+    send_str(fd, req1, sizeof req1 - 1);
+    shutdown(fd, SHUT_WR);
+    char *a = collect(srv, fd);
+    CHECK_HAS(a, "{\"ok\":true,\"cmd\":\"trace\"");
+    free(a);
+    close(fd);
+
+    /* the program stops the tracer during the window */
+    fd = client();
+    send_str(fd, req1, sizeof req1 - 1);
+    for (int k = 0; k < 3; k++) rcgc_serve_poll(srv, 1);
+    rcgc_trace_stop(rt);
+    a = collect(srv, fd);
+    CHECK_HAS(a, "the program stopped the tracer during the window");
+    free(a);
+    close(fd);
+
+    /* stop with a window open and clients in every state */
+    int f1 = client(), f2 = client(), f3 = client();
+    send_str(f1, req, sizeof req - 1);
+    send_str(f2, "{\"cmd\":", 7);
+    for (int k = 0; k < 3; k++) rcgc_serve_poll(srv, 1);
+    rcgc_serve_get_stats(srv, &ss);
+    CHECK_EQ(ss.clients, 3);
+    CHECK_EQ(ss.tracing, 1);
+    rcgc_serve_stop(srv);
+    CHECK(!rcgc_trace_is_tracing(rt));
+    char buf[16];
+    CHECK_EQ(read(f1, buf, sizeof buf), 0); /* closed by the server */
+    close(f1);
+    close(f2);
+    close(f3);
+    t_teardown(rt);
+    remove_dir();
+}
+
+/* ---- integration with the program's own poll loop ---- */
+
+static int poll_from_callback(rcgc_runtime *rt, rcgc_gc_event event,
+                              const rcgc_gc_info *info, void *ctx)
+{
+    (void)rt;
+    (void)event;
+    (void)info;
+    void **c = ctx;
+    *(int *)c[1] = rcgc_serve_poll(c[0], 0);
+    return 0;
+}
+
+TEST(poll_integration)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    rcgc_serve *srv = start(rt);
+    REQUIRE(srv != NULL);
+    struct pollfd p = {rcgc_serve_fd(srv), POLLIN, 0};
+    CHECK_EQ(poll(&p, 1, 0), 0); /* nothing to do */
+    CHECK_EQ(rcgc_serve_poll(srv, 0), 0);
+    int fd = client();
+    CHECK_EQ(poll(&p, 1, 1000), 1); /* a connection waits */
+    const char req[] = "{\"cmd\":\"ping\",\"token\":\"" TOKEN "\"}\n";
+    send_str(fd, req, sizeof req - 1);
+    int answered = 0;
+    for (int k = 0; k < 100 && answered == 0; k++) {
+        if (poll(&p, 1, 100) == 1) answered += rcgc_serve_poll(srv, 0);
+    }
+    CHECK_EQ(answered, 1);
+    char *a = collect(NULL, fd);
+    CHECK_HAS(a, "\"ok\":true");
+    free(a);
+    close(fd);
+    /* from a collection's callback: refused, nothing done */
+    int from_cb = 1;
+    void *ctx[2] = {srv, &from_cb};
+    CHECK_EQ(rcgc_gc_callback_add(rt, poll_from_callback, ctx), 0);
+    rcgc_gc_collect(rt, 0);
+    CHECK_EQ(from_cb, RCGC_EINVAL);
+    CHECK_EQ(rcgc_gc_callback_remove(rt, poll_from_callback, ctx), 0);
+    /* a zero timeout never waits */
+    double t0 = now_s();
+    for (int k = 0; k < 100; k++) rcgc_serve_poll(srv, 0);
+    CHECK(now_s() - t0 < 0.5);
+    rcgc_serve_stop(srv);
+    t_teardown(rt);
+    remove_dir();
+}
+
+/* ---- the parser on its own ---- */
+
+TEST(parser)
+{
+    serve_req r;
+    char err[256];
+    const char ok1[] = " {\"cmd\" : \"trace\" ,\t\"seconds\":2,\"top\":10,\"by\":\"lineno\","
+                       "\"token\":\"a\\\"b\\\\c\\/\\n\\u00e9\\ud83d\\ude00\"} ";
+    CHECK_EQ(rcgc__serve_parse(ok1, sizeof ok1 - 1, &r, err, sizeof err), 0);
+    CHECK_STR(r.cmd, "trace");
+    CHECK_EQ(r.seconds, 2);
+    CHECK_EQ(r.top, 10);
+    CHECK_STR(r.by, "lineno");
+    CHECK_STR(r.token, "a\"b\\c/\n\xc3\xa9\xf0\x9f\x98\x80");
+    CHECK_EQ(r.token_len, 13);
+    CHECK_EQ(r.have, SERVE_F_CMD | SERVE_F_SECONDS | SERVE_F_TOP | SERVE_F_BY | SERVE_F_TOKEN);
+    const char ok2[] = "{\"cmd\":\"why\",\"type\":\"\xc3\xa9t\xc3\xa9\",\"limit\":0}";
+    CHECK_EQ(rcgc__serve_parse(ok2, sizeof ok2 - 1, &r, err, sizeof err), 0);
+    CHECK_EQ(r.limit, 0);
+    /* the parser reads only len bytes: a valid prefix of a longer buffer */
+    const char pre[] = "{\"cmd\":\"x\"}GARBAGE";
+    CHECK_EQ(rcgc__serve_parse(pre, 11, &r, err, sizeof err), 0);
+    CHECK_EQ(rcgc__serve_parse(pre, sizeof pre - 1, &r, err, sizeof err), -1);
+    CHECK_HAS(err, "bad request at byte 11: trailing bytes");
+
+    const char *bad[] = {
+        "{", "{\"", "{\"cmd", "{\"cmd\"", "{\"cmd\":", "{\"cmd\":\"", "{\"cmd\":\"x",
+        "{\"cmd\":\"x\"", "{\"cmd\":\"x\",", "{\"cmd\":\"x\",}", "[]", "{\"cmd\":null}",
+        "{\"cmd\":true}", "{\"cmd\":\"x\",\"seconds\":\"1\"}", "{\"cmd\":\"x\",\"top\":}",
+        "{\"cmd\":\"x\",\"top\":1e3}", "{\"cmd\":\"x\",\"top\":+1}", "{\"cmd\":\"\\x\"}",
+        "{\"cmd\":\"\\u12\"}", "{\"cmd\":\"x\",\"arg\":\"\\udc00\"}",
+        "{\"cmd\":\"x\",\"arg\":\"\\ud800\\u0041\"}", "{\"cmd\":\"x\",\"arg\":\"\xc0\xaf\"}",
+        "{\"cmd\":\"x\",\"arg\":\"\xed\xa0\x80\"}", "{\"cmd\":\"x\",\"arg\":\"\xf4\x90\x80\x80\"}",
+        "{\"cmd\":\"x\",\"arg\":\"\xe2\x82\"}", "{\"cmd\":\"x\" \"top\":1}",
+        "{\"cmd\":\"x\"}}", "{\"cmd\":\"x\"}\n", "\xef\xbb\xbf{\"cmd\":\"x\"}",
+        "{\"cmd\":\"0123456789012345678901234567890123\"}", "{'cmd':'x'}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        int e = rcgc__serve_parse(bad[i], strlen(bad[i]), &r, err, sizeof err);
+        if (e != -1) t_fail(__FILE__, __LINE__, "accepted: %s", bad[i]);
+        CHECK(strncmp(err, "bad request at byte ", 20) == 0);
+    }
+    /* a string at its limit and one byte over */
+    char big[SERVE_STR_MAX + 64];
+    int n = snprintf(big, sizeof big, "{\"cmd\":\"x\",\"arg\":\"%0*d\"}", SERVE_STR_MAX - 1, 0);
+    CHECK_EQ(rcgc__serve_parse(big, (size_t)n, &r, err, sizeof err), 0);
+    n = snprintf(big, sizeof big, "{\"cmd\":\"x\",\"arg\":\"%0*d\"}", SERVE_STR_MAX, 0);
+    CHECK_EQ(rcgc__serve_parse(big, (size_t)n, &r, err, sizeof err), -1);
+    CHECK_HAS(err, "string longer than 511 bytes");
+    /* a tiny error buffer is fine */
+    CHECK_EQ(rcgc__serve_parse("x", 1, &r, err, 5), -1);
+    CHECK_EQ(strlen(err), 4);
+    CHECK_EQ(rcgc__serve_parse("x", 1, &r, NULL, 0), -1);
+}
+
+/* Deterministic mutations of valid requests (the fuzz target's work in
+ * small): the parser must never crash, read out of bounds (ASan builds) or
+ * accept a request without a command; every error names its offset. */
+TEST(parser_mutations)
+{
+    static const char *seeds[] = {
+        "{\"cmd\":\"trace\",\"seconds\":2,\"top\":10,\"by\":\"lineno\",\"token\":\"abcdefgh\"}",
+        "{\"cmd\":\"why\",\"type\":\"listener\",\"limit\":3,\"token\":\"t\\u00e9\\ud83d\\ude00\"}",
+        "{\"cmd\":\"snapshot\",\"path\":\"a.snap\",\"arg\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"}",
+    };
+    const char alphabet[] = "{}[]\":,\\u0123456789abcdefABCDEF \t-+.eE\xc3\xa9\xff\x80\xed\xf0";
+    uint64_t x = 88172645463325252u;
+    serve_req r;
+    char err[256], buf[512];
+    long accepted = 0;
+    rcgc_runtime *rt = t_runtime();
+    rcgc_serve_config cfg;
+    rcgc_serve_config_init(&cfg);
+    cfg.token = "abcdefgh";
+    rcgc_serve *srv = NULL;
+    CHECK_EQ(rcgc__serve_new_detached(rt, &cfg, &srv), 0);
+    for (long it = 0; it < t_scale(200000); it++) {
+        const char *s = seeds[it % 3];
+        size_t n = strlen(s);
+        memcpy(buf, s, n);
+        int nmut = 1 + (int)((x >> 7) % 4);
+        for (int m = 0; m < nmut; m++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t at = n ? (size_t)(x % n) : 0;
+            switch ((x >> 32) % 4) {
+            case 0: buf[at] = alphabet[(x >> 40) % (sizeof alphabet - 1)]; break;
+            case 1: if (n > 1) { memmove(buf + at, buf + at + 1, n - at - 1); n--; } break;
+            case 2: if (n < sizeof buf - 1) { memmove(buf + at + 1, buf + at, n - at); buf[at] = alphabet[(x >> 40) % (sizeof alphabet - 1)]; n++; } break;
+            default: n = at; break; /* truncate */
+            }
+        }
+        /* a heap copy of exactly n bytes: ASan sees any read past it */
+        char *exact = malloc(n ? n : 1);
+        memcpy(exact, buf, n);
+        int e = rcgc__serve_parse(exact, n, &r, err, sizeof err);
+        if (e == 0) {
+            accepted++;
+            if (r.cmd[0] == 0 || !(r.have & SERVE_F_CMD)) t_fail(__FILE__, __LINE__, "no cmd");
+        } else if (strncmp(err, "bad request at byte ", 20) != 0) {
+            t_fail(__FILE__, __LINE__, "error without an offset: %s", err);
+        }
+        if (it % 16 == 0) { /* and the whole request path, without sockets */
+            jbuf out;
+            rcgc__serve_eval(srv, exact, n, &out);
+            if (out.p == NULL || !valid_answer(out.p))
+                t_fail(__FILE__, __LINE__, "bad answer to %.*s: %s", (int)n, exact,
+                       out.p ? out.p : "(null)");
+            jb_free(&out);
+        }
+        free(exact);
+    }
+    CHECK(accepted > 100);
+    rcgc_serve_stop(srv);
+    CHECK(!rcgc_trace_is_tracing(rt));
+    t_teardown(rt);
+}
+
+/* ---- cost ---- */
+
+TEST(counts_cost)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    long n = t_scale(1000000);
+    rcgc_object *holder = t_node(rt, 0);
+    for (long i = 0; i < n; i++) {
+        rcgc_object *o = t_new(rt, i % 3 ? &t_node_type : widget_type(), (int)i);
+        if (o == NULL || t_append_steal(rt, holder, o) != 0) break;
+    }
+    rcgc_serve *srv = start(rt);
+    REQUIRE(srv != NULL);
+    double t0 = now_s();
+    char *a = askf(srv, "\"cmd\":\"counts\"");
+    double t1 = now_s();
+    CHECK_HAS(a, "\"ok\":true");
+    free(a);
+    a = askf(srv, "\"cmd\":\"stats\"");
+    double t2 = now_s();
+    free(a);
+    a = askf(srv, "\"cmd\":\"why\",\"type\":\"widget\",\"limit\":1");
+    double t3 = now_s();
+    CHECK_HAS(a, "\"status\":\"rooted\"");
+    free(a);
+    printf("     %ld objects: counts %.1f ms, stats %.2f ms, why (1 object) %.1f ms, "
+           "round trips included\n", n + 1, (t1 - t0) * 1e3, (t2 - t1) * 1e3,
+           (t3 - t2) * 1e3);
+    rcgc_serve_stop(srv);
+    rcgc_decref(rt, holder);
+    t_teardown(rt);
+    remove_dir();
+}
+
+TEST_MAIN(T(start_stop), T(start_errors), T(token_file), T(bad_token),
+          T(peer_uid_list), T(peer_uid_other_user), T(bad_requests),
+          T(slow_request_times_out), T(disconnect_mid_request),
+          T(too_many_clients), T(reader_too_slow), T(commands),
+          T(alloc_stats), T(json_escaping), T(trace_finds_leak), T(trace_user_tracing_left_on),
+          T(trace_cancelled), T(poll_integration), T(parser),
+          T(parser_mutations), T(counts_cost))
