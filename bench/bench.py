@@ -51,40 +51,49 @@ def cell(r):
 
 
 def tables(records):
-    """One Markdown table per benchmark: systems as rows, metrics as columns,
-    and each system's first metric as a multiple of rcgc's."""
-    out = []
-    benches = []
+    """Markdown tables: one row per benchmark and metric, one column per
+    system, then each peer's value divided by rcgc's (above 1: rcgc is
+    lower, which is better for every metric but a few marked otherwise).
+    Benchmarks measured on the same systems share a table."""
+    rows = []  # (benchmark, metric) in first-seen order
     for r in records:
-        if r["benchmark"] not in benches:
-            benches.append(r["benchmark"])
-    for b in benches:
-        rs = [r for r in records if r["benchmark"] == b]
-        metrics = []
-        for r in rs:
-            if r["metric"] not in metrics:
-                metrics.append(r["metric"])
-        systems = sorted({r["system"] for r in rs},
-                         key=lambda s: (SYSTEM_ORDER.index(s)
-                                        if s in SYSTEM_ORDER else 99, s))
-        by = {(r["system"], r["metric"]): r for r in rs}
-        base = by.get(("rcgc", metrics[0]))
-        units = {m: next(r["unit"] for r in rs if r["metric"] == m)
-                 for m in metrics}
-        head = ["system"] + [f"{m} ({units[m]})" if units[m] and
-                             units[m] not in m else m for m in metrics]
-        if base is not None and len(systems) > 1:
-            head.append(f"{metrics[0]}: × rcgc")
-        out.append(f"### {b}\n")
+        if (r["benchmark"], r["metric"]) not in rows:
+            rows.append((r["benchmark"], r["metric"]))
+    by = {(r["benchmark"], r["metric"], r["system"]): r for r in records}
+    groups = []  # [(systems, [rows])]
+    for b, m in rows:
+        systems = tuple(sorted({r["system"] for r in records
+                                if r["benchmark"] == b},
+                               key=lambda s: (SYSTEM_ORDER.index(s)
+                                              if s in SYSTEM_ORDER else 99, s)))
+        if groups and groups[-1][0] == systems:
+            groups[-1][1].append((b, m))
+        else:
+            groups.append((systems, [(b, m)]))
+    out = []
+    for systems, grows in groups:
+        peers = [s for s in systems if s != "rcgc"]
+        ratio = "rcgc" in systems and peers
+        head = ["benchmark", "metric"] + list(systems)
+        if ratio:
+            head += [f"{p} ÷ rcgc" for p in peers]
         out.append("| " + " | ".join(head) + " |")
         out.append("|" + "---|" * len(head))
-        for s in systems:
-            row = [s] + [cell(by[(s, m)]) if (s, m) in by else "—"
-                         for m in metrics]
-            if base is not None and len(systems) > 1:
-                r = by.get((s, metrics[0]))
-                row.append(f"{r['value'] / base['value']:.2f}"
-                           if r is not None and base["value"] else "—")
+        for b, m in grows:
+            unit = next(by[(b, m, s)]["unit"] for s in systems
+                        if (b, m, s) in by)
+            words = m.replace("(", " ").replace(")", " ").split()
+            label = m if not unit or unit in words else f"{m} ({unit})"
+            row = [b, label]
+            row += [cell(by[(b, m, s)]) if (b, m, s) in by else "—"
+                    for s in systems]
+            if ratio:
+                base = by.get((b, m, "rcgc"))
+                for p in peers:
+                    r = by.get((b, m, p))
+                    row.append(f"{r['value'] / base['value']:.2f}"
+                               if r is not None and base is not None
+                               and base["value"] else "—")
             out.append("| " + " | ".join(row) + " |")
         out.append("")
     return "\n".join(out)

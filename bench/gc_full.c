@@ -243,6 +243,24 @@ static void timed_collect(rcgc_runtime *rt, const char *bench_case, int rep,
                 shape, bench_case, n_objects, got, expected);
 }
 
+/* The process's peak RSS (VmHWM), printed last as {"case": "end", ...}: the
+ * driver's wait4 figure starts at the driver's own RSS (Linux carries the
+ * parent's high-water mark into a forked child), so the program says it. */
+static void print_vmhwm(const char *system)
+{
+    long kb = -1;
+    char line[256];
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f != NULL) {
+        while (fgets(line, sizeof line, f) != NULL)
+            if (strncmp(line, "VmHWM:", 6) == 0) kb = atol(line + 6);
+        fclose(f);
+    }
+    printf("{\"system\": \"%s\", \"case\": \"end\", \"vmhwm\": %lld}\n",
+           system, kb < 0 ? -1LL : (long long)kb * 1024);
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3 || argc > 4 ||
@@ -364,5 +382,6 @@ int main(int argc, char **argv)
                 rep.alive, rep.uncollectable);
         failures++;
     }
+    print_vmhwm("rcgc");
     return failures ? 2 : 0;
 }
