@@ -43,7 +43,10 @@ typedef struct rcgc_serve rcgc_serve;
  * absent).  Write a message (NUL-terminated, at most msglen bytes) to msg
  * and return 0 for {"ok":true,"cmd":..,"message":msg}, or a negative value
  * for {"ok":false,"error":msg} (an empty msg: "unknown command").  Called
- * from rcgc_serve_poll; it may use the runtime but must not stop the server.
+ * from rcgc_serve_poll; it may use the runtime.  Re-entry (here, or in the
+ * diag label/edge_name callbacks, or anything else that runs inside
+ * rcgc_serve_poll): rcgc_serve_poll returns RCGC_EINVAL and does nothing;
+ * rcgc_serve_stop is deferred (see rcgc_serve_stop).
  */
 typedef int (*rcgc_serve_command_fn)(void *ctx, const char *cmd,
                                      const char *arg, char *msg,
@@ -63,12 +66,14 @@ typedef struct rcgc_serve_config {
                                     when token is set */
     const uint32_t *allowed_uids; /* peers allowed in; NULL: only the
                                      process's effective uid */
-    size_t nallowed_uids;
+    size_t nallowed_uids;        /* at most 65536 */
     int max_clients;             /* connections served at once (4; 1..64);
                                     more get an error and are closed */
     int request_timeout_ms;      /* to send the whole request (5000) */
     int write_timeout_ms;        /* for the answer to drain, without any
-                                    progress (5000) */
+                                    progress (5000); and the whole answer
+                                    must be out within write_timeout_ms
+                                    plus its size at 64 KiB/s */
     size_t max_response;         /* bytes of an answer (1 MiB; >= 4096);
                                     a larger one becomes an error answer */
     int max_trace_seconds;       /* longest "trace" window (3600) */
@@ -87,7 +92,10 @@ void rcgc_serve_config_init(rcgc_serve_config *cfg);
 /*
  * Start serving rt on cfg->socket_path (cfg is copied, strings included).
  * The socket is created with mode 0600 (no window where it is wider); an
- * existing socket file is replaced only when nothing listens on it.  0 and
+ * existing socket file is replaced only when nothing listens on it.  The
+ * socket is bound and listening before the token file is written, so a
+ * start that fails (another server listens on the path) never touches an
+ * existing token file.  0 and
  * *out, or a negative code and a message in err (may be NULL): RCGC_EINVAL
  * (bad configuration, a non-socket file at the path, a server already
  * listening there), RCGC_EFAILED (a system call failed), RCGC_ENOMEM.
@@ -102,8 +110,12 @@ int rcgc_serve_start(rcgc_runtime *rt, const rcgc_serve_config *cfg,
  * drop clients past their deadline.  The wait is cut short by the next
  * deadline.  Returns the number of answers completed (written out or
  * queued), or a negative code (RCGC_EFAILED: epoll failed; RCGC_EINVAL:
- * called during a collection of the runtime, from a finalizer or a
- * callback, where it does nothing).  Must be called on the runtime's thread.
+ * called from inside itself (the command hook, a diag callback), or during
+ * a collection of the runtime (a finalizer, a callback): it does nothing).
+ * Must be called on the runtime's thread.  When accept4 runs out of
+ * descriptors, the listener leaves the epoll set until a client slot
+ * closes or 100 ms passed (rcgc_serve_timeout counts that deadline), so a
+ * loop polling rcgc_serve_fd does not spin.
  */
 int rcgc_serve_poll(rcgc_serve *srv, int timeout_ms);
 
@@ -112,8 +124,9 @@ int rcgc_serve_poll(rcgc_serve *srv, int timeout_ms);
 int rcgc_serve_fd(const rcgc_serve *srv);
 
 /* Milliseconds until the next deadline (a "trace" window ending, a client
- * timing out), 0 if one has passed, -1 if there is none: call
- * rcgc_serve_poll by then even if the descriptor stays quiet. */
+ * timing out, accepting again after running out of descriptors), 0 if one
+ * has passed, -1 if there is none: call rcgc_serve_poll by then even if
+ * the descriptor stays quiet. */
 int rcgc_serve_timeout(const rcgc_serve *srv);
 
 /* BORROWED: the token clients must send (given or generated). */
@@ -139,6 +152,14 @@ void rcgc_serve_get_stats(const rcgc_serve *srv, rcgc_serve_stats *out);
  * pending "trace" window (stopping the tracer if the window started it),
  * close and unlink the socket (only if the path still names it) and the
  * generated token file, and free everything.  NULL is a no-op.
+ *
+ * Called from inside rcgc_serve_poll (the command hook, a diag callback, a
+ * finalizer or gc callback run by a command's work), the stop is deferred:
+ * that poll finishes the request in hand (its answer is queued and written
+ * as far as the socket takes it), handles no further events, then stops
+ * the server as above before it returns.  srv is invalid once that
+ * rcgc_serve_poll returns, as after any stop; rcgc_serve_poll must not be
+ * called with it again.
  */
 void rcgc_serve_stop(rcgc_serve *srv);
 

@@ -198,7 +198,7 @@ rcgc_ssize rcgc_snapshot_symbolize(rcgc_snapshot *s, char *err, size_t errlen);
 
 /* Snapshot files: a versioned binary format (docs/tracer.md).  dump: 0 or
  * a negative code (errno-based failures give RCGC_EFAILED, and err gets the
- * reason).  load: NEW snapshot, or NULL and a message naming what is wrong
+ * reason); the file is created with mode 0600 (minus the umask).  load: NEW snapshot, or NULL and a message naming what is wrong
  * and where in err (a corrupt, truncated or hostile file never crashes the
  * loader nor makes it allocate more than the file justifies). */
 int rcgc_snapshot_dump(const rcgc_snapshot *s, const char *path, char *err,

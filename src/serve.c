@@ -5,7 +5,8 @@
  *
  *   client      FREE -> READ (request being received; deadline)
  *                    -> TRACE (a "trace" window is open for it)
- *                    -> WRITE (answer being sent; deadline without progress)
+ *                    -> WRITE (answer being sent; deadline without progress,
+ *                       capped by one for the whole answer)
  *                    -> closed.  One request per connection.
  *   trace       one window at a time: tracer started if it was off, a
  *               snapshot, then at the deadline a second snapshot, the
@@ -44,6 +45,8 @@
 #define SNAPSHOT_NAME_MAX 128
 #define WHY_LIMIT_MAX 20
 #define WHY_CHAIN_MAX 256
+#define MAX_ALLOWED_UIDS 65536
+#define ACCEPT_BACKOFF_NS 100000000u /* out of descriptors: 100 ms */
 
 enum cstate { C_FREE = 0, C_READ, C_TRACE, C_WRITE };
 
@@ -52,6 +55,7 @@ typedef struct client {
     enum cstate st;
     unsigned events;      /* epoll interest now */
     uint64_t deadline;    /* READ, WRITE: ns (monotonic) */
+    uint64_t drain_end;   /* WRITE: the whole answer must be out by then */
     size_t inlen;
     char in[RCGC_SERVE_MAX_REQUEST];
     jbuf out;             /* WRITE: the answer */
@@ -85,7 +89,17 @@ struct rcgc_serve {
     int nclients;
     struct trace_window tw;
     rcgc_serve_stats stats;
+    int in_poll;          /* rcgc_serve_poll is running (no re-entry) */
+    int stop_requested;   /* rcgc_serve_stop was called inside it */
+    int accept_paused;    /* out of descriptors: the listener is out of
+                             the epoll set until accept_resume or a
+                             client slot closes */
+    int slot_closed;      /* a client closed while accept_paused */
+    uint64_t accept_resume;
 };
+
+/* bytes/s an answer must drain at, on average (tests lower it) */
+uint64_t rcgc__serve_drain_rate = 65536;
 
 /* ---- small helpers ---- */
 
@@ -493,6 +507,16 @@ static void put_chain(rcgc_serve *srv, jbuf *b, const rcgc_diag_path *p)
     jb_lit(b, "]");
 }
 
+static uint64_t rt_allocs(const rcgc_runtime *rt)
+{
+    return (uint64_t)rt->allocations;
+}
+
+static rcgc_ssize rt_objects(const rcgc_runtime *rt)
+{
+    return (rcgc_ssize)rt->objects;
+}
+
 static int cmd_why(rcgc_serve *srv, const serve_req *r, jbuf *b)
 {
     long limit = r->have & SERVE_F_LIMIT ? r->limit : 3;
@@ -511,6 +535,14 @@ static int cmd_why(rcgc_serve *srv, const serve_req *r, jbuf *b)
         return -1;
     }
     rcgc_ssize n = total < limit ? total : limit;
+    /* objs[] are BORROWED (rcgc_diag_by_type): valid only while nothing
+     * frees objects.  The label and edge_name callbacks are the program's
+     * code and may free some; holding references instead would make the
+     * held objects roots in each other's chains.  So: when an iteration
+     * allocated or freed any object, the list is taken again before the
+     * next pointer is used. */
+    uint64_t allocs = rt_allocs(srv->rt);
+    rcgc_ssize live = rt_objects(srv->rt);
     begin_ok(b, "why");
     jb_key(b, "type");
     jb_str(b, r->type);
@@ -520,9 +552,21 @@ static int cmd_why(rcgc_serve *srv, const serve_req *r, jbuf *b)
     jb_int(b, n);
     jb_key(b, "results");
     jb_lit(b, "[");
+    rcgc_ssize have = n;
     for (rcgc_ssize i = 0; i < n && !b->overflow; i++) {
         rcgc_diag_path p;
+        if (rt_allocs(srv->rt) != allocs || rt_objects(srv->rt) != live) {
+            rcgc_ssize t = rcgc_diag_by_type(srv->rt, r->type, objs, limit);
+            have = t < 0 ? 0 : t < limit ? t : limit;
+            allocs = rt_allocs(srv->rt);
+            live = rt_objects(srv->rt);
+        }
         jb_sep(b);
+        if (i >= have) {
+            jb_lit(b, "{\"object\":null,\"error\":\"gone: objects were "
+                      "freed during the command\"}");
+            continue;
+        }
         jb_lit(b, "{\"object\":");
         put_addr(b, objs[i]);
         int e = rcgc_diag_why_alive(srv->rt, objs[i], &srv->cfg.diag, &p);
@@ -909,6 +953,7 @@ void rcgc__serve_eval(rcgc_serve *srv, const char *line, size_t len,
     if (authenticate(srv, line, len, req, out) == 0)
         rcgc__serve_dispatch(srv, req, out);
     s_free(srv, req);
+    jb_fallback(out);
 }
 
 /* ---- clients ---- */
@@ -939,6 +984,7 @@ static void client_close(rcgc_serve *srv, int id, int dropped)
     srv->nclients--;
     srv->stats.clients = srv->nclients;
     if (dropped) srv->stats.dropped++;
+    if (srv->accept_paused) srv->slot_closed = 1; /* a descriptor is free */
 }
 
 /* Write what the socket takes; close when done or failed. */
@@ -951,6 +997,7 @@ static void client_flush(rcgc_serve *srv, int id)
         if (w > 0) {
             c->outpos += (size_t)w;
             c->deadline = now_ns() + (uint64_t)srv->cfg.write_timeout_ms * 1000000u;
+            if (c->deadline > c->drain_end) c->deadline = c->drain_end;
             continue;
         }
         if (w < 0 && errno == EINTR) continue;
@@ -967,19 +1014,17 @@ static void client_flush(rcgc_serve *srv, int id)
 static void client_answer(rcgc_serve *srv, int id, jbuf *b)
 {
     client *c = &srv->clients[id];
-    static const char fallback[] = "{\"ok\":false,\"error\":\"out of memory\"}\n";
     jb_free(&c->out);
     c->out = *b;
-    if (c->out.len == 0 || c->out.p == NULL) {
-        /* the error answer itself could not be allocated */
-        jb_free(&c->out);
-        c->out.p = (char *)(uintptr_t)fallback; /* never freed: see below */
-        c->out.len = sizeof fallback - 1;
-        c->out.a.free = NULL;
-    }
+    jb_fallback(&c->out); /* a cut or failed answer is never sent */
     c->outpos = 0;
     c->st = C_WRITE;
-    c->deadline = now_ns() + (uint64_t)srv->cfg.write_timeout_ms * 1000000u;
+    uint64_t now = now_ns();
+    c->deadline = now + (uint64_t)srv->cfg.write_timeout_ms * 1000000u;
+    /* an overall bound too, so that a trickle of progress cannot hold the
+     * slot: the write timeout plus the answer at rcgc__serve_drain_rate */
+    uint64_t rate = rcgc__serve_drain_rate ? rcgc__serve_drain_rate : 1;
+    c->drain_end = c->deadline + (uint64_t)c->out.len * 1000000000u / rate;
     srv->stats.answered++;
     set_events(srv, id, EPOLLOUT);
     client_flush(srv, id);
@@ -1099,12 +1144,45 @@ static int uid_allowed(const rcgc_serve *srv, uid_t uid)
     return 0;
 }
 
+/* Out of descriptors (or kernel memory): the pending connection stays in
+ * the backlog and the listener stays readable, so a loop polling
+ * rcgc_serve_fd would spin.  Take the listener out of the epoll set until
+ * a client slot closes or ACCEPT_BACKOFF_NS passed (rcgc_serve_timeout
+ * includes that deadline). */
+static void accept_pause(rcgc_serve *srv)
+{
+    if (srv->accept_paused) return;
+    if (epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->lfd, NULL) != 0) return;
+    srv->accept_paused = 1;
+    srv->slot_closed = 0;
+    srv->accept_resume = now_ns() + ACCEPT_BACKOFF_NS;
+}
+
+static void accept_resume_check(rcgc_serve *srv)
+{
+    if (!srv->accept_paused) return;
+    if (!srv->slot_closed && now_ns() < srv->accept_resume) return;
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.u32 = LISTENER_ID;
+    if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->lfd, &ev) != 0 && errno != EEXIST) {
+        srv->accept_resume = now_ns() + ACCEPT_BACKOFF_NS; /* try later */
+        return;
+    }
+    srv->accept_paused = 0;
+    srv->slot_closed = 0;
+}
+
 static void accept_clients(rcgc_serve *srv)
 {
     for (int k = 0; k < ACCEPTS_PER_POLL; k++) {
         int fd = accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR) continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                errno == ENOMEM)
+                accept_pause(srv);
             return; /* EAGAIN, or out of descriptors: next time */
         }
         srv->stats.accepted++;
@@ -1190,6 +1268,7 @@ RCGC__EXPORT int rcgc_serve_timeout(const rcgc_serve *srv)
 {
     uint64_t next = UINT64_MAX, now = now_ns();
     if (srv->tw.active) next = srv->tw.deadline;
+    if (srv->accept_paused && srv->accept_resume < next) next = srv->accept_resume;
     for (int id = 0; id < srv->cfg.max_clients; id++) {
         const client *c = &srv->clients[id];
         if ((c->st == C_READ || c->st == C_WRITE) && c->deadline < next)
@@ -1201,11 +1280,26 @@ RCGC__EXPORT int rcgc_serve_timeout(const rcgc_serve *srv)
     return ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
+static void srv_stop_now(rcgc_serve *srv);
+static int serve_poll(rcgc_serve *srv, int timeout_ms);
+
 RCGC__EXPORT int rcgc_serve_poll(rcgc_serve *srv, int timeout_ms)
 {
     if (srv == NULL || srv->epfd < 0) return RCGC_EINVAL;
+    if (srv->in_poll || srv->stop_requested)
+        return RCGC_EINVAL; /* from inside itself (a command hook, a diag
+                               callback): the outer poll owns the state */
     if (srv->rt->collecting || srv->rt->tearing_down)
         return RCGC_EINVAL; /* from a finalizer or a callback: not now */
+    srv->in_poll = 1;
+    int r = serve_poll(srv, timeout_ms);
+    srv->in_poll = 0;
+    if (srv->stop_requested) srv_stop_now(srv); /* deferred from inside */
+    return r;
+}
+
+static int serve_poll(rcgc_serve *srv, int timeout_ms)
+{
     uint64_t answered = srv->stats.answered;
     int t = rcgc_serve_timeout(srv);
     int wait = timeout_ms;
@@ -1216,9 +1310,10 @@ RCGC__EXPORT int rcgc_serve_poll(rcgc_serve *srv, int timeout_ms)
         if (errno != EINTR) return RCGC_EFAILED;
         n = 0;
     }
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && !srv->stop_requested; i++) {
         uint32_t id = ev[i].data.u32;
         if (id == LISTENER_ID) {
+            if (srv->accept_paused) continue; /* taken out by this batch */
             accept_clients(srv);
             continue;
         }
@@ -1235,7 +1330,10 @@ RCGC__EXPORT int rcgc_serve_poll(rcgc_serve *srv, int timeout_ms)
         if (re & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
             client_readable(srv, (int)id, re);
     }
-    check_deadlines(srv);
+    if (!srv->stop_requested) {
+        check_deadlines(srv);
+        accept_resume_check(srv);
+    }
     return (int)(srv->stats.answered - answered);
 }
 
@@ -1301,6 +1399,11 @@ static int check_config(const rcgc_serve_config *cfg, int need_socket,
     }
     if (cfg->allowed_uids == NULL && cfg->nallowed_uids != 0) {
         set_err(err, errlen, "nallowed_uids without allowed_uids");
+        return RCGC_EINVAL;
+    }
+    if (cfg->nallowed_uids > MAX_ALLOWED_UIDS) {
+        set_err(err, errlen, "nallowed_uids is %zu: at most %d uids",
+                cfg->nallowed_uids, MAX_ALLOWED_UIDS);
         return RCGC_EINVAL;
     }
     if (cfg->max_clients < 1 || cfg->max_clients > 64 ||
@@ -1507,6 +1610,21 @@ static int open_socket(rcgc_serve *srv, char *err, size_t errlen)
         set_err(err, errlen, "cannot bind %s: %s", path, strerror(be));
         return be == EADDRINUSE ? RCGC_EINVAL : RCGC_EFAILED;
     }
+    /* listen at once: between bind and listen a second server's probe
+     * (clear_path) would get ECONNREFUSED and unlink our socket as stale.
+     * Nobody can connect before the checks below: accepting happens only
+     * in rcgc_serve_poll, after start returned. */
+    if (listen(fd, srv->cfg.max_clients + 8) != 0) {
+        int le = errno;
+        struct stat lst;
+        if (lstat(path, &lst) == 0 && S_ISSOCK(lst.st_mode)) {
+            srv->sock_made = 1; /* ours: stop unlinks it */
+            srv->sock_dev = lst.st_dev;
+            srv->sock_ino = lst.st_ino;
+        }
+        set_err(err, errlen, "listen: %s", strerror(le));
+        return RCGC_EFAILED;
+    }
     struct stat st;
     if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode)) {
         set_err(err, errlen, "%s vanished after bind", path);
@@ -1518,10 +1636,6 @@ static int open_socket(rcgc_serve *srv, char *err, size_t errlen)
     if ((st.st_mode & 077) != 0 || st.st_uid != geteuid()) {
         set_err(err, errlen, "%s was created with mode %03o, owner %lu: refusing",
                 path, (unsigned)(st.st_mode & 0777), (unsigned long)st.st_uid);
-        return RCGC_EFAILED;
-    }
-    if (listen(fd, srv->cfg.max_clients + 8) != 0) {
-        set_err(err, errlen, "listen: %s", strerror(errno));
         return RCGC_EFAILED;
     }
     srv->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -1558,8 +1672,10 @@ RCGC__EXPORT int rcgc_serve_start(rcgc_runtime *rt,
         set_err(err, errlen, "out of memory");
         return e;
     }
-    if (cfg->token == NULL) e = make_token(srv, err, errlen);
-    if (e == 0) e = open_socket(srv, err, errlen);
+    /* the socket first: a start that fails there (a server already
+     * listening on the path) must not touch that server's token file */
+    e = open_socket(srv, err, errlen);
+    if (e == 0 && cfg->token == NULL) e = make_token(srv, err, errlen);
     if (e != 0) {
         rcgc_serve_stop(srv);
         return e;
@@ -1587,6 +1703,18 @@ static void unlink_ours(const char *path, dev_t dev, ino_t ino)
 RCGC__EXPORT void rcgc_serve_stop(rcgc_serve *srv)
 {
     if (srv == NULL) return;
+    if (srv->in_poll) {
+        /* from inside rcgc_serve_poll (a command hook, a diag callback):
+         * freeing now would pull the state from under the poll.  It
+         * finishes the work in hand, then stops before it returns. */
+        srv->stop_requested = 1;
+        return;
+    }
+    srv_stop_now(srv);
+}
+
+static void srv_stop_now(rcgc_serve *srv)
+{
     for (int id = 0; id < srv->cfg.max_clients; id++) client_close(srv, id, 0);
     trace_cancel(srv);
     if (srv->epfd >= 0) close(srv->epfd);

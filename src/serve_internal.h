@@ -79,6 +79,11 @@ void jb_key(jbuf *b, const char *key);
 void jb_sep(jbuf *b);                           /* a comma if needed */
 /* A whole {"ok":false,"error":msg}\n answer into b (reset first). */
 void jb_error(jbuf *b, const char *msg);
+/* If b is cut (max reached) or incomplete (out of memory) or empty: a
+ * fixed, static {"ok":false,"error":"out of memory"}\n instead (jb_free
+ * stays right: the static text is never freed).  Every answer goes through
+ * it before it is sent. */
+void jb_fallback(jbuf *b);
 
 /* ---- without sockets (serve.c) ---- */
 
@@ -94,6 +99,10 @@ void rcgc__serve_eval(rcgc_serve *srv, const char *line, size_t len,
 void rcgc__serve_dispatch(rcgc_serve *srv, const serve_req *req, jbuf *out);
 /* An empty answer buffer on the server's allocator and limit. */
 void rcgc__serve_jbuf_init(rcgc_serve *srv, jbuf *b);
+/* The slowest average rate (bytes/s) an answer may drain at: a client has
+ * write_timeout_ms + size / rate for the whole answer, however it trickles
+ * (65536; tests change it to keep their clients quick). */
+extern uint64_t rcgc__serve_drain_rate;
 /* A server without a socket (for the fuzz target); stop it as usual. */
 int rcgc__serve_new_detached(rcgc_runtime *rt, const rcgc_serve_config *cfg,
                              rcgc_serve **out);

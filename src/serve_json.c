@@ -1,8 +1,9 @@
 /*
  * serve_json.c - the server's JSON writer: a bounded growable buffer from
- * the runtime's raw allocator, strings escaped (quotes, backslashes, control
- * bytes as \u00XX, bytes that are not valid UTF-8 as \u00XX of the byte, so
- * the output is always valid JSON whatever a type or file name holds).
+ * the runtime's raw allocator, strings escaped (quotes, backslashes, newline,
+ * carriage return and tab as \n \r \t, the other control bytes and DEL as
+ * \u00XX, bytes that are not valid UTF-8 as \u00XX of the byte, so the
+ * output is always valid JSON whatever a type or file name holds).
  */
 #include <math.h>
 #include <stdio.h>
@@ -174,4 +175,18 @@ void jb_error(jbuf *b, const char *msg)
     jb_lit(b, "{\"ok\":false,\"error\":");
     jb_str(b, msg);
     jb_lit(b, "}\n");
+}
+
+void jb_fallback(jbuf *b)
+{
+    static const char fallback[] = "{\"ok\":false,\"error\":\"out of memory\"}\n";
+    if (!b->nomem && !b->overflow && b->len > 0 && b->p != NULL) return;
+    /* the answer (or the error answer replacing it) is cut: never send a
+     * part of it */
+    jb_free(b);
+    b->p = (char *)(uintptr_t)fallback; /* never freed: a.free is NULL */
+    b->len = sizeof fallback - 1;
+    b->cap = 0;
+    b->a.free = NULL;
+    b->nomem = b->overflow = 0;
 }

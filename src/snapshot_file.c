@@ -393,7 +393,7 @@ static int open_temp(const char *path, char **tmp)
     }
     for (int attempt = 0; attempt < 100; attempt++) {
         snprintf(*tmp, n, "%s.tmp-%ld-%u", path, (long)getpid(), counter++);
-        int fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        int fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd >= 0 || errno != EEXIST) return fd;
     }
     return -1;

@@ -5,7 +5,9 @@
  * truncated, late, vanished, too many, not reading), trace windows (finding
  * a leak, busy, user tracing left on, cancelled), stop with everything
  * pending, the request parser on a table and on mutations, and JSON
- * escaping.  The server and its clients run in this one thread: a client
+ * escaping; a second instance on the same paths, re-entry from the command
+ * hook, a trickling reader, accept4 out of descriptors, callbacks freeing
+ * objects during "why", and cut answers.  The server and its clients run in this one thread: a client
  * sends, then the test calls rcgc_serve_poll until the answer is there.
  */
 #define _GNU_SOURCE
@@ -14,6 +16,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -353,6 +356,15 @@ TEST(start_errors)
     CHECK_EQ(rcgc_serve_start(rt, &cfg, &srv, err, sizeof err), RCGC_EINVAL);
     base_config(&cfg);
     cfg.max_response = 100;
+    CHECK_EQ(rcgc_serve_start(rt, &cfg, &srv, err, sizeof err), RCGC_EINVAL);
+    base_config(&cfg);
+    static const uint32_t uids[1] = {0};
+    cfg.allowed_uids = uids; /* a size whose copy would overflow: refused
+                                before anything reads the array */
+    cfg.nallowed_uids = SIZE_MAX / sizeof(uint32_t);
+    CHECK_EQ(rcgc_serve_start(rt, &cfg, &srv, err, sizeof err), RCGC_EINVAL);
+    CHECK_HAS(err, "at most 65536 uids");
+    cfg.nallowed_uids = 65537;
     CHECK_EQ(rcgc_serve_start(rt, &cfg, &srv, err, sizeof err), RCGC_EINVAL);
     base_config(&cfg);
     cfg.socket_path = NULL;
@@ -1105,6 +1117,9 @@ TEST(trace_user_tracing_left_on)
     snprintf(want2, sizeof want2, "{\"ok\":true,\"cmd\":\"snapshot\",\"path\":\"%s\",\"traces\":", path);
     CHECK_HAS(a, want2);
     free(a);
+    struct stat sst; /* program internals: private to the owner */
+    CHECK(lstat(path, &sst) == 0 && S_ISREG(sst.st_mode));
+    CHECK_EQ(sst.st_mode & 077, 0);
     char err[256];
     rcgc_snapshot *s = rcgc_snapshot_load(path, err, sizeof err);
     CHECK(s != NULL && rcgc_snapshot_count(s) > 0);
@@ -1405,10 +1420,381 @@ TEST(counts_cost)
     remove_dir();
 }
 
+/* ---- review fixes: a second instance, re-entry, slow drains, EMFILE ---- */
+
+static int read_first_line(const char *path, char *line, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return -1;
+    char *r = fgets(line, (int)size, f);
+    fclose(f);
+    return r == NULL ? -1 : 0;
+}
+
+TEST(second_instance_keeps_token)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    char tpath[160];
+    snprintf(tpath, sizeof tpath, "%s/token", dir);
+    rcgc_serve_config cfg;
+    base_config(&cfg);
+    cfg.token = NULL;
+    cfg.token_file = tpath;
+    rcgc_serve *a = start_cfg(rt, &cfg);
+    REQUIRE(a != NULL);
+    char tok[80];
+    snprintf(tok, sizeof tok, "%s", rcgc_serve_token(a));
+    /* B on the same socket and token file: refused, and A's token file is
+     * untouched (same content, same inode) */
+    struct stat st0, st1;
+    CHECK(lstat(tpath, &st0) == 0);
+    rcgc_serve *b = (rcgc_serve *)1;
+    char err[256];
+    CHECK_EQ(rcgc_serve_start(rt, &cfg, &b, err, sizeof err), RCGC_EINVAL);
+    CHECK(b == NULL);
+    CHECK_HAS(err, "already listening");
+    CHECK(lstat(tpath, &st1) == 0 && st1.st_ino == st0.st_ino);
+    char line[128] = {0};
+    CHECK_EQ(read_first_line(tpath, line, sizeof line), 0);
+    CHECK(strncmp(line, tok, 64) == 0 && line[64] == '\n');
+    /* no temporary token file left either */
+    char tmp[200];
+    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", tpath, (long)getpid());
+    CHECK(access(tmp, F_OK) != 0);
+    /* and A still answers with its token */
+    char req[256];
+    snprintf(req, sizeof req, "{\"cmd\":\"ping\",\"token\":\"%s\"}", tok);
+    char *ans = ask(a, req);
+    CHECK_HAS(ans, "\"ok\":true");
+    free(ans);
+    rcgc_serve_stop(a);
+    CHECK(lstat(tpath, &st1) != 0 && errno == ENOENT);
+    t_teardown(rt);
+    remove_dir();
+}
+
+static rcgc_serve *reentry_srv;
+static int reentry_poll_rc = 1;
+static int reentry_stopped;
+
+static int reentry_command(void *ctx, const char *cmd, const char *arg,
+                           char *msg, size_t msglen)
+{
+    (void)ctx;
+    (void)arg;
+    if (strcmp(cmd, "nest") == 0) {
+        /* a nested poll would accept the waiting client, time out or
+         * close slots under the outer one: refused */
+        reentry_poll_rc = rcgc_serve_poll(reentry_srv, 50);
+        snprintf(msg, msglen, "nested poll: %d", reentry_poll_rc);
+        return 0;
+    }
+    if (strcmp(cmd, "stopme") == 0) {
+        rcgc_serve_stop(reentry_srv); /* deferred to the end of the poll */
+        reentry_stopped = 1;
+        snprintf(msg, msglen, "stopping");
+        return 0;
+    }
+    return -1;
+}
+
+TEST(reentrant_poll_and_stop)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    rcgc_serve_config cfg;
+    base_config(&cfg);
+    cfg.command = reentry_command;
+    rcgc_serve *srv = start_cfg(rt, &cfg);
+    REQUIRE(srv != NULL);
+    reentry_srv = srv;
+    /* an unauthenticated client waits in the backlog and another one is
+     * connected but silent: neither may get the answer */
+    int idle = client();
+    for (int k = 0; k < 3; k++) rcgc_serve_poll(srv, 1);
+    int fd = client();
+    int later = client();
+    const char req[] = "{\"cmd\":\"nest\",\"token\":\"" TOKEN "\"}\n";
+    send_str(fd, req, sizeof req - 1);
+    char *a = collect(srv, fd);
+    CHECK_HAS(a, "{\"ok\":true,\"cmd\":\"nest\",\"message\":\"nested poll: -");
+    CHECK_EQ(reentry_poll_rc, RCGC_EINVAL);
+    CHECK_JSON(a);
+    free(a);
+    close(fd);
+    char buf[64];
+    CHECK(recv(idle, buf, sizeof buf, MSG_DONTWAIT) < 0 && errno == EAGAIN);
+    CHECK(recv(later, buf, sizeof buf, MSG_DONTWAIT) < 0 && errno == EAGAIN);
+    rcgc_serve_stats ss;
+    rcgc_serve_get_stats(srv, &ss);
+    CHECK_EQ(ss.answered, 1);
+    CHECK_EQ(ss.dropped, 0);
+    close(idle);
+    close(later);
+    for (int k = 0; k < 3; k++) rcgc_serve_poll(srv, 1);
+    /* the server still works after the refused nested poll */
+    a = askf(srv, "\"cmd\":\"ping\"");
+    CHECK_HAS(a, "\"ok\":true");
+    free(a);
+    /* rcgc_serve_stop from the hook: the poll finishes its work (the
+     * answer is written), then stops; srv is gone when it returns */
+    fd = client();
+    const char stop_req[] = "{\"cmd\":\"stopme\",\"token\":\"" TOKEN "\"}\n";
+    send_str(fd, stop_req, sizeof stop_req - 1);
+    for (int k = 0; k < 200 && !reentry_stopped; k++) rcgc_serve_poll(srv, 5);
+    CHECK(reentry_stopped);
+    srv = NULL;
+    a = collect(NULL, fd);
+    CHECK_HAS(a, "{\"ok\":true,\"cmd\":\"stopme\",\"message\":\"stopping\"}");
+    free(a);
+    close(fd);
+    struct stat st;
+    CHECK(lstat(sock_path, &st) != 0 && errno == ENOENT);
+    t_teardown(rt); /* the stop freed everything */
+    remove_dir();
+}
+
+/* An answer cut by an allocation failure (or the limit) is never sent in
+ * part: it becomes the fixed out-of-memory answer. */
+static void *fail_realloc(void *ctx, void *p, size_t n)
+{
+    int *left = ctx;
+    if ((*left)-- <= 0) return NULL;
+    return realloc(p, n);
+}
+
+static void plain_free(void *ctx, void *p)
+{
+    (void)ctx;
+    free(p);
+}
+
+TEST(json_fallback)
+{
+    static const char oom[] = "{\"ok\":false,\"error\":\"out of memory\"}\n";
+    int left = 1; /* the first buffer, then nothing */
+    rcgc_allocator a;
+    memset(&a, 0, sizeof a);
+    a.ctx = &left;
+    a.realloc = fail_realloc;
+    a.free = plain_free;
+    jbuf b;
+    jb_init(&b, &a, 1 << 20);
+    jb_lit(&b, "{\"ok\":true,\"cmd\":\"counts\",\"items\":[");
+    for (int i = 0; i < 100; i++) jb_str(&b, "a type name that does not fit");
+    CHECK(b.nomem);
+    CHECK(b.len > 0); /* half an answer is there */
+    jb_fallback(&b);
+    CHECK_STR(b.p, oom);
+    CHECK_EQ(b.len, sizeof oom - 1);
+    jb_free(&b); /* the static text is not freed */
+    CHECK(b.p == NULL);
+    /* cut by the limit: the same */
+    left = 100;
+    jb_init(&b, &a, 64);
+    for (int i = 0; i < 10; i++) jb_str(&b, "0123456789");
+    CHECK(b.overflow);
+    jb_fallback(&b);
+    CHECK_STR(b.p, oom);
+    jb_free(&b);
+    /* a whole answer is left alone */
+    jb_init(&b, &a, 4096);
+    jb_error(&b, "x");
+    jb_fallback(&b);
+    CHECK_STR(b.p, "{\"ok\":false,\"error\":\"x\"}\n");
+    jb_free(&b);
+}
+
+/* A label callback that frees the other objects of the type "why" is
+ * listing: the borrowed pointers are never used after it. */
+static rcgc_runtime *freeing_rt;
+static rcgc_object *freeing_holder;
+
+static size_t freeing_label(rcgc_object *o, char *buf, size_t size, void *ctx)
+{
+    (void)ctx;
+    if (freeing_holder != NULL && o->type == widget_type()) {
+        t_clear(freeing_rt, freeing_holder); /* the other widgets die */
+        freeing_holder = NULL;
+    }
+    return (size_t)snprintf(buf, size, "%s #%d", o->type->name, t_as(o)->id);
+}
+
+TEST(why_callback_frees)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    rcgc_object *holder = t_node(rt, 1);
+    for (int i = 0; i < 5; i++)
+        t_append_steal(rt, holder, t_new(rt, widget_type(), 100 + i));
+    rcgc_serve_config cfg;
+    base_config(&cfg);
+    cfg.diag.label = freeing_label;
+    rcgc_serve *srv = start_cfg(rt, &cfg);
+    REQUIRE(srv != NULL);
+    freeing_rt = rt;
+    freeing_holder = holder;
+    char *a = askf(srv, "\"cmd\":\"why\",\"type\":\"widget\",\"limit\":4");
+    CHECK_HAS(a, "\"objects\":5,\"shown\":4,\"results\":[{\"object\":\"0x");
+    CHECK_HAS(a, "\"label\":\"widget #100\"");
+    CHECK_HAS(a, "{\"object\":null,\"error\":\"gone: objects were freed "
+                 "during the command\"}]}");
+    CHECK(strstr(a, "widget #101") == NULL);
+    CHECK_JSON(a);
+    free(a);
+    a = askf(srv, "\"cmd\":\"counts\"");
+    CHECK_HAS(a, "\"total\":1,\"types\":1");
+    free(a);
+    rcgc_serve_stop(srv);
+    rcgc_decref(rt, holder);
+    t_teardown(rt);
+    remove_dir();
+}
+
+/* A large answer (~2.8 MB): NTYPES types with 900-byte names. */
+static rcgc_type *long_types;
+static char (*long_names)[912];
+
+TEST(slow_drain_dropped)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    rcgc_object *holder = t_node(rt, 0);
+    long_types = calloc(NTYPES, sizeof *long_types);
+    long_names = calloc(NTYPES, sizeof *long_names);
+    for (int i = 0; i < NTYPES; i++) {
+        snprintf(long_names[i], sizeof long_names[i], "type_%04d_%0890d", i, 0);
+        long_types[i] = t_node_type;
+        long_types[i].name = long_names[i];
+        t_append_steal(rt, holder, t_new(rt, &long_types[i], i));
+    }
+    rcgc_serve_config cfg;
+    base_config(&cfg);
+    cfg.write_timeout_ms = 2000;
+    cfg.max_response = (size_t)8 << 20;
+    uint64_t rate = rcgc__serve_drain_rate;
+    rcgc__serve_drain_rate = 8u << 20; /* 8 MiB/s: ~0.35 s for the answer */
+    rcgc_serve *srv = start_cfg(rt, &cfg);
+    REQUIRE(srv != NULL);
+    /* a client that keeps reading, at ~550 KB/s: the server makes progress
+     * (about every second, as the socket buffer empties) within every
+     * write timeout, so the timeout alone never drops it; but the whole
+     * answer would take it ~5 s, and the drain deadline (2 s + 0.35 s)
+     * drops it */
+    int fd = client();
+    const char req[] = "{\"cmd\":\"counts\",\"top\":0,\"token\":\"" TOKEN "\"}\n";
+    send_str(fd, req, sizeof req - 1);
+    double t0 = now_s(), last_read = t0, dropped_at = 0;
+    size_t got = 0;
+    int eof = 0;
+    rcgc_serve_stats ss;
+    char buf[16384];
+    while (now_s() - t0 < 8 && !eof) {
+        rcgc_serve_poll(srv, 5);
+        rcgc_serve_get_stats(srv, &ss);
+        if (dropped_at == 0 && ss.dropped > 0) dropped_at = now_s() - t0;
+        if (now_s() - last_read >= 0.03) {
+            last_read = now_s();
+            ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+            if (r > 0) got += (size_t)r;
+            else if (r == 0 || (errno != EAGAIN && errno != EINTR)) eof = 1;
+        }
+    }
+    printf("     a client reading ~550 KB/s of a 2.8 MB answer: dropped after "
+           "%.2f s, %zu bytes read\n", dropped_at, got);
+    CHECK_EQ(ss.dropped, 1);
+    CHECK(dropped_at > 2.0 && dropped_at < 4.0);
+    CHECK(got > 900000);  /* progress well after the first buffer fill */
+    CHECK(got < 2500000); /* but not the whole answer */
+    close(fd);
+    rcgc__serve_drain_rate = rate;
+    /* a reader at full speed gets everything */
+    char *a = askf(srv, "\"cmd\":\"counts\",\"top\":0");
+    CHECK(strlen(a) > 2700000);
+    CHECK_HAS(a, "\"total\":3001,\"types\":3001,\"shown\":3001");
+    CHECK_JSON(a);
+    free(a);
+    rcgc_serve_stop(srv);
+    rcgc_decref(rt, holder);
+    t_teardown(rt);
+    free(long_types);
+    free(long_names);
+    remove_dir();
+}
+
+/* In a child (its descriptor limit is lowered): with no descriptor left
+ * for accept4, the listener leaves the epoll set (the descriptor is not
+ * readable, so a poll loop does not spin) and comes back after 100 ms. */
+static int emfile_child(void)
+{
+    rcgc_runtime *rt = rcgc_runtime_new(NULL);
+    if (rt == NULL) return 10;
+    rcgc_serve_config cfg;
+    base_config(&cfg);
+    rcgc_serve *srv = NULL;
+    if (rcgc_serve_start(rt, &cfg, &srv, NULL, 0) != 0) return 11;
+    int fd = client();
+    if (fd < 0) return 12;
+    /* the lowest free descriptor: the limit just above it leaves none */
+    int probe = dup(0);
+    if (probe < 0) return 13;
+    close(probe);
+    struct rlimit old, rl;
+    if (getrlimit(RLIMIT_NOFILE, &old) != 0) return 14;
+    rl = old;
+    rl.rlim_cur = (rlim_t)probe;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) return 15;
+    rcgc_serve_poll(srv, 0); /* accept4: EMFILE */
+    struct pollfd p = {rcgc_serve_fd(srv), POLLIN, 0};
+    int readable = poll(&p, 1, 20);
+    int t = rcgc_serve_timeout(srv);
+    rcgc_serve_stats ss;
+    rcgc_serve_get_stats(srv, &ss);
+    if (setrlimit(RLIMIT_NOFILE, &old) != 0) return 16;
+    if (ss.accepted != 0) return 17;
+    if (readable != 0) return 18;  /* would spin */
+    if (t < 0 || t > 100) return 19;
+    /* descriptors again: the connection that waited in the backlog is
+     * served after the back-off (under valgrind it is gone: valgrind
+     * closes the descriptor accept4 got above its emulated limit, so an
+     * empty answer is accepted there), and new ones are */
+    const char req[] = "{\"cmd\":\"ping\",\"token\":\"" TOKEN "\"}\n";
+    send_str(fd, req, sizeof req - 1);
+    char *a = collect(srv, fd);
+    int ok = a[0] == 0 || strstr(a, "\"ok\":true") != NULL;
+    free(a);
+    close(fd);
+    a = ask(srv, "{\"cmd\":\"ping\",\"token\":\"" TOKEN "\"}");
+    ok = ok && strstr(a, "\"ok\":true") != NULL;
+    free(a);
+    rcgc_serve_stop(srv);
+    rcgc_runtime_free(rt, NULL);
+    return ok ? 0 : 20;
+}
+
+TEST(accept_out_of_descriptors)
+{
+    make_dir();
+    fflush(NULL);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) _exit(emfile_child());
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ(WEXITSTATUS(status), 0);
+    unlink(sock_path);
+    remove_dir();
+}
+
 TEST_MAIN(T(start_stop), T(start_errors), T(token_file), T(bad_token),
           T(peer_uid_list), T(peer_uid_other_user), T(bad_requests),
           T(slow_request_times_out), T(disconnect_mid_request),
           T(too_many_clients), T(reader_too_slow), T(commands),
           T(alloc_stats), T(json_escaping), T(trace_finds_leak), T(trace_user_tracing_left_on),
           T(trace_cancelled), T(poll_integration), T(parser),
-          T(parser_mutations), T(counts_cost))
+          T(parser_mutations), T(second_instance_keeps_token),
+          T(reentrant_poll_and_stop), T(why_callback_frees), T(json_fallback),
+          T(slow_drain_dropped),
+          T(accept_out_of_descriptors), T(counts_cost))

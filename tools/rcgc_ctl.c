@@ -46,7 +46,9 @@ static const char help_text[] =
     "\n"
     "options:\n"
     "  --json                     print the server's JSON answer as it is\n"
-    "  --token TOKEN              the server's token\n"
+    "  --token TOKEN              the server's token (visible to other\n"
+    "                             users in ps and /proc/PID/cmdline: prefer\n"
+    "                             --token-file or $RCGC_CTL_TOKEN)\n"
     "  --token-file FILE          read it from FILE (its first line)\n"
     "                             (else: $RCGC_CTL_TOKEN)\n"
     "  --by lineno|filename|traceback   trace: how to group (lineno)\n"
@@ -202,6 +204,37 @@ static int jstring(jp *p, char **out)
 bad:
     free(b.p);
     return -1;
+}
+
+/* Make a server string safe for a terminal, in place: control bytes
+ * (0x00-0x1f), DEL and the C1 controls (U+0080-U+009F, as UTF-8) become
+ * '?', so that a type or file name cannot send escape sequences.  Only
+ * for the table output: --json prints the answer exactly as it came. */
+static void tty_safe(char *s)
+{
+    unsigned char *r = (unsigned char *)s, *w = r;
+    while (*r) {
+        if (*r < 0x20 || *r == 0x7f) {
+            *w++ = '?';
+            r++;
+        } else if (r[0] == 0xc2 && r[1] >= 0x80 && r[1] <= 0x9f) {
+            *w++ = '?';
+            r += 2;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = 0;
+}
+
+static void jsafe(jv *v)
+{
+    if (v->t == J_STR) tty_safe(v->str);
+    if (v->t == J_ARR || v->t == J_OBJ)
+        for (size_t i = 0; i < v->n; i++) {
+            jsafe(&v->items[i]);
+            if (v->keys) tty_safe(v->keys[i]);
+        }
 }
 
 static void jfree(jv *v)
@@ -707,9 +740,12 @@ int main(int argc, char **argv)
     jp p = {ans, 0, len, 0};
     jv a;
     if (jvalue(&p, &a) != 0 || a.t != J_OBJ) {
-        fprintf(stderr, PROG ": %s: unreadable answer: %.200s\n", sock, ans);
+        if (len > 200) ans[200] = 0;
+        tty_safe(ans);
+        fprintf(stderr, PROG ": %s: unreadable answer: %s\n", sock, ans);
         return 3;
     }
+    jsafe(&a); /* what is printed from the tree goes to a terminal */
     const jv *ok = jget(&a, "ok");
     int good = ok != NULL && ok->t == J_BOOL && ok->num != 0;
     if (json) {

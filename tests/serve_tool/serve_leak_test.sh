@@ -2,7 +2,8 @@
 # The live diagnostics endpoint end to end: start examples/serve_leak (a
 # program leaking one listener per request from one line), ask it with
 # rcgc-ctl for a one-second trace, check that the leaking file:line is on
-# top (table and JSON), check rcgc-ctl's error exits, then ask the program
+# top (table and JSON), check that server strings reach the terminal
+# without control bytes, check rcgc-ctl's error exits, then ask the program
 # to quit and check it left nothing behind (no object, no socket, no token
 # file).
 #
@@ -61,6 +62,17 @@ esac
 out=$("$ctl" --token-file "$dir/token" "$dir/sock" why listener 1) || fail "why failed"
 echo "$out"
 echo "$out" | grep -q "root bus" || fail "why does not name the bus: $out"
+
+# Server strings reach the terminal without control bytes: the type name
+# (echoed back by the server) carries an escape sequence and a BEL; the
+# table shows '?' for them, --json keeps the exact (escaped) JSON.
+esc=$(printf 'a\033]0;x\007b')
+out=$("$ctl" --token-file "$dir/token" "$dir/sock" why "$esc" 1) || fail "why (escape) failed"
+echo "$out" | grep -q "of type a?]0;x?b;" || fail "control bytes not replaced: $out"
+printf '%s' "$out" | tr -d '\n' | LC_ALL=C grep -q "$(printf '[\001-\037\177]')" &&
+    fail "a control byte reached the terminal"
+json=$("$ctl" --json --token-file "$dir/token" "$dir/sock" why "$esc" 1) || fail "why --json failed"
+echo "$json" | grep -q '"type":"a\\u001b\]0;x\\u0007b"' || fail "--json changed: $json"
 
 # Errors and exit codes: bad token 1, usage 2, no server 3.
 "$ctl" --token wrong-token "$dir/sock" stats 2>"$dir/err"
