@@ -40,6 +40,25 @@ if [ -f "$out/leaky_bus_before.snap" ]; then
     --format html -o "$out/leaky_bus.html" || status=1
 fi
 
+# The production pattern: the program runs with tracing off and the live
+# diagnostics endpoint on; rcgc-ctl asks it for a one-second trace window.
+if [ -x "$bin/serve_leak" ] && [ -x "$bin/rcgc-ctl" ]; then
+  printf '\n== serve_leak + rcgc-ctl: ask a running program what grew, over its diagnostics socket\n'
+  rm -f "$out/serve.sock" "$out/serve.token"
+  "$bin/serve_leak" "$out/serve.sock" "$out/serve.token" 20 >"$out/serve_leak.out" 2>&1 &
+  spid=$!
+  i=0
+  while { [ ! -S "$out/serve.sock" ] || [ ! -s "$out/serve.token" ]; } && [ $i -lt 100 ]; do
+    i=$((i + 1)); sleep 0.1
+  done
+  echo "\$ rcgc-ctl --token-file serve.token serve.sock trace 1"
+  "$bin/rcgc-ctl" --token-file "$out/serve.token" "$out/serve.sock" trace 1 || status=1
+  echo "\$ rcgc-ctl --token-file serve.token serve.sock counts"
+  "$bin/rcgc-ctl" --token-file "$out/serve.token" "$out/serve.sock" counts || status=1
+  "$bin/rcgc-ctl" --token-file "$out/serve.token" "$out/serve.sock" quit >/dev/null || status=1
+  wait $spid || { echo "   (serve_leak exited with status $?)"; status=1; }
+fi
+
 printf '\nPictures and reports are in %s:\n' "$out"
 ls "$out" | sed 's/^/  /'
 exit $status
