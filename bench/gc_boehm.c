@@ -54,6 +54,8 @@
 
 #include <gc.h>
 
+#include "benchutil.h"
+
 /* Exported by libgc; declared in gc.h only under GC_THREADS. */
 extern int GC_get_parallel(void);
 
@@ -70,23 +72,6 @@ static const char *shape;
 static long n_objects;
 static int failures;
 static double build_bytes; /* heap bytes in use added by the build */
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static long rss_bytes(void)
-{
-    long size = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f == NULL) return -1;
-    if (fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
-    fclose(f);
-    return resident < 0 ? -1 : resident * sysconf(_SC_PAGESIZE);
-}
 
 static bnode *new_node(void)
 {
@@ -188,24 +173,6 @@ static void timed_collect(const char *bench_case, int rep, int garbage)
                         "bytes (built %.0f): %s\n",
                 shape, bench_case, n_objects, use0, use1, build_bytes,
                 garbage ? "garbage not reclaimed" : "live objects freed");
-}
-
-/* The process's peak RSS (VmHWM), printed last as {"case": "end", ...}: the
- * driver's wait4 figure starts at the driver's own RSS (Linux carries the
- * parent's high-water mark into a forked child), so the program says it. */
-static void print_vmhwm(const char *system)
-{
-    long kb = -1;
-    char line[256];
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f != NULL) {
-        while (fgets(line, sizeof line, f) != NULL)
-            if (strncmp(line, "VmHWM:", 6) == 0) kb = atol(line + 6);
-        fclose(f);
-    }
-    printf("{\"system\": \"%s\", \"case\": \"end\", \"vmhwm\": %lld}\n",
-           system, kb < 0 ? -1LL : (long long)kb * 1024);
-    fflush(stdout);
 }
 
 int main(int argc, char **argv)

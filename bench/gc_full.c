@@ -47,35 +47,9 @@
 #include <unistd.h>
 
 #include "rcgc.h"
+#include "benchutil.h"
 
-/* ---- the node: header + two inline reference slots ---- */
-
-typedef struct node {
-    rcgc_object ob;
-    rcgc_object *ref[2];
-} node;
-
-static int node_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg)
-{
-    node *n = (node *)self;
-    RCGC_VISIT(n->ref[0]);
-    RCGC_VISIT(n->ref[1]);
-    return 0;
-}
-
-static void node_clear(rcgc_runtime *rt, rcgc_object *self)
-{
-    node *n = (node *)self;
-    RCGC_CLEAR(rt, n->ref[1]);
-    RCGC_CLEAR(rt, n->ref[0]);
-}
-
-static const rcgc_type node_type = {
-    .name = "node",
-    .size = sizeof(node),
-    .flags = RCGC_TYPE_GC,
-    .traverse = node_traverse,
-    .clear = node_clear};
+/* The node (header + two reference slots) is benchutil.h's. */
 
 /* ---- the holder of the pairs: a fixed array of references ---- */
 
@@ -168,23 +142,6 @@ static size_t pool_bytes(rcgc_runtime *rt)
 
 /* ---- helpers ---- */
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static long rss_bytes(void)
-{
-    long size = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f == NULL) return -1;
-    if (fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
-    fclose(f);
-    return resident < 0 ? -1 : resident * sysconf(_SC_PAGESIZE);
-}
-
 static void die(const char *what, rcgc_runtime *rt)
 {
     fprintf(stderr, "gc_full: %s: %s\n", what,
@@ -241,24 +198,6 @@ static void timed_collect(rcgc_runtime *rt, const char *bench_case, int rep,
         fprintf(stderr, "gc_full: %s %s N=%ld: collect returned %td, "
                         "expected %td\n",
                 shape, bench_case, n_objects, got, expected);
-}
-
-/* The process's peak RSS (VmHWM), printed last as {"case": "end", ...}: the
- * driver's wait4 figure starts at the driver's own RSS (Linux carries the
- * parent's high-water mark into a forked child), so the program says it. */
-static void print_vmhwm(const char *system)
-{
-    long kb = -1;
-    char line[256];
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f != NULL) {
-        while (fgets(line, sizeof line, f) != NULL)
-            if (strncmp(line, "VmHWM:", 6) == 0) kb = atol(line + 6);
-        fclose(f);
-    }
-    printf("{\"system\": \"%s\", \"case\": \"end\", \"vmhwm\": %lld}\n",
-           system, kb < 0 ? -1LL : (long long)kb * 1024);
-    fflush(stdout);
 }
 
 int main(int argc, char **argv)

@@ -41,40 +41,7 @@
 #include <time.h>
 
 #include "rcgc.h"
-
-typedef struct node {
-    rcgc_object ob;
-    rcgc_object *ref[2];
-} node;
-
-static int node_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg)
-{
-    node *n = (node *)self;
-    RCGC_VISIT(n->ref[0]);
-    RCGC_VISIT(n->ref[1]);
-    return 0;
-}
-
-static void node_clear(rcgc_runtime *rt, rcgc_object *self)
-{
-    node *n = (node *)self;
-    RCGC_CLEAR(rt, n->ref[1]);
-    RCGC_CLEAR(rt, n->ref[0]);
-}
-
-static const rcgc_type node_type = {
-    .name = "node",
-    .size = sizeof(node),
-    .flags = RCGC_TYPE_GC,
-    .traverse = node_traverse,
-    .clear = node_clear};
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#include "benchutil.h"
 
 /* CPU time of this thread: a pause that is long in wall time but not in CPU
  * time was the machine's doing (preemption), not the collector's. */

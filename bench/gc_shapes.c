@@ -38,35 +38,9 @@
 #include <unistd.h>
 
 #include "rcgc.h"
+#include "benchutil.h"
 
-/* ---- a node: header + two inline reference slots (next, prev) ---- */
-
-typedef struct node {
-    rcgc_object ob;
-    rcgc_object *ref[2];
-} node;
-
-static int node_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg)
-{
-    node *n = (node *)self;
-    RCGC_VISIT(n->ref[0]);
-    RCGC_VISIT(n->ref[1]);
-    return 0;
-}
-
-static void node_clear(rcgc_runtime *rt, rcgc_object *self)
-{
-    node *n = (node *)self;
-    RCGC_CLEAR(rt, n->ref[1]);
-    RCGC_CLEAR(rt, n->ref[0]);
-}
-
-static const rcgc_type node_type = {
-    .name = "node",
-    .size = sizeof(node),
-    .flags = RCGC_TYPE_GC,
-    .traverse = node_traverse,
-    .clear = node_clear};
+/* The node (header + two reference slots) is benchutil.h's. */
 
 /* ---- a variable-size container: n inline references (a Python list) ---- */
 
@@ -100,23 +74,6 @@ static const rcgc_type vec_type = {
     .clear = vec_clear};
 
 /* ---- helpers ---- */
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static long rss_bytes(void)
-{
-    long size = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f == NULL) return -1;
-    if (fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
-    fclose(f);
-    return resident < 0 ? -1 : resident * sysconf(_SC_PAGESIZE);
-}
 
 static void die(const char *what, rcgc_runtime *rt)
 {
