@@ -26,6 +26,7 @@
 
 #include "../src/serve_internal.h"
 #include "rcgc_serve.h"
+#include "json_check.h"
 #include "test.h"
 
 #define TOKEN "test-token-0123456789abcdef"
@@ -163,91 +164,11 @@ static char *askf(rcgc_serve *srv, const char *cmd_fields)
                    (s));                                                      \
     } while (0)
 
-/* ---- a strict JSON validator for the answers ---- */
+/* ---- answers must be one JSON object and a newline ---- */
 
-static const char *jv_value(const char *p, int depth);
-
-static const char *jv_ws(const char *p)
-{
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
-    return p;
-}
-
-static const char *jv_string(const char *p)
-{
-    if (*p++ != '"') return NULL;
-    for (;;) {
-        unsigned char c = (unsigned char)*p++;
-        if (c == '"') return p;
-        if (c < 0x20) return NULL;
-        if (c == '\\') {
-            c = (unsigned char)*p++;
-            if (c == 'u') {
-                for (int i = 0; i < 4; i++)
-                    if (!strchr("0123456789abcdefABCDEF", *p++) || p[-1] == 0) return NULL;
-            } else if (!strchr("\"\\/bfnrt", c) || c == 0) {
-                return NULL;
-            }
-        } else if (c >= 0x80) {
-            int n = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC2 ? 1 : -1;
-            if (n < 0 || c > 0xF4) return NULL;
-            for (int i = 0; i < n; i++)
-                if (((unsigned char)*p++ & 0xC0) != 0x80) return NULL;
-        }
-    }
-}
-
-static const char *jv_value(const char *p, int depth)
-{
-    if (depth > 64) return NULL;
-    p = jv_ws(p);
-    if (*p == '"') return jv_string(p);
-    if (*p == '{' || *p == '[') {
-        char close = *p == '{' ? '}' : ']';
-        int obj = *p == '{';
-        p = jv_ws(p + 1);
-        if (*p == close) return p + 1;
-        for (;;) {
-            if (obj) {
-                p = jv_string(jv_ws(p));
-                if (p == NULL) return NULL;
-                p = jv_ws(p);
-                if (*p++ != ':') return NULL;
-            }
-            p = jv_value(p, depth + 1);
-            if (p == NULL) return NULL;
-            p = jv_ws(p);
-            if (*p == ',') {
-                p++;
-                continue;
-            }
-            if (*p == close) return p + 1;
-            return NULL;
-        }
-    }
-    if (strncmp(p, "true", 4) == 0) return p + 4;
-    if (strncmp(p, "false", 5) == 0) return p + 5;
-    if (strncmp(p, "null", 4) == 0) return p + 4;
-    const char *s = p;
-    if (*p == '-') p++;
-    while (*p >= '0' && *p <= '9') p++;
-    if (*p == '.') {
-        p++;
-        while (*p >= '0' && *p <= '9') p++;
-    }
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        if (*p == '+' || *p == '-') p++;
-        while (*p >= '0' && *p <= '9') p++;
-    }
-    return p > s && p[-1] != '-' ? p : NULL;
-}
-
-/* One JSON object and a newline, nothing else. */
 static int valid_answer(const char *s)
 {
-    const char *p = jv_value(s, 0);
-    return p != NULL && *s == '{' && p[0] == '\n' && p[1] == 0;
+    return json_check_object_line(s, strlen(s));
 }
 
 #define CHECK_JSON(s)                                                         \

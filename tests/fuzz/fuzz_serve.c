@@ -23,6 +23,7 @@
 
 #include "../../src/serve_internal.h"
 #include "rcgc_diag.h"
+#include "../support/json_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -76,78 +77,9 @@ static int command(void *ctx, const char *cmd, const char *arg, char *msg,
     return 0;
 }
 
-/* ---- a strict JSON check ---- */
-
-static const char *jv(const char *p, int depth);
-
-static const char *ws(const char *p)
-{
-    while (*p == ' ') p++;
-    return p;
-}
-
-static const char *jstring(const char *p)
-{
-    if (*p++ != '"') return NULL;
-    for (;;) {
-        unsigned char c = (unsigned char)*p++;
-        if (c == '"') return p;
-        if (c < 0x20) return NULL;
-        if (c == '\\') {
-            c = (unsigned char)*p++;
-            if (c == 'u') {
-                for (int i = 0; i < 4; i++)
-                    if (*p == 0 || !strchr("0123456789abcdef", *p++)) return NULL;
-            } else if (c == 0 || !strchr("\"\\/bfnrt", c)) {
-                return NULL;
-            }
-        } else if (c >= 0x80) {
-            int n = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC2 ? 1 : -1;
-            if (n < 0 || c > 0xF4) return NULL;
-            for (int i = 0; i < n; i++)
-                if (((unsigned char)*p++ & 0xC0) != 0x80) return NULL;
-        }
-    }
-}
-
-static const char *jv(const char *p, int depth)
-{
-    if (depth > 32) return NULL;
-    p = ws(p);
-    if (*p == '"') return jstring(p);
-    if (*p == '{' || *p == '[') {
-        char close = *p == '{' ? '}' : ']';
-        int obj = *p == '{';
-        p = ws(p + 1);
-        if (*p == close) return p + 1;
-        for (;;) {
-            if (obj) {
-                if ((p = jstring(ws(p))) == NULL) return NULL;
-                p = ws(p);
-                if (*p++ != ':') return NULL;
-            }
-            if ((p = jv(p, depth + 1)) == NULL) return NULL;
-            p = ws(p);
-            if (*p == ',') {
-                p++;
-                continue;
-            }
-            return *p == close ? p + 1 : NULL;
-        }
-    }
-    if (strncmp(p, "true", 4) == 0 || strncmp(p, "null", 4) == 0) return p + 4;
-    if (strncmp(p, "false", 5) == 0) return p + 5;
-    const char *s = p;
-    if (*p == '-') p++;
-    while ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == '+' || *p == '-') p++;
-    return p > s ? p : NULL;
-}
-
 static void check_answer(const jbuf *b, const char *what)
 {
-    const char *end = b->p ? jv(b->p, 0) : NULL;
-    if (b->p == NULL || b->p[0] != '{' || end == NULL || end[0] != '\n' ||
-        end[1] != 0 || end + 1 != b->p + b->len) {
+    if (!json_check_object_line(b->p, b->len)) {
         fprintf(stderr, "%s: bad answer: %s\n", what, b->p ? b->p : "(null)");
         abort();
     }
