@@ -57,6 +57,18 @@ static void debug_cycle(rcgc_runtime *rt, const char *msg, rcgc_object *o)
 
 /* ---- trial deletion ---- */
 
+/* gc_refs := refcount, COLLECTING set (the first step of trial deletion). */
+static inline void init_refs(rcgc_runtime *rt, gc_head *g)
+{
+    rcgc_object *o = gc_object_of(g);
+    if (RCGC_DEBUG >= 1 && o->refcnt <= 0)
+        rcgc__fatal(rt, o, "update_refs: tracked object with refcount %ld "
+                           "(a deallocation left it tracked, or it is "
+                           "immortal)",
+                    (long)o->refcnt);
+    gc_reset_refs(g, o->refcnt);
+}
+
 /* gc_refs := refcount for every object of the set, and mark it COLLECTING.
  * From here until move_unreachable ends, the list is singly linked.
  * Returns the number of objects (the candidates). */
@@ -65,13 +77,7 @@ static rcgc_ssize update_refs(rcgc_runtime *rt, gc_head *containers)
     rcgc_ssize n = 0;
     for (gc_head *g = gc_next(containers); g != containers; g = gc_next(g)) {
         n++;
-        rcgc_object *o = gc_object_of(g);
-        if (RCGC_DEBUG >= 1 && o->refcnt <= 0)
-            rcgc__fatal(rt, o, "update_refs: tracked object with refcount "
-                               "%ld (a deallocation left it tracked, or it "
-                               "is immortal)",
-                        (long)o->refcnt);
-        gc_reset_refs(g, o->refcnt);
+        init_refs(rt, g);
     }
     return n;
 }
@@ -130,24 +136,13 @@ static rcgc_ssize subtract_refs(gc_head *containers)
  * pass over the objects' memory instead of two.  Returns the number of
  * objects; *nephemeral as subtract_refs.
  */
-static inline void init_refs(gc_head *g)
-{
-    rcgc_object *o = gc_object_of(g);
-    if (RCGC_DEBUG >= 1 && o->refcnt <= 0)
-        rcgc__fatal(NULL, o, "update_refs: tracked object with refcount %ld "
-                             "(a deallocation left it tracked, or it is "
-                             "immortal)",
-                    (long)o->refcnt);
-    gc_reset_refs(g, o->refcnt);
-}
-
 static int visit_decref_all(rcgc_object *child, void *parent)
 {
     if (gc_is_gc(child)) {
         gc_head *g = gc_head_of(child);
         if (!gc_is_collecting(g)) {
             if (!gc_is_tracked(g)) return 0;
-            init_refs(g);
+            init_refs(NULL, g);
         }
         if (RCGC_DEBUG >= 1 && gc_get_refs(g) <= 0)
             return visit_decref(child, parent); /* reports it */
@@ -170,7 +165,7 @@ static rcgc_ssize update_subtract_refs(rcgc_runtime *rt, gc_head *containers,
     for (gc_head *g = gc_next(containers); g != containers; g = gc_next(g)) {
         n++;
         gc_prefetch_ahead(g, gc_next(g));
-        if (!gc_is_collecting(g)) init_refs(g);
+        if (!gc_is_collecting(g)) init_refs(rt, g);
         rcgc_object *o = gc_object_of(g);
         const rcgc_type *t = o->type;
         t->traverse(o, visit_decref_all, o);
