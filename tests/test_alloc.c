@@ -1,10 +1,10 @@
 /*
- * test_alloc.c - the pool allocator (src/pymalloc.c, arenamap.c, pmcheck.c):
+ * test_alloc.c - the pool allocator (src/mem/pymalloc.c, arenamap.c, pmcheck.c):
  * size classes, lazy carving, pool states, arena ordering and release,
  * "is this pointer ours", realloc, alignment, trim, statistics, and the
  * invariant checker after random workloads (seed printed; RCGC_TEST_SEED
  * replays one).  White-box where the behaviour is not visible through the
- * API: the tests read the pool headers (src/alloc_internal.h).
+ * API: the tests read the pool headers (src/mem/alloc_internal.h).
  *
  * Every test destroys its allocator and checks that no block was left.
  */
@@ -12,7 +12,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#include "../src/alloc_internal.h"
+#include "mem/alloc_internal.h"
 #include "test.h"
 
 #define MB ((size_t)1 << 20)

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "../src/gchead.h" /* to compare header words bit for bit */
+#include "core/gchead.h" /* to compare header words bit for bit */
 #include "rcgc_diag.h"
 #include "test.h"
 

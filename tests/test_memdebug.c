@@ -1,5 +1,5 @@
 /*
- * test_memdebug.c - the debug allocator (src/memdebug.c): CPython's block
+ * test_memdebug.c - the debug allocator (src/mem/memdebug.c): CPython's block
  * layout and fill patterns, and every corruption case detected and reported
  * with CPython's dump text: overflow by one, underflow, a damaged size field,
  * double free (with and without quarantine), writes to freed memory, free

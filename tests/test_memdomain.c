@@ -1,5 +1,5 @@
 /*
- * test_memdomain.c - the heap (src/memdomain.c): the raw / mem / obj
+ * test_memdomain.c - the heap (src/mem/memdomain.c): the raw / mem / obj
  * domains, their defaults, CPython's front-end guards, get/set of a domain's
  * allocator, debug hooks over all three, live-block counts and teardown.
  */

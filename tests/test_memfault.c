@@ -1,5 +1,5 @@
 /*
- * test_memfault.c - the fault-injection wrapper (src/memfault.c) and the
+ * test_memfault.c - the fault-injection wrapper (src/mem/memfault.c) and the
  * allocator's behaviour under it: a workload run with allocation N failing
  * for every N, with every allocation after N failing, under a byte limit;
  * failures inside the pool allocator's own tables and arenas; the debug

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../src/serve_internal.h"
+#include "serve/serve_internal.h"
 #include "rcgc_serve.h"
 #include "json_check.h"
 #include "test.h"

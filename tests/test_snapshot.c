@@ -1,6 +1,6 @@
 /*
- * test_snapshot.c - the snapshot layer (src/snapshot_stats.c,
- * src/snapshot_file.c): statistics by traceback, file and line, cumulative
+ * test_snapshot.c - the snapshot layer (src/trace/snapshot_stats.c,
+ * src/trace/snapshot_file.c): statistics by traceback, file and line, cumulative
  * or not; compare and its order; filters and domain filters with
  * CPython's fnmatch rules; the text of sizes and statistics; sampled
  * estimates; the empty snapshot; dump and load round trips; every error
@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "test.h"
-#include "../src/internal.h"
-#include "../src/snapshot_internal.h"
+#include "core/internal.h"
+#include "trace/snapshot_internal.h"
 
 /* ---- helpers ---- */
 

@@ -1,5 +1,5 @@
 /*
- * test_trace.c - the allocation tracer (src/tracer.c): start/stop and the
+ * test_trace.c - the allocation tracer (src/trace/tracer.c): start/stop and the
  * frame limit, traced memory and its peak, object and block tracebacks from
  * each frame source (call site, C stack, an interpreter's frame provider),
  * track/untrack, clear, sampling estimates, the debug layer's reports,

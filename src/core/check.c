@@ -5,7 +5,7 @@
  * debug stream.  Walks are bounded by the tracked count, so a corrupt list
  * that loops is reported rather than followed forever.
  */
-#include "internal.h"
+#include "core/internal.h"
 
 static int violation(rcgc_runtime *rt, const char *list, const gc_head *g,
                      const char *what)

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "core/internal.h"
 
 static uint64_t now_ns(void)
 {

@@ -7,7 +7,7 @@
  */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "core/internal.h"
 
 RCGC__EXPORT const char *rcgc_strerror(int err)
 {

@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "core/internal.h"
 
 static const char *const phase_names[RCGC_PHASE_COUNT] = {
 #define RCGC_PHASE_NAME_(name, text) text,

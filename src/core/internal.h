@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "alloc_internal.h"
-#include "gchead.h"
+#include "mem/alloc_internal.h"
+#include "core/gchead.h"
 #include "rcgc.h"
 
 #if defined(__GNUC__)

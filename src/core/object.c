@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "core/internal.h"
 
 #define RCGC__MAGIC_DEPOSITED 0x54524153u /* in the trashcan, refcount 0 */
 

@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "core/internal.h"
 #include "rcgc_diag.h"
 
 #define DIAG_NLISTS (RCGC_NUM_GENERATIONS + 1)

@@ -12,7 +12,7 @@
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS, madvise */
 #include <sys/mman.h>
 
-#include "alloc_internal.h"
+#include "mem/alloc_internal.h"
 
 /* ---- the radix tree ---- */
 

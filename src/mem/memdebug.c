@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc_internal.h"
+#include "mem/alloc_internal.h"
 
 #define SST 8                   /* sizeof(size_t) in the layout */
 #define MD_HEAD (2 * SST)       /* bytes before the data */

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc_internal.h"
+#include "mem/alloc_internal.h"
 
 /* ---- the C library ---- */
 

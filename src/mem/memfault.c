@@ -9,7 +9,7 @@
  */
 #include <string.h>
 
-#include "alloc_internal.h"
+#include "mem/alloc_internal.h"
 
 struct rcgc_memfault {
     rcgc_allocator base;   /* the wrapped allocator */

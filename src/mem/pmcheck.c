@@ -9,7 +9,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "alloc_internal.h"
+#include "mem/alloc_internal.h"
 
 /* ---- the checker ---- */
 

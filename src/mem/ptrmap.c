@@ -9,7 +9,7 @@
  */
 #include <string.h>
 
-#include "alloc_internal.h"
+#include "mem/alloc_internal.h"
 
 #define PTRMAP_MIN_CAP 64
 

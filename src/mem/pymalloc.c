@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc_internal.h"
+#include "mem/alloc_internal.h"
 
 _Static_assert(sizeof(pm_pool) == RCGC_PYMALLOC_POOL_OVERHEAD,
                "the pool header is 48 bytes");

@@ -33,9 +33,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "core/internal.h"
 #include "rcgc_diag.h"
-#include "serve_internal.h"
+#include "serve/serve_internal.h"
 
 #define LISTENER_ID UINT32_MAX
 #define ACCEPTS_PER_POLL 16

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "serve_internal.h"
+#include "serve/serve_internal.h"
 
 void jb_init(jbuf *b, const rcgc_allocator *a, size_t max)
 {

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "serve_internal.h"
+#include "serve/serve_internal.h"
 
 typedef struct parser {
     const unsigned char *s;

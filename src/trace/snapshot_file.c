@@ -31,8 +31,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "snapshot_internal.h"
+#include "core/internal.h"
+#include "trace/snapshot_internal.h"
 
 #define SNAP_MAGIC "RCGCSNAP"
 #define SNAP_VERSION 1u

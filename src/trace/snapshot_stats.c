@@ -25,8 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-#include "snapshot_internal.h"
+#include "core/internal.h"
+#include "trace/snapshot_internal.h"
 
 /* ---- frames and tracebacks as keys ---- */
 

@@ -23,8 +23,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "snapshot_internal.h"
+#include "core/internal.h"
+#include "trace/snapshot_internal.h"
 
 #define BATCH 256
 

@@ -34,7 +34,7 @@
 #define HAVE_BACKTRACE 0
 #endif
 
-#include "internal.h"
+#include "core/internal.h"
 
 #define MAX_NFRAME 65535
 #define FILTER_BITS 65536

@@ -8,7 +8,7 @@
  * finalize._registry does.  At teardown the registered at-exit ones run
  * newest first; after that, nothing runs any more (CPython's _shutdown).
  */
-#include "internal.h"
+#include "core/internal.h"
 
 typedef struct finalize_obj {
     rcgc_object base;

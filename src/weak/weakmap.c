@@ -18,7 +18,7 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "core/internal.h"
 
 enum { WC_VALUE_MAP, WC_SET, WC_KEY_MAP };
 

@@ -11,7 +11,7 @@
  */
 #include <stddef.h>
 
-#include "internal.h"
+#include "core/internal.h"
 
 /* A weak method: a weak reference to self, plus func, held through an
  * internal weak reference or, for types that cannot be weakly referenced,

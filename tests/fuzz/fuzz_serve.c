@@ -1,6 +1,6 @@
 /*
  * fuzz_serve.c - libFuzzer target: any bytes as one request line of the
- * live diagnostics endpoint (src/serve_req.c, docs/serve.md), through the
+ * live diagnostics endpoint (src/serve/serve_req.c, docs/serve.md), through the
  * whole request path without sockets: the parser, the token check, and
  * every command on a small runtime (counts, why-alive, stats, the
  * allocator's statistics, a trace window opened and closed, an
@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/serve_internal.h"
+#include "serve/serve_internal.h"
 #include "rcgc_diag.h"
 #include "../support/json_check.h"
 

@@ -1,6 +1,6 @@
 /*
  * fuzz_snapshot.c - libFuzzer target: any bytes as a snapshot file
- * (src/snapshot_file.c), and whatever loads through every operation of the
+ * (src/trace/snapshot_file.c), and whatever loads through every operation of the
  * snapshot layer: statistics by each key, cumulative, filters, a compare
  * with itself, the text of every statistic, a dump and a reload that must
  * give the same snapshot.  Built with ASan+UBSan by `make fuzz`, so a
@@ -18,8 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../src/internal.h"
-#include "../../src/snapshot_internal.h"
+#include "core/internal.h"
+#include "trace/snapshot_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
