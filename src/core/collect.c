@@ -499,13 +499,15 @@ rcgc_ssize rcgc__move_reachable(rcgc_runtime *rt, rcgc_object *const *objs,
 /* ---- weak references, finalizers, resurrection ---- */
 
 /* Clear weak references to the unreachable objects and run the reactions of
- * those that are not garbage themselves (weakref.c).  Returns the weak
- * reference objects freed by their reactions (they count as collected);
- * *ran is increased by the number of reactions run. */
+ * those that are not garbage themselves (weak/weakref.c, installed with the
+ * first weak reference: without one there is nothing to clear).  Returns
+ * the weak reference objects freed by their reactions (they count as
+ * collected); *ran is increased by the number of reactions run. */
 static rcgc_ssize handle_weakrefs(rcgc_runtime *rt, gc_head *unreachable,
                                   gc_head *old, rcgc_ssize *ran)
 {
-    return rcgc__handle_weakrefs(rt, unreachable, old, ran);
+    if (rt->up.handle_weakrefs == NULL) return 0;
+    return rt->up.handle_weakrefs(rt, unreachable, old, ran);
 }
 
 /* Run every PEP 442 finalizer that has not run yet.  Each object is moved to

@@ -64,7 +64,7 @@ static inline rcgc_object *debug_object_of(const debug_head *d)
 
 #define RCGC__WEAK_SLOT_SIZE 16
 
-typedef struct weakref weakref;
+typedef struct weakref weakref; /* weak/weak_internal.h */
 
 static inline int type_is_weakrefable(const rcgc_type *t)
 {
@@ -93,79 +93,28 @@ static inline uintptr_t *weak_spare_of(const rcgc_object *o)
     return (uintptr_t *)(weaklist_of(o) + 1);
 }
 
-/* ---- weak references (weakref.c) ---- */
+/* ---- what the core asks of the layers above it ---- */
 
-enum weakref_kind {
-    WR_PLAIN = 0,   /* rcgc_weakref_new */
-    WR_METHOD = 1,  /* rcgc_weakmethod_new: struct weakmethod */
-    WR_INTERNAL = 2 /* owned by a container or a finalize object */
-};
-
-#define WR_DETACHED 1u /* refcount death: the callback is being called */
-
-/* What the owner of an internal weak reference does when its referent dies
- * (wr is dead already; its owner is non-NULL). */
-typedef struct weakref_internal weakref_internal;
-typedef void (*weakref_fire_fn)(rcgc_runtime *rt, weakref_internal *wr);
-
-struct weakref {
-    rcgc_object base;
-    rcgc_object *referent;          /* borrowed; NULL once dead */
-    weakref *prev, *next;           /* the referent's list */
-    union {
-        struct {                    /* WR_PLAIN, WR_METHOD */
-            rcgc_weakref_callback callback; /* the user's, or NULL */
-            rcgc_object *cb_arg;    /* strong, traversed; may be NULL */
-        };
-        struct {                    /* WR_INTERNAL */
-            weakref_fire_fn fire;   /* the owner's reaction */
-            void *owner;            /* borrowed; the owner nulls it when it
-                                       lets go of the reference */
-        };
-    };
-    unsigned kind;                  /* enum weakref_kind */
-    unsigned flags;                 /* WR_DETACHED */
-};
-
-/* A weak reference owned by a container or a finalize object. */
-struct weakref_internal {
-    weakref wr;
-    rcgc_ssize slot;                /* the owner's bookkeeping */
-};
-
-/* NEW: an internal weak reference to obj (weakrefable, alive), tracked. */
-weakref_internal *rcgc__weakref_new_internal(rcgc_runtime *rt,
-                                             rcgc_object *obj,
-                                             weakref_fire_fn fire, void *owner,
-                                             rcgc_ssize slot);
-/* Refcount death of o: clear its weak references, then run the callbacks. */
-void rcgc__clear_weakrefs(rcgc_runtime *rt, rcgc_object *o);
-/* Clear o's weak references without callbacks. */
-void rcgc__clear_weakrefs_silently(rcgc_object *o);
-/* The collector's phase (CPython's handle_weakrefs). */
-rcgc_ssize rcgc__handle_weakrefs(rcgc_runtime *rt, gc_head *unreachable,
-                                 gc_head *old, rcgc_ssize *ran);
-
-/* ---- finalize objects (finalize.c) ---- */
-/* Teardown: call every registered at-exit finalize object, newest first. */
-void rcgc__finalize_atexit(rcgc_runtime *rt);
-
-/* ---- tracer.c ---- */
-/* Stop tracing (teardown). */
-void rcgc__trace_fini(rcgc_runtime *rt);
-
-/* ---- snapshot.c: building a snapshot (tracer.c fills it) ---- */
-
-/* An empty snapshot; NULL when out of memory. */
-rcgc_snapshot *rcgc__snapshot_new(int traceback_limit, size_t sample_bytes);
-/* Add a traceback (frames most recent first; every string is copied, so the
- * snapshot owns all its data) and return its index, or -1 when out of
- * memory.  Adding the same traceback twice is allowed (two indexes). */
-long rcgc__snapshot_add_traceback(rcgc_snapshot *s, const rcgc_frame *frames,
-                                  int nframe, int total_nframe);
-/* Add a trace of traceback index tb; 0 or RCGC_ENOMEM. */
-int rcgc__snapshot_add_trace(rcgc_snapshot *s, unsigned domain, size_t size,
-                             long tb, double est_size, double est_count);
+/* The core never includes or calls weak/ or trace/: those layers install
+ * their part of a death, a collection and a teardown here when they are
+ * first used (the first weak reference or finalize object, the tracer's
+ * start), so a runtime that never used them pays nothing. */
+typedef struct rcgc__upcalls {
+    /* weak/weakref.c: refcount death of o, a weakrefable object whose list
+     * is not empty: clear its weak references, then run the callbacks */
+    void (*clear_weakrefs)(rcgc_runtime *rt, rcgc_object *o);
+    /* the same without callbacks (o is being freed by the collector or
+     * teardown, or resurrected by a finalizer) */
+    void (*clear_weakrefs_silently)(rcgc_object *o);
+    /* the collector's phase (CPython's handle_weakrefs): returns the weak
+     * references freed, *ran counts the reactions that ran */
+    rcgc_ssize (*handle_weakrefs)(rcgc_runtime *rt, gc_head *unreachable,
+                                  gc_head *old, rcgc_ssize *ran);
+    /* weak/finalize.c: teardown's at-exit stage */
+    void (*finalize_atexit)(rcgc_runtime *rt);
+    /* trace/tracer.c: teardown stops the tracer */
+    void (*trace_fini)(rcgc_runtime *rt);
+} rcgc__upcalls;
 
 /* ---- runtime state ---- */
 
@@ -217,6 +166,7 @@ struct rcgc_runtime {
     uint64_t fin_serial;           /* creation counter */
     rcgc_ssize weakrefs;           /* live weak reference objects: without
                                       any, handle_weakrefs has nothing to do */
+    rcgc__upcalls up;              /* installed by weak/ and trace/ */
     struct rcgc_tracer *tracer;    /* the allocation tracer, when running */
     struct rcgc__trace_hook {      /* the tracer's wrapper of one domain */
         struct rcgc_tracer *tracer; /* NULL: it only forwards */

@@ -204,7 +204,7 @@ static inline void free_memory(rcgc_runtime *rt, rcgc_object *o)
     char *mem = (char *)o - rcgc__pre_size(t);
     /* Normally empty by now; teardown frees survivors whose lists are not. */
     if ((flags & RCGC_TYPE_WEAKREF) && *weaklist_of(o) != NULL)
-        rcgc__clear_weakrefs_silently(o);
+        rt->up.clear_weakrefs_silently(o);
     if (flags & RCGC_TYPE_GC) {
         rcgc__untrack(rt, o); /* CPython's PyObject_GC_Del unlinks too */
         if (rt->gen[0].count > 0) rt->gen[0].count--;
@@ -256,12 +256,15 @@ static RCGC__NOINLINE int dealloc_finalizers(rcgc_runtime *rt, rcgc_object *o,
         !(gc_type_is_gc(t) && gc_is_finalized(gc_head_of(o)))) {
         if (finalize_from_dealloc(rt, o, was_tracked, 0)) return 1;
     }
-    if (type_is_weakrefable(t)) rcgc__clear_weakrefs(rt, o);
+    /* A non-empty list means weak/ has installed its calls. */
+    if (type_is_weakrefable(t) && *weaklist_of(o) != NULL)
+        rt->up.clear_weakrefs(rt, o);
     if (t->legacy_finalize != NULL) {
         if (finalize_from_dealloc(rt, o, was_tracked, 1)) return 1;
     }
-    if (type_is_weakrefable(t) && (t->finalize || t->legacy_finalize))
-        rcgc__clear_weakrefs_silently(o);
+    if (type_is_weakrefable(t) && (t->finalize || t->legacy_finalize) &&
+        *weaklist_of(o) != NULL)
+        rt->up.clear_weakrefs_silently(o);
     return 0;
 }
 

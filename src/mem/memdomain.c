@@ -1,8 +1,8 @@
 /*
  * memdomain.c - the heap: CPython's three allocation domains (raw, mem,
  * obj), each an rcgc_allocator that can be read and replaced, behind front
- * ends with CPython's guards; the defaults (the C library for raw, the heap's
- * pool allocator for mem and obj); debug hooks over all three.
+ * ends with CPython's guards; the defaults (the C library for raw, libc.c;
+ * the heap's pool allocator for mem and obj); debug hooks over all three.
  *
  * Invariants: every domain's hooks are complete; blocks[d] counts the blocks
  * the front end handed out for domain d and not yet freed; the pool
@@ -10,43 +10,9 @@
  * domain's current hooks (so replacing or hooking a domain later never hands
  * them a block they did not allocate).  Design: docs/allocator.md.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "mem/alloc_internal.h"
-
-/* ---- the C library ---- */
-
-static void *libc_malloc(void *ctx, size_t size)
-{
-    (void)ctx;
-    return malloc(size ? size : 1);
-}
-
-static void *libc_calloc(void *ctx, size_t nelem, size_t elsize)
-{
-    (void)ctx;
-    if (nelem == 0 || elsize == 0) nelem = elsize = 1;
-    return calloc(nelem, elsize);
-}
-
-static void *libc_realloc(void *ctx, void *ptr, size_t size)
-{
-    (void)ctx;
-    return realloc(ptr, size ? size : 1);
-}
-
-static void libc_free(void *ctx, void *ptr)
-{
-    (void)ctx;
-    free(ptr);
-}
-
-RCGC__API rcgc_allocator rcgc_libc_allocator(void)
-{
-    rcgc_allocator a = {NULL, libc_malloc, libc_calloc, libc_realloc, libc_free};
-    return a;
-}
 
 /* ---- configuration ---- */
 

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "rcgc.h"
+#include "rcgc_trace.h"
 
 struct chunk;
 
@@ -45,5 +46,18 @@ void *rcgc__snap_arena_alloc(rcgc_snapshot *s, size_t size);
  * out of memory (or str is NULL, for rcgc__snap_intern). */
 const char *rcgc__snap_intern(rcgc_snapshot *s, const char *str);
 const char *rcgc__snap_intern_n(rcgc_snapshot *s, const char *str, size_t len);
+
+/* ---- snapshot.c: building a snapshot (tracer.c fills it) ---- */
+
+/* An empty snapshot; NULL when out of memory. */
+rcgc_snapshot *rcgc__snapshot_new(int traceback_limit, size_t sample_bytes);
+/* Add a traceback (frames most recent first; every string is copied, so the
+ * snapshot owns all its data) and return its index, or -1 when out of
+ * memory.  Adding the same traceback twice is allowed (two indexes). */
+long rcgc__snapshot_add_traceback(rcgc_snapshot *s, const rcgc_frame *frames,
+                                  int nframe, int total_nframe);
+/* Add a trace of traceback index tb; 0 or RCGC_ENOMEM. */
+int rcgc__snapshot_add_trace(rcgc_snapshot *s, unsigned domain, size_t size,
+                             long tb, double est_size, double est_count);
 
 #endif

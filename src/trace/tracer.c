@@ -35,6 +35,7 @@
 #endif
 
 #include "core/internal.h"
+#include "trace/snapshot_internal.h"
 
 #define MAX_NFRAME 65535
 #define FILTER_BITS 65536
@@ -956,6 +957,8 @@ static void remove_hooks(struct rcgc_tracer *tr)
         rcgc__memdebug_set_traceback(rt->heap.md, NULL, NULL);
 }
 
+static void trace_fini(rcgc_runtime *rt);
+
 RCGC__EXPORT int rcgc_trace_start(rcgc_runtime *rt, const rcgc_trace_config *cfg)
 {
     rcgc_trace_config dflt;
@@ -981,6 +984,7 @@ RCGC__EXPORT int rcgc_trace_start(rcgc_runtime *rt, const rcgc_trace_config *cfg
     if (cfg->sample_bytes > 0) tr->countdown = draw_interval(tr);
     install_hooks(tr);
     rt->tracer = tr;
+    rt->up.trace_fini = trace_fini;
     rt->trace_limit = cfg->nframes;
     if (cfg->source == RCGC_FRAMES_CSTACK) {
         calibrate(tr);
@@ -998,7 +1002,9 @@ RCGC__EXPORT void rcgc_trace_stop(rcgc_runtime *rt)
     tracer_free(tr);
 }
 
-void rcgc__trace_fini(rcgc_runtime *rt)
+/* Teardown stops the tracer (rt->up.trace_fini, installed by the first
+ * start). */
+static void trace_fini(rcgc_runtime *rt)
 {
     rcgc_trace_stop(rt);
 }

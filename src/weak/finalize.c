@@ -8,7 +8,7 @@
  * finalize._registry does.  At teardown the registered at-exit ones run
  * newest first; after that, nothing runs any more (CPython's _shutdown).
  */
-#include "core/internal.h"
+#include "weak/weak_internal.h"
 
 typedef struct finalize_obj {
     rcgc_object base;
@@ -58,9 +58,12 @@ static finalize_obj *as_finalize(const rcgc_object *o)
 
 /* ---- the registry ---- */
 
+static void finalize_atexit(rcgc_runtime *rt);
+
 static void registry_add(rcgc_runtime *rt, finalize_obj *f)
 {
     rcgc_incref(&f->base);
+    rt->up.finalize_atexit = finalize_atexit;
     f->registered = 1;
     f->prev = rt->fin_last;
     f->next = NULL;
@@ -218,7 +221,9 @@ static finalize_obj *newest_atexit(rcgc_runtime *rt)
     return NULL;
 }
 
-void rcgc__finalize_atexit(rcgc_runtime *rt)
+/* Teardown's at-exit stage (rt->up.finalize_atexit, installed by the first
+ * registration): call every registered at-exit finalize object. */
+static void finalize_atexit(rcgc_runtime *rt)
 {
     /* As CPython's finalize._exitfunc: newest first, and ones created
      * meanwhile are the newest, so they run next. */

@@ -18,7 +18,7 @@
  */
 #include <string.h>
 
-#include "core/internal.h"
+#include "weak/weak_internal.h"
 
 enum { WC_VALUE_MAP, WC_SET, WC_KEY_MAP };
 
