@@ -31,7 +31,7 @@ static int fin_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg)
     return 0;
 }
 
-static void drop_ref(rcgc_runtime *rt, finalize_obj *f)
+static void fin_drop_ref(rcgc_runtime *rt, finalize_obj *f)
 {
     if (f->wr != NULL) f->wr->wr.owner = NULL;
     RCGC_CLEAR(rt, f->wr);
@@ -40,7 +40,7 @@ static void drop_ref(rcgc_runtime *rt, finalize_obj *f)
 static void fin_clear(rcgc_runtime *rt, rcgc_object *self)
 {
     finalize_obj *f = (finalize_obj *)self;
-    drop_ref(rt, f);
+    fin_drop_ref(rt, f);
     RCGC_CLEAR(rt, f->arg);
 }
 
@@ -103,7 +103,7 @@ static int fin_run(rcgc_runtime *rt, finalize_obj *f, int *result)
         if (r != 0) rcgc__unraisable(rt, RCGC_IN_FINALIZE_CALLBACK, &f->base, r);
     }
     if (result != NULL) *result = r;
-    drop_ref(rt, f);
+    fin_drop_ref(rt, f);
     RCGC_CLEAR(rt, f->arg);
     rcgc_decref(rt, &f->base); /* the registry's reference */
     return 1;
@@ -178,7 +178,7 @@ static int fin_look(rcgc_runtime *rt, rcgc_object *f, rcgc_object **obj,
     }
     if (detach) {
         registry_remove(rt, fo);
-        drop_ref(rt, fo);
+        fin_drop_ref(rt, fo);
         RCGC_CLEAR(rt, fo->arg);
         rcgc_decref(rt, f); /* the registry's reference */
     }
@@ -237,7 +237,7 @@ static void finalize_atexit(rcgc_runtime *rt)
     rt->fin_shutdown = 1;
     while ((f = rt->fin_first) != NULL) {
         registry_remove(rt, f);
-        drop_ref(rt, f);
+        fin_drop_ref(rt, f);
         rcgc_decref(rt, &f->base);
     }
 }

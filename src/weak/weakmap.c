@@ -270,7 +270,7 @@ static weakref_internal *entry_ref(rcgc_runtime *rt, wcontainer *c,
 }
 
 /* Drop a weak reference that did not make it into the table. */
-static void drop_ref(rcgc_runtime *rt, weakref_internal *wr)
+static void entry_drop_ref(rcgc_runtime *rt, weakref_internal *wr)
 {
     wr->wr.owner = NULL;
     rcgc_decref(rt, &wr->wr.base);
@@ -361,7 +361,7 @@ RCGC__EXPORT int rcgc_wvmap_set(rcgc_runtime *rt, rcgc_object *map,
     if (wr == NULL) return rt->last_error;
     void *copy = rcgc__malloc(rt, key_len);
     if (copy == NULL) {
-        drop_ref(rt, wr);
+        entry_drop_ref(rt, wr);
         return RCGC_ENOMEM;
     }
     if (key_len > 0) memcpy(copy, key, key_len);
@@ -373,12 +373,12 @@ RCGC__EXPORT int rcgc_wvmap_set(rcgc_runtime *rt, rcgc_object *map,
         e->wr = wr;
         wr->slot = ix;
         rcgc__free(rt, copy);
-        drop_ref(rt, old);
+        entry_drop_ref(rt, old);
         return 0;
     }
     if (ensure_room(rt, c) != 0) {
         rcgc__free(rt, copy);
-        drop_ref(rt, wr);
+        entry_drop_ref(rt, wr);
         return RCGC_ENOMEM;
     }
     entry_append(c, h, wr, copy, key_len, NULL);
@@ -428,14 +428,14 @@ static int identity_set(rcgc_runtime *rt, wcontainer *c, rcgc_object *key,
         ix = find(c, h, key, 0); /* the allocation may have changed it */
         if (ix < 0) {
             if (ensure_room(rt, c) != 0) {
-                drop_ref(rt, wr);
+                entry_drop_ref(rt, wr);
                 return RCGC_ENOMEM;
             }
             if (value != NULL) rcgc_incref(value);
             entry_append(c, h, wr, key, 0, value);
             return 0;
         }
-        drop_ref(rt, wr);
+        entry_drop_ref(rt, wr);
     }
     if (value != NULL) {
         wentry *e = &c->entries[ix];

@@ -131,19 +131,19 @@ static void weakref_release(rcgc_runtime *rt, rcgc_object *self)
 }
 
 /* NEW: a weak reference object of size bytes, tracked, not yet linked. */
-static void clear_weakrefs(rcgc_runtime *rt, rcgc_object *o);
-static void clear_weakrefs_silently(rcgc_object *o);
-static rcgc_ssize handle_weakrefs(rcgc_runtime *rt, gc_head *unreachable,
-                                  gc_head *old, rcgc_ssize *ran);
+static void clear_on_death(rcgc_runtime *rt, rcgc_object *o);
+static void clear_without_callbacks(rcgc_object *o);
+static rcgc_ssize clear_in_collection(rcgc_runtime *rt, gc_head *unreachable,
+                                      gc_head *old, rcgc_ssize *ran);
 
 /* The core's calls into this layer (core/internal.h, rcgc__upcalls): set
  * before the first weak reference exists, so an object with a non-empty
  * list always finds them. */
 static void install_upcalls(rcgc_runtime *rt)
 {
-    rt->up.clear_weakrefs = clear_weakrefs;
-    rt->up.clear_weakrefs_silently = clear_weakrefs_silently;
-    rt->up.handle_weakrefs = handle_weakrefs;
+    rt->up.clear_weakrefs = clear_on_death;
+    rt->up.clear_weakrefs_silently = clear_without_callbacks;
+    rt->up.handle_weakrefs = clear_in_collection;
 }
 
 static weakref *weakref_alloc(rcgc_runtime *rt, size_t size, unsigned kind)
@@ -290,7 +290,7 @@ static void fire(rcgc_runtime *rt, weakref *wr, int detach)
 
 /* ---- refcount death (PyObject_ClearWeakRefs) ---- */
 
-static void clear_weakrefs(rcgc_runtime *rt, rcgc_object *o)
+static void clear_on_death(rcgc_runtime *rt, rcgc_object *o)
 {
     weakref **list = weaklist_of(o);
     if (*list == NULL) return;
@@ -322,7 +322,7 @@ static void clear_weakrefs(rcgc_runtime *rt, rcgc_object *o)
     }
 }
 
-static void clear_weakrefs_silently(rcgc_object *o)
+static void clear_without_callbacks(rcgc_object *o)
 {
     weakref **list = weaklist_of(o);
     while (*list != NULL) clear_ref(*list);
@@ -344,8 +344,8 @@ static void queue_reaction(rcgc_runtime *rt, weakref *wr, gc_head *queue)
     }
 }
 
-static rcgc_ssize handle_weakrefs(rcgc_runtime *rt, gc_head *unreachable,
-                                  gc_head *old, rcgc_ssize *ran)
+static rcgc_ssize clear_in_collection(rcgc_runtime *rt, gc_head *unreachable,
+                                      gc_head *old, rcgc_ssize *ran)
 {
     /* No weak reference object anywhere: nothing refers weakly to garbage. */
     if (rt->weakrefs == 0) return 0;
