@@ -237,7 +237,7 @@ struct referrers_ctx {
     rcgc_ssize nobjs;
 };
 
-static int visit_referrer(rcgc_object *child, void *arg)
+static int gc_visit_referrer(rcgc_object *child, void *arg)
 {
     const struct referrers_ctx *c = arg;
     for (rcgc_ssize i = 0; i < c->nobjs; i++)
@@ -250,13 +250,13 @@ static int visit_referrer(rcgc_object *child, void *arg)
 static int visit_pair_referrer(rcgc_object *key, rcgc_object *value, void *arg)
 {
     (void)key;
-    return visit_referrer(value, arg);
+    return gc_visit_referrer(value, arg);
 }
 
 static int refers_to(rcgc_object *o, struct referrers_ctx *c)
 {
     const rcgc_type *t = o->type;
-    return t->traverse(o, visit_referrer, c) != 0 ||
+    return t->traverse(o, gc_visit_referrer, c) != 0 ||
            (t->ephemerons != NULL && t->ephemerons(o, visit_pair_referrer, c) != 0);
 }
 
@@ -281,7 +281,7 @@ RCGC__EXPORT rcgc_ssize rcgc_gc_get_referrers(rcgc_runtime *rt,
     return objvec_finish(&v, out);
 }
 
-static int visit_referent(rcgc_object *child, void *arg)
+static int gc_visit_referent(rcgc_object *child, void *arg)
 {
     return objvec_push(arg, child) != 0;
 }
@@ -305,7 +305,7 @@ RCGC__EXPORT rcgc_ssize rcgc_gc_get_referents(rcgc_runtime *rt,
     for (rcgc_ssize i = 0; i < nobjs && !v.failed; i++) {
         rcgc_object *o = objs[i];
         if (!gc_is_gc(o)) continue;
-        o->type->traverse(o, visit_referent, &v);
+        o->type->traverse(o, gc_visit_referent, &v);
         if (o->type->ephemerons != NULL && !v.failed)
             o->type->ephemerons(o, visit_pair_referent, &v);
     }

@@ -26,7 +26,7 @@ RCGC__API void rcgc_heap_config_init(rcgc_heap_config *cfg)
 }
 
 /* 0 if every allocator of cfg is complete or absent. */
-static int check_config(const rcgc_heap_config *cfg)
+static int heap_check_config(const rcgc_heap_config *cfg)
 {
     if (rcgc__allocator_complete(&cfg->raw) < 0 ||
         rcgc__allocator_complete(&cfg->mem) < 0 ||
@@ -42,7 +42,7 @@ int rcgc__heap_init(struct rcgc_heap *h, const rcgc_heap_config *cfg)
         rcgc_heap_config_init(&dflt);
         cfg = &dflt;
     }
-    if (check_config(cfg) != 0) return RCGC_EINVAL;
+    if (heap_check_config(cfg) != 0) return RCGC_EINVAL;
     memset(h, 0, sizeof *h);
     h->raw_base = cfg->raw.malloc != NULL ? cfg->raw : rcgc_libc_allocator();
     h->dcfg = cfg->debug;

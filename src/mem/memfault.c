@@ -35,7 +35,7 @@ static int should_fail(rcgc_memfault *f, size_t old, size_t add)
 }
 
 /* Record a new block; on failure to record, give it back and fail. */
-static void *record(rcgc_memfault *f, void *p, size_t size)
+static void *fault_record(rcgc_memfault *f, void *p, size_t size)
 {
     if (p == NULL) return NULL;
     if (rcgc__ptrmap_put(&f->sizes, p, size, 0) != 0) {
@@ -52,7 +52,7 @@ static void *mf_malloc(void *ctx, size_t size)
 {
     rcgc_memfault *f = ctx;
     if (should_fail(f, 0, size)) return NULL;
-    return record(f, f->base.malloc(f->base.ctx, size), size);
+    return fault_record(f, f->base.malloc(f->base.ctx, size), size);
 }
 
 static void *mf_calloc(void *ctx, size_t nelem, size_t elsize)
@@ -61,7 +61,7 @@ static void *mf_calloc(void *ctx, size_t nelem, size_t elsize)
     if (elsize != 0 && nelem > SIZE_MAX / elsize) return NULL;
     size_t size = nelem * elsize;
     if (should_fail(f, 0, size)) return NULL;
-    return record(f, f->base.calloc(f->base.ctx, nelem, elsize), size);
+    return fault_record(f, f->base.calloc(f->base.ctx, nelem, elsize), size);
 }
 
 static void *mf_realloc(void *ctx, void *ptr, size_t size)

@@ -50,7 +50,7 @@ static void place(rcgc__ptrmap *m, const rcgc__ptrmap_entry *src)
     m->slots[i] = *src;
 }
 
-static int grow(rcgc__ptrmap *m)
+static int ptrmap_grow(rcgc__ptrmap *m)
 {
     size_t ncap = m->cap ? m->cap * 2 : PTRMAP_MIN_CAP;
     rcgc__ptrmap_entry *old = m->slots;
@@ -74,7 +74,8 @@ int rcgc__ptrmap_put(rcgc__ptrmap *m, const void *key, size_t size,
         e->tag = tag;
         return 0;
     }
-    if ((m->count + 1) * 4 > m->cap * 3 && grow(m) != 0) return RCGC_ENOMEM;
+    if ((m->count + 1) * 4 > m->cap * 3 && ptrmap_grow(m) != 0)
+        return RCGC_ENOMEM;
     rcgc__ptrmap_entry n = {key, size, tag};
     place(m, &n);
     m->count++;

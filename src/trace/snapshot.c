@@ -115,7 +115,7 @@ rcgc_snapshot *rcgc__snapshot_new(int traceback_limit, size_t sample_bytes)
     return s;
 }
 
-static int grow(void **arr, size_t *cap, size_t need, size_t elsize)
+static int snap_grow(void **arr, size_t *cap, size_t need, size_t elsize)
 {
     if (need <= *cap) return 0;
     size_t n = *cap ? *cap : 64;
@@ -132,7 +132,8 @@ long rcgc__snapshot_add_traceback(rcgc_snapshot *s, const rcgc_frame *frames,
                                   int nframe, int total_nframe)
 {
     if (nframe < 0 || (size_t)s->ntb >= (size_t)LONG_MAX) return -1;
-    if (grow((void **)&s->tbs, &s->tb_cap, s->ntb + 1, sizeof *s->tbs) != 0)
+    if (snap_grow((void **)&s->tbs, &s->tb_cap, s->ntb + 1,
+                  sizeof *s->tbs) != 0)
         return -1;
     struct rcgc__snap_tbhead *head = rcgc__snap_arena_alloc(
         s, sizeof *head + sizeof(rcgc_traceback) + (size_t)nframe * sizeof(rcgc_frame));
@@ -162,7 +163,7 @@ int rcgc__snapshot_add_trace(rcgc_snapshot *s, unsigned domain, size_t size,
                              long tb, double est_size, double est_count)
 {
     if (tb < 0 || (size_t)tb >= s->ntb) return RCGC_EINVAL;
-    if (grow((void **)&s->traces, &s->trace_cap, s->ntrace + 1,
+    if (snap_grow((void **)&s->traces, &s->trace_cap, s->ntrace + 1,
              sizeof *s->traces) != 0)
         return RCGC_ENOMEM;
     rcgc_trace *t = &s->traces[s->ntrace++];

@@ -99,7 +99,7 @@ static uint64_t hash_str(uint64_t h, const char *s)
 
 /* A hash of the frames' contents (not their pointers), so that equal keys
  * of two snapshots meet. */
-static uint64_t hash_frames(const rcgc_frame *f, int n)
+static uint64_t stats_hash_frames(const rcgc_frame *f, int n)
 {
     uint64_t h = 0xcbf29ce484222325u;
     for (int i = 0; i < n; i++) {
@@ -210,7 +210,7 @@ static long group_find(struct grouper *gr, const rcgc_traceback *tb,
     int n = 1;
     const rcgc_frame *f = tb != NULL ? tb_frames(tb, &n) : one;
     if (table_reserve(gr, gr->ng + 1) != 0) return -1;
-    uint64_t h = hash_frames(f, n);
+    uint64_t h = stats_hash_frames(f, n);
     size_t j = (size_t)h & (gr->tcap - 1);
     for (; gr->table[j] != 0; j = (j + 1) & (gr->tcap - 1)) {
         const struct group *g = &gr->g[gr->table[j] - 1];

@@ -117,7 +117,7 @@ static rcgc_ssize find(const wcontainer *c, uint64_t hash, const void *key,
 }
 
 /* The index slot holding entry position ix. */
-static size_t slot_of(const wcontainer *c, rcgc_ssize ix)
+static size_t entry_slot_of(const wcontainer *c, rcgc_ssize ix)
 {
     size_t mask = (size_t)c->index_size - 1;
     size_t i = c->entries[ix].hash & mask;
@@ -211,7 +211,7 @@ static void entry_delete(rcgc_runtime *rt, wcontainer *c, rcgc_ssize ix)
     wentry *e = &c->entries[ix];
     weakref_internal *wr = e->wr;
     rcgc_object *value = c->kind == WC_KEY_MAP ? e->value : NULL;
-    c->index[slot_of(c, ix)] = IX_DUMMY;
+    c->index[entry_slot_of(c, ix)] = IX_DUMMY;
     e->wr = NULL;
     if (c->kind == WC_KEY_MAP) e->value = NULL;
     if (c->iterating == 0) free_key(rt, c, e);
