@@ -271,9 +271,9 @@ static int tb_groups(struct grouper *gr, const rcgc_traceback *tb, size_t *start
     return 0;
 }
 
-/* Add every trace of s to side (0 new, 1 old).  Sampled snapshots count
+/* Add every trace of s to side which (0 new, 1 old).  Sampled snapshots count
  * what the samples stand for. */
-static int group_snapshot(struct grouper *gr, const rcgc_snapshot *s, int side)
+static int group_snapshot(struct grouper *gr, const rcgc_snapshot *s, int which)
 {
     free(gr->first);
     gr->nid = 0;
@@ -291,8 +291,8 @@ static int group_snapshot(struct grouper *gr, const rcgc_snapshot *s, int side)
         double count = s->sample_bytes ? t->est_count : 1;
         for (size_t k = start, end = start + key_count(gr, t->traceback); k < end; k++) {
             struct group *g = &gr->g[gr->ids[k]];
-            g->size[side] += size;
-            g->count[side] += count;
+            g->size[which] += size;
+            g->count[which] += count;
         }
     }
     return 0;
