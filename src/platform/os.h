@@ -2,8 +2,10 @@
  * os.h - the platform seam: every operating-system facility the library
  * uses, and nothing else (src/platform/README.md).  One implementation,
  * os_posix.c (POSIX, with the Linux-only parts - epoll, SO_PEERCRED,
- * getrandom - behind it).  No other file of the library includes a system
- * header beyond the C standard library's.
+ * getrandom - behind it).  No other file of the library calls the OS or
+ * includes a system header beyond the C standard library's (and two that
+ * only define things: <elf.h>, the sanitizers' interface);
+ * check_os_calls.sh checks it.
  *
  * Conventions, for every function below unless its comment says otherwise:
  *
