@@ -1296,7 +1296,7 @@ TEST(parser_mutations)
             if (out.p == NULL || !valid_answer(out.p))
                 t_fail(__FILE__, __LINE__, "bad answer to %.*s: %s", (int)n, exact,
                        out.p ? out.p : "(null)");
-            jb_free(&out);
+            rcgc__jb_free(&out);
         }
         free(exact);
     }
@@ -1501,30 +1501,30 @@ TEST(json_fallback)
     a.realloc = fail_realloc;
     a.free = plain_free;
     jbuf b;
-    jb_init(&b, &a, 1 << 20);
-    jb_lit(&b, "{\"ok\":true,\"cmd\":\"counts\",\"items\":[");
-    for (int i = 0; i < 100; i++) jb_str(&b, "a type name that does not fit");
+    rcgc__jb_init(&b, &a, 1 << 20);
+    rcgc__jb_lit(&b, "{\"ok\":true,\"cmd\":\"counts\",\"items\":[");
+    for (int i = 0; i < 100; i++) rcgc__jb_str(&b, "a type name that does not fit");
     CHECK(b.nomem);
     CHECK(b.len > 0); /* half an answer is there */
-    jb_fallback(&b);
+    rcgc__jb_fallback(&b);
     CHECK_STR(b.p, oom);
     CHECK_EQ(b.len, sizeof oom - 1);
-    jb_free(&b); /* the static text is not freed */
+    rcgc__jb_free(&b); /* the static text is not freed */
     CHECK(b.p == NULL);
     /* cut by the limit: the same */
     left = 100;
-    jb_init(&b, &a, 64);
-    for (int i = 0; i < 10; i++) jb_str(&b, "0123456789");
+    rcgc__jb_init(&b, &a, 64);
+    for (int i = 0; i < 10; i++) rcgc__jb_str(&b, "0123456789");
     CHECK(b.overflow);
-    jb_fallback(&b);
+    rcgc__jb_fallback(&b);
     CHECK_STR(b.p, oom);
-    jb_free(&b);
+    rcgc__jb_free(&b);
     /* a whole answer is left alone */
-    jb_init(&b, &a, 4096);
-    jb_error(&b, "x");
-    jb_fallback(&b);
+    rcgc__jb_init(&b, &a, 4096);
+    rcgc__jb_error(&b, "x");
+    rcgc__jb_fallback(&b);
     CHECK_STR(b.p, "{\"ok\":false,\"error\":\"x\"}\n");
-    jb_free(&b);
+    rcgc__jb_free(&b);
 }
 
 /* A label callback that frees the other objects of the type "why" is

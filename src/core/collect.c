@@ -19,23 +19,15 @@
  *     code (finalizers, clear, callbacks) runs, so that code may free, track
  *     or untrack any object at any time.
  */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <string.h>
-#include <time.h>
 
 #include "core/internal.h"
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#include "platform/os.h"
 
 /* Charge the time since *t to phase, and restart *t. */
 static void lap(rcgc_runtime *rt, int phase, uint64_t *t)
 {
-    uint64_t now = now_ns();
+    uint64_t now = rcgc__os_now_ns();
     rt->phase_ns[phase] += now - *t;
     *t = now;
 }
@@ -647,7 +639,7 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
                 generation);
         show_stats_each_generations(rt);
     }
-    uint64_t start = now_ns(), t = start;
+    uint64_t start = rcgc__os_now_ns(), t = start;
 
     if (generation + 1 < RCGC_NUM_GENERATIONS) rt->gen[generation + 1].count++;
     for (int i = 0; i <= generation; i++) rt->gen[i].count = 0;
@@ -712,7 +704,7 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
     if (rt->debug & RCGC_DEBUG_STATS)
         fprintf(rt->debug_stream,
                 "gc: done, %td unreachable, %td uncollectable, %.4fs elapsed\n",
-                n + m, n, (double)(now_ns() - start) / 1e9);
+                n + m, n, (double)(rcgc__os_now_ns() - start) / 1e9);
     handle_legacy_finalizers(rt, &finalizers, old);
     lap(rt, RCGC_PHASE_HANDLE_LEGACY_FINALIZERS, &t);
 
@@ -745,11 +737,11 @@ rcgc_ssize rcgc__collect_with_callback(rcgc_runtime *rt, int generation)
 {
     rcgc_ssize collected = 0, uncollectable = 0;
     invoke_callbacks(rt, RCGC_GC_START, generation, 0, 0, 0.0);
-    uint64_t start = now_ns();
+    uint64_t start = rcgc__os_now_ns();
     rcgc_ssize result =
         rcgc__collect_main(rt, generation, &collected, &uncollectable);
     invoke_callbacks(rt, RCGC_GC_STOP, generation, collected, uncollectable,
-                     (double)(now_ns() - start) / 1e9);
+                     (double)(rcgc__os_now_ns() - start) / 1e9);
     return result;
 }
 

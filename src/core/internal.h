@@ -246,4 +246,18 @@ int rcgc__check_all(rcgc_runtime *rt, int lists_complete);
 int rcgc__check_list(rcgc_runtime *rt, const gc_head *list, const char *name,
                      int expect_collecting);
 
+/* ---- for the layers above: the runtime state they may read ---- */
+/* The collection mode (rcgc_config.gc_mode). */
+static inline rcgc_gc_mode rcgc__runtime_gc_mode(const rcgc_runtime *rt)
+{
+    return rt->mode;
+}
+/* 1 while a collection (or its callbacks) or the teardown runs: code
+ * called from a finalizer or a callback must not start work that walks
+ * the heap (the diagnostics endpoint refuses then). */
+static inline int rcgc__runtime_busy(const rcgc_runtime *rt)
+{
+    return rt->collecting || rt->tearing_down;
+}
+
 #endif /* RCGC_INTERNAL_H */

@@ -8,16 +8,11 @@
  * (diagnose.c).  Nothing here takes memory from the runtime: labels go
  * through fixed buffers (LABEL_MAX bytes, truncated beyond).
  */
-#define _POSIX_C_SOURCE 200809L /* fork, execvp, pipe, fcntl */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "core/internal.h"
+#include "platform/os.h"
 #include "rcgc_diag.h"
 
 #define LABEL_MAX 256
@@ -550,62 +545,6 @@ static const char *dot_program(void)
     return p != NULL && *p ? p : "dot";
 }
 
-/*
- * Run argv (no shell: file names are passed as they are) with stdout and
- * stderr optionally sent to /dev/null.  A pipe with close-on-exec tells the
- * parent whether exec itself failed: the child writes errno to it only
- * then, and a successful exec closes it empty.  Returns the exit status, or
- * -1 (exec failed: *exec_errno set) or -2 (fork or pipe failed).
- */
-static int run(char *const argv[], int quiet, int *exec_errno)
-{
-    int fds[2];
-    if (pipe(fds) != 0) return -2;
-    if (fcntl(fds[1], F_SETFD, FD_CLOEXEC) != 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return -2;
-    }
-    fflush(NULL); /* no buffered output written twice by the child */
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return -2;
-    }
-    if (pid == 0) {
-        close(fds[0]);
-        if (quiet) {
-            int null = open("/dev/null", O_WRONLY);
-            if (null >= 0) {
-                dup2(null, 1);
-                dup2(null, 2);
-                close(null);
-            }
-        }
-        execvp(argv[0], argv);
-        int e = errno;
-        ssize_t w = write(fds[1], &e, sizeof e);
-        (void)w;
-        _exit(127);
-    }
-    close(fds[1]);
-    int e = 0;
-    ssize_t r;
-    do {
-        r = read(fds[0], &e, sizeof e);
-    } while (r < 0 && errno == EINTR);
-    close(fds[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (r == (ssize_t)sizeof e) {
-        *exec_errno = e;
-        return -1;
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
 RCGC__EXPORT int rcgc_diag_render(const char *dot_file, const char *out_file,
                                   const char *format)
 {
@@ -614,23 +553,23 @@ RCGC__EXPORT int rcgc_diag_render(const char *dot_file, const char *out_file,
         return RCGC_EINVAL;
     char tflag[40];
     snprintf(tflag, sizeof tflag, "-T%s", format);
-    char *argv[] = {(char *)dot_program(), tflag, (char *)"-o",
-                    (char *)out_file, (char *)dot_file, NULL};
-    int exec_errno = 0;
-    int st = run(argv, 0, &exec_errno);
-    if (st == -1) {
+    const char *argv[] = {dot_program(), tflag, "-o", out_file, dot_file, NULL};
+    rcgc__os_run_result res;
+    if (rcgc__os_run(argv, 0, &res) != 0) return RCGC_EFAILED;
+    if (res.exec_error != 0) {
         fprintf(stderr, "rcgc: cannot run '%s' (%s): install Graphviz to "
                         "render %s (the .dot file is %s)\n",
-                argv[0], strerror(exec_errno), out_file, dot_file);
+                argv[0], strerror(res.exec_error), out_file, dot_file);
         return RCGC_ENOTFOUND;
     }
-    if (st == -2) return RCGC_EFAILED;
-    return st == 0 ? 0 : RCGC_EFAILED;
+    return res.status == 0 ? 0 : RCGC_EFAILED;
 }
 
 RCGC__EXPORT int rcgc_diag_have_dot(void)
 {
-    char *argv[] = {(char *)dot_program(), (char *)"-V", NULL};
-    int exec_errno = 0;
-    return run(argv, 1, &exec_errno) == 0;
+    const char *argv[] = {dot_program(), "-V", NULL};
+    rcgc__os_run_result res;
+    return rcgc__os_run(argv, RCGC__OS_RUN_STDOUT_NULL | RCGC__OS_RUN_STDERR_NULL,
+                        &res) == 0 &&
+           res.exec_error == 0 && res.status == 0;
 }

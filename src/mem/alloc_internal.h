@@ -232,6 +232,12 @@ struct rcgc_heap {
 int rcgc__heap_init(struct rcgc_heap *h, const rcgc_heap_config *cfg);
 /* Release what h owns; 0 or RCGC_ELIVE (blocks were still live). */
 int rcgc__heap_fini(struct rcgc_heap *h);
+/* The allocator h was created on (rcgc_heap_config.raw): memory that no
+ * domain hook sees, for the layers above's own bookkeeping. */
+static inline rcgc_allocator rcgc__heap_raw_base(const struct rcgc_heap *h)
+{
+    return h->raw_base;
+}
 
 /* ---- memdebug.c ---- */
 /* 1 if a's hooks belong to md. */

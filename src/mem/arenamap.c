@@ -9,10 +9,8 @@
  * lo + span the start of an arena that begins in slot k.  Bottom nodes are
  * never freed before the state is.
  */
-#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, madvise */
-#include <sys/mman.h>
-
 #include "mem/alloc_internal.h"
+#include "platform/os.h"
 
 /* ---- the radix tree ---- */
 
@@ -67,40 +65,27 @@ void rcgc__pm_map_free(rcgc_pymalloc *pm)
 
 /* ---- the default arena allocator ---- */
 
-static void *map_anon(void *hint, size_t size)
-{
-    void *p = mmap(hint, size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
-/* size bytes; 1 MiB-aligned when size is 1 MiB (map twice the size and
- * trim when the first try is not aligned). */
+/* size bytes of fresh pages; 1 MiB-aligned when size is 1 MiB, or
+ * unaligned when the aligned mapping fails (it will do: the tree takes
+ * any start). */
 static void *mmap_arena_alloc(void *ctx, size_t size)
 {
     (void)ctx;
-    uint8_t *p = map_anon(NULL, size);
-    if (p == NULL || size != PM_ARENA_SIZE || ((uintptr_t)p & PM_ARENA_MASK) == 0)
-        return p;
-    munmap(p, size);
-    uint8_t *q = map_anon(NULL, 2 * size);
-    if (q == NULL) return map_anon(NULL, size); /* unaligned will do */
-    uint8_t *a = (uint8_t *)(((uintptr_t)q + PM_ARENA_MASK) & ~PM_ARENA_MASK);
-    if (a > q) munmap(q, (size_t)(a - q));
-    if (a + size < q + 2 * size) munmap(a + size, (size_t)(q + 2 * size - (a + size)));
-    return a;
+    if (size != PM_ARENA_SIZE) return rcgc__os_pages_map(size, 0);
+    void *p = rcgc__os_pages_map(size, PM_ARENA_SIZE);
+    return p != NULL ? p : rcgc__os_pages_map(size, 0);
 }
 
 static void mmap_arena_free(void *ctx, void *ptr, size_t size)
 {
     (void)ctx;
-    munmap(ptr, size);
+    rcgc__os_pages_unmap(ptr, size);
 }
 
 static void mmap_arena_decommit(void *ctx, void *ptr, size_t size)
 {
     (void)ctx;
-    (void)madvise(ptr, size, MADV_DONTNEED);
+    rcgc__os_pages_decommit(ptr, size);
 }
 
 RCGC__API rcgc_arena_allocator rcgc_mmap_arena_allocator(void)

@@ -1,7 +1,16 @@
 /*
- * serve_internal.h - what the server's files share: the request parser
- * (serve_req.c), the JSON writer (serve_json.c) and the entry points the
- * fuzz target and tests call without sockets (serve.c).  Not public.
+ * serve_internal.h - what the server's files share.  Not public.
+ *
+ *   serve.c         start and stop: configuration, socket, token file
+ *   serve_client.c  clients and rcgc_serve_poll: accept, read, write,
+ *                   deadlines (the client state machine)
+ *   serve_cmd.c     the commands, dispatch, the token check
+ *   serve_trace.c   "trace" windows
+ *   serve_req.c     the request parser
+ *   serve_json.c    the JSON writer (rcgc__jb_*)
+ *
+ * Every OS call goes through the platform seam (platform/os.h); runtime
+ * state through the public API and the owning layer's accessors.
  */
 #ifndef RCGC_SERVE_INTERNAL_H
 #define RCGC_SERVE_INTERNAL_H
@@ -65,27 +74,27 @@ typedef struct jbuf {
     int nomem;         /* allocation failed */
 } jbuf;
 
-void jb_init(jbuf *b, const rcgc_allocator *a, size_t max);
-void jb_free(jbuf *b);
-void jb_raw(jbuf *b, const char *s, size_t n);
-void jb_lit(jbuf *b, const char *s);            /* as is */
-void jb_str(jbuf *b, const char *s);            /* a JSON string; NULL: null */
-void jb_strn(jbuf *b, const char *s, size_t n);
-void jb_int(jbuf *b, long long v);
-void jb_uint(jbuf *b, unsigned long long v);
-void jb_num(jbuf *b, double v);                 /* integral values as ints */
+void rcgc__jb_init(jbuf *b, const rcgc_allocator *a, size_t max);
+void rcgc__jb_free(jbuf *b);
+void rcgc__jb_raw(jbuf *b, const char *s, size_t n);
+void rcgc__jb_lit(jbuf *b, const char *s);      /* as is */
+void rcgc__jb_str(jbuf *b, const char *s);      /* a JSON string; NULL: null */
+void rcgc__jb_strn(jbuf *b, const char *s, size_t n);
+void rcgc__jb_int(jbuf *b, long long v);
+void rcgc__jb_uint(jbuf *b, unsigned long long v);
+void rcgc__jb_num(jbuf *b, double v);           /* integral values as ints */
 /* "key": (with a comma first unless the byte before is '{' or '[') */
-void jb_key(jbuf *b, const char *key);
-void jb_sep(jbuf *b);                           /* a comma if needed */
+void rcgc__jb_key(jbuf *b, const char *key);
+void rcgc__jb_sep(jbuf *b);                     /* a comma if needed */
 /* A whole {"ok":false,"error":msg}\n answer into b (reset first). */
-void jb_error(jbuf *b, const char *msg);
+void rcgc__jb_error(jbuf *b, const char *msg);
 /* If b is cut (max reached) or incomplete (out of memory) or empty: a
- * fixed, static {"ok":false,"error":"out of memory"}\n instead (jb_free
- * stays right: the static text is never freed).  Every answer goes through
- * it before it is sent. */
-void jb_fallback(jbuf *b);
+ * fixed, static {"ok":false,"error":"out of memory"}\n instead
+ * (rcgc__jb_free stays right: the static text is never freed).  Every
+ * answer goes through it before it is sent. */
+void rcgc__jb_fallback(jbuf *b);
 
-/* ---- without sockets (serve.c) ---- */
+/* ---- without sockets (serve_cmd.c, serve_client.c, serve.c) ---- */
 
 /*
  * Answer a request line (without its newline) as an authenticated client's,
@@ -106,5 +115,106 @@ extern uint64_t rcgc__serve_drain_rate;
 /* A server without a socket (for the fuzz target); stop it as usual. */
 int rcgc__serve_new_detached(rcgc_runtime *rt, const rcgc_serve_config *cfg,
                              rcgc_serve **out);
+
+/* ---- the server's state (every file below the parser and the writer) ---- */
+
+#define SERVE_LISTENER_ID UINT32_MAX /* the listener's id in the poller */
+#define SERVE_TOKEN_MIN 8
+#define SERVE_TOKEN_MAX 256
+
+enum serve_cstate { C_FREE = 0, C_READ, C_TRACE, C_WRITE };
+
+typedef struct serve_client {
+    int fd;
+    enum serve_cstate st;
+    unsigned events;      /* poller interest now (RCGC__OS_EV_*) */
+    uint64_t deadline;    /* READ, WRITE: ns (monotonic) */
+    uint64_t drain_end;   /* WRITE: the whole answer must be out by then */
+    size_t inlen;
+    char in[RCGC_SERVE_MAX_REQUEST];
+    jbuf out;             /* WRITE: the answer */
+    size_t outpos;
+} serve_client;
+
+struct serve_trace_window {
+    int active;
+    int client;           /* its client's index, -1 for none (eval) */
+    int we_started;       /* the window started the tracer */
+    rcgc_snapshot *before;
+    uint64_t deadline;
+    long seconds, top;
+    rcgc_stat_key key;
+};
+
+struct rcgc_serve {
+    rcgc_runtime *rt;
+    rcgc_allocator a;     /* the runtime's raw base allocator */
+    rcgc_serve_config cfg; /* strings and arrays below are copies */
+    int lfd, pfd;         /* listener, poller */
+    int sock_made;        /* we created the socket file: unlink at stop */
+    uint64_t sock_dev, sock_ino;
+    int token_made;       /* we wrote the token file: unlink at stop */
+    uint64_t tok_dev, tok_ino;
+    char token[SERVE_TOKEN_MAX + 1];
+    size_t token_len;
+    serve_client *clients; /* cfg.max_clients slots */
+    int nclients;
+    struct serve_trace_window tw;
+    rcgc_serve_stats stats;
+    int in_poll;          /* rcgc_serve_poll is running (no re-entry) */
+    int stop_requested;   /* rcgc_serve_stop was called inside it */
+    int accept_paused;    /* out of descriptors: the listener is out of
+                             the poller until accept_resume or a client
+                             slot closes */
+    int slot_closed;      /* a client closed while accept_paused */
+    uint64_t accept_resume;
+};
+
+/* The server's own memory: the runtime's raw base allocator, never a
+ * traced domain. */
+static inline void *rcgc__serve_alloc(rcgc_serve *srv, size_t n)
+{
+    return srv->a.calloc(srv->a.ctx, 1, n);
+}
+static inline void rcgc__serve_free(rcgc_serve *srv, void *p)
+{
+    if (p != NULL) srv->a.free(srv->a.ctx, p);
+}
+
+/* serve_cmd.c: answers */
+/* An error answer with a formatted message (replaces what b holds). */
+void rcgc__serve_answer_err(jbuf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* {"ok":true,"cmd":cmd ... : the start of a success answer. */
+void rcgc__serve_begin_ok(jbuf *b, const char *cmd);
+/* Close the answer; a cut or failed one becomes an error answer. */
+void rcgc__serve_end_ok(rcgc_serve *srv, jbuf *b);
+/* 0, or an error answer for a field the command does not take. */
+int rcgc__serve_check_fields(const serve_req *r, unsigned allowed, jbuf *out);
+/* Parse line, check the token: 0 and *req, or -1 with an error answer in
+ * b (and the refusal counted). */
+int rcgc__serve_authenticate(rcgc_serve *srv, const char *line, size_t len,
+                             serve_req *req, jbuf *b);
+
+/* serve_trace.c: the one trace window */
+/* Open a window for client_id (-1: none): 0, or -1 with an error answer in
+ * out (busy, bad fields, the tracer or the first snapshot failed). */
+int rcgc__serve_trace_begin(rcgc_serve *srv, const serve_req *r,
+                            int client_id, jbuf *out);
+/* The window's end: its answer (the comparison) into out; the tracer as it
+ * was before the window. */
+void rcgc__serve_trace_finish(rcgc_serve *srv, jbuf *out);
+/* Drop an open window without an answer (nothing if none is open). */
+void rcgc__serve_trace_cancel(rcgc_serve *srv);
+
+/* serve_client.c: close client slot id (nothing if free), cancelling its
+ * window; dropped: count it as dropped. */
+void rcgc__serve_client_close(rcgc_serve *srv, int id, int dropped);
+/* serve.c: stop and free everything at once (rcgc_serve_stop, or the end
+ * of the rcgc_serve_poll it was called from). */
+void rcgc__serve_stop_now(rcgc_serve *srv);
 
 #endif /* RCGC_SERVE_INTERNAL_H */

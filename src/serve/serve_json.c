@@ -11,21 +11,21 @@
 
 #include "serve/serve_internal.h"
 
-void jb_init(jbuf *b, const rcgc_allocator *a, size_t max)
+void rcgc__jb_init(jbuf *b, const rcgc_allocator *a, size_t max)
 {
     memset(b, 0, sizeof *b);
     b->a = *a;
     b->max = max;
 }
 
-void jb_free(jbuf *b)
+void rcgc__jb_free(jbuf *b)
 {
     if (b->p != NULL && b->a.free != NULL) b->a.free(b->a.ctx, b->p);
     b->p = NULL;
     b->len = b->cap = 0;
 }
 
-static int jb_reserve(jbuf *b, size_t n)
+static int reserve(jbuf *b, size_t n)
 {
     if (b->overflow || b->nomem) return 0;
     if (n > b->max - b->len || b->len + n > b->max) {
@@ -46,17 +46,17 @@ static int jb_reserve(jbuf *b, size_t n)
     return 1;
 }
 
-void jb_raw(jbuf *b, const char *s, size_t n)
+void rcgc__jb_raw(jbuf *b, const char *s, size_t n)
 {
-    if (!jb_reserve(b, n)) return;
+    if (!reserve(b, n)) return;
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = 0;
 }
 
-void jb_lit(jbuf *b, const char *s)
+void rcgc__jb_lit(jbuf *b, const char *s)
 {
-    jb_raw(b, s, strlen(s));
+    rcgc__jb_raw(b, s, strlen(s));
 }
 
 /* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if none. */
@@ -80,11 +80,11 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
-void jb_strn(jbuf *b, const char *s, size_t n)
+void rcgc__jb_strn(jbuf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *u = (const unsigned char *)s;
-    jb_raw(b, "\"", 1);
+    rcgc__jb_raw(b, "\"", 1);
     size_t run = 0; /* bytes copied as they are, pending */
     for (size_t i = 0; i < n;) {
         unsigned c = u[i];
@@ -94,7 +94,7 @@ void jb_strn(jbuf *b, const char *s, size_t n)
             run += l;
             continue;
         }
-        jb_raw(b, s + i - run, run);
+        rcgc__jb_raw(b, s + i - run, run);
         run = 0;
         char esc[8];
         size_t el = 2;
@@ -111,36 +111,36 @@ void jb_strn(jbuf *b, const char *s, size_t n)
             esc[5] = hex[c & 15];
             el = 6;
         }
-        jb_raw(b, esc, el);
+        rcgc__jb_raw(b, esc, el);
         i++;
     }
-    jb_raw(b, s + n - run, run);
-    jb_raw(b, "\"", 1);
+    rcgc__jb_raw(b, s + n - run, run);
+    rcgc__jb_raw(b, "\"", 1);
 }
 
-void jb_str(jbuf *b, const char *s)
+void rcgc__jb_str(jbuf *b, const char *s)
 {
     if (s == NULL)
-        jb_lit(b, "null");
+        rcgc__jb_lit(b, "null");
     else
-        jb_strn(b, s, strlen(s));
+        rcgc__jb_strn(b, s, strlen(s));
 }
 
-void jb_int(jbuf *b, long long v)
+void rcgc__jb_int(jbuf *b, long long v)
 {
     char t[32];
     int n = snprintf(t, sizeof t, "%lld", v);
-    jb_raw(b, t, (size_t)n);
+    rcgc__jb_raw(b, t, (size_t)n);
 }
 
-void jb_uint(jbuf *b, unsigned long long v)
+void rcgc__jb_uint(jbuf *b, unsigned long long v)
 {
     char t[32];
     int n = snprintf(t, sizeof t, "%llu", v);
-    jb_raw(b, t, (size_t)n);
+    rcgc__jb_raw(b, t, (size_t)n);
 }
 
-void jb_num(jbuf *b, double v)
+void rcgc__jb_num(jbuf *b, double v)
 {
     char t[64];
     int n;
@@ -150,40 +150,40 @@ void jb_num(jbuf *b, double v)
         n = snprintf(t, sizeof t, "%.0f", v);
     else
         n = snprintf(t, sizeof t, "%.17g", v);
-    jb_raw(b, t, (size_t)n);
+    rcgc__jb_raw(b, t, (size_t)n);
 }
 
-void jb_sep(jbuf *b)
+void rcgc__jb_sep(jbuf *b)
 {
     if (b->len > 0 && b->p[b->len - 1] != '{' && b->p[b->len - 1] != '[' &&
         b->p[b->len - 1] != ':')
-        jb_raw(b, ",", 1);
+        rcgc__jb_raw(b, ",", 1);
 }
 
-void jb_key(jbuf *b, const char *key)
+void rcgc__jb_key(jbuf *b, const char *key)
 {
-    jb_sep(b);
-    jb_str(b, key);
-    jb_raw(b, ":", 1);
+    rcgc__jb_sep(b);
+    rcgc__jb_str(b, key);
+    rcgc__jb_raw(b, ":", 1);
 }
 
-void jb_error(jbuf *b, const char *msg)
+void rcgc__jb_error(jbuf *b, const char *msg)
 {
     b->len = 0;
     b->overflow = b->nomem = 0;
     if (b->p != NULL) b->p[0] = 0;
-    jb_lit(b, "{\"ok\":false,\"error\":");
-    jb_str(b, msg);
-    jb_lit(b, "}\n");
+    rcgc__jb_lit(b, "{\"ok\":false,\"error\":");
+    rcgc__jb_str(b, msg);
+    rcgc__jb_lit(b, "}\n");
 }
 
-void jb_fallback(jbuf *b)
+void rcgc__jb_fallback(jbuf *b)
 {
     static const char fallback[] = "{\"ok\":false,\"error\":\"out of memory\"}\n";
     if (!b->nomem && !b->overflow && b->len > 0 && b->p != NULL) return;
     /* the answer (or the error answer replacing it) is cut: never send a
      * part of it */
-    jb_free(b);
+    rcgc__jb_free(b);
     b->p = (char *)(uintptr_t)fallback; /* never freed: a.free is NULL */
     b->len = sizeof fallback - 1;
     b->cap = 0;

@@ -87,6 +87,66 @@ static int put_cp(parser *p, char *out, size_t cap, size_t *len, unsigned v)
     return 0;
 }
 
+/* The escape after a backslash (p->i at its letter) as a code point in
+ * *out; a \u surrogate pair is joined. */
+static int read_escape(parser *p, unsigned *out)
+{
+    unsigned e = p->s[p->i++], v;
+    switch (e) {
+    case '"': v = '"'; break;
+    case '\\': v = '\\'; break;
+    case '/': v = '/'; break;
+    case 'b': v = '\b'; break;
+    case 'f': v = '\f'; break;
+    case 'n': v = '\n'; break;
+    case 'r': v = '\r'; break;
+    case 't': v = '\t'; break;
+    case 'u':
+        if (read_u4(p, &v) != 0) return -1;
+        if (v >= 0xDC00 && v <= 0xDFFF) return fail(p, "lone low surrogate");
+        if (v >= 0xD800 && v <= 0xDBFF) {
+            unsigned lo;
+            if (p->n - p->i < 2 || p->s[p->i] != '\\' || p->s[p->i + 1] != 'u')
+                return fail(p, "high surrogate without its low half");
+            p->i += 2;
+            if (read_u4(p, &lo) != 0) return -1;
+            if (lo < 0xDC00 || lo > 0xDFFF)
+                return fail(p, "high surrogate without its low half");
+            v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+        }
+        if (v == 0) return fail(p, "\\u0000 in a string");
+        break;
+    default:
+        p->i--;
+        return fail(p, "bad escape \\%c", e >= 0x21 && e < 0x7F ? (char)e : '?');
+    }
+    *out = v;
+    return 0;
+}
+
+/* The length in *out of the one valid UTF-8 sequence at p->i, whose first
+ * byte is c. */
+static int utf8_sequence(parser *p, unsigned c, size_t *out)
+{
+    size_t l;
+    unsigned min, v;
+    if (c < 0x80) l = 1, min = 0, v = c;
+    else if (c >= 0xC2 && c <= 0xDF) l = 2, min = 0x80, v = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF) l = 3, min = 0x800, v = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4) l = 4, min = 0x10000, v = c & 0x07;
+    else return fail(p, "invalid UTF-8 byte 0x%02x", c);
+    if (p->n - p->i < l) return fail(p, "truncated UTF-8 sequence");
+    for (size_t k = 1; k < l; k++) {
+        unsigned d = p->s[p->i + k];
+        if ((d & 0xC0) != 0x80) return fail(p, "invalid UTF-8 sequence");
+        v = v << 6 | (d & 0x3F);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+        return fail(p, "invalid UTF-8 sequence");
+    *out = l;
+    return 0;
+}
+
 /* A JSON string at p->i into out (cap bytes, NUL-terminated). */
 static int read_string(parser *p, char *out, size_t cap, size_t *outlen)
 {
@@ -104,54 +164,12 @@ static int read_string(parser *p, char *out, size_t cap, size_t *outlen)
         if (c == '\\') {
             p->i++;
             if (p->i >= p->n) return fail(p, "unterminated string");
-            unsigned e = p->s[p->i++], v;
-            switch (e) {
-            case '"': v = '"'; break;
-            case '\\': v = '\\'; break;
-            case '/': v = '/'; break;
-            case 'b': v = '\b'; break;
-            case 'f': v = '\f'; break;
-            case 'n': v = '\n'; break;
-            case 'r': v = '\r'; break;
-            case 't': v = '\t'; break;
-            case 'u':
-                if (read_u4(p, &v) != 0) return -1;
-                if (v >= 0xDC00 && v <= 0xDFFF) return fail(p, "lone low surrogate");
-                if (v >= 0xD800 && v <= 0xDBFF) {
-                    unsigned lo;
-                    if (p->n - p->i < 2 || p->s[p->i] != '\\' || p->s[p->i + 1] != 'u')
-                        return fail(p, "high surrogate without its low half");
-                    p->i += 2;
-                    if (read_u4(p, &lo) != 0) return -1;
-                    if (lo < 0xDC00 || lo > 0xDFFF)
-                        return fail(p, "high surrogate without its low half");
-                    v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
-                }
-                if (v == 0) return fail(p, "\\u0000 in a string");
-                break;
-            default:
-                p->i--;
-                return fail(p, "bad escape \\%c", e >= 0x21 && e < 0x7F ? (char)e : '?');
-            }
-            if (put_cp(p, out, cap, &len, v) != 0) return -1;
+            unsigned v = 0;
+            if (read_escape(p, &v) != 0 || put_cp(p, out, cap, &len, v) != 0) return -1;
             continue;
         }
-        /* a raw byte: one valid UTF-8 sequence */
-        size_t l;
-        unsigned min, v;
-        if (c < 0x80) l = 1, min = 0, v = c;
-        else if (c >= 0xC2 && c <= 0xDF) l = 2, min = 0x80, v = c & 0x1F;
-        else if (c >= 0xE0 && c <= 0xEF) l = 3, min = 0x800, v = c & 0x0F;
-        else if (c >= 0xF0 && c <= 0xF4) l = 4, min = 0x10000, v = c & 0x07;
-        else return fail(p, "invalid UTF-8 byte 0x%02x", c);
-        if (p->n - p->i < l) return fail(p, "truncated UTF-8 sequence");
-        for (size_t k = 1; k < l; k++) {
-            unsigned d = p->s[p->i + k];
-            if ((d & 0xC0) != 0x80) return fail(p, "invalid UTF-8 sequence");
-            v = v << 6 | (d & 0x3F);
-        }
-        if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-            return fail(p, "invalid UTF-8 sequence");
+        size_t l = 0; /* a raw byte: one valid UTF-8 sequence */
+        if (utf8_sequence(p, c, &l) != 0) return -1;
         if (cap - 1 - len < l) return fail(p, "string longer than %zu bytes", cap - 1);
         memcpy(out + len, p->s + p->i, l);
         len += l;
@@ -235,6 +253,34 @@ static int read_value(parser *p, const struct key *k, serve_req *r)
     }
 }
 
+/* A key at p->i: one of keys[] that out does not have yet, in *out. */
+static int read_key(parser *p, const serve_req *have, const struct key **out)
+{
+    char name[16];
+    size_t at = p->i;
+    if (p->i >= p->n) return fail(p, "truncated object");
+    if (p->s[p->i] != '"') return fail(p, "expected a key string");
+    /* keys are short: a longer one is unknown anyway */
+    char big[SERVE_STR_MAX];
+    if (read_string(p, big, sizeof big, NULL) != 0) return -1;
+    const struct key *k = NULL;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(big, keys[i].name) == 0) k = &keys[i];
+    if (k == NULL) {
+        memcpy(name, big, sizeof name - 1);
+        name[sizeof name - 1] = 0;
+        p->i = at;
+        return fail(p, "unknown key \"%s%s\"", name,
+                    strlen(big) >= sizeof name ? "..." : "");
+    }
+    if (have->have & k->flag) {
+        p->i = at;
+        return fail(p, "duplicate key \"%s\"", k->name);
+    }
+    *out = k;
+    return 0;
+}
+
 int rcgc__serve_parse(const char *line, size_t len, serve_req *out, char *err,
                       size_t errlen)
 {
@@ -250,27 +296,8 @@ int rcgc__serve_parse(const char *line, size_t len, serve_req *out, char *err,
         p.i++;
     } else {
         for (;;) {
-            char name[16];
-            size_t at = p.i;
-            if (p.i >= p.n) return fail(&p, "truncated object");
-            if (p.s[p.i] != '"') return fail(&p, "expected a key string");
-            /* keys are short: a longer one is unknown anyway */
-            char big[SERVE_STR_MAX];
-            if (read_string(&p, big, sizeof big, NULL) != 0) return -1;
-            const struct key *k = NULL;
-            for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-                if (strcmp(big, keys[i].name) == 0) k = &keys[i];
-            if (k == NULL) {
-                memcpy(name, big, sizeof name - 1);
-                name[sizeof name - 1] = 0;
-                p.i = at;
-                return fail(&p, "unknown key \"%s%s\"", name,
-                            strlen(big) >= sizeof name ? "..." : "");
-            }
-            if (out->have & k->flag) {
-                p.i = at;
-                return fail(&p, "duplicate key \"%s\"", k->name);
-            }
+            const struct key *k;
+            if (read_key(&p, out, &k) != 0) return -1;
             skip_ws(&p);
             if (p.i >= p.n || p.s[p.i] != ':') return fail(&p, "expected ':'");
             p.i++;

@@ -21,17 +21,14 @@
  * bit 0 is set (sampled snapshots, or any trace whose estimate is not its
  * own size and 1).
  */
-#define _POSIX_C_SOURCE 200809L /* fsync, fstat */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/internal.h"
+#include "platform/os.h"
 #include "trace/snapshot_internal.h"
 
 #define SNAP_MAGIC "RCGCSNAP"
@@ -280,12 +277,7 @@ struct writer {
 
 static void w_flush(struct writer *w)
 {
-    for (size_t off = 0; off < w->n && w->err == 0;) {
-        ssize_t k = write(w->fd, w->buf + off, w->n - off);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) w->err = k < 0 ? errno : EIO;
-        else off += (size_t)k;
-    }
+    if (w->err == 0 && w->n > 0) w->err = rcgc__os_write_all(w->fd, w->buf, w->n);
     w->n = 0;
 }
 
@@ -381,38 +373,36 @@ static void write_file(struct writer *w, const struct plan *pl)
 }
 
 /* Create a fresh temporary file next to path (same file system, so the
- * rename is atomic); its name goes to tmp.  -1 with errno on failure. */
-static int open_temp(const char *path, char **tmp)
+ * rename is atomic); its name goes to tmp, its descriptor to fd.  0, or
+ * an errno value. */
+static int open_temp(const char *path, char **tmp, int *fd)
 {
     static _Atomic unsigned counter; /* names differ; O_EXCL settles races */
     size_t n = strlen(path) + 48;
     *tmp = malloc(n);
-    if (*tmp == NULL) {
-        errno = ENOMEM;
-        return -1;
+    if (*tmp == NULL) return ENOMEM;
+    int e = EEXIST;
+    for (int attempt = 0; attempt < 100 && e == EEXIST; attempt++) {
+        snprintf(*tmp, n, "%s.tmp-%ld-%u", path, rcgc__os_pid(), counter++);
+        e = rcgc__os_file_create(*tmp, fd);
     }
-    for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(*tmp, n, "%s.tmp-%ld-%u", path, (long)getpid(), counter++);
-        int fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd >= 0 || errno != EEXIST) return fd;
-    }
-    return -1;
+    return e;
 }
 
 static int write_and_rename(const struct plan *pl, const char *path, char *err,
                             size_t errlen)
 {
     char *tmp = NULL;
-    int fd = open_temp(path, &tmp);
-    if (fd < 0) {
-        int e = errno;
+    int fd = -1;
+    int e = open_temp(path, &tmp, &fd);
+    if (e != 0) {
         set_err(err, errlen, "cannot create a temporary file for %s: %s", path,
                 strerror(e));
         free(tmp);
         return e == ENOMEM ? RCGC_ENOMEM : RCGC_EFAILED;
     }
     struct writer *w = malloc(sizeof *w);
-    int e = ENOMEM;
+    e = ENOMEM;
     if (w != NULL) {
         w->fd = fd;
         w->err = 0;
@@ -421,11 +411,12 @@ static int write_and_rename(const struct plan *pl, const char *path, char *err,
         e = w->err;
         free(w);
     }
-    if (e == 0 && fsync(fd) != 0) e = errno;
-    if (close(fd) != 0 && e == 0) e = errno;
-    if (e == 0 && rename(tmp, path) != 0) e = errno;
+    if (e == 0) e = rcgc__os_fsync(fd);
+    int ce = rcgc__os_close(fd);
+    if (e == 0) e = ce;
+    if (e == 0) e = rcgc__os_rename(tmp, path);
     if (e != 0) {
-        unlink(tmp);
+        rcgc__os_unlink(tmp);
         set_err(err, errlen, "cannot write %s: %s", path, strerror(e));
     }
     free(tmp);
@@ -765,25 +756,25 @@ RCGC__EXPORT rcgc_snapshot *rcgc_snapshot_load_bytes(const void *data,
 static unsigned char *read_file(const char *path, size_t *size, char *err,
                                 size_t errlen)
 {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    int fd;
+    int e = rcgc__os_file_open_read(path, &fd);
+    if (e != 0) {
+        set_err(err, errlen, "cannot open %s: %s", path, strerror(e));
         return NULL;
     }
-    struct stat st;
+    rcgc__os_stat st;
     unsigned char *buf = NULL;
     size_t n = 0;
-    int e = fstat(fd, &st) != 0 ? errno : 0;
-    if (e == 0 && (st.st_size < 0 || (uint64_t)st.st_size >= SIZE_MAX)) e = EFBIG;
-    if (e == 0 && (buf = malloc((size_t)st.st_size + 1)) == NULL) e = ENOMEM;
-    while (e == 0 && n < (size_t)st.st_size) {
-        ssize_t k = read(fd, buf + n, (size_t)st.st_size - n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) e = errno;
-        if (k <= 0) break;
-        n += (size_t)k;
+    e = rcgc__os_fstat(fd, &st);
+    if (e == 0 && st.size >= SIZE_MAX) e = EFBIG;
+    if (e == 0 && (buf = malloc((size_t)st.size + 1)) == NULL) e = ENOMEM;
+    while (e == 0 && n < (size_t)st.size) {
+        size_t k = 0;
+        e = rcgc__os_read(fd, buf + n, (size_t)st.size - n, &k);
+        if (k == 0) break;
+        n += k;
     }
-    close(fd);
+    rcgc__os_close(fd);
     if (e != 0) {
         set_err(err, errlen, "cannot read %s: %s", path, strerror(e));
         free(buf);

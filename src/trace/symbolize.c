@@ -11,19 +11,15 @@
  * ELF file (0 for shared objects and PIE executables), minus one so that a
  * return address names the line of the call.
  */
-#define _GNU_SOURCE
 #include <elf.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "core/internal.h"
+#include "platform/os.h"
 #include "trace/snapshot_internal.h"
 
 #define BATCH 256
@@ -48,24 +44,23 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
  * when path is not a readable ELF64 file. */
 static int64_t elf_base(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
+    int fd;
+    if (rcgc__os_file_open_read(path, &fd) != 0) return -1;
     Elf64_Ehdr eh;
     int64_t base = -1;
-    if (pread(fd, &eh, sizeof eh, 0) == (ssize_t)sizeof eh &&
+    if (rcgc__os_pread_all(fd, &eh, sizeof eh, 0) == 0 &&
         memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
         eh.e_ident[EI_CLASS] == ELFCLASS64 && eh.e_phentsize == sizeof(Elf64_Phdr)) {
         for (unsigned i = 0; i < eh.e_phnum && i < 4096; i++) {
             Elf64_Phdr ph;
-            if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + i * sizeof ph)) !=
-                (ssize_t)sizeof ph)
+            if (rcgc__os_pread_all(fd, &ph, sizeof ph, eh.e_phoff + i * sizeof ph) != 0)
                 break;
             if (ph.p_type != PT_LOAD) continue;
             uint64_t v = ph.p_vaddr & ~(uint64_t)(ph.p_align > 1 ? ph.p_align - 1 : 0);
             if (base < 0 || (int64_t)v < base) base = (int64_t)v;
         }
     }
-    close(fd);
+    rcgc__os_close(fd);
     return base;
 }
 
@@ -76,10 +71,10 @@ static int run_addr2line(const char *module, const pending *p, size_t n,
 {
     char (*args)[24] = malloc(n * sizeof *args);
     const char **argv = malloc((n + 8) * sizeof *argv);
-    int fds[2] = {-1, -1};
-    if (args == NULL || argv == NULL || pipe(fds) != 0) {
-        set_err(err, errlen, "symbolize: %s", strerror(errno));
-        goto fail;
+    int rc = -1;
+    if (args == NULL || argv == NULL) {
+        set_err(err, errlen, "symbolize: out of memory");
+        goto done;
     }
     size_t k = 0;
     argv[k++] = "addr2line";
@@ -92,70 +87,27 @@ static int run_addr2line(const char *module, const pending *p, size_t n,
         argv[k++] = args[i];
     }
     argv[k] = NULL;
-    pid_t pid = fork();
-    if (pid < 0) {
-        set_err(err, errlen, "symbolize: fork: %s", strerror(errno));
-        goto fail;
-    }
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_RDWR);
-        dup2(fds[1], 1);
-        if (devnull >= 0) {
-            dup2(devnull, 0);
-            dup2(devnull, 2);
-        }
-        execvp("addr2line", (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    fds[1] = -1;
-    size_t len = 0, cap = 4096;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (buf == NULL) break;
-        if (cap - len < 1024) {
-            char *nb = realloc(buf, cap * 2);
-            if (nb == NULL) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t r = read(fds[0], buf + len, cap - len - 1);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        len += (size_t)r;
-    }
-    close(fds[0]);
-    fds[0] = -1;
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (buf == NULL) {
+    rcgc__os_run_result res;
+    int e = rcgc__os_run(argv, RCGC__OS_RUN_STDIN_NULL | RCGC__OS_RUN_STDOUT_PIPE |
+                                   RCGC__OS_RUN_STDERR_NULL, &res);
+    if (e == ENOMEM)
         set_err(err, errlen, "symbolize: out of memory");
-        goto fail;
+    else if (e != 0)
+        set_err(err, errlen, "symbolize: %s", strerror(e));
+    else if (res.exec_error != 0 || res.status == 127)
+        set_err(err, errlen, "symbolize: addr2line not found (Debian package binutils)");
+    else if (res.status != 0)
+        set_err(err, errlen, "symbolize: addr2line failed on %s", module);
+    else {
+        *out = res.out;
+        res.out = NULL;
+        rc = 0;
     }
-    buf[len] = '\0';
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        free(buf);
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-            set_err(err, errlen, "symbolize: addr2line not found (Debian package binutils)");
-        else
-            set_err(err, errlen, "symbolize: addr2line failed on %s", module);
-        goto fail;
-    }
-    *out = buf;
+    free(res.out);
+done:
     free(args);
     free(argv);
-    return 0;
-fail:
-    if (fds[0] >= 0) close(fds[0]);
-    if (fds[1] >= 0) close(fds[1]);
-    free(args);
-    free(argv);
-    return -1;
+    return rc;
 }
 
 /* Take the next line of *cursor (NUL-ending it in place), or NULL. */

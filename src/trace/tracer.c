@@ -22,20 +22,14 @@
  *               for size / p bytes and 1 / p blocks, p = 1 - exp(-size/N);
  *               frees look at a 64 Kibit filter of sampled addresses first.
  */
-#define _GNU_SOURCE /* dladdr */
-#include <dlfcn.h>
 #include <math.h>
 #include <string.h>
 
-#if defined(__GLIBC__)
-#include <execinfo.h>
-#define HAVE_BACKTRACE 1
-#else
-#define HAVE_BACKTRACE 0
-#endif
-
 #include "core/internal.h"
+#include "platform/os.h"
 #include "trace/snapshot_internal.h"
+
+#define HAVE_BACKTRACE RCGC__OS_HAVE_BACKTRACE
 
 #define MAX_NFRAME 65535
 #define FILTER_BITS 65536
@@ -301,7 +295,7 @@ static ttb *cstack_traceback(struct rcgc_tracer *tr, unsigned domain)
     if (RCGC_UNLIKELY(tr->calibrating)) {
         /* Measure, through this very path, how many frames are rcgc's:
          * the calibration probe's frame is the first of the program's. */
-        int m = backtrace(tr->pcs, tr->npcs);
+        int m = rcgc__os_backtrace(tr->pcs, tr->npcs);
         for (int i = 0; i < m && domain < RCGC_DOMAIN_COUNT; i++)
             if ((uintptr_t)tr->pcs[i] - probe_address() < 512) {
                 tr->skip[domain] = i;
@@ -309,7 +303,7 @@ static ttb *cstack_traceback(struct rcgc_tracer *tr, unsigned domain)
             }
         return unknown_traceback(tr);
     }
-    int n = backtrace(tr->pcs, tr->npcs) - skip;
+    int n = rcgc__os_backtrace(tr->pcs, tr->npcs) - skip;
     if (n <= 0) return unknown_traceback(tr);
     int total = n;
     if (n > tr->cfg.nframes) n = tr->cfg.nframes;
@@ -1073,12 +1067,12 @@ static rcgc_frame public_frame(const tframe *f)
     rcgc_frame out = {f->filename ? f->filename : "<unknown>", f->lineno,
                       f->function, NULL, 0};
     if (f->pc != 0) {
-        Dl_info info;
+        rcgc__os_module m;
         /* pc is a return address: pc - 1 is inside the call. */
-        if (dladdr((void *)(f->pc - 1), &info) != 0 && info.dli_fname != NULL) {
-            out.module = info.dli_fname;
-            out.offset = (uint64_t)(f->pc - (uintptr_t)info.dli_fbase);
-            out.function = info.dli_sname;
+        if (rcgc__os_module_of((void *)(f->pc - 1), &m)) {
+            out.module = m.path;
+            out.offset = (uint64_t)(f->pc - m.base);
+            out.function = m.symbol;
         } else {
             out.offset = (uint64_t)f->pc;
         }

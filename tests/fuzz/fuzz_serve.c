@@ -103,14 +103,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     jbuf out;
     rcgc__serve_eval(srv, line, size, &out);
     check_answer(&out, "eval");
-    jb_free(&out);
+    rcgc__jb_free(&out);
 
     if (req != NULL && e == 0) {
         jbuf b;
         rcgc__serve_jbuf_init(srv, &b);
         rcgc__serve_dispatch(srv, req, &b);
         check_answer(&b, "dispatch");
-        jb_free(&b);
+        rcgc__jb_free(&b);
     }
     if (rcgc_trace_is_tracing(rt)) abort(); /* windows are closed at once */
     free(req);
