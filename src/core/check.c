@@ -22,7 +22,7 @@ static int violation(rcgc_runtime *rt, const char *list, const gc_head *g,
 int rcgc__check_list(rcgc_runtime *rt, const gc_head *list, const char *name,
                      int expect_collecting)
 {
-    if (list->prev & GC_PREV_FLAGS || list->next & GC_NEXT_UNREACHABLE)
+    if (gc_head_has_flags(list))
         return violation(rt, name, NULL, "flag bits on the list head");
     rcgc_ssize limit = rt->tracked + 1, n = 0;
     const gc_head *prev = list;
@@ -31,9 +31,9 @@ int rcgc__check_list(rcgc_runtime *rt, const gc_head *list, const char *name,
             return violation(rt, name, NULL,
                              "longer than the number of tracked objects "
                              "(the links form a loop)");
-        if (g == NULL || g->next == 0)
+        if (g == NULL || !gc_is_tracked(g))
             return violation(rt, name, g, "untracked node in a list");
-        if (g->next & GC_NEXT_UNREACHABLE)
+        if (gc_is_next_unreachable(g))
             return violation(rt, name, g, "NEXT_UNREACHABLE left set");
         if (gc_prev(g) != prev)
             return violation(rt, name, g, "prev link does not match");

@@ -25,10 +25,9 @@ static int visit_count(rcgc_object *child, void *arg)
     gc_head *g = gc_head_of(child);
     if (!gc_is_tracked(g)) return 0; /* an untracked referent is no node */
     if (gc_is_collecting(g))
-        g->prev += (uintptr_t)1 << GC_PREV_SHIFT;
+        gc_incref(g);
     else /* first sight: the count starts here, FINALIZED is kept */
-        g->prev = (g->prev & GC_PREV_FINALIZED) | GC_PREV_COLLECTING |
-                  ((uintptr_t)1 << GC_PREV_SHIFT);
+        gc_reset_refs(g, 1);
     return 0;
 }
 
@@ -48,7 +47,7 @@ static rcgc_ssize count_internal(rcgc_runtime *rt)
         gc_head *list = list_at(rt, l);
         for (gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
             if (!gc_is_collecting(g))
-                g->prev = (g->prev & GC_PREV_FINALIZED) | GC_PREV_COLLECTING;
+                gc_reset_refs(g, 0);
             rcgc_object *o = gc_object_of(g);
             const rcgc_type *t = o->type;
             t->traverse(o, visit_count, NULL);
@@ -73,7 +72,7 @@ static void restore_links(rcgc_runtime *rt)
         gc_head *list = list_at(rt, l);
         gc_head *prev = list;
         for (gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
-            g->prev = (g->prev & GC_PREV_FINALIZED) | (uintptr_t)prev;
+            gc_restore_prev(g, prev);
             prev = g;
         }
     }

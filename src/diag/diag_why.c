@@ -52,8 +52,7 @@ static uint32_t index_of(struct rindex *ri, gc_head *g)
     }
     uint32_t i = (uint32_t)ri->n++;
     ri->obj[i] = g;
-    g->prev = (g->prev & GC_PREV_FINALIZED) | GC_PREV_COLLECTING |
-              ((uintptr_t)i << GC_PREV_SHIFT);
+    gc_reset_refs(g, (intptr_t)i);
     return i;
 }
 
@@ -151,7 +150,7 @@ static void restore_and_mark_roots(rcgc_runtime *rt, const struct rindex *ri,
                     r->count++;
                 }
             }
-            g->prev = (g->prev & GC_PREV_FINALIZED) | (uintptr_t)prev;
+            gc_restore_prev(g, prev);
             gc_head *next = walk_next(g, prev);
             prev = g;
             g = next;
@@ -276,7 +275,7 @@ RCGC__EXPORT int rcgc_diag_why_alive(rcgc_runtime *rt, rcgc_object *target,
     ri.rt = rt;
     ri.cap = rt->tracked;
     if (ri.cap >= (rcgc_ssize)(NO_INDEX - 1) ||
-        (uintmax_t)ri.cap > (uintmax_t)(UINTPTR_MAX >> GC_PREV_SHIFT))
+        (uintmax_t)ri.cap > (uintmax_t)GC_REFS_MAX)
         return RCGC_ENOMEM; /* indexes are 32-bit */
     ri.ecap = ri.cap + 1024;
     ri.obj = rcgc__malloc(rt, (size_t)ri.cap * sizeof *ri.obj + 1);
