@@ -90,3 +90,33 @@ RCGC__EXPORT int rcgc_gc_check(rcgc_runtime *rt)
 {
     return rcgc__check_all(rt, !rt->collecting);
 }
+
+/* ---- every object the runtime can find, for the other checkers ---- */
+
+static int walk_list(rcgc_runtime *rt, gc_head *list, rcgc__object_fn fn,
+                     void *arg)
+{
+    for (gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
+        int r = fn(rt, gc_object_of(g), arg);
+        if (r != 0) return r;
+    }
+    return 0;
+}
+
+int rcgc__for_each_object(rcgc_runtime *rt, rcgc__object_fn fn, void *arg)
+{
+    int r = 0;
+    if (RCGC_DEBUG >= 1) {
+        /* Every live object, tracked or not; deposited ones (in the
+         * trashcan, refcount 0) are on their way out and skipped. */
+        for (debug_head *d = rt->all.next; d != &rt->all && r == 0; d = d->next)
+            if (d->magic == RCGC__MAGIC_ALIVE) r = fn(rt, debug_object_of(d), arg);
+        return r;
+    }
+    for (int i = 0; i < RCGC_NUM_GENERATIONS && r == 0; i++)
+        r = walk_list(rt, &rt->gen[i].head, fn, arg);
+    if (r == 0) r = walk_list(rt, &rt->permanent, fn, arg);
+    for (rcgc_ssize i = 0; i < rt->nimmortal && r == 0; i++)
+        r = fn(rt, rt->immortal[i], arg);
+    return r;
+}

@@ -142,6 +142,13 @@ weakref_internal *rcgc__weakref_new_internal(rcgc_runtime *rt,
 void rcgc__clear_weakrefs(rcgc_runtime *rt, rcgc_object *o);
 /* Clear o's weak references without callbacks. */
 void rcgc__clear_weakrefs_silently(rcgc_object *o);
+/* Invariant checker of every weak reference and every weakrefable object's
+ * list (docs/weakref.md): 0, or RCGC_ECORRUPT with the first violation
+ * described on the debug stream. */
+int rcgc__weakref_check(rcgc_runtime *rt);
+/* The same for the weak containers (weakmap.c): sizes, entries, index, and
+ * the internal weak references' back links. */
+int rcgc__weakmap_check(rcgc_runtime *rt);
 /* The collector's phase (CPython's handle_weakrefs). */
 rcgc_ssize rcgc__handle_weakrefs(rcgc_runtime *rt, gc_head *unreachable,
                                  gc_head *old, rcgc_ssize *ran);
@@ -153,6 +160,11 @@ void rcgc__finalize_atexit(rcgc_runtime *rt);
 /* ---- tracer.c ---- */
 /* Stop tracing (teardown). */
 void rcgc__trace_fini(rcgc_runtime *rt);
+/* Invariant checker of the tracer's tables (tracer_check.c): trace counts
+ * and sizes against the table and the side arrays, traceback interning.
+ * 0 when consistent or not tracing; RCGC_ECORRUPT with the first violation
+ * described on the debug stream. */
+int rcgc__trace_check(rcgc_runtime *rt);
 
 /* ---- snapshot.c: building a snapshot (tracer.c fills it) ---- */
 
@@ -295,5 +307,12 @@ rcgc_ssize rcgc__move_reachable(rcgc_runtime *rt, rcgc_object *const *objs,
 int rcgc__check_all(rcgc_runtime *rt, int lists_complete);
 int rcgc__check_list(rcgc_runtime *rt, const gc_head *list, const char *name,
                      int expect_collecting);
+/* Call fn(rt, o, arg) for every object the checkers can reach: at
+ * RCGC_DEBUG >= 1 every live object (the debug list); in release builds
+ * the tracked ones (generations and permanent) and the immortal ones.
+ * Stops at the first nonzero return of fn and returns it; 0 otherwise.
+ * Not during a collection (its private lists are not walked). */
+typedef int (*rcgc__object_fn)(rcgc_runtime *rt, rcgc_object *o, void *arg);
+int rcgc__for_each_object(rcgc_runtime *rt, rcgc__object_fn fn, void *arg);
 
 #endif /* RCGC_INTERNAL_H */

@@ -16,36 +16,6 @@
 
 /* ---- tracebacks ---- */
 
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-    h ^= v + 0x9e3779b97f4a7c15u + (h << 6) + (h >> 2);
-    return h;
-}
-
-static uint64_t hash_frames(const tframe *f, int n, int total)
-{
-    uint64_t h = 0x345678u;
-    for (int i = 0; i < n; i++) {
-        h = mix(h, (uintptr_t)f[i].filename);
-        h = mix(h, (uintptr_t)f[i].function);
-        h = mix(h, f[i].lineno);
-        h = mix(h, f[i].pc);
-    }
-    return mix(h, (uint64_t)total);
-}
-
-static int same_frames(const ttb *tb, const tframe *f, int n, int total)
-{
-    if (tb->nframe != n || tb->total != total) return 0;
-    for (int i = 0; i < n; i++) {
-        const tframe *a = &tb->frames[i];
-        if (a->filename != f[i].filename || a->function != f[i].function ||
-            a->lineno != f[i].lineno || a->pc != f[i].pc)
-            return 0;
-    }
-    return 1;
-}
-
 static size_t tb_bytes(int n)
 {
     return sizeof(ttb) + (size_t)n * sizeof(tframe);

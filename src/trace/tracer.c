@@ -31,13 +31,6 @@
 
 /* ---- the trace table (traces not in a side array) ---- */
 
-static size_t slot_of(const struct rcgc_tracer *tr, uintptr_t ptr,
-                      unsigned domain)
-{
-    uint64_t k = ((uint64_t)ptr >> 4) ^ ((uint64_t)domain << 44);
-    return (size_t)((k * 0x9e3779b97f4a7c15u) >> tr->shift);
-}
-
 static int log2_shift(size_t cap)
 {
     int shift = 64;
@@ -134,37 +127,6 @@ static void ht_remove(struct rcgc_tracer *tr, tentry *e)
 }
 
 /* ---- side arrays: the traces of pool blocks ---- */
-
-/* Where the trace of ptr would be in a side array: 1 when ptr is the start
- * of a block of the heap's pool allocator. */
-typedef struct where {
-    uintptr_t pool;
-    uint32_t index, bsize, nslots;
-} where;
-
-static int locate(const struct rcgc_tracer *tr, uintptr_t ptr, unsigned domain,
-                  where *w)
-{
-    if (tr->pm == NULL || domain >= RCGC_DOMAIN_COUNT ||
-        !rcgc__pm_owns(tr->pm, (const void *)ptr))
-        return 0;
-    const pm_pool *pool = PM_POOL_ADDR(ptr);
-    uint32_t c = pool->szidx;
-    uintptr_t off = ptr - (uintptr_t)pool;
-    if (c >= PM_NCLASSES || off < PM_POOL_OVERHEAD) return 0;
-    w->bsize = PM_INDEX2SIZE(c);
-    w->nslots = PM_NUMBLOCKS(c);
-    off -= PM_POOL_OVERHEAD;
-    w->index = (uint32_t)(off / w->bsize);
-    if (off % w->bsize != 0 || w->index >= w->nslots) return 0;
-    w->pool = (uintptr_t)pool;
-    return 1;
-}
-
-static size_t side_home(const struct rcgc_tracer *tr, uintptr_t pool)
-{
-    return (size_t)(((uint64_t)(pool >> 14) * 0x9e3779b97f4a7c15u) >> tr->side_shift);
-}
 
 static side *side_find(struct rcgc_tracer *tr, uintptr_t pool)
 {

@@ -143,6 +143,77 @@ static inline double recorded_p(const struct rcgc_tracer *tr, size_t size)
     return -expm1(-(double)size / (double)tr->cfg.sample_bytes);
 }
 
+/* ---- hashing and locating, shared with the checker (tracer_check.c) ---- */
+
+static inline size_t slot_of(const struct rcgc_tracer *tr, uintptr_t ptr,
+                             unsigned domain)
+{
+    uint64_t k = ((uint64_t)ptr >> 4) ^ ((uint64_t)domain << 44);
+    return (size_t)((k * 0x9e3779b97f4a7c15u) >> tr->shift);
+}
+
+/* Where the trace of ptr would be in a side array: 1 when ptr is the start
+ * of a block of the heap's pool allocator. */
+typedef struct where {
+    uintptr_t pool;
+    uint32_t index, bsize, nslots;
+} where;
+
+static inline int locate(const struct rcgc_tracer *tr, uintptr_t ptr,
+                         unsigned domain, where *w)
+{
+    if (tr->pm == NULL || domain >= RCGC_DOMAIN_COUNT ||
+        !rcgc__pm_owns(tr->pm, (const void *)ptr))
+        return 0;
+    const pm_pool *pool = PM_POOL_ADDR(ptr);
+    uint32_t c = pool->szidx;
+    uintptr_t off = ptr - (uintptr_t)pool;
+    if (c >= PM_NCLASSES || off < PM_POOL_OVERHEAD) return 0;
+    w->bsize = PM_INDEX2SIZE(c);
+    w->nslots = PM_NUMBLOCKS(c);
+    off -= PM_POOL_OVERHEAD;
+    w->index = (uint32_t)(off / w->bsize);
+    if (off % w->bsize != 0 || w->index >= w->nslots) return 0;
+    w->pool = (uintptr_t)pool;
+    return 1;
+}
+
+static inline size_t side_home(const struct rcgc_tracer *tr, uintptr_t pool)
+{
+    return (size_t)(((uint64_t)(pool >> 14) * 0x9e3779b97f4a7c15u) >> tr->side_shift);
+}
+
+static inline uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15u + (h << 6) + (h >> 2);
+    return h;
+}
+
+static inline uint64_t hash_frames(const tframe *f, int n, int total)
+{
+    uint64_t h = 0x345678u;
+    for (int i = 0; i < n; i++) {
+        h = mix(h, (uintptr_t)f[i].filename);
+        h = mix(h, (uintptr_t)f[i].function);
+        h = mix(h, f[i].lineno);
+        h = mix(h, f[i].pc);
+    }
+    return mix(h, (uint64_t)total);
+}
+
+static inline int same_frames(const ttb *tb, const tframe *f, int n,
+                              int total)
+{
+    if (tb->nframe != n || tb->total != total) return 0;
+    for (int i = 0; i < n; i++) {
+        const tframe *a = &tb->frames[i];
+        if (a->filename != f[i].filename || a->function != f[i].function ||
+            a->lineno != f[i].lineno || a->pc != f[i].pc)
+            return 0;
+    }
+    return 1;
+}
+
 /* ---- traceback.c ---- */
 
 /* Double the traceback table (256 chains at first); 0 or RCGC_ENOMEM. */

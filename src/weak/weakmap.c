@@ -18,36 +18,7 @@
  */
 #include <string.h>
 
-#include "core/internal.h"
-
-enum { WC_VALUE_MAP, WC_SET, WC_KEY_MAP };
-
-#define IX_EMPTY (-1)
-#define IX_DUMMY (-2)
-
-typedef struct wentry {
-    uint64_t hash;
-    weakref_internal *wr; /* strong; NULL: tombstone */
-    const void *key;      /* value map: copied bytes (owned); else the
-                             object's address, for identity */
-    union {
-        size_t key_len;     /* value map */
-        rcgc_object *value; /* weak-key map: the value (strong) */
-    };
-} wentry;
-
-typedef struct wcontainer {
-    rcgc_object base;
-    unsigned kind;          /* WC_* */
-    unsigned iterating;     /* live iterators */
-    wentry *entries;
-    rcgc_ssize nentries;    /* used slots, tombstones included */
-    rcgc_ssize cap;         /* allocated slots */
-    rcgc_ssize len;         /* live entries */
-    int32_t *index;
-    rcgc_ssize index_size;  /* power of two, or 0 */
-    rcgc_ssize index_used;  /* non-EMPTY index slots */
-} wcontainer;
+#include "weak/weakmap_internal.h"
 
 static int wc_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg);
 static int wc_ephemerons(rcgc_object *self, rcgc_visit_pair_fn visit,
@@ -608,4 +579,96 @@ RCGC__EXPORT void rcgc_witer_end(rcgc_witer *it)
     it->container = NULL;
     if (--c->iterating == 0) maybe_compact(it->rt, c);
     rcgc_decref(it->rt, container);
+}
+
+/* ---- the invariant checker ---- */
+
+static int wc_violation(rcgc_runtime *rt, const wcontainer *c, rcgc_ssize ix,
+                        const char *what)
+{
+    fprintf(rt->debug_stream,
+            "rcgc: weak container invariant violated: %s (%s %p, entry %td)\n",
+            what, c->base.type->name, (const void *)c, ix);
+    return RCGC_ECORRUPT;
+}
+
+/* One live entry: its weak reference is internal, owned by c, knows its
+ * position; while its object lives, the key is that object (identity
+ * containers) and the hash is the key's. */
+static int check_entry(rcgc_runtime *rt, const wcontainer *c, rcgc_ssize ix)
+{
+    const wentry *e = &c->entries[ix];
+    const weakref *wr = &e->wr->wr;
+    if (!rcgc_is_weakref(&wr->base) || wr->kind != WR_INTERNAL)
+        return wc_violation(rt, c, ix, "entry's weak reference is not internal");
+    if (wr->owner != c)
+        return wc_violation(rt, c, ix, "weak reference's owner is not the container");
+    if (e->wr->slot != ix)
+        return wc_violation(rt, c, ix, "weak reference's slot is not its entry");
+    if (wr->base.refcnt <= 0)
+        return wc_violation(rt, c, ix, "entry holds a dead weak reference");
+    if (c->kind == WC_KEY_MAP && e->value != NULL && e->value->refcnt == 0)
+        return wc_violation(rt, c, ix, "weak-key map holds a dead value");
+    uint64_t h = c->kind == WC_VALUE_MAP ? hash_bytes(e->key, e->key_len)
+                                         : hash_identity(e->key);
+    if (e->hash != h) return wc_violation(rt, c, ix, "stored hash is wrong");
+    if (c->kind != WC_VALUE_MAP && wr->referent != NULL && wr->referent != e->key)
+        return wc_violation(rt, c, ix, "key is not the weak reference's referent");
+    return 0;
+}
+
+/* The index: a power of two (or 0) with an EMPTY slot left, index_used
+ * non-EMPTY slots, every live entry in exactly one slot, reachable by
+ * probing from its hash. */
+static int check_index(rcgc_runtime *rt, const wcontainer *c)
+{
+    rcgc_ssize size = c->index_size, used = 0, live = 0;
+    if (size < 0 || (size & (size - 1)) != 0 || (size > 0 && c->index == NULL))
+        return wc_violation(rt, c, -1, "index size is not a power of two");
+    for (rcgc_ssize i = 0; i < size; i++) {
+        int32_t ix = c->index[i];
+        if (ix == IX_EMPTY) continue;
+        used++;
+        if (ix == IX_DUMMY) continue;
+        if (ix < 0 || ix >= c->nentries || c->entries[ix].wr == NULL)
+            return wc_violation(rt, c, ix, "index slot names no live entry");
+        live++;
+        size_t mask = (size_t)size - 1;
+        for (size_t j = c->entries[ix].hash & mask; j != (size_t)i; j = (j + 1) & mask)
+            if (c->index[j] == IX_EMPTY)
+                return wc_violation(rt, c, ix, "entry unreachable by probing");
+    }
+    if (used != c->index_used)
+        return wc_violation(rt, c, -1, "index_used is not the non-empty slots");
+    if (size > 0 && used >= size)
+        return wc_violation(rt, c, -1, "index has no empty slot");
+    if (live != c->len)
+        return wc_violation(rt, c, -1, "index does not hold every live entry once");
+    return 0;
+}
+
+static int check_container(rcgc_runtime *rt, rcgc_object *o, void *arg)
+{
+    (void)arg;
+    const wcontainer *c = as_container(o);
+    if (c == NULL) return 0;
+    if (c->kind != (unsigned)(o->type - wc_types))
+        return wc_violation(rt, c, -1, "kind does not match the type");
+    if (c->len < 0 || c->len > c->nentries || c->nentries > c->cap ||
+        (c->cap > 0 && c->entries == NULL))
+        return wc_violation(rt, c, -1, "sizes out of order (len <= nentries <= cap)");
+    rcgc_ssize live = 0;
+    for (rcgc_ssize ix = 0; ix < c->nentries; ix++) {
+        if (c->entries[ix].wr == NULL) continue;
+        live++;
+        if (check_entry(rt, c, ix) != 0) return RCGC_ECORRUPT;
+    }
+    if (live != c->len)
+        return wc_violation(rt, c, -1, "len is not the number of live entries");
+    return check_index(rt, c);
+}
+
+int rcgc__weakmap_check(rcgc_runtime *rt)
+{
+    return rcgc__for_each_object(rt, check_container, NULL);
 }
