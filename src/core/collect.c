@@ -230,6 +230,7 @@ static rcgc_ssize scan_reachable(gc_head *young, gc_head *prev,
     gc_head *g = gc_next(prev);
     while (g != young) {
         gc_prefetch_ahead(g, gc_next(g));
+        RCGC_ASSERT(gc_is_collecting(g));
         if (gc_get_refs(g) != 0) {
             rcgc_object *o = gc_object_of(g);
             o->type->traverse(o, visit_reachable, young);
@@ -327,6 +328,7 @@ static rcgc_ssize deduce_unreachable(rcgc_runtime *rt, gc_head *base,
     gc_list_init(unreachable);
     *reachable = move_unreachable(base, unreachable);
     if (nephemeral > 0) *reachable += move_ephemerons(base, unreachable);
+    RCGC_ASSERT(*reachable >= 0 && *reachable <= candidates);
     if (t != NULL) lap(rt, RCGC_PHASE_MOVE_UNREACHABLE, t);
     return candidates - *reachable;
 }
@@ -367,6 +369,7 @@ static rcgc_ssize untrack_lazy(rcgc_runtime *rt, gc_head *young, int full)
 static void promote(rcgc_runtime *rt, int generation, gc_head *young,
                     gc_head *old, rcgc_ssize survivors)
 {
+    RCGC_ASSERT(survivors >= 0 && survivors <= rt->tracked);
     if (young != old) {
         if (generation == RCGC_NUM_GENERATIONS - 2)
             rt->long_lived_pending += survivors;
@@ -695,7 +698,9 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
     lap(rt, RCGC_PHASE_HANDLE_RESURRECTED, &t);
 
     m += nfinal;
+    RCGC_ASSERT(nfinal >= 0 && m >= 0);
     delete_garbage(rt, &final_unreachable, old);
+    RCGC_ASSERT(gc_list_is_empty(&final_unreachable));
     lap(rt, RCGC_PHASE_DELETE_GARBAGE, &t);
 
     for (gc_head *g = gc_next(&finalizers); g != &finalizers; g = gc_next(g)) {
@@ -708,6 +713,7 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
                 "gc: done, %td unreachable, %td uncollectable, %.4fs elapsed\n",
                 n + m, n, (double)(now_ns() - start) / 1e9);
     handle_legacy_finalizers(rt, &finalizers, old);
+    RCGC_ASSERT(gc_list_is_empty(&finalizers));
     lap(rt, RCGC_PHASE_HANDLE_LEGACY_FINALIZERS, &t);
 
     update_stats(rt, generation, m, n, t - start);

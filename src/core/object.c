@@ -199,6 +199,7 @@ static void release_block(rcgc_runtime *rt, void *mem)
  * Inline for the deallocation path, which frees most objects. */
 static inline void free_memory(rcgc_runtime *rt, rcgc_object *o)
 {
+    RCGC_ASSERT(rt->objects > 0);
     const rcgc_type *t = o->type;
     unsigned flags = t->flags;
     char *mem = (char *)o - rcgc__pre_size(t);
@@ -288,6 +289,7 @@ static void dealloc_body(rcgc_runtime *rt, rcgc_object *o, int was_tracked)
 
 static void trash_push(rcgc_runtime *rt, rcgc_object *o, int was_tracked)
 {
+    RCGC_ASSERT(o->refcnt == 0 && rt->trash_depth >= RCGC__TRASH_LIMIT);
     uintptr_t link = (uintptr_t)rt->trash_later;
     if (gc_is_gc(o)) {
         gc_trash_set(gc_head_of(o), link, was_tracked);
@@ -303,6 +305,7 @@ static rcgc_object *trash_pop(rcgc_runtime *rt, int *was_tracked)
 {
     rcgc_object *o = rt->trash_later;
     uintptr_t link;
+    RCGC_ASSERT(o != NULL);
     *was_tracked = 0;
     if (gc_is_gc(o)) {
         link = gc_trash_take(gc_head_of(o), was_tracked);
@@ -313,6 +316,7 @@ static rcgc_object *trash_pop(rcgc_runtime *rt, int *was_tracked)
         link = (uintptr_t)o->refcnt;
         o->refcnt = 0;
     }
+    RCGC_ASSERT(o->refcnt == 0); /* deposited objects stay dying */
     rt->trash_later = (rcgc_object *)link;
     return o;
 }
@@ -359,6 +363,7 @@ RCGC__EXPORT void rcgc__dealloc(rcgc_runtime *rt, rcgc_object *o)
 
 void rcgc__track(rcgc_runtime *rt, rcgc_object *o)
 {
+    RCGC_ASSERT(gc_is_gc(o) && !gc_is_tracked(gc_head_of(o)));
     gc_list_append(gc_head_of(o), &rt->gen[0].head);
     rt->tracked++;
 }
@@ -367,6 +372,7 @@ void rcgc__untrack(rcgc_runtime *rt, rcgc_object *o)
 {
     gc_head *g = gc_head_of(o);
     if (!gc_is_tracked(g)) return;
+    RCGC_ASSERT(rt->tracked > 0);
     gc_list_remove(g);
     gc_reset_untracked(g); /* FINALIZED stays, COLLECTING goes */
     rt->tracked--;

@@ -71,6 +71,7 @@ static struct tslot *table_slot(struct ttable *tt, const rcgc_type *t)
     }
     s->type = t;
     tt->used++;
+    RCGC_ASSERT(tt->used * 2 <= tt->mask + 1);
     return s;
 }
 
@@ -118,6 +119,7 @@ static int count_walk(rcgc_runtime *rt, struct ttable *tt, rcgc_ssize *total)
             n += run;
         }
     }
+    RCGC_ASSERT(n == rt->tracked); /* between collections, all are listed */
     *total = n;
     return 0;
 }

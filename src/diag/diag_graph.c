@@ -304,6 +304,9 @@ static void graph_externals(rcgc_runtime *rt, struct builder *b)
     }
     restore_links(rt);
     rt->collecting = 0;
+    /* The borrowed header words are back: the full check at level 3. */
+    if (RCGC_DEBUG >= 3 && rcgc__check_all(rt, 1) != 0)
+        rcgc__fatal(rt, NULL, "diagnosis left the collector's lists corrupt");
 }
 
 static int build_graph(rcgc_runtime *rt, rcgc_object *o, int depth,

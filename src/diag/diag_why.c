@@ -51,6 +51,7 @@ static uint32_t index_of(struct rindex *ri, gc_head *g)
         return NO_INDEX;
     }
     uint32_t i = (uint32_t)ri->n++;
+    RCGC_ASSERT((rcgc_ssize)i < ri->cap);
     ri->obj[i] = g;
     gc_reset_refs(g, (intptr_t)i);
     return i;
@@ -298,6 +299,9 @@ RCGC__EXPORT int rcgc_diag_why_alive(rcgc_runtime *rt, rcgc_object *target,
     index_graph(rt, &ri);
     restore_and_mark_roots(rt, &ri, &r);
     rt->collecting = 0;
+    RCGC_ASSERT(ri.n <= ri.cap && r.count <= ri.n);
+    if (RCGC_DEBUG >= 3 && rcgc__check_all(rt, 1) != 0)
+        rcgc__fatal(rt, NULL, "diagnosis left the collector's lists corrupt");
     /* The headers are the collector's again. */
 
     int rc = ri.failed;

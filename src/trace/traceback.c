@@ -57,6 +57,8 @@ static ttb *intern(struct rcgc_tracer *tr, const tframe *f, int n, int total)
         tr->by_id = v;
         tr->by_id_cap = cap;
     }
+    RCGC_ASSERT(tr->tb_count < tr->tb_cap && tr->tb_count + 2 <= tr->by_id_cap);
+    RCGC_ASSERT(n >= 1 && n <= total);
     ttb *t = meta_alloc(tr, tb_bytes(n));
     if (t == NULL) return NULL;
     t->id = (uint32_t)(tr->tb_count + 1);

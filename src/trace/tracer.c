@@ -98,6 +98,7 @@ static int ht_put(struct rcgc_tracer *tr, uintptr_t ptr, unsigned domain,
         e = &tr->traces[i];
         e->ptr = ptr;
         tr->count++;
+        RCGC_ASSERT(tr->count * 2 <= tr->cap);
     }
     e->size_domain = ((uint64_t)size & SIZE_MASK) | ((uint64_t)domain << SIZE_BITS);
     e->tb = tb;
@@ -108,6 +109,7 @@ static int ht_put(struct rcgc_tracer *tr, uintptr_t ptr, unsigned domain,
 /* Remove e, shifting later entries of its probe run back. */
 static void ht_remove(struct rcgc_tracer *tr, tentry *e)
 {
+    RCGC_ASSERT(tr->count > 0 && e->ptr != 0);
     account(tr, -weight(tr, entry_size(e)));
     size_t mask = tr->cap - 1;
     size_t i = (size_t)(e - tr->traces);
@@ -186,6 +188,7 @@ static void side_drop(struct rcgc_tracer *tr, side *sd)
 {
     size_t mask = tr->side_cap - 1;
     size_t i = side_home(tr, sd->pool);
+    RCGC_ASSERT(sd->used == 0 && tr->side_count > 0);
     while (tr->sides[i] != sd) i = (i + 1) & mask;
     for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
         side *f = tr->sides[j];
@@ -206,6 +209,7 @@ static void side_drop(struct rcgc_tracer *tr, side *sd)
 static size_t side_clear(struct rcgc_tracer *tr, side *sd, uint32_t index)
 {
     uint32_t v = sd->slot[index];
+    RCGC_ASSERT(v != 0 && sd->used > 0 && index < sd->nslots);
     size_t size = sd->bsize - SLOT_SLACK(v);
     account(tr, -weight(tr, size));
     sd->slot[index] = 0;
@@ -239,6 +243,7 @@ static int trace_put(struct rcgc_tracer *tr, uintptr_t ptr, unsigned domain,
     if (slot != NULL && *slot == 0 && size <= tr->last_side->bsize &&
         tr->last_side->bsize - size < 16 && tb->id <= SLOT_ID_MAX) {
         *slot = tb->id << 6 | domain << 4 | (uint32_t)(tr->last_side->bsize - size);
+        RCGC_ASSERT(tr->last_side->used < tr->last_side->nslots);
         tr->last_side->used++;
         account(tr, weight(tr, size));
         if (RCGC_UNLIKELY(tr->count != 0)) { /* the key lives in one place */
@@ -260,6 +265,7 @@ static int trace_put(struct rcgc_tracer *tr, uintptr_t ptr, unsigned domain,
             tb->id <= SLOT_ID_MAX) {
             if (sd == NULL && (sd = side_new(tr, &w)) == NULL) return RCGC_ENOMEM;
             sd->slot[w.index] = tb->id << 6 | domain << 4 | (uint32_t)(w.bsize - size);
+            RCGC_ASSERT(sd->used < sd->nslots);
             sd->used++;
             account(tr, weight(tr, size));
             tentry *e = ht_find(tr, ptr, domain); /* the key lives in one place */

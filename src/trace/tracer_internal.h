@@ -125,6 +125,7 @@ static inline void *meta_alloc(struct rcgc_tracer *tr, size_t size)
 static inline void meta_free(struct rcgc_tracer *tr, void *p, size_t size)
 {
     if (p == NULL) return;
+    RCGC_ASSERT(tr->overhead >= size);
     tr->overhead -= size;
     tr->meta.free(tr->meta.ctx, p);
 }

@@ -100,6 +100,7 @@ static void index_insert(wcontainer *c, uint64_t hash, rcgc_ssize ix)
 {
     size_t mask = (size_t)c->index_size - 1;
     size_t i = hash & mask;
+    RCGC_ASSERT(c->index_size > 0 && c->index_used < c->index_size);
     while (c->index[i] >= 0) i = (i + 1) & mask;
     if (c->index[i] == IX_EMPTY) c->index_used++;
     c->index[i] = (int32_t)ix;
@@ -142,9 +143,11 @@ static void maybe_compact(rcgc_runtime *rt, wcontainer *c)
             continue;
         }
         if (j != i) c->entries[j] = *e;
+        RCGC_ASSERT(c->entries[j].wr->slot == i && c->entries[j].wr->wr.owner == c);
         c->entries[j].wr->slot = j;
         j++;
     }
+    RCGC_ASSERT(j == c->len);
     c->nentries = j;
     if (c->index_size > 0 && index_rebuild(rt, c, c->index_size) != 0) {
         /* Out of memory: keep the old index, whose slots are now wrong;
@@ -181,6 +184,7 @@ static void entry_delete(rcgc_runtime *rt, wcontainer *c, rcgc_ssize ix)
 {
     wentry *e = &c->entries[ix];
     weakref_internal *wr = e->wr;
+    RCGC_ASSERT(wr != NULL && wr->slot == ix && wr->wr.owner == c && c->len > 0);
     rcgc_object *value = c->kind == WC_KEY_MAP ? e->value : NULL;
     c->index[slot_of(c, ix)] = IX_DUMMY;
     e->wr = NULL;
@@ -206,6 +210,7 @@ static void entry_died(rcgc_runtime *rt, weakref_internal *wr)
 static void entry_append(wcontainer *c, uint64_t hash, weakref_internal *wr,
                          const void *key, size_t key_len, rcgc_object *value)
 {
+    RCGC_ASSERT(c->nentries < c->cap && c->len <= c->nentries);
     rcgc_ssize ix = c->nentries++;
     wentry *e = &c->entries[ix];
     e->hash = hash;

@@ -47,6 +47,8 @@ static void clear_ref(weakref *wr)
 {
     rcgc_object *o = wr->referent;
     if (o == NULL) return;
+    RCGC_ASSERT(wr->prev != NULL ? wr->prev->next == wr : *weaklist_of(o) == wr);
+    RCGC_ASSERT(wr->next == NULL || wr->next->prev == wr);
     if (wr->prev != NULL)
         wr->prev->next = wr->next;
     else
@@ -73,6 +75,8 @@ static void insert_ref(rcgc_object *o, weakref *wr)
 {
     weakref **list = weaklist_of(o);
     weakref *prev = NULL;
+    RCGC_ASSERT(wr->referent == NULL && wr->prev == NULL && wr->next == NULL);
+    RCGC_ASSERT(*list == NULL || (*list)->prev == NULL);
     if (!is_basic(wr) && *list != NULL && is_basic(*list)) prev = *list;
     weakref *next = prev != NULL ? prev->next : *list;
     wr->prev = prev;
@@ -127,6 +131,7 @@ static void weakref_clear(rcgc_runtime *rt, rcgc_object *self)
 static void weakref_release(rcgc_runtime *rt, rcgc_object *self)
 {
     (void)self;
+    RCGC_ASSERT(rt->weakrefs > 0);
     rt->weakrefs--;
 }
 
