@@ -551,6 +551,23 @@ void rcgc_objects_free(rcgc_runtime *rt, rcgc_object **objs, rcgc_ssize n);
  */
 int rcgc_gc_check(rcgc_runtime *rt);
 
+/*
+ * Run every invariant checker the library has on rt, in one call: the
+ * heap's pools and arenas (and, with debug hooks, every block's guards),
+ * the collector's lists (as rcgc_gc_check), every weak reference and every
+ * weakly referenceable object's list of them, the weak containers' tables,
+ * and the allocation tracer's tables when it runs.  O(objects + blocks +
+ * traces); meant for tests and debugging.  In release builds objects the
+ * collector does not track are reached only through the weak references to
+ * them; at RCGC_DEBUG >= 1 every live object is.
+ * rt: a runtime, not being freed.  Reads only; takes no reference.
+ * Returns 0; RCGC_ECORRUPT after describing each violation found on the
+ * debug stream (a broken collector list stops the walks that follow it);
+ * RCGC_EINVAL if rt is NULL.  During a collection (from its callbacks) the
+ * collector's lists are checked as rcgc_gc_check does, and nothing else.
+ */
+int rcgc_check(rcgc_runtime *rt);
+
 /* ------------------------------------------------------------------------ */
 /* Weak references (CPython's weakref module; docs/weakref.md)               */
 

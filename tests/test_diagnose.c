@@ -113,8 +113,7 @@ static headers snap(rcgc_object *const *objs, rcgc_ssize n)
     headers h = {malloc((size_t)(2 * n + 1) * sizeof(uintptr_t)), n};
     for (rcgc_ssize i = 0; i < n && h.words != NULL; i++) {
         if (objs[i]->type->flags & RCGC_TYPE_GC) {
-            h.words[2 * i] = gc_head_of(objs[i])->next;
-            h.words[2 * i + 1] = gc_head_of(objs[i])->prev;
+            memcpy(&h.words[2 * i], gc_head_of(objs[i]), 2 * sizeof(uintptr_t));
         } else {
             h.words[2 * i] = h.words[2 * i + 1] = 0;
         }

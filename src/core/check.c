@@ -22,7 +22,7 @@ static int violation(rcgc_runtime *rt, const char *list, const gc_head *g,
 int rcgc__check_list(rcgc_runtime *rt, const gc_head *list, const char *name,
                      int expect_collecting)
 {
-    if (list->prev & GC_PREV_FLAGS || list->next & GC_NEXT_UNREACHABLE)
+    if (gc_head_has_flags(list))
         return violation(rt, name, NULL, "flag bits on the list head");
     rcgc_ssize limit = rt->tracked + 1, n = 0;
     const gc_head *prev = list;
@@ -31,9 +31,9 @@ int rcgc__check_list(rcgc_runtime *rt, const gc_head *list, const char *name,
             return violation(rt, name, NULL,
                              "longer than the number of tracked objects "
                              "(the links form a loop)");
-        if (g == NULL || g->next == 0)
+        if (g == NULL || !gc_is_tracked(g))
             return violation(rt, name, g, "untracked node in a list");
-        if (g->next & GC_NEXT_UNREACHABLE)
+        if (gc_is_next_unreachable(g))
             return violation(rt, name, g, "NEXT_UNREACHABLE left set");
         if (gc_prev(g) != prev)
             return violation(rt, name, g, "prev link does not match");
@@ -89,4 +89,34 @@ int rcgc__check_all(rcgc_runtime *rt, int lists_complete)
 RCGC__EXPORT int rcgc_gc_check(rcgc_runtime *rt)
 {
     return rcgc__check_all(rt, !rt->collecting);
+}
+
+/* ---- every object the runtime can find, for the other checkers ---- */
+
+static int walk_list(rcgc_runtime *rt, gc_head *list, rcgc__object_fn fn,
+                     void *arg)
+{
+    for (gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
+        int r = fn(rt, gc_object_of(g), arg);
+        if (r != 0) return r;
+    }
+    return 0;
+}
+
+int rcgc__for_each_object(rcgc_runtime *rt, rcgc__object_fn fn, void *arg)
+{
+    int r = 0;
+    if (RCGC_DEBUG >= 1) {
+        /* Every live object, tracked or not; deposited ones (in the
+         * trashcan, refcount 0) are on their way out and skipped. */
+        for (debug_head *d = rt->all.next; d != &rt->all && r == 0; d = d->next)
+            if (d->magic == RCGC__MAGIC_ALIVE) r = fn(rt, debug_object_of(d), arg);
+        return r;
+    }
+    for (int i = 0; i < RCGC_NUM_GENERATIONS && r == 0; i++)
+        r = walk_list(rt, &rt->gen[i].head, fn, arg);
+    if (r == 0) r = walk_list(rt, &rt->permanent, fn, arg);
+    for (rcgc_ssize i = 0; i < rt->nimmortal && r == 0; i++)
+        r = fn(rt, rt->immortal[i], arg);
+    return r;
 }

@@ -181,8 +181,8 @@ static rcgc_ssize update_subtract_refs(rcgc_runtime *rt, gc_head *containers,
 static void bring_back(gc_head *g, gc_head *young)
 {
     gc_head *prev = gc_prev(g);
-    gc_head *next = (gc_head *)(g->next & ~GC_NEXT_UNREACHABLE);
-    prev->next = g->next; /* keeps the mark of prev's list */
+    gc_head *next = gc_next_unmarked(g);
+    gc_unlink_after(prev, g); /* keeps the mark of prev's list */
     gc_set_prev(next, prev);
     gc_list_append(g, young);
     gc_set_refs(g, 1);
@@ -196,7 +196,7 @@ static int visit_reachable(rcgc_object *child, void *arg)
     /* Objects of other generations, and those left of the scan cursor
      * (already scanned), have no COLLECTING bit. */
     if (!gc_is_collecting(g)) return 0;
-    if (g->next & GC_NEXT_UNREACHABLE) {
+    if (gc_is_next_unreachable(g)) {
         bring_back(g, reachable);
     } else if (gc_get_refs(g) == 0) {
         /* Right of the cursor, not scanned yet: it is reachable. */
@@ -222,6 +222,7 @@ static rcgc_ssize scan_reachable(gc_head *young, gc_head *prev,
     gc_head *g = gc_next(prev);
     while (g != young) {
         gc_prefetch_ahead(g, gc_next(g));
+        RCGC_ASSERT(gc_is_collecting(g));
         if (gc_get_refs(g) != 0) {
             rcgc_object *o = gc_object_of(g);
             o->type->traverse(o, visit_reachable, young);
@@ -231,18 +232,14 @@ static rcgc_ssize scan_reachable(gc_head *young, gc_head *prev,
             reachable++;
         } else {
             /* young is singly linked here: only prev's next changes. */
-            prev->next = g->next;
-            gc_head *last = gc_prev(unreachable);
-            last->next = GC_NEXT_UNREACHABLE | (uintptr_t)g;
-            gc_set_prev(g, last);
-            g->next = GC_NEXT_UNREACHABLE | (uintptr_t)unreachable;
-            unreachable->prev = (uintptr_t)g;
+            gc_unlink_after(prev, g);
+            gc_unreachable_append(g, unreachable);
         }
         /* Re-read: traverse may have appended to young. */
         g = gc_next(prev);
     }
-    young->prev = (uintptr_t)prev;
-    unreachable->next &= ~GC_NEXT_UNREACHABLE;
+    gc_list_set_tail(young, prev);
+    gc_clear_next_unreachable(unreachable);
     return reachable;
 }
 
@@ -258,7 +255,7 @@ static int in_unreachable(const rcgc_object *o)
 {
     if (!gc_is_gc(o)) return 0;
     const gc_head *g = gc_head_of(o);
-    return gc_is_collecting(g) && (g->next & GC_NEXT_UNREACHABLE) != 0;
+    return gc_is_collecting(g) && gc_is_next_unreachable(g);
 }
 
 struct ephemeron_ctx {
@@ -323,6 +320,7 @@ static rcgc_ssize deduce_unreachable(rcgc_runtime *rt, gc_head *base,
     gc_list_init(unreachable);
     *reachable = move_unreachable(base, unreachable);
     if (nephemeral > 0) *reachable += move_ephemerons(base, unreachable);
+    RCGC_ASSERT(*reachable >= 0 && *reachable <= candidates);
     if (t != NULL) lap(rt, RCGC_PHASE_MOVE_UNREACHABLE, t);
     return candidates - *reachable;
 }
@@ -363,6 +361,7 @@ static rcgc_ssize untrack_lazy(rcgc_runtime *rt, gc_head *young, int full)
 static void promote(rcgc_runtime *rt, int generation, gc_head *young,
                     gc_head *old, rcgc_ssize survivors)
 {
+    RCGC_ASSERT(survivors >= 0 && survivors <= rt->tracked);
     if (young != old) {
         if (generation == RCGC_NUM_GENERATIONS - 2)
             rt->long_lived_pending += survivors;
@@ -403,7 +402,7 @@ static rcgc_ssize move_legacy_finalizers(gc_head *unreachable,
     *to_finalize = 0;
     gc_head *next;
     for (gc_head *g = gc_next(unreachable); g != unreachable; g = next) {
-        g->next &= ~GC_NEXT_UNREACHABLE;
+        gc_clear_next_unreachable(g);
         next = gc_next(g);
         gc_prefetch_ahead(g, next);
         if (has_legacy_finalizer(gc_object_of(g))) {
@@ -477,7 +476,7 @@ rcgc_ssize rcgc__move_reachable(rcgc_runtime *rt, rcgc_object *const *objs,
     for (int i = 0; i < RCGC_NUM_GENERATIONS; i++) {
         gc_head *list = &rt->gen[i].head;
         for (gc_head *g = gc_next(list); g != list; g = gc_next(g))
-            g->prev |= GC_PREV_COLLECTING; /* candidate; links stay valid */
+            gc_set_collecting(g); /* candidate; links stay valid */
     }
     struct move_ctx c = {reached, 0, 0};
     for (rcgc_ssize i = 0; i < n; i++) visit_move(objs[i], &c);
@@ -530,8 +529,8 @@ static rcgc_ssize finalize_garbage(rcgc_runtime *rt, gc_head *collectable)
 static void clear_unreachable_mask(gc_head *list)
 {
     for (gc_head *g = gc_next(list); g != list; g = gc_next(g))
-        g->next &= ~GC_NEXT_UNREACHABLE;
-    list->next &= ~GC_NEXT_UNREACHABLE;
+        gc_clear_next_unreachable(g);
+    gc_clear_next_unreachable(list);
 }
 
 /* Run trial deletion again on the unreachable set: what finalizers made
@@ -693,7 +692,9 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
     lap(rt, RCGC_PHASE_HANDLE_RESURRECTED, &t);
 
     m += nfinal;
+    RCGC_ASSERT(nfinal >= 0 && m >= 0);
     delete_garbage(rt, &final_unreachable, old);
+    RCGC_ASSERT(gc_list_is_empty(&final_unreachable));
     lap(rt, RCGC_PHASE_DELETE_GARBAGE, &t);
 
     for (gc_head *g = gc_next(&finalizers); g != &finalizers; g = gc_next(g)) {
@@ -706,6 +707,7 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
                 "gc: done, %td unreachable, %td uncollectable, %.4fs elapsed\n",
                 n + m, n, (double)(rcgc__os_now_ns() - start) / 1e9);
     handle_legacy_finalizers(rt, &finalizers, old);
+    RCGC_ASSERT(gc_list_is_empty(&finalizers));
     lap(rt, RCGC_PHASE_HANDLE_LEGACY_FINALIZERS, &t);
 
     update_stats(rt, generation, m, n, t - start);

@@ -245,6 +245,13 @@ rcgc_ssize rcgc__move_reachable(rcgc_runtime *rt, rcgc_object *const *objs,
 int rcgc__check_all(rcgc_runtime *rt, int lists_complete);
 int rcgc__check_list(rcgc_runtime *rt, const gc_head *list, const char *name,
                      int expect_collecting);
+/* Call fn(rt, o, arg) for every object the checkers can reach: at
+ * RCGC_DEBUG >= 1 every live object (the debug list); in release builds
+ * the tracked ones (generations and permanent) and the immortal ones.
+ * Stops at the first nonzero return of fn and returns it; 0 otherwise.
+ * Not during a collection (its private lists are not walked). */
+typedef int (*rcgc__object_fn)(rcgc_runtime *rt, rcgc_object *o, void *arg);
+int rcgc__for_each_object(rcgc_runtime *rt, rcgc__object_fn fn, void *arg);
 
 /* ---- for the layers above: the runtime state they may read ---- */
 /* The collection mode (rcgc_config.gc_mode). */

@@ -199,6 +199,7 @@ static void release_block(rcgc_runtime *rt, void *mem)
  * Inline for the deallocation path, which frees most objects. */
 static inline void free_memory(rcgc_runtime *rt, rcgc_object *o)
 {
+    RCGC_ASSERT(rt->objects > 0);
     const rcgc_type *t = o->type;
     unsigned flags = t->flags;
     char *mem = (char *)o - rcgc__pre_size(t);
@@ -283,20 +284,18 @@ static void dealloc_body(rcgc_runtime *rt, rcgc_object *o, int was_tracked)
 /*
  * The trashcan's list is intrusive and the reference count of a deposited
  * object stays 0 (a weak reference must see it as dying).  The link goes in
- * the gc_head's prev word for GC types (bit 1 = was tracked; the object is
- * untracked, so COLLECTING is free, and FINALIZED is kept), in the weak
- * slot's spare word for other weakrefable types, and in the reference count
- * only for objects nothing can find (neither tracked nor weakly referenced).
+ * the gc_head for GC types (its deposited state, which also records whether
+ * the object was tracked: gchead.h), in the weak slot's spare word for other
+ * weakrefable types, and in the reference count only for objects nothing
+ * can find (neither tracked nor weakly referenced).
  */
-#define TRASH_WAS_TRACKED ((uintptr_t)2)
 
 static void trash_push(rcgc_runtime *rt, rcgc_object *o, int was_tracked)
 {
+    RCGC_ASSERT(o->refcnt == 0 && rt->trash_depth >= RCGC__TRASH_LIMIT);
     uintptr_t link = (uintptr_t)rt->trash_later;
     if (gc_is_gc(o)) {
-        gc_head *g = gc_head_of(o);
-        g->prev = (g->prev & GC_PREV_FINALIZED) | link |
-                  (was_tracked ? TRASH_WAS_TRACKED : 0);
+        gc_trash_set(gc_head_of(o), link, was_tracked);
     } else if (type_is_weakrefable(o->type)) {
         *weak_spare_of(o) = link;
     } else {
@@ -309,12 +308,10 @@ static rcgc_object *trash_pop(rcgc_runtime *rt, int *was_tracked)
 {
     rcgc_object *o = rt->trash_later;
     uintptr_t link;
+    RCGC_ASSERT(o != NULL);
     *was_tracked = 0;
     if (gc_is_gc(o)) {
-        gc_head *g = gc_head_of(o);
-        link = g->prev & ~(GC_PREV_FINALIZED | TRASH_WAS_TRACKED);
-        *was_tracked = (g->prev & TRASH_WAS_TRACKED) != 0;
-        g->prev &= GC_PREV_FINALIZED;
+        link = gc_trash_take(gc_head_of(o), was_tracked);
     } else if (type_is_weakrefable(o->type)) {
         link = *weak_spare_of(o);
         *weak_spare_of(o) = 0;
@@ -322,6 +319,7 @@ static rcgc_object *trash_pop(rcgc_runtime *rt, int *was_tracked)
         link = (uintptr_t)o->refcnt;
         o->refcnt = 0;
     }
+    RCGC_ASSERT(o->refcnt == 0); /* deposited objects stay dying */
     rt->trash_later = (rcgc_object *)link;
     return o;
 }
@@ -368,6 +366,7 @@ RCGC__EXPORT void rcgc__dealloc(rcgc_runtime *rt, rcgc_object *o)
 
 void rcgc__track(rcgc_runtime *rt, rcgc_object *o)
 {
+    RCGC_ASSERT(gc_is_gc(o) && !gc_is_tracked(gc_head_of(o)));
     gc_list_append(gc_head_of(o), &rt->gen[0].head);
     rt->tracked++;
 }
@@ -376,10 +375,9 @@ void rcgc__untrack(rcgc_runtime *rt, rcgc_object *o)
 {
     gc_head *g = gc_head_of(o);
     if (!gc_is_tracked(g)) return;
+    RCGC_ASSERT(rt->tracked > 0);
     gc_list_remove(g);
-    /* Only FINALIZED survives: COLLECTING must go, since this may happen
-     * in the middle of a collection. */
-    g->prev &= GC_PREV_FINALIZED;
+    gc_reset_untracked(g); /* FINALIZED stays, COLLECTING goes */
     rt->tracked--;
 }
 

@@ -5,8 +5,8 @@
  * The writers only read results, which hold references to their objects,
  * so the label and edge-name callbacks they call always see live objects,
  * and they run long after the collector's headers were given back
- * (diagnose.c).  Nothing here takes memory from the runtime: labels go
- * through fixed buffers (LABEL_MAX bytes, truncated beyond).
+ * (diag_why.c, diag_graph.c).  Nothing here takes memory from the runtime:
+ * labels go through fixed buffers (LABEL_MAX bytes, truncated beyond).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "platform/assert.h"
 #include "rcgc.h"
 #include "rcgc_mem.h"
 

@@ -91,6 +91,8 @@ static pm_arena *new_arena(rcgc_pymalloc *pm)
 /* Give an arena (already unlinked from usable_arenas) back to the system. */
 static void release_arena(rcgc_pymalloc *pm, pm_arena *ao)
 {
+    RCGC_ASSERT(ao->address != 0 && ao->nfreepools == ao->ntotalpools);
+    RCGC_ASSERT(pm->narenas_current > 0);
     (void)rcgc__pm_map_mark(pm, ao->address, 0); /* cannot fail: node exists */
     RCGC__UNPOISON((void *)ao->address, PM_ARENA_SIZE);
     pm->arena.free(pm->arena.ctx, (void *)ao->address, PM_ARENA_SIZE);
@@ -104,6 +106,9 @@ static void release_arena(rcgc_pymalloc *pm, pm_arena *ao)
 static void unlink_usable(rcgc_pymalloc *pm, pm_arena *ao)
 {
     uint32_t nf = ao->nfreepools;
+    RCGC_ASSERT(ao->prevarena != NULL ? ao->prevarena->nextarena == ao
+                                      : pm->usable_arenas == ao);
+    RCGC_ASSERT(ao->nextarena == NULL || ao->nextarena->prevarena == ao);
     if (pm->nfp2lasta[nf] == ao) {
         pm_arena *p = ao->prevarena;
         pm->nfp2lasta[nf] = (p != NULL && p->nfreepools == nf) ? p : NULL;
@@ -178,6 +183,9 @@ static RCGC__NOINLINE pm_block *pool_extend(pm_pool *pool, uint32_t size,
     while (pool->parked != 0 && pool->freeblock == NULL)
         unpark_page(pool, size);
     if (pool->freeblock != NULL) return bp;
+    RCGC_ASSERT(pool->link.next->prev == &pool->link &&
+                pool->link.prev->next == &pool->link);
+    RCGC_ASSERT(pool->count == PM_NUMBLOCKS(pool->szidx));
     pool->link.next->prev = pool->link.prev; /* full: leave usedpools */
     pool->link.prev->next = pool->link.next;
     return bp;
@@ -194,6 +202,8 @@ static RCGC__NOINLINE void *allocate_from_new_pool(rcgc_pymalloc *pm, uint32_t c
         pm->nfp2lasta[ao->nfreepools] = ao;
     }
     pm_arena *ao = pm->usable_arenas;
+    RCGC_ASSERT(ao->prevarena == NULL && ao->nfreepools > 0 &&
+                ao->nfreepools <= ao->ntotalpools);
     if (ao->nfreepools == ao->ntotalpools) pm->nfree_arenas--;
     /* ao has the fewest free pools: after the decrement it still does */
     if (pm->nfp2lasta[ao->nfreepools] == ao) pm->nfp2lasta[ao->nfreepools] = NULL;
@@ -201,6 +211,7 @@ static RCGC__NOINLINE void *allocate_from_new_pool(rcgc_pymalloc *pm, uint32_t c
 
     pm_pool *pool = ao->freepools;
     if (pool != NULL) {
+        RCGC_ASSERT(pool->count == 0 && pool->arenaindex == (uint32_t)(ao - pm->arenas));
         ao->freepools = pm_pool_of(pool->link.next);
     } else {
         pool = (pm_pool *)(void *)ao->pool_address;
@@ -242,6 +253,7 @@ static RCGC__NOINLINE void *allocate_from_new_pool(rcgc_pymalloc *pm, uint32_t c
  * class list (CPython's LRU-like reinsertion). */
 static RCGC__NOINLINE void insert_to_usedpool(rcgc_pymalloc *pm, pm_pool *pool)
 {
+    RCGC_ASSERT(pool->szidx < PM_NCLASSES && pool->freeblock != NULL);
     pm_link *head = &pm->usedpools[pool->szidx];
     pool->link.next = head->next;
     pool->link.prev = head;
@@ -254,6 +266,7 @@ static RCGC__NOINLINE void insert_to_usedpool(rcgc_pymalloc *pm, pm_pool *pool)
 static void resort_arena(rcgc_pymalloc *pm, pm_arena *ao, pm_arena *lastnf)
 {
     uint32_t nf = ao->nfreepools;
+    RCGC_ASSERT(lastnf != NULL && (lastnf == ao || lastnf->nfreepools == nf - 1));
     if (pm->nfp2lasta[nf] == NULL) pm->nfp2lasta[nf] = ao;
     if (ao == lastnf) return; /* already the rightmost of its old count */
     /* unlink, then insert just after lastnf */
@@ -301,6 +314,10 @@ static void shed_free_arenas(rcgc_pymalloc *pm)
  * arena (release it, link it back into usable_arenas, or re-sort it). */
 static RCGC__NOINLINE void insert_to_freepool(rcgc_pymalloc *pm, pm_pool *pool)
 {
+    RCGC_ASSERT(pool->count == 0 && pool->arenaindex < pm->maxarenas);
+    RCGC_ASSERT(pm->arenas[pool->arenaindex].address != 0 &&
+                pm->arenas[pool->arenaindex].nfreepools <
+                    pm->arenas[pool->arenaindex].ntotalpools);
     pool->link.next->prev = pool->link.prev;
     pool->link.prev->next = pool->link.next;
 
@@ -372,6 +389,7 @@ static inline void *pm_alloc(rcgc_pymalloc *pm, size_t size)
     if (RCGC_UNLIKELY(l == head)) return alloc_new_pool(pm, size);
     pm_pool *pool = pm_pool_of(l);
     pm_block *bp = pool->freeblock;
+    RCGC_ASSERT(pool->szidx == off >> PM_ALIGNMENT_SHIFT && bp != NULL);
     RCGC__UNPOISON(bp, off + 16);
     pool->count++;
     if (RCGC_UNLIKELY((pool->freeblock = *(pm_block **)(void *)bp) == NULL))

@@ -62,6 +62,8 @@ static void finalize_atexit(rcgc_runtime *rt);
 
 static void registry_add(rcgc_runtime *rt, finalize_obj *f)
 {
+    RCGC_ASSERT(!f->registered && f->prev == NULL && f->next == NULL);
+    RCGC_ASSERT(rt->fin_last == NULL || rt->fin_last->next == NULL);
     rcgc_incref(&f->base);
     rt->up.finalize_atexit = finalize_atexit;
     f->registered = 1;
@@ -77,6 +79,9 @@ static void registry_add(rcgc_runtime *rt, finalize_obj *f)
 /* Unlink f; the caller drops the registry's reference afterwards. */
 static void registry_remove(rcgc_runtime *rt, finalize_obj *f)
 {
+    RCGC_ASSERT(f->registered);
+    RCGC_ASSERT(f->prev != NULL ? f->prev->next == f : rt->fin_first == f);
+    RCGC_ASSERT(f->next != NULL ? f->next->prev == f : rt->fin_last == f);
     if (f->prev != NULL)
         f->prev->next = f->next;
     else

@@ -57,4 +57,12 @@ weakref_internal *rcgc__weakref_new_internal(rcgc_runtime *rt,
                                              weakref_fire_fn fire, void *owner,
                                              rcgc_ssize slot);
 
+/* Invariant checker of every weak reference and every weakrefable object's
+ * list (docs/weakref.md): 0, or RCGC_ECORRUPT with the first violation
+ * described on the debug stream. */
+int rcgc__weakref_check(rcgc_runtime *rt);
+/* The same for the weak containers (weakmap.c): sizes, entries, index, and
+ * the internal weak references' back links. */
+int rcgc__weakmap_check(rcgc_runtime *rt);
+
 #endif /* RCGC_WEAK_INTERNAL_H */

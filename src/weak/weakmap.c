@@ -18,36 +18,7 @@
  */
 #include <string.h>
 
-#include "weak/weak_internal.h"
-
-enum { WC_VALUE_MAP, WC_SET, WC_KEY_MAP };
-
-#define IX_EMPTY (-1)
-#define IX_DUMMY (-2)
-
-typedef struct wentry {
-    uint64_t hash;
-    weakref_internal *wr; /* strong; NULL: tombstone */
-    const void *key;      /* value map: copied bytes (owned); else the
-                             object's address, for identity */
-    union {
-        size_t key_len;     /* value map */
-        rcgc_object *value; /* weak-key map: the value (strong) */
-    };
-} wentry;
-
-typedef struct wcontainer {
-    rcgc_object base;
-    unsigned kind;          /* WC_* */
-    unsigned iterating;     /* live iterators */
-    wentry *entries;
-    rcgc_ssize nentries;    /* used slots, tombstones included */
-    rcgc_ssize cap;         /* allocated slots */
-    rcgc_ssize len;         /* live entries */
-    int32_t *index;
-    rcgc_ssize index_size;  /* power of two, or 0 */
-    rcgc_ssize index_used;  /* non-EMPTY index slots */
-} wcontainer;
+#include "weak/weakmap_internal.h"
 
 static int wc_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg);
 static int wc_ephemerons(rcgc_object *self, rcgc_visit_pair_fn visit,
@@ -117,7 +88,7 @@ static rcgc_ssize find(const wcontainer *c, uint64_t hash, const void *key,
 }
 
 /* The index slot holding entry position ix. */
-static size_t entry_slot_of(const wcontainer *c, rcgc_ssize ix)
+static size_t slot_of(const wcontainer *c, rcgc_ssize ix)
 {
     size_t mask = (size_t)c->index_size - 1;
     size_t i = c->entries[ix].hash & mask;
@@ -129,6 +100,7 @@ static void index_insert(wcontainer *c, uint64_t hash, rcgc_ssize ix)
 {
     size_t mask = (size_t)c->index_size - 1;
     size_t i = hash & mask;
+    RCGC_ASSERT(c->index_size > 0 && c->index_used < c->index_size);
     while (c->index[i] >= 0) i = (i + 1) & mask;
     if (c->index[i] == IX_EMPTY) c->index_used++;
     c->index[i] = (int32_t)ix;
@@ -171,9 +143,11 @@ static void maybe_compact(rcgc_runtime *rt, wcontainer *c)
             continue;
         }
         if (j != i) c->entries[j] = *e;
+        RCGC_ASSERT(c->entries[j].wr->slot == i && c->entries[j].wr->wr.owner == c);
         c->entries[j].wr->slot = j;
         j++;
     }
+    RCGC_ASSERT(j == c->len);
     c->nentries = j;
     if (c->index_size > 0 && index_rebuild(rt, c, c->index_size) != 0) {
         /* Out of memory: keep the old index, whose slots are now wrong;
@@ -210,8 +184,9 @@ static void entry_delete(rcgc_runtime *rt, wcontainer *c, rcgc_ssize ix)
 {
     wentry *e = &c->entries[ix];
     weakref_internal *wr = e->wr;
+    RCGC_ASSERT(wr != NULL && wr->slot == ix && wr->wr.owner == c && c->len > 0);
     rcgc_object *value = c->kind == WC_KEY_MAP ? e->value : NULL;
-    c->index[entry_slot_of(c, ix)] = IX_DUMMY;
+    c->index[slot_of(c, ix)] = IX_DUMMY;
     e->wr = NULL;
     if (c->kind == WC_KEY_MAP) e->value = NULL;
     if (c->iterating == 0) free_key(rt, c, e);
@@ -235,6 +210,7 @@ static void entry_died(rcgc_runtime *rt, weakref_internal *wr)
 static void entry_append(wcontainer *c, uint64_t hash, weakref_internal *wr,
                          const void *key, size_t key_len, rcgc_object *value)
 {
+    RCGC_ASSERT(c->nentries < c->cap && c->len <= c->nentries);
     rcgc_ssize ix = c->nentries++;
     wentry *e = &c->entries[ix];
     e->hash = hash;
@@ -270,7 +246,7 @@ static weakref_internal *entry_ref(rcgc_runtime *rt, wcontainer *c,
 }
 
 /* Drop a weak reference that did not make it into the table. */
-static void entry_drop_ref(rcgc_runtime *rt, weakref_internal *wr)
+static void drop_ref(rcgc_runtime *rt, weakref_internal *wr)
 {
     wr->wr.owner = NULL;
     rcgc_decref(rt, &wr->wr.base);
@@ -361,7 +337,7 @@ RCGC__EXPORT int rcgc_wvmap_set(rcgc_runtime *rt, rcgc_object *map,
     if (wr == NULL) return rt->last_error;
     void *copy = rcgc__malloc(rt, key_len);
     if (copy == NULL) {
-        entry_drop_ref(rt, wr);
+        drop_ref(rt, wr);
         return RCGC_ENOMEM;
     }
     if (key_len > 0) memcpy(copy, key, key_len);
@@ -373,12 +349,12 @@ RCGC__EXPORT int rcgc_wvmap_set(rcgc_runtime *rt, rcgc_object *map,
         e->wr = wr;
         wr->slot = ix;
         rcgc__free(rt, copy);
-        entry_drop_ref(rt, old);
+        drop_ref(rt, old);
         return 0;
     }
     if (ensure_room(rt, c) != 0) {
         rcgc__free(rt, copy);
-        entry_drop_ref(rt, wr);
+        drop_ref(rt, wr);
         return RCGC_ENOMEM;
     }
     entry_append(c, h, wr, copy, key_len, NULL);
@@ -428,14 +404,14 @@ static int identity_set(rcgc_runtime *rt, wcontainer *c, rcgc_object *key,
         ix = find(c, h, key, 0); /* the allocation may have changed it */
         if (ix < 0) {
             if (ensure_room(rt, c) != 0) {
-                entry_drop_ref(rt, wr);
+                drop_ref(rt, wr);
                 return RCGC_ENOMEM;
             }
             if (value != NULL) rcgc_incref(value);
             entry_append(c, h, wr, key, 0, value);
             return 0;
         }
-        entry_drop_ref(rt, wr);
+        drop_ref(rt, wr);
     }
     if (value != NULL) {
         wentry *e = &c->entries[ix];
@@ -608,4 +584,96 @@ RCGC__EXPORT void rcgc_witer_end(rcgc_witer *it)
     it->container = NULL;
     if (--c->iterating == 0) maybe_compact(it->rt, c);
     rcgc_decref(it->rt, container);
+}
+
+/* ---- the invariant checker ---- */
+
+static int wc_violation(rcgc_runtime *rt, const wcontainer *c, rcgc_ssize ix,
+                        const char *what)
+{
+    fprintf(rt->debug_stream,
+            "rcgc: weak container invariant violated: %s (%s %p, entry %td)\n",
+            what, c->base.type->name, (const void *)c, ix);
+    return RCGC_ECORRUPT;
+}
+
+/* One live entry: its weak reference is internal, owned by c, knows its
+ * position; while its object lives, the key is that object (identity
+ * containers) and the hash is the key's. */
+static int check_entry(rcgc_runtime *rt, const wcontainer *c, rcgc_ssize ix)
+{
+    const wentry *e = &c->entries[ix];
+    const weakref *wr = &e->wr->wr;
+    if (!rcgc_is_weakref(&wr->base) || wr->kind != WR_INTERNAL)
+        return wc_violation(rt, c, ix, "entry's weak reference is not internal");
+    if (wr->owner != c)
+        return wc_violation(rt, c, ix, "weak reference's owner is not the container");
+    if (e->wr->slot != ix)
+        return wc_violation(rt, c, ix, "weak reference's slot is not its entry");
+    if (wr->base.refcnt <= 0)
+        return wc_violation(rt, c, ix, "entry holds a dead weak reference");
+    if (c->kind == WC_KEY_MAP && e->value != NULL && e->value->refcnt == 0)
+        return wc_violation(rt, c, ix, "weak-key map holds a dead value");
+    uint64_t h = c->kind == WC_VALUE_MAP ? hash_bytes(e->key, e->key_len)
+                                         : hash_identity(e->key);
+    if (e->hash != h) return wc_violation(rt, c, ix, "stored hash is wrong");
+    if (c->kind != WC_VALUE_MAP && wr->referent != NULL && wr->referent != e->key)
+        return wc_violation(rt, c, ix, "key is not the weak reference's referent");
+    return 0;
+}
+
+/* The index: a power of two (or 0) with an EMPTY slot left, index_used
+ * non-EMPTY slots, every live entry in exactly one slot, reachable by
+ * probing from its hash. */
+static int check_index(rcgc_runtime *rt, const wcontainer *c)
+{
+    rcgc_ssize size = c->index_size, used = 0, live = 0;
+    if (size < 0 || (size & (size - 1)) != 0 || (size > 0 && c->index == NULL))
+        return wc_violation(rt, c, -1, "index size is not a power of two");
+    for (rcgc_ssize i = 0; i < size; i++) {
+        int32_t ix = c->index[i];
+        if (ix == IX_EMPTY) continue;
+        used++;
+        if (ix == IX_DUMMY) continue;
+        if (ix < 0 || ix >= c->nentries || c->entries[ix].wr == NULL)
+            return wc_violation(rt, c, ix, "index slot names no live entry");
+        live++;
+        size_t mask = (size_t)size - 1;
+        for (size_t j = c->entries[ix].hash & mask; j != (size_t)i; j = (j + 1) & mask)
+            if (c->index[j] == IX_EMPTY)
+                return wc_violation(rt, c, ix, "entry unreachable by probing");
+    }
+    if (used != c->index_used)
+        return wc_violation(rt, c, -1, "index_used is not the non-empty slots");
+    if (size > 0 && used >= size)
+        return wc_violation(rt, c, -1, "index has no empty slot");
+    if (live != c->len)
+        return wc_violation(rt, c, -1, "index does not hold every live entry once");
+    return 0;
+}
+
+static int check_container(rcgc_runtime *rt, rcgc_object *o, void *arg)
+{
+    (void)arg;
+    const wcontainer *c = as_container(o);
+    if (c == NULL) return 0;
+    if (c->kind != (unsigned)(o->type - wc_types))
+        return wc_violation(rt, c, -1, "kind does not match the type");
+    if (c->len < 0 || c->len > c->nentries || c->nentries > c->cap ||
+        (c->cap > 0 && c->entries == NULL))
+        return wc_violation(rt, c, -1, "sizes out of order (len <= nentries <= cap)");
+    rcgc_ssize live = 0;
+    for (rcgc_ssize ix = 0; ix < c->nentries; ix++) {
+        if (c->entries[ix].wr == NULL) continue;
+        live++;
+        if (check_entry(rt, c, ix) != 0) return RCGC_ECORRUPT;
+    }
+    if (live != c->len)
+        return wc_violation(rt, c, -1, "len is not the number of live entries");
+    return check_index(rt, c);
+}
+
+int rcgc__weakmap_check(rcgc_runtime *rt)
+{
+    return rcgc__for_each_object(rt, check_container, NULL);
 }

@@ -47,6 +47,8 @@ static void clear_ref(weakref *wr)
 {
     rcgc_object *o = wr->referent;
     if (o == NULL) return;
+    RCGC_ASSERT(wr->prev != NULL ? wr->prev->next == wr : *weaklist_of(o) == wr);
+    RCGC_ASSERT(wr->next == NULL || wr->next->prev == wr);
     if (wr->prev != NULL)
         wr->prev->next = wr->next;
     else
@@ -73,6 +75,8 @@ static void insert_ref(rcgc_object *o, weakref *wr)
 {
     weakref **list = weaklist_of(o);
     weakref *prev = NULL;
+    RCGC_ASSERT(wr->referent == NULL && wr->prev == NULL && wr->next == NULL);
+    RCGC_ASSERT(*list == NULL || (*list)->prev == NULL);
     if (!is_basic(wr) && *list != NULL && is_basic(*list)) prev = *list;
     weakref *next = prev != NULL ? prev->next : *list;
     wr->prev = prev;
@@ -127,6 +131,7 @@ static void weakref_clear(rcgc_runtime *rt, rcgc_object *self)
 static void weakref_release(rcgc_runtime *rt, rcgc_object *self)
 {
     (void)self;
+    RCGC_ASSERT(rt->weakrefs > 0);
     rt->weakrefs--;
 }
 
@@ -458,4 +463,94 @@ RCGC__EXPORT int rcgc_weakmethod_get(rcgc_runtime *rt, rcgc_object *wm,
     *self = s;
     *func = f;
     return 1;
+}
+
+/* ---- the invariant checker ---- */
+
+static int wr_violation(rcgc_runtime *rt, const rcgc_object *o,
+                        const weakref *wr, const char *what)
+{
+    fprintf(rt->debug_stream,
+            "rcgc: weak reference invariant violated: %s (referent %p, weak "
+            "reference %p)\n",
+            what, (const void *)o, (const void *)wr);
+    if (o != NULL) rcgc__dump_object(rt->debug_stream, o);
+    return RCGC_ECORRUPT;
+}
+
+/* o's list: doubly linked from a head with no prev, every entry a live
+ * weak reference whose referent is o, the basic reference (if any) first.
+ * Bounded by the number of weak reference objects, so a loop is reported. */
+static int check_list(rcgc_runtime *rt, const rcgc_object *o)
+{
+    rcgc_ssize n = 0;
+    const weakref *prev = NULL;
+    for (const weakref *wr = *weaklist_of(o); wr != NULL; wr = wr->next) {
+        if (++n > rt->weakrefs)
+            return wr_violation(rt, o, wr, "list longer than the number of "
+                                           "weak references (a loop)");
+        if (!rcgc_is_weakref(&wr->base))
+            return wr_violation(rt, o, wr, "list entry is not a weak reference");
+        if (wr->prev != prev)
+            return wr_violation(rt, o, wr, "prev link does not match");
+        if (wr->referent != o)
+            return wr_violation(rt, o, wr, "entry's referent is another object");
+        if (wr->base.refcnt == 0)
+            return wr_violation(rt, o, wr, "dead weak reference in the list");
+        if (wr->kind > WR_INTERNAL || (wr->flags & ~WR_DETACHED) != 0)
+            return wr_violation(rt, o, wr, "bad kind or flags");
+        if (prev != NULL && is_basic(wr))
+            return wr_violation(rt, o, wr, "basic reference not at the head");
+        prev = wr;
+    }
+    return 0;
+}
+
+/* A weak reference: dead and unlinked, or linked into its referent's list
+ * (its neighbours point at it).  O(1): the referent's whole list is walked
+ * once, when the walk reaches the referent (every referent in debug
+ * builds; the tracked and immortal ones in release builds). */
+static int check_ref(rcgc_runtime *rt, const weakref *wr)
+{
+    const rcgc_object *o = wr->referent;
+    if (o == NULL) {
+        if (wr->prev != NULL || wr->next != NULL)
+            return wr_violation(rt, NULL, wr, "dead weak reference still linked");
+        return 0;
+    }
+    if (!type_is_weakrefable(o->type))
+        return wr_violation(rt, o, wr, "referent not weakrefable");
+    if (wr->prev != NULL ? wr->prev->next != wr : *weaklist_of(o) != wr)
+        return wr_violation(rt, o, wr, "not in its referent's list");
+    if (wr->next != NULL && wr->next->prev != wr)
+        return wr_violation(rt, o, wr, "next link does not point back");
+    return 0;
+}
+
+static int check_object(rcgc_runtime *rt, rcgc_object *o, void *arg)
+{
+    rcgc_ssize *nrefs = arg;
+    if (type_is_weakrefable(o->type) && check_list(rt, o) != 0)
+        return RCGC_ECORRUPT;
+    if (!rcgc_is_weakref(o)) return 0;
+    (*nrefs)++;
+    return check_ref(rt, (const weakref *)o);
+}
+
+int rcgc__weakref_check(rcgc_runtime *rt)
+{
+    rcgc_ssize nrefs = 0;
+    if (rt->weakrefs < 0)
+        return wr_violation(rt, NULL, NULL, "negative weak reference count");
+    int r = rcgc__for_each_object(rt, check_object, &nrefs);
+    if (r != 0) return r;
+    /* In debug builds the walk sees every object: the count must match. */
+    if (RCGC_DEBUG >= 1 && nrefs != rt->weakrefs) {
+        fprintf(rt->debug_stream,
+                "rcgc: weak reference invariant violated: %td weak reference "
+                "objects alive, the runtime counts %td\n",
+                nrefs, rt->weakrefs);
+        return RCGC_ECORRUPT;
+    }
+    return 0;
 }

@@ -197,6 +197,8 @@ rcgc_runtime *t_runtime(void)
 void t_teardown(rcgc_runtime *rt)
 {
     rcgc_teardown_report r;
+    if (rcgc_check(rt) != 0) /* every invariant checker, while rt lives */
+        t_fail(__FILE__, __LINE__, "teardown: rcgc_check failed (see above)");
     int rc = rcgc_runtime_free(rt, &r);
     if (rc != 0 || r.alive != 0 || r.uncollectable != 0)
         t_fail(__FILE__, __LINE__,

@@ -1,0 +1,40 @@
+/*
+ * weakmap_internal.h - the weak containers' table (weakmap.c), for the
+ * container code and for tests that corrupt it on purpose to see its
+ * checker (rcgc__weakmap_check) report.  Table invariants: weakmap.c.
+ */
+#ifndef RCGC_WEAKMAP_INTERNAL_H
+#define RCGC_WEAKMAP_INTERNAL_H
+
+#include "weak/weak_internal.h"
+
+enum { WC_VALUE_MAP, WC_SET, WC_KEY_MAP };
+
+#define IX_EMPTY (-1)
+#define IX_DUMMY (-2)
+
+typedef struct wentry {
+    uint64_t hash;
+    weakref_internal *wr; /* strong; NULL: tombstone */
+    const void *key;      /* value map: copied bytes (owned); else the
+                             object's address, for identity */
+    union {
+        size_t key_len;     /* value map */
+        rcgc_object *value; /* weak-key map: the value (strong) */
+    };
+} wentry;
+
+typedef struct wcontainer {
+    rcgc_object base;
+    unsigned kind;          /* WC_* */
+    unsigned iterating;     /* live iterators */
+    wentry *entries;
+    rcgc_ssize nentries;    /* used slots, tombstones included */
+    rcgc_ssize cap;         /* allocated slots */
+    rcgc_ssize len;         /* live entries */
+    int32_t *index;
+    rcgc_ssize index_size;  /* power of two, or 0 */
+    rcgc_ssize index_used;  /* non-EMPTY index slots */
+} wcontainer;
+
+#endif /* RCGC_WEAKMAP_INTERNAL_H */
