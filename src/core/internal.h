@@ -17,14 +17,15 @@
 #if defined(__GNUC__)
 #define RCGC__NORETURN __attribute__((noreturn))
 #define RCGC__PRINTF(f, a) __attribute__((format(printf, f, a)))
-#define RCGC__EXPORT __attribute__((visibility("default")))
 #define RCGC__NOINLINE __attribute__((noinline))
 #else
 #define RCGC__NOINLINE
 #define RCGC__NORETURN
 #define RCGC__PRINTF(f, a)
-#define RCGC__EXPORT
 #endif
+/* Exports are marked once, by RCGC_API on the declarations in include/; this
+ * old marker on definitions does nothing and goes once no branch uses it. */
+#define RCGC__EXPORT
 
 /* Deallocations nested deeper than this are deferred (CPython's trashcan
  * unwind level). */

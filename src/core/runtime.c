@@ -102,23 +102,23 @@ int rcgc__grow(rcgc_runtime *rt, void **arr, rcgc_ssize *cap, rcgc_ssize need,
     return 0;
 }
 
-RCGC__EXPORT void *rcgc_mem_malloc(rcgc_runtime *rt, size_t size)
+void *rcgc_mem_malloc(rcgc_runtime *rt, size_t size)
 {
     return rcgc__malloc(rt, size);
 }
 
-RCGC__EXPORT void *rcgc_mem_calloc(rcgc_runtime *rt, size_t nelem,
-                                   size_t elsize)
+void *rcgc_mem_calloc(rcgc_runtime *rt, size_t nelem,
+                      size_t elsize)
 {
     return rcgc__calloc(rt, nelem, elsize);
 }
 
-RCGC__EXPORT void *rcgc_mem_realloc(rcgc_runtime *rt, void *ptr, size_t size)
+void *rcgc_mem_realloc(rcgc_runtime *rt, void *ptr, size_t size)
 {
     return rcgc__realloc(rt, ptr, size);
 }
 
-RCGC__EXPORT void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
+void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
 {
     rcgc__free(rt, ptr);
 }
@@ -160,7 +160,7 @@ void rcgc__unraisable(rcgc_runtime *rt, rcgc_unraisable_kind kind,
 
 /* ---- creation ---- */
 
-RCGC__EXPORT void rcgc_config_init(rcgc_config *cfg)
+void rcgc_config_init(rcgc_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     rcgc_heap_config_init(&cfg->heap);
@@ -182,7 +182,7 @@ static int config_is_valid(const rcgc_config *cfg)
     return cfg->gc_mode == RCGC_GC_SYNC || cfg->gc_mode == RCGC_GC_DEFERRED;
 }
 
-RCGC__EXPORT rcgc_runtime *rcgc_runtime_new(const rcgc_config *cfg)
+rcgc_runtime *rcgc_runtime_new(const rcgc_config *cfg)
 {
     rcgc_config defaults;
     if (cfg == NULL) {
@@ -226,23 +226,23 @@ RCGC__EXPORT rcgc_runtime *rcgc_runtime_new(const rcgc_config *cfg)
     return rt;
 }
 
-RCGC__EXPORT rcgc_heap *rcgc_runtime_heap(rcgc_runtime *rt)
+rcgc_heap *rcgc_runtime_heap(rcgc_runtime *rt)
 {
     return &rt->heap;
 }
 
-RCGC__EXPORT FILE *rcgc_runtime_debug_stream(rcgc_runtime *rt)
+FILE *rcgc_runtime_debug_stream(rcgc_runtime *rt)
 {
     return rt->debug_stream;
 }
 
-RCGC__EXPORT int rcgc_runtime_last_error(rcgc_runtime *rt)
+int rcgc_runtime_last_error(rcgc_runtime *rt)
 {
     return rt->last_error;
 }
 
-RCGC__EXPORT void rcgc_runtime_get_stats(rcgc_runtime *rt,
-                                         rcgc_runtime_stats *out)
+void rcgc_runtime_get_stats(rcgc_runtime *rt,
+                            rcgc_runtime_stats *out)
 {
     out->objects = rt->objects;
     out->objects_peak = rt->objects_peak;
@@ -404,8 +404,8 @@ static void free_immortals(rcgc_runtime *rt)
     rt->nimmortal = rt->immortal_cap = 0;
 }
 
-RCGC__EXPORT int rcgc_runtime_free(rcgc_runtime *rt,
-                                   rcgc_teardown_report *report)
+int rcgc_runtime_free(rcgc_runtime *rt,
+                      rcgc_teardown_report *report)
 {
     rcgc_teardown_report r = {0, 0, 0, 0, 0};
     if (rt == NULL) return RCGC_EINVAL;

@@ -43,7 +43,7 @@ static gc_head *list_at(rcgc_runtime *rt, int i)
     return i < RCGC_NUM_GENERATIONS ? &rt->gen[i].head : &rt->permanent;
 }
 
-RCGC__EXPORT void rcgc_diag_options_init(rcgc_diag_options *opts)
+void rcgc_diag_options_init(rcgc_diag_options *opts)
 {
     memset(opts, 0, sizeof *opts);
 }
@@ -291,7 +291,7 @@ static int count_rows(rcgc_runtime *rt, struct row **rows, rcgc_ssize *nrows,
     return 0;
 }
 
-RCGC__EXPORT int rcgc_diag_count_types(rcgc_runtime *rt, rcgc_diag_counts *out)
+int rcgc_diag_count_types(rcgc_runtime *rt, rcgc_diag_counts *out)
 {
     if (out != NULL) memset(out, 0, sizeof *out);
     if (rt == NULL || out == NULL || busy(rt)) return RCGC_EINVAL;
@@ -305,15 +305,15 @@ RCGC__EXPORT int rcgc_diag_count_types(rcgc_runtime *rt, rcgc_diag_counts *out)
     return rc;
 }
 
-RCGC__EXPORT void rcgc_diag_counts_free(rcgc_runtime *rt, rcgc_diag_counts *c)
+void rcgc_diag_counts_free(rcgc_runtime *rt, rcgc_diag_counts *c)
 {
     if (c == NULL) return;
     if (c->items != NULL) rcgc__free(rt, c->items);
     memset(c, 0, sizeof *c);
 }
 
-RCGC__EXPORT rcgc_ssize rcgc_diag_counts_get(const rcgc_diag_counts *c,
-                                             const char *name)
+rcgc_ssize rcgc_diag_counts_get(const rcgc_diag_counts *c,
+                                const char *name)
 {
     if (c == NULL || name == NULL) return 0;
     for (rcgc_ssize i = 0; i < c->n; i++)
@@ -333,14 +333,14 @@ struct rcgc_diag_growth {
     rcgc_ssize n;
 };
 
-RCGC__EXPORT rcgc_diag_growth *rcgc_diag_growth_new(rcgc_runtime *rt)
+rcgc_diag_growth *rcgc_diag_growth_new(rcgc_runtime *rt)
 {
     if (rt == NULL) return NULL;
     rcgc_diag_growth *g = rcgc__calloc(rt, 1, sizeof *g);
     return g;
 }
 
-RCGC__EXPORT void rcgc_diag_growth_free(rcgc_runtime *rt, rcgc_diag_growth *g)
+void rcgc_diag_growth_free(rcgc_runtime *rt, rcgc_diag_growth *g)
 {
     if (g == NULL) return;
     for (rcgc_ssize i = 0; i < g->n; i++) rcgc__free(rt, g->peaks[i].name);
@@ -363,8 +363,8 @@ static char *copy_name(rcgc_runtime *rt, const char *s)
  * built aside (a merge of two name-sorted lists) and swapped in at the end,
  * so that running out of memory leaves the state as it was.
  */
-RCGC__EXPORT int rcgc_diag_growth_update(rcgc_runtime *rt, rcgc_diag_growth *g,
-                                         rcgc_diag_counts *out)
+int rcgc_diag_growth_update(rcgc_runtime *rt, rcgc_diag_growth *g,
+                            rcgc_diag_counts *out)
 {
     if (out != NULL) memset(out, 0, sizeof *out);
     if (rt == NULL || g == NULL || out == NULL || busy(rt)) return RCGC_EINVAL;
@@ -434,8 +434,8 @@ nomem:
     return RCGC_ENOMEM;
 }
 
-RCGC__EXPORT rcgc_ssize rcgc_diag_by_type(rcgc_runtime *rt, const char *name,
-                                          rcgc_object **out, rcgc_ssize max)
+rcgc_ssize rcgc_diag_by_type(rcgc_runtime *rt, const char *name,
+                             rcgc_object **out, rcgc_ssize max)
 {
     if (rt == NULL || name == NULL || max < 0 || (max > 0 && out == NULL) ||
         busy(rt))
@@ -774,9 +774,9 @@ static void rindex_free(struct rindex *ri)
     rcgc__free(ri->rt, ri->eparent);
 }
 
-RCGC__EXPORT int rcgc_diag_why_alive(rcgc_runtime *rt, rcgc_object *target,
-                                     const rcgc_diag_options *opts,
-                                     rcgc_diag_path *out)
+int rcgc_diag_why_alive(rcgc_runtime *rt, rcgc_object *target,
+                        const rcgc_diag_options *opts,
+                        rcgc_diag_path *out)
 {
     if (out != NULL) memset(out, 0, sizeof *out);
     if (rt == NULL || target == NULL || out == NULL || busy(rt))
@@ -880,7 +880,7 @@ RCGC__EXPORT int rcgc_diag_why_alive(rcgc_runtime *rt, rcgc_object *target,
     return rc;
 }
 
-RCGC__EXPORT void rcgc_diag_path_free(rcgc_runtime *rt, rcgc_diag_path *p)
+void rcgc_diag_path_free(rcgc_runtime *rt, rcgc_diag_path *p)
 {
     if (p == NULL) return;
     /* Detach first: a decref may run code (a finalizer) that looks at p. */
@@ -1188,21 +1188,21 @@ static int build_graph(rcgc_runtime *rt, rcgc_object *o, int depth,
     return 0;
 }
 
-RCGC__EXPORT int rcgc_diag_referrers(rcgc_runtime *rt, rcgc_object *o,
-                                     int depth, const rcgc_diag_options *opts,
-                                     rcgc_diag_graph *out)
+int rcgc_diag_referrers(rcgc_runtime *rt, rcgc_object *o,
+                        int depth, const rcgc_diag_options *opts,
+                        rcgc_diag_graph *out)
 {
     return build_graph(rt, o, depth, opts, 1, out);
 }
 
-RCGC__EXPORT int rcgc_diag_referents(rcgc_runtime *rt, rcgc_object *o,
-                                     int depth, const rcgc_diag_options *opts,
-                                     rcgc_diag_graph *out)
+int rcgc_diag_referents(rcgc_runtime *rt, rcgc_object *o,
+                        int depth, const rcgc_diag_options *opts,
+                        rcgc_diag_graph *out)
 {
     return build_graph(rt, o, depth, opts, 0, out);
 }
 
-RCGC__EXPORT void rcgc_diag_graph_free(rcgc_runtime *rt, rcgc_diag_graph *g)
+void rcgc_diag_graph_free(rcgc_runtime *rt, rcgc_diag_graph *g)
 {
     if (g == NULL) return;
     rcgc_diag_node *nodes = g->nodes;

@@ -149,9 +149,9 @@ static const char *plural(rcgc_ssize n)
 
 /* ---- counts ---- */
 
-RCGC__EXPORT int rcgc_diag_counts_write(FILE *f, const rcgc_diag_counts *c,
-                                        rcgc_ssize limit,
-                                        rcgc_diag_format format)
+int rcgc_diag_counts_write(FILE *f, const rcgc_diag_counts *c,
+                           rcgc_ssize limit,
+                           rcgc_diag_format format)
 {
     if (f == NULL || c == NULL || format == RCGC_DIAG_DOT) return RCGC_EINVAL;
     rcgc_ssize n = limit > 0 && limit < c->n ? limit : c->n;
@@ -348,9 +348,9 @@ static void path_dot(FILE *f, const rcgc_diag_path *p,
     fputs("}\n", f);
 }
 
-RCGC__EXPORT int rcgc_diag_path_write(FILE *f, const rcgc_diag_path *p,
-                                      const rcgc_diag_options *opts,
-                                      rcgc_diag_format format)
+int rcgc_diag_path_write(FILE *f, const rcgc_diag_path *p,
+                         const rcgc_diag_options *opts,
+                         rcgc_diag_format format)
 {
     if (f == NULL || p == NULL || p->n < 1 || p->links == NULL)
         return RCGC_EINVAL;
@@ -447,9 +447,9 @@ static void graph_dot(FILE *f, const rcgc_diag_graph *g,
     fputs("}\n", f);
 }
 
-RCGC__EXPORT int rcgc_diag_graph_write(FILE *f, const rcgc_diag_graph *g,
-                                       const rcgc_diag_options *opts,
-                                       rcgc_diag_format format)
+int rcgc_diag_graph_write(FILE *f, const rcgc_diag_graph *g,
+                          const rcgc_diag_options *opts,
+                          rcgc_diag_format format)
 {
     if (f == NULL || g == NULL || g->nnodes < 1 || g->nodes == NULL)
         return RCGC_EINVAL;
@@ -526,17 +526,17 @@ static int save(const rcgc_diag_path *p, const rcgc_diag_graph *g,
     return rc;
 }
 
-RCGC__EXPORT int rcgc_diag_path_save(const rcgc_diag_path *p,
-                                     const rcgc_diag_options *opts,
-                                     const char *filename)
+int rcgc_diag_path_save(const rcgc_diag_path *p,
+                        const rcgc_diag_options *opts,
+                        const char *filename)
 {
     if (p == NULL) return RCGC_EINVAL;
     return save(p, NULL, opts, filename);
 }
 
-RCGC__EXPORT int rcgc_diag_graph_save(const rcgc_diag_graph *g,
-                                      const rcgc_diag_options *opts,
-                                      const char *filename)
+int rcgc_diag_graph_save(const rcgc_diag_graph *g,
+                         const rcgc_diag_options *opts,
+                         const char *filename)
 {
     if (g == NULL) return RCGC_EINVAL;
     return save(NULL, g, opts, filename);
@@ -606,8 +606,8 @@ static int run(char *const argv[], int quiet, int *exec_errno)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
-RCGC__EXPORT int rcgc_diag_render(const char *dot_file, const char *out_file,
-                                  const char *format)
+int rcgc_diag_render(const char *dot_file, const char *out_file,
+                     const char *format)
 {
     if (dot_file == NULL || out_file == NULL || format == NULL || !*format ||
         strlen(format) > 32)
@@ -628,7 +628,7 @@ RCGC__EXPORT int rcgc_diag_render(const char *dot_file, const char *out_file,
     return st == 0 ? 0 : RCGC_EFAILED;
 }
 
-RCGC__EXPORT int rcgc_diag_have_dot(void)
+int rcgc_diag_have_dot(void)
 {
     char *argv[] = {(char *)dot_program(), (char *)"-V", NULL};
     int exec_errno = 0;

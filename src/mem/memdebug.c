@@ -356,7 +356,7 @@ static void bury(rcgc_memdebug *md, uint8_t *p, size_t size, uint32_t wrap,
     md->qcount++;
 }
 
-RCGC__API void rcgc_memdebug_flush(rcgc_memdebug *md)
+void rcgc_memdebug_flush(rcgc_memdebug *md)
 {
     while (md->qcount > 0) {
         md_dead old = md->ring[md->qhead];
@@ -484,13 +484,13 @@ static void *md_realloc(void *ctx, void *ptr, size_t nbytes)
 
 /* ---- the layer ---- */
 
-RCGC__API void rcgc_memdebug_config_init(rcgc_memdebug_config *cfg)
+void rcgc_memdebug_config_init(rcgc_memdebug_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->meta = rcgc_libc_allocator();
 }
 
-RCGC__API rcgc_memdebug *rcgc_memdebug_new(const rcgc_memdebug_config *cfg)
+rcgc_memdebug *rcgc_memdebug_new(const rcgc_memdebug_config *cfg)
 {
     rcgc_memdebug_config c;
     if (cfg != NULL)
@@ -514,7 +514,7 @@ RCGC__API rcgc_memdebug *rcgc_memdebug_new(const rcgc_memdebug_config *cfg)
     return md;
 }
 
-RCGC__API rcgc_ssize rcgc_memdebug_destroy(rcgc_memdebug *md)
+rcgc_ssize rcgc_memdebug_destroy(rcgc_memdebug *md)
 {
     if (md == NULL) return 0;
     rcgc_memdebug_flush(md);
@@ -526,8 +526,8 @@ RCGC__API rcgc_ssize rcgc_memdebug_destroy(rcgc_memdebug *md)
     return live;
 }
 
-RCGC__API int rcgc_memdebug_wrap(rcgc_memdebug *md, char api_id,
-                                 const rcgc_allocator *base, rcgc_allocator *out)
+int rcgc_memdebug_wrap(rcgc_memdebug *md, char api_id,
+                       const rcgc_allocator *base, rcgc_allocator *out)
 {
     if (base == NULL || rcgc__allocator_complete(base) != 1) return RCGC_EINVAL;
     if (md->nwraps == MD_MAX_WRAPS) return RCGC_ENOMEM;
@@ -540,7 +540,7 @@ RCGC__API int rcgc_memdebug_wrap(rcgc_memdebug *md, char api_id,
     return 0;
 }
 
-RCGC__API int rcgc_memdebug_is_wrapper(const rcgc_allocator *a)
+int rcgc_memdebug_is_wrapper(const rcgc_allocator *a)
 {
     return a->malloc == md_malloc && a->free == md_free;
 }
@@ -551,7 +551,7 @@ int rcgc__memdebug_owns_hooks(const rcgc_memdebug *md, const rcgc_allocator *a)
            ((const struct md_wrap *)a->ctx)->md == md;
 }
 
-RCGC__API rcgc_ssize rcgc_memdebug_check(rcgc_memdebug *md)
+rcgc_ssize rcgc_memdebug_check(rcgc_memdebug *md)
 {
     rcgc_ssize before = md->problems;
     for (size_t i = 0; i < md->live.cap; i++) {
@@ -566,12 +566,12 @@ RCGC__API rcgc_ssize rcgc_memdebug_check(rcgc_memdebug *md)
     return md->problems - before;
 }
 
-RCGC__API rcgc_ssize rcgc_memdebug_live_blocks(const rcgc_memdebug *md)
+rcgc_ssize rcgc_memdebug_live_blocks(const rcgc_memdebug *md)
 {
     return (rcgc_ssize)md->live.count;
 }
 
-RCGC__API size_t rcgc_memdebug_live_bytes(const rcgc_memdebug *md)
+size_t rcgc_memdebug_live_bytes(const rcgc_memdebug *md)
 {
     return md->live_bytes;
 }

@@ -42,7 +42,7 @@ static void libc_free(void *ctx, void *ptr)
     free(ptr);
 }
 
-RCGC__API rcgc_allocator rcgc_libc_allocator(void)
+rcgc_allocator rcgc_libc_allocator(void)
 {
     rcgc_allocator a = {NULL, libc_malloc, libc_calloc, libc_realloc, libc_free};
     return a;
@@ -50,7 +50,7 @@ RCGC__API rcgc_allocator rcgc_libc_allocator(void)
 
 /* ---- configuration ---- */
 
-RCGC__API void rcgc_heap_config_init(rcgc_heap_config *cfg)
+void rcgc_heap_config_init(rcgc_heap_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->raw = rcgc_libc_allocator();
@@ -110,7 +110,7 @@ int rcgc__heap_fini(struct rcgc_heap *h)
     return live ? RCGC_ELIVE : 0;
 }
 
-RCGC__API rcgc_heap *rcgc_heap_new(const rcgc_heap_config *cfg)
+rcgc_heap *rcgc_heap_new(const rcgc_heap_config *cfg)
 {
     rcgc_allocator raw = rcgc_libc_allocator();
     if (cfg != NULL && cfg->raw.malloc != NULL) {
@@ -127,7 +127,7 @@ RCGC__API rcgc_heap *rcgc_heap_new(const rcgc_heap_config *cfg)
     return h;
 }
 
-RCGC__API int rcgc_heap_destroy(rcgc_heap *h)
+int rcgc_heap_destroy(rcgc_heap *h)
 {
     if (h == NULL) return 0;
     rcgc_allocator raw = h->raw_base;
@@ -141,7 +141,7 @@ RCGC__API int rcgc_heap_destroy(rcgc_heap *h)
 
 #define DOMAIN_OK(d) ((unsigned)(d) < RCGC_DOMAIN_COUNT)
 
-RCGC__API void *rcgc_heap_malloc(rcgc_heap *h, rcgc_domain d, size_t size)
+void *rcgc_heap_malloc(rcgc_heap *h, rcgc_domain d, size_t size)
 {
     if (!DOMAIN_OK(d) || size > (size_t)PTRDIFF_MAX) return NULL;
     const rcgc_allocator *a = &h->dom[d];
@@ -151,8 +151,8 @@ RCGC__API void *rcgc_heap_malloc(rcgc_heap *h, rcgc_domain d, size_t size)
     return p;
 }
 
-RCGC__API void *rcgc_heap_calloc(rcgc_heap *h, rcgc_domain d, size_t nelem,
-                                 size_t elsize)
+void *rcgc_heap_calloc(rcgc_heap *h, rcgc_domain d, size_t nelem,
+                       size_t elsize)
 {
     if (!DOMAIN_OK(d)) return NULL;
     if (elsize != 0 && nelem > (size_t)PTRDIFF_MAX / elsize) return NULL;
@@ -163,8 +163,8 @@ RCGC__API void *rcgc_heap_calloc(rcgc_heap *h, rcgc_domain d, size_t nelem,
     return p;
 }
 
-RCGC__API void *rcgc_heap_realloc(rcgc_heap *h, rcgc_domain d, void *ptr,
-                                  size_t size)
+void *rcgc_heap_realloc(rcgc_heap *h, rcgc_domain d, void *ptr,
+                        size_t size)
 {
     if (ptr == NULL) return rcgc_heap_malloc(h, d, size);
     if (!DOMAIN_OK(d) || size > (size_t)PTRDIFF_MAX) return NULL;
@@ -172,7 +172,7 @@ RCGC__API void *rcgc_heap_realloc(rcgc_heap *h, rcgc_domain d, void *ptr,
     return a->realloc(a->ctx, ptr, size);
 }
 
-RCGC__API void rcgc_heap_free(rcgc_heap *h, rcgc_domain d, void *ptr)
+void rcgc_heap_free(rcgc_heap *h, rcgc_domain d, void *ptr)
 {
     if (ptr == NULL || !DOMAIN_OK(d)) return;
     h->blocks[d]--;
@@ -181,8 +181,8 @@ RCGC__API void rcgc_heap_free(rcgc_heap *h, rcgc_domain d, void *ptr)
 
 /* ---- get / set ---- */
 
-RCGC__API int rcgc_heap_get_allocator(const rcgc_heap *h, rcgc_domain d,
-                                      rcgc_allocator *out)
+int rcgc_heap_get_allocator(const rcgc_heap *h, rcgc_domain d,
+                            rcgc_allocator *out)
 {
     if (!DOMAIN_OK(d)) {
         memset(out, 0, sizeof *out);
@@ -192,8 +192,8 @@ RCGC__API int rcgc_heap_get_allocator(const rcgc_heap *h, rcgc_domain d,
     return 0;
 }
 
-RCGC__API int rcgc_heap_set_allocator(rcgc_heap *h, rcgc_domain d,
-                                      const rcgc_allocator *a)
+int rcgc_heap_set_allocator(rcgc_heap *h, rcgc_domain d,
+                            const rcgc_allocator *a)
 {
     if (!DOMAIN_OK(d) || a == NULL || rcgc__allocator_complete(a) != 1)
         return RCGC_EINVAL;
@@ -201,7 +201,7 @@ RCGC__API int rcgc_heap_set_allocator(rcgc_heap *h, rcgc_domain d,
     return 0;
 }
 
-RCGC__API int rcgc_heap_setup_debug_hooks(rcgc_heap *h)
+int rcgc_heap_setup_debug_hooks(rcgc_heap *h)
 {
     static const char ids[RCGC_DOMAIN_COUNT] = {'r', 'm', 'o'};
     if (h->md == NULL) {
@@ -218,22 +218,22 @@ RCGC__API int rcgc_heap_setup_debug_hooks(rcgc_heap *h)
     return 0;
 }
 
-RCGC__API rcgc_ssize rcgc_heap_blocks(const rcgc_heap *h, rcgc_domain d)
+rcgc_ssize rcgc_heap_blocks(const rcgc_heap *h, rcgc_domain d)
 {
     return DOMAIN_OK(d) ? h->blocks[d] : -1;
 }
 
-RCGC__API rcgc_pymalloc *rcgc_heap_pymalloc(rcgc_heap *h)
+rcgc_pymalloc *rcgc_heap_pymalloc(rcgc_heap *h)
 {
     return h->pm;
 }
 
-RCGC__API rcgc_memdebug *rcgc_heap_memdebug(rcgc_heap *h)
+rcgc_memdebug *rcgc_heap_memdebug(rcgc_heap *h)
 {
     return h->md;
 }
 
-RCGC__API int rcgc_heap_check(rcgc_heap *h)
+int rcgc_heap_check(rcgc_heap *h)
 {
     int r = 0;
     if (h->md != NULL && rcgc_memdebug_check(h->md) != 0) r = RCGC_ECORRUPT;

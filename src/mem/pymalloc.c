@@ -416,13 +416,13 @@ static RCGC__NOINLINE void free_raw(rcgc_pymalloc *pm, void *p)
     if (p != NULL) raw_free(pm, p);
 }
 
-RCGC__API void *rcgc_pymalloc_malloc(rcgc_pymalloc *pm, size_t size)
+void *rcgc_pymalloc_malloc(rcgc_pymalloc *pm, size_t size)
 {
     return pm_alloc(pm, size);
 }
 
-RCGC__API void *rcgc_pymalloc_calloc(rcgc_pymalloc *pm, size_t nelem,
-                                     size_t elsize)
+void *rcgc_pymalloc_calloc(rcgc_pymalloc *pm, size_t nelem,
+                           size_t elsize)
 {
     if (elsize != 0 && nelem > SIZE_MAX / elsize) return NULL;
     size_t n = nelem * elsize;
@@ -436,7 +436,7 @@ RCGC__API void *rcgc_pymalloc_calloc(rcgc_pymalloc *pm, size_t nelem,
     return p;
 }
 
-RCGC__API void rcgc_pymalloc_free(rcgc_pymalloc *pm, void *ptr)
+void rcgc_pymalloc_free(rcgc_pymalloc *pm, void *ptr)
 {
     /* NULL is never in an arena (no arena starts at address 0) */
     if (RCGC_LIKELY(rcgc__pm_owns(pm, ptr)))
@@ -445,8 +445,8 @@ RCGC__API void rcgc_pymalloc_free(rcgc_pymalloc *pm, void *ptr)
         free_raw(pm, ptr);
 }
 
-RCGC__API void *rcgc_pymalloc_realloc(rcgc_pymalloc *pm, void *ptr,
-                                      size_t size)
+void *rcgc_pymalloc_realloc(rcgc_pymalloc *pm, void *ptr,
+                            size_t size)
 {
     if (ptr == NULL) return rcgc_pymalloc_malloc(pm, size);
     if (!rcgc__pm_owns(pm, ptr)) {
@@ -489,20 +489,20 @@ void rcgc__pm_hook_free(void *ctx, void *ptr)
     rcgc_pymalloc_free(ctx, ptr);
 }
 
-RCGC__API rcgc_allocator rcgc_pymalloc_allocator(rcgc_pymalloc *pm)
+rcgc_allocator rcgc_pymalloc_allocator(rcgc_pymalloc *pm)
 {
     rcgc_allocator a = {pm, hook_malloc, rcgc__pm_hook_calloc, hook_realloc,
                          rcgc__pm_hook_free};
     return a;
 }
 
-RCGC__API int rcgc_pymalloc_owns(const rcgc_pymalloc *pm, const void *ptr)
+int rcgc_pymalloc_owns(const rcgc_pymalloc *pm, const void *ptr)
 {
     return pm != NULL && rcgc__pm_owns(pm, ptr);
 }
 
-RCGC__API size_t rcgc_pymalloc_block_size(const rcgc_pymalloc *pm,
-                                          const void *ptr)
+size_t rcgc_pymalloc_block_size(const rcgc_pymalloc *pm,
+                                const void *ptr)
 {
     if (!rcgc_pymalloc_owns(pm, ptr)) return 0;
     uint32_t c = PM_POOL_ADDR(ptr)->szidx;
@@ -511,7 +511,7 @@ RCGC__API size_t rcgc_pymalloc_block_size(const rcgc_pymalloc *pm,
 
 /* ---- creation and destruction ---- */
 
-RCGC__API void rcgc_pymalloc_config_init(rcgc_pymalloc_config *cfg)
+void rcgc_pymalloc_config_init(rcgc_pymalloc_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->raw = rcgc_libc_allocator();
@@ -520,7 +520,7 @@ RCGC__API void rcgc_pymalloc_config_init(rcgc_pymalloc_config *cfg)
     cfg->retain_free_percent = 25;
 }
 
-RCGC__API rcgc_pymalloc *rcgc_pymalloc_new(const rcgc_pymalloc_config *cfg)
+rcgc_pymalloc *rcgc_pymalloc_new(const rcgc_pymalloc_config *cfg)
 {
     rcgc_pymalloc_config c;
     if (cfg != NULL)
@@ -548,7 +548,7 @@ RCGC__API rcgc_pymalloc *rcgc_pymalloc_new(const rcgc_pymalloc_config *cfg)
     return pm;
 }
 
-RCGC__API rcgc_ssize rcgc_pymalloc_destroy(rcgc_pymalloc *pm)
+rcgc_ssize rcgc_pymalloc_destroy(rcgc_pymalloc *pm)
 {
     if (pm == NULL) return 0;
     rcgc_ssize live = rcgc_pymalloc_allocated_blocks(pm);
@@ -566,7 +566,7 @@ RCGC__API rcgc_ssize rcgc_pymalloc_destroy(rcgc_pymalloc *pm)
     return live;
 }
 
-RCGC__API rcgc_ssize rcgc_pymalloc_allocated_blocks(const rcgc_pymalloc *pm)
+rcgc_ssize rcgc_pymalloc_allocated_blocks(const rcgc_pymalloc *pm)
 {
     rcgc_ssize n = pm->raw_blocks;
     for (uint32_t i = 0; i < pm->maxarenas; i++) {
@@ -691,7 +691,7 @@ static size_t trim_used_pool(rcgc_pymalloc *pm, pm_pool *pool)
     return freed;
 }
 
-RCGC__API size_t rcgc_pymalloc_trim(rcgc_pymalloc *pm)
+size_t rcgc_pymalloc_trim(rcgc_pymalloc *pm)
 {
     size_t freed = trim_arenas(pm);
     if (pm->arena.decommit == NULL) return freed;

@@ -1264,7 +1264,7 @@ static void check_deadlines(rcgc_serve *srv)
     }
 }
 
-RCGC__EXPORT int rcgc_serve_timeout(const rcgc_serve *srv)
+int rcgc_serve_timeout(const rcgc_serve *srv)
 {
     uint64_t next = UINT64_MAX, now = now_ns();
     if (srv->tw.active) next = srv->tw.deadline;
@@ -1283,7 +1283,7 @@ RCGC__EXPORT int rcgc_serve_timeout(const rcgc_serve *srv)
 static void srv_stop_now(rcgc_serve *srv);
 static int serve_poll(rcgc_serve *srv, int timeout_ms);
 
-RCGC__EXPORT int rcgc_serve_poll(rcgc_serve *srv, int timeout_ms)
+int rcgc_serve_poll(rcgc_serve *srv, int timeout_ms)
 {
     if (srv == NULL || srv->epfd < 0) return RCGC_EINVAL;
     if (srv->in_poll || srv->stop_requested)
@@ -1337,18 +1337,18 @@ static int serve_poll(rcgc_serve *srv, int timeout_ms)
     return (int)(srv->stats.answered - answered);
 }
 
-RCGC__EXPORT int rcgc_serve_fd(const rcgc_serve *srv)
+int rcgc_serve_fd(const rcgc_serve *srv)
 {
     return srv == NULL ? -1 : srv->epfd;
 }
 
-RCGC__EXPORT const char *rcgc_serve_token(const rcgc_serve *srv)
+const char *rcgc_serve_token(const rcgc_serve *srv)
 {
     return srv->token;
 }
 
-RCGC__EXPORT void rcgc_serve_get_stats(const rcgc_serve *srv,
-                                       rcgc_serve_stats *out)
+void rcgc_serve_get_stats(const rcgc_serve *srv,
+                          rcgc_serve_stats *out)
 {
     *out = srv->stats;
     out->clients = srv->nclients;
@@ -1357,7 +1357,7 @@ RCGC__EXPORT void rcgc_serve_get_stats(const rcgc_serve *srv,
 
 /* ---- start and stop ---- */
 
-RCGC__EXPORT void rcgc_serve_config_init(rcgc_serve_config *cfg)
+void rcgc_serve_config_init(rcgc_serve_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->max_clients = 4;
@@ -1654,9 +1654,9 @@ static int open_socket(rcgc_serve *srv, char *err, size_t errlen)
     return 0;
 }
 
-RCGC__EXPORT int rcgc_serve_start(rcgc_runtime *rt,
-                                  const rcgc_serve_config *cfg,
-                                  rcgc_serve **out, char *err, size_t errlen)
+int rcgc_serve_start(rcgc_runtime *rt,
+                     const rcgc_serve_config *cfg,
+                     rcgc_serve **out, char *err, size_t errlen)
 {
     set_err(err, errlen, "%s", "");
     if (out != NULL) *out = NULL;
@@ -1700,7 +1700,7 @@ static void unlink_ours(const char *path, dev_t dev, ino_t ino)
         unlink(path);
 }
 
-RCGC__EXPORT void rcgc_serve_stop(rcgc_serve *srv)
+void rcgc_serve_stop(rcgc_serve *srv)
 {
     if (srv == NULL) return;
     if (srv->in_poll) {

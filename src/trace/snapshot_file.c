@@ -432,8 +432,8 @@ static int write_and_rename(const struct plan *pl, const char *path, char *err,
     return e == 0 ? 0 : e == ENOMEM ? RCGC_ENOMEM : RCGC_EFAILED;
 }
 
-RCGC__EXPORT int rcgc_snapshot_dump(const rcgc_snapshot *s, const char *path,
-                                    char *err, size_t errlen)
+int rcgc_snapshot_dump(const rcgc_snapshot *s, const char *path,
+                       char *err, size_t errlen)
 {
     set_err(err, errlen, "%s", "");
     if (s == NULL || path == NULL) {
@@ -725,9 +725,9 @@ static int read_body(struct reader *r, rcgc_snapshot *s, uint32_t flags)
     return ok;
 }
 
-RCGC__EXPORT rcgc_snapshot *rcgc_snapshot_load_bytes(const void *data,
-                                                     size_t size, char *err,
-                                                     size_t errlen)
+rcgc_snapshot *rcgc_snapshot_load_bytes(const void *data,
+                                        size_t size, char *err,
+                                        size_t errlen)
 {
     struct reader r = {data, 0, size, err, errlen};
     set_err(err, errlen, "%s", "");
@@ -793,8 +793,8 @@ static unsigned char *read_file(const char *path, size_t *size, char *err,
     return buf;
 }
 
-RCGC__EXPORT rcgc_snapshot *rcgc_snapshot_load(const char *path, char *err,
-                                               size_t errlen)
+rcgc_snapshot *rcgc_snapshot_load(const char *path, char *err,
+                                  size_t errlen)
 {
     if (path == NULL) {
         set_err(err, errlen, "no path");

@@ -35,7 +35,7 @@ static const rcgc_type weakref_type = {
     .clear = weakref_clear,
     .release = weakref_release};
 
-RCGC__EXPORT int rcgc_is_weakref(const rcgc_object *o)
+int rcgc_is_weakref(const rcgc_object *o)
 {
     return o->type == &weakref_type;
 }
@@ -151,9 +151,9 @@ static int check_referent(rcgc_runtime *rt, const rcgc_object *obj)
     return 0;
 }
 
-RCGC__EXPORT rcgc_object *rcgc_weakref_new(rcgc_runtime *rt, rcgc_object *obj,
-                                           rcgc_weakref_callback callback,
-                                           rcgc_object *arg)
+rcgc_object *rcgc_weakref_new(rcgc_runtime *rt, rcgc_object *obj,
+                              rcgc_weakref_callback callback,
+                              rcgc_object *arg)
 {
     int err = check_referent(rt, obj);
     if (err != 0) {
@@ -198,7 +198,7 @@ weakref_internal *rcgc__weakref_new_internal(rcgc_runtime *rt,
     return wi;
 }
 
-RCGC__EXPORT rcgc_object *rcgc_weakref_get(rcgc_runtime *rt, rcgc_object *wr)
+rcgc_object *rcgc_weakref_get(rcgc_runtime *rt, rcgc_object *wr)
 {
     rcgc__debug_check_object(rt, wr, "rcgc_weakref_get");
     rcgc_object *o = ((weakref *)wr)->referent;
@@ -207,13 +207,13 @@ RCGC__EXPORT rcgc_object *rcgc_weakref_get(rcgc_runtime *rt, rcgc_object *wr)
     return o;
 }
 
-RCGC__EXPORT int rcgc_weakref_has_callback(const rcgc_object *wr)
+int rcgc_weakref_has_callback(const rcgc_object *wr)
 {
     const weakref *w = (const weakref *)wr;
     return w->kind != WR_INTERNAL && has_reaction(w);
 }
 
-RCGC__EXPORT rcgc_ssize rcgc_weakref_count(const rcgc_object *obj)
+rcgc_ssize rcgc_weakref_count(const rcgc_object *obj)
 {
     if (!type_is_weakrefable(obj->type)) return 0;
     rcgc_ssize n = 0;
@@ -221,8 +221,8 @@ RCGC__EXPORT rcgc_ssize rcgc_weakref_count(const rcgc_object *obj)
     return n;
 }
 
-RCGC__EXPORT rcgc_ssize rcgc_weakref_list(rcgc_runtime *rt, rcgc_object *obj,
-                                          rcgc_object ***out)
+rcgc_ssize rcgc_weakref_list(rcgc_runtime *rt, rcgc_object *obj,
+                             rcgc_object ***out)
 {
     rcgc_ssize n = rcgc_weakref_count(obj);
     rcgc_object **items = rcgc__malloc(rt, (size_t)n * sizeof *items);
@@ -392,11 +392,11 @@ static void method_func_died(rcgc_runtime *rt, weakref_internal *func_ref)
     method_fire(rt, func_ref->wr.owner);
 }
 
-RCGC__EXPORT rcgc_object *rcgc_weakmethod_new(rcgc_runtime *rt,
-                                              rcgc_object *self,
-                                              rcgc_object *func,
-                                              rcgc_weakref_callback callback,
-                                              rcgc_object *arg)
+rcgc_object *rcgc_weakmethod_new(rcgc_runtime *rt,
+                                 rcgc_object *self,
+                                 rcgc_object *func,
+                                 rcgc_weakref_callback callback,
+                                 rcgc_object *arg)
 {
     int err = check_referent(rt, self);
     if (err == 0 && func == NULL) err = RCGC_EINVAL;
@@ -424,8 +424,8 @@ RCGC__EXPORT rcgc_object *rcgc_weakmethod_new(rcgc_runtime *rt,
     return &m->wr.base;
 }
 
-RCGC__EXPORT int rcgc_weakmethod_get(rcgc_runtime *rt, rcgc_object *wm,
-                                     rcgc_object **self, rcgc_object **func)
+int rcgc_weakmethod_get(rcgc_runtime *rt, rcgc_object *wm,
+                        rcgc_object **self, rcgc_object **func)
 {
     weakmethod *m = (weakmethod *)wm;
     *self = *func = NULL;
