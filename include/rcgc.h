@@ -82,7 +82,10 @@ typedef struct rcgc_object rcgc_object;
     X(CORRUPT, -8, "collector invariant violated")                            \
     X(FAILED, -9, "callback reported failure")                               \
     X(NOTWEAK, -10, "type does not support weak references")                 \
-    X(NOTTRACING, -11, "the tracer is not tracing")
+    X(NOTTRACING, -11, "the tracer is not tracing")                          \
+    X(BUSY, -12, "still in use")                                              \
+    X(ABI, -13, "the program and the library were built from different "     \
+                "rcgc headers (version, RCGC_DEBUG or struct sizes differ)")
 
 enum rcgc_error {
     RCGC_OK = 0,
@@ -93,6 +96,13 @@ enum rcgc_error {
 
 /* The message for an error code ("unknown error" for unknown codes). */
 RCGC_API const char *rcgc_strerror(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Version                                                                   */
+
+/* The library's RCGC_VERSION_NUM (the headers' is the macro), e.g. to log
+ * which library a program runs with. */
+RCGC_API int rcgc_version(void);
 
 /* ------------------------------------------------------------------------ */
 /* Objects and types                                                         */
@@ -230,6 +240,8 @@ typedef void (*rcgc_unraisable_fn)(rcgc_runtime *rt, rcgc_unraisable_kind kind,
                                    rcgc_object *obj, int err, void *ctx);
 
 typedef struct rcgc_config {
+    size_t size;                   /* sizeof(rcgc_config), set by
+                                      rcgc_config_init (docs/api-rules.md) */
     int threshold[3];              /* 700, 10, 10; threshold[0] == 0: no
                                       automatic collection */
     int gc_enabled;                /* automatic collection on (1) */
@@ -247,13 +259,64 @@ typedef struct rcgc_config {
     void *unraisable_ctx;          /* passed to unraisable */
 } rcgc_config;
 
-/* Fill cfg with the defaults shown above. */
+/* Fill cfg with the defaults shown above (and its size, and those of the
+ * configs it holds). */
 RCGC_API void rcgc_config_init(rcgc_config *cfg);
 
-/* A new runtime, or NULL when out of memory or cfg is invalid (a negative
- * threshold, an allocator with only some hooks set).  cfg may be NULL for the
- * defaults; it is copied. */
-RCGC_API rcgc_runtime *rcgc_runtime_new(const rcgc_config *cfg);
+/*
+ * What a program was compiled against, for the library to compare with what
+ * it was built from: the ABI version (bits 48-63), the debug level (bits
+ * 40-47: RCGC_DEBUG changes the object layout) and sizeof(rcgc_config)
+ * (bits 0-23).  Computed in the program by the inline constructors below.
+ */
+#define RCGC_ABI_MAKE(abi_version, debug, config_size)                        \
+    (((uint64_t)(abi_version) << 48) | ((uint64_t)(debug) << 40) |            \
+     ((uint64_t)(config_size) & 0xFFFFFFu))
+#define RCGC_ABI RCGC_ABI_MAKE(RCGC_ABI_VERSION, RCGC_DEBUG, sizeof(rcgc_config))
+
+/*
+ * 0 if a program compiled with ABI value abi (RCGC_ABI) can use this
+ * library; else RCGC_EABI and, in msg (may be NULL; at most msglen bytes,
+ * NUL included), which part differs and both values, e.g. "rcgc: the
+ * program was compiled with RCGC_DEBUG=0, the library with RCGC_DEBUG=3:
+ * rebuild the program against the library's headers".
+ */
+RCGC_API int rcgc_abi_check(uint64_t abi, char *msg, size_t msglen);
+
+/*
+ * The checked constructor behind rcgc_runtime_create and rcgc_runtime_new
+ * (which pass the headers' RCGC_ABI): 0 and a new runtime in *out, or a
+ * code and *out = NULL:
+ *   RCGC_EABI    abi differs from the library's (the reason, as
+ *                rcgc_abi_check gives it, is written to stderr: it is a
+ *                build mistake, and the runtime's stream does not exist);
+ *   RCGC_EINVAL  out is NULL, or cfg is invalid: a size field that is not
+ *                its struct's (cfg, cfg->heap, cfg->heap.pymalloc or
+ *                cfg->heap.debug not filled by its *_init), a negative
+ *                threshold, an unknown gc_mode, an allocator with only some
+ *                hooks set;
+ *   RCGC_ENOMEM  an allocation failed.
+ * cfg may be NULL for the defaults; it is copied.
+ */
+RCGC_API int rcgc_runtime_create_abi(const rcgc_config *cfg, uint64_t abi,
+                                     rcgc_runtime **out);
+
+/* A new runtime in *out (see rcgc_runtime_create_abi): 0, RCGC_EABI,
+ * RCGC_EINVAL or RCGC_ENOMEM. */
+static inline int rcgc_runtime_create(const rcgc_config *cfg,
+                                      rcgc_runtime **out)
+{
+    return rcgc_runtime_create_abi(cfg, RCGC_ABI, out);
+}
+
+/* A new runtime, or NULL (for any of rcgc_runtime_create's reasons; use it
+ * to know which).  cfg may be NULL for the defaults; it is copied. */
+static inline rcgc_runtime *rcgc_runtime_new(const rcgc_config *cfg)
+{
+    rcgc_runtime *rt = NULL;
+    (void)rcgc_runtime_create_abi(cfg, RCGC_ABI, &rt);
+    return rt;
+}
 
 typedef struct rcgc_teardown_report {
     rcgc_ssize collected;     /* found unreachable by teardown's collections */
@@ -274,8 +337,14 @@ typedef struct rcgc_teardown_report {
  * garbage and objects still alive on the debug stream (CPython's shutdown
  * message), then breaks the references of every object it can find and frees
  * them.  Returns 0 when nothing was alive or uncollectable, RCGC_ELIVE
- * otherwise; report (may be NULL) receives the numbers.  Must not be called
- * during a collection or a callback of this runtime.
+ * otherwise; report (may be NULL) receives the numbers.
+ *
+ * RCGC_EINVAL for NULL.  RCGC_EBUSY, and nothing is freed, while the runtime
+ * is in use: a diagnostics server still serves it (rcgc_serve_stop first),
+ * or the call comes from inside the runtime's own work (a collection, a
+ * deallocation, teardown, or a finalizer, clear, weak reference or gc
+ * callback they run); that second case is misuse, which debug builds
+ * (RCGC_DEBUG >= 1) report with a message and abort().
  */
 RCGC_API int rcgc_runtime_free(rcgc_runtime *rt, rcgc_teardown_report *report);
 
@@ -600,14 +669,17 @@ typedef int (*rcgc_weakref_callback)(rcgc_runtime *rt, rcgc_object *wr,
 RCGC_API rcgc_object *rcgc_weakref_new(rcgc_runtime *rt, rcgc_object *obj,
                                        rcgc_weakref_callback callback, rcgc_object *arg);
 
-/* NEW: the referent of wr, or NULL once it is dead. */
+/* NEW: the referent of wr, or NULL once it is dead, or NULL with
+ * RCGC_EINVAL in rcgc_runtime_last_error when wr is not a weak reference
+ * (checked in every build). */
 RCGC_API rcgc_object *rcgc_weakref_get(rcgc_runtime *rt, rcgc_object *wr);
 
 /* 1 if o is a weak reference (of any kind, weak methods included). */
 RCGC_API int rcgc_is_weakref(const rcgc_object *o);
 
 /* 1 if wr's callback is still pending (CPython: wr.__callback__ is not
- * None); 0 without a callback or once it was called on refcount death. */
+ * None); 0 without a callback, once it was called on refcount death, or
+ * when wr is not a weak reference. */
 RCGC_API int rcgc_weakref_has_callback(const rcgc_object *wr);
 
 /* The number of weak references to obj (0 for non-weakrefable types). */
@@ -630,7 +702,8 @@ RCGC_API rcgc_object *rcgc_weakmethod_new(rcgc_runtime *rt, rcgc_object *self,
                                           rcgc_object *arg);
 
 /* 1 and NEW references in *self and *func if the method is alive; 0 and
- * NULLs if not. */
+ * NULLs if not; RCGC_EINVAL and NULLs if wm is not a weak method (a plain
+ * weak reference included). */
 RCGC_API int rcgc_weakmethod_get(rcgc_runtime *rt, rcgc_object *wm, rcgc_object **self,
                                  rcgc_object **func);
 
@@ -678,7 +751,12 @@ RCGC_API int rcgc_wkmap_contains(rcgc_runtime *rt, rcgc_object *map, rcgc_object
 RCGC_API int rcgc_wkmap_delete(rcgc_runtime *rt, rcgc_object *map, rcgc_object *key);
 
 /* For any of the three: the number of entries (exact at all times), and
- * removing every entry.  RCGC_EINVAL / nothing for other objects. */
+ * removing every entry.  RCGC_EINVAL for other objects.
+ *
+ * Every call above checks the kind of container it is given, in every
+ * build: a container of another kind, or another object, gives RCGC_EINVAL
+ * (NULL with RCGC_EINVAL in rcgc_runtime_last_error for the getters, 0 for
+ * the contains predicates). */
 RCGC_API rcgc_ssize rcgc_weak_len(rcgc_runtime *rt, rcgc_object *container);
 RCGC_API int rcgc_weak_clear(rcgc_runtime *rt, rcgc_object *container);
 
@@ -724,13 +802,17 @@ RCGC_API rcgc_object *rcgc_finalize_new(rcgc_runtime *rt, rcgc_object *obj,
                                         rcgc_finalize_fn fn, rcgc_object *arg,
                                         void *ctx);
 /* Call it now if still registered: 1 (and *result, may be NULL, gets fn's
- * return), or 0 if it was already called or detached. */
+ * return), or 0 if it was already called or detached; RCGC_EINVAL if f is
+ * not a finalize object.  The predicates below answer 0 for other objects.
+ * (Every call here and on the weak containers checks the kind of object it
+ * is given, in every build.) */
 RCGC_API int rcgc_finalize_call(rcgc_runtime *rt, rcgc_object *f, int *result);
 /* 1 while registered (not yet called or detached). */
 RCGC_API int rcgc_finalize_alive(const rcgc_object *f);
 /* If alive: unregister without calling, give NEW references to the object
  * and the argument (either pointer may be NULL; the object may already be
- * gone: NULL), and return 1; else 0. */
+ * gone: NULL), and return 1; else 0.  RCGC_EINVAL if f is not a finalize
+ * object. */
 RCGC_API int rcgc_finalize_detach(rcgc_runtime *rt, rcgc_object *f, rcgc_object **obj,
                                   rcgc_object **arg);
 /* The same without unregistering. */

@@ -78,6 +78,8 @@ typedef size_t (*rcgc_diag_edge_fn)(rcgc_object *referrer,
                                        docs); nodes are numbered instead */
 
 typedef struct rcgc_diag_options {
+    size_t size;                 /* sizeof(rcgc_diag_options), set by
+                                    rcgc_diag_options_init */
     rcgc_diag_label_fn label;    /* NULL: type names only */
     rcgc_diag_edge_fn edge_name; /* NULL: "[index]" */
     void *ctx;                   /* passed to both */
@@ -92,7 +94,9 @@ typedef struct rcgc_diag_options {
     unsigned flags;              /* RCGC_DIAG_* above */
 } rcgc_diag_options;
 
-/* Fill opts with the defaults (all zero). */
+/* Fill opts with the defaults (all zero but size).  Every function taking
+ * opts returns RCGC_EINVAL when opts->size is not sizeof(rcgc_diag_options)
+ * (opts not filled by this function). */
 RCGC_API void rcgc_diag_options_init(rcgc_diag_options *opts);
 
 /* ------------------------------------------------------------------------ */

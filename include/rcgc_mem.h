@@ -61,6 +61,8 @@ RCGC_API rcgc_arena_allocator rcgc_mmap_arena_allocator(void);
 typedef struct rcgc_pymalloc rcgc_pymalloc;
 
 typedef struct rcgc_pymalloc_config {
+    size_t size;                 /* sizeof(rcgc_pymalloc_config), set by
+                                    rcgc_pymalloc_config_init */
     rcgc_allocator raw;          /* blocks of 0 and > 512 bytes and the
                                     allocator's own tables; malloc == NULL:
                                     the C library */
@@ -76,7 +78,8 @@ typedef struct rcgc_pymalloc_config {
 RCGC_API void rcgc_pymalloc_config_init(rcgc_pymalloc_config *cfg);
 
 /* A new pool allocator (its state comes from cfg->raw), or NULL when out of
- * memory or cfg is invalid (some hooks of an allocator set and not others,
+ * memory or cfg is invalid (cfg->size is not sizeof(rcgc_pymalloc_config),
+ * some hooks of an allocator set and not others,
  * retain_free_arenas < 1, retain_free_percent < 0).  cfg may be NULL for the defaults; it is copied. */
 RCGC_API rcgc_pymalloc *rcgc_pymalloc_new(const rcgc_pymalloc_config *cfg);
 
@@ -197,6 +200,8 @@ typedef size_t (*rcgc_memdebug_traceback_fn)(void *ctx, const void *ptr,
 typedef struct rcgc_memdebug rcgc_memdebug;
 
 typedef struct rcgc_memdebug_config {
+    size_t size;                  /* sizeof(rcgc_memdebug_config), set by
+                                     rcgc_memdebug_config_init */
     rcgc_allocator meta;          /* the debug layer's own tables; malloc ==
                                      NULL: the C library */
     rcgc_memdebug_report_fn report; /* NULL: print and abort */
@@ -209,7 +214,8 @@ typedef struct rcgc_memdebug_config {
 
 RCGC_API void rcgc_memdebug_config_init(rcgc_memdebug_config *cfg);
 
-/* A new debug layer, or NULL when out of memory.  cfg may be NULL. */
+/* A new debug layer, or NULL when out of memory or cfg->size is not
+ * sizeof(rcgc_memdebug_config).  cfg may be NULL. */
 RCGC_API rcgc_memdebug *rcgc_memdebug_new(const rcgc_memdebug_config *cfg);
 
 /* Release quarantined blocks and the layer.  Live blocks stay allocated in
@@ -280,6 +286,9 @@ typedef enum rcgc_domain {
 typedef struct rcgc_heap rcgc_heap;
 
 typedef struct rcgc_heap_config {
+    size_t size;               /* sizeof(rcgc_heap_config), set by
+                                  rcgc_heap_config_init (with those of
+                                  pymalloc and debug) */
     rcgc_allocator raw;        /* malloc == NULL: the C library */
     rcgc_allocator mem;        /* malloc == NULL: the default (below) */
     rcgc_allocator obj;        /* malloc == NULL: the default (below) */
@@ -296,12 +305,14 @@ typedef struct rcgc_heap_config {
 RCGC_API void rcgc_heap_config_init(rcgc_heap_config *cfg);
 
 /* A new heap, itself allocated with cfg->raw, or NULL (out of memory,
- * incomplete allocators).  cfg may be NULL. */
+ * incomplete allocators, a size field of cfg, cfg->pymalloc or cfg->debug
+ * that is not its struct's).  cfg may be NULL. */
 RCGC_API rcgc_heap *rcgc_heap_new(const rcgc_heap_config *cfg);
 
 /* Release the heap and everything it owns (pool allocator, debug layer).
  * Returns 0, or RCGC_ELIVE when a domain still had live blocks (they are
- * invalid afterwards). */
+ * invalid afterwards).  RCGC_EBUSY, and nothing happens, for a runtime's
+ * heap (rcgc_runtime_heap): the runtime releases it.  NULL: 0. */
 RCGC_API int rcgc_heap_destroy(rcgc_heap *h);
 
 /* The domain front ends (PyMem_RawMalloc / PyMem_Malloc / PyObject_Malloc

@@ -53,6 +53,9 @@ typedef int (*rcgc_serve_command_fn)(void *ctx, const char *cmd,
                                      size_t msglen);
 
 typedef struct rcgc_serve_config {
+    size_t size;                 /* sizeof(rcgc_serve_config), set by
+                                    rcgc_serve_config_init (with those of
+                                    trace and diag) */
     const char *socket_path;     /* required: where to listen (shorter than
                                     108 bytes); a stale socket there is
                                     replaced, anything else is refused */

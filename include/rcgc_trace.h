@@ -91,6 +91,8 @@ typedef int (*rcgc_frame_provider)(void *ctx, rcgc_frame *frames, int max,
                                    int *total);
 
 typedef struct rcgc_trace_config {
+    size_t size;                  /* sizeof(rcgc_trace_config), set by
+                                     rcgc_trace_config_init */
     int nframes;                  /* frames per traceback, 1..65535 (1) */
     rcgc_frame_source source;     /* RCGC_FRAMES_CALLSITE */
     rcgc_frame_provider provider; /* RCGC_FRAMES_PROVIDER only */
@@ -104,7 +106,7 @@ RCGC_API void rcgc_trace_config_init(rcgc_trace_config *cfg);
 
 /*
  * Start tracing rt's allocations (tracemalloc.start).  RCGC_EINVAL when
- * nframes is outside 1..65535 or the source is unusable (a provider source
+ * cfg->size is not sizeof(rcgc_trace_config), nframes is outside 1..65535 or the source is unusable (a provider source
  * without provider, a C stack source where unwinding is unavailable);
  * RCGC_ENOMEM.  Already tracing: 0 and nothing changes (CPython keeps the
  * first limit).  cfg may be NULL for the defaults.

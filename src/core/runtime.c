@@ -160,9 +160,47 @@ void rcgc__unraisable(rcgc_runtime *rt, rcgc_unraisable_kind kind,
 
 /* ---- creation ---- */
 
+int rcgc_version(void)
+{
+    return RCGC_VERSION_NUM;
+}
+
+/* The library's own: what it was built from. */
+#define LIBRARY_ABI RCGC_ABI
+
+static void abi_message(char *msg, size_t msglen, const char *what,
+                        uint64_t prog, uint64_t lib, const char *unit)
+{
+    if (msg == NULL || msglen == 0) return;
+    snprintf(msg, msglen,
+             "rcgc: the program was compiled with %s%s%llu, the library with "
+             "%s%s%llu: rebuild the program against the library's headers",
+             what, unit, (unsigned long long)prog, what, unit,
+             (unsigned long long)lib);
+}
+
+int rcgc_abi_check(uint64_t abi, char *msg, size_t msglen)
+{
+    uint64_t lib = LIBRARY_ABI;
+    if (msg != NULL && msglen > 0) msg[0] = 0;
+    if (abi == lib) return 0;
+    if ((abi >> 48) != (lib >> 48))
+        abi_message(msg, msglen, "ABI version", abi >> 48, lib >> 48, " ");
+    else if (((abi >> 40) & 0xFF) != ((lib >> 40) & 0xFF))
+        abi_message(msg, msglen, "RCGC_DEBUG", (abi >> 40) & 0xFF,
+                    (lib >> 40) & 0xFF, "=");
+    else if ((abi & 0xFFFFFF) != (lib & 0xFFFFFF))
+        abi_message(msg, msglen, "sizeof(rcgc_config)", abi & 0xFFFFFF,
+                    lib & 0xFFFFFF, " ");
+    else
+        abi_message(msg, msglen, "ABI value", abi, lib, " ");
+    return RCGC_EABI;
+}
+
 void rcgc_config_init(rcgc_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
     rcgc_heap_config_init(&cfg->heap);
     cfg->threshold[0] = 700;
     cfg->threshold[1] = 10;
@@ -173,6 +211,9 @@ void rcgc_config_init(rcgc_config *cfg)
 
 static int config_is_valid(const rcgc_config *cfg)
 {
+    if (!RCGC__SIZE_OK(cfg) || !RCGC__SIZE_OK(&cfg->heap) ||
+        !RCGC__SIZE_OK(&cfg->heap.pymalloc) || !RCGC__SIZE_OK(&cfg->heap.debug))
+        return 0;
     const rcgc_allocator *a = &cfg->allocator;
     int hooks = (a->malloc != NULL) + (a->calloc != NULL) +
                 (a->realloc != NULL) + (a->free != NULL);
@@ -182,14 +223,33 @@ static int config_is_valid(const rcgc_config *cfg)
     return cfg->gc_mode == RCGC_GC_SYNC || cfg->gc_mode == RCGC_GC_DEFERRED;
 }
 
-rcgc_runtime *rcgc_runtime_new(const rcgc_config *cfg)
+static rcgc_runtime *runtime_new(const rcgc_config *cfg, int *err);
+
+int rcgc_runtime_create_abi(const rcgc_config *cfg, uint64_t abi,
+                            rcgc_runtime **out)
 {
+    if (out == NULL) return RCGC_EINVAL;
+    *out = NULL;
+    char msg[256];
+    if (rcgc_abi_check(abi, msg, sizeof msg) != 0) {
+        fprintf(stderr, "%s\n", msg);
+        return RCGC_EABI;
+    }
     rcgc_config defaults;
     if (cfg == NULL) {
         rcgc_config_init(&defaults);
         cfg = &defaults;
     }
-    if (!config_is_valid(cfg)) return NULL;
+    if (!config_is_valid(cfg)) return RCGC_EINVAL;
+    int err = RCGC_ENOMEM;
+    *out = runtime_new(cfg, &err);
+    return *out != NULL ? 0 : err;
+}
+
+/* A runtime for a valid cfg, or NULL with the code in *err (left as
+ * RCGC_ENOMEM, or the heap's code). */
+static rcgc_runtime *runtime_new(const rcgc_config *cfg, int *err)
+{
     rcgc_heap_config hcfg = cfg->heap;
     if (cfg->allocator.malloc != NULL) { /* every block through the hooks */
         hcfg.raw = hcfg.mem = hcfg.obj = cfg->allocator;
@@ -198,10 +258,12 @@ rcgc_runtime *rcgc_runtime_new(const rcgc_config *cfg)
     rcgc_allocator raw = hcfg.raw.malloc != NULL ? hcfg.raw : rcgc_libc_allocator();
     rcgc_runtime *rt = raw.calloc(raw.ctx, 1, sizeof *rt);
     if (rt == NULL) return NULL;
-    if (rcgc__heap_init(&rt->heap, &hcfg) != 0) {
+    *err = rcgc__heap_init(&rt->heap, &hcfg);
+    if (*err != 0) {
         raw.free(raw.ctx, rt);
         return NULL;
     }
+    *err = RCGC_ENOMEM;
     rt->raw = raw;
     rt->debug_stream = cfg->debug_stream != NULL ? cfg->debug_stream : stderr;
     rt->unraisable = cfg->unraisable;
@@ -224,6 +286,16 @@ rcgc_runtime *rcgc_runtime_new(const rcgc_config *cfg)
         }
     }
     return rt;
+}
+
+void rcgc__runtime_attach(rcgc_runtime *rt)
+{
+    rt->attached++;
+}
+
+void rcgc__runtime_detach(rcgc_runtime *rt)
+{
+    rt->attached--;
 }
 
 rcgc_heap *rcgc_runtime_heap(rcgc_runtime *rt)
@@ -413,8 +485,16 @@ int rcgc_runtime_free(rcgc_runtime *rt,
         if (RCGC_DEBUG >= 1)
             rcgc__fatal(rt, NULL, "rcgc_runtime_free called during a "
                                   "collection or teardown of this runtime");
-        return RCGC_EINVAL;
+        return RCGC_EBUSY;
     }
+    if (rt->trash_depth > 0) { /* a finalizer or callback of a decref */
+        if (RCGC_DEBUG >= 1)
+            rcgc__fatal(rt, NULL, "rcgc_runtime_free called during a "
+                                  "deallocation of this runtime (a finalizer, "
+                                  "release or weak reference callback)");
+        return RCGC_EBUSY;
+    }
+    if (rt->attached > 0) return RCGC_EBUSY; /* a server: stop it first */
     rt->tearing_down = 1;
     rt->enabled = 0;
     rcgc__trace_fini(rt); /* what follows frees, it allocates nothing new */

@@ -46,6 +46,7 @@ static gc_head *list_at(rcgc_runtime *rt, int i)
 void rcgc_diag_options_init(rcgc_diag_options *opts)
 {
     memset(opts, 0, sizeof *opts);
+    opts->size = sizeof *opts;
 }
 
 /* The collector's state is in use during a collection (and its callbacks,
@@ -779,7 +780,8 @@ int rcgc_diag_why_alive(rcgc_runtime *rt, rcgc_object *target,
                         rcgc_diag_path *out)
 {
     if (out != NULL) memset(out, 0, sizeof *out);
-    if (rt == NULL || target == NULL || out == NULL || busy(rt))
+    if (rt == NULL || target == NULL || out == NULL || busy(rt) ||
+        !RCGC__OPTS_OK(opts))
         return RCGC_EINVAL;
     rcgc__debug_check_object(rt, target, "rcgc_diag_why_alive");
     if (!gc_is_gc(target)) return RCGC_ENOTGC;
@@ -1124,7 +1126,8 @@ static int build_graph(rcgc_runtime *rt, rcgc_object *o, int depth,
                        rcgc_diag_graph *out)
 {
     if (out != NULL) memset(out, 0, sizeof *out);
-    if (rt == NULL || o == NULL || out == NULL || depth < 0 || busy(rt))
+    if (rt == NULL || o == NULL || out == NULL || depth < 0 || busy(rt) ||
+        !RCGC__OPTS_OK(opts))
         return RCGC_EINVAL;
     rcgc__debug_check_object(rt, o, referrers ? "rcgc_diag_referrers"
                                               : "rcgc_diag_referents");

@@ -352,7 +352,8 @@ int rcgc_diag_path_write(FILE *f, const rcgc_diag_path *p,
                          const rcgc_diag_options *opts,
                          rcgc_diag_format format)
 {
-    if (f == NULL || p == NULL || p->n < 1 || p->links == NULL)
+    if (f == NULL || p == NULL || p->n < 1 || p->links == NULL ||
+        !RCGC__OPTS_OK(opts))
         return RCGC_EINVAL;
     switch (format) {
     case RCGC_DIAG_TEXT: path_text(f, p, opts); break;
@@ -451,7 +452,8 @@ int rcgc_diag_graph_write(FILE *f, const rcgc_diag_graph *g,
                           const rcgc_diag_options *opts,
                           rcgc_diag_format format)
 {
-    if (f == NULL || g == NULL || g->nnodes < 1 || g->nodes == NULL)
+    if (f == NULL || g == NULL || g->nnodes < 1 || g->nodes == NULL ||
+        !RCGC__OPTS_OK(opts))
         return RCGC_EINVAL;
     switch (format) {
     case RCGC_DIAG_TEXT: graph_text(f, g, opts); break;
@@ -506,7 +508,8 @@ static int save(const rcgc_diag_path *p, const rcgc_diag_graph *g,
 {
     rcgc_diag_format format;
     const char *render;
-    if (filename == NULL || format_of(filename, &format, &render) != 0)
+    if (filename == NULL || format_of(filename, &format, &render) != 0 ||
+        !RCGC__OPTS_OK(opts))
         return RCGC_EINVAL;
     char dotname[4096];
     const char *name = filename;

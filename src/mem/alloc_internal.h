@@ -26,6 +26,14 @@
  * old marker on definitions does nothing and goes once no branch uses it. */
 #define RCGC__API
 
+/* A caller-initialised config struct carries its own size as its first
+ * member (set by its *_init): a program compiled against other headers, or
+ * a struct never passed to *_init, fails this check instead of being read
+ * with the wrong layout. */
+#define RCGC__SIZE_OK(cfg) ((cfg)->size == sizeof *(cfg))
+/* The same for optional ones (NULL: the defaults). */
+#define RCGC__OPTS_OK(opts) ((opts) == NULL || RCGC__SIZE_OK(opts))
+
 /* ---- AddressSanitizer: free pool blocks are poisoned ---- */
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -225,7 +233,9 @@ struct rcgc_heap {
     rcgc_pymalloc *pm;        /* NULL with use_pymalloc = 0 */
     rcgc_memdebug *md;        /* NULL until debug hooks are installed */
     rcgc_memdebug_config dcfg; /* for md */
-    int allocated;            /* 1: rcgc_heap_new made this struct */
+    int allocated;            /* 1: rcgc_heap_new made this struct; 0: it
+                                 is embedded in a runtime, which alone
+                                 releases it */
 };
 
 /* Initialise a heap in place (for embedding); 0, RCGC_ENOMEM or

@@ -487,12 +487,14 @@ static void *md_realloc(void *ctx, void *ptr, size_t nbytes)
 void rcgc_memdebug_config_init(rcgc_memdebug_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
     cfg->meta = rcgc_libc_allocator();
 }
 
 rcgc_memdebug *rcgc_memdebug_new(const rcgc_memdebug_config *cfg)
 {
     rcgc_memdebug_config c;
+    if (cfg != NULL && !RCGC__SIZE_OK(cfg)) return NULL;
     if (cfg != NULL)
         c = *cfg;
     else

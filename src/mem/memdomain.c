@@ -53,15 +53,20 @@ rcgc_allocator rcgc_libc_allocator(void)
 void rcgc_heap_config_init(rcgc_heap_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
     cfg->raw = rcgc_libc_allocator();
     cfg->use_pymalloc = 1;
     rcgc_pymalloc_config_init(&cfg->pymalloc);
     rcgc_memdebug_config_init(&cfg->debug);
 }
 
-/* 0 if every allocator of cfg is complete or absent. */
+/* 0 if cfg and the configs it holds have their sizes and every allocator
+ * of cfg is complete or absent. */
 static int check_config(const rcgc_heap_config *cfg)
 {
+    if (!RCGC__SIZE_OK(cfg) || !RCGC__SIZE_OK(&cfg->pymalloc) ||
+        !RCGC__SIZE_OK(&cfg->debug))
+        return RCGC_EINVAL;
     if (rcgc__allocator_complete(&cfg->raw) < 0 ||
         rcgc__allocator_complete(&cfg->mem) < 0 ||
         rcgc__allocator_complete(&cfg->obj) < 0)
@@ -113,6 +118,7 @@ int rcgc__heap_fini(struct rcgc_heap *h)
 rcgc_heap *rcgc_heap_new(const rcgc_heap_config *cfg)
 {
     rcgc_allocator raw = rcgc_libc_allocator();
+    if (cfg != NULL && check_config(cfg) != 0) return NULL;
     if (cfg != NULL && cfg->raw.malloc != NULL) {
         if (rcgc__allocator_complete(&cfg->raw) < 0) return NULL;
         raw = cfg->raw;
@@ -130,6 +136,7 @@ rcgc_heap *rcgc_heap_new(const rcgc_heap_config *cfg)
 int rcgc_heap_destroy(rcgc_heap *h)
 {
     if (h == NULL) return 0;
+    if (!h->allocated) return RCGC_EBUSY; /* a runtime's: it releases it */
     rcgc_allocator raw = h->raw_base;
     int allocated = h->allocated;
     int r = rcgc__heap_fini(h);

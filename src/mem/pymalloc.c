@@ -514,6 +514,7 @@ size_t rcgc_pymalloc_block_size(const rcgc_pymalloc *pm,
 void rcgc_pymalloc_config_init(rcgc_pymalloc_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
     cfg->raw = rcgc_libc_allocator();
     cfg->arena = rcgc_mmap_arena_allocator();
     cfg->retain_free_arenas = 1;
@@ -523,6 +524,7 @@ void rcgc_pymalloc_config_init(rcgc_pymalloc_config *cfg)
 rcgc_pymalloc *rcgc_pymalloc_new(const rcgc_pymalloc_config *cfg)
 {
     rcgc_pymalloc_config c;
+    if (cfg != NULL && !RCGC__SIZE_OK(cfg)) return NULL;
     if (cfg != NULL)
         c = *cfg;
     else

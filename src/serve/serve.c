@@ -1360,6 +1360,7 @@ void rcgc_serve_get_stats(const rcgc_serve *srv,
 void rcgc_serve_config_init(rcgc_serve_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
     cfg->max_clients = 4;
     cfg->request_timeout_ms = 5000;
     cfg->write_timeout_ms = 5000;
@@ -1373,6 +1374,12 @@ static int check_config(const rcgc_serve_config *cfg, int need_socket,
                         char *err, size_t errlen)
 {
     struct sockaddr_un sa;
+    if (!RCGC__SIZE_OK(cfg) || !RCGC__SIZE_OK(&cfg->trace) ||
+        !RCGC__SIZE_OK(&cfg->diag)) {
+        set_err(err, errlen, "the config's size fields are not its "
+                             "structs' (use rcgc_serve_config_init)");
+        return RCGC_EINVAL;
+    }
     if (need_socket && (cfg->socket_path == NULL || cfg->socket_path[0] == 0)) {
         set_err(err, errlen, "no socket_path");
         return RCGC_EINVAL;
@@ -1429,6 +1436,7 @@ static void srv_free(rcgc_serve *srv)
     s_free(srv, (void *)(uintptr_t)srv->cfg.snapshot_dir);
     s_free(srv, (void *)(uintptr_t)srv->cfg.allowed_uids);
     s_free(srv, srv->clients);
+    rcgc__runtime_detach(srv->rt);
     rcgc_allocator a = srv->a;
     a.free(a.ctx, srv);
 }
@@ -1440,6 +1448,7 @@ static int srv_new(rcgc_runtime *rt, const rcgc_serve_config *cfg,
     rcgc_serve *srv = a.calloc(a.ctx, 1, sizeof *srv);
     if (srv == NULL) return RCGC_ENOMEM;
     srv->rt = rt;
+    rcgc__runtime_attach(rt); /* rcgc_runtime_free is refused until stop */
     srv->a = a;
     srv->cfg = *cfg;
     srv->cfg.token = NULL; /* kept in srv->token */

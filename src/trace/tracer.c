@@ -836,6 +836,7 @@ static void calibrate(struct rcgc_tracer *tr)
 void rcgc_trace_config_init(rcgc_trace_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
     cfg->nframes = 1;
     cfg->source = RCGC_FRAMES_CALLSITE;
 }
@@ -963,6 +964,7 @@ int rcgc_trace_start(rcgc_runtime *rt, const rcgc_trace_config *cfg)
         rcgc_trace_config_init(&dflt);
         cfg = &dflt;
     }
+    if (!RCGC__SIZE_OK(cfg)) return RCGC_EINVAL;
     if (rt->tracer != NULL) return 0; /* CPython keeps the first start */
     if (!config_usable(cfg)) return RCGC_EINVAL;
     rcgc_allocator meta = rt->heap.raw_base;

@@ -167,7 +167,8 @@ static int fin_look(rcgc_runtime *rt, rcgc_object *f, rcgc_object **obj,
     finalize_obj *fo = as_finalize(f);
     if (obj != NULL) *obj = NULL;
     if (arg != NULL) *arg = NULL;
-    if (fo == NULL || !fo->registered) return 0;
+    if (fo == NULL) return RCGC_EINVAL;
+    if (!fo->registered) return 0;
     if (obj != NULL) *obj = rcgc_weakref_get(rt, &fo->wr->wr.base);
     if (arg != NULL && fo->arg != NULL) {
         rcgc_incref(fo->arg);

@@ -201,6 +201,10 @@ weakref_internal *rcgc__weakref_new_internal(rcgc_runtime *rt,
 rcgc_object *rcgc_weakref_get(rcgc_runtime *rt, rcgc_object *wr)
 {
     rcgc__debug_check_object(rt, wr, "rcgc_weakref_get");
+    if (!rcgc_is_weakref(wr)) {
+        rt->last_error = RCGC_EINVAL;
+        return NULL;
+    }
     rcgc_object *o = ((weakref *)wr)->referent;
     if (o == NULL || o->refcnt == 0) return NULL;
     rcgc_incref(o);
@@ -209,6 +213,7 @@ rcgc_object *rcgc_weakref_get(rcgc_runtime *rt, rcgc_object *wr)
 
 int rcgc_weakref_has_callback(const rcgc_object *wr)
 {
+    if (!rcgc_is_weakref(wr)) return 0;
     const weakref *w = (const weakref *)wr;
     return w->kind != WR_INTERNAL && has_reaction(w);
 }
@@ -429,7 +434,11 @@ int rcgc_weakmethod_get(rcgc_runtime *rt, rcgc_object *wm,
 {
     weakmethod *m = (weakmethod *)wm;
     *self = *func = NULL;
-    if (!rcgc_is_weakref(wm) || m->wr.kind != WR_METHOD || !m->alive) return 0;
+    if (!rcgc_is_weakref(wm) || m->wr.kind != WR_METHOD) {
+        rt->last_error = RCGC_EINVAL;
+        return RCGC_EINVAL;
+    }
+    if (!m->alive) return 0;
     rcgc_object *s = rcgc_weakref_get(rt, wm);
     if (s == NULL) return 0;
     rcgc_object *f = m->func_strong;
