@@ -85,7 +85,8 @@ typedef struct rcgc_object rcgc_object;
     X(NOTTRACING, -11, "the tracer is not tracing")                          \
     X(BUSY, -12, "still in use")                                              \
     X(ABI, -13, "the program and the library were built from different "     \
-                "rcgc headers (version, RCGC_DEBUG or struct sizes differ)")
+                "rcgc headers (version, RCGC_DEBUG or struct sizes differ)")  \
+    X(FORMAT, -14, "malformed data (a file or request not in its format)")
 
 enum rcgc_error {
     RCGC_OK = 0,

@@ -339,7 +339,7 @@ RCGC_API int rcgc_heap_set_allocator(rcgc_heap *h, rcgc_domain d,
 RCGC_API int rcgc_heap_setup_debug_hooks(rcgc_heap *h);
 
 /* Live blocks of a domain (allocations minus frees through the front end);
- * -1 for an unknown domain. */
+ * RCGC_EINVAL for an unknown domain (was -1, which is RCGC_ENOMEM). */
 RCGC_API rcgc_ssize rcgc_heap_blocks(const rcgc_heap *h, rcgc_domain d);
 
 /* BORROWED: the heap's pool allocator (NULL with use_pymalloc = 0) and debug

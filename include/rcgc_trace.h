@@ -200,13 +200,25 @@ RCGC_API rcgc_ssize rcgc_snapshot_symbolize(rcgc_snapshot *s, char *err, size_t 
 
 /* Snapshot files: a versioned binary format (docs/tracer.md).  dump: 0 or
  * a negative code (errno-based failures give RCGC_EFAILED, and err gets the
- * reason); the file is created with mode 0600 (minus the umask).  load: NEW snapshot, or NULL and a message naming what is wrong
- * and where in err (a corrupt, truncated or hostile file never crashes the
- * loader nor makes it allocate more than the file justifies). */
+ * reason); the file is created with mode 0600 (minus the umask).
+ *
+ * read: 0 and a NEW snapshot in *out, or a code, *out = NULL and a message
+ * naming what is wrong and where in err (may be NULL): RCGC_EFORMAT (not a
+ * snapshot file, or corrupt or truncated: "offset N: ..."), RCGC_EFAILED
+ * (the file cannot be opened or read), RCGC_ENOMEM, RCGC_EINVAL (NULL path
+ * or out).  A corrupt, truncated or hostile file never crashes the reader
+ * nor makes it allocate more than the file justifies.  load: the same,
+ * returning the snapshot or NULL (read gives the code). */
 RCGC_API int rcgc_snapshot_dump(const rcgc_snapshot *s, const char *path, char *err,
                                 size_t errlen);
+RCGC_API int rcgc_snapshot_read(const char *path, rcgc_snapshot **out,
+                                char *err, size_t errlen);
 RCGC_API rcgc_snapshot *rcgc_snapshot_load(const char *path, char *err, size_t errlen);
-/* The same on memory: NEW snapshot from bytes. */
+/* The same on memory: NEW snapshot from bytes (data may be NULL when size
+ * is 0). */
+RCGC_API int rcgc_snapshot_read_bytes(const void *data, size_t size,
+                                      rcgc_snapshot **out, char *err,
+                                      size_t errlen);
 RCGC_API rcgc_snapshot *rcgc_snapshot_load_bytes(const void *data, size_t size,
                                                  char *err, size_t errlen);
 

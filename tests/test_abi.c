@@ -149,6 +149,47 @@ TEST(runtime_create_reports_the_code)
     }
 }
 
+/* The snapshot reader keeps its message ("offset N: ...") and returns a
+ * code from the list. */
+TEST(snapshot_read_reports_the_code)
+{
+    char err[256], path[64];
+    rcgc_snapshot *s = NOT_NULL;
+    snprintf(path, sizeof path, "/tmp/rcgc-abi-%ld.snap", (long)getpid());
+    (void)unlink(path);
+    CHECK_EQ(rcgc_snapshot_read(path, &s, err, sizeof err), RCGC_EFAILED);
+    CHECK(s == NULL);
+    CHECK(strstr(err, "cannot open") != NULL);
+    CHECK_EQ(rcgc_snapshot_read(NULL, &s, err, sizeof err), RCGC_EINVAL);
+    CHECK_EQ(rcgc_snapshot_read(path, NULL, err, sizeof err), RCGC_EINVAL);
+    CHECK_EQ(rcgc_snapshot_read_bytes(NULL, 5, &s, err, sizeof err), RCGC_EINVAL);
+    static const char junk[] = "not a snapshot file at all, no";
+    s = NOT_NULL;
+    CHECK_EQ(rcgc_snapshot_read_bytes(junk, sizeof junk, &s, err, sizeof err),
+             RCGC_EFORMAT);
+    CHECK(s == NULL);
+    CHECK(strncmp(err, "offset ", 7) == 0);
+    CHECK(rcgc_snapshot_load_bytes(junk, sizeof junk, NULL, 0) == NULL);
+
+    /* A real one, through a file. */
+    rcgc_runtime *rt = t_runtime();
+    REQUIRE(rcgc_trace_start(rt, NULL) == 0);
+    rcgc_object *n = t_node(rt, 1);
+    rcgc_snapshot *taken = rcgc_snapshot_take(rt);
+    REQUIRE(taken != NULL);
+    CHECK_EQ(rcgc_snapshot_dump(taken, path, err, sizeof err), 0);
+    CHECK_EQ(rcgc_snapshot_read(path, &s, err, sizeof err), 0);
+    REQUIRE(s != NULL);
+    CHECK_EQ(rcgc_snapshot_count(s), rcgc_snapshot_count(taken));
+    CHECK_STR(err, "");
+    rcgc_snapshot_free(s);
+    rcgc_snapshot_free(taken);
+    (void)unlink(path);
+    rcgc_decref(rt, n);
+    rcgc_trace_stop(rt);
+    t_teardown(rt);
+}
+
 /* ---- size fields ---- */
 
 TEST(init_functions_set_sizes)
@@ -390,6 +431,7 @@ TEST(runtime_free_in_deallocation_is_busy)
 
 TEST_MAIN(T(version_numbers), T(abi_check_names_the_difference),
           T(runtime_refuses_another_abi), T(runtime_create_reports_the_code),
+          T(snapshot_read_reports_the_code),
           T(init_functions_set_sizes), T(wrong_sizes_are_refused),
           T(weak_calls_check_the_kind), T(runtime_heap_is_busy),
           T(runtime_with_server_is_busy),

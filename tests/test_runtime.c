@@ -565,11 +565,12 @@ TEST(strerror_every_code)
     CHECK_EQ(RCGC_EBUSY, -12);
     CHECK(strstr(rcgc_strerror(RCGC_EABI), "different rcgc headers") != NULL);
     CHECK_EQ(RCGC_EABI, -13);
+    CHECK_EQ(RCGC_EFORMAT, -14);
     CHECK_STR(rcgc_strerror(1), "unknown error");
-    CHECK_STR(rcgc_strerror(-14), "unknown error");
+    CHECK_STR(rcgc_strerror(-15), "unknown error");
     CHECK_STR(rcgc_strerror(-1000), "unknown error");
     /* Every code has a distinct message. */
-    for (int i = -13; i <= 0; i++)
+    for (int i = -14; i <= 0; i++)
         for (int j = i + 1; j <= 0; j++)
             CHECK(strcmp(rcgc_strerror(i), rcgc_strerror(j)) != 0);
 }

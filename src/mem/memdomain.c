@@ -227,7 +227,7 @@ int rcgc_heap_setup_debug_hooks(rcgc_heap *h)
 
 rcgc_ssize rcgc_heap_blocks(const rcgc_heap *h, rcgc_domain d)
 {
-    return DOMAIN_OK(d) ? h->blocks[d] : -1;
+    return DOMAIN_OK(d) ? h->blocks[d] : RCGC_EINVAL;
 }
 
 rcgc_pymalloc *rcgc_heap_pymalloc(rcgc_heap *h)
