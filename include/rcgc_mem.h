@@ -82,6 +82,10 @@ RCGC_API void rcgc_pymalloc_config_init(rcgc_pymalloc_config *cfg);
  * some hooks of an allocator set and not others,
  * retain_free_arenas < 1, retain_free_percent < 0).  cfg may be NULL for the defaults; it is copied. */
 RCGC_API rcgc_pymalloc *rcgc_pymalloc_new(const rcgc_pymalloc_config *cfg);
+/* The same, saying why: 0 and the allocator in *out, or RCGC_EINVAL (out
+ * NULL or cfg invalid, as above) or RCGC_ENOMEM, and *out = NULL. */
+RCGC_API int rcgc_pymalloc_create(const rcgc_pymalloc_config *cfg,
+                                  rcgc_pymalloc **out);
 
 /* Give every arena and table back, live blocks or not (their memory becomes
  * invalid).  Returns the number of blocks that were still allocated (pool
@@ -217,6 +221,10 @@ RCGC_API void rcgc_memdebug_config_init(rcgc_memdebug_config *cfg);
 /* A new debug layer, or NULL when out of memory or cfg->size is not
  * sizeof(rcgc_memdebug_config).  cfg may be NULL. */
 RCGC_API rcgc_memdebug *rcgc_memdebug_new(const rcgc_memdebug_config *cfg);
+/* The same, saying why: 0 and the layer in *out, or RCGC_EINVAL (out NULL,
+ * a wrong size, an incomplete meta allocator) or RCGC_ENOMEM. */
+RCGC_API int rcgc_memdebug_create(const rcgc_memdebug_config *cfg,
+                                  rcgc_memdebug **out);
 
 /* Release quarantined blocks and the layer.  Live blocks stay allocated in
  * their base allocators; returns how many there were (0 if none). */
@@ -256,9 +264,13 @@ typedef struct rcgc_memfault_stats {
 } rcgc_memfault_stats;
 
 /* A wrapper around *base (copied), its own table from meta (NULL: the C
- * library).  NULL when out of memory or an allocator is incomplete. */
+ * library).  NULL when out of memory or an allocator is incomplete;
+ * rcgc_memfault_create says which (RCGC_ENOMEM, RCGC_EINVAL; 0 and *out). */
 RCGC_API rcgc_memfault *rcgc_memfault_new(const rcgc_allocator *base,
                                           const rcgc_allocator *meta);
+RCGC_API int rcgc_memfault_create(const rcgc_allocator *base,
+                                  const rcgc_allocator *meta,
+                                  rcgc_memfault **out);
 /* Release the wrapper (not the blocks); returns its live block count. */
 RCGC_API rcgc_ssize rcgc_memfault_destroy(rcgc_memfault *f);
 RCGC_API rcgc_allocator rcgc_memfault_allocator(rcgc_memfault *f);
@@ -308,6 +320,9 @@ RCGC_API void rcgc_heap_config_init(rcgc_heap_config *cfg);
  * incomplete allocators, a size field of cfg, cfg->pymalloc or cfg->debug
  * that is not its struct's).  cfg may be NULL. */
 RCGC_API rcgc_heap *rcgc_heap_new(const rcgc_heap_config *cfg);
+/* The same, saying why: 0 and the heap in *out, or RCGC_EINVAL (out NULL,
+ * cfg invalid as above) or RCGC_ENOMEM, and *out = NULL. */
+RCGC_API int rcgc_heap_create(const rcgc_heap_config *cfg, rcgc_heap **out);
 
 /* Release the heap and everything it owns (pool allocator, debug layer).
  * Returns 0, or RCGC_ELIVE when a domain still had live blocks (they are

@@ -149,6 +149,86 @@ TEST(runtime_create_reports_the_code)
     }
 }
 
+/* The allocator layer's constructors: the same codes through *_create. */
+TEST(mem_create_reports_the_code)
+{
+    t_alloc a;
+    memset(&a, 0, sizeof a);
+    rcgc_allocator failing = t_allocator(&a);
+
+    rcgc_heap_config hc;
+    rcgc_heap_config_init(&hc);
+    rcgc_heap *h = NOT_NULL;
+    CHECK_EQ(rcgc_heap_create(&hc, NULL), RCGC_EINVAL);
+    hc.mem.malloc = no_malloc; /* 1 hook of 4 */
+    CHECK_EQ(rcgc_heap_create(&hc, &h), RCGC_EINVAL);
+    CHECK(h == NULL);
+    rcgc_heap_config_init(&hc);
+    hc.pymalloc.retain_free_arenas = 0;
+    CHECK_EQ(rcgc_heap_create(&hc, &h), RCGC_EINVAL);
+    rcgc_heap_config_init(&hc);
+    hc.raw = failing;
+    for (long n = 1; n <= 2; n++) { /* the heap, then its pool allocator */
+        a.calls = a.failures = 0;
+        a.fail_at = n;
+        CHECK_EQ(rcgc_heap_create(&hc, &h), RCGC_ENOMEM);
+        CHECK(h == NULL);
+        CHECK_EQ(a.failures, 1);
+    }
+    a.fail_at = 0;
+    CHECK_EQ(rcgc_heap_create(&hc, &h), 0);
+    REQUIRE(h != NULL);
+    CHECK_EQ(rcgc_heap_destroy(h), 0);
+
+    rcgc_pymalloc_config pc;
+    rcgc_pymalloc_config_init(&pc);
+    rcgc_pymalloc *pm = NOT_NULL;
+    pc.retain_free_percent = -1;
+    CHECK_EQ(rcgc_pymalloc_create(&pc, &pm), RCGC_EINVAL);
+    CHECK(pm == NULL);
+    rcgc_pymalloc_config_init(&pc);
+    pc.raw = failing;
+    a.calls = 0;
+    a.fail_at = 1;
+    CHECK_EQ(rcgc_pymalloc_create(&pc, &pm), RCGC_ENOMEM);
+    a.fail_at = 0;
+    CHECK_EQ(rcgc_pymalloc_create(&pc, &pm), 0);
+    REQUIRE(pm != NULL);
+    CHECK_EQ(rcgc_pymalloc_destroy(pm), 0);
+
+    rcgc_memdebug_config mc;
+    rcgc_memdebug_config_init(&mc);
+    rcgc_memdebug *md = NOT_NULL;
+    mc.meta.malloc = no_malloc;
+    mc.meta.calloc = NULL;
+    CHECK_EQ(rcgc_memdebug_create(&mc, &md), RCGC_EINVAL);
+    CHECK(md == NULL);
+    rcgc_memdebug_config_init(&mc);
+    mc.meta = failing;
+    a.calls = 0;
+    a.fail_at = 1;
+    CHECK_EQ(rcgc_memdebug_create(&mc, &md), RCGC_ENOMEM);
+    a.fail_at = 0;
+    CHECK_EQ(rcgc_memdebug_create(&mc, &md), 0);
+    REQUIRE(md != NULL);
+    CHECK_EQ(rcgc_memdebug_destroy(md), 0);
+
+    rcgc_memfault *mf = NOT_NULL;
+    rcgc_allocator libc = rcgc_libc_allocator();
+    CHECK_EQ(rcgc_memfault_create(NULL, NULL, &mf), RCGC_EINVAL);
+    CHECK(mf == NULL);
+    a.calls = 0;
+    a.fail_at = 1;
+    CHECK_EQ(rcgc_memfault_create(&libc, &failing, &mf), RCGC_ENOMEM);
+    a.fail_at = 0;
+    CHECK_EQ(rcgc_memfault_create(&libc, &failing, &mf), 0);
+    REQUIRE(mf != NULL);
+    CHECK_EQ(rcgc_memfault_destroy(mf), 0);
+
+    CHECK_EQ(a.live_blocks, 0);
+    t_alloc_release(&a);
+}
+
 /* The snapshot reader keeps its message ("offset N: ...") and returns a
  * code from the list. */
 TEST(snapshot_read_reports_the_code)
@@ -431,7 +511,7 @@ TEST(runtime_free_in_deallocation_is_busy)
 
 TEST_MAIN(T(version_numbers), T(abi_check_names_the_difference),
           T(runtime_refuses_another_abi), T(runtime_create_reports_the_code),
-          T(snapshot_read_reports_the_code),
+          T(mem_create_reports_the_code), T(snapshot_read_reports_the_code),
           T(init_functions_set_sizes), T(wrong_sizes_are_refused),
           T(weak_calls_check_the_kind), T(runtime_heap_is_busy),
           T(runtime_with_server_is_busy),

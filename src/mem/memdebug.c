@@ -491,29 +491,39 @@ void rcgc_memdebug_config_init(rcgc_memdebug_config *cfg)
     cfg->meta = rcgc_libc_allocator();
 }
 
-rcgc_memdebug *rcgc_memdebug_new(const rcgc_memdebug_config *cfg)
+int rcgc_memdebug_create(const rcgc_memdebug_config *cfg,
+                         rcgc_memdebug **out)
 {
+    if (out == NULL) return RCGC_EINVAL;
+    *out = NULL;
     rcgc_memdebug_config c;
-    if (cfg != NULL && !RCGC__SIZE_OK(cfg)) return NULL;
+    if (cfg != NULL && !RCGC__SIZE_OK(cfg)) return RCGC_EINVAL;
     if (cfg != NULL)
         c = *cfg;
     else
         rcgc_memdebug_config_init(&c);
     int ok = rcgc__allocator_complete(&c.meta);
-    if (ok < 0) return NULL;
+    if (ok < 0) return RCGC_EINVAL;
     if (ok == 0) c.meta = rcgc_libc_allocator();
     rcgc_memdebug *md = c.meta.calloc(c.meta.ctx, 1, sizeof *md);
-    if (md == NULL) return NULL;
+    if (md == NULL) return RCGC_ENOMEM;
     md->cfg = c;
     if (c.quarantine > 0) {
         md->ring = c.meta.calloc(c.meta.ctx, c.quarantine, sizeof *md->ring);
         if (md->ring == NULL) {
             c.meta.free(c.meta.ctx, md);
-            return NULL;
+            return RCGC_ENOMEM;
         }
     }
     rcgc__ptrmap_init(&md->live, &c.meta);
-    return md;
+    *out = md;
+    return 0;
+}
+
+rcgc_memdebug *rcgc_memdebug_new(const rcgc_memdebug_config *cfg)
+{
+    rcgc_memdebug *md;
+    return rcgc_memdebug_create(cfg, &md) == 0 ? md : NULL;
 }
 
 rcgc_ssize rcgc_memdebug_destroy(rcgc_memdebug *md)

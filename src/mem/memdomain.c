@@ -90,8 +90,8 @@ int rcgc__heap_init(struct rcgc_heap *h, const rcgc_heap_config *cfg)
     if (cfg->use_pymalloc) {
         rcgc_pymalloc_config pc = cfg->pymalloc;
         pc.raw = h->raw_base;
-        h->pm = rcgc_pymalloc_new(&pc);
-        if (h->pm == NULL) return RCGC_ENOMEM;
+        int e = rcgc_pymalloc_create(&pc, &h->pm);
+        if (e != 0) return e; /* RCGC_EINVAL: a bad pymalloc config */
         dflt_mem = rcgc_pymalloc_allocator(h->pm);
     }
     h->dom[RCGC_DOMAIN_RAW] = h->raw_base;
@@ -115,22 +115,29 @@ int rcgc__heap_fini(struct rcgc_heap *h)
     return live ? RCGC_ELIVE : 0;
 }
 
-rcgc_heap *rcgc_heap_new(const rcgc_heap_config *cfg)
+int rcgc_heap_create(const rcgc_heap_config *cfg, rcgc_heap **out)
 {
+    if (out == NULL) return RCGC_EINVAL;
+    *out = NULL;
     rcgc_allocator raw = rcgc_libc_allocator();
-    if (cfg != NULL && check_config(cfg) != 0) return NULL;
-    if (cfg != NULL && cfg->raw.malloc != NULL) {
-        if (rcgc__allocator_complete(&cfg->raw) < 0) return NULL;
-        raw = cfg->raw;
-    }
+    if (cfg != NULL && check_config(cfg) != 0) return RCGC_EINVAL;
+    if (cfg != NULL && cfg->raw.malloc != NULL) raw = cfg->raw;
     rcgc_heap *h = raw.calloc(raw.ctx, 1, sizeof *h);
-    if (h == NULL) return NULL;
-    if (rcgc__heap_init(h, cfg) != 0) {
+    if (h == NULL) return RCGC_ENOMEM;
+    int e = rcgc__heap_init(h, cfg);
+    if (e != 0) {
         raw.free(raw.ctx, h);
-        return NULL;
+        return e;
     }
     h->allocated = 1;
-    return h;
+    *out = h;
+    return 0;
+}
+
+rcgc_heap *rcgc_heap_new(const rcgc_heap_config *cfg)
+{
+    rcgc_heap *h;
+    return rcgc_heap_create(cfg, &h) == 0 ? h : NULL;
 }
 
 int rcgc_heap_destroy(rcgc_heap *h)

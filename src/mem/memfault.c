@@ -93,21 +93,31 @@ static void mf_free(void *ctx, void *ptr)
     f->base.free(f->base.ctx, ptr);
 }
 
-rcgc_memfault *rcgc_memfault_new(const rcgc_allocator *base,
-                                 const rcgc_allocator *meta)
+int rcgc_memfault_create(const rcgc_allocator *base,
+                         const rcgc_allocator *meta, rcgc_memfault **out)
 {
+    if (out == NULL) return RCGC_EINVAL;
+    *out = NULL;
     rcgc_allocator m = meta != NULL && meta->malloc != NULL ? *meta
                                                             : rcgc_libc_allocator();
     if (base == NULL || rcgc__allocator_complete(base) != 1 ||
         rcgc__allocator_complete(&m) != 1)
-        return NULL;
+        return RCGC_EINVAL;
     rcgc_memfault *f = m.calloc(m.ctx, 1, sizeof *f);
-    if (f == NULL) return NULL;
+    if (f == NULL) return RCGC_ENOMEM;
     f->base = *base;
     f->meta = m;
     rcgc__ptrmap_init(&f->sizes, &m);
     rcgc_memfault_reset(f);
-    return f;
+    *out = f;
+    return 0;
+}
+
+rcgc_memfault *rcgc_memfault_new(const rcgc_allocator *base,
+                                 const rcgc_allocator *meta)
+{
+    rcgc_memfault *f;
+    return rcgc_memfault_create(base, meta, &f) == 0 ? f : NULL;
 }
 
 rcgc_ssize rcgc_memfault_destroy(rcgc_memfault *f)

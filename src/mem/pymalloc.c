@@ -521,33 +521,43 @@ void rcgc_pymalloc_config_init(rcgc_pymalloc_config *cfg)
     cfg->retain_free_percent = 25;
 }
 
-rcgc_pymalloc *rcgc_pymalloc_new(const rcgc_pymalloc_config *cfg)
+int rcgc_pymalloc_create(const rcgc_pymalloc_config *cfg,
+                         rcgc_pymalloc **out)
 {
+    if (out == NULL) return RCGC_EINVAL;
+    *out = NULL;
     rcgc_pymalloc_config c;
-    if (cfg != NULL && !RCGC__SIZE_OK(cfg)) return NULL;
+    if (cfg != NULL && !RCGC__SIZE_OK(cfg)) return RCGC_EINVAL;
     if (cfg != NULL)
         c = *cfg;
     else
         rcgc_pymalloc_config_init(&c);
     int raw_ok = rcgc__allocator_complete(&c.raw);
     if (raw_ok < 0 || c.retain_free_arenas < 1 || c.retain_free_percent < 0)
-        return NULL;
+        return RCGC_EINVAL;
     if (raw_ok == 0) c.raw = rcgc_libc_allocator();
     if (c.arena.alloc == NULL) {
-        if (c.arena.free != NULL) return NULL;
+        if (c.arena.free != NULL) return RCGC_EINVAL;
         c.arena = rcgc_mmap_arena_allocator();
     } else if (c.arena.free == NULL) {
-        return NULL;
+        return RCGC_EINVAL;
     }
     rcgc_pymalloc *pm = c.raw.calloc(c.raw.ctx, 1, sizeof *pm);
-    if (pm == NULL) return NULL;
+    if (pm == NULL) return RCGC_ENOMEM;
     for (int i = 0; i < PM_NCLASSES; i++)
         pm->usedpools[i].next = pm->usedpools[i].prev = &pm->usedpools[i];
     pm->raw = c.raw;
     pm->arena = c.arena;
     pm->retain = (size_t)c.retain_free_arenas;
     pm->retain_percent = (size_t)c.retain_free_percent;
-    return pm;
+    *out = pm;
+    return 0;
+}
+
+rcgc_pymalloc *rcgc_pymalloc_new(const rcgc_pymalloc_config *cfg)
+{
+    rcgc_pymalloc *pm;
+    return rcgc_pymalloc_create(cfg, &pm) == 0 ? pm : NULL;
 }
 
 rcgc_ssize rcgc_pymalloc_destroy(rcgc_pymalloc *pm)
