@@ -32,6 +32,28 @@
 extern "C" {
 #endif
 
+/*
+ * RCGC_API marks every function the library exports, on its declaration
+ * here: the library is compiled with hidden visibility, so these headers are
+ * the one list of its interface (tests/check_symbols.sh checks the built
+ * libraries against them).  Windows: the library's own build defines
+ * RCGC_BUILDING (dllexport); a program using the DLL defines RCGC_DLL
+ * (dllimport); a static build needs neither.
+ */
+#if defined(_WIN32) || defined(__CYGWIN__)
+#if defined(RCGC_BUILDING)
+#define RCGC_API __declspec(dllexport)
+#elif defined(RCGC_DLL)
+#define RCGC_API __declspec(dllimport)
+#else
+#define RCGC_API
+#endif
+#elif defined(__GNUC__)
+#define RCGC_API __attribute__((visibility("default")))
+#else
+#define RCGC_API
+#endif
+
 #if defined(__GNUC__)
 #define RCGC_LIKELY(x) __builtin_expect(!!(x), 1)
 #define RCGC_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -60,7 +82,11 @@ typedef struct rcgc_object rcgc_object;
     X(CORRUPT, -8, "collector invariant violated")                            \
     X(FAILED, -9, "callback reported failure")                               \
     X(NOTWEAK, -10, "type does not support weak references")                 \
-    X(NOTTRACING, -11, "the tracer is not tracing")
+    X(NOTTRACING, -11, "the tracer is not tracing")                          \
+    X(BUSY, -12, "still in use")                                              \
+    X(ABI, -13, "the program and the library were built from different "     \
+                "rcgc headers (version, RCGC_DEBUG or struct sizes differ)")  \
+    X(FORMAT, -14, "malformed data (a file or request not in its format)")
 
 enum rcgc_error {
     RCGC_OK = 0,
@@ -70,7 +96,14 @@ enum rcgc_error {
 };
 
 /* The message for an error code ("unknown error" for unknown codes). */
-const char *rcgc_strerror(int err);
+RCGC_API const char *rcgc_strerror(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Version                                                                   */
+
+/* The library's RCGC_VERSION_NUM (the headers' is the macro), e.g. to log
+ * which library a program runs with. */
+RCGC_API int rcgc_version(void);
 
 /* ------------------------------------------------------------------------ */
 /* Objects and types                                                         */
@@ -208,6 +241,8 @@ typedef void (*rcgc_unraisable_fn)(rcgc_runtime *rt, rcgc_unraisable_kind kind,
                                    rcgc_object *obj, int err, void *ctx);
 
 typedef struct rcgc_config {
+    size_t size;                   /* sizeof(rcgc_config), set by
+                                      rcgc_config_init (docs/api-rules.md) */
     int threshold[3];              /* 700, 10, 10; threshold[0] == 0: no
                                       automatic collection */
     int gc_enabled;                /* automatic collection on (1) */
@@ -225,13 +260,64 @@ typedef struct rcgc_config {
     void *unraisable_ctx;          /* passed to unraisable */
 } rcgc_config;
 
-/* Fill cfg with the defaults shown above. */
-void rcgc_config_init(rcgc_config *cfg);
+/* Fill cfg with the defaults shown above (and its size, and those of the
+ * configs it holds). */
+RCGC_API void rcgc_config_init(rcgc_config *cfg);
 
-/* A new runtime, or NULL when out of memory or cfg is invalid (a negative
- * threshold, an allocator with only some hooks set).  cfg may be NULL for the
- * defaults; it is copied. */
-rcgc_runtime *rcgc_runtime_new(const rcgc_config *cfg);
+/*
+ * What a program was compiled against, for the library to compare with what
+ * it was built from: the ABI version (bits 48-63), the debug level (bits
+ * 40-47: RCGC_DEBUG changes the object layout) and sizeof(rcgc_config)
+ * (bits 0-23).  Computed in the program by the inline constructors below.
+ */
+#define RCGC_ABI_MAKE(abi_version, debug, config_size)                        \
+    (((uint64_t)(abi_version) << 48) | ((uint64_t)(debug) << 40) |            \
+     ((uint64_t)(config_size) & 0xFFFFFFu))
+#define RCGC_ABI RCGC_ABI_MAKE(RCGC_ABI_VERSION, RCGC_DEBUG, sizeof(rcgc_config))
+
+/*
+ * 0 if a program compiled with ABI value abi (RCGC_ABI) can use this
+ * library; else RCGC_EABI and, in msg (may be NULL; at most msglen bytes,
+ * NUL included), which part differs and both values, e.g. "rcgc: the
+ * program was compiled with RCGC_DEBUG=0, the library with RCGC_DEBUG=3:
+ * rebuild the program against the library's headers".
+ */
+RCGC_API int rcgc_abi_check(uint64_t abi, char *msg, size_t msglen);
+
+/*
+ * The checked constructor behind rcgc_runtime_create and rcgc_runtime_new
+ * (which pass the headers' RCGC_ABI): 0 and a new runtime in *out, or a
+ * code and *out = NULL:
+ *   RCGC_EABI    abi differs from the library's (the reason, as
+ *                rcgc_abi_check gives it, is written to stderr: it is a
+ *                build mistake, and the runtime's stream does not exist);
+ *   RCGC_EINVAL  out is NULL, or cfg is invalid: a size field that is not
+ *                its struct's (cfg, cfg->heap, cfg->heap.pymalloc or
+ *                cfg->heap.debug not filled by its *_init), a negative
+ *                threshold, an unknown gc_mode, an allocator with only some
+ *                hooks set;
+ *   RCGC_ENOMEM  an allocation failed.
+ * cfg may be NULL for the defaults; it is copied.
+ */
+RCGC_API int rcgc_runtime_create_abi(const rcgc_config *cfg, uint64_t abi,
+                                     rcgc_runtime **out);
+
+/* A new runtime in *out (see rcgc_runtime_create_abi): 0, RCGC_EABI,
+ * RCGC_EINVAL or RCGC_ENOMEM. */
+static inline int rcgc_runtime_create(const rcgc_config *cfg,
+                                      rcgc_runtime **out)
+{
+    return rcgc_runtime_create_abi(cfg, RCGC_ABI, out);
+}
+
+/* A new runtime, or NULL (for any of rcgc_runtime_create's reasons; use it
+ * to know which).  cfg may be NULL for the defaults; it is copied. */
+static inline rcgc_runtime *rcgc_runtime_new(const rcgc_config *cfg)
+{
+    rcgc_runtime *rt = NULL;
+    (void)rcgc_runtime_create_abi(cfg, RCGC_ABI, &rt);
+    return rt;
+}
 
 typedef struct rcgc_teardown_report {
     rcgc_ssize collected;     /* found unreachable by teardown's collections */
@@ -252,20 +338,26 @@ typedef struct rcgc_teardown_report {
  * garbage and objects still alive on the debug stream (CPython's shutdown
  * message), then breaks the references of every object it can find and frees
  * them.  Returns 0 when nothing was alive or uncollectable, RCGC_ELIVE
- * otherwise; report (may be NULL) receives the numbers.  Must not be called
- * during a collection or a callback of this runtime.
+ * otherwise; report (may be NULL) receives the numbers.
+ *
+ * RCGC_EINVAL for NULL.  RCGC_EBUSY, and nothing is freed, while the runtime
+ * is in use: a diagnostics server still serves it (rcgc_serve_stop first),
+ * or the call comes from inside the runtime's own work (a collection, a
+ * deallocation, teardown, or a finalizer, clear, weak reference or gc
+ * callback they run); that second case is misuse, which debug builds
+ * (RCGC_DEBUG >= 1) report with a message and abort().
  */
-int rcgc_runtime_free(rcgc_runtime *rt, rcgc_teardown_report *report);
+RCGC_API int rcgc_runtime_free(rcgc_runtime *rt, rcgc_teardown_report *report);
 
 /* The debug stream (BORROWED). */
-FILE *rcgc_runtime_debug_stream(rcgc_runtime *rt);
+RCGC_API FILE *rcgc_runtime_debug_stream(rcgc_runtime *rt);
 
 /* BORROWED: the runtime's heap (domains, pool allocator statistics, trim,
  * check; rcgc_mem.h). */
-rcgc_heap *rcgc_runtime_heap(rcgc_runtime *rt);
+RCGC_API rcgc_heap *rcgc_runtime_heap(rcgc_runtime *rt);
 
 /* The code of the last failed allocation or operation of this runtime. */
-int rcgc_runtime_last_error(rcgc_runtime *rt);
+RCGC_API int rcgc_runtime_last_error(rcgc_runtime *rt);
 
 typedef struct rcgc_runtime_stats {
     rcgc_ssize objects;        /* live objects (allocated, not yet freed) */
@@ -275,15 +367,15 @@ typedef struct rcgc_runtime_stats {
     rcgc_ssize blocks;         /* memory blocks held through the allocator */
 } rcgc_runtime_stats;
 
-void rcgc_runtime_get_stats(rcgc_runtime *rt, rcgc_runtime_stats *out);
+RCGC_API void rcgc_runtime_get_stats(rcgc_runtime *rt, rcgc_runtime_stats *out);
 
 /* Memory for an object's own buffers, from the runtime's MEM domain (so
  * fault injection, the debug hooks and accounting see it).  Semantics of malloc/realloc/free;
  * a zero size gives a unique pointer.  Must not be used across runtimes. */
-void *rcgc_mem_malloc(rcgc_runtime *rt, size_t size);
-void *rcgc_mem_calloc(rcgc_runtime *rt, size_t nelem, size_t elsize);
-void *rcgc_mem_realloc(rcgc_runtime *rt, void *ptr, size_t new_size);
-void rcgc_mem_free(rcgc_runtime *rt, void *ptr);
+RCGC_API void *rcgc_mem_malloc(rcgc_runtime *rt, size_t size);
+RCGC_API void *rcgc_mem_calloc(rcgc_runtime *rt, size_t nelem, size_t elsize);
+RCGC_API void *rcgc_mem_realloc(rcgc_runtime *rt, void *ptr, size_t new_size);
+RCGC_API void rcgc_mem_free(rcgc_runtime *rt, void *ptr);
 
 /* ------------------------------------------------------------------------ */
 /* Object lifetime                                                           */
@@ -294,23 +386,24 @@ void rcgc_mem_free(rcgc_runtime *rt, void *ptr);
  * collection first (RCGC_GC_SYNC), which may run finalizers.  NULL when out
  * of memory or when type is invalid (rcgc_runtime_last_error says which).
  */
-rcgc_object *rcgc_object_new(rcgc_runtime *rt, const rcgc_type *type);
+RCGC_API rcgc_object *rcgc_object_new(rcgc_runtime *rt, const rcgc_type *type);
 
 /* NEW: as rcgc_object_new with an instance of size bytes (>= type->size),
  * for objects with inline variable-size data. */
-rcgc_object *rcgc_object_new_sized(rcgc_runtime *rt, const rcgc_type *type,
-                                   size_t size);
+RCGC_API rcgc_object *rcgc_object_new_sized(rcgc_runtime *rt, const rcgc_type *type,
+                                            size_t size);
 
-/* Out-of-line parts of the fast paths below.  Not for direct use. */
-void rcgc__dealloc(rcgc_runtime *rt, rcgc_object *o);
-void rcgc__incref_checked(rcgc_object *o, const char *file, int line);
-void rcgc__decref_checked(rcgc_runtime *rt, rcgc_object *o, const char *file,
-                          int line);
+/* Out-of-line parts of the fast paths below, exported because the inline
+ * code calls them.  Not for direct use. */
+RCGC_API void rcgc_object_dealloc(rcgc_runtime *rt, rcgc_object *o);
+RCGC_API void rcgc_incref_checked(rcgc_object *o, const char *file, int line);
+RCGC_API void rcgc_decref_checked(rcgc_runtime *rt, rcgc_object *o, const char *file,
+                                   int line);
 
 #if RCGC_DEBUG >= 1
-#define rcgc_incref(o) rcgc__incref_checked((rcgc_object *)(o), __FILE__, __LINE__)
+#define rcgc_incref(o) rcgc_incref_checked((rcgc_object *)(o), __FILE__, __LINE__)
 #define rcgc_decref(rt, o)                                                    \
-    rcgc__decref_checked((rt), (rcgc_object *)(o), __FILE__, __LINE__)
+    rcgc_decref_checked((rt), (rcgc_object *)(o), __FILE__, __LINE__)
 #else
 /* Add a strong reference.  Immortal objects are not written to. */
 static inline void rcgc_incref(rcgc_object *o)
@@ -327,7 +420,7 @@ static inline void rcgc_decref(rcgc_runtime *rt, rcgc_object *o)
         o->refcnt = r - 1;
     else if (r == 1) {
         o->refcnt = 0;
-        rcgc__dealloc(rt, o);
+        rcgc_object_dealloc(rt, o);
     }
 }
 #endif
@@ -382,7 +475,7 @@ static inline int rcgc_object_is_immortal(const rcgc_object *o)
  * clears and frees immortal objects last.  RCGC_ENOMEM if the runtime cannot
  * record it (the object is then unchanged).
  */
-int rcgc_object_make_immortal(rcgc_runtime *rt, rcgc_object *o);
+RCGC_API int rcgc_object_make_immortal(rcgc_runtime *rt, rcgc_object *o);
 
 /*
  * Start tracking o (an instance of a GC type, fully initialised so that
@@ -390,24 +483,24 @@ int rcgc_object_make_immortal(rcgc_runtime *rt, rcgc_object *o);
  * tracked, RCGC_ENOTGC if its type is not a GC type, RCGC_EINVAL if it is
  * immortal; debug builds abort with a message instead.
  */
-int rcgc_object_track(rcgc_runtime *rt, rcgc_object *o);
+RCGC_API int rcgc_object_track(rcgc_runtime *rt, rcgc_object *o);
 
 /* Stop tracking o; nothing if it is not tracked.  Keeps the finalized mark. */
-void rcgc_object_untrack(rcgc_runtime *rt, rcgc_object *o);
+RCGC_API void rcgc_object_untrack(rcgc_runtime *rt, rcgc_object *o);
 
 /* 1 if o's type is a GC type and o is tracked (gc.is_tracked). */
-int rcgc_object_is_tracked(const rcgc_object *o);
+RCGC_API int rcgc_object_is_tracked(const rcgc_object *o);
 
 /* 1 if o's type is a GC type and o's finalizer has run (gc.is_finalized). */
-int rcgc_object_is_finalized(const rcgc_object *o);
+RCGC_API int rcgc_object_is_finalized(const rcgc_object *o);
 
 /* 1 if o could take part in a cycle: a GC type and either tracked, or of a
  * type that is not lazily untracked for good (the test may_untrack uses). */
-int rcgc_may_be_tracked(const rcgc_object *o);
+RCGC_API int rcgc_may_be_tracked(const rcgc_object *o);
 
 /* Run o's finalizer now unless it already ran (PyObject_CallFinalizer).
  * Returns the finalizer's result, or 0 when nothing ran. */
-int rcgc_object_call_finalizer(rcgc_runtime *rt, rcgc_object *o);
+RCGC_API int rcgc_object_call_finalizer(rcgc_runtime *rt, rcgc_object *o);
 
 /* ------------------------------------------------------------------------ */
 /* The collector (CPython's gc module)                                       */
@@ -421,29 +514,29 @@ int rcgc_object_call_finalizer(rcgc_runtime *rt, rcgc_object *o);
  * finalizer, a clear function or a callback), RCGC_ERANGE for a bad
  * generation.  Works whether or not automatic collection is enabled.
  */
-rcgc_ssize rcgc_gc_collect(rcgc_runtime *rt, int generation);
+RCGC_API rcgc_ssize rcgc_gc_collect(rcgc_runtime *rt, int generation);
 
 /* Safe point for RCGC_GC_DEFERRED: run the automatic collection that an
  * allocation scheduled, if any and if still enabled.  Returns what the
  * collection found, or 0. */
-rcgc_ssize rcgc_gc_collect_pending(rcgc_runtime *rt);
+RCGC_API rcgc_ssize rcgc_gc_collect_pending(rcgc_runtime *rt);
 
 /* Automatic collection on and off; each returns the previous state. */
-int rcgc_gc_enable(rcgc_runtime *rt);
-int rcgc_gc_disable(rcgc_runtime *rt);
-int rcgc_gc_isenabled(rcgc_runtime *rt);
+RCGC_API int rcgc_gc_enable(rcgc_runtime *rt);
+RCGC_API int rcgc_gc_disable(rcgc_runtime *rt);
+RCGC_API int rcgc_gc_isenabled(rcgc_runtime *rt);
 
 /* Thresholds (gc.get_threshold / set_threshold).  RCGC_EINVAL if negative. */
-void rcgc_gc_get_threshold(rcgc_runtime *rt, int out[3]);
-int rcgc_gc_set_threshold(rcgc_runtime *rt, int t0, int t1, int t2);
+RCGC_API void rcgc_gc_get_threshold(rcgc_runtime *rt, int out[3]);
+RCGC_API int rcgc_gc_set_threshold(rcgc_runtime *rt, int t0, int t1, int t2);
 
 /* gc.get_count: count[0] = GC allocations minus GC frees since the last
  * collection; count[1], count[2] = collections of the younger generation
  * since the last collection of this one. */
-void rcgc_gc_get_count(rcgc_runtime *rt, int out[3]);
+RCGC_API void rcgc_gc_get_count(rcgc_runtime *rt, int out[3]);
 
-unsigned rcgc_gc_get_debug(rcgc_runtime *rt);
-void rcgc_gc_set_debug(rcgc_runtime *rt, unsigned flags);
+RCGC_API unsigned rcgc_gc_get_debug(rcgc_runtime *rt);
+RCGC_API void rcgc_gc_set_debug(rcgc_runtime *rt, unsigned flags);
 
 /* The phases of a collection, each a function of the collector
  * (docs/collector.md). */
@@ -468,7 +561,7 @@ enum rcgc_phase {
 };
 
 /* The function name of a phase, or NULL. */
-const char *rcgc_gc_phase_name(int phase);
+RCGC_API const char *rcgc_gc_phase_name(int phase);
 
 /* Per generation, since the runtime was created (gc.get_stats plus time). */
 typedef struct rcgc_gc_stats {
@@ -479,7 +572,7 @@ typedef struct rcgc_gc_stats {
     uint64_t phase_ns[RCGC_PHASE_COUNT]; /* of which, per phase */
 } rcgc_gc_stats;
 
-void rcgc_gc_get_stats(rcgc_runtime *rt, rcgc_gc_stats out[3]);
+RCGC_API void rcgc_gc_get_stats(rcgc_runtime *rt, rcgc_gc_stats out[3]);
 
 /* gc.callbacks: called before ("start", counts 0) and after ("stop") every
  * collection, automatic or not, in registration order.  A non-zero return is
@@ -498,30 +591,30 @@ typedef int (*rcgc_gc_callback_fn)(rcgc_runtime *rt, rcgc_gc_event event,
                                    const rcgc_gc_info *info, void *ctx);
 
 /* Register (fn, ctx); the same pair may be registered more than once. */
-int rcgc_gc_callback_add(rcgc_runtime *rt, rcgc_gc_callback_fn fn, void *ctx);
+RCGC_API int rcgc_gc_callback_add(rcgc_runtime *rt, rcgc_gc_callback_fn fn, void *ctx);
 /* Remove the first registration of (fn, ctx); RCGC_ENOTFOUND if none. */
-int rcgc_gc_callback_remove(rcgc_runtime *rt, rcgc_gc_callback_fn fn,
-                            void *ctx);
+RCGC_API int rcgc_gc_callback_remove(rcgc_runtime *rt, rcgc_gc_callback_fn fn,
+                                     void *ctx);
 
 /*
  * gc.garbage: objects of unreachable cycles that hold a legacy finalizer (or
  * every unreachable object under RCGC_DEBUG_SAVEALL).  The list holds strong
  * references; the program breaks the cycles and clears it.
  */
-rcgc_ssize rcgc_gc_garbage_size(rcgc_runtime *rt);
+RCGC_API rcgc_ssize rcgc_gc_garbage_size(rcgc_runtime *rt);
 /* NEW references: *out receives an array (free with rcgc_objects_free). */
-rcgc_ssize rcgc_gc_get_garbage(rcgc_runtime *rt, rcgc_object ***out);
+RCGC_API rcgc_ssize rcgc_gc_get_garbage(rcgc_runtime *rt, rcgc_object ***out);
 /* Remove the first occurrence of o and drop its reference. */
-int rcgc_gc_garbage_remove(rcgc_runtime *rt, rcgc_object *o);
+RCGC_API int rcgc_gc_garbage_remove(rcgc_runtime *rt, rcgc_object *o);
 /* Empty the list, dropping its references. */
-void rcgc_gc_garbage_clear(rcgc_runtime *rt);
+RCGC_API void rcgc_gc_garbage_clear(rcgc_runtime *rt);
 
 /* gc.freeze: move every tracked object to the permanent generation, which
  * collections, get_objects and get_referrers leave out; counts become 0. */
-void rcgc_gc_freeze(rcgc_runtime *rt);
+RCGC_API void rcgc_gc_freeze(rcgc_runtime *rt);
 /* gc.unfreeze: move them back to the oldest generation. */
-void rcgc_gc_unfreeze(rcgc_runtime *rt);
-rcgc_ssize rcgc_gc_get_freeze_count(rcgc_runtime *rt);
+RCGC_API void rcgc_gc_unfreeze(rcgc_runtime *rt);
+RCGC_API rcgc_ssize rcgc_gc_get_freeze_count(rcgc_runtime *rt);
 
 /*
  * Introspection.  Each returns a count and stores in *out an array of NEW
@@ -531,16 +624,16 @@ rcgc_ssize rcgc_gc_get_freeze_count(rcgc_runtime *rt);
  * traverse reports any of objs.  get_referents: what the traverse of each of
  * objs reports, duplicates kept (objects of non-GC types contribute nothing).
  */
-rcgc_ssize rcgc_gc_get_objects(rcgc_runtime *rt, int generation,
-                               rcgc_object ***out);
-rcgc_ssize rcgc_gc_get_referrers(rcgc_runtime *rt, rcgc_object *const *objs,
-                                 rcgc_ssize nobjs, rcgc_object ***out);
-rcgc_ssize rcgc_gc_get_referents(rcgc_runtime *rt, rcgc_object *const *objs,
-                                 rcgc_ssize nobjs, rcgc_object ***out);
+RCGC_API rcgc_ssize rcgc_gc_get_objects(rcgc_runtime *rt, int generation,
+                                        rcgc_object ***out);
+RCGC_API rcgc_ssize rcgc_gc_get_referrers(rcgc_runtime *rt, rcgc_object *const *objs,
+                                          rcgc_ssize nobjs, rcgc_object ***out);
+RCGC_API rcgc_ssize rcgc_gc_get_referents(rcgc_runtime *rt, rcgc_object *const *objs,
+                                          rcgc_ssize nobjs, rcgc_object ***out);
 
 /* Drop the n references of an array returned above (STEALS them) and free
  * the array.  NULL is allowed. */
-void rcgc_objects_free(rcgc_runtime *rt, rcgc_object **objs, rcgc_ssize n);
+RCGC_API void rcgc_objects_free(rcgc_runtime *rt, rcgc_object **objs, rcgc_ssize n);
 
 /*
  * Check the collector's invariants: every list well linked, no stale flag
@@ -549,7 +642,7 @@ void rcgc_objects_free(rcgc_runtime *rt, rcgc_object **objs, rcgc_ssize n);
  * violation on the debug stream.  Runs after every collection when the
  * library is built with RCGC_DEBUG >= 3.
  */
-int rcgc_gc_check(rcgc_runtime *rt);
+RCGC_API int rcgc_gc_check(rcgc_runtime *rt);
 
 /*
  * Run every invariant checker the library has on rt, in one call: the
@@ -566,7 +659,7 @@ int rcgc_gc_check(rcgc_runtime *rt);
  * RCGC_EINVAL if rt is NULL.  During a collection (from its callbacks) the
  * collector's lists are checked as rcgc_gc_check does, and nothing else.
  */
-int rcgc_check(rcgc_runtime *rt);
+RCGC_API int rcgc_check(rcgc_runtime *rt);
 
 /* ------------------------------------------------------------------------ */
 /* Weak references (CPython's weakref module; docs/weakref.md)               */
@@ -591,26 +684,29 @@ typedef int (*rcgc_weakref_callback)(rcgc_runtime *rt, rcgc_object *wr,
  * RCGC_ENOTWEAK (type not weakly referenceable), RCGC_EINVAL (obj is dying),
  * or RCGC_ENOMEM in rcgc_runtime_last_error.
  */
-rcgc_object *rcgc_weakref_new(rcgc_runtime *rt, rcgc_object *obj,
-                              rcgc_weakref_callback callback, rcgc_object *arg);
+RCGC_API rcgc_object *rcgc_weakref_new(rcgc_runtime *rt, rcgc_object *obj,
+                                       rcgc_weakref_callback callback, rcgc_object *arg);
 
-/* NEW: the referent of wr, or NULL once it is dead. */
-rcgc_object *rcgc_weakref_get(rcgc_runtime *rt, rcgc_object *wr);
+/* NEW: the referent of wr, or NULL once it is dead, or NULL with
+ * RCGC_EINVAL in rcgc_runtime_last_error when wr is not a weak reference
+ * (checked in every build). */
+RCGC_API rcgc_object *rcgc_weakref_get(rcgc_runtime *rt, rcgc_object *wr);
 
 /* 1 if o is a weak reference (of any kind, weak methods included). */
-int rcgc_is_weakref(const rcgc_object *o);
+RCGC_API int rcgc_is_weakref(const rcgc_object *o);
 
 /* 1 if wr's callback is still pending (CPython: wr.__callback__ is not
- * None); 0 without a callback or once it was called on refcount death. */
-int rcgc_weakref_has_callback(const rcgc_object *wr);
+ * None); 0 without a callback, once it was called on refcount death, or
+ * when wr is not a weak reference. */
+RCGC_API int rcgc_weakref_has_callback(const rcgc_object *wr);
 
 /* The number of weak references to obj (0 for non-weakrefable types). */
-rcgc_ssize rcgc_weakref_count(const rcgc_object *obj);
+RCGC_API rcgc_ssize rcgc_weakref_count(const rcgc_object *obj);
 
 /* The weak references to obj, in list order (the basic one first, then the
  * others newest first): an array of NEW references (rcgc_objects_free). */
-rcgc_ssize rcgc_weakref_list(rcgc_runtime *rt, rcgc_object *obj,
-                             rcgc_object ***out);
+RCGC_API rcgc_ssize rcgc_weakref_list(rcgc_runtime *rt, rcgc_object *obj,
+                                      rcgc_object ***out);
 
 /*
  * NEW: a weak reference to the bound method (self, func), CPython's
@@ -618,15 +714,16 @@ rcgc_ssize rcgc_weakref_list(rcgc_runtime *rt, rcgc_object *obj,
  * strongly if its type cannot be weakly referenced).  callback (may be NULL)
  * is called once, when the first of the two dies.
  */
-rcgc_object *rcgc_weakmethod_new(rcgc_runtime *rt, rcgc_object *self,
-                                 rcgc_object *func,
-                                 rcgc_weakref_callback callback,
-                                 rcgc_object *arg);
+RCGC_API rcgc_object *rcgc_weakmethod_new(rcgc_runtime *rt, rcgc_object *self,
+                                          rcgc_object *func,
+                                          rcgc_weakref_callback callback,
+                                          rcgc_object *arg);
 
 /* 1 and NEW references in *self and *func if the method is alive; 0 and
- * NULLs if not. */
-int rcgc_weakmethod_get(rcgc_runtime *rt, rcgc_object *wm, rcgc_object **self,
-                        rcgc_object **func);
+ * NULLs if not; RCGC_EINVAL and NULLs if wm is not a weak method (a plain
+ * weak reference included). */
+RCGC_API int rcgc_weakmethod_get(rcgc_runtime *rt, rcgc_object *wm, rcgc_object **self,
+                                 rcgc_object **func);
 
 /* ------------------------------------------------------------------------ */
 /* Weak containers (docs/weakref.md)                                         */
@@ -639,42 +736,47 @@ int rcgc_weakmethod_get(rcgc_runtime *rt, rcgc_object *wm, rcgc_object **self,
  */
 
 /* Weak-value map: byte-string keys (copied), values held weakly. */
-rcgc_object *rcgc_wvmap_new(rcgc_runtime *rt);                        /* NEW */
-int rcgc_wvmap_set(rcgc_runtime *rt, rcgc_object *map, const void *key,
-                   size_t key_len, rcgc_object *value);
+RCGC_API rcgc_object *rcgc_wvmap_new(rcgc_runtime *rt);                        /* NEW */
+RCGC_API int rcgc_wvmap_set(rcgc_runtime *rt, rcgc_object *map, const void *key,
+                            size_t key_len, rcgc_object *value);
 /* NEW reference to the value, or NULL if absent (or just died). */
-rcgc_object *rcgc_wvmap_get(rcgc_runtime *rt, rcgc_object *map,
-                            const void *key, size_t key_len);
-int rcgc_wvmap_contains(rcgc_runtime *rt, rcgc_object *map, const void *key,
-                        size_t key_len);
+RCGC_API rcgc_object *rcgc_wvmap_get(rcgc_runtime *rt, rcgc_object *map,
+                                     const void *key, size_t key_len);
+RCGC_API int rcgc_wvmap_contains(rcgc_runtime *rt, rcgc_object *map, const void *key,
+                                 size_t key_len);
 /* RCGC_ENOTFOUND if absent. */
-int rcgc_wvmap_delete(rcgc_runtime *rt, rcgc_object *map, const void *key,
-                      size_t key_len);
+RCGC_API int rcgc_wvmap_delete(rcgc_runtime *rt, rcgc_object *map, const void *key,
+                               size_t key_len);
 
 /* Weak set: items by identity, held weakly. */
-rcgc_object *rcgc_wset_new(rcgc_runtime *rt);                         /* NEW */
-int rcgc_wset_add(rcgc_runtime *rt, rcgc_object *set, rcgc_object *item);
-int rcgc_wset_contains(rcgc_runtime *rt, rcgc_object *set, rcgc_object *item);
+RCGC_API rcgc_object *rcgc_wset_new(rcgc_runtime *rt);                         /* NEW */
+RCGC_API int rcgc_wset_add(rcgc_runtime *rt, rcgc_object *set, rcgc_object *item);
+RCGC_API int rcgc_wset_contains(rcgc_runtime *rt, rcgc_object *set, rcgc_object *item);
 /* RCGC_ENOTFOUND if absent. */
-int rcgc_wset_discard(rcgc_runtime *rt, rcgc_object *set, rcgc_object *item);
+RCGC_API int rcgc_wset_discard(rcgc_runtime *rt, rcgc_object *set, rcgc_object *item);
 
 /* Weak-key map: keys by identity, held weakly; values held strongly while
  * their key lives, as ephemerons (a value referring to its key does not keep
  * it alive, unlike CPython's WeakKeyDictionary). */
-rcgc_object *rcgc_wkmap_new(rcgc_runtime *rt);                        /* NEW */
-int rcgc_wkmap_set(rcgc_runtime *rt, rcgc_object *map, rcgc_object *key,
-                   rcgc_object *value);
+RCGC_API rcgc_object *rcgc_wkmap_new(rcgc_runtime *rt);                        /* NEW */
+RCGC_API int rcgc_wkmap_set(rcgc_runtime *rt, rcgc_object *map, rcgc_object *key,
+                            rcgc_object *value);
 /* NEW reference to the value, or NULL if absent. */
-rcgc_object *rcgc_wkmap_get(rcgc_runtime *rt, rcgc_object *map,
-                            rcgc_object *key);
-int rcgc_wkmap_contains(rcgc_runtime *rt, rcgc_object *map, rcgc_object *key);
+RCGC_API rcgc_object *rcgc_wkmap_get(rcgc_runtime *rt, rcgc_object *map,
+                                     rcgc_object *key);
+RCGC_API int rcgc_wkmap_contains(rcgc_runtime *rt, rcgc_object *map, rcgc_object *key);
 /* RCGC_ENOTFOUND if absent. */
-int rcgc_wkmap_delete(rcgc_runtime *rt, rcgc_object *map, rcgc_object *key);
+RCGC_API int rcgc_wkmap_delete(rcgc_runtime *rt, rcgc_object *map, rcgc_object *key);
 
 /* For any of the three: the number of entries (exact at all times), and
- * removing every entry.  RCGC_EINVAL / nothing for other objects. */
-rcgc_ssize rcgc_weak_len(rcgc_runtime *rt, rcgc_object *container);
-int rcgc_weak_clear(rcgc_runtime *rt, rcgc_object *container);
+ * removing every entry.  RCGC_EINVAL for other objects.
+ *
+ * Every call above checks the kind of container it is given, in every
+ * build: a container of another kind, or another object, gives RCGC_EINVAL
+ * (NULL with RCGC_EINVAL in rcgc_runtime_last_error for the getters, 0 for
+ * the contains predicates). */
+RCGC_API rcgc_ssize rcgc_weak_len(rcgc_runtime *rt, rcgc_object *container);
+RCGC_API int rcgc_weak_clear(rcgc_runtime *rt, rcgc_object *container);
 
 /*
  * Iteration over any of the three, in insertion order.  While an iterator
@@ -696,9 +798,9 @@ typedef struct rcgc_witer {
     rcgc_object *value;       /* the maps: the value */
 } rcgc_witer;
 
-int rcgc_witer_begin(rcgc_runtime *rt, rcgc_object *container, rcgc_witer *it);
-int rcgc_witer_next(rcgc_witer *it);
-void rcgc_witer_end(rcgc_witer *it);
+RCGC_API int rcgc_witer_begin(rcgc_runtime *rt, rcgc_object *container, rcgc_witer *it);
+RCGC_API int rcgc_witer_next(rcgc_witer *it);
+RCGC_API void rcgc_witer_end(rcgc_witer *it);
 
 /* ------------------------------------------------------------------------ */
 /* finalize objects (CPython's weakref.finalize)                             */
@@ -714,25 +816,29 @@ typedef int (*rcgc_finalize_fn)(rcgc_runtime *rt, rcgc_object *arg,
  * keeps its reference; arg (may be NULL) is kept alive, and must not refer to
  * obj, or obj never dies.  NULL on error (rcgc_runtime_last_error).
  */
-rcgc_object *rcgc_finalize_new(rcgc_runtime *rt, rcgc_object *obj,
-                               rcgc_finalize_fn fn, rcgc_object *arg,
-                               void *ctx);
+RCGC_API rcgc_object *rcgc_finalize_new(rcgc_runtime *rt, rcgc_object *obj,
+                                        rcgc_finalize_fn fn, rcgc_object *arg,
+                                        void *ctx);
 /* Call it now if still registered: 1 (and *result, may be NULL, gets fn's
- * return), or 0 if it was already called or detached. */
-int rcgc_finalize_call(rcgc_runtime *rt, rcgc_object *f, int *result);
+ * return), or 0 if it was already called or detached; RCGC_EINVAL if f is
+ * not a finalize object.  The predicates below answer 0 for other objects.
+ * (Every call here and on the weak containers checks the kind of object it
+ * is given, in every build.) */
+RCGC_API int rcgc_finalize_call(rcgc_runtime *rt, rcgc_object *f, int *result);
 /* 1 while registered (not yet called or detached). */
-int rcgc_finalize_alive(const rcgc_object *f);
+RCGC_API int rcgc_finalize_alive(const rcgc_object *f);
 /* If alive: unregister without calling, give NEW references to the object
  * and the argument (either pointer may be NULL; the object may already be
- * gone: NULL), and return 1; else 0. */
-int rcgc_finalize_detach(rcgc_runtime *rt, rcgc_object *f, rcgc_object **obj,
-                         rcgc_object **arg);
-/* The same without unregistering. */
-int rcgc_finalize_peek(rcgc_runtime *rt, rcgc_object *f, rcgc_object **obj,
-                       rcgc_object **arg);
-int rcgc_finalize_atexit(const rcgc_object *f);
+ * gone: NULL), and return 1; else 0.  RCGC_EINVAL if f is not a finalize
+ * object. */
+RCGC_API int rcgc_finalize_detach(rcgc_runtime *rt, rcgc_object *f, rcgc_object **obj,
+                                  rcgc_object **arg);
+/* The same without unregistering: NEW references in *obj and *arg. */
+RCGC_API int rcgc_finalize_peek(rcgc_runtime *rt, rcgc_object *f, rcgc_object **obj,
+                                rcgc_object **arg);
+RCGC_API int rcgc_finalize_atexit(const rcgc_object *f);
 /* Ignored once the finalize object is dead. */
-void rcgc_finalize_set_atexit(rcgc_object *f, int atexit);
+RCGC_API void rcgc_finalize_set_atexit(rcgc_object *f, int atexit);
 
 #ifdef __cplusplus
 }

@@ -78,6 +78,8 @@ typedef size_t (*rcgc_diag_edge_fn)(rcgc_object *referrer,
                                        docs); nodes are numbered instead */
 
 typedef struct rcgc_diag_options {
+    size_t size;                 /* sizeof(rcgc_diag_options), set by
+                                    rcgc_diag_options_init */
     rcgc_diag_label_fn label;    /* NULL: type names only */
     rcgc_diag_edge_fn edge_name; /* NULL: "[index]" */
     void *ctx;                   /* passed to both */
@@ -92,8 +94,10 @@ typedef struct rcgc_diag_options {
     unsigned flags;              /* RCGC_DIAG_* above */
 } rcgc_diag_options;
 
-/* Fill opts with the defaults (all zero). */
-void rcgc_diag_options_init(rcgc_diag_options *opts);
+/* Fill opts with the defaults (all zero but size).  Every function taking
+ * opts returns RCGC_EINVAL when opts->size is not sizeof(rcgc_diag_options)
+ * (opts not filled by this function). */
+RCGC_API void rcgc_diag_options_init(rcgc_diag_options *opts);
 
 /* ------------------------------------------------------------------------ */
 /* Counts by type                                                            */
@@ -119,18 +123,18 @@ typedef struct rcgc_diag_counts {
  * together.  One read-only pass over the lists; does not call client code.
  * 0, RCGC_ENOMEM or RCGC_EINVAL; free *out with rcgc_diag_counts_free.
  */
-int rcgc_diag_count_types(rcgc_runtime *rt, rcgc_diag_counts *out);
-void rcgc_diag_counts_free(rcgc_runtime *rt, rcgc_diag_counts *c);
+RCGC_API int rcgc_diag_count_types(rcgc_runtime *rt, rcgc_diag_counts *out);
+RCGC_API void rcgc_diag_counts_free(rcgc_runtime *rt, rcgc_diag_counts *c);
 
 /* The count of one type name in c (0 if absent). */
-rcgc_ssize rcgc_diag_counts_get(const rcgc_diag_counts *c, const char *name);
+RCGC_API rcgc_ssize rcgc_diag_counts_get(const rcgc_diag_counts *c, const char *name);
 
 /* Write the first limit entries (all if limit <= 0) of counts or growth:
  * TEXT is objgraph's table ("name  count" or "name  count  +delta"), JSON
  * {"total":..,"types":..,"items":[{"type":..,"count":..[,"delta":..]}]}.
  * 0, or RCGC_EINVAL for DOT or a write error. */
-int rcgc_diag_counts_write(FILE *f, const rcgc_diag_counts *c,
-                           rcgc_ssize limit, rcgc_diag_format format);
+RCGC_API int rcgc_diag_counts_write(FILE *f, const rcgc_diag_counts *c,
+                                    rcgc_ssize limit, rcgc_diag_format format);
 
 /* Growth between calls, as objgraph.show_growth: the state keeps, per type
  * name, the highest count seen so far (its peak). */
@@ -138,8 +142,8 @@ typedef struct rcgc_diag_growth rcgc_diag_growth;
 
 /* A state with every peak at 0; NULL when out of memory.  It belongs to rt
  * (its memory too): free it before the runtime. */
-rcgc_diag_growth *rcgc_diag_growth_new(rcgc_runtime *rt);
-void rcgc_diag_growth_free(rcgc_runtime *rt, rcgc_diag_growth *g);
+RCGC_API rcgc_diag_growth *rcgc_diag_growth_new(rcgc_runtime *rt);
+RCGC_API void rcgc_diag_growth_free(rcgc_runtime *rt, rcgc_diag_growth *g);
 
 /*
  * Count now, and put in *out the types whose count rose above their peak,
@@ -147,8 +151,8 @@ void rcgc_diag_growth_free(rcgc_runtime *rt, rcgc_diag_growth *g);
  * raised.  The first call reports every type.  0, RCGC_ENOMEM (the peaks
  * are then unchanged) or RCGC_EINVAL.  Free *out with rcgc_diag_counts_free.
  */
-int rcgc_diag_growth_update(rcgc_runtime *rt, rcgc_diag_growth *g,
-                            rcgc_diag_counts *out);
+RCGC_API int rcgc_diag_growth_update(rcgc_runtime *rt, rcgc_diag_growth *g,
+                                     rcgc_diag_counts *out);
 
 /*
  * objgraph.by_type: store in out (room for max) BORROWED pointers to the
@@ -157,8 +161,8 @@ int rcgc_diag_growth_update(rcgc_runtime *rt, rcgc_diag_growth *g,
  * holding them does not make the objects roots; they stay valid as long as
  * the program does nothing that may free those objects.
  */
-rcgc_ssize rcgc_diag_by_type(rcgc_runtime *rt, const char *name,
-                             rcgc_object **out, rcgc_ssize max);
+RCGC_API rcgc_ssize rcgc_diag_by_type(rcgc_runtime *rt, const char *name,
+                                      rcgc_object **out, rcgc_ssize max);
 
 /* ------------------------------------------------------------------------ */
 /* Why is this object alive                                                  */
@@ -210,16 +214,16 @@ typedef struct rcgc_diag_path {
  * work on side arrays (about 12 bytes per object and 8 per reference) that
  * only visits the target's ancestors.
  */
-int rcgc_diag_why_alive(rcgc_runtime *rt, rcgc_object *target,
-                        const rcgc_diag_options *opts, rcgc_diag_path *out);
-void rcgc_diag_path_free(rcgc_runtime *rt, rcgc_diag_path *p);
+RCGC_API int rcgc_diag_why_alive(rcgc_runtime *rt, rcgc_object *target,
+                                 const rcgc_diag_options *opts, rcgc_diag_path *out);
+RCGC_API void rcgc_diag_path_free(rcgc_runtime *rt, rcgc_diag_path *p);
 
 /* TEXT: one line per link, root first; JSON: {"status":..,"chain":[..]};
  * DOT: the chain, root boxed with its external count, target highlighted.
  * opts (labels, edge names) may be NULL.  0 or RCGC_EINVAL. */
-int rcgc_diag_path_write(FILE *f, const rcgc_diag_path *p,
-                         const rcgc_diag_options *opts,
-                         rcgc_diag_format format);
+RCGC_API int rcgc_diag_path_write(FILE *f, const rcgc_diag_path *p,
+                                  const rcgc_diag_options *opts,
+                                  rcgc_diag_format format);
 
 /* ------------------------------------------------------------------------ */
 /* Neighbourhoods: referrers and referents to a depth                        */
@@ -263,19 +267,19 @@ typedef struct rcgc_diag_graph {
  * external counts (unless RCGC_DIAG_NO_EXTERNALS) two more.  0,
  * RCGC_EINVAL, RCGC_ENOMEM.  Free *out with rcgc_diag_graph_free.
  */
-int rcgc_diag_referrers(rcgc_runtime *rt, rcgc_object *o, int depth,
-                        const rcgc_diag_options *opts, rcgc_diag_graph *out);
+RCGC_API int rcgc_diag_referrers(rcgc_runtime *rt, rcgc_object *o, int depth,
+                                 const rcgc_diag_options *opts, rcgc_diag_graph *out);
 
 /* objgraph.show_refs as data: what o refers to, to depth levels, by
  * traverse and ephemerons (objects of non-GC types are leaves). */
-int rcgc_diag_referents(rcgc_runtime *rt, rcgc_object *o, int depth,
-                        const rcgc_diag_options *opts, rcgc_diag_graph *out);
-void rcgc_diag_graph_free(rcgc_runtime *rt, rcgc_diag_graph *g);
+RCGC_API int rcgc_diag_referents(rcgc_runtime *rt, rcgc_object *o, int depth,
+                                 const rcgc_diag_options *opts, rcgc_diag_graph *out);
+RCGC_API void rcgc_diag_graph_free(rcgc_runtime *rt, rcgc_diag_graph *g);
 
 /* TEXT: an indented tree; JSON: {"nodes":[..],"edges":[..]}; DOT. */
-int rcgc_diag_graph_write(FILE *f, const rcgc_diag_graph *g,
-                          const rcgc_diag_options *opts,
-                          rcgc_diag_format format);
+RCGC_API int rcgc_diag_graph_write(FILE *f, const rcgc_diag_graph *g,
+                                   const rcgc_diag_options *opts,
+                                   rcgc_diag_format format);
 
 /* ------------------------------------------------------------------------ */
 /* Files and Graphviz                                                        */
@@ -287,10 +291,10 @@ int rcgc_diag_graph_write(FILE *f, const rcgc_diag_graph *g,
  * RCGC_EINVAL (unknown extension, cannot write), RCGC_ENOTFOUND (dot is not
  * installed), RCGC_EFAILED (dot failed).
  */
-int rcgc_diag_path_save(const rcgc_diag_path *p, const rcgc_diag_options *opts,
-                        const char *filename);
-int rcgc_diag_graph_save(const rcgc_diag_graph *g,
-                         const rcgc_diag_options *opts, const char *filename);
+RCGC_API int rcgc_diag_path_save(const rcgc_diag_path *p, const rcgc_diag_options *opts,
+                                 const char *filename);
+RCGC_API int rcgc_diag_graph_save(const rcgc_diag_graph *g,
+                                  const rcgc_diag_options *opts, const char *filename);
 
 /*
  * Run Graphviz: dot -T<format> -o out_file dot_file (fork and exec, no
@@ -300,9 +304,9 @@ int rcgc_diag_graph_save(const rcgc_diag_graph *g,
  * installed), RCGC_EFAILED (dot ran and failed; its messages went to
  * stderr).  rcgc_diag_have_dot says whether the program can be executed.
  */
-int rcgc_diag_render(const char *dot_file, const char *out_file,
-                     const char *format);
-int rcgc_diag_have_dot(void);
+RCGC_API int rcgc_diag_render(const char *dot_file, const char *out_file,
+                              const char *format);
+RCGC_API int rcgc_diag_have_dot(void);
 
 #ifdef __cplusplus
 }

@@ -42,11 +42,11 @@ typedef struct rcgc_arena_allocator {
 
 /* The C library: malloc/calloc/realloc/free; a 0-byte request asks for 1
  * byte (CPython's _PyMem_RawMalloc).  ctx is unused. */
-rcgc_allocator rcgc_libc_allocator(void);
+RCGC_API rcgc_allocator rcgc_libc_allocator(void);
 
 /* Anonymous mmap, 1 MiB-aligned when the size is 1 MiB; decommit is
  * madvise(MADV_DONTNEED). */
-rcgc_arena_allocator rcgc_mmap_arena_allocator(void);
+RCGC_API rcgc_arena_allocator rcgc_mmap_arena_allocator(void);
 
 /* ------------------------------------------------------------------------ */
 /* The pool allocator (pymalloc)                                             */
@@ -61,6 +61,8 @@ rcgc_arena_allocator rcgc_mmap_arena_allocator(void);
 typedef struct rcgc_pymalloc rcgc_pymalloc;
 
 typedef struct rcgc_pymalloc_config {
+    size_t size;                 /* sizeof(rcgc_pymalloc_config), set by
+                                    rcgc_pymalloc_config_init */
     rcgc_allocator raw;          /* blocks of 0 and > 512 bytes and the
                                     allocator's own tables; malloc == NULL:
                                     the C library */
@@ -73,50 +75,55 @@ typedef struct rcgc_pymalloc_config {
 } rcgc_pymalloc_config;
 
 /* Fill cfg with the defaults. */
-void rcgc_pymalloc_config_init(rcgc_pymalloc_config *cfg);
+RCGC_API void rcgc_pymalloc_config_init(rcgc_pymalloc_config *cfg);
 
 /* A new pool allocator (its state comes from cfg->raw), or NULL when out of
- * memory or cfg is invalid (some hooks of an allocator set and not others,
+ * memory or cfg is invalid (cfg->size is not sizeof(rcgc_pymalloc_config),
+ * some hooks of an allocator set and not others,
  * retain_free_arenas < 1, retain_free_percent < 0).  cfg may be NULL for the defaults; it is copied. */
-rcgc_pymalloc *rcgc_pymalloc_new(const rcgc_pymalloc_config *cfg);
+RCGC_API rcgc_pymalloc *rcgc_pymalloc_new(const rcgc_pymalloc_config *cfg);
+/* The same, saying why: 0 and the allocator in *out, or RCGC_EINVAL (out
+ * NULL or cfg invalid, as above) or RCGC_ENOMEM, and *out = NULL. */
+RCGC_API int rcgc_pymalloc_create(const rcgc_pymalloc_config *cfg,
+                                  rcgc_pymalloc **out);
 
 /* Give every arena and table back, live blocks or not (their memory becomes
  * invalid).  Returns the number of blocks that were still allocated (pool
  * blocks and raw blocks), 0 when everything had been freed.  NULL is a
  * no-op. */
-rcgc_ssize rcgc_pymalloc_destroy(rcgc_pymalloc *pm);
+RCGC_API rcgc_ssize rcgc_pymalloc_destroy(rcgc_pymalloc *pm);
 
 /* malloc/calloc/realloc/free semantics; 16-byte aligned; a 0-byte request
  * gives a unique block (from raw).  realloc keeps the block when the new size
  * fits it and is more than 3/4 of it; realloc(p, 0) returns a valid block.
  * free and realloc accept blocks of cfg->raw too (they pass them on). */
-void *rcgc_pymalloc_malloc(rcgc_pymalloc *pm, size_t size);
-void *rcgc_pymalloc_calloc(rcgc_pymalloc *pm, size_t nelem, size_t elsize);
-void *rcgc_pymalloc_realloc(rcgc_pymalloc *pm, void *ptr, size_t size);
-void rcgc_pymalloc_free(rcgc_pymalloc *pm, void *ptr);
+RCGC_API void *rcgc_pymalloc_malloc(rcgc_pymalloc *pm, size_t size);
+RCGC_API void *rcgc_pymalloc_calloc(rcgc_pymalloc *pm, size_t nelem, size_t elsize);
+RCGC_API void *rcgc_pymalloc_realloc(rcgc_pymalloc *pm, void *ptr, size_t size);
+RCGC_API void rcgc_pymalloc_free(rcgc_pymalloc *pm, void *ptr);
 
 /* The four calls above as hooks (ctx = pm), for a domain or a wrapper. */
-rcgc_allocator rcgc_pymalloc_allocator(rcgc_pymalloc *pm);
+RCGC_API rcgc_allocator rcgc_pymalloc_allocator(rcgc_pymalloc *pm);
 
 /* 1 if ptr lies in one of pm's arenas (any pointer may be asked: NULL, the
  * stack, another allocator's block), else 0.  O(1), reads no block memory. */
-int rcgc_pymalloc_owns(const rcgc_pymalloc *pm, const void *ptr);
+RCGC_API int rcgc_pymalloc_owns(const rcgc_pymalloc *pm, const void *ptr);
 
 /* The block size of a pool block (16..512), 0 if ptr is not pm's. */
-size_t rcgc_pymalloc_block_size(const rcgc_pymalloc *pm, const void *ptr);
+RCGC_API size_t rcgc_pymalloc_block_size(const rcgc_pymalloc *pm, const void *ptr);
 
 /* Blocks currently allocated, pool and raw (sys.getallocatedblocks). */
-rcgc_ssize rcgc_pymalloc_allocated_blocks(const rcgc_pymalloc *pm);
+RCGC_API rcgc_ssize rcgc_pymalloc_allocated_blocks(const rcgc_pymalloc *pm);
 
 /* Give back to the system every wholly free arena (retained ones too) and
  * every free 4 KiB page inside pools (docs/allocator.md, "Trim").  Returns
  * the bytes given back. */
-size_t rcgc_pymalloc_trim(rcgc_pymalloc *pm);
+RCGC_API size_t rcgc_pymalloc_trim(rcgc_pymalloc *pm);
 
 /* Check every invariant of pools, arenas, lists and the radix tree.  Returns
  * 0, or RCGC_ECORRUPT after describing the first violation on out (stderr if
  * NULL). */
-int rcgc_pymalloc_check(const rcgc_pymalloc *pm, FILE *out);
+RCGC_API int rcgc_pymalloc_check(const rcgc_pymalloc *pm, FILE *out);
 
 /* Per size class (sys._debugmallocstats). */
 typedef struct rcgc_pymalloc_class_stats {
@@ -150,11 +157,11 @@ typedef struct rcgc_pymalloc_stats {
     rcgc_ssize raw_blocks;         /* blocks allocated from raw */
 } rcgc_pymalloc_stats;
 
-void rcgc_pymalloc_get_stats(const rcgc_pymalloc *pm, rcgc_pymalloc_stats *out);
+RCGC_API void rcgc_pymalloc_get_stats(const rcgc_pymalloc *pm, rcgc_pymalloc_stats *out);
 /* sys._debugmallocstats() layout. */
-void rcgc_pymalloc_stats_print(const rcgc_pymalloc_stats *s, FILE *out);
+RCGC_API void rcgc_pymalloc_stats_print(const rcgc_pymalloc_stats *s, FILE *out);
 /* One JSON object (no trailing newline). */
-void rcgc_pymalloc_stats_json(const rcgc_pymalloc_stats *s, FILE *out);
+RCGC_API void rcgc_pymalloc_stats_json(const rcgc_pymalloc_stats *s, FILE *out);
 
 /* ------------------------------------------------------------------------ */
 /* The debug allocator (CPython's debug hooks)                               */
@@ -197,6 +204,8 @@ typedef size_t (*rcgc_memdebug_traceback_fn)(void *ctx, const void *ptr,
 typedef struct rcgc_memdebug rcgc_memdebug;
 
 typedef struct rcgc_memdebug_config {
+    size_t size;                  /* sizeof(rcgc_memdebug_config), set by
+                                     rcgc_memdebug_config_init */
     rcgc_allocator meta;          /* the debug layer's own tables; malloc ==
                                      NULL: the C library */
     rcgc_memdebug_report_fn report; /* NULL: print and abort */
@@ -207,34 +216,39 @@ typedef struct rcgc_memdebug_config {
     size_t quarantine;            /* freed blocks held back (0, as CPython) */
 } rcgc_memdebug_config;
 
-void rcgc_memdebug_config_init(rcgc_memdebug_config *cfg);
+RCGC_API void rcgc_memdebug_config_init(rcgc_memdebug_config *cfg);
 
-/* A new debug layer, or NULL when out of memory.  cfg may be NULL. */
-rcgc_memdebug *rcgc_memdebug_new(const rcgc_memdebug_config *cfg);
+/* A new debug layer, or NULL when out of memory or cfg->size is not
+ * sizeof(rcgc_memdebug_config).  cfg may be NULL. */
+RCGC_API rcgc_memdebug *rcgc_memdebug_new(const rcgc_memdebug_config *cfg);
+/* The same, saying why: 0 and the layer in *out, or RCGC_EINVAL (out NULL,
+ * a wrong size, an incomplete meta allocator) or RCGC_ENOMEM. */
+RCGC_API int rcgc_memdebug_create(const rcgc_memdebug_config *cfg,
+                                  rcgc_memdebug **out);
 
 /* Release quarantined blocks and the layer.  Live blocks stay allocated in
  * their base allocators; returns how many there were (0 if none). */
-rcgc_ssize rcgc_memdebug_destroy(rcgc_memdebug *md);
+RCGC_API rcgc_ssize rcgc_memdebug_destroy(rcgc_memdebug *md);
 
 /* Fill *out with hooks that add the debug layout (api_id 'r', 'm', 'o' or
  * any other character) around blocks of *base.  At most 8 wraps per layer;
  * RCGC_ENOMEM beyond, RCGC_EINVAL for an incomplete base. */
-int rcgc_memdebug_wrap(rcgc_memdebug *md, char api_id,
-                       const rcgc_allocator *base, rcgc_allocator *out);
+RCGC_API int rcgc_memdebug_wrap(rcgc_memdebug *md, char api_id,
+                                const rcgc_allocator *base, rcgc_allocator *out);
 
 /* 1 if a is hooks returned by rcgc_memdebug_wrap (of any layer). */
-int rcgc_memdebug_is_wrapper(const rcgc_allocator *a);
+RCGC_API int rcgc_memdebug_is_wrapper(const rcgc_allocator *a);
 
 /* Check every live and quarantined block; report each problem.  Returns the
  * number of problems found (0: all good). */
-rcgc_ssize rcgc_memdebug_check(rcgc_memdebug *md);
+RCGC_API rcgc_ssize rcgc_memdebug_check(rcgc_memdebug *md);
 
 /* Really free every quarantined block (checking it first). */
-void rcgc_memdebug_flush(rcgc_memdebug *md);
+RCGC_API void rcgc_memdebug_flush(rcgc_memdebug *md);
 
 /* Live blocks and their requested bytes. */
-rcgc_ssize rcgc_memdebug_live_blocks(const rcgc_memdebug *md);
-size_t rcgc_memdebug_live_bytes(const rcgc_memdebug *md);
+RCGC_API rcgc_ssize rcgc_memdebug_live_blocks(const rcgc_memdebug *md);
+RCGC_API size_t rcgc_memdebug_live_bytes(const rcgc_memdebug *md);
 
 /* ------------------------------------------------------------------------ */
 /* Fault injection                                                           */
@@ -250,22 +264,26 @@ typedef struct rcgc_memfault_stats {
 } rcgc_memfault_stats;
 
 /* A wrapper around *base (copied), its own table from meta (NULL: the C
- * library).  NULL when out of memory or an allocator is incomplete. */
-rcgc_memfault *rcgc_memfault_new(const rcgc_allocator *base,
-                                 const rcgc_allocator *meta);
+ * library).  NULL when out of memory or an allocator is incomplete;
+ * rcgc_memfault_create says which (RCGC_ENOMEM, RCGC_EINVAL; 0 and *out). */
+RCGC_API rcgc_memfault *rcgc_memfault_new(const rcgc_allocator *base,
+                                          const rcgc_allocator *meta);
+RCGC_API int rcgc_memfault_create(const rcgc_allocator *base,
+                                  const rcgc_allocator *meta,
+                                  rcgc_memfault **out);
 /* Release the wrapper (not the blocks); returns its live block count. */
-rcgc_ssize rcgc_memfault_destroy(rcgc_memfault *f);
-rcgc_allocator rcgc_memfault_allocator(rcgc_memfault *f);
+RCGC_API rcgc_ssize rcgc_memfault_destroy(rcgc_memfault *f);
+RCGC_API rcgc_allocator rcgc_memfault_allocator(rcgc_memfault *f);
 
 /* Fail call number n (1-based, counting from now) only; 0: never. */
-void rcgc_memfault_fail_at(rcgc_memfault *f, long n);
+RCGC_API void rcgc_memfault_fail_at(rcgc_memfault *f, long n);
 /* Fail every call after the next n; < 0: never. */
-void rcgc_memfault_fail_after(rcgc_memfault *f, long n);
+RCGC_API void rcgc_memfault_fail_after(rcgc_memfault *f, long n);
 /* Fail any call that would take live_bytes above limit; SIZE_MAX: none. */
-void rcgc_memfault_set_limit(rcgc_memfault *f, size_t limit);
+RCGC_API void rcgc_memfault_set_limit(rcgc_memfault *f, size_t limit);
 /* Clear the three settings and the call and failure counters. */
-void rcgc_memfault_reset(rcgc_memfault *f);
-void rcgc_memfault_get_stats(const rcgc_memfault *f, rcgc_memfault_stats *out);
+RCGC_API void rcgc_memfault_reset(rcgc_memfault *f);
+RCGC_API void rcgc_memfault_get_stats(const rcgc_memfault *f, rcgc_memfault_stats *out);
 
 /* ------------------------------------------------------------------------ */
 /* Heaps: the three domains                                                  */
@@ -280,6 +298,9 @@ typedef enum rcgc_domain {
 typedef struct rcgc_heap rcgc_heap;
 
 typedef struct rcgc_heap_config {
+    size_t size;               /* sizeof(rcgc_heap_config), set by
+                                  rcgc_heap_config_init (with those of
+                                  pymalloc and debug) */
     rcgc_allocator raw;        /* malloc == NULL: the C library */
     rcgc_allocator mem;        /* malloc == NULL: the default (below) */
     rcgc_allocator obj;        /* malloc == NULL: the default (below) */
@@ -293,52 +314,57 @@ typedef struct rcgc_heap_config {
                                       layer uses the raw allocator, unhooked */
 } rcgc_heap_config;
 
-void rcgc_heap_config_init(rcgc_heap_config *cfg);
+RCGC_API void rcgc_heap_config_init(rcgc_heap_config *cfg);
 
 /* A new heap, itself allocated with cfg->raw, or NULL (out of memory,
- * incomplete allocators).  cfg may be NULL. */
-rcgc_heap *rcgc_heap_new(const rcgc_heap_config *cfg);
+ * incomplete allocators, a size field of cfg, cfg->pymalloc or cfg->debug
+ * that is not its struct's).  cfg may be NULL. */
+RCGC_API rcgc_heap *rcgc_heap_new(const rcgc_heap_config *cfg);
+/* The same, saying why: 0 and the heap in *out, or RCGC_EINVAL (out NULL,
+ * cfg invalid as above) or RCGC_ENOMEM, and *out = NULL. */
+RCGC_API int rcgc_heap_create(const rcgc_heap_config *cfg, rcgc_heap **out);
 
 /* Release the heap and everything it owns (pool allocator, debug layer).
  * Returns 0, or RCGC_ELIVE when a domain still had live blocks (they are
- * invalid afterwards). */
-int rcgc_heap_destroy(rcgc_heap *h);
+ * invalid afterwards).  RCGC_EBUSY, and nothing happens, for a runtime's
+ * heap (rcgc_runtime_heap): the runtime releases it.  NULL: 0. */
+RCGC_API int rcgc_heap_destroy(rcgc_heap *h);
 
 /* The domain front ends (PyMem_RawMalloc / PyMem_Malloc / PyObject_Malloc
  * and friends): size > PTRDIFF_MAX or calloc overflow → NULL; 0 bytes → a
  * unique pointer; free(NULL) is a no-op.  An unknown domain → NULL. */
-void *rcgc_heap_malloc(rcgc_heap *h, rcgc_domain d, size_t size);
-void *rcgc_heap_calloc(rcgc_heap *h, rcgc_domain d, size_t nelem,
-                       size_t elsize);
-void *rcgc_heap_realloc(rcgc_heap *h, rcgc_domain d, void *ptr, size_t size);
-void rcgc_heap_free(rcgc_heap *h, rcgc_domain d, void *ptr);
+RCGC_API void *rcgc_heap_malloc(rcgc_heap *h, rcgc_domain d, size_t size);
+RCGC_API void *rcgc_heap_calloc(rcgc_heap *h, rcgc_domain d, size_t nelem,
+                                size_t elsize);
+RCGC_API void *rcgc_heap_realloc(rcgc_heap *h, rcgc_domain d, void *ptr, size_t size);
+RCGC_API void rcgc_heap_free(rcgc_heap *h, rcgc_domain d, void *ptr);
 
 /* PyMem_GetAllocator: copy the domain's hooks into *out (all NULL and
  * RCGC_EINVAL for an unknown domain). */
-int rcgc_heap_get_allocator(const rcgc_heap *h, rcgc_domain d,
-                            rcgc_allocator *out);
+RCGC_API int rcgc_heap_get_allocator(const rcgc_heap *h, rcgc_domain d,
+                                     rcgc_allocator *out);
 /* PyMem_SetAllocator: replace the domain's hooks (copied).  RCGC_EINVAL for
  * an unknown domain or incomplete hooks (nothing changes). */
-int rcgc_heap_set_allocator(rcgc_heap *h, rcgc_domain d,
-                            const rcgc_allocator *a);
+RCGC_API int rcgc_heap_set_allocator(rcgc_heap *h, rcgc_domain d,
+                                     const rcgc_allocator *a);
 
 /* PyMem_SetupDebugHooks: wrap each domain not already wrapped by this heap's
  * debug layer.  Blocks allocated before must not be freed afterwards (they
  * have no debug header).  0 or RCGC_ENOMEM. */
-int rcgc_heap_setup_debug_hooks(rcgc_heap *h);
+RCGC_API int rcgc_heap_setup_debug_hooks(rcgc_heap *h);
 
 /* Live blocks of a domain (allocations minus frees through the front end);
- * -1 for an unknown domain. */
-rcgc_ssize rcgc_heap_blocks(const rcgc_heap *h, rcgc_domain d);
+ * RCGC_EINVAL for an unknown domain (was -1, which is RCGC_ENOMEM). */
+RCGC_API rcgc_ssize rcgc_heap_blocks(const rcgc_heap *h, rcgc_domain d);
 
 /* BORROWED: the heap's pool allocator (NULL with use_pymalloc = 0) and debug
  * layer (NULL until debug hooks are installed). */
-rcgc_pymalloc *rcgc_heap_pymalloc(rcgc_heap *h);
-rcgc_memdebug *rcgc_heap_memdebug(rcgc_heap *h);
+RCGC_API rcgc_pymalloc *rcgc_heap_pymalloc(rcgc_heap *h);
+RCGC_API rcgc_memdebug *rcgc_heap_memdebug(rcgc_heap *h);
 
 /* Whole-heap check: the pool allocator's invariants and, with debug hooks,
  * every live block's guards.  0 or RCGC_ECORRUPT (problems were reported). */
-int rcgc_heap_check(rcgc_heap *h);
+RCGC_API int rcgc_heap_check(rcgc_heap *h);
 
 #ifdef __cplusplus
 }

@@ -53,6 +53,9 @@ typedef int (*rcgc_serve_command_fn)(void *ctx, const char *cmd,
                                      size_t msglen);
 
 typedef struct rcgc_serve_config {
+    size_t size;                 /* sizeof(rcgc_serve_config), set by
+                                    rcgc_serve_config_init (with those of
+                                    trace and diag) */
     const char *socket_path;     /* required: where to listen (shorter than
                                     108 bytes); a stale socket there is
                                     replaced, anything else is refused */
@@ -87,7 +90,7 @@ typedef struct rcgc_serve_config {
 } rcgc_serve_config;
 
 /* Fill cfg with the defaults above (socket_path and token NULL). */
-void rcgc_serve_config_init(rcgc_serve_config *cfg);
+RCGC_API void rcgc_serve_config_init(rcgc_serve_config *cfg);
 
 /*
  * Start serving rt on cfg->socket_path (cfg is copied, strings included).
@@ -100,8 +103,8 @@ void rcgc_serve_config_init(rcgc_serve_config *cfg);
  * (bad configuration, a non-socket file at the path, a server already
  * listening there), RCGC_EFAILED (a system call failed), RCGC_ENOMEM.
  */
-int rcgc_serve_start(rcgc_runtime *rt, const rcgc_serve_config *cfg,
-                     rcgc_serve **out, char *err, size_t errlen);
+RCGC_API int rcgc_serve_start(rcgc_runtime *rt, const rcgc_serve_config *cfg,
+                              rcgc_serve **out, char *err, size_t errlen);
 
 /*
  * Serve: wait up to timeout_ms (0: do not wait; -1: until something
@@ -117,20 +120,20 @@ int rcgc_serve_start(rcgc_runtime *rt, const rcgc_serve_config *cfg,
  * closes or 100 ms passed (rcgc_serve_timeout counts that deadline), so a
  * loop polling rcgc_serve_fd does not spin.
  */
-int rcgc_serve_poll(rcgc_serve *srv, int timeout_ms);
+RCGC_API int rcgc_serve_poll(rcgc_serve *srv, int timeout_ms);
 
 /* A descriptor that becomes readable when rcgc_serve_poll has work (an
  * epoll descriptor: add it to the program's poll/epoll set for POLLIN). */
-int rcgc_serve_fd(const rcgc_serve *srv);
+RCGC_API int rcgc_serve_fd(const rcgc_serve *srv);
 
 /* Milliseconds until the next deadline (a "trace" window ending, a client
  * timing out, accepting again after running out of descriptors), 0 if one
  * has passed, -1 if there is none: call rcgc_serve_poll by then even if
  * the descriptor stays quiet. */
-int rcgc_serve_timeout(const rcgc_serve *srv);
+RCGC_API int rcgc_serve_timeout(const rcgc_serve *srv);
 
 /* BORROWED: the token clients must send (given or generated). */
-const char *rcgc_serve_token(const rcgc_serve *srv);
+RCGC_API const char *rcgc_serve_token(const rcgc_serve *srv);
 
 typedef struct rcgc_serve_stats {
     uint64_t accepted;       /* connections accepted */
@@ -145,7 +148,7 @@ typedef struct rcgc_serve_stats {
     int tracing;             /* a "trace" window is open */
 } rcgc_serve_stats;
 
-void rcgc_serve_get_stats(const rcgc_serve *srv, rcgc_serve_stats *out);
+RCGC_API void rcgc_serve_get_stats(const rcgc_serve *srv, rcgc_serve_stats *out);
 
 /*
  * Stop: close every client (an answer not yet written is lost), end a
@@ -161,7 +164,7 @@ void rcgc_serve_get_stats(const rcgc_serve *srv, rcgc_serve_stats *out);
  * rcgc_serve_poll returns, as after any stop; rcgc_serve_poll must not be
  * called with it again.
  */
-void rcgc_serve_stop(rcgc_serve *srv);
+RCGC_API void rcgc_serve_stop(rcgc_serve *srv);
 
 #ifdef __cplusplus
 }

@@ -55,16 +55,17 @@ typedef struct rcgc_site {
 #define RCGC_HERE (&(const rcgc_site){__FILE__, __func__, __LINE__})
 
 /* The allocation calls with their call site (used by the call-site frame
- * source; the site costs nothing when the tracer is off). */
-rcgc_object *rcgc_object_new_at(rcgc_runtime *rt, const rcgc_type *type,
-                                const rcgc_site *site);
-rcgc_object *rcgc_object_new_sized_at(rcgc_runtime *rt, const rcgc_type *type,
-                                      size_t size, const rcgc_site *site);
-void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const rcgc_site *site);
-void *rcgc_mem_calloc_at(rcgc_runtime *rt, size_t nelem, size_t elsize,
-                         const rcgc_site *site);
-void *rcgc_mem_realloc_at(rcgc_runtime *rt, void *ptr, size_t size,
-                          const rcgc_site *site);
+ * source; the site costs nothing when the tracer is off).  The object calls
+ * return a NEW reference, as rcgc_object_new and rcgc_object_new_sized. */
+RCGC_API rcgc_object *rcgc_object_new_at(rcgc_runtime *rt, const rcgc_type *type,
+                                         const rcgc_site *site);
+RCGC_API rcgc_object *rcgc_object_new_sized_at(rcgc_runtime *rt, const rcgc_type *type,
+                                               size_t size, const rcgc_site *site);
+RCGC_API void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size, const rcgc_site *site);
+RCGC_API void *rcgc_mem_calloc_at(rcgc_runtime *rt, size_t nelem, size_t elsize,
+                                  const rcgc_site *site);
+RCGC_API void *rcgc_mem_realloc_at(rcgc_runtime *rt, void *ptr, size_t size,
+                                   const rcgc_site *site);
 
 #define RCGC_NEW(rt, type) rcgc_object_new_at((rt), (type), RCGC_HERE)
 #define RCGC_NEW_SIZED(rt, type, size)                                        \
@@ -91,6 +92,8 @@ typedef int (*rcgc_frame_provider)(void *ctx, rcgc_frame *frames, int max,
                                    int *total);
 
 typedef struct rcgc_trace_config {
+    size_t size;                  /* sizeof(rcgc_trace_config), set by
+                                     rcgc_trace_config_init */
     int nframes;                  /* frames per traceback, 1..65535 (1) */
     rcgc_frame_source source;     /* RCGC_FRAMES_CALLSITE */
     rcgc_frame_provider provider; /* RCGC_FRAMES_PROVIDER only */
@@ -100,37 +103,37 @@ typedef struct rcgc_trace_config {
     uint64_t seed;                /* sampling's random seed (0: fixed) */
 } rcgc_trace_config;
 
-void rcgc_trace_config_init(rcgc_trace_config *cfg);
+RCGC_API void rcgc_trace_config_init(rcgc_trace_config *cfg);
 
 /*
  * Start tracing rt's allocations (tracemalloc.start).  RCGC_EINVAL when
- * nframes is outside 1..65535 or the source is unusable (a provider source
+ * cfg->size is not sizeof(rcgc_trace_config), nframes is outside 1..65535 or the source is unusable (a provider source
  * without provider, a C stack source where unwinding is unavailable);
  * RCGC_ENOMEM.  Already tracing: 0 and nothing changes (CPython keeps the
  * first limit).  cfg may be NULL for the defaults.
  */
-int rcgc_trace_start(rcgc_runtime *rt, const rcgc_trace_config *cfg);
+RCGC_API int rcgc_trace_start(rcgc_runtime *rt, const rcgc_trace_config *cfg);
 
 /* Stop tracing and forget every trace (tracemalloc.stop). */
-void rcgc_trace_stop(rcgc_runtime *rt);
+RCGC_API void rcgc_trace_stop(rcgc_runtime *rt);
 
-int rcgc_trace_is_tracing(rcgc_runtime *rt);
+RCGC_API int rcgc_trace_is_tracing(rcgc_runtime *rt);
 
 /* The traceback limit of the last start (1 before any start). */
-int rcgc_trace_get_limit(rcgc_runtime *rt);
+RCGC_API int rcgc_trace_get_limit(rcgc_runtime *rt);
 
 /* Bytes of the traced blocks now, and at most since start or the last
  * reset_peak; both 0 when not tracing.  In sampling mode, estimates. */
-void rcgc_trace_get_memory(rcgc_runtime *rt, size_t *current, size_t *peak);
+RCGC_API void rcgc_trace_get_memory(rcgc_runtime *rt, size_t *current, size_t *peak);
 
 /* peak := current (tracemalloc.reset_peak); nothing when not tracing. */
-void rcgc_trace_reset_peak(rcgc_runtime *rt);
+RCGC_API void rcgc_trace_reset_peak(rcgc_runtime *rt);
 
 /* Forget every trace but keep tracing (tracemalloc.clear_traces). */
-void rcgc_trace_clear(rcgc_runtime *rt);
+RCGC_API void rcgc_trace_clear(rcgc_runtime *rt);
 
 /* Bytes the tracer itself uses (tracemalloc.get_tracemalloc_memory). */
-size_t rcgc_trace_overhead(rcgc_runtime *rt);
+RCGC_API size_t rcgc_trace_overhead(rcgc_runtime *rt);
 
 /*
  * Record (or replace) a trace of size bytes at ptr in domain, with the
@@ -139,18 +142,18 @@ size_t rcgc_trace_overhead(rcgc_runtime *rt);
  * RCGC_ENOTTRACING when not tracing, RCGC_EINVAL for a bad domain,
  * RCGC_ENOMEM.
  */
-int rcgc_trace_track(rcgc_runtime *rt, unsigned domain, const void *ptr,
-                     size_t size);
+RCGC_API int rcgc_trace_track(rcgc_runtime *rt, unsigned domain, const void *ptr,
+                              size_t size);
 /* Forget that trace (absent: 0).  RCGC_ENOTTRACING when not tracing. */
-int rcgc_trace_untrack(rcgc_runtime *rt, unsigned domain, const void *ptr);
+RCGC_API int rcgc_trace_untrack(rcgc_runtime *rt, unsigned domain, const void *ptr);
 
 /* The allocation traceback of obj (tracemalloc.get_object_traceback), or of
  * the block at ptr in domain: up to max frames into frames, most recent
  * first; returns how many (0: not traced or not tracing). */
-int rcgc_trace_object_traceback(rcgc_runtime *rt, const rcgc_object *obj,
-                                rcgc_frame *frames, int max);
-int rcgc_trace_block_traceback(rcgc_runtime *rt, unsigned domain,
-                               const void *ptr, rcgc_frame *frames, int max);
+RCGC_API int rcgc_trace_object_traceback(rcgc_runtime *rt, const rcgc_object *obj,
+                                         rcgc_frame *frames, int max);
+RCGC_API int rcgc_trace_block_traceback(rcgc_runtime *rt, unsigned domain,
+                                        const void *ptr, rcgc_frame *frames, int max);
 
 /* ------------------------------------------------------------------------ */
 /* Snapshots (tracemalloc.Snapshot; docs/tracer.md)                          */
@@ -178,14 +181,14 @@ typedef struct rcgc_trace {
 /* NEW: a copy of rt's traces (tracemalloc.take_snapshot).  NULL with
  * RCGC_ENOTTRACING when not tracing, or RCGC_ENOMEM
  * (rcgc_runtime_last_error). */
-rcgc_snapshot *rcgc_snapshot_take(rcgc_runtime *rt);
-void rcgc_snapshot_free(rcgc_snapshot *s);
+RCGC_API rcgc_snapshot *rcgc_snapshot_take(rcgc_runtime *rt);
+RCGC_API void rcgc_snapshot_free(rcgc_snapshot *s);
 
-rcgc_ssize rcgc_snapshot_count(const rcgc_snapshot *s);
+RCGC_API rcgc_ssize rcgc_snapshot_count(const rcgc_snapshot *s);
 /* BORROWED: trace i (0 <= i < count), in the snapshot's order. */
-const rcgc_trace *rcgc_snapshot_trace(const rcgc_snapshot *s, rcgc_ssize i);
-int rcgc_snapshot_traceback_limit(const rcgc_snapshot *s);
-size_t rcgc_snapshot_sample_bytes(const rcgc_snapshot *s); /* 0: complete */
+RCGC_API const rcgc_trace *rcgc_snapshot_trace(const rcgc_snapshot *s, rcgc_ssize i);
+RCGC_API int rcgc_snapshot_traceback_limit(const rcgc_snapshot *s);
+RCGC_API size_t rcgc_snapshot_sample_bytes(const rcgc_snapshot *s); /* 0: complete */
 
 /* Resolve the C stack frames of s (RCGC_FRAMES_CSTACK) to function and
  * file:line from the modules' debug information, as heaptrack does when it
@@ -194,19 +197,31 @@ size_t rcgc_snapshot_sample_bytes(const rcgc_snapshot *s); /* 0: complete */
  * and line 0 (statistics show it as module+0xoffset); frames that cannot be
  * resolved (no debug information, the module is gone) stay so.  Returns the frames resolved, or RCGC_EFAILED
  * with the reason in err (addr2line missing or failing), RCGC_ENOMEM. */
-rcgc_ssize rcgc_snapshot_symbolize(rcgc_snapshot *s, char *err, size_t errlen);
+RCGC_API rcgc_ssize rcgc_snapshot_symbolize(rcgc_snapshot *s, char *err, size_t errlen);
 
 /* Snapshot files: a versioned binary format (docs/tracer.md).  dump: 0 or
  * a negative code (errno-based failures give RCGC_EFAILED, and err gets the
- * reason); the file is created with mode 0600 (minus the umask).  load: NEW snapshot, or NULL and a message naming what is wrong
- * and where in err (a corrupt, truncated or hostile file never crashes the
- * loader nor makes it allocate more than the file justifies). */
-int rcgc_snapshot_dump(const rcgc_snapshot *s, const char *path, char *err,
-                       size_t errlen);
-rcgc_snapshot *rcgc_snapshot_load(const char *path, char *err, size_t errlen);
-/* The same on memory: NEW snapshot from bytes. */
-rcgc_snapshot *rcgc_snapshot_load_bytes(const void *data, size_t size,
-                                        char *err, size_t errlen);
+ * reason); the file is created with mode 0600 (minus the umask).
+ *
+ * read: 0 and a NEW snapshot in *out, or a code, *out = NULL and a message
+ * naming what is wrong and where in err (may be NULL): RCGC_EFORMAT (not a
+ * snapshot file, or corrupt or truncated: "offset N: ..."), RCGC_EFAILED
+ * (the file cannot be opened or read), RCGC_ENOMEM, RCGC_EINVAL (NULL path
+ * or out).  A corrupt, truncated or hostile file never crashes the reader
+ * nor makes it allocate more than the file justifies.  load: the same,
+ * returning the snapshot or NULL (read gives the code). */
+RCGC_API int rcgc_snapshot_dump(const rcgc_snapshot *s, const char *path, char *err,
+                                size_t errlen);
+RCGC_API int rcgc_snapshot_read(const char *path, rcgc_snapshot **out,
+                                char *err, size_t errlen);
+RCGC_API rcgc_snapshot *rcgc_snapshot_load(const char *path, char *err, size_t errlen);
+/* The same on memory: NEW snapshot from bytes (data may be NULL when size
+ * is 0). */
+RCGC_API int rcgc_snapshot_read_bytes(const void *data, size_t size,
+                                      rcgc_snapshot **out, char *err,
+                                      size_t errlen);
+RCGC_API rcgc_snapshot *rcgc_snapshot_load_bytes(const void *data, size_t size,
+                                                 char *err, size_t errlen);
 
 /* Filters (tracemalloc.Filter / DomainFilter).  A trace is kept when some
  * inclusive filter matches it (or there is none) and no exclusive filter
@@ -221,9 +236,9 @@ typedef struct rcgc_trace_filter {
 } rcgc_trace_filter;
 
 /* NEW: the traces of s that the filters keep, in s's order. */
-rcgc_snapshot *rcgc_snapshot_filter(const rcgc_snapshot *s,
-                                    const rcgc_trace_filter *filters,
-                                    size_t nfilters);
+RCGC_API rcgc_snapshot *rcgc_snapshot_filter(const rcgc_snapshot *s,
+                                             const rcgc_trace_filter *filters,
+                                             size_t nfilters);
 
 typedef enum rcgc_stat_key {
     RCGC_BY_TRACEBACK = 0, /* the whole traceback */
@@ -247,20 +262,20 @@ typedef struct rcgc_statistic {
  * cumulative counts every frame of a traceback (filename and lineno keys
  * only: RCGC_EINVAL with the traceback key).  *out gets an array valid
  * while s (and old) live; free it with rcgc_statistics_free. */
-rcgc_ssize rcgc_snapshot_statistics(const rcgc_snapshot *s, rcgc_stat_key key,
-                                    int cumulative, rcgc_statistic **out);
-rcgc_ssize rcgc_snapshot_compare(const rcgc_snapshot *s,
-                                 const rcgc_snapshot *old, rcgc_stat_key key,
-                                 int cumulative, rcgc_statistic **out);
-void rcgc_statistics_free(rcgc_statistic *stats);
+RCGC_API rcgc_ssize rcgc_snapshot_statistics(const rcgc_snapshot *s, rcgc_stat_key key,
+                                             int cumulative, rcgc_statistic **out);
+RCGC_API rcgc_ssize rcgc_snapshot_compare(const rcgc_snapshot *s,
+                                          const rcgc_snapshot *old, rcgc_stat_key key,
+                                          int cumulative, rcgc_statistic **out);
+RCGC_API void rcgc_statistics_free(rcgc_statistic *stats);
 
 /* CPython's text for one statistic: "file.c:52: size=48.2 KiB (+48.2 KiB),
  * count=500 (+500), average=96 B" (diff parts only with is_diff).  Returns
  * the length written (snprintf semantics). */
-int rcgc_statistic_format(const rcgc_statistic *st, rcgc_stat_key key,
-                          int is_diff, char *buf, size_t size);
+RCGC_API int rcgc_statistic_format(const rcgc_statistic *st, rcgc_stat_key key,
+                                   int is_diff, char *buf, size_t size);
 /* CPython's _format_size: "66 B", "48.2 KiB", signed with +/- when sign. */
-int rcgc_format_size(double size, int sign, char *buf, size_t bufsize);
+RCGC_API int rcgc_format_size(double size, int sign, char *buf, size_t bufsize);
 
 #ifdef __cplusplus
 }

@@ -480,9 +480,9 @@ TEST(finalize_bad_arguments)
     CHECK_EQ(rcgc_finalize_call(rt, o, &r), RCGC_EINVAL);
     CHECK_EQ(rcgc_finalize_alive(o), 0);
     rcgc_object *po = l, *pa = l;
-    CHECK_EQ(rcgc_finalize_peek(rt, o, &po, &pa), 0);
+    CHECK_EQ(rcgc_finalize_peek(rt, o, &po, &pa), RCGC_EINVAL);
     CHECK(po == NULL && pa == NULL);
-    CHECK_EQ(rcgc_finalize_detach(rt, o, NULL, NULL), 0);
+    CHECK_EQ(rcgc_finalize_detach(rt, o, NULL, NULL), RCGC_EINVAL);
     CHECK_EQ(rcgc_finalize_atexit(o), 0);
     rcgc_finalize_set_atexit(o, 1);
     CHECK_EQ(rcgc_finalize_atexit(o), 0);

@@ -78,7 +78,7 @@ TEST(defaults)
     CHECK(rcgc_pymalloc_owns(pm, m) && rcgc_pymalloc_owns(pm, o));
     CHECK_EQ(rcgc_heap_blocks(h, RCGC_DOMAIN_RAW), 1);
     CHECK_EQ(rcgc_heap_blocks(h, RCGC_DOMAIN_OBJ), 1);
-    CHECK_EQ(rcgc_heap_blocks(h, (rcgc_domain)7), -1);
+    CHECK_EQ(rcgc_heap_blocks(h, (rcgc_domain)7), RCGC_EINVAL);
     o = rcgc_heap_realloc(h, RCGC_DOMAIN_OBJ, o, 1000); /* large: raw */
     REQUIRE(o != NULL);
     CHECK(!rcgc_pymalloc_owns(pm, o));

@@ -533,7 +533,7 @@ TEST(runtime_free_during_collection)
     CHECK_DEATH(free_in_teardown_finalizer, NULL, "rcgc: fatal error: ",
                 "rcgc_runtime_free called during a collection or teardown");
 #else
-    /* Release: RCGC_EINVAL, and the runtime carries on. */
+    /* Release: RCGC_EBUSY, and the runtime carries on. */
     rcgc_runtime *rt = t_runtime();
     rcgc_object *o = t_new(rt, &t_fnode_type, 1);
     REQUIRE(o != NULL);
@@ -542,11 +542,11 @@ TEST(runtime_free_during_collection)
     rcgc_decref(rt, o);
     free_rc = 99;
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
-    CHECK_EQ(free_rc, RCGC_EINVAL);
+    CHECK_EQ(free_rc, RCGC_EBUSY);
     free_rc = 99;
     CHECK_EQ(rcgc_gc_callback_add(rt, cb_free_runtime, NULL), 0);
     rcgc_gc_collect(rt, 0);
-    CHECK_EQ(free_rc, RCGC_EINVAL);
+    CHECK_EQ(free_rc, RCGC_EBUSY);
     CHECK_EQ(rcgc_gc_callback_remove(rt, cb_free_runtime, NULL), 0);
     CHECK_EQ(rcgc_gc_check(rt), 0);
     /* During teardown's own collections. */
@@ -557,7 +557,7 @@ TEST(runtime_free_during_collection)
     rcgc_decref(rt, o);
     free_rc = 99;
     t_teardown(rt);
-    CHECK_EQ(free_rc, RCGC_EINVAL);
+    CHECK_EQ(free_rc, RCGC_EBUSY);
 #endif
 }
 

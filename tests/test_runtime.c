@@ -561,11 +561,16 @@ TEST(strerror_every_code)
     CHECK_STR(rcgc_strerror(RCGC_ENOTTRACING), "the tracer is not tracing");
     CHECK_EQ(RCGC_ENOTWEAK, -10);
     CHECK_EQ(RCGC_ENOTTRACING, -11);
+    CHECK_STR(rcgc_strerror(RCGC_EBUSY), "still in use");
+    CHECK_EQ(RCGC_EBUSY, -12);
+    CHECK(strstr(rcgc_strerror(RCGC_EABI), "different rcgc headers") != NULL);
+    CHECK_EQ(RCGC_EABI, -13);
+    CHECK_EQ(RCGC_EFORMAT, -14);
     CHECK_STR(rcgc_strerror(1), "unknown error");
-    CHECK_STR(rcgc_strerror(-12), "unknown error");
+    CHECK_STR(rcgc_strerror(-15), "unknown error");
     CHECK_STR(rcgc_strerror(-1000), "unknown error");
     /* Every code has a distinct message. */
-    for (int i = -11; i <= 0; i++)
+    for (int i = -14; i <= 0; i++)
         for (int j = i + 1; j <= 0; j++)
             CHECK(strcmp(rcgc_strerror(i), rcgc_strerror(j)) != 0);
 }

@@ -86,7 +86,7 @@ int rcgc__check_all(rcgc_runtime *rt, int lists_complete)
     return 0;
 }
 
-RCGC__EXPORT int rcgc_gc_check(rcgc_runtime *rt)
+int rcgc_gc_check(rcgc_runtime *rt)
 {
     return rcgc__check_all(rt, !rt->collecting);
 }

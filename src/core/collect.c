@@ -779,7 +779,7 @@ void rcgc__gc_link(rcgc_runtime *rt)
     }
 }
 
-RCGC__EXPORT rcgc_ssize rcgc_gc_collect(rcgc_runtime *rt, int generation)
+rcgc_ssize rcgc_gc_collect(rcgc_runtime *rt, int generation)
 {
     if (generation < 0 || generation >= RCGC_NUM_GENERATIONS)
         return RCGC_ERANGE;
@@ -790,7 +790,7 @@ RCGC__EXPORT rcgc_ssize rcgc_gc_collect(rcgc_runtime *rt, int generation)
     return n;
 }
 
-RCGC__EXPORT rcgc_ssize rcgc_gc_collect_pending(rcgc_runtime *rt)
+rcgc_ssize rcgc_gc_collect_pending(rcgc_runtime *rt)
 {
     if (!rt->pending || rt->collecting) return 0;
     rt->pending = 0;

@@ -9,7 +9,7 @@
 
 #include "core/internal.h"
 
-RCGC__EXPORT const char *rcgc_strerror(int err)
+const char *rcgc_strerror(int err)
 {
     switch (err) {
     case RCGC_OK:

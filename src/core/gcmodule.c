@@ -14,39 +14,39 @@ static const char *const phase_names[RCGC_PHASE_COUNT] = {
 #undef RCGC_PHASE_NAME_
 };
 
-RCGC__EXPORT const char *rcgc_gc_phase_name(int phase)
+const char *rcgc_gc_phase_name(int phase)
 {
     return phase >= 0 && phase < RCGC_PHASE_COUNT ? phase_names[phase] : NULL;
 }
 
 /* ---- switches and counters ---- */
 
-RCGC__EXPORT int rcgc_gc_enable(rcgc_runtime *rt)
+int rcgc_gc_enable(rcgc_runtime *rt)
 {
     int was = rt->enabled;
     rt->enabled = 1;
     return was;
 }
 
-RCGC__EXPORT int rcgc_gc_disable(rcgc_runtime *rt)
+int rcgc_gc_disable(rcgc_runtime *rt)
 {
     int was = rt->enabled;
     rt->enabled = 0;
     return was;
 }
 
-RCGC__EXPORT int rcgc_gc_isenabled(rcgc_runtime *rt)
+int rcgc_gc_isenabled(rcgc_runtime *rt)
 {
     return rt->enabled;
 }
 
-RCGC__EXPORT void rcgc_gc_get_threshold(rcgc_runtime *rt, int out[3])
+void rcgc_gc_get_threshold(rcgc_runtime *rt, int out[3])
 {
     for (int i = 0; i < RCGC_NUM_GENERATIONS; i++) out[i] = rt->gen[i].threshold;
 }
 
-RCGC__EXPORT int rcgc_gc_set_threshold(rcgc_runtime *rt, int t0, int t1,
-                                       int t2)
+int rcgc_gc_set_threshold(rcgc_runtime *rt, int t0, int t1,
+                          int t2)
 {
     if (t0 < 0 || t1 < 0 || t2 < 0) return RCGC_EINVAL;
     rt->gen[0].threshold = t0;
@@ -55,30 +55,30 @@ RCGC__EXPORT int rcgc_gc_set_threshold(rcgc_runtime *rt, int t0, int t1,
     return 0;
 }
 
-RCGC__EXPORT void rcgc_gc_get_count(rcgc_runtime *rt, int out[3])
+void rcgc_gc_get_count(rcgc_runtime *rt, int out[3])
 {
     for (int i = 0; i < RCGC_NUM_GENERATIONS; i++) out[i] = rt->gen[i].count;
 }
 
-RCGC__EXPORT unsigned rcgc_gc_get_debug(rcgc_runtime *rt)
+unsigned rcgc_gc_get_debug(rcgc_runtime *rt)
 {
     return rt->debug;
 }
 
-RCGC__EXPORT void rcgc_gc_set_debug(rcgc_runtime *rt, unsigned flags)
+void rcgc_gc_set_debug(rcgc_runtime *rt, unsigned flags)
 {
     rt->debug = flags;
 }
 
-RCGC__EXPORT void rcgc_gc_get_stats(rcgc_runtime *rt, rcgc_gc_stats out[3])
+void rcgc_gc_get_stats(rcgc_runtime *rt, rcgc_gc_stats out[3])
 {
     memcpy(out, rt->stats, sizeof rt->stats);
 }
 
 /* ---- callbacks ---- */
 
-RCGC__EXPORT int rcgc_gc_callback_add(rcgc_runtime *rt, rcgc_gc_callback_fn fn,
-                                      void *ctx)
+int rcgc_gc_callback_add(rcgc_runtime *rt, rcgc_gc_callback_fn fn,
+                         void *ctx)
 {
     if (fn == NULL) return RCGC_EINVAL;
     if (rcgc__grow(rt, (void **)&rt->callbacks, &rt->callbacks_cap,
@@ -90,8 +90,8 @@ RCGC__EXPORT int rcgc_gc_callback_add(rcgc_runtime *rt, rcgc_gc_callback_fn fn,
     return 0;
 }
 
-RCGC__EXPORT int rcgc_gc_callback_remove(rcgc_runtime *rt,
-                                         rcgc_gc_callback_fn fn, void *ctx)
+int rcgc_gc_callback_remove(rcgc_runtime *rt,
+                            rcgc_gc_callback_fn fn, void *ctx)
 {
     for (rcgc_ssize i = 0; i < rt->ncallbacks; i++) {
         if (rt->callbacks[i].fn == fn && rt->callbacks[i].ctx == ctx) {
@@ -144,8 +144,8 @@ static rcgc_ssize objvec_finish(struct objvec *v, rcgc_object ***out)
     return v->n;
 }
 
-RCGC__EXPORT void rcgc_objects_free(rcgc_runtime *rt, rcgc_object **objs,
-                                    rcgc_ssize n)
+void rcgc_objects_free(rcgc_runtime *rt, rcgc_object **objs,
+                       rcgc_ssize n)
 {
     if (objs == NULL) return;
     for (rcgc_ssize i = 0; i < n; i++) rcgc_decref(rt, objs[i]);
@@ -154,13 +154,13 @@ RCGC__EXPORT void rcgc_objects_free(rcgc_runtime *rt, rcgc_object **objs,
 
 /* ---- the garbage list ---- */
 
-RCGC__EXPORT rcgc_ssize rcgc_gc_garbage_size(rcgc_runtime *rt)
+rcgc_ssize rcgc_gc_garbage_size(rcgc_runtime *rt)
 {
     return rt->ngarbage;
 }
 
-RCGC__EXPORT rcgc_ssize rcgc_gc_get_garbage(rcgc_runtime *rt,
-                                            rcgc_object ***out)
+rcgc_ssize rcgc_gc_get_garbage(rcgc_runtime *rt,
+                               rcgc_object ***out)
 {
     struct objvec v = {rt, NULL, 0, 0, 0};
     for (rcgc_ssize i = 0; i < rt->ngarbage && !v.failed; i++)
@@ -168,7 +168,7 @@ RCGC__EXPORT rcgc_ssize rcgc_gc_get_garbage(rcgc_runtime *rt,
     return objvec_finish(&v, out);
 }
 
-RCGC__EXPORT int rcgc_gc_garbage_remove(rcgc_runtime *rt, rcgc_object *o)
+int rcgc_gc_garbage_remove(rcgc_runtime *rt, rcgc_object *o)
 {
     for (rcgc_ssize i = 0; i < rt->ngarbage; i++) {
         if (rt->garbage[i] == o) {
@@ -182,7 +182,7 @@ RCGC__EXPORT int rcgc_gc_garbage_remove(rcgc_runtime *rt, rcgc_object *o)
     return RCGC_ENOTFOUND;
 }
 
-RCGC__EXPORT void rcgc_gc_garbage_clear(rcgc_runtime *rt)
+void rcgc_gc_garbage_clear(rcgc_runtime *rt)
 {
     /* Detach first: the decrefs may run code that appends again. */
     rcgc_object **items = rt->garbage;
@@ -194,7 +194,7 @@ RCGC__EXPORT void rcgc_gc_garbage_clear(rcgc_runtime *rt)
 
 /* ---- freeze ---- */
 
-RCGC__EXPORT void rcgc_gc_freeze(rcgc_runtime *rt)
+void rcgc_gc_freeze(rcgc_runtime *rt)
 {
     for (int i = 0; i < RCGC_NUM_GENERATIONS; i++) {
         gc_list_merge(&rt->gen[i].head, &rt->permanent);
@@ -202,20 +202,20 @@ RCGC__EXPORT void rcgc_gc_freeze(rcgc_runtime *rt)
     }
 }
 
-RCGC__EXPORT void rcgc_gc_unfreeze(rcgc_runtime *rt)
+void rcgc_gc_unfreeze(rcgc_runtime *rt)
 {
     gc_list_merge(&rt->permanent, &rt->gen[RCGC_NUM_GENERATIONS - 1].head);
 }
 
-RCGC__EXPORT rcgc_ssize rcgc_gc_get_freeze_count(rcgc_runtime *rt)
+rcgc_ssize rcgc_gc_get_freeze_count(rcgc_runtime *rt)
 {
     return gc_list_size(&rt->permanent);
 }
 
 /* ---- introspection ---- */
 
-RCGC__EXPORT rcgc_ssize rcgc_gc_get_objects(rcgc_runtime *rt, int generation,
-                                            rcgc_object ***out)
+rcgc_ssize rcgc_gc_get_objects(rcgc_runtime *rt, int generation,
+                               rcgc_object ***out)
 {
     if (generation < -1 || generation >= RCGC_NUM_GENERATIONS) {
         *out = NULL;
@@ -260,10 +260,10 @@ static int refers_to(rcgc_object *o, struct referrers_ctx *c)
            (t->ephemerons != NULL && t->ephemerons(o, visit_pair_referrer, c) != 0);
 }
 
-RCGC__EXPORT rcgc_ssize rcgc_gc_get_referrers(rcgc_runtime *rt,
-                                              rcgc_object *const *objs,
-                                              rcgc_ssize nobjs,
-                                              rcgc_object ***out)
+rcgc_ssize rcgc_gc_get_referrers(rcgc_runtime *rt,
+                                 rcgc_object *const *objs,
+                                 rcgc_ssize nobjs,
+                                 rcgc_object ***out)
 {
     struct objvec v = {rt, NULL, 0, 0, 0};
     struct referrers_ctx c = {objs, nobjs};
@@ -292,10 +292,10 @@ static int visit_pair_referent(rcgc_object *key, rcgc_object *value, void *arg)
     return objvec_push(arg, value) != 0;
 }
 
-RCGC__EXPORT rcgc_ssize rcgc_gc_get_referents(rcgc_runtime *rt,
-                                              rcgc_object *const *objs,
-                                              rcgc_ssize nobjs,
-                                              rcgc_object ***out)
+rcgc_ssize rcgc_gc_get_referents(rcgc_runtime *rt,
+                                 rcgc_object *const *objs,
+                                 rcgc_ssize nobjs,
+                                 rcgc_object ***out)
 {
     struct objvec v = {rt, NULL, 0, 0, 0};
     if (nobjs < 0 || (nobjs > 0 && objs == NULL)) {

@@ -17,13 +17,11 @@
 #if defined(__GNUC__)
 #define RCGC__NORETURN __attribute__((noreturn))
 #define RCGC__PRINTF(f, a) __attribute__((format(printf, f, a)))
-#define RCGC__EXPORT __attribute__((visibility("default")))
 #define RCGC__NOINLINE __attribute__((noinline))
 #else
 #define RCGC__NOINLINE
 #define RCGC__NORETURN
 #define RCGC__PRINTF(f, a)
-#define RCGC__EXPORT
 #endif
 
 /* Deallocations nested deeper than this are deferred (CPython's trashcan
@@ -189,6 +187,9 @@ struct rcgc_runtime {
     rcgc_ssize objects, objects_peak, tracked, allocations, blocks;
     uint64_t serial;               /* allocation counter (debug header) */
     int tearing_down;              /* inside rcgc_runtime_free */
+    int attached;                  /* users from higher layers (diagnostics
+                                      servers): rcgc_runtime_free is
+                                      refused (RCGC_EBUSY) while > 0 */
 
     /* RCGC_DEBUG >= 1: every live object; >= 2: quarantine ring */
     debug_head all;
@@ -210,6 +211,10 @@ int rcgc__grow(rcgc_runtime *rt, void **arr, rcgc_ssize *cap, rcgc_ssize need,
                size_t elsize);
 void rcgc__unraisable(rcgc_runtime *rt, rcgc_unraisable_kind kind,
                       rcgc_object *obj, int err);
+/* A higher layer starts / stops using rt beyond single calls (a server):
+ * rcgc_runtime_free refuses to run in between. */
+void rcgc__runtime_attach(rcgc_runtime *rt);
+void rcgc__runtime_detach(rcgc_runtime *rt);
 
 /* ---- error.c: fatal misuse reports ---- */
 RCGC__NORETURN void rcgc__fatal(rcgc_runtime *rt, const rcgc_object *o,

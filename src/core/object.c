@@ -64,14 +64,14 @@ void rcgc__debug_check_object(rcgc_runtime *rt, const rcgc_object *o,
     if (RCGC_DEBUG >= 1) check_object_at(rt, o, what, NULL, 0);
 }
 
-RCGC__EXPORT void rcgc__incref_checked(rcgc_object *o, const char *file,
+void rcgc_incref_checked(rcgc_object *o, const char *file,
                                        int line)
 {
     check_object_at(NULL, o, "rcgc_incref", file, line);
     if (o->refcnt >= 0) o->refcnt++;
 }
 
-RCGC__EXPORT void rcgc__decref_checked(rcgc_runtime *rt, rcgc_object *o,
+void rcgc_decref_checked(rcgc_runtime *rt, rcgc_object *o,
                                        const char *file, int line)
 {
     check_object_at(rt, o, "rcgc_decref", file, line);
@@ -80,7 +80,7 @@ RCGC__EXPORT void rcgc__decref_checked(rcgc_runtime *rt, rcgc_object *o,
         o->refcnt = r - 1;
     } else if (r == 1) {
         o->refcnt = 0;
-        rcgc__dealloc(rt, o);
+        rcgc_object_dealloc(rt, o);
     } else if (r == 0) {
         rcgc__fatal(rt, o,
                     "%s:%d: rcgc_decref: reference count would go below zero",
@@ -152,13 +152,13 @@ static rcgc_object *object_new(rcgc_runtime *rt, const rcgc_type *type,
     return o;
 }
 
-RCGC__EXPORT rcgc_object *rcgc_object_new(rcgc_runtime *rt,
+rcgc_object *rcgc_object_new(rcgc_runtime *rt,
                                           const rcgc_type *type)
 {
     return object_new(rt, type, type != NULL ? type->size : 0);
 }
 
-RCGC__EXPORT rcgc_object *rcgc_object_new_sized(rcgc_runtime *rt,
+rcgc_object *rcgc_object_new_sized(rcgc_runtime *rt,
                                                 const rcgc_type *type,
                                                 size_t size)
 {
@@ -340,7 +340,7 @@ static void destroy_chain(rcgc_runtime *rt)
     rt->trash_depth = 0;
 }
 
-RCGC__EXPORT void rcgc__dealloc(rcgc_runtime *rt, rcgc_object *o)
+void rcgc_object_dealloc(rcgc_runtime *rt, rcgc_object *o)
 {
     int was_tracked = 0;
     if (gc_is_gc(o) && gc_is_tracked(gc_head_of(o))) {
@@ -381,7 +381,7 @@ void rcgc__untrack(rcgc_runtime *rt, rcgc_object *o)
     rt->tracked--;
 }
 
-RCGC__EXPORT int rcgc_object_track(rcgc_runtime *rt, rcgc_object *o)
+int rcgc_object_track(rcgc_runtime *rt, rcgc_object *o)
 {
     rcgc__debug_check_object(rt, o, "rcgc_object_track");
     if (!gc_is_gc(o)) {
@@ -401,23 +401,23 @@ RCGC__EXPORT int rcgc_object_track(rcgc_runtime *rt, rcgc_object *o)
     return 0;
 }
 
-RCGC__EXPORT void rcgc_object_untrack(rcgc_runtime *rt, rcgc_object *o)
+void rcgc_object_untrack(rcgc_runtime *rt, rcgc_object *o)
 {
     rcgc__debug_check_object(rt, o, "rcgc_object_untrack");
     if (gc_is_gc(o)) rcgc__untrack(rt, o);
 }
 
-RCGC__EXPORT int rcgc_object_is_tracked(const rcgc_object *o)
+int rcgc_object_is_tracked(const rcgc_object *o)
 {
     return gc_is_gc(o) && gc_is_tracked(gc_head_of(o));
 }
 
-RCGC__EXPORT int rcgc_object_is_finalized(const rcgc_object *o)
+int rcgc_object_is_finalized(const rcgc_object *o)
 {
     return gc_is_gc(o) && gc_is_finalized(gc_head_of(o));
 }
 
-RCGC__EXPORT int rcgc_may_be_tracked(const rcgc_object *o)
+int rcgc_may_be_tracked(const rcgc_object *o)
 {
     const rcgc_type *t = o->type;
     if (!gc_type_is_gc(t)) return 0;
@@ -426,7 +426,7 @@ RCGC__EXPORT int rcgc_may_be_tracked(const rcgc_object *o)
     return gc_is_tracked(gc_head_of(o));
 }
 
-RCGC__EXPORT int rcgc_object_make_immortal(rcgc_runtime *rt, rcgc_object *o)
+int rcgc_object_make_immortal(rcgc_runtime *rt, rcgc_object *o)
 {
     rcgc__debug_check_object(rt, o, "rcgc_object_make_immortal");
     if (rcgc_object_is_immortal(o)) return 0;
@@ -439,7 +439,7 @@ RCGC__EXPORT int rcgc_object_make_immortal(rcgc_runtime *rt, rcgc_object *o)
     return 0;
 }
 
-RCGC__EXPORT int rcgc_object_call_finalizer(rcgc_runtime *rt, rcgc_object *o)
+int rcgc_object_call_finalizer(rcgc_runtime *rt, rcgc_object *o)
 {
     rcgc__debug_check_object(rt, o, "rcgc_object_call_finalizer");
     return rcgc__call_finalizer(rt, o);

@@ -99,23 +99,23 @@ int rcgc__grow(rcgc_runtime *rt, void **arr, rcgc_ssize *cap, rcgc_ssize need,
     return 0;
 }
 
-RCGC__EXPORT void *rcgc_mem_malloc(rcgc_runtime *rt, size_t size)
+void *rcgc_mem_malloc(rcgc_runtime *rt, size_t size)
 {
     return rcgc__malloc(rt, size);
 }
 
-RCGC__EXPORT void *rcgc_mem_calloc(rcgc_runtime *rt, size_t nelem,
-                                   size_t elsize)
+void *rcgc_mem_calloc(rcgc_runtime *rt, size_t nelem,
+                      size_t elsize)
 {
     return rcgc__calloc(rt, nelem, elsize);
 }
 
-RCGC__EXPORT void *rcgc_mem_realloc(rcgc_runtime *rt, void *ptr, size_t size)
+void *rcgc_mem_realloc(rcgc_runtime *rt, void *ptr, size_t size)
 {
     return rcgc__realloc(rt, ptr, size);
 }
 
-RCGC__EXPORT void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
+void rcgc_mem_free(rcgc_runtime *rt, void *ptr)
 {
     rcgc__free(rt, ptr);
 }
@@ -157,9 +157,47 @@ void rcgc__unraisable(rcgc_runtime *rt, rcgc_unraisable_kind kind,
 
 /* ---- creation ---- */
 
-RCGC__EXPORT void rcgc_config_init(rcgc_config *cfg)
+int rcgc_version(void)
+{
+    return RCGC_VERSION_NUM;
+}
+
+/* The library's own: what it was built from. */
+#define LIBRARY_ABI RCGC_ABI
+
+static void abi_message(char *msg, size_t msglen, const char *what,
+                        uint64_t prog, uint64_t lib, const char *unit)
+{
+    if (msg == NULL || msglen == 0) return;
+    snprintf(msg, msglen,
+             "rcgc: the program was compiled with %s%s%llu, the library with "
+             "%s%s%llu: rebuild the program against the library's headers",
+             what, unit, (unsigned long long)prog, what, unit,
+             (unsigned long long)lib);
+}
+
+int rcgc_abi_check(uint64_t abi, char *msg, size_t msglen)
+{
+    uint64_t lib = LIBRARY_ABI;
+    if (msg != NULL && msglen > 0) msg[0] = 0;
+    if (abi == lib) return 0;
+    if ((abi >> 48) != (lib >> 48))
+        abi_message(msg, msglen, "ABI version", abi >> 48, lib >> 48, " ");
+    else if (((abi >> 40) & 0xFF) != ((lib >> 40) & 0xFF))
+        abi_message(msg, msglen, "RCGC_DEBUG", (abi >> 40) & 0xFF,
+                    (lib >> 40) & 0xFF, "=");
+    else if ((abi & 0xFFFFFF) != (lib & 0xFFFFFF))
+        abi_message(msg, msglen, "sizeof(rcgc_config)", abi & 0xFFFFFF,
+                    lib & 0xFFFFFF, " ");
+    else
+        abi_message(msg, msglen, "ABI value", abi, lib, " ");
+    return RCGC_EABI;
+}
+
+void rcgc_config_init(rcgc_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
     rcgc_heap_config_init(&cfg->heap);
     cfg->threshold[0] = 700;
     cfg->threshold[1] = 10;
@@ -170,6 +208,9 @@ RCGC__EXPORT void rcgc_config_init(rcgc_config *cfg)
 
 static int config_is_valid(const rcgc_config *cfg)
 {
+    if (!RCGC__SIZE_OK(cfg) || !RCGC__SIZE_OK(&cfg->heap) ||
+        !RCGC__SIZE_OK(&cfg->heap.pymalloc) || !RCGC__SIZE_OK(&cfg->heap.debug))
+        return 0;
     const rcgc_allocator *a = &cfg->allocator;
     int hooks = (a->malloc != NULL) + (a->calloc != NULL) +
                 (a->realloc != NULL) + (a->free != NULL);
@@ -179,14 +220,33 @@ static int config_is_valid(const rcgc_config *cfg)
     return cfg->gc_mode == RCGC_GC_SYNC || cfg->gc_mode == RCGC_GC_DEFERRED;
 }
 
-RCGC__EXPORT rcgc_runtime *rcgc_runtime_new(const rcgc_config *cfg)
+static rcgc_runtime *runtime_new(const rcgc_config *cfg, int *err);
+
+int rcgc_runtime_create_abi(const rcgc_config *cfg, uint64_t abi,
+                            rcgc_runtime **out)
 {
+    if (out == NULL) return RCGC_EINVAL;
+    *out = NULL;
+    char msg[256];
+    if (rcgc_abi_check(abi, msg, sizeof msg) != 0) {
+        fprintf(stderr, "%s\n", msg);
+        return RCGC_EABI;
+    }
     rcgc_config defaults;
     if (cfg == NULL) {
         rcgc_config_init(&defaults);
         cfg = &defaults;
     }
-    if (!config_is_valid(cfg)) return NULL;
+    if (!config_is_valid(cfg)) return RCGC_EINVAL;
+    int err = RCGC_ENOMEM;
+    *out = runtime_new(cfg, &err);
+    return *out != NULL ? 0 : err;
+}
+
+/* A runtime for a valid cfg, or NULL with the code in *err (left as
+ * RCGC_ENOMEM, or the heap's code). */
+static rcgc_runtime *runtime_new(const rcgc_config *cfg, int *err)
+{
     rcgc_heap_config hcfg = cfg->heap;
     if (cfg->allocator.malloc != NULL) { /* every block through the hooks */
         hcfg.raw = hcfg.mem = hcfg.obj = cfg->allocator;
@@ -195,10 +255,12 @@ RCGC__EXPORT rcgc_runtime *rcgc_runtime_new(const rcgc_config *cfg)
     rcgc_allocator raw = hcfg.raw.malloc != NULL ? hcfg.raw : rcgc_libc_allocator();
     rcgc_runtime *rt = raw.calloc(raw.ctx, 1, sizeof *rt);
     if (rt == NULL) return NULL;
-    if (rcgc__heap_init(&rt->heap, &hcfg) != 0) {
+    *err = rcgc__heap_init(&rt->heap, &hcfg);
+    if (*err != 0) {
         raw.free(raw.ctx, rt);
         return NULL;
     }
+    *err = RCGC_ENOMEM;
     rt->raw = raw;
     rt->debug_stream = cfg->debug_stream != NULL ? cfg->debug_stream : stderr;
     rt->unraisable = cfg->unraisable;
@@ -223,23 +285,33 @@ RCGC__EXPORT rcgc_runtime *rcgc_runtime_new(const rcgc_config *cfg)
     return rt;
 }
 
-RCGC__EXPORT rcgc_heap *rcgc_runtime_heap(rcgc_runtime *rt)
+void rcgc__runtime_attach(rcgc_runtime *rt)
+{
+    rt->attached++;
+}
+
+void rcgc__runtime_detach(rcgc_runtime *rt)
+{
+    rt->attached--;
+}
+
+rcgc_heap *rcgc_runtime_heap(rcgc_runtime *rt)
 {
     return &rt->heap;
 }
 
-RCGC__EXPORT FILE *rcgc_runtime_debug_stream(rcgc_runtime *rt)
+FILE *rcgc_runtime_debug_stream(rcgc_runtime *rt)
 {
     return rt->debug_stream;
 }
 
-RCGC__EXPORT int rcgc_runtime_last_error(rcgc_runtime *rt)
+int rcgc_runtime_last_error(rcgc_runtime *rt)
 {
     return rt->last_error;
 }
 
-RCGC__EXPORT void rcgc_runtime_get_stats(rcgc_runtime *rt,
-                                         rcgc_runtime_stats *out)
+void rcgc_runtime_get_stats(rcgc_runtime *rt,
+                            rcgc_runtime_stats *out)
 {
     out->objects = rt->objects;
     out->objects_peak = rt->objects_peak;

@@ -159,8 +159,8 @@ static void free_immortals(rcgc_runtime *rt)
     rt->nimmortal = rt->immortal_cap = 0;
 }
 
-RCGC__EXPORT int rcgc_runtime_free(rcgc_runtime *rt,
-                                   rcgc_teardown_report *report)
+int rcgc_runtime_free(rcgc_runtime *rt,
+                      rcgc_teardown_report *report)
 {
     rcgc_teardown_report r = {0, 0, 0, 0, 0};
     if (rt == NULL) return RCGC_EINVAL;
@@ -168,8 +168,16 @@ RCGC__EXPORT int rcgc_runtime_free(rcgc_runtime *rt,
         if (RCGC_DEBUG >= 1)
             rcgc__fatal(rt, NULL, "rcgc_runtime_free called during a "
                                   "collection or teardown of this runtime");
-        return RCGC_EINVAL;
+        return RCGC_EBUSY;
     }
+    if (rt->trash_depth > 0) { /* a finalizer or callback of a decref */
+        if (RCGC_DEBUG >= 1)
+            rcgc__fatal(rt, NULL, "rcgc_runtime_free called during a "
+                                  "deallocation of this runtime (a finalizer, "
+                                  "release or weak reference callback)");
+        return RCGC_EBUSY;
+    }
+    if (rt->attached > 0) return RCGC_EBUSY; /* a server: stop it first */
     rt->tearing_down = 1;
     rt->enabled = 0;
     /* The layers above the core, through what they installed (rt->up). */

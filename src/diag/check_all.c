@@ -10,7 +10,7 @@
 #include "trace/tracer_internal.h"
 #include "weak/weak_internal.h"
 
-RCGC__EXPORT int rcgc_check(rcgc_runtime *rt)
+int rcgc_check(rcgc_runtime *rt)
 {
     if (rt == NULL) return RCGC_EINVAL;
     int r = 0;

@@ -229,7 +229,7 @@ static int count_rows(rcgc_runtime *rt, struct row **rows, rcgc_ssize *nrows,
     return 0;
 }
 
-RCGC__EXPORT int rcgc_diag_count_types(rcgc_runtime *rt, rcgc_diag_counts *out)
+int rcgc_diag_count_types(rcgc_runtime *rt, rcgc_diag_counts *out)
 {
     if (out != NULL) memset(out, 0, sizeof *out);
     if (rt == NULL || out == NULL || busy(rt)) return RCGC_EINVAL;
@@ -243,15 +243,15 @@ RCGC__EXPORT int rcgc_diag_count_types(rcgc_runtime *rt, rcgc_diag_counts *out)
     return rc;
 }
 
-RCGC__EXPORT void rcgc_diag_counts_free(rcgc_runtime *rt, rcgc_diag_counts *c)
+void rcgc_diag_counts_free(rcgc_runtime *rt, rcgc_diag_counts *c)
 {
     if (c == NULL) return;
     if (c->items != NULL) rcgc__free(rt, c->items);
     memset(c, 0, sizeof *c);
 }
 
-RCGC__EXPORT rcgc_ssize rcgc_diag_counts_get(const rcgc_diag_counts *c,
-                                             const char *name)
+rcgc_ssize rcgc_diag_counts_get(const rcgc_diag_counts *c,
+                                const char *name)
 {
     if (c == NULL || name == NULL) return 0;
     for (rcgc_ssize i = 0; i < c->n; i++)
@@ -271,14 +271,14 @@ struct rcgc_diag_growth {
     rcgc_ssize n;
 };
 
-RCGC__EXPORT rcgc_diag_growth *rcgc_diag_growth_new(rcgc_runtime *rt)
+rcgc_diag_growth *rcgc_diag_growth_new(rcgc_runtime *rt)
 {
     if (rt == NULL) return NULL;
     rcgc_diag_growth *g = rcgc__calloc(rt, 1, sizeof *g);
     return g;
 }
 
-RCGC__EXPORT void rcgc_diag_growth_free(rcgc_runtime *rt, rcgc_diag_growth *g)
+void rcgc_diag_growth_free(rcgc_runtime *rt, rcgc_diag_growth *g)
 {
     if (g == NULL) return;
     for (rcgc_ssize i = 0; i < g->n; i++) rcgc__free(rt, g->peaks[i].name);
@@ -301,8 +301,8 @@ static char *copy_name(rcgc_runtime *rt, const char *s)
  * built aside (a merge of two name-sorted lists) and swapped in at the end,
  * so that running out of memory leaves the state as it was.
  */
-RCGC__EXPORT int rcgc_diag_growth_update(rcgc_runtime *rt, rcgc_diag_growth *g,
-                                         rcgc_diag_counts *out)
+int rcgc_diag_growth_update(rcgc_runtime *rt, rcgc_diag_growth *g,
+                            rcgc_diag_counts *out)
 {
     if (out != NULL) memset(out, 0, sizeof *out);
     if (rt == NULL || g == NULL || out == NULL || busy(rt)) return RCGC_EINVAL;
@@ -372,8 +372,8 @@ nomem:
     return RCGC_ENOMEM;
 }
 
-RCGC__EXPORT rcgc_ssize rcgc_diag_by_type(rcgc_runtime *rt, const char *name,
-                                          rcgc_object **out, rcgc_ssize max)
+rcgc_ssize rcgc_diag_by_type(rcgc_runtime *rt, const char *name,
+                             rcgc_object **out, rcgc_ssize max)
 {
     if (rt == NULL || name == NULL || max < 0 || (max > 0 && out == NULL) ||
         busy(rt))

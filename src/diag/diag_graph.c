@@ -10,9 +10,10 @@
 
 #include "diag/diag_internal.h"
 
-RCGC__EXPORT void rcgc_diag_options_init(rcgc_diag_options *opts)
+void rcgc_diag_options_init(rcgc_diag_options *opts)
 {
     memset(opts, 0, sizeof *opts);
+    opts->size = sizeof *opts;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -314,7 +315,8 @@ static int build_graph(rcgc_runtime *rt, rcgc_object *o, int depth,
                        rcgc_diag_graph *out)
 {
     if (out != NULL) memset(out, 0, sizeof *out);
-    if (rt == NULL || o == NULL || out == NULL || depth < 0 || busy(rt))
+    if (rt == NULL || o == NULL || out == NULL || depth < 0 || busy(rt) ||
+        !RCGC__OPTS_OK(opts))
         return RCGC_EINVAL;
     rcgc__debug_check_object(rt, o, referrers ? "rcgc_diag_referrers"
                                               : "rcgc_diag_referents");
@@ -378,21 +380,21 @@ static int build_graph(rcgc_runtime *rt, rcgc_object *o, int depth,
     return 0;
 }
 
-RCGC__EXPORT int rcgc_diag_referrers(rcgc_runtime *rt, rcgc_object *o,
-                                     int depth, const rcgc_diag_options *opts,
-                                     rcgc_diag_graph *out)
+int rcgc_diag_referrers(rcgc_runtime *rt, rcgc_object *o,
+                        int depth, const rcgc_diag_options *opts,
+                        rcgc_diag_graph *out)
 {
     return build_graph(rt, o, depth, opts, 1, out);
 }
 
-RCGC__EXPORT int rcgc_diag_referents(rcgc_runtime *rt, rcgc_object *o,
-                                     int depth, const rcgc_diag_options *opts,
-                                     rcgc_diag_graph *out)
+int rcgc_diag_referents(rcgc_runtime *rt, rcgc_object *o,
+                        int depth, const rcgc_diag_options *opts,
+                        rcgc_diag_graph *out)
 {
     return build_graph(rt, o, depth, opts, 0, out);
 }
 
-RCGC__EXPORT void rcgc_diag_graph_free(rcgc_runtime *rt, rcgc_diag_graph *g)
+void rcgc_diag_graph_free(rcgc_runtime *rt, rcgc_diag_graph *g)
 {
     if (g == NULL) return;
     rcgc_diag_node *nodes = g->nodes;

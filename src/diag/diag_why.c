@@ -257,12 +257,13 @@ static void rindex_free(struct rindex *ri)
     rcgc__free(ri->rt, ri->eparent);
 }
 
-RCGC__EXPORT int rcgc_diag_why_alive(rcgc_runtime *rt, rcgc_object *target,
-                                     const rcgc_diag_options *opts,
-                                     rcgc_diag_path *out)
+int rcgc_diag_why_alive(rcgc_runtime *rt, rcgc_object *target,
+                        const rcgc_diag_options *opts,
+                        rcgc_diag_path *out)
 {
     if (out != NULL) memset(out, 0, sizeof *out);
-    if (rt == NULL || target == NULL || out == NULL || busy(rt))
+    if (rt == NULL || target == NULL || out == NULL || busy(rt) ||
+        !RCGC__OPTS_OK(opts))
         return RCGC_EINVAL;
     rcgc__debug_check_object(rt, target, "rcgc_diag_why_alive");
     if (!gc_is_gc(target)) return RCGC_ENOTGC;
@@ -366,7 +367,7 @@ RCGC__EXPORT int rcgc_diag_why_alive(rcgc_runtime *rt, rcgc_object *target,
     return rc;
 }
 
-RCGC__EXPORT void rcgc_diag_path_free(rcgc_runtime *rt, rcgc_diag_path *p)
+void rcgc_diag_path_free(rcgc_runtime *rt, rcgc_diag_path *p)
 {
     if (p == NULL) return;
     /* Detach first: a decref may run code (a finalizer) that looks at p. */

@@ -144,9 +144,9 @@ static const char *plural(rcgc_ssize n)
 
 /* ---- counts ---- */
 
-RCGC__EXPORT int rcgc_diag_counts_write(FILE *f, const rcgc_diag_counts *c,
-                                        rcgc_ssize limit,
-                                        rcgc_diag_format format)
+int rcgc_diag_counts_write(FILE *f, const rcgc_diag_counts *c,
+                           rcgc_ssize limit,
+                           rcgc_diag_format format)
 {
     if (f == NULL || c == NULL || format == RCGC_DIAG_DOT) return RCGC_EINVAL;
     rcgc_ssize n = limit > 0 && limit < c->n ? limit : c->n;
@@ -343,11 +343,12 @@ static void path_dot(FILE *f, const rcgc_diag_path *p,
     fputs("}\n", f);
 }
 
-RCGC__EXPORT int rcgc_diag_path_write(FILE *f, const rcgc_diag_path *p,
-                                      const rcgc_diag_options *opts,
-                                      rcgc_diag_format format)
+int rcgc_diag_path_write(FILE *f, const rcgc_diag_path *p,
+                         const rcgc_diag_options *opts,
+                         rcgc_diag_format format)
 {
-    if (f == NULL || p == NULL || p->n < 1 || p->links == NULL)
+    if (f == NULL || p == NULL || p->n < 1 || p->links == NULL ||
+        !RCGC__OPTS_OK(opts))
         return RCGC_EINVAL;
     switch (format) {
     case RCGC_DIAG_TEXT: path_text(f, p, opts); break;
@@ -442,11 +443,12 @@ static void graph_dot(FILE *f, const rcgc_diag_graph *g,
     fputs("}\n", f);
 }
 
-RCGC__EXPORT int rcgc_diag_graph_write(FILE *f, const rcgc_diag_graph *g,
-                                       const rcgc_diag_options *opts,
-                                       rcgc_diag_format format)
+int rcgc_diag_graph_write(FILE *f, const rcgc_diag_graph *g,
+                          const rcgc_diag_options *opts,
+                          rcgc_diag_format format)
 {
-    if (f == NULL || g == NULL || g->nnodes < 1 || g->nodes == NULL)
+    if (f == NULL || g == NULL || g->nnodes < 1 || g->nodes == NULL ||
+        !RCGC__OPTS_OK(opts))
         return RCGC_EINVAL;
     switch (format) {
     case RCGC_DIAG_TEXT: graph_text(f, g, opts); break;
@@ -501,7 +503,8 @@ static int save(const rcgc_diag_path *p, const rcgc_diag_graph *g,
 {
     rcgc_diag_format format;
     const char *render;
-    if (filename == NULL || format_of(filename, &format, &render) != 0)
+    if (filename == NULL || format_of(filename, &format, &render) != 0 ||
+        !RCGC__OPTS_OK(opts))
         return RCGC_EINVAL;
     char dotname[4096];
     const char *name = filename;
@@ -521,17 +524,17 @@ static int save(const rcgc_diag_path *p, const rcgc_diag_graph *g,
     return rc;
 }
 
-RCGC__EXPORT int rcgc_diag_path_save(const rcgc_diag_path *p,
-                                     const rcgc_diag_options *opts,
-                                     const char *filename)
+int rcgc_diag_path_save(const rcgc_diag_path *p,
+                        const rcgc_diag_options *opts,
+                        const char *filename)
 {
     if (p == NULL) return RCGC_EINVAL;
     return save(p, NULL, opts, filename);
 }
 
-RCGC__EXPORT int rcgc_diag_graph_save(const rcgc_diag_graph *g,
-                                      const rcgc_diag_options *opts,
-                                      const char *filename)
+int rcgc_diag_graph_save(const rcgc_diag_graph *g,
+                         const rcgc_diag_options *opts,
+                         const char *filename)
 {
     if (g == NULL) return RCGC_EINVAL;
     return save(NULL, g, opts, filename);
@@ -545,8 +548,8 @@ static const char *dot_program(void)
     return p != NULL && *p ? p : "dot";
 }
 
-RCGC__EXPORT int rcgc_diag_render(const char *dot_file, const char *out_file,
-                                  const char *format)
+int rcgc_diag_render(const char *dot_file, const char *out_file,
+                     const char *format)
 {
     if (dot_file == NULL || out_file == NULL || format == NULL || !*format ||
         strlen(format) > 32)
@@ -565,7 +568,7 @@ RCGC__EXPORT int rcgc_diag_render(const char *dot_file, const char *out_file,
     return res.status == 0 ? 0 : RCGC_EFAILED;
 }
 
-RCGC__EXPORT int rcgc_diag_have_dot(void)
+int rcgc_diag_have_dot(void)
 {
     const char *argv[] = {dot_program(), "-V", NULL};
     rcgc__os_run_result res;

@@ -17,14 +17,20 @@
 #include "rcgc_mem.h"
 
 #if defined(__GNUC__)
-#define RCGC__API __attribute__((visibility("default")))
 #define RCGC__NOINLINE __attribute__((noinline))
 #define RCGC__PRINTF_(f, a) __attribute__((format(printf, f, a)))
 #else
 #define RCGC__PRINTF_(f, a)
-#define RCGC__API
 #define RCGC__NOINLINE
 #endif
+
+/* A caller-initialised config struct carries its own size as its first
+ * member (set by its *_init): a program compiled against other headers, or
+ * a struct never passed to *_init, fails this check instead of being read
+ * with the wrong layout. */
+#define RCGC__SIZE_OK(cfg) ((cfg)->size == sizeof *(cfg))
+/* The same for optional ones (NULL: the defaults). */
+#define RCGC__OPTS_OK(opts) ((opts) == NULL || RCGC__SIZE_OK(opts))
 
 /* ---- AddressSanitizer: free pool blocks are poisoned ---- */
 
@@ -225,7 +231,9 @@ struct rcgc_heap {
     rcgc_pymalloc *pm;        /* NULL with use_pymalloc = 0 */
     rcgc_memdebug *md;        /* NULL until debug hooks are installed */
     rcgc_memdebug_config dcfg; /* for md */
-    int allocated;            /* 1: rcgc_heap_new made this struct */
+    int allocated;            /* 1: rcgc_heap_new made this struct; 0: it
+                                 is embedded in a runtime, which alone
+                                 releases it */
 };
 
 /* Initialise a heap in place (for embedding); 0, RCGC_ENOMEM or

@@ -88,7 +88,7 @@ static void mmap_arena_decommit(void *ctx, void *ptr, size_t size)
     rcgc__os_pages_decommit(ptr, size);
 }
 
-RCGC__API rcgc_arena_allocator rcgc_mmap_arena_allocator(void)
+rcgc_arena_allocator rcgc_mmap_arena_allocator(void)
 {
     rcgc_arena_allocator a = {NULL, mmap_arena_alloc, mmap_arena_free,
                               mmap_arena_decommit};

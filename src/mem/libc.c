@@ -33,7 +33,7 @@ static void libc_free(void *ctx, void *ptr)
     free(ptr);
 }
 
-RCGC__API rcgc_allocator rcgc_libc_allocator(void)
+rcgc_allocator rcgc_libc_allocator(void)
 {
     rcgc_allocator a = {NULL, libc_malloc, libc_calloc, libc_realloc, libc_free};
     return a;

@@ -356,7 +356,7 @@ static void bury(rcgc_memdebug *md, uint8_t *p, size_t size, uint32_t wrap,
     md->qcount++;
 }
 
-RCGC__API void rcgc_memdebug_flush(rcgc_memdebug *md)
+void rcgc_memdebug_flush(rcgc_memdebug *md)
 {
     while (md->qcount > 0) {
         md_dead old = md->ring[md->qhead];
@@ -484,37 +484,49 @@ static void *md_realloc(void *ctx, void *ptr, size_t nbytes)
 
 /* ---- the layer ---- */
 
-RCGC__API void rcgc_memdebug_config_init(rcgc_memdebug_config *cfg)
+void rcgc_memdebug_config_init(rcgc_memdebug_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
     cfg->meta = rcgc_libc_allocator();
 }
 
-RCGC__API rcgc_memdebug *rcgc_memdebug_new(const rcgc_memdebug_config *cfg)
+int rcgc_memdebug_create(const rcgc_memdebug_config *cfg,
+                         rcgc_memdebug **out)
 {
+    if (out == NULL) return RCGC_EINVAL;
+    *out = NULL;
     rcgc_memdebug_config c;
+    if (cfg != NULL && !RCGC__SIZE_OK(cfg)) return RCGC_EINVAL;
     if (cfg != NULL)
         c = *cfg;
     else
         rcgc_memdebug_config_init(&c);
     int ok = rcgc__allocator_complete(&c.meta);
-    if (ok < 0) return NULL;
+    if (ok < 0) return RCGC_EINVAL;
     if (ok == 0) c.meta = rcgc_libc_allocator();
     rcgc_memdebug *md = c.meta.calloc(c.meta.ctx, 1, sizeof *md);
-    if (md == NULL) return NULL;
+    if (md == NULL) return RCGC_ENOMEM;
     md->cfg = c;
     if (c.quarantine > 0) {
         md->ring = c.meta.calloc(c.meta.ctx, c.quarantine, sizeof *md->ring);
         if (md->ring == NULL) {
             c.meta.free(c.meta.ctx, md);
-            return NULL;
+            return RCGC_ENOMEM;
         }
     }
     rcgc__ptrmap_init(&md->live, &c.meta);
-    return md;
+    *out = md;
+    return 0;
 }
 
-RCGC__API rcgc_ssize rcgc_memdebug_destroy(rcgc_memdebug *md)
+rcgc_memdebug *rcgc_memdebug_new(const rcgc_memdebug_config *cfg)
+{
+    rcgc_memdebug *md;
+    return rcgc_memdebug_create(cfg, &md) == 0 ? md : NULL;
+}
+
+rcgc_ssize rcgc_memdebug_destroy(rcgc_memdebug *md)
 {
     if (md == NULL) return 0;
     rcgc_memdebug_flush(md);
@@ -526,8 +538,8 @@ RCGC__API rcgc_ssize rcgc_memdebug_destroy(rcgc_memdebug *md)
     return live;
 }
 
-RCGC__API int rcgc_memdebug_wrap(rcgc_memdebug *md, char api_id,
-                                 const rcgc_allocator *base, rcgc_allocator *out)
+int rcgc_memdebug_wrap(rcgc_memdebug *md, char api_id,
+                       const rcgc_allocator *base, rcgc_allocator *out)
 {
     if (base == NULL || rcgc__allocator_complete(base) != 1) return RCGC_EINVAL;
     if (md->nwraps == MD_MAX_WRAPS) return RCGC_ENOMEM;
@@ -540,7 +552,7 @@ RCGC__API int rcgc_memdebug_wrap(rcgc_memdebug *md, char api_id,
     return 0;
 }
 
-RCGC__API int rcgc_memdebug_is_wrapper(const rcgc_allocator *a)
+int rcgc_memdebug_is_wrapper(const rcgc_allocator *a)
 {
     return a->malloc == md_malloc && a->free == md_free;
 }
@@ -551,7 +563,7 @@ int rcgc__memdebug_owns_hooks(const rcgc_memdebug *md, const rcgc_allocator *a)
            ((const struct md_wrap *)a->ctx)->md == md;
 }
 
-RCGC__API rcgc_ssize rcgc_memdebug_check(rcgc_memdebug *md)
+rcgc_ssize rcgc_memdebug_check(rcgc_memdebug *md)
 {
     rcgc_ssize before = md->problems;
     for (size_t i = 0; i < md->live.cap; i++) {
@@ -566,12 +578,12 @@ RCGC__API rcgc_ssize rcgc_memdebug_check(rcgc_memdebug *md)
     return md->problems - before;
 }
 
-RCGC__API rcgc_ssize rcgc_memdebug_live_blocks(const rcgc_memdebug *md)
+rcgc_ssize rcgc_memdebug_live_blocks(const rcgc_memdebug *md)
 {
     return (rcgc_ssize)md->live.count;
 }
 
-RCGC__API size_t rcgc_memdebug_live_bytes(const rcgc_memdebug *md)
+size_t rcgc_memdebug_live_bytes(const rcgc_memdebug *md)
 {
     return md->live_bytes;
 }

@@ -16,18 +16,23 @@
 
 /* ---- configuration ---- */
 
-RCGC__API void rcgc_heap_config_init(rcgc_heap_config *cfg)
+void rcgc_heap_config_init(rcgc_heap_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
     cfg->raw = rcgc_libc_allocator();
     cfg->use_pymalloc = 1;
     rcgc_pymalloc_config_init(&cfg->pymalloc);
     rcgc_memdebug_config_init(&cfg->debug);
 }
 
-/* 0 if every allocator of cfg is complete or absent. */
+/* 0 if cfg and the configs it holds have their sizes and every allocator
+ * of cfg is complete or absent. */
 static int heap_check_config(const rcgc_heap_config *cfg)
 {
+    if (!RCGC__SIZE_OK(cfg) || !RCGC__SIZE_OK(&cfg->pymalloc) ||
+        !RCGC__SIZE_OK(&cfg->debug))
+        return RCGC_EINVAL;
     if (rcgc__allocator_complete(&cfg->raw) < 0 ||
         rcgc__allocator_complete(&cfg->mem) < 0 ||
         rcgc__allocator_complete(&cfg->obj) < 0)
@@ -51,8 +56,8 @@ int rcgc__heap_init(struct rcgc_heap *h, const rcgc_heap_config *cfg)
     if (cfg->use_pymalloc) {
         rcgc_pymalloc_config pc = cfg->pymalloc;
         pc.raw = h->raw_base;
-        h->pm = rcgc_pymalloc_new(&pc);
-        if (h->pm == NULL) return RCGC_ENOMEM;
+        int e = rcgc_pymalloc_create(&pc, &h->pm);
+        if (e != 0) return e; /* RCGC_EINVAL: a bad pymalloc config */
         dflt_mem = rcgc_pymalloc_allocator(h->pm);
     }
     h->dom[RCGC_DOMAIN_RAW] = h->raw_base;
@@ -76,26 +81,35 @@ int rcgc__heap_fini(struct rcgc_heap *h)
     return live ? RCGC_ELIVE : 0;
 }
 
-RCGC__API rcgc_heap *rcgc_heap_new(const rcgc_heap_config *cfg)
+int rcgc_heap_create(const rcgc_heap_config *cfg, rcgc_heap **out)
 {
+    if (out == NULL) return RCGC_EINVAL;
+    *out = NULL;
     rcgc_allocator raw = rcgc_libc_allocator();
-    if (cfg != NULL && cfg->raw.malloc != NULL) {
-        if (rcgc__allocator_complete(&cfg->raw) < 0) return NULL;
-        raw = cfg->raw;
-    }
+    if (cfg != NULL && heap_check_config(cfg) != 0) return RCGC_EINVAL;
+    if (cfg != NULL && cfg->raw.malloc != NULL) raw = cfg->raw;
     rcgc_heap *h = raw.calloc(raw.ctx, 1, sizeof *h);
-    if (h == NULL) return NULL;
-    if (rcgc__heap_init(h, cfg) != 0) {
+    if (h == NULL) return RCGC_ENOMEM;
+    int e = rcgc__heap_init(h, cfg);
+    if (e != 0) {
         raw.free(raw.ctx, h);
-        return NULL;
+        return e;
     }
     h->allocated = 1;
-    return h;
+    *out = h;
+    return 0;
 }
 
-RCGC__API int rcgc_heap_destroy(rcgc_heap *h)
+rcgc_heap *rcgc_heap_new(const rcgc_heap_config *cfg)
+{
+    rcgc_heap *h;
+    return rcgc_heap_create(cfg, &h) == 0 ? h : NULL;
+}
+
+int rcgc_heap_destroy(rcgc_heap *h)
 {
     if (h == NULL) return 0;
+    if (!h->allocated) return RCGC_EBUSY; /* a runtime's: it releases it */
     rcgc_allocator raw = h->raw_base;
     int allocated = h->allocated;
     int r = rcgc__heap_fini(h);
@@ -107,7 +121,7 @@ RCGC__API int rcgc_heap_destroy(rcgc_heap *h)
 
 #define DOMAIN_OK(d) ((unsigned)(d) < RCGC_DOMAIN_COUNT)
 
-RCGC__API void *rcgc_heap_malloc(rcgc_heap *h, rcgc_domain d, size_t size)
+void *rcgc_heap_malloc(rcgc_heap *h, rcgc_domain d, size_t size)
 {
     if (!DOMAIN_OK(d) || size > (size_t)PTRDIFF_MAX) return NULL;
     const rcgc_allocator *a = &h->dom[d];
@@ -117,8 +131,8 @@ RCGC__API void *rcgc_heap_malloc(rcgc_heap *h, rcgc_domain d, size_t size)
     return p;
 }
 
-RCGC__API void *rcgc_heap_calloc(rcgc_heap *h, rcgc_domain d, size_t nelem,
-                                 size_t elsize)
+void *rcgc_heap_calloc(rcgc_heap *h, rcgc_domain d, size_t nelem,
+                       size_t elsize)
 {
     if (!DOMAIN_OK(d)) return NULL;
     if (elsize != 0 && nelem > (size_t)PTRDIFF_MAX / elsize) return NULL;
@@ -129,8 +143,8 @@ RCGC__API void *rcgc_heap_calloc(rcgc_heap *h, rcgc_domain d, size_t nelem,
     return p;
 }
 
-RCGC__API void *rcgc_heap_realloc(rcgc_heap *h, rcgc_domain d, void *ptr,
-                                  size_t size)
+void *rcgc_heap_realloc(rcgc_heap *h, rcgc_domain d, void *ptr,
+                        size_t size)
 {
     if (ptr == NULL) return rcgc_heap_malloc(h, d, size);
     if (!DOMAIN_OK(d) || size > (size_t)PTRDIFF_MAX) return NULL;
@@ -138,7 +152,7 @@ RCGC__API void *rcgc_heap_realloc(rcgc_heap *h, rcgc_domain d, void *ptr,
     return a->realloc(a->ctx, ptr, size);
 }
 
-RCGC__API void rcgc_heap_free(rcgc_heap *h, rcgc_domain d, void *ptr)
+void rcgc_heap_free(rcgc_heap *h, rcgc_domain d, void *ptr)
 {
     if (ptr == NULL || !DOMAIN_OK(d)) return;
     h->blocks[d]--;
@@ -147,8 +161,8 @@ RCGC__API void rcgc_heap_free(rcgc_heap *h, rcgc_domain d, void *ptr)
 
 /* ---- get / set ---- */
 
-RCGC__API int rcgc_heap_get_allocator(const rcgc_heap *h, rcgc_domain d,
-                                      rcgc_allocator *out)
+int rcgc_heap_get_allocator(const rcgc_heap *h, rcgc_domain d,
+                            rcgc_allocator *out)
 {
     if (!DOMAIN_OK(d)) {
         memset(out, 0, sizeof *out);
@@ -158,8 +172,8 @@ RCGC__API int rcgc_heap_get_allocator(const rcgc_heap *h, rcgc_domain d,
     return 0;
 }
 
-RCGC__API int rcgc_heap_set_allocator(rcgc_heap *h, rcgc_domain d,
-                                      const rcgc_allocator *a)
+int rcgc_heap_set_allocator(rcgc_heap *h, rcgc_domain d,
+                            const rcgc_allocator *a)
 {
     if (!DOMAIN_OK(d) || a == NULL || rcgc__allocator_complete(a) != 1)
         return RCGC_EINVAL;
@@ -167,7 +181,7 @@ RCGC__API int rcgc_heap_set_allocator(rcgc_heap *h, rcgc_domain d,
     return 0;
 }
 
-RCGC__API int rcgc_heap_setup_debug_hooks(rcgc_heap *h)
+int rcgc_heap_setup_debug_hooks(rcgc_heap *h)
 {
     static const char ids[RCGC_DOMAIN_COUNT] = {'r', 'm', 'o'};
     if (h->md == NULL) {
@@ -184,22 +198,22 @@ RCGC__API int rcgc_heap_setup_debug_hooks(rcgc_heap *h)
     return 0;
 }
 
-RCGC__API rcgc_ssize rcgc_heap_blocks(const rcgc_heap *h, rcgc_domain d)
+rcgc_ssize rcgc_heap_blocks(const rcgc_heap *h, rcgc_domain d)
 {
-    return DOMAIN_OK(d) ? h->blocks[d] : -1;
+    return DOMAIN_OK(d) ? h->blocks[d] : RCGC_EINVAL;
 }
 
-RCGC__API rcgc_pymalloc *rcgc_heap_pymalloc(rcgc_heap *h)
+rcgc_pymalloc *rcgc_heap_pymalloc(rcgc_heap *h)
 {
     return h->pm;
 }
 
-RCGC__API rcgc_memdebug *rcgc_heap_memdebug(rcgc_heap *h)
+rcgc_memdebug *rcgc_heap_memdebug(rcgc_heap *h)
 {
     return h->md;
 }
 
-RCGC__API int rcgc_heap_check(rcgc_heap *h)
+int rcgc_heap_check(rcgc_heap *h)
 {
     int r = 0;
     if (h->md != NULL && rcgc_memdebug_check(h->md) != 0) r = RCGC_ECORRUPT;

@@ -93,24 +93,34 @@ static void mf_free(void *ctx, void *ptr)
     f->base.free(f->base.ctx, ptr);
 }
 
-RCGC__API rcgc_memfault *rcgc_memfault_new(const rcgc_allocator *base,
-                                           const rcgc_allocator *meta)
+int rcgc_memfault_create(const rcgc_allocator *base,
+                         const rcgc_allocator *meta, rcgc_memfault **out)
 {
+    if (out == NULL) return RCGC_EINVAL;
+    *out = NULL;
     rcgc_allocator m = meta != NULL && meta->malloc != NULL ? *meta
                                                             : rcgc_libc_allocator();
     if (base == NULL || rcgc__allocator_complete(base) != 1 ||
         rcgc__allocator_complete(&m) != 1)
-        return NULL;
+        return RCGC_EINVAL;
     rcgc_memfault *f = m.calloc(m.ctx, 1, sizeof *f);
-    if (f == NULL) return NULL;
+    if (f == NULL) return RCGC_ENOMEM;
     f->base = *base;
     f->meta = m;
     rcgc__ptrmap_init(&f->sizes, &m);
     rcgc_memfault_reset(f);
-    return f;
+    *out = f;
+    return 0;
 }
 
-RCGC__API rcgc_ssize rcgc_memfault_destroy(rcgc_memfault *f)
+rcgc_memfault *rcgc_memfault_new(const rcgc_allocator *base,
+                                 const rcgc_allocator *meta)
+{
+    rcgc_memfault *f;
+    return rcgc_memfault_create(base, meta, &f) == 0 ? f : NULL;
+}
+
+rcgc_ssize rcgc_memfault_destroy(rcgc_memfault *f)
 {
     if (f == NULL) return 0;
     rcgc_ssize live = (rcgc_ssize)f->sizes.count;
@@ -119,28 +129,28 @@ RCGC__API rcgc_ssize rcgc_memfault_destroy(rcgc_memfault *f)
     return live;
 }
 
-RCGC__API rcgc_allocator rcgc_memfault_allocator(rcgc_memfault *f)
+rcgc_allocator rcgc_memfault_allocator(rcgc_memfault *f)
 {
     rcgc_allocator a = {f, mf_malloc, mf_calloc, mf_realloc, mf_free};
     return a;
 }
 
-RCGC__API void rcgc_memfault_fail_at(rcgc_memfault *f, long n)
+void rcgc_memfault_fail_at(rcgc_memfault *f, long n)
 {
     f->fail_at = n > 0 ? f->calls + n : 0;
 }
 
-RCGC__API void rcgc_memfault_fail_after(rcgc_memfault *f, long n)
+void rcgc_memfault_fail_after(rcgc_memfault *f, long n)
 {
     f->fail_after = n >= 0 ? f->calls + n : -1;
 }
 
-RCGC__API void rcgc_memfault_set_limit(rcgc_memfault *f, size_t limit)
+void rcgc_memfault_set_limit(rcgc_memfault *f, size_t limit)
 {
     f->limit = limit;
 }
 
-RCGC__API void rcgc_memfault_reset(rcgc_memfault *f)
+void rcgc_memfault_reset(rcgc_memfault *f)
 {
     f->calls = f->failures = 0;
     f->fail_at = 0;
@@ -148,8 +158,8 @@ RCGC__API void rcgc_memfault_reset(rcgc_memfault *f)
     f->limit = SIZE_MAX;
 }
 
-RCGC__API void rcgc_memfault_get_stats(const rcgc_memfault *f,
-                                       rcgc_memfault_stats *out)
+void rcgc_memfault_get_stats(const rcgc_memfault *f,
+                             rcgc_memfault_stats *out)
 {
     out->calls = f->calls;
     out->failures = f->failures;

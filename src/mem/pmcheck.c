@@ -240,7 +240,7 @@ static int check_arena_lists(checker *ck)
     return 0;
 }
 
-RCGC__API int rcgc_pymalloc_check(const rcgc_pymalloc *pm, FILE *out)
+int rcgc_pymalloc_check(const rcgc_pymalloc *pm, FILE *out)
 {
     checker ck = {pm, out != NULL ? out : stderr, NULL};
     if (pm->maxarenas > 0) {
@@ -278,8 +278,8 @@ static void stats_pool(rcgc_pymalloc_stats *s, const pm_pool *pool)
     s->pool_blocks += pool->count;
 }
 
-RCGC__API void rcgc_pymalloc_get_stats(const rcgc_pymalloc *pm,
-                                       rcgc_pymalloc_stats *s)
+void rcgc_pymalloc_get_stats(const rcgc_pymalloc *pm,
+                             rcgc_pymalloc_stats *s)
 {
     memset(s, 0, sizeof *s);
     for (uint32_t c = 0; c < PM_NCLASSES; c++) s->cls[c].size = PM_INDEX2SIZE(c);
@@ -320,8 +320,8 @@ static size_t printone(FILE *out, const char *label, size_t value)
     return value;
 }
 
-RCGC__API void rcgc_pymalloc_stats_print(const rcgc_pymalloc_stats *s,
-                                         FILE *out)
+void rcgc_pymalloc_stats_print(const rcgc_pymalloc_stats *s,
+                               FILE *out)
 {
     char label[96];
     fprintf(out, "Small block threshold = %d, in %d size classes.\n\n",
@@ -365,7 +365,7 @@ RCGC__API void rcgc_pymalloc_stats_print(const rcgc_pymalloc_stats *s,
     printone(out, "# blocks from the raw allocator", (size_t)s->raw_blocks);
 }
 
-RCGC__API void rcgc_pymalloc_stats_json(const rcgc_pymalloc_stats *s, FILE *out)
+void rcgc_pymalloc_stats_json(const rcgc_pymalloc_stats *s, FILE *out)
 {
     fprintf(out, "{\"threshold\": %d, \"alignment\": %d, \"pool_size\": %u, "
             "\"arena_size\": %zu, \"pool_overhead\": %u, \"classes\": [",

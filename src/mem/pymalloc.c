@@ -434,13 +434,13 @@ static RCGC__NOINLINE void free_raw(rcgc_pymalloc *pm, void *p)
     if (p != NULL) raw_free(pm, p);
 }
 
-RCGC__API void *rcgc_pymalloc_malloc(rcgc_pymalloc *pm, size_t size)
+void *rcgc_pymalloc_malloc(rcgc_pymalloc *pm, size_t size)
 {
     return pm_alloc(pm, size);
 }
 
-RCGC__API void *rcgc_pymalloc_calloc(rcgc_pymalloc *pm, size_t nelem,
-                                     size_t elsize)
+void *rcgc_pymalloc_calloc(rcgc_pymalloc *pm, size_t nelem,
+                           size_t elsize)
 {
     if (elsize != 0 && nelem > SIZE_MAX / elsize) return NULL;
     size_t n = nelem * elsize;
@@ -454,7 +454,7 @@ RCGC__API void *rcgc_pymalloc_calloc(rcgc_pymalloc *pm, size_t nelem,
     return p;
 }
 
-RCGC__API void rcgc_pymalloc_free(rcgc_pymalloc *pm, void *ptr)
+void rcgc_pymalloc_free(rcgc_pymalloc *pm, void *ptr)
 {
     /* NULL is never in an arena (no arena starts at address 0) */
     if (RCGC_LIKELY(rcgc__pm_owns(pm, ptr)))
@@ -463,8 +463,8 @@ RCGC__API void rcgc_pymalloc_free(rcgc_pymalloc *pm, void *ptr)
         free_raw(pm, ptr);
 }
 
-RCGC__API void *rcgc_pymalloc_realloc(rcgc_pymalloc *pm, void *ptr,
-                                      size_t size)
+void *rcgc_pymalloc_realloc(rcgc_pymalloc *pm, void *ptr,
+                            size_t size)
 {
     if (ptr == NULL) return rcgc_pymalloc_malloc(pm, size);
     if (!rcgc__pm_owns(pm, ptr)) {
@@ -507,20 +507,20 @@ void rcgc__pm_hook_free(void *ctx, void *ptr)
     rcgc_pymalloc_free(ctx, ptr);
 }
 
-RCGC__API rcgc_allocator rcgc_pymalloc_allocator(rcgc_pymalloc *pm)
+rcgc_allocator rcgc_pymalloc_allocator(rcgc_pymalloc *pm)
 {
     rcgc_allocator a = {pm, hook_malloc, rcgc__pm_hook_calloc, hook_realloc,
                          rcgc__pm_hook_free};
     return a;
 }
 
-RCGC__API int rcgc_pymalloc_owns(const rcgc_pymalloc *pm, const void *ptr)
+int rcgc_pymalloc_owns(const rcgc_pymalloc *pm, const void *ptr)
 {
     return pm != NULL && rcgc__pm_owns(pm, ptr);
 }
 
-RCGC__API size_t rcgc_pymalloc_block_size(const rcgc_pymalloc *pm,
-                                          const void *ptr)
+size_t rcgc_pymalloc_block_size(const rcgc_pymalloc *pm,
+                                const void *ptr)
 {
     if (!rcgc_pymalloc_owns(pm, ptr)) return 0;
     uint32_t c = PM_POOL_ADDR(ptr)->szidx;
@@ -529,44 +529,56 @@ RCGC__API size_t rcgc_pymalloc_block_size(const rcgc_pymalloc *pm,
 
 /* ---- creation and destruction ---- */
 
-RCGC__API void rcgc_pymalloc_config_init(rcgc_pymalloc_config *cfg)
+void rcgc_pymalloc_config_init(rcgc_pymalloc_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
     cfg->raw = rcgc_libc_allocator();
     cfg->arena = rcgc_mmap_arena_allocator();
     cfg->retain_free_arenas = 1;
     cfg->retain_free_percent = 25;
 }
 
-RCGC__API rcgc_pymalloc *rcgc_pymalloc_new(const rcgc_pymalloc_config *cfg)
+int rcgc_pymalloc_create(const rcgc_pymalloc_config *cfg,
+                         rcgc_pymalloc **out)
 {
+    if (out == NULL) return RCGC_EINVAL;
+    *out = NULL;
     rcgc_pymalloc_config c;
+    if (cfg != NULL && !RCGC__SIZE_OK(cfg)) return RCGC_EINVAL;
     if (cfg != NULL)
         c = *cfg;
     else
         rcgc_pymalloc_config_init(&c);
     int raw_ok = rcgc__allocator_complete(&c.raw);
     if (raw_ok < 0 || c.retain_free_arenas < 1 || c.retain_free_percent < 0)
-        return NULL;
+        return RCGC_EINVAL;
     if (raw_ok == 0) c.raw = rcgc_libc_allocator();
     if (c.arena.alloc == NULL) {
-        if (c.arena.free != NULL) return NULL;
+        if (c.arena.free != NULL) return RCGC_EINVAL;
         c.arena = rcgc_mmap_arena_allocator();
     } else if (c.arena.free == NULL) {
-        return NULL;
+        return RCGC_EINVAL;
     }
     rcgc_pymalloc *pm = c.raw.calloc(c.raw.ctx, 1, sizeof *pm);
-    if (pm == NULL) return NULL;
+    if (pm == NULL) return RCGC_ENOMEM;
     for (int i = 0; i < PM_NCLASSES; i++)
         pm->usedpools[i].next = pm->usedpools[i].prev = &pm->usedpools[i];
     pm->raw = c.raw;
     pm->arena = c.arena;
     pm->retain = (size_t)c.retain_free_arenas;
     pm->retain_percent = (size_t)c.retain_free_percent;
-    return pm;
+    *out = pm;
+    return 0;
 }
 
-RCGC__API rcgc_ssize rcgc_pymalloc_destroy(rcgc_pymalloc *pm)
+rcgc_pymalloc *rcgc_pymalloc_new(const rcgc_pymalloc_config *cfg)
+{
+    rcgc_pymalloc *pm;
+    return rcgc_pymalloc_create(cfg, &pm) == 0 ? pm : NULL;
+}
+
+rcgc_ssize rcgc_pymalloc_destroy(rcgc_pymalloc *pm)
 {
     if (pm == NULL) return 0;
     rcgc_ssize live = rcgc_pymalloc_allocated_blocks(pm);
@@ -584,7 +596,7 @@ RCGC__API rcgc_ssize rcgc_pymalloc_destroy(rcgc_pymalloc *pm)
     return live;
 }
 
-RCGC__API rcgc_ssize rcgc_pymalloc_allocated_blocks(const rcgc_pymalloc *pm)
+rcgc_ssize rcgc_pymalloc_allocated_blocks(const rcgc_pymalloc *pm)
 {
     rcgc_ssize n = pm->raw_blocks;
     for (uint32_t i = 0; i < pm->maxarenas; i++) {
@@ -709,7 +721,7 @@ static size_t trim_used_pool(rcgc_pymalloc *pm, pm_pool *pool)
     return freed;
 }
 
-RCGC__API size_t rcgc_pymalloc_trim(rcgc_pymalloc *pm)
+size_t rcgc_pymalloc_trim(rcgc_pymalloc *pm)
 {
     size_t freed = trim_arenas(pm);
     if (pm->arena.decommit == NULL) return freed;

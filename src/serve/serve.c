@@ -47,9 +47,10 @@ static char *s_strdup(rcgc_serve *srv, const char *s)
 
 /* ---- configuration ---- */
 
-RCGC__EXPORT void rcgc_serve_config_init(rcgc_serve_config *cfg)
+void rcgc_serve_config_init(rcgc_serve_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
     cfg->max_clients = 4;
     cfg->request_timeout_ms = 5000;
     cfg->write_timeout_ms = 5000;
@@ -62,6 +63,12 @@ RCGC__EXPORT void rcgc_serve_config_init(rcgc_serve_config *cfg)
 static int check_config(const rcgc_serve_config *cfg, int need_socket,
                         char *err, size_t errlen)
 {
+    if (!RCGC__SIZE_OK(cfg) || !RCGC__SIZE_OK(&cfg->trace) ||
+        !RCGC__SIZE_OK(&cfg->diag)) {
+        set_err(err, errlen, "the config's size fields are not its "
+                             "structs' (use rcgc_serve_config_init)");
+        return RCGC_EINVAL;
+    }
     if (need_socket && (cfg->socket_path == NULL || cfg->socket_path[0] == 0)) {
         set_err(err, errlen, "no socket_path");
         return RCGC_EINVAL;
@@ -119,6 +126,7 @@ static void srv_free(rcgc_serve *srv)
     rcgc__serve_free(srv, (void *)(uintptr_t)srv->cfg.snapshot_dir);
     rcgc__serve_free(srv, (void *)(uintptr_t)srv->cfg.allowed_uids);
     rcgc__serve_free(srv, srv->clients);
+    rcgc__runtime_detach(srv->rt);
     rcgc_allocator a = srv->a;
     a.free(a.ctx, srv);
 }
@@ -130,6 +138,7 @@ static int srv_new(rcgc_runtime *rt, const rcgc_serve_config *cfg,
     rcgc_serve *srv = a.calloc(a.ctx, 1, sizeof *srv);
     if (srv == NULL) return RCGC_ENOMEM;
     srv->rt = rt;
+    rcgc__runtime_attach(rt); /* rcgc_runtime_free is refused until stop */
     srv->a = a;
     srv->cfg = *cfg;
     srv->cfg.token = NULL; /* kept in srv->token */
@@ -366,9 +375,9 @@ static int open_socket(rcgc_serve *srv, char *err, size_t errlen)
 
 /* ---- start and stop ---- */
 
-RCGC__EXPORT int rcgc_serve_start(rcgc_runtime *rt,
-                                  const rcgc_serve_config *cfg,
-                                  rcgc_serve **out, char *err, size_t errlen)
+int rcgc_serve_start(rcgc_runtime *rt,
+                     const rcgc_serve_config *cfg,
+                     rcgc_serve **out, char *err, size_t errlen)
 {
     set_err(err, errlen, "%s", "");
     if (out != NULL) *out = NULL;
@@ -413,7 +422,7 @@ static void unlink_ours(const char *path, uint64_t dev, uint64_t ino)
         rcgc__os_unlink(path);
 }
 
-RCGC__EXPORT void rcgc_serve_stop(rcgc_serve *srv)
+void rcgc_serve_stop(rcgc_serve *srv)
 {
     if (srv == NULL) return;
     if (srv->in_poll) {

@@ -345,7 +345,7 @@ static void check_deadlines(rcgc_serve *srv)
     }
 }
 
-RCGC__EXPORT int rcgc_serve_timeout(const rcgc_serve *srv)
+int rcgc_serve_timeout(const rcgc_serve *srv)
 {
     uint64_t next = UINT64_MAX, now = rcgc__os_now_ns();
     if (srv->tw.active) next = srv->tw.deadline;
@@ -364,7 +364,7 @@ RCGC__EXPORT int rcgc_serve_timeout(const rcgc_serve *srv)
 
 static int serve_poll(rcgc_serve *srv, int timeout_ms);
 
-RCGC__EXPORT int rcgc_serve_poll(rcgc_serve *srv, int timeout_ms)
+int rcgc_serve_poll(rcgc_serve *srv, int timeout_ms)
 {
     if (srv == NULL || srv->pfd < 0) return RCGC_EINVAL;
     if (srv->in_poll || srv->stop_requested)
@@ -421,18 +421,18 @@ static int serve_poll(rcgc_serve *srv, int timeout_ms)
     return (int)(srv->stats.answered - answered);
 }
 
-RCGC__EXPORT int rcgc_serve_fd(const rcgc_serve *srv)
+int rcgc_serve_fd(const rcgc_serve *srv)
 {
     return srv == NULL ? -1 : srv->pfd;
 }
 
-RCGC__EXPORT const char *rcgc_serve_token(const rcgc_serve *srv)
+const char *rcgc_serve_token(const rcgc_serve *srv)
 {
     return srv->token;
 }
 
-RCGC__EXPORT void rcgc_serve_get_stats(const rcgc_serve *srv,
-                                       rcgc_serve_stats *out)
+void rcgc_serve_get_stats(const rcgc_serve *srv,
+                          rcgc_serve_stats *out)
 {
     *out = srv->stats;
     out->clients = srv->nclients;

@@ -177,7 +177,7 @@ int rcgc__snapshot_add_trace(rcgc_snapshot *s, unsigned domain, size_t size,
 
 /* ---- the public accessors ---- */
 
-RCGC__EXPORT void rcgc_snapshot_free(rcgc_snapshot *s)
+void rcgc_snapshot_free(rcgc_snapshot *s)
 {
     if (s == NULL) return;
     for (struct chunk *c = s->chunks, *next; c != NULL; c = next) {
@@ -190,24 +190,24 @@ RCGC__EXPORT void rcgc_snapshot_free(rcgc_snapshot *s)
     free(s);
 }
 
-RCGC__EXPORT rcgc_ssize rcgc_snapshot_count(const rcgc_snapshot *s)
+rcgc_ssize rcgc_snapshot_count(const rcgc_snapshot *s)
 {
     return s != NULL ? (rcgc_ssize)s->ntrace : 0;
 }
 
-RCGC__EXPORT const rcgc_trace *rcgc_snapshot_trace(const rcgc_snapshot *s,
-                                                   rcgc_ssize i)
+const rcgc_trace *rcgc_snapshot_trace(const rcgc_snapshot *s,
+                                      rcgc_ssize i)
 {
     if (s == NULL || i < 0 || (size_t)i >= s->ntrace) return NULL;
     return &s->traces[i];
 }
 
-RCGC__EXPORT int rcgc_snapshot_traceback_limit(const rcgc_snapshot *s)
+int rcgc_snapshot_traceback_limit(const rcgc_snapshot *s)
 {
     return s != NULL ? s->limit : 0;
 }
 
-RCGC__EXPORT size_t rcgc_snapshot_sample_bytes(const rcgc_snapshot *s)
+size_t rcgc_snapshot_sample_bytes(const rcgc_snapshot *s)
 {
     return s != NULL ? s->sample_bytes : 0;
 }

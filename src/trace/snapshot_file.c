@@ -423,8 +423,8 @@ static int write_and_rename(const struct plan *pl, const char *path, char *err,
     return e == 0 ? 0 : e == ENOMEM ? RCGC_ENOMEM : RCGC_EFAILED;
 }
 
-RCGC__EXPORT int rcgc_snapshot_dump(const rcgc_snapshot *s, const char *path,
-                                    char *err, size_t errlen)
+int rcgc_snapshot_dump(const rcgc_snapshot *s, const char *path,
+                       char *err, size_t errlen)
 {
     set_err(err, errlen, "%s", "");
     if (s == NULL || path == NULL) {
@@ -447,12 +447,15 @@ struct reader {
     size_t end;              /* end of the current region (the body) */
     char *err;
     size_t errlen;
+    int code;                /* of the first problem: RCGC_EFORMAT, or
+                                RCGC_ENOMEM */
 };
 
 /* Report a problem at byte offset at: "offset N: what"; returns 0. */
 RCGC__PRINTF(3, 4)
 static int bad(struct reader *r, size_t at, const char *fmt, ...)
 {
+    if (r->code == 0) r->code = RCGC_EFORMAT;
     if (r->err == NULL || r->errlen == 0) return 0;
     int n = snprintf(r->err, r->errlen, "offset %zu: ", at);
     if (n < 0 || (size_t)n >= r->errlen) return 0;
@@ -465,6 +468,7 @@ static int bad(struct reader *r, size_t at, const char *fmt, ...)
 
 static int nomem(struct reader *r, size_t at)
 {
+    if (r->code == 0) r->code = RCGC_ENOMEM;
     return bad(r, at, "out of memory");
 }
 
@@ -716,46 +720,68 @@ static int read_body(struct reader *r, rcgc_snapshot *s, uint32_t flags)
     return ok;
 }
 
-RCGC__EXPORT rcgc_snapshot *rcgc_snapshot_load_bytes(const void *data,
-                                                     size_t size, char *err,
-                                                     size_t errlen)
+/* The snapshot in r's bytes, or NULL with r->code and r->err set. */
+static rcgc_snapshot *read_snapshot(struct reader *r, size_t size)
 {
-    struct reader r = {data, 0, size, err, errlen};
-    set_err(err, errlen, "%s", "");
-    if (data == NULL && size > 0) {
-        bad(&r, 0, "no data");
-        return NULL;
-    }
     uint32_t flags;
-    if (!read_header(&r, data != NULL ? size : 0, &flags)) return NULL;
-    size_t at = r.pos;
-    if (!need(&r, 12, "the traceback limit and sample size")) return NULL;
-    uint32_t limit = rd_u32(&r);
-    uint64_t sample = rd_u64(&r);
+    if (!read_header(r, size, &flags)) return NULL;
+    size_t at = r->pos;
+    if (!need(r, 12, "the traceback limit and sample size")) return NULL;
+    uint32_t limit = rd_u32(r);
+    uint64_t sample = rd_u64(r);
     if (limit > MAX_U16) {
-        bad(&r, at, "traceback limit %u > %u", limit, MAX_U16);
+        bad(r, at, "traceback limit %u > %u", limit, MAX_U16);
         return NULL;
     }
     if ((uint64_t)(size_t)sample != sample) {
-        bad(&r, at + 4, "sample size %llu too large", (unsigned long long)sample);
+        bad(r, at + 4, "sample size %llu too large", (unsigned long long)sample);
         return NULL;
     }
     rcgc_snapshot *s = rcgc__snapshot_new((int)limit, (size_t)sample);
     if (s == NULL) {
-        nomem(&r, at);
+        nomem(r, at);
         return NULL;
     }
-    if (!read_body(&r, s, flags)) {
+    if (!read_body(r, s, flags)) {
         rcgc_snapshot_free(s);
         return NULL;
     }
     return s;
 }
 
-/* The whole file in memory (its size justifies the buffer). */
-static unsigned char *read_file(const char *path, size_t *size, char *err,
-                                size_t errlen)
+int rcgc_snapshot_read_bytes(const void *data, size_t size,
+                             rcgc_snapshot **out, char *err, size_t errlen)
 {
+    struct reader r = {data, 0, size, err, errlen, 0};
+    set_err(err, errlen, "%s", "");
+    if (out == NULL) {
+        set_err(err, errlen, "no out pointer");
+        return RCGC_EINVAL;
+    }
+    *out = NULL;
+    if (data == NULL && size > 0) {
+        bad(&r, 0, "no data");
+        return RCGC_EINVAL;
+    }
+    *out = read_snapshot(&r, data != NULL ? size : 0);
+    return *out != NULL ? 0 : r.code;
+}
+
+rcgc_snapshot *rcgc_snapshot_load_bytes(const void *data,
+                                        size_t size, char *err,
+                                        size_t errlen)
+{
+    rcgc_snapshot *s = NULL;
+    (void)rcgc_snapshot_read_bytes(data, size, &s, err, errlen);
+    return s;
+}
+
+/* The whole file in memory (its size justifies the buffer); NULL and
+ * *code (RCGC_EFAILED, RCGC_ENOMEM) on failure. */
+static unsigned char *read_file(const char *path, size_t *size, char *err,
+                                size_t errlen, int *code)
+{
+    *code = RCGC_EFAILED;
     int fd;
     int e = rcgc__os_file_open_read(path, &fd);
     if (e != 0) {
@@ -777,6 +803,7 @@ static unsigned char *read_file(const char *path, size_t *size, char *err,
     rcgc__os_close(fd);
     if (e != 0) {
         set_err(err, errlen, "cannot read %s: %s", path, strerror(e));
+        if (e == ENOMEM) *code = RCGC_ENOMEM;
         free(buf);
         return NULL;
     }
@@ -784,17 +811,27 @@ static unsigned char *read_file(const char *path, size_t *size, char *err,
     return buf;
 }
 
-RCGC__EXPORT rcgc_snapshot *rcgc_snapshot_load(const char *path, char *err,
-                                               size_t errlen)
+int rcgc_snapshot_read(const char *path, rcgc_snapshot **out, char *err,
+                       size_t errlen)
 {
-    if (path == NULL) {
-        set_err(err, errlen, "no path");
-        return NULL;
+    if (out != NULL) *out = NULL;
+    if (path == NULL || out == NULL) {
+        set_err(err, errlen, path == NULL ? "no path" : "no out pointer");
+        return RCGC_EINVAL;
     }
     size_t size;
-    unsigned char *data = read_file(path, &size, err, errlen);
-    if (data == NULL) return NULL;
-    rcgc_snapshot *s = rcgc_snapshot_load_bytes(data, size, err, errlen);
+    int code;
+    unsigned char *data = read_file(path, &size, err, errlen, &code);
+    if (data == NULL) return code;
+    code = rcgc_snapshot_read_bytes(data, size, out, err, errlen);
     free(data);
+    return code;
+}
+
+rcgc_snapshot *rcgc_snapshot_load(const char *path, char *err,
+                                  size_t errlen)
+{
+    rcgc_snapshot *s = NULL;
+    (void)rcgc_snapshot_read(path, &s, err, errlen);
     return s;
 }

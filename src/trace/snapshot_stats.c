@@ -387,20 +387,20 @@ static rcgc_ssize stats_run(const rcgc_snapshot *s, const rcgc_snapshot *old,
     return r;
 }
 
-RCGC__EXPORT rcgc_ssize rcgc_snapshot_statistics(const rcgc_snapshot *s,
-                                                 rcgc_stat_key key,
-                                                 int cumulative,
-                                                 rcgc_statistic **out)
+rcgc_ssize rcgc_snapshot_statistics(const rcgc_snapshot *s,
+                                    rcgc_stat_key key,
+                                    int cumulative,
+                                    rcgc_statistic **out)
 {
     return stats_run(s, NULL, key, cumulative, out);
 }
 
 /* A key only in old gets size 0 and count 0 in the new snapshot, and its
  * traceback from old (CPython's _compare_grouped_stats). */
-RCGC__EXPORT rcgc_ssize rcgc_snapshot_compare(const rcgc_snapshot *s,
-                                              const rcgc_snapshot *old,
-                                              rcgc_stat_key key, int cumulative,
-                                              rcgc_statistic **out)
+rcgc_ssize rcgc_snapshot_compare(const rcgc_snapshot *s,
+                                 const rcgc_snapshot *old,
+                                 rcgc_stat_key key, int cumulative,
+                                 rcgc_statistic **out)
 {
     if (old == NULL) {
         if (out != NULL) *out = NULL;
@@ -409,7 +409,7 @@ RCGC__EXPORT rcgc_ssize rcgc_snapshot_compare(const rcgc_snapshot *s,
     return stats_run(s, old, key, cumulative, out);
 }
 
-RCGC__EXPORT void rcgc_statistics_free(rcgc_statistic *stats)
+void rcgc_statistics_free(rcgc_statistic *stats)
 {
     free(stats);
 }
@@ -479,9 +479,9 @@ static void text_key(struct text *t, const rcgc_traceback *tb, rcgc_stat_key key
     text_printf(t, "%s:%u", f->filename, f->lineno);
 }
 
-RCGC__EXPORT int rcgc_statistic_format(const rcgc_statistic *st,
-                                       rcgc_stat_key key, int is_diff,
-                                       char *buf, size_t size)
+int rcgc_statistic_format(const rcgc_statistic *st,
+                          rcgc_stat_key key, int is_diff,
+                          char *buf, size_t size)
 {
     struct text t = {buf, buf != NULL ? size : 0, 0};
     if (t.size > 0) buf[0] = '\0';
@@ -511,8 +511,8 @@ RCGC__EXPORT int rcgc_statistic_format(const rcgc_statistic *st,
 /* CPython's _format_size: whole bytes below 10 KiB; then the first unit in
  * which the value is below 10240, with one decimal below 100 of it; TiB
  * takes everything larger.  NaN prints as CPython prints it. */
-RCGC__EXPORT int rcgc_format_size(double size, int sign, char *buf,
-                                  size_t bufsize)
+int rcgc_format_size(double size, int sign, char *buf,
+                     size_t bufsize)
 {
     static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
     if (buf == NULL) bufsize = 0;
@@ -711,9 +711,9 @@ static int copy_trace(rcgc_snapshot *dst, long *map, const rcgc_trace *t)
                                     t->est_size, t->est_count);
 }
 
-RCGC__EXPORT rcgc_snapshot *rcgc_snapshot_filter(const rcgc_snapshot *s,
-                                                 const rcgc_trace_filter *filters,
-                                                 size_t nfilters)
+rcgc_snapshot *rcgc_snapshot_filter(const rcgc_snapshot *s,
+                                    const rcgc_trace_filter *filters,
+                                    size_t nfilters)
 {
     if (s == NULL || (filters == NULL && nfilters > 0)) return NULL;
     rcgc_snapshot *dst = rcgc__snapshot_new(s->limit, s->sample_bytes);

@@ -167,8 +167,8 @@ static int by_module(const void *a, const void *b)
     return x->address < y->address ? -1 : x->address > y->address;
 }
 
-RCGC__EXPORT rcgc_ssize rcgc_snapshot_symbolize(rcgc_snapshot *s, char *err,
-                                                size_t errlen)
+rcgc_ssize rcgc_snapshot_symbolize(rcgc_snapshot *s, char *err,
+                                   size_t errlen)
 {
     if (err != NULL && errlen > 0) err[0] = '\0';
     if (s == NULL) return RCGC_EINVAL;

@@ -502,8 +502,8 @@ void rcgc__tr_remove_hooks(struct rcgc_tracer *tr)
 
 /* ---- traces the program records itself ---- */
 
-RCGC__EXPORT int rcgc_trace_track(rcgc_runtime *rt, unsigned domain,
-                                  const void *ptr, size_t size)
+int rcgc_trace_track(rcgc_runtime *rt, unsigned domain,
+                     const void *ptr, size_t size)
 {
     struct rcgc_tracer *tr = rt->tracer;
     if (tr == NULL) return RCGC_ENOTTRACING;
@@ -511,8 +511,8 @@ RCGC__EXPORT int rcgc_trace_track(rcgc_runtime *rt, unsigned domain,
     return record(tr, domain, (void *)(uintptr_t)ptr, size);
 }
 
-RCGC__EXPORT int rcgc_trace_untrack(rcgc_runtime *rt, unsigned domain,
-                                    const void *ptr)
+int rcgc_trace_untrack(rcgc_runtime *rt, unsigned domain,
+                       const void *ptr)
 {
     struct rcgc_tracer *tr = rt->tracer;
     if (tr == NULL) return RCGC_ENOTTRACING;

@@ -10,9 +10,10 @@
 
 /* ---- start and stop ---- */
 
-RCGC__EXPORT void rcgc_trace_config_init(rcgc_trace_config *cfg)
+void rcgc_trace_config_init(rcgc_trace_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
     cfg->nframes = 1;
     cfg->source = RCGC_FRAMES_CALLSITE;
 }
@@ -80,7 +81,7 @@ static int tracer_tables(struct rcgc_tracer *tr)
 
 static void trace_fini(rcgc_runtime *rt);
 
-RCGC__EXPORT int rcgc_trace_start(rcgc_runtime *rt, const rcgc_trace_config *cfg)
+int rcgc_trace_start(rcgc_runtime *rt, const rcgc_trace_config *cfg)
 {
     rcgc_trace_config dflt;
     if (cfg == NULL) {
@@ -88,7 +89,7 @@ RCGC__EXPORT int rcgc_trace_start(rcgc_runtime *rt, const rcgc_trace_config *cfg
         cfg = &dflt;
     }
     if (rt->tracer != NULL) return 0; /* CPython keeps the first start */
-    if (!config_usable(cfg)) return RCGC_EINVAL;
+    if (!RCGC__SIZE_OK(cfg) || !config_usable(cfg)) return RCGC_EINVAL;
     rcgc_allocator meta = rt->heap.raw_base;
     struct rcgc_tracer *tr = meta.calloc(meta.ctx, 1, sizeof *tr);
     if (tr == NULL) return rt->last_error = RCGC_ENOMEM;
@@ -114,7 +115,7 @@ RCGC__EXPORT int rcgc_trace_start(rcgc_runtime *rt, const rcgc_trace_config *cfg
     return 0;
 }
 
-RCGC__EXPORT void rcgc_trace_stop(rcgc_runtime *rt)
+void rcgc_trace_stop(rcgc_runtime *rt)
 {
     struct rcgc_tracer *tr = rt->tracer;
     if (tr == NULL) return;
@@ -132,35 +133,35 @@ static void trace_fini(rcgc_runtime *rt)
 
 /* ---- queries ---- */
 
-RCGC__EXPORT int rcgc_trace_is_tracing(rcgc_runtime *rt)
+int rcgc_trace_is_tracing(rcgc_runtime *rt)
 {
     return rt->tracer != NULL;
 }
 
-RCGC__EXPORT int rcgc_trace_get_limit(rcgc_runtime *rt)
+int rcgc_trace_get_limit(rcgc_runtime *rt)
 {
     return rt->trace_limit > 0 ? rt->trace_limit : 1;
 }
 
-RCGC__EXPORT void rcgc_trace_get_memory(rcgc_runtime *rt, size_t *current,
-                                        size_t *peak)
+void rcgc_trace_get_memory(rcgc_runtime *rt, size_t *current,
+                           size_t *peak)
 {
     struct rcgc_tracer *tr = rt->tracer;
     if (current != NULL) *current = tr ? (size_t)(tr->current + 0.5) : 0;
     if (peak != NULL) *peak = tr ? (size_t)(tr->peak + 0.5) : 0;
 }
 
-RCGC__EXPORT void rcgc_trace_reset_peak(rcgc_runtime *rt)
+void rcgc_trace_reset_peak(rcgc_runtime *rt)
 {
     if (rt->tracer != NULL) rt->tracer->peak = rt->tracer->current;
 }
 
-RCGC__EXPORT void rcgc_trace_clear(rcgc_runtime *rt)
+void rcgc_trace_clear(rcgc_runtime *rt)
 {
     if (rt->tracer != NULL) traces_clear(rt->tracer);
 }
 
-RCGC__EXPORT size_t rcgc_trace_overhead(rcgc_runtime *rt)
+size_t rcgc_trace_overhead(rcgc_runtime *rt)
 {
     return rt->tracer != NULL ? rt->tracer->overhead : 0;
 }
@@ -226,9 +227,9 @@ size_t rcgc__tr_debug_traceback(void *ctx, const void *ptr, char *buf,
     return 0;
 }
 
-RCGC__EXPORT int rcgc_trace_block_traceback(rcgc_runtime *rt, unsigned domain,
-                                            const void *ptr, rcgc_frame *frames,
-                                            int max)
+int rcgc_trace_block_traceback(rcgc_runtime *rt, unsigned domain,
+                               const void *ptr, rcgc_frame *frames,
+                               int max)
 {
     struct rcgc_tracer *tr = rt->tracer;
     if (tr == NULL || max <= 0) return 0;
@@ -240,9 +241,9 @@ RCGC__EXPORT int rcgc_trace_block_traceback(rcgc_runtime *rt, unsigned domain,
     return n;
 }
 
-RCGC__EXPORT int rcgc_trace_object_traceback(rcgc_runtime *rt,
-                                             const rcgc_object *obj,
-                                             rcgc_frame *frames, int max)
+int rcgc_trace_object_traceback(rcgc_runtime *rt,
+                                const rcgc_object *obj,
+                                rcgc_frame *frames, int max)
 {
     const char *block = (const char *)obj - rcgc__pre_size(obj->type);
     return rcgc_trace_block_traceback(rt, RCGC_DOMAIN_OBJ, block, frames, max);
@@ -271,7 +272,7 @@ static int snap_add(struct rcgc_tracer *tr, rcgc_snapshot *s, unsigned domain,
     return rcgc__snapshot_add_trace(s, domain, size, idx, (double)size / p, 1 / p);
 }
 
-RCGC__EXPORT rcgc_snapshot *rcgc_snapshot_take(rcgc_runtime *rt)
+rcgc_snapshot *rcgc_snapshot_take(rcgc_runtime *rt)
 {
     struct rcgc_tracer *tr = rt->tracer;
     if (tr == NULL) {
@@ -318,43 +319,43 @@ nomem:
         (rt)->site = prev_site_;                                              \
     } while (0)
 
-RCGC__EXPORT rcgc_object *rcgc_object_new_at(rcgc_runtime *rt,
-                                             const rcgc_type *type,
-                                             const rcgc_site *site)
+rcgc_object *rcgc_object_new_at(rcgc_runtime *rt,
+                                const rcgc_type *type,
+                                const rcgc_site *site)
 {
     rcgc_object *o;
     WITH_SITE(rt, site, o = rcgc_object_new(rt, type));
     return o;
 }
 
-RCGC__EXPORT rcgc_object *rcgc_object_new_sized_at(rcgc_runtime *rt,
-                                                   const rcgc_type *type,
-                                                   size_t size,
-                                                   const rcgc_site *site)
+rcgc_object *rcgc_object_new_sized_at(rcgc_runtime *rt,
+                                      const rcgc_type *type,
+                                      size_t size,
+                                      const rcgc_site *site)
 {
     rcgc_object *o;
     WITH_SITE(rt, site, o = rcgc_object_new_sized(rt, type, size));
     return o;
 }
 
-RCGC__EXPORT void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size,
-                                      const rcgc_site *site)
+void *rcgc_mem_malloc_at(rcgc_runtime *rt, size_t size,
+                         const rcgc_site *site)
 {
     void *p;
     WITH_SITE(rt, site, p = rcgc_mem_malloc(rt, size));
     return p;
 }
 
-RCGC__EXPORT void *rcgc_mem_calloc_at(rcgc_runtime *rt, size_t nelem,
-                                      size_t elsize, const rcgc_site *site)
+void *rcgc_mem_calloc_at(rcgc_runtime *rt, size_t nelem,
+                         size_t elsize, const rcgc_site *site)
 {
     void *p;
     WITH_SITE(rt, site, p = rcgc_mem_calloc(rt, nelem, elsize));
     return p;
 }
 
-RCGC__EXPORT void *rcgc_mem_realloc_at(rcgc_runtime *rt, void *ptr, size_t size,
-                                       const rcgc_site *site)
+void *rcgc_mem_realloc_at(rcgc_runtime *rt, void *ptr, size_t size,
+                          const rcgc_site *site)
 {
     void *p;
     WITH_SITE(rt, site, p = rcgc_mem_realloc(rt, ptr, size));

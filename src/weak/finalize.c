@@ -122,9 +122,9 @@ static void fin_died(rcgc_runtime *rt, weakref_internal *wr)
     rcgc_decref(rt, &f->base);
 }
 
-RCGC__EXPORT rcgc_object *rcgc_finalize_new(rcgc_runtime *rt, rcgc_object *obj,
-                                            rcgc_finalize_fn fn,
-                                            rcgc_object *arg, void *ctx)
+rcgc_object *rcgc_finalize_new(rcgc_runtime *rt, rcgc_object *obj,
+                               rcgc_finalize_fn fn,
+                               rcgc_object *arg, void *ctx)
 {
     rcgc__debug_check_object(rt, obj, "rcgc_finalize_new");
     if (fn == NULL || obj->refcnt <= 0) {
@@ -153,8 +153,8 @@ RCGC__EXPORT rcgc_object *rcgc_finalize_new(rcgc_runtime *rt, rcgc_object *obj,
     return &f->base;
 }
 
-RCGC__EXPORT int rcgc_finalize_call(rcgc_runtime *rt, rcgc_object *f,
-                                    int *result)
+int rcgc_finalize_call(rcgc_runtime *rt, rcgc_object *f,
+                       int *result)
 {
     rcgc__debug_check_object(rt, f, "rcgc_finalize_call");
     finalize_obj *fo = as_finalize(f);
@@ -162,7 +162,7 @@ RCGC__EXPORT int rcgc_finalize_call(rcgc_runtime *rt, rcgc_object *f,
     return fo != NULL ? fin_run(rt, fo, result) : RCGC_EINVAL;
 }
 
-RCGC__EXPORT int rcgc_finalize_alive(const rcgc_object *f)
+int rcgc_finalize_alive(const rcgc_object *f)
 {
     const finalize_obj *fo = as_finalize(f);
     return fo != NULL && fo->registered;
@@ -175,7 +175,8 @@ static int fin_look(rcgc_runtime *rt, rcgc_object *f, rcgc_object **obj,
     finalize_obj *fo = as_finalize(f);
     if (obj != NULL) *obj = NULL;
     if (arg != NULL) *arg = NULL;
-    if (fo == NULL || !fo->registered) return 0;
+    if (fo == NULL) return RCGC_EINVAL;
+    if (!fo->registered) return 0;
     if (obj != NULL) *obj = rcgc_weakref_get(rt, &fo->wr->wr.base);
     if (arg != NULL && fo->arg != NULL) {
         rcgc_incref(fo->arg);
@@ -190,27 +191,27 @@ static int fin_look(rcgc_runtime *rt, rcgc_object *f, rcgc_object **obj,
     return 1;
 }
 
-RCGC__EXPORT int rcgc_finalize_detach(rcgc_runtime *rt, rcgc_object *f,
-                                      rcgc_object **obj, rcgc_object **arg)
+int rcgc_finalize_detach(rcgc_runtime *rt, rcgc_object *f,
+                         rcgc_object **obj, rcgc_object **arg)
 {
     rcgc__debug_check_object(rt, f, "rcgc_finalize_detach");
     return fin_look(rt, f, obj, arg, 1);
 }
 
-RCGC__EXPORT int rcgc_finalize_peek(rcgc_runtime *rt, rcgc_object *f,
-                                    rcgc_object **obj, rcgc_object **arg)
+int rcgc_finalize_peek(rcgc_runtime *rt, rcgc_object *f,
+                       rcgc_object **obj, rcgc_object **arg)
 {
     rcgc__debug_check_object(rt, f, "rcgc_finalize_peek");
     return fin_look(rt, f, obj, arg, 0);
 }
 
-RCGC__EXPORT int rcgc_finalize_atexit(const rcgc_object *f)
+int rcgc_finalize_atexit(const rcgc_object *f)
 {
     const finalize_obj *fo = as_finalize(f);
     return fo != NULL && fo->registered && fo->atexit;
 }
 
-RCGC__EXPORT void rcgc_finalize_set_atexit(rcgc_object *f, int atexit)
+void rcgc_finalize_set_atexit(rcgc_object *f, int atexit)
 {
     finalize_obj *fo = as_finalize(f);
     if (fo != NULL && fo->registered) fo->atexit = atexit != 0;

@@ -320,14 +320,14 @@ static wcontainer *checked(rcgc_runtime *rt, rcgc_object *o, unsigned kind,
 
 /* ---- weak-value map ---- */
 
-RCGC__EXPORT rcgc_object *rcgc_wvmap_new(rcgc_runtime *rt)
+rcgc_object *rcgc_wvmap_new(rcgc_runtime *rt)
 {
     return wc_new(rt, WC_VALUE_MAP);
 }
 
-RCGC__EXPORT int rcgc_wvmap_set(rcgc_runtime *rt, rcgc_object *map,
-                                const void *key, size_t key_len,
-                                rcgc_object *value)
+int rcgc_wvmap_set(rcgc_runtime *rt, rcgc_object *map,
+                   const void *key, size_t key_len,
+                   rcgc_object *value)
 {
     wcontainer *c = checked(rt, map, WC_VALUE_MAP, "rcgc_wvmap_set");
     if (c == NULL || (key == NULL && key_len > 0)) return RCGC_EINVAL;
@@ -361,8 +361,8 @@ RCGC__EXPORT int rcgc_wvmap_set(rcgc_runtime *rt, rcgc_object *map,
     return 0;
 }
 
-RCGC__EXPORT rcgc_object *rcgc_wvmap_get(rcgc_runtime *rt, rcgc_object *map,
-                                         const void *key, size_t key_len)
+rcgc_object *rcgc_wvmap_get(rcgc_runtime *rt, rcgc_object *map,
+                            const void *key, size_t key_len)
 {
     wcontainer *c = checked(rt, map, WC_VALUE_MAP, "rcgc_wvmap_get");
     if (c == NULL || (key == NULL && key_len > 0)) return NULL;
@@ -370,16 +370,16 @@ RCGC__EXPORT rcgc_object *rcgc_wvmap_get(rcgc_runtime *rt, rcgc_object *map,
     return ix >= 0 ? rcgc_weakref_get(rt, &c->entries[ix].wr->wr.base) : NULL;
 }
 
-RCGC__EXPORT int rcgc_wvmap_contains(rcgc_runtime *rt, rcgc_object *map,
-                                     const void *key, size_t key_len)
+int rcgc_wvmap_contains(rcgc_runtime *rt, rcgc_object *map,
+                        const void *key, size_t key_len)
 {
     wcontainer *c = checked(rt, map, WC_VALUE_MAP, "rcgc_wvmap_contains");
     if (c == NULL || (key == NULL && key_len > 0)) return 0;
     return find(c, hash_bytes(key, key_len), key, key_len) >= 0;
 }
 
-RCGC__EXPORT int rcgc_wvmap_delete(rcgc_runtime *rt, rcgc_object *map,
-                                   const void *key, size_t key_len)
+int rcgc_wvmap_delete(rcgc_runtime *rt, rcgc_object *map,
+                      const void *key, size_t key_len)
 {
     wcontainer *c = checked(rt, map, WC_VALUE_MAP, "rcgc_wvmap_delete");
     if (c == NULL || (key == NULL && key_len > 0)) return RCGC_EINVAL;
@@ -428,28 +428,28 @@ static rcgc_ssize identity_find(const wcontainer *c, const rcgc_object *key)
     return find(c, hash_identity(key), key, 0);
 }
 
-RCGC__EXPORT rcgc_object *rcgc_wset_new(rcgc_runtime *rt)
+rcgc_object *rcgc_wset_new(rcgc_runtime *rt)
 {
     return wc_new(rt, WC_SET);
 }
 
-RCGC__EXPORT int rcgc_wset_add(rcgc_runtime *rt, rcgc_object *set,
-                               rcgc_object *item)
+int rcgc_wset_add(rcgc_runtime *rt, rcgc_object *set,
+                  rcgc_object *item)
 {
     wcontainer *c = checked(rt, set, WC_SET, "rcgc_wset_add");
     if (c == NULL || item == NULL) return RCGC_EINVAL;
     return identity_set(rt, c, item, NULL);
 }
 
-RCGC__EXPORT int rcgc_wset_contains(rcgc_runtime *rt, rcgc_object *set,
-                                    rcgc_object *item)
+int rcgc_wset_contains(rcgc_runtime *rt, rcgc_object *set,
+                       rcgc_object *item)
 {
     wcontainer *c = checked(rt, set, WC_SET, "rcgc_wset_contains");
     return c != NULL && item != NULL && identity_find(c, item) >= 0;
 }
 
-RCGC__EXPORT int rcgc_wset_discard(rcgc_runtime *rt, rcgc_object *set,
-                                   rcgc_object *item)
+int rcgc_wset_discard(rcgc_runtime *rt, rcgc_object *set,
+                      rcgc_object *item)
 {
     wcontainer *c = checked(rt, set, WC_SET, "rcgc_wset_discard");
     if (c == NULL || item == NULL) return RCGC_EINVAL;
@@ -459,13 +459,13 @@ RCGC__EXPORT int rcgc_wset_discard(rcgc_runtime *rt, rcgc_object *set,
     return 0;
 }
 
-RCGC__EXPORT rcgc_object *rcgc_wkmap_new(rcgc_runtime *rt)
+rcgc_object *rcgc_wkmap_new(rcgc_runtime *rt)
 {
     return wc_new(rt, WC_KEY_MAP);
 }
 
-RCGC__EXPORT int rcgc_wkmap_set(rcgc_runtime *rt, rcgc_object *map,
-                                rcgc_object *key, rcgc_object *value)
+int rcgc_wkmap_set(rcgc_runtime *rt, rcgc_object *map,
+                   rcgc_object *key, rcgc_object *value)
 {
     wcontainer *c = checked(rt, map, WC_KEY_MAP, "rcgc_wkmap_set");
     if (c == NULL || key == NULL || value == NULL) return RCGC_EINVAL;
@@ -473,8 +473,8 @@ RCGC__EXPORT int rcgc_wkmap_set(rcgc_runtime *rt, rcgc_object *map,
     return identity_set(rt, c, key, value);
 }
 
-RCGC__EXPORT rcgc_object *rcgc_wkmap_get(rcgc_runtime *rt, rcgc_object *map,
-                                         rcgc_object *key)
+rcgc_object *rcgc_wkmap_get(rcgc_runtime *rt, rcgc_object *map,
+                            rcgc_object *key)
 {
     wcontainer *c = checked(rt, map, WC_KEY_MAP, "rcgc_wkmap_get");
     if (c == NULL || key == NULL) return NULL;
@@ -485,15 +485,15 @@ RCGC__EXPORT rcgc_object *rcgc_wkmap_get(rcgc_runtime *rt, rcgc_object *map,
     return v;
 }
 
-RCGC__EXPORT int rcgc_wkmap_contains(rcgc_runtime *rt, rcgc_object *map,
-                                     rcgc_object *key)
+int rcgc_wkmap_contains(rcgc_runtime *rt, rcgc_object *map,
+                        rcgc_object *key)
 {
     wcontainer *c = checked(rt, map, WC_KEY_MAP, "rcgc_wkmap_contains");
     return c != NULL && key != NULL && identity_find(c, key) >= 0;
 }
 
-RCGC__EXPORT int rcgc_wkmap_delete(rcgc_runtime *rt, rcgc_object *map,
-                                   rcgc_object *key)
+int rcgc_wkmap_delete(rcgc_runtime *rt, rcgc_object *map,
+                      rcgc_object *key)
 {
     wcontainer *c = checked(rt, map, WC_KEY_MAP, "rcgc_wkmap_delete");
     if (c == NULL || key == NULL) return RCGC_EINVAL;
@@ -505,14 +505,14 @@ RCGC__EXPORT int rcgc_wkmap_delete(rcgc_runtime *rt, rcgc_object *map,
 
 /* ---- common ---- */
 
-RCGC__EXPORT rcgc_ssize rcgc_weak_len(rcgc_runtime *rt, rcgc_object *container)
+rcgc_ssize rcgc_weak_len(rcgc_runtime *rt, rcgc_object *container)
 {
     rcgc__debug_check_object(rt, container, "rcgc_weak_len");
     wcontainer *c = as_container(container);
     return c != NULL ? c->len : RCGC_EINVAL;
 }
 
-RCGC__EXPORT int rcgc_weak_clear(rcgc_runtime *rt, rcgc_object *container)
+int rcgc_weak_clear(rcgc_runtime *rt, rcgc_object *container)
 {
     rcgc__debug_check_object(rt, container, "rcgc_weak_clear");
     if (as_container(container) == NULL) return RCGC_EINVAL;
@@ -532,8 +532,8 @@ static void iter_release_item(rcgc_witer *it)
     rcgc_xdecref(it->rt, v);
 }
 
-RCGC__EXPORT int rcgc_witer_begin(rcgc_runtime *rt, rcgc_object *container,
-                                  rcgc_witer *it)
+int rcgc_witer_begin(rcgc_runtime *rt, rcgc_object *container,
+                     rcgc_witer *it)
 {
     memset(it, 0, sizeof *it);
     rcgc__debug_check_object(rt, container, "rcgc_witer_begin");
@@ -546,7 +546,7 @@ RCGC__EXPORT int rcgc_witer_begin(rcgc_runtime *rt, rcgc_object *container,
     return 0;
 }
 
-RCGC__EXPORT int rcgc_witer_next(rcgc_witer *it)
+int rcgc_witer_next(rcgc_witer *it)
 {
     if (it->container == NULL) return 0;
     /* Dropping the previous item may run code that changes the container;
@@ -575,7 +575,7 @@ RCGC__EXPORT int rcgc_witer_next(rcgc_witer *it)
     return 0;
 }
 
-RCGC__EXPORT void rcgc_witer_end(rcgc_witer *it)
+void rcgc_witer_end(rcgc_witer *it)
 {
     if (it->container == NULL) return;
     iter_release_item(it);

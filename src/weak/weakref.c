@@ -35,7 +35,7 @@ static const rcgc_type weakref_type = {
     .clear = weakref_clear,
     .release = weakref_release};
 
-RCGC__EXPORT int rcgc_is_weakref(const rcgc_object *o)
+int rcgc_is_weakref(const rcgc_object *o)
 {
     return o->type == &weakref_type;
 }
@@ -172,9 +172,9 @@ static int check_referent(rcgc_runtime *rt, const rcgc_object *obj)
     return 0;
 }
 
-RCGC__EXPORT rcgc_object *rcgc_weakref_new(rcgc_runtime *rt, rcgc_object *obj,
-                                           rcgc_weakref_callback callback,
-                                           rcgc_object *arg)
+rcgc_object *rcgc_weakref_new(rcgc_runtime *rt, rcgc_object *obj,
+                              rcgc_weakref_callback callback,
+                              rcgc_object *arg)
 {
     int err = check_referent(rt, obj);
     if (err != 0) {
@@ -219,22 +219,27 @@ weakref_internal *rcgc__weakref_new_internal(rcgc_runtime *rt,
     return wi;
 }
 
-RCGC__EXPORT rcgc_object *rcgc_weakref_get(rcgc_runtime *rt, rcgc_object *wr)
+rcgc_object *rcgc_weakref_get(rcgc_runtime *rt, rcgc_object *wr)
 {
     rcgc__debug_check_object(rt, wr, "rcgc_weakref_get");
+    if (!rcgc_is_weakref(wr)) {
+        rt->last_error = RCGC_EINVAL;
+        return NULL;
+    }
     rcgc_object *o = ((weakref *)wr)->referent;
     if (o == NULL || o->refcnt == 0) return NULL;
     rcgc_incref(o);
     return o;
 }
 
-RCGC__EXPORT int rcgc_weakref_has_callback(const rcgc_object *wr)
+int rcgc_weakref_has_callback(const rcgc_object *wr)
 {
+    if (!rcgc_is_weakref(wr)) return 0;
     const weakref *w = (const weakref *)wr;
     return w->kind != WR_INTERNAL && has_reaction(w);
 }
 
-RCGC__EXPORT rcgc_ssize rcgc_weakref_count(const rcgc_object *obj)
+rcgc_ssize rcgc_weakref_count(const rcgc_object *obj)
 {
     if (!type_is_weakrefable(obj->type)) return 0;
     rcgc_ssize n = 0;
@@ -242,8 +247,8 @@ RCGC__EXPORT rcgc_ssize rcgc_weakref_count(const rcgc_object *obj)
     return n;
 }
 
-RCGC__EXPORT rcgc_ssize rcgc_weakref_list(rcgc_runtime *rt, rcgc_object *obj,
-                                          rcgc_object ***out)
+rcgc_ssize rcgc_weakref_list(rcgc_runtime *rt, rcgc_object *obj,
+                             rcgc_object ***out)
 {
     rcgc_ssize n = rcgc_weakref_count(obj);
     rcgc_object **items = rcgc__malloc(rt, (size_t)n * sizeof *items);
@@ -413,11 +418,11 @@ static void method_func_died(rcgc_runtime *rt, weakref_internal *func_ref)
     method_fire(rt, func_ref->wr.owner);
 }
 
-RCGC__EXPORT rcgc_object *rcgc_weakmethod_new(rcgc_runtime *rt,
-                                              rcgc_object *self,
-                                              rcgc_object *func,
-                                              rcgc_weakref_callback callback,
-                                              rcgc_object *arg)
+rcgc_object *rcgc_weakmethod_new(rcgc_runtime *rt,
+                                 rcgc_object *self,
+                                 rcgc_object *func,
+                                 rcgc_weakref_callback callback,
+                                 rcgc_object *arg)
 {
     int err = check_referent(rt, self);
     if (err == 0 && func == NULL) err = RCGC_EINVAL;
@@ -445,12 +450,16 @@ RCGC__EXPORT rcgc_object *rcgc_weakmethod_new(rcgc_runtime *rt,
     return &m->wr.base;
 }
 
-RCGC__EXPORT int rcgc_weakmethod_get(rcgc_runtime *rt, rcgc_object *wm,
-                                     rcgc_object **self, rcgc_object **func)
+int rcgc_weakmethod_get(rcgc_runtime *rt, rcgc_object *wm,
+                        rcgc_object **self, rcgc_object **func)
 {
     weakmethod *m = (weakmethod *)wm;
     *self = *func = NULL;
-    if (!rcgc_is_weakref(wm) || m->wr.kind != WR_METHOD || !m->alive) return 0;
+    if (!rcgc_is_weakref(wm) || m->wr.kind != WR_METHOD) {
+        rt->last_error = RCGC_EINVAL;
+        return RCGC_EINVAL;
+    }
+    if (!m->alive) return 0;
     rcgc_object *s = rcgc_weakref_get(rt, wm);
     if (s == NULL) return 0;
     rcgc_object *f = m->func_strong;
