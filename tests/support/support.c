@@ -2,6 +2,7 @@
  * support.c - the test harness, allocator and object types of test.h.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/wait.h>
@@ -25,20 +26,125 @@ void t_fail(const char *file, int line, const char *fmt, ...)
     t_failures++;
 }
 
+/* The per-process option.  With --fork (or RCGC_TEST_FORK=1 in the
+ * environment) every test runs in a child process of its own, forked from a
+ * parent that runs no test, so each starts from the program's initial state.
+ * The child ends with exit() (so a sanitizer's exit-time checks, such as
+ * LeakSanitizer's, run for each test) and a status only the harness uses:
+ * T_CHILD_PASS or T_CHILD_FAIL.  Anything else (a signal, abort(), a
+ * sanitizer's report, a test that calls exit() itself) is that test's FAIL,
+ * with the signal or status, and the next test still runs.
+ *
+ * Where it is used: the sanitizer builds set RCGC_TEST_FORK=1 for every test
+ * program (tests/CMakeLists.txt), because there a finding ends the process,
+ * and one heap error in one test would otherwise hide every later test of
+ * its file in the same CI run; a fork per test costs little next to the
+ * sanitizers themselves.  The plain builds run in one process, as a user
+ * program does, so that state one test leaves behind (a mistake the fork
+ * would hide) is still seen by the next; valgrind runs in one process too
+ * (valgrind.sh keeps children silent, so it would miss their errors). */
+#define T_CHILD_PASS 0
+#define T_CHILD_FAIL 97
+
+static int fork_wanted(int argc, char **argv)
+{
+    int on = 0;
+    const char *env = getenv("RCGC_TEST_FORK");
+    if (env != NULL && *env != 0 && strcmp(env, "0") != 0) on = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--fork") == 0) on = 1;
+        if (strcmp(argv[i], "--no-fork") == 0) on = 0;
+    }
+    return on;
+}
+
+/* Run one test in a child; 1 if it passed.  why receives the reason of a
+ * failure that the child could not report itself. */
+static int run_forked(const struct test_case *tc, char *why, size_t size)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(why, size, " (fork failed)");
+        return 0;
+    }
+    if (pid == 0) {
+        t_current = tc->name;
+        t_failures = 0;
+        tc->fn();
+        exit(t_failures ? T_CHILD_FAIL : T_CHILD_PASS);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) {
+            snprintf(why, size, " (waitpid failed)");
+            return 0;
+        }
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        const char *name = sig == SIGSEGV   ? "SIGSEGV"
+                           : sig == SIGABRT ? "SIGABRT"
+                           : sig == SIGBUS  ? "SIGBUS"
+                           : sig == SIGFPE  ? "SIGFPE"
+                           : sig == SIGILL  ? "SIGILL"
+                           : sig == SIGKILL ? "SIGKILL"
+                                            : "signal";
+        snprintf(why, size, " (killed by signal %d, %s)", sig, name);
+        return 0;
+    }
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (code == T_CHILD_PASS) return 1;
+    if (code != T_CHILD_FAIL)
+        snprintf(why, size, " (exited with status %d before the test ended)",
+                 code);
+    return 0;
+}
+
 int t_run_all(const struct test_case *cases, size_t n, int argc, char **argv)
 {
-    int failed = 0, ran = 0;
+    int failed = 0, ran = 0, list = 0;
+    const char *filter = NULL;
     setvbuf(stdout, NULL, _IONBF, 0);
-    for (size_t i = 0; i < n; i++) {
-        if (argc > 1 && strstr(cases[i].name, argv[1]) == NULL) continue;
-        t_current = cases[i].name;
-        t_failures = 0;
-        cases[i].fn();
-        ran++;
-        printf("%-4s %s\n", t_failures ? "FAIL" : "ok", cases[i].name);
-        if (t_failures) failed++;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--list") == 0)
+            list = 1;
+        else if (strcmp(argv[i], "--fork") == 0 ||
+                 strcmp(argv[i], "--no-fork") == 0)
+            ;
+        else if (strncmp(argv[i], "--", 2) == 0 || filter != NULL) {
+            fprintf(stderr, "usage: %s [--fork | --no-fork] [--list] [NAME]\n"
+                    "  runs the tests whose name contains NAME (all by default);\n"
+                    "  --fork or RCGC_TEST_FORK=1: each test in its own process\n",
+                    argv[0]);
+            return 2;
+        } else
+            filter = argv[i];
     }
-    printf("%d of %d tests passed\n", ran - failed, ran);
+    int forked = fork_wanted(argc, argv);
+    for (size_t i = 0; i < n; i++) {
+        if (filter != NULL && strstr(cases[i].name, filter) == NULL) continue;
+        if (list) {
+            printf("%s\n", cases[i].name);
+            continue;
+        }
+        char why[96] = "";
+        int pass;
+        if (forked)
+            pass = run_forked(&cases[i], why, sizeof why);
+        else {
+            t_current = cases[i].name;
+            t_failures = 0;
+            cases[i].fn();
+            pass = t_failures == 0;
+        }
+        ran++;
+        printf("%-4s %s%s\n", pass ? "ok" : "FAIL", cases[i].name, why);
+        if (!pass) failed++;
+    }
+    if (list) return 0;
+    printf("%d of %d tests passed%s\n", ran - failed, ran,
+           forked ? " (each in its own process)" : "");
     return failed ? 1 : (ran ? 0 : 1);
 }
 

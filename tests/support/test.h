@@ -3,10 +3,18 @@
  * object types the tests build graphs from.
  *
  * A test file defines its tests with TEST(name) and lists them in
- * TEST_MAIN(...).  Each test runs in the same process, in order; `prog NAME`
- * runs the tests whose name contains NAME.  Tests create their runtime with
- * t_runtime() and end with t_teardown(), which frees the runtime and fails
- * unless every object and every byte went back to the allocator.
+ * TEST_MAIN(...).  The tests run in order, in one process by default:
+ *     prog [--fork | --no-fork] [--list] [NAME]
+ * runs the tests whose name contains NAME (all without it); --list prints
+ * their names instead; --fork (or RCGC_TEST_FORK=1 in the environment) runs
+ * each test in a child process of its own, so that a crash or abort is that
+ * test's FAIL, with its signal, and the rest of the file still runs
+ * (support.c says where CTest uses it).  Each test prints "ok NAME" or
+ * "FAIL NAME"; the last line is "P of N tests passed"; the exit status is 0
+ * when every test that ran passed and at least one ran.  Tests create their
+ * runtime with t_runtime() and end with t_teardown(), which frees the
+ * runtime and fails unless every object and every byte went back to the
+ * allocator.
  */
 #ifndef RCGC_TEST_H
 #define RCGC_TEST_H
@@ -39,6 +47,9 @@ extern const char *t_current;
         return t_run_all(cases, sizeof cases / sizeof cases[0], argc, argv); \
     }
 
+/* Run the cases as the command line and RCGC_TEST_FORK say (above); the
+ * program's exit status: 0 all passed, 1 a test failed or none ran, 2 a bad
+ * command line. */
 int t_run_all(const struct test_case *cases, size_t n, int argc, char **argv);
 void t_fail(const char *file, int line, const char *fmt, ...)
 #if defined(__GNUC__)
