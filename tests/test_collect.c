@@ -21,22 +21,6 @@
 /* ------------------------------------------------------------------------ */
 /* helpers                                                                   */
 
-/* NEW: a tracked node of type that references itself. */
-static rcgc_object *self_cycle(rcgc_runtime *rt, const rcgc_type *type, int id)
-{
-    rcgc_object *o = t_new(rt, type, id);
-    if (o != NULL) t_append(rt, o, o);
-    return o;
-}
-
-/* Live objects of the runtime (allocated, not yet freed). */
-static rcgc_ssize live_objects(rcgc_runtime *rt)
-{
-    rcgc_runtime_stats s;
-    rcgc_runtime_get_stats(rt, &s);
-    return s.objects;
-}
-
 /* The generation (0..2) whose get_objects list holds o, -1 if none. */
 static int gen_of(rcgc_runtime *rt, rcgc_object *o)
 {
@@ -62,23 +46,6 @@ static void break_refs(rcgc_runtime *rt, rcgc_object *o)
     rcgc_incref(o);
     t_clear(rt, o);
     rcgc_decref(rt, o);
-}
-
-/* What a CPython test does with uncollectable cycles: break every object in
- * gc.garbage, then empty it. */
-static void clean_garbage(rcgc_runtime *rt)
-{
-    rcgc_object **g = NULL;
-    rcgc_ssize n = rcgc_gc_get_garbage(rt, &g);
-    for (rcgc_ssize i = 0; i < n; i++) t_clear(rt, g[i]);
-    rcgc_objects_free(rt, g, n);
-    rcgc_gc_garbage_clear(rt);
-}
-
-static void finish(rcgc_runtime *rt)
-{
-    CHECK_EQ(rcgc_gc_check(rt), 0);
-    t_teardown(rt);
 }
 
 /* Finalizer hooks (t_fnode_type's on_finalize). */
@@ -114,22 +81,22 @@ TEST(list_self_cycle_collects_one)
 {
     rcgc_runtime *rt = t_runtime();
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
-    rcgc_object *l = self_cycle(rt, &t_node_type, 1);
+    rcgc_object *l = t_self_cycle(rt, &t_node_type, 1);
     rcgc_decref(rt, l);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* test_gc.py test_dict; spec §9.1 item 2: d[1] = d; del d -> 1. */
 TEST(dict_self_cycle_collects_one)
 {
     rcgc_runtime *rt = t_runtime();
-    rcgc_object *d = self_cycle(rt, &t_dict_type, 1);
+    rcgc_object *d = t_self_cycle(rt, &t_dict_type, 1);
     rcgc_decref(rt, d);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* test_gc.py test_tuple; spec §9.1 item 3: l = []; t = (l,); l.append(t)
@@ -144,8 +111,8 @@ TEST(tuple_list_cycle_collects_two)
     rcgc_decref(rt, l);
     rcgc_decref(rt, t);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 2);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* Spec §8 (a) / §2.12 (3.11.7: two one-object instances in a cycle -> 2);
@@ -160,7 +127,7 @@ TEST(two_cycle_collects_two_then_zero)
     rcgc_decref(rt, b);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 2);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §2.2/§2.3: a cycle referenced from outside the collected set is
@@ -175,11 +142,11 @@ TEST(externally_held_cycle_survives)
     rcgc_decref(rt, a);
     rcgc_decref(rt, b);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
-    CHECK_EQ(live_objects(rt), 3);
+    CHECK_EQ(t_live_objects(rt), 3);
     t_clear(rt, h);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 2);
     rcgc_decref(rt, h);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §2.12 (collected = size of the unreachable set): a 2-cycle with a
@@ -201,10 +168,10 @@ TEST(garbage_tail_counted_leaves_not)
     rcgc_decref(rt, c);
     rcgc_decref(rt, c2);
     rcgc_decref(rt, c3);
-    CHECK_EQ(live_objects(rt), 7);
+    CHECK_EQ(t_live_objects(rt), 7);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 5);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* Spec §1.4/§2.1: only tracked objects are candidates.  l.append(l);
@@ -212,15 +179,15 @@ TEST(garbage_tail_counted_leaves_not)
 TEST(untracked_member_of_garbage_not_counted)
 {
     rcgc_runtime *rt = t_runtime();
-    rcgc_object *l = self_cycle(rt, &t_node_type, 1);
+    rcgc_object *l = t_self_cycle(rt, &t_node_type, 1);
     rcgc_object *d = rcgc_object_new(rt, &t_dict_type); /* never tracked */
     REQUIRE(d != NULL);
     CHECK(!rcgc_object_is_tracked(d));
     t_append_steal(rt, l, d);
     rcgc_decref(rt, l);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* Spec §2.2 (objects of older generations are external roots): a young
@@ -229,7 +196,7 @@ TEST(untracked_member_of_garbage_not_counted)
 TEST(young_cycle_held_by_old_garbage)
 {
     rcgc_runtime *rt = t_runtime();
-    rcgc_object *h = self_cycle(rt, &t_node_type, 0);
+    rcgc_object *h = t_self_cycle(rt, &t_node_type, 0);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     CHECK_EQ(gen_of(rt, h), 2);
     rcgc_object *a = t_node(rt, 1), *b = t_node(rt, 2);
@@ -241,8 +208,8 @@ TEST(young_cycle_held_by_old_garbage)
     CHECK_EQ(rcgc_gc_collect(rt, 0), 0);
     CHECK_EQ(gen_of(rt, a), 1); /* survivors of collect(0) were promoted */
     CHECK_EQ(rcgc_gc_collect(rt, 2), 3);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* Spec §2.0 step 3: collect(g) examines generations 0..g only.  A cycle
@@ -257,10 +224,10 @@ TEST(older_garbage_invisible_to_young_collection)
     rcgc_decref(rt, a);
     rcgc_decref(rt, b);
     CHECK_EQ(rcgc_gc_collect(rt, 0), 0);
-    CHECK_EQ(live_objects(rt), 2);
+    CHECK_EQ(t_live_objects(rt), 2);
     CHECK_EQ(rcgc_gc_collect(rt, 1), 2);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -275,7 +242,7 @@ TEST(resurrection_happens_once)
     rcgc_runtime *rt = t_runtime();
     rcgc_object *saved = t_node(rt, 0);
     struct fin_ctx c = {saved, NULL, 0, 0, NULL};
-    rcgc_object *z = self_cycle(rt, &t_fnode_type, 1);
+    rcgc_object *z = t_self_cycle(rt, &t_fnode_type, 1);
     t_as(z)->on_finalize = hook_resurrect;
     t_as(z)->ctx = &c;
     rcgc_decref(rt, z);
@@ -288,9 +255,9 @@ TEST(resurrection_happens_once)
     t_clear(rt, saved);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
     CHECK_EQ(c.calls, 1);
-    CHECK_EQ(live_objects(rt), 1); /* saved */
+    CHECK_EQ(t_live_objects(rt), 1); /* saved */
     rcgc_decref(rt, saved);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §8 (c): a 2-cycle of resurrectors -> 0, both finalized once and
@@ -315,7 +282,7 @@ TEST(two_resurrectors_counted_after_release)
     CHECK_EQ(rcgc_gc_collect(rt, 2), 2);
     CHECK_EQ(c.calls, 2);
     rcgc_decref(rt, saved);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* test_gc.py test_resurrection_is_transitive; spec §9.1 item 34: laz <->
@@ -348,7 +315,7 @@ TEST(resurrection_is_transitive)
     CHECK_EQ(rcgc_gc_collect(rt, 2), 2);
     CHECK_EQ(c.calls, 1);
     rcgc_decref(rt, saved);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* test_gc.py test_resurrection_does_not_block_cleanup_of_other_objects;
@@ -364,13 +331,13 @@ TEST(resurrection_does_not_block_cleanup)
     rcgc_gc_stats s0[3], s1[3];
 
     rcgc_gc_get_stats(rt, s0);
-    for (int i = 0; i < N; i++) rcgc_decref(rt, self_cycle(rt, &t_node_type, i));
+    for (int i = 0; i < N; i++) rcgc_decref(rt, t_self_cycle(rt, &t_node_type, i));
     CHECK_EQ(rcgc_gc_collect(rt, 2), N);
     rcgc_gc_get_stats(rt, s1);
     CHECK_EQ(s1[2].collected - s0[2].collected, N);
     CHECK_EQ(s1[2].uncollectable - s0[2].uncollectable, 0);
 
-    rcgc_object *z = self_cycle(rt, &t_fnode_type, 1000);
+    rcgc_object *z = t_self_cycle(rt, &t_fnode_type, 1000);
     t_as(z)->on_finalize = hook_resurrect;
     t_as(z)->ctx = &c;
     rcgc_decref(rt, z);
@@ -380,8 +347,8 @@ TEST(resurrection_does_not_block_cleanup)
     CHECK_EQ(s1[2].collected - s0[2].collected, 0);
     CHECK_EQ(s1[2].uncollectable - s0[2].uncollectable, 0);
 
-    for (int i = 0; i < N; i++) rcgc_decref(rt, self_cycle(rt, &t_node_type, i));
-    z = self_cycle(rt, &t_fnode_type, 1001);
+    for (int i = 0; i < N; i++) rcgc_decref(rt, t_self_cycle(rt, &t_node_type, i));
+    z = t_self_cycle(rt, &t_fnode_type, 1001);
     t_as(z)->on_finalize = hook_resurrect;
     t_as(z)->ctx = &c;
     rcgc_decref(rt, z);
@@ -400,7 +367,7 @@ TEST(resurrection_does_not_block_cleanup)
     CHECK_EQ(s1[2].uncollectable - s0[2].uncollectable, 0);
     CHECK_EQ(c.calls, 2);
     rcgc_decref(rt, zs);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -449,7 +416,7 @@ TEST(all_finalizers_run_before_any_clear)
         CHECK_EQ(order_log[i].own_items, 1);
         CHECK_EQ(order_log[i].next_items, 1);
     }
-    finish(rt);
+    t_finish(rt);
 }
 
 static int hook_clear_self(rcgc_runtime *rt, rcgc_object *self, void *ctx)
@@ -474,8 +441,8 @@ TEST(finalizer_breaking_its_cycle_collects_zero)
         rcgc_decref(rt, a);
         rcgc_decref(rt, b);
         CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
-        CHECK_EQ(live_objects(rt), 0);
-        finish(rt);
+        CHECK_EQ(t_live_objects(rt), 0);
+        t_finish(rt);
     }
 }
 
@@ -496,7 +463,7 @@ TEST(finalizer_freeing_other_garbage_not_counted)
     for (int c_first = 0; c_first < 2; c_first++) {
         rcgc_runtime *rt = t_runtime();
         rcgc_object *c = c_first ? t_node(rt, 2) : NULL;
-        rcgc_object *a = self_cycle(rt, &t_fnode_type, 1);
+        rcgc_object *a = t_self_cycle(rt, &t_fnode_type, 1);
         if (!c_first) c = t_node(rt, 2);
         struct fin_ctx fc = {NULL, c, 0, 0, NULL};
         t_as(a)->on_finalize = hook_remove_target;
@@ -505,8 +472,8 @@ TEST(finalizer_freeing_other_garbage_not_counted)
         rcgc_decref(rt, a);
         CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
         CHECK_EQ(fc.calls, 1);
-        CHECK_EQ(live_objects(rt), 0);
-        finish(rt);
+        CHECK_EQ(t_live_objects(rt), 0);
+        t_finish(rt);
     }
 }
 
@@ -514,7 +481,7 @@ static int hook_new_cycle(rcgc_runtime *rt, rcgc_object *self, void *ctx)
 {
     (void)self;
     (void)ctx;
-    rcgc_object *l = self_cycle(rt, &t_node_type, 99);
+    rcgc_object *l = t_self_cycle(rt, &t_node_type, 99);
     if (l == NULL) return RCGC_ENOMEM;
     rcgc_decref(rt, l);
     return 0;
@@ -530,7 +497,7 @@ TEST(finalizer_creating_garbage_collected_next_time)
     for (int young = 0; young < 2; young++) {
         rcgc_runtime *rt = t_runtime();
         int gen = young ? 0 : 2, c[3];
-        rcgc_object *a = self_cycle(rt, &t_fnode_type, 1);
+        rcgc_object *a = t_self_cycle(rt, &t_fnode_type, 1);
         t_as(a)->on_finalize = hook_new_cycle;
         rcgc_decref(rt, a);
         CHECK_EQ(rcgc_gc_collect(rt, gen), 1);
@@ -538,10 +505,10 @@ TEST(finalizer_creating_garbage_collected_next_time)
         CHECK_EQ(c[0], 0);
         CHECK_EQ(c[1], young ? 1 : 0);
         CHECK_EQ(c[2], 0);
-        CHECK_EQ(live_objects(rt), 1);
+        CHECK_EQ(t_live_objects(rt), 1);
         CHECK_EQ(rcgc_gc_collect(rt, gen), 1);
-        CHECK_EQ(live_objects(rt), 0);
-        finish(rt);
+        CHECK_EQ(t_live_objects(rt), 0);
+        t_finish(rt);
     }
 }
 
@@ -563,7 +530,7 @@ TEST(finalizer_creating_live_object_lands_in_gen0)
     rcgc_runtime *rt = t_runtime();
     rcgc_object *stash = t_node(rt, 0);
     struct fin_ctx fc = {stash, NULL, 0, 0, NULL};
-    rcgc_object *a = self_cycle(rt, &t_fnode_type, 1);
+    rcgc_object *a = t_self_cycle(rt, &t_fnode_type, 1);
     t_as(a)->on_finalize = hook_new_live;
     t_as(a)->ctx = &fc;
     rcgc_decref(rt, a);
@@ -576,7 +543,7 @@ TEST(finalizer_creating_live_object_lands_in_gen0)
     REQUIRE(fc.target != NULL);
     CHECK_EQ(gen_of(rt, fc.target), 0);
     rcgc_decref(rt, stash);
-    finish(rt);
+    t_finish(rt);
 }
 
 static int hook_untrack_target(rcgc_runtime *rt, rcgc_object *self, void *ctx)
@@ -607,10 +574,10 @@ TEST(finalizer_untracking_other_member_resurrects)
     CHECK(!rcgc_object_is_tracked(b));
     CHECK_EQ(gen_of(rt, a), 2);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
-    CHECK_EQ(live_objects(rt), 2);
+    CHECK_EQ(t_live_objects(rt), 2);
     break_refs(rt, b);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 static int hook_untrack_self(rcgc_runtime *rt, rcgc_object *self, void *ctx)
@@ -626,17 +593,17 @@ static int hook_untrack_self(rcgc_runtime *rt, rcgc_object *self, void *ctx)
 TEST(finalizer_untracking_itself_not_counted)
 {
     rcgc_runtime *rt = t_runtime();
-    rcgc_object *a = self_cycle(rt, &t_fnode_type, 1);
+    rcgc_object *a = t_self_cycle(rt, &t_fnode_type, 1);
     t_as(a)->on_finalize = hook_untrack_self;
     rcgc_decref(rt, a);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     CHECK(!rcgc_object_is_tracked(a));
     CHECK(rcgc_object_is_finalized(a));
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
-    CHECK_EQ(live_objects(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     break_refs(rt, a);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 static int hook_track_target(rcgc_runtime *rt, rcgc_object *self, void *ctx)
@@ -654,7 +621,7 @@ TEST(finalizer_tracking_object_mid_collection)
     rcgc_runtime *rt = t_runtime();
     rcgc_object *x = t_node(rt, 2);
     rcgc_object_untrack(rt, x);
-    rcgc_object *a = self_cycle(rt, &t_fnode_type, 1);
+    rcgc_object *a = t_self_cycle(rt, &t_fnode_type, 1);
     t_append(rt, a, x);
     struct fin_ctx fc = {NULL, x, 0, 0, NULL};
     t_as(a)->on_finalize = hook_track_target;
@@ -665,7 +632,7 @@ TEST(finalizer_tracking_object_mid_collection)
     CHECK_EQ(gen_of(rt, x), 0);
     CHECK_EQ(rcgc_object_refcount(x), 1);
     rcgc_decref(rt, x);
-    finish(rt);
+    t_finish(rt);
 }
 
 static int hook_collect(rcgc_runtime *rt, rcgc_object *self, void *ctx)
@@ -683,7 +650,7 @@ TEST(collect_inside_finalizer_returns_zero)
 {
     rcgc_runtime *rt = t_runtime();
     struct fin_ctx fc = {NULL, NULL, 0, -1, NULL};
-    rcgc_object *a = self_cycle(rt, &t_fnode_type, 1);
+    rcgc_object *a = t_self_cycle(rt, &t_fnode_type, 1);
     t_as(a)->on_finalize = hook_collect;
     t_as(a)->ctx = &fc;
     rcgc_decref(rt, a);
@@ -693,7 +660,7 @@ TEST(collect_inside_finalizer_returns_zero)
     CHECK_EQ(fc.inner, 0);
     rcgc_gc_get_stats(rt, s);
     CHECK_EQ(s[2].collections, 1); /* the inner call collected nothing */
-    finish(rt);
+    t_finish(rt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -741,7 +708,7 @@ static void probe_clear(rcgc_runtime *rt, rcgc_object *self)
         p->inner = rcgc_gc_collect(rt, 2);
         break;
     case PROBE_NEW_CYCLE: {
-        rcgc_object *l = self_cycle(rt, &t_node_type, 99);
+        rcgc_object *l = t_self_cycle(rt, &t_node_type, 99);
         if (l != NULL) rcgc_decref(rt, l);
         break;
     }
@@ -778,7 +745,7 @@ static const rcgc_type probe_type = {
 
 static rcgc_object *probe_cycle(rcgc_runtime *rt, struct probe_ctx *p, int id)
 {
-    rcgc_object *o = self_cycle(rt, &probe_type, id);
+    rcgc_object *o = t_self_cycle(rt, &probe_type, id);
     if (o != NULL) t_as(o)->ctx = p;
     return o;
 }
@@ -807,7 +774,7 @@ TEST(clear_refusing_objects_counted_and_kept)
     CHECK_EQ(pa.calls, 2);
     pa.mode = pb.mode = PROBE_NORMAL;
     CHECK_EQ(rcgc_gc_collect(rt, 2), 2);
-    CHECK_EQ(live_objects(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
 
     pa.mode = pb.mode = PROBE_REFUSE;
     a = t_new(rt, &probe_type, 1);
@@ -824,8 +791,8 @@ TEST(clear_refusing_objects_counted_and_kept)
     CHECK_EQ(gen_of(rt, a), 2);
     pa.mode = pb.mode = PROBE_NORMAL;
     CHECK_EQ(rcgc_gc_collect(rt, 2), 2);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* Spec §2.11: an object that stores itself somewhere from its clear
@@ -847,10 +814,10 @@ TEST(clear_resurrecting_object_counted_and_moved_to_old)
         CHECK_EQ(gen_of(rt, a), young ? 1 : 2);
         CHECK_EQ(t_as(a)->n, 0);
         t_clear(rt, stash);
-        CHECK_EQ(live_objects(rt), 1);
+        CHECK_EQ(t_live_objects(rt), 1);
         CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
         rcgc_decref(rt, stash);
-        finish(rt);
+        t_finish(rt);
     }
 }
 
@@ -863,7 +830,7 @@ TEST(collect_inside_clear_returns_zero)
     rcgc_decref(rt, probe_cycle(rt, &p, 1));
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
     CHECK_EQ(p.inner, 0);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §3.11: a tp_clear that creates a new garbage self-cycle: -> 1,
@@ -879,10 +846,10 @@ TEST(clear_creating_garbage_collected_next_time)
     CHECK_EQ(c[0], 0);
     CHECK_EQ(c[1], 0);
     CHECK_EQ(c[2], 0);
-    CHECK_EQ(live_objects(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* Spec §1.2: an object a tp_clear creates and keeps during collect(0) is in
@@ -898,7 +865,7 @@ TEST(clear_creating_live_object_lands_in_gen0)
     CHECK_EQ(gen_of(rt, p.target), 0);
     CHECK_EQ(gen_of(rt, stash), 1);
     rcgc_decref(rt, stash);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §2.11/§2.12: two garbage self-cycles a and c, a also holding c; a's
@@ -915,13 +882,13 @@ TEST(clear_untracking_other_member)
     t_append_steal(rt, a, c);
     rcgc_decref(rt, a);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 2);
-    CHECK_EQ(live_objects(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     CHECK(!rcgc_object_is_tracked(c));
     CHECK_EQ(rcgc_object_refcount(c), 1);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     break_refs(rt, c);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -934,8 +901,8 @@ TEST(clear_untracking_other_member)
 TEST(legacy_finalizer_cycle_goes_to_garbage)
 {
     rcgc_runtime *rt = t_runtime();
-    rcgc_object *a = self_cycle(rt, &t_lnode_type, 1);
-    rcgc_object *b = self_cycle(rt, &t_node_type, 2);
+    rcgc_object *a = t_self_cycle(rt, &t_lnode_type, 1);
+    rcgc_object *b = t_self_cycle(rt, &t_node_type, 2);
     rcgc_decref(rt, a);
     rcgc_decref(rt, b);
     rcgc_gc_stats s[3];
@@ -952,10 +919,10 @@ TEST(legacy_finalizer_cycle_goes_to_garbage)
     CHECK_EQ(t_as(a)->nlegacy, 0);
     CHECK_EQ(t_as(a)->n, 1); /* never cleared */
     CHECK(rcgc_object_is_tracked(a));
-    CHECK_EQ(live_objects(rt), 1);
-    clean_garbage(rt);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 1);
+    t_clean_garbage(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* Spec §2.6 / §9.1 item 39 ("uncollectables are re-counted every time"):
@@ -965,7 +932,7 @@ TEST(legacy_finalizer_cycle_goes_to_garbage)
 TEST(legacy_uncollectable_recounted_after_garbage_clear)
 {
     rcgc_runtime *rt = t_runtime();
-    rcgc_object *a = self_cycle(rt, &t_lnode_type, 1);
+    rcgc_object *a = t_self_cycle(rt, &t_lnode_type, 1);
     rcgc_decref(rt, a);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
     CHECK_EQ(rcgc_gc_garbage_size(rt), 1);
@@ -980,8 +947,8 @@ TEST(legacy_uncollectable_recounted_after_garbage_clear)
     CHECK_EQ(s[2].collected, 0);
     CHECK_EQ(s[2].uncollectable, 2);
     CHECK_EQ(t_as(a)->nlegacy, 0);
-    clean_garbage(rt);
-    finish(rt);
+    t_clean_garbage(rt);
+    t_finish(rt);
 }
 
 /* Spec §2.0 steps 7-8, §2.6: everything reachable from a tp_del object is
@@ -1010,12 +977,12 @@ TEST(legacy_reachable_set_uncollectable)
     REQUIRE(n == 1);
     CHECK(g[0] == l);
     rcgc_objects_free(rt, g, n);
-    CHECK_EQ(live_objects(rt), 4);
+    CHECK_EQ(t_live_objects(rt), 4);
     for (int i = 0; i < 4; i++) /* all stay tracked, in generation 2 */
         CHECK_EQ(gen_of(rt, (rcgc_object *[]){l, b, c, d}[i]), 2);
-    clean_garbage(rt);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    t_clean_garbage(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* Spec §2.0 steps 7-8 (only what a tp_del object reaches is held back):
@@ -1024,8 +991,8 @@ TEST(legacy_reachable_set_uncollectable)
 TEST(garbage_pointing_into_legacy_set)
 {
     rcgc_runtime *rt = t_runtime();
-    rcgc_object *n = self_cycle(rt, &t_node_type, 1);
-    rcgc_object *l = self_cycle(rt, &t_lnode_type, 2);
+    rcgc_object *n = t_self_cycle(rt, &t_node_type, 1);
+    rcgc_object *l = t_self_cycle(rt, &t_lnode_type, 2);
     t_append_steal(rt, n, l);
     rcgc_decref(rt, n);
     rcgc_gc_stats s[3];
@@ -1034,9 +1001,9 @@ TEST(garbage_pointing_into_legacy_set)
     CHECK_EQ(s[2].collected, 1);
     CHECK_EQ(s[2].uncollectable, 1);
     CHECK_EQ(rcgc_gc_garbage_size(rt), 1);
-    CHECK_EQ(live_objects(rt), 1);
-    clean_garbage(rt);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 1);
+    t_clean_garbage(rt);
+    t_finish(rt);
 }
 
 /* Spec §2.0 steps 7-11, §2.6 (legacy objects and everything they reach
@@ -1067,14 +1034,14 @@ TEST(legacy_set_is_not_finalized)
     CHECK(g[0] == fl);
     rcgc_objects_free(rt, g, n);
     t_clear(rt, f);
-    clean_garbage(rt);
-    CHECK_EQ(live_objects(rt), 0);
+    t_clean_garbage(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
 
     struct fin_ctx fc = {NULL, NULL, 0, 0, NULL};
-    rcgc_object *fs = self_cycle(rt, &t_fnode_type, 3);
+    rcgc_object *fs = t_self_cycle(rt, &t_fnode_type, 3);
     t_as(fs)->on_finalize = hook_count;
     t_as(fs)->ctx = &fc;
-    rcgc_object *l = self_cycle(rt, &t_lnode_type, 4);
+    rcgc_object *l = t_self_cycle(rt, &t_lnode_type, 4);
     t_append_steal(rt, fs, l);
     rcgc_decref(rt, fs);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 2);
@@ -1084,9 +1051,9 @@ TEST(legacy_set_is_not_finalized)
     CHECK_EQ(t_as(l)->nlegacy, 0);
     CHECK_EQ(fc.calls, 1);
     CHECK_EQ(rcgc_gc_garbage_size(rt), 1);
-    CHECK_EQ(live_objects(rt), 1); /* fs was finalized and freed */
-    clean_garbage(rt);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 1); /* fs was finalized and freed */
+    t_clean_garbage(rt);
+    t_finish(rt);
 }
 
 /* test_gc.py test_saveall; spec §9.1 item 12, §3.8: under DEBUG_SAVEALL a
@@ -1098,7 +1065,7 @@ TEST(saveall_keeps_collectable_cycle)
     rcgc_runtime *rt = t_runtime();
     CHECK_EQ(rcgc_gc_garbage_size(rt), 0);
     rcgc_gc_set_debug(rt, RCGC_DEBUG_SAVEALL);
-    rcgc_object *l = self_cycle(rt, &t_node_type, 1);
+    rcgc_object *l = t_self_cycle(rt, &t_node_type, 1);
     rcgc_decref(rt, l);
     rcgc_gc_stats s[3];
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
@@ -1115,8 +1082,8 @@ TEST(saveall_keeps_collectable_cycle)
     rcgc_gc_set_debug(rt, 0);
     rcgc_gc_garbage_clear(rt);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* Spec §2.0 step 17, §3.8: under SAVEALL every uncollectable object goes to
@@ -1142,9 +1109,9 @@ TEST(saveall_saves_whole_uncollectable_set)
     CHECK(g[1] == b);
     rcgc_objects_free(rt, g, n);
     rcgc_gc_set_debug(rt, 0);
-    clean_garbage(rt);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    t_clean_garbage(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* Spec §2.11 (SAVEALL saves the final set in list order): a <-> b plus
@@ -1170,9 +1137,9 @@ TEST(saveall_saves_in_list_order)
     CHECK_EQ(t_as(g[2])->n, 0);
     rcgc_objects_free(rt, g, n);
     rcgc_gc_set_debug(rt, 0);
-    clean_garbage(rt);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    t_clean_garbage(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1193,7 +1160,7 @@ TEST(tuple_of_atoms_untracked_by_young_collection)
     CHECK(!rcgc_object_is_tracked(t));
     CHECK(!rcgc_may_be_tracked(t));
     rcgc_decref(rt, t);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §1.4 ("nested tuples may need several collections, inner ones
@@ -1248,7 +1215,7 @@ TEST(nested_tuples_untracked_one_level_per_collection)
         CHECK_EQ(rcgc_object_is_tracked(inner), want2[i][1]);
     }
     rcgc_decref(rt, outer);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §1.4 (an item "may be tracked" if it is a GC object and not an
@@ -1272,7 +1239,7 @@ TEST(tuple_with_container_stays_tracked)
     CHECK(!rcgc_object_is_tracked(d));
     rcgc_decref(rt, t);
     rcgc_decref(rt, t2);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §1.4 ("dict that was given a tracked value and later lost it stays
@@ -1300,7 +1267,7 @@ TEST(dict_untracked_only_by_full_collection)
     rcgc_decref(rt, d);
     rcgc_decref(rt, d2);
     rcgc_decref(rt, l);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §2.0 steps 5-6 (untrack_tuples runs on the whole survivor list
@@ -1319,7 +1286,7 @@ TEST(dict_and_its_tuple_untracked_in_same_full_collection)
     CHECK(!rcgc_object_is_tracked(t));
     CHECK(!rcgc_object_is_tracked(d));
     rcgc_decref(rt, d);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1342,13 +1309,13 @@ TEST(million_ring_collected_as_garbage)
     }
     t_append(rt, prev, first);
     rcgc_decref(rt, first);
-    CHECK_EQ(live_objects(rt), n);
+    CHECK_EQ(t_live_objects(rt), n);
     CHECK_EQ(rcgc_gc_collect(rt, 2), n);
-    CHECK_EQ(live_objects(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     rcgc_gc_stats s[3];
     rcgc_gc_get_stats(rt, s);
     CHECK_EQ(s[2].collected, n);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §8 (f) (alive chain: nothing found, first and later collections):
@@ -1368,11 +1335,11 @@ TEST(million_chain_alive_not_collected)
     }
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
-    CHECK_EQ(live_objects(rt), n);
+    CHECK_EQ(t_live_objects(rt), n);
     rcgc_decref(rt, first);
-    CHECK_EQ(live_objects(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1450,7 +1417,7 @@ TEST(debug_stats_collectable_uncollectable_format)
     CHECK_EQ(rcgc_gc_get_debug(rt), 7);
     rcgc_object *a = t_node(rt, 1), *b = t_node(rt, 2);
     t_link2(rt, a, b);
-    rcgc_object *l = self_cycle(rt, &t_lnode_type, 3);
+    rcgc_object *l = t_self_cycle(rt, &t_lnode_type, 3);
     char expect[1024];
     snprintf(expect, sizeof expect,
              "gc: collecting generation 2...\n"
@@ -1488,11 +1455,11 @@ TEST(debug_stats_collectable_uncollectable_format)
     free(out);
 
     rcgc_gc_set_debug(rt, 0);
-    clean_garbage(rt);
+    t_clean_garbage(rt);
     rcgc_decref(rt, frozen);
     rcgc_decref(rt, old);
     rcgc_decref(rt, mid);
-    finish(rt);
+    t_finish(rt);
     capture_close(&cap);
 }
 
@@ -1504,17 +1471,17 @@ TEST(debug_flags_print_only_their_lines)
     struct capture cap;
     rcgc_runtime *rt = capture_runtime(&cap, RCGC_DEBUG_COLLECTABLE);
     REQUIRE(rt != NULL && cap.f != NULL);
-    rcgc_decref(rt, self_cycle(rt, &t_lnode_type, 1));
+    rcgc_decref(rt, t_self_cycle(rt, &t_lnode_type, 1));
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
     char *out = capture_text(&cap);
     REQUIRE(out != NULL);
     CHECK_STR(out, "");
     free(out);
-    clean_garbage(rt);
+    t_clean_garbage(rt);
 
     rcgc_gc_set_debug(rt, RCGC_DEBUG_UNCOLLECTABLE);
-    rcgc_object *l = self_cycle(rt, &t_lnode_type, 2);
-    rcgc_decref(rt, self_cycle(rt, &t_node_type, 3));
+    rcgc_object *l = t_self_cycle(rt, &t_lnode_type, 2);
+    rcgc_decref(rt, t_self_cycle(rt, &t_node_type, 3));
     char expect[128];
     snprintf(expect, sizeof expect, "gc: uncollectable <lnode %p>\n", (void *)l);
     rcgc_decref(rt, l);
@@ -1523,17 +1490,17 @@ TEST(debug_flags_print_only_their_lines)
     REQUIRE(out != NULL);
     CHECK_STR(out, expect);
     free(out);
-    clean_garbage(rt);
+    t_clean_garbage(rt);
 
     rcgc_gc_set_debug(rt, 0);
     size_t before = cap.len;
-    rcgc_decref(rt, self_cycle(rt, &t_node_type, 4));
-    rcgc_decref(rt, self_cycle(rt, &t_lnode_type, 5));
+    rcgc_decref(rt, t_self_cycle(rt, &t_node_type, 4));
+    rcgc_decref(rt, t_self_cycle(rt, &t_lnode_type, 5));
     CHECK_EQ(rcgc_gc_collect(rt, 2), 2);
     fflush(cap.f);
     CHECK_EQ(cap.len, before);
-    clean_garbage(rt);
-    finish(rt);
+    t_clean_garbage(rt);
+    t_finish(rt);
     capture_close(&cap);
 }
 

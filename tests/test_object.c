@@ -12,13 +12,6 @@
 /* ======================================================================== */
 /* Helpers                                                                  */
 
-static rcgc_ssize objects_of(rcgc_runtime *rt)
-{
-    rcgc_runtime_stats s;
-    rcgc_runtime_get_stats(rt, &s);
-    return s.objects;
-}
-
 static rcgc_ssize tracked_of(rcgc_runtime *rt)
 {
     rcgc_runtime_stats s;
@@ -165,10 +158,10 @@ TEST(new_non_gc_object)
     CHECK(!rcgc_object_is_finalized(o));
     CHECK(!rcgc_may_be_tracked(o));
     rcgc_object_untrack(rt, o); /* allowed, nothing happens */
-    CHECK_EQ(objects_of(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     CHECK_EQ(tracked_of(rt), 0);
     rcgc_decref(rt, o);
-    CHECK_EQ(objects_of(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     t_teardown(rt);
 }
 
@@ -190,10 +183,10 @@ TEST(incref_decref)
     rcgc_xdecref(rt, o);
     rcgc_decref(rt, o);
     CHECK_EQ(rcgc_object_refcount(o), 1);
-    CHECK_EQ(objects_of(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     CHECK_EQ(tracked_of(rt), 1);
     rcgc_decref(rt, o); /* untracked and freed */
-    CHECK_EQ(objects_of(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     CHECK_EQ(tracked_of(rt), 0);
     CHECK_EQ(rcgc_gc_check(rt), 0);
     t_teardown(rt);
@@ -246,7 +239,7 @@ TEST(clear_and_setref_order)
     RCGC_SETREF(rt, slot_box.slot, NULL); /* c dies */
     CHECK(slot_box.slot == NULL);
     RCGC_SETREF(rt, slot_box.slot, NULL); /* old NULL: nothing */
-    CHECK_EQ(objects_of(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     t_teardown(rt);
 }
 
@@ -320,7 +313,7 @@ TEST(visit_macro)
     CHECK_EQ(rcgc_gc_get_referents(rt, &o, 1, &refs), 2);
     rcgc_objects_free(rt, refs, 2);
     rcgc_decref(rt, o);
-    CHECK_EQ(objects_of(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     t_teardown(rt);
 }
 
@@ -355,10 +348,10 @@ TEST(track_untrack)
     t_append(rt, o, o);
     rcgc_decref(rt, o);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
-    CHECK_EQ(objects_of(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     CHECK_EQ(rcgc_object_track(rt, o), 0); /* track again: now collectable */
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
-    CHECK_EQ(objects_of(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     t_teardown(rt);
 }
 
@@ -466,7 +459,7 @@ TEST(immortal_basics)
     CHECK(!rcgc_object_is_tracked(o));
     /* Never collected, even as a self-cycle with no other reference. */
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
-    CHECK_EQ(objects_of(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     CHECK_EQ(rcgc_gc_check(rt), 0);
 
     /* A non-GC immortal too. */
@@ -476,7 +469,7 @@ TEST(immortal_basics)
     rcgc_decref(rt, leaf);
     rcgc_decref(rt, leaf);
     CHECK_EQ(rcgc_object_refcount(leaf), RCGC_IMMORTAL_REFCNT);
-    CHECK_EQ(objects_of(rt), 2);
+    CHECK_EQ(t_live_objects(rt), 2);
     t_teardown(rt); /* frees both; nothing reported alive */
 }
 
@@ -498,11 +491,11 @@ TEST(immortal_container_children_are_roots)
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     CHECK_EQ(rcgc_object_refcount(c), 2);
-    CHECK_EQ(objects_of(rt), 3);
+    CHECK_EQ(t_live_objects(rt), 3);
     /* The container lets go: the cycle is ordinary garbage. */
     t_clear(rt, x);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 2);
-    CHECK_EQ(objects_of(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     CHECK_EQ(rcgc_gc_check(rt), 0);
     t_teardown(rt);
 }
@@ -526,7 +519,7 @@ TEST(finalizer_makes_object_immortal)
     rcgc_object *leaf = t_leaf(rt, 2);
     t_append_steal(rt, o, leaf);
     rcgc_decref(rt, o);
-    CHECK_EQ(objects_of(rt), 2);
+    CHECK_EQ(t_live_objects(rt), 2);
     CHECK_EQ(t_as(o)->nfinalize, 1);
     CHECK_EQ(t_as(o)->nlegacy, 0); /* make_immortal's result */
     CHECK(rcgc_object_is_immortal(o));
@@ -538,7 +531,7 @@ TEST(finalizer_makes_object_immortal)
      * of the leaf here (teardown with live children of an immortal object
      * is test_runtime.c's immortal_holds_objects_at_teardown). */
     t_clear(rt, o);
-    CHECK_EQ(objects_of(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     t_teardown(rt);
 }
 
@@ -577,7 +570,7 @@ TEST(new_sized)
     CHECK(o == NULL);
     CHECK_EQ(rcgc_runtime_last_error(rt), RCGC_ENOMEM);
     CHECK_EQ(t_alloc_state.calls, calls);
-    CHECK_EQ(objects_of(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     int count[3];
     rcgc_gc_get_count(rt, count);
     CHECK_EQ(count[0], 0);
@@ -709,7 +702,7 @@ TEST(dealloc_order)
     CHECK_EV(5, EV_CLEAR, 2, 0, 0);
     CHECK_EV(6, EV_RELEASE, 2, 0, 0);
     CHECK_EV(7, EV_RELEASE, 1, 0, 0);
-    CHECK_EQ(objects_of(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     CHECK_EQ(tracked_of(rt), 0);
 
     /* An untracked GC object is not tracked during its finalizers. */
@@ -733,7 +726,7 @@ TEST(dealloc_order)
     CHECK_EV(1, EV_LEG, 4, 0, 1);
     CHECK_EV(2, EV_CLEAR, 4, 0, 0);
     CHECK_EV(3, EV_RELEASE, 4, 0, 0);
-    CHECK_EQ(objects_of(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     t_teardown(rt);
 }
 
@@ -797,30 +790,14 @@ TEST(dealloc_stops_on_resurrection)
     ((rec_obj *)p)->resurrect_in = 0;
     list_clear(rt, evlog.keep);
     rcgc_decref(rt, evlog.keep);
-    CHECK_EQ(objects_of(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     t_teardown(rt);
 }
 
 /* Spec §2.9 / §4.2 and Python's "Exception ignored in": a non-zero result
  * of a finalizer run by a deallocation goes to the unraisable hook, with the
  * object; the deallocation goes on. */
-static struct {
-    int calls;
-    rcgc_unraisable_kind kind;
-    rcgc_object *obj;
-    int err;
-} unr;
-
-static void record_unraisable(rcgc_runtime *rt, rcgc_unraisable_kind kind,
-                              rcgc_object *obj, int err, void *ctx)
-{
-    (void)rt;
-    (void)ctx;
-    unr.calls++;
-    unr.kind = kind;
-    unr.obj = obj;
-    unr.err = err;
-}
+static t_unraisable unr;
 
 static int h_fail_legacy(rcgc_runtime *rt, rcgc_object *self, void *ctx)
 {
@@ -835,7 +812,8 @@ TEST(finalizer_error_is_unraisable)
     rcgc_config cfg;
     rcgc_config_init(&cfg);
     cfg.gc_enabled = 0;
-    cfg.unraisable = record_unraisable;
+    cfg.unraisable = t_record_unraisable;
+    cfg.unraisable_ctx = &unr;
     rcgc_runtime *rt = t_runtime_cfg(&cfg);
     REQUIRE(rt != NULL);
     memset(&unr, 0, sizeof unr);
@@ -844,21 +822,21 @@ TEST(finalizer_error_is_unraisable)
     REQUIRE(p != NULL);
     ((rec_obj *)p)->fin_result = -42;
     rcgc_decref(rt, p);
-    CHECK_EQ(unr.calls, 1);
-    CHECK_EQ(unr.kind, RCGC_IN_FINALIZER);
-    CHECK(unr.obj == p); /* still alive when reported (address only) */
-    CHECK_EQ(unr.err, -42);
+    CHECK_EQ(unr.n, 1);
+    CHECK_EQ(unr.kind[0], RCGC_IN_FINALIZER);
+    CHECK(unr.obj[0] == p); /* still alive when reported (address only) */
+    CHECK_EQ(unr.err[0], -42);
     CHECK_EQ(evlog.n, 4); /* deallocation went on */
-    CHECK_EQ(objects_of(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
 
     memset(&unr, 0, sizeof unr);
     rcgc_object *l = fin_node(rt, &t_lnode_type, 2, NULL, h_fail_legacy);
     REQUIRE(l != NULL);
     rcgc_decref(rt, l);
-    CHECK_EQ(unr.calls, 1);
-    CHECK_EQ(unr.kind, RCGC_IN_LEGACY_FINALIZER);
-    CHECK_EQ(unr.err, RCGC_EFAILED);
-    CHECK_EQ(objects_of(rt), 0);
+    CHECK_EQ(unr.n, 1);
+    CHECK_EQ(unr.kind[0], RCGC_IN_LEGACY_FINALIZER);
+    CHECK_EQ(unr.err[0], RCGC_EFAILED);
+    CHECK_EQ(t_live_objects(rt), 0);
     t_teardown(rt);
 }
 
@@ -878,7 +856,7 @@ TEST(finalization_simple)
     CHECK_EQ(fs.del.n, 1);
     CHECK_EQ(t_log_count(&fs.del, 101), 1);
     CHECK_EQ(t_as(fs.survivors)->n, 0);
-    CHECK_EQ(objects_of(rt), 1); /* only the survivors list */
+    CHECK_EQ(t_live_objects(rt), 1); /* only the survivors list */
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     CHECK_EQ(fs.del.n, 1);
@@ -908,7 +886,7 @@ TEST(finalization_simple_resurrect)
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     CHECK_EQ(fs.del.n, 1);
     CHECK_EQ(t_as(fs.survivors)->n, 0);
-    CHECK_EQ(objects_of(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     fs_cleanup(rt);
     t_teardown(rt);
 }
@@ -974,7 +952,7 @@ TEST(finalization_self_cycle)
     CHECK_EQ(t_as(fs.survivors)->n, 0);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     CHECK_EQ(fs.del.n, 1);
-    CHECK_EQ(objects_of(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     fs_cleanup(rt);
     t_teardown(rt);
 }
@@ -1005,7 +983,7 @@ TEST(finalization_self_cycle_resurrect)
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
     CHECK_EQ(fs.del.n, 1);
     CHECK_EQ(t_as(fs.survivors)->n, 0);
-    CHECK_EQ(objects_of(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     fs_cleanup(rt);
     t_teardown(rt);
 }
@@ -1023,7 +1001,7 @@ TEST(finalization_self_cycle_suicide)
     rcgc_decref(rt, s);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     CHECK_EQ(fs.del.n, 1);
-    CHECK_EQ(objects_of(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     CHECK_EQ(fs.del.n, 1);
     fs_cleanup(rt);
@@ -1133,7 +1111,7 @@ static void run_chain(const int *kinds, int n, rcgc_ssize expect1,
     CHECK_EQ(rcgc_gc_collect(rt, 2), expect2);
     CHECK_EQ(fs.del.n, n); /* nobody is finalized twice */
     CHECK_EQ(t_as(fs.survivors)->n, 0);
-    CHECK_EQ(objects_of(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     fs_cleanup(rt);
     t_teardown(rt);
 }
@@ -1280,12 +1258,12 @@ TEST(finalization_legacy_self_cycle)
     CHECK(!rcgc_object_is_finalized(s));
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     CHECK_EQ(rcgc_gc_garbage_size(rt), 1);
-    CHECK_EQ(objects_of(rt), 2);
+    CHECK_EQ(t_live_objects(rt), 2);
     /* gc.garbage[0].ref = None; gc.garbage.clear() */
     t_clear(rt, s);
-    CHECK_EQ(objects_of(rt), 2);
+    CHECK_EQ(t_live_objects(rt), 2);
     rcgc_gc_garbage_clear(rt);
-    CHECK_EQ(objects_of(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     CHECK_EQ(fs.del.n, 1);
     CHECK_EQ(fs.tpdel.n, 1);
     CHECK_EQ(rcgc_gc_garbage_size(rt), 0);
@@ -1315,7 +1293,7 @@ TEST(legacy_leaf_of_collectable_cycle)
     CHECK_EQ(rcgc_gc_garbage_size(rt), 0);
     CHECK_EQ(fs.del.n, 1);
     CHECK_EQ(fs.tpdel.n, 1);
-    CHECK_EQ(objects_of(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     rcgc_gc_stats st[3];
     rcgc_gc_get_stats(rt, st);
     CHECK_EQ(st[2].collected, 2);
@@ -1534,7 +1512,7 @@ TEST(finalizer_allocates_with_tiny_threshold)
     CHECK_EQ(t_as(act.holder)->n, 100);
     t_clear(rt, act.holder);
     rcgc_gc_collect(rt, 2);
-    CHECK_EQ(objects_of(rt), 2); /* holder and survivors */
+    CHECK_EQ(t_live_objects(rt), 2); /* holder and survivors */
     rcgc_decref(rt, act.holder);
     fs_cleanup(rt);
     t_teardown(rt);
@@ -1567,7 +1545,7 @@ TEST(finalizer_frees_others_during_collection)
     CHECK_EQ(fs.del.ids[1], 5);
     CHECK_EQ(fs.del.ids[2], 4);
     CHECK_EQ(fs.del.ids[3], 2);
-    CHECK_EQ(objects_of(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     CHECK_EQ(rcgc_gc_check(rt), 0);
     fs_cleanup(rt);
     t_teardown(rt);
@@ -1590,7 +1568,7 @@ TEST(finalizer_breaks_own_cycle)
     REQUIRE(fs.del.n == 2);
     CHECK_EQ(fs.del.ids[0], 1);
     CHECK_EQ(fs.del.ids[1], 2);
-    CHECK_EQ(objects_of(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     fs_cleanup(rt);
     t_teardown(rt);
 }
@@ -1614,7 +1592,7 @@ TEST(finalizer_calls_collect)
     rcgc_decref(rt, c);
     REQUIRE(act.ncollect == 1);
     CHECK_EQ(act.collect_results[0], 2);
-    CHECK_EQ(objects_of(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
 
     c = fin_node(rt, &t_fnode_type, 4, h_collect, NULL);
     REQUIRE(c != NULL);
@@ -1623,7 +1601,7 @@ TEST(finalizer_calls_collect)
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
     REQUIRE(act.ncollect == 2);
     CHECK_EQ(act.collect_results[1], 0);
-    CHECK_EQ(objects_of(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     CHECK_EQ(rcgc_gc_check(rt), 0);
     fs_cleanup(rt);
     t_teardown(rt);
@@ -1718,10 +1696,10 @@ TEST(trashcan_deep_chain_decref)
     long n = t_scale(10000000);
     rcgc_object *head = build_chain(rt, &link_type, n, NULL);
     REQUIRE(head != NULL);
-    CHECK_EQ(objects_of(rt), n);
+    CHECK_EQ(t_live_objects(rt), n);
     CHECK_EQ(tracked_of(rt), n);
     rcgc_decref(rt, head);
-    CHECK_EQ(objects_of(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     CHECK_EQ(tracked_of(rt), 0);
     CHECK_EQ(rcgc_gc_check(rt), 0);
     int count[3];
@@ -1743,7 +1721,7 @@ TEST(trashcan_deep_cycle_collect)
     REQUIRE(last != NULL && first != NULL);
     ((link_obj *)first)->next = last; /* steals our reference: a ring */
     CHECK_EQ(rcgc_gc_collect(rt, 0), n);
-    CHECK_EQ(objects_of(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     CHECK_EQ(tracked_of(rt), 0);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     t_teardown(rt);
@@ -1764,7 +1742,7 @@ TEST(trashcan_deep_non_gc_chain)
     REQUIRE(head != NULL);
     CHECK_EQ(tracked_of(rt), 0);
     rcgc_decref(rt, head);
-    CHECK_EQ(objects_of(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     CHECK_EQ(lk.finalized, n);
     long bad = 0;
     for (long i = 0; i < n; i++) bad += lk.marks[i] != 1;
@@ -1780,7 +1758,7 @@ TEST(trashcan_deep_non_gc_chain)
         prev = o;
     }
     rcgc_xdecref(rt, prev);
-    CHECK_EQ(objects_of(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     free(lk.marks);
     memset(&lk, 0, sizeof lk);
     t_teardown(rt);
@@ -1800,7 +1778,7 @@ TEST(trashcan_deep_chain_finalized_once)
     rcgc_object *head = build_chain(rt, &flink_type, n, NULL);
     REQUIRE(head != NULL);
     rcgc_decref(rt, head);
-    CHECK_EQ(objects_of(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     CHECK_EQ(lk.finalized, n);
     long bad = 0;
     for (long i = 0; i < n; i++) bad += lk.marks[i] != 1;
@@ -1813,7 +1791,7 @@ TEST(trashcan_deep_chain_finalized_once)
     REQUIRE(last != NULL);
     ((link_obj *)first)->next = last;
     CHECK_EQ(rcgc_gc_collect(rt, 2), n);
-    CHECK_EQ(objects_of(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     CHECK_EQ(lk.finalized, n);
     bad = 0;
     for (long i = 0; i < n; i++) bad += lk.marks[i] != 1;
@@ -1852,7 +1830,7 @@ TEST(trashcan_resurrection)
     /* Release the survivors until the whole chain is gone. */
     for (int round = 0; round < 100000 && t_as(lk.holder)->n > 0; round++)
         list_clear(rt, lk.holder);
-    CHECK_EQ(objects_of(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     CHECK_EQ(lk.finalized, n);
     long bad = 0;
     for (long i = 0; i < n; i++) bad += lk.marks[i] != 1;
@@ -1925,7 +1903,7 @@ TEST(trashcan_under_gc_pressure)
     rcgc_gc_disable(rt);
     CHECK_EQ(inits, 900);
     CHECK_EQ(ouch_n, 900);
-    CHECK_EQ(objects_of(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     CHECK_EQ(rcgc_gc_check(rt), 0);
     t_teardown(rt);
 }
@@ -1967,7 +1945,7 @@ TEST(trashcan_collect_in_finalizers)
     rcgc_xdecref(rt, prev);
     CHECK_EQ(ouch_n, n);
     CHECK_EQ(act.alloc_failed, 0); /* each collection found its 2-cycle */
-    CHECK_EQ(objects_of(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     CHECK_EQ(rcgc_gc_check(rt), 0);
     t_teardown(rt);
 }

@@ -22,114 +22,6 @@
 #include "test.h"
 
 /* ------------------------------------------------------------------------ */
-/* weakly referenceable node types (the support nodes are not)               */
-
-static int wn_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg)
-{
-    t_nodeobj *n = t_as(self);
-    for (rcgc_ssize i = 0; i < n->n; i++) RCGC_VISIT(n->items[i]);
-    return 0;
-}
-
-static void wn_clear(rcgc_runtime *rt, rcgc_object *self)
-{
-    t_nodeobj *n = t_as(self);
-    while (n->n > 0) {
-        rcgc_object *item = n->items[--n->n];
-        n->items[n->n] = NULL;
-        rcgc_decref(rt, item);
-    }
-}
-
-static void wn_release(rcgc_runtime *rt, rcgc_object *self)
-{
-    t_nodeobj *n = t_as(self);
-    rcgc_mem_free(rt, n->items);
-    n->items = NULL;
-    n->cap = 0;
-}
-
-static int wn_finalize(rcgc_runtime *rt, rcgc_object *self)
-{
-    t_nodeobj *n = t_as(self);
-    n->nfinalize++;
-    return n->on_finalize ? n->on_finalize(rt, self, n->ctx) : 0;
-}
-
-static const rcgc_type w_node_type = {
-    .name = "wnode",
-    .size = sizeof(t_nodeobj),
-    .flags = RCGC_TYPE_GC | RCGC_TYPE_WEAKREF,
-    .traverse = wn_traverse,
-    .clear = wn_clear,
-    .release = wn_release};
-static int wn_legacy(rcgc_runtime *rt, rcgc_object *self)
-{
-    (void)rt;
-    t_nodeobj *n = t_as(self);
-    n->nlegacy++;
-    return 0;
-}
-
-/* with a tp_del (_testcapi.with_tp_del): uncollectable in a cycle */
-static const rcgc_type w_lnode_type = {
-    .name = "wlnode",
-    .size = sizeof(t_nodeobj),
-    .flags = RCGC_TYPE_GC | RCGC_TYPE_WEAKREF,
-    .traverse = wn_traverse,
-    .clear = wn_clear,
-    .legacy_finalize = wn_legacy,
-    .release = wn_release};
-static const rcgc_type w_fnode_type = {
-    .name = "wfnode",
-    .size = sizeof(t_nodeobj),
-    .flags = RCGC_TYPE_GC | RCGC_TYPE_WEAKREF,
-    .traverse = wn_traverse,
-    .clear = wn_clear,
-    .finalize = wn_finalize,
-    .release = wn_release};
-/* Weakly referenceable, not a GC type (it never dies in a collection). */
-static const rcgc_type w_leaf_type = {
-    .name = "wleaf",
-    .size = sizeof(t_nodeobj),
-    .flags = RCGC_TYPE_WEAKREF,
-    .clear = wn_clear,
-    .release = wn_release};
-
-static rcgc_object *wnode(rcgc_runtime *rt, int id)
-{
-    return t_new(rt, &w_node_type, id);
-}
-
-static rcgc_object *self_cycle(rcgc_runtime *rt, const rcgc_type *type, int id)
-{
-    rcgc_object *o = t_new(rt, type, id);
-    if (o != NULL) t_append(rt, o, o);
-    return o;
-}
-
-static rcgc_ssize live_objects(rcgc_runtime *rt)
-{
-    rcgc_runtime_stats s;
-    rcgc_runtime_get_stats(rt, &s);
-    return s.objects;
-}
-
-static void finish(rcgc_runtime *rt)
-{
-    CHECK_EQ(rcgc_gc_check(rt), 0);
-    t_teardown(rt);
-}
-
-static int wr_alive(rcgc_runtime *rt, rcgc_object *wr)
-{
-    rcgc_object *o = rcgc_weakref_get(rt, wr);
-    if (o == NULL) return 0;
-    rcgc_decref(rt, o);
-    return 1;
-}
-
-/* ------------------------------------------------------------------------ */
 /* the three containers behind one interface                                 */
 
 /* Each entry is described by "its object" o, the one held weakly: the value
@@ -298,7 +190,7 @@ TEST(wvmap_basic)
     CHECK_EQ(rcgc_weak_len(rt, d), 0);
     rcgc_object *objects[10];
     for (int i = 0; i < 10; i++) {
-        objects[i] = wnode(rt, i);
+        objects[i] = t_wnode(rt, i);
         CHECK_EQ(c_put(rt, d, K_VMAP, objects[i]), 0);
     }
     char k[32];
@@ -318,14 +210,14 @@ TEST(wvmap_basic)
     for (int i = 1; i < 10; i++) rcgc_decref(rt, objects[i]);
     CHECK_EQ(rcgc_weak_len(rt, d), 0);
     CHECK(rcgc_wvmap_get(rt, d, "k1", 2) == NULL);
-    rcgc_object *c = wnode(rt, 2);
+    rcgc_object *c = t_wnode(rt, 2);
     CHECK_EQ(rcgc_wvmap_set(rt, d, "2", 1, c), 0);
     rcgc_decref(rt, c);
     CHECK_EQ(rcgc_wvmap_contains(rt, d, "2", 1), 0);
     CHECK_EQ(rcgc_weak_len(rt, d), 0);
     rcgc_decref(rt, d);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* The weak-value map's operations in detail: replacing a value (len
@@ -336,7 +228,7 @@ TEST(wvmap_set_replace_delete_clear)
 {
     rcgc_runtime *rt = t_runtime();
     rcgc_object *d = rcgc_wvmap_new(rt);
-    rcgc_object *a = wnode(rt, 1), *b = wnode(rt, 2), *e = wnode(rt, 3);
+    rcgc_object *a = t_wnode(rt, 1), *b = t_wnode(rt, 2), *e = t_wnode(rt, 3);
     char buf[8] = "key";
     CHECK_EQ(rcgc_wvmap_set(rt, d, buf, 3, a), 0);
     strcpy(buf, "xyz");
@@ -380,7 +272,7 @@ TEST(wvmap_set_replace_delete_clear)
     rcgc_decref(rt, e);
     CHECK_EQ(rcgc_weak_len(rt, d), 0);
     rcgc_decref(rt, d);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §5.10 (WeakSet): add, contains, discard, len, clear; adding twice
@@ -391,7 +283,7 @@ TEST(wset_basic)
     rcgc_runtime *rt = t_runtime();
     rcgc_object *s = rcgc_wset_new(rt);
     REQUIRE(s != NULL);
-    rcgc_object *a = wnode(rt, 1), *b = wnode(rt, 2);
+    rcgc_object *a = t_wnode(rt, 1), *b = t_wnode(rt, 2);
     CHECK_EQ(rcgc_wset_add(rt, s, a), 0);
     CHECK_EQ(rcgc_wset_add(rt, s, a), 0);
     CHECK_EQ(rcgc_weak_len(rt, s), 1);
@@ -415,7 +307,7 @@ TEST(wset_basic)
     CHECK_EQ(rcgc_weakref_count(a), 0);
     rcgc_decref(rt, a);
     rcgc_decref(rt, s);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* test_weakref.py test_weak_keys, test_weak_keyed_bad_delitem; spec §5.9,
@@ -432,8 +324,8 @@ TEST(wkmap_basic)
     REQUIRE(d != NULL);
     rcgc_object *objects[10], *values[10];
     for (int i = 0; i < 10; i++) {
-        objects[i] = wnode(rt, i);
-        values[i] = wnode(rt, 100 + i);
+        objects[i] = t_wnode(rt, i);
+        values[i] = t_wnode(rt, 100 + i);
         CHECK_EQ(rcgc_wkmap_set(rt, d, objects[i], values[i]), 0);
         CHECK_EQ(values[i]->refcnt, 2);
     }
@@ -450,11 +342,11 @@ TEST(wkmap_basic)
     CHECK_EQ(rcgc_weak_len(rt, d), 9);
     for (int i = 1; i < 10; i++) rcgc_decref(rt, objects[i]);
     CHECK_EQ(rcgc_weak_len(rt, d), 0);
-    CHECK(!wr_alive(rt, w9)); /* the value went with its key */
+    CHECK(!t_wr_alive(rt, w9)); /* the value went with its key */
     rcgc_decref(rt, w9);
-    CHECK_EQ(live_objects(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
 
-    rcgc_object *o = wnode(rt, 42), *v1 = wnode(rt, 1), *v2 = wnode(rt, 2);
+    rcgc_object *o = t_wnode(rt, 42), *v1 = t_wnode(rt, 1), *v2 = t_wnode(rt, 2);
     CHECK_EQ(rcgc_wkmap_set(rt, d, o, v1), 0);
     CHECK_EQ(rcgc_wkmap_contains(rt, d, o), 1);
     CHECK_EQ(rcgc_wkmap_contains(rt, d, v1), 0);
@@ -485,7 +377,7 @@ TEST(wkmap_basic)
     rcgc_decref(rt, v1);
     rcgc_decref(rt, v2);
     rcgc_decref(rt, d);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Objects of types that cannot be weakly referenced are refused where they
@@ -497,8 +389,8 @@ TEST(bad_arguments)
     rcgc_runtime *rt = t_runtime();
     rcgc_object *vm = rcgc_wvmap_new(rt), *s = rcgc_wset_new(rt),
                 *km = rcgc_wkmap_new(rt);
-    rcgc_object *l = t_node(rt, 1), *i = t_leaf(rt, 2), *o = wnode(rt, 3);
-    rcgc_ssize before = live_objects(rt);
+    rcgc_object *l = t_node(rt, 1), *i = t_leaf(rt, 2), *o = t_wnode(rt, 3);
+    rcgc_ssize before = t_live_objects(rt);
     CHECK_EQ(rcgc_wvmap_set(rt, vm, "a", 1, l), RCGC_ENOTWEAK);
     CHECK_EQ(rcgc_wvmap_set(rt, vm, "a", 1, i), RCGC_ENOTWEAK);
     CHECK_EQ(rcgc_wset_add(rt, s, l), RCGC_ENOTWEAK);
@@ -506,7 +398,7 @@ TEST(bad_arguments)
     /* a non-weakrefable value of a weak-key map is fine: held strongly */
     CHECK_EQ(rcgc_wkmap_set(rt, km, o, l), 0);
     CHECK_EQ(rcgc_wkmap_delete(rt, km, o), 0);
-    CHECK_EQ(live_objects(rt), before);
+    CHECK_EQ(t_live_objects(rt), before);
     /* wrong kind */
     CHECK_EQ(rcgc_wvmap_set(rt, s, "a", 1, o), RCGC_EINVAL);
     CHECK_EQ(rcgc_wset_add(rt, km, o), RCGC_EINVAL);
@@ -530,7 +422,7 @@ TEST(bad_arguments)
     CHECK_EQ(rcgc_wkmap_set(rt, km, NULL, o), RCGC_EINVAL);
     CHECK_EQ(rcgc_wvmap_set(rt, vm, NULL, 3, o), RCGC_EINVAL);
     CHECK_EQ(rcgc_weak_len(rt, vm) + rcgc_weak_len(rt, s) + rcgc_weak_len(rt, km), 0);
-    CHECK_EQ(live_objects(rt), before);
+    CHECK_EQ(t_live_objects(rt), before);
     CHECK_EQ(rcgc_weakref_count(o), 0);
     rcgc_decref(rt, vm);
     rcgc_decref(rt, s);
@@ -538,7 +430,7 @@ TEST(bad_arguments)
     rcgc_decref(rt, l);
     rcgc_decref(rt, i);
     rcgc_decref(rt, o);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -553,7 +445,7 @@ TEST(entries_vanish_on_refcount_death)
         rcgc_object *c = c_new(rt, kind);
         rcgc_object *o[5];
         for (int i = 0; i < 5; i++) {
-            o[i] = wnode(rt, i);
+            o[i] = t_wnode(rt, i);
             CHECK_EQ(c_put(rt, c, kind, o[i]), 0);
         }
         rcgc_decref(rt, o[1]);
@@ -567,7 +459,7 @@ TEST(entries_vanish_on_refcount_death)
         rcgc_decref(rt, o[4]);
         CHECK_EQ(rcgc_weak_len(rt, c), 0);
         rcgc_decref(rt, c);
-        finish(rt);
+        t_finish(rt);
     }
 }
 
@@ -581,8 +473,8 @@ TEST(entries_vanish_in_collection)
     for (int kind = 0; kind < K_COUNT; kind++) {
         rcgc_runtime *rt = t_runtime();
         rcgc_object *c = c_new(rt, kind);
-        rcgc_object *keep = wnode(rt, 9);
-        rcgc_object *o = self_cycle(rt, &w_node_type, 1);
+        rcgc_object *keep = t_wnode(rt, 9);
+        rcgc_object *o = t_self_cycle(rt, &t_wnode_type, 1);
         CHECK_EQ(c_put(rt, c, kind, o), 0);
         CHECK_EQ(c_put(rt, c, kind, keep), 0);
         rcgc_decref(rt, o);
@@ -592,23 +484,23 @@ TEST(entries_vanish_in_collection)
         CHECK_ITER(rt, c, kind, 9);
         rcgc_decref(rt, keep);
         rcgc_decref(rt, c);
-        finish(rt);
+        t_finish(rt);
     }
     /* the key map with a GC value that does not refer to its key */
     rcgc_runtime *rt = t_runtime();
     rcgc_object *d = rcgc_wkmap_new(rt);
-    rcgc_object *k = self_cycle(rt, &w_node_type, 1);
-    rcgc_object *v = wnode(rt, 2);
+    rcgc_object *k = t_self_cycle(rt, &t_wnode_type, 1);
+    rcgc_object *v = t_wnode(rt, 2);
     CHECK_EQ(rcgc_wkmap_set(rt, d, k, v), 0);
     rcgc_object *wv = rcgc_weakref_new(rt, v, NULL, NULL);
     rcgc_decref(rt, k);
     rcgc_decref(rt, v);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 2);
     CHECK_EQ(rcgc_weak_len(rt, d), 0);
-    CHECK(!wr_alive(rt, wv));
+    CHECK(!t_wr_alive(rt, wv));
     rcgc_decref(rt, wv);
     rcgc_decref(rt, d);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -631,8 +523,8 @@ TEST(ephemeron_value_refers_to_key)
 {
     rcgc_runtime *rt = t_runtime();
     rcgc_object *d = rcgc_wkmap_new(rt);
-    rcgc_object *key = wnode(rt, 1);
-    rcgc_object *v = wnode(rt, 2);
+    rcgc_object *key = t_wnode(rt, 1);
+    rcgc_object *v = t_wnode(rt, 2);
     t_append(rt, v, key);
     CHECK_EQ(rcgc_wkmap_set(rt, d, key, v), 0);
     rcgc_object *wkey = rcgc_weakref_new(rt, key, NULL, NULL);
@@ -642,14 +534,14 @@ TEST(ephemeron_value_refers_to_key)
     CHECK_EQ(rcgc_weak_len(rt, d), 1);
     rcgc_ssize n = rcgc_gc_collect(rt, 2);
     CHECK_EQ(rcgc_weak_len(rt, d), 0);
-    CHECK(!wr_alive(rt, wkey));
-    CHECK(!wr_alive(rt, wval));
-    CHECK_EQ(live_objects(rt), 3); /* d, wkey, wval */
+    CHECK(!t_wr_alive(rt, wkey));
+    CHECK(!t_wr_alive(rt, wval));
+    CHECK_EQ(t_live_objects(rt), 3); /* d, wkey, wval */
     CHECK_EQ(n, 1);
     rcgc_decref(rt, wkey);
     rcgc_decref(rt, wval);
     rcgc_decref(rt, d);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* The same when the value is also part of a cycle with another garbage
@@ -660,9 +552,9 @@ TEST(ephemeron_value_in_cycle)
 {
     rcgc_runtime *rt = t_runtime();
     rcgc_object *d = rcgc_wkmap_new(rt);
-    rcgc_object *key = wnode(rt, 1);
-    rcgc_object *v = wnode(rt, 2);
-    rcgc_object *gg = wnode(rt, 3);
+    rcgc_object *key = t_wnode(rt, 1);
+    rcgc_object *v = t_wnode(rt, 2);
+    rcgc_object *gg = t_wnode(rt, 3);
     t_append(rt, v, key);
     t_link2(rt, v, gg);
     CHECK_EQ(rcgc_wkmap_set(rt, d, key, v), 0);
@@ -671,9 +563,9 @@ TEST(ephemeron_value_in_cycle)
     rcgc_decref(rt, gg);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 4);
     CHECK_EQ(rcgc_weak_len(rt, d), 0);
-    CHECK_EQ(live_objects(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     rcgc_decref(rt, d);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Ephemerons, the other way round: while the key is alive its value stays,
@@ -684,8 +576,8 @@ TEST(ephemeron_value_kept_while_key_lives)
 {
     rcgc_runtime *rt = t_runtime();
     rcgc_object *d = rcgc_wkmap_new(rt);
-    rcgc_object *key = wnode(rt, 1);
-    rcgc_object *v = wnode(rt, 2);
+    rcgc_object *key = t_wnode(rt, 1);
+    rcgc_object *v = t_wnode(rt, 2);
     t_append(rt, v, d);
     t_append(rt, v, key);
     CHECK_EQ(rcgc_wkmap_set(rt, d, key, v), 0);
@@ -699,11 +591,11 @@ TEST(ephemeron_value_kept_while_key_lives)
     t_remove(rt, v, key);
     rcgc_decref(rt, key);
     CHECK_EQ(rcgc_weak_len(rt, d), 0);
-    CHECK(!wr_alive(rt, wv));
+    CHECK(!t_wr_alive(rt, wv));
     CHECK_EQ(d->refcnt, 1);
     rcgc_decref(rt, wv);
     rcgc_decref(rt, d);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Chains of ephemerons (docs/weakref.md step 3, "repeat until a round
@@ -717,14 +609,14 @@ TEST(ephemeron_chain)
     rcgc_runtime *rt = t_runtime();
     rcgc_object *d = rcgc_wkmap_new(rt);
     rcgc_object *k[5], *w[5];
-    for (int i = 0; i < 5; i++) k[i] = wnode(rt, i);
+    for (int i = 0; i < 5; i++) k[i] = t_wnode(rt, i);
     t_append(rt, k[4], k[0]);
     for (int i = 3; i >= 0; i--) CHECK_EQ(rcgc_wkmap_set(rt, d, k[i], k[i + 1]), 0);
     for (int i = 0; i < 5; i++) w[i] = rcgc_weakref_new(rt, k[i], NULL, NULL);
     for (int i = 1; i < 5; i++) rcgc_decref(rt, k[i]);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     CHECK_EQ(rcgc_weak_len(rt, d), 4);
-    for (int i = 0; i < 5; i++) CHECK(wr_alive(rt, w[i]));
+    for (int i = 0; i < 5; i++) CHECK(t_wr_alive(rt, w[i]));
     CHECK_EQ(rcgc_gc_collect(rt, 0), 0);
     rcgc_decref(rt, k[0]);
     CHECK_EQ(rcgc_weak_len(rt, d), 4); /* k0 still held by k4 */
@@ -732,11 +624,11 @@ TEST(ephemeron_chain)
      * freed weak references count (see ephemeron_value_refers_to_key) */
     CHECK_EQ(rcgc_gc_collect(rt, 2), 4);
     CHECK_EQ(rcgc_weak_len(rt, d), 0);
-    for (int i = 0; i < 5; i++) CHECK(!wr_alive(rt, w[i]));
+    for (int i = 0; i < 5; i++) CHECK(!t_wr_alive(rt, w[i]));
     for (int i = 0; i < 5; i++) rcgc_decref(rt, w[i]);
-    CHECK_EQ(live_objects(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     rcgc_decref(rt, d);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* docs/weakref.md: "A map outside the collected generations keeps its
@@ -749,8 +641,8 @@ TEST(ephemeron_map_in_older_generation)
     rcgc_runtime *rt = t_runtime();
     rcgc_object *d = rcgc_wkmap_new(rt);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0); /* d to generation 2 */
-    rcgc_object *key = wnode(rt, 1);
-    rcgc_object *v = wnode(rt, 2);
+    rcgc_object *key = t_wnode(rt, 1);
+    rcgc_object *v = t_wnode(rt, 2);
     t_append(rt, v, key);
     CHECK_EQ(rcgc_wkmap_set(rt, d, key, v), 0);
     rcgc_object *wkey = rcgc_weakref_new(rt, key, NULL, NULL);
@@ -759,13 +651,13 @@ TEST(ephemeron_map_in_older_generation)
     CHECK_EQ(rcgc_gc_collect(rt, 0), 0);
     CHECK_EQ(rcgc_gc_collect(rt, 1), 0);
     CHECK_EQ(rcgc_weak_len(rt, d), 1);
-    CHECK(wr_alive(rt, wkey));
+    CHECK(t_wr_alive(rt, wkey));
     CHECK(rcgc_gc_collect(rt, 2) > 0);
     CHECK_EQ(rcgc_weak_len(rt, d), 0);
-    CHECK(!wr_alive(rt, wkey));
+    CHECK(!t_wr_alive(rt, wkey));
     rcgc_decref(rt, wkey);
     rcgc_decref(rt, d);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* docs/weakref.md: "A key of a non-GC type never dies by collection, so
@@ -776,8 +668,8 @@ TEST(ephemeron_non_gc_key)
 {
     rcgc_runtime *rt = t_runtime();
     rcgc_object *d = rcgc_wkmap_new(rt);
-    rcgc_object *key = t_new(rt, &w_leaf_type, 1);
-    rcgc_object *v = wnode(rt, 2);
+    rcgc_object *key = t_new(rt, &t_wleaf_type, 1);
+    rcgc_object *v = t_wnode(rt, 2);
     t_append(rt, v, key);
     CHECK_EQ(rcgc_wkmap_set(rt, d, key, v), 0);
     rcgc_decref(rt, key);
@@ -786,17 +678,17 @@ TEST(ephemeron_non_gc_key)
     CHECK_EQ(rcgc_weak_len(rt, d), 1);
     CHECK_EQ(rcgc_wkmap_contains(rt, d, key), 1);
     CHECK_EQ(rcgc_wkmap_delete(rt, d, key), 0);
-    CHECK_EQ(live_objects(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     /* a non-GC key dies by refcount as any other */
-    key = t_new(rt, &w_leaf_type, 3);
-    v = wnode(rt, 4);
+    key = t_new(rt, &t_wleaf_type, 3);
+    v = t_wnode(rt, 4);
     CHECK_EQ(rcgc_wkmap_set(rt, d, key, v), 0);
     rcgc_decref(rt, v);
     rcgc_decref(rt, key);
     CHECK_EQ(rcgc_weak_len(rt, d), 0);
-    CHECK_EQ(live_objects(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     rcgc_decref(rt, d);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* A key that is its own value (d[k] = k), and two maps whose entries refer
@@ -808,15 +700,15 @@ TEST(ephemeron_self_and_cross_maps)
 {
     rcgc_runtime *rt = t_runtime();
     rcgc_object *d = rcgc_wkmap_new(rt);
-    rcgc_object *k = wnode(rt, 1);
+    rcgc_object *k = t_wnode(rt, 1);
     CHECK_EQ(rcgc_wkmap_set(rt, d, k, k), 0);
     rcgc_decref(rt, k);
     CHECK(rcgc_gc_collect(rt, 2) > 0);
     CHECK_EQ(rcgc_weak_len(rt, d), 0);
-    CHECK_EQ(live_objects(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
 
     rcgc_object *m1 = rcgc_wkmap_new(rt), *m2 = rcgc_wkmap_new(rt);
-    rcgc_object *k1 = wnode(rt, 1), *k2 = wnode(rt, 2);
+    rcgc_object *k1 = t_wnode(rt, 1), *k2 = t_wnode(rt, 2);
     CHECK_EQ(rcgc_wkmap_set(rt, m1, k1, k2), 0);
     CHECK_EQ(rcgc_wkmap_set(rt, m2, k2, k1), 0);
     rcgc_decref(rt, k2);
@@ -826,11 +718,11 @@ TEST(ephemeron_self_and_cross_maps)
     CHECK(rcgc_gc_collect(rt, 2) > 0);
     CHECK_EQ(rcgc_weak_len(rt, m1), 0);
     CHECK_EQ(rcgc_weak_len(rt, m2), 0);
-    CHECK_EQ(live_objects(rt), 3);
+    CHECK_EQ(t_live_objects(rt), 3);
     rcgc_decref(rt, m1);
     rcgc_decref(rt, m2);
     rcgc_decref(rt, d);
-    finish(rt);
+    t_finish(rt);
 }
 
 static rcgc_object *g_holder;
@@ -850,9 +742,9 @@ TEST(ephemeron_value_resurrects_key)
     rcgc_runtime *rt = t_runtime();
     g_holder = t_node(rt, 0);
     rcgc_object *d = rcgc_wkmap_new(rt);
-    rcgc_object *key = wnode(rt, 1);
+    rcgc_object *key = t_wnode(rt, 1);
     t_append_steal(rt, key, t_leaf(rt, 5)); /* some content */
-    rcgc_object *v = t_new(rt, &w_fnode_type, 2);
+    rcgc_object *v = t_new(rt, &t_wfnode_type, 2);
     t_as(v)->on_finalize = h_resurrect_key;
     t_append(rt, v, key);
     CHECK_EQ(rcgc_wkmap_set(rt, d, key, v), 0);
@@ -874,18 +766,8 @@ TEST(ephemeron_value_resurrects_key)
     rcgc_decref(rt, wkey);
     rcgc_decref(rt, g_holder);
     rcgc_decref(rt, d);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
-}
-
-/* Empty gc.garbage after breaking the cycles of its objects. */
-static void clean_garbage(rcgc_runtime *rt)
-{
-    rcgc_object **gl = NULL;
-    rcgc_ssize n = rcgc_gc_get_garbage(rt, &gl);
-    for (rcgc_ssize i = 0; i < n; i++) t_clear(rt, gl[i]);
-    rcgc_objects_free(rt, gl, n);
-    rcgc_gc_garbage_clear(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* Spec §2.6 / §9.2 item 59 (what a legacy finalizer reaches is left
@@ -898,12 +780,12 @@ static void clean_garbage(rcgc_runtime *rt)
 TEST(ephemeron_value_reachable_from_uncollectable)
 {
     rcgc_runtime *rt = t_runtime();
-    rcgc_object *l = self_cycle(rt, &w_lnode_type, 1);
+    rcgc_object *l = t_self_cycle(rt, &t_wlnode_type, 1);
     rcgc_object *d = rcgc_wkmap_new(rt);
     t_append(rt, l, d);
-    rcgc_object *k = wnode(rt, 2);
-    rcgc_object *v = wnode(rt, 3);
-    t_append_steal(rt, v, wnode(rt, 4));
+    rcgc_object *k = t_wnode(rt, 2);
+    rcgc_object *v = t_wnode(rt, 3);
+    t_append_steal(rt, v, t_wnode(rt, 4));
     CHECK_EQ(rcgc_wkmap_set(rt, d, k, v), 0);
     rcgc_object *wv = rcgc_weakref_new(rt, v, NULL, NULL);
     rcgc_decref(rt, l);
@@ -911,18 +793,18 @@ TEST(ephemeron_value_reachable_from_uncollectable)
     rcgc_decref(rt, v);
     rcgc_gc_collect(rt, 2);
     CHECK_EQ(rcgc_gc_garbage_size(rt), 1);
-    CHECK(wr_alive(rt, wv));
+    CHECK(t_wr_alive(rt, wv));
     CHECK_EQ(t_as(v)->n, 1); /* v -> its child, not cleared */
     rcgc_object *got = rcgc_wkmap_get(rt, d, k);
     CHECK(got == v);
     rcgc_xdecref(rt, got);
-    clean_garbage(rt);
-    CHECK(!wr_alive(rt, wv));
+    t_clean_garbage(rt);
+    CHECK(!t_wr_alive(rt, wv));
     rcgc_decref(rt, wv);
     rcgc_decref(rt, k);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* rcgc_runtime_free's report (rcgc.h: "alive: still referenced after
@@ -940,10 +822,10 @@ TEST(teardown_uncollectable_map_value_not_alive)
     cfg.debug_stream = devnull;
     rcgc_runtime *rt = t_runtime_cfg(&cfg);
     REQUIRE(rt != NULL);
-    rcgc_object *l = self_cycle(rt, &w_lnode_type, 1);
+    rcgc_object *l = t_self_cycle(rt, &t_wlnode_type, 1);
     rcgc_object *d = rcgc_wkmap_new(rt);
-    rcgc_object *k = wnode(rt, 2);
-    rcgc_object *v = wnode(rt, 3);
+    rcgc_object *k = t_wnode(rt, 2);
+    rcgc_object *v = t_wnode(rt, 3);
     t_append_steal(rt, l, d);
     t_append_steal(rt, l, k);
     CHECK_EQ(rcgc_wkmap_set(rt, d, k, v), 0);
@@ -972,8 +854,8 @@ TEST(container_in_garbage)
 {
     rcgc_runtime *rt = t_runtime();
     rcgc_object *s = rcgc_wset_new(rt);
-    rcgc_object *n = self_cycle(rt, &w_node_type, 1);
-    rcgc_object *x = wnode(rt, 2);
+    rcgc_object *n = t_self_cycle(rt, &t_wnode_type, 1);
+    rcgc_object *x = t_wnode(rt, 2);
     t_append_steal(rt, n, s);
     CHECK_EQ(rcgc_wset_add(rt, s, n), 0);
     CHECK_EQ(rcgc_wset_add(rt, s, x), 0);
@@ -981,31 +863,31 @@ TEST(container_in_garbage)
     CHECK_EQ(rcgc_gc_collect(rt, 2), 4);
     CHECK_EQ(rcgc_weakref_count(x), 0);
     rcgc_decref(rt, x);
-    CHECK_EQ(live_objects(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
 
     /* a weak-key map in a cycle through its own value: m[k] = v, v -> m;
      * k stays alive: m, v and the entry's weak reference are collected */
     rcgc_object *m = rcgc_wkmap_new(rt);
-    rcgc_object *k = wnode(rt, 3);
-    rcgc_object *v = wnode(rt, 4);
+    rcgc_object *k = t_wnode(rt, 3);
+    rcgc_object *v = t_wnode(rt, 4);
     t_append(rt, v, m);
     CHECK_EQ(rcgc_wkmap_set(rt, m, k, v), 0);
     rcgc_decref(rt, v);
     rcgc_decref(rt, m);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 3);
     CHECK_EQ(rcgc_weakref_count(k), 0);
-    CHECK_EQ(live_objects(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     rcgc_decref(rt, k);
 
     /* a weak-value map freed by refcount before its values */
     rcgc_object *vm = rcgc_wvmap_new(rt);
-    rcgc_object *a = wnode(rt, 5);
+    rcgc_object *a = t_wnode(rt, 5);
     CHECK_EQ(rcgc_wvmap_set(rt, vm, "a", 1, a), 0);
     CHECK_EQ(rcgc_wvmap_set(rt, vm, "b", 1, a), 0);
     rcgc_decref(rt, vm);
     CHECK_EQ(rcgc_weakref_count(a), 0);
     rcgc_decref(rt, a);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* docs/weakref.md: "a weak reference that outlives its container (someone
@@ -1017,7 +899,7 @@ TEST(entry_weakref_outlives_container)
     for (int kind = 0; kind < K_COUNT; kind++) {
         rcgc_runtime *rt = t_runtime();
         rcgc_object *c = c_new(rt, kind);
-        rcgc_object *o = wnode(rt, 1);
+        rcgc_object *o = t_wnode(rt, 1);
         CHECK_EQ(c_put(rt, c, kind, o), 0);
         rcgc_object **l = NULL;
         rcgc_ssize n = rcgc_weakref_list(rt, o, &l);
@@ -1027,14 +909,14 @@ TEST(entry_weakref_outlives_container)
         rcgc_objects_free(rt, l, n);
         CHECK(rcgc_is_weakref(ew));
         CHECK_EQ(rcgc_weakref_has_callback(ew), 0);
-        CHECK(wr_alive(rt, ew));
+        CHECK(t_wr_alive(rt, ew));
         rcgc_decref(rt, c);
-        CHECK(wr_alive(rt, ew)); /* it still refers to o */
+        CHECK(t_wr_alive(rt, ew)); /* it still refers to o */
         rcgc_decref(rt, o);
-        CHECK(!wr_alive(rt, ew));
+        CHECK(!t_wr_alive(rt, ew));
         rcgc_decref(rt, ew);
-        CHECK_EQ(live_objects(rt), 0);
-        finish(rt);
+        CHECK_EQ(t_live_objects(rt), 0);
+        t_finish(rt);
     }
 }
 
@@ -1050,8 +932,8 @@ TEST(cascading_deletes)
     rcgc_object *d = rcgc_wkmap_new(rt);
     rcgc_object *k[4], *v[4];
     for (int i = 0; i < 4; i++) {
-        k[i] = wnode(rt, i);
-        v[i] = wnode(rt, 10 + i);
+        k[i] = t_wnode(rt, i);
+        v[i] = t_wnode(rt, 10 + i);
     }
     t_append(rt, v[0], k[3]);
     t_append(rt, v[1], k[2]);
@@ -1065,7 +947,7 @@ TEST(cascading_deletes)
     rcgc_decref(rt, k[3]);
     int count = 0;
     for (int i = 0; i < 4; i++) {
-        if (!wr_alive(rt, w[i])) continue; /* its entry went already */
+        if (!t_wr_alive(rt, w[i])) continue; /* its entry went already */
         count++;
         CHECK_EQ(rcgc_wkmap_delete(rt, d, k[i]), 0);
     }
@@ -1075,7 +957,7 @@ TEST(cascading_deletes)
     rcgc_decref(rt, k[0]);
     rcgc_decref(rt, k[1]);
     rcgc_decref(rt, d);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* A finalizer hook that adds an entry (g_add_key -> a new leaf) to the map
@@ -1106,14 +988,14 @@ TEST(clear_with_reentrant_addition)
     g_map = d;
     rcgc_object *k[4];
     for (int i = 0; i < 4; i++) {
-        k[i] = wnode(rt, i);
-        rcgc_object *v = i == 2 ? t_new(rt, &w_fnode_type, 100 + i)
-                                : wnode(rt, 100 + i);
+        k[i] = t_wnode(rt, i);
+        rcgc_object *v = i == 2 ? t_new(rt, &t_wfnode_type, 100 + i)
+                                : t_wnode(rt, 100 + i);
         if (i == 2) t_as(v)->on_finalize = h_add_entry;
         CHECK_EQ(rcgc_wkmap_set(rt, d, k[i], v), 0);
         rcgc_decref(rt, v);
     }
-    rcgc_object *knew = wnode(rt, 9);
+    rcgc_object *knew = t_wnode(rt, 9);
     g_add_key = knew;
     CHECK_EQ(rcgc_weak_clear(rt, d), 0);
     CHECK(g_add_key == NULL); /* the finalizer ran */
@@ -1135,7 +1017,7 @@ TEST(clear_with_reentrant_addition)
     for (int i = 0; i < 4; i++) rcgc_decref(rt, k[i]);
     rcgc_decref(rt, knew);
     rcgc_decref(rt, d);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* The same when the map itself is freed by refcount (its clear runs from
@@ -1150,24 +1032,24 @@ TEST(container_freed_while_finalizer_adds_entry)
     g_map = d;
     rcgc_object *k[4];
     for (int i = 0; i < 4; i++) {
-        k[i] = wnode(rt, i);
-        rcgc_object *v = i == 2 ? t_new(rt, &w_fnode_type, 100 + i)
-                                : wnode(rt, 100 + i);
+        k[i] = t_wnode(rt, i);
+        rcgc_object *v = i == 2 ? t_new(rt, &t_wfnode_type, 100 + i)
+                                : t_wnode(rt, 100 + i);
         if (i == 2) t_as(v)->on_finalize = h_add_entry;
         CHECK_EQ(rcgc_wkmap_set(rt, d, k[i], v), 0);
         rcgc_decref(rt, v);
     }
-    rcgc_object *knew = wnode(rt, 9);
+    rcgc_object *knew = t_wnode(rt, 9);
     g_add_key = knew;
     rcgc_decref(rt, d);
     CHECK(g_add_key == NULL);
     for (int i = 0; i < 4; i++) CHECK_EQ(rcgc_weakref_count(k[i]), 0);
     CHECK_EQ(rcgc_weakref_count(knew), 0);
-    CHECK_EQ(live_objects(rt), 5); /* the keys */
+    CHECK_EQ(t_live_objects(rt), 5); /* the keys */
     for (int i = 0; i < 4; i++) rcgc_decref(rt, k[i]);
     rcgc_decref(rt, knew);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 static rcgc_object *g_other;
@@ -1189,8 +1071,8 @@ TEST(value_replaced_while_removal_pending)
     rcgc_runtime *rt = t_runtime();
     for (int round = 0; round < 2; round++) {
         rcgc_object *d = rcgc_wvmap_new(rt);
-        g_other = wnode(rt, 1);
-        rcgc_object *o = round == 0 ? wnode(rt, 2) : self_cycle(rt, &w_node_type, 2);
+        g_other = t_wnode(rt, 1);
+        rcgc_object *o = round == 0 ? t_wnode(rt, 2) : t_self_cycle(rt, &t_wnode_type, 2);
         REQUIRE(o != NULL);
         CHECK_EQ(rcgc_wvmap_set(rt, d, "k", 1, o), 0);
         rcgc_object *r = rcgc_weakref_new(rt, o, cb_replace_k, d);
@@ -1206,7 +1088,7 @@ TEST(value_replaced_while_removal_pending)
         CHECK_EQ(rcgc_weak_len(rt, d), 0);
         rcgc_decref(rt, d);
     }
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Containers are weakly referenceable themselves: a weak-value map holding
@@ -1224,25 +1106,25 @@ TEST(container_refers_to_itself)
     CHECK(v == vm);
     rcgc_xdecref(rt, v);
     rcgc_decref(rt, vm);
-    CHECK_EQ(live_objects(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     rcgc_object *s = rcgc_wset_new(rt);
     CHECK_EQ(rcgc_wset_add(rt, s, s), 0);
     CHECK_EQ(rcgc_wset_contains(rt, s, s), 1);
     rcgc_decref(rt, s);
-    CHECK_EQ(live_objects(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     rcgc_object *km = rcgc_wkmap_new(rt);
     rcgc_object *leaf = t_leaf(rt, 1);
     CHECK_EQ(rcgc_wkmap_set(rt, km, km, leaf), 0);
     rcgc_decref(rt, leaf);
     rcgc_decref(rt, km);
-    CHECK_EQ(live_objects(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     km = rcgc_wkmap_new(rt);
     CHECK_EQ(rcgc_wkmap_set(rt, km, km, km), 0);
     rcgc_decref(rt, km);
-    CHECK_EQ(live_objects(rt), 2);
+    CHECK_EQ(t_live_objects(rt), 2);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 2);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1260,7 +1142,7 @@ TEST(iteration_order)
         rcgc_object *o[5];
         int ids[5] = {4, 1, 3, 0, 2};
         for (int i = 0; i < 5; i++) {
-            o[i] = wnode(rt, ids[i]);
+            o[i] = t_wnode(rt, ids[i]);
             CHECK_EQ(c_put(rt, c, kind, o[i]), 0);
         }
         CHECK_ITER(rt, c, kind, 4, 1, 3, 0, 2);
@@ -1279,7 +1161,7 @@ TEST(iteration_order)
             CHECK_EQ(rcgc_weakref_count(o[i]), 0);
             rcgc_decref(rt, o[i]);
         }
-        finish(rt);
+        t_finish(rt);
     }
 }
 
@@ -1296,7 +1178,7 @@ TEST(iteration_destroy_while_iterating)
         rcgc_object *c = c_new(rt, kind);
         rcgc_object *o[10];
         for (int i = 0; i < 10; i++) {
-            o[i] = wnode(rt, i);
+            o[i] = t_wnode(rt, i);
             CHECK_EQ(c_put(rt, c, kind, o[i]), 0);
         }
         rcgc_witer it;
@@ -1315,7 +1197,7 @@ TEST(iteration_destroy_while_iterating)
         CHECK_EQ(rcgc_weak_len(rt, c), 9);
         for (int i = 0; i < 9; i++) rcgc_decref(rt, o[i]);
         rcgc_decref(rt, c);
-        finish(rt);
+        t_finish(rt);
     }
 }
 
@@ -1332,7 +1214,7 @@ TEST(iteration_len_cycles)
         rcgc_runtime *rt = t_runtime();
         rcgc_object *c = c_new(rt, kind);
         for (int i = 0; i < 20; i++) {
-            rcgc_object *o = self_cycle(rt, &w_node_type, i);
+            rcgc_object *o = t_self_cycle(rt, &t_wnode_type, i);
             CHECK_EQ(c_put(rt, c, kind, o), 0);
             rcgc_decref(rt, o);
         }
@@ -1347,7 +1229,7 @@ TEST(iteration_len_cycles)
         CHECK(rcgc_gc_collect(rt, 2) >= 1);
         CHECK_EQ(rcgc_weak_len(rt, c), 0);
         rcgc_decref(rt, c);
-        finish(rt);
+        t_finish(rt);
     }
 }
 
@@ -1367,7 +1249,7 @@ TEST(iteration_len_race)
             REQUIRE(rt != NULL);
             rcgc_object *c = c_new(rt, kind);
             for (int i = 0; i < 20; i++) {
-                rcgc_object *o = self_cycle(rt, &w_node_type, i);
+                rcgc_object *o = t_self_cycle(rt, &t_wnode_type, i);
                 CHECK_EQ(c_put(rt, c, kind, o), 0);
                 rcgc_decref(rt, o);
             }
@@ -1388,7 +1270,7 @@ TEST(iteration_len_race)
             seen = iter_ids(rt, c, kind, ids, 32);
             CHECK_EQ(seen, n2);
             rcgc_decref(rt, c);
-            finish(rt);
+            t_finish(rt);
         }
     }
 }
@@ -1404,7 +1286,7 @@ TEST(iteration_collection_mid_iteration)
         rcgc_object *keep[6];
         for (int i = 0; i < 6; i++) {
             keep[i] = NULL;
-            rcgc_object *o = i % 2 ? self_cycle(rt, &w_node_type, i) : wnode(rt, i);
+            rcgc_object *o = i % 2 ? t_self_cycle(rt, &t_wnode_type, i) : t_wnode(rt, i);
             CHECK_EQ(c_put(rt, c, kind, o), 0);
             if (i % 2) rcgc_decref(rt, o); else keep[i] = o;
         }
@@ -1426,7 +1308,7 @@ TEST(iteration_collection_mid_iteration)
         CHECK_ITER(rt, c, kind, 0, 2, 4);
         for (int i = 0; i < 6; i += 2) rcgc_decref(rt, keep[i]);
         rcgc_decref(rt, c);
-        finish(rt);
+        t_finish(rt);
     }
 }
 
@@ -1441,7 +1323,7 @@ TEST(iteration_current_item_kept_alive)
         rcgc_object *c = c_new(rt, kind);
         rcgc_object *o[3];
         for (int i = 0; i < 3; i++) {
-            o[i] = wnode(rt, i);
+            o[i] = t_wnode(rt, i);
             CHECK_EQ(c_put(rt, c, kind, o[i]), 0);
         }
         rcgc_witer it;
@@ -1453,7 +1335,7 @@ TEST(iteration_current_item_kept_alive)
         rcgc_decref(rt, o[0]);
         CHECK_EQ(cur->refcnt, 1); /* the iterator's */
         CHECK_EQ(t_as(cur)->id, 0);
-        CHECK(wr_alive(rt, wcur));
+        CHECK(t_wr_alive(rt, wcur));
         CHECK_EQ(rcgc_weak_len(rt, c), 3);
         if (kind == K_VMAP) {
             CHECK(it.key_len == 2 && memcmp(it.key, "k0", 2) == 0);
@@ -1462,7 +1344,7 @@ TEST(iteration_current_item_kept_alive)
             CHECK(memcmp(it.key, "k0", 2) == 0);
         }
         CHECK_EQ(rcgc_witer_next(&it), 1);
-        CHECK(!wr_alive(rt, wcur));
+        CHECK(!t_wr_alive(rt, wcur));
         CHECK_EQ(rcgc_weak_len(rt, c), 2);
         CHECK_EQ(it_id(&it, kind), 1);
         rcgc_witer_end(&it);
@@ -1471,7 +1353,7 @@ TEST(iteration_current_item_kept_alive)
         rcgc_decref(rt, o[1]);
         rcgc_decref(rt, o[2]);
         rcgc_decref(rt, c);
-        finish(rt);
+        t_finish(rt);
     }
 }
 
@@ -1487,7 +1369,7 @@ TEST(iteration_with_changes)
         rcgc_runtime *rt = t_runtime();
         rcgc_object *c = c_new(rt, kind);
         rcgc_object *o[8];
-        for (int i = 0; i < 8; i++) o[i] = wnode(rt, i);
+        for (int i = 0; i < 8; i++) o[i] = t_wnode(rt, i);
         for (int i = 0; i < 5; i++) CHECK_EQ(c_put(rt, c, kind, o[i]), 0);
         rcgc_witer it;
         int got[16], n = 0;
@@ -1517,7 +1399,7 @@ TEST(iteration_with_changes)
         for (int i = 0; i < 8; i++) rcgc_decref(rt, o[i]);
         CHECK_EQ(rcgc_weak_len(rt, c), 0);
         rcgc_decref(rt, c);
-        finish(rt);
+        t_finish(rt);
     }
 }
 
@@ -1530,7 +1412,7 @@ TEST(iteration_clear_midway)
         rcgc_object *c = c_new(rt, kind);
         rcgc_object *o[4];
         for (int i = 0; i < 4; i++) {
-            o[i] = wnode(rt, i);
+            o[i] = t_wnode(rt, i);
             CHECK_EQ(c_put(rt, c, kind, o[i]), 0);
         }
         rcgc_witer it;
@@ -1544,7 +1426,7 @@ TEST(iteration_clear_midway)
         CHECK_ITER(rt, c, kind, 2);
         for (int i = 0; i < 4; i++) rcgc_decref(rt, o[i]);
         rcgc_decref(rt, c);
-        finish(rt);
+        t_finish(rt);
     }
 }
 
@@ -1558,7 +1440,7 @@ TEST(iteration_nested)
         rcgc_object *c = c_new(rt, kind);
         rcgc_object *o[10];
         for (int i = 0; i < 10; i++) {
-            o[i] = wnode(rt, i);
+            o[i] = t_wnode(rt, i);
             CHECK_EQ(c_put(rt, c, kind, o[i]), 0);
         }
         rcgc_witer a, b;
@@ -1588,7 +1470,7 @@ TEST(iteration_nested)
         for (int i = 0; i < 10; i++) rcgc_xdecref(rt, o[i]);
         CHECK_EQ(rcgc_weak_len(rt, c), 0);
         rcgc_decref(rt, c);
-        finish(rt);
+        t_finish(rt);
     }
 }
 
@@ -1604,7 +1486,7 @@ TEST(iteration_compaction_after_end)
         enum { N = 1000 };
         static rcgc_object *o[2 * N];
         for (int i = 0; i < N; i++) {
-            o[i] = wnode(rt, i);
+            o[i] = t_wnode(rt, i);
             CHECK_EQ(c_put(rt, c, kind, o[i]), 0);
         }
         rcgc_witer it;
@@ -1635,7 +1517,7 @@ TEST(iteration_compaction_after_end)
         for (int i = 0; i < N; i++)
             if (o[i] != NULL) CHECK_EQ(c_has(rt, c, kind, o[i]), i % 10 == 0);
         for (int i = N; i < 2 * N; i++) {
-            o[i] = wnode(rt, i);
+            o[i] = t_wnode(rt, i);
             CHECK_EQ(c_put(rt, c, kind, o[i]), 0);
         }
         CHECK_EQ(rcgc_weak_len(rt, c), N + N / 10);
@@ -1653,7 +1535,7 @@ TEST(iteration_compaction_after_end)
         for (int i = 0; i < 2 * N; i++) rcgc_xdecref(rt, o[i]);
         CHECK_EQ(rcgc_weak_len(rt, c), 0);
         rcgc_decref(rt, c);
-        finish(rt);
+        t_finish(rt);
     }
 }
 
@@ -1714,7 +1596,7 @@ TEST(iteration_mutate_while_pending)
         rcgc_object *objs[16];
         int nobjs = 10;
         for (int i = 0; i < 10; i++) {
-            objs[i] = wnode(rt, i);
+            objs[i] = t_wnode(rt, i);
             CHECK_EQ(c_put(rt, c, kind, objs[i]), 0);
         }
         struct ctx x;
@@ -1732,7 +1614,7 @@ TEST(iteration_mutate_while_pending)
         rcgc_witer_end(&x.it);
 
         ctx_enter(rt, c, objs, &nobjs, &x);
-        rcgc_object *nv = wnode(rt, x.killed); /* Object(k) */
+        rcgc_object *nv = t_wnode(rt, x.killed); /* Object(k) */
         objs[x.killed] = nv;
         CHECK_EQ(c_put(rt, c, kind, nv), 0);
         CHECK(c_has(rt, c, kind, nv));
@@ -1746,7 +1628,7 @@ TEST(iteration_mutate_while_pending)
         CHECK_EQ(rcgc_weak_len(rt, c), 0);
         for (int i = 0; i < nobjs; i++) rcgc_xdecref(rt, objs[i]);
         rcgc_decref(rt, c);
-        finish(rt);
+        t_finish(rt);
     }
     for (int kind = 0; kind < K_COUNT; kind++) {
         rcgc_runtime *rt = t_runtime();
@@ -1754,13 +1636,13 @@ TEST(iteration_mutate_while_pending)
         rcgc_object *objs[16] = {NULL};
         int nobjs = 10;
         for (int i = 0; i < 10; i++) {
-            objs[i] = wnode(rt, i);
+            objs[i] = t_wnode(rt, i);
             CHECK_EQ(c_put(rt, c, kind, objs[i]), 0);
         }
         rcgc_ssize lens[16];
         int nl = 0;
         struct ctx x;
-        objs[12] = wnode(rt, 12); /* o = Object(123456) */
+        objs[12] = t_wnode(rt, 12); /* o = Object(123456) */
         ctx_enter(rt, c, objs, &nobjs, &x);
         rcgc_ssize n = rcgc_weak_len(rt, c);
         lens[nl++] = n;
@@ -1797,7 +1679,7 @@ TEST(iteration_mutate_while_pending)
                        kind_name[kind], i, lens[i], want[i]);
         for (int i = 0; i < 16; i++) rcgc_xdecref(rt, objs[i]);
         rcgc_decref(rt, c);
-        finish(rt);
+        t_finish(rt);
     }
 }
 
@@ -1853,12 +1735,12 @@ TEST(set_out_of_memory)
                     rcgc_object *c = c_new(rt, kind);
                     rcgc_object *o[21];
                     for (int i = 0; i < size; i++) {
-                        o[i] = wnode(rt, i);
+                        o[i] = t_wnode(rt, i);
                         CHECK_EQ(c_put(rt, c, kind, o[i]), 0);
                     }
-                    rcgc_object *x = wnode(rt, 100);
+                    rcgc_object *x = t_wnode(rt, 100);
                     rcgc_object *v = kind == K_KMAP ? t_leaf(rt, 1100) : NULL;
-                    rcgc_ssize live = live_objects(rt);
+                    rcgc_ssize live = t_live_objects(rt);
                     if (mode == 1)
                         t_alloc_state.fail_after = t_alloc_state.calls + n - 1;
                     else
@@ -1877,7 +1759,7 @@ TEST(set_out_of_memory)
                     if (r != 0) {
                         CHECK_EQ(r, RCGC_ENOMEM);
                         CHECK(failed);
-                        CHECK_EQ(live_objects(rt), live);
+                        CHECK_EQ(t_live_objects(rt), live);
                         if (v != NULL) CHECK_EQ(v->refcnt, 1);
                     } else {
                         CHECK(!failed);
@@ -1891,7 +1773,7 @@ TEST(set_out_of_memory)
                     for (int i = 0; i < size; i++) rcgc_decref(rt, o[i]);
                     CHECK_EQ(rcgc_weak_len(rt, c), 0);
                     rcgc_decref(rt, c);
-                    finish(rt);
+                    t_finish(rt);
                 }
                 if (!succeeded)
                     t_fail(__FILE__, __LINE__, "%s size %d mode %d never succeeded",
@@ -1916,11 +1798,11 @@ TEST(replace_out_of_memory)
             rcgc_object *c = rcgc_wvmap_new(rt);
             rcgc_object *o[21];
             for (int i = 0; i < size; i++) {
-                o[i] = wnode(rt, i);
+                o[i] = t_wnode(rt, i);
                 CHECK_EQ(c_put(rt, c, K_VMAP, o[i]), 0);
             }
-            rcgc_object *x = wnode(rt, size - 1); /* same key */
-            rcgc_ssize live = live_objects(rt);
+            rcgc_object *x = t_wnode(rt, size - 1); /* same key */
+            rcgc_ssize live = t_live_objects(rt);
             t_alloc_state.fail_at = t_alloc_state.calls + n;
             int r = c_put(rt, c, K_VMAP, x);
             t_alloc_state.fail_at = 0;
@@ -1931,7 +1813,7 @@ TEST(replace_out_of_memory)
                 CHECK(got == o[size - 1]);
                 CHECK_EQ(rcgc_weakref_count(x), 0);
                 CHECK_EQ(rcgc_weakref_count(o[size - 1]), 1);
-                CHECK_EQ(live_objects(rt), live);
+                CHECK_EQ(t_live_objects(rt), live);
             } else {
                 succeeded = 1;
                 CHECK(got == x);
@@ -1947,7 +1829,7 @@ TEST(replace_out_of_memory)
             for (int i = 0; i < size; i++) rcgc_decref(rt, o[i]);
             CHECK_EQ(rcgc_weak_len(rt, c), 0);
             rcgc_decref(rt, c);
-            finish(rt);
+            t_finish(rt);
         }
         CHECK(succeeded);
     }
@@ -1956,7 +1838,7 @@ TEST(replace_out_of_memory)
         rcgc_object *c = c_new(rt, kind);
         rcgc_object *o[5];
         for (int i = 0; i < 5; i++) {
-            o[i] = wnode(rt, i);
+            o[i] = t_wnode(rt, i);
             CHECK_EQ(c_put(rt, c, kind, o[i]), 0);
         }
         rcgc_object *v = t_leaf(rt, 1004);
@@ -1973,7 +1855,7 @@ TEST(replace_out_of_memory)
         rcgc_decref(rt, v);
         for (int i = 0; i < 5; i++) rcgc_decref(rt, o[i]);
         rcgc_decref(rt, c);
-        finish(rt);
+        t_finish(rt);
     }
 }
 
@@ -1993,7 +1875,7 @@ TEST(set_out_of_memory_with_tombstones)
                 rcgc_object *c = c_new(rt, kind);
                 rcgc_object *o[12], *keep[4];
                 for (int i = 0; i < 12; i++) {
-                    o[i] = wnode(rt, i);
+                    o[i] = t_wnode(rt, i);
                     CHECK_EQ(c_put(rt, c, kind, o[i]), 0);
                 }
                 for (int i = 0; i < 12; i++) {
@@ -2011,9 +1893,9 @@ TEST(set_out_of_memory_with_tombstones)
                 /* keep holds ids 0, 3, 6, 9 in order: renumber for the
                  * check below */
                 for (int i = 0; i < 4; i++) t_as(keep[i])->id = i;
-                rcgc_object *x = wnode(rt, 100);
+                rcgc_object *x = t_wnode(rt, 100);
                 rcgc_object *v = kind == K_KMAP ? t_leaf(rt, 1100) : NULL;
-                rcgc_ssize live = live_objects(rt);
+                rcgc_ssize live = t_live_objects(rt);
                 if (mode == 1)
                     t_alloc_state.fail_after = t_alloc_state.calls + n - 1;
                 else
@@ -2024,7 +1906,7 @@ TEST(set_out_of_memory_with_tombstones)
                 if (r != 0) {
                     CHECK_EQ(r, RCGC_ENOMEM);
                     CHECK(failed);
-                    CHECK_EQ(live_objects(rt), live);
+                    CHECK_EQ(t_live_objects(rt), live);
                 } else if (!failed) {
                     succeeded = 1;
                 }
@@ -2045,7 +1927,7 @@ TEST(set_out_of_memory_with_tombstones)
                 for (int i = 0; i < 4; i++) rcgc_decref(rt, keep[i]);
                 CHECK_EQ(rcgc_weak_len(rt, c), 0);
                 rcgc_decref(rt, c);
-                finish(rt);
+                t_finish(rt);
             }
             CHECK(succeeded);
         }
@@ -2062,7 +1944,7 @@ TEST(set_out_of_memory_during_iteration)
             rcgc_runtime *rt = t_runtime();
             rcgc_object *c = c_new(rt, kind);
             rcgc_object *o[16];
-            for (int i = 0; i < 16; i++) o[i] = wnode(rt, i);
+            for (int i = 0; i < 16; i++) o[i] = t_wnode(rt, i);
             for (int i = 0; i < 6; i++) CHECK_EQ(c_put(rt, c, kind, o[i]), 0);
             rcgc_witer it;
             CHECK_EQ(rcgc_witer_begin(rt, c, &it), 0);
@@ -2089,7 +1971,7 @@ TEST(set_out_of_memory_during_iteration)
             }
             CHECK_EQ(rcgc_weak_len(rt, c), 0);
             rcgc_decref(rt, c);
-            finish(rt);
+            t_finish(rt);
         }
     }
 }

@@ -23,124 +23,6 @@
 #include "test.h"
 
 /* ------------------------------------------------------------------------ */
-/* weakly referenceable node types (the support nodes are not)               */
-
-static int wn_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg)
-{
-    t_nodeobj *n = t_as(self);
-    for (rcgc_ssize i = 0; i < n->n; i++) RCGC_VISIT(n->items[i]);
-    return 0;
-}
-
-static void wn_clear(rcgc_runtime *rt, rcgc_object *self)
-{
-    t_nodeobj *n = t_as(self);
-    while (n->n > 0) {
-        rcgc_object *item = n->items[--n->n];
-        n->items[n->n] = NULL;
-        rcgc_decref(rt, item);
-    }
-}
-
-static void wn_release(rcgc_runtime *rt, rcgc_object *self)
-{
-    t_nodeobj *n = t_as(self);
-    rcgc_mem_free(rt, n->items);
-    n->items = NULL;
-    n->cap = 0;
-}
-
-static int wn_finalize(rcgc_runtime *rt, rcgc_object *self)
-{
-    t_nodeobj *n = t_as(self);
-    n->nfinalize++;
-    return n->on_finalize ? n->on_finalize(rt, self, n->ctx) : 0;
-}
-
-static int wn_legacy(rcgc_runtime *rt, rcgc_object *self)
-{
-    t_nodeobj *n = t_as(self);
-    n->nlegacy++;
-    return n->on_legacy ? n->on_legacy(rt, self, n->ctx) : 0;
-}
-
-/* class N(list): __slots__ = ('__weakref__',) */
-static const rcgc_type w_node_type = {
-    .name = "wnode",
-    .size = sizeof(t_nodeobj),
-    .flags = RCGC_TYPE_GC | RCGC_TYPE_WEAKREF,
-    .traverse = wn_traverse,
-    .clear = wn_clear,
-    .release = wn_release};
-/* ... with a __del__ */
-static const rcgc_type w_fnode_type = {
-    .name = "wfnode",
-    .size = sizeof(t_nodeobj),
-    .flags = RCGC_TYPE_GC | RCGC_TYPE_WEAKREF,
-    .traverse = wn_traverse,
-    .clear = wn_clear,
-    .finalize = wn_finalize,
-    .release = wn_release};
-/* ... with a tp_del (_testcapi.with_tp_del) */
-static const rcgc_type w_lnode_type = {
-    .name = "wlnode",
-    .size = sizeof(t_nodeobj),
-    .flags = RCGC_TYPE_GC | RCGC_TYPE_WEAKREF,
-    .traverse = wn_traverse,
-    .clear = wn_clear,
-    .legacy_finalize = wn_legacy,
-    .release = wn_release};
-/* A container the collector cannot see into (_testcapi.ContainerNoGC): not
- * a GC type, so it is never tracked and its references count as external. */
-static const rcgc_type w_nogc_type = {
-    .name = "ContainerNoGC",
-    .size = sizeof(t_nodeobj),
-    .flags = 0,
-    .traverse = wn_traverse,
-    .clear = wn_clear,
-    .release = wn_release};
-/* A weakly referenceable object of a non-GC type. */
-static const rcgc_type w_leaf_type = {
-    .name = "wleaf",
-    .size = sizeof(t_nodeobj),
-    .flags = RCGC_TYPE_WEAKREF};
-
-static rcgc_object *wnode(rcgc_runtime *rt, int id)
-{
-    return t_new(rt, &w_node_type, id);
-}
-
-/* NEW: a tracked node of type that references itself. */
-static rcgc_object *self_cycle(rcgc_runtime *rt, const rcgc_type *type, int id)
-{
-    rcgc_object *o = t_new(rt, type, id);
-    if (o != NULL) t_append(rt, o, o);
-    return o;
-}
-
-static rcgc_ssize live_objects(rcgc_runtime *rt)
-{
-    rcgc_runtime_stats s;
-    rcgc_runtime_get_stats(rt, &s);
-    return s.objects;
-}
-
-static void finish(rcgc_runtime *rt)
-{
-    CHECK_EQ(rcgc_gc_check(rt), 0);
-    t_teardown(rt);
-}
-
-/* 1 if wr's referent is alive (rcgc_weakref_get gives it back). */
-static int wr_alive(rcgc_runtime *rt, rcgc_object *wr)
-{
-    rcgc_object *o = rcgc_weakref_get(rt, wr);
-    if (o == NULL) return 0;
-    rcgc_decref(rt, o);
-    return 1;
-}
-
-/* ------------------------------------------------------------------------ */
 /* callback recording                                                        */
 
 static struct {
@@ -193,7 +75,7 @@ static int cb_record(rcgc_runtime *rt, rcgc_object *wr, rcgc_object *arg)
     g.calls++;
     g.last_wr = wr;
     g.last_arg = arg;
-    g.last_dead = !wr_alive(rt, wr);
+    g.last_dead = !t_wr_alive(rt, wr);
     return 0;
 }
 
@@ -223,7 +105,7 @@ static int cb_nothing(rcgc_runtime *rt, rcgc_object *wr, rcgc_object *arg)
 TEST(basic_ref_alive_then_dead)
 {
     rcgc_runtime *rt = t_runtime();
-    rcgc_object *o = wnode(rt, 1);
+    rcgc_object *o = t_wnode(rt, 1);
     rcgc_object *wr = rcgc_weakref_new(rt, o, NULL, NULL);
     REQUIRE(wr != NULL);
     CHECK(rcgc_is_weakref(wr));
@@ -236,9 +118,9 @@ TEST(basic_ref_alive_then_dead)
     rcgc_decref(rt, got);
     rcgc_decref(rt, o);
     CHECK(rcgc_weakref_get(rt, wr) == NULL);
-    CHECK_EQ(live_objects(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     rcgc_decref(rt, wr);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* test_weakref.py test_basic_callback / check_basic_callback; spec §9.3
@@ -248,8 +130,8 @@ TEST(basic_callback_once)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *o = wnode(rt, 1);
-    rcgc_object *arg = wnode(rt, 7);
+    rcgc_object *o = t_wnode(rt, 1);
+    rcgc_object *arg = t_wnode(rt, 7);
     rcgc_object *wr = rcgc_weakref_new(rt, o, cb_record, arg);
     REQUIRE(wr != NULL);
     CHECK_EQ(arg->refcnt, 2); /* the weak reference keeps its argument */
@@ -265,7 +147,7 @@ TEST(basic_callback_once)
     rcgc_decref(rt, wr);
     rcgc_decref(rt, arg);
     CHECK_EQ(g.calls, 1);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* test_weakref.py test_ref_reuse, test_shared_ref_without_callback; spec
@@ -277,7 +159,7 @@ TEST(basic_callback_once)
 TEST(ref_reuse_and_list_order)
 {
     rcgc_runtime *rt = t_runtime();
-    rcgc_object *o = wnode(rt, 1);
+    rcgc_object *o = t_wnode(rt, 1);
     rcgc_object *r1 = rcgc_weakref_new(rt, o, NULL, NULL);
     rcgc_object *r2 = rcgc_weakref_new(rt, o, NULL, NULL);
     CHECK(r1 != NULL && r1 == r2);
@@ -292,7 +174,7 @@ TEST(ref_reuse_and_list_order)
     if (n == 3) CHECK(l[0] == r1 && l[1] == r4 && l[2] == r3);
     rcgc_objects_free(rt, l, n);
 
-    rcgc_object *o2 = wnode(rt, 2);
+    rcgc_object *o2 = t_wnode(rt, 2);
     rcgc_object *c1 = rcgc_weakref_new(rt, o2, cb_nothing, NULL);
     rcgc_object *b = rcgc_weakref_new(rt, o2, NULL, NULL);
     n = rcgc_weakref_list(rt, o2, &l);
@@ -324,7 +206,7 @@ TEST(ref_reuse_and_list_order)
     rcgc_decref(rt, c1);
     rcgc_decref(rt, o2);
     rcgc_decref(rt, o);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* test_weakref.py test_getweakrefcount; spec §9.3 item 72 (without
@@ -333,7 +215,7 @@ TEST(ref_reuse_and_list_order)
 TEST(getweakrefcount)
 {
     rcgc_runtime *rt = t_runtime();
-    rcgc_object *o = wnode(rt, 1);
+    rcgc_object *o = t_wnode(rt, 1);
     rcgc_object *ref1 = rcgc_weakref_new(rt, o, NULL, NULL);
     rcgc_object *ref2 = rcgc_weakref_new(rt, o, cb_nothing, NULL);
     CHECK_EQ(rcgc_weakref_count(o), 2);
@@ -347,7 +229,7 @@ TEST(getweakrefcount)
     rcgc_decref(rt, i);
     rcgc_decref(rt, l);
     rcgc_decref(rt, o);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* test_weakref.py test_getweakrefs; spec §9.3 item 73: after deleting ref1
@@ -357,7 +239,7 @@ TEST(getweakrefs_after_deletions)
 {
     rcgc_runtime *rt = t_runtime();
     rcgc_object **l = NULL;
-    rcgc_object *o = wnode(rt, 1);
+    rcgc_object *o = t_wnode(rt, 1);
     rcgc_object *ref1 = rcgc_weakref_new(rt, o, cb_nothing, NULL);
     rcgc_object *ref2 = rcgc_weakref_new(rt, o, cb_nothing, NULL);
     rcgc_decref(rt, ref1);
@@ -368,7 +250,7 @@ TEST(getweakrefs_after_deletions)
     rcgc_decref(rt, ref2);
     rcgc_decref(rt, o);
 
-    o = wnode(rt, 2);
+    o = t_wnode(rt, 2);
     ref1 = rcgc_weakref_new(rt, o, cb_nothing, NULL);
     ref2 = rcgc_weakref_new(rt, o, cb_nothing, NULL);
     rcgc_decref(rt, ref2);
@@ -387,7 +269,7 @@ TEST(getweakrefs_after_deletions)
     rcgc_objects_free(rt, l, n);
     rcgc_decref(rt, i);
     rcgc_decref(rt, o);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §5.7 / §5.2: a type without the flag cannot be weakly referenced
@@ -399,8 +281,8 @@ TEST(not_weakrefable_is_enotweak)
     rcgc_runtime *rt = t_runtime();
     rcgc_object *l = t_node(rt, 1);
     rcgc_object *i = t_leaf(rt, 2);
-    rcgc_object *o = wnode(rt, 3);
-    rcgc_ssize before = live_objects(rt);
+    rcgc_object *o = t_wnode(rt, 3);
+    rcgc_ssize before = t_live_objects(rt);
     CHECK(rcgc_weakref_new(rt, l, NULL, NULL) == NULL);
     CHECK_EQ(rcgc_runtime_last_error(rt), RCGC_ENOTWEAK);
     CHECK(rcgc_weakref_new(rt, i, cb_nothing, NULL) == NULL);
@@ -409,9 +291,9 @@ TEST(not_weakrefable_is_enotweak)
     CHECK_EQ(rcgc_runtime_last_error(rt), RCGC_ENOTWEAK);
     CHECK(rcgc_weakmethod_new(rt, o, NULL, NULL, NULL) == NULL);
     CHECK_EQ(rcgc_runtime_last_error(rt), RCGC_EINVAL);
-    CHECK_EQ(live_objects(rt), before);
+    CHECK_EQ(t_live_objects(rt), before);
     /* a weakly referenceable object of a non-GC type works */
-    rcgc_object *w = t_new(rt, &w_leaf_type, 4);
+    rcgc_object *w = t_new(rt, &t_wleaf_type, 4);
     rcgc_object *wr = rcgc_weakref_new(rt, w, NULL, NULL);
     CHECK(wr != NULL);
     rcgc_decref(rt, w);
@@ -420,7 +302,7 @@ TEST(not_weakrefable_is_enotweak)
     rcgc_decref(rt, l);
     rcgc_decref(rt, i);
     rcgc_decref(rt, o);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -432,7 +314,7 @@ TEST(multiple_callbacks)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *o = wnode(rt, 1);
+    rcgc_object *o = t_wnode(rt, 1);
     rcgc_object *ref1 = rcgc_weakref_new(rt, o, cb_record, NULL);
     rcgc_object *ref2 = rcgc_weakref_new(rt, o, cb_record, NULL);
     rcgc_decref(rt, o);
@@ -441,7 +323,7 @@ TEST(multiple_callbacks)
     CHECK_EQ(g.calls, 2);
     rcgc_decref(rt, ref1);
     rcgc_decref(rt, ref2);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §8 (d), §5.3: three references with callbacks created 1, 2, 3 ->
@@ -450,7 +332,7 @@ TEST(callbacks_newest_first_on_refcount_death)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *o = wnode(rt, 0);
+    rcgc_object *o = t_wnode(rt, 0);
     rcgc_object *rs[3], *ids[3];
     for (int i = 0; i < 3; i++) {
         ids[i] = t_leaf(rt, i + 1);
@@ -460,7 +342,7 @@ TEST(callbacks_newest_first_on_refcount_death)
     rcgc_decref(rt, o);
     CHECK_LOG(3, 2, 1);
     for (int i = 0; i < 3; i++) rcgc_decref(rt, rs[i]);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §8 (d), §2.8.1: the same in a collection (o in a self-cycle) ->
@@ -469,7 +351,7 @@ TEST(callbacks_newest_first_in_collection)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *o = self_cycle(rt, &w_node_type, 0);
+    rcgc_object *o = t_self_cycle(rt, &t_wnode_type, 0);
     rcgc_object *rs[3];
     for (int i = 0; i < 3; i++) {
         rcgc_object *id = t_leaf(rt, i + 1);
@@ -482,7 +364,7 @@ TEST(callbacks_newest_first_in_collection)
     CHECK_LOG(3, 2, 1);
     for (int i = 0; i < 3; i++) CHECK(rcgc_weakref_get(rt, rs[i]) == NULL);
     for (int i = 0; i < 3; i++) rcgc_decref(rt, rs[i]);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Looks at every reference of g.refs: logs 1 for a live one, 0 for a dead
@@ -491,7 +373,7 @@ static int cb_look_at_all(rcgc_runtime *rt, rcgc_object *wr, rcgc_object *arg)
 {
     (void)wr;
     (void)arg;
-    for (int i = 0; i < g.nrefs; i++) logv(wr_alive(rt, g.refs[i]));
+    for (int i = 0; i < g.nrefs; i++) logv(t_wr_alive(rt, g.refs[i]));
     return 0;
 }
 
@@ -502,7 +384,7 @@ TEST(multiple_selfref_callbacks)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *c = wnode(rt, 1);
+    rcgc_object *c = t_wnode(rt, 1);
     g.refs[0] = rcgc_weakref_new(rt, c, cb_look_at_all, NULL);
     g.refs[1] = rcgc_weakref_new(rt, c, cb_look_at_all, NULL);
     g.refs[2] = rcgc_weakref_new(rt, c, NULL, NULL);
@@ -510,7 +392,7 @@ TEST(multiple_selfref_callbacks)
     rcgc_decref(rt, c);
     CHECK_LOG(0, 0, 0, 0, 0, 0);
     for (int i = 0; i < 3; i++) rcgc_decref(rt, g.refs[i]);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §5.3 ("if the weakref object dies before its referent, its callback
@@ -519,13 +401,13 @@ TEST(weakref_dying_first_never_calls_back)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *o = wnode(rt, 1);
+    rcgc_object *o = t_wnode(rt, 1);
     rcgc_object *w = rcgc_weakref_new(rt, o, cb_record, NULL);
     rcgc_decref(rt, w);
     CHECK_EQ(rcgc_weakref_count(o), 0);
     rcgc_decref(rt, o);
     CHECK_EQ(g.calls, 0);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* test_weakref.py test_subclass_refs_with_cycle (issue3100); spec §9.3 item
@@ -537,23 +419,23 @@ TEST(weakref_owning_its_referent_no_callback)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *o = wnode(rt, 1);
+    rcgc_object *o = t_wnode(rt, 1);
     rcgc_object *r1 = rcgc_weakref_new(rt, o, cb_record, o);
     rcgc_decref(rt, o);
-    CHECK(wr_alive(rt, r1));
+    CHECK(t_wr_alive(rt, r1));
     rcgc_decref(rt, r1);
     CHECK_EQ(g.calls, 0);
-    CHECK_EQ(live_objects(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
 
-    o = wnode(rt, 2);
+    o = t_wnode(rt, 2);
     rcgc_object *r2 = rcgc_weakref_new(rt, o, cb_record, o);
     r1 = rcgc_weakref_new(rt, o, cb_record, r2);
     rcgc_decref(rt, o);
     rcgc_decref(rt, r2);
     rcgc_decref(rt, r1);
     CHECK_EQ(g.calls, 0);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* A finalizer hook: logs 10 if g.refs[0] is alive, 11 if it is dead. */
@@ -561,7 +443,7 @@ static int h_log_wr(rcgc_runtime *rt, rcgc_object *self, void *ctx)
 {
     (void)self;
     (void)ctx;
-    logv(10 + !wr_alive(rt, g.refs[0]));
+    logv(10 + !t_wr_alive(rt, g.refs[0]));
     return 0;
 }
 
@@ -569,7 +451,7 @@ static int h_log_wr(rcgc_runtime *rt, rcgc_object *self, void *ctx)
 static int cb_log_wr(rcgc_runtime *rt, rcgc_object *wr, rcgc_object *arg)
 {
     (void)arg;
-    logv(20 + !wr_alive(rt, wr));
+    logv(20 + !t_wr_alive(rt, wr));
     return 0;
 }
 
@@ -580,13 +462,13 @@ TEST(finalizer_before_callbacks_on_refcount_death)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *o = t_new(rt, &w_fnode_type, 1);
+    rcgc_object *o = t_new(rt, &t_wfnode_type, 1);
     t_as(o)->on_finalize = h_log_wr;
     g.refs[0] = rcgc_weakref_new(rt, o, cb_log_wr, NULL);
     rcgc_decref(rt, o);
     CHECK_LOG(10, 21);
     rcgc_decref(rt, g.refs[0]);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §2.8.1, §8 (d): in cyclic death the order is reversed: the callback
@@ -596,14 +478,14 @@ TEST(callbacks_before_finalizer_in_collection)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *o = self_cycle(rt, &w_fnode_type, 1);
+    rcgc_object *o = t_self_cycle(rt, &t_wfnode_type, 1);
     t_as(o)->on_finalize = h_log_wr;
     g.refs[0] = rcgc_weakref_new(rt, o, cb_log_wr, NULL);
     rcgc_decref(rt, o);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
     CHECK_LOG(21, 11);
     rcgc_decref(rt, g.refs[0]);
-    finish(rt);
+    t_finish(rt);
 }
 
 static int h_resurrect(rcgc_runtime *rt, rcgc_object *self, void *ctx)
@@ -622,13 +504,13 @@ TEST(refcount_resurrection_keeps_weakrefs)
     rcgc_runtime *rt = t_runtime();
     reset();
     g.holder = t_node(rt, 0);
-    rcgc_object *o = t_new(rt, &w_fnode_type, 1);
+    rcgc_object *o = t_new(rt, &t_wfnode_type, 1);
     t_as(o)->on_finalize = h_resurrect;
     rcgc_object *wr = rcgc_weakref_new(rt, o, cb_record, NULL);
     rcgc_decref(rt, o);
     CHECK_EQ(t_as(o)->nfinalize, 1);
     CHECK_EQ(t_as(g.holder)->n, 1);
-    CHECK(wr_alive(rt, wr));
+    CHECK(t_wr_alive(rt, wr));
     CHECK_EQ(g.calls, 0);
     CHECK_EQ(rcgc_weakref_has_callback(wr), 1);
     t_clear(rt, g.holder);
@@ -637,7 +519,7 @@ TEST(refcount_resurrection_keeps_weakrefs)
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     rcgc_decref(rt, wr);
     rcgc_decref(rt, g.holder);
-    finish(rt);
+    t_finish(rt);
 }
 
 static long g_del_calls;
@@ -659,7 +541,7 @@ TEST(cyclic_resurrection_leaves_weakrefs_dead)
     reset();
     g_del_calls = 0;
     g.holder = t_node(rt, 0);
-    rcgc_object *o = self_cycle(rt, &w_fnode_type, 1);
+    rcgc_object *o = t_self_cycle(rt, &t_wfnode_type, 1);
     t_as(o)->on_finalize = h_count_resurrect;
     rcgc_object *wr = rcgc_weakref_new(rt, o, cb_record, NULL);
     rcgc_object *wr2 = rcgc_weakref_new(rt, o, NULL, NULL);
@@ -678,7 +560,7 @@ TEST(cyclic_resurrection_leaves_weakrefs_dead)
     rcgc_decref(rt, wr);
     rcgc_decref(rt, wr2);
     rcgc_decref(rt, g.holder);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Creates a weak reference with callback, and a basic one, to self, and
@@ -700,7 +582,7 @@ TEST(weakref_created_during_finalizer)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *o = t_new(rt, &w_fnode_type, 1);
+    rcgc_object *o = t_new(rt, &t_wfnode_type, 1);
     t_as(o)->on_finalize = h_make_refs;
     rcgc_decref(rt, o);
     REQUIRE(g.nrefs == 2 && g.refs[0] != NULL && g.refs[1] != NULL);
@@ -711,7 +593,7 @@ TEST(weakref_created_during_finalizer)
     rcgc_decref(rt, g.refs[1]);
 
     reset();
-    o = t_new(rt, &w_lnode_type, 2);
+    o = t_new(rt, &t_wlnode_type, 2);
     t_as(o)->on_legacy = h_make_refs;
     rcgc_decref(rt, o);
     REQUIRE(g.nrefs == 2 && g.refs[0] != NULL && g.refs[1] != NULL);
@@ -721,8 +603,8 @@ TEST(weakref_created_during_finalizer)
     CHECK_EQ(rcgc_weakref_has_callback(g.refs[0]), 1); /* never called */
     rcgc_decref(rt, g.refs[0]);
     rcgc_decref(rt, g.refs[1]);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* test_weakref.py test_callback_attribute, test_callback_attribute_after_
@@ -735,7 +617,7 @@ TEST(has_callback_semantics)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *x = wnode(rt, 1);
+    rcgc_object *x = t_wnode(rt, 1);
     rcgc_object *ref1 = rcgc_weakref_new(rt, x, cb_record, NULL);
     rcgc_object *ref2 = rcgc_weakref_new(rt, x, NULL, NULL);
     CHECK_EQ(rcgc_weakref_has_callback(ref1), 1);
@@ -747,14 +629,14 @@ TEST(has_callback_semantics)
     rcgc_decref(rt, ref1);
     rcgc_decref(rt, ref2);
 
-    rcgc_object *o = self_cycle(rt, &w_node_type, 2);
+    rcgc_object *o = t_self_cycle(rt, &t_wnode_type, 2);
     rcgc_object *r = rcgc_weakref_new(rt, o, cb_record, NULL);
     rcgc_decref(rt, o);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
     CHECK_EQ(g.calls, 2);
     CHECK_EQ(rcgc_weakref_has_callback(r), 1);
     rcgc_decref(rt, r);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -768,17 +650,17 @@ TEST(weakref_in_garbage_not_called)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *o1 = wnode(rt, 1), *o2 = wnode(rt, 2);
+    rcgc_object *o1 = t_wnode(rt, 1), *o2 = t_wnode(rt, 2);
     t_link2(rt, o1, o2);
-    rcgc_object *lambda = wnode(rt, 3);
+    rcgc_object *lambda = t_wnode(rt, 3);
     t_append_steal(rt, o1, rcgc_weakref_new(rt, o1, cb_record, lambda));
     rcgc_decref(rt, lambda);
     rcgc_decref(rt, o1);
     rcgc_decref(rt, o2);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 4);
     CHECK_EQ(g.calls, 0);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* Spec §8 (d): a weak reference with callback inside a garbage self-cycle
@@ -789,9 +671,9 @@ TEST(weakref_in_garbage_to_live_object)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *keep = wnode(rt, 1);
-    rcgc_object *t = self_cycle(rt, &w_node_type, 2);
-    rcgc_object *lambda = wnode(rt, 3);
+    rcgc_object *keep = t_wnode(rt, 1);
+    rcgc_object *t = t_self_cycle(rt, &t_wnode_type, 2);
+    rcgc_object *lambda = t_wnode(rt, 3);
     t_append_steal(rt, t, rcgc_weakref_new(rt, keep, cb_record, lambda));
     rcgc_decref(rt, lambda);
     rcgc_decref(rt, t);
@@ -802,7 +684,7 @@ TEST(weakref_in_garbage_to_live_object)
     rcgc_decref(rt, keep);
     CHECK_EQ(g.calls, 0);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* A bound method's callback (C.acallback / C.cb): logs the id of the
@@ -829,7 +711,7 @@ static int cb_log_one(rcgc_runtime *rt, rcgc_object *wr, rcgc_object *arg)
 /* NEW: a "bound method" of self: a weakly referenceable node holding self. */
 static rcgc_object *method_of(rcgc_runtime *rt, rcgc_object *self)
 {
-    rcgc_object *m = wnode(rt, 50);
+    rcgc_object *m = t_wnode(rt, 50);
     t_append(rt, m, self);
     return m;
 }
@@ -844,8 +726,8 @@ TEST(callback_in_cycle_resurrection)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *C = self_cycle(rt, &w_node_type, 0);
-    rcgc_object *c1 = wnode(rt, 1), *c2 = wnode(rt, 2);
+    rcgc_object *C = t_self_cycle(rt, &t_wnode_type, 0);
+    rcgc_object *c1 = t_wnode(rt, 1), *c2 = t_wnode(rt, 2);
     t_append(rt, c1, C);
     t_append(rt, c2, C);
     t_link2(rt, c1, c2);
@@ -866,7 +748,7 @@ TEST(callback_in_cycle_resurrection)
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     CHECK_EQ(g.n, 0);
     rcgc_decref(rt, wr);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* test_weakref.py test_callbacks_on_callback; spec §2.8.1, §9.3 item 78:
@@ -878,7 +760,7 @@ TEST(callbacks_on_callback)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *c = wnode(rt, 1), *d = wnode(rt, 2);
+    rcgc_object *c = t_wnode(rt, 1), *d = t_wnode(rt, 2);
     t_link2(rt, c, d);
     rcgc_object *callback = method_of(rt, c);
     rcgc_object *dcb = method_of(rt, d);
@@ -900,7 +782,7 @@ TEST(callbacks_on_callback)
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     CHECK_EQ(g.n, 0);
     rcgc_decref(rt, external_wr);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Records, for every reference of g.refs, whether it is alive. */
@@ -910,7 +792,7 @@ static int cb_ouch(rcgc_runtime *rt, rcgc_object *wr, rcgc_object *arg)
     (void)arg;
     g.calls++;
     g.n = 0;
-    for (int i = 0; i < g.nrefs; i++) logv(wr_alive(rt, g.refs[i]));
+    for (int i = 0; i < g.nrefs; i++) logv(t_wr_alive(rt, g.refs[i]));
     return 0;
 }
 
@@ -924,7 +806,7 @@ TEST(bug1055820b)
     reset();
     rcgc_object *cs[2];
     for (int i = 0; i < 2; i++) {
-        cs[i] = self_cycle(rt, &w_node_type, i);
+        cs[i] = t_self_cycle(rt, &t_wnode_type, i);
         g.refs[i] = rcgc_weakref_new(rt, cs[i], cb_ouch, NULL);
     }
     g.nrefs = 2;
@@ -936,7 +818,7 @@ TEST(bug1055820b)
     CHECK_EQ(g.calls, 2);
     CHECK_LOG(0, 0);
     for (int i = 0; i < 2; i++) rcgc_decref(rt, g.refs[i]);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* test_gc.py test_bug1055820c: c0 in generation 2, kept alive only by c1
@@ -949,12 +831,12 @@ TEST(bug1055820c)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *c0 = self_cycle(rt, &w_node_type, 0);
+    rcgc_object *c0 = t_self_cycle(rt, &t_wnode_type, 0);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0); /* c0 to generation 2 */
-    rcgc_object *c1 = self_cycle(rt, &w_node_type, 1);
+    rcgc_object *c1 = t_self_cycle(rt, &t_wnode_type, 1);
     t_append(rt, c1, c0);
     t_remove(rt, c0, c0); /* now only c1 keeps c0 alive */
-    rcgc_object *c2 = self_cycle(rt, &w_node_type, 2);
+    rcgc_object *c2 = t_self_cycle(rt, &t_wnode_type, 2);
     g.refs[0] = rcgc_weakref_new(rt, c2, NULL, NULL);
     g.nrefs = 1;
     rcgc_object *c0wr = rcgc_weakref_new(rt, c0, cb_ouch, NULL);
@@ -967,7 +849,7 @@ TEST(bug1055820c)
     CHECK(rcgc_weakref_get(rt, c0wr) == NULL);
     rcgc_decref(rt, c0wr);
     rcgc_decref(rt, g.refs[0]);
-    finish(rt);
+    t_finish(rt);
 }
 
 static int h_ouch(rcgc_runtime *rt, rcgc_object *self, void *ctx)
@@ -985,13 +867,13 @@ TEST(bug1055820d)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *d0 = self_cycle(rt, &w_fnode_type, 0);
+    rcgc_object *d0 = t_self_cycle(rt, &t_wfnode_type, 0);
     t_as(d0)->on_finalize = h_ouch;
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
-    rcgc_object *c1 = self_cycle(rt, &w_node_type, 1);
+    rcgc_object *c1 = t_self_cycle(rt, &t_wnode_type, 1);
     t_append(rt, c1, d0);
     t_remove(rt, d0, d0);
-    rcgc_object *c2 = self_cycle(rt, &w_node_type, 2);
+    rcgc_object *c2 = t_self_cycle(rt, &t_wnode_type, 2);
     g.refs[0] = rcgc_weakref_new(rt, c2, NULL, NULL);
     g.nrefs = 1;
     rcgc_decref(rt, d0);
@@ -1001,7 +883,7 @@ TEST(bug1055820d)
     CHECK_EQ(g.calls, 1);
     CHECK_LOG(0);
     rcgc_decref(rt, g.refs[0]);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* test_gc.py test_trash_weakref_clear (bpo-38006); spec §2.8.1 rule 1:
@@ -1014,32 +896,22 @@ TEST(trash_weakref_clear_bpo38006)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *a = self_cycle(rt, &w_node_type, 1);
-    rcgc_object *y = t_new(rt, &w_nogc_type, 2);
-    rcgc_object *z = wnode(rt, 3);
+    rcgc_object *a = t_self_cycle(rt, &t_wnode_type, 1);
+    rcgc_object *y = t_new(rt, &t_wnogc_type, 2);
+    rcgc_object *z = t_wnode(rt, 3);
     t_append_steal(rt, y, z);
     t_append_steal(rt, a, y);
     rcgc_object *wz = rcgc_weakref_new(rt, z, cb_record, NULL);
     t_append(rt, a, wz);
-    rcgc_object *wr_cycle = self_cycle(rt, &w_node_type, 4);
+    rcgc_object *wr_cycle = t_self_cycle(rt, &t_wnode_type, 4);
     t_append_steal(rt, wr_cycle, wz);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     rcgc_decref(rt, a);
     rcgc_decref(rt, wr_cycle);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 3);
     CHECK_EQ(g.calls, 0);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
-}
-
-/* Empty gc.garbage after breaking the cycles of its objects. */
-static void clean_garbage(rcgc_runtime *rt)
-{
-    rcgc_object **gl = NULL;
-    rcgc_ssize n = rcgc_gc_get_garbage(rt, &gl);
-    for (rcgc_ssize i = 0; i < n; i++) t_clear(rt, gl[i]);
-    rcgc_objects_free(rt, gl, n);
-    rcgc_gc_garbage_clear(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* test_finalization.py LegacyFinalizationTest test_legacy_self_cycle; spec
@@ -1064,23 +936,23 @@ TEST(legacy_finalizer_cycle_keeps_weakrefs)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *o = self_cycle(rt, &w_lnode_type, 1);
+    rcgc_object *o = t_self_cycle(rt, &t_wlnode_type, 1);
     t_as(o)->on_legacy = h_log_legacy;
     rcgc_object *wr = rcgc_weakref_new(rt, o, cb_log_wr, NULL);
     rcgc_decref(rt, o);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
     CHECK_EQ(rcgc_gc_garbage_size(rt), 1);
-    CHECK(wr_alive(rt, wr));
+    CHECK(t_wr_alive(rt, wr));
     CHECK_EQ(g.n, 0);
     rcgc_incref(o);
-    clean_garbage(rt);
+    t_clean_garbage(rt);
     CHECK_EQ(g.n, 0);
     rcgc_decref(rt, o);
     CHECK(rcgc_weakref_get(rt, wr) == NULL);
     CHECK_LOG(21, 7); /* the callback (reference dead), then tp_del */
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     rcgc_decref(rt, wr);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §3.8 / §9.1 item 12 (DEBUG_SAVEALL) with weak references: the
@@ -1093,7 +965,7 @@ TEST(saveall_clears_weakrefs)
     rcgc_runtime *rt = t_runtime();
     reset();
     rcgc_gc_set_debug(rt, RCGC_DEBUG_SAVEALL);
-    rcgc_object *o = self_cycle(rt, &w_node_type, 1);
+    rcgc_object *o = t_self_cycle(rt, &t_wnode_type, 1);
     rcgc_object *wr = rcgc_weakref_new(rt, o, cb_record, NULL);
     rcgc_decref(rt, o);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
@@ -1101,12 +973,12 @@ TEST(saveall_clears_weakrefs)
     CHECK_EQ(g.calls, 1);
     CHECK_EQ(rcgc_gc_garbage_size(rt), 1);
     rcgc_gc_set_debug(rt, 0);
-    clean_garbage(rt);
+    t_clean_garbage(rt);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     CHECK_EQ(g.calls, 1);
     rcgc_decref(rt, wr);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* Removes its reference from g.holder. */
@@ -1126,7 +998,7 @@ TEST(collect_counts_freed_weakrefs)
     rcgc_runtime *rt = t_runtime();
     reset();
     g.holder = t_node(rt, 0);
-    rcgc_object *o = self_cycle(rt, &w_node_type, 1);
+    rcgc_object *o = t_self_cycle(rt, &t_wnode_type, 1);
     t_append_steal(rt, g.holder, rcgc_weakref_new(rt, o, cb_remove_self, NULL));
     rcgc_decref(rt, o);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 2);
@@ -1136,7 +1008,7 @@ TEST(collect_counts_freed_weakrefs)
     rcgc_gc_get_stats(rt, st);
     CHECK_EQ(st[2].collected, 2);
     rcgc_decref(rt, g.holder);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Calls rcgc_gc_collect and logs what it returned. */
@@ -1155,13 +1027,13 @@ TEST(collect_in_callback_during_collection_returns_zero)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *o = self_cycle(rt, &w_node_type, 1);
+    rcgc_object *o = t_self_cycle(rt, &t_wnode_type, 1);
     rcgc_object *w = rcgc_weakref_new(rt, o, cb_collect, NULL);
     rcgc_decref(rt, o);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
     CHECK_LOG(0);
     rcgc_decref(rt, w);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* test_weakref.py test_sf_bug_840829 and test_callback_gcs; spec §9.3 items
@@ -1173,8 +1045,8 @@ TEST(callback_collects_on_refcount_death)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_decref(rt, self_cycle(rt, &w_node_type, 90));
-    rcgc_object *c = wnode(rt, 1);
+    rcgc_decref(rt, t_self_cycle(rt, &t_wnode_type, 90));
+    rcgc_object *c = t_wnode(rt, 1);
     rcgc_object *wr = rcgc_weakref_new(rt, c, cb_collect, NULL);
     rcgc_decref(rt, c);
     CHECK_LOG(1);
@@ -1182,28 +1054,28 @@ TEST(callback_collects_on_refcount_death)
 
     /* second half: c2 -> c1 -> i, ref(i, collect) */
     reset();
-    rcgc_object *c1 = wnode(rt, 2);
-    rcgc_object *i = wnode(rt, 3);
+    rcgc_object *c1 = t_wnode(rt, 2);
+    rcgc_object *i = t_wnode(rt, 3);
     t_append(rt, c1, i);
     wr = rcgc_weakref_new(rt, i, cb_collect, NULL);
     rcgc_decref(rt, i);
-    rcgc_object *c2 = wnode(rt, 4);
+    rcgc_object *c2 = t_wnode(rt, 4);
     t_append_steal(rt, c2, c1);
-    rcgc_decref(rt, self_cycle(rt, &w_node_type, 91));
+    rcgc_decref(rt, t_self_cycle(rt, &t_wnode_type, 91));
     rcgc_decref(rt, c2);
     CHECK_LOG(1);
     rcgc_decref(rt, wr);
 
     /* test_callback_gcs: an object with __del__ */
     reset();
-    rcgc_object *x = t_new(rt, &w_fnode_type, 5);
+    rcgc_object *x = t_new(rt, &t_wfnode_type, 5);
     wr = rcgc_weakref_new(rt, x, cb_collect, NULL);
     rcgc_decref(rt, x);
     CHECK_LOG(0);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     rcgc_decref(rt, wr);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* Creates a weak reference (with a callback) to g.target and keeps it. */
@@ -1222,16 +1094,16 @@ TEST(callback_creates_weakrefs)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    g.target = wnode(rt, 1);
-    rcgc_object *o = wnode(rt, 2);
+    g.target = t_wnode(rt, 1);
+    rcgc_object *o = t_wnode(rt, 2);
     rcgc_object *w = rcgc_weakref_new(rt, o, cb_make_ref, NULL);
     rcgc_decref(rt, o);
     REQUIRE(g.nrefs == 1 && g.refs[0] != NULL);
     CHECK_EQ(rcgc_weakref_count(g.target), 1);
-    CHECK(wr_alive(rt, g.refs[0]));
+    CHECK(t_wr_alive(rt, g.refs[0]));
     rcgc_decref(rt, w);
 
-    o = self_cycle(rt, &w_node_type, 3);
+    o = t_self_cycle(rt, &t_wnode_type, 3);
     w = rcgc_weakref_new(rt, o, cb_make_ref, NULL);
     rcgc_decref(rt, o);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
@@ -1242,7 +1114,7 @@ TEST(callback_creates_weakrefs)
     CHECK(rcgc_weakref_get(rt, g.refs[0]) == NULL);
     rcgc_decref(rt, g.refs[0]);
     rcgc_decref(rt, g.refs[1]);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Logs 1, drops the last reference to the objects of g.holder, logs 2. */
@@ -1273,10 +1145,10 @@ TEST(callback_drops_last_references)
     rcgc_runtime *rt = t_runtime();
     reset();
     g.holder = t_node(rt, 0);
-    rcgc_object *x = wnode(rt, 1);
+    rcgc_object *x = t_wnode(rt, 1);
     t_append_steal(rt, g.holder, x);
     rcgc_object *w2 = rcgc_weakref_new(rt, x, cb_log_three, NULL);
-    rcgc_object *o = wnode(rt, 2);
+    rcgc_object *o = t_wnode(rt, 2);
     rcgc_object *w1 = rcgc_weakref_new(rt, o, cb_drop_holder, NULL);
     rcgc_decref(rt, o);
     CHECK_LOG(1, 3, 2);
@@ -1286,10 +1158,10 @@ TEST(callback_drops_last_references)
     rcgc_object *h = g.holder;
     reset();
     g.holder = h;
-    x = wnode(rt, 3);
+    x = t_wnode(rt, 3);
     t_append_steal(rt, g.holder, x);
     w2 = rcgc_weakref_new(rt, x, cb_log_three, NULL);
-    o = self_cycle(rt, &w_node_type, 4);
+    o = t_self_cycle(rt, &t_wnode_type, 4);
     w1 = rcgc_weakref_new(rt, o, cb_drop_holder, NULL);
     rcgc_decref(rt, o);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
@@ -1297,7 +1169,7 @@ TEST(callback_drops_last_references)
     rcgc_decref(rt, w1);
     rcgc_decref(rt, w2);
     rcgc_decref(rt, g.holder);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Logs 1 and removes g.refs[0] (the other pending reference) from
@@ -1333,7 +1205,7 @@ TEST(callback_dropping_pending_weakref)
     for (int round = 0; round < 2; round++) {
         reset();
         g.holder = t_node(rt, 0);
-        rcgc_object *o = round == 0 ? wnode(rt, 1) : self_cycle(rt, &w_node_type, 1);
+        rcgc_object *o = round == 0 ? t_wnode(rt, 1) : t_self_cycle(rt, &t_wnode_type, 1);
         REQUIRE(o != NULL);
         g.refs[0] = rcgc_weakref_new(rt, o, cb_log_1, NULL);
         rcgc_object *r2 = rcgc_weakref_new(rt, o, cb_drop_other, NULL);
@@ -1344,9 +1216,9 @@ TEST(callback_dropping_pending_weakref)
         CHECK_LOG(2, 1);
         CHECK_EQ(t_as(g.holder)->n, 1);
         rcgc_decref(rt, g.holder);
-        CHECK_EQ(live_objects(rt), 0);
+        CHECK_EQ(t_live_objects(rt), 0);
     }
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Tries to make weak references (and entries, and a finalize object) to
@@ -1396,9 +1268,9 @@ TEST(weakref_to_dying_object_is_einval)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    g.holder = wnode(rt, 0);
-    rcgc_object *o = wnode(rt, 1);
-    rcgc_object *c = wnode(rt, 2);
+    g.holder = t_wnode(rt, 0);
+    rcgc_object *o = t_wnode(rt, 1);
+    rcgc_object *c = t_wnode(rt, 2);
     t_append_steal(rt, o, c);
     rcgc_object *wc = rcgc_weakref_new(rt, c, cb_ref_dying, NULL);
     g.target = o;
@@ -1406,8 +1278,8 @@ TEST(weakref_to_dying_object_is_einval)
     CHECK_LOG(1, 1, 1, 1, 1, 1, 1, 1);
     rcgc_decref(rt, wc);
     rcgc_decref(rt, g.holder);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* test_weakref.py test_gc_during_ref_creation / check_gc_during_creation;
@@ -1427,17 +1299,17 @@ TEST(gc_during_ref_creation)
             cfg.threshold[0] = cfg.threshold[1] = cfg.threshold[2] = th;
             rcgc_runtime *rt = t_runtime_cfg(&cfg);
             REQUIRE(rt != NULL);
-            rcgc_object *referenced = wnode(rt, 1);
-            rcgc_object *a = self_cycle(rt, &w_node_type, 2);
+            rcgc_object *referenced = t_wnode(rt, 1);
+            rcgc_object *a = t_self_cycle(rt, &t_wnode_type, 2);
             t_append_steal(rt, a, rcgc_weakref_new(rt, referenced,
                                                    variant & 1 ? cb_nothing : NULL,
                                                    NULL));
             rcgc_decref(rt, a);
-            rcgc_xdecref(rt, wnode(rt, 3)); /* a = A() */
+            rcgc_xdecref(rt, t_wnode(rt, 3)); /* a = A() */
             rcgc_object *w = rcgc_weakref_new(rt, referenced,
                                               variant & 2 ? cb_nothing : NULL, NULL);
             REQUIRE(w != NULL);
-            CHECK(wr_alive(rt, w));
+            CHECK(t_wr_alive(rt, w));
             rcgc_object **l = NULL;
             rcgc_ssize n = rcgc_weakref_list(rt, referenced, &l);
             CHECK(n >= 1 && n <= 2);
@@ -1449,7 +1321,7 @@ TEST(gc_during_ref_creation)
             CHECK_EQ(rcgc_weakref_count(referenced), 1);
             rcgc_decref(rt, w);
             rcgc_decref(rt, referenced);
-            finish(rt);
+            t_finish(rt);
         }
     }
 }
@@ -1462,7 +1334,7 @@ TEST(untracked_weakref_callback_in_collection)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *o = self_cycle(rt, &w_node_type, 1);
+    rcgc_object *o = t_self_cycle(rt, &t_wnode_type, 1);
     rcgc_object *w = rcgc_weakref_new(rt, o, cb_record, NULL);
     rcgc_object_untrack(rt, w);
     CHECK(!rcgc_object_is_tracked(w));
@@ -1473,40 +1345,17 @@ TEST(untracked_weakref_callback_in_collection)
     CHECK(rcgc_object_is_tracked(w));
     CHECK_EQ(rcgc_gc_check(rt), 0);
     rcgc_decref(rt, w);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* ------------------------------------------------------------------------ */
 /* the unraisable hook                                                       */
 
-static struct {
-    int n;
-    rcgc_unraisable_kind kind[16];
-    rcgc_object *obj[16];
-    int err[16];
-} unr;
-
-static void record_unraisable(rcgc_runtime *rt, rcgc_unraisable_kind kind,
-                              rcgc_object *obj, int err, void *ctx)
-{
-    (void)rt;
-    (void)ctx;
-    if (unr.n < 16) {
-        unr.kind[unr.n] = kind;
-        unr.obj[unr.n] = obj;
-        unr.err[unr.n] = err;
-    }
-    unr.n++;
-}
+static t_unraisable unr;
 
 static rcgc_runtime *runtime_with_hook(void)
 {
-    rcgc_config cfg;
-    rcgc_config_init(&cfg);
-    cfg.gc_enabled = 0;
-    cfg.unraisable = record_unraisable;
-    memset(&unr, 0, sizeof unr);
-    return t_runtime_cfg(&cfg);
+    return t_runtime_unraisable(&unr);
 }
 
 /* Logs its argument's id; fails with -77 when the id is 2. */
@@ -1532,7 +1381,7 @@ TEST(failing_callback_is_unraisable)
     for (int round = 0; round < 2; round++) {
         g.n = 0;
         memset(&unr, 0, sizeof unr);
-        rcgc_object *o = round == 0 ? wnode(rt, 0) : self_cycle(rt, &w_node_type, 0);
+        rcgc_object *o = round == 0 ? t_wnode(rt, 0) : t_self_cycle(rt, &t_wnode_type, 0);
         rcgc_object *rs[3];
         for (int i = 0; i < 3; i++) {
             rcgc_object *id = t_leaf(rt, i + 1);
@@ -1541,7 +1390,7 @@ TEST(failing_callback_is_unraisable)
         }
         rcgc_decref(rt, o);
         if (round == 1) {
-            rcgc_decref(rt, self_cycle(rt, &w_node_type, 9));
+            rcgc_decref(rt, t_self_cycle(rt, &t_wnode_type, 9));
             CHECK_EQ(rcgc_gc_collect(rt, 2), 2);
         }
         CHECK_LOG(3, 2, 1);
@@ -1553,9 +1402,9 @@ TEST(failing_callback_is_unraisable)
         for (int i = 0; i < 3; i++) rcgc_decref(rt, rs[i]);
     }
     /* the collector still finds ordinary garbage */
-    rcgc_decref(rt, self_cycle(rt, &w_node_type, 10));
+    rcgc_decref(rt, t_self_cycle(rt, &t_wnode_type, 10));
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
-    finish(rt);
+    t_finish(rt);
 }
 
 static int cb_fail(rcgc_runtime *rt, rcgc_object *wr, rcgc_object *arg)
@@ -1580,7 +1429,7 @@ TEST(failing_callback_default_report)
     cfg.debug_stream = f;
     rcgc_runtime *rt = t_runtime_cfg(&cfg);
     REQUIRE(rt != NULL);
-    rcgc_object *o = wnode(rt, 1);
+    rcgc_object *o = t_wnode(rt, 1);
     rcgc_object *w = rcgc_weakref_new(rt, o, cb_fail, NULL);
     char want[128];
     snprintf(want, sizeof want,
@@ -1593,7 +1442,7 @@ TEST(failing_callback_default_report)
     if (buf != NULL && strcmp(buf, want) != 0)
         fprintf(stderr, "got: %s\nwant: %s\n", buf, want);
     rcgc_decref(rt, w);
-    finish(rt);
+    t_finish(rt);
     fclose(f);
     free(buf);
 }
@@ -1607,8 +1456,8 @@ TEST(failing_callback_default_report)
 TEST(weakmethod_alive)
 {
     rcgc_runtime *rt = t_runtime();
-    rcgc_object *o = wnode(rt, 1);
-    rcgc_object *fn = wnode(rt, 2);
+    rcgc_object *o = t_wnode(rt, 1);
+    rcgc_object *fn = t_wnode(rt, 2);
     rcgc_object *r = rcgc_weakmethod_new(rt, o, fn, NULL, NULL);
     REQUIRE(r != NULL);
     CHECK(rcgc_is_weakref(r));
@@ -1629,7 +1478,7 @@ TEST(weakmethod_alive)
     rcgc_decref(rt, r);
     rcgc_decref(rt, o);
     rcgc_decref(rt, fn);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* test_weakref.py test_object_dead, test_method_dead, test_callback_when_
@@ -1642,8 +1491,8 @@ TEST(weakmethod_dies_with_either_callback_once)
     rcgc_runtime *rt = t_runtime();
     for (int first = 0; first < 2; first++) {
         reset();
-        rcgc_object *o = wnode(rt, 1);
-        rcgc_object *fn = wnode(rt, 2);
+        rcgc_object *o = t_wnode(rt, 1);
+        rcgc_object *fn = t_wnode(rt, 2);
         rcgc_object *r = rcgc_weakmethod_new(rt, o, fn, cb_record, NULL);
         REQUIRE(r != NULL);
         rcgc_decref(rt, first == 0 ? o : fn);
@@ -1656,23 +1505,23 @@ TEST(weakmethod_dies_with_either_callback_once)
         CHECK_EQ(g.calls, 1);
         CHECK_EQ(rcgc_weakmethod_get(rt, r, &s, &f), 0);
         rcgc_decref(rt, r);
-        CHECK_EQ(live_objects(rt), 0);
+        CHECK_EQ(t_live_objects(rt), 0);
     }
     /* self and func the same object: one death, one call */
     reset();
-    rcgc_object *sf = wnode(rt, 5);
+    rcgc_object *sf = t_wnode(rt, 5);
     rcgc_object *rs = rcgc_weakmethod_new(rt, sf, sf, cb_record, NULL);
     REQUIRE(rs != NULL);
     CHECK_EQ(rcgc_weakref_count(sf), 2);
     rcgc_decref(rt, sf);
     CHECK_EQ(g.calls, 1);
     rcgc_decref(rt, rs);
-    CHECK_EQ(live_objects(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     /* in a collection: self in a cycle, then func in a cycle */
     for (int first = 0; first < 2; first++) {
         reset();
-        rcgc_object *o = first == 0 ? self_cycle(rt, &w_node_type, 1) : wnode(rt, 1);
-        rcgc_object *fn = first == 1 ? self_cycle(rt, &w_node_type, 2) : wnode(rt, 2);
+        rcgc_object *o = first == 0 ? t_self_cycle(rt, &t_wnode_type, 1) : t_wnode(rt, 1);
+        rcgc_object *fn = first == 1 ? t_self_cycle(rt, &t_wnode_type, 2) : t_wnode(rt, 2);
         rcgc_object *r = rcgc_weakmethod_new(rt, o, fn, cb_record, NULL);
         rcgc_decref(rt, first == 0 ? o : fn);
         CHECK_EQ(g.calls, 0);
@@ -1684,9 +1533,9 @@ TEST(weakmethod_dies_with_either_callback_once)
         CHECK_EQ(g.calls, 1);
         rcgc_decref(rt, r);
         CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
-        CHECK_EQ(live_objects(rt), 0);
+        CHECK_EQ(t_live_objects(rt), 0);
     }
-    finish(rt);
+    t_finish(rt);
 }
 
 /* test_weakref.py WeakMethodTestCase test_no_cycles; spec §9.4 item 92: a
@@ -1696,24 +1545,24 @@ TEST(weakmethod_dies_with_either_callback_once)
 TEST(weakmethod_no_cycles)
 {
     rcgc_runtime *rt = t_runtime();
-    rcgc_object *o = wnode(rt, 1);
-    rcgc_object *fn = wnode(rt, 2);
-    rcgc_object *arg = wnode(rt, 3);
-    rcgc_ssize before = live_objects(rt);
+    rcgc_object *o = t_wnode(rt, 1);
+    rcgc_object *fn = t_wnode(rt, 2);
+    rcgc_object *arg = t_wnode(rt, 3);
+    rcgc_ssize before = t_live_objects(rt);
     rcgc_object *r = rcgc_weakmethod_new(rt, o, fn, cb_nothing, arg);
     REQUIRE(r != NULL);
     rcgc_object *warg = rcgc_weakref_new(rt, arg, NULL, NULL);
     rcgc_decref(rt, arg);
-    CHECK(wr_alive(rt, warg));
+    CHECK(t_wr_alive(rt, warg));
     rcgc_decref(rt, r);
-    CHECK(!wr_alive(rt, warg));
-    CHECK_EQ(live_objects(rt), before); /* o, fn, warg; arg went */
+    CHECK(!t_wr_alive(rt, warg));
+    CHECK_EQ(t_live_objects(rt), before); /* o, fn, warg; arg went */
     CHECK_EQ(rcgc_weakref_count(o), 0);
     CHECK_EQ(rcgc_weakref_count(fn), 0);
     rcgc_decref(rt, warg);
     rcgc_decref(rt, o);
     rcgc_decref(rt, fn);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* docs/weakref.md (differences): a func whose type cannot be weakly
@@ -1724,7 +1573,7 @@ TEST(weakmethod_func_not_weakrefable)
 {
     rcgc_runtime *rt = t_runtime();
     reset();
-    rcgc_object *o = wnode(rt, 1);
+    rcgc_object *o = t_wnode(rt, 1);
     rcgc_object *fn = t_leaf(rt, 2);
     rcgc_object *r = rcgc_weakmethod_new(rt, o, fn, cb_record, NULL);
     REQUIRE(r != NULL);
@@ -1738,12 +1587,12 @@ TEST(weakmethod_func_not_weakrefable)
     rcgc_decref(rt, o);
     CHECK_EQ(g.calls, 1);
     CHECK_EQ(rcgc_weakmethod_get(rt, r, &s, &f), 0);
-    CHECK_EQ(live_objects(rt), 2); /* r and fn */
+    CHECK_EQ(t_live_objects(rt), 2); /* r and fn */
     rcgc_decref(rt, r);
-    CHECK_EQ(live_objects(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
 
     /* func a GC node holding the method: a cycle r -> func -> r */
-    o = wnode(rt, 3);
+    o = t_wnode(rt, 3);
     rcgc_object *gfn = t_node(rt, 4);
     r = rcgc_weakmethod_new(rt, o, gfn, NULL, NULL);
     REQUIRE(r != NULL);
@@ -1752,7 +1601,7 @@ TEST(weakmethod_func_not_weakrefable)
     CHECK_EQ(rcgc_gc_collect(rt, 2), 2);
     CHECK_EQ(rcgc_weakref_count(o), 0);
     rcgc_decref(rt, o);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1770,11 +1619,11 @@ TEST(weakref_new_out_of_memory)
         for (long n = 1; n < 50 && !succeeded; n++) {
             rcgc_runtime *rt = t_runtime();
             REQUIRE(rt != NULL);
-            rcgc_object *o = wnode(rt, 1);
-            rcgc_object *fn = wnode(rt, 2);
+            rcgc_object *o = t_wnode(rt, 1);
+            rcgc_object *fn = t_wnode(rt, 2);
             rcgc_object *basic = rcgc_weakref_new(rt, o, NULL, NULL);
             rcgc_object *other = rcgc_weakref_new(rt, o, cb_nothing, NULL);
-            rcgc_ssize before = live_objects(rt);
+            rcgc_ssize before = t_live_objects(rt);
             t_alloc_state.fail_at = t_alloc_state.calls + n;
             rcgc_object *r;
             if (kind == 0) {
@@ -1791,7 +1640,7 @@ TEST(weakref_new_out_of_memory)
             if (r == NULL) {
                 CHECK(failed);
                 CHECK_EQ(rcgc_runtime_last_error(rt), RCGC_ENOMEM);
-                CHECK_EQ(live_objects(rt), before);
+                CHECK_EQ(t_live_objects(rt), before);
                 CHECK_EQ(rcgc_weakref_count(o), 2);
                 CHECK_EQ(rcgc_weakref_count(fn), 0);
                 CHECK_EQ(fn->refcnt, 1);
@@ -1811,13 +1660,13 @@ TEST(weakref_new_out_of_memory)
             rcgc_decref(rt, other);
             rcgc_decref(rt, o);
             rcgc_decref(rt, fn);
-            finish(rt);
+            t_finish(rt);
         }
         CHECK(succeeded);
     }
     /* rcgc_weakref_list's array */
     rcgc_runtime *rt = t_runtime();
-    rcgc_object *o = wnode(rt, 1);
+    rcgc_object *o = t_wnode(rt, 1);
     rcgc_object *w = rcgc_weakref_new(rt, o, NULL, NULL);
     rcgc_object **l = (rcgc_object **)&l;
     t_alloc_state.fail_at = t_alloc_state.calls + 1;
@@ -1827,7 +1676,7 @@ TEST(weakref_new_out_of_memory)
     CHECK_EQ(w->refcnt, 1);
     rcgc_decref(rt, w);
     rcgc_decref(rt, o);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1855,7 +1704,7 @@ static int cb_wself(rcgc_runtime *rt, rcgc_object *wparent, rcgc_object *wself)
  * its parent whose callback reads wself (a basic reference to the node). */
 static rcgc_object *c16602(rcgc_runtime *rt, rcgc_object *parent, int id)
 {
-    rcgc_object *c = wnode(rt, id);
+    rcgc_object *c = t_wnode(rt, id);
     if (parent != NULL) {
         rcgc_object *wself = rcgc_weakref_new(rt, c, NULL, NULL);
         t_append_steal(rt, c, rcgc_weakref_new(rt, parent, cb_wself, wself));
@@ -1887,9 +1736,9 @@ TEST(trashcan_chain_16602)
     CHECK_EQ(g_tc_calls, n - 1);
     CHECK_EQ(g_tc_alive, n - 1);
     CHECK_EQ(g_tc_dead, 0);
-    CHECK_EQ(live_objects(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* test_weakref.py test_trashcan_16602 as written: d = WeakKeyDictionary();
@@ -1924,8 +1773,8 @@ TEST(trashcan_weak_key_map_16602)
     CHECK_EQ(rcgc_weak_len(rt, d), 0);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     rcgc_decref(rt, d);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 TEST_MAIN(T(basic_ref_alive_then_dead), T(basic_callback_once),
