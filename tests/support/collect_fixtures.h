@@ -1,5 +1,6 @@
 /*
- * collect_fixtures.h - what the test_collect*.c programs share (split by topic from one file).
+ * collect_fixtures.h - what test_collect.c and test_collect_garbage.c share
+ * (collect_fixtures.c).
  */
 #ifndef RCGC_TEST_COLLECT_FIXTURES_H
 #define RCGC_TEST_COLLECT_FIXTURES_H
@@ -9,7 +10,8 @@
 /* The generation (0..2) whose get_objects list holds o, -1 if none. */
 int gen_of(rcgc_runtime *rt, rcgc_object *o);
 
-/* Finalizer hooks (t_fnode_type's on_finalize). */
+/* The context of the collect tests' finalizer hooks (t_fnode_type's
+ * on_finalize, ctx): each test sets what its hook uses. */
 struct fin_ctx {
     rcgc_object *saved;  /* where resurrecting finalizers store self */
     rcgc_object *target; /* another object the hook acts on */

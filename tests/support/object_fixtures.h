@@ -1,15 +1,15 @@
 /*
- * object_fixtures.h - what the test_object*.c programs share (split by topic from one file).
+ * object_fixtures.h - what test_object.c, test_object_finalize.c and
+ * test_object_trashcan.c share (object_fixtures.c).
  */
 #ifndef RCGC_TEST_OBJECT_FIXTURES_H
 #define RCGC_TEST_OBJECT_FIXTURES_H
 
 #include "test.h"
 
-/* ======================================================================== */
-
+/* Objects of rt the collector tracks (rcgc_runtime_stats.tracked). */
 rcgc_ssize tracked_of(rcgc_runtime *rt);
-
+/* 1 if node (a t_nodeobj) holds a reference to item. */
 int in_node(rcgc_object *node, rcgc_object *item);
 
 /* Python's list.clear(): detach the items first, then drop them, so that a
@@ -28,14 +28,16 @@ struct fin_state {
 };
 extern struct fin_state fs;
 
+/* A finalizer hook (__del__): appends self's id to fs.del unless
+ * fs.cleaning. */
 int h_record(rcgc_runtime *rt, rcgc_object *self, void *ctx);
-
+/* NEW: t_new(rt, type, id) with the two hooks set; NULL when out of
+ * memory. */
 rcgc_object *fin_node(rcgc_runtime *rt, const rcgc_type *type, int id,
                       t_hook on_finalize, t_hook on_legacy);
 
-/* ======================================================================== */
-/* Finalizers that do things (spec §3.11 re-entrancy rules)                 */
-
+/* What the finalizers that do things record (spec §3.11 re-entrancy
+ * rules). */
 struct act_state {
     rcgc_object *holder; /* a t_node that finalizers append to */
     rcgc_ssize collect_results[16];

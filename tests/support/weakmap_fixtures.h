@@ -1,25 +1,25 @@
 /*
- * weakmap_fixtures.h - what the test_weakmap*.c programs share (split by topic from one file).
+ * weakmap_fixtures.h - what test_weakmap.c and test_weakmap_iter.c share
+ * (weakmap_fixtures.c): the three weak containers behind one interface.
  */
 #ifndef RCGC_TEST_WEAKMAP_FIXTURES_H
 #define RCGC_TEST_WEAKMAP_FIXTURES_H
 
 #include "test.h"
 
-/* ------------------------------------------------------------------------ */
-/* the three containers behind one interface                                 */
-
 /* Each entry is described by "its object" o, the one held weakly: the value
  * of a weak-value map (under the key "k<id>"), the item of a weak set, the
  * key of a weak-key map (whose value is a fresh leaf with id + 1000). */
 enum { K_VMAP, K_SET, K_KMAP, K_COUNT };
 
+/* "wvmap", "wset", "wkmap" */
 extern const char *const kind_name[K_COUNT];
 
+/* NEW: an empty container of kind; NULL when out of memory. */
 rcgc_object *c_new(rcgc_runtime *rt, int kind);
-
+/* Write the key "k<id>" into buf (room for 16 bytes); its length. */
 size_t key_of(int id, char *buf);
-
+/* Add the entry of o (BORROWED) to c; the container's error code. */
 int c_put(rcgc_runtime *rt, rcgc_object *c, int kind, rcgc_object *o);
 
 /* Whether the entry of o is there (by id for the value map: o may be a
@@ -27,6 +27,7 @@ int c_put(rcgc_runtime *rt, rcgc_object *c, int kind, rcgc_object *o);
 int c_has_id(rcgc_runtime *rt, rcgc_object *c, int kind, int id,
              rcgc_object *o);
 
+/* c_has_id with o's own id (o must be alive). */
 int c_has(rcgc_runtime *rt, rcgc_object *c, int kind, rcgc_object *o);
 
 /* The id of the object of the iterator's current entry (checking the rest
@@ -38,8 +39,9 @@ int it_id(const rcgc_witer *it, int kind);
 int iter_ids(rcgc_runtime *rt, rcgc_object *c, int kind, int *ids,
              int max);
 
+/* 1 if got[0..n) equals want[0..nwant). */
 int ids_are(const int *got, int n, const int *want, int nwant);
-
+/* Fail the test unless iterating c gives exactly the ids listed, in order. */
 #define CHECK_ITER(rt, c, kind, ...)                                          \
     do {                                                                      \
         static const int want_[] = {__VA_ARGS__};                             \

@@ -1,14 +1,14 @@
 /*
- * weakref_fixtures.h - what the test_weakref*.c programs share (split by topic from one file).
+ * weakref_fixtures.h - what test_weakref.c, test_weakref_gc.c and
+ * test_weakref_method.c share (weakref_fixtures.c): the record the
+ * callbacks and finalizers write, and the callbacks all three use.
  */
 #ifndef RCGC_TEST_WEAKREF_FIXTURES_H
 #define RCGC_TEST_WEAKREF_FIXTURES_H
 
 #include "test.h"
 
-/* ------------------------------------------------------------------------ */
-/* callback recording                                                        */
-
+/* What callbacks and finalizers recorded; reset() empties it. */
 struct wr_state {
     int log[256]; /* values logged by callbacks and finalizers, in order */
     int n;
@@ -24,12 +24,13 @@ struct wr_state {
 };
 extern struct wr_state g;
 
+/* Empty g (at the start of a test). */
 void reset(void);
-
+/* Append v to g.log (the first 256 are kept). */
 void logv(int v);
-
+/* 1 if g.log holds exactly want[0..n). */
 int log_is(const int *want, int n);
-
+/* Fail the test unless g.log is exactly the arguments; print it if not. */
 #define CHECK_LOG(...)                                                        \
     do {                                                                      \
         static const int want_[] = {__VA_ARGS__};                             \
@@ -45,6 +46,7 @@ int log_is(const int *want, int n);
 /* Counts, remembers what it received and whether the reference was dead. */
 int cb_record(rcgc_runtime *rt, rcgc_object *wr, rcgc_object *arg);
 
+/* A callback that does nothing. */
 int cb_nothing(rcgc_runtime *rt, rcgc_object *wr, rcgc_object *arg);
 
 /* Logs 20 if its reference is alive, 21 if it is dead. */
