@@ -16,13 +16,6 @@
 
 #define MAX_N 100000 /* safety net for the N loops */
 
-static rcgc_ssize objects_of(rcgc_runtime *rt)
-{
-    rcgc_runtime_stats s;
-    rcgc_runtime_get_stats(rt, &s);
-    return s.objects;
-}
-
 /* Fail exactly the n-th allocation from now. */
 static void fail_nth(long n)
 {
@@ -239,7 +232,7 @@ TEST(fault_while_building_graph)
         drop_graph(rt, &g);
         rcgc_xdecref(rt, g.keep);
         rcgc_gc_collect(rt, 2);
-        CHECK_EQ(objects_of(rt), 0);
+        CHECK_EQ(t_live_objects(rt), 0);
         int bad_calls = 0;
         for (int i = 0; i < GRAPH; i += 3) bad_calls += fin.calls[i] > 1;
         CHECK_EQ(bad_calls, 0);
@@ -309,7 +302,7 @@ TEST(fault_while_building_graph_gc_enabled)
         rcgc_decref(rt, h);
         rcgc_gc_collect(rt, 2);
         CHECK_EQ(rcgc_gc_check(rt), 0);
-        CHECK_EQ(objects_of(rt), 0);
+        CHECK_EQ(t_live_objects(rt), 0);
         int bad_calls = 0;
         for (int i = 0; i < 256; i++) bad_calls += fin.calls[i] > 1;
         CHECK_EQ(bad_calls, 0);
@@ -409,7 +402,7 @@ static void fault_in_collection(unsigned debug)
         t_clear(rt, h);
         rcgc_decref(rt, h);
         rcgc_gc_collect(rt, 2);
-        CHECK_EQ(objects_of(rt), 0);
+        CHECK_EQ(t_live_objects(rt), 0);
         CHECK_EQ(rcgc_gc_check(rt), 0);
         t_teardown(rt);
         if (t_failures) {
@@ -452,7 +445,7 @@ TEST(all_allocations_fail_during_collection)
     CHECK_EQ(rcgc_gc_garbage_size(rt), 0);
     CHECK_EQ(t_as(fin.holder)->n, 0);
     CHECK_EQ(rcgc_gc_check(rt), 0);
-    CHECK_EQ(objects_of(rt), 1 + NLEG);
+    CHECK_EQ(t_live_objects(rt), 1 + NLEG);
     /* Now the list can grow. */
     CHECK_EQ(rcgc_gc_collect(rt, 2), NLEG);
     CHECK_EQ(rcgc_gc_garbage_size(rt), NLEG);
@@ -682,7 +675,7 @@ TEST(fail_after_introspection)
         rcgc_decref(rt, s.objs[i]);
     }
     for (int i = 0; i <= NOBJ; i++) rcgc_decref(rt, s.objs[i]);
-    CHECK_EQ(objects_of(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     t_teardown(rt);
 }
 

@@ -19,90 +19,6 @@
 #include "test.h"
 
 /* ------------------------------------------------------------------------ */
-/* weakly referenceable node types (the support nodes are not)               */
-
-static int wn_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg)
-{
-    t_nodeobj *n = t_as(self);
-    for (rcgc_ssize i = 0; i < n->n; i++) RCGC_VISIT(n->items[i]);
-    return 0;
-}
-
-static void wn_clear(rcgc_runtime *rt, rcgc_object *self)
-{
-    t_nodeobj *n = t_as(self);
-    while (n->n > 0) {
-        rcgc_object *item = n->items[--n->n];
-        n->items[n->n] = NULL;
-        rcgc_decref(rt, item);
-    }
-}
-
-static void wn_release(rcgc_runtime *rt, rcgc_object *self)
-{
-    t_nodeobj *n = t_as(self);
-    rcgc_mem_free(rt, n->items);
-    n->items = NULL;
-    n->cap = 0;
-}
-
-static int wn_finalize(rcgc_runtime *rt, rcgc_object *self)
-{
-    t_nodeobj *n = t_as(self);
-    n->nfinalize++;
-    return n->on_finalize ? n->on_finalize(rt, self, n->ctx) : 0;
-}
-
-static const rcgc_type w_node_type = {
-    .name = "wnode",
-    .size = sizeof(t_nodeobj),
-    .flags = RCGC_TYPE_GC | RCGC_TYPE_WEAKREF,
-    .traverse = wn_traverse,
-    .clear = wn_clear,
-    .release = wn_release};
-static const rcgc_type w_fnode_type = {
-    .name = "wfnode",
-    .size = sizeof(t_nodeobj),
-    .flags = RCGC_TYPE_GC | RCGC_TYPE_WEAKREF,
-    .traverse = wn_traverse,
-    .clear = wn_clear,
-    .finalize = wn_finalize,
-    .release = wn_release};
-
-static rcgc_object *wnode(rcgc_runtime *rt, int id)
-{
-    return t_new(rt, &w_node_type, id);
-}
-
-static rcgc_object *self_cycle(rcgc_runtime *rt, const rcgc_type *type, int id)
-{
-    rcgc_object *o = t_new(rt, type, id);
-    if (o != NULL) t_append(rt, o, o);
-    return o;
-}
-
-static rcgc_ssize live_objects(rcgc_runtime *rt)
-{
-    rcgc_runtime_stats s;
-    rcgc_runtime_get_stats(rt, &s);
-    return s.objects;
-}
-
-static void finish(rcgc_runtime *rt)
-{
-    CHECK_EQ(rcgc_gc_check(rt), 0);
-    t_teardown(rt);
-}
-
-static int wr_alive(rcgc_runtime *rt, rcgc_object *wr)
-{
-    rcgc_object *o = rcgc_weakref_get(rt, wr);
-    if (o == NULL) return 0;
-    rcgc_decref(rt, o);
-    return 1;
-}
-
-/* ------------------------------------------------------------------------ */
 /* the trace                                                                 */
 
 static struct {
@@ -174,7 +90,7 @@ TEST(finalize_basics)
 {
     rcgc_runtime *rt = t_runtime();
     tr.n = 0;
-    rcgc_object *a = wnode(rt, 1);
+    rcgc_object *a = t_wnode(rt, 1);
     rcgc_object *args = args_67_43_89(rt);
     rcgc_object *f = rcgc_finalize_new(rt, a, fn_add, args, NULL);
     REQUIRE(f != NULL);
@@ -238,9 +154,9 @@ TEST(finalize_basics)
     CHECK_EQ(rcgc_finalize_detach(rt, f, &po, &pa), 0);
     CHECK_EQ(rcgc_finalize_alive(f), 0);
     CHECK_LOG(199);
-    CHECK_EQ(live_objects(rt), 1); /* f: args went with the call */
+    CHECK_EQ(t_live_objects(rt), 1); /* f: args went with the call */
     rcgc_decref(rt, f);
-    finish(rt);
+    t_finish(rt);
 }
 
 enum { A = 100, B = 101, C = 102, D = 103 };
@@ -255,7 +171,7 @@ TEST(finalize_order)
 {
     rcgc_runtime *rt = t_runtime();
     tr.n = 0;
-    rcgc_object *a = wnode(rt, 1);
+    rcgc_object *a = t_wnode(rt, 1);
     rcgc_object *f[6];
     for (int i = 1; i <= 5; i++) {
         f[i] = rcgc_finalize_new(rt, a, fn_log, NULL, (void *)(intptr_t)i);
@@ -284,8 +200,8 @@ TEST(finalize_order)
     rcgc_decref(rt, f[2]);
     rcgc_decref(rt, f[3]);
     rcgc_decref(rt, f[5]);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* test_weakref.py FinalizeTestCase test_all_freed; spec §9.4 item 104: with
@@ -298,8 +214,8 @@ TEST(finalize_all_freed)
 {
     rcgc_runtime *rt = t_runtime();
     tr.n = 0;
-    rcgc_object *a = wnode(rt, 1);
-    rcgc_object *callback = wnode(rt, 2);
+    rcgc_object *a = t_wnode(rt, 1);
+    rcgc_object *callback = t_wnode(rt, 2);
     rcgc_object *f = rcgc_finalize_new(rt, a, fn_log, callback, (void *)123);
     REQUIRE(f != NULL);
     rcgc_object *wr_callback = rcgc_weakref_new(rt, callback, NULL, NULL);
@@ -307,18 +223,18 @@ TEST(finalize_all_freed)
     REQUIRE(wr_f != NULL);
     rcgc_decref(rt, callback);
     rcgc_decref(rt, f);
-    CHECK(wr_alive(rt, wr_callback));
-    CHECK(wr_alive(rt, wr_f));
+    CHECK(t_wr_alive(rt, wr_callback));
+    CHECK(t_wr_alive(rt, wr_f));
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0); /* the registry keeps them */
-    CHECK(wr_alive(rt, wr_f));
+    CHECK(t_wr_alive(rt, wr_f));
     rcgc_decref(rt, a);
-    CHECK(!wr_alive(rt, wr_callback));
-    CHECK(!wr_alive(rt, wr_f));
+    CHECK(!t_wr_alive(rt, wr_callback));
+    CHECK(!t_wr_alive(rt, wr_f));
     CHECK_LOG(123);
     rcgc_decref(rt, wr_callback);
     rcgc_decref(rt, wr_f);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 static int h_log_del(rcgc_runtime *rt, rcgc_object *self, void *ctx)
@@ -339,21 +255,21 @@ TEST(finalize_and_del_order)
 {
     rcgc_runtime *rt = t_runtime();
     tr.n = 0;
-    rcgc_object *o = t_new(rt, &w_fnode_type, 1);
+    rcgc_object *o = t_new(rt, &t_wfnode_type, 1);
     t_as(o)->on_finalize = h_log_del;
     rcgc_decref(rt, rcgc_finalize_new(rt, o, fn_log, NULL, (void *)1));
     rcgc_decref(rt, o);
     CHECK_LOG(D, 1);
 
     tr.n = 0;
-    o = self_cycle(rt, &w_fnode_type, 2);
+    o = t_self_cycle(rt, &t_wfnode_type, 2);
     t_as(o)->on_finalize = h_log_del;
     rcgc_decref(rt, rcgc_finalize_new(rt, o, fn_log, NULL, (void *)1));
     rcgc_decref(rt, o);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 2);
     CHECK_LOG(1, D);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* Calls rcgc_gc_collect and traces what it returned. */
@@ -373,20 +289,20 @@ TEST(finalize_fn_collects)
 {
     rcgc_runtime *rt = t_runtime();
     tr.n = 0;
-    rcgc_decref(rt, self_cycle(rt, &w_node_type, 9));
-    rcgc_object *o = wnode(rt, 1);
+    rcgc_decref(rt, t_self_cycle(rt, &t_wnode_type, 9));
+    rcgc_object *o = t_wnode(rt, 1);
     rcgc_decref(rt, rcgc_finalize_new(rt, o, fn_collect, NULL, NULL));
     rcgc_decref(rt, o);
     CHECK_LOG(1);
 
     tr.n = 0;
-    o = self_cycle(rt, &w_node_type, 2);
+    o = t_self_cycle(rt, &t_wnode_type, 2);
     rcgc_decref(rt, rcgc_finalize_new(rt, o, fn_collect, NULL, NULL));
     rcgc_decref(rt, o);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 2);
     CHECK_LOG(0);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* weakref.finalize.atexit (spec §5.12): True by default; the setter works
@@ -395,7 +311,7 @@ TEST(finalize_fn_collects)
 TEST(finalize_atexit_flag)
 {
     rcgc_runtime *rt = t_runtime();
-    rcgc_object *a = wnode(rt, 1);
+    rcgc_object *a = t_wnode(rt, 1);
     rcgc_object *f = rcgc_finalize_new(rt, a, fn_log, NULL, NULL);
     CHECK_EQ(rcgc_finalize_atexit(f), 1);
     rcgc_finalize_set_atexit(f, 0);
@@ -412,7 +328,7 @@ TEST(finalize_atexit_flag)
     CHECK_EQ(rcgc_finalize_atexit(f), 0);
     rcgc_decref(rt, f);
     rcgc_decref(rt, a);
-    finish(rt);
+    t_finish(rt);
 }
 
 static rcgc_object *g_fin;
@@ -442,7 +358,7 @@ TEST(finalize_detach_while_dying)
 {
     rcgc_runtime *rt = t_runtime();
     tr.n = 0;
-    rcgc_object *o = wnode(rt, 1);
+    rcgc_object *o = t_wnode(rt, 1);
     rcgc_object *arg = t_leaf(rt, 2);
     g_fin = rcgc_finalize_new(rt, o, fn_log, arg, (void *)1);
     rcgc_decref(rt, arg);
@@ -456,8 +372,8 @@ TEST(finalize_detach_while_dying)
     CHECK_EQ(tr.n, 0);
     rcgc_decref(rt, w);
     rcgc_decref(rt, g_fin);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* Spec §5.12 ("func must not reference obj, else obj never dies"): rcgc
@@ -469,13 +385,13 @@ TEST(finalize_bad_arguments)
 {
     rcgc_runtime *rt = t_runtime();
     rcgc_object *l = t_node(rt, 1);
-    rcgc_object *o = wnode(rt, 2);
-    rcgc_ssize before = live_objects(rt);
+    rcgc_object *o = t_wnode(rt, 2);
+    rcgc_ssize before = t_live_objects(rt);
     CHECK(rcgc_finalize_new(rt, l, fn_log, NULL, NULL) == NULL);
     CHECK_EQ(rcgc_runtime_last_error(rt), RCGC_ENOTWEAK);
     CHECK(rcgc_finalize_new(rt, o, NULL, NULL, NULL) == NULL);
     CHECK_EQ(rcgc_runtime_last_error(rt), RCGC_EINVAL);
-    CHECK_EQ(live_objects(rt), before);
+    CHECK_EQ(t_live_objects(rt), before);
     int r = 5;
     CHECK_EQ(rcgc_finalize_call(rt, o, &r), RCGC_EINVAL);
     CHECK_EQ(rcgc_finalize_alive(o), 0);
@@ -488,40 +404,17 @@ TEST(finalize_bad_arguments)
     CHECK_EQ(rcgc_finalize_atexit(o), 0);
     rcgc_decref(rt, l);
     rcgc_decref(rt, o);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* ------------------------------------------------------------------------ */
 /* failures                                                                  */
 
-static struct {
-    int n;
-    rcgc_unraisable_kind kind[8];
-    uintptr_t obj[8];
-    int err[8];
-} unr;
-
-static void record_unraisable(rcgc_runtime *rt, rcgc_unraisable_kind kind,
-                              rcgc_object *obj, int err, void *ctx)
-{
-    (void)rt;
-    (void)ctx;
-    if (unr.n < 8) {
-        unr.kind[unr.n] = kind;
-        unr.obj[unr.n] = (uintptr_t)obj;
-        unr.err[unr.n] = err;
-    }
-    unr.n++;
-}
+static t_unraisable unr;
 
 static rcgc_runtime *runtime_with_hook(void)
 {
-    rcgc_config cfg;
-    rcgc_config_init(&cfg);
-    cfg.gc_enabled = 0;
-    cfg.unraisable = record_unraisable;
-    memset(&unr, 0, sizeof unr);
-    return t_runtime_cfg(&cfg);
+    return t_runtime_unraisable(&unr);
 }
 
 static int fn_fail(rcgc_runtime *rt, rcgc_object *arg, void *ctx)
@@ -542,43 +435,43 @@ TEST(finalize_failure_is_unraisable)
     rcgc_runtime *rt = runtime_with_hook();
     REQUIRE(rt != NULL);
     tr.n = 0;
-    rcgc_object *o = wnode(rt, 1);
+    rcgc_object *o = t_wnode(rt, 1);
     rcgc_object *f = rcgc_finalize_new(rt, o, fn_fail, NULL, (void *)1);
     rcgc_decref(rt, o);
     CHECK_EQ(unr.n, 1);
     CHECK_EQ(unr.kind[0], RCGC_IN_FINALIZE_CALLBACK);
-    CHECK(unr.obj[0] == (uintptr_t)f);
+    CHECK((uintptr_t)unr.obj[0] == (uintptr_t)f);
     CHECK_EQ(unr.err[0], -77);
     CHECK_EQ(rcgc_finalize_alive(f), 0);
     rcgc_decref(rt, f);
 
     memset(&unr, 0, sizeof unr);
-    o = wnode(rt, 2);
+    o = t_wnode(rt, 2);
     f = rcgc_finalize_new(rt, o, fn_fail, NULL, (void *)2);
     int result = 0;
     CHECK_EQ(rcgc_finalize_call(rt, f, &result), 1);
     CHECK_EQ(result, -77);
     CHECK_EQ(unr.n, 1);
-    CHECK(unr.obj[0] == (uintptr_t)f);
+    CHECK((uintptr_t)unr.obj[0] == (uintptr_t)f);
     CHECK_EQ(rcgc_finalize_call(rt, f, &result), 0);
     CHECK_EQ(result, 0);
     rcgc_decref(rt, f);
     rcgc_decref(rt, o);
 
     memset(&unr, 0, sizeof unr);
-    o = self_cycle(rt, &w_node_type, 3);
+    o = t_self_cycle(rt, &t_wnode_type, 3);
     f = rcgc_finalize_new(rt, o, fn_fail, NULL, (void *)3);
     rcgc_decref(rt, o);
-    rcgc_decref(rt, self_cycle(rt, &w_node_type, 4));
+    rcgc_decref(rt, t_self_cycle(rt, &t_wnode_type, 4));
     uintptr_t fa = (uintptr_t)f;
     rcgc_decref(rt, f);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 3);
     CHECK_EQ(unr.n, 1);
     CHECK_EQ(unr.kind[0], RCGC_IN_FINALIZE_CALLBACK);
-    CHECK(unr.obj[0] == fa);
+    CHECK((uintptr_t)unr.obj[0] == fa);
     CHECK_LOG(1, 2, 3);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* The default hook: one line on the debug stream naming the finalize
@@ -595,7 +488,7 @@ TEST(finalize_failure_default_report)
     cfg.debug_stream = fs;
     rcgc_runtime *rt = t_runtime_cfg(&cfg);
     REQUIRE(rt != NULL);
-    rcgc_object *o = wnode(rt, 1);
+    rcgc_object *o = t_wnode(rt, 1);
     rcgc_object *f = rcgc_finalize_new(rt, o, fn_fail, NULL, NULL);
     char want[128];
     snprintf(want, sizeof want,
@@ -608,7 +501,7 @@ TEST(finalize_failure_default_report)
     if (buf != NULL && strcmp(buf, want) != 0)
         fprintf(stderr, "got: %s\nwant: %s\n", buf, want);
     rcgc_decref(rt, f);
-    finish(rt);
+    t_finish(rt);
     fclose(fs);
     free(buf);
 }
@@ -626,10 +519,10 @@ TEST(finalize_new_out_of_memory)
             rcgc_runtime *rt = t_runtime();
             REQUIRE(rt != NULL);
             tr.n = 0;
-            rcgc_object *o = wnode(rt, 1);
-            rcgc_object *arg = wnode(rt, 2);
+            rcgc_object *o = t_wnode(rt, 1);
+            rcgc_object *arg = t_wnode(rt, 2);
             rcgc_object *other = rcgc_finalize_new(rt, o, fn_log, NULL, (void *)7);
-            rcgc_ssize live = live_objects(rt);
+            rcgc_ssize live = t_live_objects(rt);
             if (mode == 0)
                 t_alloc_state.fail_at = t_alloc_state.calls + n;
             else
@@ -640,7 +533,7 @@ TEST(finalize_new_out_of_memory)
             if (f == NULL) {
                 CHECK(failed);
                 CHECK_EQ(rcgc_runtime_last_error(rt), RCGC_ENOMEM);
-                CHECK_EQ(live_objects(rt), live);
+                CHECK_EQ(t_live_objects(rt), live);
                 CHECK_EQ(arg->refcnt, 1);
                 CHECK_EQ(rcgc_weakref_count(o), 1);
             } else {
@@ -656,7 +549,7 @@ TEST(finalize_new_out_of_memory)
             else
                 CHECK_LOG(1, 7);
             rcgc_decref(rt, other);
-            finish(rt);
+            t_finish(rt);
             CHECK_EQ(tr.n, f == NULL ? 1 : 2); /* nothing more at teardown */
         }
         CHECK(succeeded);
@@ -693,7 +586,7 @@ TEST(finalize_at_exit)
     rcgc_runtime *rt = runtime_with_hook();
     REQUIRE(rt != NULL);
     tr.n = 0;
-    g_cls = self_cycle(rt, &w_node_type, 1);
+    g_cls = t_self_cycle(rt, &t_wnode_type, 1);
     rcgc_object *f1 = rcgc_finalize_new(rt, g_cls, fn_log, NULL, (void *)1);
     rcgc_object *f2 = rcgc_finalize_new(rt, g_cls, fn_log, NULL, (void *)2);
     rcgc_object *f3 = rcgc_finalize_new(rt, g_cls, fn_error, NULL, NULL);
@@ -714,7 +607,7 @@ TEST(finalize_at_exit)
     CHECK_LOG(4, 3, 5, 1);
     CHECK_EQ(unr.n, 1);
     CHECK_EQ(unr.kind[0], RCGC_IN_FINALIZE_CALLBACK);
-    CHECK(unr.obj[0] == f3a);
+    CHECK((uintptr_t)unr.obj[0] == f3a);
     CHECK_EQ(unr.err[0], RCGC_EFAILED);
 }
 
@@ -727,8 +620,8 @@ TEST(finalize_at_exit_only_registered)
 {
     rcgc_runtime *rt = t_runtime();
     tr.n = 0;
-    rcgc_object *a = wnode(rt, 1);
-    rcgc_object *b = self_cycle(rt, &w_node_type, 2);
+    rcgc_object *a = t_wnode(rt, 1);
+    rcgc_object *b = t_self_cycle(rt, &t_wnode_type, 2);
     rcgc_object *f1 = rcgc_finalize_new(rt, a, fn_log, NULL, (void *)1);
     rcgc_object *f2 = rcgc_finalize_new(rt, a, fn_log, NULL, (void *)2);
     rcgc_object *f3 = rcgc_finalize_new(rt, b, fn_log, NULL, (void *)3);
@@ -766,7 +659,7 @@ TEST(finalize_created_during_teardown)
 {
     rcgc_runtime *rt = t_runtime();
     tr.n = 0;
-    rcgc_object *o = self_cycle(rt, &w_fnode_type, 1);
+    rcgc_object *o = t_self_cycle(rt, &t_wfnode_type, 1);
     t_as(o)->on_finalize = h_make_finalize;
     rcgc_decref(rt, o);
     t_teardown(rt);

@@ -18,20 +18,6 @@
 /* ------------------------------------------------------------------------ */
 /* helpers                                                                   */
 
-static rcgc_object *self_cycle(rcgc_runtime *rt, const rcgc_type *type, int id)
-{
-    rcgc_object *o = t_new(rt, type, id);
-    if (o != NULL) t_append(rt, o, o);
-    return o;
-}
-
-static rcgc_ssize live_objects(rcgc_runtime *rt)
-{
-    rcgc_runtime_stats s;
-    rcgc_runtime_get_stats(rt, &s);
-    return s.objects;
-}
-
 static int contains(rcgc_object **objs, rcgc_ssize n, rcgc_object *o)
 {
     int k = 0;
@@ -65,21 +51,6 @@ static rcgc_ssize n_objects(rcgc_runtime *rt, int gen)
         CHECK_EQ(cnt_[1], (c1));                                              \
         CHECK_EQ(cnt_[2], (c2));                                              \
     } while (0)
-
-static void clean_garbage(rcgc_runtime *rt)
-{
-    rcgc_object **g = NULL;
-    rcgc_ssize n = rcgc_gc_get_garbage(rt, &g);
-    for (rcgc_ssize i = 0; i < n; i++) t_clear(rt, g[i]);
-    rcgc_objects_free(rt, g, n);
-    rcgc_gc_garbage_clear(rt);
-}
-
-static void finish(rcgc_runtime *rt)
-{
-    CHECK_EQ(rcgc_gc_check(rt), 0);
-    t_teardown(rt);
-}
 
 static rcgc_runtime *runtime_enabled(rcgc_gc_mode mode)
 {
@@ -158,7 +129,7 @@ TEST(get_count_counts_gc_allocations)
     CHECK_COUNT(rt, 1, 0, 0);
     rcgc_decref(rt, d);
     CHECK_COUNT(rt, 0, 0, 0);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §1.3 (PyObject_GC_Del: "if (count[0] > 0) count[0]--"): freeing an
@@ -176,7 +147,7 @@ TEST(get_count_never_negative)
     CHECK_COUNT(rt, 1, 0, 0);
     rcgc_decref(rt, z);
     CHECK_COUNT(rt, 0, 0, 0);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* test_gc.py test_collect_generations; spec §9.1 item 15, §3.3: collect();
@@ -194,7 +165,7 @@ TEST(collect_generations_counts)
     rcgc_gc_collect(rt, 2);
     CHECK_COUNT(rt, 0, 0, 0);
     rcgc_decref(rt, x);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -223,7 +194,7 @@ TEST(thresholds_get_set)
     CHECK_EQ(t[0], 1000);
     CHECK_EQ(t[1], 0);
     CHECK_EQ(t[2], 5);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §3.5 (PyGC_Enable/Disable/IsEnabled return the previous state). */
@@ -237,11 +208,11 @@ TEST(enable_disable_return_previous_state)
     CHECK_EQ(rcgc_gc_disable(rt), 1);
     CHECK_EQ(rcgc_gc_isenabled(rt), 0);
     CHECK_EQ(rcgc_gc_disable(rt), 0);
-    finish(rt);
+    t_finish(rt);
 
     rt = runtime_enabled(RCGC_GC_SYNC);
     CHECK_EQ(rcgc_gc_isenabled(rt), 1);
-    finish(rt);
+    t_finish(rt);
 }
 
 static long allocated_so_far;
@@ -309,7 +280,7 @@ TEST(automatic_collection_at_701st_allocation)
     rcgc_gc_disable(rt);
     rcgc_decref(rt, h);
     rcgc_gc_callback_remove(rt, cb_first, &f);
-    finish(rt);
+    t_finish(rt);
 }
 
 struct cadence {
@@ -362,7 +333,7 @@ TEST(automatic_cadence_100000_survivors)
     CHECK_COUNT(rt, 459, 9, 0);
     rcgc_gc_callback_remove(rt, cb_cadence, &c);
     rcgc_decref(rt, h);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §3.2 (the 25 % rule of issue #4074: a full collection waits until
@@ -412,7 +383,7 @@ TEST(full_collection_waits_for_quarter_growth)
     rcgc_gc_callback_remove(rt, cb_cadence, &c);
     rcgc_decref(rt, h);
     rcgc_decref(rt, keep);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §3.2 ("churning 100 000 short-lived lists triggers no collection on
@@ -434,7 +405,7 @@ TEST(churning_short_lived_objects_triggers_nothing)
     CHECK_EQ(s[0].collections + s[1].collections + s[2].collections, 0);
     CHECK_COUNT(rt, 0, 0, 0);
     rcgc_gc_callback_remove(rt, cb_cadence, &c);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §3.2 trigger rule applied to garbage: 100 000 self-cycles dropped at
@@ -448,7 +419,7 @@ TEST(automatic_collection_of_churned_cycles)
 {
     rcgc_runtime *rt = runtime_enabled(RCGC_GC_SYNC);
     for (int i = 0; i < 100000; i++) {
-        rcgc_object *x = self_cycle(rt, &t_node_type, i);
+        rcgc_object *x = t_self_cycle(rt, &t_node_type, i);
         REQUIRE(x != NULL);
         rcgc_decref(rt, x);
     }
@@ -460,10 +431,10 @@ TEST(automatic_collection_of_churned_cycles)
     CHECK_EQ(s[1].collections, 11);
     CHECK_EQ(s[2].collections, 1);
     CHECK_EQ(s[0].collected + s[1].collected + s[2].collected, 99541);
-    CHECK_EQ(live_objects(rt), 459);
+    CHECK_EQ(t_live_objects(rt), 459);
     CHECK_COUNT(rt, 458, 9, 0);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 459);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §9.1 item 43 (test_gc "GC detector": after gc.disable() no automatic
@@ -496,7 +467,7 @@ TEST(disabled_or_zero_threshold_never_collects)
     rcgc_gc_disable(rt);
     rcgc_gc_callback_remove(rt, cb_cadence, &c);
     rcgc_decref(rt, h);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §3.2 [3.12+] (the allocation only schedules; the collection runs at
@@ -529,7 +500,7 @@ TEST(deferred_mode_collects_at_safe_point)
     rcgc_gc_disable(rt);
     rcgc_gc_callback_remove(rt, cb_cadence, &c);
     rcgc_decref(rt, h);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §3.2 [3.12+]: the pending collection returns what it found (a
@@ -551,9 +522,9 @@ TEST(deferred_mode_pending_rules)
     rcgc_gc_get_stats(rt, s);
     CHECK_EQ(s[0].collections, 0);
     t_append_steal(rt, h, t_node(rt, 0)); /* the 701st: due */
-    CHECK_EQ(live_objects(rt), 701);
+    CHECK_EQ(t_live_objects(rt), 701);
     CHECK_EQ(rcgc_gc_collect_pending(rt), 2);
-    CHECK_EQ(live_objects(rt), 699);
+    CHECK_EQ(t_live_objects(rt), 699);
     rcgc_gc_get_stats(rt, s);
     CHECK_EQ(s[0].collections, 1);
     CHECK_EQ(s[0].collected, 2);
@@ -577,7 +548,7 @@ TEST(deferred_mode_pending_rules)
     CHECK_EQ(s[0].collections + s[1].collections + s[2].collections, 2);
     rcgc_gc_disable(rt);
     rcgc_decref(rt, h);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -608,8 +579,8 @@ TEST(get_stats_per_generation)
     CHECK_EQ(s[1].collections, 0);
     CHECK_EQ(s[2].collections, 1);
 
-    rcgc_decref(rt, self_cycle(rt, &t_node_type, 1));
-    rcgc_decref(rt, self_cycle(rt, &t_lnode_type, 2));
+    rcgc_decref(rt, t_self_cycle(rt, &t_node_type, 1));
+    rcgc_decref(rt, t_self_cycle(rt, &t_lnode_type, 2));
     CHECK_EQ(rcgc_gc_collect(rt, 1), 2);
     rcgc_gc_get_stats(rt, s);
     CHECK_EQ(s[1].collections, 1);
@@ -617,8 +588,8 @@ TEST(get_stats_per_generation)
     CHECK_EQ(s[1].uncollectable, 1);
     CHECK_EQ(s[0].collected + s[2].collected, 0);
     CHECK_EQ(s[0].uncollectable + s[2].uncollectable, 0);
-    clean_garbage(rt);
-    finish(rt);
+    t_clean_garbage(rt);
+    t_finish(rt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -656,7 +627,7 @@ TEST(freeze_moves_everything_and_zeroes_counts)
     CHECK_EQ(in_gen(rt, 0, y), 1);
     for (int i = 0; i < 5; i++) rcgc_decref(rt, o[i]);
     rcgc_decref(rt, y);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §3.6, §8 (g): a frozen cycle is never collected while frozen
@@ -665,20 +636,20 @@ TEST(freeze_moves_everything_and_zeroes_counts)
 TEST(frozen_cycle_not_collected_until_unfrozen)
 {
     rcgc_runtime *rt = t_runtime();
-    rcgc_object *a = self_cycle(rt, &t_node_type, 1);
+    rcgc_object *a = t_self_cycle(rt, &t_node_type, 1);
     rcgc_decref(rt, a);
     rcgc_gc_freeze(rt);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     CHECK_EQ(rcgc_gc_get_freeze_count(rt), 1);
-    CHECK_EQ(live_objects(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     rcgc_gc_unfreeze(rt);
     CHECK_EQ(rcgc_gc_get_freeze_count(rt), 0);
     CHECK_EQ(rcgc_gc_collect(rt, 0), 0);
     CHECK_EQ(rcgc_gc_collect(rt, 1), 0);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* Spec §3.6 ("they still die normally by refcounting"): a frozen object
@@ -692,10 +663,10 @@ TEST(frozen_object_dies_by_refcount)
     CHECK_EQ(rcgc_gc_get_freeze_count(rt), 2);
     rcgc_decref(rt, x);
     CHECK_EQ(rcgc_gc_get_freeze_count(rt), 1);
-    CHECK_EQ(live_objects(rt), 1);
+    CHECK_EQ(t_live_objects(rt), 1);
     rcgc_decref(rt, y);
     CHECK_EQ(rcgc_gc_get_freeze_count(rt), 0);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §3.5 (get_referrers scans generations 0..2, not the permanent one):
@@ -717,7 +688,7 @@ TEST(get_referrers_excludes_frozen)
     rcgc_objects_free(rt, r, n > 0 ? n : 0);
     rcgc_decref(rt, h);
     rcgc_decref(rt, t);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -735,7 +706,7 @@ TEST(callbacks_start_stop_in_registration_order)
     memset(&log, 0, sizeof log);
     CHECK_EQ(rcgc_gc_callback_add(rt, cb1, &log), 0);
     CHECK_EQ(rcgc_gc_callback_add(rt, cb2, &log), 0);
-    rcgc_decref(rt, self_cycle(rt, &t_node_type, 1));
+    rcgc_decref(rt, t_self_cycle(rt, &t_node_type, 1));
     CHECK_EQ(rcgc_gc_collect(rt, 1), 1);
     REQUIRE(log.n == 4);
     static const int tags[4] = {1, 2, 1, 2};
@@ -758,7 +729,7 @@ TEST(callbacks_start_stop_in_registration_order)
     log.n = 0;
     rcgc_gc_collect(rt, 2);
     CHECK_EQ(log.n, 0);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §3.7 ("invoked for every collection, automatic and manual"): an
@@ -788,7 +759,7 @@ TEST(callbacks_see_automatic_collections_and_duplicates)
     CHECK_EQ(rcgc_gc_callback_remove(rt, cb1, &log), 0);
     CHECK_EQ(rcgc_gc_callback_remove(rt, cb1, &log), RCGC_ENOTFOUND);
     rcgc_decref(rt, h);
-    finish(rt);
+    t_finish(rt);
 }
 
 struct nested {
@@ -818,7 +789,7 @@ TEST(collect_inside_callback_returns_zero)
     struct nested c = {&log, {-1, -1, -1, -1}, 0};
     rcgc_gc_callback_add(rt, cb_collects, &c);
     rcgc_gc_callback_add(rt, cb1, &log);
-    rcgc_decref(rt, self_cycle(rt, &t_node_type, 1));
+    rcgc_decref(rt, t_self_cycle(rt, &t_node_type, 1));
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
     CHECK_EQ(c.n, 2);
     CHECK_EQ(c.inner[0], 0);
@@ -829,7 +800,7 @@ TEST(collect_inside_callback_returns_zero)
     CHECK_EQ(s[2].collections, 1);
     rcgc_gc_callback_remove(rt, cb_collects, &c);
     rcgc_gc_callback_remove(rt, cb1, &log);
-    finish(rt);
+    t_finish(rt);
 }
 
 struct self_mod {
@@ -893,27 +864,7 @@ TEST(callbacks_adding_and_removing_callbacks)
     CHECK_EQ(rcgc_gc_callback_remove(rt, cb_add_other, &m), 0);
     CHECK_EQ(rcgc_gc_callback_remove(rt, cb1, &log), 0);
     CHECK_EQ(rcgc_gc_callback_remove(rt, cb2, &log), 0);
-    finish(rt);
-}
-
-struct unraisable_rec {
-    int n;
-    rcgc_unraisable_kind kind[8];
-    rcgc_object *obj[8];
-    int err[8];
-};
-
-static void record_unraisable(rcgc_runtime *rt, rcgc_unraisable_kind kind,
-                              rcgc_object *obj, int err, void *ctx)
-{
-    (void)rt;
-    struct unraisable_rec *r = ctx;
-    if (r->n < 8) {
-        r->kind[r->n] = kind;
-        r->obj[r->n] = obj;
-        r->err[r->n] = err;
-    }
-    r->n++;
+    t_finish(rt);
 }
 
 static int cb_fails(rcgc_runtime *rt, rcgc_gc_event event,
@@ -930,19 +881,19 @@ static int cb_fails(rcgc_runtime *rt, rcgc_gc_event event,
  * "Exception ignored in: <function bad>"). */
 TEST(failing_callback_reported_others_run)
 {
-    struct unraisable_rec rec;
+    t_unraisable rec;
     memset(&rec, 0, sizeof rec);
     rcgc_config cfg;
     rcgc_config_init(&cfg);
     cfg.gc_enabled = 0;
-    cfg.unraisable = record_unraisable;
+    cfg.unraisable = t_record_unraisable;
     cfg.unraisable_ctx = &rec;
     rcgc_runtime *rt = t_runtime_cfg(&cfg);
     struct cb_log log;
     memset(&log, 0, sizeof log);
     rcgc_gc_callback_add(rt, cb_fails, &log);
     rcgc_gc_callback_add(rt, cb1, &log);
-    rcgc_decref(rt, self_cycle(rt, &t_node_type, 1));
+    rcgc_decref(rt, t_self_cycle(rt, &t_node_type, 1));
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
     REQUIRE(log.n == 4);
     static const int tags[4] = {5, 1, 5, 1};
@@ -959,7 +910,7 @@ TEST(failing_callback_reported_others_run)
     }
     rcgc_gc_callback_remove(rt, cb_fails, &log);
     rcgc_gc_callback_remove(rt, cb1, &log);
-    finish(rt);
+    t_finish(rt);
 }
 
 struct garbage_cb {
@@ -1017,7 +968,7 @@ TEST(callbacks_and_uncollectable_garbage)
     rcgc_gc_callback_add(rt, cb_garbage, &g);
     uncollectable_pair(rt, 1);
     uncollectable_pair(rt, 3);
-    rcgc_decref(rt, self_cycle(rt, &t_node_type, 5));
+    rcgc_decref(rt, t_self_cycle(rt, &t_node_type, 5));
     CHECK_EQ(rcgc_gc_collect(rt, 2), 5);
     REQUIRE(g.log.n == 2);
     CHECK_EQ(g.log.e[1].event, RCGC_GC_STOP);
@@ -1037,10 +988,10 @@ TEST(callbacks_and_uncollectable_garbage)
     CHECK_EQ(g.log.e[1].info.collected, 0);
     CHECK_EQ(g.log.e[1].info.uncollectable, 4);
     CHECK_EQ(rcgc_gc_garbage_size(rt), 0);
-    CHECK_EQ(live_objects(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
     rcgc_gc_callback_remove(rt, cb_garbage, &g);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1053,7 +1004,7 @@ TEST(callbacks_and_uncollectable_garbage)
 TEST(get_objects_per_generation)
 {
     rcgc_runtime *rt = t_runtime();
-    rcgc_object *l = self_cycle(rt, &t_node_type, 1);
+    rcgc_object *l = t_self_cycle(rt, &t_node_type, 1);
     static const int want[4] = {0, 1, 2, 2};
     for (int step = 0; step < 4; step++) {
         if (step > 0) rcgc_gc_collect(rt, step - 1);
@@ -1073,7 +1024,7 @@ TEST(get_objects_per_generation)
     rcgc_decref(rt, u);
     t_clear(rt, l);
     rcgc_decref(rt, l);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* test_gc.py test_get_objects_arguments; spec §9.1 item 32: a generation
@@ -1090,7 +1041,7 @@ TEST(get_objects_range_errors)
         CHECK(objs == NULL);
     }
     rcgc_decref(rt, x);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §3.3/Appendix B ("invalid generation"): collect(-1) and collect(3)
@@ -1101,7 +1052,7 @@ TEST(collect_bad_generation_is_range_error)
     struct cb_log log;
     memset(&log, 0, sizeof log);
     rcgc_gc_callback_add(rt, cb1, &log);
-    rcgc_decref(rt, self_cycle(rt, &t_node_type, 1));
+    rcgc_decref(rt, t_self_cycle(rt, &t_node_type, 1));
     CHECK_EQ(rcgc_gc_collect(rt, -1), RCGC_ERANGE);
     CHECK_EQ(rcgc_gc_collect(rt, 3), RCGC_ERANGE);
     CHECK_EQ(rcgc_gc_collect(rt, 1000), RCGC_ERANGE);
@@ -1112,7 +1063,7 @@ TEST(collect_bad_generation_is_range_error)
     CHECK_COUNT(rt, 1, 0, 0);
     CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
     rcgc_gc_callback_remove(rt, cb1, &log);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §3.5 (get_referrers: every tracked object whose traverse reports any
@@ -1129,7 +1080,7 @@ TEST(get_referrers_finds_tracked_containers)
     rcgc_object *c = t_node(rt, 3);
     t_append(rt, c, x);
     t_append(rt, c, x);
-    rcgc_object *cyc = self_cycle(rt, &t_node_type, 4);
+    rcgc_object *cyc = t_self_cycle(rt, &t_node_type, 4);
     t_append(rt, cyc, x);
     rcgc_object *u = t_node(rt, 5);
     rcgc_object_untrack(rt, u);
@@ -1171,7 +1122,7 @@ TEST(get_referrers_finds_tracked_containers)
     rcgc_decref(rt, yh);
     rcgc_decref(rt, x);
     rcgc_decref(rt, y);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* test_gc.py test_get_referents; spec §9.1 items 19 and 44, §3.5: what
@@ -1226,7 +1177,7 @@ TEST(get_referents_keeps_duplicates)
     rcgc_decref(rt, leaf);
     rcgc_decref(rt, x);
     rcgc_decref(rt, y);
-    finish(rt);
+    t_finish(rt);
 }
 
 /* Spec §3.9 (gc.garbage is a list the program mutates): get returns new
@@ -1236,8 +1187,8 @@ TEST(get_referents_keeps_duplicates)
 TEST(garbage_list_get_remove_clear)
 {
     rcgc_runtime *rt = t_runtime();
-    rcgc_object *a = self_cycle(rt, &t_lnode_type, 1);
-    rcgc_object *b = self_cycle(rt, &t_lnode_type, 2);
+    rcgc_object *a = t_self_cycle(rt, &t_lnode_type, 1);
+    rcgc_object *b = t_self_cycle(rt, &t_lnode_type, 2);
     rcgc_object *other = t_node(rt, 3);
     rcgc_decref(rt, a);
     rcgc_decref(rt, b);
@@ -1265,14 +1216,14 @@ TEST(garbage_list_get_remove_clear)
     CHECK_EQ(n, 0);
     CHECK(g != NULL);
     rcgc_objects_free(rt, g, 0);
-    CHECK_EQ(live_objects(rt), 3);
+    CHECK_EQ(t_live_objects(rt), 3);
     /* both are garbage again: re-found, back in the list */
     CHECK_EQ(rcgc_gc_collect(rt, 2), 2);
     CHECK_EQ(rcgc_gc_garbage_size(rt), 2);
-    clean_garbage(rt);
+    t_clean_garbage(rt);
     rcgc_decref(rt, other);
-    CHECK_EQ(live_objects(rt), 0);
-    finish(rt);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 /* rcgc_gc_check (CPython's validate_list / debug-build invariants) passes
@@ -1288,7 +1239,7 @@ TEST(check_passes_after_mixed_workload)
         if (i % 3 == 0) t_append(rt, keep, a);
         rcgc_decref(rt, a);
         rcgc_decref(rt, b);
-        if (i % 7 == 0) rcgc_decref(rt, self_cycle(rt, &t_lnode_type, i));
+        if (i % 7 == 0) rcgc_decref(rt, t_self_cycle(rt, &t_lnode_type, i));
         if (i % 5 == 0) rcgc_gc_freeze(rt);
         if (i % 11 == 0) rcgc_gc_unfreeze(rt);
         rcgc_gc_collect(rt, i % 3);
@@ -1298,10 +1249,10 @@ TEST(check_passes_after_mixed_workload)
     t_clear(rt, keep);
     rcgc_gc_collect(rt, 2);
     CHECK_EQ(rcgc_gc_check(rt), 0);
-    CHECK_EQ(live_objects(rt), 1 + rcgc_gc_garbage_size(rt));
-    clean_garbage(rt);
+    CHECK_EQ(t_live_objects(rt), 1 + rcgc_gc_garbage_size(rt));
+    t_clean_garbage(rt);
     rcgc_decref(rt, keep);
-    finish(rt);
+    t_finish(rt);
 }
 
 TEST_MAIN(T(get_count_counts_gc_allocations), T(get_count_never_negative),

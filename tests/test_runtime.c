@@ -152,13 +152,6 @@ static const char *stream_text(FILE *f)
     return buf;
 }
 
-static rcgc_ssize objects_of(rcgc_runtime *rt)
-{
-    rcgc_runtime_stats s;
-    rcgc_runtime_get_stats(rt, &s);
-    return s.objects;
-}
-
 /* Run fn in a child process and fail unless it exits normally with status
  * 0 (a crash, a sanitizer report or a failed CHECK in it all fail): for
  * tests that found memory errors, so the rest of the suite still runs. */
@@ -530,7 +523,7 @@ TEST(last_error)
     t_alloc_state.fail_at = t_alloc_state.calls + 1;
     CHECK(rcgc_object_new(rt, &t_node_type) == NULL);
     CHECK_EQ(rcgc_runtime_last_error(rt), RCGC_ENOMEM);
-    CHECK_EQ(objects_of(rt), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
     int count[3];
     rcgc_gc_get_count(rt, count);
     CHECK_EQ(count[0], 0); /* a failed allocation is not counted */
@@ -1031,12 +1024,12 @@ TEST(several_runtimes)
     rcgc_gc_get_count(r2, c2);
     CHECK_EQ(c1[0], 21);
     CHECK_EQ(c2[0], 3);
-    CHECK_EQ(objects_of(r1), 21);
-    CHECK_EQ(objects_of(r2), 3);
-    CHECK_EQ(objects_of(r3), 1);
+    CHECK_EQ(t_live_objects(r1), 21);
+    CHECK_EQ(t_live_objects(r2), 3);
+    CHECK_EQ(t_live_objects(r3), 1);
 
     CHECK_EQ(rcgc_gc_collect(r2, 2), 3);
-    CHECK_EQ(objects_of(r1), 21); /* untouched */
+    CHECK_EQ(t_live_objects(r1), 21); /* untouched */
     rcgc_gc_get_count(r1, c1);
     CHECK_EQ(c1[0], 21);
     CHECK_EQ(rcgc_gc_collect(r1, 0), 20);
@@ -1056,7 +1049,7 @@ TEST(several_runtimes)
     rcgc_decref(r3, k3);
     CHECK_EQ(rcgc_runtime_free(r2, NULL), 0);
     CHECK_EQ(s2.live_blocks, 0);
-    CHECK_EQ(objects_of(r1), 0);
+    CHECK_EQ(t_live_objects(r1), 0);
     CHECK_EQ(rcgc_runtime_free(r1, NULL), 0);
     CHECK_EQ(rcgc_runtime_free(r3, NULL), 0);
     CHECK_EQ(s1.live_blocks, 0);

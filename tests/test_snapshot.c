@@ -1,11 +1,9 @@
 /*
- * test_snapshot.c - the snapshot layer (src/trace/snapshot_stats.c,
- * src/trace/snapshot_file.c): statistics by traceback, file and line, cumulative
- * or not; compare and its order; filters and domain filters with
- * CPython's fnmatch rules; the text of sizes and statistics; sampled
- * estimates; the empty snapshot; dump and load round trips; every error
- * the loader reports (truncation at every byte, each field corrupted, bad
- * checksum, hostile counts, unknown version); a snapshot of the real tracer.
+ * test_snapshot.c - the snapshot layer (src/trace/snapshot_stats.c), part 1:
+ * statistics by traceback, file and line, cumulative or not; compare and its
+ * order; filters and domain filters with CPython's fnmatch rules; the text
+ * of sizes and statistics; sampled estimates; the empty snapshot.  Part 2
+ * (files, the real tracer, scale) is test_snapshot_file.c.
  *
  * The expected values come from CPython 3.11's tracemalloc.py: the
  * create_snapshots() data of test_tracemalloc.py, and tables generated with
@@ -23,61 +21,8 @@
 #include "test.h"
 #include "core/internal.h"
 #include "trace/snapshot_internal.h"
+#include "snapshot_fixtures.h"
 
-/* ---- helpers ---- */
-
-#define MAXF 16
-
-/* Add a trace "domain size total_nframe file:line,file:line..." (frames
- * most recent first, as CPython's raw traces) with a NEW traceback each
- * time, so grouping must compare contents, not pointers. */
-static void add_spec_est(rcgc_snapshot *s, const char *spec, double est_size,
-                         double est_count)
-{
-    unsigned domain;
-    unsigned long size;
-    int total, used = 0;
-    if (sscanf(spec, "%u %lu %d %n", &domain, &size, &total, &used) != 3) {
-        t_fail(__FILE__, __LINE__, "bad spec %s", spec);
-        return;
-    }
-    rcgc_frame frames[MAXF];
-    char names[MAXF][64];
-    int n = 0;
-    for (const char *p = spec + used; *p && n < MAXF; n++) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        const char *colon = p + len;
-        while (colon > p && *colon != ':') colon--;
-        size_t flen = (size_t)(colon - p);
-        memcpy(names[n], p, flen);
-        names[n][flen] = '\0';
-        frames[n] = (rcgc_frame){names[n], (unsigned)atoi(colon + 1), NULL, NULL, 0};
-        p = end ? end + 1 : p + len;
-    }
-    long tb = rcgc__snapshot_add_traceback(s, frames, n, total);
-    CHECK(tb >= 0);
-    CHECK_EQ(rcgc__snapshot_add_trace(s, domain, size, tb, est_size, est_count), 0);
-}
-
-static void add_spec(rcgc_snapshot *s, const char *spec)
-{
-    unsigned long size = 0;
-    sscanf(spec, "%*u %lu", &size);
-    add_spec_est(s, spec, (double)size, 1);
-}
-
-static rcgc_snapshot *from_specs(const char *const *specs, int limit)
-{
-    rcgc_snapshot *s = rcgc__snapshot_new(limit, 0);
-    for (; *specs != NULL; specs++) add_spec(s, *specs);
-    return s;
-}
-
-/* CPython's create_snapshots() of test_tracemalloc.py. */
-static const char *const raw1[] = {
-    "0 10 3 a.py:2,b.py:4", "0 10 3 a.py:2,b.py:4", "0 10 3 a.py:2,b.py:4",
-    "1 2 3 a.py:5,b.py:4",  "2 66 1 b.py:1",        "3 7 1 <unknown>:0", NULL};
 static const char *const raw2[] = {
     "0 10 3 a.py:2,b.py:4", "0 10 3 a.py:2,b.py:4", "0 10 3 a.py:2,b.py:4",
     "2 2 3 a.py:5,b.py:4",  "2 5000 3 a.py:5,b.py:4", "4 400 1 c.py:578", NULL};
@@ -128,92 +73,9 @@ static void check_stats(const rcgc_snapshot *s, const rcgc_snapshot *old,
                "expected:\n%s", (int)key, cumulative, got, want);
     rcgc_statistics_free(st);
 }
+
 #define CHECK_STATS(s, old, key, cum, want)                                   \
     check_stats((s), (old), (key), (cum), (want), __LINE__)
-
-static int str_eq(const char *a, const char *b)
-{
-    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
-/* Every field of both snapshots, in order. */
-static int snap_equal(const rcgc_snapshot *a, const rcgc_snapshot *b)
-{
-    if (rcgc_snapshot_traceback_limit(a) != rcgc_snapshot_traceback_limit(b) ||
-        rcgc_snapshot_sample_bytes(a) != rcgc_snapshot_sample_bytes(b) ||
-        rcgc_snapshot_count(a) != rcgc_snapshot_count(b))
-        return 0;
-    for (rcgc_ssize i = 0; i < rcgc_snapshot_count(a); i++) {
-        const rcgc_trace *x = rcgc_snapshot_trace(a, i), *y = rcgc_snapshot_trace(b, i);
-        if (x->domain != y->domain || x->size != y->size ||
-            memcmp(&x->est_size, &y->est_size, sizeof(double)) != 0 ||
-            memcmp(&x->est_count, &y->est_count, sizeof(double)) != 0 ||
-            x->traceback->nframe != y->traceback->nframe ||
-            x->traceback->total_nframe != y->traceback->total_nframe)
-            return 0;
-        for (int k = 0; k < x->traceback->nframe; k++) {
-            const rcgc_frame *f = &x->traceback->frames[k], *g = &y->traceback->frames[k];
-            if (!str_eq(f->filename, g->filename) || f->lineno != g->lineno ||
-                !str_eq(f->function, g->function) || !str_eq(f->module, g->module) ||
-                f->offset != g->offset)
-                return 0;
-        }
-    }
-    return 1;
-}
-
-static char tmp_path[256];
-
-/* A scratch file name of this process (in a static buffer). */
-static const char *scratch(const char *tag)
-{
-    snprintf(tmp_path, sizeof tmp_path, "/tmp/rcgc-test-snapshot-%ld-%s",
-             (long)getpid(), tag);
-    return tmp_path;
-}
-
-/* NEW (malloc): the file s dumps to. */
-static unsigned char *dump_bytes(const rcgc_snapshot *s, size_t *len)
-{
-    char err[256];
-    const char *path = scratch("bytes");
-    if (rcgc_snapshot_dump(s, path, err, sizeof err) != 0) {
-        t_fail(__FILE__, __LINE__, "dump: %s", err);
-        return NULL;
-    }
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf = malloc(1 << 20);
-    *len = f && buf ? fread(buf, 1, 1 << 20, f) : 0;
-    if (f) fclose(f);
-    unlink(path);
-    return buf;
-}
-
-static uint32_t crc32_of(const unsigned char *p, size_t n)
-{
-    uint32_t v = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) {
-        v ^= p[i];
-        for (int k = 0; k < 8; k++) v = v & 1 ? 0xEDB88320u ^ (v >> 1) : v >> 1;
-    }
-    return v ^ 0xFFFFFFFFu;
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-/* Recompute the trailer, so a corrupted field reaches the parser. */
-static void fix_crc(unsigned char *p, size_t n)
-{
-    put32(p + n - 4, crc32_of(p, n - 4));
-}
 
 /* ---- sizes and text ---- */
 
@@ -468,6 +330,7 @@ struct diff_case {
     int cumulative, is_diff;
     const char *const *want; /* lines */
 };
+
 static const char *const diff_old[] = {
     "1 8 4 b.c:3,a.c:0",
     "0 0 2 \xc3\xa9.c:1",
@@ -500,6 +363,7 @@ static const char *const diff_old[] = {
     "2 16 2 <unknown>:1",
     "0 32 4 a.c:0,lib/x.c:3",
     NULL};
+
 static const char *const diff_new[] = {
     "0 8 4 lib/x.c:3,lib/x.c:2,a.c:1",
     "2 20000 3 lib/x.c:1",
@@ -532,6 +396,7 @@ static const char *const diff_new[] = {
     "1 0 3 b.c:2,<unknown>:1,lib/x.c:2",
     "0 20000 2 a.c:1",
     NULL};
+
 static const char *const want_traceback_0_0[] = {
     "\xc3\xa9.c:1 \xc3\xa9.c:2 <unknown>:1 | 20000 1 | \xc3\xa9.c:1: size=19.5 KiB, count=1, average=19.5 KiB\n",
     "lib/x.c:1 | 20000 1 | lib/x.c:1: size=19.5 KiB, count=1, average=19.5 KiB\n",
@@ -561,6 +426,7 @@ static const char *const want_traceback_0_0[] = {
     "\xc3\xa9.c:1 lib/x.c:1 | 0 1 | \xc3\xa9.c:1: size=0 B, count=1, average=0 B\n",
     "lib/x.c:2 <unknown>:1 b.c:2 | 0 1 | lib/x.c:2: size=0 B, count=1, average=0 B\n",
     "<unknown>:0 b.c:1 a.c:1 | 0 1 | <unknown>:0: size=0 B, count=1, average=0 B\n", NULL};
+
 static const char *const want_traceback_0_1[] = {
     "\xc3\xa9.c:1 \xc3\xa9.c:2 <unknown>:1 | 20000 1 20000 1 | \xc3\xa9.c:1: size=19.5 KiB (+19.5 KiB), count=1 (+1), average=19.5 KiB\n",
     "lib/x.c:1 | 20000 1 20000 1 | lib/x.c:1: size=19.5 KiB (+19.5 KiB), count=1 (+1), average=19.5 KiB\n",
@@ -615,18 +481,21 @@ static const char *const want_traceback_0_1[] = {
     "lib/x.c:2 <unknown>:1 b.c:2 | 0 1 0 1 | lib/x.c:2: size=0 B (+0 B), count=1 (+1), average=0 B\n",
     "<unknown>:0 b.c:1 a.c:1 | 0 1 0 1 | <unknown>:0: size=0 B (+0 B), count=1 (+1), average=0 B\n",
     "a.c:3 a.c:1 | 0 0 0 -1 | a.c:3: size=0 B (+0 B), count=0 (-1)\n", NULL};
+
 static const char *const want_filename_0_0[] = {
     "lib/x.c:0 | 40108 5 | lib/x.c:0: size=39.2 KiB, count=5, average=8022 B\n",
     "<unknown>:0 | 24376 9 | <unknown>:0: size=23.8 KiB, count=9, average=2708 B\n",
     "a.c:0 | 20080 6 | a.c:0: size=19.6 KiB, count=6, average=3347 B\n",
     "b.c:0 | 280 7 | b.c:0: size=280 B, count=7, average=40 B\n",
     "\xc3\xa9.c:0 | 48 3 | \xc3\xa9.c:0: size=48 B, count=3, average=16 B\n", NULL};
+
 static const char *const want_filename_0_1[] = {
     "<unknown>:0 | 24376 9 24236 3 | <unknown>:0: size=23.8 KiB (+23.7 KiB), count=9 (+3), average=2708 B\n",
     "b.c:0 | 280 7 -23824 4 | b.c:0: size=280 B (-23.3 KiB), count=7 (+4), average=40 B\n",
     "lib/x.c:0 | 40108 5 19944 -2 | lib/x.c:0: size=39.2 KiB (+19.5 KiB), count=5 (-2), average=8022 B\n",
     "a.c:0 | 20080 6 19784 -1 | a.c:0: size=19.6 KiB (+19.3 KiB), count=6 (-1), average=3347 B\n",
     "\xc3\xa9.c:0 | 48 3 -8232 -4 | \xc3\xa9.c:0: size=48 B (-8232 B), count=3 (-4), average=16 B\n", NULL};
+
 static const char *const want_lineno_0_0[] = {
     "lib/x.c:0 | 20100 2 | lib/x.c:0: size=19.6 KiB, count=2, average=10050 B\n",
     "a.c:1 | 20032 3 | a.c:1: size=19.6 KiB, count=3, average=6677 B\n",
@@ -643,6 +512,7 @@ static const char *const want_lineno_0_0[] = {
     "b.c:0 | 16 1 | b.c:0: size=16 B, count=1, average=16 B\n",
     "lib/x.c:3 | 8 1 | lib/x.c:3: size=8 B, count=1, average=8 B\n",
     "a.c:3 | 8 1 | a.c:3: size=8 B, count=1, average=8 B\n", NULL};
+
 static const char *const want_lineno_0_1[] = {
     "b.c:0 | 16 1 -24080 -1 | b.c:0: size=16 B (-23.5 KiB), count=1 (-1), average=16 B\n",
     "lib/x.c:3 | 8 1 -20016 -2 | lib/x.c:3: size=8 B (-19.5 KiB), count=1 (-2), average=8 B\n",
@@ -664,18 +534,21 @@ static const char *const want_lineno_0_1[] = {
     "a.c:3 | 8 1 -8 0 | a.c:3: size=8 B (-8 B), count=1 (+0), average=8 B\n",
     "\xc3\xa9.c:2 | 0 0 -8 -1 | \xc3\xa9.c:2: size=0 B (-8 B), count=0 (-1)\n",
     "\xc3\xa9.c:3 | 48 3 0 1 | \xc3\xa9.c:3: size=48 B (+0 B), count=3 (+1), average=16 B\n", NULL};
+
 static const char *const want_filename_1_0[] = {
     "lib/x.c:0 | 40372 12 | lib/x.c:0: size=39.4 KiB, count=12, average=3364 B\n",
     "\xc3\xa9.c:0 | 40056 9 | \xc3\xa9.c:0: size=39.1 KiB, count=9, average=4451 B\n",
     "a.c:0 | 28368 13 | a.c:0: size=27.7 KiB, count=13, average=2182 B\n",
     "<unknown>:0 | 24424 13 | <unknown>:0: size=23.9 KiB, count=13, average=1879 B\n",
     "b.c:0 | 544 12 | b.c:0: size=544 B, count=12, average=45 B\n", NULL};
+
 static const char *const want_filename_1_1[] = {
     "\xc3\xa9.c:0 | 40056 9 31560 -1 | \xc3\xa9.c:0: size=39.1 KiB (+30.8 KiB), count=9 (-1), average=4451 B\n",
     "a.c:0 | 28368 13 23736 -2 | a.c:0: size=27.7 KiB (+23.2 KiB), count=13 (-2), average=2182 B\n",
     "b.c:0 | 544 12 -23716 4 | b.c:0: size=544 B (-23.2 KiB), count=12 (+4), average=45 B\n",
     "<unknown>:0 | 24424 13 20048 3 | <unknown>:0: size=23.9 KiB (+19.6 KiB), count=13 (+3), average=1879 B\n",
     "lib/x.c:0 | 40372 12 -19904 -3 | lib/x.c:0: size=39.4 KiB (-19.4 KiB), count=12 (-3), average=3364 B\n", NULL};
+
 static const char *const want_lineno_1_0[] = {
     "a.c:1 | 24160 7 | a.c:1: size=23.6 KiB, count=7, average=3451 B\n",
     "lib/x.c:0 | 20200 3 | lib/x.c:0: size=19.7 KiB, count=3, average=6733 B\n",
@@ -696,6 +569,7 @@ static const char *const want_lineno_1_0[] = {
     "a.c:3 | 40 2 | a.c:3: size=40 B, count=2, average=20 B\n",
     "a.c:0 | 32 1 | a.c:0: size=32 B, count=1, average=32 B\n",
     "lib/x.c:2 | 16 3 | lib/x.c:2: size=16 B, count=3, average=5 B\n", NULL};
+
 static const char *const want_lineno_1_1[] = {
     "lib/x.c:3 | 124 3 -39980 -5 | lib/x.c:3: size=124 B (-39.0 KiB), count=3 (-5), average=41 B\n",
     "b.c:0 | 148 3 -23964 0 | b.c:0: size=148 B (-23.4 KiB), count=3 (+0), average=49 B\n",
@@ -717,6 +591,7 @@ static const char *const want_lineno_1_1[] = {
     "a.c:3 | 40 2 24 0 | a.c:3: size=40 B (+24 B), count=2 (+0), average=20 B\n",
     "lib/x.c:2 | 16 3 -8 1 | lib/x.c:2: size=16 B (-8 B), count=3 (+1), average=5 B\n",
     "\xc3\xa9.c:3 | 48 3 0 1 | \xc3\xa9.c:3: size=48 B (+0 B), count=3 (+1), average=16 B\n", NULL};
+
 static const struct diff_case diff_cases[] = {
     {RCGC_BY_TRACEBACK, 0, 0, want_traceback_0_0},
     {RCGC_BY_TRACEBACK, 0, 1, want_traceback_0_1},
@@ -875,6 +750,7 @@ static void check_traces(const rcgc_snapshot *s, const char *const *want, int li
         t_fail(__FILE__, line, "%d traces, expected %d",
                (int)rcgc_snapshot_count(s), (int)i);
 }
+
 #define CHECK_TRACES(s, ...)                                                  \
     do {                                                                      \
         static const char *const want_[] = {__VA_ARGS__, NULL};               \
@@ -1006,9 +882,11 @@ struct glob_row {
     const char *pattern;
     const char *want; /* '1' where glob_names[i] matches */
 };
+
 /* Generated: Filter(True, pattern)._match_frame(name, 0) for every name. */
 static const char *const glob_names[] = {
     "abc", "", "a.py", "a.pyc", "a.pyo", "dir/a.c", "a/b", "a\\b", "x]y", "[", "a-b", "\xc3\xa9""t\xc3\xa9"".c", "z", "-", "]", "!", "a*c", "a?c"};
+
 static const struct glob_row glob_rows[] = {
     {"abc", "100000000000000000"},
     {"", "010000000000000000"},
@@ -1079,522 +957,10 @@ TEST(filter_fnmatch_rules)
     rcgc_snapshot_free(s);
 }
 
-/* ---- files ---- */
-
-/* A snapshot using every field: functions, modules, offsets, empty and
- * long tracebacks, non-ASCII names, domains, estimates. */
-static rcgc_snapshot *varied(size_t sample)
-{
-    rcgc_snapshot *s = rcgc__snapshot_new(7, sample);
-    rcgc_frame f[7] = {
-        {"src/a.c", 12, "alloc_node", NULL, 0},
-        {"<unknown>", 0, "dlsym_thing", "/lib/x86_64-linux-gnu/libc.so.6", 0x29d90},
-        {"\xc3\xa9t\xc3\xa9.py", 4294967295u, NULL, NULL, 0},
-        {"src/a.c", 40, "main", NULL, UINT64_MAX},
-        {"b.c", 1, "f", "m", 1},
-        {"", 0, "", "", 0},
-        {"src/a.c", 12, "alloc_node", NULL, 0}};
-    long t0 = rcgc__snapshot_add_traceback(s, f, 7, 70000);
-    long t1 = rcgc__snapshot_add_traceback(s, f + 2, 1, 1);
-    long t2 = rcgc__snapshot_add_traceback(s, NULL, 0, 0);
-    long t3 = rcgc__snapshot_add_traceback(s, f + 1, 3, 3);
-    (void)rcgc__snapshot_add_traceback(s, f + 4, 1, 1); /* unused */
-    double e = sample ? 1.5 : 1;
-    rcgc__snapshot_add_trace(s, 0, 48, t0, sample ? 1000.25 : 48, e);
-    rcgc__snapshot_add_trace(s, 65535, ((size_t)1 << 48) - 1, t1,
-                             (double)(((size_t)1 << 48) - 1), 1);
-    rcgc__snapshot_add_trace(s, 2, 0, t2, 0, sample ? 0 : 1);
-    rcgc__snapshot_add_trace(s, 1, 7, t3, 7, 1);
-    rcgc__snapshot_add_trace(s, 0, 48, t0, sample ? 3e9 : 48, sample ? 1e-3 : 1);
-    return s;
-}
-
-TEST(dump_load_round_trip)
-{
-    char err[256];
-    for (int sampled = 0; sampled < 2; sampled++) {
-        rcgc_snapshot *s = varied(sampled ? 512 : 0);
-        char path[256]; /* scratch()'s buffer is reused by dump_bytes */
-        snprintf(path, sizeof path, "%s", scratch("rt"));
-        CHECK_EQ(rcgc_snapshot_dump(s, path, err, sizeof err), 0);
-        rcgc_snapshot *l = rcgc_snapshot_load(path, err, sizeof err);
-        REQUIRE(l != NULL);
-        CHECK(snap_equal(s, l));
-        CHECK_EQ(rcgc_snapshot_traceback_limit(l), 7);
-        CHECK_EQ(rcgc_snapshot_sample_bytes(l), sampled ? 512 : 0);
-        /* shared tracebacks stay shared; the unused one is dropped */
-        CHECK(rcgc_snapshot_trace(l, 0)->traceback == rcgc_snapshot_trace(l, 4)->traceback);
-        CHECK_EQ(l->ntb, 4);
-        /* same statistics */
-        rcgc_statistic *a, *b;
-        rcgc_ssize na = rcgc_snapshot_statistics(s, RCGC_BY_LINENO, 1, &a);
-        rcgc_ssize nb = rcgc_snapshot_statistics(l, RCGC_BY_LINENO, 1, &b);
-        CHECK(na == nb && na > 0);
-        for (rcgc_ssize i = 0; i < na && i < nb; i++) {
-            char x[256], y[256];
-            rcgc_statistic_format(&a[i], RCGC_BY_LINENO, 0, x, sizeof x);
-            rcgc_statistic_format(&b[i], RCGC_BY_LINENO, 0, y, sizeof y);
-            CHECK_STR(x, y);
-        }
-        rcgc_statistics_free(a);
-        rcgc_statistics_free(b);
-        /* dumping what was loaded gives the same bytes */
-        size_t n1, n2;
-        unsigned char *b1 = dump_bytes(s, &n1), *b2 = dump_bytes(l, &n2);
-        CHECK(b1 && b2 && n1 == n2 && memcmp(b1, b2, n1) == 0);
-        rcgc_snapshot *m = rcgc_snapshot_load_bytes(b1, n1, err, sizeof err);
-        CHECK(m != NULL && snap_equal(m, s));
-        rcgc_snapshot_free(m);
-        free(b1);
-        free(b2);
-        /* dump replaces an existing file, and leaves no temporary behind */
-        rcgc_snapshot *e = rcgc__snapshot_new(1, 0);
-        CHECK_EQ(rcgc_snapshot_dump(e, path, err, sizeof err), 0);
-        rcgc_snapshot *le = rcgc_snapshot_load(path, err, sizeof err);
-        CHECK(le != NULL && rcgc_snapshot_count(le) == 0);
-        unlink(path);
-        rcgc_snapshot_free(le);
-        rcgc_snapshot_free(e);
-        rcgc_snapshot_free(l);
-        rcgc_snapshot_free(s);
-    }
-}
-
-/* The smallest useful file: limit 3, one string "a.c", one traceback of
- * one frame (a.c:7), one trace (domain 1, 40 bytes).  Field offsets: */
-enum {
-    O_VERSION = 8, O_FLAGS = 12, O_BODY = 16, O_LIMIT = 24, O_SAMPLE = 28,
-    O_NSTR = 36, O_STRLEN = 40, O_STR = 44, O_NTB = 47, O_NFRAME = 51,
-    O_TOTAL = 55, O_FILE = 59, O_LINE = 63, O_FUNC = 67, O_MOD = 71,
-    O_OFFSET = 75, O_NTRACE = 83, O_TB = 91, O_DOMAIN = 95, O_SIZE = 99,
-    O_CRC = 107, SMALL_LEN = 111
-};
-
-static unsigned char *small_file(size_t *len)
-{
-    rcgc_snapshot *s = rcgc__snapshot_new(3, 0);
-    add_spec(s, "1 40 1 a.c:7");
-    unsigned char *b = dump_bytes(s, len);
-    rcgc_snapshot_free(s);
-    return b;
-}
-
-/* Load data with one field changed (checksum fixed unless keep_crc) and
- * check the message. */
-static void check_corrupt(const unsigned char *good, size_t len, size_t at,
-                          int width, uint64_t value, int keep_crc,
-                          const char *want, int line)
-{
-    unsigned char buf[512];
-    memcpy(buf, good, len);
-    if (width == 1) buf[at] = (unsigned char)value;
-    else if (width == 4) put32(buf + at, (uint32_t)value);
-    else put64(buf + at, value);
-    if (!keep_crc) fix_crc(buf, len);
-    char err[256] = "";
-    rcgc_snapshot *s = rcgc_snapshot_load_bytes(buf, len, err, sizeof err);
-    if (s != NULL) {
-        t_fail(__FILE__, line, "loaded; expected \"%s\"", want);
-        rcgc_snapshot_free(s);
-    } else if (strstr(err, want) == NULL) {
-        t_fail(__FILE__, line, "error \"%s\", expected \"%s\"", err, want);
-    }
-}
-#define CORRUPT(at, width, value, want)                                       \
-    check_corrupt(good, len, (at), (width), (value), 0, (want), __LINE__)
-
-TEST(load_small_file_layout)
-{
-    size_t len;
-    unsigned char *good = small_file(&len);
-    REQUIRE(good != NULL && len == SMALL_LEN);
-    CHECK(memcmp(good, "RCGCSNAP", 8) == 0);
-    CHECK_EQ(good[O_VERSION], 1);
-    CHECK_EQ(good[O_BODY], O_CRC - 24);
-    CHECK_EQ(good[O_LIMIT], 3);
-    CHECK(memcmp(good + O_STR, "a.c", 3) == 0);
-    CHECK_EQ(good[O_LINE], 7);
-    CHECK_EQ(good[O_FUNC], 0xFF);
-    CHECK_EQ(good[O_DOMAIN], 1);
-    CHECK_EQ(good[O_SIZE], 40);
-    char err[256];
-    rcgc_snapshot *s = rcgc_snapshot_load_bytes(good, len, err, sizeof err);
-    REQUIRE(s != NULL);
-    CHECK_EQ(rcgc_snapshot_count(s), 1);
-    CHECK_STR(rcgc_snapshot_trace(s, 0)->traceback->frames[0].filename, "a.c");
-    rcgc_snapshot_free(s);
-    free(good);
-}
-
-TEST(load_corrupt_fields)
-{
-    size_t len;
-    unsigned char *good = small_file(&len);
-    REQUIRE(good != NULL && len == SMALL_LEN);
-    CORRUPT(0, 1, 'X', "offset 0: not an rcgc snapshot file");
-    CORRUPT(O_VERSION, 4, 2, "offset 8: version 2 not supported (this build reads 1)");
-    CORRUPT(O_VERSION, 4, 0, "offset 8: version 0 not supported");
-    CORRUPT(O_FLAGS, 4, 6, "offset 12: unknown flags 0x6");
-    CORRUPT(O_FLAGS, 4, 1, "offset 83: 1 traces need at least 32 bytes, 16 left");
-    CORRUPT(O_BODY, 8, O_CRC - 24 + 1, "offset 16: truncated: the header announces 84 body bytes");
-    CORRUPT(O_BODY, 8, UINT64_MAX, "offset 16: truncated");
-    CORRUPT(O_BODY, 8, O_CRC - 24 - 2, "offset 109: 2 bytes of trailing garbage");
-    CORRUPT(O_LIMIT, 4, 65536, "offset 24: traceback limit 65536 > 65535");
-    CORRUPT(O_NSTR, 4, 0x40000000, "offset 36: 1073741824 strings need at least 4294967296 bytes, 67 left");
-    CORRUPT(O_NSTR, 4, 0xFFFFFFFF, "offset 36: string count 4294967295 is reserved");
-    /* no strings: the length 3 reads as the traceback count, "a.c\1" as
-     * the first nframe */
-    CORRUPT(O_NSTR, 4, 0, "offset 44: traceback 0: nframe 23277153 > 65535");
-    CORRUPT(O_STRLEN, 4, 1000, "offset 40: string 0: length 1000 runs past the end of the body (63 bytes left)");
-    CORRUPT(O_STR + 1, 1, 0, "offset 45: string 0 contains a NUL byte");
-    CORRUPT(O_NTB, 4, 0xFFFFFFFF, "offset 47: 4294967295 tracebacks need at least 34359738360 bytes, 56 left");
-    CORRUPT(O_NTB, 4, 0, "offset 51: 4294967297 traces need at least");
-    CORRUPT(O_NFRAME, 4, 65536, "offset 51: traceback 0: nframe 65536 > 65535");
-    CORRUPT(O_NFRAME, 4, 2, "offset 55: traceback 0: total_nframe 1 out of range (2..2147483647)");
-    CORRUPT(O_TOTAL, 4, 0, "offset 55: traceback 0: total_nframe 0 out of range (1..");
-    CORRUPT(O_TOTAL, 4, 0x80000000u, "total_nframe 2147483648 out of range");
-    CORRUPT(O_FILE, 4, 5, "offset 59: traceback 0 frame 0: filename: string index 5 out of range (1 strings)");
-    CORRUPT(O_FILE, 4, 0xFFFFFFFF, "offset 59: traceback 0 frame 0: filename: string index 4294967295 out of range");
-    CORRUPT(O_FUNC, 4, 1, "offset 67: traceback 0 frame 0: function: string index 1 out of range (1 strings)");
-    CORRUPT(O_MOD, 4, 99, "offset 71: traceback 0 frame 0: module: string index 99 out of range (1 strings)");
-    CORRUPT(O_NTRACE, 8, (uint64_t)1 << 60, "offset 83: 1152921504606846976 traces need at least");
-    CORRUPT(O_NTRACE, 8, 0, "offset 91: 16 unexpected bytes at the end of the body");
-    CORRUPT(O_NTRACE, 8, 2, "offset 83: 2 traces need at least 32 bytes, 16 left");
-    CORRUPT(O_TB, 4, 1, "offset 91: trace 0: traceback index 1 out of range (1 tracebacks)");
-    CORRUPT(O_DOMAIN, 4, 65536, "offset 95: trace 0: domain 65536 > 65535");
-    CORRUPT(O_SIZE, 8, (uint64_t)1 << 48, "offset 99: trace 0: size 281474976710656 does not fit in 48 bits");
-    /* checksum: any byte changed without fixing it */
-    check_corrupt(good, len, O_LINE, 1, 8, 1, "offset 107: checksum mismatch", __LINE__);
-    check_corrupt(good, len, O_CRC, 1, good[O_CRC] ^ 1, 1, "checksum mismatch", __LINE__);
-    /* every single flipped bit of a valid file is caught */
-    for (size_t i = 0; i < len; i++)
-        for (int bit = 0; bit < 8; bit++) {
-            unsigned char buf[SMALL_LEN];
-            memcpy(buf, good, len);
-            buf[i] ^= (unsigned char)(1 << bit);
-            char err[256] = "";
-            rcgc_snapshot *s = rcgc_snapshot_load_bytes(buf, len, err, sizeof err);
-            if (s != NULL || strncmp(err, "offset ", 7) != 0)
-                t_fail(__FILE__, __LINE__, "bit %d of byte %zu: \"%s\"", bit, i, err);
-            rcgc_snapshot_free(s);
-        }
-    free(good);
-}
-
-TEST(load_estimate_fields)
-{
-    rcgc_snapshot *s = rcgc__snapshot_new(3, 100);
-    add_spec_est(s, "1 40 1 a.c:7", 60, 1.5);
-    size_t len;
-    unsigned char *good = dump_bytes(s, &len);
-    REQUIRE(good != NULL && len == SMALL_LEN + 16);
-    CHECK_EQ(good[O_FLAGS], 1);
-    uint64_t nan_bits, neg_bits, inf_bits;
-    double nan = NAN, neg = -1, inf = INFINITY;
-    memcpy(&nan_bits, &nan, 8);
-    memcpy(&neg_bits, &neg, 8);
-    memcpy(&inf_bits, &inf, 8);
-    CORRUPT(O_CRC, 8, nan_bits, "offset 107: trace 0: est_size nan is not a finite non-negative number");
-    CORRUPT(O_CRC + 8, 8, neg_bits, "offset 115: trace 0: est_count -1 is not a finite non-negative number");
-    CORRUPT(O_CRC, 8, inf_bits, "est_size inf is not");
-    CORRUPT(O_FLAGS, 4, 0, "offset 107: 16 unexpected bytes at the end of the body");
-    /* sampled snapshots cannot be dumped with bad estimates either */
-    char err[256];
-    rcgc_snapshot *b = rcgc__snapshot_new(3, 100);
-    add_spec_est(b, "1 40 1 a.c:7", NAN, 1);
-    CHECK_EQ(rcgc_snapshot_dump(b, scratch("bad"), err, sizeof err), RCGC_EINVAL);
-    CHECK(strstr(err, "trace 0 cannot be stored") != NULL);
-    CHECK(access(scratch("bad"), F_OK) != 0);
-    rcgc_snapshot_free(b);
-    rcgc_snapshot_free(s);
-    free(good);
-}
-
-TEST(load_truncated_everywhere)
-{
-    rcgc_snapshot *s = varied(100);
-    size_t len;
-    unsigned char *good = dump_bytes(s, &len);
-    REQUIRE(good != NULL);
-    char err[256];
-    for (size_t n = 0; n < len; n++) {
-        /* a copy of just n bytes, so ASan sees any read past them */
-        unsigned char *cut = malloc(n ? n : 1);
-        memcpy(cut, good, n);
-        err[0] = '\0';
-        rcgc_snapshot *l = rcgc_snapshot_load_bytes(cut, n, err, sizeof err);
-        if (l != NULL || strncmp(err, "offset ", 7) != 0)
-            t_fail(__FILE__, __LINE__, "%zu of %zu bytes: \"%s\"", n, len, err);
-        rcgc_snapshot_free(l);
-        free(cut);
-    }
-    /* one byte more is trailing garbage */
-    unsigned char *more = malloc(len + 1);
-    memcpy(more, good, len);
-    more[len] = 0;
-    CHECK(rcgc_snapshot_load_bytes(more, len + 1, err, sizeof err) == NULL);
-    CHECK(strstr(err, "1 bytes of trailing garbage") != NULL);
-    rcgc_snapshot *l = rcgc_snapshot_load_bytes(more, len, NULL, 0); /* no err */
-    CHECK(l != NULL && snap_equal(l, s));
-    rcgc_snapshot_free(l);
-    CHECK(rcgc_snapshot_load_bytes(NULL, 0, err, sizeof err) == NULL);
-    CHECK(strstr(err, "not an rcgc snapshot file") != NULL);
-    /* a tiny error buffer is still a terminated string */
-    char tiny[5];
-    CHECK(rcgc_snapshot_load_bytes(good, 3, tiny, sizeof tiny) == NULL);
-    CHECK_STR(tiny, "offs");
-    free(more);
-    free(good);
-    rcgc_snapshot_free(s);
-}
-
-/* Corrupt random fields of valid files (checksum fixed): whatever loads
- * must be usable; nothing may crash or leak.  The seed is printed. */
-TEST(load_random_corruption)
-{
-    unsigned seed = (unsigned)time(NULL);
-    printf("  load_random_corruption: seed %u\n", seed);
-    srand(seed);
-    rcgc_snapshot *s = varied(0);
-    size_t len;
-    unsigned char *good = dump_bytes(s, &len);
-    REQUIRE(good != NULL);
-    unsigned char *buf = malloc(len);
-    long loaded = 0;
-    for (int iter = 0; iter < t_scale(20000); iter++) {
-        memcpy(buf, good, len);
-        int nchange = 1 + rand() % 3;
-        for (int k = 0; k < nchange; k++) {
-            size_t at = 24 + (size_t)rand() % (len - 28);
-            buf[at] = (unsigned char)(rand() % 4 == 0 ? 0xFF : rand() % 256);
-        }
-        fix_crc(buf, len);
-        char err[256];
-        rcgc_snapshot *l = rcgc_snapshot_load_bytes(buf, len, err, sizeof err);
-        if (l == NULL) continue;
-        loaded++;
-        rcgc_statistic *st;
-        rcgc_ssize n = rcgc_snapshot_statistics(l, RCGC_BY_TRACEBACK, 0, &st);
-        for (rcgc_ssize i = 0; i < n; i++)
-            rcgc_statistic_format(&st[i], RCGC_BY_TRACEBACK, 0, err, sizeof err);
-        rcgc_statistics_free(st);
-        rcgc_snapshot_free(l);
-    }
-    CHECK(loaded > 0);
-    free(buf);
-    free(good);
-    rcgc_snapshot_free(s);
-}
-
-TEST(load_and_dump_file_errors)
-{
-    char err[256];
-    CHECK(rcgc_snapshot_load("/nonexistent/dir/x.snap", err, sizeof err) == NULL);
-    CHECK_STR(err, "cannot open /nonexistent/dir/x.snap: No such file or directory");
-    CHECK(rcgc_snapshot_load("/tmp", err, sizeof err) == NULL);
-    CHECK(strstr(err, "Is a directory") != NULL);
-    CHECK(rcgc_snapshot_load(NULL, err, sizeof err) == NULL);
-    rcgc_snapshot *s = from_specs(raw1, 2);
-    CHECK_EQ(rcgc_snapshot_dump(s, "/nonexistent/dir/x.snap", err, sizeof err),
-             RCGC_EFAILED);
-    CHECK(strstr(err, "/nonexistent/dir/x.snap") != NULL);
-    CHECK(strstr(err, "No such file or directory") != NULL);
-    CHECK_EQ(rcgc_snapshot_dump(NULL, "x", err, sizeof err), RCGC_EINVAL);
-    /* a snapshot the format cannot hold: refused, and no file appears */
-    rcgc_snapshot *big = rcgc__snapshot_new(70000, 0);
-    CHECK_EQ(rcgc_snapshot_dump(big, scratch("big"), err, sizeof err), RCGC_EINVAL);
-    CHECK(strstr(err, "traceback limit 70000") != NULL);
-    rcgc_snapshot_free(big);
-    rcgc_snapshot *dom = rcgc__snapshot_new(1, 0);
-    add_spec(dom, "70000 1 1 a.c:1");
-    CHECK_EQ(rcgc_snapshot_dump(dom, scratch("dom"), err, sizeof err), RCGC_EINVAL);
-    CHECK(access(scratch("dom"), F_OK) != 0);
-    rcgc_snapshot_free(dom);
-    /* an empty file, and a file that is not a snapshot */
-    const char *path = scratch("junk");
-    FILE *f = fopen(path, "wb");
-    fclose(f);
-    CHECK(rcgc_snapshot_load(path, err, sizeof err) == NULL);
-    CHECK(strstr(err, "offset 0: not an rcgc snapshot file") != NULL);
-    unlink(path);
-    rcgc_snapshot_free(s);
-}
-
-/* ---- the real tracer ---- */
-
-/* RCGC_DEBUG >= 2 keeps freed objects in a quarantine a while. */
-#define OBJECTS_FREED_AT_ONCE (RCGC_DEBUG < 2)
-
-TEST(snapshot_of_the_tracer)
-{
-    rcgc_runtime *rt = t_runtime();
-    rcgc_trace_config cfg;
-    rcgc_trace_config_init(&cfg);
-    cfg.nframes = 3;
-    REQUIRE(rcgc_trace_start(rt, &cfg) == 0);
-    rcgc_object *small[10];
-    const unsigned line_small = __LINE__ + 1;
-    for (int i = 0; i < 10; i++) small[i] = RCGC_NEW(rt, &t_leaf_type);
-    const unsigned line_big = __LINE__ + 1;
-    rcgc_object *big = RCGC_NEW_SIZED(rt, &t_leaf_type, t_leaf_type.size + 4000);
-    rcgc_snapshot *s1 = rcgc_snapshot_take(rt);
-    REQUIRE(s1 != NULL);
-    CHECK_EQ(rcgc_snapshot_traceback_limit(s1), 3);
-    /* only this file's allocations */
-    rcgc_trace_filter mine = {1, "*test_snapshot.c", -1, 0, -1};
-    rcgc_snapshot *m1 = rcgc_snapshot_filter(s1, &mine, 1);
-    rcgc_statistic *st;
-    REQUIRE(rcgc_snapshot_statistics(m1, RCGC_BY_LINENO, 0, &st) == 2);
-    CHECK_EQ(st[0].traceback->frames[0].lineno, line_big);
-    CHECK_EQ(st[0].count, 1);
-    CHECK(st[0].size > 4000);
-    CHECK_EQ(st[1].traceback->frames[0].lineno, line_small);
-    CHECK_EQ(st[1].count, 10);
-    CHECK_STR(st[1].traceback->frames[0].function, "snapshot_of_the_tracer");
-    char buf[256], want[64];
-    rcgc_statistic_format(&st[1], RCGC_BY_LINENO, 0, buf, sizeof buf);
-    snprintf(want, sizeof want, "test_snapshot.c:%u: size=", line_small);
-    CHECK(strstr(buf, want) != NULL && strstr(buf, "count=10, average=") != NULL);
-    rcgc_statistics_free(st);
-    /* the line filter keeps exactly the ten */
-    rcgc_trace_filter line = {1, "*test_snapshot.c", (long)line_small, 0, -1};
-    rcgc_snapshot *m2 = rcgc_snapshot_filter(s1, &line, 1);
-    CHECK_EQ(rcgc_snapshot_count(m2), 10);
-    /* through a file and back */
-    char err[256];
-    const char *path = scratch("tracer");
-    CHECK_EQ(rcgc_snapshot_dump(s1, path, err, sizeof err), 0);
-    rcgc_snapshot *l = rcgc_snapshot_load(path, err, sizeof err);
-    CHECK(l != NULL && snap_equal(l, s1));
-    unlink(path);
-    /* free the ten: the compare shows them gone */
-    for (int i = 0; i < 10; i++) rcgc_decref(rt, small[i]);
-    rcgc_snapshot *s2 = rcgc_snapshot_take(rt);
-    rcgc_snapshot *m3 = rcgc_snapshot_filter(s2, &mine, 1);
-    rcgc_ssize n = rcgc_snapshot_compare(m3, m1, RCGC_BY_LINENO, 0, &st);
-    REQUIRE(n == 2);
-    if (OBJECTS_FREED_AT_ONCE) {
-        CHECK_EQ(st[0].traceback->frames[0].lineno, line_small);
-        CHECK_EQ(st[0].count, 0);
-        CHECK_EQ(st[0].count_diff, -10);
-        CHECK_EQ(st[1].size_diff, 0);
-    }
-    rcgc_statistics_free(st);
-    rcgc_decref(rt, big);
-    rcgc_snapshot *snaps[] = {s1, m1, m2, l, s2, m3};
-    for (size_t i = 0; i < sizeof snaps / sizeof snaps[0]; i++) rcgc_snapshot_free(snaps[i]);
-    rcgc_trace_stop(rt);
-    t_teardown(rt);
-}
-
-/* ---- scale ---- */
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* n traces over ntb distinct 3-frame tracebacks of 50 files (the 10^6
- * timings of docs/tracer.md: RCGC_SNAPSHOT_TRACES=1000000). */
-static rcgc_snapshot *large(long n, long ntb, unsigned salt)
-{
-    rcgc_snapshot *s = rcgc__snapshot_new(3, 0);
-    long *tbs = malloc((size_t)ntb * sizeof *tbs);
-    char names[50][32];
-    for (int i = 0; i < 50; i++) snprintf(names[i], sizeof names[i], "src/module_%02d.c", i);
-    for (long i = 0; i < ntb; i++) {
-        rcgc_frame f[3] = {{names[i % 50], (unsigned)(i % 97 + i / 1000 * 100), "fn", NULL, 0},
-                           {names[(i * 7) % 50], (unsigned)(i % 13), "caller", NULL, 0},
-                           {names[0], 1, "main", NULL, 0}};
-        tbs[i] = rcgc__snapshot_add_traceback(s, f, 3, 3 + (int)(i % 5));
-    }
-    uint32_t r = 12345 + salt;
-    for (long i = 0; i < n; i++) {
-        r = r * 1103515245u + 12345u;
-        size_t size = 16 + (r >> 20) % 512;
-        rcgc__snapshot_add_trace(s, r % 3, size, tbs[(i * 7919 + (r >> 8)) % ntb],
-                                 (double)size, 1);
-    }
-    free(tbs);
-    return s;
-}
-
-static double timed_stats(const rcgc_snapshot *s, const rcgc_snapshot *old,
-                          rcgc_stat_key key, int cumulative, long n, long *nkeys)
-{
-    rcgc_statistic *st;
-    double t = now();
-    rcgc_ssize m = old ? rcgc_snapshot_compare(s, old, key, cumulative, &st)
-                       : rcgc_snapshot_statistics(s, key, cumulative, &st);
-    t = now() - t;
-    CHECK(m > 0);
-    double total = 0;
-    for (rcgc_ssize i = 0; i < m; i++) total += st[i].count;
-    if (!cumulative && !old) CHECK_EQ(total, n);
-    rcgc_statistics_free(st);
-    *nkeys = (long)m;
-    return t;
-}
-
-static void large_run(long n, long ntb)
-{
-    static const char *const names[] = {"traceback", "filename", "lineno"};
-    rcgc_snapshot *a = large(n, ntb, 0), *b = large(n, ntb, 1);
-    long keys;
-    printf("  %ld traces, %ld tracebacks:\n", n, ntb);
-    for (int k = 0; k < 3; k++) {
-        double t = timed_stats(a, NULL, (rcgc_stat_key)k, 0, n, &keys);
-        printf("    statistics by %-9s %.3f s (%ld keys)\n", names[k], t, keys);
-    }
-    double t = timed_stats(a, NULL, RCGC_BY_LINENO, 1, n, &keys);
-    printf("    cumulative by lineno   %.3f s (%ld keys)\n", t, keys);
-    t = timed_stats(b, a, RCGC_BY_TRACEBACK, 0, n, &keys);
-    printf("    compare by traceback   %.3f s (%ld keys)\n", t, keys);
-    t = timed_stats(b, a, RCGC_BY_LINENO, 0, n, &keys);
-    printf("    compare by lineno      %.3f s (%ld keys)\n", t, keys);
-    rcgc_trace_filter f = {1, "src/module_1*", -1, 0, -1};
-    t = now();
-    rcgc_snapshot *g = rcgc_snapshot_filter(a, &f, 1);
-    printf("    filter                 %.3f s (%ld kept)\n", now() - t,
-           (long)rcgc_snapshot_count(g));
-    rcgc_snapshot_free(g);
-    char err[256];
-    const char *path = scratch("large");
-    t = now();
-    CHECK_EQ(rcgc_snapshot_dump(a, path, err, sizeof err), 0);
-    double dump_s = now() - t;
-    struct stat sb;
-    stat(path, &sb);
-    t = now();
-    rcgc_snapshot *l = rcgc_snapshot_load(path, err, sizeof err);
-    printf("    dump %.3f s, load %.3f s, file %lld bytes\n", dump_s, now() - t,
-           (long long)sb.st_size);
-    CHECK(l != NULL && snap_equal(l, a));
-    unlink(path);
-    rcgc_snapshot_free(l);
-    rcgc_snapshot_free(a);
-    rcgc_snapshot_free(b);
-}
-
-TEST(large_snapshots)
-{
-    const char *env = getenv("RCGC_SNAPSHOT_TRACES");
-    long n = env ? atol(env) : t_scale(200000);
-    large_run(n, 1000); /* typical: few distinct stacks */
-    large_run(n, n);    /* worst: every trace its own stack */
-}
-
 TEST_MAIN(T(format_size_table), T(statistic_format), T(group_by_line),
           T(group_by_file), T(group_by_traceback), T(group_cumulative),
           T(statistics_arguments), T(statistics_against_cpython),
           T(cstack_frames_group_by_module), T(empty_traceback),
           T(empty_snapshot), T(sampled_estimates), T(filter_traces),
           T(filter_traces_domain), T(filter_match_frame),
-          T(filter_match_traceback), T(filter_fnmatch_rules),
-          T(dump_load_round_trip), T(load_small_file_layout),
-          T(load_corrupt_fields), T(load_estimate_fields),
-          T(load_truncated_everywhere), T(load_random_corruption),
-          T(load_and_dump_file_errors), T(snapshot_of_the_tracer),
-          T(large_snapshots))
+          T(filter_match_traceback), T(filter_fnmatch_rules))

@@ -2,6 +2,7 @@
  * support.c - the test harness, allocator and object types of test.h.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/wait.h>
@@ -25,20 +26,125 @@ void t_fail(const char *file, int line, const char *fmt, ...)
     t_failures++;
 }
 
+/* The per-process option.  With --fork (or RCGC_TEST_FORK=1 in the
+ * environment) every test runs in a child process of its own, forked from a
+ * parent that runs no test, so each starts from the program's initial state.
+ * The child ends with exit() (so a sanitizer's exit-time checks, such as
+ * LeakSanitizer's, run for each test) and a status only the harness uses:
+ * T_CHILD_PASS or T_CHILD_FAIL.  Anything else (a signal, abort(), a
+ * sanitizer's report, a test that calls exit() itself) is that test's FAIL,
+ * with the signal or status, and the next test still runs.
+ *
+ * Where it is used: the sanitizer builds set RCGC_TEST_FORK=1 for every test
+ * program (tests/CMakeLists.txt), because there a finding ends the process,
+ * and one heap error in one test would otherwise hide every later test of
+ * its file in the same CI run; a fork per test costs little next to the
+ * sanitizers themselves.  The plain builds run in one process, as a user
+ * program does, so that state one test leaves behind (a mistake the fork
+ * would hide) is still seen by the next; valgrind runs in one process too
+ * (valgrind.sh keeps children silent, so it would miss their errors). */
+#define T_CHILD_PASS 0
+#define T_CHILD_FAIL 97
+
+static int fork_wanted(int argc, char **argv)
+{
+    int on = 0;
+    const char *env = getenv("RCGC_TEST_FORK");
+    if (env != NULL && *env != 0 && strcmp(env, "0") != 0) on = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--fork") == 0) on = 1;
+        if (strcmp(argv[i], "--no-fork") == 0) on = 0;
+    }
+    return on;
+}
+
+/* Run one test in a child; 1 if it passed.  why receives the reason of a
+ * failure that the child could not report itself. */
+static int run_forked(const struct test_case *tc, char *why, size_t size)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(why, size, " (fork failed)");
+        return 0;
+    }
+    if (pid == 0) {
+        t_current = tc->name;
+        t_failures = 0;
+        tc->fn();
+        exit(t_failures ? T_CHILD_FAIL : T_CHILD_PASS);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) {
+            snprintf(why, size, " (waitpid failed)");
+            return 0;
+        }
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        const char *name = sig == SIGSEGV   ? "SIGSEGV"
+                           : sig == SIGABRT ? "SIGABRT"
+                           : sig == SIGBUS  ? "SIGBUS"
+                           : sig == SIGFPE  ? "SIGFPE"
+                           : sig == SIGILL  ? "SIGILL"
+                           : sig == SIGKILL ? "SIGKILL"
+                                            : "signal";
+        snprintf(why, size, " (killed by signal %d, %s)", sig, name);
+        return 0;
+    }
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (code == T_CHILD_PASS) return 1;
+    if (code != T_CHILD_FAIL)
+        snprintf(why, size, " (exited with status %d before the test ended)",
+                 code);
+    return 0;
+}
+
 int t_run_all(const struct test_case *cases, size_t n, int argc, char **argv)
 {
-    int failed = 0, ran = 0;
+    int failed = 0, ran = 0, list = 0;
+    const char *filter = NULL;
     setvbuf(stdout, NULL, _IONBF, 0);
-    for (size_t i = 0; i < n; i++) {
-        if (argc > 1 && strstr(cases[i].name, argv[1]) == NULL) continue;
-        t_current = cases[i].name;
-        t_failures = 0;
-        cases[i].fn();
-        ran++;
-        printf("%-4s %s\n", t_failures ? "FAIL" : "ok", cases[i].name);
-        if (t_failures) failed++;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--list") == 0)
+            list = 1;
+        else if (strcmp(argv[i], "--fork") == 0 ||
+                 strcmp(argv[i], "--no-fork") == 0)
+            ;
+        else if (strncmp(argv[i], "--", 2) == 0 || filter != NULL) {
+            fprintf(stderr, "usage: %s [--fork | --no-fork] [--list] [NAME]\n"
+                    "  runs the tests whose name contains NAME (all by default);\n"
+                    "  --fork or RCGC_TEST_FORK=1: each test in its own process\n",
+                    argv[0]);
+            return 2;
+        } else
+            filter = argv[i];
     }
-    printf("%d of %d tests passed\n", ran - failed, ran);
+    int forked = fork_wanted(argc, argv);
+    for (size_t i = 0; i < n; i++) {
+        if (filter != NULL && strstr(cases[i].name, filter) == NULL) continue;
+        if (list) {
+            printf("%s\n", cases[i].name);
+            continue;
+        }
+        char why[96] = "";
+        int pass;
+        if (forked)
+            pass = run_forked(&cases[i], why, sizeof why);
+        else {
+            t_current = cases[i].name;
+            t_failures = 0;
+            cases[i].fn();
+            pass = t_failures == 0;
+        }
+        ran++;
+        printf("%-4s %s%s\n", pass ? "ok" : "FAIL", cases[i].name, why);
+        if (!pass) failed++;
+    }
+    if (list) return 0;
+    printf("%d of %d tests passed%s\n", ran - failed, ran,
+           forked ? " (each in its own process)" : "");
     return failed ? 1 : (ran ? 0 : 1);
 }
 
@@ -208,189 +314,4 @@ void t_teardown(rcgc_runtime *rt)
         t_fail(__FILE__, __LINE__, "teardown: %ld blocks, %zu bytes not freed",
                t_alloc_state.live_blocks, t_alloc_state.live_bytes);
     t_alloc_release(&t_alloc_state);
-}
-
-/* ---- node types ---- */
-
-static int node_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg)
-{
-    t_nodeobj *n = (t_nodeobj *)self;
-    for (rcgc_ssize i = 0; i < n->n; i++) RCGC_VISIT(n->items[i]);
-    return 0;
-}
-
-static void node_clear(rcgc_runtime *rt, rcgc_object *self)
-{
-    t_nodeobj *n = (t_nodeobj *)self;
-    /* Last to first, as a Python list; re-read n->n each time because a
-     * decref can run code that changes this node. */
-    while (n->n > 0) {
-        rcgc_object *item = n->items[--n->n];
-        n->items[n->n] = NULL;
-        rcgc_decref(rt, item);
-    }
-}
-
-static void node_release(rcgc_runtime *rt, rcgc_object *self)
-{
-    t_nodeobj *n = (t_nodeobj *)self;
-    rcgc_mem_free(rt, n->items);
-    n->items = NULL;
-    n->cap = 0;
-}
-
-static int node_finalize(rcgc_runtime *rt, rcgc_object *self)
-{
-    t_nodeobj *n = (t_nodeobj *)self;
-    n->nfinalize++;
-    return n->on_finalize ? n->on_finalize(rt, self, n->ctx) : 0;
-}
-
-static int node_legacy(rcgc_runtime *rt, rcgc_object *self)
-{
-    t_nodeobj *n = (t_nodeobj *)self;
-    n->nlegacy++;
-    return n->on_legacy ? n->on_legacy(rt, self, n->ctx) : 0;
-}
-
-/* A tuple can be untracked once nothing in it may be tracked. */
-static int tuple_may_untrack(rcgc_object *self)
-{
-    t_nodeobj *n = (t_nodeobj *)self;
-    for (rcgc_ssize i = 0; i < n->n; i++)
-        if (n->items[i] == NULL || rcgc_may_be_tracked(n->items[i])) return 0;
-    return 1;
-}
-
-const rcgc_type t_node_type = {
-    .name = "node",
-    .size = sizeof(t_nodeobj),
-    .flags = RCGC_TYPE_GC,
-    .traverse = node_traverse,
-    .clear = node_clear,
-    .release = node_release};
-const rcgc_type t_fnode_type = {
-    .name = "fnode",
-    .size = sizeof(t_nodeobj),
-    .flags = RCGC_TYPE_GC,
-    .traverse = node_traverse,
-    .clear = node_clear,
-    .finalize = node_finalize,
-    .release = node_release};
-const rcgc_type t_lnode_type = {
-    .name = "lnode",
-    .size = sizeof(t_nodeobj),
-    .flags = RCGC_TYPE_GC,
-    .traverse = node_traverse,
-    .clear = node_clear,
-    .legacy_finalize = node_legacy,
-    .release = node_release};
-const rcgc_type t_flnode_type = {
-    .name = "flnode",
-    .size = sizeof(t_nodeobj),
-    .flags = RCGC_TYPE_GC,
-    .traverse = node_traverse,
-    .clear = node_clear,
-    .finalize = node_finalize,
-    .legacy_finalize = node_legacy,
-    .release = node_release};
-const rcgc_type t_tuple_type = {
-    .name = "tuple",
-    .size = sizeof(t_nodeobj),
-    .flags = RCGC_TYPE_GC,
-    .traverse = node_traverse,
-    .clear = node_clear,
-    .release = node_release,
-    .may_untrack = tuple_may_untrack};
-const rcgc_type t_dict_type = {
-    .name = "dict",
-    .size = sizeof(t_nodeobj),
-    .flags = RCGC_TYPE_GC | RCGC_TYPE_UNTRACK_ON_FULL,
-    .traverse = node_traverse,
-    .clear = node_clear,
-    .release = node_release,
-    .may_untrack = tuple_may_untrack};
-const rcgc_type t_plain_type = {
-    .name = "plain",
-    .size = sizeof(t_nodeobj),
-    .traverse = node_traverse,
-    .clear = node_clear,
-    .finalize = node_finalize,
-    .release = node_release};
-const rcgc_type t_leaf_type = {
-    .name = "leaf",
-    .size = sizeof(t_nodeobj)};
-
-rcgc_object *t_new(rcgc_runtime *rt, const rcgc_type *type, int id)
-{
-    rcgc_object *o = rcgc_object_new(rt, type);
-    if (o == NULL) return NULL;
-    t_as(o)->id = id;
-    if (type->flags & RCGC_TYPE_GC) rcgc_object_track(rt, o);
-    return o;
-}
-
-rcgc_object *t_node(rcgc_runtime *rt, int id)
-{
-    return t_new(rt, &t_node_type, id);
-}
-
-rcgc_object *t_leaf(rcgc_runtime *rt, int id)
-{
-    return t_new(rt, &t_leaf_type, id);
-}
-
-int t_append(rcgc_runtime *rt, rcgc_object *node, rcgc_object *item)
-{
-    t_nodeobj *n = t_as(node);
-    if (n->n == n->cap) {
-        rcgc_ssize cap = n->cap ? n->cap * 2 : 4;
-        void *p = rcgc_mem_realloc(rt, n->items, (size_t)cap * sizeof *n->items);
-        if (p == NULL) return RCGC_ENOMEM;
-        n->items = p;
-        n->cap = cap;
-    }
-    rcgc_incref(item);
-    n->items[n->n++] = item;
-    return 0;
-}
-
-int t_append_steal(rcgc_runtime *rt, rcgc_object *node, rcgc_object *item)
-{
-    int rc = t_append(rt, node, item);
-    rcgc_decref(rt, item);
-    return rc;
-}
-
-int t_remove(rcgc_runtime *rt, rcgc_object *node, rcgc_object *item)
-{
-    t_nodeobj *n = t_as(node);
-    for (rcgc_ssize i = 0; i < n->n; i++) {
-        if (n->items[i] == item) {
-            memmove(&n->items[i], &n->items[i + 1],
-                    (size_t)(n->n - i - 1) * sizeof *n->items);
-            n->n--;
-            rcgc_decref(rt, item);
-            return 1;
-        }
-    }
-    return 0;
-}
-
-void t_clear(rcgc_runtime *rt, rcgc_object *node)
-{
-    node_clear(rt, node);
-}
-
-void t_link2(rcgc_runtime *rt, rcgc_object *a, rcgc_object *b)
-{
-    t_append(rt, a, b);
-    t_append(rt, b, a);
-}
-
-int t_log_count(const t_log *log, int id)
-{
-    int c = 0;
-    for (int i = 0; i < log->n; i++) c += log->ids[i] == id;
-    return c;
 }

@@ -3,10 +3,18 @@
  * object types the tests build graphs from.
  *
  * A test file defines its tests with TEST(name) and lists them in
- * TEST_MAIN(...).  Each test runs in the same process, in order; `prog NAME`
- * runs the tests whose name contains NAME.  Tests create their runtime with
- * t_runtime() and end with t_teardown(), which frees the runtime and fails
- * unless every object and every byte went back to the allocator.
+ * TEST_MAIN(...).  The tests run in order, in one process by default:
+ *     prog [--fork | --no-fork] [--list] [NAME]
+ * runs the tests whose name contains NAME (all without it); --list prints
+ * their names instead; --fork (or RCGC_TEST_FORK=1 in the environment) runs
+ * each test in a child process of its own, so that a crash or abort is that
+ * test's FAIL, with its signal, and the rest of the file still runs
+ * (support.c says where CTest uses it).  Each test prints "ok NAME" or
+ * "FAIL NAME"; the last line is "P of N tests passed"; the exit status is 0
+ * when every test that ran passed and at least one ran.  Tests create their
+ * runtime with t_runtime() and end with t_teardown(), which frees the
+ * runtime and fails unless every object and every byte went back to the
+ * allocator.
  */
 #ifndef RCGC_TEST_H
 #define RCGC_TEST_H
@@ -39,6 +47,9 @@ extern const char *t_current;
         return t_run_all(cases, sizeof cases / sizeof cases[0], argc, argv); \
     }
 
+/* Run the cases as the command line and RCGC_TEST_FORK say (above); the
+ * program's exit status: 0 all passed, 1 a test failed or none ran, 2 a bad
+ * command line. */
 int t_run_all(const struct test_case *cases, size_t n, int argc, char **argv);
 void t_fail(const char *file, int line, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -145,6 +156,16 @@ extern const rcgc_type t_dict_type;    /* untracked on full collections */
 extern const rcgc_type t_plain_type;   /* container of a non-GC type */
 extern const rcgc_type t_leaf_type;    /* non-GC, holds nothing (an int) */
 
+/* Weakly referenceable node types (CPython: class N(list): __slots__ =
+ * ('__weakref__',)), same layout and functions as t_node_type: */
+extern const rcgc_type t_wnode_type;  /* GC container */
+extern const rcgc_type t_wfnode_type; /* + PEP 442 finalizer (__del__) */
+extern const rcgc_type t_wlnode_type; /* + legacy finalizer (tp_del) */
+extern const rcgc_type t_wnogc_type;  /* container of a non-GC type, never
+                                       * tracked (_testcapi.ContainerNoGC) */
+extern const rcgc_type t_wleaf_type;  /* non-GC; may hold references (a
+                                       * hashable key with a slot) */
+
 /* NEW: an empty node of type, tracked if the type is a GC type; NULL when
  * out of memory. */
 rcgc_object *t_new(rcgc_runtime *rt, const rcgc_type *type, int id);
@@ -161,6 +182,43 @@ int t_remove(rcgc_runtime *rt, rcgc_object *node, rcgc_object *item);
 void t_clear(rcgc_runtime *rt, rcgc_object *node);
 /* a <-> b */
 void t_link2(rcgc_runtime *rt, rcgc_object *a, rcgc_object *b);
+/* NEW: a node of t_wnode_type, tracked; NULL when out of memory. */
+rcgc_object *t_wnode(rcgc_runtime *rt, int id);
+/* NEW: a tracked node of type that references itself; NULL when out of
+ * memory. */
+rcgc_object *t_self_cycle(rcgc_runtime *rt, const rcgc_type *type, int id);
+
+/* ---- counters and clean-up (nodes.c) ---- */
+
+/* Objects of rt allocated and not yet freed (rcgc_runtime_stats.objects). */
+rcgc_ssize t_live_objects(rcgc_runtime *rt);
+/* 1 if the referent of weak reference wr (BORROWED) is alive. */
+int t_wr_alive(rcgc_runtime *rt, rcgc_object *wr);
+/* What a CPython test does with uncollectable cycles: break every object in
+ * gc.garbage (all must be t_nodeobj types), then empty the list. */
+void t_clean_garbage(rcgc_runtime *rt);
+/* The usual end of a collector test: rcgc_gc_check(rt) finds nothing, then
+ * t_teardown(rt). */
+void t_finish(rcgc_runtime *rt);
+
+/* ---- the unraisable hook (nodes.c) ---- */
+
+/* The reports an unraisable hook received: the first T_UNRAISABLE_MAX are
+ * kept, n counts them all.  obj is an address only: the object may be gone
+ * by the time the test looks. */
+#define T_UNRAISABLE_MAX 16
+typedef struct t_unraisable {
+    int n;
+    rcgc_unraisable_kind kind[T_UNRAISABLE_MAX];
+    rcgc_object *obj[T_UNRAISABLE_MAX];
+    int err[T_UNRAISABLE_MAX];
+} t_unraisable;
+/* An rcgc_unraisable_fn recording into ctx, a t_unraisable. */
+void t_record_unraisable(rcgc_runtime *rt, rcgc_unraisable_kind kind,
+                         rcgc_object *obj, int err, void *ctx);
+/* A runtime as t_runtime() whose unraisable hook records into rec (zeroed
+ * first; BORROWED, must outlive the runtime). */
+rcgc_runtime *t_runtime_unraisable(t_unraisable *rec);
 
 static inline t_nodeobj *t_as(rcgc_object *o)
 {
