@@ -414,12 +414,25 @@ def write_events(out, events):
         events.clear()
 
 
-def run(data, out):
+def is_version2(lines):
+    """Is the first line with a token, not a comment, `version 2`?"""
+    for raw in lines:
+        tokens = raw.split()
+        if tokens and tokens[0][:1] != b'#':
+            return tokens == [b'version', b'2']
+    return False
+
+
+def run(data, out, debug=False):
     """Run the scenario DATA (bytes); return (status, error line or None)."""
     runner = _RUNNER
     lines = data.split(b'\n')
     if lines[-1] == b'':
         lines.pop()
+    if is_version2(lines):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import oracle2
+        return oracle2.run(lines, out, write_events, echo=debug)
     runner.start()
     for number, raw in enumerate(lines, 1):
         tokens = raw.split()        # exactly 0x20 0x09 0x0b 0x0c 0x0d here
@@ -461,7 +474,7 @@ def main(argv):
         gc.set_debug(gc.DEBUG_COLLECTABLE)
     out = sys.stdout.buffer
     try:
-        status, error = run(data, out)
+        status, error = run(data, out, debug)
         out.flush()
     except OSError:
         return 1
