@@ -728,7 +728,8 @@ class Runner:
     def op_referents(self, name):
         obj = self.any_node(name)
         if type(obj) in NODE_TYPES:
-            names = sorted(self.name_of(o) for o in gc.get_referents(obj))
+            names = sorted(self.name_of(o) for o in gc.get_referents(obj)
+                           if self.is_scenario(o) or type(o) in UNODE_TYPES)
         else:
             names = []
         self.emit(' '.join(['referents', name] + names))
@@ -751,7 +752,6 @@ class Runner:
 
     def start(self, echo):
         gc.disable()
-        gc.collect()
         self.counter = _StderrCounter(sys.stderr, echo)
         sys.stderr = self.counter
         hook = _FREEFUNC(self._free_hook)
@@ -760,6 +760,7 @@ class Runner:
         for tp in (Node, DelNode, Ref, PlainRef):
             _set_free(tp, addr, _GC_DEL)
         gc.callbacks.append(self.gc_callback)
+        gc.collect()        # ctypes' helper types above leave cycles
         gc.freeze()
         self.set_debug()
         self.base_stats = gc.get_stats()
