@@ -26,7 +26,8 @@ import random
 
 PROFILES = {
     'v2-mixed':   dict(ops=(60, 300)),
-    'v2-auto':    dict(ops=(80, 400), auto=0.9, count=2.0, collect=0.4),
+    'v2-auto':    dict(ops=(80, 400), auto=0.9, count=2.0, collect=0.3,
+                       tmax=4),
     'v2-legacy':  dict(ops=(60, 300), dele=0.6, saveall=1.0, garbage=2.0),
     'v2-actions': dict(ops=(60, 300), fin=0.8, cb=0.9, act=0.8, auto=0.5),
     'v2-weak':    dict(ops=(60, 300), weak=3.0, plain=0.4, observe=2.0),
@@ -51,6 +52,7 @@ DEFAULTS = dict(
     observe=1.0,    # weight of introspection operations
     freeze=0.2,     # weight of freeze/unfreeze
     error=0.1,      # probability of ending with an error line
+    tmax=10,        # largest threshold 0
 )
 
 MAX_NODES = 45
@@ -263,7 +265,7 @@ class Gen2:
     def op_auto(self):
         rng = self.rng
         if rng.random() < 0.5:
-            self.emit('threshold', str(rng.randint(1, 12)),
+            self.emit('threshold', str(rng.randint(1, self.k['tmax'] + 2)),
                       str(rng.randint(0, 4)), str(rng.randint(0, 4)))
         else:
             self.auto = not self.auto
@@ -286,7 +288,7 @@ class Gen2:
     def build(self, target_ops):
         rng = self.rng
         if rng.random() < self.k['auto']:
-            self.emit('threshold', str(rng.randint(1, 10)),
+            self.emit('threshold', str(rng.randint(1, self.k['tmax'])),
                       str(rng.randint(0, 3)), str(rng.randint(0, 3)))
             self.emit('auto', 'on')
             self.auto = True
