@@ -752,7 +752,7 @@ class Runner:
 
     def start(self, echo):
         gc.disable()
-        self.counter = _StderrCounter(sys.stderr, echo)
+        self.counter = _StderrCounter(sys.stderr, False)
         sys.stderr = self.counter
         hook = _FREEFUNC(self._free_hook)
         self.hooks.append(hook)
@@ -762,6 +762,7 @@ class Runner:
         gc.callbacks.append(self.gc_callback)
         gc.collect()        # ctypes' helper types above leave cycles
         gc.freeze()
+        self.counter.echo = echo
         self.set_debug()
         self.base_stats = gc.get_stats()
 
