@@ -11,7 +11,8 @@
 #   make fuzz            fuzz the scenario runner, the snapshot loader and
 #                        the diagnostics endpoint's requests
 #                        (FUZZ_TIME=seconds each; clang)
-#   make difftest N=100000   N random scenarios on rcgc and on CPython
+#   make difftest N=100000   N random v2 scenarios on rcgc and on CPython
+#                            (difftest-v1: version-1 scenarios)
 #   make bench           rcgc against glibc, mimalloc, jemalloc, Boehm GC and
 #                        CPython, side by side: Markdown tables on stdout,
 #                        records in build/bench/results.json
@@ -41,7 +42,7 @@ ctest     = cd $(1) && ctest --output-on-failure -j$(JOBS) $(2)
 
 .PHONY: all demo test test-release test-debug test-sanitize test-tsan \
         test-valgrind bench bench-gc bench-alloc bench-diag bench-trace fuzz \
-        difftest install clean
+        difftest difftest-v1 install clean
 
 all:
 	@$(call configure,$(BUILD),-DCMAKE_BUILD_TYPE=RelWithDebInfo)
@@ -121,12 +122,16 @@ fuzz:
 	  -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
 	  -artifact_prefix=./serve- -print_final_stats=1 corpus-serve seeds-serve
 
-# A long differential campaign: N random scenarios (seeds 1..N) on the C
-# runner and on CPython's oracle; differing scenarios are kept in
-# build/difftest-failures.
+# A long differential campaign: N random version-2 scenarios (gen.py --v2,
+# seeds 1..N) on the C runner and on CPython's oracle in batch mode; differing
+# scenarios are kept in build/difftest-failures.  difftest-v1: the same with
+# version-1 scenarios.
 N ?= 100000
 difftest: all
-	python3 tests/diff/compare.py -q -j$(JOBS) -b $(BUILD)/bin/rcgc-scenario \
+	python3 tests/diff/compare.py -q -j$(JOBS) --batch -b $(BUILD)/bin/rcgc-scenario \
+	  --gen-seeds 1-$(N) --gen-args=--v2 --keep $(BUILD)/difftest-failures
+difftest-v1: all
+	python3 tests/diff/compare.py -q -j$(JOBS) --batch -b $(BUILD)/bin/rcgc-scenario \
 	  --gen-seeds 1-$(N) --keep $(BUILD)/difftest-failures
 
 # make bench-alloc: the pool allocator against glibc malloc, mimalloc and

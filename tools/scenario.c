@@ -1,8 +1,10 @@
 /*
  * scenario.c - the scenario runner on rcgc's public API (scenario format
- * version 1, ../shared/spec/scenario-format.md; the CPython oracle is
- * tests/diff/oracle.py, whose error texts and decisions this file follows
- * byte for byte: see the table at the top of oracle.py).
+ * version 1, ../shared/spec/scenario-format.md, and the subset of version 2
+ * (scenario-format-v2.md) that tests/diff/oracle2.py implements; the CPython
+ * oracle is tests/diff/oracle.py, whose error texts and decisions this file
+ * follows byte for byte: see the table at the top of oracle.py and
+ * tests/diff/README.md).
  *
  * The object model mirrors the oracle's:
  *   - a node is one tracked, weakly referenceable object holding a list of
@@ -30,16 +32,21 @@
 
 #define NAME_MAX_LEN 64 /* [A-Za-z_][A-Za-z0-9_]{0,63} */
 #define QUOTE_MAX 64    /* longer tokens are cut in messages */
-#define KEEP 96         /* bytes kept per token: "fin=drop:" + a cut name */
-#define MAX_TOKENS 4    /* an operation and at most three arguments */
+#define KEEP 200        /* bytes kept per token: "fin=deref:" + NAME + ":" + a
+                           cut name */
+#define MAX_TOKENS 6    /* "ordered", an operation, at most four arguments */
 
 /* ---- modes ---- */
 
-enum mode_kind { MODE_NONE, MODE_LOG, MODE_RESURRECT, MODE_CLEAR, MODE_COLLECT, MODE_DROP };
+enum mode_kind {
+    MODE_NONE, MODE_LOG, MODE_RESURRECT, MODE_CLEAR, MODE_COLLECT, MODE_DROP,
+    MODE_NEW, MODE_DEREF, MODE_WEAK, MODE_WEAKCB
+};
 
 typedef struct mode {
     enum mode_kind kind;
-    char root[NAME_MAX_LEN + 1]; /* MODE_DROP: the root to unbind */
+    char root[NAME_MAX_LEN + 1]; /* drop:ROOT, new:NAME, deref:W, weak:W */
+    char root2[NAME_MAX_LEN + 1]; /* deref:W:ROOT: ROOT ("" if none) */
 } mode;
 
 /* ---- objects ---- */
@@ -49,6 +56,7 @@ typedef struct node {
     rcgc_object **items; /* strong references, in order */
     rcgc_ssize n, cap;
     mode fin;
+    mode del; /* version 2: the legacy finalizer's mode (del= types only) */
     char name[NAME_MAX_LEN + 1];
 } node;
 
@@ -77,6 +85,25 @@ struct runner {
     rcgc_object **saved;  /* strong references */
     size_t nsaved, saved_cap;
     rcgc_gc_stats base[RCGC_NUM_GENERATIONS];
+    /* events of the current line, written when it succeeds */
+    char *ev;
+    size_t evlen, evcap;
+    /* version 2 */
+    int version_known;    /* the first operation line was seen */
+    int v2;               /* a version-2 file */
+    int gccb;             /* gccb on */
+    int ordered;          /* an ordered operation runs: events get "@K " */
+    long ordered_k;       /* events so far on this ordered line */
+    long collections;     /* collections started (the gc callback) */
+    struct wname *wnames; /* weak reference -> name, open addressing */
+    size_t nwnames, wcap;
+};
+
+/* The name of a weak reference (plain: the basic, shared reference). */
+struct wname {
+    const rcgc_object *wr; /* NULL: empty slot */
+    int plain;
+    char name[NAME_MAX_LEN + 1];
 };
 
 /* Handlers are called by the library with no context: the runner running
@@ -92,15 +119,60 @@ static struct runner *R;
 static void emit(const char *fmt, ...) PRINTF_LIKE;
 static int fail(const char *fmt, ...) PRINTF_LIKE;
 
+/* Append to the line's event buffer. */
+static void ev_append(const char *text, size_t len)
+{
+    if (R->evlen + len + 1 > R->evcap) {
+        size_t cap = R->evcap ? R->evcap : 256;
+        while (cap < R->evlen + len + 1) cap *= 2;
+        char *p = realloc(R->ev, cap);
+        if (p == NULL) {
+            R->nomem = 1;
+            return;
+        }
+        R->ev = p;
+        R->evcap = cap;
+    }
+    memcpy(R->ev + R->evlen, text, len);
+    R->evlen += len;
+}
+
+/* One event of the current line ("LINE [@K ]TEXT"), kept until the line
+ * ends: an ordered line that starts a collection prints none of them. */
 static void emit(const char *fmt, ...)
 {
     if (R->finished) return;
+    char head[64];
+    int n = R->ordered ? snprintf(head, sizeof head, "%ld @%ld ", R->line, ++R->ordered_k)
+                       : snprintf(head, sizeof head, "%ld ", R->line);
+    ev_append(head, (size_t)n);
     va_list ap;
     va_start(ap, fmt);
-    fprintf(R->out, "%ld ", R->line);
-    vfprintf(R->out, fmt, ap);
-    fputc('\n', R->out);
+    char small[256];
+    va_list ap2;
+    va_copy(ap2, ap);
+    int len = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
+    if (len >= 0 && (size_t)len < sizeof small) {
+        ev_append(small, (size_t)len);
+    } else if (len >= 0) {
+        char *big = malloc((size_t)len + 1);
+        if (big != NULL) {
+            vsnprintf(big, (size_t)len + 1, fmt, ap2);
+            ev_append(big, (size_t)len);
+            free(big);
+        } else {
+            R->nomem = 1;
+        }
+    }
+    va_end(ap2);
+    ev_append("\n", 1);
+}
+
+static void ev_flush(void)
+{
+    if (R->evlen > 0) fwrite(R->ev, 1, R->evlen, R->out);
+    R->evlen = 0;
 }
 
 /* ---- roots ---- */
@@ -210,28 +282,23 @@ static void node_release(rcgc_runtime *rt, rcgc_object *self)
 }
 
 static void saved_append(rcgc_object *o);
+static void action(const char *hook, rcgc_object *obj, const char *name, const mode *m);
 
 static int node_finalize(rcgc_runtime *rt, rcgc_object *self)
 {
+    (void)rt;
     node *n = (node *)self;
     if (n->fin.kind == MODE_NONE || R->finished) return 0;
-    emit("fin %s", n->name);
-    switch (n->fin.kind) {
-    case MODE_RESURRECT:
-        saved_append(self);
-        break;
-    case MODE_CLEAR:
-        node_clear(rt, self);
-        break;
-    case MODE_COLLECT:
-        emit("fincollect %s %td", n->name, rcgc_gc_collect(rt, 2));
-        break;
-    case MODE_DROP:
-        unbind(n->fin.root);
-        break;
-    default:
-        break;
-    }
+    action("fin", self, n->name, &n->fin);
+    return 0;
+}
+
+static int node_legacy_finalize(rcgc_runtime *rt, rcgc_object *self)
+{
+    (void)rt;
+    node *n = (node *)self;
+    if (n->del.kind == MODE_NONE || R->finished) return 0;
+    action("del", self, n->name, &n->del);
     return 0;
 }
 
@@ -244,11 +311,44 @@ static const rcgc_type node_type = {
     .finalize = node_finalize,
     .release = node_release};
 
+/* Version 2: a node with a legacy finalizer (del=), and untracked nodes (a
+ * type the collector does not know: no RCGC_TYPE_GC, not weakly
+ * referenceable; they never hold references). */
+static const rcgc_type delnode_type = {
+    .name = "DelNode",
+    .size = sizeof(node),
+    .flags = RCGC_TYPE_GC | RCGC_TYPE_WEAKREF,
+    .traverse = node_traverse,
+    .clear = node_clear,
+    .finalize = node_finalize,
+    .legacy_finalize = node_legacy_finalize,
+    .release = node_release};
+
+static const rcgc_type unode_type = {
+    .name = "UNode",
+    .size = sizeof(node),
+    .clear = node_clear,
+    .finalize = node_finalize,
+    .release = node_release};
+
+static const rcgc_type udelnode_type = {
+    .name = "UDelNode",
+    .size = sizeof(node),
+    .clear = node_clear,
+    .finalize = node_finalize,
+    .legacy_finalize = node_legacy_finalize,
+    .release = node_release};
+
 static const rcgc_type refinfo_type = {.name = "refinfo", .size = sizeof(refinfo)};
+
+static int is_tracked_node(const rcgc_object *o)
+{
+    return o->type == &node_type || o->type == &delnode_type;
+}
 
 static int is_node(const rcgc_object *o)
 {
-    return o->type == &node_type;
+    return is_tracked_node(o) || o->type == &unode_type || o->type == &udelnode_type;
 }
 
 static int node_append(node *n, rcgc_object *item)
@@ -280,12 +380,76 @@ static void node_remove(node *n, rcgc_object *item)
 
 static int weak_callback(rcgc_runtime *rt, rcgc_object *wr, rcgc_object *arg)
 {
-    (void)rt, (void)wr;
+    (void)rt;
     refinfo *ri = (refinfo *)arg;
     if (R->finished) return 0;
-    emit("cb %s", ri->name);
-    if (ri->cb.kind == MODE_DROP) unbind(ri->cb.root);
+    action("cb", wr, ri->name, &ri->cb);
     return 0;
+}
+
+/* ---- weak reference names (version 2) ---- */
+
+static uint64_t hash_ptr(const void *p)
+{
+    uint64_t h = (uint64_t)(uintptr_t)p;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdu;
+    h ^= h >> 33;
+    return h;
+}
+
+static struct wname *wnames_find(const rcgc_object *wr)
+{
+    if (R->wcap == 0) return NULL;
+    size_t mask = R->wcap - 1;
+    for (size_t i = hash_ptr(wr) & mask;; i = (i + 1) & mask) {
+        struct wname *e = &R->wnames[i];
+        if (e->wr == wr) return e;
+        if (e->wr == NULL) return NULL;
+    }
+}
+
+/* Name a new weak reference (an old entry for a freed one at the same
+ * address is overwritten). */
+static void wnames_put(const rcgc_object *wr, const char *name, int plain)
+{
+    struct wname *e = wnames_find(wr);
+    if (e == NULL) {
+        if ((R->nwnames + 1) * 2 > R->wcap) {
+            size_t cap = R->wcap ? R->wcap * 2 : 64;
+            struct wname *t = calloc(cap, sizeof *t);
+            if (t == NULL) {
+                R->nomem = 1;
+                return;
+            }
+            struct wname *old = R->wnames;
+            size_t old_cap = R->wcap;
+            R->wnames = t;
+            R->wcap = cap;
+            for (size_t i = 0; i < old_cap; i++) {
+                if (old[i].wr == NULL) continue;
+                size_t j = hash_ptr(old[i].wr) & (cap - 1);
+                while (t[j].wr != NULL) j = (j + 1) & (cap - 1);
+                t[j] = old[i];
+            }
+            free(old);
+        }
+        size_t mask = R->wcap - 1, i = hash_ptr(wr) & mask;
+        while (R->wnames[i].wr != NULL) i = (i + 1) & mask;
+        e = &R->wnames[i];
+        e->wr = wr;
+        R->nwnames++;
+    }
+    e->plain = plain;
+    snprintf(e->name, sizeof e->name, "%s", name);
+}
+
+/* The name of any scenario object. */
+static const char *name_of(const rcgc_object *o)
+{
+    if (is_node(o)) return ((const node *)o)->name;
+    struct wname *e = wnames_find(o);
+    return e != NULL ? e->name : "?";
 }
 
 /* ---- the saved list ---- */
@@ -316,6 +480,131 @@ static void saved_clear(void)
     R->nsaved = R->saved_cap = 0;
     while (count > 0) rcgc_decref(R->rt, items[--count]);
     free(items);
+}
+
+/* ---- actions (version 2, section 5; version 1's modes are a subset) ---- */
+
+/* Bind name to obj (STEALS the reference), replacing what it held (a hook
+ * that ran inside the operation's allocation may have bound it). */
+static void roots_set(const char *name, rcgc_object *obj)
+{
+    root *r = roots_slot(name, 0);
+    if (r != NULL && r->state == 1) {
+        rcgc_object *old = r->obj;
+        r->obj = obj;
+        rcgc_decref(R->rt, old);
+        return;
+    }
+    if (roots_put(name, obj) != 0) {
+        rcgc_decref(R->rt, obj);
+        R->nomem = 1;
+    }
+}
+
+/* NEW: a tracked node with no options (the object is not yet bound). */
+static rcgc_object *make_node(const char *name, const mode *fin, const mode *del, int untracked)
+{
+    const rcgc_type *t = untracked ? (del->kind != MODE_NONE ? &udelnode_type : &unode_type)
+                                   : (del->kind != MODE_NONE ? &delnode_type : &node_type);
+    node *n = (node *)rcgc_object_new(R->rt, t);
+    if (n == NULL) {
+        R->nomem = 1;
+        return NULL;
+    }
+    n->fin = *fin;
+    n->del = *del;
+    snprintf(n->name, sizeof n->name, "%s", name);
+    if (!untracked) rcgc_object_track(R->rt, &n->base);
+    return &n->base;
+}
+
+/* NEW: a weak reference named wname to target (a tracked node), with the
+ * callback cb (MODE_NONE: none); never the shared basic reference. */
+static rcgc_object *make_ref(const char *wname, rcgc_object *target, const mode *cb)
+{
+    refinfo *ri = (refinfo *)rcgc_object_new(R->rt, &refinfo_type);
+    if (ri == NULL) {
+        R->nomem = 1;
+        return NULL;
+    }
+    ri->cb = *cb;
+    snprintf(ri->name, sizeof ri->name, "%s", wname);
+    rcgc_incref(target); /* held across the allocation, as CPython's argument */
+    rcgc_object *wr = rcgc_weakref_new(R->rt, target,
+                                       cb->kind != MODE_NONE ? weak_callback : NULL, &ri->base);
+    rcgc_decref(R->rt, &ri->base);
+    if (wr == NULL)
+        R->nomem = 1;
+    else
+        wnames_put(wr, wname, 0);
+    rcgc_decref(R->rt, target);
+    return wr;
+}
+
+/* What deref W shows now; *alive gets a NEW reference to the referent. */
+static void deref_text(const char *wname, char *buf, size_t size, rcgc_object **alive)
+{
+    *alive = NULL;
+    rcgc_object *wr = roots_get(wname);
+    if (wr == NULL || !rcgc_is_weakref(wr)) {
+        snprintf(buf, size, "deref %s none", wname);
+        return;
+    }
+    rcgc_object *o = rcgc_weakref_get(R->rt, wr);
+    snprintf(buf, size, "deref %s %s", wname, o != NULL ? name_of(o) : "dead");
+    *alive = o;
+}
+
+/* Run a finalizer's, legacy finalizer's or callback's action: hook is its
+ * event word ("fin", "del", "cb"), obj the node or weak reference. */
+static void action(const char *hook, rcgc_object *obj, const char *name, const mode *m)
+{
+    emit("%s %s", hook, name);
+    switch (m->kind) {
+    case MODE_RESURRECT:
+        saved_append(obj);
+        break;
+    case MODE_CLEAR:
+        if (is_tracked_node(obj)) node_clear(R->rt, obj);
+        break;
+    case MODE_COLLECT: {
+        rcgc_ssize n = rcgc_gc_collect(R->rt, 2);
+        emit("%scollect %s %td", hook, name, n);
+        break;
+    }
+    case MODE_DROP:
+        unbind(m->root);
+        break;
+    case MODE_NEW:
+        if (roots_get(m->root) == NULL) {
+            static const mode none = {MODE_NONE, "", ""};
+            rcgc_object *n = make_node(m->root, &none, &none, 0);
+            if (n != NULL) roots_set(m->root, n);
+        }
+        break;
+    case MODE_DEREF: {
+        char text[2 * NAME_MAX_LEN + 16];
+        rcgc_object *o;
+        deref_text(m->root, text, sizeof text, &o);
+        emit("%s", text);
+        if (o != NULL && m->root2[0] != 0 && roots_get(m->root2) == NULL) {
+            rcgc_incref(o);
+            roots_set(m->root2, o);
+        }
+        rcgc_xdecref(R->rt, o);
+        break;
+    }
+    case MODE_WEAK:
+    case MODE_WEAKCB:
+        if (roots_get(m->root) == NULL) {
+            mode cb = {m->kind == MODE_WEAKCB ? MODE_LOG : MODE_NONE, "", ""};
+            rcgc_object *wr = make_ref(m->root, obj, &cb);
+            if (wr != NULL) roots_set(m->root, wr);
+        }
+        break;
+    default:
+        break;
+    }
 }
 
 /* ---- lines ---- */
@@ -439,20 +728,34 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Print head followed by the sorted names. */
+/* Print head followed by the names, sorted unless keep_order. */
+static void emit_list(const char *head, const char **names, size_t n, int keep_order)
+{
+    if (!keep_order) qsort(names, n, sizeof *names, cmp_names);
+    if (R->finished) return;
+    size_t len = strlen(head) + 1;
+    for (size_t i = 0; i < n; i++) len += strlen(names[i]) + 1;
+    char *text = malloc(len);
+    if (text == NULL) {
+        R->nomem = 1;
+        return;
+    }
+    char *p = text;
+    p += sprintf(p, "%s", head);
+    for (size_t i = 0; i < n; i++) p += sprintf(p, " %s", names[i]);
+    emit("%s", text);
+    free(text);
+}
+
 static void emit_names(const char *head, const char **names, size_t n)
 {
-    qsort(names, n, sizeof *names, cmp_names);
-    if (R->finished) return;
-    fprintf(R->out, "%ld %s", R->line, head);
-    for (size_t i = 0; i < n; i++) fprintf(R->out, " %s", names[i]);
-    fputc('\n', R->out);
+    emit_list(head, names, n, 0);
 }
 
 static int op_new(const line *L)
 {
     char name[NAME_MAX_LEN + 1];
-    mode fin = {MODE_NONE, ""};
+    mode fin = {MODE_NONE, "", ""};
     if (arg_name(L, 1, name) || (L->ntok == 3 && arg_mode(L, 2, "fin=", "finalizer", 1, &fin)))
         return -1;
     if (unbound(name)) return -1;
@@ -505,7 +808,7 @@ static int op_drop(const line *L)
 static int op_weak(const line *L)
 {
     char wname[NAME_MAX_LEN + 1], target[NAME_MAX_LEN + 1];
-    mode cb = {MODE_NONE, ""};
+    mode cb = {MODE_NONE, "", ""};
     if (arg_name(L, 1, wname) || arg_name(L, 2, target) ||
         (L->ntok == 4 && arg_mode(L, 3, "cb=", "callback", 0, &cb)))
         return -1;
@@ -618,10 +921,605 @@ static const char *arity_text(int fewest, int most, char *buf, size_t size)
     return buf;
 }
 
+/* ---- version 2 ---- */
+
+/* A token of the line, counted from the operation (ordered shifts it). */
+typedef struct args {
+    const line *L;
+    int first;   /* index of the operation's token */
+    long nargs;  /* arguments after it */
+} args;
+
+static const char *A_tok(const args *a, int i)
+{
+    return a->L->tok[a->first + i];
+}
+
+static size_t A_len(const args *a, int i)
+{
+    return a->L->len[a->first + i];
+}
+
+static int A_is(const args *a, int i, const char *word)
+{
+    return A_len(a, i) == strlen(word) && memcmp(A_tok(a, i), word, A_len(a, i)) == 0;
+}
+
+static int A_name(const args *a, int i, char *out)
+{
+    if (!is_name(A_tok(a, i), A_len(a, i))) return fail("bad name %s", quote(A_tok(a, i), A_len(a, i)));
+    memcpy(out, A_tok(a, i), A_len(a, i));
+    out[A_len(a, i)] = 0;
+    return 0;
+}
+
+/* A name inside a mode: text (kept bytes) of full length len. */
+static int mode_name(const char *text, size_t len, char *out)
+{
+    if (!is_name(text, len)) return fail("bad name %s", quote(text, len));
+    memcpy(out, text, len);
+    out[len] = 0;
+    return 0;
+}
+
+/* Find c in the kept part of text (kept bytes avail, full length len);
+ * returns its index or len when absent (a longer part is a bad name). */
+static size_t find_colon(const char *text, size_t avail, size_t len)
+{
+    for (size_t i = 0; i < avail && i < len; i++)
+        if (text[i] == ':') return i;
+    return len;
+}
+
+/* MODE text (after "fin=", "del=", "cb="): hook 0 fin, 1 del, 2 cb. */
+static int v2_mode(const char *text, size_t avail, size_t len, int hook, mode *m)
+{
+    static const char *const kinds[] = {"finalizer", "legacy finalizer", "callback"};
+    static const struct {
+        const char *word;
+        enum mode_kind kind;
+        int named; /* 1: WORD:NAME, 2: deref */
+        int cb;    /* allowed for callbacks */
+    } words[] = {{"log", MODE_LOG, 0, 1},      {"resurrect", MODE_RESURRECT, 0, 0},
+                 {"clear", MODE_CLEAR, 0, 0},  {"collect", MODE_COLLECT, 0, 1},
+                 {"drop", MODE_DROP, 1, 1},    {"new", MODE_NEW, 1, 1},
+                 {"deref", MODE_DEREF, 2, 1},  {"weak", MODE_WEAK, 1, 0},
+                 {"weakcb", MODE_WEAKCB, 1, 0}};
+    size_t colon = find_colon(text, avail, len);
+    int w = -1;
+    for (int i = 0; i < (int)(sizeof words / sizeof words[0]); i++)
+        if (colon == strlen(words[i].word) && memcmp(text, words[i].word, colon) == 0) w = i;
+    if (w < 0 || (hook == 2 && !words[w].cb) || (words[w].named != 0) != (colon < len))
+        return fail("unknown %s mode %s", kinds[hook], quote(text, len));
+    memset(m, 0, sizeof *m);
+    m->kind = words[w].kind;
+    if (colon == len) return 0;
+    const char *rest = text + colon + 1;
+    size_t rest_avail = avail > colon + 1 ? avail - colon - 1 : 0;
+    size_t rest_len = len - colon - 1;
+    if (words[w].named == 1) return mode_name(rest, rest_len, m->root);
+    size_t c2 = find_colon(rest, rest_avail, rest_len);
+    if (mode_name(rest, c2, m->root)) return -1;
+    if (c2 < rest_len) return mode_name(rest + c2 + 1, rest_len - c2 - 1, m->root2);
+    return 0;
+}
+
+/* The kept bytes of argument i from offset off, and their count. */
+static size_t A_avail(const args *a, int i, size_t off)
+{
+    size_t kept = A_len(a, i) < KEEP ? A_len(a, i) : KEEP;
+    return kept > off ? kept - off : 0;
+}
+
+static int bound_any_node(const char *name, node **out)
+{
+    rcgc_object *o = bound(name);
+    if (o == NULL) return -1;
+    if (!is_node(o)) return fail("'%s' is not a node", name);
+    *out = (node *)o;
+    return 0;
+}
+
+static int bound_tracked_node(const char *name, node **out)
+{
+    if (bound_any_node(name, out)) return -1;
+    if (!is_tracked_node(&(*out)->base)) return fail("'%s' is not a tracked node", name);
+    return 0;
+}
+
+static int bound_weak(const char *name, rcgc_object **out)
+{
+    rcgc_object *o = bound(name);
+    if (o == NULL) return -1;
+    if (!rcgc_is_weakref(o)) return fail("'%s' is not a weak reference", name);
+    *out = o;
+    return 0;
+}
+
+static int v2_new(const args *a)
+{
+    char name[NAME_MAX_LEN + 1];
+    mode fin = {MODE_NONE, "", ""}, del = {MODE_NONE, "", ""};
+    int untracked = 0, seen = 0;
+    if (A_name(a, 1, name)) return -1;
+    for (int i = 2; i <= a->nargs; i++) {
+        const char *t = A_tok(a, i);
+        size_t len = A_len(a, i);
+        int key;
+        if (A_is(a, i, "untracked"))
+            key = 1;
+        else if (len >= 4 && memcmp(t, "fin=", 4) == 0)
+            key = 2;
+        else if (len >= 4 && memcmp(t, "del=", 4) == 0)
+            key = 4;
+        else
+            return fail("unknown option %s", quote(t, len));
+        if (seen & key) return fail("duplicate option %s", quote(t, len));
+        seen |= key;
+        if (key == 1)
+            untracked = 1;
+        else if (v2_mode(t + 4, A_avail(a, i, 4), len - 4, key == 2 ? 0 : 1, key == 2 ? &fin : &del))
+            return -1;
+    }
+    if (untracked) {
+        for (int i = 2; i <= a->nargs; i++) {
+            const char *t = A_tok(a, i);
+            if (A_len(a, i) < 4 || A_is(a, i, "untracked")) continue;
+            const mode *m = t[0] == 'f' ? &fin : &del;
+            if (m->kind == MODE_WEAK || m->kind == MODE_WEAKCB)
+                return fail("an untracked node cannot have mode %s", quote(t + 4, A_len(a, i) - 4));
+        }
+    }
+    if (unbound(name)) return -1;
+    rcgc_object *n = make_node(name, &fin, &del, untracked);
+    if (n != NULL) roots_set(name, n);
+    return 0;
+}
+
+static int v2_link(const args *a, int unlink)
+{
+    char src[NAME_MAX_LEN + 1], dst[NAME_MAX_LEN + 1];
+    node *n;
+    if (A_name(a, 1, src) || A_name(a, 2, dst) || bound_tracked_node(src, &n)) return -1;
+    rcgc_object *target = bound(dst);
+    if (target == NULL) return -1;
+    if (unlink)
+        node_remove(n, target);
+    else if (node_append(n, target) != 0)
+        R->nomem = 1;
+    return 0;
+}
+
+static int v2_clear(const args *a)
+{
+    char src[NAME_MAX_LEN + 1];
+    node *n;
+    if (A_name(a, 1, src) || bound_tracked_node(src, &n)) return -1;
+    rcgc_incref(&n->base);
+    node_clear(R->rt, &n->base);
+    rcgc_decref(R->rt, &n->base);
+    return 0;
+}
+
+static int v2_weak(const args *a)
+{
+    char wname[NAME_MAX_LEN + 1], target[NAME_MAX_LEN + 1];
+    mode cb = {MODE_NONE, "", ""};
+    int plain = 0;
+    node *n;
+    if (A_name(a, 1, wname) || A_name(a, 2, target)) return -1;
+    if (a->nargs == 3) {
+        const char *t = A_tok(a, 3);
+        size_t len = A_len(a, 3);
+        if (A_is(a, 3, "plain"))
+            plain = 1;
+        else if (len >= 3 && memcmp(t, "cb=", 3) == 0) {
+            if (v2_mode(t + 3, A_avail(a, 3, 3), len - 3, 2, &cb)) return -1;
+        } else
+            return fail("expected cb=MODE or plain, got %s", quote(t, len));
+    }
+    if (unbound(wname) || bound_tracked_node(target, &n)) return -1;
+    rcgc_object *wr;
+    if (plain) {
+        /* the basic reference, if any, is first in the list */
+        rcgc_object **refs;
+        rcgc_ssize k = rcgc_weakref_list(R->rt, &n->base, &refs);
+        if (k < 0) return R->nomem = 1, 0;
+        struct wname *e = k > 0 ? wnames_find(refs[0]) : NULL;
+        wr = e != NULL && e->plain ? refs[0] : NULL;
+        if (wr != NULL) rcgc_incref(wr);
+        rcgc_objects_free(R->rt, refs, k);
+        if (wr == NULL) {
+            rcgc_incref(&n->base);
+            wr = rcgc_weakref_new(R->rt, &n->base, NULL, NULL);
+            if (wr != NULL) wnames_put(wr, wname, 1);
+            rcgc_decref(R->rt, &n->base);
+        }
+    } else {
+        wr = make_ref(wname, &n->base, &cb);
+    }
+    if (wr == NULL) return R->nomem = 1, 0;
+    roots_set(wname, wr);
+    return 0;
+}
+
+static int v2_deref(const args *a)
+{
+    char wname[NAME_MAX_LEN + 1];
+    rcgc_object *wr, *o;
+    if (A_name(a, 1, wname) || bound_weak(wname, &wr)) return -1;
+    char text[2 * NAME_MAX_LEN + 16];
+    deref_text(wname, text, sizeof text, &o);
+    rcgc_xdecref(R->rt, o);
+    emit("%s", text);
+    return 0;
+}
+
+static int onoff(const args *a, int i, int *on)
+{
+    if (A_is(a, i, "on")) return *on = 1, 0;
+    if (A_is(a, i, "off")) return *on = 0, 0;
+    return fail("expected on or off, got %s", quote(A_tok(a, i), A_len(a, i)));
+}
+
+static int threshold_arg(const args *a, int i, int *out)
+{
+    const char *t = A_tok(a, i);
+    size_t len = A_len(a, i);
+    int ok = len >= 1 && len <= 10 && (t[0] != '0' || len == 1);
+    long long v = 0;
+    for (size_t k = 0; ok && k < len; k++) {
+        if (t[k] < '0' || t[k] > '9') ok = 0;
+        v = v * 10 + (t[k] - '0');
+    }
+    if (!ok || v > 2147483647LL) return fail("bad threshold %s", quote(t, len));
+    *out = (int)v;
+    return 0;
+}
+
+/* unsave NAME / ungarbage NAME: the list must hold exactly one object
+ * named name; returns its index. */
+static int take_index(rcgc_object *const *items, size_t n, const char *what, const char *name,
+                      size_t *index)
+{
+    size_t hits = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(name_of(items[i]), name) == 0) hits++, *index = i;
+    if (hits != 1) return fail("the %s list holds %zu objects named '%s'", what, hits, name);
+    return 0;
+}
+
+static int v2_unsave(const args *a)
+{
+    char name[NAME_MAX_LEN + 1];
+    size_t i;
+    if (a->nargs == 0) return saved_clear(), 0;
+    if (A_name(a, 1, name) || unbound(name) || take_index(R->saved, R->nsaved, "saved", name, &i))
+        return -1;
+    rcgc_object *o = R->saved[i];
+    memmove(&R->saved[i], &R->saved[i + 1], (R->nsaved - i - 1) * sizeof *R->saved);
+    R->nsaved--;
+    roots_set(name, o);
+    return 0;
+}
+
+static int v2_garbage(void)
+{
+    rcgc_object **items;
+    rcgc_ssize n = rcgc_gc_get_garbage(R->rt, &items);
+    if (n < 0) return R->nomem = 1, 0;
+    const char **names = malloc(((size_t)n + 1) * sizeof *names);
+    if (names == NULL) {
+        rcgc_objects_free(R->rt, items, n);
+        return R->nomem = 1, 0;
+    }
+    for (rcgc_ssize i = 0; i < n; i++) names[i] = name_of(items[i]);
+    emit_names("garbage", names, (size_t)n);
+    free(names);
+    rcgc_objects_free(R->rt, items, n);
+    return 0;
+}
+
+static int v2_ungarbage(const args *a)
+{
+    char name[NAME_MAX_LEN + 1];
+    size_t i;
+    if (a->nargs == 0) return rcgc_gc_garbage_clear(R->rt), 0;
+    if (A_name(a, 1, name) || unbound(name)) return -1;
+    rcgc_object **items;
+    rcgc_ssize n = rcgc_gc_get_garbage(R->rt, &items);
+    if (n < 0) return R->nomem = 1, 0;
+    int bad = take_index(items, (size_t)n, "garbage", name, &i);
+    rcgc_object *o = bad ? NULL : items[i];
+    if (o != NULL) rcgc_incref(o); /* the root's reference */
+    rcgc_objects_free(R->rt, items, n);
+    if (bad) return -1;
+    rcgc_gc_garbage_remove(R->rt, o);
+    roots_set(name, o);
+    return 0;
+}
+
+static int v2_weakrefs(const args *a, int count_only)
+{
+    char name[NAME_MAX_LEN + 1];
+    node *n;
+    if (A_name(a, 1, name) || bound_tracked_node(name, &n)) return -1;
+    if (count_only) {
+        emit("weakcount %s %td", name, rcgc_weakref_count(&n->base));
+        return 0;
+    }
+    rcgc_object **refs;
+    rcgc_ssize k = rcgc_weakref_list(R->rt, &n->base, &refs);
+    if (k < 0) return R->nomem = 1, 0;
+    const char **names = malloc(((size_t)k + 1) * sizeof *names);
+    if (names != NULL) {
+        for (rcgc_ssize i = 0; i < k; i++) names[i] = name_of(refs[i]);
+        char head[NAME_MAX_LEN + 16];
+        snprintf(head, sizeof head, "weakrefs %s", name);
+        emit_list(head, names, (size_t)k, 1);
+        free(names);
+    } else {
+        R->nomem = 1;
+    }
+    rcgc_objects_free(R->rt, refs, k);
+    return 0;
+}
+
+static const char *generation_of(rcgc_object *o)
+{
+    if (!rcgc_object_is_tracked(o)) return "untracked";
+    static const char *const gens[] = {"0", "1", "2"};
+    for (int g = 0; g < RCGC_NUM_GENERATIONS; g++) {
+        rcgc_object **objs;
+        rcgc_ssize n = rcgc_gc_get_objects(R->rt, g, &objs);
+        if (n < 0) {
+            R->nomem = 1;
+            return "?";
+        }
+        int found = 0;
+        for (rcgc_ssize i = 0; i < n; i++) found |= objs[i] == o;
+        rcgc_objects_free(R->rt, objs, n);
+        if (found) return gens[g];
+    }
+    return "frozen";
+}
+
+static int v2_about(const args *a, const char *what)
+{
+    char name[NAME_MAX_LEN + 1];
+    if (A_name(a, 1, name)) return -1;
+    rcgc_object *o = bound(name);
+    if (o == NULL) return -1;
+    if (!strcmp(what, "gen")) {
+        emit("gen %s %s", name, generation_of(o));
+    } else if (!strcmp(what, "tracked")) {
+        emit("tracked %s %s", name, rcgc_object_is_tracked(o) ? "yes" : "no");
+    } else {
+        int yes = is_tracked_node(o) && ((node *)o)->fin.kind != MODE_NONE &&
+                  rcgc_object_is_finalized(o);
+        emit("finalized %s %s", name, yes ? "yes" : "no");
+    }
+    return 0;
+}
+
+static int v2_referents(const args *a)
+{
+    char name[NAME_MAX_LEN + 1];
+    node *n;
+    if (A_name(a, 1, name) || bound_any_node(name, &n)) return -1;
+    const char **names = malloc(((size_t)n->n + 1) * sizeof *names);
+    if (names == NULL) return R->nomem = 1, 0;
+    rcgc_object **objs = NULL;
+    rcgc_ssize k = 0;
+    if (is_tracked_node(&n->base)) {
+        rcgc_object *self = &n->base;
+        k = rcgc_gc_get_referents(R->rt, &self, 1, &objs);
+        if (k < 0) {
+            free(names);
+            return R->nomem = 1, 0;
+        }
+    }
+    for (rcgc_ssize i = 0; i < k && i <= n->n; i++) names[i] = name_of(objs[i]);
+    char head[NAME_MAX_LEN + 16];
+    snprintf(head, sizeof head, "referents %s", name);
+    emit_names(head, names, (size_t)(k <= n->n ? k : n->n));
+    free(names);
+    rcgc_objects_free(R->rt, objs, k);
+    return 0;
+}
+
+static int v2_referrers(const args *a)
+{
+    char name[NAME_MAX_LEN + 1];
+    if (A_name(a, 1, name)) return -1;
+    rcgc_object *o = bound(name);
+    if (o == NULL) return -1;
+    rcgc_object **holders;
+    rcgc_ssize n = rcgc_gc_get_referrers(R->rt, &o, 1, &holders);
+    if (n < 0) return R->nomem = 1, 0;
+    const char **names = malloc(((size_t)n + 1) * sizeof *names);
+    size_t k = 0;
+    if (names != NULL) {
+        for (rcgc_ssize i = 0; i < n; i++)
+            if (is_tracked_node(holders[i])) names[k++] = ((node *)holders[i])->name;
+        char head[NAME_MAX_LEN + 16];
+        snprintf(head, sizeof head, "referrers %s", name);
+        emit_names(head, names, k);
+        free(names);
+    } else {
+        R->nomem = 1;
+    }
+    rcgc_objects_free(R->rt, holders, n);
+    return 0;
+}
+
+/* gc.callbacks: gcstart/gcstop while gccb is on; counts collections for
+ * ordered. */
+static int gc_event(rcgc_runtime *rt, rcgc_gc_event event, const rcgc_gc_info *info, void *ctx)
+{
+    (void)rt, (void)ctx;
+    if (R == NULL || R->finished) return 0;
+    if (event == RCGC_GC_START) {
+        R->collections++;
+        if (R->gccb) emit("gcstart %d", info->generation);
+    } else if (R->gccb) {
+        emit("gcstop %d %td %td", info->generation, info->collected, info->uncollectable);
+    }
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    int fewest, most; /* most -1: no limit */
+} ops2[] = {{"new", 1, 4},       {"link", 2, 2},      {"unlink", 2, 2},    {"clear", 1, 1},
+            {"drop", 1, 1},      {"weak", 2, 3},      {"deref", 1, 1},     {"collect", 0, 1},
+            {"freeze", 0, 0},    {"unfreeze", 0, 0},  {"saved", 0, 0},     {"unsave", 0, 1},
+            {"referrers", 1, 1}, {"stats", 0, 0},     {"auto", 1, 1},      {"threshold", 3, 3},
+            {"count", 0, 0},     {"garbage", 0, 0},   {"ungarbage", 0, 1}, {"saveall", 1, 1},
+            {"weakrefs", 1, 1},  {"weakcount", 1, 1}, {"callback", 1, 1},  {"same", 2, 2},
+            {"gen", 1, 1},       {"finalized", 1, 1}, {"tracked", 1, 1},   {"frozen", 0, 0},
+            {"referents", 1, 1}, {"gccb", 1, 1},      {"ordered", 1, -1}};
+
+static const char *const not_implemented[] = {
+    "wvd", "wkd", "wset", "put", "add", "del", "discard", "get", "has", "len",
+    "items", "iter", "next", "wmethod", "finalize", "call", "detach", "peek", "alive"};
+
+static int op_collect(const line *L);
+static int op_saved(void);
+static int op_stats(void);
+
+static int run_v2(const args *a)
+{
+    const char *t0 = A_tok(a, 0);
+    size_t l0 = A_len(a, 0);
+    for (size_t i = 0; i < sizeof not_implemented / sizeof not_implemented[0]; i++)
+        if (A_is(a, 0, not_implemented[i]))
+            return fail("operation %s is not implemented", quote(t0, l0));
+    if (A_is(a, 0, "version")) return fail("unexpected 'version' line");
+    int op = -1;
+    for (int i = 0; i < (int)(sizeof ops2 / sizeof ops2[0]); i++)
+        if (A_is(a, 0, ops2[i].name)) op = i;
+    if (op < 0) return fail("unknown operation %s", quote(t0, l0));
+    long nargs = a->nargs;
+    if (nargs < ops2[op].fewest || (ops2[op].most >= 0 && nargs > ops2[op].most)) {
+        char spec[40];
+        int f = ops2[op].fewest, m = ops2[op].most;
+        if (m < 0)
+            snprintf(spec, sizeof spec, "at least %d argument%s", f, f == 1 ? "" : "s");
+        else if (m > f + 1)
+            snprintf(spec, sizeof spec, "%d to %d arguments", f, m);
+        else
+            arity_text(f, m, spec, sizeof spec);
+        return fail("'%s' takes %s, got %ld", ops2[op].name, spec, nargs);
+    }
+    const char *name = ops2[op].name;
+    char n1[NAME_MAX_LEN + 1], n2[NAME_MAX_LEN + 1];
+    int on;
+    if (!strcmp(name, "ordered")) {
+        if (A_is(a, 1, "ordered")) return fail("'ordered' cannot be nested");
+        args inner = {a->L, a->first + 1, a->nargs - 1};
+        R->ordered = 1;
+        R->ordered_k = 0;
+        long before = R->collections;
+        int r = run_v2(&inner);
+        R->ordered = 0;
+        if (r != 0) return r;
+        if (R->collections != before) return fail("a collection ran during an ordered operation");
+        return 0;
+    }
+    if (!strcmp(name, "new")) return v2_new(a);
+    if (!strcmp(name, "link")) return v2_link(a, 0);
+    if (!strcmp(name, "unlink")) return v2_link(a, 1);
+    if (!strcmp(name, "clear")) return v2_clear(a);
+    if (!strcmp(name, "drop")) {
+        if (A_name(a, 1, n1) || bound(n1) == NULL) return -1;
+        unbind(n1);
+        return 0;
+    }
+    if (!strcmp(name, "weak")) return v2_weak(a);
+    if (!strcmp(name, "deref")) return v2_deref(a);
+    if (!strcmp(name, "collect")) {
+        line sub = *a->L; /* op_collect reads tokens 0 and 1 */
+        sub.ntok = a->nargs + 1;
+        for (int i = 0; i <= a->nargs; i++) {
+            memcpy(sub.tok[i], A_tok(a, i), sizeof sub.tok[i]);
+            sub.len[i] = A_len(a, i);
+        }
+        return op_collect(&sub);
+    }
+    if (!strcmp(name, "freeze")) return rcgc_gc_freeze(R->rt), 0;
+    if (!strcmp(name, "unfreeze")) return rcgc_gc_unfreeze(R->rt), 0;
+    if (!strcmp(name, "saved")) return op_saved();
+    if (!strcmp(name, "unsave")) return v2_unsave(a);
+    if (!strcmp(name, "referrers")) return v2_referrers(a);
+    if (!strcmp(name, "stats")) return op_stats();
+    if (!strcmp(name, "auto")) {
+        if (onoff(a, 1, &on)) return -1;
+        if (on)
+            rcgc_gc_enable(R->rt);
+        else
+            rcgc_gc_disable(R->rt);
+        return 0;
+    }
+    if (!strcmp(name, "threshold")) {
+        int t[3];
+        for (int i = 0; i < 3; i++)
+            if (threshold_arg(a, i + 1, &t[i])) return -1;
+        rcgc_gc_set_threshold(R->rt, t[0], t[1], t[2]);
+        return 0;
+    }
+    if (!strcmp(name, "count")) {
+        int c[3];
+        rcgc_gc_get_count(R->rt, c);
+        emit("count %d %d %d", c[0], c[1], c[2]);
+        return 0;
+    }
+    if (!strcmp(name, "garbage")) return v2_garbage();
+    if (!strcmp(name, "ungarbage")) return v2_ungarbage(a);
+    if (!strcmp(name, "saveall")) {
+        if (onoff(a, 1, &on)) return -1;
+        unsigned flags = rcgc_gc_get_debug(R->rt);
+        rcgc_gc_set_debug(R->rt, on ? flags | RCGC_DEBUG_SAVEALL : flags & ~RCGC_DEBUG_SAVEALL);
+        return 0;
+    }
+    if (!strcmp(name, "gccb")) {
+        if (onoff(a, 1, &on)) return -1;
+        R->gccb = on;
+        return 0;
+    }
+    if (!strcmp(name, "weakrefs")) return v2_weakrefs(a, 0);
+    if (!strcmp(name, "weakcount")) return v2_weakrefs(a, 1);
+    if (!strcmp(name, "callback")) {
+        rcgc_object *wr = NULL;
+        if (A_name(a, 1, n1) || bound_weak(n1, &wr)) return -1;
+        emit("callback %s %s", n1, rcgc_weakref_has_callback(wr) ? "yes" : "none");
+        return 0;
+    }
+    if (!strcmp(name, "same")) {
+        if (A_name(a, 1, n1) || A_name(a, 2, n2)) return -1;
+        rcgc_object *x = bound(n1);
+        rcgc_object *y = x != NULL ? bound(n2) : NULL;
+        if (y == NULL) return -1;
+        emit("same %s %s %s", n1, n2, x == y ? "yes" : "no");
+        return 0;
+    }
+    if (!strcmp(name, "gen") || !strcmp(name, "tracked") || !strcmp(name, "finalized"))
+        return v2_about(a, name);
+    if (!strcmp(name, "frozen")) {
+        emit("frozen %td", rcgc_gc_get_freeze_count(R->rt));
+        return 0;
+    }
+    return v2_referents(a);
+}
+
 /* Check and run one line with tokens; -1 with errbuf set on a bad line. */
 static int run_line(const line *L)
 {
     if (L->bad >= 0) return fail("bad character 0x%02x", L->bad);
+    if (R->v2) {
+        args a = {L, 0, L->ntok - 1};
+        return run_v2(&a);
+    }
     int op = -1;
     for (int i = 0; i < (int)(sizeof ops / sizeof ops[0]); i++)
         if (L->len[0] == strlen(ops[i].name) && memcmp(L->tok[0], ops[i].name, L->len[0]) == 0)
@@ -684,14 +1582,27 @@ static void line_byte(line *L, unsigned char c)
 static int line_end(line *L)
 {
     int status = 0;
+    if (L->ntok > 0 && L->tok[0][0] != '#' && !R->version_known) {
+        R->version_known = 1;
+        if (L->ntok == 2 && L->bad < 0 && L->len[0] == 7 && !memcmp(L->tok[0], "version", 7) &&
+            L->len[1] == 1 && L->tok[1][0] == '2') {
+            R->v2 = 1; /* the version line: no event */
+            line_reset(L);
+            return 0;
+        }
+    }
     if (L->ntok > 0 && L->tok[0][0] != '#') {
         if (run_line(L) != 0) {
+            R->evlen = 0; /* this line's events are not printed */
             fflush(R->out);
             fprintf(R->err, "scenario:%ld: error: %s\n", R->line, errbuf);
             status = 2;
-        } else if (R->nomem) {
-            fprintf(R->err, "rcgc-scenario: out of memory at line %ld\n", R->line);
-            status = 1;
+        } else {
+            ev_flush();
+            if (R->nomem) {
+                fprintf(R->err, "rcgc-scenario: out of memory at line %ld\n", R->line);
+                status = 1;
+            }
         }
     }
     line_reset(L);
@@ -708,9 +1619,22 @@ static void release_all(void)
         rcgc_decref(R->rt, o);
     }
     saved_clear();
+    /* Break what is left (cycles, uncollectable garbage, frozen objects),
+     * so that teardown finds nothing to report. */
+    rcgc_gc_unfreeze(R->rt);
+    rcgc_object **objs;
+    rcgc_ssize n = rcgc_gc_get_objects(R->rt, -1, &objs);
+    if (n > 0) {
+        for (rcgc_ssize i = 0; i < n; i++)
+            if (is_tracked_node(objs[i])) node_clear(R->rt, objs[i]);
+        rcgc_objects_free(R->rt, objs, n);
+    }
+    rcgc_gc_garbage_clear(R->rt);
     free(R->roots);
     R->roots = NULL;
     rcgc_runtime_free(R->rt, NULL);
+    free(R->ev);
+    free(R->wnames);
 }
 
 int scenario_run(scenario_read_fn read, void *ctx, FILE *out, FILE *err)
@@ -730,6 +1654,12 @@ int scenario_run(scenario_read_fn read, void *ctx, FILE *out, FILE *err)
     }
     struct runner *outer = R;
     R = &runner;
+    if (rcgc_gc_callback_add(R->rt, gc_event, NULL) != 0) {
+        R = outer;
+        rcgc_runtime_free(runner.rt, NULL);
+        fprintf(err, "rcgc-scenario: cannot create the runtime\n");
+        return 1;
+    }
     rcgc_gc_get_stats(R->rt, R->base);
     static char buf[65536];
     line L;

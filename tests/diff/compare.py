@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -75,6 +76,52 @@ def run_command(command, path, timeout):
         return Run(None, '', '', 'cannot run %s: %s' % (argv[0], err.strerror))
     return Run(done.returncode,
                done.stdout.decode('latin-1'), done.stderr.decode('latin-1'))
+
+
+_SERVERS = threading.local()
+_ALL_SERVERS = []
+
+
+def batch_oracle_run(path, timeout):
+    """Runner A through one `oracle.py --serve` process per worker thread
+    (--batch): the same outcome as running the oracle on PATH, without an
+    interpreter start-up per file."""
+    server = getattr(_SERVERS, 'proc', None)
+    if server is None or server.poll() is not None:
+        server = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, 'oracle.py'), '--serve',
+             str(timeout)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        _SERVERS.proc = server
+        _ALL_SERVERS.append(server)
+    path = os.path.abspath(path)
+    try:
+        server.stdin.write(path.encode('utf-8', 'surrogateescape') + b'\n')
+        server.stdin.flush()
+        answer = server.stdout.readline().decode().strip()
+    except OSError as err:
+        return Run(None, '', '', 'oracle server: %s' % err)
+    outputs = []
+    for suffix in ('.oracle-out', '.oracle-err'):
+        try:
+            with open(path + suffix, 'rb') as f:
+                outputs.append(f.read().decode('latin-1'))
+            os.remove(path + suffix)
+        except OSError:
+            outputs.append('')
+    if answer == 'timeout':
+        return Run(None, '', '', 'timed out after %gs' % timeout)
+    if not answer.lstrip('-').isdigit():
+        return Run(None, '', '', 'oracle server answered %r' % answer)
+    return Run(int(answer), outputs[0], outputs[1])
+
+
+def stop_servers():
+    for server in _ALL_SERVERS:
+        try:
+            server.stdin.close()
+            server.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            server.kill()
 
 
 def stored_run(path):
@@ -159,8 +206,12 @@ def check_file(path, args):
             return path, ['runner A: ' + result.note]
         record(path, result)
         return path, []
-    a = stored_run(path) if args.expected \
-        else run_command(args.runner_a, path, args.timeout)
+    if args.expected:
+        a = stored_run(path)
+    elif args.batch:
+        a = batch_oracle_run(path, args.timeout)
+    else:
+        a = run_command(args.runner_a, path, args.timeout)
     b = run_command(args.runner_b, path, args.timeout)
     return path, differences(a, b)
 
@@ -221,6 +272,9 @@ def main(argv):
     ap.add_argument('-j', '--jobs', type=int, default=os.cpu_count() or 1)
     ap.add_argument('--timeout', type=float, default=120.0,
                     help='seconds per run (default %(default)s)')
+    ap.add_argument('--batch', action='store_true',
+                    help='runner A is the oracle in batch mode (oracle.py '
+                    '--serve: one process per job, a fork per file)')
     ap.add_argument('-q', '--quiet', action='store_true',
                     help='print only differences and the summary')
     args = ap.parse_args(argv[1:])
@@ -242,6 +296,7 @@ def main(argv):
                 compare_all(pool, paths, args, args.keep, counts)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
+    stop_servers()
     verb = 'recorded' if args.record else 'same'
     print('compare.py: %d scenario(s), %d %s, %d different or failed'
           % (counts[0], counts[0] - counts[1], verb, counts[1]))

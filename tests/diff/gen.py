@@ -623,8 +623,23 @@ def knobs_for(seed, profile, overrides):
     return profile, knobs, rng
 
 
-def generate(seed, profile=None, overrides=None):
+def generate_v2(seed, profile=None):
+    """A version-2 scenario (gen2.py): (profile, bytes, error line)."""
+    import gen2
+    rng = random.Random(seed)
+    if profile is None:
+        profile = rng.choice(sorted(gen2.PROFILES))
+    knobs = dict(gen2.DEFAULTS)
+    knobs.update(gen2.PROFILES[profile])
+    knobs['ops'] = rng.randint(*knobs['ops'])
+    data, error_at = gen2.generate(seed, profile, rng, knobs)
+    return profile, data, error_at
+
+
+def generate(seed, profile=None, overrides=None, v2=False):
     """Return (profile, scenario bytes, error line number or None)."""
+    if v2:
+        return generate_v2(seed, profile)
     profile, knobs, rng = knobs_for(seed, profile, overrides or {})
     gen = Generator(rng, knobs, knobs['ops'])
     gen.build()
@@ -647,27 +662,35 @@ def main(argv):
     ap.add_argument('--seeds', help='A-B: one file per seed (needs --out-dir)')
     ap.add_argument('--out-dir', help='directory for --seeds')
     ap.add_argument('-o', '--output', help='file (default: stdout)')
-    ap.add_argument('--profile', choices=sorted(PROFILES),
-                    help='knob preset (default: chosen from the seed)')
+    ap.add_argument('--v2', action='store_true',
+                    help='scenario format version 2 (gen2.py; knobs ignored)')
+    ap.add_argument('--profile',
+                    help='knob preset (default: chosen from the seed): %s; '
+                    'with --v2: v2-*' % ', '.join(sorted(PROFILES)))
     for key, value in DEFAULTS.items():
         kind = float if isinstance(value, float) else int
         ap.add_argument('--' + key.replace('_', '-'), type=kind, dest=key,
                         help='default %s' % (value,))
     args = ap.parse_args(argv[1:])
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import gen2
+    if args.profile is not None and args.profile not in (
+            gen2.PROFILES if args.v2 else PROFILES):
+        ap.error('unknown profile %r' % args.profile)
     overrides = {k: getattr(args, k) for k in DEFAULTS}
     if args.seeds:
         if not args.out_dir:
             ap.error('--seeds needs --out-dir')
         os.makedirs(args.out_dir, exist_ok=True)
         for seed in parse_seeds(args.seeds):
-            _, data, _ = generate(seed, args.profile, overrides)
+            _, data, _ = generate(seed, args.profile, overrides, args.v2)
             with open(os.path.join(args.out_dir, 'gen-%d.scn' % seed),
                       'wb') as f:
                 f.write(data)
         return 0
     seed = args.seed if args.seed is not None \
         else int.from_bytes(os.urandom(4), 'big')
-    profile, data, _ = generate(seed, args.profile, overrides)
+    profile, data, _ = generate(seed, args.profile, overrides, args.v2)
     sys.stderr.write('gen.py: seed %d profile %s\n' % (seed, profile))
     if args.output:
         with open(args.output, 'wb') as f:

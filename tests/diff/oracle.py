@@ -2,6 +2,7 @@
 """CPython oracle for rcgc's scenario format, version 1.
 
     oracle.py FILE          run the scenario in FILE (FILE "-" reads stdin)
+    oracle.py --serve [T]   batch mode for compare.py (see serve())
 
 Runs a scenario (../../../shared/spec/scenario-format.md, "the contract") on
 CPython's own gc and weakref modules and prints the canonical event log:
@@ -414,12 +415,25 @@ def write_events(out, events):
         events.clear()
 
 
-def run(data, out):
+def is_version2(lines):
+    """Is the first line with a token, not a comment, `version 2`?"""
+    for raw in lines:
+        tokens = raw.split()
+        if tokens and tokens[0][:1] != b'#':
+            return tokens == [b'version', b'2']
+    return False
+
+
+def run(data, out, debug=False):
     """Run the scenario DATA (bytes); return (status, error line or None)."""
     runner = _RUNNER
     lines = data.split(b'\n')
     if lines[-1] == b'':
         lines.pop()
+    if is_version2(lines):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import oracle2
+        return oracle2.run(lines, out, write_events, echo=debug)
     runner.start()
     for number, raw in enumerate(lines, 1):
         tokens = raw.split()        # exactly 0x20 0x09 0x0b 0x0c 0x0d here
@@ -447,8 +461,67 @@ def read_input(path):
         return None
 
 
+def serve(timeout):
+    """Batch mode (oracle.py --serve): for each PATH line on stdin, run the
+    scenario in a forked child (no interpreter start-up per scenario; every
+    child starts from the same freshly imported state), its standard output
+    in PATH.oracle-out and standard error in PATH.oracle-err, and answer one
+    line: the exit status, or "timeout" after TIMEOUT seconds."""
+    import select
+    import signal
+    import time
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import oracle2  # noqa: F401  (imported once, before any fork)
+    stdin = sys.stdin.buffer
+    answers = sys.stdout
+    while True:
+        request = stdin.readline()
+        if not request:
+            return 0
+        path = request.rstrip(b'\n').decode('utf-8', 'surrogateescape')
+        answers.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                out = os.open(path + '.oracle-out',
+                              os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                err = os.open(path + '.oracle-err',
+                              os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                os.dup2(out, 1)
+                os.dup2(err, 2)
+                os.close(out)
+                os.close(err)
+                code = main(['oracle.py', path])
+                sys.stdout.flush()
+                sys.stderr.flush()
+            except BaseException as exc:
+                try:
+                    sys.stderr.write('oracle: internal error: %r\n' % (exc,))
+                    sys.stderr.flush()
+                finally:
+                    os._exit(3)
+            os._exit(code)
+        deadline = time.monotonic() + timeout
+        status = None
+        while status is None:
+            done, wait_status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = str(os.waitstatus_to_exitcode(wait_status))
+            elif time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                status = 'timeout'
+            else:
+                select.select([], [], [], 0.002)
+        answers.write(status + '\n')
+        answers.flush()
+
+
 def main(argv):
     args = argv[1:]
+    if args[:1] == ['--serve']:
+        return serve(float(args[1]) if len(args) > 1 else 120.0)
     debug = '--debug-collectable' in args
     args = [a for a in args if a != '--debug-collectable']
     if len(args) != 1:
@@ -461,7 +534,7 @@ def main(argv):
         gc.set_debug(gc.DEBUG_COLLECTABLE)
     out = sys.stdout.buffer
     try:
-        status, error = run(data, out)
+        status, error = run(data, out, debug)
         out.flush()
     except OSError:
         return 1

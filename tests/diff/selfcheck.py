@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check the oracle itself on generated scenarios and on the cases.
 
-    selfcheck.py [--seeds 1-3000] [-j N] [--timeout S] [--cases DIR]
+    selfcheck.py [--seeds 1-3000] [-j N] [--timeout S] [--cases DIR] [--v2]
 
 For every generated scenario (gen.py, profile chosen from the seed):
   - the oracle finishes within the timeout, with status 0, or with status 2
@@ -9,8 +9,11 @@ For every generated scenario (gen.py, profile chosen from the seed):
   - it is deterministic: two runs with different PYTHONHASHSEED values give
     byte-identical standard output, standard error and status;
   - with --debug-collectable (gc.DEBUG_COLLECTABLE), the only objects the
-    collector ever finds unreachable are Node and Ref instances (nothing of
-    the oracle's own), and the event log is unchanged.
+    collector ever finds unreachable are Node and Ref instances (version 2:
+    also DelNode and plain weakref.ref objects; nothing of the oracle's own),
+    and the event log is unchanged.
+With --v2, also a mutant of each generated file (a few tokens replaced):
+the oracle ends with status 0 or 2, never an internal error, in time.
 For every case under --cases: the stored NAME.out/NAME.err still match the
 oracle byte for byte.  Prints a summary with timings; exit status 0 or 1.
 """
@@ -19,6 +22,7 @@ import argparse
 import concurrent.futures
 import glob
 import os
+import random
 import re
 import subprocess
 import sys
@@ -31,7 +35,9 @@ sys.dont_write_bytecode = True          # no __pycache__ in the source tree
 import gen  # noqa: E402
 
 ORACLE = os.path.join(HERE, 'oracle.py')
-COLLECTABLE_RE = re.compile(r'gc: collectable <(\w+) ')
+COLLECTABLE_RE = re.compile(r'gc: (?:un)?collectable <([\w.]+) ')
+# what the collector may find unreachable: the scenario's own objects
+SCENARIO_TYPES = {'Node', 'Ref', 'DelNode', 'weakref.ReferenceType'}
 
 
 def oracle(path, hashseed, timeout, debug=False):
@@ -49,9 +55,9 @@ def oracle(path, hashseed, timeout, debug=False):
         time.monotonic() - start
 
 
-def check_seed(seed, directory, timeout):
+def check_seed(seed, directory, timeout, v2=False):
     """All checks for one seed; return (seed, profile, problems, seconds)."""
-    profile, data, error_at = gen.generate(seed)
+    profile, data, error_at = gen.generate(seed, v2=v2)
     path = os.path.join(directory, 'gen-%d.scn' % seed)
     with open(path, 'wb') as f:
         f.write(data)
@@ -75,11 +81,40 @@ def check_seed(seed, directory, timeout):
     if debug[1] != out:
         problems.append('--debug-collectable changed the events')
     kinds = set(COLLECTABLE_RE.findall(debug[2].decode('latin-1')))
-    if kinds - {'Node', 'Ref'}:
+    if kinds - SCENARIO_TYPES:
         problems.append('unexpected garbage types %s' % sorted(kinds))
+    if v2:
+        problems += check_mutant(seed, data, directory, timeout)
     if not problems:
         os.remove(path)
     return seed, profile, problems, seconds
+
+
+MUTANT_TOKENS = [b'version', b'2', b'ordered', b'fin=', b'del=deref:a:',
+                 b'cb=collect', b'new:', b'untracked', b'plain', b'on',
+                 b'2147483648', b'\x00', b'\xff', b'#', b'', b'x' * 70,
+                 b'collect', b'ungarbage', b'unsave', b'gccb', b'threshold']
+
+
+def check_mutant(seed, data, directory, timeout):
+    """A version-2 file with a few random token edits: the oracle still
+    ends with status 0 or 2 (never an internal error), in time."""
+    rng = random.Random(seed)
+    lines = data.split(b'\n')
+    for _ in range(rng.randint(1, 4)):
+        i = rng.randrange(len(lines))
+        words = lines[i].split(b' ')
+        j = rng.randrange(len(words))
+        words[j] = rng.choice(MUTANT_TOKENS + [words[rng.randrange(len(words))]])
+        lines[i] = b' '.join(words)
+    path = os.path.join(directory, 'mutant-%d.scn' % seed)
+    with open(path, 'wb') as f:
+        f.write(b'\n'.join(lines))
+    status, _, err, _ = oracle(path, 0, timeout)
+    if status not in (0, 2):
+        return ['mutant %s: status %s, stderr %r' % (path, status, err[:200])]
+    os.remove(path)
+    return []
 
 
 def check_case(path, timeout):
@@ -104,6 +139,8 @@ def main(argv):
     ap.add_argument('--cases', default=os.path.join(HERE, 'cases'))
     ap.add_argument('-j', '--jobs', type=int, default=os.cpu_count() or 1)
     ap.add_argument('--timeout', type=float, default=120.0)
+    ap.add_argument('--v2', action='store_true',
+                    help='generate version-2 scenarios (gen.py --v2)')
     args = ap.parse_args(argv[1:])
     failures = 0
     start = time.monotonic()
@@ -122,7 +159,8 @@ def main(argv):
     slowest = (0.0, None)
     per_profile = {}
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-        jobs = pool.map(lambda s: check_seed(s, keep, args.timeout), seeds)
+        jobs = pool.map(lambda s: check_seed(s, keep, args.timeout, args.v2),
+                        seeds)
         for seed, profile, problems, seconds in jobs:
             per_profile[profile] = per_profile.get(profile, 0) + 1
             slowest = max(slowest, (seconds, seed))

@@ -1,0 +1,342 @@
+"""Random scenario generator, format version 2 (the subset oracle2.py runs).
+
+Used by gen.py (`gen.py --v2 ...`): the same seeds, output and knobs
+conventions, profiles of its own (PROFILES below).  Scenarios stay inside
+the contract's section 10 ("Outside the contract"):
+
+- a file's actions either dereference and allocate (deref:, new:, weak:,
+  weakcb:) or drop and clear (drop:, clear), never both; every name an
+  action binds is fresh and never mentioned again; deref: reads only names
+  that operations bound;
+- drop:ROOT only unbinds a private payload (a node that no other line
+  mentions), so unbinding it interacts with nothing else;
+- collect actions (fin=collect, del=collect, cb=collect) only on nodes
+  that nothing links to ("croot" nodes, dropped by their own line: the
+  collection is the first thing that line does) or on weak references to
+  them;
+- weak references with callbacks are never linked into nodes;
+- at most 45 tracked nodes per file, so no reference-count cascade reaches
+  CPython's trashcan depth (50);
+- `ordered` only on drop/unlink/clear lines while automatic collection is
+  off and only of nodes without collect actions.
+At most one deliberate error line, the last operation.
+"""
+
+import random
+
+PROFILES = {
+    'v2-mixed':   dict(ops=(60, 300)),
+    'v2-auto':    dict(ops=(80, 400), auto=0.9, count=2.0, collect=0.3,
+                       tmax=4),
+    'v2-legacy':  dict(ops=(60, 300), dele=0.6, saveall=1.0, garbage=2.0),
+    'v2-actions': dict(ops=(60, 300), fin=0.8, cb=0.9, act=0.8, auto=0.5),
+    'v2-weak':    dict(ops=(60, 300), weak=3.0, plain=0.4, observe=2.0),
+    'v2-intro':   dict(ops=(60, 300), observe=3.0, freeze=1.0),
+    'v2-errors':  dict(ops=(0, 40), error=1.0),
+}
+
+DEFAULTS = dict(
+    ops=(60, 300),
+    auto=0.3,       # probability that the file turns automatic collection on
+    count=1.0,      # weight of count
+    collect=1.0,    # weight of collect
+    dele=0.15,      # probability that a node has a legacy finalizer
+    fin=0.4,        # probability that a node has a PEP 442 finalizer
+    cb=0.5,         # probability that a weak reference has a callback
+    act=0.4,        # probability that a finalizer/callback mode is an action
+    untracked=0.1,  # probability that a node is untracked
+    weak=1.5,       # weight of weak
+    plain=0.2,      # probability that a weak reference is plain
+    saveall=0.2,    # weight of saveall on/off
+    garbage=0.5,    # weight of garbage/ungarbage
+    observe=1.0,    # weight of introspection operations
+    freeze=0.2,     # weight of freeze/unfreeze
+    error=0.1,      # probability of ending with an error line
+    tmax=10,        # largest threshold 0
+)
+
+MAX_NODES = 45
+
+
+class Gen2:
+
+    def __init__(self, rng, knobs):
+        self.rng = rng
+        self.k = knobs
+        self.lines = []
+        self.counter = 0
+        self.nodes = []      # bound tracked nodes (ops may use them)
+        self.unodes = []     # bound untracked nodes
+        self.weaks = []      # bound weak references made by operations
+        self.croots = set()  # nodes nothing may link to
+        self.collectors = set()  # croots with a collect action (no ordered)
+        self.made = 0
+        self.auto = False
+        # the file's action family: 'deref' (deref, allocate) or 'drop'
+        self.family = rng.choice(['deref', 'drop'])
+
+    def fresh(self, prefix):
+        self.counter += 1
+        return '%s%d' % (prefix, self.counter)
+
+    def emit(self, *words):
+        self.lines.append(' '.join(words))
+
+    # -- modes ----------------------------------------------------------------
+
+    def mode(self, hook, allow_collect):
+        """A MODE for hook 'fin', 'del' or 'cb'."""
+        rng = self.rng
+        if rng.random() >= self.k['act']:
+            base = ['log'] * 3
+            if hook != 'cb':
+                base.append('resurrect')
+            return rng.choice(base), False
+        choices = []
+        if allow_collect:
+            choices.append('collect')
+        if self.family == 'deref':
+            choices += ['new:' + self.fresh('a')]
+            if self.weaks:
+                w = rng.choice(self.weaks)
+                choices += ['deref:' + w, 'deref:%s:%s' % (w, self.fresh('r'))]
+            if hook != 'cb':
+                choices += ['weak:' + self.fresh('aw'),
+                            'weakcb:' + self.fresh('aw')]
+        else:
+            choices.append('drop:')
+            if hook != 'cb':
+                choices.append('clear')
+        m = rng.choice(choices)
+        if m == 'drop:':
+            m += self.payload()
+        return m, m == 'collect'
+
+    def payload(self):
+        """A private node, never mentioned again."""
+        name = self.fresh('p')
+        self.made += 1
+        if self.rng.random() < 0.3:
+            self.emit('new', name, 'fin=log')
+        else:
+            self.emit('new', name)
+        return name
+
+    # -- operations -----------------------------------------------------------
+
+    def op_new(self):
+        rng = self.rng
+        if self.made >= MAX_NODES:
+            return self.op_collect()
+        name = self.fresh('n')
+        if rng.random() < self.k['untracked']:
+            words = ['new', name, 'untracked']
+            if rng.random() < self.k['fin']:
+                m, _ = self.mode('fin', False)
+                if not m.startswith('weak'):
+                    words.append('fin=' + m)
+            rng.shuffle(words[2:])
+            self.emit(*words)
+            self.unodes.append(name)
+            return
+        self.made += 1
+        croot = rng.random() < 0.2
+        opts = []
+        collect = False
+        if rng.random() < self.k['fin']:
+            m, c = self.mode('fin', croot)
+            opts.append('fin=' + m)
+            collect |= c
+        if rng.random() < self.k['dele']:
+            m, c = self.mode('del', croot)
+            opts.append('del=' + m)
+            collect |= c
+        rng.shuffle(opts)
+        self.emit('new', name, *opts)
+        self.nodes.append(name)
+        if croot:
+            self.croots.add(name)
+        if collect:
+            self.collectors.add(name)
+
+    def linkable(self):
+        return [n for n in self.nodes if n not in self.croots]
+
+    def op_link(self):
+        rng = self.rng
+        if not self.nodes:
+            return self.op_new()
+        src = rng.choice(self.nodes)
+        targets = self.linkable() + self.unodes + \
+            [w for w in self.weaks if w.startswith('wp') or w.startswith('wn')]
+        if not targets:
+            return self.op_new()
+        self.emit('link', src, rng.choice(targets))
+
+    def op_unlink(self):
+        if not self.nodes:
+            return self.op_new()
+        rng = self.rng
+        src = rng.choice(self.nodes)
+        dst = rng.choice(self.nodes + self.unodes)
+        self.maybe_ordered('unlink', src, dst, subject=dst)
+
+    def maybe_ordered(self, *words, subject):
+        if not self.auto and subject not in self.collectors and \
+                self.rng.random() < 0.3:
+            self.emit('ordered', *words)
+        else:
+            self.emit(*words)
+
+    def op_clear(self):
+        if not self.nodes:
+            return self.op_new()
+        src = self.rng.choice(self.nodes)
+        self.maybe_ordered('clear', src, subject=src)
+
+    def op_drop(self):
+        rng = self.rng
+        pools = [p for p in (self.nodes, self.unodes, self.weaks) if p]
+        if not pools:
+            return self.op_new()
+        pool = rng.choice(pools)
+        name = pool.pop(rng.randrange(len(pool)))
+        self.maybe_ordered('drop', name, subject=name)
+
+    def op_weak(self):
+        rng = self.rng
+        if not self.nodes:
+            return self.op_new()
+        target = rng.choice(self.nodes)
+        r = rng.random()
+        if r < self.k['plain']:
+            name = self.fresh('wp')
+            self.emit('weak', name, target, 'plain')
+        elif r < self.k['plain'] + (1 - self.k['plain']) * self.k['cb']:
+            name = self.fresh('wc')
+            m, c = self.mode('cb', target in self.croots)
+            if c:
+                self.collectors.add(target)
+            self.emit('weak', name, target, 'cb=' + m)
+        else:
+            name = self.fresh('wn')
+            self.emit('weak', name, target)
+        self.weaks.append(name)
+
+    def any_bound(self):
+        pool = self.nodes + self.unodes + self.weaks
+        return self.rng.choice(pool) if pool else None
+
+    def op_observe(self):
+        rng = self.rng
+        k = rng.randrange(12)
+        if k == 0 and self.weaks:
+            self.emit('deref', rng.choice(self.weaks))
+        elif k == 1 and self.nodes:
+            self.emit('weakrefs', rng.choice(self.nodes))
+        elif k == 2 and self.nodes:
+            self.emit('weakcount', rng.choice(self.nodes))
+        elif k == 3 and self.weaks:
+            self.emit('callback', rng.choice(self.weaks))
+        elif k == 4 and self.any_bound():
+            self.emit('same', self.any_bound(), self.any_bound())
+        elif k == 5 and self.any_bound():
+            self.emit('gen', self.any_bound())
+        elif k == 6 and self.any_bound():
+            self.emit('finalized', self.any_bound())
+        elif k == 7 and self.any_bound():
+            self.emit('tracked', self.any_bound())
+        elif k == 8:
+            self.emit('frozen')
+        elif k == 9 and (self.nodes or self.unodes):
+            self.emit('referents', rng.choice(self.nodes + self.unodes))
+        elif k == 10 and (self.nodes or self.weaks):
+            self.emit('referrers', rng.choice(self.nodes + self.weaks))
+        else:
+            self.emit(rng.choice(['saved', 'stats', 'garbage', 'count']))
+
+    def op_collect(self):
+        rng = self.rng
+        if rng.random() < 0.4:
+            self.emit('collect', str(rng.randrange(2)))
+        else:
+            self.emit('collect')
+
+    def op_auto(self):
+        rng = self.rng
+        if rng.random() < 0.5:
+            self.emit('threshold', str(rng.randint(1, self.k['tmax'] + 2)),
+                      str(rng.randint(0, 4)), str(rng.randint(0, 4)))
+        else:
+            self.auto = not self.auto
+            self.emit('auto', 'on' if self.auto else 'off')
+
+    def op_saveall(self):
+        self.emit('saveall', self.rng.choice(['on', 'off']))
+
+    def op_garbage(self):
+        self.emit(self.rng.choice(['garbage', 'garbage', 'ungarbage']))
+
+    def op_misc(self):
+        rng = self.rng
+        self.emit(rng.choice(['unsave', 'saved', 'gccb on', 'gccb off',
+                              'stats']))
+
+    def op_freeze(self):
+        self.emit(self.rng.choice(['freeze', 'unfreeze', 'frozen']))
+
+    def build(self, target_ops):
+        rng = self.rng
+        if rng.random() < self.k['auto']:
+            self.emit('threshold', str(rng.randint(1, self.k['tmax'])),
+                      str(rng.randint(0, 3)), str(rng.randint(0, 3)))
+            self.emit('auto', 'on')
+            self.auto = True
+        if rng.random() < 0.5:
+            self.emit('gccb', 'on')
+        table = [
+            (self.op_new, 4.0), (self.op_link, 4.0), (self.op_unlink, 0.8),
+            (self.op_clear, 0.4), (self.op_drop, 3.0),
+            (self.op_weak, self.k['weak']), (self.op_observe, self.k['observe']),
+            (self.op_collect, self.k['collect']), (self.op_auto, 0.3),
+            (self.op_saveall, self.k['saveall']),
+            (self.op_garbage, self.k['garbage']), (self.op_misc, 0.5),
+            (self.op_freeze, self.k['freeze']),
+            (lambda: self.emit('count'), self.k['count']),
+        ]
+        total = sum(w for _, w in table)
+        while len(self.lines) < target_ops:
+            x = rng.random() * total
+            for fn, w in table:
+                x -= w
+                if x < 0:
+                    fn()
+                    break
+
+
+ERRORS = [
+    'new {n} fin=log fin=log', 'new {n} untracked fin=weak:x',
+    'new {n} bogus', 'weak w {n} cb=resurrect', 'weak w {n} cb=weak:x',
+    'threshold 1 2 -3', 'threshold 2147483648 0 0', 'threshold 01 1 1',
+    'auto maybe', 'gccb 1', 'saveall', 'ordered', 'ordered ordered drop {n}',
+    'version 2', 'wvd d', 'ungarbage {n}', 'unsave zz_none', 'count 1',
+    'new {n} del=deref:a:9b', 'new {n} fin=drop', 'referents zz_none',
+    'weakrefs {u}', 'callback {n}', 'gen', 'new {n} fin=log del=log untracked x',
+]
+
+
+def generate(seed, profile, rng, knobs):
+    """(scenario bytes, error line or None)."""
+    g = Gen2(rng, knobs)
+    g.build(knobs['ops'])
+    header = '# gen.py --v2 seed=%d profile=%s ' % (seed, profile) + ' '.join(
+        '%s=%s' % (k, knobs[k]) for k in sorted(knobs))
+    lines = [header, 'version 2'] + g.lines
+    error_at = None
+    if rng.random() < knobs['error']:
+        n = rng.choice(g.nodes) if g.nodes else 'zz'
+        u = rng.choice(g.unodes) if g.unodes else 'zz_none'
+        lines.append(rng.choice(ERRORS).format(n=n, u=u))
+        error_at = len(lines)
+        lines.append('collect')
+    return ('\n'.join(lines) + '\n').encode('ascii'), error_at
