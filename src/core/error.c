@@ -5,6 +5,7 @@
  * the process with a message modelled on CPython's _PyObject_AssertFailed:
  * what was wrong, where, and a dump of the object involved.
  */
+#include <stdarg.h>
 #include <stdlib.h>
 
 #include "core/internal.h"
@@ -22,6 +23,15 @@ const char *rcgc_strerror(int err)
     default:
         return "unknown error";
     }
+}
+
+void rcgc__set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
 }
 
 void rcgc__dump_object(FILE *f, const rcgc_object *o)

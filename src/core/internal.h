@@ -220,6 +220,11 @@ void rcgc__runtime_detach(rcgc_runtime *rt);
 RCGC__NORETURN void rcgc__fatal(rcgc_runtime *rt, const rcgc_object *o,
                                 const char *fmt, ...) RCGC__PRINTF(3, 4);
 void rcgc__dump_object(FILE *f, const rcgc_object *o);
+/* The message of a call that reports errors in a caller's buffer (err of
+ * errlen bytes, either may be NULL/0: then nothing is written), formatted
+ * and cut to fit. */
+void rcgc__set_err(char *err, size_t errlen, const char *fmt, ...)
+    RCGC__PRINTF(3, 4);
 
 /* ---- object.c ---- */
 void rcgc__object_free_memory(rcgc_runtime *rt, rcgc_object *o);

@@ -12,7 +12,6 @@
  * seam (platform/os.h).
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,18 +22,6 @@
 #include "serve/serve_internal.h"
 
 #define MAX_ALLOWED_UIDS 65536
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static char *s_strdup(rcgc_serve *srv, const char *s)
 {
@@ -65,41 +52,41 @@ static int check_config(const rcgc_serve_config *cfg, int need_socket,
 {
     if (!RCGC__SIZE_OK(cfg) || !RCGC__SIZE_OK(&cfg->trace) ||
         !RCGC__SIZE_OK(&cfg->diag)) {
-        set_err(err, errlen, "the config's size fields are not its "
+        rcgc__set_err(err, errlen, "the config's size fields are not its "
                              "structs' (use rcgc_serve_config_init)");
         return RCGC_EINVAL;
     }
     if (need_socket && (cfg->socket_path == NULL || cfg->socket_path[0] == 0)) {
-        set_err(err, errlen, "no socket_path");
+        rcgc__set_err(err, errlen, "no socket_path");
         return RCGC_EINVAL;
     }
     if (need_socket && strlen(cfg->socket_path) > rcgc__os_unix_path_max()) {
-        set_err(err, errlen, "socket_path is longer than %zu bytes",
+        rcgc__set_err(err, errlen, "socket_path is longer than %zu bytes",
                 rcgc__os_unix_path_max());
         return RCGC_EINVAL;
     }
     if (cfg->token != NULL) {
         size_t n = strlen(cfg->token);
         if (n < SERVE_TOKEN_MIN || n > SERVE_TOKEN_MAX) {
-            set_err(err, errlen, "the token must be %d..%d bytes",
+            rcgc__set_err(err, errlen, "the token must be %d..%d bytes",
                     SERVE_TOKEN_MIN, SERVE_TOKEN_MAX);
             return RCGC_EINVAL;
         }
         for (size_t i = 0; i < n; i++)
             if (cfg->token[i] <= ' ' || cfg->token[i] >= 0x7F) {
-                set_err(err, errlen, "the token must be printable ASCII without spaces");
+                rcgc__set_err(err, errlen, "the token must be printable ASCII without spaces");
                 return RCGC_EINVAL;
             }
     } else if (cfg->token_file == NULL || cfg->token_file[0] == 0) {
-        set_err(err, errlen, "no token and no token_file: a token is required");
+        rcgc__set_err(err, errlen, "no token and no token_file: a token is required");
         return RCGC_EINVAL;
     }
     if (cfg->allowed_uids == NULL && cfg->nallowed_uids != 0) {
-        set_err(err, errlen, "nallowed_uids without allowed_uids");
+        rcgc__set_err(err, errlen, "nallowed_uids without allowed_uids");
         return RCGC_EINVAL;
     }
     if (cfg->nallowed_uids > MAX_ALLOWED_UIDS) {
-        set_err(err, errlen, "nallowed_uids is %zu: at most %d uids",
+        rcgc__set_err(err, errlen, "nallowed_uids is %zu: at most %d uids",
                 cfg->nallowed_uids, MAX_ALLOWED_UIDS);
         return RCGC_EINVAL;
     }
@@ -107,13 +94,13 @@ static int check_config(const rcgc_serve_config *cfg, int need_socket,
         cfg->request_timeout_ms < 1 || cfg->write_timeout_ms < 1 ||
         cfg->max_response < 4096 || cfg->max_response > ((size_t)1 << 30) ||
         cfg->max_trace_seconds < 1 || cfg->max_trace_seconds > 86400) {
-        set_err(err, errlen, "a limit is out of range (max_clients 1..64, "
+        rcgc__set_err(err, errlen, "a limit is out of range (max_clients 1..64, "
                 "timeouts >= 1 ms, max_response 4 KiB..1 GiB, "
                 "max_trace_seconds 1..86400)");
         return RCGC_EINVAL;
     }
     if (cfg->snapshot_dir != NULL && strlen(cfg->snapshot_dir) > 4096) {
-        set_err(err, errlen, "snapshot_dir is too long");
+        rcgc__set_err(err, errlen, "snapshot_dir is too long");
         return RCGC_EINVAL;
     }
     return 0;
@@ -185,7 +172,7 @@ static int new_token(rcgc_serve *srv, char *err, size_t errlen)
     unsigned char rnd[32];
     int e = rcgc__os_random(rnd, sizeof rnd);
     if (e != 0) {
-        set_err(err, errlen, "getrandom failed: %s", strerror(e));
+        rcgc__set_err(err, errlen, "getrandom failed: %s", strerror(e));
         return RCGC_EFAILED;
     }
     static const char hex[] = "0123456789abcdef";
@@ -229,7 +216,7 @@ static int make_token(rcgc_serve *srv, char *err, size_t errlen)
     int fd;
     e = rcgc__os_file_create(tmp, &fd);
     if (e != 0) {
-        set_err(err, errlen, "cannot create the token file %s: %s", tmp, strerror(e));
+        rcgc__set_err(err, errlen, "cannot create the token file %s: %s", tmp, strerror(e));
         rcgc__serve_free(srv, tmp);
         return RCGC_EFAILED;
     }
@@ -240,7 +227,7 @@ static int make_token(rcgc_serve *srv, char *err, size_t errlen)
     if (e == 0) e = rcgc__os_rename(tmp, path);
     if (e != 0) {
         rcgc__os_unlink(tmp);
-        set_err(err, errlen, "cannot write the token file %s: %s", path, strerror(e));
+        rcgc__set_err(err, errlen, "cannot write the token file %s: %s", path, strerror(e));
         rcgc__serve_free(srv, tmp);
         return RCGC_EFAILED;
     }
@@ -260,11 +247,11 @@ static int clear_path(const char *path, char *err, size_t errlen)
     int e = rcgc__os_lstat(path, &st);
     if (e == ENOENT) return 0;
     if (e != 0) {
-        set_err(err, errlen, "cannot examine %s: %s", path, strerror(e));
+        rcgc__set_err(err, errlen, "cannot examine %s: %s", path, strerror(e));
         return RCGC_EFAILED;
     }
     if (st.kind != RCGC__OS_FILE_SOCKET) {
-        set_err(err, errlen, "%s exists and is not a socket: refusing to "
+        rcgc__set_err(err, errlen, "%s exists and is not a socket: refusing to "
                 "replace it", path);
         return RCGC_EINVAL;
     }
@@ -272,22 +259,22 @@ static int clear_path(const char *path, char *err, size_t errlen)
     int fd;
     e = rcgc__os_unix_socket(&fd);
     if (e != 0) {
-        set_err(err, errlen, "socket: %s", strerror(e));
+        rcgc__set_err(err, errlen, "socket: %s", strerror(e));
         return RCGC_EFAILED;
     }
     e = rcgc__os_unix_connect(fd, path);
     rcgc__os_close(fd);
     if (e == 0 || e == EAGAIN || e == EINPROGRESS) {
-        set_err(err, errlen, "%s: a server is already listening there", path);
+        rcgc__set_err(err, errlen, "%s: a server is already listening there", path);
         return RCGC_EINVAL;
     }
     if (e != ECONNREFUSED) {
-        set_err(err, errlen, "cannot probe the socket %s: %s", path, strerror(e));
+        rcgc__set_err(err, errlen, "cannot probe the socket %s: %s", path, strerror(e));
         return RCGC_EFAILED;
     }
     e = rcgc__os_unlink(path);
     if (e != 0 && e != ENOENT) {
-        set_err(err, errlen, "cannot remove the stale socket %s: %s", path,
+        rcgc__set_err(err, errlen, "cannot remove the stale socket %s: %s", path,
                 strerror(e));
         return RCGC_EFAILED;
     }
@@ -314,7 +301,7 @@ static int bind_listen(rcgc_serve *srv, const char *path, char *err,
     int fd;
     int e = rcgc__os_unix_socket(&fd);
     if (e != 0) {
-        set_err(err, errlen, "socket: %s", strerror(e));
+        rcgc__set_err(err, errlen, "socket: %s", strerror(e));
         return RCGC_EFAILED;
     }
     srv->lfd = fd;
@@ -322,12 +309,12 @@ static int bind_listen(rcgc_serve *srv, const char *path, char *err,
      * umask: both are narrowed, so the file is 0600 from its creation. */
     e = rcgc__os_fd_chmod(srv->lfd, 0600);
     if (e != 0) {
-        set_err(err, errlen, "fchmod on the socket: %s", strerror(e));
+        rcgc__set_err(err, errlen, "fchmod on the socket: %s", strerror(e));
         return RCGC_EFAILED;
     }
     e = rcgc__os_unix_bind(srv->lfd, path);
     if (e != 0) {
-        set_err(err, errlen, "cannot bind %s: %s", path, strerror(e));
+        rcgc__set_err(err, errlen, "cannot bind %s: %s", path, strerror(e));
         return e == EADDRINUSE ? RCGC_EINVAL : RCGC_EFAILED;
     }
     /* listen at once: between bind and listen a second server's probe
@@ -338,7 +325,7 @@ static int bind_listen(rcgc_serve *srv, const char *path, char *err,
     if (e != 0) {
         rcgc__os_stat st;
         (void)claim_socket(srv, path, &st); /* ours if there: stop unlinks it */
-        set_err(err, errlen, "listen: %s", strerror(e));
+        rcgc__set_err(err, errlen, "listen: %s", strerror(e));
         return RCGC_EFAILED;
     }
     return 0;
@@ -352,22 +339,22 @@ static int open_socket(rcgc_serve *srv, char *err, size_t errlen)
     if (e != 0) return e;
     rcgc__os_stat st;
     if (claim_socket(srv, path, &st) != 0) {
-        set_err(err, errlen, "%s vanished after bind", path);
+        rcgc__set_err(err, errlen, "%s vanished after bind", path);
         return RCGC_EFAILED;
     }
     if (st.perm & 077 || st.uid != rcgc__os_euid()) {
-        set_err(err, errlen, "%s was created with mode %03o, owner %lu: refusing",
+        rcgc__set_err(err, errlen, "%s was created with mode %03o, owner %lu: refusing",
                 path, st.perm, (unsigned long)st.uid);
         return RCGC_EFAILED;
     }
     e = rcgc__os_poller_new(&srv->pfd);
     if (e != 0) {
-        set_err(err, errlen, "epoll_create1: %s", strerror(e));
+        rcgc__set_err(err, errlen, "epoll_create1: %s", strerror(e));
         return RCGC_EFAILED;
     }
     e = rcgc__os_poller_add(srv->pfd, srv->lfd, RCGC__OS_EV_IN, SERVE_LISTENER_ID);
     if (e != 0) {
-        set_err(err, errlen, "epoll_ctl: %s", strerror(e));
+        rcgc__set_err(err, errlen, "epoll_ctl: %s", strerror(e));
         return RCGC_EFAILED;
     }
     return 0;
@@ -379,10 +366,10 @@ int rcgc_serve_start(rcgc_runtime *rt,
                      const rcgc_serve_config *cfg,
                      rcgc_serve **out, char *err, size_t errlen)
 {
-    set_err(err, errlen, "%s", "");
+    rcgc__set_err(err, errlen, "%s", "");
     if (out != NULL) *out = NULL;
     if (rt == NULL || cfg == NULL || out == NULL) {
-        set_err(err, errlen, "NULL argument");
+        rcgc__set_err(err, errlen, "NULL argument");
         return RCGC_EINVAL;
     }
     int e = check_config(cfg, 1, err, errlen);
@@ -390,7 +377,7 @@ int rcgc_serve_start(rcgc_runtime *rt,
     rcgc_serve *srv;
     e = srv_new(rt, cfg, &srv);
     if (e != 0) {
-        set_err(err, errlen, "out of memory");
+        rcgc__set_err(err, errlen, "out of memory");
         return e;
     }
     /* the socket first: a start that fails there (a server already

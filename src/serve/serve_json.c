@@ -25,7 +25,7 @@ void rcgc__jb_free(jbuf *b)
     b->len = b->cap = 0;
 }
 
-static int reserve(jbuf *b, size_t n)
+static int jb_reserve(jbuf *b, size_t n)
 {
     if (b->overflow || b->nomem) return 0;
     if (n > b->max - b->len || b->len + n > b->max) {
@@ -48,7 +48,7 @@ static int reserve(jbuf *b, size_t n)
 
 void rcgc__jb_raw(jbuf *b, const char *s, size_t n)
 {
-    if (!reserve(b, n)) return;
+    if (!jb_reserve(b, n)) return;
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = 0;

@@ -123,16 +123,6 @@ static double bits_f64(uint64_t v)
     return d;
 }
 
-RCGC__PRINTF(3, 4)
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ======================================================================== */
 /* Dump                                                                      */
 
@@ -185,7 +175,7 @@ static int plan_traceback(struct plan *pl, const rcgc_traceback *tb,
     if (pl->tb_index[src] != 0) return 0;
     if (tb->nframe < 0 || (unsigned)tb->nframe > MAX_U16 ||
         tb->total_nframe < tb->nframe) {
-        set_err(err, errlen, "traceback %zu: nframe %d (total %d) cannot be "
+        rcgc__set_err(err, errlen, "traceback %zu: nframe %d (total %d) cannot be "
                 "stored", pl->ntb, tb->nframe, tb->total_nframe);
         return RCGC_EINVAL;
     }
@@ -200,7 +190,7 @@ static int plan_traceback(struct plan *pl, const rcgc_traceback *tb,
         if (r == 0) r = plan_string(pl, f->function);
         if (r == 0) r = plan_string(pl, f->module);
         if (r == RCGC_EINVAL) {
-            set_err(err, errlen, "traceback %zu frame %d: a string of 4 GiB "
+            rcgc__set_err(err, errlen, "traceback %zu frame %d: a string of 4 GiB "
                     "or more cannot be stored", pl->ntb - 1, i);
             return r;
         }
@@ -208,7 +198,7 @@ static int plan_traceback(struct plan *pl, const rcgc_traceback *tb,
     }
     return 0;
 nomem:
-    set_err(err, errlen, "out of memory");
+    rcgc__set_err(err, errlen, "out of memory");
     return RCGC_ENOMEM;
 }
 
@@ -219,7 +209,7 @@ static int plan_trace(struct plan *pl, size_t i, char *err, size_t errlen)
     if (t->domain > MAX_U16 || (uint64_t)t->size >= SIZE_LIMIT ||
         !isfinite(t->est_size) || t->est_size < 0 || !isfinite(t->est_count) ||
         t->est_count < 0) {
-        set_err(err, errlen, "trace %zu cannot be stored (domain %u, size %zu, "
+        rcgc__set_err(err, errlen, "trace %zu cannot be stored (domain %u, size %zu, "
                 "estimates %g and %g)", i, t->domain, t->size, t->est_size,
                 t->est_count);
         return RCGC_EINVAL;
@@ -235,16 +225,16 @@ static int plan_build(struct plan *pl, const rcgc_snapshot *s, char *err,
     pl->s = s;
     rcgc__ptrmap_init(&pl->str_index, &libc_alloc);
     if (s->ntb >= NO_STRING) {
-        set_err(err, errlen, "too many tracebacks");
+        rcgc__set_err(err, errlen, "too many tracebacks");
         return RCGC_EINVAL;
     }
     pl->tb_index = calloc(s->ntb ? s->ntb : 1, sizeof *pl->tb_index);
     if (pl->tb_index == NULL) {
-        set_err(err, errlen, "out of memory");
+        rcgc__set_err(err, errlen, "out of memory");
         return RCGC_ENOMEM;
     }
     if (s->limit < 0 || (unsigned)s->limit > MAX_U16) {
-        set_err(err, errlen, "traceback limit %d cannot be stored", s->limit);
+        rcgc__set_err(err, errlen, "traceback limit %d cannot be stored", s->limit);
         return RCGC_EINVAL;
     }
     pl->estimates = s->sample_bytes != 0;
@@ -396,7 +386,7 @@ static int write_and_rename(const struct plan *pl, const char *path, char *err,
     int fd = -1;
     int e = open_temp(path, &tmp, &fd);
     if (e != 0) {
-        set_err(err, errlen, "cannot create a temporary file for %s: %s", path,
+        rcgc__set_err(err, errlen, "cannot create a temporary file for %s: %s", path,
                 strerror(e));
         free(tmp);
         return e == ENOMEM ? RCGC_ENOMEM : RCGC_EFAILED;
@@ -417,7 +407,7 @@ static int write_and_rename(const struct plan *pl, const char *path, char *err,
     if (e == 0) e = rcgc__os_rename(tmp, path);
     if (e != 0) {
         rcgc__os_unlink(tmp);
-        set_err(err, errlen, "cannot write %s: %s", path, strerror(e));
+        rcgc__set_err(err, errlen, "cannot write %s: %s", path, strerror(e));
     }
     free(tmp);
     return e == 0 ? 0 : e == ENOMEM ? RCGC_ENOMEM : RCGC_EFAILED;
@@ -426,9 +416,9 @@ static int write_and_rename(const struct plan *pl, const char *path, char *err,
 int rcgc_snapshot_dump(const rcgc_snapshot *s, const char *path,
                        char *err, size_t errlen)
 {
-    set_err(err, errlen, "%s", "");
+    rcgc__set_err(err, errlen, "%s", "");
     if (s == NULL || path == NULL) {
-        set_err(err, errlen, "no snapshot or no path");
+        rcgc__set_err(err, errlen, "no snapshot or no path");
         return RCGC_EINVAL;
     }
     struct plan pl;
@@ -753,9 +743,9 @@ int rcgc_snapshot_read_bytes(const void *data, size_t size,
                              rcgc_snapshot **out, char *err, size_t errlen)
 {
     struct reader r = {data, 0, size, err, errlen, 0};
-    set_err(err, errlen, "%s", "");
+    rcgc__set_err(err, errlen, "%s", "");
     if (out == NULL) {
-        set_err(err, errlen, "no out pointer");
+        rcgc__set_err(err, errlen, "no out pointer");
         return RCGC_EINVAL;
     }
     *out = NULL;
@@ -785,7 +775,7 @@ static unsigned char *read_file(const char *path, size_t *size, char *err,
     int fd;
     int e = rcgc__os_file_open_read(path, &fd);
     if (e != 0) {
-        set_err(err, errlen, "cannot open %s: %s", path, strerror(e));
+        rcgc__set_err(err, errlen, "cannot open %s: %s", path, strerror(e));
         return NULL;
     }
     rcgc__os_stat st;
@@ -802,7 +792,7 @@ static unsigned char *read_file(const char *path, size_t *size, char *err,
     }
     rcgc__os_close(fd);
     if (e != 0) {
-        set_err(err, errlen, "cannot read %s: %s", path, strerror(e));
+        rcgc__set_err(err, errlen, "cannot read %s: %s", path, strerror(e));
         if (e == ENOMEM) *code = RCGC_ENOMEM;
         free(buf);
         return NULL;
@@ -816,7 +806,7 @@ int rcgc_snapshot_read(const char *path, rcgc_snapshot **out, char *err,
 {
     if (out != NULL) *out = NULL;
     if (path == NULL || out == NULL) {
-        set_err(err, errlen, path == NULL ? "no path" : "no out pointer");
+        rcgc__set_err(err, errlen, path == NULL ? "no path" : "no out pointer");
         return RCGC_EINVAL;
     }
     size_t size;

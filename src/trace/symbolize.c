@@ -13,7 +13,6 @@
  */
 #include <elf.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,17 +27,6 @@ typedef struct pending {
     rcgc_frame *frame;
     uint64_t address; /* link-time address to ask about */
 } pending;
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    RCGC__PRINTF(3, 4);
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* The lowest PT_LOAD address of an ELF64 file (its link-time base), or -1
  * when path is not a readable ELF64 file. */
@@ -73,7 +61,7 @@ static int run_addr2line(const char *module, const pending *p, size_t n,
     const char **argv = malloc((n + 8) * sizeof *argv);
     int rc = -1;
     if (args == NULL || argv == NULL) {
-        set_err(err, errlen, "symbolize: out of memory");
+        rcgc__set_err(err, errlen, "symbolize: out of memory");
         goto done;
     }
     size_t k = 0;
@@ -91,13 +79,13 @@ static int run_addr2line(const char *module, const pending *p, size_t n,
     int e = rcgc__os_run(argv, RCGC__OS_RUN_STDIN_NULL | RCGC__OS_RUN_STDOUT_PIPE |
                                    RCGC__OS_RUN_STDERR_NULL, &res);
     if (e == ENOMEM)
-        set_err(err, errlen, "symbolize: out of memory");
+        rcgc__set_err(err, errlen, "symbolize: out of memory");
     else if (e != 0)
-        set_err(err, errlen, "symbolize: %s", strerror(e));
+        rcgc__set_err(err, errlen, "symbolize: %s", strerror(e));
     else if (res.exec_error != 0 || res.status == 127)
-        set_err(err, errlen, "symbolize: addr2line not found (Debian package binutils)");
+        rcgc__set_err(err, errlen, "symbolize: addr2line not found (Debian package binutils)");
     else if (res.status != 0)
-        set_err(err, errlen, "symbolize: addr2line failed on %s", module);
+        rcgc__set_err(err, errlen, "symbolize: addr2line failed on %s", module);
     else {
         *out = res.out;
         res.out = NULL;
@@ -182,7 +170,7 @@ rcgc_ssize rcgc_snapshot_symbolize(rcgc_snapshot *s, char *err,
     if (n == 0) return 0;
     pending *p = malloc(n * sizeof *p);
     if (p == NULL) {
-        set_err(err, errlen, "symbolize: out of memory");
+        rcgc__set_err(err, errlen, "symbolize: out of memory");
         return RCGC_ENOMEM;
     }
     size_t k = 0;

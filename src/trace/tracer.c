@@ -49,7 +49,7 @@ int rcgc__tr_traces_resize(struct rcgc_tracer *tr, size_t cap)
     tr->shift = log2_shift(cap);
     for (size_t i = 0; i < old_cap; i++) {
         if (old[i].ptr == 0) continue;
-        size_t j = slot_of(tr, old[i].ptr, (unsigned)(old[i].size_domain >> SIZE_BITS));
+        size_t j = ht_home(tr, old[i].ptr, (unsigned)(old[i].size_domain >> SIZE_BITS));
         while (t[j].ptr != 0) j = (j + 1) & (cap - 1);
         t[j] = old[i];
     }
@@ -62,7 +62,7 @@ static tentry *ht_find(const struct rcgc_tracer *tr, uintptr_t ptr,
 {
     if (tr->count == 0) return NULL;
     uint64_t dom = (uint64_t)domain << SIZE_BITS;
-    for (size_t i = slot_of(tr, ptr, domain);; i = (i + 1) & (tr->cap - 1)) {
+    for (size_t i = ht_home(tr, ptr, domain);; i = (i + 1) & (tr->cap - 1)) {
         tentry *e = &tr->traces[i];
         if (e->ptr == 0) return NULL;
         if (e->ptr == ptr && (e->size_domain & ~SIZE_MASK) == dom) return e;
@@ -93,7 +93,7 @@ static int ht_put(struct rcgc_tracer *tr, uintptr_t ptr, unsigned domain,
         if ((tr->count + 1) * 2 > tr->cap &&
             rcgc__tr_traces_resize(tr, tr->cap ? tr->cap * 2 : 1024) != 0)
             return RCGC_ENOMEM;
-        size_t i = slot_of(tr, ptr, domain);
+        size_t i = ht_home(tr, ptr, domain);
         while (tr->traces[i].ptr != 0) i = (i + 1) & (tr->cap - 1);
         e = &tr->traces[i];
         e->ptr = ptr;
@@ -116,7 +116,7 @@ static void ht_remove(struct rcgc_tracer *tr, tentry *e)
     for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
         tentry *f = &tr->traces[j];
         if (f->ptr == 0) break;
-        size_t home = slot_of(tr, f->ptr, (unsigned)(f->size_domain >> SIZE_BITS));
+        size_t home = ht_home(tr, f->ptr, (unsigned)(f->size_domain >> SIZE_BITS));
         /* f may move to i if its home is not in (i, j] cyclically. */
         if (((j - home) & mask) >= ((j - i) & mask)) {
             tr->traces[i] = *f;

@@ -145,7 +145,7 @@ static inline double recorded_p(const struct rcgc_tracer *tr, size_t size)
 
 /* ---- hashing and locating, shared with the checker (tracer_check.c) ---- */
 
-static inline size_t slot_of(const struct rcgc_tracer *tr, uintptr_t ptr,
+static inline size_t ht_home(const struct rcgc_tracer *tr, uintptr_t ptr,
                              unsigned domain)
 {
     uint64_t k = ((uint64_t)ptr >> 4) ^ ((uint64_t)domain << 44);
