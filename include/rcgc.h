@@ -367,6 +367,8 @@ typedef struct rcgc_runtime_stats {
     rcgc_ssize blocks;         /* memory blocks held through the allocator */
 } rcgc_runtime_stats;
 
+/* The runtime's object and block counts, copied into *out (rt and out not
+ * NULL).  O(1); reads only. */
 RCGC_API void rcgc_runtime_get_stats(rcgc_runtime *rt, rcgc_runtime_stats *out);
 
 /* Memory for an object's own buffers, from the runtime's MEM domain (so
@@ -480,8 +482,9 @@ RCGC_API int rcgc_object_make_immortal(rcgc_runtime *rt, rcgc_object *o);
 /*
  * Start tracking o (an instance of a GC type, fully initialised so that
  * traverse is safe): append it to generation 0.  RCGC_EALREADY if it is
- * tracked, RCGC_ENOTGC if its type is not a GC type, RCGC_EINVAL if it is
- * immortal; debug builds abort with a message instead.
+ * tracked, RCGC_ENOTGC if its type is not a GC type (debug builds abort with
+ * a message for these two), RCGC_EINVAL if it is immortal (in every build:
+ * an immortal object stays untracked).
  */
 RCGC_API int rcgc_object_track(rcgc_runtime *rt, rcgc_object *o);
 
@@ -535,6 +538,12 @@ RCGC_API int rcgc_gc_set_threshold(rcgc_runtime *rt, int t0, int t1, int t2);
  * since the last collection of this one. */
 RCGC_API void rcgc_gc_get_count(rcgc_runtime *rt, int out[3]);
 
+/* gc.get_debug / gc.set_debug: the RCGC_DEBUG_* flags (CPython's values).
+ * STATS, COLLECTABLE and UNCOLLECTABLE print to the debug stream during
+ * collections; SAVEALL puts every unreachable object in the garbage list
+ * instead of freeing it.  Any unsigned value is accepted and kept (unknown
+ * bits are ignored, as CPython does); the change applies from the next
+ * collection.  rt: a runtime; takes no objects. */
 RCGC_API unsigned rcgc_gc_get_debug(rcgc_runtime *rt);
 RCGC_API void rcgc_gc_set_debug(rcgc_runtime *rt, unsigned flags);
 
@@ -620,9 +629,13 @@ RCGC_API rcgc_ssize rcgc_gc_get_freeze_count(rcgc_runtime *rt);
  * Introspection.  Each returns a count and stores in *out an array of NEW
  * references (free it with rcgc_objects_free), or returns RCGC_ENOMEM.
  * get_objects: tracked objects of one generation, or of all when generation
- * is -1 (RCGC_ERANGE otherwise).  get_referrers: tracked objects whose
- * traverse reports any of objs.  get_referents: what the traverse of each of
- * objs reports, duplicates kept (objects of non-GC types contribute nothing).
+ * is -1 (RCGC_ERANGE otherwise).  get_referrers: tracked objects (not the
+ * frozen ones) whose traverse reports any of objs, or whose ephemerons
+ * report one as a value (a weak-key map refers to its values).
+ * get_referents: what the traverse of each of objs reports, then the values
+ * its ephemerons report, duplicates kept (objects of non-GC types contribute
+ * nothing).  For these two, objs is an array of nobjs borrowed objects:
+ * RCGC_EINVAL (and *out NULL) if nobjs < 0, or objs is NULL with nobjs > 0.
  */
 RCGC_API rcgc_ssize rcgc_gc_get_objects(rcgc_runtime *rt, int generation,
                                         rcgc_object ***out);
@@ -656,7 +669,8 @@ RCGC_API int rcgc_gc_check(rcgc_runtime *rt);
  * rt: a runtime, not being freed.  Reads only; takes no reference.
  * Returns 0; RCGC_ECORRUPT after describing each violation found on the
  * debug stream (a broken collector list stops the walks that follow it);
- * RCGC_EINVAL if rt is NULL.  During a collection (from its callbacks) the
+ * RCGC_ENOMEM if nothing was found wrong but the pool allocator's check
+ * could not allocate its table; RCGC_EINVAL if rt is NULL.  During a collection (from its callbacks) the
  * collector's lists are checked as rcgc_gc_check does, and nothing else.
  */
 RCGC_API int rcgc_check(rcgc_runtime *rt);

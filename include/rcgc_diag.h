@@ -25,7 +25,10 @@
  * collector's header words for the duration of the call, exactly as a
  * collection does, and restore them before returning; client code other
  * than traverse and ephemerons (labels, edge names) is only called after
- * that.  Memory comes from the runtime's MEM domain.
+ * that.  Memory comes from the runtime's MEM domain, also while the header
+ * words are borrowed: its allocator and whatever hooks it has (the
+ * program's allocator, the tracer's wrapper and frame provider) then run
+ * too, and must not touch objects either (docs/diagnosis.md).
  */
 #ifndef RCGC_DIAG_H
 #define RCGC_DIAG_H

@@ -122,7 +122,8 @@ RCGC_API size_t rcgc_pymalloc_trim(rcgc_pymalloc *pm);
 
 /* Check every invariant of pools, arenas, lists and the radix tree.  Returns
  * 0, or RCGC_ECORRUPT after describing the first violation on out (stderr if
- * NULL). */
+ * NULL); RCGC_ENOMEM (said on out) when the checker's own table of one byte
+ * per arena cannot be allocated from the pool allocator's raw allocator. */
 RCGC_API int rcgc_pymalloc_check(const rcgc_pymalloc *pm, FILE *out);
 
 /* Per size class (sys._debugmallocstats). */
@@ -309,7 +310,10 @@ typedef struct rcgc_heap_config {
     int debug_hooks;           /* 1: wrap the three domains (PYTHONMALLOC=
                                   debug); 0 */
     rcgc_pymalloc_config pymalloc; /* its raw member is ignored: the pool
-                                      allocator uses the RAW domain */
+                                      allocator takes its arenas and state
+                                      from raw above, unhooked (the debug
+                                      hooks and the tracer see blocks, not
+                                      arenas) */
     rcgc_memdebug_config debug;    /* its meta member is ignored: the debug
                                       layer uses the raw allocator, unhooked */
 } rcgc_heap_config;
@@ -363,7 +367,9 @@ RCGC_API rcgc_pymalloc *rcgc_heap_pymalloc(rcgc_heap *h);
 RCGC_API rcgc_memdebug *rcgc_heap_memdebug(rcgc_heap *h);
 
 /* Whole-heap check: the pool allocator's invariants and, with debug hooks,
- * every live block's guards.  0 or RCGC_ECORRUPT (problems were reported). */
+ * every live block's guards.  0 or RCGC_ECORRUPT (problems were reported);
+ * RCGC_ENOMEM when nothing was found wrong but the pool check could not
+ * allocate its table (rcgc_pymalloc_check). */
 RCGC_API int rcgc_heap_check(rcgc_heap *h);
 
 #ifdef __cplusplus

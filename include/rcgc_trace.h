@@ -139,12 +139,13 @@ RCGC_API size_t rcgc_trace_overhead(rcgc_runtime *rt);
  * Record (or replace) a trace of size bytes at ptr in domain, with the
  * current traceback (PyTraceMalloc_Track): for memory the program manages
  * itself.  Domains 0..2 are rcgc's; others are the program's, up to 65535.
- * RCGC_ENOTTRACING when not tracing, RCGC_EINVAL for a bad domain,
- * RCGC_ENOMEM.
+ * RCGC_ENOTTRACING when not tracing; RCGC_EINVAL for a domain over 65535,
+ * a NULL ptr or a size of 2^48 bytes or more; RCGC_ENOMEM.
  */
 RCGC_API int rcgc_trace_track(rcgc_runtime *rt, unsigned domain, const void *ptr,
                               size_t size);
-/* Forget that trace (absent: 0).  RCGC_ENOTTRACING when not tracing. */
+/* Forget that trace (absent, or ptr NULL: 0).  RCGC_ENOTTRACING when not
+ * tracing, RCGC_EINVAL for a domain over 65535. */
 RCGC_API int rcgc_trace_untrack(rcgc_runtime *rt, unsigned domain, const void *ptr);
 
 /* The allocation traceback of obj (tracemalloc.get_object_traceback), or of

@@ -338,6 +338,39 @@ TEST(arena_allocation_fails)
     }
 }
 
+/* The pool checker's own table (a byte per arena, from raw) cannot be
+ * allocated: RCGC_ENOMEM, said on its stream, not RCGC_ECORRUPT; the same
+ * check passes once memory is back. */
+TEST(pool_check_out_of_memory)
+{
+    rcgc_allocator libc = rcgc_libc_allocator();
+    rcgc_memfault *f = rcgc_memfault_new(&libc, NULL);
+    REQUIRE(f != NULL);
+    rcgc_pymalloc_config cfg;
+    rcgc_pymalloc_config_init(&cfg);
+    cfg.raw = rcgc_memfault_allocator(f);
+    rcgc_pymalloc *pm = rcgc_pymalloc_new(&cfg);
+    REQUIRE(pm != NULL);
+    rcgc_allocator a = rcgc_pymalloc_allocator(pm);
+    void *p = a.malloc(a.ctx, 32); /* one arena */
+    REQUIRE(p != NULL);
+    FILE *out = tmpfile();
+    REQUIRE(out != NULL);
+    rcgc_memfault_fail_at(f, 1);
+    CHECK_EQ(rcgc_pymalloc_check(pm, out), RCGC_ENOMEM);
+    char line[128] = "";
+    rewind(out);
+    CHECK(fgets(line, sizeof line, out) != NULL);
+    CHECK_STR(line, "rcgc_pymalloc_check: out of memory\n");
+    fclose(out);
+    rcgc_memfault_reset(f);
+    CHECK_EQ(rcgc_pymalloc_check(pm, stderr), 0);
+    a.free(a.ctx, p);
+    CHECK_EQ(rcgc_pymalloc_destroy(pm), 0);
+    CHECK_EQ(rcgc_memfault_destroy(f), 0);
+}
+
 TEST_MAIN(T(fail_nth_for_every_n), T(fail_nth_for_every_n_debug_hooks),
           T(fail_after_n), T(byte_limit), T(counters_and_passthrough),
-          T(pool_tables_fail), T(arena_allocation_fails))
+          T(pool_tables_fail), T(arena_allocation_fails),
+          T(pool_check_out_of_memory))

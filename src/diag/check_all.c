@@ -13,8 +13,7 @@
 int rcgc_check(rcgc_runtime *rt)
 {
     if (rt == NULL) return RCGC_EINVAL;
-    int r = 0;
-    if (rcgc_heap_check(&rt->heap) != 0) r = RCGC_ECORRUPT;
+    int r = rcgc_heap_check(&rt->heap); /* 0, RCGC_ECORRUPT or RCGC_ENOMEM */
     /* The other walks follow the collector's lists: not when they are
      * broken, nor while a collection holds objects in private lists. */
     if (rcgc_gc_check(rt) != 0) return RCGC_ECORRUPT;

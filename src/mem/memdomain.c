@@ -217,7 +217,7 @@ int rcgc_heap_check(rcgc_heap *h)
 {
     int r = 0;
     if (h->md != NULL && rcgc_memdebug_check(h->md) != 0) r = RCGC_ECORRUPT;
-    if (h->pm != NULL && rcgc_pymalloc_check(h->pm, h->dcfg.stream) != 0)
-        r = RCGC_ECORRUPT;
+    int e = h->pm != NULL ? rcgc_pymalloc_check(h->pm, h->dcfg.stream) : 0;
+    if (e == RCGC_ECORRUPT || (e != 0 && r == 0)) r = e;
     return r;
 }

@@ -344,7 +344,7 @@ static RCGC__NOINLINE void insert_to_freepool(rcgc_pymalloc *pm, pm_pool *pool)
             ao->nextarena->prevarena = ao->prevarena;
             release_arena(pm, ao);
             if (pm->nfree_arenas > 1) shed_free_arenas(pm); /* fewer in use */
-            if (RCGC_DEBUG >= 3 && rcgc_pymalloc_check(pm, stderr) != 0) abort();
+            if (RCGC_DEBUG >= 3 && rcgc_pymalloc_check(pm, stderr) == RCGC_ECORRUPT) abort();
             return;
         }
         pm->nfree_arenas++;
