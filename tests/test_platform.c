@@ -183,8 +183,9 @@ TEST(backtrace_and_modules)
     REQUIRE(rcgc__os_module_of((const void *)(uintptr_t)&open_fds, &m) == 1);
     CHECK(m.path != NULL && m.base != 0);
     CHECK((uintptr_t)&open_fds >= m.base);
-    /* a function of the C library */
-    REQUIRE(rcgc__os_module_of((const void *)(uintptr_t)&strlen, &m) == 1);
+    /* a function of the C library (div: sanitizers intercept strlen and
+     * the like, whose address is then their runtime's) */
+    REQUIRE(rcgc__os_module_of((const void *)(uintptr_t)&div, &m) == 1);
     CHECK(strstr(m.path, "libc") != NULL);
     /* nothing is loaded at address 16 */
     CHECK_EQ(rcgc__os_module_of((const void *)16, &m), 0);
