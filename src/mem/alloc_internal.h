@@ -172,6 +172,34 @@ static inline int rcgc__pm_owns(const struct rcgc_pymalloc *pm, const void *p)
     return (uint32_t)((uint32_t)(a & PM_ARENA_MASK) - lf->lo) >= lf->span;
 }
 
+/* Where a block of pm's pools is, for code above the allocator that keeps
+ * per-block data by pool (the tracer's side arrays) without knowing a
+ * pool's layout: the pool's address, the block's index in it, the block
+ * size and the pool's block count. */
+typedef struct rcgc__pm_where {
+    uintptr_t pool;
+    uint32_t index, bsize, nslots;
+} rcgc__pm_where;
+
+/* O(1): 1 and *w when p is the start of a block of one of pm's pools
+ * (allocated or free), 0 otherwise (not pm's, or inside a block). */
+static inline int rcgc__pm_locate(const struct rcgc_pymalloc *pm, const void *p,
+                                  rcgc__pm_where *w)
+{
+    if (!rcgc__pm_owns(pm, p)) return 0;
+    const pm_pool *pool = PM_POOL_ADDR(p);
+    uint32_t c = pool->szidx;
+    uintptr_t off = (uintptr_t)p - (uintptr_t)pool;
+    if (c >= PM_NCLASSES || off < PM_POOL_OVERHEAD) return 0;
+    w->bsize = PM_INDEX2SIZE(c);
+    w->nslots = PM_NUMBLOCKS(c);
+    off -= PM_POOL_OVERHEAD;
+    w->index = (uint32_t)(off / w->bsize);
+    if (off % w->bsize != 0 || w->index >= w->nslots) return 0;
+    w->pool = (uintptr_t)pool;
+    return 1;
+}
+
 /* The calloc and free hooks of rcgc_pymalloc_allocator(pm): the runtime
  * compares a domain's hooks with them to call the pool allocator directly
  * (runtime.c, rcgc__obj_calloc). */

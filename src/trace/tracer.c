@@ -225,11 +225,11 @@ static inline uint32_t *last_slot(const struct rcgc_tracer *tr, uintptr_t ptr,
                                   unsigned domain)
 {
     side *sd = tr->last_side;
-    uintptr_t pool = ptr & ~PM_POOL_MASK;
+    uintptr_t pool = ptr & ~(TR_POOL_SIZE - 1);
     if (sd == NULL || sd->pool != pool || domain >= RCGC_DOMAIN_COUNT) return NULL;
-    uintptr_t off = ptr - pool - PM_POOL_OVERHEAD;
+    uintptr_t off = ptr - pool - TR_POOL_FIRST;
     uint32_t index = (uint32_t)(((uint64_t)off * sd->recip) >> 32);
-    if (off >= PM_POOL_SIZE || (uintptr_t)index * sd->bsize != off ||
+    if (off >= TR_POOL_SIZE || (uintptr_t)index * sd->bsize != off ||
         index >= sd->nslots)
         return NULL;
     return &sd->slot[index];

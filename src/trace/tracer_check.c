@@ -81,7 +81,7 @@ static int check_side(const struct rcgc_tracer *tr, size_t at, double *bytes)
         if (tr->sides[j] == NULL)
             return trace_violation(tr, "side array unreachable by probing", sd->pool);
     where w;
-    if (!locate(tr, sd->pool + PM_POOL_OVERHEAD, 0, &w) || w.pool != sd->pool ||
+    if (!locate(tr, sd->pool + TR_POOL_FIRST, 0, &w) || w.pool != sd->pool ||
         w.bsize != sd->bsize || w.nslots != sd->nslots)
         return trace_violation(tr, "side array's pool is not a pool of its size", sd->pool);
     if (sd->recip != (uint32_t)((UINT64_C(0xffffffff) + sd->bsize) / sd->bsize))
@@ -94,7 +94,7 @@ static int check_side(const struct rcgc_tracer *tr, size_t at, double *bytes)
         if (SLOT_DOMAIN(v) >= RCGC_DOMAIN_COUNT || SLOT_ID(v) < 1 ||
             SLOT_ID(v) > tr->tb_count || tr->by_id[SLOT_ID(v)] == NULL)
             return trace_violation(tr, "side array slot names no traceback or domain",
-                             sd->pool + PM_POOL_OVERHEAD + (uintptr_t)k * sd->bsize);
+                             sd->pool + TR_POOL_FIRST + (uintptr_t)k * sd->bsize);
         *bytes += (double)(sd->bsize - SLOT_SLACK(v));
     }
     if (used == 0 || used != sd->used)

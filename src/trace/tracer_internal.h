@@ -153,30 +153,20 @@ static inline size_t ht_home(const struct rcgc_tracer *tr, uintptr_t ptr,
 }
 
 /* Where the trace of ptr would be in a side array: 1 when ptr is the start
- * of a block of the heap's pool allocator. */
-typedef struct where {
-    uintptr_t pool;
-    uint32_t index, bsize, nslots;
-} where;
+ * of a block of the heap's pool allocator (the allocator says where). */
+typedef rcgc__pm_where where;
 
 static inline int locate(const struct rcgc_tracer *tr, uintptr_t ptr,
                          unsigned domain, where *w)
 {
-    if (tr->pm == NULL || domain >= RCGC_DOMAIN_COUNT ||
-        !rcgc__pm_owns(tr->pm, (const void *)ptr))
-        return 0;
-    const pm_pool *pool = PM_POOL_ADDR(ptr);
-    uint32_t c = pool->szidx;
-    uintptr_t off = ptr - (uintptr_t)pool;
-    if (c >= PM_NCLASSES || off < PM_POOL_OVERHEAD) return 0;
-    w->bsize = PM_INDEX2SIZE(c);
-    w->nslots = PM_NUMBLOCKS(c);
-    off -= PM_POOL_OVERHEAD;
-    w->index = (uint32_t)(off / w->bsize);
-    if (off % w->bsize != 0 || w->index >= w->nslots) return 0;
-    w->pool = (uintptr_t)pool;
-    return 1;
+    return tr->pm != NULL && domain < RCGC_DOMAIN_COUNT &&
+           rcgc__pm_locate(tr->pm, (const void *)ptr, w);
 }
+
+/* A pool's size and the offset of its first block: the public constants
+ * (rcgc_mem.h), all the side arrays' fast path needs to know of pools. */
+#define TR_POOL_SIZE ((uintptr_t)RCGC_PYMALLOC_POOL_SIZE)
+#define TR_POOL_FIRST ((uintptr_t)RCGC_PYMALLOC_POOL_OVERHEAD)
 
 static inline size_t side_home(const struct rcgc_tracer *tr, uintptr_t pool)
 {

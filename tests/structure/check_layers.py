@@ -15,6 +15,9 @@ Two checks, both over the whole library:
             another object file of the library defines belongs to the same
             or a lower layer.  This catches calls through the public API
             too (core calling rcgc_trace_stop), which includes cannot.
+  pools     the pool allocator's layout (pm_pool, pm_arena, pm_block, the
+            PM_* macros) is named only in src/mem/: the layers above ask
+            mem/alloc_internal.h's functions (rcgc__pm_locate, ...).
 
 Usage: check_layers.py SRC_DIR [--objects FILE.o ...]
        check_layers.py --self-test     (the checker on trees made to fail)
@@ -64,6 +67,23 @@ def check_includes(src):
                 line = text.count("\n", 0, m.start()) + 1
                 errors.append(f"src/{rel}:{line}: {own} includes \"{inc}\" "
                               f"of the higher layer {target}")
+    return errors
+
+
+POOL_NAMES = re.compile(r"\b(pm_pool|pm_arena|pm_block|PM_[A-Z0-9_]+)\b")
+
+
+def check_pools(src):
+    errors = []
+    for rel, path in source_files(src):
+        if layer_of(rel) in (None, "mem"):
+            continue
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for n, line in enumerate(f, 1):
+                m = POOL_NAMES.search(line)
+                if m:
+                    errors.append(f"src/{rel}:{n}: names the pool allocator's "
+                                  f"layout ({m.group(1)}) outside src/mem/")
     return errors
 
 
@@ -123,7 +143,10 @@ def self_test():
         with open(os.path.join(src, "mem", "m.c"), "w") as f:
             f.write('#include "serve/s.h"\nint mem_thing(void);\n'
                     'int mem_thing(void) { return serve_thing(); }\n')
+        with open(os.path.join(src, "serve", "p.h"), "w") as f:
+            f.write("#define X(p) ((pm_pool *)(p))\n")
         inc = check_includes(src)
+        pools = check_pools(src)
         objs = []
         for rel in ("mem/m.c", "serve/s.c"):
             obj = os.path.join(src, rel + ".o")
@@ -132,8 +155,9 @@ def self_test():
             objs.append(obj)
         calls = check_calls(objs)
     ok = (len(inc) == 1 and "mem includes \"serve/s.h\"" in inc[0] and
-          len(calls) == 1 and "mem calls serve_thing" in calls[0])
-    print("self-test:", "ok" if ok else "FAILED", inc, calls)
+          len(calls) == 1 and "mem calls serve_thing" in calls[0] and
+          len(pools) == 1 and "serve/p.h:1" in pools[0])
+    print("self-test:", "ok" if ok else "FAILED", inc, calls, pools)
     return 0 if ok else 1
 
 
@@ -145,7 +169,7 @@ def main(argv):
         return 2
     src = argv[1]
     objects = argv[argv.index("--objects") + 1:] if "--objects" in argv else []
-    errors = check_includes(src)
+    errors = check_includes(src) + check_pools(src)
     if "--objects" in argv:
         errors += check_calls(objects)
     for e in errors:
