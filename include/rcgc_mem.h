@@ -122,8 +122,8 @@ RCGC_API size_t rcgc_pymalloc_trim(rcgc_pymalloc *pm);
 
 /* Check every invariant of pools, arenas, lists and the radix tree.  Returns
  * 0, or RCGC_ECORRUPT after describing the first violation on out (stderr if
- * NULL); RCGC_ENOMEM (said on out) when the checker's own table of one byte
- * per arena cannot be allocated from the pool allocator's raw allocator. */
+ * NULL); RCGC_ENOMEM (said on out) when the checker's own table (8 bytes per
+ * arena) cannot be allocated from the pool allocator's raw allocator. */
 RCGC_API int rcgc_pymalloc_check(const rcgc_pymalloc *pm, FILE *out);
 
 /* Per size class (sys._debugmallocstats). */

@@ -150,6 +150,8 @@ struct rcgc_pymalloc {
     size_t narenas_highwater;       /* most held at once */
     size_t nfree_arenas;            /* wholly free arenas in usable_arenas */
     rcgc_ssize raw_blocks;          /* live blocks from raw */
+    size_t check_countdown;         /* RCGC_DEBUG >= 3: arena releases
+                                       until the next whole-heap check */
     size_t map_bot_count;           /* radix bottom nodes */
     /* configuration */
     rcgc_allocator raw;
@@ -205,6 +207,13 @@ static inline int rcgc__pm_locate(const struct rcgc_pymalloc *pm, const void *p,
  * (runtime.c, rcgc__obj_calloc). */
 void *rcgc__pm_hook_calloc(void *ctx, size_t nelem, size_t elsize);
 void rcgc__pm_hook_free(void *ctx, void *ptr);
+
+/* ---- pmcheck.c ---- */
+/* The part of rcgc_pymalloc_check that costs O(arenas): usable_arenas'
+ * order, nfp2lasta, the descriptor lists and the counters.  0, or
+ * RCGC_ECORRUPT after describing the first violation on out (stderr if
+ * NULL).  Allocates nothing. */
+int rcgc__pm_check_lists(const struct rcgc_pymalloc *pm, FILE *out);
 
 /* ---- arenamap.c ---- */
 /* Mark [base, base + 1 MiB) as an arena (used = 1) or not (0).  0, or

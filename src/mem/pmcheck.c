@@ -240,6 +240,12 @@ static int check_arena_lists(checker *ck)
     return 0;
 }
 
+int rcgc__pm_check_lists(const rcgc_pymalloc *pm, FILE *out)
+{
+    checker ck = {pm, out != NULL ? out : stderr, NULL};
+    return check_arena_lists(&ck);
+}
+
 int rcgc_pymalloc_check(const rcgc_pymalloc *pm, FILE *out)
 {
     checker ck = {pm, out != NULL ? out : stderr, NULL};

@@ -310,6 +310,21 @@ static void shed_free_arenas(rcgc_pymalloc *pm)
     }
 }
 
+/* RCGC_DEBUG >= 3, after an arena release: the arena lists and counters
+ * every time (O(arenas)), the whole heap (O(blocks)) once per as many
+ * releases as there are arenas left, so that checking costs a release what
+ * the release's own frees cost, amortized: freeing 10^7 objects stays
+ * linear (a whole-heap check at every release made it quadratic). */
+static void check_after_release(rcgc_pymalloc *pm)
+{
+    int r = rcgc__pm_check_lists(pm, stderr);
+    if (r == 0 && pm->check_countdown-- == 0) {
+        pm->check_countdown = pm->narenas_current;
+        r = rcgc_pymalloc_check(pm, stderr);
+    }
+    if (r == RCGC_ECORRUPT) abort(); /* RCGC_ENOMEM: nothing was checked */
+}
+
 /* A pool just became empty: move it to its arena's freepools and manage the
  * arena (release it, link it back into usable_arenas, or re-sort it). */
 static RCGC__NOINLINE void insert_to_freepool(rcgc_pymalloc *pm, pm_pool *pool)
@@ -344,7 +359,7 @@ static RCGC__NOINLINE void insert_to_freepool(rcgc_pymalloc *pm, pm_pool *pool)
             ao->nextarena->prevarena = ao->prevarena;
             release_arena(pm, ao);
             if (pm->nfree_arenas > 1) shed_free_arenas(pm); /* fewer in use */
-            if (RCGC_DEBUG >= 3 && rcgc_pymalloc_check(pm, stderr) == RCGC_ECORRUPT) abort();
+            if (RCGC_DEBUG >= 3) check_after_release(pm);
             return;
         }
         pm->nfree_arenas++;
