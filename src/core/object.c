@@ -29,33 +29,45 @@ static size_t pre_size(const rcgc_type *t)
 
 /* what names the API call; file and line (NULL, 0 when unknown) the
  * caller's location, given by the incref/decref macros of debug builds. */
+/* What is wrong with o as an argument (NULL when nothing is): the checks
+ * of debug builds.  The message is formatted only when one fails, so the
+ * checked incref/decref of every debug build stay cheap. */
+static const char *object_problem(rcgc_runtime *rt, const rcgc_object *o)
+{
+    if (o == NULL) return "NULL object";
+#if RCGC_DEBUG >= 1
+    const debug_head *d = debug_head_of(o);
+    if (RCGC_LIKELY(d->magic == RCGC__MAGIC_ALIVE && (rt == NULL || d->rt == rt)))
+        return NULL;
+    if (d->magic == RCGC__MAGIC_FREED) return "object used after it was freed";
+    if (d->magic == RCGC__MAGIC_DEPOSITED)
+        return "object used after its reference count reached zero (its "
+               "deallocation is pending)";
+    if (d->magic != RCGC__MAGIC_ALIVE) return "not an rcgc object (bad header)";
+    return "object belongs to another runtime";
+#else
+    (void)rt;
+    return NULL;
+#endif
+}
+
 static void check_object_at(rcgc_runtime *rt, const rcgc_object *o,
                             const char *what, const char *file, int line)
 {
+    const char *problem = object_problem(rt, o);
+    if (RCGC_LIKELY(problem == NULL)) return;
     char where[256];
     if (file != NULL)
         snprintf(where, sizeof where, "%s:%d: %s", file, line, what);
     else
         snprintf(where, sizeof where, "%s", what);
-    if (o == NULL) rcgc__fatal(rt, NULL, "%s: NULL object", where);
 #if RCGC_DEBUG >= 1
-    const debug_head *d = debug_head_of(o);
-    if (d->magic == RCGC__MAGIC_FREED)
-        rcgc__fatal(rt, o, "%s: object used after it was freed", where);
-    if (d->magic == RCGC__MAGIC_DEPOSITED)
-        rcgc__fatal(rt, o,
-                    "%s: object used after its reference count reached zero "
-                    "(its deallocation is pending)",
-                    where);
-    if (d->magic != RCGC__MAGIC_ALIVE)
-        rcgc__fatal(rt, o, "%s: not an rcgc object (bad header)", where);
-    if (rt != NULL && d->rt != rt)
+    if (o != NULL && debug_head_of(o)->magic == RCGC__MAGIC_ALIVE)
         rcgc__fatal(rt, o, "%s: object belongs to runtime %p, passed to "
                            "runtime %p",
-                    where, (void *)d->rt, (void *)rt);
-#else
-    (void)rt;
+                    where, (void *)debug_head_of(o)->rt, (void *)rt);
 #endif
+    rcgc__fatal(rt, o, "%s: %s", where, problem); /* o NULL: no dump */
 }
 
 void rcgc__debug_check_object(rcgc_runtime *rt, const rcgc_object *o,
