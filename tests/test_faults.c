@@ -12,7 +12,11 @@
  * test_capi / test_gc's no-memory tests: a MemoryError instead of a crash
  * or a leak.
  */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
+#include <sys/mman.h>
+
 #include "test.h"
+#include "rcgc_mem.h"
 
 #define MAX_N 100000 /* safety net for the N loops */
 
@@ -247,6 +251,106 @@ TEST(fault_while_building_graph)
     CHECK(succeeded);
     CHECK(n > 40); /* the graph needs dozens of allocations */
     printf("     (%d runs)\n", n - 1);
+}
+
+/* ---- the same through the default pool allocator ---- */
+
+/* Arenas for the pool allocator that fail from call fail_from on (0:
+ * never); live counts what is mapped. */
+static struct {
+    long calls, fail_from, live;
+} arenas;
+
+static void *arena_alloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    if (arenas.fail_from > 0 && ++arenas.calls >= arenas.fail_from) return NULL;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    arenas.live++;
+    return p;
+}
+
+static void arena_free(void *ctx, void *p, size_t size)
+{
+    (void)ctx;
+    arenas.live--;
+    munmap(p, size);
+}
+
+/* A runtime on the default heap - the pool allocator serves OBJ and MEM -
+ * whose RAW domain is the test's counting allocator (the pool allocator's
+ * state, blocks over 512 bytes, and the blocks arenas could not serve) and
+ * whose arenas come from arena_alloc. */
+static rcgc_runtime *pool_runtime(long arena_fail_from)
+{
+    setup_scratch();
+    rcgc_config cfg;
+    rcgc_config_init(&cfg);
+    cfg.gc_enabled = 0;
+    cfg.debug_stream = scratch;
+    t_alloc_release(&t_alloc_state);
+    memset(&t_alloc_state, 0, sizeof t_alloc_state);
+    cfg.heap.raw = t_allocator(&t_alloc_state);
+    rcgc_arena_allocator a = {NULL, arena_alloc, arena_free, NULL};
+    cfg.heap.pymalloc.arena = a;
+    memset(&arenas, 0, sizeof arenas);
+    arenas.fail_from = arena_fail_from;
+    return rcgc_runtime_new(&cfg);
+}
+
+/* fault_while_building_graph on the pool allocator, in two settings:
+ * arenas never fail (raw faults hit the pool's own tables, whose failure
+ * the pool absorbs by serving the block from raw); every arena fails (each
+ * block falls back to raw, so the N-th block fails, through the pool's
+ * fallback path).  Each run: a call that fails reports RCGC_ENOMEM,
+ * the heap and the collector stay consistent (rcgc_check), each finalizer
+ * runs at most once, and every block and arena is given back. */
+TEST(fault_while_building_graph_pool)
+{
+    static const long settings[] = {0, 1};
+    for (size_t s = 0; s < sizeof settings / sizeof settings[0]; s++) {
+        int n, succeeded = 0;
+        long failed_runs = 0;
+        for (n = 1; n < MAX_N && !succeeded; n++) {
+            rcgc_runtime *rt = pool_runtime(settings[s]);
+            REQUIRE(rt != NULL);
+            memset(&fin, 0, sizeof fin);
+            struct graph g;
+            fail_nth(n);
+            build_graph(rt, &g);
+            long failures = t_alloc_state.failures;
+            no_faults();
+            arenas.fail_from = 0;
+            succeeded = failures == 0;
+            CHECK(failures <= 1);
+            /* a failed call means a fault; but a fault may be absorbed (the
+             * arena table could not grow: the block came from raw) */
+            if (g.failed) CHECK_EQ(failures, 1);
+            failed_runs += g.failed;
+            CHECK_EQ(g.bad, 0);
+            CHECK_EQ(rcgc_check(rt), 0);
+            drop_graph(rt, &g);
+            rcgc_xdecref(rt, g.keep);
+            rcgc_gc_collect(rt, 2);
+            CHECK_EQ(t_live_objects(rt), 0);
+            int bad_calls = 0;
+            for (int i = 0; i < GRAPH; i += 3) bad_calls += fin.calls[i] > 1;
+            CHECK_EQ(bad_calls, 0);
+            t_teardown(rt);
+            CHECK_EQ(arenas.live, 0);
+            if (t_failures) {
+                fprintf(stderr, "  (setting %zu, at N = %d)\n", s, n);
+                return;
+            }
+        }
+        CHECK(succeeded);
+        /* with every arena failing, each object is a raw block */
+        if (settings[s] == 1) CHECK(failed_runs > 40);
+        printf("     (arenas fail from %ld: %d runs, %ld with a failed call)\n",
+               settings[s], n - 1, failed_runs);
+    }
 }
 
 /* The same with automatic collection on (threshold 3, SYNC): collections
@@ -742,7 +846,7 @@ TEST(close_scratch_stream)
     scratch = NULL;
 }
 
-TEST_MAIN(T(fault_while_building_graph),
+TEST_MAIN(T(fault_while_building_graph), T(fault_while_building_graph_pool),
           T(fault_while_building_graph_gc_enabled),
           T(fault_during_collection_legacy_garbage),
           T(fault_during_collection_saveall),
