@@ -9,10 +9,16 @@
  * The threads only record what they see; the checks run in the main thread
  * after the join (the harness's failure counter is not thread-safe).
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* mkdtemp, SOCK_NONBLOCK */
+#include <errno.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "test.h"
+#include "rcgc_serve.h"
+#include "rcgc_trace.h"
 
 #define NTHREADS 2
 
@@ -294,4 +300,150 @@ TEST(runtime_handed_between_threads)
     t_alloc_release(&h.alloc);
 }
 
-TEST_MAIN(T(two_threads_two_runtimes), T(runtime_handed_between_threads))
+/* ---- the whole library per thread ---- */
+
+/* What one thread of the next test saw. */
+struct full {
+    int index;
+    t_alloc alloc;        /* the heap's raw domain: pool state, big blocks */
+    long rounds;
+    long answers;         /* stats answers read from the endpoint */
+    long entries_seen;    /* weak entries alive when counted */
+    long bad;
+    const char *first_bad;
+    long bad_line;
+    int teardown_rc;
+    rcgc_teardown_report report;
+    long live_blocks;
+};
+
+/* One request to the thread's own endpoint: connect, send, then poll the
+ * server (this thread is its program loop) until the answer is complete.
+ * 1 when the answer was {"ok":true,...}. */
+static int ask_stats(rcgc_serve *srv, const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return 0;
+    }
+    static const char req[] = "{\"cmd\":\"stats\",\"token\":\"threads-token-0123\"}\n";
+    if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof req - 1)) {
+        close(fd);
+        return 0;
+    }
+    char buf[8192];
+    size_t len = 0;
+    for (int i = 0; i < 2000 && len < sizeof buf - 1; i++) {
+        rcgc_serve_poll(srv, 5);
+        ssize_t r = recv(fd, buf + len, sizeof buf - 1 - len, MSG_DONTWAIT);
+        if (r > 0) len += (size_t)r;
+        else if (r == 0 || (errno != EAGAIN && errno != EINTR)) break;
+        if (len > 0 && buf[len - 1] == '\n') break;
+    }
+    close(fd);
+    buf[len] = 0;
+    static const char ok[] = "{\"ok\":true,\"cmd\":\"stats\"";
+    return strncmp(buf, ok, sizeof ok - 1) == 0;
+}
+
+static void *full_work(void *arg)
+{
+    struct full *w = arg;
+    char dir[64], path[96];
+    snprintf(dir, sizeof dir, "/tmp/rcgc-threads-XXXXXX");
+    if (mkdtemp(dir) == NULL) {
+        EXPECT(w, !"mkdtemp");
+        return NULL;
+    }
+    snprintf(path, sizeof path, "%s/sock", dir);
+    rcgc_config cfg;
+    rcgc_config_init(&cfg);
+    cfg.threshold[0] = 50 + 13 * w->index;
+    cfg.heap.raw = t_allocator(&w->alloc); /* the pool allocator over it */
+    rcgc_runtime *rt = rcgc_runtime_new(&cfg);
+    EXPECT(w, rt != NULL);
+    if (rt == NULL) return NULL;
+    EXPECT(w, rcgc_trace_start(rt, NULL) == 0);
+    rcgc_serve_config scfg;
+    rcgc_serve_config_init(&scfg);
+    scfg.socket_path = path;
+    scfg.token = "threads-token-0123";
+    rcgc_serve *srv = NULL;
+    EXPECT(w, rcgc_serve_start(rt, &scfg, &srv, NULL, 0) == 0);
+    rcgc_object *vmap = rcgc_wvmap_new(rt), *set = rcgc_wset_new(rt);
+    EXPECT(w, vmap != NULL && set != NULL);
+    rcgc_object *keep[8] = {NULL};
+    for (long round = 0; round < w->rounds && vmap != NULL && set != NULL; round++) {
+        /* churn: weakly held nodes, some in cycles, most dropped at once */
+        for (int k = 0; k < 16; k++) {
+            rcgc_object *n = t_wnode(rt, (int)(round * 16 + k));
+            EXPECT(w, n != NULL);
+            if (n == NULL) break;
+            char key[32];
+            int klen = snprintf(key, sizeof key, "k%d", k);
+            EXPECT(w, rcgc_wvmap_set(rt, vmap, key, (size_t)klen, n) == 0);
+            EXPECT(w, rcgc_wset_add(rt, set, n) == 0);
+            if (k % 3 == 0) t_append(rt, n, n); /* dies in a collection */
+            if (k % 5 == 0) {
+                rcgc_xdecref(rt, keep[k % 8]);
+                keep[k % 8] = n; /* lives on */
+            } else {
+                rcgc_decref(rt, n);
+            }
+        }
+        w->entries_seen += rcgc_weak_len(rt, set);
+        if (round % 25 == 0) w->answers += ask_stats(srv, path);
+        if (round % 10 == 0) EXPECT(w, rcgc_check(rt) == 0);
+    }
+    rcgc_serve_stop(srv);
+    for (int i = 0; i < 8; i++) rcgc_xdecref(rt, keep[i]);
+    rcgc_xdecref(rt, vmap);
+    rcgc_xdecref(rt, set);
+    rcgc_gc_collect(rt, 2);
+    EXPECT(w, rcgc_check(rt) == 0);
+    rcgc_trace_stop(rt);
+    w->teardown_rc = rcgc_runtime_free(rt, &w->report);
+    w->live_blocks = w->alloc.live_blocks;
+    t_alloc_release(&w->alloc);
+    EXPECT(w, rmdir(dir) == 0); /* the server removed its socket */
+    return NULL;
+}
+
+/* Two threads, each with a runtime on the default pool allocator, weak
+ * containers under churn, the allocation tracer, automatic collections and
+ * a diagnostics endpoint that the same thread asks for statistics: every
+ * layer of the library at once in two threads (under ThreadSanitizer in CI,
+ * make test-tsan).  Runtimes share nothing, so nothing may race. */
+TEST(two_threads_whole_library)
+{
+    struct full w[NTHREADS];
+    pthread_t th[NTHREADS];
+    memset(w, 0, sizeof w);
+    for (int i = 0; i < NTHREADS; i++) {
+        w[i].index = i;
+        w[i].rounds = t_scale(400);
+        if (w[i].rounds < 26) w[i].rounds = 26;
+        REQUIRE(pthread_create(&th[i], NULL, full_work, &w[i]) == 0);
+    }
+    for (int i = 0; i < NTHREADS; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < NTHREADS; i++) {
+        if (w[i].bad)
+            t_fail(__FILE__, (int)w[i].bad_line, "thread %d: %ld failed "
+                   "expectations, first: %s", i, w[i].bad, w[i].first_bad);
+        CHECK(w[i].answers >= 2);
+        CHECK_EQ(w[i].answers, (w[i].rounds + 24) / 25);
+        CHECK(w[i].entries_seen > 0);
+        CHECK_EQ(w[i].teardown_rc, 0);
+        CHECK_EQ(w[i].report.alive, 0);
+        CHECK_EQ(w[i].live_blocks, 0);
+    }
+}
+
+TEST_MAIN(T(two_threads_two_runtimes), T(runtime_handed_between_threads),
+          T(two_threads_whole_library))
