@@ -648,12 +648,11 @@ void rcgc__serve_eval(rcgc_serve *srv, const char *line, size_t len,
 {
     rcgc__jb_init(out, &srv->a, srv->cfg.max_response);
     serve_req *req = rcgc__serve_alloc(srv, sizeof *req);
-    if (req == NULL) {
-        rcgc__jb_error(out, "out of memory");
-        return;
-    }
-    if (rcgc__serve_authenticate(srv, line, len, req, out) == 0)
+    if (req == NULL)
+        rcgc__jb_error(out, "out of memory"); /* may fail too: fallback below */
+    else if (rcgc__serve_authenticate(srv, line, len, req, out) == 0)
         rcgc__serve_dispatch(srv, req, out);
     rcgc__serve_free(srv, req);
+    /* whatever failed above, never an empty or partial answer */
     rcgc__jb_fallback(out);
 }
