@@ -326,6 +326,126 @@ TEST(peer_uid_other_user)
     remove_dir();
 }
 
+/* As root: a child that becomes nobody (65534) sends req through the
+ * socket (made world-connectable by the caller) while the test serves;
+ * 0 if its answer holds want, else a code naming the step that failed. */
+static int nobody_asks(rcgc_serve *srv, const char *req, const char *want)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(10);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sun_family = AF_UNIX;
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) _exit(12);
+        ssize_t w = send(fd, req, strlen(req), MSG_NOSIGNAL);
+        (void)w;
+        char buf[1024];
+        size_t len = 0;
+        struct pollfd p = {fd, POLLIN, 0};
+        while (len < sizeof buf - 1 && poll(&p, 1, 10000) > 0) {
+            ssize_t r = read(fd, buf + len, sizeof buf - 1 - len);
+            if (r <= 0) break;
+            len += (size_t)r;
+        }
+        buf[len] = 0;
+        _exit(strstr(buf, want) != NULL ? 0 : 13);
+    }
+    if (pid < 0) return 14;
+    int status = -1;
+    double end = now_s() + 20;
+    while (now_s() < end) {
+        rcgc_serve_poll(srv, 10);
+        if (waitpid(pid, &status, WNOHANG) == pid) break;
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 15;
+}
+
+/* A token-guessing loop over the socket for one second (issue 20 item 7:
+ * 16,600 guesses/s before): after a few free failures, wrong tokens lock
+ * the peer's uid out for a growing time; a locked-out request is answered
+ * at once without its token being checked (the right one too), the poll
+ * never waits for the lockout, another uid is not locked, and the right
+ * token after the lockout resets the count. */
+TEST(token_guessing_rate_limited)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    rcgc_serve_config cfg;
+    base_config(&cfg);
+    uint32_t uids[2] = {(uint32_t)geteuid(), 65534};
+    cfg.allowed_uids = uids;
+    cfg.nallowed_uids = 2;
+    rcgc_serve *srv = start_cfg(rt, &cfg);
+    REQUIRE(srv != NULL);
+    long checked = 0, locked = 0, other = 0;
+    double slowest = 0, t0 = now_s();
+    char req[128], last[256] = "";
+    for (long i = 0; now_s() - t0 < 1.0; i++) {
+        snprintf(req, sizeof req, "{\"cmd\":\"ping\",\"token\":\"guess-%08ld\"}", i);
+        double t1 = now_s();
+        char *a = ask(srv, req);
+        double took = now_s() - t1;
+        if (took > slowest) slowest = took;
+        if (strstr(a, "bad token") != NULL) checked++;
+        else if (strstr(a, "too many wrong tokens") != NULL) locked++;
+        else other++;
+        if (strstr(a, "too many wrong tokens") != NULL)
+            snprintf(last, sizeof last, "%s", a);
+        CHECK_JSON(a);
+        free(a);
+    }
+    double secs = now_s() - t0;
+    printf("     %ld tokens checked in %.2f s (%.0f/s), %ld refused unchecked "
+           "(locked out), slowest answer %.1f ms\n",
+           checked, secs, (double)checked / secs, locked, slowest * 1e3);
+    CHECK_EQ(other, 0);
+    CHECK(checked >= 5 && checked <= 10); /* 5 free, then 0.1 0.2 0.4 s... */
+    CHECK(locked > 0);
+    CHECK(slowest < 0.5); /* refused at once: nobody waits for the lockout */
+    CHECK_HAS(last, "too many wrong tokens from uid");
+    rcgc_serve_stats ss;
+    rcgc_serve_get_stats(srv, &ss);
+    CHECK_EQ(ss.refused_token, (uint64_t)checked);
+
+    /* while locked out, the right token is refused too: it is not checked */
+    char *a = askf(srv, "\"cmd\":\"ping\"");
+    CHECK_HAS(a, "too many wrong tokens");
+    free(a);
+    if (geteuid() == 0) {
+        /* another uid is not locked out */
+        CHECK(chmod(dir, 0755) == 0);
+        CHECK(chmod(sock_path, 0666) == 0);
+        CHECK_EQ(nobody_asks(srv, "{\"cmd\":\"ping\",\"token\":\"" TOKEN "\"}\n",
+                             "\"ok\":true"), 0);
+    } else {
+        printf("     (not root: the other-uid half is skipped)\n");
+    }
+    /* after the lockout, the right token gets in and resets the count:
+     * the next wrong token is checked again; stats counts the lockouts */
+    double end = now_s() + 5;
+    for (;;) {
+        a = askf(srv, "\"cmd\":\"stats\"");
+        if (strstr(a, "too many wrong tokens") == NULL || now_s() > end) break;
+        free(a);
+        usleep(20000);
+    }
+    CHECK_HAS(a, "\"ok\":true");
+    CHECK(strstr(a, "\"refused_lockout\":") != NULL &&
+          strstr(a, "\"refused_lockout\":0,") == NULL);
+    free(a);
+    a = ask(srv, "{\"cmd\":\"ping\",\"token\":\"wrong-again\"}");
+    CHECK_HAS(a, "bad token");
+    free(a);
+    rcgc_serve_stop(srv);
+    t_teardown(rt);
+    remove_dir();
+}
+
 /* ---- broken and hostile clients ---- */
 
 TEST(bad_requests)
@@ -600,6 +720,7 @@ TEST(reader_too_slow)
 }
 
 TEST_MAIN(T(start_stop), T(start_errors), T(token_file), T(bad_token),
+          T(token_guessing_rate_limited),
           T(peer_uid_list), T(peer_uid_other_user), T(bad_requests),
           T(slow_request_times_out), T(disconnect_mid_request),
           T(too_many_clients), T(reader_too_slow))
