@@ -1029,6 +1029,7 @@ int main(int argc, char **argv)
         snprintf(head, sizeof head, "%s", ans);
         tty_safe(head);
         fprintf(stderr, PROG ": %s: unreadable answer: %s\n", sock, head);
+        free(ans);
         return 3;
     }
     jv a = jws(ans);
