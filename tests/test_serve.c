@@ -446,6 +446,104 @@ TEST(token_guessing_rate_limited)
     remove_dir();
 }
 
+/* ---- the endpoint over a real socket under allocation failure ---- */
+
+/* The server's allocator, failing from the n-th allocation on (frees and
+ * the allocations before go to the real one). */
+struct failing {
+    rcgc_allocator real;
+    long left;
+    long failed;
+};
+
+static int fail_now(struct failing *f)
+{
+    if (f->left-- > 0) return 0;
+    f->failed++;
+    return 1;
+}
+
+static void *fl_malloc(void *ctx, size_t n)
+{
+    struct failing *f = ctx;
+    return fail_now(f) ? NULL : f->real.malloc(f->real.ctx, n);
+}
+
+static void *fl_calloc(void *ctx, size_t k, size_t n)
+{
+    struct failing *f = ctx;
+    return fail_now(f) ? NULL : f->real.calloc(f->real.ctx, k, n);
+}
+
+static void *fl_realloc(void *ctx, void *p, size_t n)
+{
+    struct failing *f = ctx;
+    return fail_now(f) ? NULL : f->real.realloc(f->real.ctx, p, n);
+}
+
+static void fl_free(void *ctx, void *p)
+{
+    struct failing *f = ctx;
+    f->real.free(f->real.ctx, p);
+}
+
+/* Every request kind through the socket while the server's allocator fails
+ * from the n-th allocation on, for every n until nothing fails: each
+ * client gets one whole JSON answer (the real one or the fixed
+ * out-of-memory one), the server keeps serving once memory is back, and
+ * nothing leaks (the teardown). */
+TEST(socket_allocation_failure)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    rcgc_object *holder = t_node(rt, 0);
+    for (int i = 1; i <= 200; i++) t_append_steal(rt, holder, t_node(rt, i));
+    rcgc_serve *srv = start(rt);
+    REQUIRE(srv != NULL);
+    static const char oom[] = "{\"ok\":false,\"error\":\"out of memory\"}\n";
+    const char *reqs[] = {
+        "{\"cmd\":\"ping\",\"token\":\"" TOKEN "\"}",
+        "{\"cmd\":\"stats\",\"token\":\"" TOKEN "\"}",
+        "{\"cmd\":\"counts\",\"top\":0,\"token\":\"" TOKEN "\"}",
+        "{\"cmd\":\"why\",\"type\":\"node\",\"token\":\"" TOKEN "\"}",
+        "{\"cmd\":\"help\",\"token\":\"wrong-but-long\"}",
+        "{\"cmd\":1}",
+    };
+    struct failing f;
+    memset(&f, 0, sizeof f);
+    f.real = srv->a;
+    rcgc_allocator fa = {&f, fl_malloc, fl_calloc, fl_realloc, fl_free};
+    long oom_answers = 0, runs = 0;
+    for (size_t r = 0; r < sizeof reqs / sizeof reqs[0]; r++) {
+        for (long n = 0; n < 64; n++) {
+            f.left = n;
+            f.failed = 0;
+            srv->a = fa;
+            char *a = ask(srv, reqs[r]);
+            srv->a = f.real;
+            runs++;
+            CHECK_JSON(a);
+            if (strcmp(a, oom) == 0) oom_answers++;
+            free(a);
+            if (f.failed == 0) break; /* nothing failed: done with this one */
+        }
+        /* the bad token is not locked out by a run of 64: reset it */
+        rcgc__serve_token_result(srv, (uint32_t)geteuid(), 1);
+    }
+    printf("     %ld requests, %ld got the out-of-memory answer\n", runs, oom_answers);
+    CHECK(oom_answers > 0);
+    char *a = askf(srv, "\"cmd\":\"ping\"");
+    CHECK_HAS(a, "\"ok\":true");
+    free(a);
+    rcgc_serve_stats ss;
+    rcgc_serve_get_stats(srv, &ss);
+    CHECK_EQ(ss.clients, 0);
+    rcgc_serve_stop(srv);
+    rcgc_decref(rt, holder);
+    t_teardown(rt);
+    remove_dir();
+}
+
 /* ---- broken and hostile clients ---- */
 
 TEST(bad_requests)
@@ -723,4 +821,4 @@ TEST_MAIN(T(start_stop), T(start_errors), T(token_file), T(bad_token),
           T(token_guessing_rate_limited),
           T(peer_uid_list), T(peer_uid_other_user), T(bad_requests),
           T(slow_request_times_out), T(disconnect_mid_request),
-          T(too_many_clients), T(reader_too_slow))
+          T(too_many_clients), T(reader_too_slow), T(socket_allocation_failure))
