@@ -14,7 +14,9 @@
  * Every client is checked, in this order: its peer credentials
  * (SO_PEERCRED: the process's own uid, or one of allowed_uids), the size and
  * deadline of its request, the request's syntax, then its token (compared
- * in constant time).  Linux only (SO_PEERCRED, epoll).
+ * in constant time; after 5 wrong tokens in a row, each further one locks
+ * the peer's uid out for 0.1 s doubling to 60 s, during which its requests
+ * are refused unread: docs/serve.md).  Linux only (SO_PEERCRED, epoll).
  *
  * Memory comes from the runtime's raw base allocator (never a traced
  * domain, so the server's own buffers do not show in traces); stop the
@@ -140,7 +142,9 @@ typedef struct rcgc_serve_stats {
     uint64_t answered;       /* answers completed (ok or error) */
     uint64_t refused_full;   /* closed at once: too many clients */
     uint64_t refused_peer;   /* closed at once: uid not allowed */
-    uint64_t refused_token;  /* bad or missing token */
+    uint64_t refused_token;  /* bad or missing token (requests refused
+                                unread while their uid is locked out are
+                                the "stats" command's refused_lockout) */
     uint64_t bad_requests;   /* oversized, malformed, truncated, late */
     uint64_t dropped;        /* closed without their answer (client gone,
                                 write timeout) */

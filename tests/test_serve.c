@@ -326,6 +326,224 @@ TEST(peer_uid_other_user)
     remove_dir();
 }
 
+/* As root: a child that becomes nobody (65534) sends req through the
+ * socket (made world-connectable by the caller) while the test serves;
+ * 0 if its answer holds want, else a code naming the step that failed. */
+static int nobody_asks(rcgc_serve *srv, const char *req, const char *want)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(10);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sun_family = AF_UNIX;
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) _exit(12);
+        ssize_t w = send(fd, req, strlen(req), MSG_NOSIGNAL);
+        (void)w;
+        char buf[1024];
+        size_t len = 0;
+        struct pollfd p = {fd, POLLIN, 0};
+        while (len < sizeof buf - 1 && poll(&p, 1, 10000) > 0) {
+            ssize_t r = read(fd, buf + len, sizeof buf - 1 - len);
+            if (r <= 0) break;
+            len += (size_t)r;
+        }
+        buf[len] = 0;
+        _exit(strstr(buf, want) != NULL ? 0 : 13);
+    }
+    if (pid < 0) return 14;
+    int status = -1;
+    double end = now_s() + 20;
+    while (now_s() < end) {
+        rcgc_serve_poll(srv, 10);
+        if (waitpid(pid, &status, WNOHANG) == pid) break;
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 15;
+}
+
+/* A token-guessing loop over the socket for one second (issue 20 item 7:
+ * 16,600 guesses/s before): after a few free failures, wrong tokens lock
+ * the peer's uid out for a growing time; a locked-out request is answered
+ * at once without its token being checked (the right one too), the poll
+ * never waits for the lockout, another uid is not locked, and the right
+ * token after the lockout resets the count. */
+TEST(token_guessing_rate_limited)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    rcgc_serve_config cfg;
+    base_config(&cfg);
+    uint32_t uids[2] = {(uint32_t)geteuid(), 65534};
+    cfg.allowed_uids = uids;
+    cfg.nallowed_uids = 2;
+    rcgc_serve *srv = start_cfg(rt, &cfg);
+    REQUIRE(srv != NULL);
+    long checked = 0, locked = 0, other = 0;
+    double slowest = 0, t0 = now_s();
+    char req[128], last[256] = "";
+    for (long i = 0; now_s() - t0 < 1.0; i++) {
+        snprintf(req, sizeof req, "{\"cmd\":\"ping\",\"token\":\"guess-%08ld\"}", i);
+        double t1 = now_s();
+        char *a = ask(srv, req);
+        double took = now_s() - t1;
+        if (took > slowest) slowest = took;
+        if (strstr(a, "bad token") != NULL) checked++;
+        else if (strstr(a, "too many wrong tokens") != NULL) locked++;
+        else other++;
+        if (strstr(a, "too many wrong tokens") != NULL)
+            snprintf(last, sizeof last, "%s", a);
+        CHECK_JSON(a);
+        free(a);
+    }
+    double secs = now_s() - t0;
+    printf("     %ld tokens checked in %.2f s (%.0f/s), %ld refused unchecked "
+           "(locked out), slowest answer %.1f ms\n",
+           checked, secs, (double)checked / secs, locked, slowest * 1e3);
+    CHECK_EQ(other, 0);
+    CHECK(checked >= 5 && checked <= 10); /* 5 free, then 0.1 0.2 0.4 s... */
+    CHECK(locked > 0);
+    CHECK(slowest < 0.5); /* refused at once: nobody waits for the lockout */
+    CHECK_HAS(last, "too many wrong tokens from uid");
+    rcgc_serve_stats ss;
+    rcgc_serve_get_stats(srv, &ss);
+    CHECK_EQ(ss.refused_token, (uint64_t)checked);
+
+    /* while locked out, the right token is refused too: it is not checked */
+    char *a = askf(srv, "\"cmd\":\"ping\"");
+    CHECK_HAS(a, "too many wrong tokens");
+    free(a);
+    if (geteuid() == 0) {
+        /* another uid is not locked out */
+        CHECK(chmod(dir, 0755) == 0);
+        CHECK(chmod(sock_path, 0666) == 0);
+        CHECK_EQ(nobody_asks(srv, "{\"cmd\":\"ping\",\"token\":\"" TOKEN "\"}\n",
+                             "\"ok\":true"), 0);
+    } else {
+        printf("     (not root: the other-uid half is skipped)\n");
+    }
+    /* after the lockout, the right token gets in and resets the count:
+     * the next wrong token is checked again; stats counts the lockouts */
+    double end = now_s() + 5;
+    for (;;) {
+        a = askf(srv, "\"cmd\":\"stats\"");
+        if (strstr(a, "too many wrong tokens") == NULL || now_s() > end) break;
+        free(a);
+        usleep(20000);
+    }
+    CHECK_HAS(a, "\"ok\":true");
+    CHECK(strstr(a, "\"refused_lockout\":") != NULL &&
+          strstr(a, "\"refused_lockout\":0,") == NULL);
+    free(a);
+    a = ask(srv, "{\"cmd\":\"ping\",\"token\":\"wrong-again\"}");
+    CHECK_HAS(a, "bad token");
+    free(a);
+    rcgc_serve_stop(srv);
+    t_teardown(rt);
+    remove_dir();
+}
+
+/* ---- the endpoint over a real socket under allocation failure ---- */
+
+/* The server's allocator, failing from the n-th allocation on (frees and
+ * the allocations before go to the real one). */
+struct failing {
+    rcgc_allocator real;
+    long left;
+    long failed;
+};
+
+static int fail_now(struct failing *f)
+{
+    if (f->left-- > 0) return 0;
+    f->failed++;
+    return 1;
+}
+
+static void *fl_malloc(void *ctx, size_t n)
+{
+    struct failing *f = ctx;
+    return fail_now(f) ? NULL : f->real.malloc(f->real.ctx, n);
+}
+
+static void *fl_calloc(void *ctx, size_t k, size_t n)
+{
+    struct failing *f = ctx;
+    return fail_now(f) ? NULL : f->real.calloc(f->real.ctx, k, n);
+}
+
+static void *fl_realloc(void *ctx, void *p, size_t n)
+{
+    struct failing *f = ctx;
+    return fail_now(f) ? NULL : f->real.realloc(f->real.ctx, p, n);
+}
+
+static void fl_free(void *ctx, void *p)
+{
+    struct failing *f = ctx;
+    f->real.free(f->real.ctx, p);
+}
+
+/* Every request kind through the socket while the server's allocator fails
+ * from the n-th allocation on, for every n until nothing fails: each
+ * client gets one whole JSON answer (the real one or the fixed
+ * out-of-memory one), the server keeps serving once memory is back, and
+ * nothing leaks (the teardown). */
+TEST(socket_allocation_failure)
+{
+    make_dir();
+    rcgc_runtime *rt = t_runtime();
+    rcgc_object *holder = t_node(rt, 0);
+    for (int i = 1; i <= 200; i++) t_append_steal(rt, holder, t_node(rt, i));
+    rcgc_serve *srv = start(rt);
+    REQUIRE(srv != NULL);
+    static const char oom[] = "{\"ok\":false,\"error\":\"out of memory\"}\n";
+    const char *reqs[] = {
+        "{\"cmd\":\"ping\",\"token\":\"" TOKEN "\"}",
+        "{\"cmd\":\"stats\",\"token\":\"" TOKEN "\"}",
+        "{\"cmd\":\"counts\",\"top\":0,\"token\":\"" TOKEN "\"}",
+        "{\"cmd\":\"why\",\"type\":\"node\",\"token\":\"" TOKEN "\"}",
+        "{\"cmd\":\"help\",\"token\":\"wrong-but-long\"}",
+        "{\"cmd\":1}",
+    };
+    struct failing f;
+    memset(&f, 0, sizeof f);
+    f.real = srv->a;
+    rcgc_allocator fa = {&f, fl_malloc, fl_calloc, fl_realloc, fl_free};
+    long oom_answers = 0, runs = 0;
+    for (size_t r = 0; r < sizeof reqs / sizeof reqs[0]; r++) {
+        for (long n = 0; n < 64; n++) {
+            f.left = n;
+            f.failed = 0;
+            srv->a = fa;
+            char *a = ask(srv, reqs[r]);
+            srv->a = f.real;
+            runs++;
+            CHECK_JSON(a);
+            if (strcmp(a, oom) == 0) oom_answers++;
+            free(a);
+            if (f.failed == 0) break; /* nothing failed: done with this one */
+        }
+        /* the bad token is not locked out by a run of 64: reset it */
+        rcgc__serve_token_result(srv, (uint32_t)geteuid(), 1);
+    }
+    printf("     %ld requests, %ld got the out-of-memory answer\n", runs, oom_answers);
+    CHECK(oom_answers > 0);
+    char *a = askf(srv, "\"cmd\":\"ping\"");
+    CHECK_HAS(a, "\"ok\":true");
+    free(a);
+    rcgc_serve_stats ss;
+    rcgc_serve_get_stats(srv, &ss);
+    CHECK_EQ(ss.clients, 0);
+    rcgc_serve_stop(srv);
+    rcgc_decref(rt, holder);
+    t_teardown(rt);
+    remove_dir();
+}
+
 /* ---- broken and hostile clients ---- */
 
 TEST(bad_requests)
@@ -600,6 +818,7 @@ TEST(reader_too_slow)
 }
 
 TEST_MAIN(T(start_stop), T(start_errors), T(token_file), T(bad_token),
+          T(token_guessing_rate_limited),
           T(peer_uid_list), T(peer_uid_other_user), T(bad_requests),
           T(slow_request_times_out), T(disconnect_mid_request),
-          T(too_many_clients), T(reader_too_slow))
+          T(too_many_clients), T(reader_too_slow), T(socket_allocation_failure))

@@ -807,6 +807,71 @@ TEST(json_fallback)
     rcgc__jb_free(&b);
 }
 
+/* rcgc__serve_eval when the server's allocator fails from the n-th
+ * allocation on, for every n up to where it no longer fails: the answer is
+ * never empty, always one JSON object (the fixed out-of-memory answer
+ * when nothing else fits).  Issue 20 item 9. */
+static void *counted_malloc(void *ctx, size_t n)
+{
+    int *left = ctx;
+    if ((*left)-- <= 0) return NULL;
+    return malloc(n);
+}
+
+static void *counted_calloc(void *ctx, size_t k, size_t n)
+{
+    int *left = ctx;
+    if ((*left)-- <= 0) return NULL;
+    return calloc(k, n);
+}
+
+TEST(eval_out_of_memory)
+{
+    static const char oom[] = "{\"ok\":false,\"error\":\"out of memory\"}\n";
+    rcgc_runtime *rt = t_runtime();
+    rcgc_serve_config cfg;
+    rcgc_serve_config_init(&cfg);
+    cfg.token = TOKEN;
+    rcgc_serve *srv = NULL;
+    REQUIRE(rcgc__serve_new_detached(rt, &cfg, &srv) == 0);
+    rcgc_allocator saved = srv->a, failing;
+    memset(&failing, 0, sizeof failing);
+    int left = 0;
+    failing.ctx = &left;
+    failing.malloc = counted_malloc;
+    failing.calloc = counted_calloc;
+    failing.realloc = fail_realloc;
+    failing.free = plain_free;
+    const char *reqs[] = {
+        "{\"cmd\":\"stats\",\"token\":\"" TOKEN "\"}",
+        "{\"cmd\":\"ping\",\"token\":\"wrong-token\"}",
+        "{\"cmd\":1}",
+        "{\"cmd\":\"counts\",\"token\":\"" TOKEN "\"}",
+        "{\"cmd\":\"trace\",\"seconds\":1,\"token\":\"" TOKEN "\"}",
+    };
+    for (size_t r = 0; r < sizeof reqs / sizeof reqs[0]; r++) {
+        int whole = 0;
+        for (int n = 0; n < 64 && !whole; n++) {
+            srv->a = failing;
+            left = n;
+            jbuf out;
+            rcgc__serve_eval(srv, reqs[r], strlen(reqs[r]), &out);
+            srv->a = saved;
+            REQUIRE(out.p != NULL && out.len > 0);
+            char *a = strndup(out.p, out.len);
+            REQUIRE(a != NULL);
+            CHECK_JSON(a);
+            whole = strcmp(a, oom) != 0 && strstr(a, "out of memory") == NULL;
+            if (n == 0) CHECK_STR(a, oom);
+            free(a);
+            rcgc__jb_free(&out);
+        }
+        CHECK(whole); /* with enough memory, the real answer */
+    }
+    rcgc_serve_stop(srv);
+    t_teardown(rt);
+}
+
 /* A label callback that frees the other objects of the type "why" is
  * listing: the borrowed pointers are never used after it. */
 static rcgc_runtime *freeing_rt;
@@ -994,5 +1059,5 @@ TEST_MAIN(T(commands), T(alloc_stats), T(json_escaping), T(trace_finds_leak),
           T(trace_user_tracing_left_on), T(trace_cancelled),
           T(poll_integration), T(parser), T(parser_mutations),
           T(second_instance_keeps_token), T(reentrant_poll_and_stop),
-          T(why_callback_frees), T(json_fallback), T(slow_drain_dropped),
+          T(why_callback_frees), T(json_fallback), T(eval_out_of_memory), T(slow_drain_dropped),
           T(accept_out_of_descriptors), T(counts_cost))

@@ -113,9 +113,16 @@ static void client_request(rcgc_serve *srv, int id, size_t len)
     jbuf b;
     rcgc__jb_init(&b, &srv->a, srv->cfg.max_response);
     serve_req *req = rcgc__serve_alloc(srv, sizeof *req);
+    int auth = SERVE_AUTH_BAD_REQUEST;
     if (req == NULL) {
         rcgc__jb_error(&b, "out of memory");
-    } else if (rcgc__serve_authenticate(srv, c->in, len, req, &b) == 0) {
+    } else if (rcgc__serve_locked_out(srv, c->uid, &b) == 0) {
+        /* a locked-out uid's request is not even parsed */
+        auth = rcgc__serve_authenticate(srv, c->in, len, req, &b);
+        if (auth != SERVE_AUTH_BAD_REQUEST)
+            rcgc__serve_token_result(srv, c->uid, auth == 0);
+    }
+    if (auth == 0) {
         unsigned trace_fields = SERVE_F_SECONDS | SERVE_F_TOP | SERVE_F_BY;
         if (strcmp(req->cmd, "trace") == 0 &&
             rcgc__serve_check_fields(req, trace_fields, &b) == 0 &&
@@ -254,7 +261,7 @@ static void accept_resume_check(rcgc_serve *srv)
 
 /* 0 when the peer of a new connection may come in; otherwise refused
  * (answered and closed) and counted. */
-static int admit(rcgc_serve *srv, int fd)
+static int admit(rcgc_serve *srv, int fd, uint32_t *peer)
 {
     char msg[96];
     uint32_t uid = 0;
@@ -277,6 +284,7 @@ static int admit(rcgc_serve *srv, int fd)
         refuse(fd, msg);
         return -1;
     }
+    *peer = uid;
     return 0;
 }
 
@@ -291,7 +299,8 @@ static void accept_clients(rcgc_serve *srv)
             return; /* EAGAIN, or out of descriptors: next time */
         }
         srv->stats.accepted++;
-        if (admit(srv, fd) != 0) continue;
+        uint32_t uid = 0;
+        if (admit(srv, fd, &uid) != 0) continue;
         int id = 0;
         while (srv->clients[id].st != C_FREE) id++;
         serve_client *c = &srv->clients[id];
@@ -301,6 +310,7 @@ static void accept_clients(rcgc_serve *srv)
             continue;
         }
         c->fd = fd;
+        c->uid = uid;
         c->st = C_READ;
         c->events = events;
         c->inlen = 0;

@@ -213,6 +213,8 @@ static void put_server(const rcgc_serve *srv, jbuf *b)
     rcgc__jb_uint(b, ss->refused_peer);
     rcgc__jb_key(b, "refused_token");
     rcgc__jb_uint(b, ss->refused_token);
+    rcgc__jb_key(b, "refused_lockout");
+    rcgc__jb_uint(b, srv->refused_lockout);
     rcgc__jb_key(b, "bad_requests");
     rcgc__jb_uint(b, ss->bad_requests);
     rcgc__jb_key(b, "dropped");
@@ -622,20 +624,74 @@ int rcgc__serve_authenticate(rcgc_serve *srv, const char *line, size_t len,
     if (rcgc__serve_parse(line, len, req, err, sizeof err) != 0) {
         srv->stats.bad_requests++;
         rcgc__jb_error(b, err);
-        return -1;
+        return SERVE_AUTH_BAD_REQUEST;
     }
     if (!(req->have & SERVE_F_TOKEN)) {
         srv->stats.refused_token++;
         rcgc__jb_error(b, "missing \"token\"");
-        return -1;
+        return SERVE_AUTH_BAD_TOKEN;
     }
     if (!rcgc__serve_token_equal(srv->token, srv->token_len, req->token,
                                  req->token_len)) {
         srv->stats.refused_token++;
         rcgc__jb_error(b, "bad token");
-        return -1;
+        return SERVE_AUTH_BAD_TOKEN;
     }
     return 0;
+}
+
+/* ---- wrong tokens: the lockout (serve_internal.h, struct serve_fails) ---- */
+
+/* uid's record, NULL if none (or forgotten: its last failure is old). */
+static struct serve_fails *fails_find(rcgc_serve *srv, uint32_t uid, uint64_t now)
+{
+    for (int i = 0; i < SERVE_FAIL_SLOTS; i++) {
+        struct serve_fails *f = &srv->fails[i];
+        if (!f->used || f->uid != uid) continue;
+        if (now >= f->until && now - f->last >= SERVE_FAIL_FORGET_NS) {
+            f->used = 0;
+            return NULL;
+        }
+        return f;
+    }
+    return NULL;
+}
+
+int rcgc__serve_locked_out(rcgc_serve *srv, uint32_t uid, jbuf *b)
+{
+    uint64_t now = rcgc__os_now_ns();
+    struct serve_fails *f = fails_find(srv, uid, now);
+    if (f == NULL || now >= f->until) return 0;
+    srv->refused_lockout++;
+    unsigned long long ms = (f->until - now + 999999u) / 1000000u;
+    rcgc__serve_answer_err(b, "too many wrong tokens from uid %lu: locked out "
+                              "for %llu ms more",
+                           (unsigned long)uid, ms);
+    return -1;
+}
+
+void rcgc__serve_token_result(rcgc_serve *srv, uint32_t uid, int ok)
+{
+    uint64_t now = rcgc__os_now_ns();
+    struct serve_fails *f = fails_find(srv, uid, now);
+    if (ok) {
+        if (f != NULL) f->used = 0;
+        return;
+    }
+    if (f == NULL) { /* a free slot, else the least recently failed uid's */
+        f = &srv->fails[0];
+        for (int i = 0; i < SERVE_FAIL_SLOTS && f->used; i++)
+            if (!srv->fails[i].used || srv->fails[i].last < f->last) f = &srv->fails[i];
+        memset(f, 0, sizeof *f);
+        f->used = 1;
+        f->uid = uid;
+    }
+    if (f->count < UINT32_MAX) f->count++;
+    f->last = now;
+    if (f->count <= SERVE_FREE_FAILS) return;
+    uint32_t k = f->count - SERVE_FREE_FAILS - 1;
+    uint64_t lock = k >= 20 ? SERVE_LOCK_MAX_NS : SERVE_LOCK_BASE_NS << k;
+    f->until = now + (lock < SERVE_LOCK_MAX_NS ? lock : SERVE_LOCK_MAX_NS);
 }
 
 void rcgc__serve_jbuf_init(rcgc_serve *srv, jbuf *b)
@@ -648,12 +704,11 @@ void rcgc__serve_eval(rcgc_serve *srv, const char *line, size_t len,
 {
     rcgc__jb_init(out, &srv->a, srv->cfg.max_response);
     serve_req *req = rcgc__serve_alloc(srv, sizeof *req);
-    if (req == NULL) {
-        rcgc__jb_error(out, "out of memory");
-        return;
-    }
-    if (rcgc__serve_authenticate(srv, line, len, req, out) == 0)
+    if (req == NULL)
+        rcgc__jb_error(out, "out of memory"); /* may fail too: fallback below */
+    else if (rcgc__serve_authenticate(srv, line, len, req, out) == 0)
         rcgc__serve_dispatch(srv, req, out);
     rcgc__serve_free(srv, req);
+    /* whatever failed above, never an empty or partial answer */
     rcgc__jb_fallback(out);
 }

@@ -124,8 +124,32 @@ int rcgc__serve_new_detached(rcgc_runtime *rt, const rcgc_serve_config *cfg,
 
 enum serve_cstate { C_FREE = 0, C_READ, C_TRACE, C_WRITE };
 
+/* Wrong tokens are rate-limited per peer uid (a connection carries one
+ * request, so a guesser opens one per guess): the first SERVE_FREE_FAILS
+ * failures in a row are free; each later one locks the uid out for
+ * SERVE_LOCK_BASE_NS, doubled per failure, at most SERVE_LOCK_MAX_NS.
+ * While locked out, a request of that uid is refused at once without its
+ * token being looked at (nothing waits: rcgc_serve_poll never sleeps).
+ * The right token, or SERVE_FAIL_FORGET_NS without a failure, clears the
+ * count.  SERVE_FAIL_SLOTS uids are followed at once (the least recently
+ * failed one is replaced). */
+#define SERVE_FAIL_SLOTS 16
+#define SERVE_FREE_FAILS 5
+#define SERVE_LOCK_BASE_NS 100000000ull        /* 100 ms */
+#define SERVE_LOCK_MAX_NS 60000000000ull       /* 60 s */
+#define SERVE_FAIL_FORGET_NS 900000000000ull   /* 15 min */
+
+struct serve_fails {
+    int used;
+    uint32_t uid;
+    uint32_t count;       /* failures in a row */
+    uint64_t last;        /* ns (monotonic) of the last one */
+    uint64_t until;       /* locked out until then */
+};
+
 typedef struct serve_client {
     int fd;
+    uint32_t uid;         /* the peer's (SO_PEERCRED, at accept) */
     enum serve_cstate st;
     unsigned events;      /* poller interest now (RCGC__OS_EV_*) */
     uint64_t deadline;    /* READ, WRITE: ns (monotonic) */
@@ -161,6 +185,9 @@ struct rcgc_serve {
     int nclients;
     struct serve_trace_window tw;
     rcgc_serve_stats stats;
+    uint64_t refused_lockout; /* requests refused while their uid was
+                                 locked out (the "stats" command shows it) */
+    struct serve_fails fails[SERVE_FAIL_SLOTS];
     int in_poll;          /* rcgc_serve_poll is running (no re-entry) */
     int stop_requested;   /* rcgc_serve_stop was called inside it */
     int accept_paused;    /* out of descriptors: the listener is out of
@@ -194,10 +221,19 @@ void rcgc__serve_begin_ok(jbuf *b, const char *cmd);
 void rcgc__serve_end_ok(rcgc_serve *srv, jbuf *b);
 /* 0, or an error answer for a field the command does not take. */
 int rcgc__serve_check_fields(const serve_req *r, unsigned allowed, jbuf *out);
-/* Parse line, check the token: 0 and *req, or -1 with an error answer in
- * b (and the refusal counted). */
+/* Parse line, check the token: 0 and *req, or SERVE_AUTH_BAD_REQUEST (a
+ * parse error) or SERVE_AUTH_BAD_TOKEN (missing or wrong) with an error
+ * answer in b (and the refusal counted). */
+#define SERVE_AUTH_BAD_REQUEST (-1)
+#define SERVE_AUTH_BAD_TOKEN (-2)
 int rcgc__serve_authenticate(rcgc_serve *srv, const char *line, size_t len,
                              serve_req *req, jbuf *b);
+/* Wrong tokens, per peer uid: 0 if uid may try a token now; -1 with the
+ * lockout's error answer in b (counted) while it is locked out. */
+int rcgc__serve_locked_out(rcgc_serve *srv, uint32_t uid, jbuf *b);
+/* Record a token check of uid: ok forgets its failures; a failure past
+ * SERVE_FREE_FAILS locks it out (see struct serve_fails). */
+void rcgc__serve_token_result(rcgc_serve *srv, uint32_t uid, int ok);
 
 /* serve_trace.c: the one trace window */
 /* Open a window for client_id (-1: none): 0, or -1 with an error answer in
