@@ -272,30 +272,48 @@ static int tb_groups(struct grouper *gr, const rcgc_traceback *tb, size_t *start
 }
 
 /* Add every trace of s to side which (0 new, 1 old).  Sampled snapshots count
- * what the samples stand for. */
+ * what the samples stand for.  The traces are summed per traceback first,
+ * then each traceback's sums go to its groups once: the work is the traces
+ * plus the frames of the distinct tracebacks (the input's size), never
+ * traces x frames (--cumulative on many traces sharing one deep stack).
+ * Sums of whole sizes are exact either way (below 2^53). */
 static int group_snapshot(struct grouper *gr, const rcgc_snapshot *s, int which)
 {
     free(gr->first);
     gr->nid = 0;
-    gr->first = calloc(s->ntb ? s->ntb : 1, sizeof *gr->first);
-    if (gr->first == NULL) return RCGC_ENOMEM;
+    size_t ntb = s->ntb ? s->ntb : 1;
+    gr->first = calloc(ntb, sizeof *gr->first);
+    double *sum = calloc(ntb, 2 * sizeof *sum); /* size, count by traceback */
+    unsigned char *used = calloc(ntb, 1);
+    int r = gr->first != NULL && sum != NULL && used != NULL ? 0 : RCGC_ENOMEM;
     /* whole tracebacks: about one group per traceback, so size the table
      * once instead of growing it step by step */
-    if (gr->key == RCGC_BY_TRACEBACK && table_reserve(gr, gr->ng + s->ntb) != 0)
-        return RCGC_ENOMEM;
-    for (size_t i = 0; i < s->ntrace; i++) {
+    if (r == 0 && gr->key == RCGC_BY_TRACEBACK && table_reserve(gr, gr->ng + s->ntb) != 0)
+        r = RCGC_ENOMEM;
+    for (size_t i = 0; i < s->ntrace && r == 0; i++) {
         const rcgc_trace *t = &s->traces[i];
+        size_t idx = rcgc__snap_tb_index(t->traceback);
+        sum[2 * idx] += s->sample_bytes ? t->est_size : (double)t->size;
+        sum[2 * idx + 1] += s->sample_bytes ? t->est_count : 1;
+        used[idx] = 1;
+    }
+    for (size_t idx = 0; idx < s->ntb && r == 0; idx++) {
+        if (!used[idx]) continue;
+        const rcgc_traceback *tb = s->tbs[idx];
         size_t start;
-        if (tb_groups(gr, t->traceback, &start) != 0) return RCGC_ENOMEM;
-        double size = s->sample_bytes ? t->est_size : (double)t->size;
-        double count = s->sample_bytes ? t->est_count : 1;
-        for (size_t k = start, end = start + key_count(gr, t->traceback); k < end; k++) {
+        if (tb_groups(gr, tb, &start) != 0) {
+            r = RCGC_ENOMEM;
+            break;
+        }
+        for (size_t k = start, end = start + key_count(gr, tb); k < end; k++) {
             struct group *g = &gr->g[gr->ids[k]];
-            g->size[which] += size;
-            g->count[which] += count;
+            g->size[which] += sum[2 * idx];
+            g->count[which] += sum[2 * idx + 1];
         }
     }
-    return 0;
+    free(sum);
+    free(used);
+    return r;
 }
 
 /* ---- results ---- */
