@@ -221,6 +221,17 @@ static int parse_cmdline(cmdline *c, int argc, char **argv)
     return 0;
 }
 
+/* "rcgc-snapshot: PATH: [warning: ]WHY" on stderr, the path and the
+ * message escaped (a module name from a snapshot may be in it). */
+static void file_message(const char *path, const char *kind, const char *why)
+{
+    fputs(PROG ": ", stderr);
+    text_string(stderr, path);
+    fprintf(stderr, ": %s", kind);
+    text_string(stderr, why);
+    fputc('\n', stderr);
+}
+
 /* NEW: the snapshot in path with the command line's filters applied, or
  * NULL after a message. */
 static rcgc_snapshot *load(const cmdline *c, const char *path)
@@ -228,18 +239,18 @@ static rcgc_snapshot *load(const cmdline *c, const char *path)
     char err[512];
     rcgc_snapshot *s = rcgc_snapshot_load(path, err, sizeof err);
     if (s == NULL) {
-        fprintf(stderr, PROG ": %s: %s\n", path, err);
+        file_message(path, "", err);
         return NULL;
     }
     /* C stack frames get their function and file:line from the modules'
      * debug information now, at report time; without it they stay
      * module+offset, which is still a usable report. */
     if (!c->no_symbolize && rcgc_snapshot_symbolize(s, err, sizeof err) < 0)
-        fprintf(stderr, PROG ": %s: warning: %s\n", path, err);
+        file_message(path, "warning: ", err);
     if (c->nfilters == 0) return s;
     rcgc_snapshot *kept = rcgc_snapshot_filter(s, c->filters, c->nfilters);
     rcgc_snapshot_free(s);
-    if (kept == NULL) fprintf(stderr, PROG ": %s: out of memory\n", path);
+    if (kept == NULL) file_message(path, "", "out of memory");
     return kept;
 }
 

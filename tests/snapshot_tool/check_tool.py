@@ -99,6 +99,25 @@ def check_text(tool, data, expected, regen):
                                     r'in cstack_middle$', out, re.M),
               "cstack symbolized: " + out)
 
+    # Names from a snapshot never reach the terminal as control bytes
+    # (issue 20 item 5): C0 controls, DEL, C1 controls (raw bytes or UTF-8)
+    # and invalid UTF-8 are written as \xNN or \uNNNN, a backslash as \\.
+    for args in (["show", "weird.snap", "--by", "traceback"],
+                 ["show", "weird.snap"], ["diff", "weird.snap", "weird.snap"],
+                 ["show", "weird.snap", "--by", "filename", "--cumulative"]):
+        p = subprocess.run([tool] + args, cwd=data, capture_output=True,
+                           timeout=120)
+        raw = p.stdout
+        check(p.returncode == 0 and not re.search(rb"[\x00-\x09\x0b-\x1f\x7f]", raw)
+              and b"\xc2\x9b" not in raw and b"\x9b" not in raw.replace(b"\xc2\x9b", b""),
+              "%s: control bytes in the text output: %r" % (args, raw))
+        raw.decode("utf-8")  # valid UTF-8 throughout
+    rc, out, _ = run(tool, data, "show", "weird.snap", "--by", "traceback")
+    check('File "\\x1b]0;owned\\x07\\x1b[2Jesc.py", line 9, in '
+          '\\x9b31m\\u009b0m\\x7f' in out, "escaped frame: %r" % out)
+    check('q"uote\\\\back\\tslash\\x01.py' in out and
+          "bad\\xff\\xfeutf8.py" in out, "escaped names: %r" % out)
+
     # A sampled snapshot says so; a diff against one too.
     note = "sampled: 1 per 4096 bytes; sizes and counts are estimates"
     for args in (["show", "sampled.snap"], ["diff", "sampled.snap", "new.snap"]):
