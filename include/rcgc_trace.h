@@ -209,7 +209,12 @@ RCGC_API rcgc_ssize rcgc_snapshot_symbolize(rcgc_snapshot *s, char *err, size_t 
  * snapshot file, or corrupt or truncated: "offset N: ..."), RCGC_EFAILED
  * (the file cannot be opened or read), RCGC_ENOMEM, RCGC_EINVAL (NULL path
  * or out).  A corrupt, truncated or hostile file never crashes the reader
- * nor makes it allocate more than the file justifies.  load: the same,
+ * nor makes it allocate more than the file justifies.  read opens only a
+ * regular file (a FIFO, device or socket: RCGC_EFAILED, "not a regular
+ * file", never opened, so never blocks), checks the header against the
+ * file's size first, and reads the body only as far as its counts are
+ * checked (the checksum last), so a huge file that is wrong early is
+ * rejected without reading it.  load: the same,
  * returning the snapshot or NULL (read gives the code). */
 RCGC_API int rcgc_snapshot_dump(const rcgc_snapshot *s, const char *path, char *err,
                                 size_t errlen);

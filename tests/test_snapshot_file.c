@@ -13,9 +13,13 @@
  * described above each table).
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -409,6 +413,113 @@ TEST(load_and_dump_file_errors)
     rcgc_snapshot_free(s);
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* rcgc_snapshot_read in a child process, which must finish within secs:
+ * its code (a code fits in the exit status as its negation), or -1000
+ * when it hung (killed) or crashed. */
+static int read_in_child(const char *path, int secs, char *err, size_t errlen)
+{
+    int fds[2];
+    if (pipe(fds) != 0) return -1000;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        alarm((unsigned)secs);
+        rcgc_snapshot *s = NULL;
+        char msg[256] = "";
+        int code = rcgc_snapshot_read(path, &s, msg, sizeof msg);
+        if (write(fds[1], msg, strlen(msg)) < 0) _exit(99);
+        rcgc_snapshot_free(s);
+        _exit(-code);
+    }
+    close(fds[1]);
+    ssize_t n = pid > 0 ? read(fds[0], err, errlen - 1) : -1;
+    err[n > 0 ? n : 0] = '\0';
+    close(fds[0]);
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        return -1000;
+    return -WEXITSTATUS(status);
+}
+
+/* Issue 20 item 3: the reader opens only regular files (a FIFO hung it in
+ * open(), /dev/zero was read forever), checks the header against the
+ * file's size before reading the body, and reads the body only as far as
+ * its counts allow (a 3 GB sparse file with the right magic: 21 s and
+ * 3.1 GB before, at once with a few MB now). */
+TEST(read_refuses_non_regular_and_huge_files)
+{
+    char err[256];
+    const char *fifo = scratch("fifo");
+    unlink(fifo);
+    REQUIRE(mkfifo(fifo, 0600) == 0);
+    CHECK_EQ(read_in_child(fifo, 10, err, sizeof err), RCGC_EFAILED);
+    CHECK(strstr(err, "not a regular file") != NULL);
+    unlink(fifo);
+    CHECK_EQ(read_in_child("/dev/zero", 10, err, sizeof err), RCGC_EFAILED);
+    CHECK(strstr(err, "cannot open /dev/zero: not a regular file") != NULL);
+    /* 3 GB, sparse: the right magic and version, then zeros */
+    const char *path = scratch("sparse");
+    const uint64_t size = (uint64_t)3 << 30;
+    for (int right_body = 0; right_body < 2; right_body++) {
+        unsigned char h[24] = "RCGCSNAP";
+        put32(h + 8, 1);
+        put32(h + 12, 0);
+        put64(h + 16, right_body ? size - 28 : 12345);
+        FILE *f = fopen(path, "wb");
+        REQUIRE(f != NULL);
+        CHECK_EQ(fwrite(h, 1, sizeof h, f), sizeof h);
+        fclose(f);
+        if (truncate(path, (off_t)size) != 0) {
+            printf("    no 3 GB sparse file here (%s): skipped\n", strerror(errno));
+            unlink(path);
+            return;
+        }
+        struct rusage before, after;
+        getrusage(RUSAGE_SELF, &before);
+        double t = mono_s();
+        rcgc_snapshot *s = NULL;
+        CHECK_EQ(rcgc_snapshot_read(path, &s, err, sizeof err), RCGC_EFORMAT);
+        t = mono_s() - t;
+        getrusage(RUSAGE_SELF, &after);
+        CHECK(s == NULL);
+        CHECK(strstr(err, right_body ? "offset 52: 3221225416 unexpected bytes "
+                                       "at the end of the body"
+                                     : "bytes of trailing garbage") != NULL);
+        printf("    3 GB sparse file (body size %s): %.3f s, peak RSS +%ld KB: %s\n",
+               right_body ? "right" : "wrong", t, after.ru_maxrss - before.ru_maxrss, err);
+        CHECK(t < 1.0);
+        CHECK(after.ru_maxrss - before.ru_maxrss < 64 * 1024);
+    }
+    unlink(path);
+    /* a valid file still loads, its checksum checked after the body */
+    rcgc_snapshot *v = varied(0);
+    REQUIRE(rcgc_snapshot_dump(v, path, err, sizeof err) == 0);
+    rcgc_snapshot *l = NULL;
+    CHECK_EQ(rcgc_snapshot_read(path, &l, err, sizeof err), 0);
+    CHECK(l != NULL && snap_equal(l, v));
+    rcgc_snapshot_free(l);
+    size_t len;
+    unsigned char *b = dump_bytes(v, &len);
+    REQUIRE(b != NULL);
+    b[len - 10] ^= 1; /* inside the last trace's size: still well-formed */
+    FILE *f = fopen(path, "wb");
+    REQUIRE(f != NULL);
+    CHECK_EQ(fwrite(b, 1, len, f), len);
+    fclose(f);
+    CHECK_EQ(rcgc_snapshot_read(path, &l, err, sizeof err), RCGC_EFORMAT);
+    CHECK(strstr(err, "checksum mismatch") != NULL);
+    free(b);
+    unlink(path);
+    rcgc_snapshot_free(v);
+}
+
 /* ---- the real tracer ---- */
 
 /* RCGC_DEBUG >= 2 keeps freed objects in a quarantine a while. */
@@ -578,5 +689,5 @@ TEST(large_snapshots)
 TEST_MAIN(T(dump_load_round_trip), T(load_small_file_layout),
           T(load_corrupt_fields), T(load_estimate_fields),
           T(load_truncated_everywhere), T(load_random_corruption),
-          T(load_and_dump_file_errors), T(snapshot_of_the_tracer),
+          T(load_and_dump_file_errors), T(read_refuses_non_regular_and_huge_files), T(snapshot_of_the_tracer),
           T(large_snapshots))

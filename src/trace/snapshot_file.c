@@ -432,13 +432,17 @@ int rcgc_snapshot_dump(const rcgc_snapshot *s, const char *path,
 /* Load                                                                      */
 
 struct reader {
-    const unsigned char *p;  /* the whole file */
+    const unsigned char *p;  /* the file's bytes: all of them (memory), or
+                                the first `loaded` (a file being read) */
     size_t pos;              /* next byte to read */
     size_t end;              /* end of the current region (the body) */
     char *err;
     size_t errlen;
-    int code;                /* of the first problem: RCGC_EFORMAT, or
-                                RCGC_ENOMEM */
+    int code;                /* of the first problem: RCGC_EFORMAT,
+                                RCGC_ENOMEM, or RCGC_EFAILED (a read) */
+    int fd;                  /* a file read as it is parsed; -1: memory */
+    size_t loaded, cap;      /* bytes of p read from fd, allocated */
+    size_t size;             /* the file's size */
 };
 
 /* Report a problem at byte offset at: "offset N: what"; returns 0. */
@@ -464,10 +468,42 @@ static int nomem(struct reader *r, size_t at)
 
 static size_t left(const struct reader *r) { return r->end - r->pos; }
 
+#define LOAD_MIN ((size_t)1 << 16)
+
+/* Make the n bytes at r->pos (within the file) readable: a file is read
+ * only as far as the parser has checked its counts, so memory follows what
+ * the header and the counts before declare and a file that is wrong early
+ * is rejected early (a 3 GB sparse file: at its first count).  1, or 0
+ * with the problem reported. */
+static int ensure(struct reader *r, size_t n)
+{
+    size_t want = r->pos + n;
+    if (r->fd < 0 || want <= r->loaded) return 1;
+    size_t to = want - r->loaded < LOAD_MIN ? r->loaded + LOAD_MIN : want;
+    if (to > r->size) to = r->size;
+    if (to > r->cap) {
+        size_t cap = r->cap ? r->cap : LOAD_MIN;
+        while (cap < to) cap = cap > r->size / 2 ? r->size : cap * 2;
+        unsigned char *np = realloc((void *)r->p, cap);
+        if (np == NULL) return nomem(r, r->pos);
+        r->p = np;
+        r->cap = cap;
+    }
+    int e = rcgc__os_pread_all(r->fd, (unsigned char *)r->p + r->loaded,
+                               to - r->loaded, r->loaded);
+    if (e != 0) {
+        if (r->code == 0) r->code = e == EIO ? RCGC_EFORMAT : RCGC_EFAILED;
+        return bad(r, r->loaded, "cannot read: %s", e == EIO ? "the file ended "
+                   "early (it changed while being read)" : strerror(e));
+    }
+    r->loaded = to;
+    return 1;
+}
+
 /* Whether n more bytes are there for what; reports it when not. */
 static int need(struct reader *r, size_t n, const char *what)
 {
-    if (left(r) >= n) return 1;
+    if (left(r) >= n) return ensure(r, n);
     bad(r, r->pos, "%s runs past the end of the body (%zu bytes needed, %zu "
         "left)", what, n, left(r));
     return 0;
@@ -492,40 +528,48 @@ static uint64_t rd_u64(struct reader *r)
 static int check_count(struct reader *r, size_t at, uint64_t n, size_t min,
                        const char *what)
 {
-    if (n <= left(r) / min) return 1;
+    if (n <= left(r) / min) return ensure(r, (size_t)n * min);
     bad(r, at, "%llu %s need at least %llu bytes, %zu left",
         (unsigned long long)n, what,
         n > UINT64_MAX / min ? UINT64_MAX : (unsigned long long)(n * min), left(r));
     return 0;
 }
 
-/* The header: magic, version, flags, and a body size that matches the
- * file exactly; then the checksum.  On success r covers the body. */
-static int read_header(struct reader *r, size_t size, uint32_t *flags)
+/* The header's fields (the first 24 bytes, or fewer when size is smaller):
+ * magic, version, flags, and a body size that matches the file's size
+ * exactly.  1 and *flags, *end (where the checksum starts), or 0. */
+static int header_fields(struct reader *r, const unsigned char *h, size_t size,
+                         uint32_t *flags, size_t *end)
 {
-    if (size < 8 || memcmp(r->p, SNAP_MAGIC, 8) != 0)
+    if (size < 8 || memcmp(h, SNAP_MAGIC, 8) != 0)
         return bad(r, 0, "not an rcgc snapshot file (no \"" SNAP_MAGIC "\" "
                    "magic)");
     if (size < HEADER_SIZE)
         return bad(r, 8, "truncated header (%zu of %u bytes)", size,
                    HEADER_SIZE);
-    uint32_t version = get_u32(r->p + 8);
+    uint32_t version = get_u32(h + 8);
     if (version != SNAP_VERSION)
         return bad(r, 8, "version %u not supported (this build reads %u)",
                    version, SNAP_VERSION);
-    *flags = get_u32(r->p + 12);
+    *flags = get_u32(h + 12);
     if ((*flags & ~FLAG_ESTIMATES) != 0)
         return bad(r, 12, "unknown flags 0x%x", *flags);
-    uint64_t body = get_u64(r->p + 16);
+    uint64_t body = get_u64(h + 16);
     size_t avail = size - HEADER_SIZE;
     if (avail < TRAILER_SIZE || body > avail - TRAILER_SIZE)
         return bad(r, 16, "truncated: the header announces %llu body bytes "
                    "and a 4-byte checksum, %zu bytes follow",
                    (unsigned long long)body, avail);
-    size_t end = HEADER_SIZE + (size_t)body;
+    *end = HEADER_SIZE + (size_t)body;
     if (avail - TRAILER_SIZE > body)
-        return bad(r, end + TRAILER_SIZE, "%zu bytes of trailing garbage",
-                   size - end - TRAILER_SIZE);
+        return bad(r, *end + TRAILER_SIZE, "%zu bytes of trailing garbage",
+                   size - *end - TRAILER_SIZE);
+    return 1;
+}
+
+/* The checksum of the end bytes before it. */
+static int check_crc(struct reader *r, size_t end)
+{
     struct crc c;
     crc_init(&c);
     crc_add(&c, r->p, end);
@@ -533,6 +577,18 @@ static int read_header(struct reader *r, size_t size, uint32_t *flags)
     if (crc_end(&c) != want)
         return bad(r, end, "checksum mismatch (file says 0x%08x, contents give "
                    "0x%08x)", want, crc_end(&c));
+    return 1;
+}
+
+/* The header, then (bytes in memory) the checksum, before the body is
+ * parsed; a file being read has its checksum checked after the body
+ * (read_snapshot), so that it is read no further than its counts allow.
+ * On success r covers the body. */
+static int read_header(struct reader *r, size_t size, uint32_t *flags)
+{
+    size_t end;
+    if (!header_fields(r, r->p, size, flags, &end)) return 0;
+    if (r->fd < 0 && !check_crc(r, end)) return 0;
     r->pos = HEADER_SIZE;
     r->end = end;
     return 1;
@@ -555,6 +611,7 @@ static int read_strings(struct reader *r, rcgc_snapshot *s, const char ***strs,
         if (len > left(r))
             return bad(r, at, "string %u: length %u runs past the end of the "
                        "body (%zu bytes left)", i, len, left(r));
+        if (!ensure(r, len)) return 0;
         const char *p = (const char *)r->p + r->pos;
         const char *nul = memchr(p, '\0', len);
         if (nul != NULL)
@@ -732,7 +789,13 @@ static rcgc_snapshot *read_snapshot(struct reader *r, size_t size)
         nomem(r, at);
         return NULL;
     }
-    if (!read_body(r, s, flags)) {
+    int ok = read_body(r, s, flags);
+    if (ok && r->fd >= 0) { /* a file: the checksum, now that it is read */
+        size_t end = r->end;
+        r->end = end + TRAILER_SIZE;
+        ok = ensure(r, TRAILER_SIZE) && check_crc(r, end);
+    }
+    if (!ok) {
         rcgc_snapshot_free(s);
         return NULL;
     }
@@ -742,7 +805,7 @@ static rcgc_snapshot *read_snapshot(struct reader *r, size_t size)
 int rcgc_snapshot_read_bytes(const void *data, size_t size,
                              rcgc_snapshot **out, char *err, size_t errlen)
 {
-    struct reader r = {data, 0, size, err, errlen, 0};
+    struct reader r = {data, 0, size, err, errlen, 0, -1, size, size, size};
     rcgc__set_err(err, errlen, "%s", "");
     if (out == NULL) {
         rcgc__set_err(err, errlen, "no out pointer");
@@ -766,55 +829,52 @@ rcgc_snapshot *rcgc_snapshot_load_bytes(const void *data,
     return s;
 }
 
-/* The whole file in memory (its size justifies the buffer); NULL and
- * *code (RCGC_EFAILED, RCGC_ENOMEM) on failure. */
-static unsigned char *read_file(const char *path, size_t *size, char *err,
-                                size_t errlen, int *code)
+/* The snapshot in the file fd of size bytes: its header checked against
+ * its size before anything else is read or allocated, then read as it is
+ * parsed (ensure).  0 or a code, with the message in err. */
+static int read_fd(int fd, size_t size, rcgc_snapshot **out, char *err,
+                   size_t errlen)
 {
-    *code = RCGC_EFAILED;
-    int fd;
-    int e = rcgc__os_file_open_read(path, &fd);
+    struct reader r = {NULL, 0, 0, err, errlen, 0, fd, 0, 0, size};
+    unsigned char h[HEADER_SIZE];
+    size_t hn = size < HEADER_SIZE ? size : HEADER_SIZE;
+    int e = rcgc__os_pread_all(fd, h, hn, 0);
+    uint32_t flags;
+    size_t end;
     if (e != 0) {
-        rcgc__set_err(err, errlen, "cannot open %s: %s", path, strerror(e));
-        return NULL;
+        bad(&r, 0, "cannot read: %s", strerror(e));
+        r.code = RCGC_EFAILED;
+    } else if (header_fields(&r, h, size, &flags, &end) && ensure(&r, hn)) {
+        *out = read_snapshot(&r, size);
     }
-    rcgc__os_stat st;
-    unsigned char *buf = NULL;
-    size_t n = 0;
-    e = rcgc__os_fstat(fd, &st);
-    if (e == 0 && st.size >= SIZE_MAX) e = EFBIG;
-    if (e == 0 && (buf = malloc((size_t)st.size + 1)) == NULL) e = ENOMEM;
-    while (e == 0 && n < (size_t)st.size) {
-        size_t k = 0;
-        e = rcgc__os_read(fd, buf + n, (size_t)st.size - n, &k);
-        if (k == 0) break;
-        n += k;
-    }
-    rcgc__os_close(fd);
-    if (e != 0) {
-        rcgc__set_err(err, errlen, "cannot read %s: %s", path, strerror(e));
-        if (e == ENOMEM) *code = RCGC_ENOMEM;
-        free(buf);
-        return NULL;
-    }
-    *size = n;
-    return buf;
+    free((void *)r.p);
+    return *out != NULL ? 0 : r.code;
 }
 
 int rcgc_snapshot_read(const char *path, rcgc_snapshot **out, char *err,
                        size_t errlen)
 {
     if (out != NULL) *out = NULL;
+    rcgc__set_err(err, errlen, "%s", "");
     if (path == NULL || out == NULL) {
         rcgc__set_err(err, errlen, path == NULL ? "no path" : "no out pointer");
         return RCGC_EINVAL;
     }
-    size_t size;
-    int code;
-    unsigned char *data = read_file(path, &size, err, errlen, &code);
-    if (data == NULL) return code;
-    code = rcgc_snapshot_read_bytes(data, size, out, err, errlen);
-    free(data);
+    /* only a regular file is opened: a FIFO would block, a device is not
+     * a snapshot */
+    int fd;
+    rcgc__os_stat st;
+    int e = rcgc__os_file_open_regular(path, &fd, &st);
+    if (e != 0) {
+        rcgc__set_err(err, errlen, "cannot open %s: %s", path,
+                      e == EINVAL ? "not a regular file (a FIFO, a device or "
+                                    "a socket)" : strerror(e));
+        return e == ENOMEM ? RCGC_ENOMEM : RCGC_EFAILED;
+    }
+    int code = st.size >= SIZE_MAX ? RCGC_EFAILED : 0;
+    if (code != 0) rcgc__set_err(err, errlen, "cannot read %s: %s", path, strerror(EFBIG));
+    else code = read_fd(fd, (size_t)st.size, out, err, errlen);
+    rcgc__os_close(fd);
     return code;
 }
 
