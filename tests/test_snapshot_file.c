@@ -26,6 +26,7 @@
 #include "test.h"
 #include "core/internal.h"
 #include "trace/snapshot_internal.h"
+#include "platform/os.h"
 #include "snapshot_fixtures.h"
 
 /* NEW (malloc): the file s dumps to. */
@@ -520,6 +521,139 @@ TEST(read_refuses_non_regular_and_huge_files)
     rcgc_snapshot_free(v);
 }
 
+/* ---- symbolizing: which module files are used (issue 20 item 2) ---- */
+
+__attribute__((noinline)) int symbolize_target(int x);
+__attribute__((noinline)) int symbolize_target(int x) { return x * 3 + 1; }
+
+/* A snapshot of one trace whose one frame is module+offset. */
+static rcgc_snapshot *module_frame(const char *module, uint64_t offset)
+{
+    rcgc_snapshot *s = rcgc__snapshot_new(1, 0);
+    rcgc_frame f = {"<unknown>", 0, NULL, module, offset};
+    long tb = rcgc__snapshot_add_traceback(s, &f, 1, 1);
+    rcgc__snapshot_add_trace(s, 0, 8, tb, 8, 1);
+    return s;
+}
+
+static const rcgc_frame *first_frame(const rcgc_snapshot *s)
+{
+    return &rcgc_snapshot_trace(s, 0)->traceback->frames[0];
+}
+
+/* rcgc_snapshot_symbolize of a one-frame snapshot naming module, in a child
+ * that must finish within 10 s: its result (>= 0), or -1000 (hung). */
+static int symbolize_in_child(const char *module)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(10);
+        rcgc_snapshot *s = module_frame(module, 0x1234);
+        char err[256];
+        rcgc_ssize r = rcgc_snapshot_symbolize(s, err, sizeof err);
+        rcgc_snapshot_free(s);
+        _exit(r < 0 ? 100 : (int)r);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        return -1000;
+    return WEXITSTATUS(status);
+}
+
+TEST(symbolize_uses_only_recorded_modules)
+{
+    char err[512];
+    /* a FIFO or a device named as a module is never opened: no hang */
+    const char *fifo = scratch("modfifo");
+    unlink(fifo);
+    REQUIRE(mkfifo(fifo, 0600) == 0);
+    CHECK_EQ(symbolize_in_child(fifo), 0);
+    unlink(fifo);
+    CHECK_EQ(symbolize_in_child("/dev/zero"), 0);
+
+    rcgc__os_module m;
+    uintptr_t fn = (uintptr_t)&symbolize_target;
+    REQUIRE(rcgc__os_module_of((const void *)fn, &m) == 1);
+    uint64_t off = fn - m.base + 1; /* a "return address" inside it */
+    /* a snapshot of this process: the file at the path is used */
+    rcgc_snapshot *s = module_frame(m.path, off);
+    rcgc_ssize r = rcgc_snapshot_symbolize(s, err, sizeof err);
+    if (r == RCGC_EFAILED && strstr(err, "not found") != NULL) {
+        printf("    %s: skipped\n", err);
+        rcgc_snapshot_free(s);
+        return;
+    }
+    CHECK_EQ(r, 1);
+    CHECK_STR(err, "");
+    CHECK(first_frame(s)->function != NULL &&
+          strcmp(first_frame(s)->function, "symbolize_target") == 0);
+    rcgc_snapshot_free(s);
+
+    /* dumped by this process, read back: the file recorded its identity,
+     * which still matches */
+    s = module_frame(m.path, off);
+    size_t len;
+    unsigned char *b = dump_bytes(s, &len);
+    REQUIRE(b != NULL && len > 64);
+    CHECK_EQ(b[12], 2); /* FLAG_MODULES */
+    rcgc_snapshot *l = rcgc_snapshot_load_bytes(b, len, err, sizeof err);
+    REQUIRE(l != NULL);
+    CHECK_EQ(rcgc_snapshot_symbolize(l, err, sizeof err), 1);
+    CHECK_STR(err, "");
+    rcgc_snapshot_free(l);
+    /* ... and survives a filter and another dump */
+    l = rcgc_snapshot_load_bytes(b, len, err, sizeof err);
+    REQUIRE(l != NULL);
+    rcgc_snapshot *kept = rcgc_snapshot_filter(l, NULL, 0);
+    REQUIRE(kept != NULL);
+    size_t len2;
+    unsigned char *b2 = dump_bytes(kept, &len2);
+    CHECK(b2 != NULL && len2 == len && memcmp(b, b2, len) == 0);
+    free(b2);
+    CHECK_EQ(rcgc_snapshot_symbolize(kept, err, sizeof err), 1);
+    rcgc_snapshot_free(kept);
+    rcgc_snapshot_free(l);
+
+    /* the recorded identity differs (another machine, a rebuilt module:
+     * here its mtime, the last field before the checksum): left as
+     * module+offset, and said so; RCGC_SYMBOLIZE_ANY_MODULE uses it */
+    b[len - 4 - 8] ^= 1;
+    fix_crc(b, len);
+    l = rcgc_snapshot_load_bytes(b, len, err, sizeof err);
+    REQUIRE(l != NULL);
+    CHECK_EQ(rcgc_snapshot_symbolize(l, err, sizeof err), 0);
+    CHECK(strstr(err, "1 module left as module+offset: not the file this "
+                      "snapshot recorded") != NULL);
+    CHECK(first_frame(l)->lineno == 0 && first_frame(l)->function == NULL);
+    CHECK_EQ(rcgc_snapshot_symbolize_modules(l, 2, err, sizeof err), RCGC_EINVAL);
+    CHECK_EQ(rcgc_snapshot_symbolize_modules(l, RCGC_SYMBOLIZE_ANY_MODULE, err,
+                                             sizeof err), 1);
+    CHECK_STR(err, "");
+    rcgc_snapshot_free(l);
+
+    /* a file without the module table (flag bit 1 clear, the 40 bytes of
+     * the table gone): nothing recorded, nothing used */
+    unsigned char *c = malloc(len);
+    REQUIRE(c != NULL);
+    memcpy(c, b, len - 44);
+    c[12] = 0;
+    put64(c + 16, len - 44 - 24);
+    fix_crc(c, len - 40);
+    l = rcgc_snapshot_load_bytes(c, len - 40, err, sizeof err);
+    REQUIRE(l != NULL);
+    CHECK_EQ(rcgc_snapshot_symbolize(l, err, sizeof err), 0);
+    CHECK(strstr(err, "1 module left as module+offset") != NULL);
+    rcgc_snapshot_free(l);
+    /* a module record naming a string that is not there */
+    put32(b + len - 4 - 36, 99);
+    fix_crc(b, len);
+    CHECK(rcgc_snapshot_load_bytes(b, len, err, sizeof err) == NULL);
+    CHECK(strstr(err, "module 0: string index 99 out of range") != NULL);
+    free(c);
+    free(b);
+    rcgc_snapshot_free(s);
+}
+
 /* ---- the real tracer ---- */
 
 /* RCGC_DEBUG >= 2 keeps freed objects in a quarantine a while. */
@@ -689,5 +823,6 @@ TEST(large_snapshots)
 TEST_MAIN(T(dump_load_round_trip), T(load_small_file_layout),
           T(load_corrupt_fields), T(load_estimate_fields),
           T(load_truncated_everywhere), T(load_random_corruption),
-          T(load_and_dump_file_errors), T(read_refuses_non_regular_and_huge_files), T(snapshot_of_the_tracer),
+          T(load_and_dump_file_errors), T(read_refuses_non_regular_and_huge_files),
+          T(symbolize_uses_only_recorded_modules), T(snapshot_of_the_tracer),
           T(large_snapshots))

@@ -41,7 +41,12 @@ static const char help_text[] =
     "  --exclude-domain D              drop traces of domain D\n"
     "  --no-symbolize                  leave C stack frames as module+offset\n"
     "                                  (by default addr2line finds their\n"
-    "                                  function and file:line)\n"
+    "                                  function and file:line in the module\n"
+    "                                  files the snapshot recorded)\n"
+    "  --symbolize-any                 symbolize with the module files found\n"
+    "                                  at their paths even when they are not\n"
+    "                                  the ones the snapshot recorded (a\n"
+    "                                  snapshot from another machine)\n"
     "  --help, --version\n"
     "\n"
     "Filters repeat; a trace is kept when any --include/--domain matches it\n"
@@ -56,6 +61,7 @@ typedef struct cmdline {
     size_t nfilters;
     int all_frames;             /* --all-frames */
     int no_symbolize;           /* --no-symbolize */
+    int symbolize_any;          /* --symbolize-any */
     int nfiles;
 } cmdline;
 
@@ -173,6 +179,7 @@ static int parse_arg(cmdline *c, int argc, char **argv, int *i)
     if (strcmp(arg, "--cumulative") == 0) c->opt.cumulative = 1;
     else if (strcmp(arg, "--all-frames") == 0) c->all_frames = 1;
     else if (strcmp(arg, "--no-symbolize") == 0) c->no_symbolize = 1;
+    else if (strcmp(arg, "--symbolize-any") == 0) c->symbolize_any = 1;
     else if (strncmp(arg, "--", 2) == 0 && strchr(arg, '=') != NULL) {
         char *eq = strchr(arg, '=');
         *eq = '\0'; /* --name=value */
@@ -245,7 +252,11 @@ static rcgc_snapshot *load(const cmdline *c, const char *path)
     /* C stack frames get their function and file:line from the modules'
      * debug information now, at report time; without it they stay
      * module+offset, which is still a usable report. */
-    if (!c->no_symbolize && rcgc_snapshot_symbolize(s, err, sizeof err) < 0)
+    if (!c->no_symbolize &&
+        (rcgc_snapshot_symbolize_modules(s, c->symbolize_any ?
+                                         RCGC_SYMBOLIZE_ANY_MODULE : 0,
+                                         err, sizeof err) < 0 ||
+         err[0] != '\0'))
         file_message(path, "warning: ", err);
     if (c->nfilters == 0) return s;
     rcgc_snapshot *kept = rcgc_snapshot_filter(s, c->filters, c->nfilters);

@@ -14,12 +14,17 @@
  *                                u32 module, u64 offset }... }...
  *            u64 ntrace, { u32 traceback, u32 domain, u64 size,
  *                          [f64 est_size, f64 est_count] }...
+ *            [u32 nmodule, { u32 path, u64 dev, u64 ino, u64 size,
+ *                            i64 mtime_ns }...]
  *   trailer  u32 CRC-32 (zlib's) of every byte before it
  *
  * String references are indexes into the string table; NO_STRING stands
  * for a missing function or module.  The estimates are present when flag
  * bit 0 is set (sampled snapshots, or any trace whose estimate is not its
- * own size and 1).
+ * own size and 1).  The module table is present when flag bit 1 is set: the
+ * identity of each module file named by a frame, as it was when the
+ * snapshot was dumped in the process that took it, so that symbolizing
+ * elsewhere or later uses only the same files (symbolize.c).
  */
 #include <errno.h>
 #include <math.h>
@@ -36,6 +41,8 @@
 #define HEADER_SIZE 24u
 #define TRAILER_SIZE 4u
 #define FLAG_ESTIMATES 1u
+#define FLAG_MODULES 2u
+#define KNOWN_FLAGS (FLAG_ESTIMATES | FLAG_MODULES)
 #define NO_STRING 0xFFFFFFFFu
 #define MAX_U16 65535u
 #define SIZE_LIMIT ((uint64_t)1 << 48)
@@ -43,6 +50,7 @@
 #define TB_MIN_SIZE 8u      /* bytes of a traceback record without frames */
 #define TRACE_SIZE 16u      /* bytes of a trace record without estimates */
 #define EST_SIZE 16u        /* the estimates' bytes */
+#define MOD_SIZE 36u        /* bytes of a module record */
 
 static void *c_malloc(void *ctx, size_t n) { (void)ctx; return malloc(n); }
 static void *c_calloc(void *ctx, size_t n, size_t size)
@@ -139,6 +147,9 @@ struct plan {
     const rcgc_traceback **tbs;
     size_t ntb, tb_cap;
     int estimates;                       /* FLAG_ESTIMATES needed */
+    rcgc__snap_module *mods;             /* the module table: nmod */
+    uint32_t *mod_str;                   /* entries, their string index */
+    size_t nmod;
     uint64_t body_size;
 };
 
@@ -218,6 +229,68 @@ static int plan_trace(struct plan *pl, size_t i, char *err, size_t errlen)
     return plan_traceback(pl, t->traceback, err, errlen);
 }
 
+static uint32_t str_ref(const struct plan *pl, const char *str)
+{
+    if (str == NULL) return NO_STRING;
+    return (uint32_t)rcgc__ptrmap_find(&pl->str_index, str)->size;
+}
+
+/* The identity of the module file path: a snapshot read from a file has
+ * the one its file recorded (found through byfile) or none; a snapshot of
+ * this process, the file's at its path now (a regular file only).  1 when
+ * there is one. */
+static int module_identity(const rcgc_snapshot *s, const rcgc__ptrmap *byfile,
+                           const char *path, rcgc__snap_module *out)
+{
+    if (s->from_file) {
+        const rcgc__ptrmap_entry *e = rcgc__ptrmap_find(byfile, path);
+        if (e == NULL) return 0;
+        *out = s->mods[e->size];
+        return 1;
+    }
+    int fd;
+    rcgc__os_stat st;
+    if (rcgc__os_file_open_regular(path, &fd, &st) != 0) return 0;
+    rcgc__os_close(fd);
+    *out = (rcgc__snap_module){path, st.dev, st.ino, st.size, st.mtime_ns};
+    return 1;
+}
+
+/* The module table: each module string that a planned frame names and
+ * whose identity is known, in string order.  0 or RCGC_ENOMEM. */
+static int plan_modules(struct plan *pl)
+{
+    const rcgc_snapshot *s = pl->s;
+    unsigned char *is_mod = calloc(pl->nstr ? pl->nstr : 1, 1);
+    rcgc__ptrmap byfile;
+    rcgc__ptrmap_init(&byfile, &libc_alloc);
+    int r = is_mod != NULL ? 0 : RCGC_ENOMEM;
+    size_t m = 0;
+    for (size_t i = 0; i < pl->ntb && r == 0; i++)
+        for (int k = 0; k < pl->tbs[i]->nframe; k++) {
+            const char *mod = pl->tbs[i]->frames[k].module;
+            if (mod == NULL) continue;
+            uint32_t j = str_ref(pl, mod);
+            m += !is_mod[j];
+            is_mod[j] = 1;
+        }
+    for (size_t i = 0; s->from_file && i < s->nmod && r == 0; i++)
+        if (rcgc__ptrmap_find(&byfile, s->mods[i].path) == NULL)
+            r = rcgc__ptrmap_put(&byfile, s->mods[i].path, i, 0);
+    if (r == 0 && m > 0) {
+        pl->mods = malloc(m * sizeof *pl->mods);
+        pl->mod_str = malloc(m * sizeof *pl->mod_str);
+        if (pl->mods == NULL || pl->mod_str == NULL) r = RCGC_ENOMEM;
+    }
+    for (size_t j = 0; j < pl->nstr && r == 0 && m > 0; j++)
+        if (is_mod[j] && module_identity(s, &byfile, pl->strs[j], &pl->mods[pl->nmod]))
+            pl->mod_str[pl->nmod++] = (uint32_t)j;
+    if (pl->nmod > 0) pl->body_size += 4 + (uint64_t)pl->nmod * MOD_SIZE;
+    rcgc__ptrmap_fini(&byfile);
+    free(is_mod);
+    return r;
+}
+
 static int plan_build(struct plan *pl, const rcgc_snapshot *s, char *err,
                       size_t errlen)
 {
@@ -244,11 +317,17 @@ static int plan_build(struct plan *pl, const rcgc_snapshot *s, char *err,
         if (r != 0) return r;
     }
     pl->body_size += (uint64_t)s->ntrace * (TRACE_SIZE + (pl->estimates ? EST_SIZE : 0));
+    if (plan_modules(pl) != 0) {
+        rcgc__set_err(err, errlen, "out of memory");
+        return RCGC_ENOMEM;
+    }
     return 0;
 }
 
 static void plan_free(struct plan *pl)
 {
+    free(pl->mods);
+    free(pl->mod_str);
     rcgc__ptrmap_fini(&pl->str_index);
     free(pl->tb_index);
     free(pl->strs);
@@ -299,12 +378,6 @@ static void w_u64(struct writer *w, uint64_t v)
     w_bytes(w, b, 8);
 }
 
-static uint32_t str_ref(const struct plan *pl, const char *str)
-{
-    if (str == NULL) return NO_STRING;
-    return (uint32_t)rcgc__ptrmap_find(&pl->str_index, str)->size;
-}
-
 static void write_tracebacks(struct writer *w, const struct plan *pl)
 {
     w_u32(w, (uint32_t)pl->ntb);
@@ -344,7 +417,7 @@ static void write_file(struct writer *w, const struct plan *pl)
     crc_init(&w->crc);
     w_bytes(w, SNAP_MAGIC, 8);
     w_u32(w, SNAP_VERSION);
-    w_u32(w, pl->estimates ? FLAG_ESTIMATES : 0);
+    w_u32(w, (pl->estimates ? FLAG_ESTIMATES : 0) | (pl->nmod > 0 ? FLAG_MODULES : 0));
     w_u64(w, pl->body_size);
     w_u32(w, (uint32_t)pl->s->limit);
     w_u64(w, pl->s->sample_bytes);
@@ -356,6 +429,17 @@ static void write_file(struct writer *w, const struct plan *pl)
     }
     write_tracebacks(w, pl);
     write_traces(w, pl);
+    if (pl->nmod > 0) {
+        w_u32(w, (uint32_t)pl->nmod);
+        for (size_t i = 0; i < pl->nmod; i++) {
+            const rcgc__snap_module *m = &pl->mods[i];
+            w_u32(w, pl->mod_str[i]);
+            w_u64(w, m->dev);
+            w_u64(w, m->ino);
+            w_u64(w, m->size);
+            w_u64(w, (uint64_t)m->mtime_ns);
+        }
+    }
     unsigned char b[4];
     put_u32(b, crc_end(&w->crc));
     w_bytes(w, b, 4);
@@ -552,7 +636,7 @@ static int header_fields(struct reader *r, const unsigned char *h, size_t size,
         return bad(r, 8, "version %u not supported (this build reads %u)",
                    version, SNAP_VERSION);
     *flags = get_u32(h + 12);
-    if ((*flags & ~FLAG_ESTIMATES) != 0)
+    if ((*flags & ~KNOWN_FLAGS) != 0)
         return bad(r, 12, "unknown flags 0x%x", *flags);
     uint64_t body = get_u64(h + 16);
     size_t avail = size - HEADER_SIZE;
@@ -753,13 +837,41 @@ static int read_traces(struct reader *r, rcgc_snapshot *s, int est)
     return 1;
 }
 
+/* The module table (flag bit 1): the identities the file recorded. */
+static int read_modules(struct reader *r, rcgc_snapshot *s,
+                        const char *const *strs, uint32_t nstr)
+{
+    size_t at = r->pos;
+    if (!need(r, 4, "the module count")) return 0;
+    uint32_t n = rd_u32(r);
+    if (!check_count(r, at, n, MOD_SIZE, "modules")) return 0;
+    s->mods = rcgc__snap_arena_alloc(s, (n ? n : 1) * sizeof *s->mods);
+    if (s->mods == NULL) return nomem(r, at);
+    for (uint32_t i = 0; i < n; i++) {
+        at = r->pos;
+        uint32_t str = rd_u32(r);
+        if (str >= nstr)
+            return bad(r, at, "module %u: string index %u out of range (%u "
+                       "strings)", i, str, nstr);
+        rcgc__snap_module *m = &s->mods[i];
+        m->path = strs[str];
+        m->dev = rd_u64(r);
+        m->ino = rd_u64(r);
+        m->size = rd_u64(r);
+        m->mtime_ns = (int64_t)rd_u64(r);
+        s->nmod = i + 1;
+    }
+    return 1;
+}
+
 static int read_body(struct reader *r, rcgc_snapshot *s, uint32_t flags)
 {
     const char **strs = NULL;
     uint32_t nstr = 0;
     int ok = read_strings(r, s, &strs, &nstr) &&
              read_tracebacks(r, s, strs, nstr) &&
-             read_traces(r, s, (flags & FLAG_ESTIMATES) != 0);
+             read_traces(r, s, (flags & FLAG_ESTIMATES) != 0) &&
+             ((flags & FLAG_MODULES) == 0 || read_modules(r, s, strs, nstr));
     free(strs);
     if (ok && r->pos != r->end)
         ok = bad(r, r->pos, "%zu unexpected bytes at the end of the body",
@@ -789,6 +901,7 @@ static rcgc_snapshot *read_snapshot(struct reader *r, size_t size)
         nomem(r, at);
         return NULL;
     }
+    s->from_file = 1;
     int ok = read_body(r, s, flags);
     if (ok && r->fd >= 0) { /* a file: the checksum, now that it is read */
         size_t end = r->end;

@@ -729,6 +729,23 @@ static int copy_trace(rcgc_snapshot *dst, long *map, const rcgc_trace *t)
                                     t->est_size, t->est_count);
 }
 
+/* A snapshot filtered from a file's is still from that file: the module
+ * identities it recorded go with it (symbolize.c trusts only those). */
+static int copy_modules(rcgc_snapshot *dst, const rcgc_snapshot *s)
+{
+    dst->from_file = s->from_file;
+    if (s->nmod == 0) return 0;
+    dst->mods = rcgc__snap_arena_alloc(dst, s->nmod * sizeof *dst->mods);
+    if (dst->mods == NULL) return RCGC_ENOMEM;
+    for (size_t i = 0; i < s->nmod; i++) {
+        dst->mods[i] = s->mods[i];
+        dst->mods[i].path = rcgc__snap_intern(dst, s->mods[i].path);
+        if (dst->mods[i].path == NULL) return RCGC_ENOMEM;
+        dst->nmod = i + 1;
+    }
+    return 0;
+}
+
 rcgc_snapshot *rcgc_snapshot_filter(const rcgc_snapshot *s,
                                     const rcgc_trace_filter *filters,
                                     size_t nfilters)
@@ -737,6 +754,7 @@ rcgc_snapshot *rcgc_snapshot_filter(const rcgc_snapshot *s,
     rcgc_snapshot *dst = rcgc__snapshot_new(s->limit, s->sample_bytes);
     long *map = calloc(s->ntb ? s->ntb : 1, sizeof *map);
     int r = dst != NULL && map != NULL ? 0 : RCGC_ENOMEM;
+    if (r == 0) r = copy_modules(dst, s);
     for (size_t i = 0; i < s->ntrace && r == 0; i++)
         if (trace_kept(filters, nfilters, &s->traces[i]))
             r = copy_trace(dst, map, &s->traces[i]);
