@@ -521,6 +521,59 @@ TEST(read_refuses_non_regular_and_huge_files)
     rcgc_snapshot_free(v);
 }
 
+/* The file reader (header first, body read as parsed, checksum last)
+ * accepts exactly what the memory reader accepts: every truncation and
+ * random corruptions (checksum fixed or not) of a file with estimates and
+ * a module table. */
+TEST(file_reader_agrees_with_memory_reader)
+{
+    rcgc_snapshot *v = varied(100);
+    size_t len;
+    unsigned char *good = dump_bytes(v, &len);
+    REQUIRE(good != NULL);
+    unsigned char *buf = malloc(len);
+    REQUIRE(buf != NULL);
+    char path[256];
+    snprintf(path, sizeof path, "%s", scratch("agree"));
+    srand(20);
+    long loaded = 0;
+    for (int iter = 0; iter < (int)len + t_scale(2000); iter++) {
+        memcpy(buf, good, len);
+        size_t n = len;
+        if (iter < (int)len) {
+            n = (size_t)iter; /* every truncation */
+        } else {
+            for (int k = 0; k < 1 + rand() % 3; k++)
+                buf[(size_t)rand() % len] = (unsigned char)rand();
+            if (rand() % 2) fix_crc(buf, len);
+        }
+        char e1[256], e2[256];
+        rcgc_snapshot *a = rcgc_snapshot_load_bytes(buf, n, e1, sizeof e1);
+        FILE *f = fopen(path, "wb");
+        REQUIRE(f != NULL);
+        CHECK_EQ(fwrite(buf, 1, n, f), n);
+        fclose(f);
+        rcgc_snapshot *b = NULL;
+        int code = rcgc_snapshot_read(path, &b, e2, sizeof e2);
+        if ((a != NULL) != (code == 0) || (a != NULL && !snap_equal(a, b)) ||
+            (a == NULL && strncmp(e2, "offset ", 7) != 0)) {
+            t_fail(__FILE__, __LINE__, "iteration %d: memory \"%s\", file %d \"%s\"",
+                   iter, a ? "" : e1, code, e2);
+            rcgc_snapshot_free(a);
+            rcgc_snapshot_free(b);
+            break;
+        }
+        loaded += a != NULL;
+        rcgc_snapshot_free(a);
+        rcgc_snapshot_free(b);
+    }
+    CHECK(loaded > 0);
+    unlink(path);
+    free(buf);
+    free(good);
+    rcgc_snapshot_free(v);
+}
+
 /* ---- symbolizing: which module files are used (issue 20 item 2) ---- */
 
 __attribute__((noinline)) int symbolize_target(int x);
@@ -824,5 +877,6 @@ TEST_MAIN(T(dump_load_round_trip), T(load_small_file_layout),
           T(load_corrupt_fields), T(load_estimate_fields),
           T(load_truncated_everywhere), T(load_random_corruption),
           T(load_and_dump_file_errors), T(read_refuses_non_regular_and_huge_files),
+          T(file_reader_agrees_with_memory_reader),
           T(symbolize_uses_only_recorded_modules), T(snapshot_of_the_tracer),
           T(large_snapshots))
