@@ -306,6 +306,13 @@ def check_errors(tool, data):
     expect(tool, data, ["show", "new.snap", "-o", "no/such/dir/out.txt"], 1,
            r"^rcgc-snapshot: no/such/dir/out\.txt: ")
 
+    # A file named like an option is a file after "--".
+    write(data, "-o", good)
+    rc, out, err = run(tool, data, "diff", "--", "-o", "new.snap")
+    check(rc == 0 and out.startswith("Snapshot new.snap compared to -o:"),
+          "-- -o: %d %r %r" % (rc, out, err))
+    os.unlink(os.path.join(data, "-o"))
+
     # A FIFO or a device given as the file, or named as a module inside
     # one: a clear error or a report at once, never a hang (issue 20
     # items 2 and 3).
