@@ -252,6 +252,12 @@ TEST(load_corrupt_fields)
     CORRUPT(O_FUNC, 4, 1, "offset 67: traceback 0 frame 0: function: string index 1 out of range (1 strings)");
     CORRUPT(O_MOD, 4, 99, "offset 71: traceback 0 frame 0: module: string index 99 out of range (1 strings)");
     CORRUPT(O_NTRACE, 8, (uint64_t)1 << 60, "offset 83: 1152921504606846976 traces need at least");
+    /* the bytes needed, exactly, also past 2^64 (they printed as
+     * 18446744073709551615, UINT64_MAX, once the product overflowed) */
+    CORRUPT(O_NTRACE, 8, (uint64_t)1 << 60, "offset 83: 1152921504606846976 traces need at least 18446744073709551616 bytes, 16 left");
+    CORRUPT(O_NTRACE, 8, UINT64_MAX, "offset 83: 18446744073709551615 traces need at least 295147905179352825840 bytes, 16 left");
+    CORRUPT(O_NTRACE, 8, ((uint64_t)1 << 60) - 1, "offset 83: 1152921504606846975 traces need at least 18446744073709551600 bytes, 16 left");
+    CORRUPT(O_NTRACE, 8, 10, "offset 83: 10 traces need at least 160 bytes, 16 left");
     CORRUPT(O_NTRACE, 8, 0, "offset 91: 16 unexpected bytes at the end of the body");
     CORRUPT(O_NTRACE, 8, 2, "offset 83: 2 traces need at least 32 bytes, 16 left");
     CORRUPT(O_TB, 4, 1, "offset 91: trace 0: traceback index 1 out of range (1 tracebacks)");

@@ -607,15 +607,43 @@ static uint64_t rd_u64(struct reader *r)
     return v;
 }
 
+/* The decimal digits of n * m, exactly (up to 2^96: no 64-bit overflow),
+ * into buf (at least 32 bytes). */
+static void product_decimal(uint64_t n, uint32_t m, char *buf)
+{
+    /* four 32-bit limbs, most significant first */
+    uint64_t lo = (n & 0xFFFFFFFFu) * m, hi = (n >> 32) * m + (lo >> 32);
+    uint32_t limb[4] = {0, (uint32_t)(hi >> 32), (uint32_t)hi, (uint32_t)lo};
+    char digits[40];
+    size_t nd = 0;
+    do {
+        uint64_t rem = 0;
+        int zero = 1;
+        for (int i = 0; i < 4; i++) {
+            uint64_t cur = rem << 32 | limb[i];
+            limb[i] = (uint32_t)(cur / 10);
+            rem = cur % 10;
+            zero &= limb[i] == 0;
+        }
+        digits[nd++] = (char)('0' + rem);
+        if (zero) break;
+    } while (nd < sizeof digits);
+    for (size_t i = 0; i < nd; i++) buf[i] = digits[nd - 1 - i];
+    buf[nd] = '\0';
+}
+
 /* A count of records of at least min bytes each: it must fit in what is
- * left, which bounds every allocation by the file's size. */
+ * left, which bounds every allocation by the file's size.  The message
+ * gives the bytes needed exactly, also beyond 2^64 (a count of 2^60
+ * 16-byte traces needs 18446744073709551616 bytes, not UINT64_MAX). */
 static int check_count(struct reader *r, size_t at, uint64_t n, size_t min,
                        const char *what)
 {
     if (n <= left(r) / min) return ensure(r, (size_t)n * min);
-    bad(r, at, "%llu %s need at least %llu bytes, %zu left",
-        (unsigned long long)n, what,
-        n > UINT64_MAX / min ? UINT64_MAX : (unsigned long long)(n * min), left(r));
+    char need_bytes[32];
+    product_decimal(n, (uint32_t)min, need_bytes);
+    bad(r, at, "%llu %s need at least %s bytes, %zu left",
+        (unsigned long long)n, what, need_bytes, left(r));
     return 0;
 }
 
