@@ -226,6 +226,18 @@ static rcgc_snapshot *seed_varied(size_t sample)
     return s;
 }
 
+/* C stack frames whose module is a regular file here: the dump writes
+ * the module table (flag bit 1). */
+static rcgc_snapshot *seed_modules(void)
+{
+    rcgc_snapshot *s = rcgc__snapshot_new(2, 0);
+    rcgc_frame f[2] = {{"<unknown>", 0, NULL, "/proc/self/exe", 0x1234},
+                       {"<unknown>", 0, "main", "/proc/self/exe", 0x99}};
+    long tb = rcgc__snapshot_add_traceback(s, f, 2, 2);
+    rcgc__snapshot_add_trace(s, 1, 64, tb, 64, 1);
+    return s;
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -236,5 +248,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     seed(dir, "varied.snap", seed_varied(0));
     seed(dir, "sampled.snap", seed_varied(4096));
     seed(dir, "empty.snap", rcgc__snapshot_new(1, 0));
+    seed(dir, "modules.snap", seed_modules());
     return 0;
 }
