@@ -159,34 +159,57 @@ static int by_module(const void *a, const void *b)
     return x->address < y->address ? -1 : x->address > y->address;
 }
 
+/* The snapshot's recorded identities sorted by path (interned strings:
+ * compared by address), the first recorded first among equal paths, so
+ * each module is found by a binary search (a hostile file may record many
+ * modules and name many). */
+static int by_path(const void *a, const void *b)
+{
+    const rcgc__snap_module *x = *(const rcgc__snap_module *const *)a;
+    const rcgc__snap_module *y = *(const rcgc__snap_module *const *)b;
+    if (x->path != y->path) return (uintptr_t)x->path < (uintptr_t)y->path ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+static const rcgc__snap_module *recorded(const rcgc__snap_module *const *sorted,
+                                         size_t n, const char *path)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) { /* the first entry whose path is not below path */
+        size_t mid = lo + (hi - lo) / 2;
+        if ((uintptr_t)sorted[mid]->path < (uintptr_t)path) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < n && sorted[lo]->path == path ? sorted[lo] : NULL;
+}
+
 /* Whether the module file open at fd (facts st) may be used: any file for
- * a snapshot of this process or when any is asked for; else the identity
- * the snapshot's file recorded for path. */
-static int module_trusted(const rcgc_snapshot *s, const char *path,
-                          const rcgc__os_stat *st, unsigned flags)
+ * a snapshot of this process or when any is asked for; else only the file
+ * whose identity the snapshot's file recorded for path. */
+static int module_trusted(const rcgc_snapshot *s,
+                          const rcgc__snap_module *const *sorted,
+                          const char *path, const rcgc__os_stat *st,
+                          unsigned flags)
 {
     if (!s->from_file || (flags & RCGC_SYMBOLIZE_ANY_MODULE)) return 1;
-    for (size_t i = 0; i < s->nmod; i++) {
-        const rcgc__snap_module *m = &s->mods[i];
-        if (m->path == path || strcmp(m->path, path) == 0)
-            return m->dev == st->dev && m->ino == st->ino &&
-                   m->size == st->size && m->mtime_ns == st->mtime_ns;
-    }
-    return 0;
+    const rcgc__snap_module *m = recorded(sorted, s->nmod, path);
+    return m != NULL && m->dev == st->dev && m->ino == st->ino &&
+           m->size == st->size && m->mtime_ns == st->mtime_ns;
 }
 
 /* The link-time base of module, or -1 when it is not to be used: not a
  * regular ELF64 file, or (*untrusted set) not the file the snapshot
  * recorded. */
-static int64_t module_base(const rcgc_snapshot *s, const char *module,
-                           unsigned flags, int *untrusted)
+static int64_t module_base(const rcgc_snapshot *s,
+                           const rcgc__snap_module *const *sorted,
+                           const char *module, unsigned flags, int *untrusted)
 {
     int fd;
     rcgc__os_stat st;
     *untrusted = 0;
     if (rcgc__os_file_open_regular(module, &fd, &st) != 0) return -1;
     int64_t base = -1;
-    if (module_trusted(s, module, &st, flags)) base = elf_base(fd);
+    if (module_trusted(s, sorted, module, &st, flags)) base = elf_base(fd);
     else *untrusted = 1;
     rcgc__os_close(fd);
     return base;
@@ -228,6 +251,14 @@ rcgc_ssize rcgc_snapshot_symbolize_modules(rcgc_snapshot *s, unsigned flags,
             }
         }
     qsort(p, n, sizeof *p, by_module);
+    const rcgc__snap_module **sorted = malloc((s->nmod ? s->nmod : 1) * sizeof *sorted);
+    if (sorted == NULL) {
+        free(p);
+        rcgc__set_err(err, errlen, "symbolize: out of memory");
+        return RCGC_ENOMEM;
+    }
+    for (size_t i = 0; i < s->nmod; i++) sorted[i] = &s->mods[i];
+    qsort(sorted, s->nmod, sizeof *sorted, by_path);
     size_t resolved = 0, untrusted = 0;
     int failed = 0;
     for (size_t a = 0, b; a < n && !failed; a = b) {
@@ -235,7 +266,7 @@ rcgc_ssize rcgc_snapshot_symbolize_modules(rcgc_snapshot *s, unsigned flags,
         for (b = a; b < n && p[b].frame->module == module; b++) {
         }
         int other;
-        int64_t base = module_base(s, module, flags, &other);
+        int64_t base = module_base(s, sorted, module, flags, &other);
         untrusted += (size_t)other;
         if (base < 0) continue; /* gone, not ELF, or not the recorded file:
                                    stays module+offset */
@@ -252,6 +283,7 @@ rcgc_ssize rcgc_snapshot_symbolize_modules(rcgc_snapshot *s, unsigned flags,
             free(text);
         }
     }
+    free(sorted);
     free(p);
     if (failed) return RCGC_EFAILED;
     if (untrusted > 0)
