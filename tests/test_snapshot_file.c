@@ -472,7 +472,8 @@ TEST(read_refuses_non_regular_and_huge_files)
     CHECK_EQ(read_in_child("/dev/zero", 10, err, sizeof err), RCGC_EFAILED);
     CHECK(strstr(err, "cannot open /dev/zero: not a regular file") != NULL);
     /* 3 GB, sparse: the right magic and version, then zeros */
-    const char *path = scratch("sparse");
+    char path[256]; /* scratch()'s buffer is reused by dump_bytes */
+    snprintf(path, sizeof path, "%s", scratch("sparse"));
     const uint64_t size = (uint64_t)3 << 30;
     for (int right_body = 0; right_body < 2; right_body++) {
         unsigned char h[24] = "RCGCSNAP";
