@@ -197,8 +197,25 @@ RCGC_API size_t rcgc_snapshot_sample_bytes(const rcgc_snapshot *s); /* 0: comple
  * Before this, such a frame has module and offset, filename "<unknown>"
  * and line 0 (statistics show it as module+0xoffset); frames that cannot be
  * resolved (no debug information, the module is gone) stay so.  Returns the frames resolved, or RCGC_EFAILED
- * with the reason in err (addr2line missing or failing), RCGC_ENOMEM. */
+ * with the reason in err (addr2line missing or failing), RCGC_ENOMEM.
+ *
+ * Module paths are data from the snapshot: only a regular file is opened
+ * (a FIFO, device or socket is never opened; nothing blocks).  For a
+ * snapshot read from a file (or filtered from one), a module is used only
+ * when the file at its path has the identity the file recorded when the
+ * snapshot was dumped by the process that took it (device, inode, size,
+ * modification time): a snapshot from another machine, or a module
+ * rebuilt since, is left as module+offset, and err says how many modules
+ * were left so (the return value is still the frames resolved).  A
+ * snapshot of this process uses the files at the paths as they are. */
 RCGC_API rcgc_ssize rcgc_snapshot_symbolize(rcgc_snapshot *s, char *err, size_t errlen);
+/* rcgc_snapshot_symbolize with flags: RCGC_SYMBOLIZE_ANY_MODULE uses every
+ * module file found at its path (still a regular file only), whatever the
+ * snapshot recorded: for snapshots from a machine with the same files.
+ * RCGC_EINVAL for s NULL or unknown flags. */
+#define RCGC_SYMBOLIZE_ANY_MODULE 1u
+RCGC_API rcgc_ssize rcgc_snapshot_symbolize_modules(rcgc_snapshot *s, unsigned flags,
+                                                    char *err, size_t errlen);
 
 /* Snapshot files: a versioned binary format (docs/tracer.md).  dump: 0 or
  * a negative code (errno-based failures give RCGC_EFAILED, and err gets the
@@ -209,7 +226,12 @@ RCGC_API rcgc_ssize rcgc_snapshot_symbolize(rcgc_snapshot *s, char *err, size_t 
  * snapshot file, or corrupt or truncated: "offset N: ..."), RCGC_EFAILED
  * (the file cannot be opened or read), RCGC_ENOMEM, RCGC_EINVAL (NULL path
  * or out).  A corrupt, truncated or hostile file never crashes the reader
- * nor makes it allocate more than the file justifies.  load: the same,
+ * nor makes it allocate more than the file justifies.  read opens only a
+ * regular file (a FIFO, device or socket: RCGC_EFAILED, "not a regular
+ * file", never opened, so never blocks), checks the header against the
+ * file's size first, and reads the body only as far as its counts are
+ * checked (the checksum last), so a huge file that is wrong early is
+ * rejected without reading it.  load: the same,
  * returning the snapshot or NULL (read gives the code). */
 RCGC_API int rcgc_snapshot_dump(const rcgc_snapshot *s, const char *path, char *err,
                                 size_t errlen);

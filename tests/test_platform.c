@@ -286,6 +286,50 @@ TEST(file_read_stat_rename)
     teardown();
 }
 
+/* Paths named by untrusted data: only regular files are opened, and a
+ * FIFO never blocks (issue 20 items 2 and 3). */
+TEST(file_open_regular_only)
+{
+    setup();
+    char reg[128], fifo[128], link[128];
+    path_in(reg, sizeof reg, "reg");
+    path_in(fifo, sizeof fifo, "fifo");
+    path_in(link, sizeof link, "link");
+    int fd;
+    REQUIRE(rcgc__os_file_create(reg, &fd) == 0);
+    CHECK_EQ(rcgc__os_write_all(fd, "hello", 5), 0);
+    CHECK_EQ(rcgc__os_close(fd), 0);
+    REQUIRE(mkfifo(fifo, 0600) == 0);
+    REQUIRE(symlink(reg, link) == 0);
+    rcgc__os_stat st, l;
+    REQUIRE(rcgc__os_file_open_regular(reg, &fd, &st) == 0);
+    CHECK_EQ(st.kind, RCGC__OS_FILE_REGULAR);
+    CHECK_EQ(st.size, 5);
+    CHECK(st.mtime_ns > 0);
+    char buf[8];
+    CHECK_EQ(rcgc__os_pread_all(fd, buf, 5, 0), 0);
+    CHECK(memcmp(buf, "hello", 5) == 0);
+    CHECK_EQ(rcgc__os_close(fd), 0);
+    REQUIRE(rcgc__os_lstat(reg, &l) == 0);
+    CHECK(l.mtime_ns == st.mtime_ns && l.ino == st.ino);
+    /* a symbolic link to a regular file is followed */
+    REQUIRE(rcgc__os_file_open_regular(link, &fd, &st) == 0);
+    CHECK(st.ino == l.ino);
+    CHECK_EQ(rcgc__os_close(fd), 0);
+    /* a FIFO without a writer: refused at once, never opened (open would
+     * wait for a writer) */
+    fd = -1;
+    CHECK_EQ(rcgc__os_file_open_regular(fifo, &fd, &st), EINVAL);
+    CHECK_EQ(fd, -1);
+    CHECK_EQ(rcgc__os_file_open_regular("/dev/null", &fd, &st), EINVAL);
+    CHECK_EQ(rcgc__os_file_open_regular(dir, &fd, &st), EISDIR);
+    CHECK_EQ(rcgc__os_file_open_regular("/nonexistent/x", &fd, &st), ENOENT);
+    CHECK_EQ(rcgc__os_unlink(link), 0);
+    CHECK_EQ(rcgc__os_unlink(fifo), 0);
+    CHECK_EQ(rcgc__os_unlink(reg), 0);
+    teardown();
+}
+
 /* ---- running a helper ---- */
 
 TEST(run_captures_output)
@@ -530,7 +574,7 @@ TEST(unix_socket_errors)
 
 TEST_MAIN(T(clock_is_monotonic), T(process_ids), T(pages_map_aligned),
           T(pages_decommit_reads_zero), T(backtrace_and_modules),
-          T(file_create_exclusive_0600), T(file_read_stat_rename),
+          T(file_create_exclusive_0600), T(file_open_regular_only), T(file_read_stat_rename),
           T(run_captures_output), T(run_missing_program_and_failures),
           T(run_keeps_descriptors_out), T(random_bytes), T(unix_socket_roundtrip),
           T(unix_socket_errors))

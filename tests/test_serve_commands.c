@@ -326,7 +326,9 @@ TEST(trace_user_tracing_left_on)
     a = askf(srv, "\"cmd\":\"snapshot\",\"path\":\"one.snap\"");
     CHECK_HAS(a, "exists already: the server does not replace files");
     free(a);
-    const char *unsafe[] = {"../x", "a/b", ".hidden", "", "a b", "/etc/passwd"};
+    /* "-o", "--top": options to a tool run on a glob of the directory */
+    const char *unsafe[] = {"../x", "a/b", ".hidden", "", "a b", "/etc/passwd",
+                            "-o", "--top", "-.snap"};
     for (size_t i = 0; i < sizeof unsafe / sizeof unsafe[0]; i++) {
         char req2[128];
         snprintf(req2, sizeof req2, "\"cmd\":\"snapshot\",\"path\":\"%s\"", unsafe[i]);

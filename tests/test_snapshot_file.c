@@ -13,15 +13,20 @@
  * described above each table).
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "test.h"
 #include "core/internal.h"
 #include "trace/snapshot_internal.h"
+#include "platform/os.h"
 #include "snapshot_fixtures.h"
 
 /* NEW (malloc): the file s dumps to. */
@@ -247,6 +252,12 @@ TEST(load_corrupt_fields)
     CORRUPT(O_FUNC, 4, 1, "offset 67: traceback 0 frame 0: function: string index 1 out of range (1 strings)");
     CORRUPT(O_MOD, 4, 99, "offset 71: traceback 0 frame 0: module: string index 99 out of range (1 strings)");
     CORRUPT(O_NTRACE, 8, (uint64_t)1 << 60, "offset 83: 1152921504606846976 traces need at least");
+    /* the bytes needed, exactly, also past 2^64 (they printed as
+     * 18446744073709551615, UINT64_MAX, once the product overflowed) */
+    CORRUPT(O_NTRACE, 8, (uint64_t)1 << 60, "offset 83: 1152921504606846976 traces need at least 18446744073709551616 bytes, 16 left");
+    CORRUPT(O_NTRACE, 8, UINT64_MAX, "offset 83: 18446744073709551615 traces need at least 295147905179352825840 bytes, 16 left");
+    CORRUPT(O_NTRACE, 8, ((uint64_t)1 << 60) - 1, "offset 83: 1152921504606846975 traces need at least 18446744073709551600 bytes, 16 left");
+    CORRUPT(O_NTRACE, 8, 10, "offset 83: 10 traces need at least 160 bytes, 16 left");
     CORRUPT(O_NTRACE, 8, 0, "offset 91: 16 unexpected bytes at the end of the body");
     CORRUPT(O_NTRACE, 8, 2, "offset 83: 2 traces need at least 32 bytes, 16 left");
     CORRUPT(O_TB, 4, 1, "offset 91: trace 0: traceback index 1 out of range (1 tracebacks)");
@@ -406,6 +417,300 @@ TEST(load_and_dump_file_errors)
     CHECK(rcgc_snapshot_load(path, err, sizeof err) == NULL);
     CHECK(strstr(err, "offset 0: not an rcgc snapshot file") != NULL);
     unlink(path);
+    rcgc_snapshot_free(s);
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* rcgc_snapshot_read in a child process, which must finish within secs:
+ * its code (a code fits in the exit status as its negation), or -1000
+ * when it hung (killed) or crashed. */
+static int read_in_child(const char *path, int secs, char *err, size_t errlen)
+{
+    int fds[2];
+    if (pipe(fds) != 0) return -1000;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        alarm((unsigned)secs);
+        rcgc_snapshot *s = NULL;
+        char msg[256] = "";
+        int code = rcgc_snapshot_read(path, &s, msg, sizeof msg);
+        if (write(fds[1], msg, strlen(msg)) < 0) _exit(99);
+        rcgc_snapshot_free(s);
+        _exit(-code);
+    }
+    close(fds[1]);
+    ssize_t n = pid > 0 ? read(fds[0], err, errlen - 1) : -1;
+    err[n > 0 ? n : 0] = '\0';
+    close(fds[0]);
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        return -1000;
+    return -WEXITSTATUS(status);
+}
+
+/* Issue 20 item 3: the reader opens only regular files (a FIFO hung it in
+ * open(), /dev/zero was read forever), checks the header against the
+ * file's size before reading the body, and reads the body only as far as
+ * its counts allow (a 3 GB sparse file with the right magic: 21 s and
+ * 3.1 GB before, at once with a few MB now). */
+TEST(read_refuses_non_regular_and_huge_files)
+{
+    char err[256];
+    const char *fifo = scratch("fifo");
+    unlink(fifo);
+    REQUIRE(mkfifo(fifo, 0600) == 0);
+    CHECK_EQ(read_in_child(fifo, 10, err, sizeof err), RCGC_EFAILED);
+    CHECK(strstr(err, "not a regular file") != NULL);
+    unlink(fifo);
+    CHECK_EQ(read_in_child("/dev/zero", 10, err, sizeof err), RCGC_EFAILED);
+    CHECK(strstr(err, "cannot open /dev/zero: not a regular file") != NULL);
+    /* 3 GB, sparse: the right magic and version, then zeros */
+    char path[256]; /* scratch()'s buffer is reused by dump_bytes */
+    snprintf(path, sizeof path, "%s", scratch("sparse"));
+    const uint64_t size = (uint64_t)3 << 30;
+    for (int right_body = 0; right_body < 2; right_body++) {
+        unsigned char h[24] = "RCGCSNAP";
+        put32(h + 8, 1);
+        put32(h + 12, 0);
+        put64(h + 16, right_body ? size - 28 : 12345);
+        FILE *f = fopen(path, "wb");
+        REQUIRE(f != NULL);
+        CHECK_EQ(fwrite(h, 1, sizeof h, f), sizeof h);
+        fclose(f);
+        if (truncate(path, (off_t)size) != 0) {
+            printf("    no 3 GB sparse file here (%s): skipped\n", strerror(errno));
+            unlink(path);
+            return;
+        }
+        struct rusage before, after;
+        getrusage(RUSAGE_SELF, &before);
+        double t = mono_s();
+        rcgc_snapshot *s = NULL;
+        CHECK_EQ(rcgc_snapshot_read(path, &s, err, sizeof err), RCGC_EFORMAT);
+        t = mono_s() - t;
+        getrusage(RUSAGE_SELF, &after);
+        CHECK(s == NULL);
+        CHECK(strstr(err, right_body ? "offset 52: 3221225416 unexpected bytes "
+                                       "at the end of the body"
+                                     : "bytes of trailing garbage") != NULL);
+        printf("    3 GB sparse file (body size %s): %.3f s, peak RSS +%ld KB: %s\n",
+               right_body ? "right" : "wrong", t, after.ru_maxrss - before.ru_maxrss, err);
+        CHECK(t < 1.0);
+        CHECK(after.ru_maxrss - before.ru_maxrss < 64 * 1024);
+    }
+    unlink(path);
+    /* a valid file still loads, its checksum checked after the body */
+    rcgc_snapshot *v = varied(0);
+    REQUIRE(rcgc_snapshot_dump(v, path, err, sizeof err) == 0);
+    rcgc_snapshot *l = NULL;
+    CHECK_EQ(rcgc_snapshot_read(path, &l, err, sizeof err), 0);
+    CHECK(l != NULL && snap_equal(l, v));
+    rcgc_snapshot_free(l);
+    size_t len;
+    unsigned char *b = dump_bytes(v, &len);
+    REQUIRE(b != NULL);
+    b[len - 10] ^= 1; /* inside the last trace's size: still well-formed */
+    FILE *f = fopen(path, "wb");
+    REQUIRE(f != NULL);
+    CHECK_EQ(fwrite(b, 1, len, f), len);
+    fclose(f);
+    CHECK_EQ(rcgc_snapshot_read(path, &l, err, sizeof err), RCGC_EFORMAT);
+    CHECK(strstr(err, "checksum mismatch") != NULL);
+    free(b);
+    unlink(path);
+    rcgc_snapshot_free(v);
+}
+
+/* The file reader (header first, body read as parsed, checksum last)
+ * accepts exactly what the memory reader accepts: every truncation and
+ * random corruptions (checksum fixed or not) of a file with estimates and
+ * a module table. */
+TEST(file_reader_agrees_with_memory_reader)
+{
+    rcgc_snapshot *v = varied(100);
+    size_t len;
+    unsigned char *good = dump_bytes(v, &len);
+    REQUIRE(good != NULL);
+    unsigned char *buf = malloc(len);
+    REQUIRE(buf != NULL);
+    char path[256];
+    snprintf(path, sizeof path, "%s", scratch("agree"));
+    srand(20);
+    long loaded = 0;
+    for (int iter = 0; iter < (int)len + t_scale(2000); iter++) {
+        memcpy(buf, good, len);
+        size_t n = len;
+        if (iter < (int)len) {
+            n = (size_t)iter; /* every truncation */
+        } else {
+            for (int k = 0; k < 1 + rand() % 3; k++)
+                buf[(size_t)rand() % len] = (unsigned char)rand();
+            if (rand() % 2) fix_crc(buf, len);
+        }
+        char e1[256], e2[256];
+        rcgc_snapshot *a = rcgc_snapshot_load_bytes(buf, n, e1, sizeof e1);
+        FILE *f = fopen(path, "wb");
+        REQUIRE(f != NULL);
+        CHECK_EQ(fwrite(buf, 1, n, f), n);
+        fclose(f);
+        rcgc_snapshot *b = NULL;
+        int code = rcgc_snapshot_read(path, &b, e2, sizeof e2);
+        if ((a != NULL) != (code == 0) || (a != NULL && !snap_equal(a, b)) ||
+            (a == NULL && strncmp(e2, "offset ", 7) != 0)) {
+            t_fail(__FILE__, __LINE__, "iteration %d: memory \"%s\", file %d \"%s\"",
+                   iter, a ? "" : e1, code, e2);
+            rcgc_snapshot_free(a);
+            rcgc_snapshot_free(b);
+            break;
+        }
+        loaded += a != NULL;
+        rcgc_snapshot_free(a);
+        rcgc_snapshot_free(b);
+    }
+    CHECK(loaded > 0);
+    unlink(path);
+    free(buf);
+    free(good);
+    rcgc_snapshot_free(v);
+}
+
+/* ---- symbolizing: which module files are used (issue 20 item 2) ---- */
+
+__attribute__((noinline)) int symbolize_target(int x);
+__attribute__((noinline)) int symbolize_target(int x) { return x * 3 + 1; }
+
+/* A snapshot of one trace whose one frame is module+offset. */
+static rcgc_snapshot *module_frame(const char *module, uint64_t offset)
+{
+    rcgc_snapshot *s = rcgc__snapshot_new(1, 0);
+    rcgc_frame f = {"<unknown>", 0, NULL, module, offset};
+    long tb = rcgc__snapshot_add_traceback(s, &f, 1, 1);
+    rcgc__snapshot_add_trace(s, 0, 8, tb, 8, 1);
+    return s;
+}
+
+static const rcgc_frame *first_frame(const rcgc_snapshot *s)
+{
+    return &rcgc_snapshot_trace(s, 0)->traceback->frames[0];
+}
+
+/* rcgc_snapshot_symbolize of a one-frame snapshot naming module, in a child
+ * that must finish within 10 s: its result (>= 0), or -1000 (hung). */
+static int symbolize_in_child(const char *module)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(10);
+        rcgc_snapshot *s = module_frame(module, 0x1234);
+        char err[256];
+        rcgc_ssize r = rcgc_snapshot_symbolize(s, err, sizeof err);
+        rcgc_snapshot_free(s);
+        _exit(r < 0 ? 100 : (int)r);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        return -1000;
+    return WEXITSTATUS(status);
+}
+
+TEST(symbolize_uses_only_recorded_modules)
+{
+    char err[512];
+    /* a FIFO or a device named as a module is never opened: no hang */
+    const char *fifo = scratch("modfifo");
+    unlink(fifo);
+    REQUIRE(mkfifo(fifo, 0600) == 0);
+    CHECK_EQ(symbolize_in_child(fifo), 0);
+    unlink(fifo);
+    CHECK_EQ(symbolize_in_child("/dev/zero"), 0);
+
+    rcgc__os_module m;
+    uintptr_t fn = (uintptr_t)&symbolize_target;
+    REQUIRE(rcgc__os_module_of((const void *)fn, &m) == 1);
+    uint64_t off = fn - m.base + 1; /* a "return address" inside it */
+    /* a snapshot of this process: the file at the path is used */
+    rcgc_snapshot *s = module_frame(m.path, off);
+    rcgc_ssize r = rcgc_snapshot_symbolize(s, err, sizeof err);
+    if (r == RCGC_EFAILED && strstr(err, "not found") != NULL) {
+        printf("    %s: skipped\n", err);
+        rcgc_snapshot_free(s);
+        return;
+    }
+    CHECK_EQ(r, 1);
+    CHECK_STR(err, "");
+    CHECK(first_frame(s)->function != NULL &&
+          strcmp(first_frame(s)->function, "symbolize_target") == 0);
+    rcgc_snapshot_free(s);
+
+    /* dumped by this process, read back: the file recorded its identity,
+     * which still matches */
+    s = module_frame(m.path, off);
+    size_t len;
+    unsigned char *b = dump_bytes(s, &len);
+    REQUIRE(b != NULL && len > 64);
+    CHECK_EQ(b[12], 2); /* FLAG_MODULES */
+    rcgc_snapshot *l = rcgc_snapshot_load_bytes(b, len, err, sizeof err);
+    REQUIRE(l != NULL);
+    CHECK_EQ(rcgc_snapshot_symbolize(l, err, sizeof err), 1);
+    CHECK_STR(err, "");
+    rcgc_snapshot_free(l);
+    /* ... and survives a filter and another dump */
+    l = rcgc_snapshot_load_bytes(b, len, err, sizeof err);
+    REQUIRE(l != NULL);
+    rcgc_snapshot *kept = rcgc_snapshot_filter(l, NULL, 0);
+    REQUIRE(kept != NULL);
+    size_t len2;
+    unsigned char *b2 = dump_bytes(kept, &len2);
+    CHECK(b2 != NULL && len2 == len && memcmp(b, b2, len) == 0);
+    free(b2);
+    CHECK_EQ(rcgc_snapshot_symbolize(kept, err, sizeof err), 1);
+    rcgc_snapshot_free(kept);
+    rcgc_snapshot_free(l);
+
+    /* the recorded identity differs (another machine, a rebuilt module:
+     * here its mtime, the last field before the checksum): left as
+     * module+offset, and said so; RCGC_SYMBOLIZE_ANY_MODULE uses it */
+    b[len - 4 - 8] ^= 1;
+    fix_crc(b, len);
+    l = rcgc_snapshot_load_bytes(b, len, err, sizeof err);
+    REQUIRE(l != NULL);
+    CHECK_EQ(rcgc_snapshot_symbolize(l, err, sizeof err), 0);
+    CHECK(strstr(err, "1 module left as module+offset: not the file this "
+                      "snapshot recorded") != NULL);
+    CHECK(first_frame(l)->lineno == 0 && first_frame(l)->function == NULL);
+    CHECK_EQ(rcgc_snapshot_symbolize_modules(l, 2, err, sizeof err), RCGC_EINVAL);
+    CHECK_EQ(rcgc_snapshot_symbolize_modules(l, RCGC_SYMBOLIZE_ANY_MODULE, err,
+                                             sizeof err), 1);
+    CHECK_STR(err, "");
+    rcgc_snapshot_free(l);
+
+    /* a file without the module table (flag bit 1 clear, the 40 bytes of
+     * the table gone): nothing recorded, nothing used */
+    unsigned char *c = malloc(len);
+    REQUIRE(c != NULL);
+    memcpy(c, b, len - 44);
+    c[12] = 0;
+    put64(c + 16, len - 44 - 24);
+    fix_crc(c, len - 40);
+    l = rcgc_snapshot_load_bytes(c, len - 40, err, sizeof err);
+    REQUIRE(l != NULL);
+    CHECK_EQ(rcgc_snapshot_symbolize(l, err, sizeof err), 0);
+    CHECK(strstr(err, "1 module left as module+offset") != NULL);
+    rcgc_snapshot_free(l);
+    /* a module record naming a string that is not there */
+    put32(b + len - 4 - 36, 99);
+    fix_crc(b, len);
+    CHECK(rcgc_snapshot_load_bytes(b, len, err, sizeof err) == NULL);
+    CHECK(strstr(err, "module 0: string index 99 out of range") != NULL);
+    free(c);
+    free(b);
     rcgc_snapshot_free(s);
 }
 
@@ -578,5 +883,7 @@ TEST(large_snapshots)
 TEST_MAIN(T(dump_load_round_trip), T(load_small_file_layout),
           T(load_corrupt_fields), T(load_estimate_fields),
           T(load_truncated_everywhere), T(load_random_corruption),
-          T(load_and_dump_file_errors), T(snapshot_of_the_tracer),
+          T(load_and_dump_file_errors), T(read_refuses_non_regular_and_huge_files),
+          T(file_reader_agrees_with_memory_reader),
+          T(symbolize_uses_only_recorded_modules), T(snapshot_of_the_tracer),
           T(large_snapshots))

@@ -41,7 +41,12 @@ static const char help_text[] =
     "  --exclude-domain D              drop traces of domain D\n"
     "  --no-symbolize                  leave C stack frames as module+offset\n"
     "                                  (by default addr2line finds their\n"
-    "                                  function and file:line)\n"
+    "                                  function and file:line in the module\n"
+    "                                  files the snapshot recorded)\n"
+    "  --symbolize-any                 symbolize with the module files found\n"
+    "                                  at their paths even when they are not\n"
+    "                                  the ones the snapshot recorded (a\n"
+    "                                  snapshot from another machine)\n"
     "  --help, --version\n"
     "\n"
     "Filters repeat; a trace is kept when any --include/--domain matches it\n"
@@ -56,6 +61,7 @@ typedef struct cmdline {
     size_t nfilters;
     int all_frames;             /* --all-frames */
     int no_symbolize;           /* --no-symbolize */
+    int symbolize_any;          /* --symbolize-any */
     int nfiles;
 } cmdline;
 
@@ -173,6 +179,7 @@ static int parse_arg(cmdline *c, int argc, char **argv, int *i)
     if (strcmp(arg, "--cumulative") == 0) c->opt.cumulative = 1;
     else if (strcmp(arg, "--all-frames") == 0) c->all_frames = 1;
     else if (strcmp(arg, "--no-symbolize") == 0) c->no_symbolize = 1;
+    else if (strcmp(arg, "--symbolize-any") == 0) c->symbolize_any = 1;
     else if (strncmp(arg, "--", 2) == 0 && strchr(arg, '=') != NULL) {
         char *eq = strchr(arg, '=');
         *eq = '\0'; /* --name=value */
@@ -221,6 +228,17 @@ static int parse_cmdline(cmdline *c, int argc, char **argv)
     return 0;
 }
 
+/* "rcgc-snapshot: PATH: [warning: ]WHY" on stderr, the path and the
+ * message escaped (a module name from a snapshot may be in it). */
+static void file_message(const char *path, const char *kind, const char *why)
+{
+    fputs(PROG ": ", stderr);
+    text_string(stderr, path);
+    fprintf(stderr, ": %s", kind);
+    text_string(stderr, why);
+    fputc('\n', stderr);
+}
+
 /* NEW: the snapshot in path with the command line's filters applied, or
  * NULL after a message. */
 static rcgc_snapshot *load(const cmdline *c, const char *path)
@@ -228,18 +246,22 @@ static rcgc_snapshot *load(const cmdline *c, const char *path)
     char err[512];
     rcgc_snapshot *s = rcgc_snapshot_load(path, err, sizeof err);
     if (s == NULL) {
-        fprintf(stderr, PROG ": %s: %s\n", path, err);
+        file_message(path, "", err);
         return NULL;
     }
     /* C stack frames get their function and file:line from the modules'
      * debug information now, at report time; without it they stay
      * module+offset, which is still a usable report. */
-    if (!c->no_symbolize && rcgc_snapshot_symbolize(s, err, sizeof err) < 0)
-        fprintf(stderr, PROG ": %s: warning: %s\n", path, err);
+    if (!c->no_symbolize &&
+        (rcgc_snapshot_symbolize_modules(s, c->symbolize_any ?
+                                         RCGC_SYMBOLIZE_ANY_MODULE : 0,
+                                         err, sizeof err) < 0 ||
+         err[0] != '\0'))
+        file_message(path, "warning: ", err);
     if (c->nfilters == 0) return s;
     rcgc_snapshot *kept = rcgc_snapshot_filter(s, c->filters, c->nfilters);
     rcgc_snapshot_free(s);
-    if (kept == NULL) fprintf(stderr, PROG ": %s: out of memory\n", path);
+    if (kept == NULL) file_message(path, "", "out of memory");
     return kept;
 }
 

@@ -88,6 +88,63 @@ static void other_sums(const report *r, double *size, double *size_diff)
 
 /* ---- text ---- */
 
+/* The length of the valid UTF-8 sequence at p (at most n bytes), or 0 when
+ * it is not one (overlong forms, surrogates, beyond U+10FFFF). */
+static size_t utf8_sequence(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+    if (c < 0xc2 || c > 0xf4 || n < len) return 0;
+    for (size_t k = 1; k < len; k++)
+        if ((p[k] & 0xc0) != 0x80) return 0;
+    if (c == 0xe0 && p[1] < 0xa0) return 0;  /* overlong */
+    if (c == 0xed && p[1] >= 0xa0) return 0; /* surrogates */
+    if (c == 0xf0 && p[1] < 0x90) return 0;  /* overlong */
+    if (c == 0xf4 && p[1] >= 0x90) return 0; /* beyond U+10FFFF */
+    return len;
+}
+
+/* The code point of the valid sequence of len bytes at p. */
+static unsigned long utf8_code_point(const unsigned char *p, size_t len)
+{
+    unsigned long cp = p[0] & (0x7fu >> len);
+    for (size_t k = 1; k < len; k++) cp = cp << 6 | (p[k] & 0x3fu);
+    return cp;
+}
+
+/* Code points a terminal acts on or that reorder the text: the C1
+ * controls (U+009B is CSI), the line and paragraph separators, and the
+ * bidirectional embeddings, overrides and isolates. */
+static int unsafe_code_point(unsigned long cp)
+{
+    return (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
+           (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+void text_string(FILE *out, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+    while (n > 0) {
+        size_t len = 1;
+        if (*p == '\\') fputs("\\\\", out);
+        else if (*p == '\t') fputs("\\t", out);
+        else if (*p == '\n') fputs("\\n", out);
+        else if (*p == '\r') fputs("\\r", out);
+        else if (*p < 0x20 || *p == 0x7f) fprintf(out, "\\x%02x", *p);
+        else if (*p < 0x80) fputc(*p, out);
+        else if ((len = utf8_sequence(p, n)) == 0) {
+            fprintf(out, "\\x%02x", *p);
+            len = 1;
+        } else if (unsafe_code_point(utf8_code_point(p, len))) {
+            fprintf(out, "\\u%04lx", utf8_code_point(p, len));
+        } else {
+            fwrite(p, 1, len, out);
+        }
+        p += len, n -= len;
+    }
+}
+
 static void put_size(FILE *out, double size, int sign)
 {
     char buf[64];
@@ -103,13 +160,13 @@ static int put_statistic(FILE *out, const rcgc_statistic *st,
     int n = rcgc_statistic_format(st, key, is_diff, buf, sizeof buf);
     if (n < 0) return 0;
     if ((size_t)n < sizeof buf) {
-        fputs(buf, out);
+        text_string(out, buf);
         return 0;
     }
     char *big = malloc((size_t)n + 1);
     if (big == NULL) return RCGC_ENOMEM;
     rcgc_statistic_format(st, key, is_diff, big, (size_t)n + 1);
-    fputs(big, out);
+    text_string(out, big);
     free(big);
     return 0;
 }
@@ -119,13 +176,18 @@ static int put_statistic(FILE *out, const rcgc_statistic *st,
  * without a source file shows its module and the offset in it. */
 static void put_frame(FILE *out, const rcgc_frame *f)
 {
-    if (f->module != NULL && f->lineno == 0)
-        fprintf(out, "  File \"%s\", +0x%llx", f->module,
-                (unsigned long long)f->offset);
-    else
-        fprintf(out, "  File \"%s\", line %u",
-                f->filename ? f->filename : "<unknown>", f->lineno);
-    if (f->function != NULL) fprintf(out, ", in %s", f->function);
+    fputs("  File \"", out);
+    if (f->module != NULL && f->lineno == 0) {
+        text_string(out, f->module);
+        fprintf(out, "\", +0x%llx", (unsigned long long)f->offset);
+    } else {
+        text_string(out, f->filename ? f->filename : "<unknown>");
+        fprintf(out, "\", line %u", f->lineno);
+    }
+    if (f->function != NULL) {
+        fputs(", in ", out);
+        text_string(out, f->function);
+    }
     fputc('\n', out);
 }
 
@@ -160,17 +222,21 @@ static const char *key_singular(rcgc_stat_key key)
 static void text_header(const report *r, FILE *out)
 {
     const report_options *o = r->opt;
-    if (r->old != NULL)
-        fprintf(out, "Snapshot %s compared to %s: %lld traces (%+lld), "
-                "traceback limit %d\n", o->files[1], o->files[0],
+    fputs("Snapshot ", out);
+    text_string(out, o->files[r->old != NULL]);
+    if (r->old != NULL) {
+        fputs(" compared to ", out);
+        text_string(out, o->files[0]);
+        fprintf(out, ": %lld traces (%+lld), traceback limit %d\n",
                 (long long)rcgc_snapshot_count(r->snap),
                 (long long)(rcgc_snapshot_count(r->snap) -
                             rcgc_snapshot_count(r->old)),
                 rcgc_snapshot_traceback_limit(r->snap));
-    else
-        fprintf(out, "Snapshot %s: %lld traces, traceback limit %d\n",
-                o->files[0], (long long)rcgc_snapshot_count(r->snap),
+    } else {
+        fprintf(out, ": %lld traces, traceback limit %d\n",
+                (long long)rcgc_snapshot_count(r->snap),
                 rcgc_snapshot_traceback_limit(r->snap));
+    }
     size_t sample = report_sample_bytes(r);
     if (sample != 0)
         fprintf(out, "sampled: 1 per %zu bytes; sizes and counts are "
@@ -232,22 +298,6 @@ int report_write_text(const report *r, FILE *out)
 }
 
 /* ---- JSON ---- */
-
-/* The length of the valid UTF-8 sequence at p (at most n bytes), or 0 when
- * it is not one (overlong forms, surrogates, beyond U+10FFFF). */
-static size_t utf8_sequence(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-    size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-    if (c < 0xc2 || c > 0xf4 || n < len) return 0;
-    for (size_t k = 1; k < len; k++)
-        if ((p[k] & 0xc0) != 0x80) return 0;
-    if (c == 0xe0 && p[1] < 0xa0) return 0;  /* overlong */
-    if (c == 0xed && p[1] >= 0xa0) return 0; /* surrogates */
-    if (c == 0xf0 && p[1] < 0x90) return 0;  /* overlong */
-    if (c == 0xf4 && p[1] >= 0x90) return 0; /* beyond U+10FFFF */
-    return len;
-}
 
 static void json_ascii(FILE *out, unsigned char c)
 {

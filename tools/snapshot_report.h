@@ -56,6 +56,13 @@ int report_write_html(const report *r, FILE *out);
  * embedded data (which adds "flame"). */
 void report_json_members(const report *r, FILE *out);
 
+/* s for a terminal (the text report and messages): printable ASCII and
+ * valid UTF-8 as they are; a backslash as \\, tab, newline and carriage
+ * return as \t \n \r, other C0 controls, DEL and each byte of invalid
+ * UTF-8 as \xNN; C1 controls (U+0080..U+009F), U+2028, U+2029 and the
+ * bidirectional controls (U+202A..U+202E, U+2066..U+2069) as \uNNNN.  No
+ * escape sequence from a snapshot reaches the terminal. */
+void text_string(FILE *out, const char *s);
 /* s as a JSON string literal: quotes, backslash and control characters
  * escaped, '<' '>' '&' as \u escapes (so the text can sit inside an HTML
  * <script> element), invalid UTF-8 as \ufffd.  NULL as null. */

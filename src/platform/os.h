@@ -112,6 +112,7 @@ typedef struct rcgc__os_stat {
     uint32_t uid;          /* owner */
     uint64_t dev, ino;     /* identity: equal pairs are the same file */
     uint64_t size;         /* bytes (regular files) */
+    int64_t mtime_ns;      /* last modification, ns since the epoch */
 } rcgc__os_stat;
 
 /* Facts about the file at path; a symbolic link is described itself, not
@@ -127,6 +128,20 @@ int rcgc__os_fstat(int fd, rcgc__os_stat *out);
 int rcgc__os_file_create(const char *path, int *fd);
 /* Open an existing file for reading; its descriptor in *fd. */
 int rcgc__os_file_open_read(const char *path, int *fd);
+/*
+ * Open path for reading only if it is a regular file, never blocking and
+ * never opening anything else (a path named by untrusted data: a snapshot
+ * file, a module named in one).  The path is checked first (stat, symbolic
+ * links followed): a directory gives EISDIR, a FIFO, device or socket
+ * EINVAL, and it is not opened.  The open is non-blocking (O_NONBLOCK,
+ * O_NOCTTY: if the path is replaced by a FIFO between the check and the
+ * open, the open does not wait for a writer), and the opened file is
+ * checked again (fstat: a regular file, the same device and inode as
+ * checked), else it is closed and EINVAL returned.  On success its
+ * descriptor is in *fd (reads from a regular file are not affected by
+ * O_NONBLOCK) and its facts in *st.  Close with rcgc__os_close.
+ */
+int rcgc__os_file_open_regular(const char *path, int *fd, rcgc__os_stat *st);
 /* Set the permission bits of an open file or socket to mode (0777 bits). */
 int rcgc__os_fd_chmod(int fd, unsigned mode);
 /* Write all n bytes of p to fd, in as many writes as it takes (EIO when a

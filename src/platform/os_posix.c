@@ -138,6 +138,7 @@ static void stat_out(const struct stat *st, rcgc__os_stat *out)
     out->dev = (uint64_t)st->st_dev;
     out->ino = (uint64_t)st->st_ino;
     out->size = st->st_size > 0 ? (uint64_t)st->st_size : 0;
+    out->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + (int64_t)st->st_mtim.tv_nsec;
 }
 
 int rcgc__os_lstat(const char *path, rcgc__os_stat *out)
@@ -176,6 +177,29 @@ int rcgc__os_file_create(const char *path, int *fd)
 int rcgc__os_file_open_read(const char *path, int *fd)
 {
     return open_retry(path, O_RDONLY | O_CLOEXEC, 0, fd);
+}
+
+int rcgc__os_file_open_regular(const char *path, int *fd, rcgc__os_stat *out)
+{
+    struct stat before;
+    if (stat(path, &before) != 0) return err_of();
+    if (S_ISDIR(before.st_mode)) return EISDIR;
+    if (!S_ISREG(before.st_mode)) return EINVAL;
+    int f;
+    int e = open_retry(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0, &f);
+    if (e != 0) return e;
+    struct stat st;
+    if (fstat(f, &st) != 0) e = err_of();
+    else if (!S_ISREG(st.st_mode) || st.st_dev != before.st_dev ||
+             st.st_ino != before.st_ino)
+        e = EINVAL;
+    if (e != 0) {
+        close(f);
+        return e;
+    }
+    stat_out(&st, out);
+    *fd = f;
+    return 0;
 }
 
 int rcgc__os_fd_chmod(int fd, unsigned mode)

@@ -490,7 +490,9 @@ static int cmd_why(rcgc_serve *srv, const serve_req *r, jbuf *b)
 static int snapshot_name_ok(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > SNAPSHOT_NAME_MAX || s[0] == '.') return 0;
+    /* not '.' first (hidden, "..") nor '-' (a name that a tool run on a
+     * glob, rcgc-snapshot diff *.snap, would take for an option) */
+    if (n == 0 || n > SNAPSHOT_NAME_MAX || s[0] == '.' || s[0] == '-') return 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -514,7 +516,7 @@ static int cmd_snapshot(rcgc_serve *srv, const serve_req *r, jbuf *b)
     }
     if (!snapshot_name_ok(r->path)) {
         rcgc__serve_answer_err(b, "unsafe snapshot name \"%.64s\": use 1..%d letters, "
-                                  "digits, '.', '_', '-', not starting with '.' (no "
+                                  "digits, '.', '_', '-', not starting with '.' or '-' (no "
                                   "directories: files go to the server's snapshot "
                                   "directory)", r->path, SNAPSHOT_NAME_MAX);
         return -1;

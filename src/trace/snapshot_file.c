@@ -14,12 +14,17 @@
  *                                u32 module, u64 offset }... }...
  *            u64 ntrace, { u32 traceback, u32 domain, u64 size,
  *                          [f64 est_size, f64 est_count] }...
+ *            [u32 nmodule, { u32 path, u64 dev, u64 ino, u64 size,
+ *                            i64 mtime_ns }...]
  *   trailer  u32 CRC-32 (zlib's) of every byte before it
  *
  * String references are indexes into the string table; NO_STRING stands
  * for a missing function or module.  The estimates are present when flag
  * bit 0 is set (sampled snapshots, or any trace whose estimate is not its
- * own size and 1).
+ * own size and 1).  The module table is present when flag bit 1 is set: the
+ * identity of each module file named by a frame, as it was when the
+ * snapshot was dumped in the process that took it, so that symbolizing
+ * elsewhere or later uses only the same files (symbolize.c).
  */
 #include <errno.h>
 #include <math.h>
@@ -36,6 +41,8 @@
 #define HEADER_SIZE 24u
 #define TRAILER_SIZE 4u
 #define FLAG_ESTIMATES 1u
+#define FLAG_MODULES 2u
+#define KNOWN_FLAGS (FLAG_ESTIMATES | FLAG_MODULES)
 #define NO_STRING 0xFFFFFFFFu
 #define MAX_U16 65535u
 #define SIZE_LIMIT ((uint64_t)1 << 48)
@@ -43,6 +50,7 @@
 #define TB_MIN_SIZE 8u      /* bytes of a traceback record without frames */
 #define TRACE_SIZE 16u      /* bytes of a trace record without estimates */
 #define EST_SIZE 16u        /* the estimates' bytes */
+#define MOD_SIZE 36u        /* bytes of a module record */
 
 static void *c_malloc(void *ctx, size_t n) { (void)ctx; return malloc(n); }
 static void *c_calloc(void *ctx, size_t n, size_t size)
@@ -139,6 +147,9 @@ struct plan {
     const rcgc_traceback **tbs;
     size_t ntb, tb_cap;
     int estimates;                       /* FLAG_ESTIMATES needed */
+    rcgc__snap_module *mods;             /* the module table: nmod */
+    uint32_t *mod_str;                   /* entries, their string index */
+    size_t nmod;
     uint64_t body_size;
 };
 
@@ -218,6 +229,68 @@ static int plan_trace(struct plan *pl, size_t i, char *err, size_t errlen)
     return plan_traceback(pl, t->traceback, err, errlen);
 }
 
+static uint32_t str_ref(const struct plan *pl, const char *str)
+{
+    if (str == NULL) return NO_STRING;
+    return (uint32_t)rcgc__ptrmap_find(&pl->str_index, str)->size;
+}
+
+/* The identity of the module file path: a snapshot read from a file has
+ * the one its file recorded (found through byfile) or none; a snapshot of
+ * this process, the file's at its path now (a regular file only).  1 when
+ * there is one. */
+static int module_identity(const rcgc_snapshot *s, const rcgc__ptrmap *byfile,
+                           const char *path, rcgc__snap_module *out)
+{
+    if (s->from_file) {
+        const rcgc__ptrmap_entry *e = rcgc__ptrmap_find(byfile, path);
+        if (e == NULL) return 0;
+        *out = s->mods[e->size];
+        return 1;
+    }
+    int fd;
+    rcgc__os_stat st;
+    if (rcgc__os_file_open_regular(path, &fd, &st) != 0) return 0;
+    rcgc__os_close(fd);
+    *out = (rcgc__snap_module){path, st.dev, st.ino, st.size, st.mtime_ns};
+    return 1;
+}
+
+/* The module table: each module string that a planned frame names and
+ * whose identity is known, in string order.  0 or RCGC_ENOMEM. */
+static int plan_modules(struct plan *pl)
+{
+    const rcgc_snapshot *s = pl->s;
+    unsigned char *is_mod = calloc(pl->nstr ? pl->nstr : 1, 1);
+    rcgc__ptrmap byfile;
+    rcgc__ptrmap_init(&byfile, &libc_alloc);
+    int r = is_mod != NULL ? 0 : RCGC_ENOMEM;
+    size_t m = 0;
+    for (size_t i = 0; i < pl->ntb && r == 0; i++)
+        for (int k = 0; k < pl->tbs[i]->nframe; k++) {
+            const char *mod = pl->tbs[i]->frames[k].module;
+            if (mod == NULL) continue;
+            uint32_t j = str_ref(pl, mod);
+            m += !is_mod[j];
+            is_mod[j] = 1;
+        }
+    for (size_t i = 0; s->from_file && i < s->nmod && r == 0; i++)
+        if (rcgc__ptrmap_find(&byfile, s->mods[i].path) == NULL)
+            r = rcgc__ptrmap_put(&byfile, s->mods[i].path, i, 0);
+    if (r == 0 && m > 0) {
+        pl->mods = malloc(m * sizeof *pl->mods);
+        pl->mod_str = malloc(m * sizeof *pl->mod_str);
+        if (pl->mods == NULL || pl->mod_str == NULL) r = RCGC_ENOMEM;
+    }
+    for (size_t j = 0; j < pl->nstr && r == 0 && m > 0; j++)
+        if (is_mod[j] && module_identity(s, &byfile, pl->strs[j], &pl->mods[pl->nmod]))
+            pl->mod_str[pl->nmod++] = (uint32_t)j;
+    if (pl->nmod > 0) pl->body_size += 4 + (uint64_t)pl->nmod * MOD_SIZE;
+    rcgc__ptrmap_fini(&byfile);
+    free(is_mod);
+    return r;
+}
+
 static int plan_build(struct plan *pl, const rcgc_snapshot *s, char *err,
                       size_t errlen)
 {
@@ -244,11 +317,17 @@ static int plan_build(struct plan *pl, const rcgc_snapshot *s, char *err,
         if (r != 0) return r;
     }
     pl->body_size += (uint64_t)s->ntrace * (TRACE_SIZE + (pl->estimates ? EST_SIZE : 0));
+    if (plan_modules(pl) != 0) {
+        rcgc__set_err(err, errlen, "out of memory");
+        return RCGC_ENOMEM;
+    }
     return 0;
 }
 
 static void plan_free(struct plan *pl)
 {
+    free(pl->mods);
+    free(pl->mod_str);
     rcgc__ptrmap_fini(&pl->str_index);
     free(pl->tb_index);
     free(pl->strs);
@@ -299,12 +378,6 @@ static void w_u64(struct writer *w, uint64_t v)
     w_bytes(w, b, 8);
 }
 
-static uint32_t str_ref(const struct plan *pl, const char *str)
-{
-    if (str == NULL) return NO_STRING;
-    return (uint32_t)rcgc__ptrmap_find(&pl->str_index, str)->size;
-}
-
 static void write_tracebacks(struct writer *w, const struct plan *pl)
 {
     w_u32(w, (uint32_t)pl->ntb);
@@ -344,7 +417,7 @@ static void write_file(struct writer *w, const struct plan *pl)
     crc_init(&w->crc);
     w_bytes(w, SNAP_MAGIC, 8);
     w_u32(w, SNAP_VERSION);
-    w_u32(w, pl->estimates ? FLAG_ESTIMATES : 0);
+    w_u32(w, (pl->estimates ? FLAG_ESTIMATES : 0) | (pl->nmod > 0 ? FLAG_MODULES : 0));
     w_u64(w, pl->body_size);
     w_u32(w, (uint32_t)pl->s->limit);
     w_u64(w, pl->s->sample_bytes);
@@ -356,6 +429,17 @@ static void write_file(struct writer *w, const struct plan *pl)
     }
     write_tracebacks(w, pl);
     write_traces(w, pl);
+    if (pl->nmod > 0) {
+        w_u32(w, (uint32_t)pl->nmod);
+        for (size_t i = 0; i < pl->nmod; i++) {
+            const rcgc__snap_module *m = &pl->mods[i];
+            w_u32(w, pl->mod_str[i]);
+            w_u64(w, m->dev);
+            w_u64(w, m->ino);
+            w_u64(w, m->size);
+            w_u64(w, (uint64_t)m->mtime_ns);
+        }
+    }
     unsigned char b[4];
     put_u32(b, crc_end(&w->crc));
     w_bytes(w, b, 4);
@@ -432,13 +516,17 @@ int rcgc_snapshot_dump(const rcgc_snapshot *s, const char *path,
 /* Load                                                                      */
 
 struct reader {
-    const unsigned char *p;  /* the whole file */
+    const unsigned char *p;  /* the file's bytes: all of them (memory), or
+                                the first `loaded` (a file being read) */
     size_t pos;              /* next byte to read */
     size_t end;              /* end of the current region (the body) */
     char *err;
     size_t errlen;
-    int code;                /* of the first problem: RCGC_EFORMAT, or
-                                RCGC_ENOMEM */
+    int code;                /* of the first problem: RCGC_EFORMAT,
+                                RCGC_ENOMEM, or RCGC_EFAILED (a read) */
+    int fd;                  /* a file read as it is parsed; -1: memory */
+    size_t loaded, cap;      /* bytes of p read from fd, allocated */
+    size_t size;             /* the file's size */
 };
 
 /* Report a problem at byte offset at: "offset N: what"; returns 0. */
@@ -464,10 +552,42 @@ static int nomem(struct reader *r, size_t at)
 
 static size_t left(const struct reader *r) { return r->end - r->pos; }
 
+#define LOAD_MIN ((size_t)1 << 16)
+
+/* Make the n bytes at r->pos (within the file) readable: a file is read
+ * only as far as the parser has checked its counts, so memory follows what
+ * the header and the counts before declare and a file that is wrong early
+ * is rejected early (a 3 GB sparse file: at its first count).  1, or 0
+ * with the problem reported. */
+static int ensure(struct reader *r, size_t n)
+{
+    size_t want = r->pos + n;
+    if (r->fd < 0 || want <= r->loaded) return 1;
+    size_t to = want - r->loaded < LOAD_MIN ? r->loaded + LOAD_MIN : want;
+    if (to > r->size) to = r->size;
+    if (to > r->cap) {
+        size_t cap = r->cap ? r->cap : LOAD_MIN;
+        while (cap < to) cap = cap > r->size / 2 ? r->size : cap * 2;
+        unsigned char *np = realloc((void *)r->p, cap);
+        if (np == NULL) return nomem(r, r->pos);
+        r->p = np;
+        r->cap = cap;
+    }
+    int e = rcgc__os_pread_all(r->fd, (unsigned char *)r->p + r->loaded,
+                               to - r->loaded, r->loaded);
+    if (e != 0) {
+        if (r->code == 0) r->code = e == EIO ? RCGC_EFORMAT : RCGC_EFAILED;
+        return bad(r, r->loaded, "cannot read: %s", e == EIO ? "the file ended "
+                   "early (it changed while being read)" : strerror(e));
+    }
+    r->loaded = to;
+    return 1;
+}
+
 /* Whether n more bytes are there for what; reports it when not. */
 static int need(struct reader *r, size_t n, const char *what)
 {
-    if (left(r) >= n) return 1;
+    if (left(r) >= n) return ensure(r, n);
     bad(r, r->pos, "%s runs past the end of the body (%zu bytes needed, %zu "
         "left)", what, n, left(r));
     return 0;
@@ -487,45 +607,81 @@ static uint64_t rd_u64(struct reader *r)
     return v;
 }
 
+/* The decimal digits of n * m, exactly (up to 2^96: no 64-bit overflow),
+ * into buf (at least 32 bytes). */
+static void product_decimal(uint64_t n, uint32_t m, char *buf)
+{
+    /* four 32-bit limbs, most significant first */
+    uint64_t lo = (n & 0xFFFFFFFFu) * m, hi = (n >> 32) * m + (lo >> 32);
+    uint32_t limb[4] = {0, (uint32_t)(hi >> 32), (uint32_t)hi, (uint32_t)lo};
+    char digits[40];
+    size_t nd = 0;
+    do {
+        uint64_t rem = 0;
+        int zero = 1;
+        for (int i = 0; i < 4; i++) {
+            uint64_t cur = rem << 32 | limb[i];
+            limb[i] = (uint32_t)(cur / 10);
+            rem = cur % 10;
+            zero &= limb[i] == 0;
+        }
+        digits[nd++] = (char)('0' + rem);
+        if (zero) break;
+    } while (nd < sizeof digits);
+    for (size_t i = 0; i < nd; i++) buf[i] = digits[nd - 1 - i];
+    buf[nd] = '\0';
+}
+
 /* A count of records of at least min bytes each: it must fit in what is
- * left, which bounds every allocation by the file's size. */
+ * left, which bounds every allocation by the file's size.  The message
+ * gives the bytes needed exactly, also beyond 2^64 (a count of 2^60
+ * 16-byte traces needs 18446744073709551616 bytes, not UINT64_MAX). */
 static int check_count(struct reader *r, size_t at, uint64_t n, size_t min,
                        const char *what)
 {
-    if (n <= left(r) / min) return 1;
-    bad(r, at, "%llu %s need at least %llu bytes, %zu left",
-        (unsigned long long)n, what,
-        n > UINT64_MAX / min ? UINT64_MAX : (unsigned long long)(n * min), left(r));
+    if (n <= left(r) / min) return ensure(r, (size_t)n * min);
+    char need_bytes[32];
+    product_decimal(n, (uint32_t)min, need_bytes);
+    bad(r, at, "%llu %s need at least %s bytes, %zu left",
+        (unsigned long long)n, what, need_bytes, left(r));
     return 0;
 }
 
-/* The header: magic, version, flags, and a body size that matches the
- * file exactly; then the checksum.  On success r covers the body. */
-static int read_header(struct reader *r, size_t size, uint32_t *flags)
+/* The header's fields (the first 24 bytes, or fewer when size is smaller):
+ * magic, version, flags, and a body size that matches the file's size
+ * exactly.  1 and *flags, *end (where the checksum starts), or 0. */
+static int header_fields(struct reader *r, const unsigned char *h, size_t size,
+                         uint32_t *flags, size_t *end)
 {
-    if (size < 8 || memcmp(r->p, SNAP_MAGIC, 8) != 0)
+    if (size < 8 || memcmp(h, SNAP_MAGIC, 8) != 0)
         return bad(r, 0, "not an rcgc snapshot file (no \"" SNAP_MAGIC "\" "
                    "magic)");
     if (size < HEADER_SIZE)
         return bad(r, 8, "truncated header (%zu of %u bytes)", size,
                    HEADER_SIZE);
-    uint32_t version = get_u32(r->p + 8);
+    uint32_t version = get_u32(h + 8);
     if (version != SNAP_VERSION)
         return bad(r, 8, "version %u not supported (this build reads %u)",
                    version, SNAP_VERSION);
-    *flags = get_u32(r->p + 12);
-    if ((*flags & ~FLAG_ESTIMATES) != 0)
+    *flags = get_u32(h + 12);
+    if ((*flags & ~KNOWN_FLAGS) != 0)
         return bad(r, 12, "unknown flags 0x%x", *flags);
-    uint64_t body = get_u64(r->p + 16);
+    uint64_t body = get_u64(h + 16);
     size_t avail = size - HEADER_SIZE;
     if (avail < TRAILER_SIZE || body > avail - TRAILER_SIZE)
         return bad(r, 16, "truncated: the header announces %llu body bytes "
                    "and a 4-byte checksum, %zu bytes follow",
                    (unsigned long long)body, avail);
-    size_t end = HEADER_SIZE + (size_t)body;
+    *end = HEADER_SIZE + (size_t)body;
     if (avail - TRAILER_SIZE > body)
-        return bad(r, end + TRAILER_SIZE, "%zu bytes of trailing garbage",
-                   size - end - TRAILER_SIZE);
+        return bad(r, *end + TRAILER_SIZE, "%zu bytes of trailing garbage",
+                   size - *end - TRAILER_SIZE);
+    return 1;
+}
+
+/* The checksum of the end bytes before it. */
+static int check_crc(struct reader *r, size_t end)
+{
     struct crc c;
     crc_init(&c);
     crc_add(&c, r->p, end);
@@ -533,6 +689,18 @@ static int read_header(struct reader *r, size_t size, uint32_t *flags)
     if (crc_end(&c) != want)
         return bad(r, end, "checksum mismatch (file says 0x%08x, contents give "
                    "0x%08x)", want, crc_end(&c));
+    return 1;
+}
+
+/* The header, then (bytes in memory) the checksum, before the body is
+ * parsed; a file being read has its checksum checked after the body
+ * (read_snapshot), so that it is read no further than its counts allow.
+ * On success r covers the body. */
+static int read_header(struct reader *r, size_t size, uint32_t *flags)
+{
+    size_t end;
+    if (!header_fields(r, r->p, size, flags, &end)) return 0;
+    if (r->fd < 0 && !check_crc(r, end)) return 0;
     r->pos = HEADER_SIZE;
     r->end = end;
     return 1;
@@ -555,6 +723,7 @@ static int read_strings(struct reader *r, rcgc_snapshot *s, const char ***strs,
         if (len > left(r))
             return bad(r, at, "string %u: length %u runs past the end of the "
                        "body (%zu bytes left)", i, len, left(r));
+        if (!ensure(r, len)) return 0;
         const char *p = (const char *)r->p + r->pos;
         const char *nul = memchr(p, '\0', len);
         if (nul != NULL)
@@ -696,13 +865,41 @@ static int read_traces(struct reader *r, rcgc_snapshot *s, int est)
     return 1;
 }
 
+/* The module table (flag bit 1): the identities the file recorded. */
+static int read_modules(struct reader *r, rcgc_snapshot *s,
+                        const char *const *strs, uint32_t nstr)
+{
+    size_t at = r->pos;
+    if (!need(r, 4, "the module count")) return 0;
+    uint32_t n = rd_u32(r);
+    if (!check_count(r, at, n, MOD_SIZE, "modules")) return 0;
+    s->mods = rcgc__snap_arena_alloc(s, (n ? n : 1) * sizeof *s->mods);
+    if (s->mods == NULL) return nomem(r, at);
+    for (uint32_t i = 0; i < n; i++) {
+        at = r->pos;
+        uint32_t str = rd_u32(r);
+        if (str >= nstr)
+            return bad(r, at, "module %u: string index %u out of range (%u "
+                       "strings)", i, str, nstr);
+        rcgc__snap_module *m = &s->mods[i];
+        m->path = strs[str];
+        m->dev = rd_u64(r);
+        m->ino = rd_u64(r);
+        m->size = rd_u64(r);
+        m->mtime_ns = (int64_t)rd_u64(r);
+        s->nmod = i + 1;
+    }
+    return 1;
+}
+
 static int read_body(struct reader *r, rcgc_snapshot *s, uint32_t flags)
 {
     const char **strs = NULL;
     uint32_t nstr = 0;
     int ok = read_strings(r, s, &strs, &nstr) &&
              read_tracebacks(r, s, strs, nstr) &&
-             read_traces(r, s, (flags & FLAG_ESTIMATES) != 0);
+             read_traces(r, s, (flags & FLAG_ESTIMATES) != 0) &&
+             ((flags & FLAG_MODULES) == 0 || read_modules(r, s, strs, nstr));
     free(strs);
     if (ok && r->pos != r->end)
         ok = bad(r, r->pos, "%zu unexpected bytes at the end of the body",
@@ -732,7 +929,14 @@ static rcgc_snapshot *read_snapshot(struct reader *r, size_t size)
         nomem(r, at);
         return NULL;
     }
-    if (!read_body(r, s, flags)) {
+    s->from_file = 1;
+    int ok = read_body(r, s, flags);
+    if (ok && r->fd >= 0) { /* a file: the checksum, now that it is read */
+        size_t end = r->end;
+        r->end = end + TRAILER_SIZE;
+        ok = ensure(r, TRAILER_SIZE) && check_crc(r, end);
+    }
+    if (!ok) {
         rcgc_snapshot_free(s);
         return NULL;
     }
@@ -742,7 +946,7 @@ static rcgc_snapshot *read_snapshot(struct reader *r, size_t size)
 int rcgc_snapshot_read_bytes(const void *data, size_t size,
                              rcgc_snapshot **out, char *err, size_t errlen)
 {
-    struct reader r = {data, 0, size, err, errlen, 0};
+    struct reader r = {data, 0, size, err, errlen, 0, -1, size, size, size};
     rcgc__set_err(err, errlen, "%s", "");
     if (out == NULL) {
         rcgc__set_err(err, errlen, "no out pointer");
@@ -766,55 +970,52 @@ rcgc_snapshot *rcgc_snapshot_load_bytes(const void *data,
     return s;
 }
 
-/* The whole file in memory (its size justifies the buffer); NULL and
- * *code (RCGC_EFAILED, RCGC_ENOMEM) on failure. */
-static unsigned char *read_file(const char *path, size_t *size, char *err,
-                                size_t errlen, int *code)
+/* The snapshot in the file fd of size bytes: its header checked against
+ * its size before anything else is read or allocated, then read as it is
+ * parsed (ensure).  0 or a code, with the message in err. */
+static int read_fd(int fd, size_t size, rcgc_snapshot **out, char *err,
+                   size_t errlen)
 {
-    *code = RCGC_EFAILED;
-    int fd;
-    int e = rcgc__os_file_open_read(path, &fd);
+    struct reader r = {NULL, 0, 0, err, errlen, 0, fd, 0, 0, size};
+    unsigned char h[HEADER_SIZE];
+    size_t hn = size < HEADER_SIZE ? size : HEADER_SIZE;
+    int e = rcgc__os_pread_all(fd, h, hn, 0);
+    uint32_t flags;
+    size_t end;
     if (e != 0) {
-        rcgc__set_err(err, errlen, "cannot open %s: %s", path, strerror(e));
-        return NULL;
+        bad(&r, 0, "cannot read: %s", strerror(e));
+        r.code = RCGC_EFAILED;
+    } else if (header_fields(&r, h, size, &flags, &end) && ensure(&r, hn)) {
+        *out = read_snapshot(&r, size);
     }
-    rcgc__os_stat st;
-    unsigned char *buf = NULL;
-    size_t n = 0;
-    e = rcgc__os_fstat(fd, &st);
-    if (e == 0 && st.size >= SIZE_MAX) e = EFBIG;
-    if (e == 0 && (buf = malloc((size_t)st.size + 1)) == NULL) e = ENOMEM;
-    while (e == 0 && n < (size_t)st.size) {
-        size_t k = 0;
-        e = rcgc__os_read(fd, buf + n, (size_t)st.size - n, &k);
-        if (k == 0) break;
-        n += k;
-    }
-    rcgc__os_close(fd);
-    if (e != 0) {
-        rcgc__set_err(err, errlen, "cannot read %s: %s", path, strerror(e));
-        if (e == ENOMEM) *code = RCGC_ENOMEM;
-        free(buf);
-        return NULL;
-    }
-    *size = n;
-    return buf;
+    free((void *)r.p);
+    return *out != NULL ? 0 : r.code;
 }
 
 int rcgc_snapshot_read(const char *path, rcgc_snapshot **out, char *err,
                        size_t errlen)
 {
     if (out != NULL) *out = NULL;
+    rcgc__set_err(err, errlen, "%s", "");
     if (path == NULL || out == NULL) {
         rcgc__set_err(err, errlen, path == NULL ? "no path" : "no out pointer");
         return RCGC_EINVAL;
     }
-    size_t size;
-    int code;
-    unsigned char *data = read_file(path, &size, err, errlen, &code);
-    if (data == NULL) return code;
-    code = rcgc_snapshot_read_bytes(data, size, out, err, errlen);
-    free(data);
+    /* only a regular file is opened: a FIFO would block, a device is not
+     * a snapshot */
+    int fd;
+    rcgc__os_stat st;
+    int e = rcgc__os_file_open_regular(path, &fd, &st);
+    if (e != 0) {
+        rcgc__set_err(err, errlen, "cannot open %s: %s", path,
+                      e == EINVAL ? "not a regular file (a FIFO, a device or "
+                                    "a socket)" : strerror(e));
+        return e == ENOMEM ? RCGC_ENOMEM : RCGC_EFAILED;
+    }
+    int code = st.size >= SIZE_MAX ? RCGC_EFAILED : 0;
+    if (code != 0) rcgc__set_err(err, errlen, "cannot read %s: %s", path, strerror(EFBIG));
+    else code = read_fd(fd, (size_t)st.size, out, err, errlen);
+    rcgc__os_close(fd);
     return code;
 }
 

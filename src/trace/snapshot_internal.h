@@ -7,11 +7,22 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "rcgc.h"
 #include "rcgc_trace.h"
 
 struct chunk;
+
+/* The identity of a module file as the snapshot recorded it (dump: from the
+ * file at the module's path then; the loader: from the file).  Symbolizing
+ * a snapshot read from a file uses a module only when the file at its path
+ * now has the same identity (symbolize.c). */
+typedef struct rcgc__snap_module {
+    const char *path;       /* interned in the snapshot */
+    uint64_t dev, ino, size;
+    int64_t mtime_ns;
+} rcgc__snap_module;
 
 struct rcgc_snapshot {
     int limit;               /* traceback limit of the tracer */
@@ -24,6 +35,12 @@ struct rcgc_snapshot {
     size_t str_count, str_cap;
     struct chunk *chunks;    /* the arena: tracebacks, frames, strings */
     size_t bytes;            /* arena bytes handed out */
+    int from_file;           /* 0: taken in this process (the tracer or a
+                                builder); 1: read from a file, or derived
+                                (filtered) from one */
+    rcgc__snap_module *mods; /* from_file: the identities the file
+                                recorded (in the arena); NULL: none */
+    size_t nmod;
 };
 
 /* In the arena each traceback follows a small header holding its index in

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "platform/os.h"
 #include "trace/snapshot_internal.h"
 
 /* ---- frames and tracebacks as keys ---- */
@@ -98,10 +99,13 @@ static uint64_t hash_str(uint64_t h, const char *s)
 }
 
 /* A hash of the frames' contents (not their pointers), so that equal keys
- * of two snapshots meet. */
-static uint64_t stats_hash_frames(const rcgc_frame *f, int n)
+ * of two snapshots meet; seeded per call (grouper_init) from the OS's
+ * random source, so that a snapshot file cannot choose offsets or names
+ * that all land in one chain of the table (without the seed, 100,000
+ * crafted keys took 29 s to group). */
+static uint64_t stats_hash_frames(const rcgc_frame *f, int n, uint64_t seed)
 {
-    uint64_t h = 0xcbf29ce484222325u;
+    uint64_t h = hash_mix(0xcbf29ce484222325u, seed);
     for (int i = 0; i < n; i++) {
         h = hash_str(h, f[i].filename);
         h = hash_mix(h, f[i].lineno);
@@ -133,6 +137,7 @@ struct group {
 
 struct grouper {
     rcgc_stat_key key;
+    uint64_t seed;             /* of the hash (random per call) */
     int cumulative;
     struct group *g;           /* ng groups, in order of first sight */
     size_t ng, gcap;
@@ -150,6 +155,9 @@ static void grouper_init(struct grouper *gr, rcgc_stat_key key, int cumulative)
     memset(gr, 0, sizeof *gr);
     gr->key = key;
     gr->cumulative = cumulative;
+    /* the order of the results never depends on it (emit sorts) */
+    if (rcgc__os_random(&gr->seed, sizeof gr->seed) != 0)
+        gr->seed = rcgc__os_now_ns() ^ (uint64_t)(uintptr_t)gr;
 }
 
 static void grouper_fini(struct grouper *gr)
@@ -210,7 +218,7 @@ static long group_find(struct grouper *gr, const rcgc_traceback *tb,
     int n = 1;
     const rcgc_frame *f = tb != NULL ? tb_frames(tb, &n) : one;
     if (table_reserve(gr, gr->ng + 1) != 0) return -1;
-    uint64_t h = stats_hash_frames(f, n);
+    uint64_t h = stats_hash_frames(f, n, gr->seed);
     size_t j = (size_t)h & (gr->tcap - 1);
     for (; gr->table[j] != 0; j = (j + 1) & (gr->tcap - 1)) {
         const struct group *g = &gr->g[gr->table[j] - 1];
@@ -272,30 +280,48 @@ static int tb_groups(struct grouper *gr, const rcgc_traceback *tb, size_t *start
 }
 
 /* Add every trace of s to side which (0 new, 1 old).  Sampled snapshots count
- * what the samples stand for. */
+ * what the samples stand for.  The traces are summed per traceback first,
+ * then each traceback's sums go to its groups once: the work is the traces
+ * plus the frames of the distinct tracebacks (the input's size), never
+ * traces x frames (--cumulative on many traces sharing one deep stack).
+ * Sums of whole sizes are exact either way (below 2^53). */
 static int group_snapshot(struct grouper *gr, const rcgc_snapshot *s, int which)
 {
     free(gr->first);
     gr->nid = 0;
-    gr->first = calloc(s->ntb ? s->ntb : 1, sizeof *gr->first);
-    if (gr->first == NULL) return RCGC_ENOMEM;
+    size_t ntb = s->ntb ? s->ntb : 1;
+    gr->first = calloc(ntb, sizeof *gr->first);
+    double *sum = calloc(ntb, 2 * sizeof *sum); /* size, count by traceback */
+    unsigned char *used = calloc(ntb, 1);
+    int r = gr->first != NULL && sum != NULL && used != NULL ? 0 : RCGC_ENOMEM;
     /* whole tracebacks: about one group per traceback, so size the table
      * once instead of growing it step by step */
-    if (gr->key == RCGC_BY_TRACEBACK && table_reserve(gr, gr->ng + s->ntb) != 0)
-        return RCGC_ENOMEM;
-    for (size_t i = 0; i < s->ntrace; i++) {
+    if (r == 0 && gr->key == RCGC_BY_TRACEBACK && table_reserve(gr, gr->ng + s->ntb) != 0)
+        r = RCGC_ENOMEM;
+    for (size_t i = 0; i < s->ntrace && r == 0; i++) {
         const rcgc_trace *t = &s->traces[i];
+        size_t idx = rcgc__snap_tb_index(t->traceback);
+        sum[2 * idx] += s->sample_bytes ? t->est_size : (double)t->size;
+        sum[2 * idx + 1] += s->sample_bytes ? t->est_count : 1;
+        used[idx] = 1;
+    }
+    for (size_t idx = 0; idx < s->ntb && r == 0; idx++) {
+        if (!used[idx]) continue;
+        const rcgc_traceback *tb = s->tbs[idx];
         size_t start;
-        if (tb_groups(gr, t->traceback, &start) != 0) return RCGC_ENOMEM;
-        double size = s->sample_bytes ? t->est_size : (double)t->size;
-        double count = s->sample_bytes ? t->est_count : 1;
-        for (size_t k = start, end = start + key_count(gr, t->traceback); k < end; k++) {
+        if (tb_groups(gr, tb, &start) != 0) {
+            r = RCGC_ENOMEM;
+            break;
+        }
+        for (size_t k = start, end = start + key_count(gr, tb); k < end; k++) {
             struct group *g = &gr->g[gr->ids[k]];
-            g->size[which] += size;
-            g->count[which] += count;
+            g->size[which] += sum[2 * idx];
+            g->count[which] += sum[2 * idx + 1];
         }
     }
-    return 0;
+    free(sum);
+    free(used);
+    return r;
 }
 
 /* ---- results ---- */
@@ -711,6 +737,23 @@ static int copy_trace(rcgc_snapshot *dst, long *map, const rcgc_trace *t)
                                     t->est_size, t->est_count);
 }
 
+/* A snapshot filtered from a file's is still from that file: the module
+ * identities it recorded go with it (symbolize.c trusts only those). */
+static int copy_modules(rcgc_snapshot *dst, const rcgc_snapshot *s)
+{
+    dst->from_file = s->from_file;
+    if (s->nmod == 0) return 0;
+    dst->mods = rcgc__snap_arena_alloc(dst, s->nmod * sizeof *dst->mods);
+    if (dst->mods == NULL) return RCGC_ENOMEM;
+    for (size_t i = 0; i < s->nmod; i++) {
+        dst->mods[i] = s->mods[i];
+        dst->mods[i].path = rcgc__snap_intern(dst, s->mods[i].path);
+        if (dst->mods[i].path == NULL) return RCGC_ENOMEM;
+        dst->nmod = i + 1;
+    }
+    return 0;
+}
+
 rcgc_snapshot *rcgc_snapshot_filter(const rcgc_snapshot *s,
                                     const rcgc_trace_filter *filters,
                                     size_t nfilters)
@@ -719,6 +762,7 @@ rcgc_snapshot *rcgc_snapshot_filter(const rcgc_snapshot *s,
     rcgc_snapshot *dst = rcgc__snapshot_new(s->limit, s->sample_bytes);
     long *map = calloc(s->ntb ? s->ntb : 1, sizeof *map);
     int r = dst != NULL && map != NULL ? 0 : RCGC_ENOMEM;
+    if (r == 0) r = copy_modules(dst, s);
     for (size_t i = 0; i < s->ntrace && r == 0; i++)
         if (trace_kept(filters, nfilters, &s->traces[i]))
             r = copy_trace(dst, map, &s->traces[i]);

@@ -10,6 +10,13 @@
  * wants is the link-time one: offset + the lowest PT_LOAD address of the
  * ELF file (0 for shared objects and PIE executables), minus one so that a
  * return address names the line of the call.
+ *
+ * A module path comes from the snapshot, which may come from a file made
+ * elsewhere: only a regular file is opened (never a FIFO or a device, and
+ * never blocking), and for a snapshot read from a file only a module whose
+ * file now has the identity the snapshot recorded at dump time (device,
+ * inode, size, modification time) is handed to addr2line, unless the
+ * caller asks for any module (RCGC_SYMBOLIZE_ANY_MODULE).
  */
 #include <elf.h>
 #include <errno.h>
@@ -28,12 +35,10 @@ typedef struct pending {
     uint64_t address; /* link-time address to ask about */
 } pending;
 
-/* The lowest PT_LOAD address of an ELF64 file (its link-time base), or -1
- * when path is not a readable ELF64 file. */
-static int64_t elf_base(const char *path)
+/* The lowest PT_LOAD address of the ELF64 file open at fd (its link-time
+ * base), or -1 when it is not a readable ELF64 file. */
+static int64_t elf_base(int fd)
 {
-    int fd;
-    if (rcgc__os_file_open_read(path, &fd) != 0) return -1;
     Elf64_Ehdr eh;
     int64_t base = -1;
     if (rcgc__os_pread_all(fd, &eh, sizeof eh, 0) == 0 &&
@@ -48,7 +53,6 @@ static int64_t elf_base(const char *path)
             if (base < 0 || (int64_t)v < base) base = (int64_t)v;
         }
     }
-    rcgc__os_close(fd);
     return base;
 }
 
@@ -155,11 +159,74 @@ static int by_module(const void *a, const void *b)
     return x->address < y->address ? -1 : x->address > y->address;
 }
 
+/* The snapshot's recorded identities sorted by path (interned strings:
+ * compared by address), the first recorded first among equal paths, so
+ * each module is found by a binary search (a hostile file may record many
+ * modules and name many). */
+static int by_path(const void *a, const void *b)
+{
+    const rcgc__snap_module *x = *(const rcgc__snap_module *const *)a;
+    const rcgc__snap_module *y = *(const rcgc__snap_module *const *)b;
+    if (x->path != y->path) return (uintptr_t)x->path < (uintptr_t)y->path ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+static const rcgc__snap_module *recorded(const rcgc__snap_module *const *sorted,
+                                         size_t n, const char *path)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) { /* the first entry whose path is not below path */
+        size_t mid = lo + (hi - lo) / 2;
+        if ((uintptr_t)sorted[mid]->path < (uintptr_t)path) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < n && sorted[lo]->path == path ? sorted[lo] : NULL;
+}
+
+/* Whether the module file open at fd (facts st) may be used: any file for
+ * a snapshot of this process or when any is asked for; else only the file
+ * whose identity the snapshot's file recorded for path. */
+static int module_trusted(const rcgc_snapshot *s,
+                          const rcgc__snap_module *const *sorted,
+                          const char *path, const rcgc__os_stat *st,
+                          unsigned flags)
+{
+    if (!s->from_file || (flags & RCGC_SYMBOLIZE_ANY_MODULE)) return 1;
+    const rcgc__snap_module *m = recorded(sorted, s->nmod, path);
+    return m != NULL && m->dev == st->dev && m->ino == st->ino &&
+           m->size == st->size && m->mtime_ns == st->mtime_ns;
+}
+
+/* The link-time base of module, or -1 when it is not to be used: not a
+ * regular ELF64 file, or (*untrusted set) not the file the snapshot
+ * recorded. */
+static int64_t module_base(const rcgc_snapshot *s,
+                           const rcgc__snap_module *const *sorted,
+                           const char *module, unsigned flags, int *untrusted)
+{
+    int fd;
+    rcgc__os_stat st;
+    *untrusted = 0;
+    if (rcgc__os_file_open_regular(module, &fd, &st) != 0) return -1;
+    int64_t base = -1;
+    if (module_trusted(s, sorted, module, &st, flags)) base = elf_base(fd);
+    else *untrusted = 1;
+    rcgc__os_close(fd);
+    return base;
+}
+
 rcgc_ssize rcgc_snapshot_symbolize(rcgc_snapshot *s, char *err,
                                    size_t errlen)
 {
+    return rcgc_snapshot_symbolize_modules(s, 0, err, errlen);
+}
+
+rcgc_ssize rcgc_snapshot_symbolize_modules(rcgc_snapshot *s, unsigned flags,
+                                           char *err, size_t errlen)
+{
     if (err != NULL && errlen > 0) err[0] = '\0';
-    if (s == NULL) return RCGC_EINVAL;
+    if (s == NULL || (flags & ~(unsigned)RCGC_SYMBOLIZE_ANY_MODULE) != 0)
+        return RCGC_EINVAL;
     /* Every C frame not resolved yet: a module, and no line. */
     size_t n = 0;
     for (size_t t = 0; t < s->ntb; t++)
@@ -184,14 +251,25 @@ rcgc_ssize rcgc_snapshot_symbolize(rcgc_snapshot *s, char *err,
             }
         }
     qsort(p, n, sizeof *p, by_module);
-    size_t resolved = 0;
+    const rcgc__snap_module **sorted = malloc((s->nmod ? s->nmod : 1) * sizeof *sorted);
+    if (sorted == NULL) {
+        free(p);
+        rcgc__set_err(err, errlen, "symbolize: out of memory");
+        return RCGC_ENOMEM;
+    }
+    for (size_t i = 0; i < s->nmod; i++) sorted[i] = &s->mods[i];
+    qsort(sorted, s->nmod, sizeof *sorted, by_path);
+    size_t resolved = 0, untrusted = 0;
     int failed = 0;
     for (size_t a = 0, b; a < n && !failed; a = b) {
         const char *module = p[a].frame->module;
         for (b = a; b < n && p[b].frame->module == module; b++) {
         }
-        int64_t base = elf_base(module);
-        if (base < 0) continue; /* gone or not ELF: stays module+offset */
+        int other;
+        int64_t base = module_base(s, sorted, module, flags, &other);
+        untrusted += (size_t)other;
+        if (base < 0) continue; /* gone, not ELF, or not the recorded file:
+                                   stays module+offset */
         for (size_t i = a; i < b; i++)
             p[i].address = (uint64_t)base + p[i].frame->offset - 1;
         for (size_t c = a; c < b && !failed; c += BATCH) {
@@ -205,6 +283,14 @@ rcgc_ssize rcgc_snapshot_symbolize(rcgc_snapshot *s, char *err,
             free(text);
         }
     }
+    free(sorted);
     free(p);
-    return failed ? RCGC_EFAILED : (rcgc_ssize)resolved;
+    if (failed) return RCGC_EFAILED;
+    if (untrusted > 0)
+        rcgc__set_err(err, errlen, "symbolize: %zu module%s left as module+offset: "
+                      "not the file%s this snapshot recorded (taken on another "
+                      "machine, or changed since); RCGC_SYMBOLIZE_ANY_MODULE "
+                      "(rcgc-snapshot --symbolize-any) uses them anyway",
+                      untrusted, untrusted == 1 ? "" : "s", untrusted == 1 ? "" : "s");
+    return (rcgc_ssize)resolved;
 }

@@ -7,7 +7,9 @@
  * crash, a leak, a sanitizer report or an abort here is a finding.
  *
  * The input is tried as it is, then with its checksum recomputed, so the
- * mutations reach the body's parser instead of stopping at the checksum.
+ * mutations reach the body's parser instead of stopping at the checksum;
+ * the bytes tried last are also read as a file (rcgc_snapshot_read), which
+ * must accept exactly the same inputs.
  * With RCGC_FUZZ_SEEDS=DIR set, start-up first writes a few valid snapshot
  * files into DIR (the seed corpus `make fuzz` passes).
  */
@@ -140,23 +142,48 @@ static void exercise(const rcgc_snapshot *s)
     round_trip(s);
 }
 
+/* The file reader (rcgc_snapshot_read: header against the file's size,
+ * the body read only as far as it is parsed, the checksum last) accepts
+ * exactly what the memory reader accepts, and reads the same snapshot. */
+static void file_agrees(const uint8_t *data, size_t size, const rcgc_snapshot *s)
+{
+    char path[128], err[256];
+    snprintf(path, sizeof path, "/tmp/rcgc-fuzz-snapshot-in-%ld.snap", (long)getpid());
+    FILE *f = fopen(path, "wb");
+    if (f == NULL) return;
+    size_t n = fwrite(data, 1, size, f);
+    if (fclose(f) != 0 || n != size) {
+        unlink(path);
+        return;
+    }
+    rcgc_snapshot *l = NULL;
+    int code = rcgc_snapshot_read(path, &l, err, sizeof err);
+    unlink(path);
+    if ((code == 0) != (s != NULL) || (l != NULL && !same(l, s)) ||
+        (code != 0 && strncmp(err, "offset ", 7) != 0)) {
+        fprintf(stderr, "file reader disagrees: %d %s\n", code, err);
+        abort();
+    }
+    rcgc_snapshot_free(l);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[256];
     rcgc_snapshot *s = rcgc_snapshot_load_bytes(data, size, err, sizeof err);
+    uint8_t *copy = NULL;
     if (s == NULL && size >= 28) {
-        uint8_t *copy = malloc(size);
+        copy = malloc(size);
         if (copy == NULL) return 0;
         memcpy(copy, data, size);
         uint32_t crc = crc32_of(copy, size - 4);
         for (int i = 0; i < 4; i++) copy[size - 4 + (size_t)i] = (uint8_t)(crc >> (8 * i));
         s = rcgc_snapshot_load_bytes(copy, size, err, sizeof err);
-        free(copy);
     }
-    if (s == NULL) {
-        if (strncmp(err, "offset ", 7) != 0) abort(); /* every error says where */
-        return 0;
-    }
+    if (s == NULL && strncmp(err, "offset ", 7) != 0) abort(); /* every error says where */
+    file_agrees(copy != NULL ? copy : data, size, s);
+    free(copy);
+    if (s == NULL) return 0;
     exercise(s);
     rcgc_snapshot_free(s);
     return 0;
@@ -199,6 +226,18 @@ static rcgc_snapshot *seed_varied(size_t sample)
     return s;
 }
 
+/* C stack frames whose module is a regular file here: the dump writes
+ * the module table (flag bit 1). */
+static rcgc_snapshot *seed_modules(void)
+{
+    rcgc_snapshot *s = rcgc__snapshot_new(2, 0);
+    rcgc_frame f[2] = {{"<unknown>", 0, NULL, "/proc/self/exe", 0x1234},
+                       {"<unknown>", 0, "main", "/proc/self/exe", 0x99}};
+    long tb = rcgc__snapshot_add_traceback(s, f, 2, 2);
+    rcgc__snapshot_add_trace(s, 1, 64, tb, 64, 1);
+    return s;
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -209,5 +248,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     seed(dir, "varied.snap", seed_varied(0));
     seed(dir, "sampled.snap", seed_varied(4096));
     seed(dir, "empty.snap", rcgc__snapshot_new(1, 0));
+    seed(dir, "modules.snap", seed_modules());
     return 0;
 }

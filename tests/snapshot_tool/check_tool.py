@@ -15,8 +15,10 @@ import json
 import os
 import random
 import re
+import struct
 import subprocess
 import sys
+import zlib
 
 FAILURES = []
 
@@ -98,6 +100,51 @@ def check_text(tool, data, expected, regen):
         check(rc == 0 and re.search(r'^  File "\S*make_snapshots\.c", line \d+, '
                                     r'in cstack_middle$', out, re.M),
               "cstack symbolized: " + out)
+
+    # Names from a snapshot never reach the terminal as control bytes
+    # (issue 20 item 5): C0 controls, DEL, C1 controls (raw bytes or UTF-8)
+    # and invalid UTF-8 are written as \xNN or \uNNNN, a backslash as \\.
+    for args in (["show", "weird.snap", "--by", "traceback"],
+                 ["show", "weird.snap"], ["diff", "weird.snap", "weird.snap"],
+                 ["show", "weird.snap", "--by", "filename", "--cumulative"]):
+        p = subprocess.run([tool] + args, cwd=data, capture_output=True,
+                           timeout=120)
+        raw = p.stdout
+        check(p.returncode == 0 and not re.search(rb"[\x00-\x09\x0b-\x1f\x7f]", raw)
+              and b"\xc2\x9b" not in raw and b"\x9b" not in raw.replace(b"\xc2\x9b", b""),
+              "%s: control bytes in the text output: %r" % (args, raw))
+        raw.decode("utf-8")  # valid UTF-8 throughout
+    rc, out, _ = run(tool, data, "show", "weird.snap", "--by", "traceback")
+    check('File "\\x1b]0;owned\\x07\\x1b[2Jesc.py", line 9, in '
+          '\\x9b31m\\u009b0m\\x7f' in out, "escaped frame: %r" % out)
+    check('q"uote\\\\back\\tslash\\x01.py' in out and
+          "bad\\xff\\xfeutf8.py" in out, "escaped names: %r" % out)
+
+    # Symbolizing uses a module file only when it is the one the snapshot
+    # recorded (issue 20 item 2): change the recorded modification time of
+    # every module (the table ends the body) and the frames stay
+    # module+offset with a warning, unless --symbolize-any.
+    if os.path.exists(os.path.join(data, "cstack.snap")):
+        with open(os.path.join(data, "cstack.snap"), "rb") as f:
+            b = bytearray(f.read())
+        check(struct.unpack_from("<I", b, 12)[0] & 2, "cstack.snap: no module table")
+        n = next((k for k in range(1, 64) if
+                  struct.unpack_from("<I", b, len(b) - 8 - 36 * k)[0] == k), 0)
+        for k in range(n):
+            b[len(b) - 4 - 36 * k - 8] ^= 1
+        struct.pack_into("<I", b, len(b) - 4, zlib.crc32(bytes(b[:-4])))
+        write(data, "moved.snap", bytes(b))
+        rc, out, err = run(tool, data, "show", "moved.snap", "--by", "traceback")
+        check(rc == 0 and n > 0 and re.search(
+            r"^rcgc-snapshot: moved\.snap: warning: symbolize: %d modules? left as "
+            r"module\+offset: not the files? this snapshot recorded" % n, err) and
+            not re.search(r"in cstack_middle$", out, re.M) and
+            re.search(r'^  File "\S*make_snapshots", \+0x[0-9a-f]+', out, re.M),
+            "moved modules: %d %r %r" % (n, err, out))
+        rc, out, err = run(tool, data, "show", "moved.snap", "--by", "traceback",
+                           "--symbolize-any")
+        check(rc == 0 and err == "" and
+              re.search(r"in cstack_middle$", out, re.M), "--symbolize-any: %r" % out)
 
     # A sampled snapshot says so; a diff against one too.
     note = "sampled: 1 per 4096 bytes; sizes and counts are estimates"
@@ -230,6 +277,17 @@ def write(data, name, content):
         f.write(content)
 
 
+def one_frame_snapshot(module):
+    """A snapshot file of one trace whose frame is module+0x10."""
+    strs = [b"<unknown>", module]
+    body = struct.pack("<IQI", 1, 0, len(strs))
+    body += b"".join(struct.pack("<I", len(x)) + x for x in strs)
+    body += struct.pack("<III", 1, 1, 1) + struct.pack("<IIIIQ", 0, 0, 0xFFFFFFFF, 1, 0x10)
+    body += struct.pack("<QIIQ", 1, 0, 0, 8)
+    data = b"RCGCSNAP" + struct.pack("<IIQ", 1, 0, len(body)) + body
+    return data + struct.pack("<I", zlib.crc32(data))
+
+
 def check_errors(tool, data):
     with open(os.path.join(data, "new.snap"), "rb") as f:
         good = f.read()
@@ -247,6 +305,30 @@ def check_errors(tool, data):
            r"^rcgc-snapshot: truncated\.snap: ")
     expect(tool, data, ["show", "new.snap", "-o", "no/such/dir/out.txt"], 1,
            r"^rcgc-snapshot: no/such/dir/out\.txt: ")
+
+    # A file named like an option is a file after "--".
+    write(data, "-o", good)
+    rc, out, err = run(tool, data, "diff", "--", "-o", "new.snap")
+    check(rc == 0 and out.startswith("Snapshot new.snap compared to -o:"),
+          "-- -o: %d %r %r" % (rc, out, err))
+    os.unlink(os.path.join(data, "-o"))
+
+    # A FIFO or a device given as the file, or named as a module inside
+    # one: a clear error or a report at once, never a hang (issue 20
+    # items 2 and 3).
+    fifo = os.path.join(data, "fifo.snap")
+    if os.path.exists(fifo):
+        os.unlink(fifo)
+    os.mkfifo(fifo)
+    expect(tool, data, ["show", "fifo.snap"], 1,
+           r"^rcgc-snapshot: fifo\.snap: cannot open fifo\.snap: not a regular file")
+    expect(tool, data, ["show", "/dev/zero"], 1,
+           r"^rcgc-snapshot: /dev/zero: cannot open /dev/zero: not a regular file")
+    write(data, "fifo-module.snap", one_frame_snapshot(b"fifo.snap"))
+    rc, out, err = run(tool, data, "show", "fifo-module.snap", "--by", "traceback",
+                       "--symbolize-any")
+    check(rc == 0 and 'File "fifo.snap", +0x10' in out, "fifo module: %r %r" % (out, err))
+    os.unlink(fifo)
 
     for args, pattern in [
             ([], "missing command"),

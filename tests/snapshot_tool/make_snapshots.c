@@ -12,7 +12,8 @@
  *   sampled.snap        the story's allocations, sampled (1 per 4096 B);
  *   cstack.snap         C stack frames (module + offset), when available;
  *   weird.snap          file and function names with quotes, backslashes,
- *                       control characters, "</script>" and bad UTF-8;
+ *                       control characters, terminal escape sequences,
+ *                       "</script>" and bad UTF-8;
  *   big.snap            with --big N: N traces over thousands of distinct
  *                       script stacks, for the HTML report's timing.
  *
@@ -221,7 +222,7 @@ static void weird_snapshot(const char *dir)
 {
     rcgc_runtime *rt = rcgc_runtime_new(NULL);
     if (rt == NULL || start(rt, RCGC_FRAMES_PROVIDER, 0) != 0) exit(1);
-    void *a[3];
+    void *a[4];
     call("main.py", 1, "<module>");
     call("q\"uote\\back\tslash\x01.py", 7, "</script><b>&amp;");
     a[0] = alloc(rt, 100);
@@ -229,9 +230,14 @@ static void weird_snapshot(const char *dir)
     call("bad\xff\xfeutf8.py", 8, "caf\xc3\xa9 \xed\xa0\x80 \xe2\x82");
     a[1] = alloc(rt, 200);
     a[2] = alloc(rt, 300);
+    ret();
+    /* terminal escape sequences: OSC (set the title), CSI (clear the
+     * screen), a raw C1 CSI byte and U+009B in UTF-8 */
+    call("\x1b]0;owned\x07\x1b[2Jesc.py", 9, "\x9b" "31m\xc2\x9b" "0m\x7f");
+    a[3] = alloc(rt, 400);
     ret(), ret();
     dump(rt, dir, "weird.snap");
-    for (int i = 0; i < 3; i++) rcgc_mem_free(rt, a[i]);
+    for (int i = 0; i < 4; i++) rcgc_mem_free(rt, a[i]);
     rcgc_trace_stop(rt);
     rcgc_runtime_free(rt, NULL);
 }
