@@ -315,7 +315,8 @@ static double now_s(void)
 /* --cumulative is linear in the input (issue 20 item 4): many traces
  * sharing one 65,535-frame traceback (a 3.2 MB file) took 11.7 s when each
  * trace was added to the group of each frame, 0.07 s since the traces are
- * summed per traceback first.  The bound leaves 30x room for slow builds. */
+ * summed per traceback first.  The results are checked; the time is only
+ * printed (tests never fail on timing: make bench-trace is where speed is). */
 TEST(cumulative_linear_in_input)
 {
     const int NFRAME = (int)t_scale(65535); /* valgrind: 655 */
@@ -350,7 +351,6 @@ TEST(cumulative_linear_in_input)
     }
     t = now_s() - t;
     printf("    %d frames x %ld traces, cumulative: %.3f s\n", NFRAME, ntrace, t);
-    CHECK(t < 2.0);
     rcgc_snapshot_free(s);
 }
 
@@ -386,7 +386,8 @@ static uint64_t h_unmix(uint64_t out, uint64_t v)
  * offsets are chosen so that the unseeded key hash (snapshot_stats.c as it
  * was) of each ends in the same 24 bits; every key then probes every
  * earlier one.  100,000 such keys took 10+ s; with the hash seeded per
- * call from the OS's random source they spread, whatever the file says. */
+ * call from the OS's random source they spread, whatever the file says.
+ * The results are checked; the time is printed, not checked. */
 TEST(grouping_resists_crafted_collisions)
 {
     long n = t_scale(100000);
@@ -412,7 +413,6 @@ TEST(grouping_resists_crafted_collisions)
     if (k > 0) rcgc_statistics_free(st);
     t = now_s() - t;
     printf("    %ld colliding keys: %.3f s\n", n, t);
-    CHECK(t < 2.0);
     rcgc_snapshot_free(s);
 }
 

@@ -502,7 +502,7 @@ TEST(read_refuses_non_regular_and_huge_files)
                                      : "bytes of trailing garbage") != NULL);
         printf("    3 GB sparse file (body size %s): %.3f s, peak RSS +%ld KB: %s\n",
                right_body ? "right" : "wrong", t, after.ru_maxrss - before.ru_maxrss, err);
-        CHECK(t < 1.0);
+        /* memory, not time, is checked: tests never fail on timing */
         CHECK(after.ru_maxrss - before.ru_maxrss < 64 * 1024);
     }
     unlink(path);
