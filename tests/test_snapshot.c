@@ -416,6 +416,80 @@ TEST(grouping_resists_crafted_collisions)
     rcgc_snapshot_free(s);
 }
 
+/* FNV-1a's low 12 bits from low state x after the n bytes at p (the
+ * multiplier's low 12 bits are 0x1b3: low bits depend on low bits only). */
+static uint32_t fnv12(uint32_t x, const unsigned char *p, int n)
+{
+    for (int i = 0; i < n; i++) x = ((x ^ p[i]) * 0x1b3u) & 0xfffu;
+    return x;
+}
+
+/* The printable 3-byte blocks that take low state x to the most common
+ * next state: that state, and up to max blocks in out (3 bytes each). */
+static uint32_t common_blocks(uint32_t x, unsigned char *out, int max, int *n)
+{
+    static unsigned count[4096];
+    memset(count, 0, sizeof count);
+    unsigned char b[3];
+    for (int i = 0; i < 94 * 94 * 94; i++) {
+        b[0] = (unsigned char)(33 + i % 94);
+        b[1] = (unsigned char)(33 + i / 94 % 94);
+        b[2] = (unsigned char)(33 + i / (94 * 94));
+        count[fnv12(x, b, 3)]++;
+    }
+    uint32_t best = 0;
+    for (uint32_t y = 1; y < 4096; y++)
+        if (count[y] > count[best]) best = y;
+    *n = 0;
+    for (int i = 0; i < 94 * 94 * 94 && *n < max; i++) {
+        b[0] = (unsigned char)(33 + i % 94);
+        b[1] = (unsigned char)(33 + i / 94 % 94);
+        b[2] = (unsigned char)(33 + i / (94 * 94));
+        if (fnv12(x, b, 3) == best) memcpy(out + 3 * (*n)++, b, 3);
+    }
+    return best;
+}
+
+/* Strings read from a file are interned in the snapshot's table; 2,000
+ * strings whose unseeded FNV-1a hashes share their low 12 bits (the
+ * table's index at that size) made one probe run of 2,000, so loading
+ * such a file was quadratic.  With the per-snapshot seed and the final
+ * mix the strings spread: the longest run of occupied slots stays short.
+ * Deterministic in effect: the bound is far above any random table's run. */
+TEST(interned_strings_resist_crafted_collisions)
+{
+    unsigned char a[3 * 256], b[3 * 256];
+    int na, nb;
+    uint32_t y1 = common_blocks(0xcbf29ce484222325u & 0xfffu, a, 256, &na);
+    uint32_t y2 = common_blocks(y1, b, 256, &nb);
+    REQUIRE(na * nb >= 2000);
+    rcgc_snapshot *s = rcgc__snapshot_new(1, 0);
+    REQUIRE(s != NULL);
+    int made = 0;
+    for (int i = 0; i < na && made < 2000; i++)
+        for (int j = 0; j < nb && made < 2000; j++, made++) {
+            unsigned char str[6];
+            memcpy(str, a + 3 * i, 3);
+            memcpy(str + 3, b + 3 * j, 3);
+            /* the construction: the old hash's index is the same */
+            if (fnv12(0xcbf29ce484222325u & 0xfffu, str, 6) != y2) {
+                t_fail(__FILE__, __LINE__, "string %d does not collide", made);
+                return;
+            }
+            REQUIRE(rcgc__snap_intern_n(s, (const char *)str, 6) != NULL);
+        }
+    CHECK_EQ(s->str_count, 2000);
+    CHECK_EQ(s->str_cap, 4096);
+    size_t run = 0, longest = 0;
+    for (size_t k = 0; k < s->str_cap; k++) {
+        run = s->strs[k] != NULL ? run + 1 : 0;
+        if (run > longest) longest = run;
+    }
+    printf("    2,000 crafted strings: longest probe run %zu slots\n", longest);
+    CHECK(longest < 200);
+    rcgc_snapshot_free(s);
+}
+
 TEST(statistics_arguments)
 {
     rcgc_snapshot *s = from_specs(raw1, 2);
@@ -1070,7 +1144,7 @@ TEST(filter_fnmatch_rules)
 
 TEST_MAIN(T(format_size_table), T(statistic_format), T(group_by_line),
           T(group_by_file), T(group_by_traceback), T(group_cumulative), T(cumulative_linear_in_input),
-          T(grouping_resists_crafted_collisions),
+          T(grouping_resists_crafted_collisions), T(interned_strings_resist_crafted_collisions),
           T(statistics_arguments), T(statistics_against_cpython),
           T(cstack_frames_group_by_module), T(empty_traceback),
           T(empty_snapshot), T(sampled_estimates), T(filter_traces),

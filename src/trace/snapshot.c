@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "platform/os.h"
 #include "trace/snapshot_internal.h"
 
 /* ---- the arena ---- */
@@ -55,14 +56,22 @@ void *rcgc__snap_arena_alloc(rcgc_snapshot *s, size_t size)
 
 /* ---- interned strings ---- */
 
-static uint64_t str_hash(const char *str, size_t len)
+/* FNV-1a from a per-snapshot random seed, then a final mix (murmur3's
+ * fmix64) so that the table's low bits depend on every bit: strings read
+ * from a file cannot be crafted to share one probe run (without the seed
+ * and the mix, FNV-1a's low bits depend only on the input's low bits). */
+static uint64_t str_hash(const rcgc_snapshot *s, const char *str, size_t len)
 {
-    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
+    uint64_t h = 0xcbf29ce484222325u ^ s->str_seed;
     for (size_t k = 0; k < len; k++) {
         h ^= (unsigned char)str[k];
         h *= 0x100000001b3u;
     }
-    return h;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdu;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53u;
+    return h ^ (h >> 33);
 }
 
 static int strings_grow(rcgc_snapshot *s)
@@ -73,7 +82,7 @@ static int strings_grow(rcgc_snapshot *s)
     for (size_t i = 0; i < s->str_cap; i++) {
         const char *str = s->strs[i];
         if (str == NULL) continue;
-        size_t j = (size_t)str_hash(str, strlen(str)) & (cap - 1);
+        size_t j = (size_t)str_hash(s, str, strlen(str)) & (cap - 1);
         while (t[j] != NULL) j = (j + 1) & (cap - 1);
         t[j] = str;
     }
@@ -86,7 +95,7 @@ static int strings_grow(rcgc_snapshot *s)
 const char *rcgc__snap_intern_n(rcgc_snapshot *s, const char *str, size_t len)
 {
     if ((s->str_count + 1) * 2 > s->str_cap && strings_grow(s) != 0) return NULL;
-    size_t j = (size_t)str_hash(str, len) & (s->str_cap - 1);
+    size_t j = (size_t)str_hash(s, str, len) & (s->str_cap - 1);
     for (; s->strs[j] != NULL; j = (j + 1) & (s->str_cap - 1))
         if (strncmp(s->strs[j], str, len) == 0 && s->strs[j][len] == '\0')
             return s->strs[j];
@@ -112,6 +121,8 @@ rcgc_snapshot *rcgc__snapshot_new(int traceback_limit, size_t sample_bytes)
     if (s == NULL) return NULL;
     s->limit = traceback_limit;
     s->sample_bytes = sample_bytes;
+    if (rcgc__os_random(&s->str_seed, sizeof s->str_seed) != 0)
+        s->str_seed = rcgc__os_now_ns() ^ (uint64_t)(uintptr_t)s;
     return s;
 }
 

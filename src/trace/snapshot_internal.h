@@ -33,6 +33,7 @@ struct rcgc_snapshot {
     size_t ntb, tb_cap;
     const char **strs;       /* interned strings (open addressing) */
     size_t str_count, str_cap;
+    uint64_t str_seed;       /* of the strings' hash (random per snapshot) */
     struct chunk *chunks;    /* the arena: tracebacks, frames, strings */
     size_t bytes;            /* arena bytes handed out */
     int from_file;           /* 0: taken in this process (the tracer or a
