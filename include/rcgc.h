@@ -700,6 +700,14 @@ RCGC_API int rcgc_is_weakref(const rcgc_object *o);
  * when wr is not a weak reference. */
 RCGC_API int rcgc_weakref_has_callback(const rcgc_object *wr);
 
+/* 1 if wr is its referent's basic weak reference: the shared one without
+ * callback or argument that rcgc_weakref_new(rt, obj, NULL, NULL) returns
+ * (CPython's ref(obj)), first in rcgc_weakref_list while it lives.  0 for
+ * every other weak reference (with a callback, weak methods, the internal
+ * ones of weak containers and finalize objects), for dead ones, and for
+ * objects that are not weak references.  Reads only; takes no reference. */
+RCGC_API int rcgc_weakref_is_basic(const rcgc_object *wr);
+
 /* The number of weak references to obj (0 for non-weakrefable types). */
 RCGC_API rcgc_ssize rcgc_weakref_count(const rcgc_object *obj);
 

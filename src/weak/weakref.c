@@ -239,6 +239,13 @@ int rcgc_weakref_has_callback(const rcgc_object *wr)
     return w->kind != WR_INTERNAL && has_reaction(w);
 }
 
+int rcgc_weakref_is_basic(const rcgc_object *wr)
+{
+    if (wr == NULL || !rcgc_is_weakref(wr)) return 0;
+    const weakref *w = (const weakref *)wr;
+    return w->referent != NULL && is_basic(w);
+}
+
 rcgc_ssize rcgc_weakref_count(const rcgc_object *obj)
 {
     if (!type_is_weakrefable(obj->type)) return 0;
