@@ -195,8 +195,11 @@ TEST(iteration_len_race)
 }
 
 /* docs/weakref.md "Iteration": an entry whose object dies in a collection
- * triggered in the middle of the iteration is removed at once and not
- * yielded; len is exact; the entries before and after are unaffected. */
+ * triggered in the middle of the iteration is not yielded and len
+ * excludes it at once; its removal is pending (CPython's
+ * _pending_removals), so its weak reference is not freed by the collection
+ * (not counted) but when the iteration ends; the entries before and after
+ * are unaffected. */
 TEST(iteration_collection_mid_iteration)
 {
     for (int kind = 0; kind < K_COUNT; kind++) {
@@ -215,13 +218,18 @@ TEST(iteration_collection_mid_iteration)
         CHECK_EQ(it_id(&it, kind), 0);
         CHECK_EQ(rcgc_witer_next(&it), 1);
         CHECK_EQ(it_id(&it, kind), 1); /* held by the iterator now */
-        CHECK_EQ(rcgc_gc_collect(rt, 2), 4); /* 3 and 5, and their refs */
+        rcgc_ssize live = t_live_objects(rt);
+        CHECK_EQ(rcgc_gc_collect(rt, 2), 2); /* 3 and 5; their refs wait */
+        CHECK_EQ(t_live_objects(rt), live - 2);
         CHECK_EQ(rcgc_weak_len(rt, c), 4);
         int got[8], n = 0;
         while (rcgc_witer_next(&it)) got[n++] = it_id(&it, kind);
         CHECK_EQ(n, 2);
         if (n == 2) CHECK(got[0] == 2 && got[1] == 4);
         rcgc_witer_end(&it);
+        /* committed: the two refs (and the weak-key map's two values,
+         * which the pending entries held, as CPython's dict does) */
+        CHECK_EQ(t_live_objects(rt), live - (kind == K_KMAP ? 6 : 4));
         CHECK_EQ(rcgc_weak_len(rt, c), 4);
         CHECK_EQ(rcgc_gc_collect(rt, 2), 2); /* 1, released by the iterator */
         CHECK_ITER(rt, c, kind, 0, 2, 4);
@@ -700,8 +708,11 @@ TEST(set_out_of_memory)
  * allocates a new weak reference (and key copy) to replace the value; on
  * failure the old value stays, on success the new one is there (and the
  * old one has no weak reference left).  The weak set and the weak-key map
- * allocate nothing then: adding the item again, or replacing the value,
- * works while every allocation fails. */
+ * also make their new weak reference first, as CPython's WeakSet.add and
+ * WeakKeyDictionary.__setitem__ do (v2 scenario contract 6.3: the
+ * allocation counts, and may collect), and free it when the key is there:
+ * while every allocation fails, adding the item again, or replacing the
+ * value, fails with RCGC_ENOMEM and changes nothing. */
 TEST(replace_out_of_memory)
 {
     for (int size = 1; size <= 20; size++) {
@@ -755,16 +766,30 @@ TEST(replace_out_of_memory)
             CHECK_EQ(c_put(rt, c, kind, o[i]), 0);
         }
         rcgc_object *v = t_leaf(rt, 1004);
+        rcgc_object *old = kind == K_KMAP ? rcgc_wkmap_get(rt, c, o[4]) : NULL;
+        rcgc_ssize live = t_live_objects(rt);
         t_alloc_state.fail_after = t_alloc_state.calls;
-        CHECK_EQ(c_put_v(rt, c, kind, o[4], v), 0);
-        CHECK_EQ(t_alloc_state.failures, 0);
+        CHECK_EQ(c_put_v(rt, c, kind, o[4], v), RCGC_ENOMEM);
+        CHECK_EQ(t_alloc_state.failures, 1);
         t_alloc_state.fail_after = 0;
+        CHECK_EQ(t_live_objects(rt), live);
         CHECK_EQ(rcgc_weak_len(rt, c), 5);
+        CHECK_EQ(rcgc_weakref_count(o[4]), 1);
+        if (kind == K_KMAP) {
+            rcgc_object *got = rcgc_wkmap_get(rt, c, o[4]);
+            CHECK(got == old);
+            rcgc_xdecref(rt, got);
+        }
+        /* and with memory: the new reference is made and freed */
+        CHECK_EQ(c_put_v(rt, c, kind, o[4], v), 0);
+        CHECK_EQ(t_live_objects(rt), live);
+        CHECK_EQ(rcgc_weakref_count(o[4]), 1);
         if (kind == K_KMAP) {
             rcgc_object *got = rcgc_wkmap_get(rt, c, o[4]);
             CHECK(got == v);
             rcgc_xdecref(rt, got);
         }
+        rcgc_xdecref(rt, old);
         rcgc_decref(rt, v);
         for (int i = 0; i < 5; i++) rcgc_decref(rt, o[i]);
         rcgc_decref(rt, c);

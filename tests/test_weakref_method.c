@@ -171,6 +171,14 @@ TEST(weakmethod_dies_with_either_callback_once)
         CHECK(s == NULL && f == NULL);
         CHECK_EQ(g.calls, 1);
         CHECK(g.last_wr == r);
+        if (first == 1) {
+            /* func died: the method is dead but still a live weak reference
+             * to o, in o's list (python3: getweakrefs(o) == [r]) */
+            CHECK_EQ(rcgc_weakref_count(o), 1);
+            rcgc_object *got = rcgc_weakref_get(rt, r);
+            CHECK(got == o);
+            rcgc_xdecref(rt, got);
+        }
         rcgc_decref(rt, first == 0 ? fn : o);
         CHECK_EQ(g.calls, 1);
         CHECK_EQ(rcgc_weakmethod_get(rt, r, &s, &f), 0);

@@ -410,7 +410,9 @@ static void method_fire(rcgc_runtime *rt, weakmethod *m)
 {
     if (!m->alive) return;
     m->alive = 0;
-    clear_ref(&m->wr); /* func died first: self no longer matters */
+    /* If func died first, the method stays a (live) weak reference to self,
+     * in self's list, as CPython's WeakMethod (a ref to the instance whose
+     * _alive flag went false) until self dies. */
     rcgc_weakref_callback cb = m->wr.callback;
     if (cb == NULL) return;
     rcgc_incref(&m->wr.base);
