@@ -756,7 +756,10 @@ RCGC_API int rcgc_wvmap_contains(rcgc_runtime *rt, rcgc_object *map, const void 
 RCGC_API int rcgc_wvmap_delete(rcgc_runtime *rt, rcgc_object *map, const void *key,
                                size_t key_len);
 
-/* Weak set: items by identity, held weakly. */
+/* Weak set: items by identity, held weakly.  rcgc_wset_add, as
+ * rcgc_wkmap_set, makes the entry's weak reference first and frees it if
+ * the item (key) is there already (CPython's order: the allocation can
+ * start a collection). */
 RCGC_API rcgc_object *rcgc_wset_new(rcgc_runtime *rt);                         /* NEW */
 RCGC_API int rcgc_wset_add(rcgc_runtime *rt, rcgc_object *set, rcgc_object *item);
 RCGC_API int rcgc_wset_contains(rcgc_runtime *rt, rcgc_object *set, rcgc_object *item);
@@ -794,7 +797,11 @@ RCGC_API int rcgc_weak_clear(rcgc_runtime *rt, rcgc_object *container);
  * objects are BORROWED from the iterator, which keeps them alive until the
  * next call or rcgc_witer_end, and so is the key of a weak-value map.
  * Every begin must be paired with an end (the container is not compacted,
- * and is kept alive, until then).
+ * and is kept alive, until then).  As in CPython 3.11, the removal of an
+ * entry whose object dies while an iteration runs is pending: the entry
+ * (its dead weak reference, a weak-key map's value) stays until a commit
+ * point: the weak-value map's next operation, the weak set's next add,
+ * discard or clear, or the end of the last iteration (docs/weakref.md).
  */
 typedef struct rcgc_witer {
     rcgc_runtime *rt;         /* private */

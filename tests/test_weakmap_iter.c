@@ -914,7 +914,70 @@ TEST(set_out_of_memory_during_iteration)
     }
 }
 
-TEST_MAIN(T(iteration_order), T(iteration_destroy_while_iterating),
+/* CPython 3.11's commit points (weakref.py): an entry whose object dies
+ * while an iteration runs stays pending (its weak reference, and a weak-key
+ * map's value, live on) until the weak-value map's next operation (len,
+ * contains, get, set, delete, clear, a new iteration), the weak set's next
+ * add, discard or clear, or the end of the last iteration (python3, after
+ * gc.disable(): WeakValueDictionary: _pending_removals 1 after the death,
+ * 0 after "'x' in d"; WeakSet: 1 after "x in s", 0 after s.add(x);
+ * WeakKeyDictionary: 1 after in, get, set and len, 0 once the iterator is
+ * deleted). */
+TEST(pending_removals_commit_points)
+{
+    for (int kind = 0; kind < K_COUNT; kind++) {
+        rcgc_runtime *rt = t_runtime();
+        rcgc_object *c = c_new(rt, kind);
+        rcgc_object *a = t_wnode(rt, 1), *b = t_wnode(rt, 2);
+        CHECK_EQ(c_put(rt, c, kind, a), 0);
+        CHECK_EQ(c_put(rt, c, kind, b), 0);
+        rcgc_witer it;
+        CHECK_EQ(rcgc_witer_begin(rt, c, &it), 0);
+        CHECK_EQ(rcgc_witer_next(&it), 1);
+        rcgc_ssize live = t_live_objects(rt);
+        rcgc_decref(rt, b); /* dies; its entry is pending */
+        rcgc_ssize pending_left = live - 1; /* b only */
+        CHECK_EQ(t_live_objects(rt), pending_left);
+        char k[32];
+        /* operations that do not commit */
+        if (kind == K_SET) {
+            CHECK_EQ(rcgc_wset_contains(rt, c, a), 1);
+            CHECK_EQ(rcgc_weak_len(rt, c), 1);
+        } else if (kind == K_KMAP) {
+            CHECK_EQ(rcgc_wkmap_contains(rt, c, a), 1);
+            rcgc_object *v = rcgc_wkmap_get(rt, c, a);
+            CHECK(v != NULL);
+            rcgc_xdecref(rt, v);
+            CHECK_EQ(rcgc_weak_len(rt, c), 1);
+            rcgc_object *v2 = t_leaf(rt, 77);
+            CHECK_EQ(rcgc_wkmap_set(rt, c, a, v2), 0); /* replaces a's value */
+            rcgc_decref(rt, v2);
+            /* the old value lives on: the iterator stands on a's entry */
+            pending_left++;
+        }
+        CHECK_EQ(t_live_objects(rt), pending_left);
+        /* the commit */
+        if (kind == K_VMAP) {
+            CHECK_EQ(rcgc_wvmap_contains(rt, c, k, key_of(9, k)), 0);
+            CHECK_EQ(t_live_objects(rt), pending_left - 1); /* b's ref */
+        } else if (kind == K_SET) {
+            CHECK_EQ(rcgc_wset_add(rt, c, a), 0);
+            CHECK_EQ(t_live_objects(rt), pending_left - 1);
+        }
+        rcgc_witer_end(&it);
+        /* the end commits what is left: b's ref (and value), then lets go
+         * of the entry it stood on (weak-key map: a's old value) */
+        CHECK_EQ(t_live_objects(rt), pending_left - (kind == K_KMAP ? 3 : 1));
+        CHECK_EQ(rcgc_weak_len(rt, c), 1);
+        CHECK_EQ(rcgc_weakref_count(a), 1);
+        rcgc_decref(rt, a);
+        CHECK_EQ(rcgc_weak_len(rt, c), 0);
+        rcgc_decref(rt, c);
+        t_finish(rt);
+    }
+}
+
+TEST_MAIN(T(iteration_order), T(pending_removals_commit_points), T(iteration_destroy_while_iterating),
           T(iteration_len_cycles), T(iteration_len_race),
           T(iteration_collection_mid_iteration),
           T(iteration_current_item_kept_alive), T(iteration_with_changes),
