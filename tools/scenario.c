@@ -1200,7 +1200,7 @@ static int v2_put(const args *a)
     char iname[2 * NAME_MAX_LEN + 2];
     rcgc_object *c;
     if (A_name(a, 1, d) || A_name(a, 2, k) || A_name(a, 3, v) ||
-        bound_container(d, C_WVD | C_WKD, "a weak-value or weak-key dict", &c))
+        bound_container(d, C_WVD | C_WKD, "a weak dict", &c))
         return -1;
     if (container_kind(c) == C_WVD) {
         node *value;
@@ -1277,8 +1277,8 @@ static int v2_lookup(const args *a, int op)
     char d[NAME_MAX_LEN + 1], k[NAME_MAX_LEN + 1];
     rcgc_object *c;
     if (A_name(a, 1, d) || A_name(a, 2, k)) return -1;
-    if (op == 2 ? bound_container(d, C_WVD | C_WKD | C_WSET, "a weak container", &c)
-                : bound_container(d, C_WVD | C_WKD, "a weak-value or weak-key dict", &c))
+    if (op == 2 ? bound_container(d, C_WVD | C_WKD | C_WSET, "a container", &c)
+                : bound_container(d, C_WVD | C_WKD, "a weak dict", &c))
         return -1;
     int kind = container_kind(c);
     node *key = NULL;
@@ -1311,7 +1311,7 @@ static int v2_len(const args *a)
 {
     char d[NAME_MAX_LEN + 1];
     rcgc_object *c;
-    if (A_name(a, 1, d) || bound_container(d, C_WVD | C_WKD | C_WSET, "a weak container", &c))
+    if (A_name(a, 1, d) || bound_container(d, C_WVD | C_WKD | C_WSET, "a container", &c))
         return -1;
     invalidate(c, NULL);
     emit("len %s %td", d, rcgc_weak_len(R->rt, c));
@@ -1328,7 +1328,7 @@ static int v2_items(const args *a)
 {
     char d[NAME_MAX_LEN + 1];
     rcgc_object *c;
-    if (A_name(a, 1, d) || bound_container(d, C_WVD | C_WKD | C_WSET, "a weak container", &c))
+    if (A_name(a, 1, d) || bound_container(d, C_WVD | C_WKD | C_WSET, "a container", &c))
         return -1;
     invalidate(c, NULL);
     int kind = container_kind(c);
@@ -1377,7 +1377,7 @@ static int v2_iter(const args *a)
     char i[NAME_MAX_LEN + 1], d[NAME_MAX_LEN + 1];
     rcgc_object *c;
     if (A_name(a, 1, i) || A_name(a, 2, d) || unbound(i) ||
-        bound_container(d, C_WVD | C_WKD, "a weak-value or weak-key dict", &c))
+        bound_container(d, C_WVD | C_WKD, "a weak dict", &c))
         return -1;
     invalidate(c, NULL);
     iterobj *I = (iterobj *)rcgc_object_new(R->rt, &iter_type);
@@ -1404,7 +1404,7 @@ static int v2_next(const args *a)
     if (o == NULL) return -1;
     if (!is_iter(o)) return fail("'%s' is not an iterator", i);
     iterobj *I = (iterobj *)o;
-    if (I->invalid && I->active) return fail("iterator '%s' was invalidated", i);
+    if (I->invalid && I->active) return fail("'%s' is invalidated", i);
     if (!I->active) {
         emit("next %s end", i);
         return 0;
@@ -1599,7 +1599,6 @@ static int v2_clear(const args *a)
         rcgc_decref(R->rt, c);
         return 0;
     }
-    if (!is_node(c)) return fail("'%s' is not a node or a container", src);
     if (bound_tracked_node(src, &n)) return -1;
     rcgc_incref(&n->base);
     node_clear(R->rt, &n->base);
@@ -1998,7 +1997,7 @@ static int run_v2(const args *a)
         if (A_name(a, 1, n1) || bound_weak(n1, &wr)) return -1;
         struct wname *e = wnames_find(wr);
         if (e != NULL && e->plain == WN_METHOD)
-            return fail("'%s' is not a weak reference made by weak", n1);
+            return fail("'%s' is not made by weak", n1);
         emit("callback %s %s", n1, rcgc_weakref_has_callback(wr) ? "yes" : "none");
         return 0;
     }

@@ -232,6 +232,26 @@ static void commit_removals(rcgc_runtime *rt, wcontainer *c)
     maybe_compact(rt, c);
 }
 
+/* A weak-key map's len (CPython's _scrub_removals, issue 21173): pending
+ * entries that clear already took out of the map (no value left) go now;
+ * the others stay pending. */
+static void scrub_orphans(rcgc_runtime *rt, wcontainer *c)
+{
+    for (rcgc_ssize i = 0; i < c->npending;) {
+        rcgc_ssize ix = c->pending[i];
+        wentry *e = &c->entries[ix];
+        if (e->wr != NULL && e->wr->wr.referent == NULL && e->value != NULL) {
+            i++;
+            continue;
+        }
+        memmove(&c->pending[i], &c->pending[i + 1],
+                (size_t)(c->npending - i - 1) * sizeof *c->pending);
+        c->npending--;
+        if (e->wr != NULL && e->wr->wr.referent == NULL) entry_remove(rt, c, ix, 0);
+        i = 0; /* removing ran code: look again from the start */
+    }
+}
+
 /* The reaction of an entry's weak reference: its object died.  While an
  * iteration runs the entry only becomes pending (CPython 3.11: the
  * removal waits for the last iteration to end, or, weak-value map and weak
@@ -335,19 +355,33 @@ static int wc_ephemerons(rcgc_object *self, rcgc_visit_pair_fn visit,
  * looked for again from the cursor. */
 static void wc_remove_all(rcgc_runtime *rt, wcontainer *c, int last_first)
 {
+    /* clear on a weak-key map while an iteration runs: a pending entry
+     * lets go of its value (CPython's popitem pops it) but its weak
+     * reference stays pending (CPython's _pending_removals still holds it)
+     * until the commit or a len that scrubs (orphan: wr, no value). */
+    int orphan = last_first && c->kind == WC_KEY_MAP && c->iterating > 0;
     c->busy++;
     rcgc_ssize cur = last_first ? c->nentries - 1 : 0, seen = c->nentries;
     for (;;) {
         if (last_first) {
             if (c->nentries != seen) cur = c->nentries - 1; /* added meanwhile */
             seen = c->nentries;
-            while (cur >= 0 && c->entries[cur].wr == NULL) cur--;
+            while (cur >= 0 && (c->entries[cur].wr == NULL ||
+                                (orphan && c->entries[cur].value == NULL)))
+                cur--;
             if (cur < 0) break;
         } else {
             while (cur < c->nentries && c->entries[cur].wr == NULL) cur++;
             if (cur >= c->nentries) break;
         }
-        entry_remove(rt, c, cur, !entry_pending(c, cur));
+        int pending = entry_pending(c, cur);
+        if (orphan && pending) {
+            rcgc_object *value = c->entries[cur].value;
+            c->entries[cur].value = NULL;
+            rcgc_xdecref(rt, value);
+            continue;
+        }
+        entry_remove(rt, c, cur, !pending);
     }
     if (c->iterating == 0) c->npending = 0;
     c->busy--;
@@ -595,6 +629,7 @@ rcgc_ssize rcgc_weak_len(rcgc_runtime *rt, rcgc_object *container)
     wcontainer *c = as_container(container);
     if (c == NULL) return RCGC_EINVAL;
     if (c->kind == WC_VALUE_MAP) commit_removals(rt, c);
+    if (c->kind == WC_KEY_MAP) scrub_orphans(rt, c);
     return c->len;
 }
 

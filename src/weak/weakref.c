@@ -441,6 +441,10 @@ rcgc_object *rcgc_weakmethod_new(rcgc_runtime *rt,
     }
     weakmethod *m = (weakmethod *)weakref_alloc(rt, sizeof *m, WR_METHOD);
     if (m == NULL) return NULL;
+    /* In self's list before the reference to func is made, as CPython's
+     * WeakMethod.__new__ (ref.__new__, then ref(func, _cb)): when self and
+     * func are one object, the reference to func is the newer. */
+    insert_ref(self, &m->wr);
     if (type_is_weakrefable(func->type) && func->refcnt > 0) {
         m->func_ref = rcgc__weakref_new_internal(rt, func, method_func_died, m, 0);
         if (m->func_ref == NULL) {
@@ -455,7 +459,6 @@ rcgc_object *rcgc_weakmethod_new(rcgc_runtime *rt,
     m->wr.callback = callback;
     if (arg != NULL) rcgc_incref(arg);
     m->wr.cb_arg = arg;
-    insert_ref(self, &m->wr);
     return &m->wr.base;
 }
 
