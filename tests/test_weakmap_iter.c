@@ -977,7 +977,46 @@ TEST(pending_removals_commit_points)
     }
 }
 
-TEST_MAIN(T(iteration_order), T(pending_removals_commit_points), T(iteration_destroy_while_iterating),
+/* WeakKeyDictionary.clear during an iteration (popitem loop) takes the
+ * pending entries out of the map but not out of _pending_removals: their
+ * weak references live on until len scrubs them (issue 21173) or the
+ * iteration ends (python3, gc.disable(): after clear, pending 1, data 0,
+ * the pending ref still referenced; after len(k): 0 and 0). */
+TEST(weak_key_clear_keeps_pending_refs)
+{
+    for (int scrub = 0; scrub < 2; scrub++) {
+        rcgc_runtime *rt = t_runtime();
+        rcgc_object *c = c_new(rt, K_KMAP);
+        rcgc_object *o[3];
+        for (int i = 0; i < 3; i++) {
+            o[i] = t_wnode(rt, i);
+            CHECK_EQ(c_put(rt, c, K_KMAP, o[i]), 0);
+        }
+        rcgc_witer it;
+        CHECK_EQ(rcgc_witer_begin(rt, c, &it), 0);
+        CHECK_EQ(rcgc_witer_next(&it), 1);
+        rcgc_decref(rt, o[1]); /* pending: its ref and value live on */
+        rcgc_ssize live = t_live_objects(rt);
+        CHECK_EQ(rcgc_weak_clear(rt, c), 0);
+        /* o[2]'s ref and value go; o[1]'s value goes, its ref waits; o[0]'s
+         * ref goes, its value is held by the iterator */
+        CHECK_EQ(t_live_objects(rt), live - 4);
+        if (scrub) {
+            CHECK_EQ(rcgc_weak_len(rt, c), 0);
+            CHECK_EQ(t_live_objects(rt), live - 5);
+        }
+        rcgc_witer_end(&it);
+        CHECK_EQ(t_live_objects(rt), live - 6); /* the ref, o[0]'s value */
+        CHECK_EQ(rcgc_weak_len(rt, c), 0);
+        rcgc_decref(rt, o[0]);
+        rcgc_decref(rt, o[2]);
+        rcgc_decref(rt, c);
+        t_finish(rt);
+    }
+}
+
+TEST_MAIN(T(iteration_order), T(pending_removals_commit_points),
+          T(weak_key_clear_keeps_pending_refs), T(iteration_destroy_while_iterating),
           T(iteration_len_cycles), T(iteration_len_race),
           T(iteration_collection_mid_iteration),
           T(iteration_current_item_kept_alive), T(iteration_with_changes),
