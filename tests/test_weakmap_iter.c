@@ -1015,7 +1015,39 @@ TEST(weak_key_clear_keeps_pending_refs)
     }
 }
 
-TEST_MAIN(T(iteration_order), T(pending_removals_commit_points),
+/* Pending entries keep their index slots: growing the index while many
+ * are pending must size it for them too (found by the v2 differential
+ * campaign: the index filled up and a lookup probed forever). */
+TEST(index_grows_with_pending_entries)
+{
+    rcgc_runtime *rt = t_runtime();
+    rcgc_object *c = c_new(rt, K_KMAP);
+    rcgc_object *o[40];
+    for (int i = 0; i < 8; i++) {
+        o[i] = t_wnode(rt, i);
+        CHECK_EQ(c_put(rt, c, K_KMAP, o[i]), 0);
+    }
+    rcgc_witer it;
+    CHECK_EQ(rcgc_witer_begin(rt, c, &it), 0);
+    CHECK_EQ(rcgc_witer_next(&it), 1);
+    for (int i = 1; i < 8; i++) rcgc_decref(rt, o[i]); /* 7 pending */
+    for (int i = 8; i < 40; i++) {
+        o[i] = t_wnode(rt, i);
+        CHECK_EQ(c_put(rt, c, K_KMAP, o[i]), 0);
+        CHECK_EQ(rcgc_wkmap_contains(rt, c, o[i]), 1);
+        CHECK_EQ(rcgc_check(rt), 0);
+    }
+    CHECK_EQ(rcgc_weak_len(rt, c), 33);
+    rcgc_witer_end(&it);
+    CHECK_EQ(rcgc_weak_len(rt, c), 33);
+    rcgc_decref(rt, o[0]);
+    for (int i = 8; i < 40; i++) rcgc_decref(rt, o[i]);
+    CHECK_EQ(rcgc_weak_len(rt, c), 0);
+    rcgc_decref(rt, c);
+    t_finish(rt);
+}
+
+TEST_MAIN(T(iteration_order), T(pending_removals_commit_points), T(index_grows_with_pending_entries),
           T(weak_key_clear_keeps_pending_refs), T(iteration_destroy_while_iterating),
           T(iteration_len_cycles), T(iteration_len_race),
           T(iteration_collection_mid_iteration),

@@ -1363,7 +1363,7 @@ static int v2_items(const args *a)
         n++;
     }
     rcgc_witer_end(&it);
-    qsort(texts, n, sizeof *texts, cmp_strings);
+    if (n > 0) qsort(texts, n, sizeof *texts, cmp_strings);
     char head[NAME_MAX_LEN + 16];
     snprintf(head, sizeof head, "items %s", d);
     emit_list(head, (const char **)texts, n, 1);

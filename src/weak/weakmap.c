@@ -174,8 +174,11 @@ static int ensure_room(rcgc_runtime *rt, wcontainer *c)
         return RCGC_ENOMEM;
     /* Rebuild at two thirds full (dummies count), to at most half. */
     if ((c->index_used + 1) * 3 > c->index_size * 2) {
-        rcgc_ssize size = 8;
-        while ((c->len + 1) * 2 > size) size *= 2;
+        /* every entry with a weak reference gets a slot: pending ones
+         * (not in len) too */
+        rcgc_ssize held = 0, size = 8;
+        for (rcgc_ssize i = 0; i < c->nentries; i++) held += c->entries[i].wr != NULL;
+        while ((held + 1) * 2 > size) size *= 2;
         if (size > INT32_MAX) return RCGC_ENOMEM;
         if (index_rebuild(rt, c, size) != 0) return RCGC_ENOMEM;
     }
