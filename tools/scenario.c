@@ -1839,6 +1839,8 @@ static int v2_referrers(const args *a)
     if (A_name(a, 1, name)) return -1;
     rcgc_object *o = bound(name);
     if (o == NULL) return -1;
+    if (!is_node(o) && !rcgc_is_weakref(o))
+        return fail("'%s' is not a node or a weak reference", name);
     rcgc_object **holders;
     rcgc_ssize n = rcgc_gc_get_referrers(R->rt, &o, 1, &holders);
     if (n < 0) return R->nomem = 1, 0;
