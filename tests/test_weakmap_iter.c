@@ -1047,7 +1047,43 @@ TEST(index_grows_with_pending_entries)
     t_finish(rt);
 }
 
-TEST_MAIN(T(iteration_order), T(pending_removals_commit_points), T(index_grows_with_pending_entries),
+/* A weak-key map's values are plain strong references while an iteration
+ * runs: a key found unreachable by a collection then leaves its entry
+ * pending, and the value must live until the commit (CPython: the dict
+ * holds it; python3 with an iterator started: the value's weak reference
+ * stays alive across gc.collect() and dies when the iteration ends; v2
+ * case v2_iter_registered_key_collected). */
+TEST(weak_key_values_strong_during_iteration)
+{
+    rcgc_runtime *rt = t_runtime();
+    rcgc_object *c = c_new(rt, K_KMAP);
+    rcgc_object *k1 = t_self_cycle(rt, &t_wnode_type, 1);
+    rcgc_object *k2 = t_wnode(rt, 2);
+    rcgc_object *v1 = t_wnode(rt, 11);
+    rcgc_object *w1 = rcgc_weakref_new(rt, v1, NULL, NULL);
+    CHECK_EQ(rcgc_wkmap_set(rt, c, k1, v1), 0);
+    CHECK_EQ(c_put(rt, c, K_KMAP, k2), 0);
+    rcgc_decref(rt, v1);
+    rcgc_witer it;
+    CHECK_EQ(rcgc_witer_begin(rt, c, &it), 0);
+    rcgc_decref(rt, k1);
+    CHECK_EQ(rcgc_gc_collect(rt, 2), 1); /* k1 only; its entry waits */
+    CHECK(t_wr_alive(rt, w1));
+    CHECK_EQ(rcgc_weak_len(rt, c), 1);
+    CHECK_EQ(rcgc_witer_next(&it), 1);
+    CHECK(it.key_obj == k2);
+    CHECK_EQ(rcgc_witer_next(&it), 0);
+    CHECK(t_wr_alive(rt, w1));
+    rcgc_witer_end(&it); /* the commit frees the entry's ref and v1 */
+    CHECK(!t_wr_alive(rt, w1));
+    rcgc_decref(rt, w1);
+    rcgc_decref(rt, k2);
+    rcgc_decref(rt, c);
+    t_finish(rt);
+}
+
+TEST_MAIN(T(iteration_order), T(pending_removals_commit_points),
+          T(weak_key_values_strong_during_iteration), T(index_grows_with_pending_entries),
           T(weak_key_clear_keeps_pending_refs), T(iteration_destroy_while_iterating),
           T(iteration_len_cycles), T(iteration_len_race),
           T(iteration_collection_mid_iteration),

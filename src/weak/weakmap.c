@@ -332,8 +332,12 @@ static int wc_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg)
         if (e->wr == NULL) continue;
         RCGC_VISIT(e->wr);
         /* a value whose key is dead (its removal pending) is an ordinary
-         * strong reference, no longer an ephemeron */
-        if (c->kind == WC_KEY_MAP && e->wr->wr.referent == NULL) RCGC_VISIT(e->value);
+         * strong reference, no longer an ephemeron; so is every value while
+         * an iteration runs: a key that dies then leaves its entry, value
+         * included, pending until the commit (CPython's dict holds it), so
+         * the value must not die with the key */
+        if (c->kind == WC_KEY_MAP && (e->wr->wr.referent == NULL || c->iterating > 0))
+            RCGC_VISIT(e->value);
     }
     return 0;
 }
@@ -342,6 +346,7 @@ static int wc_ephemerons(rcgc_object *self, rcgc_visit_pair_fn visit,
                          void *arg)
 {
     wcontainer *c = (wcontainer *)self;
+    if (c->iterating > 0) return 0; /* all strong meanwhile: wc_traverse */
     for (rcgc_ssize i = 0; i < c->nentries; i++) {
         const wentry *e = &c->entries[i];
         if (e->wr == NULL || e->wr->wr.referent == NULL) continue;
