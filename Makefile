@@ -110,7 +110,7 @@ fuzz:
 	@CC=clang $(call configure,$(BUILD)/fuzz,-DCMAKE_BUILD_TYPE=Debug -DRCGC_DEBUG=3 -DRCGC_SANITIZE=address$(,)undefined -DRCGC_FUZZ=ON -DRCGC_BUILD_TESTS=OFF -DRCGC_BUILD_EXAMPLES=OFF -DRCGC_BUILD_BENCH=OFF)
 	$(CMAKE) --build $(BUILD)/fuzz -j$(JOBS) --target fuzz_scenario fuzz_snapshot fuzz_serve
 	mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/seeds $(BUILD)/fuzz/corpus-snapshot $(BUILD)/fuzz/seeds-snapshot
-	cp tests/diff/cases/*.scn $(BUILD)/fuzz/seeds/
+	cp tests/diff/cases/*.scn tests/fuzz/seeds/*.scn $(BUILD)/fuzz/seeds/
 	cd $(BUILD)/fuzz && ./bin/fuzz_scenario -max_total_time=$(FUZZ_TIME) -timeout=10 \
 	  -rss_limit_mb=2048 -dict=$(CURDIR)/tests/fuzz/scenario.dict -artifact_prefix=./ \
 	  -print_final_stats=1 corpus seeds

@@ -714,6 +714,14 @@ RCGC_API int rcgc_is_weakref(const rcgc_object *o);
  * when wr is not a weak reference. */
 RCGC_API int rcgc_weakref_has_callback(const rcgc_object *wr);
 
+/* 1 if wr is its referent's basic weak reference: the shared one without
+ * callback or argument that rcgc_weakref_new(rt, obj, NULL, NULL) returns
+ * (CPython's ref(obj)), first in rcgc_weakref_list while it lives.  0 for
+ * every other weak reference (with a callback, weak methods, the internal
+ * ones of weak containers and finalize objects), for dead ones, and for
+ * objects that are not weak references.  Reads only; takes no reference. */
+RCGC_API int rcgc_weakref_is_basic(const rcgc_object *wr);
+
 /* The number of weak references to obj (0 for non-weakrefable types). */
 RCGC_API rcgc_ssize rcgc_weakref_count(const rcgc_object *obj);
 
@@ -762,7 +770,10 @@ RCGC_API int rcgc_wvmap_contains(rcgc_runtime *rt, rcgc_object *map, const void 
 RCGC_API int rcgc_wvmap_delete(rcgc_runtime *rt, rcgc_object *map, const void *key,
                                size_t key_len);
 
-/* Weak set: items by identity, held weakly. */
+/* Weak set: items by identity, held weakly.  rcgc_wset_add, as
+ * rcgc_wkmap_set, makes the entry's weak reference first and frees it if
+ * the item (key) is there already (CPython's order: the allocation can
+ * start a collection). */
 RCGC_API rcgc_object *rcgc_wset_new(rcgc_runtime *rt);                         /* NEW */
 RCGC_API int rcgc_wset_add(rcgc_runtime *rt, rcgc_object *set, rcgc_object *item);
 RCGC_API int rcgc_wset_contains(rcgc_runtime *rt, rcgc_object *set, rcgc_object *item);
@@ -800,7 +811,11 @@ RCGC_API int rcgc_weak_clear(rcgc_runtime *rt, rcgc_object *container);
  * objects are BORROWED from the iterator, which keeps them alive until the
  * next call or rcgc_witer_end, and so is the key of a weak-value map.
  * Every begin must be paired with an end (the container is not compacted,
- * and is kept alive, until then).
+ * and is kept alive, until then).  As in CPython 3.11, the removal of an
+ * entry whose object dies while an iteration runs is pending: the entry
+ * (its dead weak reference, a weak-key map's value) stays until a commit
+ * point: the weak-value map's next operation, the weak set's next add,
+ * discard or clear, or the end of the last iteration (docs/weakref.md).
  */
 typedef struct rcgc_witer {
     rcgc_runtime *rt;         /* private */

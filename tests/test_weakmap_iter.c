@@ -195,8 +195,11 @@ TEST(iteration_len_race)
 }
 
 /* docs/weakref.md "Iteration": an entry whose object dies in a collection
- * triggered in the middle of the iteration is removed at once and not
- * yielded; len is exact; the entries before and after are unaffected. */
+ * triggered in the middle of the iteration is not yielded and len
+ * excludes it at once; its removal is pending (CPython's
+ * _pending_removals), so its weak reference is not freed by the collection
+ * (not counted) but when the iteration ends; the entries before and after
+ * are unaffected. */
 TEST(iteration_collection_mid_iteration)
 {
     for (int kind = 0; kind < K_COUNT; kind++) {
@@ -215,13 +218,18 @@ TEST(iteration_collection_mid_iteration)
         CHECK_EQ(it_id(&it, kind), 0);
         CHECK_EQ(rcgc_witer_next(&it), 1);
         CHECK_EQ(it_id(&it, kind), 1); /* held by the iterator now */
-        CHECK_EQ(rcgc_gc_collect(rt, 2), 4); /* 3 and 5, and their refs */
+        rcgc_ssize live = t_live_objects(rt);
+        CHECK_EQ(rcgc_gc_collect(rt, 2), 2); /* 3 and 5; their refs wait */
+        CHECK_EQ(t_live_objects(rt), live - 2);
         CHECK_EQ(rcgc_weak_len(rt, c), 4);
         int got[8], n = 0;
         while (rcgc_witer_next(&it)) got[n++] = it_id(&it, kind);
         CHECK_EQ(n, 2);
         if (n == 2) CHECK(got[0] == 2 && got[1] == 4);
         rcgc_witer_end(&it);
+        /* committed: the two refs (and the weak-key map's two values,
+         * which the pending entries held, as CPython's dict does) */
+        CHECK_EQ(t_live_objects(rt), live - (kind == K_KMAP ? 6 : 4));
         CHECK_EQ(rcgc_weak_len(rt, c), 4);
         CHECK_EQ(rcgc_gc_collect(rt, 2), 2); /* 1, released by the iterator */
         CHECK_ITER(rt, c, kind, 0, 2, 4);
@@ -700,8 +708,11 @@ TEST(set_out_of_memory)
  * allocates a new weak reference (and key copy) to replace the value; on
  * failure the old value stays, on success the new one is there (and the
  * old one has no weak reference left).  The weak set and the weak-key map
- * allocate nothing then: adding the item again, or replacing the value,
- * works while every allocation fails. */
+ * also make their new weak reference first, as CPython's WeakSet.add and
+ * WeakKeyDictionary.__setitem__ do (v2 scenario contract 6.3: the
+ * allocation counts, and may collect), and free it when the key is there:
+ * while every allocation fails, adding the item again, or replacing the
+ * value, fails with RCGC_ENOMEM and changes nothing. */
 TEST(replace_out_of_memory)
 {
     for (int size = 1; size <= 20; size++) {
@@ -755,16 +766,30 @@ TEST(replace_out_of_memory)
             CHECK_EQ(c_put(rt, c, kind, o[i]), 0);
         }
         rcgc_object *v = t_leaf(rt, 1004);
+        rcgc_object *old = kind == K_KMAP ? rcgc_wkmap_get(rt, c, o[4]) : NULL;
+        rcgc_ssize live = t_live_objects(rt);
         t_alloc_state.fail_after = t_alloc_state.calls;
-        CHECK_EQ(c_put_v(rt, c, kind, o[4], v), 0);
-        CHECK_EQ(t_alloc_state.failures, 0);
+        CHECK_EQ(c_put_v(rt, c, kind, o[4], v), RCGC_ENOMEM);
+        CHECK_EQ(t_alloc_state.failures, 1);
         t_alloc_state.fail_after = 0;
+        CHECK_EQ(t_live_objects(rt), live);
         CHECK_EQ(rcgc_weak_len(rt, c), 5);
+        CHECK_EQ(rcgc_weakref_count(o[4]), 1);
+        if (kind == K_KMAP) {
+            rcgc_object *got = rcgc_wkmap_get(rt, c, o[4]);
+            CHECK(got == old);
+            rcgc_xdecref(rt, got);
+        }
+        /* and with memory: the new reference is made and freed */
+        CHECK_EQ(c_put_v(rt, c, kind, o[4], v), 0);
+        CHECK_EQ(t_live_objects(rt), live);
+        CHECK_EQ(rcgc_weakref_count(o[4]), 1);
         if (kind == K_KMAP) {
             rcgc_object *got = rcgc_wkmap_get(rt, c, o[4]);
             CHECK(got == v);
             rcgc_xdecref(rt, got);
         }
+        rcgc_xdecref(rt, old);
         rcgc_decref(rt, v);
         for (int i = 0; i < 5; i++) rcgc_decref(rt, o[i]);
         rcgc_decref(rt, c);
@@ -889,7 +914,177 @@ TEST(set_out_of_memory_during_iteration)
     }
 }
 
-TEST_MAIN(T(iteration_order), T(iteration_destroy_while_iterating),
+/* CPython 3.11's commit points (weakref.py): an entry whose object dies
+ * while an iteration runs stays pending (its weak reference, and a weak-key
+ * map's value, live on) until the weak-value map's next operation (len,
+ * contains, get, set, delete, clear, a new iteration), the weak set's next
+ * add, discard or clear, or the end of the last iteration (python3, after
+ * gc.disable(): WeakValueDictionary: _pending_removals 1 after the death,
+ * 0 after "'x' in d"; WeakSet: 1 after "x in s", 0 after s.add(x);
+ * WeakKeyDictionary: 1 after in, get, set and len, 0 once the iterator is
+ * deleted). */
+TEST(pending_removals_commit_points)
+{
+    for (int kind = 0; kind < K_COUNT; kind++) {
+        rcgc_runtime *rt = t_runtime();
+        rcgc_object *c = c_new(rt, kind);
+        rcgc_object *a = t_wnode(rt, 1), *b = t_wnode(rt, 2);
+        CHECK_EQ(c_put(rt, c, kind, a), 0);
+        CHECK_EQ(c_put(rt, c, kind, b), 0);
+        rcgc_witer it;
+        CHECK_EQ(rcgc_witer_begin(rt, c, &it), 0);
+        CHECK_EQ(rcgc_witer_next(&it), 1);
+        rcgc_ssize live = t_live_objects(rt);
+        rcgc_decref(rt, b); /* dies; its entry is pending */
+        rcgc_ssize pending_left = live - 1; /* b only */
+        CHECK_EQ(t_live_objects(rt), pending_left);
+        char k[32];
+        /* operations that do not commit */
+        if (kind == K_SET) {
+            CHECK_EQ(rcgc_wset_contains(rt, c, a), 1);
+            CHECK_EQ(rcgc_weak_len(rt, c), 1);
+        } else if (kind == K_KMAP) {
+            CHECK_EQ(rcgc_wkmap_contains(rt, c, a), 1);
+            rcgc_object *v = rcgc_wkmap_get(rt, c, a);
+            CHECK(v != NULL);
+            rcgc_xdecref(rt, v);
+            CHECK_EQ(rcgc_weak_len(rt, c), 1);
+            rcgc_object *v2 = t_leaf(rt, 77);
+            CHECK_EQ(rcgc_wkmap_set(rt, c, a, v2), 0); /* replaces a's value */
+            rcgc_decref(rt, v2);
+            /* the old value lives on: the iterator stands on a's entry */
+            pending_left++;
+        }
+        CHECK_EQ(t_live_objects(rt), pending_left);
+        /* the commit */
+        if (kind == K_VMAP) {
+            CHECK_EQ(rcgc_wvmap_contains(rt, c, k, key_of(9, k)), 0);
+            CHECK_EQ(t_live_objects(rt), pending_left - 1); /* b's ref */
+        } else if (kind == K_SET) {
+            CHECK_EQ(rcgc_wset_add(rt, c, a), 0);
+            CHECK_EQ(t_live_objects(rt), pending_left - 1);
+        }
+        rcgc_witer_end(&it);
+        /* the end commits what is left: b's ref (and value), then lets go
+         * of the entry it stood on (weak-key map: a's old value) */
+        CHECK_EQ(t_live_objects(rt), pending_left - (kind == K_KMAP ? 3 : 1));
+        CHECK_EQ(rcgc_weak_len(rt, c), 1);
+        CHECK_EQ(rcgc_weakref_count(a), 1);
+        rcgc_decref(rt, a);
+        CHECK_EQ(rcgc_weak_len(rt, c), 0);
+        rcgc_decref(rt, c);
+        t_finish(rt);
+    }
+}
+
+/* WeakKeyDictionary.clear during an iteration (popitem loop) takes the
+ * pending entries out of the map but not out of _pending_removals: their
+ * weak references live on until len scrubs them (issue 21173) or the
+ * iteration ends (python3, gc.disable(): after clear, pending 1, data 0,
+ * the pending ref still referenced; after len(k): 0 and 0). */
+TEST(weak_key_clear_keeps_pending_refs)
+{
+    for (int scrub = 0; scrub < 2; scrub++) {
+        rcgc_runtime *rt = t_runtime();
+        rcgc_object *c = c_new(rt, K_KMAP);
+        rcgc_object *o[3];
+        for (int i = 0; i < 3; i++) {
+            o[i] = t_wnode(rt, i);
+            CHECK_EQ(c_put(rt, c, K_KMAP, o[i]), 0);
+        }
+        rcgc_witer it;
+        CHECK_EQ(rcgc_witer_begin(rt, c, &it), 0);
+        CHECK_EQ(rcgc_witer_next(&it), 1);
+        rcgc_decref(rt, o[1]); /* pending: its ref and value live on */
+        rcgc_ssize live = t_live_objects(rt);
+        CHECK_EQ(rcgc_weak_clear(rt, c), 0);
+        /* o[2]'s ref and value go; o[1]'s value goes, its ref waits; o[0]'s
+         * ref goes, its value is held by the iterator */
+        CHECK_EQ(t_live_objects(rt), live - 4);
+        if (scrub) {
+            CHECK_EQ(rcgc_weak_len(rt, c), 0);
+            CHECK_EQ(t_live_objects(rt), live - 5);
+        }
+        rcgc_witer_end(&it);
+        CHECK_EQ(t_live_objects(rt), live - 6); /* the ref, o[0]'s value */
+        CHECK_EQ(rcgc_weak_len(rt, c), 0);
+        rcgc_decref(rt, o[0]);
+        rcgc_decref(rt, o[2]);
+        rcgc_decref(rt, c);
+        t_finish(rt);
+    }
+}
+
+/* Pending entries keep their index slots: growing the index while many
+ * are pending must size it for them too (found by the v2 differential
+ * campaign: the index filled up and a lookup probed forever). */
+TEST(index_grows_with_pending_entries)
+{
+    rcgc_runtime *rt = t_runtime();
+    rcgc_object *c = c_new(rt, K_KMAP);
+    rcgc_object *o[40];
+    for (int i = 0; i < 8; i++) {
+        o[i] = t_wnode(rt, i);
+        CHECK_EQ(c_put(rt, c, K_KMAP, o[i]), 0);
+    }
+    rcgc_witer it;
+    CHECK_EQ(rcgc_witer_begin(rt, c, &it), 0);
+    CHECK_EQ(rcgc_witer_next(&it), 1);
+    for (int i = 1; i < 8; i++) rcgc_decref(rt, o[i]); /* 7 pending */
+    for (int i = 8; i < 40; i++) {
+        o[i] = t_wnode(rt, i);
+        CHECK_EQ(c_put(rt, c, K_KMAP, o[i]), 0);
+        CHECK_EQ(rcgc_wkmap_contains(rt, c, o[i]), 1);
+        CHECK_EQ(rcgc_check(rt), 0);
+    }
+    CHECK_EQ(rcgc_weak_len(rt, c), 33);
+    rcgc_witer_end(&it);
+    CHECK_EQ(rcgc_weak_len(rt, c), 33);
+    rcgc_decref(rt, o[0]);
+    for (int i = 8; i < 40; i++) rcgc_decref(rt, o[i]);
+    CHECK_EQ(rcgc_weak_len(rt, c), 0);
+    rcgc_decref(rt, c);
+    t_finish(rt);
+}
+
+/* A weak-key map's values are plain strong references while an iteration
+ * runs: a key found unreachable by a collection then leaves its entry
+ * pending, and the value must live until the commit (CPython: the dict
+ * holds it; python3 with an iterator started: the value's weak reference
+ * stays alive across gc.collect() and dies when the iteration ends; v2
+ * case v2_iter_registered_key_collected). */
+TEST(weak_key_values_strong_during_iteration)
+{
+    rcgc_runtime *rt = t_runtime();
+    rcgc_object *c = c_new(rt, K_KMAP);
+    rcgc_object *k1 = t_self_cycle(rt, &t_wnode_type, 1);
+    rcgc_object *k2 = t_wnode(rt, 2);
+    rcgc_object *v1 = t_wnode(rt, 11);
+    rcgc_object *w1 = rcgc_weakref_new(rt, v1, NULL, NULL);
+    CHECK_EQ(rcgc_wkmap_set(rt, c, k1, v1), 0);
+    CHECK_EQ(c_put(rt, c, K_KMAP, k2), 0);
+    rcgc_decref(rt, v1);
+    rcgc_witer it;
+    CHECK_EQ(rcgc_witer_begin(rt, c, &it), 0);
+    rcgc_decref(rt, k1);
+    CHECK_EQ(rcgc_gc_collect(rt, 2), 1); /* k1 only; its entry waits */
+    CHECK(t_wr_alive(rt, w1));
+    CHECK_EQ(rcgc_weak_len(rt, c), 1);
+    CHECK_EQ(rcgc_witer_next(&it), 1);
+    CHECK(it.key_obj == k2);
+    CHECK_EQ(rcgc_witer_next(&it), 0);
+    CHECK(t_wr_alive(rt, w1));
+    rcgc_witer_end(&it); /* the commit frees the entry's ref and v1 */
+    CHECK(!t_wr_alive(rt, w1));
+    rcgc_decref(rt, w1);
+    rcgc_decref(rt, k2);
+    rcgc_decref(rt, c);
+    t_finish(rt);
+}
+
+TEST_MAIN(T(iteration_order), T(pending_removals_commit_points),
+          T(weak_key_values_strong_during_iteration), T(index_grows_with_pending_entries),
+          T(weak_key_clear_keeps_pending_refs), T(iteration_destroy_while_iterating),
           T(iteration_len_cycles), T(iteration_len_race),
           T(iteration_collection_mid_iteration),
           T(iteration_current_item_kept_alive), T(iteration_with_changes),

@@ -566,7 +566,40 @@ TEST(has_callback_semantics)
     t_finish(rt);
 }
 
-TEST_MAIN(T(basic_ref_alive_then_dead), T(basic_callback_once),
+/* rcgc_weakref_is_basic: only the shared callback-free reference, and only
+ * while it lives (CPython: the one ref(o) returns). */
+TEST(is_basic_semantics)
+{
+    rcgc_runtime *rt = t_runtime();
+    reset();
+    rcgc_object *o = t_new(rt, &t_wnode_type, 0);
+    rcgc_object *cb = rcgc_weakref_new(rt, o, cb_record, NULL);
+    rcgc_object *basic = rcgc_weakref_new(rt, o, NULL, NULL);
+    rcgc_object *func = t_new(rt, &t_wnode_type, 0);
+    rcgc_object *wm = rcgc_weakmethod_new(rt, o, func, NULL, NULL);
+    rcgc_object *ws = rcgc_wset_new(rt);
+    CHECK_EQ(rcgc_wset_add(rt, ws, o), 0);
+    rcgc_object **refs;
+    rcgc_ssize n = rcgc_weakref_list(rt, o, &refs);
+    CHECK_EQ(n, 4);
+    CHECK(refs[0] == basic);
+    for (rcgc_ssize i = 0; i < n; i++) CHECK_EQ(rcgc_weakref_is_basic(refs[i]), i == 0);
+    rcgc_objects_free(rt, refs, n);
+    CHECK_EQ(rcgc_weakref_is_basic(cb), 0);
+    CHECK_EQ(rcgc_weakref_is_basic(wm), 0);
+    CHECK_EQ(rcgc_weakref_is_basic(o), 0);
+    CHECK_EQ(rcgc_weakref_is_basic(NULL), 0);
+    rcgc_decref(rt, ws);
+    rcgc_decref(rt, wm);
+    rcgc_decref(rt, func);
+    rcgc_decref(rt, o);
+    CHECK_EQ(rcgc_weakref_is_basic(basic), 0); /* dead */
+    rcgc_decref(rt, basic);
+    rcgc_decref(rt, cb);
+    t_finish(rt);
+}
+
+TEST_MAIN(T(basic_ref_alive_then_dead), T(is_basic_semantics), T(basic_callback_once),
           T(ref_reuse_and_list_order), T(getweakrefcount),
           T(getweakrefs_after_deletions), T(not_weakrefable_is_enotweak),
           T(multiple_callbacks), T(callbacks_newest_first_on_refcount_death),

@@ -171,6 +171,14 @@ TEST(weakmethod_dies_with_either_callback_once)
         CHECK(s == NULL && f == NULL);
         CHECK_EQ(g.calls, 1);
         CHECK(g.last_wr == r);
+        if (first == 1) {
+            /* func died: the method is dead but still a live weak reference
+             * to o, in o's list (python3: getweakrefs(o) == [r]) */
+            CHECK_EQ(rcgc_weakref_count(o), 1);
+            rcgc_object *got = rcgc_weakref_get(rt, r);
+            CHECK(got == o);
+            rcgc_xdecref(rt, got);
+        }
         rcgc_decref(rt, first == 0 ? fn : o);
         CHECK_EQ(g.calls, 1);
         CHECK_EQ(rcgc_weakmethod_get(rt, r, &s, &f), 0);
@@ -183,6 +191,16 @@ TEST(weakmethod_dies_with_either_callback_once)
     rcgc_object *rs = rcgc_weakmethod_new(rt, sf, sf, cb_record, NULL);
     REQUIRE(rs != NULL);
     CHECK_EQ(rcgc_weakref_count(sf), 2);
+    {
+        /* the method joins the list before its reference to func is made:
+         * func's reference is the newer, listed first (python3, f bound to
+         * itself: getweakrefs(f)[1] is the WeakMethod) */
+        rcgc_object **refs;
+        rcgc_ssize n = rcgc_weakref_list(rt, sf, &refs);
+        CHECK_EQ(n, 2);
+        if (n == 2) CHECK(refs[0] != rs && refs[1] == rs);
+        rcgc_objects_free(rt, refs, n);
+    }
     rcgc_decref(rt, sf);
     CHECK_EQ(g.calls, 1);
     rcgc_decref(rt, rs);

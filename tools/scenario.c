@@ -99,10 +99,12 @@ struct runner {
     size_t nwnames, wcap;
 };
 
-/* The name of a weak reference (plain: the basic, shared reference). */
+/* The name of a weak reference, a container or a finalize object, and its
+ * kind (WN_PLAIN: the basic, shared reference). */
+enum { WN_WEAK, WN_PLAIN, WN_METHOD, WN_INTERNAL, WN_OTHER };
 struct wname {
     const rcgc_object *wr; /* NULL: empty slot */
-    int plain;
+    int plain;             /* WN_* below */
     char name[NAME_MAX_LEN + 1];
 };
 
@@ -550,6 +552,18 @@ static void deref_text(const char *wname, char *buf, size_t size, rcgc_object **
         snprintf(buf, size, "deref %s none", wname);
         return;
     }
+    struct wname *e = wnames_find(wr);
+    if (e != NULL && e->plain == WN_METHOD) {
+        rcgc_object *self, *func;
+        if (rcgc_weakmethod_get(R->rt, wr, &self, &func) == 1) {
+            snprintf(buf, size, "deref %s %s %s", wname, name_of(self), name_of(func));
+            rcgc_decref(R->rt, func);
+            *alive = self;
+        } else {
+            snprintf(buf, size, "deref %s dead", wname);
+        }
+        return;
+    }
     rcgc_object *o = rcgc_weakref_get(R->rt, wr);
     snprintf(buf, size, "deref %s %s", wname, o != NULL ? name_of(o) : "dead");
     *alive = o;
@@ -583,7 +597,7 @@ static void action(const char *hook, rcgc_object *obj, const char *name, const m
         }
         break;
     case MODE_DEREF: {
-        char text[2 * NAME_MAX_LEN + 16];
+        char text[3 * NAME_MAX_LEN + 16];
         rcgc_object *o;
         deref_text(m->root, text, sizeof text, &o);
         emit("%s", text);
@@ -971,10 +985,12 @@ static size_t find_colon(const char *text, size_t avail, size_t len)
     return len;
 }
 
-/* MODE text (after "fin=", "del=", "cb="): hook 0 fin, 1 del, 2 cb. */
+/* MODE text (after "fin=", "del=", "cb=", "fn="): hook 0 fin, 1 del, 2 cb,
+ * 3 fn (a finalize function: the modes of a callback). */
 static int v2_mode(const char *text, size_t avail, size_t len, int hook, mode *m)
 {
-    static const char *const kinds[] = {"finalizer", "legacy finalizer", "callback"};
+    static const char *const kinds[] = {"finalizer", "legacy finalizer", "callback",
+                                        "finalize function"};
     static const struct {
         const char *word;
         enum mode_kind kind;
@@ -989,7 +1005,7 @@ static int v2_mode(const char *text, size_t avail, size_t len, int hook, mode *m
     int w = -1;
     for (int i = 0; i < (int)(sizeof words / sizeof words[0]); i++)
         if (colon == strlen(words[i].word) && memcmp(text, words[i].word, colon) == 0) w = i;
-    if (w < 0 || (hook == 2 && !words[w].cb) || (words[w].named != 0) != (colon < len))
+    if (w < 0 || (hook >= 2 && !words[w].cb) || (words[w].named != 0) != (colon < len))
         return fail("unknown %s mode %s", kinds[hook], quote(text, len));
     memset(m, 0, sizeof *m);
     m->kind = words[w].kind;
@@ -1033,6 +1049,483 @@ static int bound_weak(const char *name, rcgc_object **out)
     if (o == NULL) return -1;
     if (!rcgc_is_weakref(o)) return fail("'%s' is not a weak reference", name);
     *out = o;
+    return 0;
+}
+
+/* ---- weak containers, iterators, weak methods, finalize objects (v2
+ * sections 4.4-4.6 and 6) ---- */
+
+/* The library's container and finalize types, learnt from the first object
+ * of each kind made (rcgc_object.type is public; the runner compares
+ * pointers and never looks inside). */
+static const rcgc_type *wvd_type, *wkd_type, *wset_type, *fin_type;
+
+enum { C_WVD = 1, C_WKD = 2, C_WSET = 4 };
+
+static int container_kind(const rcgc_object *o)
+{
+    if (o == NULL || o->type == NULL) return 0;
+    if (o->type == wvd_type) return C_WVD;
+    if (o->type == wkd_type) return C_WKD;
+    if (o->type == wset_type) return C_WSET;
+    return 0;
+}
+
+static int is_finalize(const rcgc_object *o)
+{
+    return fin_type != NULL && o->type == fin_type;
+}
+
+/* An iterator: a runner structure bound to a root.  It is an rcgc object of
+ * a type the collector does not know (never counted, never collected, never
+ * a referrer or referent), so that roots hold it like anything else and
+ * dropping its last root ends the iteration. */
+typedef struct iterobj {
+    rcgc_object base;
+    rcgc_witer it;
+    rcgc_object *container; /* borrowed: the iteration holds it */
+    int active;             /* registered on the container */
+    int invalid;            /* invalidated (6.5): next is an error */
+    struct iterobj *prev, *next; /* the runner's list of active iterators */
+    char name[NAME_MAX_LEN + 1];
+} iterobj;
+
+static iterobj *active_iters;
+
+static void iter_finish(iterobj *I)
+{
+    if (!I->active) return;
+    I->active = 0;
+    if (I->prev != NULL)
+        I->prev->next = I->next;
+    else
+        active_iters = I->next;
+    if (I->next != NULL) I->next->prev = I->prev;
+    I->prev = I->next = NULL;
+    rcgc_witer_end(&I->it); /* commits, releases the entry, then the container */
+}
+
+static void iter_clear(rcgc_runtime *rt, rcgc_object *self)
+{
+    (void)rt;
+    iter_finish((iterobj *)self);
+}
+
+static const rcgc_type iter_type = {
+    .name = "Iterator", .size = sizeof(iterobj), .clear = iter_clear};
+
+static int is_iter(const rcgc_object *o)
+{
+    return o->type == &iter_type;
+}
+
+/* Section 6.5: an operation naming container c invalidates every other
+ * active iterator on it. */
+static void invalidate(const rcgc_object *c, const iterobj *except)
+{
+    for (iterobj *I = active_iters; I != NULL; I = I->next)
+        if (I->container == c && I != except) I->invalid = 1;
+}
+
+/* A finalize object's function: its mode and name, runner memory (freed
+ * when the runner ends: the finalize object may outlive every root). */
+typedef struct fninfo {
+    struct fninfo *next;
+    mode fn;
+    char name[NAME_MAX_LEN + 1];
+} fninfo;
+
+static fninfo *fninfos;
+
+static int finalize_fn(rcgc_runtime *rt, rcgc_object *arg, void *ctx)
+{
+    (void)rt, (void)arg;
+    fninfo *fi = ctx;
+    if (R == NULL || R->finished) return 0;
+    action("fn", NULL, fi->name, &fi->fn);
+    return 0;
+}
+
+/* Name the newest weak reference (other than except) to target, which the
+ * library just made for an entry, a weak method or a finalize object: it is
+ * the first of the list, unless the list starts with the basic reference. */
+static void name_newest_ref(rcgc_object *target, const rcgc_object *except, const char *name)
+{
+    rcgc_object **refs;
+    rcgc_ssize k = rcgc_weakref_list(R->rt, target, &refs);
+    if (k < 0) {
+        R->nomem = 1;
+        return;
+    }
+    rcgc_ssize i = 0;
+    while (i < k && refs[i] == except) i++;
+    if (i < k && rcgc_weakref_is_basic(refs[i])) i++;
+    while (i < k && refs[i] == except) i++;
+    if (i < k) wnames_put(refs[i], name, WN_INTERNAL);
+    rcgc_objects_free(R->rt, refs, k);
+}
+
+/* Internal reference names: "D:KEY", "W:func", "F:ref". */
+static void internal_name(char *out, size_t size, const char *owner, const char *what)
+{
+    snprintf(out, size, "%s:%s", owner, what);
+}
+
+static int bound_container(const char *name, int kinds, const char *what, rcgc_object **out)
+{
+    rcgc_object *o = bound(name);
+    if (o == NULL) return -1;
+    if (!(container_kind(o) & kinds)) return fail("'%s' is not %s", name, what);
+    *out = o;
+    return 0;
+}
+
+static int v2_container_new(const args *a, int kind)
+{
+    char name[NAME_MAX_LEN + 1];
+    if (A_name(a, 1, name) || unbound(name)) return -1;
+    rcgc_object *c = kind == C_WVD ? rcgc_wvmap_new(R->rt)
+                   : kind == C_WKD ? rcgc_wkmap_new(R->rt) : rcgc_wset_new(R->rt);
+    if (c == NULL) return R->nomem = 1, 0;
+    const rcgc_type **t = kind == C_WVD ? &wvd_type : kind == C_WKD ? &wkd_type : &wset_type;
+    if (*t == NULL) *t = c->type;
+    wnames_put(c, name, WN_OTHER);
+    roots_set(name, c);
+    return 0;
+}
+
+static int v2_put(const args *a)
+{
+    char d[NAME_MAX_LEN + 1], k[NAME_MAX_LEN + 1], v[NAME_MAX_LEN + 1];
+    char iname[2 * NAME_MAX_LEN + 2];
+    rcgc_object *c;
+    if (A_name(a, 1, d) || A_name(a, 2, k) || A_name(a, 3, v) ||
+        bound_container(d, C_WVD | C_WKD, "a weak dict", &c))
+        return -1;
+    if (container_kind(c) == C_WVD) {
+        node *value;
+        if (bound_tracked_node(v, &value)) return -1;
+        invalidate(c, NULL);
+        rcgc_object *val = &value->base;
+        rcgc_incref(val); /* the arguments live across the call, as CPython's */
+        rcgc_incref(c);
+        int r = rcgc_wvmap_set(R->rt, c, k, strlen(k), val);
+        if (r == 0) {
+            internal_name(iname, sizeof iname, d, k);
+            name_newest_ref(val, NULL, iname);
+        } else {
+            R->nomem = 1;
+        }
+        rcgc_decref(R->rt, c);
+        rcgc_decref(R->rt, val);
+        return 0;
+    }
+    node *key;
+    if (bound_tracked_node(k, &key)) return -1;
+    rcgc_object *val = bound(v);
+    if (val == NULL) return -1;
+    if (!is_node(val) && !rcgc_is_weakref(val))
+        return fail("'%s' is not a node or a weak reference", v);
+    invalidate(c, NULL);
+    rcgc_incref(&key->base);
+    rcgc_incref(val);
+    rcgc_incref(c);
+    int had = rcgc_wkmap_contains(R->rt, c, &key->base);
+    if (rcgc_wkmap_set(R->rt, c, &key->base, val) != 0)
+        R->nomem = 1;
+    else if (!had) {
+        internal_name(iname, sizeof iname, d, k);
+        name_newest_ref(&key->base, NULL, iname);
+    }
+    rcgc_decref(R->rt, c);
+    rcgc_decref(R->rt, val);
+    rcgc_decref(R->rt, &key->base);
+    return 0;
+}
+
+static int v2_add(const args *a, int discard)
+{
+    char s[NAME_MAX_LEN + 1], x[NAME_MAX_LEN + 1];
+    char iname[2 * NAME_MAX_LEN + 2];
+    rcgc_object *c;
+    node *n;
+    if (A_name(a, 1, s) || A_name(a, 2, x) || bound_container(s, C_WSET, "a weak set", &c) ||
+        bound_tracked_node(x, &n))
+        return -1;
+    invalidate(c, NULL);
+    rcgc_incref(&n->base);
+    rcgc_incref(c);
+    if (discard) {
+        rcgc_wset_discard(R->rt, c, &n->base);
+    } else {
+        int had = rcgc_wset_contains(R->rt, c, &n->base);
+        if (rcgc_wset_add(R->rt, c, &n->base) != 0)
+            R->nomem = 1;
+        else if (!had) {
+            internal_name(iname, sizeof iname, s, x);
+            name_newest_ref(&n->base, NULL, iname);
+        }
+    }
+    rcgc_decref(R->rt, c);
+    rcgc_decref(R->rt, &n->base);
+    return 0;
+}
+
+/* del D KEY, get D KEY, has C X (op 0, 1, 2). */
+static int v2_lookup(const args *a, int op)
+{
+    char d[NAME_MAX_LEN + 1], k[NAME_MAX_LEN + 1];
+    rcgc_object *c;
+    if (A_name(a, 1, d) || A_name(a, 2, k)) return -1;
+    if (op == 2 ? bound_container(d, C_WVD | C_WKD | C_WSET, "a container", &c)
+                : bound_container(d, C_WVD | C_WKD, "a weak dict", &c))
+        return -1;
+    int kind = container_kind(c);
+    node *key = NULL;
+    if (kind != C_WVD && bound_tracked_node(k, &key)) return -1;
+    invalidate(c, NULL);
+    rcgc_incref(c);
+    if (key != NULL) rcgc_incref(&key->base);
+    if (op == 0) {
+        if (kind == C_WVD)
+            rcgc_wvmap_delete(R->rt, c, k, strlen(k));
+        else
+            rcgc_wkmap_delete(R->rt, c, &key->base);
+    } else if (op == 1) {
+        rcgc_object *v = kind == C_WVD ? rcgc_wvmap_get(R->rt, c, k, strlen(k))
+                                       : rcgc_wkmap_get(R->rt, c, &key->base);
+        emit("get %s %s %s", d, k, v != NULL ? name_of(v) : "none");
+        rcgc_xdecref(R->rt, v);
+    } else {
+        int yes = kind == C_WVD ? rcgc_wvmap_contains(R->rt, c, k, strlen(k))
+                : kind == C_WKD ? rcgc_wkmap_contains(R->rt, c, &key->base)
+                                : rcgc_wset_contains(R->rt, c, &key->base);
+        emit("has %s %s %s", d, k, yes ? "yes" : "no");
+    }
+    if (key != NULL) rcgc_decref(R->rt, &key->base);
+    rcgc_decref(R->rt, c);
+    return 0;
+}
+
+static int v2_len(const args *a)
+{
+    char d[NAME_MAX_LEN + 1];
+    rcgc_object *c;
+    if (A_name(a, 1, d) || bound_container(d, C_WVD | C_WKD | C_WSET, "a container", &c))
+        return -1;
+    invalidate(c, NULL);
+    emit("len %s %td", d, rcgc_weak_len(R->rt, c));
+    return 0;
+}
+
+static int cmp_strings(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* items C: a whole iteration; the yielded pairs are copied as text. */
+static int v2_items(const args *a)
+{
+    char d[NAME_MAX_LEN + 1];
+    rcgc_object *c;
+    if (A_name(a, 1, d) || bound_container(d, C_WVD | C_WKD | C_WSET, "a container", &c))
+        return -1;
+    invalidate(c, NULL);
+    int kind = container_kind(c);
+    char **texts = NULL;
+    size_t n = 0, cap = 0;
+    rcgc_witer it;
+    if (rcgc_witer_begin(R->rt, c, &it) != 0) return R->nomem = 1, 0;
+    while (rcgc_witer_next(&it) == 1) {
+        char buf[2 * NAME_MAX_LEN + 2];
+        if (kind == C_WVD)
+            snprintf(buf, sizeof buf, "%.*s=%s", (int)it.key_len, (const char *)it.key,
+                     name_of(it.value));
+        else if (kind == C_WKD)
+            snprintf(buf, sizeof buf, "%s=%s", name_of(it.key_obj), name_of(it.value));
+        else
+            snprintf(buf, sizeof buf, "%s", name_of(it.key_obj));
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            char **p = realloc(texts, cap * sizeof *p);
+            if (p == NULL) {
+                R->nomem = 1;
+                break;
+            }
+            texts = p;
+        }
+        texts[n] = malloc(strlen(buf) + 1);
+        if (texts[n] != NULL) strcpy(texts[n], buf);
+        if (texts[n] == NULL) {
+            R->nomem = 1;
+            break;
+        }
+        n++;
+    }
+    rcgc_witer_end(&it);
+    if (n > 0) qsort(texts, n, sizeof *texts, cmp_strings);
+    char head[NAME_MAX_LEN + 16];
+    snprintf(head, sizeof head, "items %s", d);
+    emit_list(head, (const char **)texts, n, 1);
+    for (size_t i = 0; i < n; i++) free(texts[i]);
+    free(texts);
+    return 0;
+}
+
+static int v2_iter(const args *a)
+{
+    char i[NAME_MAX_LEN + 1], d[NAME_MAX_LEN + 1];
+    rcgc_object *c;
+    if (A_name(a, 1, i) || A_name(a, 2, d) || unbound(i) ||
+        bound_container(d, C_WVD | C_WKD, "a weak dict", &c))
+        return -1;
+    invalidate(c, NULL);
+    iterobj *I = (iterobj *)rcgc_object_new(R->rt, &iter_type);
+    if (I == NULL) return R->nomem = 1, 0;
+    snprintf(I->name, sizeof I->name, "%s", i);
+    if (rcgc_witer_begin(R->rt, c, &I->it) != 0) {
+        rcgc_decref(R->rt, &I->base);
+        return R->nomem = 1, 0;
+    }
+    I->container = c;
+    I->active = 1;
+    I->next = active_iters;
+    if (active_iters != NULL) active_iters->prev = I;
+    active_iters = I;
+    roots_set(i, &I->base);
+    return 0;
+}
+
+static int v2_next(const args *a)
+{
+    char i[NAME_MAX_LEN + 1];
+    if (A_name(a, 1, i)) return -1;
+    rcgc_object *o = bound(i);
+    if (o == NULL) return -1;
+    if (!is_iter(o)) return fail("'%s' is not an iterator", i);
+    iterobj *I = (iterobj *)o;
+    if (I->invalid && I->active) return fail("'%s' is invalidated", i);
+    if (!I->active) {
+        emit("next %s end", i);
+        return 0;
+    }
+    rcgc_incref(o); /* a finalizer run by the move may drop the root */
+    int kind = container_kind(I->container);
+    if (rcgc_witer_next(&I->it) == 1) {
+        if (kind == C_WVD)
+            emit("next %s %.*s %s", i, (int)I->it.key_len, (const char *)I->it.key,
+                 name_of(I->it.value));
+        else
+            emit("next %s %s %s", i, name_of(I->it.key_obj), name_of(I->it.value));
+    } else {
+        iter_finish(I);
+        emit("next %s end", i);
+    }
+    rcgc_decref(R->rt, o);
+    return 0;
+}
+
+static int v2_wmethod(const args *a)
+{
+    char w[NAME_MAX_LEN + 1], on[NAME_MAX_LEN + 1], fn[NAME_MAX_LEN + 1];
+    char iname[NAME_MAX_LEN + 8];
+    mode cb = {MODE_NONE, "", ""};
+    node *obj, *func;
+    if (A_name(a, 1, w) || A_name(a, 2, on) || A_name(a, 3, fn)) return -1;
+    if (a->nargs == 4) {
+        const char *t = A_tok(a, 4);
+        size_t len = A_len(a, 4);
+        if (len < 3 || memcmp(t, "cb=", 3) != 0)
+            return fail("expected cb=MODE, got %s", quote(t, len));
+        if (v2_mode(t + 3, A_avail(a, 4, 3), len - 3, 2, &cb)) return -1;
+    }
+    if (unbound(w) || bound_tracked_node(on, &obj) || bound_tracked_node(fn, &func)) return -1;
+    refinfo *ri = (refinfo *)rcgc_object_new(R->rt, &refinfo_type);
+    if (ri == NULL) return R->nomem = 1, 0;
+    ri->cb = cb;
+    strcpy(ri->name, w);
+    rcgc_incref(&obj->base);
+    rcgc_incref(&func->base);
+    rcgc_object *m = rcgc_weakmethod_new(R->rt, &obj->base, &func->base,
+                                         cb.kind != MODE_NONE ? weak_callback : NULL, &ri->base);
+    rcgc_decref(R->rt, &ri->base);
+    if (m != NULL) {
+        wnames_put(m, w, WN_METHOD);
+        internal_name(iname, sizeof iname, w, "func");
+        name_newest_ref(&func->base, m, iname);
+        roots_set(w, m);
+    } else {
+        R->nomem = 1;
+    }
+    rcgc_decref(R->rt, &func->base);
+    rcgc_decref(R->rt, &obj->base);
+    return 0;
+}
+
+static int v2_finalize(const args *a)
+{
+    char f[NAME_MAX_LEN + 1], t[NAME_MAX_LEN + 1];
+    char iname[NAME_MAX_LEN + 8];
+    mode fn = {MODE_LOG, "", ""};
+    node *target;
+    if (A_name(a, 1, f) || A_name(a, 2, t)) return -1;
+    if (a->nargs == 3) {
+        const char *tok = A_tok(a, 3);
+        size_t len = A_len(a, 3);
+        if (len < 3 || memcmp(tok, "fn=", 3) != 0)
+            return fail("expected fn=MODE, got %s", quote(tok, len));
+        if (v2_mode(tok + 3, A_avail(a, 3, 3), len - 3, 3, &fn)) return -1;
+    }
+    if (unbound(f) || bound_tracked_node(t, &target)) return -1;
+    fninfo *fi = malloc(sizeof *fi);
+    if (fi == NULL) return R->nomem = 1, 0;
+    fi->fn = fn;
+    snprintf(fi->name, sizeof fi->name, "%s", f);
+    fi->next = fninfos;
+    fninfos = fi;
+    rcgc_incref(&target->base);
+    rcgc_object *F = rcgc_finalize_new(R->rt, &target->base, finalize_fn, NULL, fi);
+    if (F != NULL) {
+        if (fin_type == NULL) fin_type = F->type;
+        wnames_put(F, f, WN_OTHER);
+        internal_name(iname, sizeof iname, f, "ref");
+        name_newest_ref(&target->base, NULL, iname);
+        roots_set(f, F);
+    } else {
+        R->nomem = 1;
+    }
+    rcgc_decref(R->rt, &target->base);
+    return 0;
+}
+
+/* call, detach, peek, alive (op 0..3). */
+static int v2_fin_op(const args *a, int op)
+{
+    char f[NAME_MAX_LEN + 1];
+    if (A_name(a, 1, f)) return -1;
+    rcgc_object *F = bound(f);
+    if (F == NULL) return -1;
+    if (!is_finalize(F)) return fail("'%s' is not a finalize object", f);
+    rcgc_incref(F);
+    if (op == 0) {
+        int r = rcgc_finalize_call(R->rt, F, NULL);
+        emit("call %s %s", f, r == 1 ? "yes" : "no");
+    } else if (op == 3) {
+        emit("alive %s %s", f, rcgc_finalize_alive(F) ? "yes" : "no");
+    } else {
+        rcgc_object *obj = NULL;
+        /* CPython answers None, and does not detach, when the object is
+         * gone while the finalize object is still registered. */
+        rcgc_object *peeked = NULL;
+        if (op == 1 && rcgc_finalize_peek(R->rt, F, &peeked, NULL) == 1 && peeked != NULL)
+            rcgc_finalize_detach(R->rt, F, &obj, NULL);
+        else if (op == 2)
+            rcgc_finalize_peek(R->rt, F, &obj, NULL);
+        rcgc_xdecref(R->rt, peeked);
+        emit("%s %s %s", op == 1 ? "detach" : "peek", f, obj != NULL ? name_of(obj) : "none");
+        rcgc_xdecref(R->rt, obj);
+    }
+    rcgc_decref(R->rt, F);
     return 0;
 }
 
@@ -1083,6 +1576,8 @@ static int v2_link(const args *a, int unlink)
     if (A_name(a, 1, src) || A_name(a, 2, dst) || bound_tracked_node(src, &n)) return -1;
     rcgc_object *target = bound(dst);
     if (target == NULL) return -1;
+    if (!unlink && !is_node(target) && !rcgc_is_weakref(target))
+        return fail("'%s' is not a node or a weak reference", dst);
     if (unlink)
         node_remove(n, target);
     else if (node_append(n, target) != 0)
@@ -1094,7 +1589,17 @@ static int v2_clear(const args *a)
 {
     char src[NAME_MAX_LEN + 1];
     node *n;
-    if (A_name(a, 1, src) || bound_tracked_node(src, &n)) return -1;
+    if (A_name(a, 1, src)) return -1;
+    rcgc_object *c = bound(src);
+    if (c == NULL) return -1;
+    if (container_kind(c)) {
+        invalidate(c, NULL);
+        rcgc_incref(c);
+        rcgc_weak_clear(R->rt, c);
+        rcgc_decref(R->rt, c);
+        return 0;
+    }
+    if (bound_tracked_node(src, &n)) return -1;
     rcgc_incref(&n->base);
     node_clear(R->rt, &n->base);
     rcgc_decref(R->rt, &n->base);
@@ -1125,8 +1630,7 @@ static int v2_weak(const args *a)
         rcgc_object **refs;
         rcgc_ssize k = rcgc_weakref_list(R->rt, &n->base, &refs);
         if (k < 0) return R->nomem = 1, 0;
-        struct wname *e = k > 0 ? wnames_find(refs[0]) : NULL;
-        wr = e != NULL && e->plain ? refs[0] : NULL;
+        wr = k > 0 && rcgc_weakref_is_basic(refs[0]) ? refs[0] : NULL;
         if (wr != NULL) rcgc_incref(wr);
         rcgc_objects_free(R->rt, refs, k);
         if (wr == NULL) {
@@ -1148,7 +1652,7 @@ static int v2_deref(const args *a)
     char wname[NAME_MAX_LEN + 1];
     rcgc_object *wr, *o;
     if (A_name(a, 1, wname) || bound_weak(wname, &wr)) return -1;
-    char text[2 * NAME_MAX_LEN + 16];
+    char text[3 * NAME_MAX_LEN + 16];
     deref_text(wname, text, sizeof text, &o);
     rcgc_xdecref(R->rt, o);
     emit("%s", text);
@@ -1290,6 +1794,7 @@ static int v2_about(const args *a, const char *what)
     if (A_name(a, 1, name)) return -1;
     rcgc_object *o = bound(name);
     if (o == NULL) return -1;
+    if (is_iter(o)) return fail("'%s' is an iterator", name);
     if (!strcmp(what, "gen")) {
         emit("gen %s %s", name, generation_of(o));
     } else if (!strcmp(what, "tracked")) {
@@ -1334,6 +1839,8 @@ static int v2_referrers(const args *a)
     if (A_name(a, 1, name)) return -1;
     rcgc_object *o = bound(name);
     if (o == NULL) return -1;
+    if (!is_node(o) && !rcgc_is_weakref(o))
+        return fail("'%s' is not a node or a weak reference", name);
     rcgc_object **holders;
     rcgc_ssize n = rcgc_gc_get_referrers(R->rt, &o, 1, &holders);
     if (n < 0) return R->nomem = 1, 0;
@@ -1378,11 +1885,12 @@ static const struct {
             {"count", 0, 0},     {"garbage", 0, 0},   {"ungarbage", 0, 1}, {"saveall", 1, 1},
             {"weakrefs", 1, 1},  {"weakcount", 1, 1}, {"callback", 1, 1},  {"same", 2, 2},
             {"gen", 1, 1},       {"finalized", 1, 1}, {"tracked", 1, 1},   {"frozen", 0, 0},
-            {"referents", 1, 1}, {"gccb", 1, 1},      {"ordered", 1, -1}};
-
-static const char *const not_implemented[] = {
-    "wvd", "wkd", "wset", "put", "add", "del", "discard", "get", "has", "len",
-    "items", "iter", "next", "wmethod", "finalize", "call", "detach", "peek", "alive"};
+            {"referents", 1, 1}, {"gccb", 1, 1},      {"ordered", 1, -1},  {"wvd", 1, 1},
+            {"wkd", 1, 1},       {"wset", 1, 1},      {"put", 3, 3},       {"add", 2, 2},
+            {"del", 2, 2},       {"discard", 2, 2},   {"get", 2, 2},       {"has", 2, 2},
+            {"len", 1, 1},       {"items", 1, 1},     {"iter", 2, 2},      {"next", 1, 1},
+            {"wmethod", 3, 4},   {"finalize", 2, 3},  {"call", 1, 1},      {"detach", 1, 1},
+            {"peek", 1, 1},      {"alive", 1, 1}};
 
 static int op_collect(const line *L);
 static int op_saved(void);
@@ -1392,9 +1900,6 @@ static int run_v2(const args *a)
 {
     const char *t0 = A_tok(a, 0);
     size_t l0 = A_len(a, 0);
-    for (size_t i = 0; i < sizeof not_implemented / sizeof not_implemented[0]; i++)
-        if (A_is(a, 0, not_implemented[i]))
-            return fail("operation %s is not implemented", quote(t0, l0));
     if (A_is(a, 0, "version")) return fail("unexpected 'version' line");
     int op = -1;
     for (int i = 0; i < (int)(sizeof ops2 / sizeof ops2[0]); i++)
@@ -1492,6 +1997,9 @@ static int run_v2(const args *a)
     if (!strcmp(name, "callback")) {
         rcgc_object *wr = NULL;
         if (A_name(a, 1, n1) || bound_weak(n1, &wr)) return -1;
+        struct wname *e = wnames_find(wr);
+        if (e != NULL && e->plain == WN_METHOD)
+            return fail("'%s' is not made by weak", n1);
         emit("callback %s %s", n1, rcgc_weakref_has_callback(wr) ? "yes" : "none");
         return 0;
     }
@@ -1500,6 +2008,8 @@ static int run_v2(const args *a)
         rcgc_object *x = bound(n1);
         rcgc_object *y = x != NULL ? bound(n2) : NULL;
         if (y == NULL) return -1;
+        if (is_iter(x)) return fail("'%s' is an iterator", n1);
+        if (is_iter(y)) return fail("'%s' is an iterator", n2);
         emit("same %s %s %s", n1, n2, x == y ? "yes" : "no");
         return 0;
     }
@@ -1509,6 +2019,25 @@ static int run_v2(const args *a)
         emit("frozen %td", rcgc_gc_get_freeze_count(R->rt));
         return 0;
     }
+    if (!strcmp(name, "wvd")) return v2_container_new(a, C_WVD);
+    if (!strcmp(name, "wkd")) return v2_container_new(a, C_WKD);
+    if (!strcmp(name, "wset")) return v2_container_new(a, C_WSET);
+    if (!strcmp(name, "put")) return v2_put(a);
+    if (!strcmp(name, "add")) return v2_add(a, 0);
+    if (!strcmp(name, "discard")) return v2_add(a, 1);
+    if (!strcmp(name, "del")) return v2_lookup(a, 0);
+    if (!strcmp(name, "get")) return v2_lookup(a, 1);
+    if (!strcmp(name, "has")) return v2_lookup(a, 2);
+    if (!strcmp(name, "len")) return v2_len(a);
+    if (!strcmp(name, "items")) return v2_items(a);
+    if (!strcmp(name, "iter")) return v2_iter(a);
+    if (!strcmp(name, "next")) return v2_next(a);
+    if (!strcmp(name, "wmethod")) return v2_wmethod(a);
+    if (!strcmp(name, "finalize")) return v2_finalize(a);
+    if (!strcmp(name, "call")) return v2_fin_op(a, 0);
+    if (!strcmp(name, "detach")) return v2_fin_op(a, 1);
+    if (!strcmp(name, "peek")) return v2_fin_op(a, 2);
+    if (!strcmp(name, "alive")) return v2_fin_op(a, 3);
     return v2_referents(a);
 }
 
@@ -1635,6 +2164,12 @@ static void release_all(void)
     rcgc_runtime_free(R->rt, NULL);
     free(R->ev);
     free(R->wnames);
+    while (fninfos != NULL) {
+        fninfo *next = fninfos->next;
+        free(fninfos);
+        fninfos = next;
+    }
+    active_iters = NULL;
 }
 
 int scenario_run(scenario_read_fn read, void *ctx, FILE *out, FILE *err)

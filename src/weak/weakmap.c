@@ -11,8 +11,12 @@
  *     is linear; index_used counts the non-EMPTY slots;
  *   - a live entry's weak reference has owner == the container and slot ==
  *     its position;
- *   - entries never move while an iterator runs (iterating > 0): only
- *     compaction moves them, and it waits.
+ *   - entries never move while an iterator runs (iterating > 0) or removals
+ *     are pending (npending > 0): only compaction moves them, and it waits;
+ *   - a pending entry (CPython's _pending_removals: its object died while
+ *     an iteration ran) keeps its weak reference (dead), its index slot and
+ *     (weak-key map) its value until the removals are committed; len
+ *     excludes it, pending[] lists its position.
  * Every operation finishes changing the table before it drops a reference,
  * because a decref can run code that comes back to the same container.
  */
@@ -133,8 +137,10 @@ static void free_key(rcgc_runtime *rt, wcontainer *c, wentry *e)
  * half of the array. */
 static void maybe_compact(rcgc_runtime *rt, wcontainer *c)
 {
-    rcgc_ssize dead = c->nentries - c->len;
-    if (c->iterating > 0 || dead == 0 || dead * 2 < c->nentries) return;
+    rcgc_ssize dead = c->nentries - c->len - c->npending;
+    if (c->iterating > 0 || c->npending > 0 || c->busy > 0 || dead == 0 ||
+        dead * 2 < c->nentries)
+        return;
     rcgc_ssize j = 0;
     for (rcgc_ssize i = 0; i < c->nentries; i++) {
         wentry *e = &c->entries[i];
@@ -168,8 +174,11 @@ static int ensure_room(rcgc_runtime *rt, wcontainer *c)
         return RCGC_ENOMEM;
     /* Rebuild at two thirds full (dummies count), to at most half. */
     if ((c->index_used + 1) * 3 > c->index_size * 2) {
-        rcgc_ssize size = 8;
-        while ((c->len + 1) * 2 > size) size *= 2;
+        /* every entry with a weak reference gets a slot: pending ones
+         * (not in len) too */
+        rcgc_ssize held = 0, size = 8;
+        for (rcgc_ssize i = 0; i < c->nentries; i++) held += c->entries[i].wr != NULL;
+        while ((held + 1) * 2 > size) size *= 2;
         if (size > INT32_MAX) return RCGC_ENOMEM;
         if (index_rebuild(rt, c, size) != 0) return RCGC_ENOMEM;
     }
@@ -178,31 +187,92 @@ static int ensure_room(rcgc_runtime *rt, wcontainer *c)
 
 /* ---- entries ---- */
 
-/* Remove the live entry at ix.  The table is consistent before any
- * reference is dropped. */
-static void entry_delete(rcgc_runtime *rt, wcontainer *c, rcgc_ssize ix)
+/* Remove the entry at ix (live, or pending: then counted is 0).  The table
+ * is consistent before any reference is dropped: the weak reference goes
+ * first, then (weak-key map) the value. */
+static void entry_remove(rcgc_runtime *rt, wcontainer *c, rcgc_ssize ix, int counted)
 {
     wentry *e = &c->entries[ix];
     weakref_internal *wr = e->wr;
-    RCGC_ASSERT(wr != NULL && wr->slot == ix && wr->wr.owner == c && c->len > 0);
+    RCGC_ASSERT(wr != NULL && wr->slot == ix && wr->wr.owner == c);
+    RCGC_ASSERT(!counted || c->len > 0);
     rcgc_object *value = c->kind == WC_KEY_MAP ? e->value : NULL;
     c->index[slot_of(c, ix)] = IX_DUMMY;
     e->wr = NULL;
     if (c->kind == WC_KEY_MAP) e->value = NULL;
     if (c->iterating == 0) free_key(rt, c, e);
-    c->len--;
+    if (counted) c->len--;
     wr->wr.owner = NULL;
     rcgc_decref(rt, &wr->wr.base);
     rcgc_xdecref(rt, value);
 }
 
-/* The reaction of an entry's weak reference: its object died. */
+/* Remove the live entry at ix. */
+static void entry_delete(rcgc_runtime *rt, wcontainer *c, rcgc_ssize ix)
+{
+    entry_remove(rt, c, ix, 1);
+}
+
+/* Whether the entry at ix waits in the pending list. */
+static int entry_pending(const wcontainer *c, rcgc_ssize ix)
+{
+    for (rcgc_ssize i = 0; i < c->npending; i++)
+        if (c->pending[i] == ix) return 1;
+    return 0;
+}
+
+/* Commit the pending removals (CPython's _commit_removals): newest first.
+ * Removing one can run code that comes back here; positions stay valid
+ * because nothing compacts while removals are pending. */
+static void commit_removals(rcgc_runtime *rt, wcontainer *c)
+{
+    while (c->npending > 0) {
+        rcgc_ssize ix = c->pending[--c->npending];
+        if (ix < c->nentries && c->entries[ix].wr != NULL &&
+            c->entries[ix].wr->wr.referent == NULL)
+            entry_remove(rt, c, ix, 0);
+    }
+    maybe_compact(rt, c);
+}
+
+/* A weak-key map's len (CPython's _scrub_removals, issue 21173): pending
+ * entries that clear already took out of the map (no value left) go now;
+ * the others stay pending. */
+static void scrub_orphans(rcgc_runtime *rt, wcontainer *c)
+{
+    for (rcgc_ssize i = 0; i < c->npending;) {
+        rcgc_ssize ix = c->pending[i];
+        wentry *e = &c->entries[ix];
+        if (e->wr != NULL && e->wr->wr.referent == NULL && e->value != NULL) {
+            i++;
+            continue;
+        }
+        memmove(&c->pending[i], &c->pending[i + 1],
+                (size_t)(c->npending - i - 1) * sizeof *c->pending);
+        c->npending--;
+        if (e->wr != NULL && e->wr->wr.referent == NULL) entry_remove(rt, c, ix, 0);
+        i = 0; /* removing ran code: look again from the start */
+    }
+}
+
+/* The reaction of an entry's weak reference: its object died.  While an
+ * iteration runs the entry only becomes pending (CPython 3.11: the
+ * removal waits for the last iteration to end, or, weak-value map and weak
+ * set, for the next operation that commits); if the pending list cannot
+ * grow, it goes at once, as it would without an iteration. */
 static void entry_died(rcgc_runtime *rt, weakref_internal *wr)
 {
     wcontainer *c = wr->wr.owner;
     rcgc_ssize ix = wr->slot;
-    if (ix >= 0 && ix < c->nentries && c->entries[ix].wr == wr)
-        entry_delete(rt, c, ix);
+    if (ix < 0 || ix >= c->nentries || c->entries[ix].wr != wr) return;
+    if (c->iterating > 0 && !entry_pending(c, ix) &&
+        rcgc__grow(rt, (void **)&c->pending, &c->pending_cap, c->npending + 1,
+                   sizeof *c->pending) == 0) {
+        c->pending[c->npending++] = ix;
+        c->len--;
+        return;
+    }
+    if (!entry_pending(c, ix)) entry_delete(rt, c, ix);
 }
 
 /* Append an entry for the weak reference wr (whose slot is set here);
@@ -257,8 +327,18 @@ static void drop_ref(rcgc_runtime *rt, weakref_internal *wr)
 static int wc_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg)
 {
     wcontainer *c = (wcontainer *)self;
-    for (rcgc_ssize i = 0; i < c->nentries; i++)
-        if (c->entries[i].wr != NULL) RCGC_VISIT(c->entries[i].wr);
+    for (rcgc_ssize i = 0; i < c->nentries; i++) {
+        const wentry *e = &c->entries[i];
+        if (e->wr == NULL) continue;
+        RCGC_VISIT(e->wr);
+        /* a value whose key is dead (its removal pending) is an ordinary
+         * strong reference, no longer an ephemeron; so is every value while
+         * an iteration runs: a key that dies then leaves its entry, value
+         * included, pending until the commit (CPython's dict holds it), so
+         * the value must not die with the key */
+        if (c->kind == WC_KEY_MAP && (e->wr->wr.referent == NULL || c->iterating > 0))
+            RCGC_VISIT(e->value);
+    }
     return 0;
 }
 
@@ -266,6 +346,7 @@ static int wc_ephemerons(rcgc_object *self, rcgc_visit_pair_fn visit,
                          void *arg)
 {
     wcontainer *c = (wcontainer *)self;
+    if (c->iterating > 0) return 0; /* all strong meanwhile: wc_traverse */
     for (rcgc_ssize i = 0; i < c->nentries; i++) {
         const wentry *e = &c->entries[i];
         if (e->wr == NULL || e->wr->wr.referent == NULL) continue;
@@ -275,15 +356,49 @@ static int wc_ephemerons(rcgc_object *self, rcgc_visit_pair_fn visit,
     return 0;
 }
 
+/* Remove every entry, pending ones included, first inserted first (a
+ * container's death: CPython's dict deallocation) or last inserted first
+ * (clear: CPython's popitem loop).  Each removal can run code that changes
+ * the table: positions hold (busy stops compaction), and the next entry is
+ * looked for again from the cursor. */
+static void wc_remove_all(rcgc_runtime *rt, wcontainer *c, int last_first)
+{
+    /* clear on a weak-key map while an iteration runs: a pending entry
+     * lets go of its value (CPython's popitem pops it) but its weak
+     * reference stays pending (CPython's _pending_removals still holds it)
+     * until the commit or a len that scrubs (orphan: wr, no value). */
+    int orphan = last_first && c->kind == WC_KEY_MAP && c->iterating > 0;
+    c->busy++;
+    rcgc_ssize cur = last_first ? c->nentries - 1 : 0, seen = c->nentries;
+    for (;;) {
+        if (last_first) {
+            if (c->nentries != seen) cur = c->nentries - 1; /* added meanwhile */
+            seen = c->nentries;
+            while (cur >= 0 && (c->entries[cur].wr == NULL ||
+                                (orphan && c->entries[cur].value == NULL)))
+                cur--;
+            if (cur < 0) break;
+        } else {
+            while (cur < c->nentries && c->entries[cur].wr == NULL) cur++;
+            if (cur >= c->nentries) break;
+        }
+        int pending = entry_pending(c, cur);
+        if (orphan && pending) {
+            rcgc_object *value = c->entries[cur].value;
+            c->entries[cur].value = NULL;
+            rcgc_xdecref(rt, value);
+            continue;
+        }
+        entry_remove(rt, c, cur, !pending);
+    }
+    if (c->iterating == 0) c->npending = 0;
+    c->busy--;
+    maybe_compact(rt, c);
+}
+
 static void wc_clear(rcgc_runtime *rt, rcgc_object *self)
 {
-    wcontainer *c = (wcontainer *)self;
-    /* Re-read nentries: deleting can run code that adds entries.  Nothing
-     * may move meanwhile: hold compaction off as an iterator does. */
-    c->iterating++;
-    for (rcgc_ssize i = 0; i < c->nentries; i++)
-        if (c->entries[i].wr != NULL) entry_delete(rt, c, i);
-    if (--c->iterating == 0) maybe_compact(rt, c);
+    wc_remove_all(rt, (wcontainer *)self, 0);
 }
 
 static void wc_release(rcgc_runtime *rt, rcgc_object *self)
@@ -292,8 +407,11 @@ static void wc_release(rcgc_runtime *rt, rcgc_object *self)
     for (rcgc_ssize i = 0; i < c->nentries; i++) free_key(rt, c, &c->entries[i]);
     rcgc__free(rt, c->entries);
     rcgc__free(rt, c->index);
+    rcgc__free(rt, c->pending);
     c->entries = NULL;
     c->index = NULL;
+    c->pending = NULL;
+    c->npending = c->pending_cap = 0;
     c->nentries = c->cap = c->index_size = c->index_used = 0;
 }
 
@@ -331,6 +449,7 @@ int rcgc_wvmap_set(rcgc_runtime *rt, rcgc_object *map,
 {
     wcontainer *c = checked(rt, map, WC_VALUE_MAP, "rcgc_wvmap_set");
     if (c == NULL || (key == NULL && key_len > 0)) return RCGC_EINVAL;
+    commit_removals(rt, c);
     /* Allocate first: an allocation may collect and run code that changes
      * the table, so the lookup comes after. */
     weakref_internal *wr = entry_ref(rt, c, value);
@@ -366,6 +485,7 @@ rcgc_object *rcgc_wvmap_get(rcgc_runtime *rt, rcgc_object *map,
 {
     wcontainer *c = checked(rt, map, WC_VALUE_MAP, "rcgc_wvmap_get");
     if (c == NULL || (key == NULL && key_len > 0)) return NULL;
+    commit_removals(rt, c);
     rcgc_ssize ix = find(c, hash_bytes(key, key_len), key, key_len);
     return ix >= 0 ? rcgc_weakref_get(rt, &c->entries[ix].wr->wr.base) : NULL;
 }
@@ -375,6 +495,7 @@ int rcgc_wvmap_contains(rcgc_runtime *rt, rcgc_object *map,
 {
     wcontainer *c = checked(rt, map, WC_VALUE_MAP, "rcgc_wvmap_contains");
     if (c == NULL || (key == NULL && key_len > 0)) return 0;
+    commit_removals(rt, c);
     return find(c, hash_bytes(key, key_len), key, key_len) >= 0;
 }
 
@@ -383,6 +504,7 @@ int rcgc_wvmap_delete(rcgc_runtime *rt, rcgc_object *map,
 {
     wcontainer *c = checked(rt, map, WC_VALUE_MAP, "rcgc_wvmap_delete");
     if (c == NULL || (key == NULL && key_len > 0)) return RCGC_EINVAL;
+    commit_removals(rt, c);
     rcgc_ssize ix = find(c, hash_bytes(key, key_len), key, key_len);
     if (ix < 0) return RCGC_ENOTFOUND;
     entry_delete(rt, c, ix);
@@ -392,26 +514,27 @@ int rcgc_wvmap_delete(rcgc_runtime *rt, rcgc_object *map,
 /* ---- identity containers: weak set, weak-key map ---- */
 
 /* Add key (an object) to an identity container; for the key map, with value
- * (replaced if the key is there). */
+ * (replaced if the key is there).  As CPython's WeakSet.add and
+ * WeakKeyDictionary.__setitem__ (data[ref(key, cb)] = value): the new weak
+ * reference is made first, whether or not the key is there (the allocation
+ * may collect, and then runs code that changes the table, so the lookup
+ * comes after); if the key is there, the value is replaced (the old one
+ * released) and then the new reference goes. */
 static int identity_set(rcgc_runtime *rt, wcontainer *c, rcgc_object *key,
                         rcgc_object *value)
 {
     uint64_t h = hash_identity(key);
+    weakref_internal *wr = entry_ref(rt, c, key);
+    if (wr == NULL) return rt->last_error;
     rcgc_ssize ix = find(c, h, key, 0);
     if (ix < 0) {
-        weakref_internal *wr = entry_ref(rt, c, key);
-        if (wr == NULL) return rt->last_error;
-        ix = find(c, h, key, 0); /* the allocation may have changed it */
-        if (ix < 0) {
-            if (ensure_room(rt, c) != 0) {
-                drop_ref(rt, wr);
-                return RCGC_ENOMEM;
-            }
-            if (value != NULL) rcgc_incref(value);
-            entry_append(c, h, wr, key, 0, value);
-            return 0;
+        if (ensure_room(rt, c) != 0) {
+            drop_ref(rt, wr);
+            return RCGC_ENOMEM;
         }
-        drop_ref(rt, wr);
+        if (value != NULL) rcgc_incref(value);
+        entry_append(c, h, wr, key, 0, value);
+        return 0;
     }
     if (value != NULL) {
         wentry *e = &c->entries[ix];
@@ -420,6 +543,7 @@ static int identity_set(rcgc_runtime *rt, wcontainer *c, rcgc_object *key,
         e->value = value;
         rcgc_xdecref(rt, old);
     }
+    drop_ref(rt, wr);
     return 0;
 }
 
@@ -438,6 +562,7 @@ int rcgc_wset_add(rcgc_runtime *rt, rcgc_object *set,
 {
     wcontainer *c = checked(rt, set, WC_SET, "rcgc_wset_add");
     if (c == NULL || item == NULL) return RCGC_EINVAL;
+    commit_removals(rt, c);
     return identity_set(rt, c, item, NULL);
 }
 
@@ -453,6 +578,7 @@ int rcgc_wset_discard(rcgc_runtime *rt, rcgc_object *set,
 {
     wcontainer *c = checked(rt, set, WC_SET, "rcgc_wset_discard");
     if (c == NULL || item == NULL) return RCGC_EINVAL;
+    commit_removals(rt, c);
     rcgc_ssize ix = identity_find(c, item);
     if (ix < 0) return RCGC_ENOTFOUND;
     entry_delete(rt, c, ix);
@@ -509,14 +635,19 @@ rcgc_ssize rcgc_weak_len(rcgc_runtime *rt, rcgc_object *container)
 {
     rcgc__debug_check_object(rt, container, "rcgc_weak_len");
     wcontainer *c = as_container(container);
-    return c != NULL ? c->len : RCGC_EINVAL;
+    if (c == NULL) return RCGC_EINVAL;
+    if (c->kind == WC_VALUE_MAP) commit_removals(rt, c);
+    if (c->kind == WC_KEY_MAP) scrub_orphans(rt, c);
+    return c->len;
 }
 
 int rcgc_weak_clear(rcgc_runtime *rt, rcgc_object *container)
 {
     rcgc__debug_check_object(rt, container, "rcgc_weak_clear");
-    if (as_container(container) == NULL) return RCGC_EINVAL;
-    wc_clear(rt, container);
+    wcontainer *c = as_container(container);
+    if (c == NULL) return RCGC_EINVAL;
+    if (c->kind != WC_KEY_MAP) commit_removals(rt, c);
+    wc_remove_all(rt, c, 1);
     return 0;
 }
 
@@ -528,8 +659,8 @@ static void iter_release_item(rcgc_witer *it)
     it->key = NULL;
     it->key_len = 0;
     it->key_obj = it->value = NULL;
+    rcgc_xdecref(it->rt, v); /* CPython's generators: the value, then the key */
     rcgc_xdecref(it->rt, k);
-    rcgc_xdecref(it->rt, v);
 }
 
 int rcgc_witer_begin(rcgc_runtime *rt, rcgc_object *container,
@@ -539,6 +670,7 @@ int rcgc_witer_begin(rcgc_runtime *rt, rcgc_object *container,
     rcgc__debug_check_object(rt, container, "rcgc_witer_begin");
     wcontainer *c = as_container(container);
     if (c == NULL) return RCGC_EINVAL;
+    if (c->kind == WC_VALUE_MAP) commit_removals(rt, c);
     it->rt = rt;
     it->container = container;
     rcgc_incref(container);
@@ -546,43 +678,57 @@ int rcgc_witer_begin(rcgc_runtime *rt, rcgc_object *container,
     return 0;
 }
 
+/* The previous item is let go of when the next entry is examined, as in
+ * CPython's generators: the weak-value map's value and the weak set's item
+ * after the next entry's object is fetched (v = wr()), the weak-key map's
+ * value before and its key after (for wr, value in ...: key = wr()).  If
+ * there is no next entry, rcgc_witer_end lets go of them. */
 int rcgc_witer_next(rcgc_witer *it)
 {
     if (it->container == NULL) return 0;
-    /* Dropping the previous item may run code that changes the container;
-     * positions do not move while we iterate. */
-    iter_release_item(it);
     wcontainer *c = (wcontainer *)it->container;
     while (it->pos < c->nentries) {
         const wentry *e = &c->entries[it->pos++];
         if (e->wr == NULL) continue;
+        rcgc_object *old_key = it->key_obj, *old_value = it->value;
         rcgc_object *ref = e->wr->wr.referent;
-        if (ref == NULL || ref->refcnt <= 0) continue;
-        rcgc_incref(ref);
+        if (ref != NULL && ref->refcnt <= 0) ref = NULL;
+        const void *key = e->key;
+        size_t key_len = c->kind == WC_VALUE_MAP ? e->key_len : 0;
+        rcgc_object *value = c->kind == WC_KEY_MAP && ref != NULL ? e->value : NULL;
+        if (ref != NULL) rcgc_incref(ref);
+        if (value != NULL) rcgc_incref(value);
+        it->key = NULL;
+        it->key_len = 0;
+        it->key_obj = it->value = NULL;
+        /* letting go can run code that changes the table (not its order) */
+        rcgc_xdecref(it->rt, old_value);
+        rcgc_xdecref(it->rt, old_key);
+        if (ref == NULL) continue;
         if (c->kind == WC_VALUE_MAP) {
-            it->key = e->key;
-            it->key_len = e->key_len;
+            it->key = key; /* kept while an iterator runs */
+            it->key_len = key_len;
             it->value = ref;
         } else {
             it->key_obj = ref;
-            if (c->kind == WC_KEY_MAP) {
-                it->value = e->value;
-                rcgc_incref(e->value);
-            }
+            it->value = value;
         }
         return 1;
     }
     return 0;
 }
 
+/* As CPython's _IterationGuard, then the generator's frame: the iteration
+ * is unregistered (the last one commits the pending removals), then the
+ * current item is let go of, then the container. */
 void rcgc_witer_end(rcgc_witer *it)
 {
     if (it->container == NULL) return;
-    iter_release_item(it);
     wcontainer *c = (wcontainer *)it->container;
     rcgc_object *container = it->container;
     it->container = NULL;
-    if (--c->iterating == 0) maybe_compact(it->rt, c);
+    if (--c->iterating == 0) commit_removals(it->rt, c);
+    iter_release_item(it);
     rcgc_decref(it->rt, container);
 }
 
@@ -625,7 +771,7 @@ static int check_entry(rcgc_runtime *rt, const wcontainer *c, rcgc_ssize ix)
 /* The index: a power of two (or 0) with an EMPTY slot left, index_used
  * non-EMPTY slots, every live entry in exactly one slot, reachable by
  * probing from its hash. */
-static int check_index(rcgc_runtime *rt, const wcontainer *c)
+static int check_index(rcgc_runtime *rt, const wcontainer *c, rcgc_ssize pending)
 {
     rcgc_ssize size = c->index_size, used = 0, live = 0;
     if (size < 0 || (size & (size - 1)) != 0 || (size > 0 && c->index == NULL))
@@ -647,7 +793,7 @@ static int check_index(rcgc_runtime *rt, const wcontainer *c)
         return wc_violation(rt, c, -1, "index_used is not the non-empty slots");
     if (size > 0 && used >= size)
         return wc_violation(rt, c, -1, "index has no empty slot");
-    if (live != c->len)
+    if (live != c->len + pending)
         return wc_violation(rt, c, -1, "index does not hold every live entry once");
     return 0;
 }
@@ -668,9 +814,19 @@ static int check_container(rcgc_runtime *rt, rcgc_object *o, void *arg)
         live++;
         if (check_entry(rt, c, ix) != 0) return RCGC_ECORRUPT;
     }
-    if (live != c->len)
+    rcgc_ssize pending = 0;
+    for (rcgc_ssize i = 0; i < c->npending; i++) {
+        rcgc_ssize ix = c->pending[i];
+        if (ix < 0 || ix >= c->nentries)
+            return wc_violation(rt, c, ix, "pending position out of the array");
+        if (c->entries[ix].wr == NULL) continue; /* removed meanwhile */
+        if (c->entries[ix].wr->wr.referent != NULL)
+            return wc_violation(rt, c, ix, "pending entry's object is alive");
+        pending++;
+    }
+    if (live != c->len + pending)
         return wc_violation(rt, c, -1, "len is not the number of live entries");
-    return check_index(rt, c);
+    return check_index(rt, c, pending);
 }
 
 int rcgc__weakmap_check(rcgc_runtime *rt)

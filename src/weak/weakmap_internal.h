@@ -28,10 +28,14 @@ typedef struct wcontainer {
     rcgc_object base;
     unsigned kind;          /* WC_* */
     unsigned iterating;     /* live iterators */
+    unsigned busy;          /* removing every entry: no compaction */
     wentry *entries;
     rcgc_ssize nentries;    /* used slots, tombstones included */
     rcgc_ssize cap;         /* allocated slots */
-    rcgc_ssize len;         /* live entries */
+    rcgc_ssize len;         /* live entries (pending ones excluded) */
+    rcgc_ssize *pending;    /* positions of entries whose object died
+                               during an iteration, oldest first */
+    rcgc_ssize npending, pending_cap;
     int32_t *index;
     rcgc_ssize index_size;  /* power of two, or 0 */
     rcgc_ssize index_used;  /* non-EMPTY index slots */

@@ -239,6 +239,13 @@ int rcgc_weakref_has_callback(const rcgc_object *wr)
     return w->kind != WR_INTERNAL && has_reaction(w);
 }
 
+int rcgc_weakref_is_basic(const rcgc_object *wr)
+{
+    if (wr == NULL || !rcgc_is_weakref(wr)) return 0;
+    const weakref *w = (const weakref *)wr;
+    return w->referent != NULL && is_basic(w);
+}
+
 rcgc_ssize rcgc_weakref_count(const rcgc_object *obj)
 {
     if (!type_is_weakrefable(obj->type)) return 0;
@@ -403,7 +410,9 @@ static void method_fire(rcgc_runtime *rt, weakmethod *m)
 {
     if (!m->alive) return;
     m->alive = 0;
-    clear_ref(&m->wr); /* func died first: self no longer matters */
+    /* If func died first, the method stays a (live) weak reference to self,
+     * in self's list, as CPython's WeakMethod (a ref to the instance whose
+     * _alive flag went false) until self dies. */
     rcgc_weakref_callback cb = m->wr.callback;
     if (cb == NULL) return;
     rcgc_incref(&m->wr.base);
@@ -432,6 +441,10 @@ rcgc_object *rcgc_weakmethod_new(rcgc_runtime *rt,
     }
     weakmethod *m = (weakmethod *)weakref_alloc(rt, sizeof *m, WR_METHOD);
     if (m == NULL) return NULL;
+    /* In self's list before the reference to func is made, as CPython's
+     * WeakMethod.__new__ (ref.__new__, then ref(func, _cb)): when self and
+     * func are one object, the reference to func is the newer. */
+    insert_ref(self, &m->wr);
     if (type_is_weakrefable(func->type) && func->refcnt > 0) {
         m->func_ref = rcgc__weakref_new_internal(rt, func, method_func_died, m, 0);
         if (m->func_ref == NULL) {
@@ -446,7 +459,6 @@ rcgc_object *rcgc_weakmethod_new(rcgc_runtime *rt,
     m->wr.callback = callback;
     if (arg != NULL) rcgc_incref(arg);
     m->wr.cb_arg = arg;
-    insert_ref(self, &m->wr);
     return &m->wr.base;
 }
 
