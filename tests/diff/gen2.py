@@ -462,7 +462,17 @@ class Gen2:
         rng = self.rng
         valid = [i for i, st in self.iters.items() if st[1]]
         if valid and rng.random() < 0.75:
-            self.emit('next', rng.choice(sorted(valid)))
+            it = rng.choice(sorted(valid))
+            for _ in range(rng.randint(1, 3)):
+                r = rng.random()
+                if r < 0.25 and self.nodes:
+                    # a death during the iteration (deferred removal)
+                    node = rng.choice(self.nodes)
+                    self.nodes.remove(node)
+                    self.emit('drop', node)
+                elif r < 0.35:
+                    self.emit('collect')
+                self.emit('next', it)
             return
         c = self.a_cont(('wvd', 'wkd'))
         if c is None:
