@@ -1,19 +1,20 @@
-"""CPython oracle for scenario format version 2 (the subset this runner knows).
+"""CPython oracle for scenario format version 2.
 
 Imported by oracle.py when a file's first operation line is `version 2`
 (../../../shared/spec/scenario-format-v2.md, "the contract").  Same output,
 same error conventions as version 1 (oracle.py's docstring); the version-2
 error texts are listed in README.md ("Version 2").
 
-Implemented: the version-1 operations with their v2 forms (new options
-fin=/del=/untracked, weak ... plain, unsave NAME, referrers of weak
-references, freeze resetting the counts), family A (auto, threshold, count),
-family G (del=, garbage, ungarbage, saveall), gc callbacks (gccb),
-introspection (weakrefs, weakcount, callback, same, gen, finalized, tracked,
-frozen, referents), `ordered`, and every action of section 5 for fin=, del=
-and cb=.  Not implemented (the line is an error, "operation 'OP' is not
-implemented"): weak containers and iterators, weak methods, finalize
-objects.
+Implemented: every operation of the contract: the version-1 operations with
+their v2 forms (new options fin=/del=/untracked, weak ... plain, unsave
+NAME, referrers of weak references, freeze resetting the counts), family A
+(auto, threshold, count), family G (del=, garbage, ungarbage, saveall), gc
+callbacks (gccb), introspection (weakrefs, weakcount, callback, same, gen,
+finalized, tracked, frozen, referents), `ordered`, weak containers and
+their iterators (wvd, wkd, wset, put, add, del, discard, get, has, len,
+items, clear, iter, next), weak methods (wmethod), finalize objects
+(finalize, call, detach, peek, alive), and every action of section 5 for
+fin=, del=, cb= and fn=.
 
 How the contract's section 7 is kept:
 
@@ -32,6 +33,12 @@ How the contract's section 7 is kept:
   before any instance exists: instances are then plain non-GC objects, as a C
   extension type without Py_TPFLAGS_HAVE_GC.
 - Legacy finalizers: _testcapi.with_tp_del (tp_del calling __tp_del__).
+- Weak containers, weak methods and finalize objects are the oracle's own
+  classes running CPython 3.11's weakref.py algorithms on the contract's
+  objects only (contract 6.1): see the comments at Cont, WMethod, FinObj.
+  Their weak references are real weakref.ref subclasses, so clearing,
+  callback order, getweakrefs order and the collector's handling of them
+  are CPython's own.
 """
 
 import ctypes
@@ -58,10 +65,12 @@ ARITY = {
     'same': (2, 2), 'gen': (1, 1), 'finalized': (1, 1), 'tracked': (1, 1),
     'frozen': (0, 0), 'referents': (1, 1), 'gccb': (1, 1),
     'ordered': (1, None),
+    'wvd': (1, 1), 'wkd': (1, 1), 'wset': (1, 1), 'put': (3, 3),
+    'add': (2, 2), 'del': (2, 2), 'discard': (2, 2), 'get': (2, 2),
+    'has': (2, 2), 'len': (1, 1), 'items': (1, 1), 'iter': (2, 2),
+    'next': (1, 1), 'wmethod': (3, 4), 'finalize': (2, 3), 'call': (1, 1),
+    'detach': (1, 1), 'peek': (1, 1), 'alive': (1, 1),
 }
-NOT_IMPLEMENTED = ('wvd', 'wkd', 'wset', 'put', 'add', 'del', 'discard',
-                   'get', 'has', 'len', 'items', 'iter', 'next', 'wmethod',
-                   'finalize', 'call', 'detach', 'peek', 'alive')
 
 # hook -> (event word, collect event word, kind in messages, words allowed)
 HOOKS = {
@@ -72,6 +81,8 @@ HOOKS = {
             ('log', 'resurrect', 'clear', 'collect', 'drop', 'new', 'deref',
              'weak', 'weakcb')),
     'cb': ('cb', 'cbcollect', 'callback',
+           ('log', 'collect', 'drop', 'new', 'deref')),
+    'fn': ('fn', 'fncollect', 'finalize function',
            ('log', 'collect', 'drop', 'new', 'deref')),
 }
 NAMED = ('drop', 'new', 'weak', 'weakcb')   # WORD:NAME modes
@@ -145,8 +156,6 @@ def parse_threshold(token):
 def parse_op(words):
     """words (str) -> (op, args); syntax only."""
     op, args = words[0], words[1:]
-    if op in NOT_IMPLEMENTED:
-        raise ScenarioError('operation %s is not implemented' % quote(op))
     if op == 'version':
         raise ScenarioError("unexpected 'version' line")
     if op not in ARITY:
@@ -200,6 +209,22 @@ def parse_op(words):
                 raise ScenarioError('expected cb=MODE or plain, got '
                                     + quote(args[2]))
         return op, (wname, target, cb, plain)
+    if op == 'wmethod':
+        names = tuple(check_name(a) for a in args[:3])
+        cb = None
+        if len(args) == 4:
+            if not args[3].startswith('cb='):
+                raise ScenarioError('expected cb=MODE, got ' + quote(args[3]))
+            cb = parse_mode(args[3][3:], 'cb')
+        return op, names + (cb,)
+    if op == 'finalize':
+        names = tuple(check_name(a) for a in args[:2])
+        fn = 'log'
+        if len(args) == 3:
+            if not args[2].startswith('fn='):
+                raise ScenarioError('expected fn=MODE, got ' + quote(args[2]))
+            fn = parse_mode(args[2][3:], 'fn')
+        return op, names + (fn,)
     if op == 'collect':
         if args and args[0] not in ('0', '1', '2'):
             raise ScenarioError('bad generation ' + quote(args[0]))
@@ -308,6 +333,100 @@ UNODE_TYPES = (UNode, UDelNode)
 PlainRef = weakref.ref
 
 
+# -- weak containers (contract 4.4, 6.2-6.5) ------------------------------
+#
+# CPython 3.11's weakref.py algorithms (pending-removal lists, commit points,
+# len) on the contract's objects only: a container is one scenario object
+# (Cont) plus one weak reference per entry (ERef).  The container's state
+# lives in its slots; slots are cleared in sorted name order when it dies,
+# so 'data' goes first: its dict releases the entries first inserted first
+# (weak-value dict: key token, then the ERef; weak-key dict and weak set: an
+# _Entry whose slots release the ERef, then the value).  An ERef reaches its
+# container through the container's basic weak reference ('owner', as
+# CPython's selfref), so no reference cycle exists among these objects and
+# no entry callback does anything once the container is dying.
+
+class Cont:
+    """A weak-value dict ('wvd'), weak-key dict ('wkd') or weak set."""
+    __slots__ = ('__weakref__', 'data', 'dirty', 'epoch', 'index', 'iters',
+                 'kind', 'name', 'pending', 'seq')
+
+
+class _Entry:
+    """A weak-key dict or weak set entry: 'ref' is released before
+    'value' (sorted slot order)."""
+    __slots__ = ('ref', 'value')
+
+
+class ERef(weakref.ref):
+    """The weak reference of a container entry (D:KEY, D:K, S:N)."""
+    __slots__ = ('name', 'owner', 'key', 'seq')
+
+
+def _entry_callback(ref):
+    cont = ref.owner()
+    if cont is not None:
+        _R.entry_died(cont, ref)
+
+
+# -- weak methods (contract 4.5, 6.6) --------------------------------------
+
+class WMethod(weakref.ref):
+    """weakref.WeakMethod for (OBJ, FUNC): a weak reference to OBJ owning
+    'fref', its weak reference to FUNC.  'flag' (a bytearray, untracked) is
+    CPython's _alive, shared with fref."""
+    __slots__ = ('name', 'mode', 'fref', 'flag')
+
+
+class FuncRef(weakref.ref):
+    """W:func, the weak method's weak reference to its function."""
+    __slots__ = ('name', 'wname', 'mode', 'flag')
+
+
+def _wmethod_callback(ref):
+    # CPython's WeakMethod._cb: once, at the first death of the two
+    if ref.flag[0]:
+        ref.flag[0] = 0
+        if ref.mode is not None:
+            _R.action('cb', ref, ref.wname if type(ref) is FuncRef
+                      else ref.name, ref.mode)
+
+
+# -- finalize objects (contract 4.6) ---------------------------------------
+
+class FinObj:
+    """weakref.finalize: the callback of its weak reference F:ref; the
+    registry (Runner.registry, as finalize._registry) maps it to F:ref."""
+    __slots__ = ('name', 'mode')
+
+    def __call__(self, _=None):
+        _R.fire(self)
+
+
+class FinRef(weakref.ref):
+    """F:ref, a finalize object's weak reference (its callback is F)."""
+    __slots__ = ('name',)
+
+
+class _Iter:
+    """An iteration over a weak dict (contract 6.5): a runner structure,
+    not a scenario object.  'cont' is held while it is active; 'key' and
+    'value' are the entry it stands on.  Its end (next finds no more
+    entries, or the last reference to it goes) is Runner.end_iter."""
+    __slots__ = ('active', 'cont', 'epoch', 'key', 'name', 'pos',
+                 'snap', 'value')
+
+    def __del__(self):
+        if self.active:
+            _R.end_iter(self)
+
+
+NAMED_TYPES = frozenset((Node, DelNode, Ref, ERef, WMethod, FuncRef, FinRef,
+                         Cont, FinObj))
+SCENARIO_TYPES = NAMED_TYPES
+WEAK_TYPES = (Ref, WMethod)            # bindable weak references
+
+
 class _StderrCounter:
     """sys.stderr while the oracle runs: counts the collector's debug lines
     (one per object found unreachable), passes anything else through."""
@@ -356,6 +475,7 @@ class Runner:
         self.ordered = None      # None, or [events so far, collections]
         self.counter = None
         self.hooks = []
+        self.registry = {}       # finalize object -> F:ref (registered)
 
     # -- events --------------------------------------------------------------
 
@@ -369,7 +489,7 @@ class Runner:
 
     def name_of(self, obj):
         t = type(obj)
-        if t in NODE_TYPES or t is Ref:
+        if t in NAMED_TYPES:
             return obj.name
         if t in UNODE_TYPES:
             return self.unodes[id(obj)][0]
@@ -377,11 +497,11 @@ class Runner:
 
     def is_weak(self, obj):
         t = type(obj)
-        return t is Ref or (t is PlainRef and id(obj) in self.plain)
+        return t in WEAK_TYPES or (t is PlainRef and id(obj) in self.plain)
 
     def is_scenario(self, obj):
         t = type(obj)
-        return t in NODE_TYPES or t is Ref or \
+        return t in SCENARIO_TYPES or \
             (t is PlainRef and id(obj) in self.plain)
 
     # -- counters (contract section 7) ------------------------------------
@@ -495,6 +615,12 @@ class Runner:
         if ref is None or not self.is_weak(ref):
             return 'deref %s none' % wname, None
         obj = ref()
+        if type(ref) is WMethod:
+            func = ref.fref()
+            if obj is None or func is None:
+                return 'deref %s dead' % wname, None
+            return 'deref %s %s %s' % (wname, self.name_of(obj),
+                                       self.name_of(func)), obj
         if obj is None:
             return 'deref %s dead' % wname, None
         return 'deref %s %s' % (wname, self.name_of(obj)), obj
@@ -562,6 +688,33 @@ class Runner:
             raise ScenarioError(quote(name) + ' is not a weak reference')
         return obj
 
+    def node_or_weak(self, name):
+        obj = self.bound(name)
+        t = type(obj)
+        if t not in NODE_TYPES and t not in UNODE_TYPES and \
+                not self.is_weak(obj):
+            raise ScenarioError(quote(name) +
+                                ' is not a node or a weak reference')
+        return obj
+
+    def not_iter(self, name):
+        obj = self.bound(name)
+        if type(obj) is _Iter:
+            raise ScenarioError(quote(name) + ' is an iterator')
+        return obj
+
+    def cont(self, name, kinds, what):
+        obj = self.bound(name)
+        if type(obj) is not Cont or obj.kind not in kinds:
+            raise ScenarioError('%s is not %s' % (quote(name), what))
+        return obj
+
+    def finobj(self, name):
+        obj = self.bound(name)
+        if type(obj) is not FinObj:
+            raise ScenarioError(quote(name) + ' is not a finalize object')
+        return obj
+
     # -- operations ----------------------------------------------------------
 
     def op_new(self, name, fin, dmode, untracked):
@@ -574,7 +727,7 @@ class Runner:
 
     def op_link(self, src, dst):
         node = self.node(src)
-        node.append(self.bound(dst))
+        node.append(self.node_or_weak(dst))
 
     def op_unlink(self, src, dst):
         node = self.node(src)
@@ -585,6 +738,11 @@ class Runner:
                 return
 
     def op_clear(self, src):
+        obj = self.bound(src)
+        if type(obj) is Cont:
+            self.clear_cont(obj)
+            return
+        del obj
         node = self.node(src)
         node.clear()
 
@@ -637,9 +795,7 @@ class Runner:
             self.take(self.saved, 'saved', name)
 
     def op_referrers(self, name):
-        obj = self.bound(name)
-        if type(obj) in UNODE_TYPES:
-            pass
+        obj = self.node_or_weak(name)
         holders = gc.get_referrers(obj)
         names = [h.name for h in holders if type(h) in NODE_TYPES]
         del holders
@@ -691,11 +847,13 @@ class Runner:
 
     def op_callback(self, name):
         ref = self.weak(name)
+        if type(ref) is WMethod:
+            raise ScenarioError(quote(name) + ' is not made by weak')
         self.emit('callback %s %s' % (
             name, 'none' if ref.__callback__ is None else 'yes'))
 
     def op_same(self, a, b):
-        x, y = self.bound(a), self.bound(b)
+        x, y = self.not_iter(a), self.not_iter(b)
         self.emit('same %s %s %s' % (a, b, 'yes' if x is y else 'no'))
 
     def generation_of(self, obj):
@@ -708,17 +866,17 @@ class Runner:
         return 'frozen'
 
     def op_gen(self, name):
-        obj = self.bound(name)
+        obj = self.not_iter(name)
         self.emit('gen %s %s' % (name, self.generation_of(obj)))
 
     def op_finalized(self, name):
-        obj = self.bound(name)
+        obj = self.not_iter(name)
         yes = type(obj) in NODE_TYPES and obj.fin is not None and \
             gc.is_finalized(obj)
         self.emit('finalized %s %s' % (name, 'yes' if yes else 'no'))
 
     def op_tracked(self, name):
-        obj = self.bound(name)
+        obj = self.not_iter(name)
         self.emit('tracked %s %s' % (name, 'yes' if gc.is_tracked(obj)
                                      else 'no'))
 
@@ -744,6 +902,413 @@ class Runner:
         if collections:
             raise ScenarioError('a collection ran during an ordered operation')
 
+    # -- weak containers (contract 4.4, 6.2-6.5) -----------------------------
+
+    def make_eref(self, cont, name, target, key):
+        """One entry weak reference (an allocation, rule 1)."""
+        self.alloc()
+        ref = ERef(target, _entry_callback)
+        ref.name = name
+        ref.owner = weakref.ref(cont)
+        ref.key = key
+        ref.seq = 0
+        self.live.add(id(ref))
+        return ref
+
+    def live_seq(self, cont, node):
+        """The seq of NODE's live entry in a weak-key dict or weak set."""
+        seq = cont.index.get(id(node))
+        if seq is None:
+            return None
+        entry = cont.data.get(seq)
+        ref = entry.ref if cont.kind == 'wkd' else entry
+        if ref is None or ref() is not node:
+            return None
+        return seq
+
+    def entry_died(self, cont, ref):
+        """The callback of an entry's weak reference (CPython's remove)."""
+        kind = cont.kind
+        if kind != 'wvd' and cont.index.get(ref.key) == ref.seq:
+            del cont.index[ref.key]
+        if cont.iters:
+            cont.pending.append(ref.key if kind == 'wvd' else ref)
+        elif kind == 'wvd':
+            self.remove_dead(cont, ref.key)
+        else:
+            cont.data.pop(ref.seq, None)
+
+    def remove_dead(self, cont, key):
+        """_weakref._remove_dead_weakref: only if the entry is dead."""
+        ref = cont.data.get(key)
+        if ref is not None and ref() is None:
+            del cont.data[key]
+
+    def commit(self, cont):
+        """_commit_removals: pending entries, newest first."""
+        pending = cont.pending
+        if cont.kind == 'wvd':
+            while pending:
+                self.remove_dead(cont, pending.pop())
+        else:
+            while pending:
+                ref = pending.pop()
+                # weak-key dict: the entry's value, then its reference
+                cont.data.pop(ref.seq, None)
+                del ref
+
+    def touch(self, cont):
+        """An operation names CONT: other active iterators are invalid."""
+        cont.epoch += 1
+
+    def op_wvd(self, name):
+        self.make_cont(name, 'wvd')
+
+    def op_wkd(self, name):
+        self.make_cont(name, 'wkd')
+
+    def op_wset(self, name):
+        self.make_cont(name, 'wset')
+
+    def make_cont(self, name, kind):
+        self.unbound(name)
+        self.alloc()
+        cont = Cont()
+        cont.name = name
+        cont.kind = kind
+        cont.data = {}
+        cont.index = {}
+        cont.pending = []
+        cont.iters = 0
+        cont.epoch = 0
+        cont.seq = 0
+        cont.dirty = False
+        self.live.add(id(cont))
+        self.roots[name] = cont
+
+    def op_put(self, dname, key, vname):
+        cont = self.cont(dname, ('wvd', 'wkd'), 'a weak dict')
+        if cont.kind == 'wvd':
+            node = self.node(vname)
+            self.touch(cont)
+            if cont.pending:
+                self.commit(cont)
+            ref = self.make_eref(cont, cont.name + ':' + key, node, key)
+            cont.data[key] = ref        # an old entry keeps its place
+            return
+        knode = self.node(key)
+        value = self.node_or_weak(vname)
+        self.touch(cont)
+        ref = self.make_eref(cont, cont.name + ':' + knode.name, knode,
+                             id(knode))
+        seq = self.live_seq(cont, knode)
+        if seq is not None:
+            entry = cont.data[seq]
+            entry.value = value         # the old value is released
+            del entry, value
+            del ref                     # then the new reference freed
+            return
+        cont.seq += 1
+        ref.seq = cont.seq
+        entry = _Entry()
+        entry.ref = ref
+        entry.value = value
+        cont.data[cont.seq] = entry
+        cont.index[id(knode)] = cont.seq
+
+    def op_add(self, sname, nname):
+        cont = self.cont(sname, ('wset',), 'a weak set')
+        node = self.node(nname)
+        self.touch(cont)
+        if cont.pending:
+            self.commit(cont)
+        ref = self.make_eref(cont, cont.name + ':' + node.name, node,
+                             id(node))
+        if self.live_seq(cont, node) is None:
+            cont.seq += 1
+            ref.seq = cont.seq
+            cont.data[cont.seq] = ref
+            cont.index[id(node)] = cont.seq
+        del ref
+
+    def op_del(self, dname, key):
+        cont = self.cont(dname, ('wvd', 'wkd'), 'a weak dict')
+        if cont.kind == 'wvd':
+            self.touch(cont)
+            if cont.pending:
+                self.commit(cont)
+            cont.data.pop(key, None)
+            return
+        knode = self.node(key)
+        self.touch(cont)
+        cont.dirty = True
+        seq = self.live_seq(cont, knode)
+        if seq is not None:
+            del cont.index[id(knode)]
+            del knode
+            cont.data.pop(seq)          # its reference, then its value
+
+    def op_discard(self, sname, nname):
+        cont = self.cont(sname, ('wset',), 'a weak set')
+        node = self.node(nname)
+        self.touch(cont)
+        if cont.pending:
+            self.commit(cont)
+        seq = self.live_seq(cont, node)
+        if seq is not None:
+            del cont.index[id(node)]
+            cont.data.pop(seq)
+
+    def op_get(self, dname, key):
+        cont = self.cont(dname, ('wvd', 'wkd'), 'a weak dict')
+        if cont.kind == 'wvd':
+            self.touch(cont)
+            if cont.pending:
+                self.commit(cont)
+            ref = cont.data.get(key)
+            value = ref() if ref is not None else None
+        else:
+            knode = self.node(key)
+            self.touch(cont)
+            seq = self.live_seq(cont, knode)
+            value = cont.data[seq].value if seq is not None else None
+        self.emit('get %s %s %s' % (dname, key, 'none' if value is None
+                                    else self.name_of(value)))
+
+    def op_has(self, cname, key):
+        cont = self.cont(cname, ('wvd', 'wkd', 'wset'), 'a container')
+        if cont.kind == 'wvd':
+            self.touch(cont)
+            if cont.pending:
+                self.commit(cont)
+            ref = cont.data.get(key)
+            yes = ref is not None and ref() is not None
+        else:
+            node = self.node(key)
+            self.touch(cont)
+            yes = self.live_seq(cont, node) is not None
+        self.emit('has %s %s %s' % (cname, key, 'yes' if yes else 'no'))
+
+    def op_len(self, cname):
+        cont = self.cont(cname, ('wvd', 'wkd', 'wset'), 'a container')
+        self.touch(cont)
+        if cont.kind == 'wvd':
+            if cont.pending:
+                self.commit(cont)
+            n = len(cont.data)
+        else:
+            if cont.kind == 'wkd' and cont.dirty and cont.pending:
+                # _scrub_removals (issue 21173)
+                data = cont.data
+                cont.pending = [r for r in cont.pending if r.seq in data]
+                cont.dirty = False
+            n = len(cont.data) - len(cont.pending)
+        self.emit('len %s %d' % (cname, n))
+
+    def op_items(self, cname):
+        cont = self.cont(cname, ('wvd', 'wkd', 'wset'), 'a container')
+        self.touch(cont)
+        kind = cont.kind
+        if kind == 'wvd' and cont.pending:
+            self.commit(cont)
+        words = self.item_words(cont)
+        if not cont.iters and cont.pending:
+            self.commit(cont)
+        words.sort()
+        self.emit(' '.join(['items', cname] + words))
+
+    def item_words(self, cont):
+        words = []
+        kind = cont.kind
+        for key, entry in cont.data.items():
+            if kind == 'wvd':
+                obj = entry()
+                if obj is not None:
+                    words.append(key + '=' + self.name_of(obj))
+            elif kind == 'wkd':
+                obj = entry.ref()
+                if obj is not None:
+                    words.append(obj.name + '=' + self.name_of(entry.value))
+            else:
+                obj = entry()
+                if obj is not None:
+                    words.append(obj.name)
+        return words
+
+    def clear_cont(self, cont):
+        self.touch(cont)
+        kind = cont.kind
+        if kind != 'wkd' and cont.pending:
+            self.commit(cont)
+        cont.index.clear()
+        data = cont.data
+        if kind == 'wvd':
+            while data:
+                data.popitem()          # its reference freed
+        elif kind == 'wkd':
+            cont.dirty = True
+            while data:
+                data.popitem()          # its reference, then its value
+        else:
+            data.clear()
+
+    # -- iterators (contract 6.5) ---------------------------------------------
+
+    def op_iter(self, iname, dname):
+        self.unbound(iname)
+        cont = self.cont(dname, ('wvd', 'wkd'), 'a weak dict')
+        self.touch(cont)
+        if cont.kind == 'wvd' and cont.pending:
+            self.commit(cont)
+        it = _Iter()
+        it.name = iname
+        it.cont = cont
+        it.epoch = cont.epoch
+        it.snap = list(cont.data)
+        it.pos = 0
+        it.key = None
+        it.value = None
+        it.active = True
+        cont.iters += 1
+        self.roots[iname] = it
+
+    def op_next(self, iname):
+        it = self.bound(iname)
+        if type(it) is not _Iter:
+            raise ScenarioError(quote(iname) + ' is not an iterator')
+        if it.active and it.epoch != it.cont.epoch:
+            raise ScenarioError(quote(iname) + ' is invalidated')
+        text = self.step(it) if it.active else None
+        if text is None:
+            if it.active:
+                self.end_iter(it)
+            text = 'end'
+        self.emit('next %s %s' % (iname, text))
+
+    def step(self, it):
+        """Advance IT to its next live entry; its text, or None at the end.
+        (A function of its own: no local outlives the walk.)"""
+        while it.pos < len(it.snap):
+            key = it.snap[it.pos]
+            it.pos += 1
+            cont = it.cont
+            if cont.kind == 'wvd':
+                ref = cont.data.get(key)
+                value = ref() if ref is not None else None
+                del ref
+                it.value = value        # the previous value released
+                if value is None:
+                    continue
+                it.key = key
+                return '%s %s' % (key, self.name_of(value))
+            entry = cont.data.get(key)
+            if entry is None:
+                continue
+            it.value = None             # the previous value, then its key
+            knode = entry.ref()
+            it.key = knode
+            if knode is None:
+                continue
+            it.value = entry.value
+            return '%s %s' % (knode.name, self.name_of(entry.value))
+        return None
+
+    def end_iter(self, it):
+        """The iteration ends: the registration goes (committing if it was
+        the last), then the entry is released (value, key), then the
+        container."""
+        it.active = False
+        cont = it.cont
+        cont.iters -= 1
+        if not cont.iters and cont.pending:
+            self.commit(cont)
+        del cont
+        it.snap = None
+        it.value = None
+        it.key = None
+        it.cont = None
+
+    # -- weak methods (contract 4.5, 6.6) ---------------------------------------
+
+    def op_wmethod(self, wname, oname, fname, cb):
+        self.unbound(wname)
+        obj = self.node(oname)
+        func = self.node(fname)
+        self.alloc()
+        wm = WMethod(obj, _wmethod_callback)
+        wm.name = wname
+        wm.mode = cb
+        wm.flag = bytearray(b'\x01')
+        wm.fref = None
+        self.live.add(id(wm))
+        self.alloc()
+        fref = FuncRef(func, _wmethod_callback)
+        fref.name = wname + ':func'
+        fref.wname = wname
+        fref.mode = cb
+        fref.flag = wm.flag
+        self.live.add(id(fref))
+        wm.fref = fref
+        del fref
+        self.roots[wname] = wm
+
+    # -- finalize objects (contract 4.6) ----------------------------------------
+
+    def op_finalize(self, fname, tname, mode):
+        self.unbound(fname)
+        target = self.node(tname)
+        self.alloc()
+        fin = FinObj()
+        fin.name = fname
+        fin.mode = mode
+        self.live.add(id(fin))
+        self.alloc()
+        ref = FinRef(target, fin)
+        ref.name = fname + ':ref'
+        self.live.add(id(ref))
+        self.registry[fin] = ref
+        del ref
+        self.roots[fname] = fin
+
+    def fire(self, fin):
+        """finalize.__call__: unregister, run fn; the weak reference is
+        released after fn returns."""
+        ref = self.registry.pop(fin, None)
+        if ref is None:
+            return False
+        self.action('fn', fin, fin.name, fin.mode)
+        del ref
+        return True
+
+    def op_call(self, fname):
+        fin = self.finobj(fname)
+        yes = self.fire(fin)
+        self.emit('call %s %s' % (fname, 'yes' if yes else 'no'))
+
+    def op_detach(self, fname):
+        fin = self.finobj(fname)
+        ref = self.registry.get(fin)
+        obj = ref() if ref is not None else None
+        if obj is None:
+            self.emit('detach %s none' % fname)
+            return
+        del self.registry[fin]
+        del ref
+        self.emit('detach %s %s' % (fname, self.name_of(obj)))
+
+    def op_peek(self, fname):
+        fin = self.finobj(fname)
+        ref = self.registry.get(fin)
+        obj = ref() if ref is not None else None
+        del ref
+        self.emit('peek %s %s' % (fname, 'none' if obj is None
+                                  else self.name_of(obj)))
+
+    def op_alive(self, fname):
+        fin = self.finobj(fname)
+        self.emit('alive %s %s' % (fname, 'yes' if fin in self.registry
+                                   else 'no'))
+
     # -- driver --------------------------------------------------------------
 
     def set_debug(self):
@@ -757,7 +1322,8 @@ class Runner:
         hook = _FREEFUNC(self._free_hook)
         self.hooks.append(hook)
         addr = ctypes.cast(hook, _P).value
-        for tp in (Node, DelNode, Ref, PlainRef):
+        for tp in (Node, DelNode, Ref, PlainRef, Cont, ERef, WMethod,
+                   FuncRef, FinObj, FinRef):
             _set_free(tp, addr, _GC_DEL)
         gc.callbacks.append(self.gc_callback)
         gc.collect()        # ctypes' helper types above leave cycles

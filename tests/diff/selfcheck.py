@@ -10,7 +10,9 @@ For every generated scenario (gen.py, profile chosen from the seed):
     byte-identical standard output, standard error and status;
   - with --debug-collectable (gc.DEBUG_COLLECTABLE), the only objects the
     collector ever finds unreachable are Node and Ref instances (version 2:
-    also DelNode and plain weakref.ref objects; nothing of the oracle's own),
+    also DelNode, plain weakref.ref objects, weak methods (WMethod) and
+    their function references (FuncRef); never a container, an entry's
+    weak reference, a finalize object or anything of the oracle's own),
     and the event log is unchanged.
 With --v2, also a mutant of each generated file (a few tokens replaced):
 the oracle ends with status 0 or 2, never an internal error, in time.
@@ -37,7 +39,8 @@ import gen  # noqa: E402
 ORACLE = os.path.join(HERE, 'oracle.py')
 COLLECTABLE_RE = re.compile(r'gc: (?:un)?collectable <([\w.]+) ')
 # what the collector may find unreachable: the scenario's own objects
-SCENARIO_TYPES = {'Node', 'Ref', 'DelNode', 'weakref.ReferenceType'}
+SCENARIO_TYPES = {'Node', 'Ref', 'DelNode', 'weakref.ReferenceType',
+                  'WMethod', 'FuncRef'}
 
 
 def oracle(path, hashseed, timeout, debug=False):
@@ -93,7 +96,11 @@ def check_seed(seed, directory, timeout, v2=False):
 MUTANT_TOKENS = [b'version', b'2', b'ordered', b'fin=', b'del=deref:a:',
                  b'cb=collect', b'new:', b'untracked', b'plain', b'on',
                  b'2147483648', b'\x00', b'\xff', b'#', b'', b'x' * 70,
-                 b'collect', b'ungarbage', b'unsave', b'gccb', b'threshold']
+                 b'collect', b'ungarbage', b'unsave', b'gccb', b'threshold',
+                 b'wvd', b'wkd', b'wset', b'put', b'add', b'del', b'discard',
+                 b'get', b'has', b'len', b'items', b'clear', b'iter', b'next',
+                 b'wmethod', b'finalize', b'fn=collect', b'fn=deref:x:y',
+                 b'call', b'detach', b'peek', b'alive', b'drop']
 
 
 def check_mutant(seed, data, directory, timeout):
