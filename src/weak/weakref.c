@@ -96,6 +96,16 @@ static int has_reaction(const weakref *wr)
     return wr->callback != NULL && !(wr->flags & WR_DETACHED);
 }
 
+/* CPython's wr_callback != NULL: the references of containers, finalize
+ * objects and weak methods always have one there (a closure), even when it
+ * has nothing left to do; a plain reference has the program's, until its
+ * referent's death takes it. */
+static int has_callback(const weakref *wr)
+{
+    if (wr->kind != WR_PLAIN) return 1;
+    return wr->callback != NULL && !(wr->flags & WR_DETACHED);
+}
+
 /* ---- the weak reference object ---- */
 
 static int weakref_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg)
@@ -307,34 +317,50 @@ static void fire(rcgc_runtime *rt, weakref *wr, int detach)
 
 /* ---- refcount death (PyObject_ClearWeakRefs) ---- */
 
+/* CPython's PyObject_ClearWeakRefs, whose steps show in what a callback's
+ * collection finds alive:
+ *   1. up to two references at the head without a callback (the basic
+ *      reference, a proxy) are cleared and let go;
+ *   2. if one reference is left, it is cleared and, if it has a reaction
+ *      and is alive, reacts (held meanwhile, as a call's argument is);
+ *   3. if several are left, every one still alive is held, callback or
+ *      not (CPython keeps them in a tuple), all are cleared - so no
+ *      callback finds o through another - then the reactions run in list
+ *      order (newest first), then the held references are let go, last
+ *      first (the tuple's deallocation).
+ * A reference whose own count is 0 is being freed itself: never held, no
+ * call.  The held ones are chained through their list fields, unused once
+ * cleared. */
 static void clear_on_death(rcgc_runtime *rt, rcgc_object *o)
 {
     weakref **list = weaklist_of(o);
+    for (int k = 0; k < 2 && *list != NULL && !has_callback(*list); k++)
+        clear_ref(*list);
     if (*list == NULL) return;
-    /* First clear every reference, so that no callback can find o through
-     * another one; keep those that will react, alive, on a local list linked
-     * through their (now unused) list fields.  A reference whose own count
-     * is 0 is being freed itself: it gets no call. */
+    int several = (*list)->next != NULL;
     weakref *first = NULL, *last = NULL;
     while (*list != NULL) {
         weakref *wr = *list;
         clear_ref(wr);
-        if (!has_reaction(wr) || wr->base.refcnt <= 0) continue;
-        if (wr->kind == WR_PLAIN) wr->flags |= WR_DETACHED;
+        int reacts = has_reaction(wr);
+        if (wr->base.refcnt <= 0 || (!several && !reacts)) continue;
+        if (reacts && wr->kind == WR_PLAIN) wr->flags |= WR_DETACHED;
         rcgc_incref(&wr->base);
         wr->prev = last;
+        wr->next = NULL;
         if (last != NULL)
             last->next = wr;
         else
             first = wr;
         last = wr;
     }
-    /* Then the reactions, in list order: newest first. */
-    while (first != NULL) {
-        weakref *wr = first;
-        first = wr->next;
+    for (weakref *wr = first; wr != NULL; wr = wr->next)
+        if (wr->kind == WR_PLAIN ? (wr->flags & WR_DETACHED) != 0 : has_reaction(wr))
+            fire(rt, wr, 1);
+    while (last != NULL) {
+        weakref *wr = last;
+        last = wr->prev;
         wr->prev = wr->next = NULL;
-        fire(rt, wr, 1);
         rcgc_decref(rt, &wr->base);
     }
 }
