@@ -395,8 +395,11 @@ static rcgc_ssize clear_in_collection(rcgc_runtime *rt, gc_head *unreachable,
     gc_head queue;
     gc_list_init(&queue);
     /* Pass 1: clear every weak reference that is garbage or refers to
-     * garbage; queue the reactions of those that are not garbage.  No
-     * client code runs here. */
+     * garbage; queue those that are not garbage and have a callback in
+     * CPython's sense (has_callback: a weak method's or a container's even
+     * when it has nothing left to do), which takes them out of whatever
+     * list they were on, the legacy finalizers' included.  No client code
+     * runs here. */
     for (gc_head *g = gc_next(unreachable); g != unreachable; g = gc_next(g)) {
         rcgc_object *o = gc_object_of(g);
         if (rcgc_is_weakref(o)) clear_ref((weakref *)o);
@@ -405,7 +408,7 @@ static rcgc_ssize clear_in_collection(rcgc_runtime *rt, gc_head *unreachable,
         while (*list != NULL) {
             weakref *wr = *list;
             clear_ref(wr);
-            if (!has_reaction(wr)) continue;
+            if (!has_callback(wr)) continue;
             /* Garbage itself: pretend it died first (bpo-38006). */
             if (gc_is_collecting(gc_head_of(&wr->base))) continue;
             queue_reaction(rt, wr, &queue);
@@ -417,8 +420,10 @@ static rcgc_ssize clear_in_collection(rcgc_runtime *rt, gc_head *unreachable,
     while (!gc_list_is_empty(&queue)) {
         gc_head *g = gc_next(&queue);
         weakref *wr = (weakref *)gc_object_of(g);
-        fire(rt, wr, 0);
-        (*ran)++;
+        if (has_reaction(wr)) {
+            fire(rt, wr, 0);
+            (*ran)++;
+        }
         rcgc_decref(rt, &wr->base);
         if (gc_next(&queue) == g)
             gc_list_move(g, old);
