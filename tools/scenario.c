@@ -2211,6 +2211,14 @@ int scenario_run(scenario_read_fn read, void *ctx, FILE *out, FILE *err)
             } else {
                 line_byte(&L, (unsigned char)buf[i]);
                 pending = 1;
+                /* A bad byte in a line that is not a comment decides the
+                 * line's error (it is the first thing run_line checks):
+                 * stop now, without reading to a newline that may never
+                 * come (rcgc-scenario /dev/zero). */
+                if (L.bad >= 0 && L.tok[0][0] != '#') {
+                    status = line_end(&L);
+                    pending = 0;
+                }
             }
         }
     }
