@@ -656,6 +656,45 @@ TEST(ephemeron_value_reachable_from_uncollectable)
     t_finish(rt);
 }
 
+/* The other way round: the map is reachable and its KEY is uncollectable
+ * (a legacy finalizer in a garbage cycle).  The key is kept, so its value
+ * is too: it survives as reachable - not finalized, not counted, not
+ * uncollectable - as with CPython's WeakKeyDictionary, which holds values
+ * strongly (python3, a tp_del key via _testcapi.with_tp_del in a cycle: the
+ * key in gc.garbage, the entry still there, the value's __del__ not called;
+ * the scenario oracle's count for this shape is 1).  Found by the v2
+ * campaign (seed 61042, reduced to 8 lines): rcgc finalized the value. */
+TEST(ephemeron_value_of_uncollectable_key_kept)
+{
+    rcgc_runtime *rt = t_runtime();
+    rcgc_object *d = rcgc_wkmap_new(rt);
+    rcgc_object *k = t_self_cycle(rt, &t_wlnode_type, 1);
+    rcgc_object *v = t_new(rt, &t_wfnode_type, 2);
+    rcgc_object *child = t_wnode(rt, 3);
+    t_append_steal(rt, v, child); /* what the value reaches comes back too */
+    CHECK_EQ(rcgc_wkmap_set(rt, d, k, v), 0);
+    rcgc_decref(rt, v);
+    rcgc_decref(rt, k);
+    CHECK_EQ(rcgc_gc_collect(rt, 2), 1);
+    CHECK_EQ(rcgc_gc_garbage_size(rt), 1);
+    CHECK_EQ(t_as(v)->nfinalize, 0);
+    CHECK(rcgc_object_is_tracked(v) && rcgc_object_is_tracked(child));
+    CHECK_EQ(t_as(v)->n, 1);
+    rcgc_gc_stats st[3];
+    rcgc_gc_get_stats(rt, st);
+    CHECK_EQ(st[2].uncollectable, 1);
+    rcgc_object *got = rcgc_wkmap_get(rt, d, k);
+    CHECK(got == v);
+    rcgc_xdecref(rt, got);
+    t_clean_garbage(rt); /* the key dies: its entry and value go */
+    CHECK_EQ(rcgc_weak_len(rt, d), 0);
+    CHECK_EQ(t_as(v)->nfinalize, 1);
+    rcgc_decref(rt, d);
+    CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
+}
+
 /* rcgc_runtime_free's report (rcgc.h: "alive: still referenced after
  * [teardown's collections], other than by uncollectable garbage"): an
  * uncollectable cycle holding a weak-key map and its key; the value is
@@ -986,7 +1025,7 @@ TEST_MAIN(T(wvmap_basic), T(wvmap_set_replace_delete_clear), T(wset_basic),
           T(ephemeron_value_kept_while_key_lives), T(ephemeron_chain),
           T(ephemeron_map_in_older_generation), T(ephemeron_non_gc_key),
           T(ephemeron_self_and_cross_maps), T(ephemeron_value_resurrects_key),
-          T(ephemeron_value_reachable_from_uncollectable),
+          T(ephemeron_value_reachable_from_uncollectable), T(ephemeron_value_of_uncollectable_key_kept),
           T(teardown_uncollectable_map_value_not_alive),
           T(container_in_garbage), T(entry_weakref_outlives_container),
           T(cascading_deletes), T(clear_with_reentrant_addition),

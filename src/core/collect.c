@@ -465,6 +465,45 @@ static rcgc_ssize move_legacy_finalizer_reachable(gc_head *finalizers,
     return c.moved;
 }
 
+/* A key that a legacy finalizer keeps keeps its value: the ephemeron rule
+ * once more, now that the uncollectable set is known.  CPython's
+ * WeakKeyDictionary holds its values strongly, so such a value was never
+ * unreachable there; here move_ephemerons left it in the unreachable list
+ * because its key was.  Every value, in a table of the reachable set, whose
+ * key is no longer COLLECTING (kept by a legacy finalizer) but which is,
+ * comes back to the reachable set young with all it reaches that is still
+ * unreachable; repeated while that keeps more keys.  Runs only when a
+ * legacy finalizer kept something.  Returns how many came back
+ * (*to_finalize is adjusted for them). */
+static int visit_kept_value(rcgc_object *key, rcgc_object *value, void *arg)
+{
+    if (key == NULL || value == NULL) return 0;
+    if (gc_is_gc(key) && gc_is_collecting(gc_head_of(key))) return 0;
+    return visit_move(value, arg);
+}
+
+static rcgc_ssize move_kept_values(gc_head *young, rcgc_ssize *to_finalize)
+{
+    struct move_ctx c = {young, 0, 0};
+    gc_head *first_new = NULL; /* the first object that came back */
+    rcgc_ssize before;
+    do {
+        before = c.moved;
+        int is_new = 0;
+        for (gc_head *g = gc_next(young); g != young; g = gc_next(g)) {
+            rcgc_object *o = gc_object_of(g);
+            if (g == first_new) is_new = 1;
+            gc_head *tail = gc_prev(young);
+            if (is_new) o->type->traverse(o, visit_move, &c);
+            if (o->type->ephemerons != NULL)
+                o->type->ephemerons(o, visit_kept_value, &c);
+            if (first_new == NULL && gc_prev(young) != tail) first_new = gc_next(tail);
+        }
+    } while (c.moved != before);
+    *to_finalize -= c.finals;
+    return c.moved;
+}
+
 /* Move every tracked object reachable from objs (them included) out of the
  * generations into reached, by the traversal move_legacy_finalizer_reachable
  * uses; returns how many.  Teardown uses it to tell the objects that
@@ -659,15 +698,23 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
                                       all_tracked, &t);
     reachable -= untrack_lazy(rt, young, generation == RCGC_NUM_GENERATIONS - 1);
     lap(rt, RCGC_PHASE_UNTRACK_LAZY, &t);
-    promote(rt, generation, young, old, reachable);
-    lap(rt, RCGC_PHASE_PROMOTE, &t);
 
+    /* Before promote (CPython promotes first; the lists are apart, so the
+     * order shows nothing), so that values a kept key keeps join the
+     * survivors and count as such. */
     gc_list_init(&finalizers);
     nunreachable -= move_legacy_finalizers(&unreachable, &finalizers, &to_finalize);
     nunreachable -= move_legacy_finalizer_reachable(&finalizers, &to_finalize);
+    if (!gc_list_is_empty(&finalizers)) {
+        rcgc_ssize kept = move_kept_values(young, &to_finalize);
+        nunreachable -= kept;
+        reachable += kept;
+    }
+    lap(rt, RCGC_PHASE_MOVE_LEGACY_FINALIZERS, &t);
+    promote(rt, generation, young, old, reachable);
+    lap(rt, RCGC_PHASE_PROMOTE, &t);
     validate(rt, &finalizers, "finalizers", 0);
     validate(rt, &unreachable, "unreachable", 1);
-    lap(rt, RCGC_PHASE_MOVE_LEGACY_FINALIZERS, &t);
 
     if (rt->debug & RCGC_DEBUG_COLLECTABLE)
         for (gc_head *g = gc_next(&unreachable); g != &unreachable; g = gc_next(g))
