@@ -711,7 +711,8 @@ RCGC_API int rcgc_is_weakref(const rcgc_object *o);
 
 /* 1 if wr's callback is still pending (CPython: wr.__callback__ is not
  * None); 0 without a callback, once it was called on refcount death, or
- * when wr is not a weak reference. */
+ * when wr is not a weak reference.  A weak method always has one (CPython's
+ * WeakMethod passes its own _cb), whether or not the program gave one. */
 RCGC_API int rcgc_weakref_has_callback(const rcgc_object *wr);
 
 /* 1 if wr is its referent's basic weak reference: the shared one without

@@ -1,7 +1,7 @@
 /*
  * scenario.c - the scenario runner on rcgc's public API (scenario format
- * version 1, ../shared/spec/scenario-format.md, and the subset of version 2
- * (scenario-format-v2.md) that tests/diff/oracle2.py implements; the CPython
+ * version 1, ../shared/spec/scenario-format.md, and version 2,
+ * scenario-format-v2.md, as tests/diff/oracle2.py implements it; the CPython
  * oracle is tests/diff/oracle.py, whose error texts and decisions this file
  * follows byte for byte: see the table at the top of oracle.py and
  * tests/diff/README.md).
@@ -16,7 +16,16 @@
  *     in a collection (the oracle's are ref subclass instances with str
  *     slots) and is never the shared basic reference (subclass instances
  *     never are in CPython);
- *   - the roots table and the saved list are runner structures, not objects.
+ *   - the roots table and the saved list are runner structures, not objects;
+ *   - version 2: weak containers, weak methods and finalize objects are the
+ *     library's own (rcgc_wvmap_*, rcgc_wkmap_*, rcgc_wset_*,
+ *     rcgc_weakmethod_*, rcgc_finalize_*), whose rules are CPython 3.11's
+ *     (pending removals, commit points, allocation order); the runner only
+ *     names their internal weak references (D:KEY, W:func, F:ref: the
+ *     newest reference to the object right after the call, skipping the
+ *     basic one) and keeps iterator state: an iterator is an rcgc object of
+ *     a type the collector does not know, bound to a root, so that dropping
+ *     it ends its rcgc_witer; invalidation (contract 6.5) is the runner's.
  *
  * Lines are parsed as a stream: of each line only the first few bytes of
  * the first four tokens are kept (every message needs less), so any line

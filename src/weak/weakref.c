@@ -93,6 +93,12 @@ static void insert_ref(rcgc_object *o, weakref *wr)
 static int has_reaction(const weakref *wr)
 {
     if (wr->kind == WR_INTERNAL) return wr->owner != NULL;
+    /* A weak method always reacts (CPython's WeakMethod passes its own _cb,
+     * which clears _alive, whether or not the user gave a callback): in a
+     * collection it is queued, so one that uncollectable garbage holds
+     * leaves the uncollectable set for the older generation, as CPython's
+     * handle_weakrefs moves it. */
+    if (wr->kind == WR_METHOD) return !(wr->flags & WR_DETACHED);
     return wr->callback != NULL && !(wr->flags & WR_DETACHED);
 }
 
