@@ -485,19 +485,17 @@ static int visit_kept_value(rcgc_object *key, rcgc_object *value, void *arg)
 static rcgc_ssize move_kept_values(gc_head *young, rcgc_ssize *to_finalize)
 {
     struct move_ctx c = {young, 0, 0};
-    gc_head *first_new = NULL; /* the first object that came back */
+    gc_head *last_old = gc_prev(young); /* what came back goes after it */
     rcgc_ssize before;
     do {
         before = c.moved;
-        int is_new = 0;
+        int came_back = last_old == young; /* young was empty */
         for (gc_head *g = gc_next(young); g != young; g = gc_next(g)) {
             rcgc_object *o = gc_object_of(g);
-            if (g == first_new) is_new = 1;
-            gc_head *tail = gc_prev(young);
-            if (is_new) o->type->traverse(o, visit_move, &c);
+            if (came_back) o->type->traverse(o, visit_move, &c);
             if (o->type->ephemerons != NULL)
                 o->type->ephemerons(o, visit_kept_value, &c);
-            if (first_new == NULL && gc_prev(young) != tail) first_new = gc_next(tail);
+            if (g == last_old) came_back = 1;
         }
     } while (c.moved != before);
     *to_finalize -= c.finals;
