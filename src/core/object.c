@@ -32,6 +32,10 @@ static size_t pre_size(const rcgc_type *t)
 /* What is wrong with o as an argument (NULL when nothing is): the checks
  * of debug builds.  The message is formatted only when one fails, so the
  * checked incref/decref of every debug build stay cheap. */
+#if RCGC_DEBUG >= 1
+static const char other_runtime[] = "object of another runtime";
+#endif
+
 static const char *object_problem(rcgc_runtime *rt, const rcgc_object *o)
 {
     if (o == NULL) return "NULL object";
@@ -44,7 +48,7 @@ static const char *object_problem(rcgc_runtime *rt, const rcgc_object *o)
         return "object used after its reference count reached zero (its "
                "deallocation is pending)";
     if (d->magic != RCGC__MAGIC_ALIVE) return "not an rcgc object (bad header)";
-    return "object belongs to another runtime";
+    return other_runtime; /* the message names both runtimes */
 #else
     (void)rt;
     return NULL;
@@ -62,7 +66,7 @@ static void check_object_at(rcgc_runtime *rt, const rcgc_object *o,
     else
         snprintf(where, sizeof where, "%s", what);
 #if RCGC_DEBUG >= 1
-    if (o != NULL && debug_head_of(o)->magic == RCGC__MAGIC_ALIVE)
+    if (problem == other_runtime)
         rcgc__fatal(rt, o, "%s: object belongs to runtime %p, passed to "
                            "runtime %p",
                     where, (void *)debug_head_of(o)->rt, (void *)rt);

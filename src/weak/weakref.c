@@ -360,6 +360,9 @@ static void clear_on_death(rcgc_runtime *rt, rcgc_object *o)
             first = wr;
         last = wr;
     }
+    /* A plain reference that reacts was marked DETACHED above (its callback
+     * is taken as it runs); the others are asked again, as an earlier
+     * reaction may have let go of their owner. */
     for (weakref *wr = first; wr != NULL; wr = wr->next)
         if (wr->kind == WR_PLAIN ? (wr->flags & WR_DETACHED) != 0 : has_reaction(wr))
             fire(rt, wr, 1);
