@@ -186,6 +186,13 @@ struct rcgc_type {
      * collector keeps a value alive only while its key is reachable, even
      * when the value refers back to the key.  Same rules as traverse. */
     int (*ephemerons)(rcgc_object *self, rcgc_visit_pair_fn visit, void *arg);
+
+    /* Bytes the object owns beyond type->size: the inline variable part of
+     * an instance made by rcgc_object_new_sized, and memory only it holds (a
+     * list's item array, a string's buffer).  Used by rcgc_sizeof and by the
+     * diagnosis's sizes (rcgc_diag.h); NULL: none.  Same rules as traverse:
+     * it may be called while the collector's header words are borrowed. */
+    size_t (*extra_size)(const rcgc_object *self);
 };
 
 /* Inside a traverse function whose parameters are named visit and arg. */
@@ -493,6 +500,15 @@ RCGC_API void rcgc_object_untrack(rcgc_runtime *rt, rcgc_object *o);
 
 /* 1 if o's type is a GC type and o is tracked (gc.is_tracked). */
 RCGC_API int rcgc_object_is_tracked(const rcgc_object *o);
+
+/*
+ * sys.getsizeof: the bytes o takes, with the headers the library puts in
+ * front of it (the collector's links for GC types, the weak-reference slot
+ * for RCGC_TYPE_WEAKREF types; not the debug build's own header), its
+ * type's size and what the type's extra_size hook adds.  Not the
+ * allocator's rounding up to a size class.  o must be alive.
+ */
+RCGC_API size_t rcgc_sizeof(const rcgc_object *o);
 
 /* 1 if o's type is a GC type and o's finalizer has run (gc.is_finalized). */
 RCGC_API int rcgc_object_is_finalized(const rcgc_object *o);

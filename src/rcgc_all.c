@@ -49,6 +49,8 @@
 #include "diag/diag_counts.c"
 #include "diag/diag_why.c"
 #include "diag/diag_graph.c"
+#include "diag/diag_dom.c"
+#include "diag/diag_retained.c"
 #include "diag/check_all.c"
 #include "diag/diagnose_dot.c"
 

@@ -428,6 +428,13 @@ int rcgc_object_is_tracked(const rcgc_object *o)
     return gc_is_gc(o) && gc_is_tracked(gc_head_of(o));
 }
 
+size_t rcgc_sizeof(const rcgc_object *o)
+{
+    const rcgc_type *t = o->type;
+    size_t n = rcgc__pre_size(t) - RCGC__DEBUG_HEAD_SIZE + t->size;
+    return t->extra_size != NULL ? n + t->extra_size(o) : n;
+}
+
 int rcgc_object_is_finalized(const rcgc_object *o)
 {
     return gc_is_gc(o) && gc_is_finalized(gc_head_of(o));

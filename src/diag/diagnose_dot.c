@@ -183,6 +183,110 @@ int rcgc_diag_counts_write(FILE *f, const rcgc_diag_counts *c,
     return finish(f);
 }
 
+/* ---- retained sizes ---- */
+
+/* bytes as people read them: "812 B", "12.3 KiB", "1.2 GiB" */
+static void put_bytes(FILE *f, int width, size_t n)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
+    char buf[32];
+    if (n < 1024) {
+        snprintf(buf, sizeof buf, "%zu B", n);
+    } else {
+        double v = (double)n / 1024;
+        int u = 0;
+        while (v >= 1024 && u < 3) {
+            v /= 1024;
+            u++;
+        }
+        snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+    }
+    fprintf(f, "%*s", width, buf);
+}
+
+static void retainers_json(FILE *f, const rcgc_diag_retainers *r, rcgc_ssize n,
+                           rcgc_ssize nt, const rcgc_diag_options *opts)
+{
+    fprintf(f,
+            "{\"objects\":%td,\"reachable\":%td,\"roots\":%td,\"edges\":%td,"
+            "\"total_size\":%zu,\"unreachable\":%td,\"unreachable_size\":%zu,"
+            "\"inconsistent\":%td,\"retainers\":[",
+            r->objects, r->reachable, r->roots, r->edges, r->total_size,
+            r->unreachable, r->unreachable_size, r->inconsistent);
+    for (rcgc_ssize i = 0; i < n; i++) {
+        const rcgc_diag_retainer *it = &r->items[i];
+        fputs(i ? ",{" : "{", f);
+        put_json_object_fields(f, opts, it->obj);
+        fprintf(f,
+                ",\"retained_size\":%zu,\"retained_objects\":%td,"
+                "\"self_size\":%zu,\"depth\":%td,\"dominator\":%td,\"root\":%s}",
+                it->retained_size, it->retained_count, it->self_size, it->depth,
+                it->idom < n ? it->idom : -1, it->root ? "true" : "false");
+    }
+    fputs("],\"types\":[", f);
+    for (rcgc_ssize i = 0; i < nt; i++) {
+        const rcgc_diag_type_size *t = &r->types[i];
+        fputs(i ? ",{\"type\":" : "{\"type\":", f);
+        put_json_string(f, t->name);
+        fprintf(f, ",\"count\":%td,\"self_size\":%zu,\"retained_size\":%zu}",
+                t->count, t->self_size, t->retained_size);
+    }
+    fputs("]}\n", f);
+}
+
+int rcgc_diag_retainers_write(FILE *f, const rcgc_diag_retainers *r,
+                              rcgc_ssize limit, const rcgc_diag_options *opts,
+                              rcgc_diag_format format)
+{
+    if (f == NULL || r == NULL || format == RCGC_DIAG_DOT) return RCGC_EINVAL;
+    rcgc_ssize n = limit > 0 && limit < r->n ? limit : r->n;
+    rcgc_ssize nt = limit > 0 && limit < r->ntypes ? limit : r->ntypes;
+    if (format == RCGC_DIAG_JSON) {
+        retainers_json(f, r, n, nt, opts);
+        return finish(f);
+    }
+    fprintf(f, "%td tracked object%s, %td reachable from %td root%s: ",
+            r->objects, plural(r->objects), r->reachable, r->roots,
+            plural(r->roots));
+    put_bytes(f, 0, r->total_size);
+    fprintf(f, " (%zu bytes)", r->total_size);
+    if (r->unreachable > 0) {
+        fprintf(f, "; %td unreachable (garbage the next collection frees): ",
+                r->unreachable);
+        put_bytes(f, 0, r->unreachable_size);
+    }
+    fputc('\n', f);
+    if (r->inconsistent > 0)
+        fprintf(f, "warning: %td object%s with fewer references than the "
+                   "graph holds to them (a traverse over-reports)\n",
+                r->inconsistent, plural(r->inconsistent));
+    if (n > 0)
+        fputs("\n  #   retained  objects       self  held by  object\n", f);
+    for (rcgc_ssize i = 0; i < n; i++) {
+        const rcgc_diag_retainer *it = &r->items[i];
+        char held[24];
+        if (it->idom >= 0 && it->idom < n)
+            snprintf(held, sizeof held, "#%td", it->idom + 1);
+        else
+            snprintf(held, sizeof held, "%s", it->root ? "root" : "-");
+        fprintf(f, "%3td ", i + 1);
+        put_bytes(f, 10, it->retained_size);
+        fprintf(f, " %8td ", it->retained_count);
+        put_bytes(f, 10, it->self_size);
+        fprintf(f, "  %-7s  ", held);
+        put_text_object(f, opts, it->obj);
+        fputc('\n', f);
+    }
+    if (nt > 0) fputs("\n    retained        self     count  type\n", f);
+    for (rcgc_ssize i = 0; i < nt; i++) {
+        const rcgc_diag_type_size *t = &r->types[i];
+        put_bytes(f, 12, t->retained_size);
+        put_bytes(f, 12, t->self_size);
+        fprintf(f, " %9td  %s\n", t->count, t->name);
+    }
+    return finish(f);
+}
+
 /* ---- DOT nodes, shared by chains and graphs ---- */
 
 #define DOT_ROOT_FILL "#a9d2ff"

@@ -1,0 +1,49 @@
+/*
+ * diag_dom.h - the dominator tree of the tracked graph (diag_dom.c), for
+ * the diagnosis files that report it.  Design: docs/diagnosis.md
+ * ("Retained sizes").
+ *
+ * Numbers are DFS preorder numbers: 1 is the synthetic root (whose children
+ * are the roots), 2..last the objects a root reaches, in the order a
+ * depth-first search from the roots (in list walk order) first meets them.
+ * A dominator always has a smaller number than what it dominates.
+ */
+#ifndef RCGC_DIAG_DOM_H
+#define RCGC_DIAG_DOM_H
+
+#include "core/internal.h"
+
+#define DOM_UNSEEN 0u /* the preorder number of an object no root reaches */
+#define DOM_SYNTH 1u  /* the synthetic root's */
+
+struct domtree {
+    uint32_t *pre;          /* walk index -> preorder number, 0: unreachable */
+    uint32_t *idom;         /* preorder -> immediate dominator's (1: R) */
+    size_t *self;           /* preorder -> rcgc_sizeof */
+    size_t *retained;       /* preorder -> self + what it dominates */
+    uint8_t *rootp;         /* bit per preorder number: a root */
+    uint32_t last;          /* the largest preorder number (1: none) */
+    rcgc_ssize objects;     /* tracked objects (walk indexes 0..objects-1) */
+    rcgc_ssize edges;       /* references between them */
+    rcgc_ssize roots;
+    rcgc_ssize inconsistent;
+    rcgc_ssize unreachable; /* tracked objects no root reaches */
+    size_t unreachable_size;
+    size_t total_size;      /* retained[1]: the reachable objects' bytes */
+    size_t scratch;         /* peak side memory, bytes */
+};
+
+/* Build d for rt (not during a collection or teardown: the caller checks).
+ * 0, RCGC_ENOMEM, RCGC_EFAILED (a traverse returned non-zero) or
+ * RCGC_ECORRUPT (more tracked objects than rt->tracked, or traverse
+ * reported different references in two passes); on error d is empty.
+ * Every header is as it was on return. */
+int rcgc__domtree_build(rcgc_runtime *rt, struct domtree *d);
+
+static inline int rcgc__domtree_is_root(const struct domtree *d, uint32_t p)
+{
+    return (d->rootp[p >> 3] >> (p & 7)) & 1;
+}
+void rcgc__domtree_free(rcgc_runtime *rt, struct domtree *d);
+
+#endif /* RCGC_DIAG_DOM_H */
