@@ -27,6 +27,12 @@ file, --python-side, in its own process; lists for every object) times:
                    the root is 2 million references away
   get_referrers    gc.get_referrers(target)
 
+Then the dominator tree (what holds the memory; rcgc only: CPython has no
+equivalent), `diag_bench dom SHAPE N`, for chain, wide and random (node i
+holds node i+1 and a random node) at --dom-sizes (default 10^6 and 10^7):
+rcgc_diag_dominators and rcgc_diag_top_retainers(20), ns per object and the
+peak side memory per object once 4 bytes per reference are set aside.
+
 Each operation runs REPS times in one process; the table shows the median
 and the min-max in milliseconds.  build/bench/diag.json gets one record per
 operation and system: benchmark, system, metric ("ms"), value (median),
@@ -194,6 +200,9 @@ def main():
     ap.add_argument("--json", default="build/bench/diag.json")
     ap.add_argument("--quick", action="store_true", help="N = 200000, 3 runs")
     ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--dom-sizes", default="1000000,10000000")
+    ap.add_argument("--dom-shapes", default="chain,wide,random")
+    ap.add_argument("--dom-reps", type=int, default=3)
     ap.add_argument("--python-side", nargs=3, metavar=("SHAPE", "N", "REPS"),
                     help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -202,6 +211,7 @@ def main():
         return 0
     if a.quick:
         a.n, a.reps, a.py_reps = 200000, 3, 3
+        a.dom_sizes = "200000"
 
     records = []
     rows = []
@@ -249,6 +259,31 @@ def main():
     print("|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} |")
+    dom_rows = []
+    for n in (int(x) for x in a.dom_sizes.split(",") if x):
+        for shape in a.dom_shapes.split(","):
+            print(f"dominators: {shape} {n} ...", file=sys.stderr, flush=True)
+            c = {r["op"]: r for r in run_lines([a.bin, "dom", shape, str(n),
+                                                str(a.dom_reps)], a.timeout)}
+            objs = c["build"]["n"]
+            for op in ("dominators", "retainers"):
+                d = c[op]
+                med, lo, hi, ms = stats_ms(d["ns"])
+                per_obj = (d["scratch_bytes"] - 4 * d["edges"]) / d["objects"]
+                records.append({"benchmark": f"diag/dom/{shape}/{op}", "system": "rcgc",
+                                "metric": "ms", "value": round(med, 3),
+                                "spread": {"min": round(lo, 3), "max": round(hi, 3)},
+                                "runs": [round(x, 3) for x in ms], "n": objs,
+                                "edges": d["edges"], "scratch_bytes": d["scratch_bytes"],
+                                "ns_per_object": round(med * 1e6 / objs, 1)})
+                dom_rows.append((shape, objs, d["edges"], op, f"{med:.0f} ({lo:.0f}–{hi:.0f})",
+                                 f"{med * 1e6 / objs:.0f}", f"{per_obj:.1f}"))
+    if dom_rows:
+        print("\n| shape | objects | references | operation | ms median (min–max) "
+              "| ns per object | scratch bytes per object (+ 4 per reference) |")
+        print("|---|---|---|---|---|---|---|")
+        for r in dom_rows:
+            print("| " + " | ".join(str(x) for x in r) + " |")
     os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
     with open(a.json, "w") as f:
         json.dump(records, f, indent=1)

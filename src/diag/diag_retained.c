@@ -206,6 +206,7 @@ struct report {
     uint32_t *top;          /* preorder numbers of the items */
     rcgc_ssize ntop;
     struct listed *listed;  /* the same, sorted by preorder number */
+    uint8_t *is_listed;     /* bit per preorder number: among the items */
     uint32_t *tid;          /* preorder -> type id */
     const rcgc_type **types;/* type id -> a descriptor of that id */
     uint32_t ntypes;
@@ -213,6 +214,11 @@ struct report {
     uint32_t nnames;
     uint32_t *count;        /* preorder -> objects retained */
 };
+
+static int listed(const struct report *r, uint32_t p)
+{
+    return (r->is_listed[p >> 3] >> (p & 7)) & 1;
+}
 
 /* Walk the lists once: type ids, the items' objects and their external
  * counts are read. */
@@ -231,8 +237,7 @@ static int walk_types(struct report *r, rcgc_diag_retainers *out)
             if (p == 0) continue;
             rcgc_object *o = gc_object_of(g);
             r->tid[p] = tid_of(r->rt, &t, o->type, &failed);
-            rcgc_ssize i = find_listed(r->listed, r->ntop, p);
-            if (i >= 0) out->items[i].obj = o;
+            if (listed(r, p)) out->items[find_listed(r->listed, r->ntop, p)].obj = o;
         }
     }
     if (!failed) {
@@ -332,7 +337,7 @@ static int walk_tree(struct report *r, rcgc_diag_retainers *out)
                 size_t *t = &out->types[name].retained_size;
                 *t = *t > SIZE_MAX - d->retained[c] ? SIZE_MAX : *t + d->retained[c];
             }
-            rcgc_ssize i = find_listed(r->listed, r->ntop, c);
+            rcgc_ssize i = listed(r, c) ? find_listed(r->listed, r->ntop, c) : -1;
             if (i >= 0) {
                 out->items[i].depth = depth;
                 out->items[i].idom = npath > 0 ? path[npath - 1] : -1;
@@ -370,6 +375,7 @@ static void report_free(struct report *r)
     rcgc__domtree_free(r->rt, &r->d);
     rcgc__free(r->rt, r->top);
     rcgc__free(r->rt, r->listed);
+    rcgc__free(r->rt, r->is_listed);
     rcgc__free(r->rt, r->tid);
     rcgc__free(r->rt, r->types);
     rcgc__free(r->rt, r->name_of);
@@ -414,9 +420,10 @@ int rcgc_diag_top_retainers(rcgc_runtime *rt, rcgc_ssize top,
     r.listed = rcgc__malloc(rt, (size_t)top * sizeof *r.listed + 1);
     r.tid = rcgc__malloc(rt, np * sizeof *r.tid);
     r.count = rcgc__malloc(rt, np * sizeof *r.count);
+    r.is_listed = rcgc__calloc(rt, np / 8 + 1, 1);
     out->items = rcgc__calloc(rt, (size_t)top + 1, sizeof *out->items);
     if (r.top == NULL || r.listed == NULL || r.tid == NULL || r.count == NULL ||
-        out->items == NULL) {
+        r.is_listed == NULL || out->items == NULL) {
         rc = RCGC_ENOMEM;
         goto fail;
     }
@@ -424,6 +431,7 @@ int rcgc_diag_top_retainers(rcgc_runtime *rt, rcgc_ssize top,
     for (rcgc_ssize i = 0; i < r.ntop; i++) {
         r.listed[i].pre = r.top[i];
         r.listed[i].item = i;
+        r.is_listed[r.top[i] >> 3] |= (uint8_t)(1u << (r.top[i] & 7));
     }
     qsort(r.listed, (size_t)r.ntop, sizeof *r.listed, cmp_listed);
     if ((rc = walk_types(&r, out)) != 0 || (rc = merge_type_names(&r)) != 0) goto fail;
