@@ -5,8 +5,10 @@
  * unregister it: the bus's list keeps each listener (and the buffer its
  * callback captured) alive forever.  Two snapshots around 500 requests,
  * compared by line, put the registering line on top with count +500.
- * Then the fix: a weak set instead of a list, and the diff comes back
- * empty.
+ * Then what holds the memory (retained sizes from the dominator tree: the
+ * bus, of course), written also as a heap snapshot that Chrome DevTools'
+ * Memory panel and memlab open.  Then the fix: a weak set instead of a
+ * list, and the diff comes back empty.
  */
 #include <stdio.h>
 #include <string.h>
@@ -36,12 +38,20 @@ static int listener_traverse(rcgc_object *o, rcgc_visit_fn visit, void *arg)
     return 0;
 }
 
+/* The captured state is inline (rcgc_object_new_sized): sizes count it. */
+static size_t listener_extra(const rcgc_object *o)
+{
+    (void)o;
+    return CAPTURED;
+}
+
 /* A GC type, as every instance of a Python class is: tracked, so counts by
  * type and why-alive see it. */
 static const rcgc_type listener_type = {.name = "listener",
                                         .size = sizeof(listener),
                                         .flags = RCGC_TYPE_GC | RCGC_TYPE_WEAKREF,
-                                        .traverse = listener_traverse};
+                                        .traverse = listener_traverse,
+                                        .extra_size = listener_extra};
 
 static int bus_traverse(rcgc_object *o, rcgc_visit_fn visit, void *arg)
 {
@@ -64,12 +74,19 @@ static void bus_release(rcgc_runtime *rt, rcgc_object *o)
     rcgc_mem_free(rt, ((bus *)o)->listeners);
 }
 
+/* The listener array is the bus's own memory. */
+static size_t bus_extra(const rcgc_object *o)
+{
+    return ((const bus *)o)->cap * sizeof(rcgc_object *);
+}
+
 static const rcgc_type bus_type = {.name = "bus",
                                    .size = sizeof(bus),
                                    .flags = RCGC_TYPE_GC,
                                    .traverse = bus_traverse,
                                    .clear = bus_clear,
-                                   .release = bus_release};
+                                   .release = bus_release,
+                                   .extra_size = bus_extra};
 
 static int subscribe(rcgc_runtime *rt, rcgc_object *o, rcgc_object *l)
 {
@@ -113,6 +130,44 @@ static void print_stat(const rcgc_statistic *st)
     for (const char *p = line; colon != NULL && p < colon; p++)
         if (*p == '/') start = p + 1;
     printf("  %s\n", start);
+}
+
+static size_t label(rcgc_object *o, char *buf, size_t size, void *ctx)
+{
+    (void)ctx;
+    if (o->type != &listener_type) return 0;
+    return (size_t)snprintf(buf, size, "request %d", ((listener *)o)->request);
+}
+
+/* What holds the memory: the top 3 retainers and the types. */
+static void show_retained(rcgc_runtime *rt, const char *outdir)
+{
+    rcgc_diag_options opts;
+    rcgc_diag_options_init(&opts);
+    opts.label = label;
+    opts.flags = RCGC_DIAG_NO_ADDRESSES;
+    rcgc_diag_retainers r;
+    if (rcgc_diag_top_retainers(rt, 3, NULL, &r) != 0) return;
+    printf("  what holds the memory (retained sizes):\n");
+    rcgc_diag_retainers_write(stdout, &r, 3, &opts, RCGC_DIAG_TEXT);
+    if (outdir != NULL) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/leaky_bus_retained.json", outdir);
+        FILE *f = fopen(path, "w");
+        if (f != NULL) {
+            rcgc_diag_retainers_write(f, &r, 0, &opts, RCGC_DIAG_JSON);
+            fclose(f);
+        }
+    }
+    /* The result's references go first: they would make its objects roots
+     * in the heap snapshot. */
+    rcgc_diag_retainers_free(rt, &r);
+    if (outdir != NULL) { /* for Chrome DevTools (Memory, Load) and memlab */
+        char path[4096];
+        snprintf(path, sizeof path, "%s/leaky_bus.heapsnapshot", outdir);
+        if (rcgc_diag_heapsnapshot_save(rt, path, NULL) != 0)
+            fprintf(stderr, "leaky_bus: cannot write %s\n", path);
+    }
 }
 
 /* With a folder (make demo): the two snapshots, for rcgc-snapshot, and the
@@ -161,6 +216,7 @@ static double run(rcgc_runtime *rt, rcgc_object *target, int weak,
         rcgc_diag_counts_free(rt, &counts);
     }
     rcgc_diag_growth_free(rt, growth);
+    if (!weak) show_retained(rt, outdir);
     if (outdir != NULL) save(rt, before, after, outdir);
     printf("  the tracer's diff, by line:\n");
     rcgc_statistic *stats = NULL;

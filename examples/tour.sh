@@ -31,7 +31,11 @@ run slots "the __slots__ lesson: bytes per object with an attribute dict and wit
 run debug_overflow "the debug allocator catches a one-byte overflow and shows where the block was allocated"
 run spike_vs_leak "memory that stays high after a spike, told apart from a real leak"
 run freeze_fork "freeze before fork: workers' full collections stop copying the heap"
-run leaky_bus "the event bus that ate 8 GB, found with the tracer (snapshots and a why-alive picture in $out)" "$out"
+run leaky_bus "the event bus that ate 8 GB, found with the tracer, and what holds the memory (snapshots, a why-alive picture and a heap snapshot for Chrome DevTools in $out)" "$out"
+if [ -f "$out/leaky_bus.heapsnapshot" ]; then
+  printf '   open %s in Chrome DevTools (Memory, Load) or memlab: the bus retains the listeners\n' \
+    "$out/leaky_bus.heapsnapshot"
+fi
 
 if [ -f "$out/leaky_bus_before.snap" ]; then
   printf '\n== rcgc-snapshot: the same leak, as tracemalloc would report it\n'

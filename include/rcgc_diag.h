@@ -349,6 +349,9 @@ typedef struct rcgc_diag_retainer {
     rcgc_ssize idom;         /* index in items of its immediate dominator;
                                 -1: the synthetic root or not among items */
     int root;                /* 1: referenced from outside the tracked graph */
+    uint64_t snapshot_id;    /* its node id in a heap snapshot written while
+                                the tracked heap is unchanged
+                                (rcgc_diag_heapsnapshot_write) */
 } rcgc_diag_retainer;
 
 typedef struct rcgc_diag_type_size {
@@ -392,6 +395,34 @@ RCGC_API int rcgc_diag_retainers_write(FILE *f, const rcgc_diag_retainers *r,
                                       rcgc_ssize limit,
                                       const rcgc_diag_options *opts,
                                       rcgc_diag_format format);
+
+/* ------------------------------------------------------------------------ */
+/* Heap snapshots for Chrome DevTools and memlab                             */
+
+/*
+ * Write the tracked graph as a V8 heap snapshot (the ".heapsnapshot" JSON
+ * that Chrome DevTools' Memory panel loads, and memlab): a synthetic root
+ * whose elements are the roots; an object node per tracked object, named by
+ * its type, with rcgc_sizeof as self size (at most 2^32 - 1: DevTools keeps
+ * 32 bits); its references as element edges numbered in traverse order, or
+ * property edges named by opts->edge_name when it gives a name, and
+ * ephemeron values as internal edges named "value"; tracked objects no root
+ * reaches hang under a synthetic "(garbage awaiting collection)" node.
+ * Those tools then compute dominators and retained sizes themselves (the
+ * same as rcgc_diag_top_retainers', docs/diagnosis.md).  Node ids are the
+ * walk position (5 + 2i), not stable across snapshots.  Headers are
+ * borrowed as for rcgc_diag_dominators; edge_name and the types' extra_size
+ * run after.  opts may be NULL.  0, RCGC_EINVAL (NULL argument, busy),
+ * RCGC_ENOMEM, RCGC_EFAILED (a traverse failed, or a write error),
+ * RCGC_ECORRUPT.
+ */
+RCGC_API int rcgc_diag_heapsnapshot_write(rcgc_runtime *rt, FILE *f,
+                                          const rcgc_diag_options *opts);
+/* The same into filename: written to a new file beside it (mode 0600,
+ * created exclusively, never through a symbolic link), then renamed over
+ * filename, so that a reader never sees half of it. */
+RCGC_API int rcgc_diag_heapsnapshot_save(rcgc_runtime *rt, const char *filename,
+                                         const rcgc_diag_options *opts);
 
 /* ------------------------------------------------------------------------ */
 /* Files and Graphviz                                                        */

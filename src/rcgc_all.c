@@ -51,6 +51,7 @@
 #include "diag/diag_graph.c"
 #include "diag/diag_dom.c"
 #include "diag/diag_retained.c"
+#include "diag/diag_heapsnapshot.c"
 #include "diag/check_all.c"
 #include "diag/diagnose_dot.c"
 

@@ -6,11 +6,15 @@
  * thousands of random graphs with cycles, self-loops, shared children and
  * several roots; retained sizes by type against their definition (Chrome's:
  * the instances no other instance dominates); the top retainers' order; deep chains;
- * unreachable garbage counted apart; the writers; the headers restored bit
- * for bit; the errors and out of memory at every allocation.
+ * unreachable garbage counted apart; the writers; V8 heap snapshots (their
+ * structure; memlab's check is tests/heapsnapshot); the headers restored
+ * bit for bit; the errors and out of memory at every allocation.
  */
+#define _POSIX_C_SOURCE 200809L /* symlink, lstat */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/gchead.h" /* to compare header words bit for bit */
 #include "json_check.h"
@@ -446,13 +450,169 @@ TEST(writers)
     CHECK(strstr(json, "\"retained_objects\":12") != NULL);
     CHECK(strstr(json, "\"label\":\"#2\"") != NULL);
     json = capture(&r, 1, RCGC_DIAG_JSON);
-    CHECK(strstr(json, "\"dominator\":-1,\"root\":true}],\"types\":[{") != NULL);
+    CHECK(strstr(json, "\"dominator\":-1,\"root\":true,\"snapshot_id\":5}],\"types\":[{") != NULL);
     FILE *f = tmpfile();
     REQUIRE(f != NULL);
     CHECK_EQ(rcgc_diag_retainers_write(f, &r, 0, NULL, RCGC_DIAG_DOT), RCGC_EINVAL);
     fclose(f);
     rcgc_diag_retainers_free(rt, &r);
     rcgc_decref(rt, bus);
+    t_teardown(rt);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Heap snapshots                                                            */
+
+static size_t edge_named(rcgc_object *from, rcgc_object *to, rcgc_ssize index,
+                         char *buf, size_t size, void *ctx)
+{
+    (void)to;
+    (void)ctx;
+    if (from->type != &t_node_type || t_as(from)->id != 1 || index < 0)
+        return 0; /* only the first node's */
+    return (size_t)snprintf(buf, size, "items\"%td\"", index);
+}
+
+static char *read_all(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return NULL;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+/* nodes and edges arrays as numbers, for the structure checks */
+static long numbers(const char *json, const char *key, long *out, long max)
+{
+    const char *p = strstr(json, key);
+    if (p == NULL) return -1;
+    p += strlen(key);
+    long n = 0;
+    while (*p && *p != ']') {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p) return -1;
+        if (n < max) out[n] = v;
+        n++;
+        p = end;
+        while (*p == ',' || *p == '\n') p++;
+    }
+    return n;
+}
+
+TEST(heapsnapshot_structure)
+{
+    rcgc_runtime *rt = t_runtime();
+    rcgc_object *a = t_node(rt, 1), *b = t_wnode(rt, 2), *c = t_node(rt, 3);
+    t_append(rt, a, b);
+    t_append_steal(rt, a, c);
+    t_append(rt, c, c); /* a self-loop */
+    rcgc_object *map = rcgc_wkmap_new(rt);
+    REQUIRE(map != NULL);
+    rcgc_object *v = t_node(rt, 4);
+    REQUIRE(rcgc_wkmap_set(rt, map, b, v) == 0);
+    rcgc_decref(rt, v);
+    t_append_steal(rt, a, map);
+    rcgc_decref(rt, b);
+    rcgc_object *g1 = t_node(rt, 5), *g2 = t_node(rt, 6); /* garbage */
+    t_link2(rt, g1, g2);
+    rcgc_decref(rt, g1);
+    rcgc_decref(rt, g2);
+
+    char dir[] = "/tmp/rcgc-heapsnap-XXXXXX";
+    REQUIRE(mkdtemp(dir) != NULL);
+    char path[256], target[256];
+    snprintf(path, sizeof path, "%s/heap.heapsnapshot", dir);
+    snprintf(target, sizeof target, "%s/target", dir);
+    FILE *tf = fopen(target, "w");
+    REQUIRE(tf != NULL);
+    fputs("untouched", tf);
+    fclose(tf);
+    REQUIRE(symlink(target, path) == 0); /* replaced, never followed */
+    rcgc_diag_options o;
+    rcgc_diag_options_init(&o);
+    o.edge_name = edge_named;
+    REQUIRE(rcgc_diag_heapsnapshot_save(rt, path, &o) == 0);
+    struct stat st;
+    REQUIRE(lstat(path, &st) == 0);
+    CHECK(S_ISREG(st.st_mode));
+    CHECK_EQ(st.st_mode & 0777, 0600);
+    CHECK_STR(read_all(target), "untouched");
+    const char *json = read_all(path);
+    REQUIRE(json != NULL);
+    if (getenv("SHOW")) fputs(json, stderr);
+    CHECK(json_check_object_line(json, strlen(json)));
+    /* 8 objects (a, b, c, map, the map's weak reference to b, v, g1, g2),
+     * the root and the garbage node */
+    CHECK(strstr(json, "\"node_count\":10,") != NULL);
+    long nodes[10 * 7], edges[64];
+    REQUIRE(numbers(json, "\"nodes\":[", nodes, 70) == 70);
+    long ne = numbers(json, "\"edges\":[", edges, 64);
+    /* edges: root -> a; garbage node; garbage -> g1, g2; a: b, c, map;
+     * c: c; map: its weak reference, v (ephemeron); g1: g2; g2: g1 */
+    CHECK_EQ(ne, 3 * 12);
+    CHECK(strstr(json, "\"edge_count\":12,") != NULL);
+    long sum = 0;
+    for (int i = 0; i < 10; i++) sum += nodes[i * 7 + 4];
+    CHECK_EQ(sum, 12); /* edge counts add up */
+    CHECK_EQ(nodes[0], 9);  /* synthetic root */
+    CHECK_EQ(nodes[4], 2);  /* a root and the garbage node */
+    CHECK_EQ(nodes[7], 9);  /* the garbage node, synthetic */
+    CHECK_EQ(nodes[11], 2); /* g1 and g2 */
+    for (int i = 2; i < 10; i++) CHECK_EQ(nodes[i * 7], 3); /* objects */
+    for (long e = 0; e < ne; e += 3) CHECK(edges[e + 2] % 7 == 0 && edges[e + 2] < 70);
+    /* the ephemeron value: an internal edge named "value" */
+    int internal_value = 0;
+    for (long e = 0; e < ne; e += 3) internal_value += edges[e] == 3 && edges[e + 1] == 10;
+    CHECK(strstr(json, "\"value\"]}") != NULL); /* string 10, the last */
+    CHECK_EQ(internal_value, 1);
+    CHECK(strstr(json, "\"items\\\"0\\\"\"") != NULL); /* escaped name */
+    CHECK(strstr(json, "\"value\"") != NULL);
+    CHECK(strstr(json, "\"(garbage awaiting collection)\"") != NULL);
+    CHECK_EQ(rcgc_gc_check(rt), 0);
+    /* errors */
+    CHECK_EQ(rcgc_diag_heapsnapshot_save(rt, "", NULL), RCGC_EINVAL);
+    CHECK_EQ(rcgc_diag_heapsnapshot_write(rt, NULL, NULL), RCGC_EINVAL);
+    CHECK_EQ(rcgc_diag_heapsnapshot_save(rt, "/nonexistent-dir/x.heapsnapshot", NULL),
+             RCGC_EFAILED);
+    unlink(path);
+    unlink(target);
+    rmdir(dir);
+    rcgc_decref(rt, a);
+    rcgc_gc_collect(rt, 2);
+    t_teardown(rt);
+}
+
+TEST(heapsnapshot_nomem)
+{
+    rcgc_runtime *rt = t_runtime();
+    rnd_state = 777;
+    struct graph g;
+    build(rt, &g, MAXN);
+    int failures = 0, done = 0;
+    for (long k = 1; k < 200 && !done; k++) {
+        FILE *f = tmpfile();
+        REQUIRE(f != NULL);
+        long live = t_alloc_state.live_blocks;
+        t_alloc_state.fail_at = t_alloc_state.calls + k;
+        int rc = rcgc_diag_heapsnapshot_write(rt, f, NULL);
+        t_alloc_state.fail_at = 0;
+        fclose(f);
+        if (rc == 0) {
+            done = 1;
+        } else {
+            CHECK_EQ(rc, RCGC_ENOMEM);
+            failures++;
+        }
+        CHECK_EQ(t_alloc_state.live_blocks, live);
+        CHECK_EQ(rcgc_gc_check(rt), 0);
+    }
+    CHECK(done);
+    CHECK(failures >= 5);
+    drop(rt, &g);
     t_teardown(rt);
 }
 
@@ -559,4 +719,5 @@ TEST(errors)
 
 TEST_MAIN(T(random_graphs_match_definition), T(diamond_and_shared), T(deep_chain),
           T(unreachable_apart), T(sizeof_and_extra_size), T(writers),
+          T(heapsnapshot_structure), T(heapsnapshot_nomem),
           T(headers_restored_and_nomem), T(errors))

@@ -69,17 +69,8 @@ static void scr_free(struct scratch *s, void *p, size_t size)
 }
 
 
-struct fwd {
-    uint32_t *start;  /* index -> first edge; start[n] = edges */
-    uint32_t *child;  /* edge -> referent's index */
-    uint32_t *cnt;    /* index -> internal count */
-    rcgc_ssize n, m, ecap;
-    rcgc_runtime *rt;
-    struct scratch *sc;
-    int failed;
-};
 
-static int fwd_add(struct fwd *f, rcgc_object *child)
+static int fwd_add(struct dom_fwd *f, rcgc_object *child, uint32_t tag)
 {
     if (!gc_is_gc(child)) return 0;
     gc_head *g = gc_head_of(child);
@@ -102,20 +93,20 @@ static int fwd_add(struct fwd *f, rcgc_object *child)
         f->child = p;
         f->ecap = cap;
     }
-    f->child[f->m++] = c;
+    f->child[f->m++] = c | tag;
     f->cnt[c]++;
     return 0;
 }
 
 static int visit_fwd(rcgc_object *child, void *arg)
 {
-    return fwd_add(arg, child);
+    return fwd_add(arg, child, 0);
 }
 
 static int visit_fwd_pair(rcgc_object *key, rcgc_object *value, void *arg)
 {
     (void)key;
-    return value != NULL ? fwd_add(arg, value) : 0;
+    return value != NULL ? fwd_add(arg, value, DOM_EPHEMERON) : 0;
 }
 
 /* number: walk position -> refs bits.  Returns the count, or -1 when there
@@ -136,7 +127,7 @@ static rcgc_ssize number_objects(rcgc_runtime *rt, rcgc_ssize cap)
     return n;
 }
 
-static void forward_edges(rcgc_runtime *rt, struct fwd *f)
+static void forward_edges(rcgc_runtime *rt, struct dom_fwd *f)
 {
     rcgc_ssize v = 0;
     for (int l = 0; l < DIAG_NLISTS && !f->failed; l++) {
@@ -191,7 +182,7 @@ static int dom_bit(const uint8_t *bits, rcgc_ssize v)
  * path from R to the current object is the chain of DFS parents, so no
  * stack is needed; cur[v] is v's next edge.  Returns the last number.
  */
-static uint32_t depth_first(const struct fwd *f, const uint8_t *bits,
+static uint32_t depth_first(const struct dom_fwd *f, const uint8_t *bits,
                             uint32_t *pre, uint32_t *parent, uint32_t *vert,
                             uint32_t *cur)
 {
@@ -205,7 +196,7 @@ static uint32_t depth_first(const struct fwd *f, const uint8_t *bits,
         uint32_t x = (uint32_t)r;
         for (;;) {
             if (cur[x] < f->start[x + 1]) {
-                uint32_t c = f->child[cur[x]++];
+                uint32_t c = f->child[cur[x]++] & DOM_INDEX;
                 if (pre[c] != DOM_UNSEEN) continue;
                 pre[c] = ++next;
                 parent[next] = pre[x];
@@ -408,7 +399,7 @@ static void sizes(rcgc_runtime *rt, struct domtree *d)
 /* The passes that borrow the headers: number, edges, roots, dfs, preds.
  * On return the links are back; 0 or an error. */
 static int walk_graph(rcgc_runtime *rt, struct domtree *d, struct scratch *sc,
-                      struct fwd *f, uint8_t *bits, uint32_t *parent,
+                      struct dom_fwd *f, uint8_t *bits, uint32_t *parent,
                       uint32_t *vert, struct pred *pr, size_t nn)
 {
     int rc = 0;
@@ -443,7 +434,7 @@ static int walk_graph(rcgc_runtime *rt, struct domtree *d, struct scratch *sc,
         for (rcgc_ssize v = 0; v < f->n; v++) {
             if (d->pre[v] == DOM_UNSEEN) continue;
             for (uint32_t e = f->start[v]; e < f->start[v + 1]; e++, m++)
-                pstart[d->pre[f->child[e]]]++;
+                pstart[d->pre[f->child[e] & DOM_INDEX]]++;
         }
         scr_free(sc, f->child, (size_t)f->ecap * sizeof *f->child);
         f->child = NULL;
@@ -471,6 +462,56 @@ static int walk_graph(rcgc_runtime *rt, struct domtree *d, struct scratch *sc,
     return rc;
 }
 
+int rcgc__forward_graph(rcgc_runtime *rt, struct dom_fwd *f, uint8_t **roots,
+                        rcgc_ssize *nroots, rcgc_ssize *inconsistent)
+{
+    static struct scratch unused; /* growth accounting nobody reads */
+    memset(f, 0, sizeof *f);
+    *roots = NULL;
+    rcgc_ssize cap = rt->tracked;
+    if ((uintmax_t)cap >= UINT32_MAX / 2 || (uintmax_t)cap > (uintmax_t)GC_REFS_MAX)
+        return RCGC_ENOMEM;
+    size_t nn = (size_t)cap + 1;
+    f->rt = rt;
+    f->sc = &unused;
+    f->ecap = cap + 1024;
+    f->start = rcgc__malloc(rt, nn * sizeof *f->start);
+    f->cnt = rcgc__calloc(rt, nn, sizeof *f->cnt);
+    f->child = rcgc__malloc(rt, (size_t)f->ecap * sizeof *f->child);
+    *roots = rcgc__calloc(rt, nn / 8 + 1, 1);
+    int rc = 0;
+    if (f->start == NULL || f->cnt == NULL || f->child == NULL || *roots == NULL) {
+        rc = RCGC_ENOMEM;
+    } else {
+        rt->collecting = 1;
+        f->n = number_objects(rt, cap);
+        if (f->n < 0) {
+            f->n = 0;
+            rc = RCGC_ECORRUPT;
+        } else {
+            forward_edges(rt, f);
+            rc = f->failed;
+        }
+        if (rc == 0) *nroots = mark_roots(rt, f->cnt, *roots, inconsistent);
+        dom_restore_links(rt);
+        rt->collecting = 0;
+        if (RCGC_DEBUG >= 3 && rcgc__check_all(rt, 1) != 0)
+            rcgc__fatal(rt, NULL, "diagnosis left the collector's lists corrupt");
+    }
+    if (rc != 0) rcgc__forward_free(rt, f, roots);
+    return rc;
+}
+
+void rcgc__forward_free(rcgc_runtime *rt, struct dom_fwd *f, uint8_t **roots)
+{
+    rcgc__free(rt, f->start);
+    rcgc__free(rt, f->cnt);
+    rcgc__free(rt, f->child);
+    rcgc__free(rt, *roots);
+    memset(f, 0, sizeof *f);
+    *roots = NULL;
+}
+
 int rcgc__domtree_build(rcgc_runtime *rt, struct domtree *d)
 {
     memset(d, 0, sizeof *d);
@@ -480,7 +521,7 @@ int rcgc__domtree_build(rcgc_runtime *rt, struct domtree *d)
     /* preorder numbers 0..cap+1, and one past the last for bucket ends */
     size_t nn = (size_t)cap + 3, nb = nn / 8 + 1;
     struct scratch sc = {rt, 0, 0};
-    struct fwd f = {0};
+    struct dom_fwd f = {0};
     struct pred pr = {0};
     f.rt = rt;
     f.ecap = cap + 1024;

@@ -15,6 +15,27 @@
 
 #define DOM_UNSEEN 0u /* the preorder number of an object no root reaches */
 #define DOM_SYNTH 1u  /* the synthetic root's */
+#define DOM_EPHEMERON 0x80000000u /* in a forward edge: an ephemeron value */
+#define DOM_INDEX 0x7fffffffu     /* in a forward edge: the referent */
+
+/* The node id of the object at walk position v in a heap snapshot
+ * (diag_heapsnapshot.c; 1 and 3 are its synthetic nodes). */
+#define RCGC__HEAPSNAPSHOT_ID(v) (5 + 2 * (uint64_t)(v))
+
+struct scratch;
+
+/* The forward graph by walk index: object v's referents are
+ * child[start[v] .. start[v+1]) (DOM_INDEX bits; DOM_EPHEMERON set for the
+ * values a weak-key table holds), traverse order then ephemeron order. */
+struct dom_fwd {
+    uint32_t *start;  /* index -> first edge; start[n] = edges */
+    uint32_t *child;  /* edge -> referent's index (| DOM_EPHEMERON) */
+    uint32_t *cnt;    /* index -> internal count */
+    rcgc_ssize n, m, ecap;
+    rcgc_runtime *rt;
+    struct scratch *sc;
+    int failed;
+};
 
 struct domtree {
     uint32_t *pre;          /* walk index -> preorder number, 0: unreachable */
@@ -45,5 +66,12 @@ static inline int rcgc__domtree_is_root(const struct domtree *d, uint32_t p)
     return (d->rootp[p >> 3] >> (p & 7)) & 1;
 }
 void rcgc__domtree_free(rcgc_runtime *rt, struct domtree *d);
+
+/* Only the forward graph and the roots (a bit per walk index, *nroots of
+ * them): number, edges and roots with the headers borrowed, then restored.
+ * Errors as rcgc__domtree_build's; free with rcgc__forward_free. */
+int rcgc__forward_graph(rcgc_runtime *rt, struct dom_fwd *f, uint8_t **roots,
+                        rcgc_ssize *nroots, rcgc_ssize *inconsistent);
+void rcgc__forward_free(rcgc_runtime *rt, struct dom_fwd *f, uint8_t **roots);
 
 #endif /* RCGC_DIAG_DOM_H */

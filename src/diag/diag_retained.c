@@ -237,7 +237,11 @@ static int walk_types(struct report *r, rcgc_diag_retainers *out)
             if (p == 0) continue;
             rcgc_object *o = gc_object_of(g);
             r->tid[p] = tid_of(r->rt, &t, o->type, &failed);
-            if (listed(r, p)) out->items[find_listed(r->listed, r->ntop, p)].obj = o;
+            if (listed(r, p)) {
+                rcgc_diag_retainer *it = &out->items[find_listed(r->listed, r->ntop, p)];
+                it->obj = o;
+                it->snapshot_id = RCGC__HEAPSNAPSHOT_ID(v);
+            }
         }
     }
     if (!failed) {

@@ -219,9 +219,11 @@ static void retainers_json(FILE *f, const rcgc_diag_retainers *r, rcgc_ssize n,
         put_json_object_fields(f, opts, it->obj);
         fprintf(f,
                 ",\"retained_size\":%zu,\"retained_objects\":%td,"
-                "\"self_size\":%zu,\"depth\":%td,\"dominator\":%td,\"root\":%s}",
+                "\"self_size\":%zu,\"depth\":%td,\"dominator\":%td,\"root\":%s,"
+                "\"snapshot_id\":%llu}",
                 it->retained_size, it->retained_count, it->self_size, it->depth,
-                it->idom < n ? it->idom : -1, it->root ? "true" : "false");
+                it->idom < n ? it->idom : -1, it->root ? "true" : "false",
+                (unsigned long long)it->snapshot_id);
     }
     fputs("],\"types\":[", f);
     for (rcgc_ssize i = 0; i < nt; i++) {

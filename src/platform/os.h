@@ -30,6 +30,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h> /* FILE, for rcgc__os_file_stream */
 
 /* ---- clock ---- */
 
@@ -126,6 +127,9 @@ int rcgc__os_fstat(int fd, rcgc__os_stat *out);
  * Exclusive: EEXIST when anything (a symbolic link included) is already
  * at path.  Close with rcgc__os_close. */
 int rcgc__os_file_create(const char *path, int *fd);
+/* A stdio stream writing to fd (fdopen "w"), which then owns fd: fclose
+ * closes both.  0 or the error (fd is then still open). */
+int rcgc__os_file_stream(int fd, FILE **out);
 /* Open an existing file for reading; its descriptor in *fd. */
 int rcgc__os_file_open_read(const char *path, int *fd);
 /*

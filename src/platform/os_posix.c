@@ -174,6 +174,12 @@ int rcgc__os_file_create(const char *path, int *fd)
                       0600, fd);
 }
 
+int rcgc__os_file_stream(int fd, FILE **out)
+{
+    *out = fdopen(fd, "w");
+    return *out != NULL ? 0 : err_of();
+}
+
 int rcgc__os_file_open_read(const char *path, int *fd)
 {
     return open_retry(path, O_RDONLY | O_CLOEXEC, 0, fd);
