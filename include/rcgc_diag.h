@@ -285,6 +285,41 @@ RCGC_API int rcgc_diag_graph_write(FILE *f, const rcgc_diag_graph *g,
                                    rcgc_diag_format format);
 
 /* ------------------------------------------------------------------------ */
+/* Deep sizes                                                                */
+
+/* Flags of rcgc_diag_deep_size. */
+#define RCGC_DIAG_DEEP_SKIP_FROZEN 0x1u   /* stop at frozen objects
+                                             (rcgc_gc_freeze): neither
+                                             counted nor entered */
+#define RCGC_DIAG_DEEP_SKIP_IMMORTAL 0x2u /* stop at immortal objects */
+#define RCGC_DIAG_DEEP_SKIP_SHARED 0x4u   /* count only what o alone holds:
+                                             an object that something outside
+                                             what o reaches also refers to
+                                             (its reference count says so),
+                                             and all it reaches, are left out.
+                                             What freeing o would free, found
+                                             without a walk of the heap */
+
+typedef struct rcgc_diag_deep_result {
+    size_t size;          /* bytes (rcgc_sizeof of each object counted) */
+    rcgc_ssize objects;   /* objects counted, o included */
+    rcgc_ssize skipped;   /* objects reached and left out by the flags */
+} rcgc_diag_deep_result;
+
+/*
+ * pympler's asizeof: the bytes of o and of everything it reaches through
+ * traverse and ephemerons (tracked or not; objects of non-GC types are
+ * leaves), each counted once; flags as above (0: everything).  o itself is
+ * always counted.  Calls only traverse, ephemerons and extra_size; changes
+ * nothing.  0, RCGC_EINVAL (NULL argument, unknown flag, during a
+ * collection or teardown), RCGC_ENOMEM, RCGC_EFAILED (a traverse returned
+ * non-zero); *out is zeroed on error.  Memory: about 40 bytes per object
+ * reached.
+ */
+RCGC_API int rcgc_diag_deep_size(rcgc_runtime *rt, rcgc_object *o, unsigned flags,
+                                 rcgc_diag_deep_result *out);
+
+/* ------------------------------------------------------------------------ */
 /* What holds the memory: dominators and retained sizes                      */
 
 /*

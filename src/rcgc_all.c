@@ -52,6 +52,7 @@
 #include "diag/diag_dom.c"
 #include "diag/diag_retained.c"
 #include "diag/diag_heapsnapshot.c"
+#include "diag/diag_size.c"
 #include "diag/check_all.c"
 #include "diag/diagnose_dot.c"
 

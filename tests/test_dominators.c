@@ -394,6 +394,97 @@ TEST(sizeof_and_extra_size)
     t_teardown(rt);
 }
 
+/* Deep sizes against the definition: everything reached; with
+ * SKIP_SHARED, once the garbage is collected, exactly the retained size the
+ * dominator tree gives (what only x holds is what freeing x frees). */
+TEST(deep_size_matches_definition)
+{
+    rnd_state = 4242;
+    for (long k = 0; k < t_scale(500); k++) {
+        rcgc_runtime *rt = t_runtime();
+        struct graph g;
+        build(rt, &g, 1 + (int)(rnd() % MAXN));
+        for (int x = 0; x < g.n; x++) {
+            if (g.obj[x] == NULL) continue;
+            rcgc_diag_deep_result d;
+            REQUIRE(rcgc_diag_deep_size(rt, g.obj[x], 0, &d) == 0);
+            uint64_t r = reach(&g, 1ull << x, 0);
+            CHECK_EQ(d.objects, __builtin_popcountll(r));
+            CHECK_EQ(d.size, bytes_of(&g, r));
+            CHECK_EQ(d.skipped, 0);
+        }
+        rcgc_gc_collect(rt, 2); /* no garbage refers into the heap now */
+        rcgc_diag_domtree t;
+        REQUIRE(rcgc_diag_dominators(rt, NULL, &t) == 0);
+        CHECK_EQ(t.unreachable, 0);
+        for (rcgc_ssize i = 0; i < t.n; i++) {
+            rcgc_diag_deep_result d;
+            REQUIRE(rcgc_diag_deep_size(rt, t.objs[i], RCGC_DIAG_DEEP_SKIP_SHARED, &d) == 0);
+            CHECK_EQ(d.size, t.retained_size[i]);
+        }
+        rcgc_diag_domtree_free(rt, &t);
+        drop(rt, &g);
+        t_teardown(rt);
+    }
+}
+
+TEST(deep_size_stops)
+{
+    rcgc_runtime *rt = t_runtime();
+    rcgc_object *o = t_node(rt, 1), *shared = t_node(rt, 2), *mine = t_node(rt, 3);
+    rcgc_object *below = t_node(rt, 4), *leaf = t_leaf(rt, 5);
+    t_append(rt, o, shared); /* the test holds shared too */
+    t_append_steal(rt, o, mine);
+    t_append_steal(rt, shared, below);
+    t_append_steal(rt, mine, leaf); /* a non-GC leaf: counted, not entered */
+    size_t one = rcgc_sizeof(o);
+    rcgc_diag_deep_result d;
+    REQUIRE(rcgc_diag_deep_size(rt, o, 0, &d) == 0);
+    CHECK_EQ(d.objects, 5);
+    CHECK_EQ(d.size, 4 * one + rcgc_sizeof(leaf));
+    REQUIRE(rcgc_diag_deep_size(rt, o, RCGC_DIAG_DEEP_SKIP_SHARED, &d) == 0);
+    CHECK_EQ(d.objects, 3); /* o, mine, leaf */
+    CHECK_EQ(d.skipped, 2); /* shared and below */
+    /* frozen: shared's subtree stops there */
+    rcgc_gc_freeze(rt);
+    REQUIRE(rcgc_diag_deep_size(rt, o, RCGC_DIAG_DEEP_SKIP_FROZEN, &d) == 0);
+    CHECK_EQ(d.objects, 1); /* o itself is counted, though frozen */
+    CHECK_EQ(d.skipped, 2); /* shared and mine; below and leaf are not reached */
+    rcgc_gc_unfreeze(rt);
+    /* immortal */
+    rcgc_object *imm = t_node(rt, 6);
+    REQUIRE(rcgc_object_make_immortal(rt, imm) == 0);
+    t_append(rt, mine, imm);
+    REQUIRE(rcgc_diag_deep_size(rt, o, RCGC_DIAG_DEEP_SKIP_IMMORTAL, &d) == 0);
+    CHECK_EQ(d.objects, 5);
+    CHECK_EQ(d.skipped, 1);
+    REQUIRE(rcgc_diag_deep_size(rt, o, 0, &d) == 0);
+    CHECK_EQ(d.objects, 6);
+    /* errors */
+    CHECK_EQ(rcgc_diag_deep_size(rt, o, 0x100, &d), RCGC_EINVAL);
+    CHECK_EQ(d.size, 0);
+    CHECK_EQ(rcgc_diag_deep_size(rt, NULL, 0, &d), RCGC_EINVAL);
+    CHECK_EQ(rcgc_diag_deep_size(NULL, o, 0, &d), RCGC_EINVAL);
+    /* out of memory at every allocation */
+    int failures = 0, done = 0;
+    for (long k = 1; k < 100 && !done; k++) {
+        long live = t_alloc_state.live_blocks;
+        t_alloc_state.fail_at = t_alloc_state.calls + k;
+        int rc = rcgc_diag_deep_size(rt, o, RCGC_DIAG_DEEP_SKIP_SHARED, &d);
+        t_alloc_state.fail_at = 0;
+        if (rc == 0) done = 1;
+        else {
+            CHECK_EQ(rc, RCGC_ENOMEM);
+            failures++;
+        }
+        CHECK_EQ(t_alloc_state.live_blocks, live);
+    }
+    CHECK(done && failures >= 3);
+    rcgc_decref(rt, shared);
+    rcgc_decref(rt, o);
+    t_teardown(rt);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Writers                                                                   */
 
@@ -718,6 +809,7 @@ TEST(errors)
 }
 
 TEST_MAIN(T(random_graphs_match_definition), T(diamond_and_shared), T(deep_chain),
-          T(unreachable_apart), T(sizeof_and_extra_size), T(writers),
+          T(unreachable_apart), T(sizeof_and_extra_size), T(deep_size_matches_definition),
+          T(deep_size_stops), T(writers),
           T(heapsnapshot_structure), T(heapsnapshot_nomem),
           T(headers_restored_and_nomem), T(errors))
