@@ -110,6 +110,8 @@ typedef struct rcgc_diag_type_count {
     rcgc_ssize count;       /* tracked objects of that name */
     rcgc_ssize delta;       /* growth results: increase over the previous
                                peak; counts: 0 */
+    size_t bytes;           /* their rcgc_sizeof, summed (pympler's
+                               summary) */
 } rcgc_diag_type_count;
 
 typedef struct rcgc_diag_counts {
@@ -122,9 +124,10 @@ typedef struct rcgc_diag_counts {
 
 /*
  * Count every tracked object (generations 0-2 and the frozen ones) by type
- * name, as objgraph.typestats: type descriptors with the same name count
- * together.  One read-only pass over the lists; does not call client code.
- * 0, RCGC_ENOMEM or RCGC_EINVAL; free *out with rcgc_diag_counts_free.
+ * name, as objgraph.typestats, with their bytes: type descriptors with the
+ * same name count together.  One read-only pass over the lists; the only
+ * client code it calls is the types' extra_size hooks.  0, RCGC_ENOMEM or
+ * RCGC_EINVAL; free *out with rcgc_diag_counts_free.
  */
 RCGC_API int rcgc_diag_count_types(rcgc_runtime *rt, rcgc_diag_counts *out);
 RCGC_API void rcgc_diag_counts_free(rcgc_runtime *rt, rcgc_diag_counts *c);
@@ -134,7 +137,8 @@ RCGC_API rcgc_ssize rcgc_diag_counts_get(const rcgc_diag_counts *c, const char *
 
 /* Write the first limit entries (all if limit <= 0) of counts or growth:
  * TEXT is objgraph's table ("name  count" or "name  count  +delta"), JSON
- * {"total":..,"types":..,"items":[{"type":..,"count":..[,"delta":..]}]}.
+ * {"total":..,"types":..,"items":[{"type":..,"count":..,"bytes":..
+ * [,"delta":..]}]}.
  * 0, or RCGC_EINVAL for DOT or a write error. */
 RCGC_API int rcgc_diag_counts_write(FILE *f, const rcgc_diag_counts *c,
                                     rcgc_ssize limit, rcgc_diag_format format);

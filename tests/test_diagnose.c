@@ -197,10 +197,21 @@ TEST(counts_exact)
     CHECK_EQ(rcgc_diag_counts_get(&c, "fnode"), 3);
     CHECK_EQ(rcgc_diag_counts_get(&c, "leaf"), 0);
     CHECK_STR(capture_counts(&c, 2, RCGC_DIAG_TEXT), "node  5\nfnode 3\n");
-    CHECK_STR(capture_counts(&c, 0, RCGC_DIAG_JSON),
-              "{\"total\":13,\"types\":4,\"items\":[{\"type\":\"node\",\"count\":5},"
-              "{\"type\":\"fnode\",\"count\":3},{\"type\":\"tuple\",\"count\":3},"
-              "{\"type\":\"dict\",\"count\":2}]}\n");
+    /* bytes: count x rcgc_sizeof (these types have no extra_size) */
+    size_t node_b = rcgc_sizeof(u), tuple_b = t_tuple_type.size + 16,
+           dict_b = t_dict_type.size + 16;
+    CHECK_EQ(c.items[0].bytes, 5 * node_b);
+    CHECK_EQ(c.items[1].bytes, 3 * node_b);
+    CHECK_EQ(c.items[2].bytes, 3 * tuple_b);
+    CHECK_EQ(c.items[3].bytes, 2 * dict_b);
+    char want[512];
+    snprintf(want, sizeof want,
+             "{\"total\":13,\"types\":4,\"items\":[{\"type\":\"node\",\"count\":5,"
+             "\"bytes\":%zu},{\"type\":\"fnode\",\"count\":3,\"bytes\":%zu},"
+             "{\"type\":\"tuple\",\"count\":3,\"bytes\":%zu},"
+             "{\"type\":\"dict\",\"count\":2,\"bytes\":%zu}]}\n",
+             5 * node_b, 3 * node_b, 3 * tuple_b, 2 * dict_b);
+    CHECK_STR(capture_counts(&c, 0, RCGC_DIAG_JSON), want);
     CHECK(rcgc_diag_counts_write(stdout, &c, 0, RCGC_DIAG_DOT) == RCGC_EINVAL);
     rcgc_diag_counts_free(rt, &c);
     CHECK(c.items == NULL);

@@ -377,6 +377,11 @@ TEST(sizeof_and_extra_size)
     rcgc_object_track(rt, o);
     /* weak slot 16 + GC header 16 + struct + 100 + 4000 */
     CHECK_EQ(rcgc_sizeof(o), 32 + sizeof(blob) + 4100);
+    rcgc_diag_counts c; /* bytes by type call the hook too */
+    REQUIRE(rcgc_diag_count_types(rt, &c) == 0);
+    REQUIRE(c.n == 1);
+    CHECK_EQ(c.items[0].bytes, 32 + sizeof(blob) + 4100);
+    rcgc_diag_counts_free(rt, &c);
     rcgc_object *holder = t_node(rt, 2);
     t_append_steal(rt, holder, o);
     rcgc_diag_retainers r;

@@ -16,6 +16,7 @@
 struct tslot {
     const rcgc_type *type; /* NULL: empty */
     rcgc_ssize count;
+    size_t extra;          /* what the type's extra_size hook added */
 };
 
 #define TABLE_INLINE 256 /* slots on the stack: most programs have fewer
@@ -84,7 +85,9 @@ static void table_fini(struct ttable *tt)
  * The walk: one read of each node's next link and of its object's type.
  * Objects of one type tend to come in runs (allocated together), so the
  * count of the previous type is kept in a register until the type changes;
- * the table is consulted once per run.
+ * the table is consulted once per run.  Bytes are count x the fixed size,
+ * computed at the end, plus what extra_size adds (called for the types
+ * that have one).
  */
 static int count_walk(rcgc_runtime *rt, struct ttable *tt, rcgc_ssize *total)
 {
@@ -93,29 +96,36 @@ static int count_walk(rcgc_runtime *rt, struct ttable *tt, rcgc_ssize *total)
         gc_head *list = list_at(rt, l);
         const rcgc_type *run_type = NULL;
         rcgc_ssize run = 0;
+        size_t run_extra = 0;
         gc_head *prev = list;
         for (gc_head *g = gc_next(list); g != list;) {
-            const rcgc_type *t = gc_object_of(g)->type;
+            const rcgc_object *o = gc_object_of(g);
+            const rcgc_type *t = o->type;
             gc_head *next = walk_next(g, prev);
             prev = g;
             g = next;
+            size_t extra = t->extra_size != NULL ? t->extra_size(o) : 0;
             if (t == run_type) {
                 run++;
+                run_extra += extra;
                 continue;
             }
             if (run_type != NULL) {
                 struct tslot *s = table_slot(tt, run_type);
                 if (s == NULL) return RCGC_ENOMEM;
                 s->count += run;
+                s->extra += run_extra;
                 n += run;
             }
             run_type = t;
             run = 1;
+            run_extra = extra;
         }
         if (run_type != NULL) {
             struct tslot *s = table_slot(tt, run_type);
             if (s == NULL) return RCGC_ENOMEM;
             s->count += run;
+            s->extra += run_extra;
             n += run;
         }
     }
@@ -128,6 +138,7 @@ static int count_walk(rcgc_runtime *rt, struct ttable *tt, rcgc_ssize *total)
 struct row {
     const char *name;
     rcgc_ssize count, delta;
+    size_t bytes;
 };
 
 static int row_by_name(const void *a, const void *b)
@@ -155,9 +166,10 @@ static rcgc_ssize merge_names(struct row *rows, rcgc_ssize n)
 {
     rcgc_ssize k = 0;
     for (rcgc_ssize i = 0; i < n; i++) {
-        if (k > 0 && strcmp(rows[k - 1].name, rows[i].name) == 0)
+        if (k > 0 && strcmp(rows[k - 1].name, rows[i].name) == 0) {
             rows[k - 1].count += rows[i].count;
-        else
+            rows[k - 1].bytes += rows[i].bytes;
+        } else
             rows[k++] = rows[i];
     }
     return k;
@@ -182,6 +194,7 @@ static int counts_build(rcgc_runtime *rt, const struct row *rows,
         items[i].name = p;
         items[i].count = rows[i].count;
         items[i].delta = rows[i].delta;
+        items[i].bytes = rows[i].bytes;
         p += len;
     }
     out->items = items;
@@ -220,6 +233,9 @@ static int count_rows(rcgc_runtime *rt, struct row **rows, rcgc_ssize *nrows,
         r[n].name = s->type->name != NULL ? s->type->name : "?";
         r[n].count = s->count;
         r[n].delta = 0;
+        /* rcgc_sizeof without the hook, times the count, plus the hook's */
+        r[n].bytes = (rcgc__pre_size(s->type) - RCGC__DEBUG_HEAD_SIZE + s->type->size) *
+                         (size_t)s->count + s->extra;
         n++;
     }
     table_fini(&tt);

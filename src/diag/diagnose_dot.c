@@ -158,7 +158,8 @@ int rcgc_diag_counts_write(FILE *f, const rcgc_diag_counts *c,
         for (rcgc_ssize i = 0; i < n; i++) {
             fputs(i ? ",{\"type\":" : "{\"type\":", f);
             put_json_string(f, c->items[i].name);
-            fprintf(f, ",\"count\":%td", c->items[i].count);
+            fprintf(f, ",\"count\":%td,\"bytes\":%zu", c->items[i].count,
+                    c->items[i].bytes);
             if (growth) fprintf(f, ",\"delta\":%td", c->items[i].delta);
             fputc('}', f);
         }
