@@ -31,7 +31,10 @@ static const char help_text[] =
     "  --cumulative                    count every frame of a traceback,\n"
     "                                  not only the most recent one\n"
     "  --top N                         statistics listed (10; 0: all)\n"
-    "  --format text|json|html         output format (text)\n"
+    "  --format text|json|html|pprof   output format (text); pprof: an\n"
+    "                                  allocation profile (gzipped\n"
+    "                                  profile.proto) of every trace, for\n"
+    "                                  pprof and speedscope\n"
     "  -o, --output FILE               write there, not to standard output\n"
     "  --include PATTERN[:LINE]        keep traces whose file matches\n"
     "  --exclude PATTERN[:LINE]        drop traces whose file matches\n"
@@ -97,6 +100,7 @@ static int parse_format(const char *s, report_format *fmt)
     if (strcmp(s, "text") == 0) *fmt = REPORT_TEXT;
     else if (strcmp(s, "json") == 0) *fmt = REPORT_JSON;
     else if (strcmp(s, "html") == 0) *fmt = REPORT_HTML;
+    else if (strcmp(s, "pprof") == 0) *fmt = REPORT_PPROF;
     else return -1;
     return 0;
 }
@@ -136,7 +140,7 @@ static int option_value(cmdline *c, const char *name, char *val)
         c->opt.top = n;
     } else if (strcmp(name, "--format") == 0) {
         if (parse_format(val, &c->opt.format) != 0)
-            return usage_error("--format takes text, json or html", val);
+            return usage_error("--format takes text, json, html or pprof", val);
     } else if (strcmp(name, "-o") == 0 || strcmp(name, "--output") == 0) {
         c->output = val;
     } else if (strcmp(name, "--include") == 0 || strcmp(name, "--exclude") == 0) {
@@ -270,6 +274,7 @@ static int write_report(const report *r, FILE *out)
     switch (r->opt->format) {
     case REPORT_JSON: return report_write_json(r, out);
     case REPORT_HTML: return report_write_html(r, out);
+    case REPORT_PPROF: return report_write_pprof(r, out);
     default: return report_write_text(r, out);
     }
 }

@@ -15,7 +15,8 @@
 typedef enum report_format {
     REPORT_TEXT = 0,
     REPORT_JSON = 1,
-    REPORT_HTML = 2
+    REPORT_HTML = 2,
+    REPORT_PPROF = 3
 } report_format;
 
 /* What the user asked for (the command line, parsed). */
@@ -51,6 +52,9 @@ void report_free(report *r);
 int report_write_text(const report *r, FILE *out);
 int report_write_json(const report *r, FILE *out);
 int report_write_html(const report *r, FILE *out);
+/* pprof's profile.proto, gzipped (snapshot_pprof.c): every trace of snap
+ * (diff: and of old, negated), whatever --top and --by say. */
+int report_write_pprof(const report *r, FILE *out);
 
 /* The members of the JSON report without its braces, for the HTML page's
  * embedded data (which adds "flame"). */
