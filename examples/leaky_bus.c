@@ -167,6 +167,15 @@ static void show_retained(rcgc_runtime *rt, const char *outdir)
         snprintf(path, sizeof path, "%s/leaky_bus.heapsnapshot", outdir);
         if (rcgc_diag_heapsnapshot_save(rt, path, NULL) != 0)
             fprintf(stderr, "leaky_bus: cannot write %s\n", path);
+        /* the dominator tree as a page: an icicle of retained sizes */
+        rcgc_diag_domtree t;
+        snprintf(path, sizeof path, "%s/leaky_bus_dominators.html", outdir);
+        FILE *f = fopen(path, "w");
+        if (f != NULL && rcgc_diag_dominators(rt, NULL, &t) == 0) {
+            rcgc_diag_domtree_write(rt, f, &t, 0, &opts, RCGC_DIAG_HTML);
+            rcgc_diag_domtree_free(rt, &t);
+        }
+        if (f != NULL) fclose(f);
     }
 }
 

@@ -45,7 +45,8 @@ extern "C" {
 typedef enum rcgc_diag_format {
     RCGC_DIAG_TEXT = 0, /* for people; objgraph's layout where it has one */
     RCGC_DIAG_JSON = 1, /* one JSON document */
-    RCGC_DIAG_DOT = 2   /* Graphviz */
+    RCGC_DIAG_DOT = 2,  /* Graphviz */
+    RCGC_DIAG_HTML = 3  /* one self-contained page (the dominator tree) */
 } rcgc_diag_format;
 
 /* ------------------------------------------------------------------------ */
@@ -377,6 +378,21 @@ typedef struct rcgc_diag_domtree {
 RCGC_API int rcgc_diag_dominators(rcgc_runtime *rt, const rcgc_diag_options *opts,
                                   rcgc_diag_domtree *out);
 RCGC_API void rcgc_diag_domtree_free(rcgc_runtime *rt, rcgc_diag_domtree *t);
+
+/*
+ * The tree's largest branches (at most max_nodes objects, 0: 2000; none
+ * under 0.1% of the total), chosen best first so that each shown object's
+ * dominator is shown.  TEXT: an indented tree of retained bytes, type and
+ * label; JSON: {"total_size",..,"nodes":[[parent, type, label, self,
+ * retained],..]} (parent an index into nodes, -1 for the synthetic root);
+ * HTML: one self-contained page (nothing loaded from elsewhere) with an
+ * icicle chart of retained sizes and a table of the largest.  Labels from
+ * opts->label; the tree's objects must still be alive.  0, RCGC_EINVAL
+ * (NULL argument, DOT, a write error), RCGC_ENOMEM.
+ */
+RCGC_API int rcgc_diag_domtree_write(rcgc_runtime *rt, FILE *f, const rcgc_diag_domtree *t,
+                                     rcgc_ssize max_nodes, const rcgc_diag_options *opts,
+                                     rcgc_diag_format format);
 
 typedef struct rcgc_diag_retainer {
     rcgc_object *obj;        /* NEW reference (dropped by _retained_free) */

@@ -53,6 +53,7 @@
 #include "diag/diag_retained.c"
 #include "diag/diag_heapsnapshot.c"
 #include "diag/diag_size.c"
+#include "diag/diag_domtree_write.c"
 #include "diag/check_all.c"
 #include "diag/diagnose_dot.c"
 

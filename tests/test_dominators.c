@@ -556,6 +556,83 @@ TEST(writers)
     t_teardown(rt);
 }
 
+/* The dominator tree's writer: pruning best first, each shown node's
+ * dominator shown, the three formats, the errors. */
+static char tree_buf[1 << 16];
+
+static const char *capture_tree(rcgc_runtime *rt, const rcgc_diag_domtree *t,
+                                rcgc_ssize max, rcgc_diag_format fmt, int *rc)
+{
+    rcgc_diag_options o;
+    rcgc_diag_options_init(&o);
+    o.label = node_label;
+    FILE *f = tmpfile();
+    if (f == NULL) return "";
+    *rc = rcgc_diag_domtree_write(rt, f, t, max, &o, fmt);
+    rewind(f);
+    size_t n = fread(tree_buf, 1, sizeof tree_buf - 1, f);
+    tree_buf[n] = 0;
+    fclose(f);
+    return tree_buf;
+}
+
+TEST(domtree_writer)
+{
+    rcgc_runtime *rt = t_runtime();
+    rcgc_object *bus = t_node(rt, 1);
+    rcgc_object *listeners = t_new(rt, &t_fnode_type, 2);
+    t_append_steal(rt, bus, listeners);
+    rcgc_object *big = t_node(rt, 3); /* retains 3 more */
+    t_append_steal(rt, listeners, big);
+    for (int i = 0; i < 3; i++) t_append_steal(rt, big, t_node(rt, 30 + i));
+    for (int i = 0; i < 5; i++) t_append_steal(rt, listeners, t_node(rt, 10 + i));
+    rcgc_diag_domtree t;
+    REQUIRE(rcgc_diag_dominators(rt, NULL, &t) == 0);
+    size_t one = rcgc_sizeof(bus);
+    int rc;
+    const char *text = capture_tree(rt, &t, 3, RCGC_DIAG_TEXT, &rc);
+    CHECK_EQ(rc, 0);
+    char want[512];
+    snprintf(want, sizeof want,
+             "dominator tree: 11 objects reachable from 1 roots, %zu bytes; the 3 largest:\n"
+             "  %zu  node \"#1\"\n    %zu  fnode \"#2\"\n      %zu  node \"#3\"\n",
+             11 * one, 11 * one, 10 * one, 4 * one);
+    CHECK_STR(text, want);
+    const char *json = capture_tree(rt, &t, 0, RCGC_DIAG_JSON, &rc);
+    CHECK_EQ(rc, 0);
+    CHECK(json_check_object_line(json, strlen(json)));
+    CHECK(strstr(json, "\"shown\":11,") != NULL);
+    snprintf(want, sizeof want, "[-1,\"node\",\"#1\",%zu,%zu],\n[0,\"fnode\",\"#2\",%zu,%zu],\n"
+                                "[1,\"node\",\"#3\",%zu,%zu]", one, 11 * one, one, 10 * one,
+             one, 4 * one);
+    CHECK(strstr(json, want) != NULL);
+    const char *html = capture_tree(rt, &t, 0, RCGC_DIAG_HTML, &rc);
+    CHECK_EQ(rc, 0);
+    CHECK(strncmp(html, "<!DOCTYPE html>", 15) == 0);
+    CHECK(strstr(html, "\"\\u0023") == NULL && strstr(html, "\"#3\"") != NULL);
+    CHECK(strstr(html, "src=") == NULL && strstr(html, "http") == NULL);
+    FILE *f = tmpfile();
+    REQUIRE(f != NULL);
+    CHECK_EQ(rcgc_diag_domtree_write(rt, f, &t, 0, NULL, RCGC_DIAG_DOT), RCGC_EINVAL);
+    CHECK_EQ(rcgc_diag_domtree_write(rt, f, &t, -1, NULL, RCGC_DIAG_TEXT), RCGC_EINVAL);
+    CHECK_EQ(rcgc_diag_domtree_write(rt, f, NULL, 0, NULL, RCGC_DIAG_TEXT), RCGC_EINVAL);
+    /* the other writers refuse the page format */
+    rcgc_diag_counts c;
+    REQUIRE(rcgc_diag_count_types(rt, &c) == 0);
+    CHECK_EQ(rcgc_diag_counts_write(f, &c, 0, RCGC_DIAG_HTML), RCGC_EINVAL);
+    rcgc_diag_counts_free(rt, &c);
+    /* out of memory */
+    long live = t_alloc_state.live_blocks;
+    t_alloc_state.fail_at = t_alloc_state.calls + 1;
+    CHECK_EQ(rcgc_diag_domtree_write(rt, f, &t, 0, NULL, RCGC_DIAG_TEXT), RCGC_ENOMEM);
+    t_alloc_state.fail_at = 0;
+    CHECK_EQ(t_alloc_state.live_blocks, live);
+    fclose(f);
+    rcgc_diag_domtree_free(rt, &t);
+    rcgc_decref(rt, bus);
+    t_teardown(rt);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Heap snapshots                                                            */
 
@@ -815,6 +892,6 @@ TEST(errors)
 
 TEST_MAIN(T(random_graphs_match_definition), T(diamond_and_shared), T(deep_chain),
           T(unreachable_apart), T(sizeof_and_extra_size), T(deep_size_matches_definition),
-          T(deep_size_stops), T(writers),
+          T(deep_size_stops), T(writers), T(domtree_writer),
           T(heapsnapshot_structure), T(heapsnapshot_nomem),
           T(headers_restored_and_nomem), T(errors))

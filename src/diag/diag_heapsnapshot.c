@@ -89,22 +89,6 @@ static void strtab_free(struct strtab *t)
 
 /* ---- JSON ---- */
 
-static void hs_json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            fputc('\\', f);
-            fputc(*p, f);
-        } else if (*p < 0x20 || *p == 0x7f) {
-            fprintf(f, "\\u%04x", *p);
-        } else {
-            fputc(*p, f);
-        }
-    }
-    fputc('"', f);
-}
-
 static const char META[] =
     "{\"snapshot\":{\"meta\":{"
     "\"node_fields\":[\"type\",\"name\",\"id\",\"self_size\",\"edge_count\","
@@ -321,7 +305,7 @@ int rcgc_diag_heapsnapshot_write(rcgc_runtime *rt, FILE *f,
               f);
         for (uint32_t i = 0; i < h.strs.n; i++) {
             if (i) fputs(",\n", f);
-            hs_json_str(f, h.strs.str[i]);
+            rcgc__diag_json_string(f, h.strs.str[i], 0);
         }
         fputs("]}\n", f);
         if (ferror(f)) rc = RCGC_EFAILED;

@@ -72,4 +72,8 @@ static inline gc_head *walk_next(gc_head *g, const gc_head *prev)
     return next;
 }
 
+/* s as a JSON string literal (diagnose_dot.c): quotes, backslashes and
+ * control characters escaped; html: '<', '>', '&' too, for a <script>. */
+void rcgc__diag_json_string(FILE *f, const char *s, int html);
+
 #endif /* RCGC_DIAG_INTERNAL_H */

@@ -11,18 +11,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/internal.h"
+#include "diag/diag_internal.h"
 #include "platform/os.h"
-#include "rcgc_diag.h"
 
 #define LABEL_MAX 256
 
 /* ---- strings ---- */
 
-/* Write s as the inside of a JSON string. */
-static void put_json_chars(FILE *f, const char *s)
+/* Write s as the inside of a JSON string; html: also '<', '>' and '&' as
+ * \u escapes, so that the text can sit inside an HTML <script> element. */
+static void put_json_chars_html(FILE *f, const char *s, int html)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (html && (*p == '<' || *p == '>' || *p == '&')) {
+            fprintf(f, "\\u%04x", *p);
+            continue;
+        }
         switch (*p) {
         case '"': fputs("\\\"", f); break;
         case '\\': fputs("\\\\", f); break;
@@ -38,10 +42,22 @@ static void put_json_chars(FILE *f, const char *s)
     }
 }
 
+static void put_json_chars(FILE *f, const char *s)
+{
+    put_json_chars_html(f, s, 0);
+}
+
 static void put_json_string(FILE *f, const char *s)
 {
     fputc('"', f);
     put_json_chars(f, s);
+    fputc('"', f);
+}
+
+void rcgc__diag_json_string(FILE *f, const char *s, int html)
+{
+    fputc('"', f);
+    put_json_chars_html(f, s, html);
     fputc('"', f);
 }
 
@@ -148,7 +164,8 @@ int rcgc_diag_counts_write(FILE *f, const rcgc_diag_counts *c,
                            rcgc_ssize limit,
                            rcgc_diag_format format)
 {
-    if (f == NULL || c == NULL || format == RCGC_DIAG_DOT) return RCGC_EINVAL;
+    if (f == NULL || c == NULL || (format != RCGC_DIAG_TEXT && format != RCGC_DIAG_JSON))
+        return RCGC_EINVAL;
     rcgc_ssize n = limit > 0 && limit < c->n ? limit : c->n;
     int growth = 0;
     for (rcgc_ssize i = 0; i < c->n; i++) growth |= c->items[i].delta != 0;
@@ -241,7 +258,8 @@ int rcgc_diag_retainers_write(FILE *f, const rcgc_diag_retainers *r,
                               rcgc_ssize limit, const rcgc_diag_options *opts,
                               rcgc_diag_format format)
 {
-    if (f == NULL || r == NULL || format == RCGC_DIAG_DOT) return RCGC_EINVAL;
+    if (f == NULL || r == NULL || (format != RCGC_DIAG_TEXT && format != RCGC_DIAG_JSON))
+        return RCGC_EINVAL;
     rcgc_ssize n = limit > 0 && limit < r->n ? limit : r->n;
     rcgc_ssize nt = limit > 0 && limit < r->ntypes ? limit : r->ntypes;
     if (format == RCGC_DIAG_JSON) {

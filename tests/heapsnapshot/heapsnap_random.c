@@ -3,7 +3,8 @@
  * N objects of three types wired at random (cycles, self-loops, shared
  * children), a few roots, cyclic garbage no root reaches, and a weak-key
  * map whose values are ephemerons.  Writes DIR/random_retained.json (the
- * top 50 retainers, rcgc's JSON) and then DIR/random.heapsnapshot.
+ * top 50 retainers, rcgc's JSON), then DIR/random.heapsnapshot and the
+ * dominator tree's page DIR/random_dominators.html.
  *
  *   heapsnap_random DIR [N] [SEED]
  */
@@ -127,6 +128,13 @@ int main(int argc, char **argv)
     rcgc_diag_retainers_free(rt, &r); /* its references would be roots */
     snprintf(path, sizeof path, "%s/random.heapsnapshot", argv[1]);
     if (rcgc_diag_heapsnapshot_save(rt, path, NULL) != 0) return 1;
+    rcgc_diag_domtree t; /* and the dominator tree's page */
+    snprintf(path, sizeof path, "%s/random_dominators.html", argv[1]);
+    f = fopen(path, "w");
+    if (f == NULL || rcgc_diag_dominators(rt, NULL, &t) != 0) return 1;
+    if (rcgc_diag_domtree_write(rt, f, &t, 0, NULL, RCGC_DIAG_HTML) != 0) return 1;
+    fclose(f);
+    rcgc_diag_domtree_free(rt, &t);
 
     for (int i = 0; i < nroots; i++) rcgc_decref(rt, roots[i]);
     rcgc_decref(rt, map);
