@@ -183,6 +183,10 @@ typedef struct rcgc_diag_link {
                                link in that link's traverse order; -1 for
                                an ephemeron value; -2 for the root; -3 if
                                the reference could not be found again */
+    const char *allocated_at; /* where the tracer saw it allocated, "file:line
+                               in function" (its most recent frame; a copy
+                               owned by the result), NULL when the tracer was
+                               not tracing or did not trace it */
 } rcgc_diag_link;
 
 typedef enum rcgc_diag_status {

@@ -15,6 +15,7 @@
 
 #include "core/gchead.h" /* to compare header words bit for bit */
 #include "rcgc_diag.h"
+#include "rcgc_trace.h"
 #include "test.h"
 
 /* ------------------------------------------------------------------------ */
@@ -662,6 +663,44 @@ TEST(why_ephemeron)
 
 /* 10^5 references deep: no recursion anywhere (the chain is rebuilt
  * from the queue, the writers loop). */
+/* With the tracer on, each link says where it was allocated (text and
+ * JSON); without it, nothing is added. */
+TEST(why_allocation_site)
+{
+    rcgc_runtime *rt = t_runtime();
+    REQUIRE(rcgc_trace_start(rt, NULL) == 0);
+    rcgc_object *root = RCGC_NEW(rt, &t_node_type); int root_line = __LINE__;
+    REQUIRE(root != NULL);
+    rcgc_object_track(rt, root);
+    t_as(root)->id = 1;
+    rcgc_object *leaf = RCGC_NEW(rt, &t_node_type); int leaf_line = __LINE__;
+    REQUIRE(leaf != NULL);
+    rcgc_object_track(rt, leaf);
+    t_as(leaf)->id = 2;
+    t_append_steal(rt, root, leaf);
+    rcgc_diag_path p;
+    REQUIRE(rcgc_diag_why_alive(rt, leaf, NULL, &p) == 0);
+    REQUIRE(p.n == 2);
+    char want[256];
+    snprintf(want, sizeof want, "test_diagnose.c:%d in why_allocation_site", root_line);
+    CHECK(p.links[0].allocated_at != NULL && strstr(p.links[0].allocated_at, want) != NULL);
+    snprintf(want, sizeof want, "test_diagnose.c:%d in why_allocation_site", leaf_line);
+    CHECK(p.links[1].allocated_at != NULL && strstr(p.links[1].allocated_at, want) != NULL);
+    rcgc_diag_options o = labelled();
+    const char *text = capture_path(&p, &o, RCGC_DIAG_TEXT);
+    CHECK(strstr(text, "      allocated at ") != NULL && strstr(text, want) != NULL);
+    const char *json = capture_path(&p, &o, RCGC_DIAG_JSON);
+    CHECK(strstr(json, "\"allocated_at\":\"") != NULL);
+    rcgc_diag_path_free(rt, &p);
+    rcgc_trace_stop(rt);
+    REQUIRE(rcgc_diag_why_alive(rt, leaf, NULL, &p) == 0);
+    CHECK(p.links[0].allocated_at == NULL && p.links[1].allocated_at == NULL);
+    CHECK(strstr(capture_path(&p, &o, RCGC_DIAG_TEXT), "allocated at") == NULL);
+    rcgc_diag_path_free(rt, &p);
+    rcgc_decref(rt, root);
+    t_teardown(rt);
+}
+
 TEST(why_deep_chain)
 {
     rcgc_runtime *rt = t_runtime();
@@ -1271,6 +1310,6 @@ TEST_MAIN(T(counts_exact), T(counts_merge_names), T(growth_peaks),
           T(growth_nomem), T(by_type), T(why_chain), T(why_shortest),
           T(why_cycles), T(why_untracked_container), T(why_c_local),
           T(why_frozen), T(why_unreachable), T(why_garbage_list),
-          T(why_ephemeron), T(why_deep_chain), T(restored_exactly), T(errors),
+          T(why_ephemeron), T(why_allocation_site), T(why_deep_chain), T(restored_exactly), T(errors),
           T(nomem_every_step), T(inconsistent_traverse), T(graph_referrers),
           T(graph_referents), T(dot_output), T(save_and_missing_dot))

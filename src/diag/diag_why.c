@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "diag/diag_internal.h"
+#include "rcgc_trace.h"
 
 /* ------------------------------------------------------------------------ */
 /* Why is this object alive                                                  */
@@ -249,6 +250,29 @@ static rcgc_ssize edge_index(rcgc_object *from, rcgc_object *to)
     return -3;
 }
 
+/* Where each link was allocated, when the tracer traced it ("file:line in
+ * function", copied); a link whose copy cannot be made just has none. */
+static void allocation_sites(rcgc_runtime *rt, rcgc_diag_link *links, rcgc_ssize n)
+{
+    if (!rcgc_trace_is_tracing(rt)) return;
+    for (rcgc_ssize k = 0; k < n; k++) {
+        rcgc_frame fr;
+        if (rcgc_trace_object_traceback(rt, links[k].obj, &fr, 1) < 1) continue;
+        char buf[512];
+        int len = snprintf(buf, sizeof buf, "%s:%u%s%s",
+                           fr.filename != NULL ? fr.filename : "<unknown>", fr.lineno,
+                           fr.function != NULL ? " in " : "",
+                           fr.function != NULL ? fr.function : "");
+        if (len < 0) continue;
+        size_t size = (size_t)len < sizeof buf ? (size_t)len + 1 : sizeof buf;
+        char *copy = rcgc__malloc(rt, size);
+        if (copy == NULL) continue;
+        memcpy(copy, buf, size - 1);
+        copy[size - 1] = 0;
+        links[k].allocated_at = copy;
+    }
+}
+
 static void rindex_free(struct rindex *ri)
 {
     rcgc__free(ri->rt, ri->obj);
@@ -323,7 +347,7 @@ int rcgc_diag_why_alive(rcgc_runtime *rt, rcgc_object *target,
         n = 1;
         if (root != NO_INDEX)
             for (uint32_t x = root; x != r.target_index; x = ri.echild[via[x]]) n++;
-        links = rcgc__malloc(rt, (size_t)n * sizeof *links);
+        links = rcgc__calloc(rt, (size_t)n, sizeof *links);
         if (links == NULL) rc = RCGC_ENOMEM;
     }
     if (rc == 0) {
@@ -350,6 +374,7 @@ int rcgc_diag_why_alive(rcgc_runtime *rt, rcgc_object *target,
             if (k > 0) links[k].edge = edge_index(links[k - 1].obj, links[k].obj);
         }
         for (rcgc_ssize k = 0; k < n; k++) rcgc_incref(links[k].obj);
+        allocation_sites(rt, links, n);
         out->links = links;
         out->n = n;
         out->root_in_garbage = root != NO_INDEX ? count_in_garbage(rt, links[0].obj) : 0;
@@ -374,6 +399,9 @@ void rcgc_diag_path_free(rcgc_runtime *rt, rcgc_diag_path *p)
     rcgc_diag_link *links = p->links;
     rcgc_ssize n = p->n;
     memset(p, 0, sizeof *p);
-    for (rcgc_ssize k = 0; k < n; k++) rcgc_decref(rt, links[k].obj);
+    for (rcgc_ssize k = 0; k < n; k++) {
+        rcgc__free(rt, (void *)links[k].allocated_at);
+        rcgc_decref(rt, links[k].obj);
+    }
     rcgc__free(rt, links);
 }

@@ -80,6 +80,17 @@ static void put_dot_chars(FILE *f, const char *s)
     }
 }
 
+/* s for a terminal: printable ASCII and bytes >= 0x80 as they are, other
+ * control characters as \xNN (a file name from a frame provider may hold
+ * anything). */
+static void text_escaped(FILE *f, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f) fprintf(f, "\\x%02x", *p);
+        else fputc(*p, f);
+    }
+}
+
 static const char *type_name(const rcgc_object *o)
 {
     return o->type->name != NULL ? o->type->name : "?";
@@ -395,6 +406,11 @@ static void path_text(FILE *f, const rcgc_diag_path *p,
         }
         if (k == p->n - 1) fputs("  <- target", f);
         fputc('\n', f);
+        if (l->allocated_at != NULL) {
+            fputs("      allocated at ", f);
+            text_escaped(f, l->allocated_at);
+            fputc('\n', f);
+        }
     }
     fprintf(f, "%td object%s in the chain; %td root%s among %td tracked "
                "object%s, %td reached by the search",
@@ -422,6 +438,10 @@ static void path_json(FILE *f, const rcgc_diag_path *p,
         fputs(k ? ",{" : "{", f);
         put_json_object_fields(f, opts, l->obj);
         fprintf(f, ",\"refcnt\":%ld", (long)l->refcnt);
+        if (l->allocated_at != NULL) {
+            fputs(",\"allocated_at\":", f);
+            put_json_string(f, l->allocated_at);
+        }
         if (k == 0) {
             fprintf(f, ",\"external\":%td", p->root_external);
         } else {
