@@ -81,7 +81,7 @@ typedef struct rcgc_site {
 #else
 } /* extern "C" */
 /* Not for direct use: lets RCGC_HERE take a temporary's address. */
-inline const rcgc_site *rcgc_site_ref_(const rcgc_site &site) noexcept
+static inline const rcgc_site *rcgc_site_ref_(const rcgc_site &site) noexcept
 {
     return &site;
 }
