@@ -1,7 +1,7 @@
 # rcgc - top-level commands.  Everything builds with CMake under build/.
 #
 #   make          build the library, tools, examples and tests (build/bin/)
-#   make demo     build, then run the main example
+#   make demo     build what the tour needs, then run it (examples/tour.sh)
 #   make test     build and run the whole suite, in the release build and in
 #                 the debug build (RCGC_DEBUG=3: misuse checks, quarantine,
 #                 invariant checks after every collection)
@@ -48,7 +48,13 @@ all:
 	@$(call configure,$(BUILD),-DCMAKE_BUILD_TYPE=RelWithDebInfo)
 	$(CMAKE) --build $(BUILD) -j$(JOBS)
 
-demo: all
+# make demo: only what the tour runs (CMake target demo: the library, the
+# examples and the two tools examples/tour.sh calls), in the same build
+# directory and configuration as `make`, so `make` and `make test` go on
+# from there; then the tour.
+demo:
+	@$(call configure,$(BUILD),-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+	$(CMAKE) --build $(BUILD) -j$(JOBS) --target demo
 	@examples/tour.sh $(BUILD) $(BUILD)/demo
 
 test: test-release test-debug

@@ -409,10 +409,26 @@ RCGC_API void rcgc_incref_checked(rcgc_object *o, const char *file, int line);
 RCGC_API void rcgc_decref_checked(rcgc_runtime *rt, rcgc_object *o, const char *file,
                                    int line);
 
+/*
+ * The reference calls' argument contract, the same in every build: the
+ * object argument of rcgc_incref, rcgc_decref, rcgc_xincref and rcgc_xdecref
+ * is an rcgc_object * (mutable), converted as a function parameter of that
+ * type would be: in C a void * is accepted; a pointer to the program's own
+ * struct needs &p->base or a cast; another struct's pointer, a const
+ * pointer or an integer is diagnosed (an error in C++; a warning in C, an
+ * error with -Werror, and for the first and last by default from GCC 14).
+ * Release builds make them inline functions, debug builds (RCGC_DEBUG >= 1)
+ * macros that pass the caller's file and line to a function with the same
+ * parameter, so the compiler checks the same types in both
+ * (tests/check_headers.sh compiles right and wrong calls at both levels, as
+ * C and as C++).  They may be macros: do not take their address.
+ * RCGC_CLEAR, RCGC_SETREF and RCGC_VISIT take a slot or expression of any
+ * object pointer type (a typed field) and cast it, as CPython's Py_CLEAR,
+ * Py_SETREF and Py_VISIT do (docs/api-rules.md).
+ */
 #if RCGC_DEBUG >= 1
-#define rcgc_incref(o) rcgc_incref_checked((rcgc_object *)(o), __FILE__, __LINE__)
-#define rcgc_decref(rt, o)                                                    \
-    rcgc_decref_checked((rt), (rcgc_object *)(o), __FILE__, __LINE__)
+#define rcgc_incref(o) rcgc_incref_checked((o), __FILE__, __LINE__)
+#define rcgc_decref(rt, o) rcgc_decref_checked((rt), (o), __FILE__, __LINE__)
 #else
 /* Add a strong reference.  Immortal objects are not written to. */
 static inline void rcgc_incref(rcgc_object *o)
@@ -434,15 +450,15 @@ static inline void rcgc_decref(rcgc_runtime *rt, rcgc_object *o)
 }
 #endif
 
-/* NULL-tolerant variants. */
+/* NULL-tolerant variants (same argument type). */
 #define rcgc_xincref(o)                                                       \
     do {                                                                      \
-        rcgc_object *rcgc_xo_ = (rcgc_object *)(o);                           \
+        rcgc_object *rcgc_xo_ = (o);                                          \
         if (rcgc_xo_ != NULL) rcgc_incref(rcgc_xo_);                          \
     } while (0)
 #define rcgc_xdecref(rt, o)                                                   \
     do {                                                                      \
-        rcgc_object *rcgc_xo_ = (rcgc_object *)(o);                           \
+        rcgc_object *rcgc_xo_ = (o);                                          \
         if (rcgc_xo_ != NULL) rcgc_decref((rt), rcgc_xo_);                    \
     } while (0)
 

@@ -52,7 +52,42 @@ typedef struct rcgc_site {
     unsigned lineno;
 } rcgc_site;
 
+/*
+ * RCGC_HERE: a const rcgc_site * naming the file, function and line where it
+ * is written.  The library reads the record only during the call it is
+ * passed to (the strings it keeps must be static: __FILE__, __func__), so
+ * every form below serves the macros that follow, which use it as an
+ * argument.
+ *
+ * C: the address of a compound literal (automatic storage, alive to the end
+ * of the enclosing block).  C++ has no compound literals, so there:
+ *   - GCC and Clang (and compilers defining __GNUC__): the address of a
+ *     function-local static const record made in a statement expression
+ *     (__extension__: quiet under -Wpedantic).  Static storage, constant
+ *     initialised: no stores and no guard at run time.
+ *   - other compilers, or with RCGC_CXX_PORTABLE_SITE defined (how CI tests
+ *     this form with GCC and Clang): standard C++11, the address of a
+ *     temporary record that lives to the end of the full expression; keep
+ *     RCGC_HERE inside the call's arguments, never in a variable.
+ */
+#if !defined(__cplusplus)
 #define RCGC_HERE (&(const rcgc_site){__FILE__, __func__, __LINE__})
+#elif defined(__GNUC__) && !defined(RCGC_CXX_PORTABLE_SITE)
+#define RCGC_HERE                                                             \
+    (__extension__({                                                          \
+        static const rcgc_site rcgc_here_ = {__FILE__, __func__, __LINE__};   \
+        &rcgc_here_;                                                          \
+    }))
+#else
+} /* extern "C" */
+/* Not for direct use: lets RCGC_HERE take a temporary's address. */
+static inline const rcgc_site *rcgc_site_ref_(const rcgc_site &site) noexcept
+{
+    return &site;
+}
+extern "C" {
+#define RCGC_HERE rcgc_site_ref_(rcgc_site{__FILE__, __func__, __LINE__})
+#endif
 
 /* The allocation calls with their call site (used by the call-site frame
  * source; the site costs nothing when the tracer is off).  The object calls
