@@ -20,7 +20,10 @@
  *   counting   (a collection from update_refs to the end of
  *              move_unreachable, or a diagnosis query's borrowed walk) next
  *              as listed, the list singly linked; prev: gc_refs << 2
- *              | COLLECTING | FINALIZED.
+ *              | COLLECTING | FINALIZED.  In move_unreachable's mark step
+ *              a node without COLLECTING has been reached (its gc_refs bits
+ *              are stale until the sweep restores the link), and gc_refs
+ *              GC_REFS_PASSED marks a node the cursor passed unreached.
  *   deposited  (the trashcan: refcount 0, deallocation deferred; the object
  *              is untracked) next 0; prev: the next deposited object
  *              | TRASH_TRACKED (bit 2: it was tracked when deposited, so its
@@ -287,6 +290,23 @@ static inline void gc_incref(gc_head *g)
 {
     RCGC_ASSERT(gc_is_collecting(g) && (uintptr_t)gc_get_refs(g) < GC_REFS_MAX);
     g->_gc_prev += (uintptr_t)1 << GC_PREV_SHIFT;
+}
+
+/* move_unreachable's mark step: the cursor passed g while gc_refs was 0, so
+ * a reference found later must reach g through the mark stack (the cursor
+ * does not come back).  The value is GC_REFS_MAX, which no reference count
+ * reaches (it would take 2^62 references); it lives only between the
+ * cursor's walk and the sweep, which overwrites it with a link. */
+#define GC_REFS_PASSED GC_REFS_MAX
+
+static inline void gc_set_passed(gc_head *g)
+{
+    gc_set_refs(g, (intptr_t)GC_REFS_PASSED);
+}
+
+static inline int gc_is_passed(const gc_head *g)
+{
+    return (uintptr_t)gc_get_refs(g) == GC_REFS_PASSED;
 }
 
 /* ---- the trashcan's deposited state ---- */
