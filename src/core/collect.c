@@ -254,7 +254,7 @@ static int mark_grow(struct mark_ctx *m)
 /* g was just reached (COLLECTING cleared): scan it later. */
 static inline void mark_push(struct mark_ctx *m, gc_head *g)
 {
-    if (m->n == m->cap && mark_grow(m) != 0) {
+    if (m->n == m->cap && (m->overflow || mark_grow(m) != 0)) {
         m->overflow = 1; /* g stays reached; the fallback rescans */
         return;
     }
