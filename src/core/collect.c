@@ -211,6 +211,8 @@ struct mark_ctx {
     rcgc_runtime *rt;
     gc_head **items; /* inline, or a MEM block once it grew */
     rcgc_ssize n, cap;
+    gc_head *settled;     /* end of the prefix whose links are final */
+    rcgc_ssize nsettled;  /* its length */
     int overflow;    /* the stack could not grow: fall back */
     int changed;     /* mark_ephemerons: a value was reached this round */
     gc_head *inline_items[MARK_STACK_INLINE];
@@ -222,6 +224,8 @@ static void mark_init(struct mark_ctx *m, rcgc_runtime *rt)
     m->items = m->inline_items;
     m->n = 0;
     m->cap = MARK_STACK_INLINE;
+    m->settled = NULL;
+    m->nsettled = 0;
     m->overflow = 0;
     m->changed = 0;
 }
@@ -285,14 +289,22 @@ static void mark_drain(struct mark_ctx *m)
     }
 }
 
+/* The cursor's walk.  As long as every object it met was reachable when it
+ * got there (nothing passed yet), the list up to the cursor is final: those
+ * objects get their link back at once and the sweep starts after them, so
+ * a list whose references point forward (a container filled after it was
+ * made, the pairs, what an earlier collection left) needs no sweep. */
 static void mark_reachable(gc_head *young, struct mark_ctx *m)
 {
+    gc_head *settled = young;
+    int settling = 1;
     for (gc_head *g = gc_next(young); g != young; g = gc_next(g)) {
         gc_prefetch_ahead(g, gc_next(g));
         /* Only objects behind the cursor are ever reached from the stack. */
         RCGC_ASSERT(gc_is_collecting(g));
         if (gc_get_refs(g) == 0) {
             gc_set_passed(g); /* unreachable unless reached later */
+            settling = 0;
             continue;
         }
         gc_clear_collecting(g);
@@ -300,7 +312,13 @@ static void mark_reachable(gc_head *young, struct mark_ctx *m)
         o->type->traverse(o, visit_mark, m);
         mark_drain(m);
         if (m->overflow) return;
+        if (settling) {
+            gc_restore_prev(g, settled);
+            settled = g;
+            m->nsettled++;
+        }
     }
+    m->settled = settled;
 }
 
 /* In young and not reached (after the cursor's walk: behind it). */
@@ -344,14 +362,16 @@ static void mark_ephemerons(gc_head *young, struct mark_ctx *m)
     } while (m->changed);
 }
 
-/* One walk in list order: what was never reached moves to unreachable
- * (NEXT_UNREACHABLE on each next word, COLLECTING kept), the rest gets its
- * prev pointer back.  Returns the number of reachable objects. */
-static rcgc_ssize sweep_unreachable(gc_head *young, gc_head *unreachable)
+/* One walk in list order, after the settled prefix (young itself when there
+ * is none): what was never reached moves to unreachable (NEXT_UNREACHABLE on
+ * each next word, COLLECTING kept), the rest gets its prev pointer back.
+ * Returns the number of reachable objects it walked. */
+static rcgc_ssize sweep_unreachable(gc_head *young, gc_head *settled,
+                                    gc_head *unreachable)
 {
     rcgc_ssize reachable = 0;
-    gc_head *prev = young;
-    for (gc_head *g = gc_next(young), *next; g != young; g = next) {
+    gc_head *prev = settled;
+    for (gc_head *g = gc_next(settled), *next; g != young; g = next) {
         next = gc_next(g);
         gc_prefetch_ahead(g, next);
         if (gc_is_collecting(g)) {
@@ -529,7 +549,7 @@ static rcgc_ssize move_unreachable(rcgc_runtime *rt, gc_head *young,
     if (nephemeral > 0 && !m.overflow) mark_ephemerons(young, &m);
     mark_release(&m);
     if (m.overflow) return split_fallback(young, unreachable, nephemeral);
-    return sweep_unreachable(young, unreachable);
+    return m.nsettled + sweep_unreachable(young, m.settled, unreachable);
 }
 
 /* Trial deletion: base keeps the reachable objects, unreachable gets the

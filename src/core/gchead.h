@@ -295,8 +295,9 @@ static inline void gc_incref(gc_head *g)
 /* move_unreachable's mark step: the cursor passed g while gc_refs was 0, so
  * a reference found later must reach g through the mark stack (the cursor
  * does not come back).  The value is GC_REFS_MAX, which no reference count
- * reaches (it would take 2^62 references); it lives only between the
- * cursor's walk and the sweep, which overwrites it with a link. */
+ * reaches (UINTPTR_MAX / 4 references would need more pointers than the
+ * address space holds); it lives only between the cursor's walk and the
+ * sweep, which overwrites it with a link. */
 #define GC_REFS_PASSED GC_REFS_MAX
 
 static inline void gc_set_passed(gc_head *g)
