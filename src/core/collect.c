@@ -362,26 +362,50 @@ static void mark_ephemerons(gc_head *young, struct mark_ctx *m)
     } while (m->changed);
 }
 
-/* One walk in list order, after the settled prefix (young itself when there
+/*
+ * One walk in list order, after the settled prefix (young itself when there
  * is none): what was never reached moves to unreachable (NEXT_UNREACHABLE on
- * each next word, COLLECTING kept), the rest gets its prev pointer back.
- * Returns the number of reachable objects it walked. */
+ * each next word, COLLECTING kept), in list order.  Survivors that the
+ * cursor scanned stay where they are; survivors it had passed, which the
+ * mark stack reached through references to older objects, go after them in
+ * reverse list order.  For a structure built children-first (a chain, a
+ * tree) that is descending memory order with every reference pointing
+ * forward, so the next collection's cursor reaches everything ahead of
+ * itself: no stack and no sweep.  Returns the number of reachable objects
+ * it walked.
+ */
 static rcgc_ssize sweep_unreachable(gc_head *young, gc_head *settled,
                                     gc_head *unreachable)
 {
     rcgc_ssize reachable = 0;
-    gc_head *prev = settled;
+    gc_head *prev = settled;                /* last survivor left in place */
+    gc_head *back = young, *back_last = NULL; /* the reversed ones */
     for (gc_head *g = gc_next(settled), *next; g != young; g = next) {
         next = gc_next(g);
         gc_prefetch_ahead(g, next);
         if (gc_is_collecting(g)) {
             gc_unlink_after(prev, g); /* young is singly linked here */
             gc_unreachable_append(g, unreachable);
+            continue;
+        }
+        reachable++;
+        if (gc_was_passed(g)) {
+            gc_unlink_after(prev, g);
+            gc_set_next(g, back); /* push on the front of the reversed run */
+            if (back == young)
+                back_last = g;
+            else
+                gc_restore_prev(back, g);
+            back = g;
         } else {
             gc_restore_prev(g, prev);
             prev = g;
-            reachable++;
         }
+    }
+    if (back_last != NULL) {
+        gc_set_next(prev, back);
+        gc_restore_prev(back, prev);
+        prev = back_last; /* its next is young already */
     }
     gc_list_set_tail(young, prev);
     gc_clear_next_unreachable(unreachable);

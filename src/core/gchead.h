@@ -22,7 +22,8 @@
  *              as listed, the list singly linked; prev: gc_refs << 2
  *              | COLLECTING | FINALIZED.  In move_unreachable's mark step
  *              a node without COLLECTING has been reached (its gc_refs bits
- *              are stale until the sweep restores the link), and gc_refs
+ *              are stale until the sweep restores the link, except
+ *              GC_REFS_PASSED: reached from behind the cursor), and gc_refs
  *              GC_REFS_PASSED marks a node the cursor passed unreached.
  *   deposited  (the trashcan: refcount 0, deallocation deferred; the object
  *              is untracked) next 0; prev: the next deposited object
@@ -308,6 +309,14 @@ static inline void gc_set_passed(gc_head *g)
 static inline int gc_is_passed(const gc_head *g)
 {
     return (uintptr_t)gc_get_refs(g) == GC_REFS_PASSED;
+}
+
+/* After the mark step, for a node the cursor passed and the mark stack
+ * reached later: COLLECTING is clear and gc_refs still GC_REFS_PASSED (a
+ * node the cursor scanned holds a smaller gc_refs). */
+static inline int gc_was_passed(const gc_head *g)
+{
+    return (g->_gc_prev >> GC_PREV_SHIFT) == GC_REFS_PASSED;
 }
 
 /* ---- the trashcan's deposited state ---- */
