@@ -307,16 +307,17 @@ static void mark_reachable(gc_head *young, struct mark_ctx *m)
             settling = 0;
             continue;
         }
-        gc_clear_collecting(g);
-        rcgc_object *o = gc_object_of(g);
-        o->type->traverse(o, visit_mark, m);
-        mark_drain(m);
-        if (m->overflow) return;
-        if (settling) {
+        if (settling) { /* reached, and its link is final */
             gc_restore_prev(g, settled);
             settled = g;
             m->nsettled++;
+        } else {
+            gc_clear_collecting(g); /* reached */
         }
+        rcgc_object *o = gc_object_of(g);
+        o->type->traverse(o, visit_mark, m);
+        if (m->n > 0) mark_drain(m);
+        if (m->overflow) return;
     }
     m->settled = settled;
 }
