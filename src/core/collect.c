@@ -179,9 +179,9 @@ static rcgc_ssize update_subtract_refs(rcgc_runtime *rt, gc_head *containers,
 
 /*
  * move_unreachable splits young into the reachable objects, which stay in
- * young in their list order (the order of memory, for objects allocated
- * together), and the tentatively unreachable ones, which move to
- * unreachable in their list order.  Two steps:
+ * young in memory order (see the sweep), and the tentatively unreachable
+ * ones, which move to unreachable in their list order, as CPython's scan
+ * leaves them.  Two steps:
  *
  *   mark   a cursor walks young in list order.  An object with gc_refs > 0
  *          is reachable: the cursor clears its COLLECTING bit ("reached")
@@ -191,9 +191,10 @@ static rcgc_ssize update_subtract_refs(rcgc_runtime *rt, gc_head *containers,
  *          the time: the cursor left GC_REFS_PASSED in it) is reached now
  *          and goes on an explicit mark stack, depth first, until the stack
  *          is empty again.  No recursion, any depth.
- *   sweep  one walk in list order: an object still COLLECTING was never
- *          reached and moves to unreachable; the others get their prev
- *          pointer back.
+ *   sweep  one walk in list order, after the prefix the cursor settled:
+ *          an object still COLLECTING was never reached and moves to
+ *          unreachable; the others get their prev pointer back, those
+ *          reached from behind the cursor in reverse order at the end.
  *
  * Every reachable object is scanned exactly once.  The ephemeron rule runs
  * between the two steps, on the same marks (mark_ephemerons).
