@@ -146,7 +146,7 @@ def main():
     ap.add_argument("--sizes", default=None,
                     help="comma-separated N values (default 1000000,10000000;"
                          " 1000000 with --quick)")
-    ap.add_argument("--shapes", default="chain,pairs")
+    ap.add_argument("--shapes", default="chain,pairs,tree")
     ap.add_argument("--steady", type=int, default=1,
                     help="steady-state collections per process (default 1)")
     ap.add_argument("--quick", action="store_true",
@@ -165,8 +165,8 @@ def main():
              (args.sizes or ("1000000" if args.quick
                              else "1000000,10000000")).split(",")]
     shapes = args.shapes.split(",")
-    if runs < 1 or any(s not in ("chain", "pairs") for s in shapes):
-        ap.error("--runs must be >= 1, shapes chain and/or pairs")
+    if runs < 1 or any(s not in ("chain", "pairs", "tree") for s in shapes):
+        ap.error("--runs must be >= 1, shapes chain, pairs and/or tree")
     if not os.access(args.bin, os.X_OK):
         ap.error(f"{args.bin} is not an executable; build it first "
                  "(cmake --build BUILD --target gc_full) or pass --bin")

@@ -3,7 +3,8 @@
  *
  *   gc_full SHAPE N [STEADY]
  *
- * SHAPE is "chain" or "pairs", N the number of objects (even for pairs),
+ * SHAPE is "chain", "pairs" or "tree", N the number of objects (even for
+ * pairs),
  * STEADY the number of steady-state collections to time (default 1).  The
  * program mirrors bench/gc_full.py (CPython 3.11 with lists) step by step:
  *
@@ -11,6 +12,10 @@
  *          (the head) is kept, and so is the oldest (the tail).
  *   pairs  N/2 two-node cycles a <-> b, each a held by one outer holder
  *          object (1 extra tracked object, as CPython's outer list).
+ *   tree   a balanced binary tree of N nodes built children-first, as the
+ *          binary-trees benchmark's bottomUpTree: both subtrees of a node are
+ *          allocated before the node (post-order), so the root is the newest
+ *          object; the root is kept.
  *
  * then, with automatic collection disabled (gc_enabled = 0, as gc.disable()):
  *
@@ -20,7 +25,10 @@
  *                 each must return 0 and is printed as its own line.
  *   garbage       chain: the tail is linked back to the head and both are
  *                 dropped (one N-node cycle); pairs: the holder is dropped
- *                 (freed by reference counting, leaving N/2 cycles).  The
+ *                 (freed by reference counting, leaving N/2 cycles); tree:
+ *                 the leftmost leaf (the oldest node) takes a reference to
+ *                 the root, which is dropped (one cycle down the left spine,
+ *                 the rest of the tree hanging off it).  The
  *                 collection must return N and free everything.
  *
  * Each step prints one JSON object per line on stdout: the wall time of the
@@ -157,6 +165,20 @@ static rcgc_object *new_node(rcgc_runtime *rt)
     return o;
 }
 
+/* A balanced tree of n >= 1 nodes, children first: the left subtree gets
+ * (n - 1) / 2 nodes, the right one the rest.  Recursion depth log2(n). */
+static rcgc_object *build_tree(rcgc_runtime *rt, long n)
+{
+    rcgc_object *left = NULL, *right = NULL;
+    long nl = (n - 1) / 2, nr = n - 1 - nl;
+    if (nl > 0) left = build_tree(rt, nl);
+    if (nr > 0) right = build_tree(rt, nr);
+    rcgc_object *o = new_node(rt);
+    ((node *)o)->ref[0] = left; /* the node owns both */
+    ((node *)o)->ref[1] = right;
+    return o;
+}
+
 static const char *shape;
 static long n_objects;
 static int failures;
@@ -203,14 +225,16 @@ static void timed_collect(rcgc_runtime *rt, const char *bench_case, int rep,
 int main(int argc, char **argv)
 {
     if (argc < 3 || argc > 4 ||
-        (strcmp(argv[1], "chain") != 0 && strcmp(argv[1], "pairs") != 0)) {
-        fprintf(stderr, "usage: %s chain|pairs N [STEADY]\n", argv[0]);
+        (strcmp(argv[1], "chain") != 0 && strcmp(argv[1], "pairs") != 0 &&
+         strcmp(argv[1], "tree") != 0)) {
+        fprintf(stderr, "usage: %s chain|pairs|tree N [STEADY]\n", argv[0]);
         return 1;
     }
     shape = argv[1];
     n_objects = atol(argv[2]);
     int steady = argc > 3 ? atoi(argv[3]) : 1;
     int pairs = strcmp(shape, "pairs") == 0;
+    int tree = strcmp(shape, "tree") == 0;
     if (n_objects < 2 || (pairs && n_objects % 2 != 0) || steady < 0) {
         fprintf(stderr, "gc_full: N must be >= 2 (and even for pairs), "
                         "STEADY >= 0\n");
@@ -259,6 +283,10 @@ int main(int argc, char **argv)
             ((node *)a)->ref[0] = b;     /* a.append(b): b's reference */
             h->items[h->n++] = a;        /* holder.append(a): a's reference */
         }
+    } else if (tree) {
+        head = build_tree(rt, n); /* head: the root */
+        for (tail = head; ((node *)tail)->ref[0] != NULL;)
+            tail = ((node *)tail)->ref[0]; /* tail: the leftmost leaf */
     } else {
         tail = new_node(rt);
         rcgc_incref(tail); /* the program keeps the tail too */
@@ -300,6 +328,8 @@ int main(int argc, char **argv)
     /* ---- garbage ---- */
     if (pairs) {
         rcgc_decref(rt, hold); /* del holder: freed by reference counting */
+    } else if (tree) {
+        ((node *)tail)->ref[0] = head; /* leaf.left = root: our reference */
     } else {
         ((node *)tail)->ref[0] = head; /* tail.append(head): our reference */
         rcgc_decref(rt, tail);         /* del head, tail */

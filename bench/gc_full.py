@@ -9,6 +9,9 @@ lists as in the methodology of spec §8 (f):
   chain  N lists, each holding a reference to the previous one; the newest
          (the head) is kept, and so is the oldest (the tail).
   pairs  N/2 two-list cycles a <-> b, each a held by one outer list.
+  tree   a balanced binary tree of N lists built children-first (both
+         subtrees before their parent, as binary-trees' bottomUpTree); a
+         node is [left, right], a leaf []; the root is kept.
 
 With gc.disable() while building:
 
@@ -17,7 +20,8 @@ With gc.disable() while building:
   alive_steady  STEADY further gc.collect() calls (objects in gen 2); each
                 must return 0.
   garbage       chain: tail.append(head), then del head, tail (one N-list
-                cycle); pairs: del holder.  gc.collect() must return N.
+                cycle); pairs: del holder; tree: the leftmost leaf appends
+                the root, then del root.  gc.collect() must return N.
 
 Before building, the interpreter's own objects are collected and then frozen
 (gc.freeze()) so that the collections see only the benchmark's objects, as
@@ -64,6 +68,17 @@ def build_pairs(n):
     return holder
 
 
+def build_tree(n):
+    """Balanced, children first: (n - 1) // 2 nodes on the left."""
+    nl = (n - 1) // 2
+    nr = n - 1 - nl
+    if nl == 0 and nr == 0:
+        return []
+    left = build_tree(nl) if nl else None
+    right = build_tree(nr)
+    return [left, right] if left is not None else [None, right]
+
+
 def vmhwm():
     """Peak RSS of this process in bytes (VmHWM), -1 if unknown: the
     driver's wait4 figure starts at the driver's own RSS."""
@@ -80,9 +95,9 @@ def vmhwm():
 def main(argv):
     args = [a for a in argv[1:] if not a.startswith("--")]
     opts = [a for a in argv[1:] if a.startswith("--")]
-    if (len(args) not in (2, 3) or args[0] not in ("chain", "pairs")
+    if (len(args) not in (2, 3) or args[0] not in ("chain", "pairs", "tree")
             or any(o != "--no-freeze" for o in opts)):
-        print("usage: gc_full.py chain|pairs N [STEADY] [--no-freeze]",
+        print("usage: gc_full.py chain|pairs|tree N [STEADY] [--no-freeze]",
               file=sys.stderr)
         return 1
     shape = args[0]
@@ -123,6 +138,11 @@ def main(argv):
     b0 = perf_counter_ns()
     if shape == "pairs":
         holder = build_pairs(n)
+    elif shape == "tree":
+        head = build_tree(n)
+        tail = head
+        while tail and tail[0] is not None:
+            tail = tail[0]
     else:
         head, tail = build_chain(n)
     b1 = perf_counter_ns()
@@ -144,6 +164,12 @@ def main(argv):
 
     if shape == "pairs":
         del holder
+    elif shape == "tree":
+        if tail:
+            tail[0] = head
+        else:
+            tail.append(head)
+        del head, tail
     else:
         tail.append(head)
         del head, tail

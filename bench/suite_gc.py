@@ -7,7 +7,8 @@
 What it measures (bench/README.md has the details):
 
   full collection   one full collection of N live objects (chain; pairs of
-                    2-cycles) and of the same as garbage: ns per object.
+                    2-cycles; a binary tree built children-first) and of the
+                    same as garbage: ns per object (Boehm: chain and pairs).
                     rcgc: bin/gc_full; CPython: gc_full.py (gc.collect());
                     Boehm: bin/gc_boehm (GC_gcollect()).  N = 10^6 and 10^7
                     (10^5 with --quick).  Cells run by gc_collect.run_cell.
@@ -118,7 +119,7 @@ def full_collections(ctx, py, sizes, records, notes):
     if bins["boehm"] is None:
         notes.append(f"full collection: boehm skipped: no gc_boehm in "
                      f"{ctx.bindir} (libgc-dev missing when configured?)")
-    shapes = ("chain", "pairs")
+    shapes = ("chain", "pairs", "tree")
     results = {}
     for n in sizes:
         for shape in shapes:
@@ -128,7 +129,7 @@ def full_collections(ctx, py, sizes, records, notes):
             if py:
                 cmds["cpython"] = [py, os.path.join(HERE, "gc_full.py"),
                                    shape, str(n), "1"]
-            if bins["boehm"]:
+            if bins["boehm"] and shape != "tree":   # gc_boehm: no tree
                 cmds["boehm"] = [bins["boehm"], shape, str(n), "1"]
             if not cmds:
                 continue
@@ -425,7 +426,7 @@ def _notes(records, sizes, mem, notes):
         "a 16-byte node takes a 32-byte slot.")
     # targets
     for n in sizes:
-        for shape in ("chain", "pairs"):
+        for shape in ("chain", "pairs", "tree"):
             for case, target in (("live", TARGET_LIVE_NS),
                                  ("garbage", TARGET_GARBAGE_NS)):
                 bench = f"full collection {shape} {fmt_n(n)} {case}"

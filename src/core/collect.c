@@ -175,6 +175,247 @@ static rcgc_ssize update_subtract_refs(rcgc_runtime *rt, gc_head *containers,
     return n;
 }
 
+/* ---- the split: mark what is reachable, then one sweep ---- */
+
+/*
+ * move_unreachable splits young into the reachable objects, which stay in
+ * young in memory order (see the sweep), and the tentatively unreachable
+ * ones, which move to unreachable in their list order, as CPython's scan
+ * leaves them.  Two steps:
+ *
+ *   mark   a cursor walks young in list order.  An object with gc_refs > 0
+ *          is reachable: the cursor clears its COLLECTING bit ("reached")
+ *          and scans its references.  A referent the cursor has not passed
+ *          yet only gets gc_refs = 1 (the cursor will scan it when it gets
+ *          there, in memory order); a referent it has passed (gc_refs 0 at
+ *          the time: the cursor left GC_REFS_PASSED in it) is reached now
+ *          and goes on an explicit mark stack, depth first, until the stack
+ *          is empty again.  No recursion, any depth.
+ *   sweep  one walk in list order, after the prefix the cursor settled:
+ *          an object still COLLECTING was never reached and moves to
+ *          unreachable; the others get their prev pointer back, those
+ *          reached from behind the cursor in reverse order at the end.
+ *
+ * Every reachable object is scanned exactly once.  The ephemeron rule runs
+ * between the two steps, on the same marks (mark_ephemerons).
+ *
+ * The stack starts in the C stack frame (MARK_STACK_INLINE entries) and
+ * grows by doubling in the runtime's MEM domain; the heap part is freed
+ * when the split ends (docs/collector.md says why).  If it cannot grow, the
+ * split falls back to CPython's breadth-first scan (scan_reachable), which
+ * needs no memory: the marks made so far are turned into gc_refs that scan
+ * understands, and it redoes the split from the start.
+ */
+#define MARK_STACK_INLINE 256
+
+struct mark_ctx {
+    rcgc_runtime *rt;
+    gc_head **items; /* inline, or a MEM block once it grew */
+    rcgc_ssize n, cap;
+    gc_head *settled;     /* end of the prefix whose links are final */
+    rcgc_ssize nsettled;  /* its length */
+    int overflow;    /* the stack could not grow: fall back */
+    int changed;     /* mark_ephemerons: a value was reached this round */
+    gc_head *inline_items[MARK_STACK_INLINE];
+};
+
+static void mark_init(struct mark_ctx *m, rcgc_runtime *rt)
+{
+    m->rt = rt;
+    m->items = m->inline_items;
+    m->n = 0;
+    m->cap = MARK_STACK_INLINE;
+    m->settled = NULL;
+    m->nsettled = 0;
+    m->overflow = 0;
+    m->changed = 0;
+}
+
+static void mark_release(struct mark_ctx *m)
+{
+    if (m->items != m->inline_items) rcgc__free(m->rt, m->items);
+    m->items = m->inline_items;
+    m->cap = MARK_STACK_INLINE;
+}
+
+/* Double the stack; 0, or -1 (nothing changed) when memory ran out. */
+static int mark_grow(struct mark_ctx *m)
+{
+    if (m->cap > PTRDIFF_MAX / 2 / (rcgc_ssize)sizeof(gc_head *)) return -1;
+    size_t bytes = (size_t)m->cap * 2 * sizeof(gc_head *);
+    gc_head **p;
+    if (m->items == m->inline_items) {
+        p = rcgc__malloc(m->rt, bytes);
+        if (p != NULL) memcpy(p, m->items, (size_t)m->n * sizeof(gc_head *));
+    } else {
+        p = rcgc__realloc(m->rt, m->items, bytes);
+    }
+    if (p == NULL) return -1;
+    m->items = p;
+    m->cap *= 2;
+    return 0;
+}
+
+/* g was just reached (COLLECTING cleared): scan it later. */
+static inline void mark_push(struct mark_ctx *m, gc_head *g)
+{
+    if (m->n == m->cap && (m->overflow || mark_grow(m) != 0)) {
+        m->overflow = 1; /* g stays reached; the fallback rescans */
+        return;
+    }
+    m->items[m->n++] = g;
+}
+
+static int visit_mark(rcgc_object *child, void *arg)
+{
+    if (!gc_is_gc(child)) return 0;
+    gc_head *g = gc_head_of(child);
+    /* Other generations, and objects already reached, have no COLLECTING. */
+    if (!gc_is_collecting(g)) return 0;
+    if (gc_is_passed(g)) {
+        gc_clear_collecting(g); /* behind the cursor: reached now */
+        mark_push(arg, g);
+    } else if (gc_get_refs(g) == 0) {
+        gc_set_refs(g, 1); /* ahead: the cursor scans it */
+    }
+    return 0;
+}
+
+/* Scan what the stack holds until it is empty (or cannot grow). */
+static void mark_drain(struct mark_ctx *m)
+{
+    while (m->n > 0 && !m->overflow) {
+        rcgc_object *o = gc_object_of(m->items[--m->n]);
+        o->type->traverse(o, visit_mark, m);
+    }
+}
+
+/* The cursor's walk.  As long as every object it met was reachable when it
+ * got there (nothing passed yet), the list up to the cursor is final: those
+ * objects get their link back at once and the sweep starts after them, so
+ * a list whose references point forward (a container filled after it was
+ * made, the pairs, what an earlier collection left) needs no sweep. */
+static void mark_reachable(gc_head *young, struct mark_ctx *m)
+{
+    gc_head *settled = young;
+    int settling = 1;
+    for (gc_head *g = gc_next(young); g != young; g = gc_next(g)) {
+        gc_prefetch_ahead(g, gc_next(g));
+        /* Only objects behind the cursor are ever reached from the stack. */
+        RCGC_ASSERT(gc_is_collecting(g));
+        if (gc_get_refs(g) == 0) {
+            gc_set_passed(g); /* unreachable unless reached later */
+            settling = 0;
+            continue;
+        }
+        if (settling) { /* reached, and its link is final */
+            gc_restore_prev(g, settled);
+            settled = g;
+            m->nsettled++;
+        } else {
+            gc_clear_collecting(g); /* reached */
+        }
+        rcgc_object *o = gc_object_of(g);
+        o->type->traverse(o, visit_mark, m);
+        if (m->n > 0) mark_drain(m);
+        if (m->overflow) return;
+    }
+    m->settled = settled;
+}
+
+/* In young and not reached (after the cursor's walk: behind it). */
+static int not_reached(const rcgc_object *o)
+{
+    return gc_is_gc(o) && gc_is_collecting(gc_head_of(o));
+}
+
+static int visit_mark_value(rcgc_object *key, rcgc_object *value, void *arg)
+{
+    struct mark_ctx *m = arg;
+    if (key == NULL || value == NULL || not_reached(key) || !not_reached(value))
+        return 0;
+    gc_head *g = gc_head_of(value);
+    RCGC_ASSERT(gc_is_passed(g));
+    gc_clear_collecting(g);
+    mark_push(m, g);
+    m->changed = 1;
+    return 0;
+}
+
+/*
+ * The ephemeron rule (docs/weakref.md): marking followed traverse only, so a
+ * value that only its table holds is not reached yet.  Reach every such
+ * value whose table is reached and whose key is not in the set being split
+ * or is reached, with all it reaches, and repeat until a round reaches
+ * nothing.  Tables outside the set hold their values as external references
+ * anyway.
+ */
+static void mark_ephemerons(gc_head *young, struct mark_ctx *m)
+{
+    do {
+        m->changed = 0;
+        for (gc_head *g = gc_next(young); g != young; g = gc_next(g)) {
+            rcgc_object *o = gc_object_of(g);
+            if (gc_is_collecting(g) || o->type->ephemerons == NULL) continue;
+            o->type->ephemerons(o, visit_mark_value, m);
+            mark_drain(m);
+            if (m->overflow) return;
+        }
+    } while (m->changed);
+}
+
+/*
+ * One walk in list order, after the settled prefix (young itself when there
+ * is none): what was never reached moves to unreachable (NEXT_UNREACHABLE on
+ * each next word, COLLECTING kept), in list order.  Survivors that the
+ * cursor scanned stay where they are; survivors it had passed, which the
+ * mark stack reached through references to older objects, go after them in
+ * reverse list order.  For a structure built children-first (a chain, a
+ * tree) that is descending memory order with every reference pointing
+ * forward, so the next collection's cursor reaches everything ahead of
+ * itself: no stack and no sweep.  Returns the number of reachable objects
+ * it walked.
+ */
+static rcgc_ssize sweep_unreachable(gc_head *young, gc_head *settled,
+                                    gc_head *unreachable)
+{
+    rcgc_ssize reachable = 0;
+    gc_head *prev = settled;                /* last survivor left in place */
+    gc_head *back = young, *back_last = NULL; /* the reversed ones */
+    for (gc_head *g = gc_next(settled), *next; g != young; g = next) {
+        next = gc_next(g);
+        gc_prefetch_ahead(g, next);
+        if (gc_is_collecting(g)) {
+            gc_unlink_after(prev, g); /* young is singly linked here */
+            gc_unreachable_append(g, unreachable);
+            continue;
+        }
+        reachable++;
+        if (gc_was_passed(g)) {
+            gc_unlink_after(prev, g);
+            gc_set_next(g, back); /* push on the front of the reversed run */
+            if (back == young)
+                back_last = g;
+            else
+                gc_restore_prev(back, g);
+            back = g;
+        } else {
+            gc_restore_prev(g, prev);
+            prev = g;
+        }
+    }
+    if (back_last != NULL) {
+        gc_set_next(prev, back);
+        gc_restore_prev(back, prev);
+        prev = back_last; /* its next is young already */
+    }
+    gc_list_set_tail(young, prev);
+    gc_clear_next_unreachable(unreachable);
+    return reachable;
+}
+
+/* ---- the fallback: CPython's breadth-first scan, O(1) memory ---- */
+
 /* g sits in the tentative unreachable list but is reachable after all:
  * unlink it by hand (the list functions do not handle the mark) and queue it
  * for scanning at the tail of young. */
@@ -243,13 +484,6 @@ static rcgc_ssize scan_reachable(gc_head *young, gc_head *prev,
     return reachable;
 }
 
-static rcgc_ssize move_unreachable(gc_head *young, gc_head *unreachable)
-{
-    return scan_reachable(young, young, unreachable);
-}
-
-/* ---- ephemerons ---- */
-
 /* In the tentative unreachable list (COLLECTING and the mark). */
 static int in_unreachable(const rcgc_object *o)
 {
@@ -274,15 +508,10 @@ static int visit_ephemeron(rcgc_object *key, rcgc_object *value, void *arg)
     return 0;
 }
 
-/*
- * The ephemeron rule (docs/weakref.md): move_unreachable propagated
- * reachability through traverse only, so a value that only its table holds
- * is tentatively unreachable.  Bring back every such value whose table is
- * reachable and whose key is not in the unreachable list, scan what it
- * reaches, and repeat until a round brings nothing back.  Tables outside the
- * collected set hold their values as external references anyway.  Returns
- * the number of objects made reachable.
- */
+/* The ephemeron rule of mark_ephemerons for the fallback: bring back every
+ * value whose table is reachable and whose key is not in the unreachable
+ * list, scan what it reaches, and repeat until a round brings nothing back.
+ * Returns the number of objects made reachable. */
 static rcgc_ssize move_ephemerons(gc_head *young, gc_head *unreachable)
 {
     rcgc_ssize reachable = 0;
@@ -298,6 +527,55 @@ static rcgc_ssize move_ephemerons(gc_head *young, gc_head *unreachable)
         if (c.changed) reachable += scan_reachable(young, tail, unreachable);
     } while (c.changed);
     return reachable;
+}
+
+/* CPython's split: scan_reachable, then the ephemeron rule. */
+static rcgc_ssize scan_split(gc_head *young, gc_head *unreachable,
+                             rcgc_ssize nephemeral)
+{
+    rcgc_ssize reachable = scan_reachable(young, young, unreachable);
+    if (nephemeral > 0) reachable += move_ephemerons(young, unreachable);
+    return reachable;
+}
+
+/* The mark stack could not grow: turn the marks into what scan_reachable
+ * reads (reached objects become roots with gc_refs 1, passed ones get
+ * gc_refs 0 back, pending ones keep theirs) and split again from the
+ * start.  Every reached object is reachable, so the sets are the same. */
+static rcgc_ssize split_fallback(gc_head *young, gc_head *unreachable,
+                                 rcgc_ssize nephemeral)
+{
+    for (gc_head *g = gc_next(young); g != young; g = gc_next(g)) {
+        if (!gc_is_collecting(g))
+            gc_reset_refs(g, 1);
+        else if (gc_is_passed(g))
+            gc_set_refs(g, 0);
+    }
+    return scan_split(young, unreachable, nephemeral);
+}
+
+/*
+ * Split young (see above); returns the number of reachable objects.
+ * nephemeral: how many objects of young hold ephemerons.
+ *
+ * Once the runtime has a lazily untracked type (rt->lazy_untrack), the
+ * order of the survivors is observable: untrack_lazy walks them in list
+ * order, and CPython's breadth-first order puts an inner tuple held only by
+ * its outer tuple after it, so each collection untracks one level of
+ * nesting (spec §1.4; tests/test_collect_garbage.c).  Such a runtime keeps
+ * CPython's scan, order and all (docs/collector.md).
+ */
+static rcgc_ssize move_unreachable(rcgc_runtime *rt, gc_head *young,
+                                   gc_head *unreachable, rcgc_ssize nephemeral)
+{
+    if (rt->lazy_untrack) return scan_split(young, unreachable, nephemeral);
+    struct mark_ctx m;
+    mark_init(&m, rt);
+    mark_reachable(young, &m);
+    if (nephemeral > 0 && !m.overflow) mark_ephemerons(young, &m);
+    mark_release(&m);
+    if (m.overflow) return split_fallback(young, unreachable, nephemeral);
+    return m.nsettled + sweep_unreachable(young, m.settled, unreachable);
 }
 
 /* Trial deletion: base keeps the reachable objects, unreachable gets the
@@ -318,8 +596,7 @@ static rcgc_ssize deduce_unreachable(rcgc_runtime *rt, gc_head *base,
         if (t != NULL) lap(rt, RCGC_PHASE_SUBTRACT_REFS, t);
     }
     gc_list_init(unreachable);
-    *reachable = move_unreachable(base, unreachable);
-    if (nephemeral > 0) *reachable += move_ephemerons(base, unreachable);
+    *reachable = move_unreachable(rt, base, unreachable, nephemeral);
     RCGC_ASSERT(*reachable >= 0 && *reachable <= candidates);
     if (t != NULL) lap(rt, RCGC_PHASE_MOVE_UNREACHABLE, t);
     return candidates - *reachable;
@@ -468,7 +745,7 @@ static rcgc_ssize move_legacy_finalizer_reachable(gc_head *finalizers,
 /* A key that a legacy finalizer keeps keeps its value: the ephemeron rule
  * once more, now that the uncollectable set is known.  CPython's
  * WeakKeyDictionary holds its values strongly, so such a value was never
- * unreachable there; here move_ephemerons left it in the unreachable list
+ * unreachable there; here the split (mark_ephemerons) left it in the unreachable list
  * because its key was.  Every value, in a table of the reachable set, whose
  * key is no longer COLLECTING (kept by a legacy finalizer) but which is,
  * comes back to the reachable set young with all it reaches that is still

@@ -20,7 +20,11 @@
  *   counting   (a collection from update_refs to the end of
  *              move_unreachable, or a diagnosis query's borrowed walk) next
  *              as listed, the list singly linked; prev: gc_refs << 2
- *              | COLLECTING | FINALIZED.
+ *              | COLLECTING | FINALIZED.  In move_unreachable's mark step
+ *              a node without COLLECTING has been reached (its gc_refs bits
+ *              are stale until the sweep restores the link, except
+ *              GC_REFS_PASSED: reached from behind the cursor), and gc_refs
+ *              GC_REFS_PASSED marks a node the cursor passed unreached.
  *   deposited  (the trashcan: refcount 0, deallocation deferred; the object
  *              is untracked) next 0; prev: the next deposited object
  *              | TRASH_TRACKED (bit 2: it was tracked when deposited, so its
@@ -287,6 +291,32 @@ static inline void gc_incref(gc_head *g)
 {
     RCGC_ASSERT(gc_is_collecting(g) && (uintptr_t)gc_get_refs(g) < GC_REFS_MAX);
     g->_gc_prev += (uintptr_t)1 << GC_PREV_SHIFT;
+}
+
+/* move_unreachable's mark step: the cursor passed g while gc_refs was 0, so
+ * a reference found later must reach g through the mark stack (the cursor
+ * does not come back).  The value is GC_REFS_MAX, which no reference count
+ * reaches (UINTPTR_MAX / 4 references would need more pointers than the
+ * address space holds); it lives only between the cursor's walk and the
+ * sweep, which overwrites it with a link. */
+#define GC_REFS_PASSED GC_REFS_MAX
+
+static inline void gc_set_passed(gc_head *g)
+{
+    gc_set_refs(g, (intptr_t)GC_REFS_PASSED);
+}
+
+static inline int gc_is_passed(const gc_head *g)
+{
+    return (uintptr_t)gc_get_refs(g) == GC_REFS_PASSED;
+}
+
+/* After the mark step, for a node the cursor passed and the mark stack
+ * reached later: COLLECTING is clear and gc_refs still GC_REFS_PASSED (a
+ * node the cursor scanned holds a smaller gc_refs). */
+static inline int gc_was_passed(const gc_head *g)
+{
+    return (g->_gc_prev >> GC_PREV_SHIFT) == GC_REFS_PASSED;
 }
 
 /* ---- the trashcan's deposited state ---- */
