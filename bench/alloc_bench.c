@@ -539,6 +539,7 @@ static const rcgc_type gcb_node_type = {
 
 static rcgc_runtime *ort;
 static int ort_gc_enabled;
+static const char *ort_policy = "";
 
 /* CPython's defaults (automatic collection, thresholds 700, 10, 10);
  * ALLOC_BENCH_GC=0 in the environment turns automatic collection off, to see
@@ -549,6 +550,14 @@ static void rcgc_start(void)
     rcgc_config_init(&cfg);
     const char *gc = getenv("ALLOC_BENCH_GC");
     if (gc != NULL && strcmp(gc, "0") == 0) cfg.gc_enabled = 0;
+    /* RCGC_BENCH_POLICY=cpython311|adaptive: the collection policy (unset:
+     * the library's default) */
+    const char *policy = getenv("RCGC_BENCH_POLICY");
+    if (policy != NULL && strcmp(policy, "cpython311") == 0)
+        cfg.gc_policy = RCGC_POLICY_CPYTHON311;
+    else if (policy != NULL && strcmp(policy, "adaptive") == 0)
+        cfg.gc_policy = RCGC_POLICY_ADAPTIVE;
+    ort_policy = cfg.gc_policy == RCGC_POLICY_ADAPTIVE ? "adaptive" : "cpython311";
     ort_gc_enabled = cfg.gc_enabled;
     ort = rcgc_runtime_new(&cfg);
     if (ort == NULL) abort();
@@ -595,6 +604,8 @@ static void rcgc_finish(char *extra, size_t size)
     rcgc_gc_get_stats(ort, gs);
     rcgc_runtime_stats rs;
     rcgc_runtime_get_stats(ort, &rs);
+    size_t heap_peak = 0;
+    (void)rcgc_runtime_heap_bytes(ort, &heap_peak);
     if (rs.objects != 0) fail("objects alive after the last decref", (long)rs.objects, 0);
     if (nodes_made != (long)rs.allocations)
         fail("allocations", (long)rs.allocations, nodes_made);
@@ -619,13 +630,14 @@ static void rcgc_finish(char *extra, size_t size)
     }
     if (off >= sizeof phases) phases[0] = '\0';
     snprintf(extra, size,
-             ", \"gc_enabled\": %d, \"gc_collections\": [%ld, %ld, %ld], \"gc_ms\": [%.1f, %.1f, "
-             "%.1f], \"gc_collected\": %ld, \"objects_peak\": %ld, "
+             ", \"gc_enabled\": %d, \"gc_policy\": \"%s\", \"gc_collections\": [%ld, %ld, %ld], "
+             "\"gc_ms\": [%.1f, %.1f, "
+             "%.1f], \"gc_collected\": %ld, \"objects_peak\": %ld, \"heap_bytes_peak\": %zu, "
              "\"objects_at_end\": %ld, \"gen2_phase_ms\": {%s}",
-             ort_gc_enabled, (long)gs[0].collections, (long)gs[1].collections,
+             ort_gc_enabled, ort_policy, (long)gs[0].collections, (long)gs[1].collections,
              (long)gs[2].collections, (double)gs[0].total_ns * 1e-6,
              (double)gs[1].total_ns * 1e-6, (double)gs[2].total_ns * 1e-6,
-             collected, (long)rs.objects_peak, (long)rs.objects, phases);
+             collected, (long)rs.objects_peak, heap_peak, (long)rs.objects, phases);
 }
 
 static void bench_bintree_obj(int max_depth)

@@ -51,6 +51,22 @@ static inline void print_vmhwm(const char *system)
 }
 
 #ifdef RCGC_H
+/* The collection policy from RCGC_BENCH_POLICY ("cpython311" or
+ * "adaptive"; unset: the library's default) into cfg, and its name. */
+static inline const char *bench_policy(rcgc_config *cfg)
+{
+    const char *p = getenv("RCGC_BENCH_POLICY");
+    if (p != NULL && strcmp(p, "cpython311") == 0)
+        cfg->gc_policy = RCGC_POLICY_CPYTHON311;
+    else if (p != NULL && strcmp(p, "adaptive") == 0)
+        cfg->gc_policy = RCGC_POLICY_ADAPTIVE;
+    else if (p != NULL && *p != '\0') {
+        fprintf(stderr, "RCGC_BENCH_POLICY=%s: cpython311 or adaptive\n", p);
+        exit(1);
+    }
+    return cfg->gc_policy == RCGC_POLICY_ADAPTIVE ? "adaptive" : "cpython311";
+}
+
 /* The node: the 16-byte header and two inline reference slots (32 bytes),
  * a GC type with traverse and clear. */
 typedef struct node {

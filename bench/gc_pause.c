@@ -6,7 +6,9 @@
  *   gc_pause LIVE ITERS [MEDIUM]
  *
  * Automatic collection on with CPython's default thresholds (700, 10, 10),
- * collections run inside the allocating call (RCGC_GC_SYNC, CPython 3.11).
+ * collections run inside the allocating call (RCGC_GC_SYNC, CPython 3.11),
+ * under the library's default policy (RCGC_BENCH_POLICY=cpython311 or
+ * adaptive in the environment chooses; the output names it).
  *
  *   long-lived heap  LIVE nodes (two reference slots) as a complete binary
  *                    tree (node i -> 2i+1, 2i+2), built with automatic
@@ -129,6 +131,7 @@ int main(int argc, char **argv)
 
     rcgc_config cfg;
     rcgc_config_init(&cfg); /* thresholds 700, 10, 10; synchronous */
+    const char *policy = bench_policy(&cfg); /* RCGC_BENCH_POLICY */
     cfg.gc_enabled = 0;
     rcgc_runtime *rt = rcgc_runtime_new(&cfg);
     if (rt == NULL) die("rcgc_runtime_new", NULL);
@@ -192,12 +195,15 @@ int main(int argc, char **argv)
                         "expected %ld\n",
                 found_loop, last, 2 * iters);
 
-    printf("{\"system\": \"rcgc\", \"live\": %ld, \"iters\": %ld, "
+    size_t heap_peak = 0;
+    (void)rcgc_runtime_heap_bytes(rt, &heap_peak);
+    printf("{\"system\": \"rcgc\", \"policy\": \"%s\", \"heap_bytes_peak\": %zu, "
+           "\"live\": %ld, \"iters\": %ld, "
            "\"medium\": %ld, \"threshold\": [%d, %d, %d], "
            "\"wall_ns\": %llu, \"collections\": %zu, \"found\": %td, "
            "\"found_after\": %td, \"ok\": %s, \"rcgc_debug\": %d, "
            "\"pauses\": [",
-           live, iters, medium, th[0], th[1], th[2],
+           policy, heap_peak, live, iters, medium, th[0], th[1], th[2],
            (unsigned long long)(t1 - t0), log.n, found_loop, last,
            ok ? "true" : "false", RCGC_DEBUG);
     for (size_t k = 0; k < log.n; k++)

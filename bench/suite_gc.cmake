@@ -15,7 +15,14 @@ add_executable(gc_pause gc_pause.c)
 target_link_libraries(gc_pause PRIVATE rcgc_static rcgc_warnings)
 target_compile_options(gc_pause PRIVATE -O2)
 
-set(RCGC_GC_BENCHES gc_full gc_shapes gc_pause)
+# gc_requests: a cycle-heavy request loop, each request's object graph
+# dropped as cyclic garbage: peak memory, time and pauses of the collection
+# policies (bench/gc_policy.py runs it with the others under each policy).
+add_executable(gc_requests gc_requests.c)
+target_link_libraries(gc_requests PRIVATE rcgc_static rcgc_warnings)
+target_compile_options(gc_requests PRIVATE -O2)
+
+set(RCGC_GC_BENCHES gc_full gc_shapes gc_pause gc_requests)
 
 # gc_boehm: the full-collection shapes on the Boehm GC (libgc-dev); without
 # the library there is no binary and suite_gc.py skips the Boehm column.

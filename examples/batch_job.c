@@ -72,7 +72,12 @@ static void drop_results(rcgc_runtime *rt)
 
 int main(void)
 {
-    rcgc_runtime *rt = rcgc_runtime_new(NULL);
+    /* CPython 3.11's cadence (the library's default policy is adaptive:
+     * docs/collector.md, "Policies") */
+    rcgc_config cfg;
+    rcgc_config_init(&cfg);
+    cfg.gc_policy = RCGC_POLICY_CPYTHON311;
+    rcgc_runtime *rt = rcgc_runtime_new(&cfg);
     if (rt == NULL) return 1;
     rcgc_gc_callback_add(rt, count_collections, NULL);
 

@@ -54,7 +54,12 @@ static void show(rcgc_runtime *rt, const char *what)
 
 int main(void)
 {
-    rcgc_runtime *rt = rcgc_runtime_new(NULL);
+    /* CPython 3.11's cadence (the library's default policy is adaptive:
+     * docs/collector.md, "Policies") */
+    rcgc_config cfg;
+    rcgc_config_init(&cfg);
+    cfg.gc_policy = RCGC_POLICY_CPYTHON311;
+    rcgc_runtime *rt = rcgc_runtime_new(&cfg);
     if (rt == NULL) return 1;
     int t[3];
     rcgc_gc_get_threshold(rt, t);

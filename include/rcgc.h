@@ -226,6 +226,32 @@ typedef enum rcgc_gc_mode {
     RCGC_GC_DEFERRED = 1  /* at the next rcgc_gc_collect_pending (3.12+) */
 } rcgc_gc_mode;
 
+/*
+ * When automatic collections run (docs/collector.md, "Policies").  In both,
+ * an automatic collection is considered when count[0] passes the young
+ * threshold, and count[], the thresholds and the statistics mean the same
+ * (rcgc_gc_get_count, rcgc_gc_get_threshold, rcgc_gc_get_stats).
+ */
+typedef enum rcgc_gc_policy {
+    /* CPython 3.11's cadence, exactly: young threshold threshold[0];
+     * generation i is collected when count[i] > threshold[i], the oldest
+     * such first, generation 2 only once the objects promoted into it
+     * since the last full collection are a quarter of those that survived
+     * it (the long-lived rule). */
+    RCGC_POLICY_CPYTHON311 = 0,
+    /* The young threshold adapts to what young collections find: doubled
+     * after a collection where at most 1 % of the objects it examined were
+     * unreachable, halved otherwise, never below threshold[0] nor above a
+     * quarter of the tracked heap (unless threshold[0] is).  A young collection is also due when the
+     * heap's bytes grew by gc_young_bytes since the last collection (big
+     * objects count).  A full collection runs, instead of a young one,
+     * when the tracked heap grew by a quarter since the last full
+     * collection, in objects (tracked - long-lived >= long-lived / 4, the
+     * frozen objects left out) or in bytes (and by gc_young_bytes at
+     * least); threshold[2] and count[2] then play no part. */
+    RCGC_POLICY_ADAPTIVE = 1
+} rcgc_gc_policy;
+
 /* Debug flags, with CPython's values (gc.DEBUG_*). */
 #define RCGC_DEBUG_STATS 1u
 #define RCGC_DEBUG_COLLECTABLE 2u
@@ -265,7 +291,21 @@ typedef struct rcgc_config {
                                       pool allocator (heap is then ignored) */
     rcgc_unraisable_fn unraisable; /* NULL: one line on debug_stream */
     void *unraisable_ctx;          /* passed to unraisable */
+    rcgc_gc_policy gc_policy;      /* RCGC_POLICY_DEFAULT */
+    size_t gc_young_bytes;         /* RCGC_POLICY_ADAPTIVE: a young
+                                      collection is due once the heap grew
+                                      by this many bytes (4 MiB; 0: count
+                                      objects only) */
+    size_t heap_limit;             /* the ceiling on the heap's bytes
+                                      (rcgc_runtime_set_heap_limit); 0: none */
+    int heap_limit_collect_now;    /* RCGC_GC_DEFERRED: run the ceiling's
+                                      emergency collection inside the
+                                      allocating call (1) instead of at the
+                                      next safe point (0) */
 } rcgc_config;
+
+/* The policy rcgc_config_init chooses (docs/collector.md says why). */
+#define RCGC_POLICY_DEFAULT RCGC_POLICY_ADAPTIVE
 
 /* Fill cfg with the defaults shown above (and its size, and those of the
  * configs it holds). */
@@ -301,8 +341,8 @@ RCGC_API int rcgc_abi_check(uint64_t abi, char *msg, size_t msglen);
  *   RCGC_EINVAL  out is NULL, or cfg is invalid: a size field that is not
  *                its struct's (cfg, cfg->heap, cfg->heap.pymalloc or
  *                cfg->heap.debug not filled by its *_init), a negative
- *                threshold, an unknown gc_mode, an allocator with only some
- *                hooks set;
+ *                threshold, an unknown gc_mode or gc_policy, an allocator
+ *                with only some hooks set;
  *   RCGC_ENOMEM  an allocation failed.
  * cfg may be NULL for the defaults; it is copied.
  */
@@ -377,6 +417,35 @@ typedef struct rcgc_runtime_stats {
 /* The runtime's object and block counts, copied into *out (rt and out not
  * NULL).  O(1); reads only. */
 RCGC_API void rcgc_runtime_get_stats(rcgc_runtime *rt, rcgc_runtime_stats *out);
+
+/*
+ * The heap's bytes: what the live objects' blocks take, their hidden
+ * headers included (the collector's, the weak slot, the debug header),
+ * counted at the size asked of the allocator.  Buffers of the MEM domain
+ * (rcgc_mem_malloc) are not counted (a heap with debug hooks can limit
+ * those: rcgc_memdebug_config).  Returns the current value; *peak (may be
+ * NULL) receives the highest since creation.  O(1); reads only.
+ */
+RCGC_API size_t rcgc_runtime_heap_bytes(rcgc_runtime *rt, size_t *peak);
+
+/*
+ * The ceiling: an allocation of an object that would take the heap's bytes
+ * (rcgc_runtime_heap_bytes) above limit first runs an emergency full
+ * collection, then tries again, and fails with RCGC_ENOMEM (NULL, the code
+ * in rcgc_runtime_last_error) if the heap is still too full; nothing else
+ * changes.  The emergency collection runs whether or not automatic
+ * collection is enabled, but never inside a collection, a deallocation (a
+ * finalizer, clear, release or weak reference callback run by a decref) or
+ * the teardown: there the allocation fails at once.  In RCGC_GC_DEFERRED
+ * mode the allocation fails at once and the collection runs at the next
+ * rcgc_gc_collect_pending (if automatic collection is enabled then), unless
+ * the config's heap_limit_collect_now asks for it inside the allocating
+ * call.  limit 0 removes the ceiling; a limit below the current bytes is
+ * accepted (allocations fail until enough is freed).  Returns 0.
+ */
+RCGC_API int rcgc_runtime_set_heap_limit(rcgc_runtime *rt, size_t limit);
+/* The ceiling (0: none). */
+RCGC_API size_t rcgc_runtime_get_heap_limit(rcgc_runtime *rt);
 
 /* Memory for an object's own buffers, from the runtime's MEM domain (so
  * fault injection, the debug hooks and accounting see it).  Semantics of malloc/realloc/free;
@@ -561,14 +630,31 @@ RCGC_API int rcgc_gc_enable(rcgc_runtime *rt);
 RCGC_API int rcgc_gc_disable(rcgc_runtime *rt);
 RCGC_API int rcgc_gc_isenabled(rcgc_runtime *rt);
 
-/* Thresholds (gc.get_threshold / set_threshold).  RCGC_EINVAL if negative. */
+/* Thresholds (gc.get_threshold / set_threshold), as configured, in every
+ * policy: under RCGC_POLICY_ADAPTIVE threshold[0] is the floor of the young
+ * threshold (rcgc_gc_get_young_threshold, which a set restarts from
+ * threshold[0]) and threshold[2] is not used.  RCGC_EINVAL if negative. */
 RCGC_API void rcgc_gc_get_threshold(rcgc_runtime *rt, int out[3]);
 RCGC_API int rcgc_gc_set_threshold(rcgc_runtime *rt, int t0, int t1, int t2);
 
 /* gc.get_count: count[0] = GC allocations minus GC frees since the last
  * collection; count[1], count[2] = collections of the younger generation
- * since the last collection of this one. */
+ * since the last collection of this one.  The same in every policy (under
+ * RCGC_POLICY_ADAPTIVE count[2] may pass threshold[2]: full collections
+ * wait for the heap's growth instead). */
 RCGC_API void rcgc_gc_get_count(rcgc_runtime *rt, int out[3]);
+
+/* The collection policy (rcgc_gc_policy).  Setting it takes effect from the
+ * next allocation; the adaptive state starts again from threshold[0] and
+ * the current heap.  RCGC_EINVAL for an unknown policy (nothing changes). */
+RCGC_API int rcgc_gc_set_policy(rcgc_runtime *rt, rcgc_gc_policy policy);
+RCGC_API rcgc_gc_policy rcgc_gc_get_policy(rcgc_runtime *rt);
+
+/* The young threshold in force: the count[0] past which the next automatic
+ * collection is considered.  threshold[0] under RCGC_POLICY_CPYTHON311;
+ * the adapted value under RCGC_POLICY_ADAPTIVE (threshold[0] stays what
+ * rcgc_gc_set_threshold set: the floor).  O(1); reads only. */
+RCGC_API int rcgc_gc_get_young_threshold(rcgc_runtime *rt);
 
 /* gc.get_debug / gc.set_debug: the RCGC_DEBUG_* flags (CPython's values).
  * STATS, COLLECTABLE and UNCOLLECTABLE print to the debug stream during
@@ -604,7 +690,9 @@ enum rcgc_phase {
 /* The function name of a phase, or NULL. */
 RCGC_API const char *rcgc_gc_phase_name(int phase);
 
-/* Per generation, since the runtime was created (gc.get_stats plus time). */
+/* Per generation, since the runtime was created (gc.get_stats plus time),
+ * in every policy; the ceiling's emergency collections count as
+ * generation 2's. */
 typedef struct rcgc_gc_stats {
     rcgc_ssize collections;              /* collections of this generation */
     rcgc_ssize collected;                /* unreachable objects freed */

@@ -27,6 +27,7 @@
 #include "core/teardown.c"
 #include "core/object.c"
 #include "core/collect.c"
+#include "core/policy.c"
 #include "core/gcmodule.c"
 #include "core/check.c"
 

@@ -58,6 +58,7 @@ static rcgc_runtime *runtime_enabled(rcgc_gc_mode mode)
     rcgc_config_init(&cfg);
     cfg.gc_enabled = 1;
     cfg.gc_mode = mode;
+    cfg.gc_policy = RCGC_POLICY_CPYTHON311; /* these tests are its cadence */
     return t_runtime_cfg(&cfg);
 }
 

@@ -2190,6 +2190,10 @@ int scenario_run(scenario_read_fn read, void *ctx, FILE *out, FILE *err)
     rcgc_config cfg;
     rcgc_config_init(&cfg);
     cfg.gc_enabled = 0; /* only collect operations collect */
+    /* Scenarios that turn automatic collection on expect CPython 3.11's
+     * cadence (thresholds, counts, the long-lived rule), whatever the
+     * library's default policy. */
+    cfg.gc_policy = RCGC_POLICY_CPYTHON311;
     cfg.debug_stream = err;
     runner.rt = rcgc_runtime_new(&cfg);
     if (runner.rt == NULL) {

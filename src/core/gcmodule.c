@@ -25,6 +25,7 @@ int rcgc_gc_enable(rcgc_runtime *rt)
 {
     int was = rt->enabled;
     rt->enabled = 1;
+    rcgc__policy_update(rt);
     return was;
 }
 
@@ -32,6 +33,7 @@ int rcgc_gc_disable(rcgc_runtime *rt)
 {
     int was = rt->enabled;
     rt->enabled = 0;
+    rcgc__policy_update(rt);
     return was;
 }
 
@@ -52,6 +54,8 @@ int rcgc_gc_set_threshold(rcgc_runtime *rt, int t0, int t1,
     rt->gen[0].threshold = t0;
     rt->gen[1].threshold = t1;
     rt->gen[2].threshold = t2;
+    rt->young_threshold = t0; /* the adaptive one starts again from it */
+    rcgc__policy_update(rt);
     return 0;
 }
 
@@ -194,17 +198,25 @@ void rcgc_gc_garbage_clear(rcgc_runtime *rt)
 
 /* ---- freeze ---- */
 
+/* The adaptive policy's growth gate counts the objects outside the
+ * permanent generation (rt->frozen, full_base_objects: policy.c). */
 void rcgc_gc_freeze(rcgc_runtime *rt)
 {
     for (int i = 0; i < RCGC_NUM_GENERATIONS; i++) {
         gc_list_merge(&rt->gen[i].head, &rt->permanent);
         rt->gen[i].count = 0;
     }
+    rt->frozen = rt->tracked; /* every tracked object is there now */
+    rt->full_base_objects = 0;
+    rt->full_seen = rt->stats[RCGC_NUM_GENERATIONS - 1].collections;
 }
 
 void rcgc_gc_unfreeze(rcgc_runtime *rt)
 {
     gc_list_merge(&rt->permanent, &rt->gen[RCGC_NUM_GENERATIONS - 1].head);
+    rt->full_base_objects += rt->frozen;
+    rt->full_seen = rt->stats[RCGC_NUM_GENERATIONS - 1].collections;
+    rt->frozen = 0;
 }
 
 rcgc_ssize rcgc_gc_get_freeze_count(rcgc_runtime *rt)

@@ -151,6 +151,36 @@ struct rcgc_runtime {
     unsigned debug;                /* RCGC_DEBUG_* flags */
     rcgc_ssize long_lived_total;   /* survivors of the last full collection */
     rcgc_ssize long_lived_pending; /* promoted into gen 2 since then */
+    rcgc_ssize frozen;             /* objects moved to the permanent
+                                      generation by the last freeze (an
+                                      upper bound once some have died) */
+
+    /* when automatic collections run (policy.c) */
+    rcgc_gc_policy policy;
+    int young_trigger;             /* rcgc__gc_link takes its slow path once
+                                      count[0] passes it: threshold[0]
+                                      (cpython311) or young_threshold
+                                      (adaptive), INT_MAX while automatic
+                                      collection is off */
+    int young_threshold;           /* adaptive: the current threshold[0] */
+    size_t young_bytes;            /* adaptive: the byte budget of young
+                                      collections (0: none) */
+    size_t bytes_trigger;          /* adaptive: heap_bytes past which a young
+                                      collection is due; SIZE_MAX: never */
+    rcgc_ssize full_base_objects;  /* long_lived_total after the last full
+                                      collection, less what freeze moved */
+    size_t full_base_bytes;        /* heap_bytes after the last full
+                                      collection the policy saw */
+    rcgc_ssize full_seen;          /* stats[2].collections then */
+    size_t heap_limit;             /* the ceiling (0: none) */
+    int limit_collect_now;         /* deferred mode: the emergency collection
+                                      runs inside the allocating call */
+    int emergency_pending;         /* deferred mode: the next safe point runs
+                                      a full collection */
+    size_t bytes_watch;            /* object_new takes its slow path
+                                      (rcgc__heap_reserve) when heap_bytes
+                                      would pass it: min(bytes_trigger,
+                                      heap_limit), SIZE_MAX for neither */
     uint64_t phase_ns[RCGC_PHASE_COUNT]; /* of the running collection */
 
     struct gc_callback *callbacks; /* gc.callbacks */
@@ -185,6 +215,11 @@ struct rcgc_runtime {
 
     /* accounting */
     rcgc_ssize objects, objects_peak, tracked, allocations, blocks;
+    size_t heap_bytes;             /* bytes of the live objects' blocks
+                                      (headers included) */
+    size_t heap_bytes_peak;        /* highest heap_bytes */
+    rcgc__ptrmap sized;            /* instance sizes of the live objects
+                                      allocated larger than their type */
     uint64_t serial;               /* allocation counter (debug header) */
     int tearing_down;              /* inside rcgc_runtime_free */
     int attached;                  /* users from higher layers (diagnostics
@@ -234,11 +269,31 @@ void rcgc__debug_check_object(rcgc_runtime *rt, const rcgc_object *o,
                               const char *what);
 int rcgc__call_finalizer(rcgc_runtime *rt, rcgc_object *o);
 
-/* ---- collect.c ---- */
-/* After a GC allocation: count it and run or schedule a collection. */
-void rcgc__gc_link(rcgc_runtime *rt);
-/* Run the automatic collection CPython's gc_collect_generations picks. */
+/* ---- policy.c: when automatic collections run ---- */
+/* After a GC allocation: count it and run or schedule a collection.  The
+ * hot path is one increment and one compare. */
+void rcgc__gc_link_slow(rcgc_runtime *rt);
+static inline void rcgc__gc_link(rcgc_runtime *rt)
+{
+    if (RCGC_UNLIKELY(++rt->gen[0].count > rt->young_trigger))
+        rcgc__gc_link_slow(rt);
+}
+/* Run the automatic collection the policy picks (CPython's
+ * gc_collect_generations for cpython311), or the emergency full collection
+ * a deferred ceiling scheduled. */
 rcgc_ssize rcgc__collect_generations(rcgc_runtime *rt);
+/* Set the policy fields from a valid cfg (runtime creation). */
+void rcgc__policy_init(rcgc_runtime *rt, const rcgc_config *cfg);
+/* Recompute young_trigger and bytes_watch after a change of the enabled
+ * flag, the thresholds, the policy, the ceiling or the heap. */
+void rcgc__policy_update(rcgc_runtime *rt);
+/* object_new's slow path, before it allocates need bytes past bytes_watch:
+ * the byte trigger's young collection and the ceiling's emergency full
+ * collection.  0: go on; RCGC_ENOMEM: the allocation would pass the
+ * ceiling (last_error is set). */
+int rcgc__heap_reserve(rcgc_runtime *rt, size_t need);
+
+/* ---- collect.c ---- */
 /* One collection (CPython's gc_collect_main); the caller has set
  * rt->collecting.  Returns collected + uncollectable. */
 rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,

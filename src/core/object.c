@@ -133,6 +133,48 @@ static void debug_link(rcgc_runtime *rt, rcgc_object *o, size_t size)
 #endif
 }
 
+/* The common end of object_new: account need bytes at mem, count, maybe
+ * collect, initialise the header. */
+static inline rcgc_object *object_init(rcgc_runtime *rt, const rcgc_type *type,
+                                       char *mem, size_t need, size_t size)
+{
+    rcgc_object *o = (rcgc_object *)(void *)(mem + need - size);
+    rt->heap_bytes += need;
+    if (rt->heap_bytes > rt->heap_bytes_peak) rt->heap_bytes_peak = rt->heap_bytes;
+    /* As CPython's gc_alloc: count it, maybe collect, before the object is
+     * initialised (it is untracked, so no collection can see it). */
+    if (gc_type_is_gc(type)) {
+        if (type->may_untrack != NULL) rt->lazy_untrack = 1;
+        rcgc__gc_link(rt);
+    }
+    o->refcnt = 1;
+    o->type = type;
+    debug_link(rt, o, size);
+    rt->allocations++;
+    if (++rt->objects > rt->objects_peak) rt->objects_peak = rt->objects;
+    return o;
+}
+
+/* Past the adaptive byte trigger or near the ceiling (policy.c), or an
+ * instance larger than its type (its size goes in rt->sized, for the
+ * byte count at its free). */
+static RCGC__NOINLINE rcgc_object *object_new_slow(rcgc_runtime *rt,
+                                                   const rcgc_type *type,
+                                                   size_t need, size_t size)
+{
+    if (rt->heap_bytes + need > rt->bytes_watch && rcgc__heap_reserve(rt, need) != 0)
+        return NULL;
+    char *mem = rcgc__obj_calloc(rt, need);
+    if (mem == NULL) return NULL;
+    if (size != type->size &&
+        rcgc__ptrmap_put(&rt->sized, mem + need - size, size, 0) != 0) {
+        rcgc__obj_free(rt, mem);
+        rt->last_error = RCGC_ENOMEM;
+        return NULL;
+    }
+    return object_init(rt, type, mem, need, size);
+}
+
 static rcgc_object *object_new(rcgc_runtime *rt, const rcgc_type *type,
                                size_t size)
 {
@@ -151,21 +193,12 @@ static rcgc_object *object_new(rcgc_runtime *rt, const rcgc_type *type,
         rt->last_error = RCGC_ENOMEM;
         return NULL;
     }
-    char *mem = rcgc__obj_calloc(rt, pre + size);
+    size_t need = pre + size;
+    if (RCGC_UNLIKELY(rt->heap_bytes + need > rt->bytes_watch || size != type->size))
+        return object_new_slow(rt, type, need, size);
+    char *mem = rcgc__obj_calloc(rt, need);
     if (mem == NULL) return NULL;
-    rcgc_object *o = (rcgc_object *)(void *)(mem + pre);
-    /* As CPython's gc_alloc: count it, maybe collect, before the object is
-     * initialised (it is untracked, so no collection can see it). */
-    if (gc_type_is_gc(type)) {
-        if (type->may_untrack != NULL) rt->lazy_untrack = 1;
-        rcgc__gc_link(rt);
-    }
-    o->refcnt = 1;
-    o->type = type;
-    debug_link(rt, o, size);
-    rt->allocations++;
-    if (++rt->objects > rt->objects_peak) rt->objects_peak = rt->objects;
-    return o;
+    return object_init(rt, type, mem, need, size);
 }
 
 rcgc_object *rcgc_object_new(rcgc_runtime *rt,
@@ -211,6 +244,18 @@ static void release_block(rcgc_runtime *rt, void *mem)
     rcgc__obj_free(rt, mem);
 }
 
+/* The instance size of o, allocated larger than its type (size) if it is
+ * in the runtime's table of those, which forgets it. */
+static RCGC__NOINLINE size_t sized_take(rcgc_runtime *rt, rcgc_object *o,
+                                        size_t size)
+{
+    rcgc__ptrmap_entry *e = rcgc__ptrmap_find(&rt->sized, o);
+    if (e == NULL) return size;
+    size = e->size;
+    rcgc__ptrmap_remove(&rt->sized, o);
+    return size;
+}
+
 /* The common end of every object: unlink, account, give the memory back.
  * Inline for the deallocation path, which frees most objects. */
 static inline void free_memory(rcgc_runtime *rt, rcgc_object *o)
@@ -218,7 +263,10 @@ static inline void free_memory(rcgc_runtime *rt, rcgc_object *o)
     RCGC_ASSERT(rt->objects > 0);
     const rcgc_type *t = o->type;
     unsigned flags = t->flags;
-    char *mem = (char *)o - rcgc__pre_size(t);
+    size_t pre = rcgc__pre_size(t), size = t->size;
+    char *mem = (char *)o - pre;
+    if (RCGC_UNLIKELY(rt->sized.count != 0)) size = sized_take(rt, o, size);
+    rt->heap_bytes -= pre + size;
     /* Normally empty by now; teardown frees survivors whose lists are not. */
     if ((flags & RCGC_TYPE_WEAKREF) && *weaklist_of(o) != NULL)
         rt->up.clear_weakrefs_silently(o);

@@ -204,6 +204,8 @@ void rcgc_config_init(rcgc_config *cfg)
     cfg->threshold[2] = 10;
     cfg->gc_enabled = 1;
     cfg->gc_mode = RCGC_GC_SYNC;
+    cfg->gc_policy = RCGC_POLICY_DEFAULT;
+    cfg->gc_young_bytes = (size_t)4 << 20;
 }
 
 static int config_is_valid(const rcgc_config *cfg)
@@ -217,6 +219,9 @@ static int config_is_valid(const rcgc_config *cfg)
     if (hooks != 0 && hooks != 4) return 0;
     for (int i = 0; i < RCGC_NUM_GENERATIONS; i++)
         if (cfg->threshold[i] < 0) return 0;
+    if (cfg->gc_policy != RCGC_POLICY_CPYTHON311 &&
+        cfg->gc_policy != RCGC_POLICY_ADAPTIVE)
+        return 0;
     return cfg->gc_mode == RCGC_GC_SYNC || cfg->gc_mode == RCGC_GC_DEFERRED;
 }
 
@@ -273,6 +278,9 @@ static rcgc_runtime *runtime_new(const rcgc_config *cfg, int *err)
     rt->enabled = cfg->gc_enabled != 0;
     rt->mode = cfg->gc_mode;
     rt->debug = cfg->debug;
+    rcgc__policy_init(rt, cfg);
+    rcgc_allocator meta = rcgc__heap_raw_base(&rt->heap);
+    rcgc__ptrmap_init(&rt->sized, &meta);
     rt->all.prev = rt->all.next = &rt->all;
     if (RCGC_DEBUG >= 2) {
         rt->quarantine = raw.calloc(raw.ctx, RCGC__QUARANTINE_SLOTS, sizeof(void *));

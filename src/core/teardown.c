@@ -222,6 +222,7 @@ int rcgc_runtime_free(rcgc_runtime *rt,
     /* What leaked objects still hold goes back too (the pool allocator
      * releases its arenas whatever is left in them). */
     (void)rcgc__heap_fini(&rt->heap);
+    rcgc__ptrmap_fini(&rt->sized); /* the sizes of leaked objects */
     if (report != NULL) *report = r;
     raw.free(raw.ctx, rt);
     return (r.alive > 0 || r.uncollectable > 0) ? RCGC_ELIVE : 0;

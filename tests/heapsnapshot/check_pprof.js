@@ -8,10 +8,10 @@
 // same snapshots.  Checked: the four sample types; the sums of
 // inuse_space/inuse_objects (and alloc_*) equal the report's total size and
 // count (diff: their size_diff and count_diff, NEW's minus OLD's; a sampled
-// snapshot's estimates within half a unit per sample); every location id resolves to a
-// location whose line names a function with a name and file; the report's
-// top statistic (by line) has the same size in the profile, summed over the
-// samples whose leaf frame has its file and line.
+// snapshot's estimates within half a unit per sample); every location id
+// resolves to a location whose line names a function with a name and file;
+// the report's top statistic (by line) has the same size in the profile,
+// summed over the samples whose leaf frame has its file, line and function.
 'use strict';
 const path = require('path');
 const fs = require('fs');
@@ -32,7 +32,10 @@ if (types !== 'alloc_objects/count,alloc_space/bytes,inuse_objects/count,inuse_s
 const locs = new Map(prof.location.map(l => [Number(l.id), l]));
 const funcs = new Map(prof.function.map(f => [Number(f.id), f]));
 const sums = [0, 0, 0, 0];
-const byLeaf = new Map();
+const byLeaf = new Map(), byLine = new Map();
+// invalid UTF-8 becomes U+FFFD in both, but not as many of them
+const norm = t => String(t).replace(/\uFFFD+/g, '\uFFFD');
+const add = (m, k, v) => m.set(k, (m.get(k) || 0) + v);
 for (const s of prof.sample) {
   s.value.forEach((v, k) => { sums[k] += int64(v); });
   const leaf = locs.get(Number(s.locationId[0]));
@@ -44,8 +47,9 @@ for (const s of prof.sample) {
   }
   if (leaf && leaf.line.length) {
     const f = funcs.get(Number(leaf.line[0].functionId));
-    const key = `${str(f.filename)}:${Number(leaf.line[0].line)}`;
-    byLeaf.set(key, (byLeaf.get(key) || 0) + int64(s.value[3]));
+    const line = norm(`${str(f.filename)}:${Number(leaf.line[0].line)}`);
+    add(byLeaf, `${line}:${norm(str(f.name))}`, int64(s.value[3]));
+    add(byLine, line, int64(s.value[3]));
   }
 }
 const isDiff = report.kind === 'diff';
@@ -61,10 +65,14 @@ if (!near(sums[2], wantCount) || !near(sums[0], wantCount))
   bad.push(`objects ${sums[0]}/${sums[2]}, report ${wantCount}`);
 const top = report.statistics[0];
 if (top && report.key === 'lineno') {
+  // the report's statistics by line keep functions apart (two functions
+  // allocating on one line are two statistics), as the profile's do
+  // (a frame without a function, an unsymbolized C frame, by its line)
   const fr = top.frames[0];
-  const key = `${fr.filename}:${fr.lineno}`;
+  const line = norm(`${fr.filename}:${fr.lineno}`);
+  const got = fr.function == null ? byLine.get(line) : byLeaf.get(`${line}:${norm(fr.function)}`);
   const want = isDiff ? top.size_diff : top.size;
-  if (!near(byLeaf.get(key), want)) bad.push(`${key}: profile ${byLeaf.get(key)}, report ${want}`);
+  if (!near(got, want)) bad.push(`${line} ${fr.function}: profile ${got}, report ${want}`);
 }
 if (bad.length) {
   console.log('pprof-format disagrees with the report:\n  ' + bad.join('\n  '));

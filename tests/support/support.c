@@ -286,6 +286,7 @@ rcgc_runtime *t_runtime_cfg(const rcgc_config *cfg)
     else {
         rcgc_config_init(&c);
         c.gc_enabled = 0;
+        c.gc_policy = RCGC_POLICY_CPYTHON311; /* CPython's cadence */
     }
     t_alloc_release(&t_alloc_state);
     memset(&t_alloc_state, 0, sizeof t_alloc_state);

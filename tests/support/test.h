@@ -119,9 +119,9 @@ rcgc_allocator t_allocator(t_alloc *state);
  * t_alloc_state). */
 void t_alloc_release(t_alloc *state);
 
-/* A runtime on the counting allocator with CPython's defaults, except that
- * cfg (may be NULL) is applied first; automatic collection is OFF unless
- * enable_gc is set, as CPython's test-suite disables it around each test. */
+/* A runtime on the counting allocator with cfg (NULL: CPython's defaults:
+ * the cpython311 policy, automatic collection OFF, as CPython's test-suite
+ * disables it around each test). */
 rcgc_runtime *t_runtime_cfg(const rcgc_config *cfg);
 rcgc_runtime *t_runtime(void);
 /* Free rt and check: no objects alive, nothing uncollectable (unless
