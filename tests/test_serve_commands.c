@@ -99,12 +99,46 @@ TEST(commands)
     CHECK_JSON(a);
     free(a);
 
+    size_t wsize = rcgc_sizeof(t_as(root)->items[0]->type == widget_type()
+                                   ? t_as(root)->items[0] : t_as(t_as(root)->items[0])->items[0]);
+    size_t nsize = rcgc_sizeof(root);
+    char want[400];
+    snprintf(want, sizeof want,
+             "\"total\":7,\"types\":2,\"shown\":2,\"items\":[{\"type\":\"widget\","
+             "\"count\":5,\"bytes\":%zu},{\"type\":\"node\",\"count\":2,\"bytes\":%zu}]",
+             5 * wsize, 2 * nsize);
     a = askf(srv, "\"cmd\":\"counts\"");
-    CHECK_HAS(a, "\"total\":7,\"types\":2,\"shown\":2,\"items\":[{\"type\":\"widget\",\"count\":5},{\"type\":\"node\",\"count\":2}]");
+    CHECK_HAS(a, want);
     CHECK_JSON(a);
     free(a);
     a = askf(srv, "\"cmd\":\"counts\",\"top\":1");
-    CHECK_HAS(a, "\"shown\":1,\"items\":[{\"type\":\"widget\",\"count\":5}]}");
+    snprintf(want, sizeof want, "\"shown\":1,\"items\":[{\"type\":\"widget\",\"count\":5,"
+                                "\"bytes\":%zu}]}", 5 * wsize);
+    CHECK_HAS(a, want);
+    free(a);
+
+    /* what holds the memory: the root node retains everything */
+    a = askf(srv, "\"cmd\":\"retained\",\"top\":2");
+    snprintf(want, sizeof want,
+             "{\"ok\":true,\"cmd\":\"retained\",\"objects\":7,\"reachable\":7,\"roots\":1,"
+             "\"total_size\":%zu,\"unreachable\":0,\"unreachable_size\":0,\"items\":[{\"type\":\"node\",",
+             2 * nsize + 5 * wsize);
+    CHECK_HAS(a, want);
+    CHECK_HAS(a, "\"label\":\"node #1\",");
+    snprintf(want, sizeof want, "\"retained_size\":%zu,\"retained_objects\":7,", 2 * nsize + 5 * wsize);
+    CHECK_HAS(a, want);
+    CHECK_HAS(a, "\"label\":\"node #2\",");
+    CHECK_HAS(a, "\"depth\":2,\"dominator\":0,\"root\":false}],\"types\":[{\"type\":\"node\",\"count\":2,");
+    CHECK_JSON(a);
+    free(a);
+    a = askf(srv, "\"cmd\":\"retained\",\"top\":0");
+    CHECK_HAS(a, "\"top\\\" must be 1..10000");
+    free(a);
+    a = askf(srv, "\"cmd\":\"retained\",\"path\":\"x\"");
+    CHECK_HAS(a, "\\\"retained\\\" does not take \\\"path\\\"");
+    free(a);
+    a = askf(srv, "\"cmd\":\"heapsnapshot\",\"path\":\"h.heapsnapshot\"");
+    CHECK_HAS(a, "heap snapshot files are disabled");
     free(a);
 
     a = askf(srv, "\"cmd\":\"why\",\"type\":\"widget\",\"limit\":2");
@@ -340,6 +374,32 @@ TEST(trace_user_tracing_left_on)
     a = askf(srv, "\"cmd\":\"snapshot\"");
     CHECK_HAS(a, "needs \\\"path\\\"");
     free(a);
+    unlink(path);
+    /* a V8 heap snapshot, by the same rules */
+    a = askf(srv, "\"cmd\":\"heapsnapshot\",\"path\":\"h.heapsnapshot\"");
+    snprintf(path, sizeof path, "%s/h.heapsnapshot", dir);
+    snprintf(want2, sizeof want2, "{\"ok\":true,\"cmd\":\"heapsnapshot\",\"path\":\"%s\",\"objects\":", path);
+    CHECK_HAS(a, want2);
+    free(a);
+    CHECK(lstat(path, &sst) == 0 && S_ISREG(sst.st_mode));
+    CHECK_EQ(sst.st_mode & 077, 0);
+    FILE *hf = fopen(path, "r");
+    REQUIRE(hf != NULL);
+    char head[64] = {0};
+    CHECK(fread(head, 1, 19, hf) == 19);
+    fclose(hf);
+    CHECK(strcmp(head, "{\"snapshot\":{\"meta\"") == 0);
+    a = askf(srv, "\"cmd\":\"heapsnapshot\",\"path\":\"h.heapsnapshot\"");
+    CHECK_HAS(a, "exists already: the server does not replace files");
+    free(a);
+    for (size_t i = 0; i < sizeof unsafe / sizeof unsafe[0]; i++) {
+        char req2[128];
+        snprintf(req2, sizeof req2, "\"cmd\":\"heapsnapshot\",\"path\":\"%s\"", unsafe[i]);
+        a = askf(srv, req2);
+        CHECK_HAS(a, "unsafe file name");
+        CHECK_JSON(a);
+        free(a);
+    }
     unlink(path);
     rcgc_trace_stop(rt);
     a = askf(srv, "\"cmd\":\"snapshot\",\"path\":\"two.snap\"");

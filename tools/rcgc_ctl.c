@@ -51,6 +51,11 @@ static const char help_text[] =
     "  snapshot NAME              write a snapshot file NAME in the server's\n"
     "                             snapshot directory (the tracer must be on)\n"
     "  why TYPE [LIMIT]           why objects of TYPE are alive (3)\n"
+    "  retained [TOP]             what holds the memory: the TOP objects\n"
+    "                             that retain most, and sizes by type (20)\n"
+    "  heapsnapshot NAME          write a V8 heap snapshot NAME (Chrome\n"
+    "                             DevTools, memlab) in the server's\n"
+    "                             snapshot directory\n"
     "  help                       the server's command list\n"
     "  OTHER [ARG]                a command of the program's own\n"
     "\n"
@@ -583,6 +588,41 @@ static void print_alloc(jv a)
                jnum(e, "blocks_in_use"), jnum(e, "blocks_avail"));
 }
 
+static void print_retained(jv a)
+{
+    char b1[32], b2[32];
+    fmt_size(jnum(a, "total_size"), 0, b1, sizeof b1);
+    printf("%.0f tracked objects, %.0f reachable from %.0f roots: %s",
+           jnum(a, "objects"), jnum(a, "reachable"), jnum(a, "roots"), b1);
+    if (jnum(a, "unreachable") > 0) {
+        fmt_size(jnum(a, "unreachable_size"), 0, b2, sizeof b2);
+        printf("; %.0f unreachable (garbage the next collection frees): %s",
+               jnum(a, "unreachable"), b2);
+    }
+    printf("\n\n  #   retained  objects       self  held by  object\n");
+    int k = 0;
+    for (jv e = jfirst(jget(a, "items"), NULL); e != NULL; e = jnext(e, NULL)) {
+        char held[24];
+        double dom = jnum(e, "dominator");
+        jv root = jget(e, "root");
+        if (dom >= 0) snprintf(held, sizeof held, "#%.0f", dom + 1);
+        else snprintf(held, sizeof held, "%s", root != NULL && *root == 't' ? "root" : "-");
+        fmt_size(jnum(e, "retained_size"), 0, b1, sizeof b1);
+        fmt_size(jnum(e, "self_size"), 0, b2, sizeof b2);
+        printf("%3d %10s %8.0f %10s  %-7s  <%s %s>", ++k, b1, jnum(e, "retained_objects"),
+               b2, held, jstr(e, "type"), jstr(e, "address"));
+        const char *label = jstr(e, "label");
+        if (label != NULL && *label) printf(" \"%s\"", label);
+        printf("\n");
+    }
+    printf("\n    retained        self     count  type\n");
+    for (jv e = jfirst(jget(a, "types"), NULL); e != NULL; e = jnext(e, NULL)) {
+        fmt_size(jnum(e, "retained_size"), 0, b1, sizeof b1);
+        fmt_size(jnum(e, "self_size"), 0, b2, sizeof b2);
+        printf("%12s%12s %9.0f  %s\n", b1, b2, jnum(e, "count"), jstr(e, "type"));
+    }
+}
+
 static void print_counts(jv a)
 {
     jv items = jget(a, "items");
@@ -946,9 +986,15 @@ static void build_request(sbuf *req, const char *cmd, const char *const *args,
             sb_lit(req, ",\"by\":");
             sb_str(req, by);
         }
-    } else if (strcmp(cmd, "snapshot") == 0) {
+    } else if (strcmp(cmd, "retained") == 0) {
         MAXARGS(1);
-        if (nargs < 1) die(2, "snapshot needs NAME");
+        if (nargs == 1) {
+            snprintf(num, sizeof num, ",\"top\":%ld", parse_num(args[0], "TOP", NUM_MAX));
+            sb_lit(req, num);
+        }
+    } else if (strcmp(cmd, "snapshot") == 0 || strcmp(cmd, "heapsnapshot") == 0) {
+        MAXARGS(1);
+        if (nargs < 1) die(2, "%s needs NAME", cmd);
         sb_lit(req, ",\"path\":");
         sb_str(req, args[0]);
     } else if (strcmp(cmd, "why") == 0) {
@@ -983,8 +1029,12 @@ static void print_table(const char *cmd, jv a, int good)
     else if (strcmp(cmd, "counts") == 0) print_counts(a);
     else if (strcmp(cmd, "trace") == 0) print_trace(a);
     else if (strcmp(cmd, "why") == 0) print_why(a);
+    else if (strcmp(cmd, "retained") == 0) print_retained(a);
     else if (strcmp(cmd, "snapshot") == 0)
         printf("wrote %s (%.0f traces)\n", jstr(a, "path"), jnum(a, "traces"));
+    else if (strcmp(cmd, "heapsnapshot") == 0)
+        printf("wrote %s (%.0f tracked objects): open it in Chrome DevTools "
+               "(Memory, Load) or memlab\n", jstr(a, "path"), jnum(a, "objects"));
     else if (strcmp(cmd, "ping") == 0)
         printf("pong: pid %.0f, rcgc %s\n", jnum(a, "pid"), jstr(a, "version"));
     else print_other(a);

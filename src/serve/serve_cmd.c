@@ -66,6 +66,8 @@ static const struct cmd_fields commands[] = {
     {"trace", SERVE_F_SECONDS | SERVE_F_TOP | SERVE_F_BY},
     {"snapshot", SERVE_F_PATH},
     {"why", SERVE_F_TYPE | SERVE_F_LIMIT},
+    {"retained", SERVE_F_TOP},
+    {"heapsnapshot", SERVE_F_PATH},
 };
 
 static const char *const field_names[] = {"cmd",  "token", "seconds",
@@ -99,7 +101,7 @@ static void cmd_help(jbuf *b)
     rcgc__jb_key(b, "commands");
     rcgc__jb_lit(b, "[\"ping\",\"help\",\"stats\",\"alloc\",\"counts [top]\","
                     "\"trace seconds [top] [by]\",\"snapshot path\","
-                    "\"why type [limit]\"]");
+                    "\"why type [limit]\",\"retained [top]\",\"heapsnapshot path\"]");
 }
 
 static void put_runtime(rcgc_runtime *rt, jbuf *b)
@@ -320,6 +322,8 @@ static int cmd_counts(rcgc_serve *srv, const serve_req *r, jbuf *b)
         rcgc__jb_str(b, c.items[i].name);
         rcgc__jb_lit(b, ",\"count\":");
         rcgc__jb_int(b, c.items[i].count);
+        rcgc__jb_lit(b, ",\"bytes\":");
+        rcgc__jb_uint(b, c.items[i].bytes);
         rcgc__jb_lit(b, "}");
     }
     rcgc__jb_lit(b, "]");
@@ -556,6 +560,138 @@ static int cmd_snapshot(rcgc_serve *srv, const serve_req *r, jbuf *b)
     return 0;
 }
 
+/* ---- what holds the memory ---- */
+
+#define RETAINED_TOP_MAX 10000
+
+static void put_retainer(rcgc_serve *srv, jbuf *b, const rcgc_diag_retainer *it)
+{
+    rcgc__jb_sep(b);
+    rcgc__jb_lit(b, "{\"type\":");
+    rcgc__jb_str(b, it->obj->type->name != NULL ? it->obj->type->name : "?");
+    rcgc__jb_key(b, "address");
+    put_addr(b, it->obj);
+    const rcgc_diag_options *o = &srv->cfg.diag;
+    if (o->label != NULL) {
+        char buf[256];
+        size_t n = o->label(it->obj, buf, sizeof buf, o->ctx);
+        if (n > 0) {
+            rcgc__jb_key(b, "label");
+            rcgc__jb_strn(b, buf, n < sizeof buf ? n : sizeof buf - 1);
+        }
+    }
+    rcgc__jb_key(b, "retained_size");
+    rcgc__jb_uint(b, it->retained_size);
+    rcgc__jb_key(b, "retained_objects");
+    rcgc__jb_int(b, it->retained_count);
+    rcgc__jb_key(b, "self_size");
+    rcgc__jb_uint(b, it->self_size);
+    rcgc__jb_key(b, "depth");
+    rcgc__jb_int(b, it->depth);
+    rcgc__jb_key(b, "dominator");
+    rcgc__jb_int(b, it->idom);
+    rcgc__jb_key(b, "root");
+    rcgc__jb_lit(b, it->root ? "true" : "false");
+    rcgc__jb_lit(b, "}");
+}
+
+/* The top retainers and the sizes by type (rcgc_diag_top_retainers): top
+ * of each, 20 by default, at most RETAINED_TOP_MAX, and the answer within
+ * max_response as every answer. */
+static int cmd_retained(rcgc_serve *srv, const serve_req *r, jbuf *b)
+{
+    long top = r->have & SERVE_F_TOP ? r->top : 20;
+    if (top < 1 || top > RETAINED_TOP_MAX) {
+        rcgc__serve_answer_err(b, "\"top\" must be 1..%d", RETAINED_TOP_MAX);
+        return -1;
+    }
+    rcgc_diag_retainers res;
+    int e = rcgc_diag_top_retainers(srv->rt, top, NULL, &res);
+    if (e != 0) {
+        rcgc__serve_answer_err(b, "retained failed: %s", rcgc_strerror(e));
+        return -1;
+    }
+    rcgc__serve_begin_ok(b, "retained");
+    rcgc__jb_key(b, "objects");
+    rcgc__jb_int(b, res.objects);
+    rcgc__jb_key(b, "reachable");
+    rcgc__jb_int(b, res.reachable);
+    rcgc__jb_key(b, "roots");
+    rcgc__jb_int(b, res.roots);
+    rcgc__jb_key(b, "total_size");
+    rcgc__jb_uint(b, res.total_size);
+    rcgc__jb_key(b, "unreachable");
+    rcgc__jb_int(b, res.unreachable);
+    rcgc__jb_key(b, "unreachable_size");
+    rcgc__jb_uint(b, res.unreachable_size);
+    rcgc__jb_key(b, "items");
+    rcgc__jb_lit(b, "[");
+    for (rcgc_ssize i = 0; i < res.n && !b->overflow; i++) put_retainer(srv, b, &res.items[i]);
+    rcgc__jb_lit(b, "]");
+    rcgc__jb_key(b, "types");
+    rcgc__jb_lit(b, "[");
+    for (rcgc_ssize i = 0; i < res.ntypes && i < top && !b->overflow; i++) {
+        const rcgc_diag_type_size *t = &res.types[i];
+        rcgc__jb_sep(b);
+        rcgc__jb_lit(b, "{\"type\":");
+        rcgc__jb_str(b, t->name);
+        rcgc__jb_key(b, "count");
+        rcgc__jb_int(b, t->count);
+        rcgc__jb_key(b, "self_size");
+        rcgc__jb_uint(b, t->self_size);
+        rcgc__jb_key(b, "retained_size");
+        rcgc__jb_uint(b, t->retained_size);
+        rcgc__jb_lit(b, "}");
+    }
+    rcgc__jb_lit(b, "]");
+    rcgc_diag_retainers_free(srv->rt, &res);
+    return 0;
+}
+
+/* A V8 heap snapshot file in the snapshot directory, as "snapshot" writes
+ * its files: the same name rules, never replacing a file. */
+static int cmd_heapsnapshot(rcgc_serve *srv, const serve_req *r, jbuf *b)
+{
+    if (srv->cfg.snapshot_dir == NULL) {
+        rcgc__jb_error(b, "heap snapshot files are disabled: the program did not set "
+                          "rcgc_serve_config.snapshot_dir");
+        return -1;
+    }
+    if (!(r->have & SERVE_F_PATH)) {
+        rcgc__jb_error(b, "\"heapsnapshot\" needs \"path\": a file name in the "
+                          "server's snapshot directory");
+        return -1;
+    }
+    if (!snapshot_name_ok(r->path)) {
+        rcgc__serve_answer_err(b, "unsafe file name \"%.64s\": use 1..%d letters, "
+                                  "digits, '.', '_', '-', not starting with '.' or '-' (no "
+                                  "directories: files go to the server's snapshot "
+                                  "directory)", r->path, SNAPSHOT_NAME_MAX);
+        return -1;
+    }
+    char path[4096 + SNAPSHOT_NAME_MAX + 2];
+    snprintf(path, sizeof path, "%s/%s", srv->cfg.snapshot_dir, r->path);
+    rcgc__os_stat st;
+    if (rcgc__os_lstat(path, &st) == 0) {
+        rcgc__serve_answer_err(b, "%s exists already: the server does not "
+                                  "replace files", path);
+        return -1;
+    }
+    rcgc_runtime_stats rs;
+    rcgc_runtime_get_stats(srv->rt, &rs);
+    int e = rcgc_diag_heapsnapshot_save(srv->rt, path, &srv->cfg.diag);
+    if (e != 0) {
+        rcgc__serve_answer_err(b, "cannot write the heap snapshot: %s", rcgc_strerror(e));
+        return -1;
+    }
+    rcgc__serve_begin_ok(b, "heapsnapshot");
+    rcgc__jb_key(b, "path");
+    rcgc__jb_str(b, path);
+    rcgc__jb_key(b, "objects");
+    rcgc__jb_int(b, rs.tracked);
+    return 0;
+}
+
 static int cmd_app(rcgc_serve *srv, const serve_req *r, jbuf *b)
 {
     if (srv->cfg.command == NULL) {
@@ -609,6 +745,8 @@ void rcgc__serve_dispatch(rcgc_serve *srv, const serve_req *r, jbuf *b)
     else if (strcmp(c->name, "counts") == 0) e = cmd_counts(srv, r, b);
     else if (strcmp(c->name, "why") == 0) e = cmd_why(srv, r, b);
     else if (strcmp(c->name, "snapshot") == 0) e = cmd_snapshot(srv, r, b);
+    else if (strcmp(c->name, "retained") == 0) e = cmd_retained(srv, r, b);
+    else if (strcmp(c->name, "heapsnapshot") == 0) e = cmd_heapsnapshot(srv, r, b);
     else { /* trace, without a client: open and end at once */
         if (rcgc__serve_trace_begin(srv, r, -1, b) != 0) return;
         rcgc__serve_trace_cancel(srv);

@@ -2,7 +2,7 @@
 # The live diagnostics endpoint end to end: start examples/serve_leak (a
 # program leaking one listener per request from one line), ask it with
 # rcgc-ctl for a one-second trace, check that the leaking file:line is on
-# top (table and JSON), check that server strings reach the terminal
+# top (table and JSON), that the bus holds the memory (retained), check that server strings reach the terminal
 # without control bytes, check rcgc-ctl's error exits, then ask the program
 # to quit and check it left nothing behind (no object, no socket, no token
 # file).
@@ -49,6 +49,16 @@ case "$top" in
 *"serve_leak.c:$line: size="*) ;;
 *) fail "the top of the trace is not serve_leak.c:$line: $top" ;;
 esac
+
+# What holds the memory: the bus, which retains every listener.
+out=$("$ctl" --token-file "$dir/token" "$dir/sock" retained 3) || fail "retained 3 failed: $out"
+echo "$out"
+first=$(echo "$out" | sed -n 4p)
+case "$first" in
+*" root "*"<bus "*) ;;
+*) fail "the largest retainer is not the bus: $first" ;;
+esac
+echo "$out" | grep -q ' listener$' || fail "no listener row among the types"
 
 # The JSON: the first statistic names the line.
 json=$(RCGC_CTL_TOKEN=$(cat "$dir/token") "$ctl" --json "$dir/sock" trace 1 3) || fail "trace --json failed"
