@@ -52,21 +52,6 @@
 #define EST_SIZE 16u        /* the estimates' bytes */
 #define MOD_SIZE 36u        /* bytes of a module record */
 
-static void *c_malloc(void *ctx, size_t n) { (void)ctx; return malloc(n); }
-static void *c_calloc(void *ctx, size_t n, size_t size)
-{
-    (void)ctx;
-    return calloc(n, size);
-}
-static void *c_realloc(void *ctx, void *p, size_t n)
-{
-    (void)ctx;
-    return realloc(p, n);
-}
-static void c_free(void *ctx, void *p) { (void)ctx; free(p); }
-static const rcgc_allocator libc_alloc = {NULL, c_malloc, c_calloc, c_realloc,
-                                          c_free};
-
 /* ---- CRC-32 (the zlib / PNG polynomial, reflected) ---- */
 
 struct crc {
@@ -137,6 +122,8 @@ static double bits_f64(uint64_t v)
 /* What the file will hold: strings and tracebacks in order of first use by
  * the traces (so dumping a loaded snapshot gives the same bytes). */
 struct plan {
+    rcgc_allocator a;                    /* the process allocator, for all
+                                            of the plan and the writer */
     const rcgc_snapshot *s;
     rcgc__ptrmap str_index;              /* string -> its index */
     uint32_t *tb_index;                  /* by the snapshot's traceback
@@ -153,12 +140,13 @@ struct plan {
     uint64_t body_size;
 };
 
-static int push(void **arr, size_t *cap, size_t n, size_t elsize)
+static int push(const rcgc_allocator *a, void **arr, size_t *cap, size_t n,
+                size_t elsize)
 {
     if (n < *cap) return 0;
     size_t ncap = *cap ? *cap * 2 : 64;
     if (ncap > SIZE_MAX / elsize) return RCGC_ENOMEM;
-    void *p = realloc(*arr, ncap * elsize);
+    void *p = rcgc__urealloc(a, *arr, ncap * elsize);
     if (p == NULL) return RCGC_ENOMEM;
     *arr = p;
     *cap = ncap;
@@ -169,7 +157,7 @@ static int plan_string(struct plan *pl, const char *str)
 {
     if (str == NULL || rcgc__ptrmap_find(&pl->str_index, str) != NULL) return 0;
     if (pl->nstr >= NO_STRING ||
-        push((void **)&pl->strs, &pl->str_cap, pl->nstr, sizeof *pl->strs) != 0 ||
+        push(&pl->a, (void **)&pl->strs, &pl->str_cap, pl->nstr, sizeof *pl->strs) != 0 ||
         rcgc__ptrmap_put(&pl->str_index, str, pl->nstr, 0) != 0)
         return RCGC_ENOMEM;
     size_t len = strlen(str);
@@ -190,7 +178,7 @@ static int plan_traceback(struct plan *pl, const rcgc_traceback *tb,
                 "stored", pl->ntb, tb->nframe, tb->total_nframe);
         return RCGC_EINVAL;
     }
-    if (push((void **)&pl->tbs, &pl->tb_cap, pl->ntb, sizeof *pl->tbs) != 0)
+    if (push(&pl->a, (void **)&pl->tbs, &pl->tb_cap, pl->ntb, sizeof *pl->tbs) != 0)
         goto nomem;
     pl->tbs[pl->ntb++] = tb;
     pl->tb_index[src] = (uint32_t)pl->ntb;
@@ -261,9 +249,9 @@ static int module_identity(const rcgc_snapshot *s, const rcgc__ptrmap *byfile,
 static int plan_modules(struct plan *pl)
 {
     const rcgc_snapshot *s = pl->s;
-    unsigned char *is_mod = calloc(pl->nstr ? pl->nstr : 1, 1);
+    unsigned char *is_mod = rcgc__ucalloc(&pl->a, pl->nstr, 1);
     rcgc__ptrmap byfile;
-    rcgc__ptrmap_init(&byfile, &libc_alloc);
+    rcgc__ptrmap_init(&byfile, &pl->a);
     int r = is_mod != NULL ? 0 : RCGC_ENOMEM;
     size_t m = 0;
     for (size_t i = 0; i < pl->ntb && r == 0; i++)
@@ -278,8 +266,8 @@ static int plan_modules(struct plan *pl)
         if (rcgc__ptrmap_find(&byfile, s->mods[i].path) == NULL)
             r = rcgc__ptrmap_put(&byfile, s->mods[i].path, i, 0);
     if (r == 0 && m > 0) {
-        pl->mods = malloc(m * sizeof *pl->mods);
-        pl->mod_str = malloc(m * sizeof *pl->mod_str);
+        pl->mods = rcgc__umalloc(&pl->a, m * sizeof *pl->mods);
+        pl->mod_str = rcgc__umalloc(&pl->a, m * sizeof *pl->mod_str);
         if (pl->mods == NULL || pl->mod_str == NULL) r = RCGC_ENOMEM;
     }
     for (size_t j = 0; j < pl->nstr && r == 0 && m > 0; j++)
@@ -287,7 +275,7 @@ static int plan_modules(struct plan *pl)
             pl->mod_str[pl->nmod++] = (uint32_t)j;
     if (pl->nmod > 0) pl->body_size += 4 + (uint64_t)pl->nmod * MOD_SIZE;
     rcgc__ptrmap_fini(&byfile);
-    free(is_mod);
+    rcgc__ufree(&pl->a, is_mod);
     return r;
 }
 
@@ -295,13 +283,14 @@ static int plan_build(struct plan *pl, const rcgc_snapshot *s, char *err,
                       size_t errlen)
 {
     memset(pl, 0, sizeof *pl);
+    pl->a = rcgc_process_allocator_get();
     pl->s = s;
-    rcgc__ptrmap_init(&pl->str_index, &libc_alloc);
+    rcgc__ptrmap_init(&pl->str_index, &pl->a);
     if (s->ntb >= NO_STRING) {
         rcgc__set_err(err, errlen, "too many tracebacks");
         return RCGC_EINVAL;
     }
-    pl->tb_index = calloc(s->ntb ? s->ntb : 1, sizeof *pl->tb_index);
+    pl->tb_index = rcgc__ucalloc(&pl->a, s->ntb, sizeof *pl->tb_index);
     if (pl->tb_index == NULL) {
         rcgc__set_err(err, errlen, "out of memory");
         return RCGC_ENOMEM;
@@ -326,12 +315,12 @@ static int plan_build(struct plan *pl, const rcgc_snapshot *s, char *err,
 
 static void plan_free(struct plan *pl)
 {
-    free(pl->mods);
-    free(pl->mod_str);
+    rcgc__ufree(&pl->a, pl->mods);
+    rcgc__ufree(&pl->a, pl->mod_str);
     rcgc__ptrmap_fini(&pl->str_index);
-    free(pl->tb_index);
-    free(pl->strs);
-    free(pl->tbs);
+    rcgc__ufree(&pl->a, pl->tb_index);
+    rcgc__ufree(&pl->a, pl->strs);
+    rcgc__ufree(&pl->a, pl->tbs);
 }
 
 /* A buffered writer that checksums what it writes; the first write error
@@ -449,11 +438,12 @@ static void write_file(struct writer *w, const struct plan *pl)
 /* Create a fresh temporary file next to path (same file system, so the
  * rename is atomic); its name goes to tmp, its descriptor to fd.  0, or
  * an errno value. */
-static int open_temp(const char *path, char **tmp, int *fd)
+static int open_temp(const rcgc_allocator *a, const char *path, char **tmp,
+                     int *fd)
 {
     static _Atomic unsigned counter; /* names differ; O_EXCL settles races */
     size_t n = strlen(path) + 48;
-    *tmp = malloc(n);
+    *tmp = rcgc__umalloc(a, n);
     if (*tmp == NULL) return ENOMEM;
     int e = EEXIST;
     for (int attempt = 0; attempt < 100 && e == EEXIST; attempt++) {
@@ -468,14 +458,14 @@ static int write_and_rename(const struct plan *pl, const char *path, char *err,
 {
     char *tmp = NULL;
     int fd = -1;
-    int e = open_temp(path, &tmp, &fd);
+    int e = open_temp(&pl->a, path, &tmp, &fd);
     if (e != 0) {
         rcgc__set_err(err, errlen, "cannot create a temporary file for %s: %s", path,
                 strerror(e));
-        free(tmp);
+        rcgc__ufree(&pl->a, tmp);
         return e == ENOMEM ? RCGC_ENOMEM : RCGC_EFAILED;
     }
-    struct writer *w = malloc(sizeof *w);
+    struct writer *w = rcgc__umalloc(&pl->a, sizeof *w);
     e = ENOMEM;
     if (w != NULL) {
         w->fd = fd;
@@ -483,7 +473,7 @@ static int write_and_rename(const struct plan *pl, const char *path, char *err,
         w->n = 0;
         write_file(w, pl);
         e = w->err;
-        free(w);
+        rcgc__ufree(&pl->a, w);
     }
     if (e == 0) e = rcgc__os_fsync(fd);
     int ce = rcgc__os_close(fd);
@@ -493,7 +483,7 @@ static int write_and_rename(const struct plan *pl, const char *path, char *err,
         rcgc__os_unlink(tmp);
         rcgc__set_err(err, errlen, "cannot write %s: %s", path, strerror(e));
     }
-    free(tmp);
+    rcgc__ufree(&pl->a, tmp);
     return e == 0 ? 0 : e == ENOMEM ? RCGC_ENOMEM : RCGC_EFAILED;
 }
 
@@ -516,6 +506,7 @@ int rcgc_snapshot_dump(const rcgc_snapshot *s, const char *path,
 /* Load                                                                      */
 
 struct reader {
+    rcgc_allocator a;        /* the process allocator: the reader's buffers */
     const unsigned char *p;  /* the file's bytes: all of them (memory), or
                                 the first `loaded` (a file being read) */
     size_t pos;              /* next byte to read */
@@ -568,7 +559,7 @@ static int ensure(struct reader *r, size_t n)
     if (to > r->cap) {
         size_t cap = r->cap ? r->cap : LOAD_MIN;
         while (cap < to) cap = cap > r->size / 2 ? r->size : cap * 2;
-        unsigned char *np = realloc((void *)r->p, cap);
+        unsigned char *np = rcgc__urealloc(&r->a, (void *)r->p, cap);
         if (np == NULL) return nomem(r, r->pos);
         r->p = np;
         r->cap = cap;
@@ -714,7 +705,7 @@ static int read_strings(struct reader *r, rcgc_snapshot *s, const char ***strs,
     *nstr = rd_u32(r);
     if (*nstr == NO_STRING) return bad(r, at, "string count %u is reserved", *nstr);
     if (!check_count(r, at, *nstr, 4, "strings")) return 0;
-    *strs = malloc((*nstr ? *nstr : 1) * sizeof **strs);
+    *strs = rcgc__umalloc(&r->a, (size_t)*nstr * sizeof **strs);
     if (*strs == NULL) return nomem(r, at);
     for (uint32_t i = 0; i < *nstr; i++) {
         at = r->pos;
@@ -781,8 +772,8 @@ static int read_traceback(struct reader *r, rcgc_snapshot *s,
                    "(%u..%d)", i, total, nframe, INT_MAX);
     if (!check_count(r, at, nframe, FRAME_SIZE, "frames")) return 0;
     if (nframe > *cap) {
-        free(*buf);
-        *buf = malloc(nframe * sizeof **buf);
+        rcgc__ufree(&r->a, *buf);
+        *buf = rcgc__umalloc(&r->a, nframe * sizeof **buf);
         if (*buf == NULL) {
             *cap = 0;
             return nomem(r, at);
@@ -808,7 +799,7 @@ static int read_tracebacks(struct reader *r, rcgc_snapshot *s,
     int ok = 1;
     for (uint32_t i = 0; i < ntb && ok; i++)
         ok = read_traceback(r, s, strs, nstr, i, &buf, &cap);
-    free(buf);
+    rcgc__ufree(&r->a, buf);
     return ok;
 }
 
@@ -855,7 +846,7 @@ static int read_traces(struct reader *r, rcgc_snapshot *s, int est)
     if (!check_count(r, at, n, rec, "traces")) return 0;
     /* One allocation of the exact size instead of repeated doubling. */
     if (n > 0) {
-        rcgc_trace *t = malloc((size_t)n * sizeof *t);
+        rcgc_trace *t = rcgc__umalloc(&s->a, (size_t)n * sizeof *t);
         if (t == NULL) return nomem(r, at);
         s->traces = t;
         s->trace_cap = (size_t)n;
@@ -900,7 +891,7 @@ static int read_body(struct reader *r, rcgc_snapshot *s, uint32_t flags)
              read_tracebacks(r, s, strs, nstr) &&
              read_traces(r, s, (flags & FLAG_ESTIMATES) != 0) &&
              ((flags & FLAG_MODULES) == 0 || read_modules(r, s, strs, nstr));
-    free(strs);
+    rcgc__ufree(&r->a, strs);
     if (ok && r->pos != r->end)
         ok = bad(r, r->pos, "%zu unexpected bytes at the end of the body",
                  left(r));
@@ -946,7 +937,8 @@ static rcgc_snapshot *read_snapshot(struct reader *r, size_t size)
 int rcgc_snapshot_read_bytes(const void *data, size_t size,
                              rcgc_snapshot **out, char *err, size_t errlen)
 {
-    struct reader r = {data, 0, size, err, errlen, 0, -1, size, size, size};
+    struct reader r = {rcgc_process_allocator_get(), data, 0, size, err, errlen,
+                       0, -1, size, size, size};
     rcgc__set_err(err, errlen, "%s", "");
     if (out == NULL) {
         rcgc__set_err(err, errlen, "no out pointer");
@@ -976,7 +968,8 @@ rcgc_snapshot *rcgc_snapshot_load_bytes(const void *data,
 static int read_fd(int fd, size_t size, rcgc_snapshot **out, char *err,
                    size_t errlen)
 {
-    struct reader r = {NULL, 0, 0, err, errlen, 0, fd, 0, 0, size};
+    struct reader r = {rcgc_process_allocator_get(), NULL, 0, 0, err, errlen,
+                       0, fd, 0, 0, size};
     unsigned char h[HEADER_SIZE];
     size_t hn = size < HEADER_SIZE ? size : HEADER_SIZE;
     int e = rcgc__os_pread_all(fd, h, hn, 0);
@@ -988,7 +981,7 @@ static int read_fd(int fd, size_t size, rcgc_snapshot **out, char *err,
     } else if (header_fields(&r, h, size, &flags, &end) && ensure(&r, hn)) {
         *out = read_snapshot(&r, size);
     }
-    free((void *)r.p);
+    rcgc__ufree(&r.a, (void *)r.p);
     return *out != NULL ? 0 : r.code;
 }
 
