@@ -18,12 +18,29 @@
  *                                      saying where to split it in two
  *   3        half-close (shutdown SHUT_WR)
  *   4        close
- *   5        poll the server           a byte: how many polls (1..4)
- *   6        read what came            -
- *   7        expire every deadline of the server (client reads and
- *            writes, the trace window, accept back-off), then poll
- * with client c = (op >> 3) % 6; the server takes 4 clients at once, so
- * the fifth and sixth are refused while four are in.  Deadlines are
+ *   5        poll the server           a byte: how many polls (1..4);
+ *                                      c == 5: one poll with the server's
+ *                                      (byte % 16 + 1)-th allocation failing
+ *   6        read what came            -; c == 5: one poll with every
+ *                                      descriptor taken (accept fails with
+ *                                      EMFILE and pauses)
+ *   7        c < 5: expire every deadline of the server (client reads
+ *            and writes, the trace window, accept back-off), then poll;
+ *            c == 5: restart the server (every client hangs up first)
+ *                                      a byte choosing the configuration:
+ *                                      bit 0 a token file instead of a
+ *                                      static token, bits 1-2 allowed uids
+ *                                      (default, others only, a list with
+ *                                      ours), bits 3-4 max_clients 1..4,
+ *                                      bit 5 max_response 4096
+ * with client c = (op >> 3) % 6; the server takes 4 clients at once by
+ * default, so the fifth and sixth are refused while four are in.  A
+ * template's token is the server's current one (a generated token when it
+ * writes a token file).  The "echo" command polls the server from inside
+ * (which must be refused) and, with the argument "stop", stops it from
+ * inside a poll (deferred to the poll's end; the script restarts it).  An
+ * input that changed the configuration ends with a restart to the default
+ * one, so every input starts from the same server.  Deadlines are
  * expired by rewriting them (white-box), so no input sleeps.  The
  * server-side send buffer of every new client is shrunk to the minimum, so
  * answers of a few KiB block and drain over several polls.
@@ -43,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -60,6 +78,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 #define NCLIENTS 6
 #define MAX_CLIENTS 4
 #define RECV_MAX (256 * 1024)
+#define FD_LIMIT 256 /* the process's descriptor limit while fuzzing */
 
 static rcgc_runtime *rt;
 static rcgc_serve *srv;
@@ -87,15 +106,22 @@ static void node_clear(rcgc_runtime *r, rcgc_object *self)
     RCGC_CLEAR(r, ((node *)self)->ref[1]);
 }
 
-#define NTYPES 120
+#define NTYPES 400
 static rcgc_type types[NTYPES];
 static char type_names[NTYPES][48];
+
+static int stopped_inside; /* the echo command stopped the server */
 
 static int command(void *ctx, const char *cmd, const char *arg, char *msg,
                    size_t msglen)
 {
     (void)ctx;
     if (strcmp(cmd, "echo") != 0) return -1;
+    if (rcgc_serve_poll(srv, 0) != RCGC_EINVAL) abort(); /* no re-entry */
+    if (strcmp(arg, "stop") == 0) {
+        rcgc_serve_stop(srv); /* deferred to the end of the poll */
+        stopped_inside = 1;
+    }
     snprintf(msg, msglen, "%s", arg);
     return 0;
 }
@@ -118,6 +144,8 @@ static const char *const templates[] = {
     "not json at all\n",
     "{\"cmd\":\"snapshot\",\"path\":\"x.snap\",\"token\":\"" TOKEN "\"}\n",
     "\n",
+    "{\"cmd\":\"counts\",\"top\":0,\"token\":\"" TOKEN "\"}\n",
+    "{\"cmd\":\"echo\",\"arg\":\"stop\",\"token\":\"" TOKEN "\"}\n",
 };
 #define NTEMPLATES (sizeof templates / sizeof templates[0])
 
@@ -216,6 +244,45 @@ static void client_send(struct client *c, const uint8_t *p, size_t n)
 
 /* ---- the server side ---- */
 
+static char token_path[128];
+static unsigned cur_variant;
+
+/* Start the server with configuration variant v (0: the default). */
+static void server_start(unsigned v)
+{
+    static const uint32_t *no_uids;
+    uint32_t others[1] = {(uint32_t)geteuid() + 1};
+    uint32_t mine[3] = {12345, (uint32_t)geteuid(), 7};
+    rcgc_serve_config cfg;
+    rcgc_serve_config_init(&cfg);
+    cfg.socket_path = sock_path;
+    cfg.token = (v & 1) ? NULL : TOKEN;
+    cfg.token_file = (v & 1) ? token_path : NULL;
+    switch ((v >> 1) & 3) {
+    case 1:
+        cfg.allowed_uids = others;
+        cfg.nallowed_uids = 1;
+        break;
+    case 2:
+        cfg.allowed_uids = mine;
+        cfg.nallowed_uids = 3;
+        break;
+    case 3:
+        cfg.allowed_uids = no_uids; /* NULL: only ours */
+        break;
+    }
+    cfg.max_clients = v == 0 ? MAX_CLIENTS : 1 + (int)((v >> 3) & 3);
+    cfg.max_response = (v & 32) ? 4096 : 65536;
+    cfg.command = command;
+    char err[256];
+    if (rcgc_serve_start(rt, &cfg, &srv, err, sizeof err) != 0) {
+        fprintf(stderr, "fuzz_serve_clients: %s\n", err);
+        abort();
+    }
+    if (rcgc_serve_fd(srv) < 0 || strlen(rcgc_serve_token(srv)) < 8) abort();
+    cur_variant = v;
+}
+
 /* New clients' answers block after a few KiB (white-box: the server's
  * descriptors are in its client slots). */
 static void shrink_send_buffers(void)
@@ -239,8 +306,25 @@ static void server_poll(int n)
     for (int i = 0; i < n; i++) {
         int r = rcgc_serve_poll(srv, 0);
         if (r < 0) fail("rcgc_serve_poll failed", NULL);
+        if (stopped_inside) { /* stopped from inside that poll: srv is gone */
+            stopped_inside = 0;
+            srv = NULL;
+            server_start(cur_variant);
+            continue;
+        }
         shrink_send_buffers();
     }
+}
+
+static void clients_hang_up(void);
+
+/* Every client hangs up, then the server restarts with variant v. */
+static void server_restart(unsigned v)
+{
+    clients_hang_up();
+    rcgc_serve_stop(srv);
+    srv = NULL;
+    server_start(v);
 }
 
 static void expire_deadlines(void)
@@ -255,6 +339,51 @@ static void expire_deadlines(void)
     }
     if (srv->tw.active) srv->tw.deadline = now;
     if (srv->accept_paused) srv->accept_resume = now;
+}
+
+/* The end of a script or a restart: each client hangs up after reading
+ * what is there; the server must let every one go. */
+static void clients_hang_up(void)
+{
+    for (int k = 0; k < NCLIENTS; k++) {
+        (void)client_read(&clients[k]);
+        client_close(&clients[k]);
+    }
+    for (int round = 0;
+         round < 64 && (srv->nclients > 0 || srv->tw.active || srv->accept_paused);
+         round++) {
+        expire_deadlines();
+        server_poll(1);
+    }
+    if (srv->nclients != 0) fail("clients left after every peer hung up", NULL);
+    if (srv->tw.active) fail("a trace window left open", NULL);
+    if (srv->accept_paused) fail("accepting still paused after its back-off", NULL);
+}
+
+/* A template with the server's current token in place of TOKEN. */
+static void template_text(const char *t, char *out, size_t size)
+{
+    const char *tok = rcgc_serve_token(srv);
+    const char *at = strstr(t, TOKEN);
+    if (at == NULL)
+        snprintf(out, size, "%s", t);
+    else
+        snprintf(out, size, "%.*s%s%s", (int)(at - t), t, tok, at + strlen(TOKEN));
+}
+
+/* One poll while every descriptor is taken (the process's limit is low:
+ * see LLVMFuzzerInitialize), so an accept fails with EMFILE. */
+static void poll_without_descriptors(void)
+{
+    static int fds[FD_LIMIT];
+    int n = 0;
+    while (n < FD_LIMIT) {
+        int fd = dup(0);
+        if (fd < 0) break;
+        fds[n++] = fd;
+    }
+    server_poll(1);
+    while (n > 0) close(fds[--n]);
 }
 
 static long live_blocks(void)
@@ -286,7 +415,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         case 2: {
-            const char *t = templates[(i < size ? data[i++] : 0) % NTEMPLATES];
+            char t[512];
+            template_text(templates[(i < size ? data[i++] : 0) % NTEMPLATES], t,
+                          sizeof t);
             size_t len = strlen(t);
             size_t cut = (i < size ? data[i++] : 0) % (len + 1);
             client_send(c, (const uint8_t *)t, cut);
@@ -303,29 +434,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 4:
             client_close(c);
             break;
-        case 5:
-            server_poll(1 + (i < size ? data[i++] : 0) % 4);
+        case 5: {
+            unsigned k = i < size ? data[i++] : 0;
+            if (c == &clients[5]) {
+                rcgc_memfault_fail_at(counter, (long)(k % 16) + 1);
+                server_poll(1);
+                rcgc_memfault_fail_at(counter, 0);
+            } else {
+                server_poll(1 + (int)(k % 4));
+            }
             break;
+        }
         case 6:
-            if (client_read(c)) client_close(c);
+            if (c == &clients[5])
+                poll_without_descriptors();
+            else if (client_read(c))
+                client_close(c);
             break;
         case 7:
+            if (c == &clients[5]) {
+                server_restart(i < size ? data[i++] : 0);
+                break;
+            }
             expire_deadlines();
             server_poll(1);
             break;
         }
     }
-    /* The end: each client hangs up after reading what is there; the
-     * server must let every one go. */
-    for (int k = 0; k < NCLIENTS; k++) {
-        (void)client_read(&clients[k]);
-        client_close(&clients[k]);
-    }
-    for (int round = 0; round < 64 && (srv->nclients > 0 || srv->tw.active); round++) {
-        expire_deadlines();
-        server_poll(1);
-    }
-    if (srv->nclients != 0) fail("clients left after every peer hung up", NULL);
+    clients_hang_up();
+    if (cur_variant != 0) server_restart(0);
+    rcgc_serve_stats st;
+    rcgc_serve_get_stats(srv, &st);
+    if (st.clients != 0 || st.tracing) fail("clients or a window in the stats", NULL);
     if (srv->tw.active) fail("a trace window left open", NULL);
     if (rcgc_trace_is_tracing(rt)) fail("the tracer left running", NULL);
     if (srv->in_poll || srv->accept_paused) fail("server state left behind", NULL);
@@ -373,7 +513,7 @@ static void seeds(const char *dir)
                             C(0, 5), 2, C(1, 6), C(0, 6)};
     seed(dir, "many", many, sizeof many);
     /* a big answer that blocks, read slowly, then the write deadline */
-    const uint8_t big[] = {C(1, 0), C(1, 5), 0, C(1, 2), 2, 0, C(1, 5), 3, C(1, 6),
+    const uint8_t big[] = {C(1, 0), C(1, 5), 0, C(1, 2), 15, 0, C(1, 5), 3, C(1, 6),
                            C(1, 5), 3, C(1, 6), C(1, 7), C(1, 6)};
     seed(dir, "big", big, sizeof big);
     /* a trace window ended by its deadline, another cancelled by a hang-up */
@@ -413,6 +553,29 @@ static void seeds(const char *dir)
     const uint8_t trunc[] = {C(3, 0), C(3, 1), 4, '{', '"', 'c', 'm', C(3, 3),
                              C(3, 5), 2, C(3, 6)};
     seed(dir, "truncated", trunc, sizeof trunc);
+    /* each configuration: restart, two clients, a request each, read */
+    static const uint8_t variants[] = {1, 2, 4, 6, 8, 24, 32, 33, 3};
+    for (size_t v = 0; v < sizeof variants; v++) {
+        const uint8_t r[] = {C(5, 7), variants[v], C(0, 0), C(1, 0), C(0, 5), 1,
+                             C(0, 2), 0, 3, C(1, 2), 15, 9, C(0, 5), 2, C(0, 6),
+                             C(1, 6), C(1, 5), 2, C(1, 6)};
+        char name[32];
+        snprintf(name, sizeof name, "restart-%u", variants[v]);
+        seed(dir, name, r, sizeof r);
+    }
+    /* stopped from inside a poll by a command, restarted, used again */
+    const uint8_t stop[] = {C(0, 0), C(1, 0), C(0, 5), 1, C(0, 2), 16, 0, C(0, 5), 2,
+                            C(1, 2), 0, 0, C(1, 5), 2, C(1, 6), C(0, 6)};
+    seed(dir, "stop-inside", stop, sizeof stop);
+    /* allocations failing in the server; accepting without descriptors */
+    const uint8_t oom[] = {C(0, 0), C(5, 5), 0, C(0, 2), 15, 3, C(5, 5), 1, C(5, 5), 2,
+                           C(5, 5), 4, C(0, 6), C(1, 0), C(1, 2), 5, 0, C(5, 5), 1,
+                           C(5, 5), 0, C(1, 6), C(0, 6)};
+    seed(dir, "server-oom", oom, sizeof oom);
+    const uint8_t emfile[] = {C(0, 0), C(1, 0), C(5, 6), C(0, 5), 1, C(0, 7),
+                              C(2, 0), C(2, 5), 1, C(0, 7), C(2, 2), 0, 0, C(2, 5), 1,
+                              C(2, 6)};
+    seed(dir, "emfile", emfile, sizeof emfile);
 }
 
 /* The server lives as long as the process; at its end, stop it (which
@@ -421,6 +584,7 @@ static void at_exit(void)
 {
     for (int k = 0; k < NCLIENTS; k++) client_close(&clients[k]);
     rcgc_serve_stop(srv);
+    unlink(token_path);
     rmdir(sock_dir);
 }
 
@@ -428,6 +592,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur > FD_LIMIT) {
+        lim.rlim_cur = FD_LIMIT;
+        (void)setrlimit(RLIMIT_NOFILE, &lim);
+    }
     rcgc_allocator libc = rcgc_libc_allocator();
     counter = rcgc_memfault_new(&libc, NULL);
     if (counter == NULL) abort();
@@ -455,18 +624,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(sock_dir, sizeof sock_dir, "/tmp/rcgc-fuzz-clients-%ld", (long)getpid());
     if (mkdir(sock_dir, 0700) != 0 && errno != EEXIST) abort();
     snprintf(sock_path, sizeof sock_path, "%s/s", sock_dir);
-    rcgc_serve_config cfg;
-    rcgc_serve_config_init(&cfg);
-    cfg.socket_path = sock_path;
-    cfg.token = TOKEN;
-    cfg.max_clients = MAX_CLIENTS;
-    cfg.max_response = 65536;
-    cfg.command = command;
-    char err[256];
-    if (rcgc_serve_start(rt, &cfg, &srv, err, sizeof err) != 0) {
-        fprintf(stderr, "fuzz_serve_clients: %s\n", err);
-        abort();
-    }
+    snprintf(token_path, sizeof token_path, "%s/token", sock_dir);
+    server_start(0);
     for (int k = 0; k < NCLIENTS; k++) clients[k].fd = -1;
     atexit(at_exit);
     const char *dir = getenv("RCGC_FUZZ_SEEDS");
