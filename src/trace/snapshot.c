@@ -13,7 +13,8 @@
  *               a chunked arena (pointers stay valid while the snapshot
  *               lives); tbs[] lists them by index;
  *   traces      one array, pointing to their tracebacks.
- * Statistics, filters and files live in snapshot_stats.c / snapshot_file.c.
+ * Statistics and filters live in snapshot_stats.c, files in
+ * snapshot_write.c / snapshot_read.c (format: snapshot_file.h).
  */
 #include <string.h>
 

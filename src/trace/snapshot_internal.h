@@ -1,6 +1,7 @@
 /*
  * snapshot_internal.h - the snapshot object, shared by snapshot.c (the
- * object and its builders), snapshot_stats.c and snapshot_file.c.
+ * object and its builders), snapshot_stats.c, snapshot_write.c and
+ * snapshot_read.c.
  */
 #ifndef RCGC_SNAPSHOT_INTERNAL_H
 #define RCGC_SNAPSHOT_INTERNAL_H
