@@ -26,7 +26,9 @@
  *                                      EMFILE and pauses)
  *   7        c < 5: expire every deadline of the server (client reads
  *            and writes, the trace window, accept back-off), then poll;
- *            c == 5: restart the server (every client hangs up first)
+ *            c == 5: restart the server (every client hangs up first;
+ *            at most 8 restarts per input, in a directory on tmpfs when
+ *            /dev/shm is one, so the token file's fsync is cheap)
  *                                      a byte choosing the configuration:
  *                                      bit 0 a token file instead of a
  *                                      static token, bits 1-2 allowed uids
@@ -79,6 +81,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 #define MAX_CLIENTS 4
 #define RECV_MAX (256 * 1024)
 #define FD_LIMIT 256 /* the process's descriptor limit while fuzzing */
+#define MAX_RESTARTS 8 /* per input (a restart costs a token file's fsync) */
 
 static rcgc_runtime *rt;
 static rcgc_serve *srv;
@@ -399,6 +402,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* each input starts with no lockout: a script of wrong tokens must not
      * lock out the next ones (it is the same uid) */
     memset(srv->fails, 0, sizeof srv->fails);
+    int restarts = 0;
     size_t i = 0;
     while (i < size) {
         uint8_t op = data[i++];
@@ -453,7 +457,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case 7:
             if (c == &clients[5]) {
-                server_restart(i < size ? data[i++] : 0);
+                unsigned v = i < size ? data[i++] : 0;
+                if (restarts++ < MAX_RESTARTS) server_restart(v);
                 break;
             }
             expire_deadlines();
@@ -621,7 +626,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     (void)prev; /* the runtime lives as long as the process */
 
-    snprintf(sock_dir, sizeof sock_dir, "/tmp/rcgc-fuzz-clients-%ld", (long)getpid());
+    /* tmpfs when there is one: a restart with a token file fsyncs it */
+    struct stat shm;
+    const char *base = stat("/dev/shm", &shm) == 0 && S_ISDIR(shm.st_mode) ? "/dev/shm" : "/tmp";
+    snprintf(sock_dir, sizeof sock_dir, "%s/rcgc-fuzz-clients-%ld", base, (long)getpid());
     if (mkdir(sock_dir, 0700) != 0 && errno != EEXIST) abort();
     snprintf(sock_path, sizeof sock_path, "%s/s", sock_dir);
     snprintf(token_path, sizeof token_path, "%s/token", sock_dir);
