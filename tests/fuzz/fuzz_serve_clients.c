@@ -312,6 +312,9 @@ static void server_poll(int n)
         if (stopped_inside) { /* stopped from inside that poll: srv is gone */
             stopped_inside = 0;
             srv = NULL;
+            /* the restart is the script's, not the server's: no injected
+             * allocation failure (op 5 of client 5 may have armed one) */
+            rcgc_memfault_fail_at(counter, 0);
             server_start(cur_variant);
             continue;
         }
