@@ -8,9 +8,13 @@
 #   make test-sanitize   the suite under AddressSanitizer + UBSan
 #   make test-tsan       the threads test under ThreadSanitizer
 #   make test-valgrind   the suite under valgrind memcheck
-#   make fuzz            fuzz the scenario runner, the snapshot loader and
-#                        the diagnostics endpoint's requests
-#                        (FUZZ_TIME=seconds each; clang)
+#   make fuzz            fuzz the scenario runner, the snapshot loader, the
+#                        diagnostics endpoint's requests and its clients
+#                        over the socket (FUZZ_TIME=seconds each, 60; clang)
+#   make fuzz-long       the same for FUZZ_LONG_TIME seconds each (3600),
+#                        corpora kept in build/fuzz/corpus-*; prints each
+#                        target's executions, coverage (cov:, ft:), corpus
+#                        size and findings (files in build/fuzz/)
 #   make difftest N=100000   N random v2 scenarios on rcgc and on CPython
 #                            (difftest-v1: version-1 scenarios)
 #   make bench           rcgc against glibc, mimalloc, jemalloc, Boehm GC and
@@ -104,29 +108,31 @@ bench-diag:
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target diag_bench
 	python3 bench/diag_bench.py --bin $(BUILD)/bin/diag_bench --json $(BUILD)/bench/diag.json $(BENCH_ARGS)
 
-# Fuzz with libFuzzer (clang) for FUZZ_TIME seconds per target: the
-# scenario parser and runner, then the snapshot loader (with everything it
-# feeds).  Corpora grow in build/fuzz/corpus and build/fuzz/corpus-snapshot
-# (seeds: the scenario cases, and snapshot files fuzz_snapshot writes at
-# start-up); findings (crash-*, leak-*, timeout-*; snapshot-* for the
-# loader) land in build/fuzz/.
+# Fuzz with libFuzzer (clang) for FUZZ_TIME seconds per target, one after
+# the other (tests/fuzz/fuzz_all.sh): the scenario parser and runner, the
+# snapshot loader (with everything it feeds), the endpoint's request path,
+# and the endpoint's sockets and client state machine (scripts of several
+# clients).  Each target NAME grows build/fuzz/corpus-NAME from
+# build/fuzz/seeds-NAME (the scenario cases; the others write theirs at
+# start-up), logs to build/fuzz/NAME.log and leaves findings as
+# build/fuzz/NAME-crash-* (-leak-, -timeout-, -oom-); a summary table ends
+# the run, and its status is 1 when something was found.  fuzz-long: the
+# same for FUZZ_LONG_TIME seconds per target (an hour: four hours in all on
+# one core), for the CPU-hour runs; FUZZ_TARGETS="serve_clients" runs some.
 FUZZ_TIME ?= 60
-fuzz:
+FUZZ_LONG_TIME ?= 3600
+FUZZ_TARGETS ?= scenario snapshot serve serve_clients
+.PHONY: fuzz-build fuzz-long
+fuzz-build:
 	@command -v clang >/dev/null || { echo "make fuzz needs clang and libclang-rt-14-dev (Debian packages)"; exit 1; }
 	@CC=clang $(call configure,$(BUILD)/fuzz,-DCMAKE_BUILD_TYPE=Debug -DRCGC_DEBUG=3 -DRCGC_SANITIZE=address$(,)undefined -DRCGC_FUZZ=ON -DRCGC_BUILD_TESTS=OFF -DRCGC_BUILD_EXAMPLES=OFF -DRCGC_BUILD_BENCH=OFF)
-	$(CMAKE) --build $(BUILD)/fuzz -j$(JOBS) --target fuzz_scenario fuzz_snapshot fuzz_serve
-	mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/seeds $(BUILD)/fuzz/corpus-snapshot $(BUILD)/fuzz/seeds-snapshot
-	cp tests/diff/cases/*.scn tests/fuzz/seeds/*.scn $(BUILD)/fuzz/seeds/
-	cd $(BUILD)/fuzz && ./bin/fuzz_scenario -max_total_time=$(FUZZ_TIME) -timeout=10 \
-	  -rss_limit_mb=2048 -dict=$(CURDIR)/tests/fuzz/scenario.dict -artifact_prefix=./ \
-	  -print_final_stats=1 corpus seeds
-	cd $(BUILD)/fuzz && RCGC_FUZZ_SEEDS=seeds-snapshot ./bin/fuzz_snapshot \
-	  -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
-	  -artifact_prefix=./snapshot- -print_final_stats=1 corpus-snapshot seeds-snapshot
-	mkdir -p $(BUILD)/fuzz/corpus-serve $(BUILD)/fuzz/seeds-serve
-	cd $(BUILD)/fuzz && RCGC_FUZZ_SEEDS=seeds-serve ./bin/fuzz_serve \
-	  -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
-	  -artifact_prefix=./serve- -print_final_stats=1 corpus-serve seeds-serve
+	$(CMAKE) --build $(BUILD)/fuzz -j$(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+
+fuzz: fuzz-build
+	tests/fuzz/fuzz_all.sh $(BUILD)/fuzz $(FUZZ_TIME) $(CURDIR) $(FUZZ_TARGETS)
+
+fuzz-long: fuzz-build
+	tests/fuzz/fuzz_all.sh $(BUILD)/fuzz $(FUZZ_LONG_TIME) $(CURDIR) $(FUZZ_TARGETS)
 
 # A long differential campaign: N random version-2 scenarios (gen.py --v2,
 # seeds 1..N) on the C runner and on CPython's oracle in batch mode; differing

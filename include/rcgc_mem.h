@@ -44,6 +44,20 @@ typedef struct rcgc_arena_allocator {
  * byte (CPython's _PyMem_RawMalloc).  ctx is unused. */
 RCGC_API rcgc_allocator rcgc_libc_allocator(void);
 
+/* The process allocator: memory that belongs to no runtime - snapshots
+ * (taken, read or filtered), statistics arrays and the snapshot files'
+ * working buffers (rcgc_trace.h) - the process-wide counterpart of a heap's
+ * raw domain (CPython's PyMem_SetAllocator(PYMEM_DOMAIN_RAW, ...)).  The
+ * C library until set.  rcgc_process_allocator_set copies *a (all four
+ * hooks set; NULL: back to the C library) and returns 0, or RCGC_EINVAL for
+ * an incomplete allocator (nothing changes).  Each snapshot and statistics
+ * array remembers the allocator it came from and is freed through it, so
+ * the allocator may change while they live, but it must outlive them.  Not
+ * synchronised: set it while no other thread takes, reads, filters or
+ * groups snapshots.  _get returns the current hooks (a copy). */
+RCGC_API int rcgc_process_allocator_set(const rcgc_allocator *a);
+RCGC_API rcgc_allocator rcgc_process_allocator_get(void);
+
 /* Anonymous mmap, 1 MiB-aligned when the size is 1 MiB; decommit is
  * madvise(MADV_DONTNEED). */
 RCGC_API rcgc_arena_allocator rcgc_mmap_arena_allocator(void);

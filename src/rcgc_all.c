@@ -43,7 +43,8 @@
 #include "trace/tracer_check.c"
 #include "trace/snapshot.c"
 #include "trace/snapshot_stats.c"
-#include "trace/snapshot_file.c"
+#include "trace/snapshot_write.c"
+#include "trace/snapshot_read.c"
 #include "trace/symbolize.c"
 
 /* diag */

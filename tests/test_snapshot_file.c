@@ -1,6 +1,6 @@
 /*
  * test_snapshot_file.c - the snapshot layer, part 2
- * (src/trace/snapshot_file.c): dump and load round trips; every error the
+ * (src/trace/snapshot_write.c, snapshot_read.c): dump and load round trips; every error the
  * loader reports (truncation at every byte, each field corrupted, bad
  * checksum, hostile counts, unknown version); a snapshot of the real tracer;
  * large snapshots.  Part 1 (statistics, compare, filters, text) is

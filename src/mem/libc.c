@@ -3,6 +3,9 @@
  * default and the base every other part of the allocator layer falls back
  * on (pymalloc's large blocks, the debug layer's and the fault injector's
  * tables).  The bottom of src/mem/: it uses nothing else of the library.
+ * Also the process allocator: the one allocator of memory that belongs to
+ * no runtime (snapshots, their statistics, the snapshot files' buffers),
+ * the C library unless the program installs another.
  */
 #include <stdlib.h>
 
@@ -37,4 +40,25 @@ rcgc_allocator rcgc_libc_allocator(void)
 {
     rcgc_allocator a = {NULL, libc_malloc, libc_calloc, libc_realloc, libc_free};
     return a;
+}
+
+/* ---- the process allocator ---- */
+
+static rcgc_allocator process_allocator = {NULL, libc_malloc, libc_calloc,
+                                           libc_realloc, libc_free};
+
+int rcgc_process_allocator_set(const rcgc_allocator *a)
+{
+    if (a == NULL) {
+        process_allocator = rcgc_libc_allocator();
+        return 0;
+    }
+    if (rcgc__allocator_complete(a) != 1) return RCGC_EINVAL;
+    process_allocator = *a;
+    return 0;
+}
+
+rcgc_allocator rcgc_process_allocator_get(void)
+{
+    return process_allocator;
 }

@@ -2,7 +2,9 @@
  * snapshot.c - the snapshot object: an immutable copy of traces, owning all
  * its data (tracebacks, frames, strings), independent of any runtime (a
  * loaded snapshot has none; a taken one may outlive its runtime).  Memory
- * comes from the C library's malloc for that reason.
+ * comes from the process allocator for that reason (rcgc_mem.h; the C
+ * library unless the program installs another), the one the snapshot was
+ * made with (s->a).
  *
  * Layout (docs/tracer.md):
  *   strings     interned: equal strings of one snapshot are one pointer, so
@@ -11,9 +13,9 @@
  *               a chunked arena (pointers stay valid while the snapshot
  *               lives); tbs[] lists them by index;
  *   traces      one array, pointing to their tracebacks.
- * Statistics, filters and files live in snapshot_stats.c / snapshot_file.c.
+ * Statistics and filters live in snapshot_stats.c, files in
+ * snapshot_write.c / snapshot_read.c (format: snapshot_file.h).
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/internal.h"
@@ -36,7 +38,7 @@ void *rcgc__snap_arena_alloc(rcgc_snapshot *s, size_t size)
     struct chunk *c = s->chunks;
     if (c == NULL || c->size - c->used < size) {
         size_t cap = size > CHUNK_SIZE / 4 ? size : CHUNK_SIZE;
-        c = malloc(sizeof *c + cap);
+        c = rcgc__umalloc(&s->a, sizeof *c + cap);
         if (c == NULL) return NULL;
         c->size = cap;
         c->used = 0;
@@ -77,7 +79,7 @@ static uint64_t str_hash(const rcgc_snapshot *s, const char *str, size_t len)
 static int strings_grow(rcgc_snapshot *s)
 {
     size_t cap = s->str_cap ? s->str_cap * 2 : 256;
-    const char **t = calloc(cap, sizeof *t);
+    const char **t = rcgc__ucalloc(&s->a, cap, sizeof *t);
     if (t == NULL) return RCGC_ENOMEM;
     for (size_t i = 0; i < s->str_cap; i++) {
         const char *str = s->strs[i];
@@ -86,7 +88,7 @@ static int strings_grow(rcgc_snapshot *s)
         while (t[j] != NULL) j = (j + 1) & (cap - 1);
         t[j] = str;
     }
-    free(s->strs);
+    rcgc__ufree(&s->a, s->strs);
     s->strs = t;
     s->str_cap = cap;
     return 0;
@@ -117,8 +119,10 @@ const char *rcgc__snap_intern(rcgc_snapshot *s, const char *str)
 
 rcgc_snapshot *rcgc__snapshot_new(int traceback_limit, size_t sample_bytes)
 {
-    rcgc_snapshot *s = calloc(1, sizeof *s);
+    rcgc_allocator a = rcgc_process_allocator_get();
+    rcgc_snapshot *s = rcgc__ucalloc(&a, 1, sizeof *s);
     if (s == NULL) return NULL;
+    s->a = a;
     s->limit = traceback_limit;
     s->sample_bytes = sample_bytes;
     if (rcgc__os_random(&s->str_seed, sizeof s->str_seed) != 0)
@@ -126,13 +130,14 @@ rcgc_snapshot *rcgc__snapshot_new(int traceback_limit, size_t sample_bytes)
     return s;
 }
 
-static int snap_grow(void **arr, size_t *cap, size_t need, size_t elsize)
+static int snap_grow(const rcgc_allocator *a, void **arr, size_t *cap,
+                     size_t need, size_t elsize)
 {
     if (need <= *cap) return 0;
     size_t n = *cap ? *cap : 64;
     while (n < need) n *= 2;
     if (n > SIZE_MAX / elsize) return RCGC_ENOMEM;
-    void *p = realloc(*arr, n * elsize);
+    void *p = rcgc__urealloc(a, *arr, n * elsize);
     if (p == NULL) return RCGC_ENOMEM;
     *arr = p;
     *cap = n;
@@ -143,7 +148,7 @@ long rcgc__snapshot_add_traceback(rcgc_snapshot *s, const rcgc_frame *frames,
                                   int nframe, int total_nframe)
 {
     if (nframe < 0 || (size_t)s->ntb >= (size_t)LONG_MAX) return -1;
-    if (snap_grow((void **)&s->tbs, &s->tb_cap, s->ntb + 1,
+    if (snap_grow(&s->a, (void **)&s->tbs, &s->tb_cap, s->ntb + 1,
                   sizeof *s->tbs) != 0)
         return -1;
     struct rcgc__snap_tbhead *head = rcgc__snap_arena_alloc(
@@ -174,7 +179,7 @@ int rcgc__snapshot_add_trace(rcgc_snapshot *s, unsigned domain, size_t size,
                              long tb, double est_size, double est_count)
 {
     if (tb < 0 || (size_t)tb >= s->ntb) return RCGC_EINVAL;
-    if (snap_grow((void **)&s->traces, &s->trace_cap, s->ntrace + 1,
+    if (snap_grow(&s->a, (void **)&s->traces, &s->trace_cap, s->ntrace + 1,
              sizeof *s->traces) != 0)
         return RCGC_ENOMEM;
     rcgc_trace *t = &s->traces[s->ntrace++];
@@ -191,14 +196,15 @@ int rcgc__snapshot_add_trace(rcgc_snapshot *s, unsigned domain, size_t size,
 void rcgc_snapshot_free(rcgc_snapshot *s)
 {
     if (s == NULL) return;
+    rcgc_allocator a = s->a;
     for (struct chunk *c = s->chunks, *next; c != NULL; c = next) {
         next = c->next;
-        free(c);
+        rcgc__ufree(&a, c);
     }
-    free(s->strs);
-    free(s->tbs);
-    free(s->traces);
-    free(s);
+    rcgc__ufree(&a, s->strs);
+    rcgc__ufree(&a, s->tbs);
+    rcgc__ufree(&a, s->traces);
+    rcgc__ufree(&a, s);
 }
 
 rcgc_ssize rcgc_snapshot_count(const rcgc_snapshot *s)

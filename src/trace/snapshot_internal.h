@@ -1,6 +1,7 @@
 /*
  * snapshot_internal.h - the snapshot object, shared by snapshot.c (the
- * object and its builders), snapshot_stats.c and snapshot_file.c.
+ * object and its builders), snapshot_stats.c, snapshot_write.c and
+ * snapshot_read.c.
  */
 #ifndef RCGC_SNAPSHOT_INTERNAL_H
 #define RCGC_SNAPSHOT_INTERNAL_H
@@ -25,6 +26,8 @@ typedef struct rcgc__snap_module {
 } rcgc__snap_module;
 
 struct rcgc_snapshot {
+    rcgc_allocator a;        /* every block of the snapshot (the process
+                                allocator when it was made) */
     int limit;               /* traceback limit of the tracer */
     size_t sample_bytes;     /* 0: complete; else the sampling period */
     rcgc_trace *traces;      /* ntrace traces */
@@ -58,6 +61,27 @@ static inline size_t rcgc__snap_tb_index(const rcgc_traceback *tb)
     return ((const struct rcgc__snap_tbhead *)(const void *)tb - 1)->index;
 }
 
+/* Memory of no runtime comes from the process allocator
+ * (rcgc_process_allocator_get): a snapshot keeps the one it was made with in
+ * s->a; an operation takes the current one once at its start and uses that
+ * one throughout.  A 0-byte request asks for 1 byte. */
+static inline void *rcgc__umalloc(const rcgc_allocator *a, size_t n)
+{
+    return a->malloc(a->ctx, n ? n : 1);
+}
+static inline void *rcgc__ucalloc(const rcgc_allocator *a, size_t n, size_t size)
+{
+    return n == 0 || size == 0 ? a->calloc(a->ctx, 1, 1) : a->calloc(a->ctx, n, size);
+}
+static inline void *rcgc__urealloc(const rcgc_allocator *a, void *p, size_t n)
+{
+    return a->realloc(a->ctx, p, n ? n : 1);
+}
+static inline void rcgc__ufree(const rcgc_allocator *a, void *p)
+{
+    if (p != NULL) a->free(a->ctx, p);
+}
+
 /* size bytes from the snapshot's arena (16-aligned, valid until free). */
 void *rcgc__snap_arena_alloc(rcgc_snapshot *s, size_t size);
 /* The snapshot's copy of a string (equal strings: one pointer); NULL when
@@ -67,7 +91,8 @@ const char *rcgc__snap_intern_n(rcgc_snapshot *s, const char *str, size_t len);
 
 /* ---- snapshot.c: building a snapshot (tracer.c fills it) ---- */
 
-/* An empty snapshot; NULL when out of memory. */
+/* An empty snapshot (its memory from the process allocator); NULL when out
+ * of memory. */
 rcgc_snapshot *rcgc__snapshot_new(int traceback_limit, size_t sample_bytes);
 /* Add a traceback (frames most recent first; every string is copied, so the
  * snapshot owns all its data) and return its index, or -1 when out of

@@ -136,6 +136,7 @@ struct group {
 };
 
 struct grouper {
+    rcgc_allocator a;          /* the process allocator at the start */
     rcgc_stat_key key;
     uint64_t seed;             /* of the hash (random per call) */
     int cumulative;
@@ -153,6 +154,7 @@ struct grouper {
 static void grouper_init(struct grouper *gr, rcgc_stat_key key, int cumulative)
 {
     memset(gr, 0, sizeof *gr);
+    gr->a = rcgc_process_allocator_get();
     gr->key = key;
     gr->cumulative = cumulative;
     /* the order of the results never depends on it (emit sorts) */
@@ -162,10 +164,10 @@ static void grouper_init(struct grouper *gr, rcgc_stat_key key, int cumulative)
 
 static void grouper_fini(struct grouper *gr)
 {
-    free(gr->g);
-    free(gr->table);
-    free(gr->first);
-    free(gr->ids);
+    rcgc__ufree(&gr->a, gr->g);
+    rcgc__ufree(&gr->a, gr->table);
+    rcgc__ufree(&gr->a, gr->first);
+    rcgc__ufree(&gr->a, gr->ids);
 }
 
 static const rcgc_frame *group_frames(const struct group *g, int *n)
@@ -176,12 +178,13 @@ static const rcgc_frame *group_frames(const struct group *g, int *n)
 }
 
 /* Double an array of elsize-byte items to hold one more; 0 or ENOMEM. */
-static int reserve(void **arr, size_t *cap, size_t n, size_t elsize)
+static int reserve(const rcgc_allocator *a, void **arr, size_t *cap, size_t n,
+                   size_t elsize)
 {
     if (n < *cap) return 0;
     size_t ncap = *cap ? *cap * 2 : 64;
     if (ncap > SIZE_MAX / elsize) return RCGC_ENOMEM;
-    void *p = realloc(*arr, ncap * elsize);
+    void *p = rcgc__urealloc(a, *arr, ncap * elsize);
     if (p == NULL) return RCGC_ENOMEM;
     *arr = p;
     *cap = ncap;
@@ -197,14 +200,14 @@ static int table_reserve(struct grouper *gr, size_t want)
         cap *= 2;
     }
     if (cap == gr->tcap) return 0;
-    size_t *t = calloc(cap, sizeof *t);
+    size_t *t = rcgc__ucalloc(&gr->a, cap, sizeof *t);
     if (t == NULL) return RCGC_ENOMEM;
     for (size_t i = 0; i < gr->ng; i++) {
         size_t j = (size_t)gr->g[i].hash & (cap - 1);
         while (t[j] != 0) j = (j + 1) & (cap - 1);
         t[j] = i + 1;
     }
-    free(gr->table);
+    rcgc__ufree(&gr->a, gr->table);
     gr->table = t;
     gr->tcap = cap;
     return 0;
@@ -227,7 +230,7 @@ static long group_find(struct grouper *gr, const rcgc_traceback *tb,
         if (g->hash == h && frames_cmp(gf, gn, f, n) == 0)
             return (long)(gr->table[j] - 1);
     }
-    if (reserve((void **)&gr->g, &gr->gcap, gr->ng, sizeof *gr->g) != 0)
+    if (reserve(&gr->a, (void **)&gr->g, &gr->gcap, gr->ng, sizeof *gr->g) != 0)
         return -1;
     struct group *g = &gr->g[gr->ng];
     memset(g, 0, sizeof *g);
@@ -240,7 +243,7 @@ static long group_find(struct grouper *gr, const rcgc_traceback *tb,
 
 static int push_id(struct grouper *gr, long id)
 {
-    if (id < 0 || reserve((void **)&gr->ids, &gr->idcap, gr->nid,
+    if (id < 0 || reserve(&gr->a, (void **)&gr->ids, &gr->idcap, gr->nid,
                           sizeof *gr->ids) != 0)
         return RCGC_ENOMEM;
     gr->ids[gr->nid++] = (size_t)id;
@@ -287,12 +290,12 @@ static int tb_groups(struct grouper *gr, const rcgc_traceback *tb, size_t *start
  * Sums of whole sizes are exact either way (below 2^53). */
 static int group_snapshot(struct grouper *gr, const rcgc_snapshot *s, int which)
 {
-    free(gr->first);
+    rcgc__ufree(&gr->a, gr->first);
     gr->nid = 0;
     size_t ntb = s->ntb ? s->ntb : 1;
-    gr->first = calloc(ntb, sizeof *gr->first);
-    double *sum = calloc(ntb, 2 * sizeof *sum); /* size, count by traceback */
-    unsigned char *used = calloc(ntb, 1);
+    gr->first = rcgc__ucalloc(&gr->a, ntb, sizeof *gr->first);
+    double *sum = rcgc__ucalloc(&gr->a, ntb, 2 * sizeof *sum); /* size, count by traceback */
+    unsigned char *used = rcgc__ucalloc(&gr->a, ntb, 1);
     int r = gr->first != NULL && sum != NULL && used != NULL ? 0 : RCGC_ENOMEM;
     /* whole tracebacks: about one group per traceback, so size the table
      * once instead of growing it step by step */
@@ -319,8 +322,8 @@ static int group_snapshot(struct grouper *gr, const rcgc_snapshot *s, int which)
             g->count[which] += sum[2 * idx + 1];
         }
     }
-    free(sum);
-    free(used);
+    rcgc__ufree(&gr->a, sum);
+    rcgc__ufree(&gr->a, used);
     return r;
 }
 
@@ -355,17 +358,23 @@ static int diff_order(const void *pa, const void *pb)
     return c != 0 ? c : tb_cmp(b->traceback, a->traceback);
 }
 
-/* One block: the statistics, then (file and line keys) the one-frame key
- * tracebacks and their frames, so rcgc_statistics_free is one free. */
+/* One block: a header holding the allocator it came from (the process
+ * allocator when grouping started), the statistics, then (file and line
+ * keys) the one-frame key tracebacks and their frames, so
+ * rcgc_statistics_free is one free through the right allocator. */
+#define STATS_HEADER ((sizeof(rcgc_allocator) + 15) & ~(size_t)15)
+
 static rcgc_ssize emit(const struct grouper *gr, int is_diff,
                        rcgc_statistic **out)
 {
     size_t n = gr->ng, per = sizeof(rcgc_statistic);
     if (gr->key != RCGC_BY_TRACEBACK)
         per += sizeof(rcgc_traceback) + sizeof(rcgc_frame);
-    if (n > (size_t)PTRDIFF_MAX / per) return RCGC_ENOMEM;
-    rcgc_statistic *st = malloc((n ? n : 1) * per);
-    if (st == NULL) return RCGC_ENOMEM;
+    if (n > ((size_t)PTRDIFF_MAX - STATS_HEADER) / per) return RCGC_ENOMEM;
+    unsigned char *block = rcgc__umalloc(&gr->a, STATS_HEADER + (n ? n : 1) * per);
+    if (block == NULL) return RCGC_ENOMEM;
+    memcpy(block, &gr->a, sizeof gr->a);
+    rcgc_statistic *st = (rcgc_statistic *)(void *)(block + STATS_HEADER);
     rcgc_traceback *keys = (rcgc_traceback *)(void *)(st + n);
     rcgc_frame *frames = (rcgc_frame *)(void *)(keys + n);
     for (size_t i = 0; i < n; i++) {
@@ -437,7 +446,11 @@ rcgc_ssize rcgc_snapshot_compare(const rcgc_snapshot *s,
 
 void rcgc_statistics_free(rcgc_statistic *stats)
 {
-    free(stats);
+    if (stats == NULL) return;
+    unsigned char *block = (unsigned char *)stats - STATS_HEADER;
+    rcgc_allocator a;
+    memcpy(&a, block, sizeof a);
+    a.free(a.ctx, block);
 }
 
 /* ---- text ---- */
@@ -760,13 +773,14 @@ rcgc_snapshot *rcgc_snapshot_filter(const rcgc_snapshot *s,
 {
     if (s == NULL || (filters == NULL && nfilters > 0)) return NULL;
     rcgc_snapshot *dst = rcgc__snapshot_new(s->limit, s->sample_bytes);
-    long *map = calloc(s->ntb ? s->ntb : 1, sizeof *map);
+    rcgc_allocator a = rcgc_process_allocator_get();
+    long *map = rcgc__ucalloc(&a, s->ntb, sizeof *map);
     int r = dst != NULL && map != NULL ? 0 : RCGC_ENOMEM;
     if (r == 0) r = copy_modules(dst, s);
     for (size_t i = 0; i < s->ntrace && r == 0; i++)
         if (trace_kept(filters, nfilters, &s->traces[i]))
             r = copy_trace(dst, map, &s->traces[i]);
-    free(map);
+    rcgc__ufree(&a, map);
     if (r != 0) {
         rcgc_snapshot_free(dst);
         return NULL;

@@ -58,11 +58,12 @@ static int64_t elf_base(int fd)
 
 /* Run addr2line on n addresses of module; its output (two lines per
  * address) into *out (malloc'ed).  0, or -1 with err set. */
-static int run_addr2line(const char *module, const pending *p, size_t n,
-                         char **out, char *err, size_t errlen)
+static int run_addr2line(const rcgc_allocator *a, const char *module,
+                         const pending *p, size_t n, char **out, char *err,
+                         size_t errlen)
 {
-    char (*args)[24] = malloc(n * sizeof *args);
-    const char **argv = malloc((n + 8) * sizeof *argv);
+    char (*args)[24] = rcgc__umalloc(a, n * sizeof *args);
+    const char **argv = rcgc__umalloc(a, (n + 8) * sizeof *argv);
     int rc = -1;
     if (args == NULL || argv == NULL) {
         rcgc__set_err(err, errlen, "symbolize: out of memory");
@@ -97,8 +98,8 @@ static int run_addr2line(const char *module, const pending *p, size_t n,
     }
     free(res.out);
 done:
-    free(args);
-    free(argv);
+    rcgc__ufree(a, args);
+    rcgc__ufree(a, argv);
     return rc;
 }
 
@@ -235,7 +236,8 @@ rcgc_ssize rcgc_snapshot_symbolize_modules(rcgc_snapshot *s, unsigned flags,
             n += f->module != NULL && f->lineno == 0;
         }
     if (n == 0) return 0;
-    pending *p = malloc(n * sizeof *p);
+    rcgc_allocator ua = rcgc_process_allocator_get();
+    pending *p = rcgc__umalloc(&ua, n * sizeof *p);
     if (p == NULL) {
         rcgc__set_err(err, errlen, "symbolize: out of memory");
         return RCGC_ENOMEM;
@@ -251,9 +253,9 @@ rcgc_ssize rcgc_snapshot_symbolize_modules(rcgc_snapshot *s, unsigned flags,
             }
         }
     qsort(p, n, sizeof *p, by_module);
-    const rcgc__snap_module **sorted = malloc((s->nmod ? s->nmod : 1) * sizeof *sorted);
+    const rcgc__snap_module **sorted = rcgc__umalloc(&ua, s->nmod * sizeof *sorted);
     if (sorted == NULL) {
-        free(p);
+        rcgc__ufree(&ua, p);
         rcgc__set_err(err, errlen, "symbolize: out of memory");
         return RCGC_ENOMEM;
     }
@@ -275,16 +277,16 @@ rcgc_ssize rcgc_snapshot_symbolize_modules(rcgc_snapshot *s, unsigned flags,
         for (size_t c = a; c < b && !failed; c += BATCH) {
             size_t m = b - c < BATCH ? b - c : BATCH;
             char *text = NULL;
-            if (run_addr2line(module, p + c, m, &text, err, errlen) != 0) {
+            if (run_addr2line(&ua, module, p + c, m, &text, err, errlen) != 0) {
                 failed = 1;
                 break;
             }
             resolved += apply(s, p + c, m, text);
-            free(text);
+            free(text); /* the platform's buffer (rcgc__os_run: malloc) */
         }
     }
-    free(sorted);
-    free(p);
+    rcgc__ufree(&ua, sorted);
+    rcgc__ufree(&ua, p);
     if (failed) return RCGC_EFAILED;
     if (untrusted > 0)
         rcgc__set_err(err, errlen, "symbolize: %zu module%s left as module+offset: "

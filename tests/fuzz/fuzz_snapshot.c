@@ -1,6 +1,6 @@
 /*
  * fuzz_snapshot.c - libFuzzer target: any bytes as a snapshot file
- * (src/trace/snapshot_file.c), and whatever loads through every operation of the
+ * (src/trace/snapshot_read.c), and whatever loads through every operation of the
  * snapshot layer: statistics by each key, cumulative, filters, a compare
  * with itself, the text of every statistic, a dump and a reload that must
  * give the same snapshot.  Built with ASan+UBSan by `make fuzz`, so a
