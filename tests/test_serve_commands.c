@@ -396,7 +396,7 @@ TEST(trace_user_tracing_left_on)
         char req2[128];
         snprintf(req2, sizeof req2, "\"cmd\":\"heapsnapshot\",\"path\":\"%s\"", unsafe[i]);
         a = askf(srv, req2);
-        CHECK_HAS(a, "unsafe file name");
+        CHECK_HAS(a, "unsafe snapshot name");
         CHECK_JSON(a);
         free(a);
     }

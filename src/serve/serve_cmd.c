@@ -506,16 +506,20 @@ static int snapshot_name_ok(const char *s)
     return 1;
 }
 
-static int cmd_snapshot(rcgc_serve *srv, const serve_req *r, jbuf *b)
+/* The file a "snapshot" or "heapsnapshot" command (cmd; kind names its
+ * files) writes: snapshot_dir/NAME with a safe NAME that does not exist
+ * yet, into path.  0, or -1 with the error answered. */
+static int snapshot_target(rcgc_serve *srv, const serve_req *r, jbuf *b, const char *cmd,
+                           const char *kind, char *path, size_t size)
 {
     if (srv->cfg.snapshot_dir == NULL) {
-        rcgc__jb_error(b, "snapshot files are disabled: the program did not set "
-                          "rcgc_serve_config.snapshot_dir");
+        rcgc__serve_answer_err(b, "%s files are disabled: the program did not set "
+                                  "rcgc_serve_config.snapshot_dir", kind);
         return -1;
     }
     if (!(r->have & SERVE_F_PATH)) {
-        rcgc__jb_error(b, "\"snapshot\" needs \"path\": a file name in the "
-                          "server's snapshot directory");
+        rcgc__serve_answer_err(b, "\"%s\" needs \"path\": a file name in the "
+                                  "server's snapshot directory", cmd);
         return -1;
     }
     if (!snapshot_name_ok(r->path)) {
@@ -525,17 +529,24 @@ static int cmd_snapshot(rcgc_serve *srv, const serve_req *r, jbuf *b)
                                   "directory)", r->path, SNAPSHOT_NAME_MAX);
         return -1;
     }
-    if (!rcgc_trace_is_tracing(srv->rt)) {
-        rcgc__jb_error(b, "the tracer is not tracing: the program must start it "
-                          "(rcgc_trace_start), or use \"trace\" for a window");
-        return -1;
-    }
-    char path[4096 + SNAPSHOT_NAME_MAX + 2];
-    snprintf(path, sizeof path, "%s/%s", srv->cfg.snapshot_dir, r->path);
+    snprintf(path, size, "%s/%s", srv->cfg.snapshot_dir, r->path);
     rcgc__os_stat st;
     if (rcgc__os_lstat(path, &st) == 0) {
         rcgc__serve_answer_err(b, "%s exists already: the server does not "
                                   "replace files", path);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_snapshot(rcgc_serve *srv, const serve_req *r, jbuf *b)
+{
+    char path[4096 + SNAPSHOT_NAME_MAX + 2];
+    if (snapshot_target(srv, r, b, "snapshot", "snapshot", path, sizeof path) != 0)
+        return -1;
+    if (!rcgc_trace_is_tracing(srv->rt)) {
+        rcgc__jb_error(b, "the tracer is not tracing: the program must start it "
+                          "(rcgc_trace_start), or use \"trace\" for a window");
         return -1;
     }
     rcgc_snapshot *s = rcgc_snapshot_take(srv->rt);
@@ -652,31 +663,9 @@ static int cmd_retained(rcgc_serve *srv, const serve_req *r, jbuf *b)
  * its files: the same name rules, never replacing a file. */
 static int cmd_heapsnapshot(rcgc_serve *srv, const serve_req *r, jbuf *b)
 {
-    if (srv->cfg.snapshot_dir == NULL) {
-        rcgc__jb_error(b, "heap snapshot files are disabled: the program did not set "
-                          "rcgc_serve_config.snapshot_dir");
-        return -1;
-    }
-    if (!(r->have & SERVE_F_PATH)) {
-        rcgc__jb_error(b, "\"heapsnapshot\" needs \"path\": a file name in the "
-                          "server's snapshot directory");
-        return -1;
-    }
-    if (!snapshot_name_ok(r->path)) {
-        rcgc__serve_answer_err(b, "unsafe file name \"%.64s\": use 1..%d letters, "
-                                  "digits, '.', '_', '-', not starting with '.' or '-' (no "
-                                  "directories: files go to the server's snapshot "
-                                  "directory)", r->path, SNAPSHOT_NAME_MAX);
-        return -1;
-    }
     char path[4096 + SNAPSHOT_NAME_MAX + 2];
-    snprintf(path, sizeof path, "%s/%s", srv->cfg.snapshot_dir, r->path);
-    rcgc__os_stat st;
-    if (rcgc__os_lstat(path, &st) == 0) {
-        rcgc__serve_answer_err(b, "%s exists already: the server does not "
-                                  "replace files", path);
+    if (snapshot_target(srv, r, b, "heapsnapshot", "heap snapshot", path, sizeof path) != 0)
         return -1;
-    }
     rcgc_runtime_stats rs;
     rcgc_runtime_get_stats(srv->rt, &rs);
     int e = rcgc_diag_heapsnapshot_save(srv->rt, path, &srv->cfg.diag);
