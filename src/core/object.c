@@ -175,6 +175,28 @@ static RCGC__NOINLINE rcgc_object *object_new_slow(rcgc_runtime *rt,
     return object_init(rt, type, mem, need, size);
 }
 
+static inline rcgc_object *object_alloc(rcgc_runtime *rt, const rcgc_type *type,
+                                        size_t size)
+{
+    size_t pre = pre_size(type);
+    if (size > SIZE_MAX - pre) {
+        rt->last_error = RCGC_ENOMEM;
+        return NULL;
+    }
+    size_t need = pre + size;
+    if (RCGC_UNLIKELY(rt->heap_bytes + need > rt->bytes_watch || size != type->size))
+        return object_new_slow(rt, type, need, size);
+    char *mem = rcgc__obj_calloc(rt, need);
+    if (mem == NULL) return NULL;
+    return object_init(rt, type, mem, need, size);
+}
+
+rcgc_object *rcgc__object_alloc(rcgc_runtime *rt, const rcgc_type *type,
+                                size_t size)
+{
+    return object_alloc(rt, type, size);
+}
+
 static rcgc_object *object_new(rcgc_runtime *rt, const rcgc_type *type,
                                size_t size)
 {
@@ -188,17 +210,10 @@ static rcgc_object *object_new(rcgc_runtime *rt, const rcgc_type *type,
         rt->last_error = RCGC_EINVAL;
         return NULL;
     }
-    size_t pre = pre_size(type);
-    if (size > SIZE_MAX - pre) {
-        rt->last_error = RCGC_ENOMEM;
-        return NULL;
-    }
-    size_t need = pre + size;
-    if (RCGC_UNLIKELY(rt->heap_bytes + need > rt->bytes_watch || size != type->size))
-        return object_new_slow(rt, type, need, size);
-    char *mem = rcgc__obj_calloc(rt, need);
-    if (mem == NULL) return NULL;
-    return object_init(rt, type, mem, need, size);
+    /* Heap types: the instance's reference to its type (heaptype.c). */
+    if (RCGC_UNLIKELY(type->flags & RCGC_TYPE_HEAP))
+        return rcgc__heaptype_object_new(rt, type, size);
+    return object_alloc(rt, type, size);
 }
 
 rcgc_object *rcgc_object_new(rcgc_runtime *rt,
@@ -279,6 +294,8 @@ static inline void free_memory(rcgc_runtime *rt, rcgc_object *o)
     debug_unlink(rt, o);
 #endif
     release_block(rt, mem);
+    /* Heap types: the instance's reference goes last (heaptype.c). */
+    if (RCGC_UNLIKELY(flags & RCGC_TYPE_HEAP)) rcgc__heaptype_instance_gone(rt, t);
 }
 
 void rcgc__object_free_memory(rcgc_runtime *rt, rcgc_object *o)
