@@ -259,6 +259,16 @@ static void release_block(rcgc_runtime *rt, void *mem)
     rcgc__obj_free(rt, mem);
 }
 
+/* release_block, then drop the instance's reference to its heap type t:
+ * out of line, so that the common path keeps nothing alive across the
+ * free. */
+static RCGC__NOINLINE void release_heap_instance(rcgc_runtime *rt, void *mem,
+                                                 const rcgc_type *t)
+{
+    release_block(rt, mem);
+    rcgc__heaptype_instance_gone(rt, t);
+}
+
 /* The instance size of o, allocated larger than its type (size) if it is
  * in the runtime's table of those, which forgets it. */
 static RCGC__NOINLINE size_t sized_take(rcgc_runtime *rt, rcgc_object *o,
@@ -293,9 +303,12 @@ static inline void free_memory(rcgc_runtime *rt, rcgc_object *o)
 #if RCGC_DEBUG >= 1
     debug_unlink(rt, o);
 #endif
-    release_block(rt, mem);
     /* Heap types: the instance's reference goes last (heaptype.c). */
-    if (RCGC_UNLIKELY(flags & RCGC_TYPE_HEAP)) rcgc__heaptype_instance_gone(rt, t);
+    if (RCGC_UNLIKELY(flags & RCGC_TYPE_HEAP)) {
+        release_heap_instance(rt, mem, t);
+        return;
+    }
+    release_block(rt, mem);
 }
 
 void rcgc__object_free_memory(rcgc_runtime *rt, rcgc_object *o)
