@@ -50,10 +50,13 @@ void rcgc__dump_object(FILE *f, const rcgc_object *o)
         fprintf(f, "object serial   : %llu\n", (unsigned long long)d->serial);
     }
 #endif
-    const char *name = o->type != NULL ? o->type->name : NULL;
 #if RCGC_DEBUG >= 1
     /* A freed object's heap type may be freed too (heaptype.c knows). */
-    if (d->magic == RCGC__MAGIC_FREED) name = rcgc__type_name_for_dump(d->rt, o->type);
+    const char *name = d->magic == RCGC__MAGIC_FREED
+                           ? rcgc__type_name_for_dump(d->rt, o->type)
+                           : o->type != NULL ? o->type->name : NULL;
+#else
+    const char *name = o->type != NULL ? o->type->name : NULL;
 #endif
     if (name != NULL) fprintf(f, "object type name: %s\n", name);
 }
