@@ -9,6 +9,7 @@
  */
 #include "test.h"
 #include "rcgc_diag.h"
+#include "rcgc_trace.h"
 
 /* A heap type copied from the test-suite's static spec, with name. */
 static const rcgc_type *heap_from(rcgc_runtime *rt, const rcgc_type *spec,
@@ -908,6 +909,98 @@ TEST(workload_out_of_memory_everywhere)
     printf("     %ld runs\n", n);
 }
 
+/* ======================================================================== */
+/* Allocation runs a collection that drops the class's last reference       */
+
+static const rcgc_type *victim;
+
+static int fin_drop_victim(rcgc_runtime *rt, rcgc_object *self, void *ctx)
+{
+    (void)self;
+    (void)ctx;
+    if (victim != NULL) {
+        CHECK_EQ(rcgc_type_decref(rt, victim), 0);
+        victim = NULL;
+    }
+    return 0;
+}
+
+/* rcgc_object_new(rt, cls) runs an automatic collection (threshold 1)
+ * whose finalizer drops the program's last reference to cls: the new
+ * instance's reference is taken before, so cls survives and the instance
+ * is made (ASan would see a use after free otherwise). */
+TEST(collection_during_allocation_drops_the_class)
+{
+    rcgc_runtime *rt = t_runtime();
+    const rcgc_type *cls = heap_from(rt, &t_node_type, "Victim");
+    REQUIRE(cls != NULL);
+    rcgc_object *f = t_new(rt, &t_fnode_type, 1);
+    REQUIRE(f != NULL);
+    t_as(f)->on_finalize = fin_drop_victim;
+    t_append(rt, f, f);
+    rcgc_decref(rt, f); /* garbage the next collection finds */
+    victim = cls;
+    CHECK_EQ(rcgc_gc_set_threshold(rt, 1, 10, 10), 0);
+    rcgc_gc_enable(rt);
+    rcgc_object *o = NULL;
+    for (int i = 0; i < 4 && victim != NULL; i++) {
+        if (o != NULL) rcgc_decref(rt, o);
+        o = rcgc_object_new(rt, cls);
+        REQUIRE(o != NULL);
+    }
+    rcgc_gc_disable(rt);
+    CHECK(victim == NULL); /* the finalizer ran inside an allocation */
+    CHECK(o->type == cls);
+    CHECK_EQ(rcgc_type_heap_count(rt), 1);
+    CHECK_EQ(rcgc_type_refcount(rt, cls), 1);
+    CHECK_EQ(rcgc_check(rt), 0);
+    rcgc_decref(rt, o);
+    CHECK_EQ(rcgc_type_heap_count(rt), 0);
+    t_teardown(rt);
+}
+
+/* The tracer sees the heap types' memory (MEM domain) come and go while
+ * instances die; snapshots keep no types. */
+TEST(tracer_and_heap_snapshot_with_classes)
+{
+    rcgc_runtime *rt = t_runtime();
+    REQUIRE(rcgc_trace_start(rt, NULL) == 0);
+    size_t before, peak;
+    rcgc_trace_get_memory(rt, &before, &peak);
+    const rcgc_type *cls = heap_from(rt, &t_node_type, "Traced");
+    REQUIRE(cls != NULL);
+    rcgc_object *a = t_new(rt, cls, 1), *b = t_new(rt, cls, 2);
+    REQUIRE(a != NULL && b != NULL);
+    t_link2(rt, a, b);
+    FILE *f = tmpfile();
+    REQUIRE(f != NULL);
+    CHECK_EQ(rcgc_diag_heapsnapshot_write(rt, f, NULL), 0);
+    rcgc_snapshot *s = rcgc_snapshot_take(rt);
+    REQUIRE(s != NULL);
+    rcgc_decref(rt, a);
+    rcgc_decref(rt, b);
+    CHECK_EQ(rcgc_gc_collect(rt, 2), 2);
+    CHECK_EQ(rcgc_type_heap_count(rt), 1);
+    size_t held, after;
+    rcgc_trace_get_memory(rt, &held, &peak);
+    CHECK(held > before);
+    CHECK_EQ(rcgc_type_decref(rt, cls), 0);
+    CHECK_EQ(rcgc_type_heap_count(rt), 0);
+    rcgc_trace_get_memory(rt, &after, &peak);
+    /* the type's block (descriptor + "Traced") was traced and untraced */
+    CHECK(after + sizeof(rcgc_type) + 7 <= held);
+    CHECK(rcgc_snapshot_count(s) > 0);
+    rcgc_snapshot_free(s);
+    rcgc_trace_stop(rt);
+    static char buf[1 << 16];
+    rewind(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    CHECK(strstr(buf, "\"Traced\"") != NULL);
+    fclose(f);
+    t_teardown(rt);
+}
+
 TEST_MAIN(T(new_copies_spec_and_name), T(type_freed_after_last_instance),
           T(type_freed_after_last_reference), T(classes_come_and_go),
           T(invalid_specs_are_refused), T(copy_of_a_heap_type),
@@ -921,4 +1014,6 @@ TEST_MAIN(T(new_copies_spec_and_name), T(type_freed_after_last_instance),
           T(immortal_and_frozen_instances_keep_type_until_teardown),
           T(teardown_with_live_instances_and_types), T(teardown_with_a_held_instance),
           T(counts_by_type_outlive_the_class), T(why_alive_and_retainers_keep_the_class), T(misuse_is_reported),
-          T(type_new_out_of_memory), T(workload_out_of_memory_everywhere))
+          T(type_new_out_of_memory), T(workload_out_of_memory_everywhere),
+          T(collection_during_allocation_drops_the_class),
+          T(tracer_and_heap_snapshot_with_classes))
