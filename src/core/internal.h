@@ -272,8 +272,8 @@ void rcgc__debug_check_object(rcgc_runtime *rt, const rcgc_object *o,
                               const char *what);
 int rcgc__call_finalizer(rcgc_runtime *rt, rcgc_object *o);
 
-/* object_new without the heap type test: allocate and initialise an
- * instance of the valid type (for heaptype.c). */
+/* rcgc_object_new_sized without the heap type test: check type and size,
+ * allocate and initialise (for heaptype.c). */
 rcgc_object *rcgc__object_alloc(rcgc_runtime *rt, const rcgc_type *type,
                                 size_t size);
 

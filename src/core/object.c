@@ -175,9 +175,19 @@ static RCGC__NOINLINE rcgc_object *object_new_slow(rcgc_runtime *rt,
     return object_init(rt, type, mem, need, size);
 }
 
-static inline rcgc_object *object_alloc(rcgc_runtime *rt, const rcgc_type *type,
-                                        size_t size)
+static rcgc_object *object_new(rcgc_runtime *rt, const rcgc_type *type,
+                               size_t size)
 {
+    if (!type_is_valid(type, size)) {
+        if (RCGC_DEBUG >= 1)
+            rcgc__fatal(rt, NULL,
+                        "rcgc_object_new: invalid type '%s' or size %zu "
+                        "(size below the header, or a GC type without "
+                        "traverse)",
+                        type && type->name ? type->name : "?", size);
+        rt->last_error = RCGC_EINVAL;
+        return NULL;
+    }
     size_t pre = pre_size(type);
     if (size > SIZE_MAX - pre) {
         rt->last_error = RCGC_ENOMEM;
@@ -194,31 +204,19 @@ static inline rcgc_object *object_alloc(rcgc_runtime *rt, const rcgc_type *type,
 rcgc_object *rcgc__object_alloc(rcgc_runtime *rt, const rcgc_type *type,
                                 size_t size)
 {
-    return object_alloc(rt, type, size);
+    return object_new(rt, type, size);
 }
 
-static rcgc_object *object_new(rcgc_runtime *rt, const rcgc_type *type,
-                               size_t size)
+/* Heap types: the instance's reference to its type (heaptype.c). */
+static inline int new_of_heap_type(const rcgc_type *type)
 {
-    if (!type_is_valid(type, size)) {
-        if (RCGC_DEBUG >= 1)
-            rcgc__fatal(rt, NULL,
-                        "rcgc_object_new: invalid type '%s' or size %zu "
-                        "(size below the header, or a GC type without "
-                        "traverse)",
-                        type && type->name ? type->name : "?", size);
-        rt->last_error = RCGC_EINVAL;
-        return NULL;
-    }
-    /* Heap types: the instance's reference to its type (heaptype.c). */
-    if (RCGC_UNLIKELY(type->flags & RCGC_TYPE_HEAP))
-        return rcgc__heaptype_object_new(rt, type, size);
-    return object_alloc(rt, type, size);
+    return RCGC_UNLIKELY(type != NULL && (type->flags & RCGC_TYPE_HEAP));
 }
 
 rcgc_object *rcgc_object_new(rcgc_runtime *rt,
                                           const rcgc_type *type)
 {
+    if (new_of_heap_type(type)) return rcgc__heaptype_object_new(rt, type, type->size);
     return object_new(rt, type, type != NULL ? type->size : 0);
 }
 
@@ -226,6 +224,7 @@ rcgc_object *rcgc_object_new_sized(rcgc_runtime *rt,
                                                 const rcgc_type *type,
                                                 size_t size)
 {
+    if (new_of_heap_type(type)) return rcgc__heaptype_object_new(rt, type, size);
     return object_new(rt, type, size);
 }
 
