@@ -701,6 +701,18 @@ static void decref_in_other_runtime(void *arg)
     rcgc_type_decref(other, t);
 }
 
+/* RCGC_TYPE_HEAP is the library's: a program's own type carrying it is
+ * refused (debug builds find it missing from the registry). */
+static const rcgc_type fake_heap_type = {
+    .name = "fake", .size = sizeof(rcgc_object), .flags = RCGC_TYPE_HEAP};
+
+static void static_type_claiming_heap(void *arg)
+{
+    (void)arg;
+    rcgc_runtime *rt = t_runtime();
+    rcgc_object_new(rt, &fake_heap_type);
+}
+
 static void invalid_spec(void *arg)
 {
     (void)arg;
@@ -739,12 +751,15 @@ TEST(misuse_is_reported)
     CHECK_DEATH(decref_after_free, NULL, "rcgc: fatal error: ",
                 "rcgc_type_decref", "already freed");
     CHECK_DEATH(new_in_other_runtime, NULL, "rcgc: fatal error: ",
-                "rcgc_object_new", "heap type 'Mine' belongs to runtime",
-                "passed to runtime");
+                "rcgc_object_new", "type 'Mine' is not a heap type of runtime",
+                "belongs to another runtime");
     CHECK_DEATH(decref_in_other_runtime, NULL, "rcgc: fatal error: ",
-                "rcgc_type_decref", "heap type 'Mine' belongs to runtime");
+                "rcgc_type_decref", "type 'Mine' is not a heap type of runtime");
     CHECK_DEATH(invalid_spec, NULL, "rcgc: fatal error: ", "rcgc_type_new",
                 "invalid spec 'node'");
+    CHECK_DEATH(static_type_claiming_heap, NULL, "rcgc: fatal error: ",
+                "rcgc_object_new", "type 'fake' is not a heap type of runtime",
+                "static type carrying RCGC_TYPE_HEAP");
 #else
     rcgc_runtime *rt = t_runtime();
     CHECK_EQ(rcgc_type_decref(rt, &t_node_type), RCGC_EINVAL);

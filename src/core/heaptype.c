@@ -57,9 +57,10 @@ static int ht_was_freed(const rcgc_runtime *rt, const rcgc_type *t)
 }
 
 /* Misuse of what (a type that is not a live heap type of rt): fatal in
- * debug builds, RCGC_EINVAL otherwise.  *t is read only when it is known
- * to be valid memory (a static type, or another runtime's live type in a
- * debug build, whose registry cannot be consulted: the flag says). */
+ * debug builds, RCGC_EINVAL otherwise.  Release builds read nothing of t;
+ * debug builds read the public rcgc_type only (never the heap type's
+ * wrapper, which a static type does not have), unless t is a heap type
+ * this runtime freed. */
 static int ht_misuse(rcgc_runtime *rt, const rcgc_type *t, const char *what)
 {
     if (RCGC_DEBUG >= 1) {
@@ -75,10 +76,12 @@ static int ht_misuse(rcgc_runtime *rt, const rcgc_type *t, const char *what)
                         "%s: type '%s' is static (not made by rcgc_type_new): "
                         "it is not reference counted",
                         what, t->name != NULL ? t->name : "?");
+        /* Not ht_of(t)->rt: t may be a static type carrying the flag. */
         rcgc__fatal(rt, NULL,
-                    "%s: heap type '%s' belongs to runtime %p, passed to "
-                    "runtime %p",
-                    what, t->name, (void *)ht_of(t)->rt, (void *)rt);
+                    "%s: type '%s' is not a heap type of runtime %p: it "
+                    "belongs to another runtime, or it is a static type "
+                    "carrying RCGC_TYPE_HEAP (only rcgc_type_new sets it)",
+                    what, t->name != NULL ? t->name : "?", (void *)rt);
     }
     (void)what;
     if (rt != NULL) rt->last_error = RCGC_EINVAL;
