@@ -133,7 +133,9 @@ typedef int (*rcgc_visit_fn)(rcgc_object *child, void *arg);
  * the list of their weak references (docs/weakref.md). */
 #define RCGC_TYPE_WEAKREF 0x4u
 /* Set by the library, never by a program: the type was made by
- * rcgc_type_new and its lifetime is managed (heap types, below). */
+ * rcgc_type_new and its lifetime is managed (heap types, below).  A
+ * program's own type carrying it is misuse (reported at RCGC_DEBUG >= 1,
+ * undefined behaviour in release builds, which trust the flag). */
 #define RCGC_TYPE_HEAP 0x8u
 
 /* Called by an ephemerons hook for each (key, value) pair. */
