@@ -643,10 +643,10 @@ enum {
     M_KILL_VALUE    /* drop the program's reference to the value being set */
 };
 
-static void mutate(khooks *k, int in_eq)
+static int mutate(khooks *k, int in_eq)
 {
     mut *m = k->state;
-    if (m->fired || (m->only_eq && !in_eq)) return;
+    if (m->fired || (m->only_eq && !in_eq)) return 0;
     m->fired++;
     rcgc_runtime *rt = m->rt;
     switch (m->what) {
@@ -676,6 +676,7 @@ static void mutate(khooks *k, int in_eq)
     default:
         CHECK_EQ(rcgc_weak_clear(rt, m->c), 0);
     }
+    return 0;
 }
 
 /* One container of kind j with key A (id 0, the program's objs[0]) mapped
@@ -827,13 +828,14 @@ TEST(hash_hook_mutates)
  * runs (adding an entry of the same hash each time) makes the lookup start
  * again; it still finds the equal key, and compares each stored key with
  * the probe only as often as the restarts require. */
-static void add_once_more(khooks *k, int in_eq)
+static int add_once_more(khooks *k, int in_eq)
 {
     mut *m = k->state;
-    if (!in_eq || m->fired >= 2) return;
+    if (!in_eq || m->fired >= 2) return 0;
     rcgc_object *x = wn(m->rt, 90 + 3 * m->fired);
     m->added[m->fired++] = x;
     CHECK_EQ(rcgc_wset_add(m->rt, m->c, x), 0);
+    return 0;
 }
 
 TEST(eq_restart)

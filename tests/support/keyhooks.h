@@ -12,8 +12,9 @@
 #include "test.h"
 
 typedef struct khooks khooks;
-/* Run by a hook before it answers; in_eq tells which hook runs. */
-typedef void (*khooks_action)(khooks *k, int in_eq);
+/* Run by a hook before it answers; in_eq tells which hook runs.  Non-zero:
+ * the hook fails (as a __hash__ or __eq__ that raised). */
+typedef int (*khooks_action)(khooks *k, int in_eq);
 
 struct khooks {
     uint64_t mod;        /* hash = id % mod (0: id) */
@@ -32,12 +33,13 @@ static inline int kh_id(const rcgc_object *o)
     return ((const t_nodeobj *)o)->id;
 }
 
-static inline void kh_run(khooks *k, int in_eq)
+static inline int kh_run(khooks *k, int in_eq)
 {
-    if (k->action == NULL || k->in_action) return;
+    if (k->action == NULL || k->in_action) return 0;
     k->in_action = 1;
-    k->action(k, in_eq);
+    int r = k->action(k, in_eq);
     k->in_action = 0;
+    return r;
 }
 
 static inline int kh_hash(rcgc_runtime *rt, rcgc_object *key, uint64_t *hash, void *ctx)
@@ -48,7 +50,7 @@ static inline int kh_hash(rcgc_runtime *rt, rcgc_object *key, uint64_t *hash, vo
     if (key == NULL || key->refcnt == 0) k->bad++;
     if (k->fail_hash_at != 0 && k->nhash == k->fail_hash_at)
         return k->hash_code != 0 ? k->hash_code : -1;
-    kh_run(k, 0);
+    if (kh_run(k, 0) != 0) return -1;
     uint64_t id = (uint64_t)kh_id(key);
     *hash = k->mod ? id % k->mod : id;
     return 0;
@@ -61,7 +63,7 @@ static inline int kh_eq(rcgc_runtime *rt, rcgc_object *a, rcgc_object *b, void *
     k->neq++;
     if (a == NULL || b == NULL || a->refcnt == 0 || b->refcnt == 0 || a == b) k->bad++;
     if (k->fail_eq_at != 0 && k->neq == k->fail_eq_at) return -1;
-    kh_run(k, 1);
+    if (kh_run(k, 1) != 0) return -1;
     return kh_id(a) == kh_id(b);
 }
 
