@@ -867,7 +867,160 @@ TEST(eq_restart)
     t_teardown(rt);
 }
 
+/* ------------------------------------------------------------------------ */
+/* the differential check against CPython's weakref module                  */
+
+/* A fixed sequence of operations, run here and, by
+ * tests/weakmap_keys_cpython.py, on CPython 3.11 with a class whose
+ * __hash__ is id % 3 and whose __eq__ compares ids: the two transcripts
+ * must be equal.  Names stand for objects: "new NAME ID" a key, "val NAME
+ * ID" a value, "cyc NAME ID" a key in a self-cycle; v, s, k name the
+ * weak-value map (object keys), the weak set, the weak-key map.  With
+ * RCGC_WEAKKEYS_TRANSCRIPT=FILE the test writes "op -> result" lines
+ * there; without it, it runs the sequence for its memory checks only. */
+static const char *const script[] = {
+    "new a 0", "new a2 0", "new b 3", "new c 4", "val x 100", "val y 101", "val z 102",
+    "vset a x", "vset a2 y", "list v", "vget a2", "vhas b", "vset b z", "list v",
+    "del y", "list v", "len v", "vdel a", "vdel b", "len v",
+    "sadd a", "sadd a2", "list s", "shas a2", "sdel a2", "shas a", "sdel a",
+    "sadd b", "sadd a2", "sadd c", "list s", "del a2", "list s", "len s",
+    "kset a x", "new a3 0", "kset a3 z", "list k", "kget a3", "khas c", "kset b x",
+    "kset c z", "list k", "kdel a3", "list k", "kset a3 x", "kset a z", "list k",
+    "del a", "list k", "len k",
+    "fail_hash", "kset c x", "fail_hash", "sadd a3", "fail_hash", "vset a3 x",
+    "fail_hash", "vget b", "fail_hash", "khas b", "list k", "list s", "list v",
+    "new e 6", "fail_eq", "shas e", "fail_eq", "kget e", "fail_eq", "kset e z",
+    "fail_eq", "sdel e", "list k", "list s",
+    "vset e x", "fail_eq", "vset b z", "fail_eq", "vdel b", "list v",
+    "cyc d 9", "sadd d", "kset d z", "vset d x", "del d", "list s", "list k", "list v",
+    "new d2 9", "vdel d2", "del d2", "list s", "collect", "list s", "list k", "len s", "len k",
+    "new f 9", "kset f x", "sadd f", "vset f z", "new f2 9", "vget f2", "kget f2",
+    "shas f2", "list v", "list k", "list s",
+    "del x", "list v", "len v", "del z", "list v", "list k", "len k"};
+
+typedef struct named {
+    char name[8];
+    rcgc_object *o; /* the program's reference, or NULL once dropped */
+    rcgc_object *addr; /* for printing; may be dead */
+} named;
+
+static named *find_name(named *t, int n, const char *name)
+{
+    for (int i = n - 1; i >= 0; i--)
+        if (strcmp(t[i].name, name) == 0) return &t[i];
+    return NULL;
+}
+
+static const char *name_of(named *t, int n, const rcgc_object *o)
+{
+    for (int i = n - 1; i >= 0; i--)
+        if (t[i].addr == o) return t[i].name;
+    return "?";
+}
+
+static void result_code(char *out, size_t size, int r, int found_is_one)
+{
+    if (r == RCGC_EFAILED) snprintf(out, size, "error");
+    else if (found_is_one) snprintf(out, size, "%s", r == 1 ? "True" : r == 0 ? "False" : "bad");
+    else snprintf(out, size, "%s", r == 0 ? "ok" : r == RCGC_ENOTFOUND ? "missing" : "bad");
+}
+
+TEST(cpython_transcript)
+{
+    rcgc_runtime *rt = t_runtime();
+    khooks k = {.mod = 3};
+    rcgc_key_ops ops = kh_ops(&k);
+    rcgc_object *c[3] = {rcgc_wvmap_new_keyed(rt, &ops), rcgc_wset_new_keyed(rt, &ops),
+                         rcgc_wkmap_new_keyed(rt, &ops)};
+    const char *path = getenv("RCGC_WEAKKEYS_TRANSCRIPT");
+    FILE *out = path != NULL ? fopen(path, "w") : NULL;
+    if (path != NULL) REQUIRE(out != NULL);
+    named t[64];
+    int n = 0;
+    for (size_t i = 0; i < sizeof script / sizeof *script; i++) {
+        char op[16] = "", a[8] = "", b[8] = "", res[256] = "";
+        int id = 0;
+        sscanf(script[i], "%15s %7s %7s", op, a, b);
+        named *na = find_name(t, n, a), *nb = find_name(t, n, b);
+        rcgc_object *ka = na != NULL ? na->o : NULL, *vb = nb != NULL ? nb->o : NULL;
+        int j = a[0] == 'v' ? 0 : a[0] == 's' ? 1 : 2;
+        rcgc_object *got = NULL;
+        int r;
+        if (!strcmp(op, "new") || !strcmp(op, "val") || !strcmp(op, "cyc")) {
+            REQUIRE(n < 64);
+            id = atoi(b);
+            rcgc_object *o = !strcmp(op, "cyc") ? t_self_cycle(rt, &t_wnode_type, id) : wn(rt, id);
+            snprintf(t[n].name, sizeof t[n].name, "%s", a);
+            t[n].o = t[n].addr = o;
+            n++;
+        } else if (!strcmp(op, "del")) {
+            REQUIRE(na != NULL && na->o != NULL);
+            rcgc_decref(rt, na->o);
+            na->o = NULL;
+        } else if (!strcmp(op, "fail_hash")) {
+            k.fail_hash_at = k.nhash + 1;
+        } else if (!strcmp(op, "fail_eq")) {
+            k.fail_eq_at = k.neq + 1;
+        } else if (!strcmp(op, "collect")) {
+            rcgc_gc_collect(rt, 2);
+        } else if (!strcmp(op, "len")) {
+            snprintf(res, sizeof res, "%td", rcgc_weak_len(rt, c[j]));
+        } else if (!strcmp(op, "list")) {
+            rcgc_witer it;
+            REQUIRE(rcgc_witer_begin(rt, c[j], &it) == 0);
+            while (rcgc_witer_next(&it)) {
+                size_t used = strlen(res);
+                if (it.value != NULL && j != 1)
+                    snprintf(res + used, sizeof res - used, "%s%s:%s", used ? " " : "",
+                             name_of(t, n, it.key_obj), name_of(t, n, it.value));
+                else
+                    snprintf(res + used, sizeof res - used, "%s%s", used ? " " : "",
+                             name_of(t, n, it.key_obj));
+            }
+            rcgc_witer_end(&it);
+        } else {
+            REQUIRE(na != NULL && na->o != NULL);
+            char kind = op[0], what = op[1];
+            int cj = kind == 'v' ? 0 : kind == 's' ? 1 : 2;
+            if (what == 's' && !strcmp(op + 1, "set")) {
+                r = cj == 0 ? rcgc_wvmap_set_obj(rt, c[0], ka, vb) : rcgc_wkmap_set(rt, c[2], ka, vb);
+                result_code(res, sizeof res, r, 0);
+            } else if (!strcmp(op, "sadd")) {
+                result_code(res, sizeof res, rcgc_wset_add(rt, c[1], ka), 0);
+            } else if (what == 'g') {
+                r = cj == 0 ? rcgc_wvmap_get_obj(rt, c[0], ka, &got)
+                            : rcgc_wkmap_lookup(rt, c[2], ka, &got);
+                if (r == RCGC_EFAILED) snprintf(res, sizeof res, "error");
+                else snprintf(res, sizeof res, "%s", got != NULL ? name_of(t, n, got) : "None");
+                rcgc_xdecref(rt, got);
+            } else if (what == 'h') {
+                r = cj == 0 ? rcgc_wvmap_contains_obj(rt, c[0], ka)
+                  : cj == 1 ? rcgc_wset_contains(rt, c[1], ka)
+                            : rcgc_wkmap_contains(rt, c[2], ka);
+                result_code(res, sizeof res, r, 1);
+            } else {
+                r = cj == 0 ? rcgc_wvmap_delete_obj(rt, c[0], ka)
+                  : cj == 1 ? rcgc_wset_discard(rt, c[1], ka)
+                            : rcgc_wkmap_delete(rt, c[2], ka);
+                result_code(res, sizeof res, r, 0);
+            }
+            k.fail_hash_at = k.fail_eq_at = 0;
+        }
+        if (out != NULL) fprintf(out, "%s -> %s\n", script[i], res);
+    }
+    if (out != NULL) fclose(out);
+    CHECK_EQ(k.bad, 0);
+    CHECK_EQ(rcgc_check(rt), 0);
+    for (int j = 0; j < 3; j++) rcgc_decref(rt, c[j]);
+    for (int i = 0; i < n; i++) rcgc_xdecref(rt, t[i].o);
+    rcgc_gc_collect(rt, 2);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_teardown(rt);
+}
+
+
 TEST_MAIN(T(predicates), T(wvmap_object_keys), T(wvmap_identity_keys_and_cycles),
           T(wset_hooks), T(wkmap_hooks), T(no_hooks_outside_key_calls),
           T(wvmap_iteration_object_keys), T(failing_hooks_change_nothing),
-          T(mutating_hooks), T(hash_hook_mutates), T(eq_restart))
+          T(mutating_hooks), T(hash_hook_mutates), T(eq_restart),
+          T(cpython_transcript))
