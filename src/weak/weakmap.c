@@ -496,15 +496,10 @@ int rcgc_is_wkmap(const rcgc_object *o)
 
 /* ---- object keys: hashing, lookup, the references held across hooks ---- */
 
-/* The hash of an object key: the hash hook's (RCGC_EFAILED when it fails),
- * or the identity hash. */
+/* The hash of an object key by the hash hook: 0, or RCGC_EFAILED. */
 static int key_hash(rcgc_runtime *rt, wcontainer *c, rcgc_object *key,
                     uint64_t *hash)
 {
-    if (!c->has_ops) {
-        *hash = hash_identity(key);
-        return 0;
-    }
     uint64_t h = 0;
     if (c->ops.hash(rt, key, &h, c->ops.ctx) != 0) return RCGC_EFAILED;
     *hash = h;
@@ -555,17 +550,24 @@ restart:
     }
 }
 
+/* The hooks' part of key_find, kept out of line so that the identity
+ * containers' lookups stay as short as before hooks existed. */
+static RCGC__NOINLINE int key_find_hooked(rcgc_runtime *rt, wcontainer *c,
+                                          rcgc_object *key, uint64_t *hash,
+                                          rcgc_ssize *ix)
+{
+    int r = key_hash(rt, c, key, hash);
+    return r != 0 ? r : lookup_hooked(rt, c, *hash, key, ix);
+}
+
 /* Hash key and find its entry (*ix, or -1): 0 or RCGC_EFAILED. */
 static int key_find(rcgc_runtime *rt, wcontainer *c, rcgc_object *key,
                     uint64_t *hash, rcgc_ssize *ix)
 {
-    int r = key_hash(rt, c, key, hash);
-    if (r != 0) return r;
-    if (!c->has_ops) {
-        *ix = find(c, *hash, key, 0);
-        return 0;
-    }
-    return lookup_hooked(rt, c, *hash, key, ix);
+    if (c->has_ops) return key_find_hooked(rt, c, key, hash, ix);
+    *hash = hash_identity(key);
+    *ix = find(c, *hash, key, 0);
+    return 0;
 }
 
 /* With hooks, the operation holds the container, the key and the value
@@ -573,8 +575,8 @@ static int key_find(rcgc_runtime *rt, wcontainer *c, rcgc_object *key,
  * the container) when it has finished with the table.  Returns whether it
  * holds them, for let_go, or RCGC_EINVAL (nothing held) for a key or value
  * that is being freed (count 0). */
-static int hold(rcgc_runtime *rt, wcontainer *c, rcgc_object *key,
-                rcgc_object *value)
+static inline int hold(rcgc_runtime *rt, wcontainer *c, rcgc_object *key,
+                       rcgc_object *value)
 {
     if (!c->has_ops) return 0;
     rcgc__debug_check_object(rt, key, "weak container key");
@@ -586,8 +588,8 @@ static int hold(rcgc_runtime *rt, wcontainer *c, rcgc_object *key,
     return 1;
 }
 
-static void let_go(rcgc_runtime *rt, int held, wcontainer *c, rcgc_object *key,
-                   rcgc_object *value)
+static inline void let_go(rcgc_runtime *rt, int held, wcontainer *c,
+                          rcgc_object *key, rcgc_object *value)
 {
     if (held <= 0) return;
     rcgc_xdecref(rt, value);
@@ -825,8 +827,8 @@ static int weak_key_set(rcgc_runtime *rt, wcontainer *c, rcgc_object *key,
 /* Find key in a weak set or weak-key map: 0 and *ix (or -1), or a negative
  * code (RCGC_EFAILED; RCGC_ENOTWEAK with hooks for a key that cannot be
  * weakly referenced). */
-static int weak_key_find(rcgc_runtime *rt, wcontainer *c, rcgc_object *key,
-                         rcgc_ssize *ix)
+static inline int weak_key_find(rcgc_runtime *rt, wcontainer *c,
+                                rcgc_object *key, rcgc_ssize *ix)
 {
     uint64_t h;
     *ix = -1;
