@@ -52,6 +52,10 @@ static struct {
     int n[3];
     uint64_t rng;
     int faults;            /* allocations may fail */
+    int autogc;            /* automatic collection: the model cannot follow;
+                              only codes, invariants and teardown are checked */
+    long gc_seen;          /* collections of the last run (before teardown) */
+    long auto_collections; /* over the automatic-collection runs */
     int collect_armed;     /* the next hash hook collects */
     int hook_allocs;       /* hooks allocate */
     long steps, failed_ops, hook_failures, hook_collects, collects, deaths,
@@ -135,6 +139,7 @@ static int m_drop_dead(void)
 /* Reference counting: objects outside cycles die when nothing holds them. */
 static void m_settle(void)
 {
+    if (S.autogc) return;
     int changed;
     do {
         changed = 0;
@@ -153,6 +158,7 @@ static void m_settle(void)
  * reachable (ephemerons); the rest dies; then refcounting. */
 static void m_collect(void)
 {
+    if (S.autogc) return;
     static char reach[MAXREC];
     memset(reach, 0, (size_t)S.nrec);
     for (int x = 0; x < S.nrec; x++) reach[x] = !S.r[x].dead && S.r[x].prog;
@@ -176,6 +182,7 @@ static void m_collect(void)
 
 static int compare(void)
 {
+    if (S.autogc) return 1;
     int bad = 0;
     long alive = 0, entries = 0;
     for (int x = 0; x < S.nrec; x++) alive += !S.r[x].dead;
@@ -358,6 +365,9 @@ static int key_step(int op)
         }
         if (!S.faults && r == RCGC_ENOMEM) ok = 0;
         if (got != NULL) ok = 0;
+    } else if (S.autogc) {
+        if (r < 0 && r != RCGC_ENOTFOUND) ok = 0;
+        if (r != RCGC_ENOTFOUND && r > 1) ok = 0;
     } else {
         rcgc_object *want_obj;
         int want = model_apply(op, key, value, &want_obj);
@@ -370,7 +380,7 @@ static int key_step(int op)
     }
     rcgc_xdecref(S.rt, got);
     if (probe >= 0) drop_prog(probe);
-    m_settle();
+    if (!S.autogc) m_settle();
     return ok;
 }
 
@@ -478,6 +488,9 @@ static int run(uint64_t seed, long steps)
     }
     if (!ok) t_fail(__FILE__, __LINE__, "seed %llu: the containers left the model",
                     (unsigned long long)seed);
+    rcgc_gc_stats gs[3];
+    rcgc_gc_get_stats(S.rt, gs);
+    S.gc_seen = gs[0].collections + gs[1].collections + gs[2].collections;
     finish();
     return ok;
 }
@@ -521,26 +534,34 @@ static void arm_after(long n)
 #define FAULT_SEED 7
 
 /* One run of the fixed sequence with allocations failing as arm says; its
- * failures (0: a clean run). */
-static long fault_run(void (*arm)(long), long n)
+ * failures (0: a clean run).  autogc: with automatic collection at a low
+ * threshold (collections inside the hooks' and the containers'
+ * allocations). */
+static long fault_run(void (*arm)(long), long n, int autogc)
 {
-    S.rt = t_runtime();
+    rcgc_config cfg;
+    rcgc_config_init(&cfg);
+    cfg.gc_enabled = autogc;
+    cfg.threshold[0] = 5;
+    S.rt = autogc ? t_runtime_cfg(&cfg) : t_runtime();
+    S.autogc = autogc;
     S.faults = 1;
     S.hook_allocs = 1;
     arm(n);
     run(FAULT_SEED, FAULT_STEPS);
     long failures = t_alloc_state.failures;
-    S.faults = 0;
+    if (autogc) S.auto_collections += S.gc_seen;
+    S.faults = S.autogc = 0;
     return failures;
 }
 
-TEST(model_faults)
+static void fault_loops(int autogc)
 {
     memset(&S, 0, sizeof S);
     long n, runs_failed_ops = 0;
     for (n = 1; n < 100000; n++) {
         long before = S.failed_ops;
-        long failures = fault_run(arm_nth, n);
+        long failures = fault_run(arm_nth, n, autogc);
         runs_failed_ops += S.failed_ops > before;
         if (t_failures) {
             fprintf(stderr, "  (allocation %ld failing)\n", n);
@@ -551,17 +572,35 @@ TEST(model_faults)
     long runs = n - 1;
     CHECK(runs > 100);
     for (long k = 0; k < runs; k++) {
-        fault_run(arm_after, k);
+        fault_run(arm_after, k, autogc);
         if (t_failures) {
             fprintf(stderr, "  (every allocation after %ld failing)\n", k);
             return;
         }
     }
-    printf("     (%ld runs with the N-th allocation failing, %ld of them with a failed "
-           "container operation; %ld with every allocation after the N-th failing; "
-           "%ld failed operations in all)\n",
-           runs, runs_failed_ops, runs, S.failed_ops);
+    printf("     (%s: %ld runs with the N-th allocation failing, %ld of them with a "
+           "failed container operation; %ld with every allocation after the N-th "
+           "failing; %ld failed operations in all)\n",
+           autogc ? "automatic collection" : "model", runs, runs_failed_ops, runs,
+           S.failed_ops);
     CHECK(runs_failed_ops > 20);
+    if (autogc) { /* explicit collections are ~1 in 62 steps; automatic ones many more */
+        printf("     (%ld collections in those runs)\n", S.auto_collections);
+        CHECK(S.auto_collections > 10 * runs);
+    }
 }
 
-TEST_MAIN(T(model_random), T(model_faults))
+TEST(model_faults)
+{
+    fault_loops(0);
+}
+
+/* The same sequence with automatic collection at a low threshold: the
+ * model cannot say when collections run, so each run checks the codes,
+ * rcgc_check after every step, and the empty runtime at teardown. */
+TEST(faults_automatic_collection)
+{
+    fault_loops(1);
+}
+
+TEST_MAIN(T(model_random), T(model_faults), T(faults_automatic_collection))
