@@ -20,6 +20,10 @@
  * every allocation after the N-th fails (pattern: test_weak_faults.c).  A
  * failed operation (RCGC_ENOMEM, or RCGC_EFAILED when a hook's own
  * allocation failed) must leave the model's state.
+ *
+ * faults_automatic_collection: the same loops with automatic collection at
+ * a low threshold, where the model cannot follow: codes, rcgc_check after
+ * every step, and the empty runtime at teardown.
  */
 #include "keyhooks.h"
 #include "test.h"
