@@ -718,8 +718,9 @@ int rcgc_wvmap_set_obj(rcgc_runtime *rt, rcgc_object *map, rcgc_object *key,
                        rcgc_object *value)
 {
     wcontainer *c = checked_vmap(rt, map, 1, "rcgc_wvmap_set_obj");
-    if (c == NULL || key == NULL || key->refcnt == 0) return RCGC_EINVAL;
+    if (c == NULL || key == NULL) return RCGC_EINVAL;
     rcgc__debug_check_object(rt, key, "rcgc_wvmap_set_obj");
+    if (key->refcnt == 0) return RCGC_EINVAL; /* being freed */
     int held = hold(rt, c, key, value);
     if (held < 0) return held;
     commit_removals(rt, c);
