@@ -311,6 +311,29 @@ static inline int gc_is_passed(const gc_head *g)
     return (uintptr_t)gc_get_refs(g) == GC_REFS_PASSED;
 }
 
+/* The mark step's one test per reference (visit_mark): does a visit to g
+ * change anything?  Only when g is COLLECTING (not reached, of the set) and
+ * its gc_refs is 0 (ahead of the cursor, not known reachable yet) or
+ * GC_REFS_PASSED (behind it).  With FINALIZED forced on, those two states
+ * are exactly the words 3 and all ones, the only ones whose successor is 4
+ * or 0: one add and one mask instead of four tests. */
+static inline int gc_mark_wanted(const gc_head *g)
+{
+    _Static_assert(GC_PREV_FLAGS == 3 && GC_PREV_SHIFT == 2 &&
+                       GC_REFS_PASSED == (UINTPTR_MAX >> GC_PREV_SHIFT),
+                   "gc_mark_wanted: the encoding changed");
+    return (((g->_gc_prev | GC_PREV_FINALIZED) + 1) &
+            ~((uintptr_t)1 << GC_PREV_SHIFT)) == 0;
+}
+
+/* For a node gc_mark_wanted accepted: gc_refs is GC_REFS_PASSED, not 0
+ * (the two differ in gc_refs' low bit). */
+static inline int gc_wanted_is_passed(const gc_head *g)
+{
+    RCGC_ASSERT(gc_mark_wanted(g));
+    return (g->_gc_prev & ((uintptr_t)1 << GC_PREV_SHIFT)) != 0;
+}
+
 /* After the mark step, for a node the cursor passed and the mark stack
  * reached later: COLLECTING is clear and gc_refs still GC_REFS_PASSED (a
  * node the cursor scanned holds a smaller gc_refs). */
