@@ -956,7 +956,7 @@ static void show_stats_each_generations(rcgc_runtime *rt)
 }
 
 static void update_stats(rcgc_runtime *rt, int generation, rcgc_ssize m,
-                         rcgc_ssize n, uint64_t ns)
+                         rcgc_ssize n, uint64_t ns, uint64_t cpu_ns)
 {
     rcgc_gc_stats *s = &rt->stats[generation];
     s->collections++;
@@ -964,6 +964,8 @@ static void update_stats(rcgc_runtime *rt, int generation, rcgc_ssize m,
     s->uncollectable += n;
     s->total_ns += ns;
     for (int p = 0; p < RCGC_PHASE_COUNT; p++) s->phase_ns[p] += rt->phase_ns[p];
+    rt->gc_cpu_ns[generation] += cpu_ns;
+    rt->last_cpu_ns = cpu_ns;
 }
 
 rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
@@ -980,6 +982,7 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
         show_stats_each_generations(rt);
     }
     uint64_t start = rcgc__os_now_ns(), t = start;
+    uint64_t cpu_start = rcgc__os_thread_cpu_ns();
 
     if (generation + 1 < RCGC_NUM_GENERATIONS) rt->gen[generation + 1].count++;
     for (int i = 0; i <= generation; i++) rt->gen[i].count = 0;
@@ -1057,9 +1060,12 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
                 n + m, n, (double)(rcgc__os_now_ns() - start) / 1e9);
     handle_legacy_finalizers(rt, &finalizers, old);
     RCGC_ASSERT(gc_list_is_empty(&finalizers));
+    /* The CPU window lies inside the wall window (cpu <= wall). */
+    uint64_t cpu_end = rcgc__os_thread_cpu_ns();
+    uint64_t cpu_ns = cpu_end >= cpu_start ? cpu_end - cpu_start : 0;
     lap(rt, RCGC_PHASE_HANDLE_LEGACY_FINALIZERS, &t);
 
-    update_stats(rt, generation, m, n, t - start);
+    update_stats(rt, generation, m, n, t - start, cpu_ns);
     if (RCGC_DEBUG >= 3 && rcgc__check_all(rt, 1) != 0)
         rcgc__fatal(rt, NULL, "collector invariants violated after a "
                               "collection of generation %d (see above)",
@@ -1073,9 +1079,11 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
 
 static void invoke_callbacks(rcgc_runtime *rt, rcgc_gc_event event,
                              int generation, rcgc_ssize collected,
-                             rcgc_ssize uncollectable, double duration)
+                             rcgc_ssize uncollectable, double duration,
+                             double cpu_duration)
 {
-    rcgc_gc_info info = {generation, collected, uncollectable, duration};
+    rcgc_gc_info info = {generation, collected, uncollectable, duration,
+                         cpu_duration};
     /* By index over the live array: a callback may add or remove others. */
     for (rcgc_ssize i = 0; i < rt->ncallbacks; i++) {
         struct gc_callback cb = rt->callbacks[i];
@@ -1087,12 +1095,13 @@ static void invoke_callbacks(rcgc_runtime *rt, rcgc_gc_event event,
 rcgc_ssize rcgc__collect_with_callback(rcgc_runtime *rt, int generation)
 {
     rcgc_ssize collected = 0, uncollectable = 0;
-    invoke_callbacks(rt, RCGC_GC_START, generation, 0, 0, 0.0);
+    invoke_callbacks(rt, RCGC_GC_START, generation, 0, 0, 0.0, 0.0);
     uint64_t start = rcgc__os_now_ns();
     rcgc_ssize result =
         rcgc__collect_main(rt, generation, &collected, &uncollectable);
     invoke_callbacks(rt, RCGC_GC_STOP, generation, collected, uncollectable,
-                     (double)(rcgc__os_now_ns() - start) / 1e9);
+                     (double)(rcgc__os_now_ns() - start) / 1e9,
+                     (double)rt->last_cpu_ns / 1e9);
     return result;
 }
 
