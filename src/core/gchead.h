@@ -314,16 +314,19 @@ static inline int gc_is_passed(const gc_head *g)
 /* The mark step's one test per reference (visit_mark): does a visit to g
  * change anything?  Only when g is COLLECTING (not reached, of the set) and
  * its gc_refs is 0 (ahead of the cursor, not known reachable yet) or
- * GC_REFS_PASSED (behind it).  With FINALIZED forced on, those two states
- * are exactly the words 3 and all ones, the only ones whose successor is 4
- * or 0: one add and one mask instead of four tests. */
+ * GC_REFS_PASSED (behind it): the words 2 and 3, and all ones with or
+ * without FINALIZED.  Adding 2 maps exactly those four to 4, 5, 0 and 1,
+ * the only results with no bit set but bits 0 and 2 (a word without
+ * COLLECTING keeps bit 1; a larger gc_refs sets a bit above 2): one add
+ * and one test instead of four. */
 static inline int gc_mark_wanted(const gc_head *g)
 {
-    _Static_assert(GC_PREV_FLAGS == 3 && GC_PREV_SHIFT == 2 &&
+    _Static_assert(GC_PREV_FINALIZED == 1 && GC_PREV_COLLECTING == 2 &&
+                       GC_PREV_SHIFT == 2 &&
                        GC_REFS_PASSED == (UINTPTR_MAX >> GC_PREV_SHIFT),
                    "gc_mark_wanted: the encoding changed");
-    return (((g->_gc_prev | GC_PREV_FINALIZED) + 1) &
-            ~((uintptr_t)1 << GC_PREV_SHIFT)) == 0;
+    return ((g->_gc_prev + GC_PREV_COLLECTING) &
+            ~(GC_PREV_FINALIZED | ((uintptr_t)1 << GC_PREV_SHIFT))) == 0;
 }
 
 /* For a node gc_mark_wanted accepted: gc_refs is GC_REFS_PASSED, not 0
