@@ -759,6 +759,18 @@ typedef struct rcgc_gc_stats {
 
 RCGC_API void rcgc_gc_get_stats(rcgc_runtime *rt, rcgc_gc_stats out[3]);
 
+/* The CPU time (user + system, CLOCK_THREAD_CPUTIME_ID) that the thread
+ * running them spent in the collections of each generation since the
+ * runtime was created, in ns: beside rcgc_gc_stats.total_ns, which is wall
+ * time, so that time spent waiting for a core (a loaded machine) shows as
+ * the difference.  The same collections as rcgc_gc_stats (emergency ones
+ * count as generation 2's).  0 where the system has no per-thread CPU
+ * clock.  A function of its own, not a field of rcgc_gc_stats: programs
+ * compiled against 0.2.0 pass arrays of the old struct size (the struct
+ * carries no size field, docs/api-rules.md).  rt: a runtime; out: 3
+ * elements, written. */
+RCGC_API void rcgc_gc_get_cpu_ns(rcgc_runtime *rt, uint64_t out[3]);
+
 /* gc.callbacks: called before ("start", counts 0) and after ("stop") every
  * collection, automatic or not, in registration order.  A non-zero return is
  * reported through the unraisable hook; the others still run.  Collecting
@@ -769,7 +781,12 @@ typedef struct rcgc_gc_info {
     int generation;           /* the generation collected */
     rcgc_ssize collected;     /* 0 at start */
     rcgc_ssize uncollectable; /* 0 at start */
-    double duration;          /* seconds; 0 at start */
+    double duration;          /* seconds, wall; 0 at start */
+    /* Seconds of the collecting thread's CPU time (rcgc_gc_get_cpu_ns);
+     * 0 at start.  Added after 0.2.0, last: the library owns the struct and
+     * passes a pointer, so callbacks built earlier read the fields before
+     * it. */
+    double cpu_duration;
 } rcgc_gc_info;
 
 typedef int (*rcgc_gc_callback_fn)(rcgc_runtime *rt, rcgc_gc_event event,
