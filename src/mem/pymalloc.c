@@ -155,16 +155,21 @@ static void unpark_page(pm_pool *pool, uint32_t size)
  * is touched before a block in it is about to be handed out. */
 static void carve_page(pm_pool *pool, uint32_t size)
 {
-    uint32_t start = pool->nextoffset, off = start;
-    uint32_t end = (off / PM_PAGE_SIZE + 1) * PM_PAGE_SIZE; /* page end */
-    pm_block **link = &pool->freeblock;
-    do {
-        pm_block *b = (pm_block *)pool + off;
-        *link = b;
-        link = (pm_block **)(void *)b;
-        off += size;
-    } while (off + size <= end && off <= pool->maxnextoffset);
-    *link = NULL;
+    uint32_t start = pool->nextoffset;
+    uint32_t end = (start / PM_PAGE_SIZE + 1) * PM_PAGE_SIZE; /* page end */
+    /* the blocks that end in the page and start by maxnextoffset, and at
+     * least the first (it may cross the page end) */
+    uint32_t n = (end - start) / size, nmax = (pool->maxnextoffset - start) / size + 1;
+    if (n > nmax) n = nmax;
+    if (n == 0) n = 1;
+    uint32_t last = start + (n - 1) * size;
+    /* limits in locals: the stores below may alias the header as far as the
+     * compiler knows, and would make it reload them per block */
+    pm_block *b = (pm_block *)pool + start, *stop = (pm_block *)pool + last;
+    pool->freeblock = b;
+    for (; b < stop; b += size) *(pm_block **)(void *)b = b + size;
+    *(pm_block **)(void *)b = NULL;
+    uint32_t off = last + size;
     pool->nextoffset = off;
     for (uint32_t o = start; o < off; o += size)
         RCGC__POISON((pm_block *)pool + o, size);
@@ -251,7 +256,7 @@ static RCGC__NOINLINE void *allocate_from_new_pool(rcgc_pymalloc *pm, uint32_t c
 
 /* A formerly full pool gets a free block: link it at the front of its
  * class list (CPython's LRU-like reinsertion). */
-static RCGC__NOINLINE void insert_to_usedpool(rcgc_pymalloc *pm, pm_pool *pool)
+RCGC__NOINLINE void rcgc__pm_pool_was_full(rcgc_pymalloc *pm, pm_pool *pool)
 {
     RCGC_ASSERT(pool->szidx < PM_NCLASSES && pool->freeblock != NULL);
     pm_link *head = &pm->usedpools[pool->szidx];
@@ -327,7 +332,7 @@ static void check_after_release(rcgc_pymalloc *pm)
 
 /* A pool just became empty: move it to its arena's freepools and manage the
  * arena (release it, link it back into usable_arenas, or re-sort it). */
-static RCGC__NOINLINE void insert_to_freepool(rcgc_pymalloc *pm, pm_pool *pool)
+RCGC__NOINLINE void rcgc__pm_pool_emptied(rcgc_pymalloc *pm, pm_pool *pool)
 {
     RCGC_ASSERT(pool->count == 0 && pool->arenaindex < pm->maxarenas);
     RCGC_ASSERT(pm->arenas[pool->arenaindex].address != 0 &&
@@ -393,7 +398,8 @@ static RCGC__NOINLINE void *alloc_raw(rcgc_pymalloc *pm, size_t size)
 }
 
 /* A block of size bytes: from a used pool when possible (the fast path),
- * NULL only when even raw fails. */
+ * NULL only when even raw fails.  rcgc__pm_take (alloc_internal.h) is the
+ * object layer's inline version of the first case. */
 static inline void *pm_alloc(rcgc_pymalloc *pm, size_t size)
 {
     if (RCGC_UNLIKELY(size - 1 >= PM_THRESHOLD)) return alloc_raw(pm, size);
@@ -413,7 +419,7 @@ static inline void *pm_alloc(rcgc_pymalloc *pm, size_t size)
 }
 
 /* Debug builds: p must be an allocated block of its pool. */
-static RCGC__NOINLINE void check_free(const pm_pool *pool, const void *p)
+RCGC__NOINLINE void rcgc__pm_check_free(const pm_pool *pool, const void *p)
 {
     uint32_t off = (uint32_t)((uintptr_t)p & PM_POOL_MASK);
     if (pool->count == 0 || pool->szidx >= PM_NCLASSES ||
@@ -428,19 +434,7 @@ static RCGC__NOINLINE void check_free(const pm_pool *pool, const void *p)
 /* Return p (a block of pm's arenas) to its pool. */
 static inline void pool_free(rcgc_pymalloc *pm, void *p)
 {
-    pm_pool *pool = PM_POOL_ADDR(p);
-    if (RCGC_DEBUG >= 1) check_free(pool, p);
-    pm_block *lastfree = pool->freeblock;
-    *(pm_block **)p = lastfree;
-    pool->freeblock = (pm_block *)p;
-    RCGC__POISON(p, PM_INDEX2SIZE(pool->szidx));
-    if (RCGC_UNLIKELY(lastfree == NULL)) {
-        /* it was full: count stays >= 30, so it is not empty now */
-        pool->count--;
-        insert_to_usedpool(pm, pool);
-        return;
-    }
-    if (RCGC_UNLIKELY(--pool->count == 0)) insert_to_freepool(pm, pool);
+    (void)rcgc__pm_free_block(pm, p);
 }
 
 /* free() of a pointer that is not in an arena: NULL or a raw block. */
