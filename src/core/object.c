@@ -175,6 +175,7 @@ static inline void zero_block(char *p, size_t n)
     if (n <= 32) return;
     memset(p + 16, 0, 16);
     memset(end - 32, 0, 16);
+    if (RCGC_LIKELY(n <= 64)) return;
     for (char *q = p + 32; q < end - 32; q += 16) {
         memset(q, 0, 16);
         OPAQUE(q);
@@ -266,6 +267,33 @@ static RCGC__NOINLINE rcgc_object *object_new_slow(rcgc_runtime *rt,
     return object_init(rt, type, mem, pre, size, rt->heap_bytes, bytes);
 }
 
+/* object_new's end, for a pool block of the runtime's own pool allocator
+ * (bytes, its size class). */
+static inline rcgc_object *object_in_pool_block(rcgc_runtime *rt,
+                                                const rcgc_type *type, char *mem,
+                                                size_t pre, size_t size,
+                                                size_t heap, size_t bytes)
+{
+    zero_block(mem, bytes);
+    rt->blocks++; /* as rcgc__obj_calloc counts */
+    rt->heap.blocks[RCGC_DOMAIN_OBJ]++;
+    return object_init(rt, type, mem, pre, size, heap, bytes);
+}
+
+/* object_new when the pool needs more than a pop (its last free block, a
+ * page to carve, a new pool): the pool allocator's full path, then the
+ * same as inline; without an arena, object_new_slow (the raw fallback). */
+static RCGC__NOINLINE rcgc_object *object_new_refill(rcgc_runtime *rt,
+                                                     const rcgc_type *type,
+                                                     size_t size)
+{
+    size_t pre = pre_size(type), need = pre + size;
+    char *mem = rcgc__pm_alloc_pool(rt->heap.obj_pm, need);
+    if (mem == NULL) return object_new_slow(rt, type, size);
+    return object_in_pool_block(rt, type, mem, pre, size, rt->heap_bytes,
+                                block_bytes(need));
+}
+
 /* The inline path: a block from the runtime's own pool allocator (its
  * heap's obj_pm), below the byte watch, zeroed here; the rest is
  * object_new_slow's.  type is not NULL and size >= type->size. */
@@ -285,11 +313,8 @@ static RCGC__ALWAYS_INLINE rcgc_object *object_new(rcgc_runtime *rt,
                       heap + bytes > rt->bytes_watch))
         return object_new_slow(rt, type, size);
     char *mem = rcgc__pm_take(pm, need);
-    if (RCGC_UNLIKELY(mem == NULL)) return object_new_slow(rt, type, size);
-    zero_block(mem, bytes);
-    rt->blocks++; /* as rcgc__obj_calloc counts */
-    rt->heap.blocks[RCGC_DOMAIN_OBJ]++;
-    return object_init(rt, type, mem, pre, size, heap, bytes);
+    if (RCGC_UNLIKELY(mem == NULL)) return object_new_refill(rt, type, size);
+    return object_in_pool_block(rt, type, mem, pre, size, heap, bytes);
 }
 
 rcgc_object *rcgc_object_new(rcgc_runtime *rt, const rcgc_type *type)

@@ -223,6 +223,11 @@ static inline size_t rcgc__pm_class_size(size_t size)
     return ((size - 1) | (((size_t)1 << PM_ALIGNMENT_SHIFT) - 1)) + 1;
 }
 
+/* A block of size bytes (1..512) from a pool of pm (a used pool's, carving
+ * more of it, or a new pool's), never raw: NULL when no arena can be had.
+ * For a caller whose rcgc__pm_take failed. */
+void *rcgc__pm_alloc_pool(rcgc_pymalloc *pm, size_t size);
+
 /* Out-of-line parts of rcgc__pm_free_block (pymalloc.c): pool, whose
  * count is up to date, was full before the free (it goes back to its class
  * list) or is empty after it (to its arena's free pools). */

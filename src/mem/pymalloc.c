@@ -171,8 +171,10 @@ static void carve_page(pm_pool *pool, uint32_t size)
     *(pm_block **)(void *)b = NULL;
     uint32_t off = last + size;
     pool->nextoffset = off;
+#ifdef RCGC__ASAN /* an empty loop the compiler would still run */
     for (uint32_t o = start; o < off; o += size)
         RCGC__POISON((pm_block *)pool + o, size);
+#endif
 }
 
 /* The pool's free list just ran dry: carve virgin blocks, or bring a parked
@@ -384,30 +386,35 @@ RCGC__NOINLINE void rcgc__pm_pool_emptied(rcgc_pymalloc *pm, pm_pool *pool)
 
 /* ---- the entry points ---- */
 
-/* No used pool for the class of size (1..512): take a new pool, or let raw
- * serve the request when no arena can be had. */
-static RCGC__NOINLINE void *alloc_new_pool(rcgc_pymalloc *pm, size_t size)
-{
-    void *p = allocate_from_new_pool(pm, (uint32_t)(size - 1) >> PM_ALIGNMENT_SHIFT);
-    return p != NULL ? p : raw_malloc(pm, size);
-}
-
 static RCGC__NOINLINE void *alloc_raw(rcgc_pymalloc *pm, size_t size)
 {
     return raw_malloc(pm, size);
 }
 
-/* A block of size bytes: from a used pool when possible (the fast path),
- * NULL only when even raw fails.  rcgc__pm_take (alloc_internal.h) is the
- * object layer's inline version of the first case. */
-static inline void *pm_alloc(rcgc_pymalloc *pm, size_t size)
+/* No used pool for the class of size (1..512): a new pool's first block,
+ * NULL when no arena can be had (new_pool), or then raw's (new_pool_or_raw). */
+static RCGC__NOINLINE void *new_pool(rcgc_pymalloc *pm, size_t size)
 {
-    if (RCGC_UNLIKELY(size - 1 >= PM_THRESHOLD)) return alloc_raw(pm, size);
+    return allocate_from_new_pool(pm, (uint32_t)(size - 1) >> PM_ALIGNMENT_SHIFT);
+}
+
+static RCGC__NOINLINE void *new_pool_or_raw(rcgc_pymalloc *pm, size_t size)
+{
+    void *p = allocate_from_new_pool(pm, (uint32_t)(size - 1) >> PM_ALIGNMENT_SHIFT);
+    return p != NULL ? p : raw_malloc(pm, size);
+}
+
+/* A block of size bytes (1..512): a used pool's when there is one (the
+ * fast path, whose every other case ends in a tail call, so it needs no
+ * stack frame), else no_pool's. */
+static inline void *pool_alloc(rcgc_pymalloc *pm, size_t size,
+                               void *(*no_pool)(rcgc_pymalloc *, size_t))
+{
     /* usedpools[(size - 1) >> 4], 16 bytes a head */
     size_t off = (size - 1) & ~(size_t)(sizeof(pm_link) - 1);
     pm_link *head = (pm_link *)(void *)((char *)pm->usedpools + off);
     pm_link *l = head->next;
-    if (RCGC_UNLIKELY(l == head)) return alloc_new_pool(pm, size);
+    if (RCGC_UNLIKELY(l == head)) return no_pool(pm, size);
     pm_pool *pool = pm_pool_of(l);
     pm_block *bp = pool->freeblock;
     RCGC_ASSERT(pool->szidx == off >> PM_ALIGNMENT_SHIFT && bp != NULL);
@@ -416,6 +423,20 @@ static inline void *pm_alloc(rcgc_pymalloc *pm, size_t size)
     if (RCGC_UNLIKELY((pool->freeblock = *(pm_block **)(void *)bp) == NULL))
         return pool_extend(pool, (uint32_t)off + 16, bp);
     return bp;
+}
+
+RCGC__NOINLINE void *rcgc__pm_alloc_pool(rcgc_pymalloc *pm, size_t size)
+{
+    return pool_alloc(pm, size, new_pool);
+}
+
+/* A block of size bytes: from a pool when possible, NULL only when even
+ * raw fails.  rcgc__pm_take (alloc_internal.h) is the object layer's
+ * inline version of the fast path. */
+static inline void *pm_alloc(rcgc_pymalloc *pm, size_t size)
+{
+    if (RCGC_UNLIKELY(size - 1 >= PM_THRESHOLD)) return alloc_raw(pm, size);
+    return pool_alloc(pm, size, new_pool_or_raw);
 }
 
 /* Debug builds: p must be an allocated block of its pool. */
