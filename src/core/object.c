@@ -158,9 +158,9 @@ static inline int type_fits_pool(const rcgc_type *t)
 #if defined(__GNUC__)
 /* Make x opaque to the optimizer (no instruction): a loop of stores through
  * it is no longer one the compiler turns back into a call to memset. */
-#define OPAQUE(x) __asm__("" : "+r"(x))
+#define RCGC__OPAQUE(x) __asm__("" : "+r"(x))
 #else
-#define OPAQUE(x) ((void)0)
+#define RCGC__OPAQUE(x) ((void)0)
 #endif
 
 /* Zero the n bytes at p (16 <= n <= 512, multiples of 16 both) with 16-byte
@@ -178,7 +178,7 @@ static inline void zero_block(char *p, size_t n)
     if (RCGC_LIKELY(n <= 64)) return;
     for (char *q = p + 32; q < end - 32; q += 16) {
         memset(q, 0, 16);
-        OPAQUE(q);
+        RCGC__OPAQUE(q);
     }
 }
 
