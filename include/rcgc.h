@@ -477,7 +477,8 @@ RCGC_API void rcgc_runtime_get_stats(rcgc_runtime *rt, rcgc_runtime_stats *out);
 /*
  * The heap's bytes: what the live objects' blocks take, their hidden
  * headers included (the collector's, the weak slot, the debug header),
- * counted at the size asked of the allocator.  Buffers of the MEM domain
+ * counted in the allocator's 16-byte units (the size asked of it rounded up
+ * to a multiple of 16: a pool block's size class).  Buffers of the MEM domain
  * (rcgc_mem_malloc) are not counted (a heap with debug hooks can limit
  * those: rcgc_memdebug_config).  Returns the current value; *peak (may be
  * NULL) receives the highest since creation.  O(1); reads only.

@@ -143,6 +143,159 @@ TEST(heap_bytes_count_objects)
     t_finish(rt);
 }
 
+/* A runtime on its heap's own pool allocator (t_runtime's counting hooks
+ * would send every object through the heap's front end): the object path's
+ * inline fast paths (src/core/object.c, docs/allocator.md "In the
+ * runtime").  arena: the pool's arena allocator (NULL: the default). */
+static rcgc_runtime *pool_runtime(const rcgc_arena_allocator *arena)
+{
+    rcgc_config cfg;
+    rcgc_config_init(&cfg);
+    cfg.gc_enabled = 0;
+    if (arena != NULL) cfg.heap.pymalloc.arena = *arena;
+    rcgc_runtime *rt = rcgc_runtime_new(&cfg);
+    if (rt == NULL) t_fail(__FILE__, __LINE__, "rcgc_runtime_new failed");
+    return rt;
+}
+
+/* pool_runtime's teardown: every checker, no object, no byte, no block. */
+static void pool_finish(rcgc_runtime *rt, size_t b0)
+{
+    CHECK_EQ(rcgc_check(rt), 0);
+    CHECK_EQ(heap_bytes(rt), b0);
+    rcgc_runtime_stats s;
+    rcgc_runtime_get_stats(rt, &s);
+    CHECK_EQ(s.objects, 0);
+    if (RCGC_DEBUG < 2) /* else the quarantine keeps freed blocks */
+        CHECK_EQ(rcgc_heap_blocks(rcgc_runtime_heap(rt), RCGC_DOMAIN_OBJ), 0);
+    rcgc_teardown_report r;
+    CHECK_EQ(rcgc_runtime_free(rt, &r), 0);
+    CHECK_EQ(r.alive + r.uncollectable + r.leaked, 0);
+}
+
+static void *no_arena(void *ctx, size_t size)
+{
+    (void)ctx;
+    (void)size;
+    return NULL;
+}
+
+static void no_arena_free(void *ctx, void *ptr, size_t size)
+{
+    (void)ctx;
+    (void)ptr;
+    (void)size;
+}
+
+/* A hook over the object domain that forwards to the hooks it replaced
+ * and counts the frees it saw. */
+static rcgc_allocator fwd_inner;
+static long fwd_frees;
+
+static void *fwd_malloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    return fwd_inner.malloc(fwd_inner.ctx, n);
+}
+
+static void *fwd_calloc(void *ctx, size_t n, size_t m)
+{
+    (void)ctx;
+    return fwd_inner.calloc(fwd_inner.ctx, n, m);
+}
+
+static void *fwd_realloc(void *ctx, void *p, size_t n)
+{
+    (void)ctx;
+    return fwd_inner.realloc(fwd_inner.ctx, p, n);
+}
+
+static void fwd_free(void *ctx, void *p)
+{
+    (void)ctx;
+    fwd_frees++;
+    fwd_inner.free(fwd_inner.ctx, p);
+}
+
+/* The heap's bytes on the pool allocator: an object at its block's size
+ * class, an instance larger than its type too (its pool block tells the
+ * size at the free); one too large for a pool does not disturb the frees
+ * of the others (they ask the radix tree while it lives). */
+TEST(heap_bytes_pool_blocks)
+{
+    rcgc_runtime *rt = pool_runtime(NULL);
+    size_t b0 = heap_bytes(rt);
+    rcgc_object *leaf = t_leaf(rt, 1);
+    size_t one = heap_bytes(rt) - b0;
+    CHECK_EQ(one % 16, 0);
+    CHECK(one >= t_leaf_type.size);
+    rcgc_object *sized = rcgc_object_new_sized(rt, &t_leaf_type, t_leaf_type.size + 40);
+    REQUIRE(sized != NULL);
+    size_t s = heap_bytes(rt) - b0 - one;
+    CHECK(s - one == 32 || s - one == 48); /* 40 more bytes, in 16s */
+    rcgc_object *big = rcgc_object_new_sized(rt, &t_leaf_type, t_leaf_type.size + BLOB);
+    REQUIRE(big != NULL);
+    CHECK_EQ(heap_bytes(rt) - b0, one + s + one + BLOB); /* BLOB: 16 * 625 */
+    /* while big lives (a block that is no pool block), others come and go */
+    for (int round = 0; round < 3; round++) {
+        rcgc_object *h = t_node(rt, 0);
+        for (int i = 0; i < 500; i++) t_append_steal(rt, h, t_leaf(rt, i));
+        rcgc_decref(rt, h);
+        CHECK_EQ(heap_bytes(rt) - b0, one + s + one + BLOB);
+    }
+    rcgc_decref(rt, sized);
+    CHECK_EQ(heap_bytes(rt) - b0, one + one + BLOB);
+    rcgc_decref(rt, big);
+    CHECK_EQ(heap_bytes(rt) - b0, one);
+    size_t peak = 0;
+    (void)rcgc_runtime_heap_bytes(rt, &peak);
+    CHECK(peak >= b0 + one + s + one + BLOB + one);
+    rcgc_decref(rt, leaf);
+    pool_finish(rt, b0);
+}
+
+/* No arena can be had: every object comes from the pool allocator's raw
+ * fallback (odd_blocks), is counted and freed as well. */
+TEST(heap_bytes_raw_fallback)
+{
+    rcgc_arena_allocator none = {NULL, no_arena, no_arena_free, NULL};
+    rcgc_runtime *rt = pool_runtime(&none);
+    size_t b0 = heap_bytes(rt);
+    rcgc_object *h = t_node(rt, 0);
+    size_t one = heap_bytes(rt) - b0;
+    for (int i = 0; i < 100; i++) t_append_steal(rt, h, t_node(rt, i));
+    CHECK_EQ(heap_bytes(rt) - b0, 101 * one);
+    CHECK_EQ(rcgc_check(rt), 0);
+    rcgc_decref(rt, h);
+    pool_finish(rt, b0);
+}
+
+/* A hook installed over the object domain while objects live: blocks the
+ * inline path took are freed through the hook, blocks taken through the
+ * hook go back inline once it is gone; the counts stay exact. */
+TEST(heap_bytes_hook_over_live_objects)
+{
+    rcgc_runtime *rt = pool_runtime(NULL);
+    rcgc_heap *heap = rcgc_runtime_heap(rt);
+    size_t b0 = heap_bytes(rt);
+    rcgc_object *before = t_node(rt, 0);
+    for (int i = 0; i < 50; i++) t_append_steal(rt, before, t_leaf(rt, i));
+    size_t with_before = heap_bytes(rt);
+    REQUIRE(rcgc_heap_get_allocator(heap, RCGC_DOMAIN_OBJ, &fwd_inner) == 0);
+    rcgc_allocator fwd = {NULL, fwd_malloc, fwd_calloc, fwd_realloc, fwd_free};
+    REQUIRE(rcgc_heap_set_allocator(heap, RCGC_DOMAIN_OBJ, &fwd) == 0);
+    fwd_frees = 0;
+    rcgc_object *during = t_node(rt, 1);
+    for (int i = 0; i < 50; i++) t_append_steal(rt, during, t_leaf(rt, i));
+    rcgc_decref(rt, before);
+    if (RCGC_DEBUG < 2) CHECK_EQ(fwd_frees, 51); /* else quarantined */
+    CHECK_EQ(heap_bytes(rt), b0 + (with_before - b0));
+    REQUIRE(rcgc_heap_set_allocator(heap, RCGC_DOMAIN_OBJ, &fwd_inner) == 0);
+    rcgc_decref(rt, during);
+    if (RCGC_DEBUG < 2) CHECK_EQ(fwd_frees, 51);
+    pool_finish(rt, b0);
+}
+
 /* ---- the adaptive young threshold ---- */
 
 /* Nothing dies: each young collection doubles the threshold (100, 200,
@@ -631,6 +784,8 @@ TEST(ceiling_fault_injection)
 }
 
 TEST_MAIN(T(policy_config_and_api), T(heap_bytes_count_objects),
+          T(heap_bytes_pool_blocks), T(heap_bytes_raw_fallback),
+          T(heap_bytes_hook_over_live_objects),
           T(adaptive_threshold_doubles), T(adaptive_threshold_capped_by_heap),
           T(adaptive_threshold_halves_above_one_percent),
           T(adaptive_full_gate_at_quarter_growth),

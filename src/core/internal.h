@@ -69,11 +69,20 @@ static inline int type_is_weakrefable(const rcgc_type *t)
     return (t->flags & RCGC_TYPE_WEAKREF) != 0;
 }
 
-/* Bytes in front of the object: weak slot, gc_head, debug header. */
+/* Bytes in front of the object: weak slot, gc_head, debug header.  A table
+ * indexed by the three low flag bits (GC, UNTRACK_ON_FULL, WEAKREF): one
+ * load on the object paths instead of two tests. */
+#define RCGC__PRE_(f)                                                         \
+    (((f) & RCGC_TYPE_WEAKREF ? RCGC__WEAK_SLOT_SIZE : 0) +                   \
+     ((f) & RCGC_TYPE_GC ? sizeof(gc_head) : 0) + RCGC__DEBUG_HEAD_SIZE)
+_Static_assert((RCGC_TYPE_GC | RCGC_TYPE_UNTRACK_ON_FULL | RCGC_TYPE_WEAKREF) == 7,
+               "rcgc__pre_size's table covers the flags that add a header");
 static inline size_t rcgc__pre_size(const rcgc_type *t)
 {
-    return (type_is_weakrefable(t) ? RCGC__WEAK_SLOT_SIZE : 0) +
-           (gc_type_is_gc(t) ? sizeof(gc_head) : 0) + RCGC__DEBUG_HEAD_SIZE;
+    static const unsigned char pre[8] = {
+        RCGC__PRE_(0u), RCGC__PRE_(1u), RCGC__PRE_(2u), RCGC__PRE_(3u),
+        RCGC__PRE_(4u), RCGC__PRE_(5u), RCGC__PRE_(6u), RCGC__PRE_(7u)};
+    return pre[t->flags & 7u];
 }
 
 /* The head of the list of weak references to o (a weakrefable object). */
@@ -222,7 +231,14 @@ struct rcgc_runtime {
                                       (headers included) */
     size_t heap_bytes_peak;        /* highest heap_bytes */
     rcgc__ptrmap sized;            /* instance sizes of the live objects
-                                      allocated larger than their type */
+                                      allocated larger than their type whose
+                                      block is no pool block (a pool block
+                                      tells its size) */
+    rcgc_ssize odd_blocks;         /* live objects of a type that fits a
+                                      pool block whose block is none (a
+                                      large sized instance, the raw fallback,
+                                      another allocator's): while > 0, a
+                                      free asks the radix tree (object.c) */
     rcgc__ptrmap heaptypes;        /* the live heap types (heaptype.c) */
     rcgc__ptrmap heaptypes_dead;   /* RCGC_DEBUG >= 1: addresses of freed
                                       heap types, for misuse messages */

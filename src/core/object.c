@@ -20,6 +20,12 @@
 
 #define RCGC__MAGIC_DEPOSITED 0x54524153u /* in the trashcan, refcount 0 */
 
+#if defined(__GNUC__)
+#define RCGC__ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define RCGC__ALWAYS_INLINE inline
+#endif
+
 static size_t pre_size(const rcgc_type *t)
 {
     return rcgc__pre_size(t);
@@ -133,50 +139,98 @@ static void debug_link(rcgc_runtime *rt, rcgc_object *o, size_t size)
 #endif
 }
 
-/* The common end of object_new: account need bytes at mem, count, maybe
- * collect, initialise the header. */
-static inline rcgc_object *object_init(rcgc_runtime *rt, const rcgc_type *type,
-                                       char *mem, size_t need, size_t size)
+/* An object's bytes in the heap's count (rcgc_runtime_heap_bytes): its
+ * block in the allocator's 16-byte units, which for a pool block is its
+ * size class, so that a pool block tells them at the free (an instance made
+ * larger than its type needs no table then). */
+static inline size_t block_bytes(size_t need)
 {
-    rcgc_object *o = (rcgc_object *)(void *)(mem + need - size);
-    rt->heap_bytes += need;
-    if (rt->heap_bytes > rt->heap_bytes_peak) rt->heap_bytes_peak = rt->heap_bytes;
-    /* As CPython's gc_alloc: count it, maybe collect, before the object is
-     * initialised (it is untracked, so no collection can see it). */
-    if (gc_type_is_gc(type)) {
-        if (type->may_untrack != NULL) rt->lazy_untrack = 1;
-        rcgc__gc_link(rt);
+    return (need + 15) & ~(size_t)15;
+}
+
+/* Instances of t may live in pool blocks (their block, headers included,
+ * fits the pool's largest class). */
+static inline int type_fits_pool(const rcgc_type *t)
+{
+    return rcgc__pre_size(t) + t->size <= RCGC_PYMALLOC_THRESHOLD;
+}
+
+#if defined(__GNUC__)
+/* Make x opaque to the optimizer (no instruction): a loop of stores through
+ * it is no longer one the compiler turns back into a call to memset. */
+#define RCGC__OPAQUE(x) __asm__("" : "+r"(x))
+#else
+#define RCGC__OPAQUE(x) ((void)0)
+#endif
+
+/* Zero the n bytes at p (16 <= n <= 512, multiples of 16 both) with 16-byte
+ * stores (fixed-size memsets, which the compiler expands inline), the two
+ * at each end overlapping: a block of up to 64 bytes costs 2 or 4 stores,
+ * no loop and no call into the C library. */
+static inline void zero_block(char *p, size_t n)
+{
+    char *end = p + n;
+    memset(p, 0, 16);
+    memset(end - 16, 0, 16);
+    if (n <= 32) return;
+    memset(p + 16, 0, 16);
+    memset(end - 32, 0, 16);
+    if (RCGC_LIKELY(n <= 64)) return;
+    for (char *q = p + 32; q < end - 32; q += 16) {
+        memset(q, 0, 16);
+        RCGC__OPAQUE(q);
     }
+}
+
+/* A GC allocation passed the young trigger: the collection CPython's
+ * gc_alloc runs, then o back (a tail call, so object_new's fast path saves
+ * no registers). */
+static RCGC__NOINLINE rcgc_object *link_slow(rcgc_runtime *rt, rcgc_object *o)
+{
+    rcgc__gc_link_slow(rt);
+    return o;
+}
+
+/* The common end of both allocation paths: count the object (bytes, its
+ * block's, at mem, which the object follows after pre bytes of headers;
+ * heap is rt->heap_bytes, passed in so that it stays in a register over
+ * the stores), initialise the header,
+ * count a GC allocation and maybe collect.  CPython's gc_alloc collects
+ * before the object is initialised; here it is initialised but untracked,
+ * so no collection can see it either, and the collection is the last thing
+ * done. */
+static inline rcgc_object *object_init(rcgc_runtime *rt, const rcgc_type *type,
+                                       char *mem, size_t pre, size_t size,
+                                       size_t heap, size_t bytes)
+{
+    rcgc_object *o = (rcgc_object *)(void *)(mem + pre);
+    heap += bytes;
+    rt->heap_bytes = heap;
+    if (heap > rt->heap_bytes_peak) rt->heap_bytes_peak = heap;
     o->refcnt = 1;
     o->type = type;
     debug_link(rt, o, size);
     rt->allocations++;
     if (++rt->objects > rt->objects_peak) rt->objects_peak = rt->objects;
+    /* instance created */
+    if (gc_type_is_gc(type)) {
+        if (type->may_untrack != NULL) rt->lazy_untrack = 1;
+        if (RCGC_UNLIKELY(++rt->gen[0].count > rt->young_trigger))
+            return link_slow(rt, o); /* rcgc__gc_link */
+    }
     return o;
 }
 
-/* Past the adaptive byte trigger or near the ceiling (policy.c), or an
- * instance larger than its type (its size goes in rt->sized, for the
- * byte count at its free). */
+/* Everything object_new does not do inline: bad arguments, blocks larger
+ * than the pool's classes, an object domain that is not the runtime's own
+ * pool allocator (the tracer's, debug or user hooks), the adaptive policy's
+ * byte trigger and the ceiling (policy.c), a pool that needs a new arena.
+ * A block that is not a pool block is counted in odd_blocks (if its type
+ * fits a pool block) and, for an instance larger than its type, its size
+ * goes in rt->sized, for the byte count at its free. */
 static RCGC__NOINLINE rcgc_object *object_new_slow(rcgc_runtime *rt,
                                                    const rcgc_type *type,
-                                                   size_t need, size_t size)
-{
-    if (rt->heap_bytes + need > rt->bytes_watch && rcgc__heap_reserve(rt, need) != 0)
-        return NULL;
-    char *mem = rcgc__obj_calloc(rt, need);
-    if (mem == NULL) return NULL;
-    if (size != type->size &&
-        rcgc__ptrmap_put(&rt->sized, mem + need - size, size, 0) != 0) {
-        rcgc__obj_free(rt, mem);
-        rt->last_error = RCGC_ENOMEM;
-        return NULL;
-    }
-    return object_init(rt, type, mem, need, size);
-}
-
-static rcgc_object *object_new(rcgc_runtime *rt, const rcgc_type *type,
-                               size_t size)
+                                                   size_t size)
 {
     if (!type_is_valid(type, size)) {
         if (RCGC_DEBUG >= 1)
@@ -189,42 +243,103 @@ static rcgc_object *object_new(rcgc_runtime *rt, const rcgc_type *type,
         return NULL;
     }
     size_t pre = pre_size(type);
-    if (size > SIZE_MAX - pre) {
+    if (size > SIZE_MAX - pre - 15) {
         rt->last_error = RCGC_ENOMEM;
         return NULL;
     }
-    size_t need = pre + size;
-    if (RCGC_UNLIKELY(rt->heap_bytes + need > rt->bytes_watch || size != type->size))
-        return object_new_slow(rt, type, need, size);
+    size_t need = pre + size, bytes = block_bytes(need);
+    if (rt->heap_bytes + bytes > rt->bytes_watch && rcgc__heap_reserve(rt, bytes) != 0)
+        return NULL;
     char *mem = rcgc__obj_calloc(rt, need);
     if (mem == NULL) return NULL;
-    return object_init(rt, type, mem, need, size);
+    rcgc__pm_where w;
+    if (rt->heap.pm != NULL && rcgc__pm_locate(rt->heap.pm, mem, &w)) {
+        bytes = w.bsize;
+    } else {
+        if (size != type->size &&
+            rcgc__ptrmap_put(&rt->sized, mem + need - size, size, 0) != 0) {
+            rcgc__obj_free(rt, mem);
+            rt->last_error = RCGC_ENOMEM;
+            return NULL;
+        }
+        if (type_fits_pool(type)) rt->odd_blocks++;
+    }
+    return object_init(rt, type, mem, pre, size, rt->heap_bytes, bytes);
 }
 
+/* object_new's end, for a pool block of the runtime's own pool allocator
+ * (bytes, its size class). */
+static inline rcgc_object *object_in_pool_block(rcgc_runtime *rt,
+                                                const rcgc_type *type, char *mem,
+                                                size_t pre, size_t size,
+                                                size_t heap, size_t bytes)
+{
+    zero_block(mem, bytes);
+    rt->blocks++; /* as rcgc__obj_calloc counts */
+    rt->heap.blocks[RCGC_DOMAIN_OBJ]++;
+    return object_init(rt, type, mem, pre, size, heap, bytes);
+}
+
+/* object_new when the pool needs more than a pop (its last free block, a
+ * page to carve, a new pool): the pool allocator's full path, then the
+ * same as inline; without an arena, object_new_slow (the raw fallback). */
+static RCGC__NOINLINE rcgc_object *object_new_refill(rcgc_runtime *rt,
+                                                     const rcgc_type *type,
+                                                     size_t size)
+{
+    size_t pre = pre_size(type), need = pre + size;
+    char *mem = rcgc__pm_alloc_pool(rt->heap.obj_pm, need);
+    if (mem == NULL) return object_new_slow(rt, type, size);
+    return object_in_pool_block(rt, type, mem, pre, size, rt->heap_bytes,
+                                block_bytes(need));
+}
+
+/* The inline path: a block from the runtime's own pool allocator (its
+ * heap's obj_pm), below the byte watch, zeroed here; the rest is
+ * object_new_slow's.  type is not NULL and size >= type->size. */
+static RCGC__ALWAYS_INLINE rcgc_object *object_new(rcgc_runtime *rt,
+                                                  const rcgc_type *type,
+                                                  size_t size)
+{
+    unsigned flags = type->flags;
+    size_t pre = pre_size(type), need = pre + size, bytes = block_bytes(need);
+    size_t heap = rt->heap_bytes;
+    rcgc_pymalloc *pm = rt->heap.obj_pm;
+    if (RCGC_UNLIKELY(pm == NULL ||
+                      /* also below the header, by wrapping around */
+                      size - sizeof(rcgc_object) > RCGC_PYMALLOC_THRESHOLD ||
+                      need > RCGC_PYMALLOC_THRESHOLD ||
+                      ((flags & RCGC_TYPE_GC) && type->traverse == NULL) ||
+                      heap + bytes > rt->bytes_watch))
+        return object_new_slow(rt, type, size);
+    char *mem = rcgc__pm_take(pm, need);
+    if (RCGC_UNLIKELY(mem == NULL)) return object_new_refill(rt, type, size);
+    return object_in_pool_block(rt, type, mem, pre, size, heap, bytes);
+}
+
+/* heaptype.c's allocation, after it took the instance's reference. */
 rcgc_object *rcgc__object_alloc(rcgc_runtime *rt, const rcgc_type *type,
                                 size_t size)
 {
     return object_new(rt, type, size);
 }
 
-/* Heap types: the instance's reference to its type (heaptype.c). */
-static inline int new_of_heap_type(const rcgc_type *type)
+rcgc_object *rcgc_object_new(rcgc_runtime *rt, const rcgc_type *type)
 {
-    return RCGC_UNLIKELY(type != NULL && (type->flags & RCGC_TYPE_HEAP));
+    if (RCGC_UNLIKELY(type == NULL)) return object_new_slow(rt, type, 0);
+    /* Heap types: the instance's reference to its type (heaptype.c). */
+    if (RCGC_UNLIKELY(type->flags & RCGC_TYPE_HEAP))
+        return rcgc__heaptype_object_new(rt, type, type->size);
+    return object_new(rt, type, type->size);
 }
 
-rcgc_object *rcgc_object_new(rcgc_runtime *rt,
-                                          const rcgc_type *type)
+rcgc_object *rcgc_object_new_sized(rcgc_runtime *rt, const rcgc_type *type,
+                                   size_t size)
 {
-    if (new_of_heap_type(type)) return rcgc__heaptype_object_new(rt, type, type->size);
-    return object_new(rt, type, type != NULL ? type->size : 0);
-}
-
-rcgc_object *rcgc_object_new_sized(rcgc_runtime *rt,
-                                                const rcgc_type *type,
-                                                size_t size)
-{
-    if (new_of_heap_type(type)) return rcgc__heaptype_object_new(rt, type, size);
+    if (RCGC_UNLIKELY(type == NULL || size < type->size))
+        return object_new_slow(rt, type, size);
+    if (RCGC_UNLIKELY(type->flags & RCGC_TYPE_HEAP))
+        return rcgc__heaptype_object_new(rt, type, size);
     return object_new(rt, type, size);
 }
 
@@ -258,20 +373,9 @@ static void release_block(rcgc_runtime *rt, void *mem)
     rcgc__obj_free(rt, mem);
 }
 
-/* release_block, then drop the instance's reference to its heap type t:
- * out of line, so that the common path keeps nothing alive across the
- * free. */
-static RCGC__NOINLINE void release_heap_instance(rcgc_runtime *rt, void *mem,
-                                                 const rcgc_type *t)
-{
-    release_block(rt, mem);
-    rcgc__heaptype_instance_gone(rt, t);
-}
-
 /* The instance size of o, allocated larger than its type (size) if it is
  * in the runtime's table of those, which forgets it. */
-static RCGC__NOINLINE size_t sized_take(rcgc_runtime *rt, rcgc_object *o,
-                                        size_t size)
+static size_t sized_take(rcgc_runtime *rt, rcgc_object *o, size_t size)
 {
     rcgc__ptrmap_entry *e = rcgc__ptrmap_find(&rt->sized, o);
     if (e == NULL) return size;
@@ -280,17 +384,38 @@ static RCGC__NOINLINE size_t sized_take(rcgc_runtime *rt, rcgc_object *o,
     return size;
 }
 
-/* The common end of every object: unlink, account, give the memory back.
- * Inline for the deallocation path, which frees most objects. */
-static inline void free_memory(rcgc_runtime *rt, rcgc_object *o)
+/* free_memory's other path: the block at mem is not known to be a pool
+ * block of the runtime's own pool allocator, or that allocator is not the
+ * object domain now, or the quarantine keeps blocks.  The same tests as
+ * object_new_slow's tell the object's bytes. */
+static RCGC__NOINLINE void free_block_slow(rcgc_runtime *rt, rcgc_object *o,
+                                           char *mem)
 {
-    RCGC_ASSERT(rt->objects > 0);
     const rcgc_type *t = o->type;
-    unsigned flags = t->flags;
-    size_t pre = rcgc__pre_size(t), size = t->size;
-    char *mem = (char *)o - pre;
-    if (RCGC_UNLIKELY(rt->sized.count != 0)) size = sized_take(rt, o, size);
-    rt->heap_bytes -= pre + size;
+    rcgc__pm_where w;
+    if (rt->heap.pm != NULL && rcgc__pm_locate(rt->heap.pm, mem, &w)) {
+        rt->heap_bytes -= w.bsize;
+    } else {
+        size_t size = t->size;
+        if (rt->sized.count != 0) size = sized_take(rt, o, size);
+        rt->heap_bytes -= block_bytes(rcgc__pre_size(t) + size);
+        if (type_fits_pool(t)) rt->odd_blocks--;
+    }
+    release_block(rt, mem);
+}
+
+/* The common end of every object: unlink, account, give the memory back.
+ * Inline for the deallocation path, which frees most objects.  The block
+ * goes straight back to its pool when the object domain is the runtime's
+ * own pool allocator and the block is one of its pool blocks: every block
+ * of a type that fits one is, unless odd_blocks says some are not; then the
+ * radix tree tells. */
+static RCGC__ALWAYS_INLINE void free_memory(rcgc_runtime *rt, rcgc_object *o,
+                                             const rcgc_type *t, unsigned flags)
+{
+    RCGC_ASSERT(rt->objects > 0 && o->type == t &&
+                (t->flags & ~RCGC_TYPE_WEAKREF) == (flags & ~RCGC_TYPE_WEAKREF));
+    char *mem = (char *)o - rcgc__pre_size(t);
     /* Normally empty by now; teardown frees survivors whose lists are not. */
     if ((flags & RCGC_TYPE_WEAKREF) && *weaklist_of(o) != NULL)
         rt->up.clear_weakrefs_silently(o);
@@ -302,17 +427,23 @@ static inline void free_memory(rcgc_runtime *rt, rcgc_object *o)
 #if RCGC_DEBUG >= 1
     debug_unlink(rt, o);
 #endif
-    /* Heap types: the instance's reference goes last (heaptype.c). */
-    if (RCGC_UNLIKELY(flags & RCGC_TYPE_HEAP)) {
-        release_heap_instance(rt, mem, t);
-        return;
+    rcgc_pymalloc *pm = rt->heap.obj_pm;
+    if (RCGC_DEBUG < 2 && RCGC_LIKELY(pm != NULL && type_fits_pool(t)) &&
+        (RCGC_LIKELY(rt->odd_blocks == 0) || rcgc__pm_owns(pm, mem))) {
+        rt->heap_bytes -= rcgc__pm_free_block(pm, mem);
+        rt->blocks--; /* as rcgc__obj_free counts */
+        rt->heap.blocks[RCGC_DOMAIN_OBJ]--;
+    } else {
+        free_block_slow(rt, o, mem);
     }
-    release_block(rt, mem);
+    /* memory released */
+    /* Heap types: the instance's reference goes last (heaptype.c). */
+    if (RCGC_UNLIKELY(flags & RCGC_TYPE_HEAP)) rcgc__heaptype_instance_gone(rt, t);
 }
 
 void rcgc__object_free_memory(rcgc_runtime *rt, rcgc_object *o)
 {
-    free_memory(rt, o);
+    free_memory(rt, o, o->type, o->type->flags);
 }
 
 /* CPython's PyObject_CallFinalizerFromDealloc, for either finalizer.  The
@@ -362,7 +493,11 @@ static RCGC__NOINLINE int dealloc_finalizers(rcgc_runtime *rt, rcgc_object *o,
     return 0;
 }
 
-static void dealloc_body(rcgc_runtime *rt, rcgc_object *o, int was_tracked)
+/* Every hook of a dying object in CPython's subtype_dealloc order, for
+ * the trashcan's deferred objects and for rcgc_object_dealloc's objects
+ * with finalizers, weak references or release. */
+static RCGC__NOINLINE void dealloc_body(rcgc_runtime *rt, rcgc_object *o,
+                                        int was_tracked)
 {
     const rcgc_type *t = o->type;
     if (RCGC_UNLIKELY(t->finalize != NULL || t->legacy_finalize != NULL ||
@@ -371,7 +506,7 @@ static void dealloc_body(rcgc_runtime *rt, rcgc_object *o, int was_tracked)
         return;
     if (t->clear != NULL) t->clear(rt, o);
     if (t->release != NULL) t->release(rt, o);
-    free_memory(rt, o);
+    free_memory(rt, o, t, t->flags);
 }
 
 /*
@@ -433,26 +568,45 @@ static void destroy_chain(rcgc_runtime *rt)
     rt->trash_depth = 0;
 }
 
+/* Past RCGC__TRASH_LIMIT nested deallocations: o waits in the trashcan. */
+static RCGC__NOINLINE void deposit(rcgc_runtime *rt, rcgc_object *o,
+                                   int was_tracked)
+{
+    trash_push(rt, o, was_tracked);
+#if RCGC_DEBUG >= 1
+    debug_head_of(o)->magic = RCGC__MAGIC_DEPOSITED;
+#endif
+}
+
+/* The common case inline (only clear, then the memory: no finalizer, weak
+ * references or release), the rest in dealloc_body. */
 void rcgc_object_dealloc(rcgc_runtime *rt, rcgc_object *o)
 {
+    const rcgc_type *t = o->type;
+    unsigned flags = t->flags;
     int was_tracked = 0;
-    if (gc_is_gc(o) && gc_is_tracked(gc_head_of(o))) {
+    if ((flags & RCGC_TYPE_GC) && gc_is_tracked(gc_head_of(o))) {
         /* First of all: a tracked object with refcount 0 is poison for a
          * collection that a finalizer below could start. */
         rcgc__untrack(rt, o);
         was_tracked = 1;
     }
-    if (rt->trash_depth >= RCGC__TRASH_LIMIT) {
-        trash_push(rt, o, was_tracked);
-#if RCGC_DEBUG >= 1
-        debug_head_of(o)->magic = RCGC__MAGIC_DEPOSITED;
-#endif
+    if (RCGC_UNLIKELY(rt->trash_depth >= RCGC__TRASH_LIMIT)) {
+        deposit(rt, o, was_tracked);
         return;
     }
     rt->trash_depth++;
-    dealloc_body(rt, o, was_tracked);
-    rt->trash_depth--;
-    if (rt->trash_depth == 0 && rt->trash_later != NULL) destroy_chain(rt);
+    if (RCGC_LIKELY(t->finalize == NULL && t->legacy_finalize == NULL &&
+                    t->release == NULL && !(flags & RCGC_TYPE_WEAKREF))) {
+        if (t->clear != NULL) t->clear(rt, o);
+        /* flags read again (one register fewer to keep over the call);
+         * the weakref bit is known clear */
+        free_memory(rt, o, t, t->flags & ~RCGC_TYPE_WEAKREF);
+    } else {
+        dealloc_body(rt, o, was_tracked);
+    }
+    if (--rt->trash_depth == 0 && RCGC_UNLIKELY(rt->trash_later != NULL))
+        destroy_chain(rt);
 }
 
 /* ---- tracking ---- */

@@ -208,6 +208,89 @@ static inline int rcgc__pm_locate(const struct rcgc_pymalloc *pm, const void *p,
 void *rcgc__pm_hook_calloc(void *ctx, size_t nelem, size_t elsize);
 void rcgc__pm_hook_free(void *ctx, void *ptr);
 
+/* ---- the pool fast paths, inline for callers above (object.c) ---- */
+
+#if defined(__GNUC__)
+#define RCGC__ASSUME(c) ((c) ? (void)0 : __builtin_unreachable())
+#else
+#define RCGC__ASSUME(c) ((void)0)
+#endif
+
+/* The block size the pool gives a request of size bytes (1..512): its size
+ * class, a multiple of 16. */
+static inline size_t rcgc__pm_class_size(size_t size)
+{
+    return ((size - 1) | (((size_t)1 << PM_ALIGNMENT_SHIFT) - 1)) + 1;
+}
+
+/* A block of size bytes (1..512) from a pool of pm (a used pool's, carving
+ * more of it, or a new pool's), never raw: NULL when no arena can be had.
+ * For a caller whose rcgc__pm_take failed. */
+void *rcgc__pm_alloc_pool(rcgc_pymalloc *pm, size_t size);
+
+/* Out-of-line parts of rcgc__pm_free_block (pymalloc.c): pool, whose
+ * count is up to date, was full before the free (it goes back to its class
+ * list) or is empty after it (to its arena's free pools). */
+void rcgc__pm_pool_was_full(rcgc_pymalloc *pm, pm_pool *pool);
+void rcgc__pm_pool_emptied(rcgc_pymalloc *pm, pm_pool *pool);
+/* RCGC_DEBUG >= 1: abort unless p is an allocated block of pool. */
+void rcgc__pm_check_free(const pm_pool *pool, const void *p);
+
+/* The link in a free block (AddressSanitizer: the block is poisoned, read
+ * it through pymalloc.c's unchecked reader). */
+#ifdef RCGC__ASAN
+#define RCGC__PM_NEXT_FREE(b) rcgc__pm_link(b)
+#else
+#define RCGC__PM_NEXT_FREE(b) (*(pm_block *const *)(const void *)(b))
+#endif
+pm_block *rcgc__pm_link(const pm_block *b);
+
+/* A block of size bytes (1..512) when that is easy: the class has a used
+ * pool and its first free block is not its last.  NULL otherwise (the
+ * caller takes the full path, rcgc_pymalloc_malloc, which carves, takes a
+ * new pool or falls back to raw).  No call, so the caller's own fast path
+ * stays a leaf; a non-NULL result is a pool block of class
+ * rcgc__pm_class_size(size), not zeroed. */
+static inline void *rcgc__pm_take(rcgc_pymalloc *pm, size_t size)
+{
+    /* usedpools[(size - 1) >> 4], 16 bytes a head */
+    size_t off = (size - 1) & ~(size_t)(sizeof(pm_link) - 1);
+    pm_link *head = (pm_link *)(void *)((char *)pm->usedpools + off);
+    pm_link *l = head->next;
+    if (RCGC_UNLIKELY(l == head)) return NULL;
+    pm_pool *pool = pm_pool_of(l);
+    pm_block *bp = pool->freeblock;
+    RCGC_ASSERT(pool->szidx == off >> PM_ALIGNMENT_SHIFT && bp != NULL);
+    RCGC__ASSUME(bp != NULL); /* a used pool has a free block */
+    pm_block *next = RCGC__PM_NEXT_FREE(bp);
+    if (RCGC_UNLIKELY(next == NULL)) return NULL;
+    RCGC__UNPOISON(bp, off + 16);
+    pool->freeblock = next;
+    pool->count++;
+    return bp;
+}
+
+/* Give back p, an allocated block of one of pm's pools (the caller knows
+ * it is: rcgc_pymalloc_free asks the radix tree).  Returns its size. */
+static inline size_t rcgc__pm_free_block(rcgc_pymalloc *pm, void *p)
+{
+    pm_pool *pool = PM_POOL_ADDR(p);
+    if (RCGC_DEBUG >= 1) rcgc__pm_check_free(pool, p);
+    pm_block *lastfree = pool->freeblock;
+    uint32_t size = PM_INDEX2SIZE(pool->szidx);
+    *(pm_block **)p = lastfree;
+    pool->freeblock = (pm_block *)p;
+    RCGC__POISON(p, size);
+    if (RCGC_UNLIKELY(lastfree == NULL)) {
+        /* it was full: count stays >= 30, so it is not empty now */
+        pool->count--;
+        rcgc__pm_pool_was_full(pm, pool);
+    } else if (RCGC_UNLIKELY(--pool->count == 0)) {
+        rcgc__pm_pool_emptied(pm, pool);
+    }
+    return size;
+}
+
 /* ---- pmcheck.c ---- */
 /* The part of rcgc_pymalloc_check that costs O(arenas): usable_arenas'
  * order, nfp2lasta, the descriptor lists and the counters.  0, or
@@ -224,9 +307,8 @@ int rcgc__pm_map_mark(struct rcgc_pymalloc *pm, uintptr_t base, int used);
 void rcgc__pm_map_free(struct rcgc_pymalloc *pm);
 
 /* ---- pymalloc.c, for pmcheck.c ---- */
-/* The link stored in a free block (readable even when the block is
- * poisoned). */
-pm_block *rcgc__pm_link(const pm_block *b);
+/* rcgc__pm_link (above): the link stored in a free block (readable even
+ * when the block is poisoned). */
 /* Address of the first pool of an arena. */
 static inline uintptr_t rcgc__pm_first_pool(const pm_arena *ao)
 {
@@ -266,6 +348,10 @@ struct rcgc_heap {
     rcgc_allocator raw_base;  /* given at creation: the pool allocator's
                                  fallback, the debug tables, the heap */
     rcgc_pymalloc *pm;        /* NULL with use_pymalloc = 0 */
+    rcgc_pymalloc *obj_pm;    /* pm while dom[RCGC_DOMAIN_OBJ] is pm's own
+                                 hooks (no tracer, debug or user hooks over
+                                 it), else NULL: the object layer then calls
+                                 the pool's inline fast paths directly */
     rcgc_memdebug *md;        /* NULL until debug hooks are installed */
     rcgc_memdebug_config dcfg; /* for md */
     int allocated;            /* 1: rcgc_heap_new made this struct; 0: it

@@ -16,6 +16,18 @@
 
 /* ---- configuration ---- */
 
+/* After any change of dom[]: obj_pm says whether the object domain is the
+ * heap's own pool allocator, untouched (alloc_internal.h). */
+static void update_obj_pm(struct rcgc_heap *h)
+{
+    const rcgc_allocator *a = &h->dom[RCGC_DOMAIN_OBJ];
+    h->obj_pm = h->pm != NULL && a->ctx == h->pm &&
+                        a->calloc == rcgc__pm_hook_calloc &&
+                        a->free == rcgc__pm_hook_free
+                    ? h->pm
+                    : NULL;
+}
+
 void rcgc_heap_config_init(rcgc_heap_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -63,6 +75,7 @@ int rcgc__heap_init(struct rcgc_heap *h, const rcgc_heap_config *cfg)
     h->dom[RCGC_DOMAIN_RAW] = h->raw_base;
     h->dom[RCGC_DOMAIN_MEM] = cfg->mem.malloc != NULL ? cfg->mem : dflt_mem;
     h->dom[RCGC_DOMAIN_OBJ] = cfg->obj.malloc != NULL ? cfg->obj : dflt_mem;
+    update_obj_pm(h);
     if (cfg->debug_hooks && rcgc_heap_setup_debug_hooks(h) != 0) {
         (void)rcgc__heap_fini(h);
         return RCGC_ENOMEM;
@@ -78,6 +91,7 @@ int rcgc__heap_fini(struct rcgc_heap *h)
     h->md = NULL;
     (void)rcgc_pymalloc_destroy(h->pm);
     h->pm = NULL;
+    h->obj_pm = NULL;
     return live ? RCGC_ELIVE : 0;
 }
 
@@ -178,6 +192,7 @@ int rcgc_heap_set_allocator(rcgc_heap *h, rcgc_domain d,
     if (!DOMAIN_OK(d) || a == NULL || rcgc__allocator_complete(a) != 1)
         return RCGC_EINVAL;
     h->dom[d] = *a;
+    update_obj_pm(h);
     return 0;
 }
 
@@ -194,6 +209,7 @@ int rcgc_heap_setup_debug_hooks(rcgc_heap *h)
         int r = rcgc_memdebug_wrap(h->md, ids[d], &h->dom[d], &wrapped);
         if (r != 0) return r;
         h->dom[d] = wrapped;
+        update_obj_pm(h);
     }
     return 0;
 }

@@ -155,19 +155,26 @@ static void unpark_page(pm_pool *pool, uint32_t size)
  * is touched before a block in it is about to be handed out. */
 static void carve_page(pm_pool *pool, uint32_t size)
 {
-    uint32_t start = pool->nextoffset, off = start;
-    uint32_t end = (off / PM_PAGE_SIZE + 1) * PM_PAGE_SIZE; /* page end */
-    pm_block **link = &pool->freeblock;
-    do {
-        pm_block *b = (pm_block *)pool + off;
-        *link = b;
-        link = (pm_block **)(void *)b;
-        off += size;
-    } while (off + size <= end && off <= pool->maxnextoffset);
-    *link = NULL;
+    uint32_t start = pool->nextoffset;
+    uint32_t end = (start / PM_PAGE_SIZE + 1) * PM_PAGE_SIZE; /* page end */
+    /* the blocks that end in the page and start by maxnextoffset, and at
+     * least the first (it may cross the page end) */
+    uint32_t n = (end - start) / size, nmax = (pool->maxnextoffset - start) / size + 1;
+    if (n > nmax) n = nmax;
+    if (n == 0) n = 1;
+    uint32_t last = start + (n - 1) * size;
+    /* limits in locals: the stores below may alias the header as far as the
+     * compiler knows, and would make it reload them per block */
+    pm_block *b = (pm_block *)pool + start, *stop = (pm_block *)pool + last;
+    pool->freeblock = b;
+    for (; b < stop; b += size) *(pm_block **)(void *)b = b + size;
+    *(pm_block **)(void *)b = NULL;
+    uint32_t off = last + size;
     pool->nextoffset = off;
+#ifdef RCGC__ASAN /* an empty loop the compiler would still run */
     for (uint32_t o = start; o < off; o += size)
         RCGC__POISON((pm_block *)pool + o, size);
+#endif
 }
 
 /* The pool's free list just ran dry: carve virgin blocks, or bring a parked
@@ -251,7 +258,7 @@ static RCGC__NOINLINE void *allocate_from_new_pool(rcgc_pymalloc *pm, uint32_t c
 
 /* A formerly full pool gets a free block: link it at the front of its
  * class list (CPython's LRU-like reinsertion). */
-static RCGC__NOINLINE void insert_to_usedpool(rcgc_pymalloc *pm, pm_pool *pool)
+RCGC__NOINLINE void rcgc__pm_pool_was_full(rcgc_pymalloc *pm, pm_pool *pool)
 {
     RCGC_ASSERT(pool->szidx < PM_NCLASSES && pool->freeblock != NULL);
     pm_link *head = &pm->usedpools[pool->szidx];
@@ -327,7 +334,7 @@ static void check_after_release(rcgc_pymalloc *pm)
 
 /* A pool just became empty: move it to its arena's freepools and manage the
  * arena (release it, link it back into usable_arenas, or re-sort it). */
-static RCGC__NOINLINE void insert_to_freepool(rcgc_pymalloc *pm, pm_pool *pool)
+RCGC__NOINLINE void rcgc__pm_pool_emptied(rcgc_pymalloc *pm, pm_pool *pool)
 {
     RCGC_ASSERT(pool->count == 0 && pool->arenaindex < pm->maxarenas);
     RCGC_ASSERT(pm->arenas[pool->arenaindex].address != 0 &&
@@ -379,29 +386,35 @@ static RCGC__NOINLINE void insert_to_freepool(rcgc_pymalloc *pm, pm_pool *pool)
 
 /* ---- the entry points ---- */
 
-/* No used pool for the class of size (1..512): take a new pool, or let raw
- * serve the request when no arena can be had. */
-static RCGC__NOINLINE void *alloc_new_pool(rcgc_pymalloc *pm, size_t size)
-{
-    void *p = allocate_from_new_pool(pm, (uint32_t)(size - 1) >> PM_ALIGNMENT_SHIFT);
-    return p != NULL ? p : raw_malloc(pm, size);
-}
-
 static RCGC__NOINLINE void *alloc_raw(rcgc_pymalloc *pm, size_t size)
 {
     return raw_malloc(pm, size);
 }
 
-/* A block of size bytes: from a used pool when possible (the fast path),
- * NULL only when even raw fails. */
-static inline void *pm_alloc(rcgc_pymalloc *pm, size_t size)
+/* No used pool for the class of size (1..512): a new pool's first block,
+ * NULL when no arena can be had (new_pool), or then raw's (new_pool_or_raw). */
+static RCGC__NOINLINE void *new_pool(rcgc_pymalloc *pm, size_t size)
 {
-    if (RCGC_UNLIKELY(size - 1 >= PM_THRESHOLD)) return alloc_raw(pm, size);
+    return allocate_from_new_pool(pm, (uint32_t)(size - 1) >> PM_ALIGNMENT_SHIFT);
+}
+
+static RCGC__NOINLINE void *new_pool_or_raw(rcgc_pymalloc *pm, size_t size)
+{
+    void *p = allocate_from_new_pool(pm, (uint32_t)(size - 1) >> PM_ALIGNMENT_SHIFT);
+    return p != NULL ? p : raw_malloc(pm, size);
+}
+
+/* A block of size bytes (1..512): a used pool's when there is one (the
+ * fast path, whose every other case ends in a tail call, so it needs no
+ * stack frame), else no_pool's. */
+static inline void *pool_alloc(rcgc_pymalloc *pm, size_t size,
+                               void *(*no_pool)(rcgc_pymalloc *, size_t))
+{
     /* usedpools[(size - 1) >> 4], 16 bytes a head */
     size_t off = (size - 1) & ~(size_t)(sizeof(pm_link) - 1);
     pm_link *head = (pm_link *)(void *)((char *)pm->usedpools + off);
     pm_link *l = head->next;
-    if (RCGC_UNLIKELY(l == head)) return alloc_new_pool(pm, size);
+    if (RCGC_UNLIKELY(l == head)) return no_pool(pm, size);
     pm_pool *pool = pm_pool_of(l);
     pm_block *bp = pool->freeblock;
     RCGC_ASSERT(pool->szidx == off >> PM_ALIGNMENT_SHIFT && bp != NULL);
@@ -412,8 +425,22 @@ static inline void *pm_alloc(rcgc_pymalloc *pm, size_t size)
     return bp;
 }
 
+RCGC__NOINLINE void *rcgc__pm_alloc_pool(rcgc_pymalloc *pm, size_t size)
+{
+    return pool_alloc(pm, size, new_pool);
+}
+
+/* A block of size bytes: from a pool when possible, NULL only when even
+ * raw fails.  rcgc__pm_take (alloc_internal.h) is the object layer's
+ * inline version of the fast path. */
+static inline void *pm_alloc(rcgc_pymalloc *pm, size_t size)
+{
+    if (RCGC_UNLIKELY(size - 1 >= PM_THRESHOLD)) return alloc_raw(pm, size);
+    return pool_alloc(pm, size, new_pool_or_raw);
+}
+
 /* Debug builds: p must be an allocated block of its pool. */
-static RCGC__NOINLINE void check_free(const pm_pool *pool, const void *p)
+RCGC__NOINLINE void rcgc__pm_check_free(const pm_pool *pool, const void *p)
 {
     uint32_t off = (uint32_t)((uintptr_t)p & PM_POOL_MASK);
     if (pool->count == 0 || pool->szidx >= PM_NCLASSES ||
@@ -428,19 +455,7 @@ static RCGC__NOINLINE void check_free(const pm_pool *pool, const void *p)
 /* Return p (a block of pm's arenas) to its pool. */
 static inline void pool_free(rcgc_pymalloc *pm, void *p)
 {
-    pm_pool *pool = PM_POOL_ADDR(p);
-    if (RCGC_DEBUG >= 1) check_free(pool, p);
-    pm_block *lastfree = pool->freeblock;
-    *(pm_block **)p = lastfree;
-    pool->freeblock = (pm_block *)p;
-    RCGC__POISON(p, PM_INDEX2SIZE(pool->szidx));
-    if (RCGC_UNLIKELY(lastfree == NULL)) {
-        /* it was full: count stays >= 30, so it is not empty now */
-        pool->count--;
-        insert_to_usedpool(pm, pool);
-        return;
-    }
-    if (RCGC_UNLIKELY(--pool->count == 0)) insert_to_freepool(pm, pool);
+    (void)rcgc__pm_free_block(pm, p);
 }
 
 /* free() of a pointer that is not in an arena: NULL or a raw block. */
