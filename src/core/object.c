@@ -404,12 +404,37 @@ static RCGC__NOINLINE void free_block_slow(rcgc_runtime *rt, rcgc_object *o,
     release_block(rt, mem);
 }
 
+/* Give o's block (at mem) back: straight to its pool when the object domain
+ * is the runtime's own pool allocator and the block is one of its pool
+ * blocks: every block of a type that fits one is, unless odd_blocks says
+ * some are not; then the radix tree tells. */
+static RCGC__ALWAYS_INLINE void free_block(rcgc_runtime *rt, rcgc_object *o,
+                                           const rcgc_type *t, char *mem)
+{
+    rcgc_pymalloc *pm = rt->heap.obj_pm;
+    if (RCGC_DEBUG < 2 && RCGC_LIKELY(pm != NULL && type_fits_pool(t)) &&
+        (RCGC_LIKELY(rt->odd_blocks == 0) || rcgc__pm_owns(pm, mem))) {
+        rt->heap_bytes -= rcgc__pm_free_block(pm, mem);
+        rt->blocks--; /* as rcgc__obj_free counts */
+        rt->heap.blocks[RCGC_DOMAIN_OBJ]--;
+    } else {
+        free_block_slow(rt, o, mem);
+    }
+}
+
+/* free_block for an instance of a heap type, then the instance's reference
+ * to its type goes, last (heaptype.c).  Out of line, so that the common
+ * path keeps nothing alive across the free. */
+static RCGC__NOINLINE void free_heap_instance(rcgc_runtime *rt, rcgc_object *o,
+                                              const rcgc_type *t, char *mem)
+{
+    free_block(rt, o, t, mem);
+    /* memory released */
+    rcgc__heaptype_instance_gone(rt, t);
+}
+
 /* The common end of every object: unlink, account, give the memory back.
- * Inline for the deallocation path, which frees most objects.  The block
- * goes straight back to its pool when the object domain is the runtime's
- * own pool allocator and the block is one of its pool blocks: every block
- * of a type that fits one is, unless odd_blocks says some are not; then the
- * radix tree tells. */
+ * Inline for the deallocation path, which frees most objects. */
 static RCGC__ALWAYS_INLINE void free_memory(rcgc_runtime *rt, rcgc_object *o,
                                              const rcgc_type *t, unsigned flags)
 {
@@ -427,18 +452,12 @@ static RCGC__ALWAYS_INLINE void free_memory(rcgc_runtime *rt, rcgc_object *o,
 #if RCGC_DEBUG >= 1
     debug_unlink(rt, o);
 #endif
-    rcgc_pymalloc *pm = rt->heap.obj_pm;
-    if (RCGC_DEBUG < 2 && RCGC_LIKELY(pm != NULL && type_fits_pool(t)) &&
-        (RCGC_LIKELY(rt->odd_blocks == 0) || rcgc__pm_owns(pm, mem))) {
-        rt->heap_bytes -= rcgc__pm_free_block(pm, mem);
-        rt->blocks--; /* as rcgc__obj_free counts */
-        rt->heap.blocks[RCGC_DOMAIN_OBJ]--;
-    } else {
-        free_block_slow(rt, o, mem);
+    if (RCGC_UNLIKELY(flags & RCGC_TYPE_HEAP)) {
+        free_heap_instance(rt, o, t, mem);
+        return;
     }
+    free_block(rt, o, t, mem);
     /* memory released */
-    /* Heap types: the instance's reference goes last (heaptype.c). */
-    if (RCGC_UNLIKELY(flags & RCGC_TYPE_HEAP)) rcgc__heaptype_instance_gone(rt, t);
 }
 
 void rcgc__object_free_memory(rcgc_runtime *rt, rcgc_object *o)
