@@ -249,17 +249,21 @@ static V *b_counts_by_type(V **a, int n, V *self)
     return d;
 }
 
-/* show_growth(): objgraph's show_growth, printed. */
+/* show_growth(): objgraph's show_growth, printed; show_growth(false)
+ * only records the counts (the next call's baseline). */
 static V *b_show_growth(V **a, int n, V *self)
 {
-    (void)a, (void)n, (void)self;
+    (void)self;
+    ARGS(0, 1, "show_growth()");
     if (I->growth == NULL && (I->growth = rcgc_diag_growth_new(I->rt)) == NULL)
         return rcl_error("out of memory");
     rcgc_diag_counts c;
     if (rcgc_diag_growth_update(I->rt, I->growth, &c) != 0) return rcl_error("show_growth() failed");
-    if (c.n == 0) printf("(no growth)\n");
-    fflush(stdout);
-    rcgc_diag_counts_write(stdout, &c, RCGC_DIAG_TEXT, 10);
+    if (n == 0 || rcl_truthy(a[0])) {
+        if (c.n == 0) printf("(no growth)\n");
+        fflush(stdout);
+        rcgc_diag_counts_write(stdout, &c, 10, RCGC_DIAG_TEXT);
+    }
     rcgc_diag_counts_free(I->rt, &c);
     return I->none;
 }
@@ -281,7 +285,7 @@ size_t rcl_label(V *o, char *buf, size_t size, void *ctx)
     if (rcl_is_instance(o) && ((inst_obj *)o)->dict != NULL) {
         V *name = rcl_dict_get(((inst_obj *)o)->dict, I->s_name);
         if (name != NULL && rcl_is(name, &t_str))
-            k = snprintf(buf, size, "\"%s\"", ((str_obj *)name)->s);
+            k = snprintf(buf, size, "%s", ((str_obj *)name)->s);
     } else if (rcl_is(o, &t_env)) {
         env_obj *e = (env_obj *)o;
         k = snprintf(buf, size, e->parent == NULL ? "module scope" : "scope of %s()", e->owner);

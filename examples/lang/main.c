@@ -42,8 +42,6 @@ static V *immortal(V *o)
 
 static int start(void)
 {
-    static int_obj f, t;
-    (void)f, (void)t;
     V *none = rcgc_object_new(I->rt, &t_none);
     int_obj *tr = (int_obj *)rcgc_object_new(I->rt, &t_bool);
     int_obj *fa = (int_obj *)rcgc_object_new(I->rt, &t_bool);
@@ -55,6 +53,8 @@ static int start(void)
     I->s_init = immortal(rcl_str("__init__", 8));
     I->s_del = immortal(rcl_str("__del__", 7));
     I->s_name = immortal(rcl_str("name", 4));
+    for (int i = -5; i <= 256; i++) /* the small ints, made once (CPython's) */
+        if (rcl_int(i) == NULL) return -1;
     I->builtins = rcl_env_new(NULL, rcl_intern("<builtins>", 10));
     I->globals = rcl_env_new(NULL, rcl_intern("<module>", 8));
     if (I->s_init == NULL || I->s_del == NULL || I->s_name == NULL || I->builtins == NULL ||
