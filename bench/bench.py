@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 from benchlib import fmt_num, log  # noqa: E402
 
-SUITES = ("alloc", "gc")
+SUITES = ("alloc", "gc", "lang")  # lang: bench/lang_bench.py (rcl vs CPython)
 SYSTEM_ORDER = ("rcgc", "mimalloc", "jemalloc", "glibc", "boehm", "cpython")
 
 
@@ -162,7 +162,7 @@ def main():
                     help="small sizes, one run each: a check that "
                          "everything works, not a measurement")
     ap.add_argument("--only", default=",".join(SUITES),
-                    help="suites to run: alloc, gc (default both)")
+                    help="suites to run: alloc, gc, lang (default all)")
     ap.add_argument("--json", default=None,
                     help="where to write the records "
                          "(default BUILD/bench/results.json)")
@@ -188,7 +188,7 @@ def main():
     records, notes = [], []
     t0 = time.monotonic()
     for s in suites:
-        mod = __import__(f"suite_{s}")
+        mod = __import__("lang_bench" if s == "lang" else f"suite_{s}")
         log(f"== suite {s} ({'quick, ' if args.quick else ''}"
             f"{runs} run{'s' if runs > 1 else ''} each)")
         rs, ns = mod.run(ctx)
