@@ -337,21 +337,55 @@ V *rcl_call(V *callee, V **args, int n)
     return rcl_error("'%s' object is not callable", rcl_type_name(callee));
 }
 
+/* The method m of instance o's class when o.name is one (not shadowed by
+ * an attribute): BORROWED, or NULL. */
+static V *method_of(V *o, V *key)
+{
+    if (!rcl_is_instance(o)) return NULL;
+    inst_obj *in = (inst_obj *)o;
+    if (in->cls == NULL || (in->dict != NULL && rcl_dict_get(in->dict, key) != NULL)) return NULL;
+    V *m = rcl_dict_get(((class_obj *)in->cls)->methods, key);
+    return m != NULL && rcl_is(m, &t_func) ? m : NULL;
+}
+
 static V *eval_call(node *n, V *env)
 {
-    V *args[16];
+    V *argv[17], **args = argv + 1;
     if (n->n > 16) return rcl_error("too many arguments");
-    V *f = eval(n->a, env);
-    if (f == NULL) return NULL;
+    V *f, *self = NULL;
+    if (n->a->kind == N_ATTR) { /* o.m(...): no bound method object */
+        if ((self = eval(n->a->a, env)) == NULL) return NULL;
+        V *m = method_of(self, n->a->konst);
+        if (m != NULL) {
+            rcgc_incref(m);
+            f = m;
+        } else {
+            f = rcl_getattr(self, n->a->konst);
+            rcgc_decref(I->rt, self);
+            self = NULL;
+        }
+    } else {
+        f = eval(n->a, env);
+    }
+    if (f == NULL) {
+        if (self != NULL) rcgc_decref(I->rt, self);
+        return NULL;
+    }
     int k = 0;
     V *r = NULL;
     for (; k < n->n; k++)
         if ((args[k] = eval(n->list[k], env)) == NULL) goto out;
     if (I->depth > 0) I->frames[I->depth - 1].line = n->line;
-    r = rcl_call(f, args, k);
+    if (self != NULL) {
+        argv[0] = self;
+        r = rcl_call(f, argv, k + 1);
+    } else {
+        r = rcl_call(f, args, k);
+    }
 out:
     while (k-- > 0) rcgc_decref(I->rt, args[k]);
     rcgc_decref(I->rt, f);
+    if (self != NULL) rcgc_decref(I->rt, self);
     return r;
 }
 
@@ -542,10 +576,9 @@ static int exec_class(node *s, V *env)
     int x = X_OK;
     for (int i = 0; i < s->n && x == X_OK; i++) {
         V *f = make_function(s->list[i], env);
-        V *k = rcl_str(s->list[i]->name, strlen(s->list[i]->name));
+        V *k = rcl_name(s->list[i]->name); /* immortal */
         if (f == NULL || k == NULL || rcl_dict_set(((class_obj *)c)->methods, k, f) != 0) x = X_ERR;
         if (f != NULL) rcgc_decref(I->rt, f);
-        if (k != NULL) rcgc_decref(I->rt, k);
     }
     if (x == X_OK && rcl_env_define(env, s->name, c) != 0) x = X_ERR;
     rcgc_decref(I->rt, c);

@@ -50,9 +50,9 @@ static int start(void)
     I->none = immortal(none);
     I->true_ = immortal(&tr->base);
     I->false_ = immortal(&fa->base);
-    I->s_init = immortal(rcl_str("__init__", 8));
-    I->s_del = immortal(rcl_str("__del__", 7));
-    I->s_name = immortal(rcl_str("name", 4));
+    I->s_init = rcl_name(rcl_intern("__init__", 8));
+    I->s_del = rcl_name(rcl_intern("__del__", 7));
+    I->s_name = rcl_name(rcl_intern("name", 4));
     for (int i = -5; i <= 256; i++) /* the small ints, made once (CPython's) */
         if (rcl_int(i) == NULL) return -1;
     I->builtins = rcl_env_new(NULL, rcl_intern("<builtins>", 10));

@@ -24,6 +24,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,7 @@
 
 struct istr {
     struct istr *next;
+    V *str;                 /* the name as an immortal str, made on demand */
     char s[];
 };
 static struct istr *interned[1024];
@@ -51,9 +53,21 @@ const char *rcl_intern(const char *s, size_t len)
     }
     memcpy(p->s, s, len);
     p->s[len] = 0;
+    p->str = NULL;
     p->next = *b;
     *b = p;
     return p->s;
+}
+
+V *rcl_name(const char *name)
+{
+    struct istr *p = (struct istr *)(void *)(name - offsetof(struct istr, s));
+    if (p->str == NULL) {
+        p->str = rcl_str(p->s, strlen(p->s));
+        if (p->str == NULL) return NULL;
+        rcgc_object_make_immortal(I->rt, p->str);
+    }
+    return p->str;
 }
 
 void rcl_intern_free(void)
@@ -353,9 +367,7 @@ static node *postfix(parser *ps)
             m = mk(ps, N_ATTR);
             next(ps);
             m->name = expect_name(ps);
-            m->konst = rcl_str(m->name, strlen(m->name));
-            if (m->konst == NULL) perr(ps, "out of memory");
-            else rcgc_object_make_immortal(I->rt, m->konst);
+            if ((m->konst = rcl_name(m->name)) == NULL) perr(ps, "out of memory");
         } else if (is_op(ps, "[")) {
             m = mk(ps, N_INDEX);
             next(ps);

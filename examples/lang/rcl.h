@@ -74,6 +74,9 @@ extern interp *I;
  * until rcl_intern_free, after the runtime is freed. */
 const char *rcl_intern(const char *s, size_t len);
 void rcl_intern_free(void);
+/* The interned name as an immortal str, one object per name (so that
+ * attribute and method lookups compare pointers). */
+V *rcl_name(const char *interned);
 
 /* Set the error (always returns NULL, for `return rcl_error(...)`). */
 V *rcl_error(const char *fmt, ...);
@@ -99,13 +102,16 @@ typedef struct {
     size_t icap;
 } dict_obj;
 typedef struct { V base; node *def; V *env; } func_obj;
+#define ENV_INLINE 4
 typedef struct {
     V base;
     V *parent;
     const char *owner;      /* the function whose call made it */
-    const char **names;
-    V **vals;
+    const char **names;     /* inames, or malloc'd past ENV_INLINE */
+    V **vals;               /* ivals, or malloc'd */
     size_t n, cap;
+    const char *inames[ENV_INLINE];
+    V *ivals[ENV_INLINE];
 } env_obj;
 typedef struct { V base; const char *name; V *methods; rcgc_type *itype; } class_obj;
 typedef struct { V base; V *cls; V *dict; } inst_obj;

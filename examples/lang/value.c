@@ -164,7 +164,6 @@ static void dict_clear(rcgc_runtime *rt, V *self)
     dict_obj *d = (dict_obj *)self;
     dict_entry *e = d->e;
     size_t n = d->n;
-    rcgc_mem_free(rt, d->index);
     d->e = NULL;
     d->index = NULL;
     d->n = d->cap = d->used = d->icap = 0;
@@ -177,9 +176,7 @@ static void dict_clear(rcgc_runtime *rt, V *self)
 
 static void dict_release(rcgc_runtime *rt, V *self)
 {
-    dict_obj *d = (dict_obj *)self;
-    rcgc_mem_free(rt, d->e);
-    rcgc_mem_free(rt, d->index);
+    rcgc_mem_free(rt, ((dict_obj *)self)->e); /* the index is in the same block */
 }
 
 static size_t dict_extra(const V *self)
@@ -221,18 +218,14 @@ static int dict_resize(dict_obj *d, size_t want)
 {
     size_t live = d->used, ncap = 8;
     while (ncap < (live + want) * 3 / 2) ncap *= 2;
-    dict_entry *e = rcgc_mem_malloc(I->rt, ncap * sizeof *e);
-    int32_t *ix = rcgc_mem_malloc(I->rt, ncap * 2 * sizeof *ix);
-    if (e == NULL || ix == NULL) {
-        rcgc_mem_free(I->rt, e);
-        rcgc_mem_free(I->rt, ix);
-        return -1;
-    }
+    /* one block: the entries, then the index (2 * ncap slots) */
+    dict_entry *e = rcgc_mem_malloc(I->rt, ncap * sizeof *e + ncap * 2 * sizeof(int32_t));
+    if (e == NULL) return -1;
+    int32_t *ix = (int32_t *)(void *)(e + ncap);
     size_t k = 0;
     for (size_t i = 0; i < d->n; i++)
         if (d->e[i].key != NULL) e[k++] = d->e[i];
     rcgc_mem_free(I->rt, d->e);
-    rcgc_mem_free(I->rt, d->index);
     d->e = e;
     d->n = k;
     d->cap = ncap;
@@ -308,30 +301,43 @@ static int env_traverse(V *self, rcgc_visit_fn visit, void *arg)
     return 0;
 }
 
+static int env_spilled(const env_obj *e)
+{
+    return e->vals != e->ivals;
+}
+
 static void env_clear(rcgc_runtime *rt, V *self)
 {
     env_obj *e = (env_obj *)self;
-    V **vals = e->vals;
+    V *inl[ENV_INLINE], **vals = e->vals;
     size_t n = e->n;
-    rcgc_mem_free(rt, e->names);
-    e->names = NULL;
-    e->vals = NULL;
-    e->n = e->cap = 0;
+    if (!env_spilled(e)) {
+        memcpy(inl, e->ivals, n * sizeof *inl);
+        vals = inl;
+    } else {
+        rcgc_mem_free(rt, (void *)e->names);
+    }
+    e->names = e->inames; /* detached first: a __del__ may define names here */
+    e->vals = e->ivals;
+    e->n = 0;
+    e->cap = ENV_INLINE;
     for (size_t i = 0; i < n; i++) rcgc_xdecref(rt, vals[i]);
-    rcgc_mem_free(rt, vals);
+    if (vals != inl) rcgc_mem_free(rt, vals);
     RCGC_CLEAR(rt, e->parent);
 }
 
 static void env_release(rcgc_runtime *rt, V *self)
 {
     env_obj *e = (env_obj *)self;
-    rcgc_mem_free(rt, e->names);
+    if (!env_spilled(e)) return;
+    rcgc_mem_free(rt, (void *)e->names);
     rcgc_mem_free(rt, e->vals);
 }
 
 static size_t env_extra(const V *self)
 {
-    return ((const env_obj *)self)->cap * (sizeof(V *) + sizeof(char *));
+    const env_obj *e = (const env_obj *)self;
+    return env_spilled(e) ? e->cap * (sizeof(V *) + sizeof(char *)) : 0;
 }
 
 const rcgc_type t_env = {.name = "scope", .size = sizeof(env_obj), .flags = RCGC_TYPE_GC,
@@ -345,6 +351,9 @@ V *rcl_env_new(V *parent, const char *owner)
     rcgc_xincref(parent);
     e->parent = parent;
     e->owner = owner;
+    e->names = e->inames;
+    e->vals = e->ivals;
+    e->cap = ENV_INLINE;
     rcgc_object_track(I->rt, &e->base);
     return &e->base;
 }
@@ -357,6 +366,29 @@ V **rcl_env_find(V *env, const char *name)
     return NULL;
 }
 
+/* Room for one more name: the inline slots, then malloc'd arrays. */
+static int env_grow(env_obj *e)
+{
+    size_t ncap = e->cap * 2;
+    const char **nn = rcgc_mem_malloc(I->rt, ncap * sizeof *nn);
+    V **nv = rcgc_mem_malloc(I->rt, ncap * sizeof *nv);
+    if (nn == NULL || nv == NULL) {
+        rcgc_mem_free(I->rt, (void *)nn);
+        rcgc_mem_free(I->rt, nv);
+        return -1;
+    }
+    memcpy(nn, e->names, e->n * sizeof *nn);
+    memcpy(nv, e->vals, e->n * sizeof *nv);
+    if (env_spilled(e)) {
+        rcgc_mem_free(I->rt, (void *)e->names);
+        rcgc_mem_free(I->rt, e->vals);
+    }
+    e->names = nn;
+    e->vals = nv;
+    e->cap = ncap;
+    return 0;
+}
+
 int rcl_env_define(V *env, const char *name, V *val)
 {
     env_obj *e = (env_obj *)env;
@@ -366,23 +398,14 @@ int rcl_env_define(V *env, const char *name, V *val)
             RCGC_SETREF(I->rt, e->vals[i], val);
             return 0;
         }
-    if (e->n == e->cap) {
-        size_t ncap = e->cap ? e->cap * 2 : 4;
-        const char **nn = rcgc_mem_realloc(I->rt, (void *)e->names, ncap * sizeof *nn);
-        if (nn == NULL) goto nomem;
-        e->names = nn;
-        V **nv = rcgc_mem_realloc(I->rt, e->vals, ncap * sizeof *nv);
-        if (nv == NULL) goto nomem;
-        e->vals = nv;
-        e->cap = ncap;
+    if (e->n == e->cap && env_grow(e) != 0) {
+        rcl_error("out of memory");
+        return -1;
     }
     rcgc_incref(val);
     e->names[e->n] = name;
     e->vals[e->n++] = val;
     return 0;
-nomem:
-    rcl_error("out of memory");
-    return -1;
 }
 
 int rcl_env_remove(V *env, const char *name)
