@@ -276,7 +276,10 @@ static V *call_function(func_obj *f, V **args, int n)
     node *def = f->def;
     if (n != def->n)
         return rcl_error("%s() takes %d arguments (%d given)", def->name, def->n, n);
-    if (I->depth >= RCL_MAX_DEPTH) return rcl_error("maximum recursion depth exceeded");
+    char here; /* the C stack in use (far off: a sanitizer's fake stack) */
+    uintptr_t used = (uintptr_t)I->stack_base - (uintptr_t)&here;
+    if (I->depth >= RCL_MAX_DEPTH || (used > RCL_MAX_STACK && used < ((uintptr_t)1 << 30)))
+        return rcl_error("maximum recursion depth exceeded");
     V *env = rcl_env_new(f->env, def->name);
     if (env == NULL) return NULL;
     for (int i = 0; i < n; i++)

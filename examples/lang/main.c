@@ -77,6 +77,8 @@ int main(int argc, char **argv)
     }
     static interp the_interp;
     I = &the_interp;
+    char base;
+    I->stack_base = &base;
     I->file = rcl_intern(argv[1], strlen(argv[1]));
 
     /* Deferred collections: automatic collections run only at the safe

@@ -128,6 +128,8 @@ typedef struct parser {
     char *sval;             /* T_STR: unescaped */
     size_t slen;
     int failed;
+    int depth;              /* expression nesting: bounded, so that a
+                               hostile script cannot overflow the C stack */
 } parser;
 
 static void perr(parser *ps, const char *fmt, ...)
@@ -350,10 +352,20 @@ static node *primary(parser *ps)
     return n;
 }
 
+/* Left-deep chains (a + b + c ..., f()()..., a.b.c ...) are evaluated by
+ * recursion: bounded like nesting. */
+static int chain_ok(parser *ps, int *k)
+{
+    if (++*k <= 1000) return 1;
+    perr(ps, "expression too long");
+    return 0;
+}
+
 static node *postfix(parser *ps)
 {
     node *n = primary(ps);
-    while (!ps->failed) {
+    int k = 0;
+    while (!ps->failed && chain_ok(ps, &k)) {
         node *m;
         if (is_op(ps, "(")) {
             m = mk(ps, N_CALL);
@@ -385,9 +397,14 @@ static node *postfix(parser *ps)
 static node *unary(parser *ps)
 {
     if (is_op(ps, "-")) {
+        if (++ps->depth > 200) {
+            perr(ps, "expression nested too deeply");
+            return mk(ps, N_NIL);
+        }
         node *n = mk(ps, N_NEG);
         next(ps);
         n->a = unary(ps);
+        ps->depth--;
         return n;
     }
     return postfix(ps);
@@ -406,7 +423,8 @@ static node *binary(parser *ps, node *a, int op, node *(*sub)(parser *))
 static node *term(parser *ps)
 {
     node *n = unary(ps);
-    while (is_op(ps, "*") || is_op(ps, "/") || is_op(ps, "%"))
+    int k = 0;
+    while ((is_op(ps, "*") || is_op(ps, "/") || is_op(ps, "%")) && chain_ok(ps, &k))
         n = binary(ps, n, is_op(ps, "*") ? OP_MUL : is_op(ps, "/") ? OP_DIV : OP_MOD, unary);
     return n;
 }
@@ -414,7 +432,8 @@ static node *term(parser *ps)
 static node *sum(parser *ps)
 {
     node *n = term(ps);
-    while (is_op(ps, "+") || is_op(ps, "-"))
+    int k = 0;
+    while ((is_op(ps, "+") || is_op(ps, "-")) && chain_ok(ps, &k))
         n = binary(ps, n, is_op(ps, "+") ? OP_ADD : OP_SUB, term);
     return n;
 }
@@ -446,9 +465,14 @@ static node *cmp(parser *ps)
 static node *not_expr(parser *ps)
 {
     if (is_kw(ps, "not")) {
+        if (++ps->depth > 200) {
+            perr(ps, "expression nested too deeply");
+            return mk(ps, N_NIL);
+        }
         node *n = mk(ps, N_NOT);
         next(ps);
         n->a = not_expr(ps);
+        ps->depth--;
         return n;
     }
     return cmp(ps);
@@ -457,7 +481,8 @@ static node *not_expr(parser *ps)
 static node *and_expr(parser *ps)
 {
     node *n = not_expr(ps);
-    while (is_kw(ps, "and")) {
+    int k = 0;
+    while (is_kw(ps, "and") && chain_ok(ps, &k)) {
         node *m = mk(ps, N_AND);
         next(ps);
         m->a = n;
@@ -469,14 +494,20 @@ static node *and_expr(parser *ps)
 
 static node *expr(parser *ps)
 {
+    if (++ps->depth > 200) {
+        perr(ps, "expression nested too deeply");
+        return mk(ps, N_NIL);
+    }
     node *n = and_expr(ps);
-    while (is_kw(ps, "or")) {
+    int k = 0;
+    while (is_kw(ps, "or") && chain_ok(ps, &k)) {
         node *m = mk(ps, N_OR);
         next(ps);
         m->a = n;
         m->b = and_expr(ps);
         n = m;
     }
+    ps->depth--;
     return n;
 }
 
@@ -518,7 +549,12 @@ static node *if_stmt(parser *ps)
     n->a = expr(ps);
     n->b = block(ps);
     if (is_kw(ps, "elif")) {
+        if (++ps->depth > 200) {
+            perr(ps, "too many elif");
+            return n;
+        }
         n->c = if_stmt(ps);
+        ps->depth--;
     } else if (is_kw(ps, "else")) {
         next(ps);
         n->c = block(ps);

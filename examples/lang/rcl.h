@@ -47,6 +47,7 @@ typedef struct node {
 /* ---- the interpreter ---- */
 
 #define RCL_MAX_DEPTH 400
+#define RCL_MAX_STACK (2u << 20) /* bytes of C stack a script may use (of 8 MiB) */
 
 typedef struct frame {
     const char *function;   /* interned; "<module>" at the top */
@@ -66,6 +67,7 @@ typedef struct interp {
     int failed;
     V *retval;              /* a return statement's value (NEW) */
     rcgc_diag_growth *growth;
+    char *stack_base;       /* an address near the bottom of the C stack */
 } interp;
 
 extern interp *I;
