@@ -196,8 +196,8 @@ def run(ctx):
                              f"{med['cpython']['median']:.0f} ns per "
                              f"{UNIT[bench].split()[-1]} (CPython ÷ rcl "
                              f"{med['cpython']['median'] / med['rcgc']['median']:.2f}); "
-                             "the library alone: binary-trees' two-slot rcgc "
-                             "objects above")
+                             "the library alone is suite alloc's binary-trees "
+                             "(two-slot rcgc objects)")
     return records, notes
 
 

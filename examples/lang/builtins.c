@@ -377,7 +377,7 @@ static V *b_weakref(V **a, int n, V *self)
     ARGS(1, 2, "weakref()");
     V *w = rcgc_weakref_new(I->rt, a[0], n == 2 ? weak_callback : NULL, n == 2 ? a[1] : NULL);
     if (w == NULL)
-        return rcl_error("cannot create a weak reference to a %s object", rcl_type_name(a[0]));
+        return rcl_error("cannot create a weak reference to a value of type %s", rcl_type_name(a[0]));
     return w;
 }
 
@@ -572,7 +572,7 @@ static V *m_add(V **a, int n, V *self)
     ARGS(1, 1, "add()");
     int r = rcgc_wset_add(I->rt, self, a[0]);
     if (r == RCGC_ENOTWEAK)
-        return rcl_error("cannot create a weak reference to a %s object", rcl_type_name(a[0]));
+        return rcl_error("cannot create a weak reference to a value of type %s", rcl_type_name(a[0]));
     return r == 0 ? I->none : rcl_error("add(): %s", rcgc_strerror(r));
 }
 
