@@ -111,6 +111,15 @@ static V *b_error(V **a, int n, V *self)
 
 /* clock_ns(): the process's CPU time in ns (Python's
  * time.process_time_ns), for benchmarks on a shared machine. */
+static V *b_getenv(V **a, int n, V *self)
+{
+    (void)self;
+    ARGS(1, 1, "getenv()");
+    if (!want(a[0], &t_str, "getenv()")) return NULL;
+    const char *v = getenv(((str_obj *)a[0])->s);
+    return v != NULL ? rcl_str(v, strlen(v)) : I->none;
+}
+
 static V *b_clock_ns(V **a, int n, V *self)
 {
     (void)a, (void)n, (void)self;
@@ -519,6 +528,55 @@ static V *b_private_dirty_kb(V **a, int n, V *self)
     return rcl_int(kb);
 }
 
+/* ---- the diagnostics endpoint ---- */
+
+/* The program's own command: "quit" (rcgc-ctl SOCKET quit). */
+static int serve_command(void *ctx, const char *cmd, const char *arg, char *msg,
+                         size_t msglen)
+{
+    (void)ctx, (void)arg;
+    if (strcmp(cmd, "quit") != 0) return -1; /* "unknown command" */
+    I->quit = 1;
+    snprintf(msg, msglen, "quitting");
+    return 0;
+}
+
+/* serve(socket_path, token_file): start the endpoint, with the script's
+ * names for the diagnosis and its lines for "trace"; it is polled at the
+ * safe points (every 256th) and by serve_poll(ms). */
+static V *b_serve(V **a, int n, V *self)
+{
+    (void)self;
+    ARGS(2, 2, "serve()");
+    if (!want(a[0], &t_str, "serve()") || !want(a[1], &t_str, "serve()")) return NULL;
+    if (I->srv != NULL) return rcl_error("serve(): already serving");
+    rcgc_serve_config sc;
+    rcgc_serve_config_init(&sc);
+    sc.socket_path = ((str_obj *)a[0])->s;
+    sc.token_file = ((str_obj *)a[1])->s;
+    sc.diag.label = rcl_label;
+    sc.diag.edge_name = rcl_edge_name;
+    sc.trace.source = RCGC_FRAMES_PROVIDER;
+    sc.trace.provider = rcl_frame_provider;
+    sc.command = serve_command;
+    char err[256];
+    if (rcgc_serve_start(I->rt, &sc, &I->srv, err, sizeof err) != 0)
+        return rcl_error("serve(): %s", err);
+    return I->none;
+}
+
+/* serve_poll(ms): answer the endpoint's requests, waiting up to ms;
+ * returns false once an operator asked to quit. */
+static V *b_serve_poll(V **a, int n, V *self)
+{
+    (void)self;
+    ARGS(1, 1, "serve_poll()");
+    if (!want(a[0], &t_int, "serve_poll()")) return NULL;
+    if (I->srv == NULL) return rcl_error("serve_poll(): not serving");
+    rcgc_serve_poll(I->srv, (int)ival(a[0]));
+    return rcl_bool(!I->quit);
+}
+
 /* ---- methods of the builtin types ---- */
 
 static V *m_append(V **a, int n, V *self)
@@ -617,6 +675,7 @@ static const struct {
 } table[] = {
     {"print", b_print}, {"str", b_str}, {"len", b_len}, {"range", b_range},
     {"type_name", b_type_name}, {"error", b_error}, {"clock_ns", b_clock_ns},
+    {"getenv", b_getenv},
     {"collect", b_collect}, {"get_count", b_get_count}, {"get_threshold", b_get_threshold},
     {"set_threshold", b_set_threshold}, {"is_tracked", b_is_tracked}, {"freeze", b_freeze},
     {"unfreeze", b_unfreeze}, {"set_debug", b_set_debug}, {"garbage", b_garbage},
@@ -627,7 +686,8 @@ static const struct {
     {"trace_start", b_trace_start}, {"trace_stop", b_trace_stop},
     {"take_snapshot", b_take_snapshot}, {"snapshot_diff", b_snapshot_diff},
     {"fork", b_fork}, {"wait", b_wait}, {"_exit", b_exit_now},
-    {"private_dirty_kb", b_private_dirty_kb},
+    {"private_dirty_kb", b_private_dirty_kb}, {"serve", b_serve},
+    {"serve_poll", b_serve_poll},
 };
 
 int rcl_builtins_init(void)

@@ -644,6 +644,8 @@ static int exec_block(node *b, V *env)
         node *s = b->list[i];
         I->frames[I->depth - 1].line = s->line;
         rcgc_gc_collect_pending(I->rt); /* the safe point */
+        if (I->srv != NULL && (++I->ticks & 255) == 0)
+            rcgc_serve_poll(I->srv, 0); /* the endpoint: never blocks */
         int x = exec_stmt(s, env);
         if (x != X_OK) return x;
     }

@@ -17,6 +17,7 @@
 
 #include "rcgc.h"
 #include "rcgc_diag.h"
+#include "rcgc_serve.h"
 
 typedef rcgc_object V;
 
@@ -68,6 +69,9 @@ typedef struct interp {
     V *retval;              /* a return statement's value (NEW) */
     rcgc_diag_growth *growth;
     char *stack_base;       /* an address near the bottom of the C stack */
+    rcgc_serve *srv;        /* the diagnostics endpoint, once serve() ran */
+    unsigned ticks;         /* safe points, to poll srv every 256 */
+    int quit;               /* "quit" asked over the endpoint */
 } interp;
 
 extern interp *I;
