@@ -605,6 +605,7 @@ static V *m_get(V **a, int n, V *self)
         r = rcgc_wkmap_get(I->rt, self, a[0]);
     } else {
         r = rcl_dict_get(self, a[0]);
+        if (r == NULL && I->failed) return NULL;
         if (r != NULL) rcgc_incref(r);
     }
     if (r != NULL) return r;
@@ -621,7 +622,8 @@ static V *m_remove(V **a, int n, V *self)
     else if (self->type == t_wkmap) r = rcgc_wkmap_delete(I->rt, self, a[0]);
     else if (self->type == t_wvmap && rcl_is(a[0], &t_str))
         r = rcgc_wvmap_delete(I->rt, self, ((str_obj *)a[0])->s, ((str_obj *)a[0])->len);
-    else r = rcl_dict_del(self, a[0]) == 0 ? 0 : RCGC_ENOTFOUND;
+    else if ((r = rcl_dict_del(self, a[0])) < 0) return NULL;
+    else r = r == 0 ? 0 : RCGC_ENOTFOUND;
     return r == 0 || r == RCGC_ENOTFOUND ? I->none : rcl_error("remove(): %s", rcgc_strerror(r));
 }
 

@@ -78,11 +78,19 @@ static int contains(V *c, V *x)
 {
     if (rcl_is(c, &t_list)) {
         list_obj *l = (list_obj *)c;
-        for (size_t i = 0; i < l->n; i++)
-            if (rcl_equal(l->items[i], x)) return 1;
+        for (size_t i = 0; i < l->n; i++) { /* re-read: an __eq__ may change l */
+            V *item = l->items[i];
+            rcgc_incref(item);
+            int r = rcl_equal(item, x);
+            rcgc_decref(I->rt, item);
+            if (r != 0) return r;
+        }
         return 0;
     }
-    if (rcl_is(c, &t_dict)) return rcl_dict_get(c, x) != NULL;
+    if (rcl_is(c, &t_dict)) {
+        V *v = rcl_dict_get(c, x);
+        return v != NULL ? 1 : I->failed ? -1 : 0;
+    }
     if (rcl_is(c, &t_str) && rcl_is(x, &t_str))
         return strstr(((str_obj *)c)->s, ((str_obj *)x)->s) != NULL;
     if (c->type == t_wset) return rcgc_wset_contains(I->rt, c, x) == 1;
@@ -99,8 +107,11 @@ static V *binop(int op, V *a, V *b)
     switch (op) {
     case OP_IS: return rcl_bool(a == b);
     case OP_ISNOT: return rcl_bool(a != b);
-    case OP_EQ: return rcl_bool(rcl_equal(a, b));
-    case OP_NE: return rcl_bool(!rcl_equal(a, b));
+    case OP_EQ:
+    case OP_NE: {
+        int r = rcl_equal(a, b);
+        return r < 0 ? NULL : rcl_bool(op == OP_EQ ? r : !r);
+    }
     case OP_IN: {
         int r = contains(b, a);
         return r < 0 ? NULL : rcl_bool(r);
@@ -227,6 +238,7 @@ static V *getitem(V *o, V *k)
     }
     if (rcl_is(o, &t_dict)) {
         r = rcl_dict_get(o, k);
+        if (r == NULL && I->failed) return NULL;
         if (r != NULL) rcgc_incref(r);
     } else if (o->type == t_wvmap && rcl_is(k, &t_str)) {
         r = rcgc_wvmap_get(I->rt, o, ((str_obj *)k)->s, ((str_obj *)k)->len);

@@ -53,12 +53,14 @@ static int start(void)
     I->s_init = rcl_name(rcl_intern("__init__", 8));
     I->s_del = rcl_name(rcl_intern("__del__", 7));
     I->s_name = rcl_name(rcl_intern("name", 4));
+    I->s_eq = rcl_name(rcl_intern("__eq__", 6));
+    I->s_hash = rcl_name(rcl_intern("__hash__", 8));
     for (int i = -5; i <= 256; i++) /* the small ints, made once (CPython's) */
         if (rcl_int(i) == NULL) return -1;
     I->builtins = rcl_env_new(NULL, rcl_intern("<builtins>", 10));
     I->globals = rcl_env_new(NULL, rcl_intern("<module>", 8));
-    if (I->s_init == NULL || I->s_del == NULL || I->s_name == NULL || I->builtins == NULL ||
-        I->globals == NULL)
+    if (I->s_init == NULL || I->s_del == NULL || I->s_name == NULL || I->s_eq == NULL ||
+        I->s_hash == NULL || I->builtins == NULL || I->globals == NULL)
         return -1;
     return rcl_builtins_init();
 }

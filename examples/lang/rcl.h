@@ -61,7 +61,7 @@ typedef struct interp {
     V *globals;             /* the module's scope */
     V *none, *true_, *false_;
     V *builtins;            /* the scope of the builtins (immortal) */
-    V *s_init, *s_del, *s_name; /* "__init__", "__del__", "name" (immortal) */
+    V *s_init, *s_del, *s_name, *s_eq, *s_hash; /* "__init__", ... (immortal) */
     frame frames[RCL_MAX_DEPTH];
     int depth;
     char err[512];          /* the pending error: "file:line: message" */
@@ -104,6 +104,7 @@ typedef struct {
     V base;
     dict_entry *e;          /* insertion order; deleted: key NULL */
     size_t n, cap, used;    /* used: live entries */
+    uint64_t version;       /* changes with the entries (lookups restart) */
     int32_t *index;         /* open addressing into e, -1 empty */
     size_t icap;
 } dict_obj;
@@ -131,9 +132,13 @@ V *rcl_bool(int b);
 V *rcl_list_new(size_t cap);
 int rcl_list_append(V *list, V *item); /* borrows item */
 V *rcl_dict_new(void);
-V *rcl_dict_get(V *d, V *key);          /* BORROWED or NULL (no error) */
-int rcl_dict_set(V *d, V *key, V *val); /* borrows both; -1 on error */
-int rcl_dict_del(V *d, V *key);         /* 0, or 1 when absent */
+/* Keys compare by value (ints, strings), by the class's __hash__ and
+ * __eq__ (instances that define them), else by identity.  get: BORROWED,
+ * or NULL when absent or (I->failed) on error; set: -1 on error; del: 0, 1
+ * when absent, -1 on error. */
+V *rcl_dict_get(V *d, V *key);
+int rcl_dict_set(V *d, V *key, V *val); /* borrows both */
+int rcl_dict_del(V *d, V *key);
 V *rcl_env_new(V *parent, const char *owner);
 V **rcl_env_find(V *env, const char *name); /* the slot, or NULL */
 int rcl_env_define(V *env, const char *name, V *val); /* borrows val */
@@ -145,8 +150,8 @@ V *rcl_builtin(const char *name, builtin_fn fn);
 int rcl_is(V *o, const rcgc_type *t);
 int rcl_is_instance(V *o);
 int rcl_truthy(V *o);
-int rcl_equal(V *a, V *b);
-uint64_t rcl_hash(V *o);
+int rcl_equal(V *a, V *b);           /* 1, 0, or -1 on error (a user __eq__) */
+int rcl_hash(V *o, uint64_t *h);     /* 0, or -1 on error */
 const char *rcl_type_name(V *o);
 /* str(o) into buf (as snprintf), for print and messages. */
 int rcl_repr(V *o, char *buf, size_t size, int quote);

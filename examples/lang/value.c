@@ -164,6 +164,7 @@ static void dict_clear(rcgc_runtime *rt, V *self)
     dict_obj *d = (dict_obj *)self;
     dict_entry *e = d->e;
     size_t n = d->n;
+    d->version++;
     d->e = NULL;
     d->index = NULL;
     d->n = d->cap = d->used = d->icap = 0;
@@ -199,12 +200,34 @@ V *rcl_dict_new(void)
 
 /* The entry index of key, or -1; *slot gets the index slot where it is or
  * would go. */
+/* -1 when absent, -2 when a user __eq__ failed.  A user __eq__ may change
+ * the dict: the stored key and the dict are held across the call, and the
+ * lookup starts again if the dict changed (CPython's dict does the same). */
 static long dict_lookup(dict_obj *d, V *key, uint64_t h, size_t *slot)
 {
+again:;
     size_t mask = d->icap - 1, j = (size_t)h & mask;
     for (; d->index[j] >= 0; j = (j + 1) & mask) {
         dict_entry *e = &d->e[d->index[j]];
-        if (e->key != NULL && e->hash == h && rcl_equal(e->key, key)) {
+        if (e->key == NULL || e->hash != h) continue;
+        if (e->key == key) {
+            *slot = j;
+            return d->index[j];
+        }
+        uint64_t version = d->version;
+        V *stored = e->key;
+        rcgc_incref(stored);
+        rcgc_incref(&d->base);
+        int eq = rcl_equal(stored, key);
+        rcgc_decref(I->rt, stored);
+        int changed = d->version != version || d->icap == 0;
+        rcgc_decref(I->rt, &d->base);
+        if (eq < 0) return -2;
+        if (changed) {
+            if (d->icap == 0) break; /* cleared: absent */
+            goto again;
+        }
+        if (eq) {
             *slot = j;
             return d->index[j];
         }
@@ -223,6 +246,7 @@ static int dict_resize(dict_obj *d, size_t want)
     if (e == NULL) return -1;
     int32_t *ix = (int32_t *)(void *)(e + ncap);
     size_t k = 0;
+    d->version++;
     for (size_t i = 0; i < d->n; i++)
         if (d->e[i].key != NULL) e[k++] = d->e[i];
     rcgc_mem_free(I->rt, d->e);
@@ -243,33 +267,38 @@ static int dict_resize(dict_obj *d, size_t want)
 V *rcl_dict_get(V *dv, V *key)
 {
     dict_obj *d = (dict_obj *)dv;
+    uint64_t h;
+    if (rcl_hash(key, &h) != 0) return NULL;
     if (d->used == 0) return NULL;
     size_t slot;
-    long i = dict_lookup(d, key, rcl_hash(key), &slot);
+    long i = dict_lookup(d, key, h, &slot);
     return i < 0 ? NULL : d->e[i].val;
 }
 
 int rcl_dict_set(V *dv, V *key, V *val)
 {
     dict_obj *d = (dict_obj *)dv;
-    uint64_t h = rcl_hash(key);
+    uint64_t h;
     size_t slot;
+    if (rcl_hash(key, &h) != 0) return -1;
     if (d->icap == 0 && dict_resize(d, 1) != 0) goto nomem;
     long i = dict_lookup(d, key, h, &slot);
+    if (i == -2) return -1;
     if (i >= 0) {
         rcgc_incref(val);
         RCGC_SETREF(I->rt, d->e[i].val, val); /* stored before the old one dies */
         return 0;
     }
-    if (d->n == d->cap) {
+    if (d->icap == 0 || d->n == d->cap) { /* full, or cleared by an __eq__ */
         if (dict_resize(d, 1) != 0) goto nomem;
-        dict_lookup(d, key, h, &slot);
+        if (dict_lookup(d, key, h, &slot) == -2) return -1;
     }
     rcgc_incref(key);
     rcgc_incref(val);
     d->e[d->n] = (dict_entry){key, val, h};
     d->index[slot] = (int32_t)d->n++;
     d->used++;
+    d->version++;
     return 0;
 nomem:
     rcl_error("out of memory");
@@ -279,13 +308,17 @@ nomem:
 int rcl_dict_del(V *dv, V *key)
 {
     dict_obj *d = (dict_obj *)dv;
+    uint64_t h;
+    if (rcl_hash(key, &h) != 0) return -1;
     if (d->used == 0) return 1;
     size_t slot;
-    long i = dict_lookup(d, key, rcl_hash(key), &slot);
+    long i = dict_lookup(d, key, h, &slot);
+    if (i == -2) return -1;
     if (i < 0) return 1;
     V *k = d->e[i].key, *v = d->e[i].val;
     d->e[i].key = d->e[i].val = NULL; /* a tombstone the index still finds */
     d->used--;
+    d->version++;
     rcgc_decref(I->rt, k);
     rcgc_decref(I->rt, v);
     return 0;
@@ -546,9 +579,37 @@ int rcl_truthy(V *o)
     return 1;
 }
 
+/* The class's method named key, if o is an instance whose class has one
+ * (BORROWED), else NULL. */
+static V *user_hook(V *o, V *key)
+{
+    if (!rcl_is_instance(o) || ((inst_obj *)o)->cls == NULL) return NULL;
+    return rcl_dict_get(((class_obj *)((inst_obj *)o)->cls)->methods, key);
+}
+
+/* a.__eq__(b) or b.__eq__(a), as a truth value; -1 on error. */
+static int user_eq(V *a, V *b)
+{
+    V *m = user_hook(a, I->s_eq);
+    V *args[2] = {a, b};
+    if (m == NULL) {
+        if ((m = user_hook(b, I->s_eq)) == NULL) return 0; /* identity */
+        args[0] = b;
+        args[1] = a;
+    }
+    rcgc_incref(m);
+    V *r = rcl_call(m, args, 2);
+    rcgc_decref(I->rt, m);
+    if (r == NULL) return -1;
+    int t = rcl_truthy(r);
+    rcgc_decref(I->rt, r);
+    return t;
+}
+
 int rcl_equal(V *a, V *b)
 {
     if (a == b) return 1;
+    if (rcl_is_instance(a) || rcl_is_instance(b)) return user_eq(a, b);
     if (a->type != b->type) return 0;
     if (a->type == &t_int) return ((int_obj *)a)->v == ((int_obj *)b)->v;
     if (a->type == &t_str) {
@@ -558,11 +619,34 @@ int rcl_equal(V *a, V *b)
     return 0;
 }
 
-uint64_t rcl_hash(V *o)
+int rcl_hash(V *o, uint64_t *h)
 {
-    if (o->type == &t_str) return ((str_obj *)o)->hash;
-    if (o->type == &t_int) return (uint64_t)((int_obj *)o)->v * 0x9e3779b97f4a7c15u;
-    return (uint64_t)(uintptr_t)o >> 4;
+    if (o->type == &t_str) {
+        *h = ((str_obj *)o)->hash;
+    } else if (o->type == &t_int) {
+        *h = (uint64_t)((int_obj *)o)->v * 0x9e3779b97f4a7c15u;
+    } else if (rcl_is(o, &t_list) || rcl_is(o, &t_dict)) {
+        rcl_error("unhashable type: '%s'", o->type->name);
+        return -1;
+    } else {
+        V *m = user_hook(o, I->s_hash);
+        if (m == NULL) {
+            *h = (uint64_t)(uintptr_t)o >> 4; /* identity */
+            return 0;
+        }
+        rcgc_incref(m);
+        V *r = rcl_call(m, &o, 1);
+        rcgc_decref(I->rt, m);
+        if (r == NULL) return -1;
+        int ok = rcl_is(r, &t_int);
+        if (ok) *h = (uint64_t)((int_obj *)r)->v * 0x9e3779b97f4a7c15u;
+        rcgc_decref(I->rt, r);
+        if (!ok) {
+            rcl_error("__hash__ must return an int");
+            return -1;
+        }
+    }
+    return 0;
 }
 
 const char *rcl_type_name(V *o)
