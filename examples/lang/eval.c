@@ -329,9 +329,9 @@ V *rcl_call(V *callee, V **args, int n)
         class_obj *c = (class_obj *)callee;
         V *init = rcl_dict_get(c->methods, I->s_init);
         if (init == NULL && n > 0) return rcl_error("%s() takes no arguments", c->name);
+        if (n > 16) return rcl_error("too many arguments");
         V *o = rcl_instance_new(callee);
         if (o == NULL || init == NULL) return o;
-        if (n > 16) return rcl_error("too many arguments");
         argv[0] = o;
         memcpy(argv + 1, args, (size_t)n * sizeof *args);
         rcgc_incref(init);
