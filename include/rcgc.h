@@ -132,6 +132,11 @@ typedef int (*rcgc_visit_fn)(rcgc_object *child, void *arg);
 /* Instances may be weakly referenced; they carry a hidden 16-byte slot for
  * the list of their weak references (docs/weakref.md). */
 #define RCGC_TYPE_WEAKREF 0x4u
+/* Set by the library, never by a program: the type was made by
+ * rcgc_type_new and its lifetime is managed (heap types, below).  A
+ * program's own type carrying it is misuse (reported at RCGC_DEBUG >= 1,
+ * undefined behaviour in release builds, which trust the flag). */
+#define RCGC_TYPE_HEAP 0x8u
 
 /* Called by an ephemerons hook for each (key, value) pair. */
 typedef int (*rcgc_visit_pair_fn)(rcgc_object *key, rcgc_object *value,
@@ -194,6 +199,57 @@ struct rcgc_type {
      * it may be called while the collector's header words are borrowed. */
     size_t (*extra_size)(const rcgc_object *self);
 };
+
+/*
+ * Heap types (docs/types.md): descriptors the library allocates and frees,
+ * one per class of an interpreter, as CPython's heap types.  A heap type
+ * belongs to the runtime that made it; it is reference counted: the program
+ * holds the references rcgc_type_new and rcgc_type_incref give, and every
+ * instance holds one from its creation until after its memory is released
+ * (also for instances freed by the collector, by teardown, resurrected,
+ * immortal or frozen ones).  The type is freed when the last of both goes;
+ * rcgc_runtime_free frees the remaining ones after every object.  A heap
+ * type is a descriptor, not an object: it holds no object, so it is never
+ * part of a cycle.  Static types (a program's own rcgc_type) are unchanged
+ * and not reference counted.  Heap type calls on a static type, on another
+ * runtime's heap type or on one already freed are misuse: a fatal message
+ * at RCGC_DEBUG >= 1, RCGC_EINVAL otherwise (a freed one is only recognised
+ * in debug builds).
+ */
+
+/*
+ * NEW: a heap type copied from spec (every field; the name string is copied
+ * too, so spec and its name may go right after the call), with
+ * RCGC_TYPE_HEAP set; the caller owns one reference.  spec->name must not be
+ * NULL, spec->flags may hold RCGC_TYPE_GC, _UNTRACK_ON_FULL, _WEAKREF and
+ * (ignored) _HEAP only, and spec must be valid for rcgc_object_new (size at
+ * least the header, traverse for GC types).  NULL with
+ * rcgc_runtime_last_error RCGC_EINVAL (invalid spec) or RCGC_ENOMEM.
+ */
+RCGC_API const rcgc_type *rcgc_type_new(rcgc_runtime *rt, const rcgc_type *spec);
+
+/* Add a reference to the heap type type (of rt) that the caller then owns;
+ * type may have no reference of the program left as long as an instance
+ * lives (as o->type of a live o).  0 or RCGC_EINVAL (misuse, above). */
+RCGC_API int rcgc_type_incref(rcgc_runtime *rt, const rcgc_type *type);
+
+/* Drop one of the caller's references to the heap type type (of rt); when
+ * no reference of the program and no instance is left, type is freed.
+ * Dropping more references than the program holds is misuse even while
+ * instances keep the type alive.  0 or RCGC_EINVAL (misuse, above). */
+RCGC_API int rcgc_type_decref(rcgc_runtime *rt, const rcgc_type *type);
+
+/* 1 if type is a heap type (RCGC_TYPE_HEAP), 0 if static or NULL. */
+RCGC_API int rcgc_type_is_heap(const rcgc_type *type);
+
+/* References to the heap type type of rt: the program's plus one per
+ * instance whose memory is not released yet (CPython's sys.getrefcount of
+ * a class counts its instances too); RCGC_EINVAL on misuse (above). */
+RCGC_API rcgc_ssize rcgc_type_refcount(rcgc_runtime *rt, const rcgc_type *type);
+
+/* The heap types of rt that are not freed yet (a program that makes classes
+ * and loses them sees this grow).  RCGC_EINVAL for a NULL rt. */
+RCGC_API rcgc_ssize rcgc_type_heap_count(rcgc_runtime *rt);
 
 /* Inside a traverse function whose parameters are named visit and arg. */
 #define RCGC_VISIT(op)                                                        \

@@ -30,6 +30,7 @@
 #include "core/policy.c"
 #include "core/gcmodule.c"
 #include "core/check.c"
+#include "core/heaptype.c"
 
 /* weak */
 #include "weak/weakref.c"

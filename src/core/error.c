@@ -50,8 +50,15 @@ void rcgc__dump_object(FILE *f, const rcgc_object *o)
         fprintf(f, "object serial   : %llu\n", (unsigned long long)d->serial);
     }
 #endif
-    if (o->type != NULL && o->type->name != NULL)
-        fprintf(f, "object type name: %s\n", o->type->name);
+#if RCGC_DEBUG >= 1
+    /* A freed object's heap type may be freed too (heaptype.c knows). */
+    const char *name = d->magic == RCGC__MAGIC_FREED
+                           ? rcgc__type_name_for_dump(d->rt, o->type)
+                           : o->type != NULL ? o->type->name : NULL;
+#else
+    const char *name = o->type != NULL ? o->type->name : NULL;
+#endif
+    if (name != NULL) fprintf(f, "object type name: %s\n", name);
 }
 
 /* The stream of rt, or of o's runtime when rt is unknown (debug builds). */

@@ -220,6 +220,9 @@ struct rcgc_runtime {
     size_t heap_bytes_peak;        /* highest heap_bytes */
     rcgc__ptrmap sized;            /* instance sizes of the live objects
                                       allocated larger than their type */
+    rcgc__ptrmap heaptypes;        /* the live heap types (heaptype.c) */
+    rcgc__ptrmap heaptypes_dead;   /* RCGC_DEBUG >= 1: addresses of freed
+                                      heap types, for misuse messages */
     uint64_t serial;               /* allocation counter (debug header) */
     int tearing_down;              /* inside rcgc_runtime_free */
     int attached;                  /* users from higher layers (diagnostics
@@ -268,6 +271,27 @@ void rcgc__untrack(rcgc_runtime *rt, rcgc_object *o);
 void rcgc__debug_check_object(rcgc_runtime *rt, const rcgc_object *o,
                               const char *what);
 int rcgc__call_finalizer(rcgc_runtime *rt, rcgc_object *o);
+
+/* rcgc_object_new_sized without the heap type test: check type and size,
+ * allocate and initialise (for heaptype.c). */
+rcgc_object *rcgc__object_alloc(rcgc_runtime *rt, const rcgc_type *type,
+                                size_t size);
+
+/* ---- heaptype.c: heap types (docs/types.md) ---- */
+/* rcgc_object_new of an instance of the heap type type: checks its owner,
+ * takes the instance's reference, then rcgc__object_alloc. */
+rcgc_object *rcgc__heaptype_object_new(rcgc_runtime *rt, const rcgc_type *type,
+                                       size_t size);
+/* The memory of an instance of the heap type type was released: drop the
+ * instance's reference (the type may be freed). */
+void rcgc__heaptype_instance_gone(rcgc_runtime *rt, const rcgc_type *type);
+/* Teardown, after every object: free the remaining heap types. */
+void rcgc__heaptypes_fini(rcgc_runtime *rt);
+/* t's name for a dump of a freed object, without reading a freed heap
+ * type (debug builds know those). */
+const char *rcgc__type_name_for_dump(rcgc_runtime *rt, const rcgc_type *t);
+/* The registry's invariants (for rcgc_check): 0 or RCGC_ECORRUPT. */
+int rcgc__heaptype_check(rcgc_runtime *rt);
 
 /* ---- policy.c: when automatic collections run ---- */
 /* After a GC allocation: count it and run or schedule a collection.  The

@@ -201,9 +201,22 @@ static rcgc_object *object_new(rcgc_runtime *rt, const rcgc_type *type,
     return object_init(rt, type, mem, need, size);
 }
 
+rcgc_object *rcgc__object_alloc(rcgc_runtime *rt, const rcgc_type *type,
+                                size_t size)
+{
+    return object_new(rt, type, size);
+}
+
+/* Heap types: the instance's reference to its type (heaptype.c). */
+static inline int new_of_heap_type(const rcgc_type *type)
+{
+    return RCGC_UNLIKELY(type != NULL && (type->flags & RCGC_TYPE_HEAP));
+}
+
 rcgc_object *rcgc_object_new(rcgc_runtime *rt,
                                           const rcgc_type *type)
 {
+    if (new_of_heap_type(type)) return rcgc__heaptype_object_new(rt, type, type->size);
     return object_new(rt, type, type != NULL ? type->size : 0);
 }
 
@@ -211,6 +224,7 @@ rcgc_object *rcgc_object_new_sized(rcgc_runtime *rt,
                                                 const rcgc_type *type,
                                                 size_t size)
 {
+    if (new_of_heap_type(type)) return rcgc__heaptype_object_new(rt, type, size);
     return object_new(rt, type, size);
 }
 
@@ -242,6 +256,16 @@ static void release_block(rcgc_runtime *rt, void *mem)
     if (mem == NULL) return;
 #endif
     rcgc__obj_free(rt, mem);
+}
+
+/* release_block, then drop the instance's reference to its heap type t:
+ * out of line, so that the common path keeps nothing alive across the
+ * free. */
+static RCGC__NOINLINE void release_heap_instance(rcgc_runtime *rt, void *mem,
+                                                 const rcgc_type *t)
+{
+    release_block(rt, mem);
+    rcgc__heaptype_instance_gone(rt, t);
 }
 
 /* The instance size of o, allocated larger than its type (size) if it is
@@ -278,6 +302,11 @@ static inline void free_memory(rcgc_runtime *rt, rcgc_object *o)
 #if RCGC_DEBUG >= 1
     debug_unlink(rt, o);
 #endif
+    /* Heap types: the instance's reference goes last (heaptype.c). */
+    if (RCGC_UNLIKELY(flags & RCGC_TYPE_HEAP)) {
+        release_heap_instance(rt, mem, t);
+        return;
+    }
     release_block(rt, mem);
 }
 

@@ -210,6 +210,7 @@ int rcgc_runtime_free(rcgc_runtime *rt,
     r.freed = before - rt->objects;
     r.leaked = rt->objects - rt->nimmortal;
     free_immortals(rt);
+    rcgc__heaptypes_fini(rt); /* after every object (docs/types.md) */
 
     rcgc__free(rt, rt->garbage);
     rcgc__free(rt, rt->callbacks);

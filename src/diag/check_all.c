@@ -21,5 +21,6 @@ int rcgc_check(rcgc_runtime *rt)
     if (rcgc__weakref_check(rt) != 0) r = RCGC_ECORRUPT;
     if (rcgc__weakmap_check(rt) != 0) r = RCGC_ECORRUPT;
     if (rcgc__trace_check(rt) != 0) r = RCGC_ECORRUPT;
+    if (rcgc__heaptype_check(rt) != 0) r = RCGC_ECORRUPT;
     return r;
 }
