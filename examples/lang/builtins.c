@@ -279,6 +279,14 @@ static V *b_show_growth(V **a, int n, V *self)
     return I->none;
 }
 
+/* heap_types(): the runtime's heap types not freed yet (one per class
+ * instantiated and still alive, or with live instances). */
+static V *b_heap_types(V **a, int n, V *self)
+{
+    (void)a, (void)n, (void)self;
+    return rcl_int(rcgc_type_heap_count(I->rt));
+}
+
 /* count_type(name): tracked objects whose type is named name. */
 static V *b_count_type(V **a, int n, V *self)
 {
@@ -683,7 +691,7 @@ static const struct {
     {"unfreeze", b_unfreeze}, {"set_debug", b_set_debug}, {"garbage", b_garbage},
     {"clear_garbage", b_clear_garbage}, {"get_referrers", b_get_referrers},
     {"counts_by_type", b_counts_by_type}, {"show_growth", b_show_growth},
-    {"count_type", b_count_type}, {"why_alive", b_why_alive}, {"weakref", b_weakref},
+    {"count_type", b_count_type}, {"heap_types", b_heap_types}, {"why_alive", b_why_alive}, {"weakref", b_weakref},
     {"WeakSet", b_wset}, {"WeakValueDict", b_wvmap}, {"WeakKeyDict", b_wkmap},
     {"trace_start", b_trace_start}, {"trace_stop", b_trace_stop},
     {"take_snapshot", b_take_snapshot}, {"snapshot_diff", b_snapshot_diff},

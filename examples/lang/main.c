@@ -105,8 +105,9 @@ int main(int argc, char **argv)
     if (I->srv != NULL) rcgc_serve_stop(I->srv); /* before the runtime */
 
     /* Teardown: the module's scope first (its objects' __del__ run with the
-     * interpreter still whole), then the runtime; the types, the AST and
-     * the interned strings (which the tracer's frames point to) after it. */
+     * interpreter still whole), then the runtime (it frees the heap types
+     * last); the AST and the interned strings (which the tracer's frames
+     * point to) after it. */
     rcgc_object *g = I->globals;
     I->globals = NULL;
     rcgc_decref(I->rt, g);
@@ -120,7 +121,6 @@ int main(int argc, char **argv)
     if (td != NULL && *td == '1')
         printf("teardown: %td objects alive, %td uncollectable\n", rep.alive, rep.uncollectable);
     rcl_small_ints_forget();
-    rcl_types_free();
     rcl_free_ast();
     rcl_intern_free();
     return status;

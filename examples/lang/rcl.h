@@ -120,7 +120,7 @@ typedef struct {
     const char *inames[ENV_INLINE];
     V *ivals[ENV_INLINE];
 } env_obj;
-typedef struct { V base; const char *name; V *methods; rcgc_type *itype; } class_obj;
+typedef struct { V base; const char *name; V *methods; const rcgc_type *itype; } class_obj;
 typedef struct { V base; V *cls; V *dict; } inst_obj;
 typedef struct { V base; V *self, *func; } method_obj;
 typedef struct { V base; const char *name; builtin_fn fn; } builtin_obj;
@@ -156,10 +156,10 @@ const char *rcl_type_name(V *o);
 /* str(o) into buf (as snprintf), for print and messages. */
 int rcl_repr(V *o, char *buf, size_t size, int quote);
 
-/* The instance type of a class (types.c): one place decides how classes map
- * to rcgc types. */
+/* The instance type of a class, its heap type made on first use (types.c):
+ * one place decides how classes map to rcgc types.  NULL when out of
+ * memory. */
 const rcgc_type *rcl_instance_type(class_obj *cls);
-void rcl_types_free(void);
 /* The finalize hook of every instance: runs the class's __del__. */
 int rcl_instance_finalize(rcgc_runtime *rt, V *self);
 

@@ -1,17 +1,16 @@
 /*
  * types.c - how rcl's classes map onto rcgc types, in one place.
  *
- * Every class gets its own rcgc_type, named after the class, so that the
- * collector's messages, counts by type and heap snapshots say "Listener",
- * not "instance".  rcgc has no heap types yet (a type whose lifetime the
- * runtime manages): a type descriptor must outlive every instance of it,
- * so these are malloc'd when the class is first instantiated and freed
- * after rcgc_runtime_free (rcl_types_free), when no instance can be left.
- * A program that makes classes without end would grow this list; heap
- * types (with a reference from each instance to its type) are the cure.
+ * Every class gets its own heap type (rcgc_type_new), named after the
+ * class, so that the collector's messages, counts by type and heap
+ * snapshots say "Listener", not "instance".  The class object owns one
+ * reference to its type and drops it in its release hook (value.c); every
+ * instance holds one of its own from its allocation until its memory is
+ * released, so a class may die before its last instance (in a cycle with
+ * it, say) and a program that makes classes without end frees their types
+ * as it goes (docs/types.md).
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "rcl.h"
@@ -31,39 +30,21 @@ static void inst_clear(rcgc_runtime *rt, V *self)
     RCGC_CLEAR(rt, o->cls);
 }
 
-/* The template every class's type copies. */
+/* The spec every class's type copies. */
 static const rcgc_type instance_template = {
     .name = "instance", .size = sizeof(inst_obj),
     .flags = RCGC_TYPE_GC | RCGC_TYPE_WEAKREF,
     .traverse = inst_traverse, .clear = inst_clear,
     .finalize = rcl_instance_finalize};
 
-struct type_node {
-    struct type_node *next;
-    rcgc_type type;
-};
-static struct type_node *all_types;
-
 const rcgc_type *rcl_instance_type(class_obj *cls)
 {
-    if (cls->itype != NULL) return cls->itype;
-    struct type_node *t = malloc(sizeof *t);
-    if (t == NULL) return NULL;
-    t->type = instance_template;
-    t->type.name = cls->name; /* interned: lives as long as the types */
-    t->next = all_types;
-    all_types = t;
-    cls->itype = &t->type;
-    return cls->itype;
-}
-
-void rcl_types_free(void)
-{
-    while (all_types != NULL) {
-        struct type_node *t = all_types;
-        all_types = t->next;
-        free(t);
+    if (cls->itype == NULL) {
+        rcgc_type spec = instance_template;
+        spec.name = cls->name;                   /* copied by rcgc_type_new */
+        cls->itype = rcgc_type_new(I->rt, &spec); /* NEW: the class's reference */
     }
+    return cls->itype;
 }
 
 /*

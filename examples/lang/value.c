@@ -484,9 +484,18 @@ static void class_clear(rcgc_runtime *rt, V *self)
     RCGC_CLEAR(rt, ((class_obj *)self)->methods);
 }
 
+/* The class's reference to its heap type goes with the class; its
+ * instances hold their own. */
+static void class_release(rcgc_runtime *rt, V *self)
+{
+    class_obj *c = (class_obj *)self;
+    if (c->itype != NULL) rcgc_type_decref(rt, c->itype);
+}
+
 const rcgc_type t_class = {.name = "class", .size = sizeof(class_obj),
                            .flags = RCGC_TYPE_GC | RCGC_TYPE_WEAKREF,
-                           .traverse = class_traverse, .clear = class_clear};
+                           .traverse = class_traverse, .clear = class_clear,
+                           .release = class_release};
 
 V *rcl_class_new(const char *name)
 {
