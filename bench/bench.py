@@ -2,13 +2,15 @@
 """make bench: rcgc against the anchors, side by side, in one run.
 
     python3 bench/bench.py [--build build] [--runs N] [--quick]
-                           [--only alloc,gc] [--json build/bench/results.json]
+                           [--only alloc,gc,lang] [--json build/bench/results.json]
 
 Runs the allocation suite (bench/suite_alloc.py: binary-trees and GCBench on
 rcgc objects, glibc, mimalloc, jemalloc, Boehm GC and CPython) and the
 collection suite (bench/suite_gc.py: full collections, pyperformance's
 gc_collect and gc_traversal shapes, pause times, bytes per tracked object on
-rcgc, CPython and Boehm GC), prints one Markdown table per benchmark and the
+rcgc, CPython and Boehm GC) and the language suite (bench/lang_bench.py:
+rcl, the language of examples/lang, beside CPython running the same
+programs, per object), prints one Markdown table per benchmark and the
 issue's targets, and writes every record to results.json:
 
     {"machine": {...}, "command": "...", "records": [
