@@ -33,6 +33,7 @@
  *
  * Each step prints one JSON object per line on stdout: the wall time of the
  * rcgc_gc_collect call (CLOCK_MONOTONIC), ns per object (time / N), the
+ * thread's CPU time per object over the same call (cpu_ns_per_obj), the
  * value the call returned, the expected value, and the library's own phase
  * times for that collection.  A "build" line gives the memory numbers: bytes
  * requested per node (the pool allocator's statistics: objects come from the
@@ -190,9 +191,11 @@ static void timed_collect(rcgc_runtime *rt, const char *bench_case, int rep,
     rcgc_gc_stats before[RCGC_NUM_GENERATIONS], after[RCGC_NUM_GENERATIONS];
     rcgc_runtime_stats rs;
     rcgc_gc_get_stats(rt, before);
+    uint64_t c0 = cpu_now_ns();
     uint64_t t0 = now_ns();
     rcgc_ssize got = rcgc_gc_collect(rt, 2);
     uint64_t t1 = now_ns();
+    uint64_t c1 = cpu_now_ns();
     rcgc_gc_get_stats(rt, after);
     rcgc_runtime_get_stats(rt, &rs);
     int ok = got == expected;
@@ -200,11 +203,13 @@ static void timed_collect(rcgc_runtime *rt, const char *bench_case, int rep,
     uint64_t ns = t1 - t0;
     printf("{\"system\": \"rcgc\", \"shape\": \"%s\", \"n\": %ld, "
            "\"case\": \"%s\", \"rep\": %d, \"ns\": %llu, "
-           "\"ns_per_obj\": %.3f, \"collected\": %td, \"expected\": %td, "
+           "\"ns_per_obj\": %.3f, \"cpu_ns_per_obj\": %.3f, "
+           "\"collected\": %td, \"expected\": %td, "
            "\"ok\": %s, \"tracked_after\": %td, \"objects_after\": %td, "
            "\"phases_ns\": {",
            shape, n_objects, bench_case, rep, (unsigned long long)ns,
-           (double)ns / (double)n_objects, got, expected,
+           (double)ns / (double)n_objects,
+           (double)(c1 - c0) / (double)n_objects, got, expected,
            ok ? "true" : "false", rs.tracked, rs.objects);
     int first = 1;
     for (int p = 0; p < RCGC_PHASE_COUNT; p++) {

@@ -24,7 +24,8 @@
  *   statistics give the bytes they took.  bytes per object - payload =
  *   the per-object overhead (rcgc_object header + collector header).
  *
- * Output: one JSON line per rep ("case": "collect"/"traversal", ns,
+ * Output: one JSON line per rep ("case": "collect"/"traversal", ns; for
+ * traversal also cpu_ns, the thread's CPU time over the same collection;
  * collected, expected, ok) and a summary line ("case": "summary") with the
  * median; memory prints one line.  Exit status 0, 2 when a collection
  * returned the wrong count, 1 on usage or allocation errors.
@@ -257,9 +258,11 @@ static int run_traversal(int reps, long live)
     int failures = 0;
     for (int r = 0; r < reps; r++) {
         rcgc_gc_collect(rt, 2);
+        uint64_t c0 = cpu_now_ns();
         uint64_t t0 = now_ns();
         rcgc_ssize got = rcgc_gc_collect(rt, 2);
         uint64_t t1 = now_ns();
+        uint64_t c1 = cpu_now_ns();
         ns[r] = t1 - t0;
         int ok = got == 0;
         if (!ok) {
@@ -269,9 +272,10 @@ static int run_traversal(int reps, long live)
                     r, got);
         }
         printf("{\"system\": \"rcgc\", \"case\": \"traversal\", \"rep\": %d, "
-               "\"ns\": %llu, \"collected\": %td, \"expected\": 0, "
-               "\"ok\": %s}\n",
-               r, (unsigned long long)ns[r], got, ok ? "true" : "false");
+               "\"ns\": %llu, \"cpu_ns\": %llu, \"collected\": %td, "
+               "\"expected\": 0, \"ok\": %s}\n",
+               r, (unsigned long long)ns[r], (unsigned long long)(c1 - c0),
+               got, ok ? "true" : "false");
     }
     summary("traversal", ns, reps, live, edges, rt, failures);
     free(ns);

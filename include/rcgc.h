@@ -759,6 +759,18 @@ typedef struct rcgc_gc_stats {
 
 RCGC_API void rcgc_gc_get_stats(rcgc_runtime *rt, rcgc_gc_stats out[3]);
 
+/* The CPU time (user + system, CLOCK_THREAD_CPUTIME_ID) that the thread
+ * running them spent in the collections of each generation since the
+ * runtime was created, in ns: beside rcgc_gc_stats.total_ns, which is wall
+ * time, so that time spent waiting for a core (a loaded machine) shows as
+ * the difference.  The same collections as rcgc_gc_stats (emergency ones
+ * count as generation 2's).  0 where the system has no per-thread CPU
+ * clock.  A function of its own, not a field of rcgc_gc_stats: programs
+ * compiled against 0.2.0 pass arrays of the old struct size (the struct
+ * carries no size field, docs/api-rules.md).  rt: a runtime; out: 3
+ * elements, written. */
+RCGC_API void rcgc_gc_get_cpu_ns(rcgc_runtime *rt, uint64_t out[3]);
+
 /* gc.callbacks: called before ("start", counts 0) and after ("stop") every
  * collection, automatic or not, in registration order.  A non-zero return is
  * reported through the unraisable hook; the others still run.  Collecting
@@ -769,7 +781,12 @@ typedef struct rcgc_gc_info {
     int generation;           /* the generation collected */
     rcgc_ssize collected;     /* 0 at start */
     rcgc_ssize uncollectable; /* 0 at start */
-    double duration;          /* seconds; 0 at start */
+    double duration;          /* seconds, wall; 0 at start */
+    /* Seconds of the collecting thread's CPU time (rcgc_gc_get_cpu_ns);
+     * 0 at start.  Added after 0.2.0, last: the library owns the struct and
+     * passes a pointer, so callbacks built earlier read the fields before
+     * it. */
+    double cpu_duration;
 } rcgc_gc_info;
 
 typedef int (*rcgc_gc_callback_fn)(rcgc_runtime *rt, rcgc_gc_event event,
@@ -930,9 +947,61 @@ RCGC_API int rcgc_weakmethod_get(rcgc_runtime *rt, rcgc_object *wm, rcgc_object 
  * Three container types, each a tracked object that may itself be garbage
  * or part of a cycle.  Entries disappear when their weakly held object dies.
  * Keys and values must be of weakly referenceable types where they are held
- * weakly (RCGC_ENOTWEAK otherwise).  Lookups of the two identity-keyed
- * containers compare pointers.
+ * weakly (RCGC_ENOTWEAK otherwise).
+ *
+ * Keys are compared in one of three ways, fixed when the container is made:
+ *   - byte strings (rcgc_wvmap_new: the weak-value map's byte-key calls);
+ *   - objects by identity (rcgc_wset_new, rcgc_wkmap_new, and the *_new_keyed
+ *     constructors with ops NULL): pointers are compared, no hook runs;
+ *   - objects by the embedder's hash and equality (the *_new_keyed
+ *     constructors with ops): as a Python dict uses __hash__ and __eq__.
+ *
+ * Key hooks (rcgc_key_ops), CPython's semantics:
+ *   - a key's hash is computed once, when it is looked up or inserted, and
+ *     the entry keeps it (CPython's weakref caches its referent's hash): when
+ *     a weakly held key dies its entry is found by its weak reference, and
+ *     no hook is called; no hook is called by a collection, an iteration,
+ *     rcgc_weak_len, rcgc_weak_clear or the container's death either;
+ *   - a lookup compares the key given with each entry of the same stored hash:
+ *     the same object matches without a call (as PyObject_RichCompareBool),
+ *     otherwise eq(rt, stored, given, ctx) decides; equal but distinct keys
+ *     find the same entry; setting with an equal key keeps the first key
+ *     object and replaces the value (a Python dict keeps its original key);
+ *   - a hook that fails (hash returns non-zero, eq returns a negative
+ *     number) makes the operation fail with RCGC_EFAILED, whatever code the
+ *     hook returned, and the container is left as it was (the embedder
+ *     keeps its own error, its "exception", in ctx or in its own state);
+ *   - hooks may allocate and run any code: a collection, weak reference
+ *     callbacks and finalizers that add, remove or kill entries of this
+ *     container, or drop its last outside reference.  The operation stays
+ *     memory-safe and correct: it holds references to the container, the
+ *     key and the value (and to the stored key it compares) across every
+ *     hook call, and when the table changed during an eq call it starts the
+ *     lookup again (CPython's dict lookup does the same).  A hook that
+ *     changes the table at every call makes that lookup loop forever, as in
+ *     CPython;
+ *   - hooks must return normally: no longjmp, no C++ exception.
  */
+
+/* The embedder's hash and equality of object keys.  The struct is copied by
+ * the constructor; ctx is BORROWED and must stay valid while the container
+ * may call the hooks (only inside the set/get/contains/delete/lookup calls
+ * on it).  Both hooks are required.  key, a and b are BORROWED, alive for
+ * the call; a is the key stored in the container, b the key the program
+ * gave. */
+typedef struct rcgc_key_ops {
+    /* 0 and the key's hash in *hash, or non-zero on failure. */
+    int (*hash)(rcgc_runtime *rt, rcgc_object *key, uint64_t *hash, void *ctx);
+    /* 1 if a equals b, 0 if not, negative on failure. */
+    int (*eq)(rcgc_runtime *rt, rcgc_object *a, rcgc_object *b, void *ctx);
+    void *ctx;
+} rcgc_key_ops;
+
+/* 1 if o is a weak-value map / weak set / weak-key map (of any key kind),
+ * else 0 (NULL included).  Reads only. */
+RCGC_API int rcgc_is_wvmap(const rcgc_object *o);
+RCGC_API int rcgc_is_wset(const rcgc_object *o);
+RCGC_API int rcgc_is_wkmap(const rcgc_object *o);
 
 /* Weak-value map: byte-string keys (copied), values held weakly. */
 RCGC_API rcgc_object *rcgc_wvmap_new(rcgc_runtime *rt);                        /* NEW */
@@ -947,25 +1016,72 @@ RCGC_API int rcgc_wvmap_contains(rcgc_runtime *rt, rcgc_object *map, const void 
 RCGC_API int rcgc_wvmap_delete(rcgc_runtime *rt, rcgc_object *map, const void *key,
                                size_t key_len);
 
-/* Weak set: items by identity, held weakly.  rcgc_wset_add, as
- * rcgc_wkmap_set, makes the entry's weak reference first and frees it if
- * the item (key) is there already (CPython's order: the allocation can
- * start a collection). */
+/* NEW: a weak-value map with object keys, held strongly (reported by its
+ * traverse), compared with ops (NULL: by identity; a copy is kept).  Only
+ * the *_obj calls below apply to it, and they apply only to it: the byte-key
+ * calls give RCGC_EINVAL on it, and the *_obj calls on a byte-key map.
+ * NULL with RCGC_EINVAL (ops without both hooks) or RCGC_ENOMEM in
+ * rcgc_runtime_last_error. */
+RCGC_API rcgc_object *rcgc_wvmap_new_keyed(rcgc_runtime *rt, const rcgc_key_ops *ops);
+/* Map key to value (held weakly; the map takes its own reference to key
+ * when it adds an entry).  An entry for an equal key keeps its key object
+ * and gets the new value.  0; RCGC_EFAILED (a hook failed), RCGC_ENOTWEAK,
+ * RCGC_EINVAL (NULL or dying key or value, not an object-key map),
+ * RCGC_ENOMEM: then the map is unchanged. */
+RCGC_API int rcgc_wvmap_set_obj(rcgc_runtime *rt, rcgc_object *map, rcgc_object *key,
+                                rcgc_object *value);
+/* 1 and a NEW reference to the value in *value if an equal key maps to a
+ * live value; 0 and NULL if not; a negative code (RCGC_EFAILED,
+ * RCGC_EINVAL) and NULL on failure.  value must not be NULL. */
+RCGC_API int rcgc_wvmap_get_obj(rcgc_runtime *rt, rcgc_object *map, rcgc_object *key,
+                                rcgc_object **value);
+/* 1 / 0, or a negative code (RCGC_EFAILED, RCGC_EINVAL). */
+RCGC_API int rcgc_wvmap_contains_obj(rcgc_runtime *rt, rcgc_object *map,
+                                     rcgc_object *key);
+/* 0, RCGC_ENOTFOUND if absent, RCGC_EFAILED, RCGC_EINVAL. */
+RCGC_API int rcgc_wvmap_delete_obj(rcgc_runtime *rt, rcgc_object *map,
+                                   rcgc_object *key);
+
+/* Weak set: items held weakly, by identity (rcgc_wset_new) or by ops.
+ * rcgc_wset_add, as rcgc_wkmap_set, makes the entry's weak reference first
+ * and frees it if the item (key), or an equal one, is there already
+ * (CPython's order: the allocation can start a collection).  With ops,
+ * contains answers a negative code (RCGC_EFAILED) when a hook fails, and
+ * add and discard may return RCGC_EFAILED; contains answers 0 without
+ * calling a hook for an item that is not weakly referenceable (CPython's
+ * WeakSet.__contains__). */
 RCGC_API rcgc_object *rcgc_wset_new(rcgc_runtime *rt);                         /* NEW */
+/* NEW: a weak set comparing items with ops (NULL: by identity, as
+ * rcgc_wset_new).  NULL with RCGC_EINVAL or RCGC_ENOMEM in
+ * rcgc_runtime_last_error. */
+RCGC_API rcgc_object *rcgc_wset_new_keyed(rcgc_runtime *rt, const rcgc_key_ops *ops);
 RCGC_API int rcgc_wset_add(rcgc_runtime *rt, rcgc_object *set, rcgc_object *item);
 RCGC_API int rcgc_wset_contains(rcgc_runtime *rt, rcgc_object *set, rcgc_object *item);
 /* RCGC_ENOTFOUND if absent. */
 RCGC_API int rcgc_wset_discard(rcgc_runtime *rt, rcgc_object *set, rcgc_object *item);
 
-/* Weak-key map: keys by identity, held weakly; values held strongly while
- * their key lives, as ephemerons (a value referring to its key does not keep
- * it alive, unlike CPython's WeakKeyDictionary). */
+/* Weak-key map: keys held weakly, by identity (rcgc_wkmap_new) or by ops;
+ * values held strongly while their key lives, as ephemerons (a value
+ * referring to its key does not keep it alive, unlike CPython's
+ * WeakKeyDictionary).  With ops: set and delete may return RCGC_EFAILED,
+ * contains a negative code, get NULL with RCGC_EFAILED in
+ * rcgc_runtime_last_error (rcgc_wkmap_lookup tells absent from failed). */
 RCGC_API rcgc_object *rcgc_wkmap_new(rcgc_runtime *rt);                        /* NEW */
+/* NEW: a weak-key map comparing keys with ops (NULL: by identity, as
+ * rcgc_wkmap_new).  NULL with RCGC_EINVAL or RCGC_ENOMEM in
+ * rcgc_runtime_last_error. */
+RCGC_API rcgc_object *rcgc_wkmap_new_keyed(rcgc_runtime *rt, const rcgc_key_ops *ops);
 RCGC_API int rcgc_wkmap_set(rcgc_runtime *rt, rcgc_object *map, rcgc_object *key,
                             rcgc_object *value);
 /* NEW reference to the value, or NULL if absent. */
 RCGC_API rcgc_object *rcgc_wkmap_get(rcgc_runtime *rt, rcgc_object *map,
                                      rcgc_object *key);
+/* 1 and a NEW reference to the value in *value if key (or an equal key) is
+ * there; 0 and NULL if not; a negative code (RCGC_EFAILED, RCGC_ENOTWEAK
+ * for a key that cannot be weakly referenced, RCGC_EINVAL) and NULL on
+ * failure.  value must not be NULL. */
+RCGC_API int rcgc_wkmap_lookup(rcgc_runtime *rt, rcgc_object *map, rcgc_object *key,
+                               rcgc_object **value);
 RCGC_API int rcgc_wkmap_contains(rcgc_runtime *rt, rcgc_object *map, rcgc_object *key);
 /* RCGC_ENOTFOUND if absent. */
 RCGC_API int rcgc_wkmap_delete(rcgc_runtime *rt, rcgc_object *map, rcgc_object *key);
@@ -976,7 +1092,7 @@ RCGC_API int rcgc_wkmap_delete(rcgc_runtime *rt, rcgc_object *map, rcgc_object *
  * Every call above checks the kind of container it is given, in every
  * build: a container of another kind, or another object, gives RCGC_EINVAL
  * (NULL with RCGC_EINVAL in rcgc_runtime_last_error for the getters, 0 for
- * the contains predicates). */
+ * the contains predicates of byte-key and identity containers). */
 RCGC_API rcgc_ssize rcgc_weak_len(rcgc_runtime *rt, rcgc_object *container);
 RCGC_API int rcgc_weak_clear(rcgc_runtime *rt, rcgc_object *container);
 
@@ -998,9 +1114,10 @@ typedef struct rcgc_witer {
     rcgc_runtime *rt;         /* private */
     rcgc_object *container;   /* private: a reference held by the iterator */
     rcgc_ssize pos;           /* private: next entry index */
-    const void *key;          /* weak-value map: the key bytes */
+    const void *key;          /* byte-key weak-value map: the key bytes */
     size_t key_len;
-    rcgc_object *key_obj;     /* weak set: the item; weak-key map: the key */
+    rcgc_object *key_obj;     /* weak set: the item; weak-key map and
+                                 object-key weak-value map: the key */
     rcgc_object *value;       /* the maps: the value */
 } rcgc_witer;
 

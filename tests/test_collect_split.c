@@ -26,6 +26,8 @@
  */
 #include "test.h"
 
+#include "core/gchead.h" /* the mark step's header test */
+
 #define W 3000          /* wide enough to make the stack grow past 256 */
 #define MAX_LOG 8192
 
@@ -462,6 +464,38 @@ TEST(stack_that_cannot_grow_falls_back_with_same_results)
     }
 }
 
-TEST_MAIN(T(survivors_and_garbage_order), T(second_collection_keeps_the_order),
+/* visit_mark's one-test filter (gc_mark_wanted) against its definition:
+ * COLLECTING and gc_refs 0 or GC_REFS_PASSED, with or without FINALIZED;
+ * and gc_wanted_is_passed tells the two apart.  Words: every small value,
+ * the top values, and pointers and gc_refs on both sides of each boundary
+ * (the add must not carry into a bit the mask keeps). */
+TEST(mark_test_matches_its_definition)
+{
+    const uintptr_t bases[] = {0,
+                               4,
+                               (uintptr_t)0x7ffff0001230u,
+                               (uintptr_t)1 << 31,
+                               (uintptr_t)1 << 62,
+                               (uintptr_t)1 << 63,
+                               GC_REFS_MAX << 2,
+                               (GC_REFS_MAX - 1) << 2,
+                               UINTPTR_MAX - 63};
+    long checked = 0;
+    for (size_t b = 0; b < sizeof bases / sizeof *bases; b++) {
+        for (uintptr_t d = 0; d < 64; d++) {
+            uintptr_t v = bases[b] + d; /* wraps past the top: fine */
+            gc_head g = {8, v}; /* next: a listed node's link; prev */
+            int collecting = (v & 2) != 0;
+            uintptr_t refs = v >> 2;
+            int want = collecting && (refs == 0 || refs == GC_REFS_PASSED);
+            CHECK_EQ(gc_mark_wanted(&g), want);
+            if (want) CHECK_EQ(gc_wanted_is_passed(&g), refs == GC_REFS_PASSED);
+            checked++;
+        }
+    }
+    CHECK_EQ(checked, 9 * 64);
+}
+
+TEST_MAIN(T(mark_test_matches_its_definition), T(survivors_and_garbage_order), T(second_collection_keeps_the_order),
           T(mark_stack_grows_on_wide_and_deep_shapes),
           T(stack_that_cannot_grow_falls_back_with_same_results))

@@ -593,6 +593,72 @@ TEST(get_stats_per_generation)
     t_finish(rt);
 }
 
+/* CPU time beside wall time (issue 18): rcgc_gc_get_cpu_ns starts at 0,
+ * stays 0 for generations never collected, grows with the collections of
+ * a generation, and never exceeds their wall time (one thread cannot use
+ * more CPU than the time that passed: true under any load, so no timing
+ * threshold); each STOP callback carries that collection's share, START
+ * carries 0.  The collections are repeated until the clock has moved, so a
+ * coarse clock makes the test longer, not wrong. */
+static int cpu_cb(rcgc_runtime *rt, rcgc_gc_event event,
+                  const rcgc_gc_info *info, void *ctx)
+{
+    double *sum = ctx; /* [0]: CPU seconds of STOP events, [1]: wall */
+    (void)rt;
+    if (event == RCGC_GC_START) {
+        CHECK(info->cpu_duration == 0.0);
+        return 0;
+    }
+    CHECK(info->cpu_duration >= 0.0);
+    sum[0] += info->cpu_duration;
+    sum[1] += info->duration;
+    return 0;
+}
+
+TEST(get_cpu_ns_beside_wall_time)
+{
+    rcgc_runtime *rt = t_runtime();
+    uint64_t cpu[3];
+    rcgc_gc_stats s[3];
+    rcgc_gc_get_cpu_ns(rt, cpu);
+    for (int g = 0; g < 3; g++) CHECK_EQ(cpu[g], 0u);
+    double sum[2] = {0.0, 0.0};
+    CHECK_EQ(rcgc_gc_callback_add(rt, cpu_cb, sum), 0);
+    rcgc_object *head = t_node(rt, 0);
+    for (int i = 1; i < 20000; i++) { /* a chain for the collections to walk */
+        rcgc_object *o = t_node(rt, i);
+        REQUIRE(t_append_steal(rt, o, head) == 0);
+        head = o;
+    }
+    int rounds = 0;
+    do {
+        CHECK_EQ(rcgc_gc_collect(rt, 2), 0);
+        rcgc_gc_get_cpu_ns(rt, cpu);
+        rounds++;
+    } while (cpu[2] == 0 && rounds < 100000);
+    CHECK(cpu[2] > 0);
+    CHECK_EQ(cpu[0], 0u); /* never collected */
+    CHECK_EQ(cpu[1], 0u);
+    rcgc_gc_get_stats(rt, s);
+    CHECK_EQ(s[2].collections, rounds);
+    /* The CPU window of each collection lies inside its wall window; 1 ms
+     * and 1 % of slack for the two clocks' steps and rates. */
+    CHECK(cpu[2] <= s[2].total_ns + s[2].total_ns / 100 + 1000000u);
+    /* The callbacks saw the same CPU time, collection by collection. */
+    double d = sum[0] * 1e9 - (double)cpu[2];
+    CHECK(d < 1000.0 && d > -1000.0);
+    CHECK(sum[0] <= sum[1] + sum[1] / 100 + 0.001);
+    /* A young collection books on generation 0 only. */
+    CHECK_EQ(rcgc_gc_collect(rt, 0), 0);
+    uint64_t after[3];
+    rcgc_gc_get_cpu_ns(rt, after);
+    CHECK_EQ(after[1], 0u);
+    CHECK_EQ(after[2], cpu[2]);
+    CHECK_EQ(rcgc_gc_callback_remove(rt, cpu_cb, sum), 0);
+    rcgc_decref(rt, head);
+    t_finish(rt);
+}
+
 /* ------------------------------------------------------------------------ */
 /* freeze                                                                    */
 
@@ -1267,6 +1333,7 @@ TEST_MAIN(T(get_count_counts_gc_allocations), T(get_count_never_negative),
           T(disabled_or_zero_threshold_never_collects),
           T(deferred_mode_collects_at_safe_point),
           T(deferred_mode_pending_rules), T(get_stats_per_generation),
+          T(get_cpu_ns_beside_wall_time),
           T(freeze_moves_everything_and_zeroes_counts),
           T(frozen_cycle_not_collected_until_unfrozen),
           T(frozen_object_dies_by_refcount), T(get_referrers_excludes_frozen),

@@ -92,6 +92,38 @@ TEST(clock_is_monotonic)
     teardown();
 }
 
+/* The thread's CPU clock: never goes back, advances while the thread
+ * works (the loop runs until it has, however loaded the machine), and
+ * counts no more than the wall clock saw (one thread). */
+TEST(thread_cpu_clock)
+{
+    setup();
+    uint64_t w0 = rcgc__os_now_ns();
+    uint64_t c0 = rcgc__os_thread_cpu_ns();
+    REQUIRE(c0 > 0); /* Linux has the clock, and the thread ran already */
+    uint64_t prev = c0, now = c0;
+    volatile uint64_t sink = 0;
+    for (long i = 0; now - c0 < 2000000u; i++) { /* 2 ms of CPU time */
+        sink += (uint64_t)i * i;
+        if (i % 1024 == 0) {
+            now = rcgc__os_thread_cpu_ns();
+            CHECK(now >= prev);
+            if (now < prev) break;
+            prev = now;
+        }
+    }
+    uint64_t c1 = rcgc__os_thread_cpu_ns();
+    uint64_t w1 = rcgc__os_now_ns();
+    CHECK(c1 - c0 >= 2000000u);
+    CHECK(c1 - c0 <= w1 - w0 + 1000000u); /* 1 ms for the clocks' steps */
+    /* Sleeping takes wall time, hardly any CPU time. */
+    uint64_t c2 = rcgc__os_thread_cpu_ns();
+    sleep_ms(20);
+    CHECK(rcgc__os_thread_cpu_ns() - c2 < 20000000u);
+    (void)sink;
+    teardown();
+}
+
 TEST(process_ids)
 {
     setup();
@@ -572,7 +604,7 @@ TEST(unix_socket_errors)
     teardown();
 }
 
-TEST_MAIN(T(clock_is_monotonic), T(process_ids), T(pages_map_aligned),
+TEST_MAIN(T(clock_is_monotonic), T(thread_cpu_clock), T(process_ids), T(pages_map_aligned),
           T(pages_decommit_reads_zero), T(backtrace_and_modules),
           T(file_create_exclusive_0600), T(file_open_regular_only), T(file_read_stat_rename),
           T(run_captures_output), T(run_missing_program_and_failures),

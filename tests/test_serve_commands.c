@@ -90,6 +90,9 @@ TEST(commands)
     CHECK_HAS(a, "\"threshold\":[700,10,10]");
     CHECK_HAS(a, "\"tracing\":false");
     CHECK_HAS(a, "\"server\":{\"accepted\":1,");
+    /* per generation: wall time, then the collecting thread's CPU time
+     * (no collection ran yet: both 0) */
+    CHECK_HAS(a, "\"uncollectable\":0,\"total_ns\":0,\"cpu_ns\":0}");
     CHECK_JSON(a);
     free(a);
 

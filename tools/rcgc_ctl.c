@@ -544,12 +544,13 @@ static void print_stats(jv a)
     printf("            garbage %.0f, frozen %.0f\n", jnum(gc, "garbage"), jnum(gc, "frozen"));
     jv gens = jget(gc, "generations");
     if (jfirst(gens, NULL) != NULL)
-        printf("  %-4s %12s %12s %14s %12s\n", "gen", "collections", "collected",
-               "uncollectable", "time ms");
+        printf("  %-4s %12s %12s %14s %12s %12s\n", "gen", "collections", "collected",
+               "uncollectable", "time ms", "CPU ms");
     size_t g = 0;
     for (jv e = jfirst(gens, NULL); e != NULL; e = jnext(e, NULL), g++)
-        printf("  %-4zu %12.0f %12.0f %14.0f %12.3f\n", g, jnum(e, "collections"),
-               jnum(e, "collected"), jnum(e, "uncollectable"), jnum(e, "total_ns") / 1e6);
+        printf("  %-4zu %12.0f %12.0f %14.0f %12.3f %12.3f\n", g, jnum(e, "collections"),
+               jnum(e, "collected"), jnum(e, "uncollectable"), jnum(e, "total_ns") / 1e6,
+               jnum(e, "cpu_ns") / 1e6);
     char c[32], p[32], o[32];
     fmt_size(jnum(tr, "current"), 0, c, sizeof c);
     fmt_size(jnum(tr, "peak"), 0, p, sizeof p);

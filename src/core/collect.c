@@ -256,27 +256,41 @@ static int mark_grow(struct mark_ctx *m)
     return 0;
 }
 
-/* g was just reached (COLLECTING cleared): scan it later. */
-static inline void mark_push(struct mark_ctx *m, gc_head *g)
+/* mark_push when the stack is full: grow it, or give up (overflow). */
+static RCGC__NOINLINE void mark_push_full(struct mark_ctx *m, gc_head *g)
 {
-    if (m->n == m->cap && (m->overflow || mark_grow(m) != 0)) {
+    if (m->overflow || mark_grow(m) != 0) {
         m->overflow = 1; /* g stays reached; the fallback rescans */
         return;
     }
     m->items[m->n++] = g;
 }
 
+/* g was just reached (COLLECTING cleared): scan it later.  The growth is
+ * out of line so that visit_mark needs no stack frame. */
+static inline void mark_push(struct mark_ctx *m, gc_head *g)
+{
+    if (m->n == m->cap) {
+        mark_push_full(m, g);
+        return;
+    }
+    m->items[m->n++] = g;
+}
+
+/* Called once per reference of every reachable object: the common visits
+ * (an object already reached, of another generation, or ahead of the
+ * cursor and known reachable) cost one load of the header and one test
+ * (gc_mark_wanted). */
 static int visit_mark(rcgc_object *child, void *arg)
 {
     if (!gc_is_gc(child)) return 0;
     gc_head *g = gc_head_of(child);
-    /* Other generations, and objects already reached, have no COLLECTING. */
-    if (!gc_is_collecting(g)) return 0;
-    if (gc_is_passed(g)) {
+    if (!gc_mark_wanted(g)) return 0;
+    if (gc_wanted_is_passed(g)) {
         gc_clear_collecting(g); /* behind the cursor: reached now */
         mark_push(arg, g);
-    } else if (gc_get_refs(g) == 0) {
-        gc_set_refs(g, 1); /* ahead: the cursor scans it */
+    } else {
+        gc_incref(g); /* ahead, gc_refs 0 -> 1: the cursor scans it */
     }
     return 0;
 }
@@ -294,33 +308,46 @@ static void mark_drain(struct mark_ctx *m)
  * got there (nothing passed yet), the list up to the cursor is final: those
  * objects get their link back at once and the sweep starts after them, so
  * a list whose references point forward (a container filled after it was
- * made, the pairs, what an earlier collection left) needs no sweep. */
+ * made, the pairs, what an earlier collection left) needs no sweep.  The
+ * walk is two loops, the settling one first, so that neither tests which
+ * of the two it is in. */
 static void mark_reachable(gc_head *young, struct mark_ctx *m)
 {
-    gc_head *settled = young;
-    int settling = 1;
-    for (gc_head *g = gc_next(young); g != young; g = gc_next(g)) {
+    gc_head *settled = young, *g;
+    rcgc_ssize nsettled = 0;
+    for (g = gc_next(young); g != young; g = gc_next(g)) {
+        gc_prefetch_ahead(g, gc_next(g));
+        RCGC_ASSERT(gc_is_collecting(g));
+        if (gc_get_refs(g) == 0) break; /* the walk below passes it */
+        gc_restore_prev(g, settled); /* reached, and its link is final */
+        settled = g;
+        nsettled++;
+        rcgc_object *o = gc_object_of(g);
+        o->type->traverse(o, visit_mark, m);
+        /* A push that overflowed found the stack full: n > 0. */
+        if (m->n > 0) {
+            mark_drain(m);
+            if (m->overflow) return;
+        }
+    }
+    m->settled = settled;
+    m->nsettled = nsettled;
+    for (; g != young; g = gc_next(g)) {
         gc_prefetch_ahead(g, gc_next(g));
         /* Only objects behind the cursor are ever reached from the stack. */
         RCGC_ASSERT(gc_is_collecting(g));
         if (gc_get_refs(g) == 0) {
             gc_set_passed(g); /* unreachable unless reached later */
-            settling = 0;
             continue;
         }
-        if (settling) { /* reached, and its link is final */
-            gc_restore_prev(g, settled);
-            settled = g;
-            m->nsettled++;
-        } else {
-            gc_clear_collecting(g); /* reached */
-        }
+        gc_clear_collecting(g); /* reached */
         rcgc_object *o = gc_object_of(g);
         o->type->traverse(o, visit_mark, m);
-        if (m->n > 0) mark_drain(m);
-        if (m->overflow) return;
+        if (m->n > 0) {
+            mark_drain(m);
+            if (m->overflow) return;
+        }
     }
-    m->settled = settled;
 }
 
 /* In young and not reached (after the cursor's walk: behind it). */
@@ -929,7 +956,7 @@ static void show_stats_each_generations(rcgc_runtime *rt)
 }
 
 static void update_stats(rcgc_runtime *rt, int generation, rcgc_ssize m,
-                         rcgc_ssize n, uint64_t ns)
+                         rcgc_ssize n, uint64_t ns, uint64_t cpu_ns)
 {
     rcgc_gc_stats *s = &rt->stats[generation];
     s->collections++;
@@ -937,6 +964,8 @@ static void update_stats(rcgc_runtime *rt, int generation, rcgc_ssize m,
     s->uncollectable += n;
     s->total_ns += ns;
     for (int p = 0; p < RCGC_PHASE_COUNT; p++) s->phase_ns[p] += rt->phase_ns[p];
+    rt->gc_cpu_ns[generation] += cpu_ns;
+    rt->last_cpu_ns = cpu_ns;
 }
 
 rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
@@ -953,6 +982,7 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
         show_stats_each_generations(rt);
     }
     uint64_t start = rcgc__os_now_ns(), t = start;
+    uint64_t cpu_start = rcgc__os_thread_cpu_ns();
 
     if (generation + 1 < RCGC_NUM_GENERATIONS) rt->gen[generation + 1].count++;
     for (int i = 0; i <= generation; i++) rt->gen[i].count = 0;
@@ -1030,9 +1060,12 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
                 n + m, n, (double)(rcgc__os_now_ns() - start) / 1e9);
     handle_legacy_finalizers(rt, &finalizers, old);
     RCGC_ASSERT(gc_list_is_empty(&finalizers));
+    /* The CPU window lies inside the wall window (cpu <= wall). */
+    uint64_t cpu_end = rcgc__os_thread_cpu_ns();
+    uint64_t cpu_ns = cpu_end >= cpu_start ? cpu_end - cpu_start : 0;
     lap(rt, RCGC_PHASE_HANDLE_LEGACY_FINALIZERS, &t);
 
-    update_stats(rt, generation, m, n, t - start);
+    update_stats(rt, generation, m, n, t - start, cpu_ns);
     if (RCGC_DEBUG >= 3 && rcgc__check_all(rt, 1) != 0)
         rcgc__fatal(rt, NULL, "collector invariants violated after a "
                               "collection of generation %d (see above)",
@@ -1046,9 +1079,11 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
 
 static void invoke_callbacks(rcgc_runtime *rt, rcgc_gc_event event,
                              int generation, rcgc_ssize collected,
-                             rcgc_ssize uncollectable, double duration)
+                             rcgc_ssize uncollectable, double duration,
+                             double cpu_duration)
 {
-    rcgc_gc_info info = {generation, collected, uncollectable, duration};
+    rcgc_gc_info info = {generation, collected, uncollectable, duration,
+                         cpu_duration};
     /* By index over the live array: a callback may add or remove others. */
     for (rcgc_ssize i = 0; i < rt->ncallbacks; i++) {
         struct gc_callback cb = rt->callbacks[i];
@@ -1060,12 +1095,13 @@ static void invoke_callbacks(rcgc_runtime *rt, rcgc_gc_event event,
 rcgc_ssize rcgc__collect_with_callback(rcgc_runtime *rt, int generation)
 {
     rcgc_ssize collected = 0, uncollectable = 0;
-    invoke_callbacks(rt, RCGC_GC_START, generation, 0, 0, 0.0);
+    invoke_callbacks(rt, RCGC_GC_START, generation, 0, 0, 0.0, 0.0);
     uint64_t start = rcgc__os_now_ns();
     rcgc_ssize result =
         rcgc__collect_main(rt, generation, &collected, &uncollectable);
     invoke_callbacks(rt, RCGC_GC_STOP, generation, collected, uncollectable,
-                     (double)(rcgc__os_now_ns() - start) / 1e9);
+                     (double)(rcgc__os_now_ns() - start) / 1e9,
+                     (double)rt->last_cpu_ns / 1e9);
     return result;
 }
 

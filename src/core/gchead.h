@@ -311,6 +311,32 @@ static inline int gc_is_passed(const gc_head *g)
     return (uintptr_t)gc_get_refs(g) == GC_REFS_PASSED;
 }
 
+/* The mark step's one test per reference (visit_mark): does a visit to g
+ * change anything?  Only when g is COLLECTING (not reached, of the set) and
+ * its gc_refs is 0 (ahead of the cursor, not known reachable yet) or
+ * GC_REFS_PASSED (behind it): the words 2 and 3, and all ones with or
+ * without FINALIZED.  Adding 2 maps exactly those four to 4, 5, 0 and 1,
+ * the only results with no bit set but bits 0 and 2 (a word without
+ * COLLECTING keeps bit 1; a larger gc_refs sets a bit above 2): one add
+ * and one test instead of four. */
+static inline int gc_mark_wanted(const gc_head *g)
+{
+    _Static_assert(GC_PREV_FINALIZED == 1 && GC_PREV_COLLECTING == 2 &&
+                       GC_PREV_SHIFT == 2 &&
+                       GC_REFS_PASSED == (UINTPTR_MAX >> GC_PREV_SHIFT),
+                   "gc_mark_wanted: the encoding changed");
+    return ((g->_gc_prev + GC_PREV_COLLECTING) &
+            ~(GC_PREV_FINALIZED | ((uintptr_t)1 << GC_PREV_SHIFT))) == 0;
+}
+
+/* For a node gc_mark_wanted accepted: gc_refs is GC_REFS_PASSED, not 0
+ * (the two differ in gc_refs' low bit). */
+static inline int gc_wanted_is_passed(const gc_head *g)
+{
+    RCGC_ASSERT(gc_mark_wanted(g));
+    return (g->_gc_prev & ((uintptr_t)1 << GC_PREV_SHIFT)) != 0;
+}
+
 /* After the mark step, for a node the cursor passed and the mark stack
  * reached later: COLLECTING is clear and gc_refs still GC_REFS_PASSED (a
  * node the cursor scanned holds a smaller gc_refs). */

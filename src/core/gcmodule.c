@@ -79,6 +79,11 @@ void rcgc_gc_get_stats(rcgc_runtime *rt, rcgc_gc_stats out[3])
     memcpy(out, rt->stats, sizeof rt->stats);
 }
 
+void rcgc_gc_get_cpu_ns(rcgc_runtime *rt, uint64_t out[3])
+{
+    memcpy(out, rt->gc_cpu_ns, sizeof rt->gc_cpu_ns);
+}
+
 /* ---- callbacks ---- */
 
 int rcgc_gc_callback_add(rcgc_runtime *rt, rcgc_gc_callback_fn fn,

@@ -142,6 +142,9 @@ struct rcgc_runtime {
     struct gc_generation gen[RCGC_NUM_GENERATIONS];
     gc_head permanent;             /* frozen objects */
     rcgc_gc_stats stats[RCGC_NUM_GENERATIONS];
+    uint64_t gc_cpu_ns[RCGC_NUM_GENERATIONS]; /* the collecting thread's CPU
+                                      time in them (rcgc_gc_get_cpu_ns) */
+    uint64_t last_cpu_ns;          /* that of the last collection */
     int enabled;                   /* automatic collection on */
     int collecting;                /* a collection (or its callbacks) runs */
     int pending;                   /* deferred mode: a collection is due */

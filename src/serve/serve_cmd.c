@@ -137,7 +137,9 @@ static void put_gc(rcgc_runtime *rt, jbuf *b)
     rcgc_gc_get_count(rt, count);
     rcgc_gc_get_threshold(rt, thr);
     rcgc_gc_stats gs[RCGC_NUM_GENERATIONS];
+    uint64_t cpu[RCGC_NUM_GENERATIONS];
     rcgc_gc_get_stats(rt, gs);
+    rcgc_gc_get_cpu_ns(rt, cpu);
     rcgc__jb_key(b, "gc");
     rcgc__jb_lit(b, "{");
     rcgc__jb_key(b, "enabled");
@@ -165,6 +167,8 @@ static void put_gc(rcgc_runtime *rt, jbuf *b)
         rcgc__jb_int(b, gs[g].uncollectable);
         rcgc__jb_key(b, "total_ns");
         rcgc__jb_uint(b, gs[g].total_ns);
+        rcgc__jb_key(b, "cpu_ns");
+        rcgc__jb_uint(b, cpu[g]);
         rcgc__jb_lit(b, "}");
     }
     rcgc__jb_lit(b, "]}");

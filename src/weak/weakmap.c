@@ -1,7 +1,8 @@
 /*
- * weakmap.c - the weak containers: a weak-value map with byte-string keys,
- * a weak set and a weak-key map (ephemerons) by identity, and their
- * iterators.  Design and rules: docs/weakref.md.
+ * weakmap.c - the weak containers: a weak-value map with byte-string or
+ * object keys, a weak set and a weak-key map (ephemerons), object keys
+ * compared by identity or with the embedder's hash and equality hooks, and
+ * their iterators.  Design and rules: docs/weakref.md.
  *
  * Table invariants:
  *   - entries[0..nentries) is in insertion order; an entry with wr == NULL is
@@ -17,8 +18,13 @@
  *     an iteration ran) keeps its weak reference (dead), its index slot and
  *     (weak-key map) its value until the removals are committed; len
  *     excludes it, pending[] lists its position.
+ *   - version changes whenever entries are added, removed, made pending,
+ *     moved or re-indexed, or get a new weak reference: a lookup that calls
+ *     an eq hook starts again when it changed meanwhile.
  * Every operation finishes changing the table before it drops a reference,
  * because a decref can run code that comes back to the same container.
+ * Hooks run only in the calls that take a key from the program, before the
+ * table is changed, while the container and the keys are held.
  */
 #include <string.h>
 
@@ -67,7 +73,7 @@ static uint64_t hash_identity(const void *p)
 static int key_equal(const wcontainer *c, const wentry *e, const void *key,
                      size_t len)
 {
-    if (c->kind != WC_VALUE_MAP) return e->key == key;
+    if (c->kind != WC_VALUE_MAP || c->obj_keys) return e->key == key;
     return e->key_len == len && (len == 0 || memcmp(e->key, key, len) == 0);
 }
 
@@ -118,6 +124,7 @@ static int index_rebuild(rcgc_runtime *rt, wcontainer *c, rcgc_ssize size)
     if (index == NULL) return RCGC_ENOMEM;
     for (rcgc_ssize i = 0; i < size; i++) index[i] = IX_EMPTY;
     rcgc__free(rt, c->index);
+    c->version++;
     c->index = index;
     c->index_size = size;
     c->index_used = 0;
@@ -126,10 +133,13 @@ static int index_rebuild(rcgc_runtime *rt, wcontainer *c, rcgc_ssize size)
     return 0;
 }
 
-/* Free a tombstone's key bytes (kept while iterators might show them). */
+/* Free a tombstone's key bytes (kept while iterators might show them).
+ * Object keys went with their entry (entry_remove). */
 static void free_key(rcgc_runtime *rt, wcontainer *c, wentry *e)
 {
-    if (c->kind == WC_VALUE_MAP && e->key != NULL) rcgc__free(rt, (void *)e->key);
+    RCGC_ASSERT(!c->obj_keys || e->key == NULL);
+    if (c->kind == WC_VALUE_MAP && !c->obj_keys && e->key != NULL)
+        rcgc__free(rt, (void *)e->key);
     e->key = NULL;
 }
 
@@ -141,6 +151,7 @@ static void maybe_compact(rcgc_runtime *rt, wcontainer *c)
     if (c->iterating > 0 || c->npending > 0 || c->busy > 0 || dead == 0 ||
         dead * 2 < c->nentries)
         return;
+    c->version++;
     rcgc_ssize j = 0;
     for (rcgc_ssize i = 0; i < c->nentries; i++) {
         wentry *e = &c->entries[i];
@@ -197,12 +208,18 @@ static void entry_remove(rcgc_runtime *rt, wcontainer *c, rcgc_ssize ix, int cou
     RCGC_ASSERT(wr != NULL && wr->slot == ix && wr->wr.owner == c);
     RCGC_ASSERT(!counted || c->len > 0);
     rcgc_object *value = c->kind == WC_KEY_MAP ? e->value : NULL;
+    rcgc_object *okey = c->obj_keys ? (rcgc_object *)e->key : NULL;
     c->index[slot_of(c, ix)] = IX_DUMMY;
+    c->version++;
     e->wr = NULL;
     if (c->kind == WC_KEY_MAP) e->value = NULL;
+    if (c->obj_keys) e->key = NULL; /* an iterator holds its own reference */
     if (c->iterating == 0) free_key(rt, c, e);
     if (counted) c->len--;
     wr->wr.owner = NULL;
+    /* CPython's dict deletion: the key, then the value (here the weak
+     * reference), then a weak-key map's value */
+    rcgc_xdecref(rt, okey);
     rcgc_decref(rt, &wr->wr.base);
     rcgc_xdecref(rt, value);
 }
@@ -270,6 +287,7 @@ static void entry_died(rcgc_runtime *rt, weakref_internal *wr)
                    sizeof *c->pending) == 0) {
         c->pending[c->npending++] = ix;
         c->len--;
+        c->version++;
         return;
     }
     if (!entry_pending(c, ix)) entry_delete(rt, c, ix);
@@ -293,6 +311,7 @@ static void entry_append(wcontainer *c, uint64_t hash, weakref_internal *wr,
     wr->slot = ix;
     index_insert(c, hash, ix);
     c->len++;
+    c->version++;
 }
 
 /* A new internal weak reference to obj owned by c, or NULL. */
@@ -331,6 +350,7 @@ static int wc_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg)
         const wentry *e = &c->entries[i];
         if (e->wr == NULL) continue;
         RCGC_VISIT(e->wr);
+        if (c->obj_keys) RCGC_VISIT((rcgc_object *)e->key);
         /* a value whose key is dead (its removal pending) is an ordinary
          * strong reference, no longer an ephemeron; so is every value while
          * an iteration runs: a key that dies then leaves its entry, value
@@ -415,11 +435,22 @@ static void wc_release(rcgc_runtime *rt, rcgc_object *self)
     c->nentries = c->cap = c->index_size = c->index_used = 0;
 }
 
-static rcgc_object *wc_new(rcgc_runtime *rt, unsigned kind)
+static rcgc_object *wc_new(rcgc_runtime *rt, unsigned kind, int obj_keys,
+                           const rcgc_key_ops *ops)
 {
+    if (ops != NULL && (ops->hash == NULL || ops->eq == NULL)) {
+        rt->last_error = RCGC_EINVAL;
+        return NULL;
+    }
     rcgc_object *o = rcgc_object_new(rt, &wc_types[kind]);
     if (o == NULL) return NULL;
-    ((wcontainer *)o)->kind = kind;
+    wcontainer *c = (wcontainer *)o;
+    c->kind = kind;
+    c->obj_keys = obj_keys != 0;
+    if (ops != NULL) {
+        c->has_ops = 1;
+        c->ops = *ops;
+    }
     rcgc_object_track(rt, o);
     return o;
 }
@@ -436,18 +467,161 @@ static wcontainer *checked(rcgc_runtime *rt, rcgc_object *o, unsigned kind,
     return c;
 }
 
+/* A weak-value map with byte keys (obj_keys 0) or object keys (1). */
+static wcontainer *checked_vmap(rcgc_runtime *rt, rcgc_object *o,
+                                unsigned obj_keys, const char *what)
+{
+    wcontainer *c = checked(rt, o, WC_VALUE_MAP, what);
+    if (c != NULL && c->obj_keys != obj_keys) {
+        rt->last_error = RCGC_EINVAL;
+        return NULL;
+    }
+    return c;
+}
+
+int rcgc_is_wvmap(const rcgc_object *o)
+{
+    return o != NULL && o->type == &wc_types[WC_VALUE_MAP];
+}
+
+int rcgc_is_wset(const rcgc_object *o)
+{
+    return o != NULL && o->type == &wc_types[WC_SET];
+}
+
+int rcgc_is_wkmap(const rcgc_object *o)
+{
+    return o != NULL && o->type == &wc_types[WC_KEY_MAP];
+}
+
+/* ---- object keys: hashing, lookup, the references held across hooks ---- */
+
+/* The hash of an object key by the hash hook: 0, or RCGC_EFAILED. */
+static int key_hash(rcgc_runtime *rt, wcontainer *c, rcgc_object *key,
+                    uint64_t *hash)
+{
+    uint64_t h = 0;
+    if (c->ops.hash(rt, key, &h, c->ops.ctx) != 0) return RCGC_EFAILED;
+    *hash = h;
+    return 0;
+}
+
+/* The key object of a live entry that can be compared: the weak-value map's
+ * (held by the entry), or the weakly held key while it is alive (not while
+ * it is being freed: its count is 0 then). */
+static rcgc_object *entry_key_obj(const wcontainer *c, const wentry *e)
+{
+    if (c->kind == WC_VALUE_MAP) return (rcgc_object *)e->key;
+    rcgc_object *k = e->wr->wr.referent;
+    return k != NULL && k->refcnt != 0 ? k : NULL;
+}
+
+/* CPython's lookdict with hooks: *out = the position of the live entry
+ * whose key is key or equal to it, or -1.  0, or RCGC_EFAILED when eq
+ * fails.  The stored key is held across the eq call; when the table changed
+ * meanwhile (version), the lookup starts again. */
+static int lookup_hooked(rcgc_runtime *rt, wcontainer *c, uint64_t hash,
+                         rcgc_object *key, rcgc_ssize *out)
+{
+restart:
+    *out = -1;
+    if (c->index_size == 0) return 0;
+    uint64_t version = c->version;
+    for (size_t i = hash & ((size_t)c->index_size - 1);;
+         i = (i + 1) & ((size_t)c->index_size - 1)) {
+        int32_t ix = c->index[i];
+        if (ix == IX_EMPTY) return 0;
+        if (ix < 0 || c->entries[ix].wr->wr.referent == NULL) continue;
+        rcgc_object *k = entry_key_obj(c, &c->entries[ix]);
+        if (k == key) {
+            *out = ix;
+            return 0;
+        }
+        if (k == NULL || c->entries[ix].hash != hash) continue;
+        rcgc_incref(k);
+        int r = c->ops.eq(rt, k, key, c->ops.ctx);
+        rcgc_decref(rt, k);
+        if (r < 0) return RCGC_EFAILED;
+        if (c->version != version) goto restart;
+        if (r > 0) {
+            *out = ix;
+            return 0;
+        }
+    }
+}
+
+/* The hooks' part of key_find, kept out of line so that the identity
+ * containers' lookups stay as short as before hooks existed. */
+static RCGC__NOINLINE int key_find_hooked(rcgc_runtime *rt, wcontainer *c,
+                                          rcgc_object *key, uint64_t *hash,
+                                          rcgc_ssize *ix)
+{
+    int r = key_hash(rt, c, key, hash);
+    return r != 0 ? r : lookup_hooked(rt, c, *hash, key, ix);
+}
+
+/* Hash key and find its entry (*ix, or -1): 0 or RCGC_EFAILED. */
+static int key_find(rcgc_runtime *rt, wcontainer *c, rcgc_object *key,
+                    uint64_t *hash, rcgc_ssize *ix)
+{
+    if (c->has_ops) return key_find_hooked(rt, c, key, hash, ix);
+    *hash = hash_identity(key);
+    *ix = find(c, *hash, key, 0);
+    return 0;
+}
+
+/* With hooks, the operation holds the container, the key and the value
+ * (may be NULL) while hooks may run; it lets go of them (value, key, then
+ * the container) when it has finished with the table.  Returns whether it
+ * holds them, for let_go, or RCGC_EINVAL (nothing held) for a key or value
+ * that is being freed (count 0). */
+static inline int hold(rcgc_runtime *rt, wcontainer *c, rcgc_object *key,
+                       rcgc_object *value)
+{
+    if (!c->has_ops) return 0;
+    rcgc__debug_check_object(rt, key, "weak container key");
+    if (key->refcnt == 0 || (value != NULL && value->refcnt == 0))
+        return RCGC_EINVAL;
+    rcgc_incref(&c->base);
+    rcgc_incref(key);
+    if (value != NULL) rcgc_incref(value);
+    return 1;
+}
+
+static inline void let_go(rcgc_runtime *rt, int held, wcontainer *c,
+                          rcgc_object *key, rcgc_object *value)
+{
+    if (held <= 0) return;
+    rcgc_xdecref(rt, value);
+    rcgc_decref(rt, key);
+    rcgc_decref(rt, &c->base);
+}
+
+/* Whether a hooked container refuses key for lookups (CPython's ref(key)
+ * raises TypeError): RCGC_ENOTWEAK; 0 if key may be looked up.  Identity
+ * containers look anything up (and find nothing). */
+static int weak_key_refused(const wcontainer *c, const rcgc_object *key)
+{
+    return c->has_ops && !type_is_weakrefable(key->type) ? RCGC_ENOTWEAK : 0;
+}
+
 /* ---- weak-value map ---- */
 
 rcgc_object *rcgc_wvmap_new(rcgc_runtime *rt)
 {
-    return wc_new(rt, WC_VALUE_MAP);
+    return wc_new(rt, WC_VALUE_MAP, 0, NULL);
+}
+
+rcgc_object *rcgc_wvmap_new_keyed(rcgc_runtime *rt, const rcgc_key_ops *ops)
+{
+    return wc_new(rt, WC_VALUE_MAP, 1, ops);
 }
 
 int rcgc_wvmap_set(rcgc_runtime *rt, rcgc_object *map,
                    const void *key, size_t key_len,
                    rcgc_object *value)
 {
-    wcontainer *c = checked(rt, map, WC_VALUE_MAP, "rcgc_wvmap_set");
+    wcontainer *c = checked_vmap(rt, map, 0, "rcgc_wvmap_set");
     if (c == NULL || (key == NULL && key_len > 0)) return RCGC_EINVAL;
     commit_removals(rt, c);
     /* Allocate first: an allocation may collect and run code that changes
@@ -467,6 +641,7 @@ int rcgc_wvmap_set(rcgc_runtime *rt, rcgc_object *map,
         weakref_internal *old = e->wr;
         e->wr = wr;
         wr->slot = ix;
+        c->version++;
         rcgc__free(rt, copy);
         drop_ref(rt, old);
         return 0;
@@ -483,7 +658,7 @@ int rcgc_wvmap_set(rcgc_runtime *rt, rcgc_object *map,
 rcgc_object *rcgc_wvmap_get(rcgc_runtime *rt, rcgc_object *map,
                             const void *key, size_t key_len)
 {
-    wcontainer *c = checked(rt, map, WC_VALUE_MAP, "rcgc_wvmap_get");
+    wcontainer *c = checked_vmap(rt, map, 0, "rcgc_wvmap_get");
     if (c == NULL || (key == NULL && key_len > 0)) return NULL;
     commit_removals(rt, c);
     rcgc_ssize ix = find(c, hash_bytes(key, key_len), key, key_len);
@@ -493,7 +668,7 @@ rcgc_object *rcgc_wvmap_get(rcgc_runtime *rt, rcgc_object *map,
 int rcgc_wvmap_contains(rcgc_runtime *rt, rcgc_object *map,
                         const void *key, size_t key_len)
 {
-    wcontainer *c = checked(rt, map, WC_VALUE_MAP, "rcgc_wvmap_contains");
+    wcontainer *c = checked_vmap(rt, map, 0, "rcgc_wvmap_contains");
     if (c == NULL || (key == NULL && key_len > 0)) return 0;
     commit_removals(rt, c);
     return find(c, hash_bytes(key, key_len), key, key_len) >= 0;
@@ -502,7 +677,7 @@ int rcgc_wvmap_contains(rcgc_runtime *rt, rcgc_object *map,
 int rcgc_wvmap_delete(rcgc_runtime *rt, rcgc_object *map,
                       const void *key, size_t key_len)
 {
-    wcontainer *c = checked(rt, map, WC_VALUE_MAP, "rcgc_wvmap_delete");
+    wcontainer *c = checked_vmap(rt, map, 0, "rcgc_wvmap_delete");
     if (c == NULL || (key == NULL && key_len > 0)) return RCGC_EINVAL;
     commit_removals(rt, c);
     rcgc_ssize ix = find(c, hash_bytes(key, key_len), key, key_len);
@@ -511,27 +686,130 @@ int rcgc_wvmap_delete(rcgc_runtime *rt, rcgc_object *map,
     return 0;
 }
 
-/* ---- identity containers: weak set, weak-key map ---- */
+/* Object keys (CPython's WeakValueDictionary.__setitem__: commit, make the
+ * KeyedRef, then dict's insert: hash, lookup, insert or replace the value;
+ * the first key stays). */
+static int vmap_set_obj(rcgc_runtime *rt, wcontainer *c, rcgc_object *key,
+                        weakref_internal *wr)
+{
+    uint64_t h;
+    rcgc_ssize ix;
+    int r = key_find(rt, c, key, &h, &ix);
+    if (r == 0 && ix < 0 && ensure_room(rt, c) != 0) r = RCGC_ENOMEM;
+    if (r != 0) {
+        drop_ref(rt, wr);
+        return r;
+    }
+    if (ix < 0) {
+        rcgc_incref(key);
+        entry_append(c, h, wr, key, 0, NULL);
+        return 0;
+    }
+    wentry *e = &c->entries[ix];
+    weakref_internal *old = e->wr;
+    e->wr = wr;
+    wr->slot = ix;
+    c->version++;
+    drop_ref(rt, old);
+    return 0;
+}
 
-/* Add key (an object) to an identity container; for the key map, with value
- * (replaced if the key is there).  As CPython's WeakSet.add and
- * WeakKeyDictionary.__setitem__ (data[ref(key, cb)] = value): the new weak
- * reference is made first, whether or not the key is there (the allocation
- * may collect, and then runs code that changes the table, so the lookup
- * comes after); if the key is there, the value is replaced (the old one
- * released) and then the new reference goes. */
-static int identity_set(rcgc_runtime *rt, wcontainer *c, rcgc_object *key,
+int rcgc_wvmap_set_obj(rcgc_runtime *rt, rcgc_object *map, rcgc_object *key,
+                       rcgc_object *value)
+{
+    wcontainer *c = checked_vmap(rt, map, 1, "rcgc_wvmap_set_obj");
+    if (c == NULL || key == NULL) return RCGC_EINVAL;
+    rcgc__debug_check_object(rt, key, "rcgc_wvmap_set_obj");
+    if (key->refcnt == 0) return RCGC_EINVAL; /* being freed */
+    int held = hold(rt, c, key, value);
+    if (held < 0) return held;
+    commit_removals(rt, c);
+    weakref_internal *wr = entry_ref(rt, c, value);
+    int r = wr == NULL ? rt->last_error : vmap_set_obj(rt, c, key, wr);
+    let_go(rt, held, c, key, value);
+    return r;
+}
+
+/* Find key in an object-key map: 0 and *ix (or -1), or a negative code. */
+static int vmap_find_obj(rcgc_runtime *rt, wcontainer *c, rcgc_object *key,
+                         rcgc_ssize *ix)
+{
+    uint64_t h;
+    commit_removals(rt, c);
+    return key_find(rt, c, key, &h, ix);
+}
+
+int rcgc_wvmap_get_obj(rcgc_runtime *rt, rcgc_object *map, rcgc_object *key,
+                       rcgc_object **value)
+{
+    if (value == NULL) return RCGC_EINVAL;
+    *value = NULL;
+    wcontainer *c = checked_vmap(rt, map, 1, "rcgc_wvmap_get_obj");
+    if (c == NULL || key == NULL) return RCGC_EINVAL;
+    int held = hold(rt, c, key, NULL);
+    if (held < 0) return held;
+    rcgc_ssize ix;
+    int r = vmap_find_obj(rt, c, key, &ix);
+    if (r == 0 && ix >= 0) {
+        *value = rcgc_weakref_get(rt, &c->entries[ix].wr->wr.base);
+        r = *value != NULL;
+    }
+    let_go(rt, held, c, key, NULL);
+    return r;
+}
+
+int rcgc_wvmap_contains_obj(rcgc_runtime *rt, rcgc_object *map,
+                            rcgc_object *key)
+{
+    wcontainer *c = checked_vmap(rt, map, 1, "rcgc_wvmap_contains_obj");
+    if (c == NULL || key == NULL) return RCGC_EINVAL;
+    int held = hold(rt, c, key, NULL);
+    if (held < 0) return held;
+    rcgc_ssize ix;
+    int r = vmap_find_obj(rt, c, key, &ix);
+    let_go(rt, held, c, key, NULL);
+    return r != 0 ? r : ix >= 0;
+}
+
+int rcgc_wvmap_delete_obj(rcgc_runtime *rt, rcgc_object *map,
+                          rcgc_object *key)
+{
+    wcontainer *c = checked_vmap(rt, map, 1, "rcgc_wvmap_delete_obj");
+    if (c == NULL || key == NULL) return RCGC_EINVAL;
+    int held = hold(rt, c, key, NULL);
+    if (held < 0) return held;
+    rcgc_ssize ix;
+    int r = vmap_find_obj(rt, c, key, &ix);
+    if (r == 0 && ix < 0) r = RCGC_ENOTFOUND;
+    if (r == 0) entry_delete(rt, c, ix);
+    let_go(rt, held, c, key, NULL);
+    return r;
+}
+
+/* ---- weak set, weak-key map: keys held weakly ---- */
+
+/* Add key (an object) to a weak set or weak-key map; for the key map, with
+ * value (replaced if the key, or an equal one, is there).  As CPython's
+ * WeakSet.add and WeakKeyDictionary.__setitem__ (data[ref(key, cb)] =
+ * value): the new weak reference is made first, whether or not the key is
+ * there (the allocation may collect, and then runs code that changes the
+ * table, so the lookup comes after), then the key is hashed and looked up
+ * (hooks); if it is there, the value is replaced (the old one released; the
+ * first key stays) and then the new reference goes. */
+static int weak_key_set(rcgc_runtime *rt, wcontainer *c, rcgc_object *key,
                         rcgc_object *value)
 {
-    uint64_t h = hash_identity(key);
     weakref_internal *wr = entry_ref(rt, c, key);
     if (wr == NULL) return rt->last_error;
-    rcgc_ssize ix = find(c, h, key, 0);
+    uint64_t h;
+    rcgc_ssize ix;
+    int r = key_find(rt, c, key, &h, &ix);
+    if (r == 0 && ix < 0 && ensure_room(rt, c) != 0) r = RCGC_ENOMEM;
+    if (r != 0) {
+        drop_ref(rt, wr);
+        return r;
+    }
     if (ix < 0) {
-        if (ensure_room(rt, c) != 0) {
-            drop_ref(rt, wr);
-            return RCGC_ENOMEM;
-        }
         if (value != NULL) rcgc_incref(value);
         entry_append(c, h, wr, key, 0, value);
         return 0;
@@ -547,14 +825,26 @@ static int identity_set(rcgc_runtime *rt, wcontainer *c, rcgc_object *key,
     return 0;
 }
 
-static rcgc_ssize identity_find(const wcontainer *c, const rcgc_object *key)
+/* Find key in a weak set or weak-key map: 0 and *ix (or -1), or a negative
+ * code (RCGC_EFAILED; RCGC_ENOTWEAK with hooks for a key that cannot be
+ * weakly referenced). */
+static inline int weak_key_find(rcgc_runtime *rt, wcontainer *c,
+                                rcgc_object *key, rcgc_ssize *ix)
 {
-    return find(c, hash_identity(key), key, 0);
+    uint64_t h;
+    *ix = -1;
+    int r = weak_key_refused(c, key);
+    return r != 0 ? r : key_find(rt, c, key, &h, ix);
 }
 
 rcgc_object *rcgc_wset_new(rcgc_runtime *rt)
 {
-    return wc_new(rt, WC_SET);
+    return wc_new(rt, WC_SET, 0, NULL);
+}
+
+rcgc_object *rcgc_wset_new_keyed(rcgc_runtime *rt, const rcgc_key_ops *ops)
+{
+    return wc_new(rt, WC_SET, 0, ops);
 }
 
 int rcgc_wset_add(rcgc_runtime *rt, rcgc_object *set,
@@ -562,15 +852,26 @@ int rcgc_wset_add(rcgc_runtime *rt, rcgc_object *set,
 {
     wcontainer *c = checked(rt, set, WC_SET, "rcgc_wset_add");
     if (c == NULL || item == NULL) return RCGC_EINVAL;
+    int held = hold(rt, c, item, NULL);
+    if (held < 0) return held;
     commit_removals(rt, c);
-    return identity_set(rt, c, item, NULL);
+    int r = weak_key_set(rt, c, item, NULL);
+    let_go(rt, held, c, item, NULL);
+    return r;
 }
 
 int rcgc_wset_contains(rcgc_runtime *rt, rcgc_object *set,
                        rcgc_object *item)
 {
     wcontainer *c = checked(rt, set, WC_SET, "rcgc_wset_contains");
-    return c != NULL && item != NULL && identity_find(c, item) >= 0;
+    if (c == NULL || item == NULL) return 0;
+    if (weak_key_refused(c, item) != 0) return 0; /* WeakSet: False */
+    int held = hold(rt, c, item, NULL);
+    if (held < 0) return held;
+    rcgc_ssize ix;
+    int r = weak_key_find(rt, c, item, &ix);
+    let_go(rt, held, c, item, NULL);
+    return r != 0 ? r : ix >= 0;
 }
 
 int rcgc_wset_discard(rcgc_runtime *rt, rcgc_object *set,
@@ -578,16 +879,25 @@ int rcgc_wset_discard(rcgc_runtime *rt, rcgc_object *set,
 {
     wcontainer *c = checked(rt, set, WC_SET, "rcgc_wset_discard");
     if (c == NULL || item == NULL) return RCGC_EINVAL;
+    int held = hold(rt, c, item, NULL);
+    if (held < 0) return held;
     commit_removals(rt, c);
-    rcgc_ssize ix = identity_find(c, item);
-    if (ix < 0) return RCGC_ENOTFOUND;
-    entry_delete(rt, c, ix);
-    return 0;
+    rcgc_ssize ix;
+    int r = weak_key_find(rt, c, item, &ix);
+    if (r == 0 && ix < 0) r = RCGC_ENOTFOUND;
+    if (r == 0) entry_delete(rt, c, ix);
+    let_go(rt, held, c, item, NULL);
+    return r;
 }
 
 rcgc_object *rcgc_wkmap_new(rcgc_runtime *rt)
 {
-    return wc_new(rt, WC_KEY_MAP);
+    return wc_new(rt, WC_KEY_MAP, 0, NULL);
+}
+
+rcgc_object *rcgc_wkmap_new_keyed(rcgc_runtime *rt, const rcgc_key_ops *ops)
+{
+    return wc_new(rt, WC_KEY_MAP, 0, ops);
 }
 
 int rcgc_wkmap_set(rcgc_runtime *rt, rcgc_object *map,
@@ -596,18 +906,39 @@ int rcgc_wkmap_set(rcgc_runtime *rt, rcgc_object *map,
     wcontainer *c = checked(rt, map, WC_KEY_MAP, "rcgc_wkmap_set");
     if (c == NULL || key == NULL || value == NULL) return RCGC_EINVAL;
     rcgc__debug_check_object(rt, value, "rcgc_wkmap_set");
-    return identity_set(rt, c, key, value);
+    int held = hold(rt, c, key, value);
+    if (held < 0) return held;
+    int r = weak_key_set(rt, c, key, value);
+    let_go(rt, held, c, key, value);
+    return r;
+}
+
+int rcgc_wkmap_lookup(rcgc_runtime *rt, rcgc_object *map, rcgc_object *key,
+                      rcgc_object **value)
+{
+    if (value == NULL) return RCGC_EINVAL;
+    *value = NULL;
+    wcontainer *c = checked(rt, map, WC_KEY_MAP, "rcgc_wkmap_lookup");
+    if (c == NULL || key == NULL) return RCGC_EINVAL;
+    int held = hold(rt, c, key, NULL);
+    if (held < 0) return held;
+    rcgc_ssize ix;
+    int r = weak_key_find(rt, c, key, &ix);
+    if (r == 0 && ix >= 0) {
+        *value = c->entries[ix].value;
+        rcgc_incref(*value);
+        r = 1;
+    }
+    let_go(rt, held, c, key, NULL);
+    return r;
 }
 
 rcgc_object *rcgc_wkmap_get(rcgc_runtime *rt, rcgc_object *map,
                             rcgc_object *key)
 {
-    wcontainer *c = checked(rt, map, WC_KEY_MAP, "rcgc_wkmap_get");
-    if (c == NULL || key == NULL) return NULL;
-    rcgc_ssize ix = identity_find(c, key);
-    if (ix < 0) return NULL;
-    rcgc_object *v = c->entries[ix].value;
-    rcgc_incref(v);
+    rcgc_object *v;
+    int r = rcgc_wkmap_lookup(rt, map, key, &v);
+    if (r < 0) rt->last_error = r;
     return v;
 }
 
@@ -615,7 +946,14 @@ int rcgc_wkmap_contains(rcgc_runtime *rt, rcgc_object *map,
                         rcgc_object *key)
 {
     wcontainer *c = checked(rt, map, WC_KEY_MAP, "rcgc_wkmap_contains");
-    return c != NULL && key != NULL && identity_find(c, key) >= 0;
+    if (c == NULL || key == NULL) return 0;
+    if (weak_key_refused(c, key) != 0) return 0; /* CPython: False */
+    int held = hold(rt, c, key, NULL);
+    if (held < 0) return held;
+    rcgc_ssize ix;
+    int r = weak_key_find(rt, c, key, &ix);
+    let_go(rt, held, c, key, NULL);
+    return r != 0 ? r : ix >= 0;
 }
 
 int rcgc_wkmap_delete(rcgc_runtime *rt, rcgc_object *map,
@@ -623,10 +961,14 @@ int rcgc_wkmap_delete(rcgc_runtime *rt, rcgc_object *map,
 {
     wcontainer *c = checked(rt, map, WC_KEY_MAP, "rcgc_wkmap_delete");
     if (c == NULL || key == NULL) return RCGC_EINVAL;
-    rcgc_ssize ix = identity_find(c, key);
-    if (ix < 0) return RCGC_ENOTFOUND;
-    entry_delete(rt, c, ix);
-    return 0;
+    int held = hold(rt, c, key, NULL);
+    if (held < 0) return held;
+    rcgc_ssize ix;
+    int r = weak_key_find(rt, c, key, &ix);
+    if (r == 0 && ix < 0) r = RCGC_ENOTFOUND;
+    if (r == 0) entry_delete(rt, c, ix);
+    let_go(rt, held, c, key, NULL);
+    return r;
 }
 
 /* ---- common ---- */
@@ -694,10 +1036,13 @@ int rcgc_witer_next(rcgc_witer *it)
         rcgc_object *ref = e->wr->wr.referent;
         if (ref != NULL && ref->refcnt <= 0) ref = NULL;
         const void *key = e->key;
-        size_t key_len = c->kind == WC_VALUE_MAP ? e->key_len : 0;
+        int bytes = c->kind == WC_VALUE_MAP && !c->obj_keys;
+        size_t key_len = bytes ? e->key_len : 0;
         rcgc_object *value = c->kind == WC_KEY_MAP && ref != NULL ? e->value : NULL;
+        rcgc_object *okey = c->obj_keys && ref != NULL ? (rcgc_object *)e->key : NULL;
         if (ref != NULL) rcgc_incref(ref);
         if (value != NULL) rcgc_incref(value);
+        if (okey != NULL) rcgc_incref(okey);
         it->key = NULL;
         it->key_len = 0;
         it->key_obj = it->value = NULL;
@@ -705,9 +1050,12 @@ int rcgc_witer_next(rcgc_witer *it)
         rcgc_xdecref(it->rt, old_value);
         rcgc_xdecref(it->rt, old_key);
         if (ref == NULL) continue;
-        if (c->kind == WC_VALUE_MAP) {
+        if (bytes) {
             it->key = key; /* kept while an iterator runs */
             it->key_len = key_len;
+            it->value = ref;
+        } else if (c->kind == WC_VALUE_MAP) {
+            it->key_obj = okey;
             it->value = ref;
         } else {
             it->key_obj = ref;
@@ -760,9 +1108,15 @@ static int check_entry(rcgc_runtime *rt, const wcontainer *c, rcgc_ssize ix)
         return wc_violation(rt, c, ix, "entry holds a dead weak reference");
     if (c->kind == WC_KEY_MAP && e->value != NULL && e->value->refcnt == 0)
         return wc_violation(rt, c, ix, "weak-key map holds a dead value");
-    uint64_t h = c->kind == WC_VALUE_MAP ? hash_bytes(e->key, e->key_len)
-                                         : hash_identity(e->key);
-    if (e->hash != h) return wc_violation(rt, c, ix, "stored hash is wrong");
+    if (c->obj_keys && (e->key == NULL || ((const rcgc_object *)e->key)->refcnt == 0))
+        return wc_violation(rt, c, ix, "object-key map holds a missing or dead key");
+    /* the hooks' hashes cannot be computed again here (a hook may run code) */
+    if (!c->has_ops) {
+        uint64_t h = c->kind == WC_VALUE_MAP && !c->obj_keys
+                         ? hash_bytes(e->key, e->key_len)
+                         : hash_identity(e->key);
+        if (e->hash != h) return wc_violation(rt, c, ix, "stored hash is wrong");
+    }
     if (c->kind != WC_VALUE_MAP && wr->referent != NULL && wr->referent != e->key)
         return wc_violation(rt, c, ix, "key is not the weak reference's referent");
     return 0;

@@ -16,10 +16,12 @@ enum { WC_VALUE_MAP, WC_SET, WC_KEY_MAP };
 typedef struct wentry {
     uint64_t hash;
     weakref_internal *wr; /* strong; NULL: tombstone */
-    const void *key;      /* value map: copied bytes (owned); else the
+    const void *key;      /* byte-key value map: copied bytes (owned);
+                             object-key value map: the key object (a
+                             strong reference); else the weakly held
                              object's address, for identity */
     union {
-        size_t key_len;     /* value map */
+        size_t key_len;     /* byte-key value map */
         rcgc_object *value; /* weak-key map: the value (strong) */
     };
 } wentry;
@@ -29,6 +31,11 @@ typedef struct wcontainer {
     unsigned kind;          /* WC_* */
     unsigned iterating;     /* live iterators */
     unsigned busy;          /* removing every entry: no compaction */
+    unsigned obj_keys;      /* value map: object keys (else bytes) */
+    unsigned has_ops;       /* keys compared with ops (else identity) */
+    rcgc_key_ops ops;       /* the embedder's hooks (has_ops) */
+    uint64_t version;       /* bumped by every change of the table: a
+                               lookup calling eq restarts when it moved */
     wentry *entries;
     rcgc_ssize nentries;    /* used slots, tombstones included */
     rcgc_ssize cap;         /* allocated slots */
