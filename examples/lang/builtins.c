@@ -398,24 +398,54 @@ static V *b_weakref(V **a, int n, V *self)
     return w;
 }
 
+/* Keys of the weak containers compare as the language's dict keys do:
+ * by value (ints, strings), by the class's __hash__ and __eq__, else by
+ * identity.  The hooks run script code; a failure leaves its message in
+ * I->err and the container unchanged (RCGC_EFAILED). */
+static int key_hash(rcgc_runtime *rt, V *key, uint64_t *h, void *ctx)
+{
+    (void)rt, (void)ctx;
+    return rcl_hash(key, h);
+}
+
+static int key_eq(rcgc_runtime *rt, V *a, V *b, void *ctx)
+{
+    (void)rt, (void)ctx;
+    return rcl_equal(a, b);
+}
+
+static const rcgc_key_ops key_ops = {key_hash, key_eq, NULL};
+
+/* An rcgc error code of a weak container call as a script error (always -1). */
+int rcl_weak_failed(int r, V *container, V *o)
+{
+    if (r == RCGC_EFAILED) /* a hook failed: its message is the error */
+        rcl_error("%s: a __hash__ or __eq__ failed", rcl_type_name(container));
+    else if (r == RCGC_ENOTWEAK)
+        rcl_error("cannot create a weak reference to a value of type %s", rcl_type_name(o));
+    else
+        rcl_error("%s: %s", rcl_type_name(container), rcgc_strerror(r));
+    return -1;
+}
+
 static V *b_wset(V **a, int n, V *self)
 {
     (void)a, (void)n, (void)self;
-    V *o = rcgc_wset_new(I->rt);
+    V *o = rcgc_wset_new_keyed(I->rt, &key_ops);
     return o ? o : rcl_error("out of memory");
 }
 
 static V *b_wvmap(V **a, int n, V *self)
 {
     (void)a, (void)n, (void)self;
-    V *o = rcgc_wvmap_new(I->rt);
+    V *o = rcgc_wvmap_new_keyed(I->rt, &key_ops);
     return o ? o : rcl_error("out of memory");
 }
 
 static V *b_wkmap(V **a, int n, V *self)
 {
     (void)a, (void)n, (void)self;
-    V *o = rcgc_wkmap_new(I->rt);
+    V *o = rcgc_wkmap_new_keyed(I->rt, &key_ops);
     return o ? o : rcl_error("out of memory");
 }
 
@@ -606,11 +636,13 @@ static V *m_get(V **a, int n, V *self)
 {
     ARGS(1, 2, "get()");
     V *r;
-    if (self->type == t_wvmap) {
-        if (!want(a[0], &t_str, "get()")) return NULL;
-        r = rcgc_wvmap_get(I->rt, self, ((str_obj *)a[0])->s, ((str_obj *)a[0])->len);
-    } else if (self->type == t_wkmap) {
-        r = rcgc_wkmap_get(I->rt, self, a[0]);
+    if (self->type == t_wvmap || self->type == t_wkmap) {
+        int found = self->type == t_wvmap ? rcgc_wvmap_get_obj(I->rt, self, a[0], &r)
+                                          : rcgc_wkmap_lookup(I->rt, self, a[0], &r);
+        if (found < 0) {
+            rcl_weak_failed(found, self, a[0]);
+            return NULL;
+        }
     } else {
         r = rcl_dict_get(self, a[0]);
         if (r == NULL && I->failed) return NULL;
@@ -628,20 +660,21 @@ static V *m_remove(V **a, int n, V *self)
     int r;
     if (self->type == t_wset) r = rcgc_wset_discard(I->rt, self, a[0]);
     else if (self->type == t_wkmap) r = rcgc_wkmap_delete(I->rt, self, a[0]);
-    else if (self->type == t_wvmap && rcl_is(a[0], &t_str))
-        r = rcgc_wvmap_delete(I->rt, self, ((str_obj *)a[0])->s, ((str_obj *)a[0])->len);
+    else if (self->type == t_wvmap) r = rcgc_wvmap_delete_obj(I->rt, self, a[0]);
     else if ((r = rcl_dict_del(self, a[0])) < 0) return NULL;
     else r = r == 0 ? 0 : RCGC_ENOTFOUND;
-    return r == 0 || r == RCGC_ENOTFOUND ? I->none : rcl_error("remove(): %s", rcgc_strerror(r));
+    if (r == 0 || r == RCGC_ENOTFOUND) return I->none;
+    rcl_weak_failed(r, self, a[0]);
+    return NULL;
 }
 
 static V *m_add(V **a, int n, V *self)
 {
     ARGS(1, 1, "add()");
     int r = rcgc_wset_add(I->rt, self, a[0]);
-    if (r == RCGC_ENOTWEAK)
-        return rcl_error("cannot create a weak reference to a value of type %s", rcl_type_name(a[0]));
-    return r == 0 ? I->none : rcl_error("add(): %s", rcgc_strerror(r));
+    if (r == 0) return I->none;
+    rcl_weak_failed(r, self, a[0]);
+    return NULL;
 }
 
 static const struct method {

@@ -93,10 +93,12 @@ static int contains(V *c, V *x)
     }
     if (rcl_is(c, &t_str) && rcl_is(x, &t_str))
         return strstr(((str_obj *)c)->s, ((str_obj *)x)->s) != NULL;
-    if (c->type == t_wset) return rcgc_wset_contains(I->rt, c, x) == 1;
-    if (c->type == t_wkmap) return rcgc_wkmap_contains(I->rt, c, x) == 1;
-    if (c->type == t_wvmap && rcl_is(x, &t_str))
-        return rcgc_wvmap_contains(I->rt, c, ((str_obj *)x)->s, ((str_obj *)x)->len) == 1;
+    int r = -2;
+    if (c->type == t_wset) r = rcgc_wset_contains(I->rt, c, x);
+    else if (c->type == t_wkmap) r = rcgc_wkmap_contains(I->rt, c, x);
+    else if (c->type == t_wvmap) r = rcgc_wvmap_contains_obj(I->rt, c, x);
+    if (r >= 0) return r;
+    if (r != -2) return rcl_weak_failed(r, c, x);
     rcl_error("'in' is not supported by %s", rcl_type_name(c));
     return -1;
 }
@@ -240,10 +242,13 @@ static V *getitem(V *o, V *k)
         r = rcl_dict_get(o, k);
         if (r == NULL && I->failed) return NULL;
         if (r != NULL) rcgc_incref(r);
-    } else if (o->type == t_wvmap && rcl_is(k, &t_str)) {
-        r = rcgc_wvmap_get(I->rt, o, ((str_obj *)k)->s, ((str_obj *)k)->len);
-    } else if (o->type == t_wkmap) {
-        r = rcgc_wkmap_get(I->rt, o, k);
+    } else if (o->type == t_wvmap || o->type == t_wkmap) {
+        int found = o->type == t_wvmap ? rcgc_wvmap_get_obj(I->rt, o, k, &r)
+                                       : rcgc_wkmap_lookup(I->rt, o, k, &r);
+        if (found < 0) {
+            rcl_weak_failed(found, o, k);
+            return NULL;
+        }
     } else {
         return rcl_error("%s object is not subscriptable", rcl_type_name(o));
     }
@@ -266,19 +271,13 @@ static int setitem(V *o, V *k, V *v)
         return 0;
     }
     if (rcl_is(o, &t_dict)) return rcl_dict_set(o, k, v);
-    if (o->type == t_wvmap && rcl_is(k, &t_str))
-        r = rcgc_wvmap_set(I->rt, o, ((str_obj *)k)->s, ((str_obj *)k)->len, v);
+    if (o->type == t_wvmap)
+        r = rcgc_wvmap_set_obj(I->rt, o, k, v);
     else if (o->type == t_wkmap)
         r = rcgc_wkmap_set(I->rt, o, k, v);
     else
-        r = RCGC_EINVAL;
-    if (r != 0) {
-        rcl_error("cannot store into %s: %s", rcl_type_name(o),
-                  r == RCGC_ENOTWEAK ? "that object cannot be weakly referenced"
-                                     : rcgc_strerror(r));
-        return -1;
-    }
-    return 0;
+        return rcl_error("%s object does not support item assignment", rcl_type_name(o)), -1;
+    return r == 0 ? 0 : rcl_weak_failed(r, o, o->type == t_wvmap ? v : k);
 }
 
 /* ---- calls ---- */
@@ -547,11 +546,7 @@ static V *iter_items(V *o)
         if (rcgc_witer_begin(I->rt, o, &it) != 0) goto fail;
         int bad = 0;
         while (!bad && rcgc_witer_next(&it) == 1) {
-            V *k = it.key_obj;
-            V *tmp = NULL;
-            if (o->type == t_wvmap) k = tmp = rcl_str(it.key, it.key_len);
-            bad = k == NULL || rcl_list_append(l, k) != 0;
-            if (tmp != NULL) rcgc_decref(I->rt, tmp);
+            bad = rcl_list_append(l, it.key_obj) != 0; /* item or key */
         }
         rcgc_witer_end(&it);
         if (bad) goto fail;

@@ -163,6 +163,8 @@ const rcgc_type *rcl_instance_type(class_obj *cls);
 /* The finalize hook of every instance: runs the class's __del__. */
 int rcl_instance_finalize(rcgc_runtime *rt, V *self);
 
+/* A weak container call's error code as a script error (returns -1). */
+int rcl_weak_failed(int r, V *container, V *o);
 /* The weak containers (rcgc's own objects); set at start-up. */
 extern const rcgc_type *t_wset, *t_wvmap, *t_wkmap, *t_weakref;
 
