@@ -2,13 +2,15 @@
 """make bench: rcgc against the anchors, side by side, in one run.
 
     python3 bench/bench.py [--build build] [--runs N] [--quick]
-                           [--only alloc,gc] [--json build/bench/results.json]
+                           [--only alloc,gc,lang] [--json build/bench/results.json]
 
 Runs the allocation suite (bench/suite_alloc.py: binary-trees and GCBench on
 rcgc objects, glibc, mimalloc, jemalloc, Boehm GC and CPython) and the
 collection suite (bench/suite_gc.py: full collections, pyperformance's
 gc_collect and gc_traversal shapes, pause times, bytes per tracked object on
-rcgc, CPython and Boehm GC), prints one Markdown table per benchmark and the
+rcgc, CPython and Boehm GC) and the language suite (bench/lang_bench.py:
+rcl, the language of examples/lang, beside CPython running the same
+programs, per object), prints one Markdown table per benchmark and the
 issue's targets, and writes every record to results.json:
 
     {"machine": {...}, "command": "...", "records": [
@@ -30,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 from benchlib import fmt_num, log  # noqa: E402
 
-SUITES = ("alloc", "gc")
+SUITES = ("alloc", "gc", "lang")  # lang: bench/lang_bench.py (rcl vs CPython)
 SYSTEM_ORDER = ("rcgc", "mimalloc", "jemalloc", "glibc", "boehm", "cpython")
 
 
@@ -162,7 +164,7 @@ def main():
                     help="small sizes, one run each: a check that "
                          "everything works, not a measurement")
     ap.add_argument("--only", default=",".join(SUITES),
-                    help="suites to run: alloc, gc (default both)")
+                    help="suites to run: alloc, gc, lang (default all)")
     ap.add_argument("--json", default=None,
                     help="where to write the records "
                          "(default BUILD/bench/results.json)")
@@ -188,7 +190,7 @@ def main():
     records, notes = [], []
     t0 = time.monotonic()
     for s in suites:
-        mod = __import__(f"suite_{s}")
+        mod = __import__("lang_bench" if s == "lang" else f"suite_{s}")
         log(f"== suite {s} ({'quick, ' if args.quick else ''}"
             f"{runs} run{'s' if runs > 1 else ''} each)")
         rs, ns = mod.run(ctx)

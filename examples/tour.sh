@@ -44,6 +44,17 @@ if [ -f "$out/leaky_bus_before.snap" ]; then
     --format html -o "$out/leaky_bus.html" || status=1
 fi
 
+# rcl, the small language of examples/lang (docs/embedding.md): every value
+# an rcgc object, __del__ a PEP 442 finalizer, the tracer's frames the
+# script's own lines.
+rcl() { # SCRIPT INTRO
+  printf '\n== rcl %s: %s\n' "$1" "$2"
+  rcl_bin=$(cd "$(dirname "$bin/rcl")" && pwd)/rcl
+  (cd "$(dirname "$0")/lang/tests" && "$rcl_bin" "$1") || { echo "   (rcl exited with status $?)"; status=1; }
+}
+rcl opening_puzzle.rcl "the opening puzzle, in a script: a cycle of two instances, collected"
+rcl leaky_bus.rcl "the leaking bus in a script: growth by type and a snapshot diff at the script's own lines; a WeakSet fixes it"
+
 # The production pattern: the program runs with tracing off and the live
 # diagnostics endpoint on; rcgc-ctl asks it for a one-second trace window.
 if [ -x "$bin/serve_leak" ] && [ -x "$bin/rcgc-ctl" ]; then

@@ -831,6 +831,45 @@ TEST(cstack_frames_group_by_module)
     rcgc_snapshot_free(s);
 }
 
+/* Issue 18: two functions allocating on one line were two line groups,
+ * printed alike ("x.c:10: ..." twice).  The file and line keys are
+ * CPython's (filename, lineno): one group, whose frame keeps the function
+ * only while every member has the same one. */
+TEST(line_key_is_file_and_line)
+{
+    rcgc_snapshot *s = rcgc__snapshot_new(1, 0);
+    rcgc_frame f = {"x.c", 10, "f", NULL, 0}, g = {"x.c", 10, "g", NULL, 0};
+    rcgc_frame h = {"x.c", 12, "h", NULL, 0};
+    rcgc_frame c1 = {"y.c", 7, "k", NULL, 0}, c2 = {"y.c", 7, "k", NULL, 0};
+    rcgc__snapshot_add_trace(s, 0, 100, rcgc__snapshot_add_traceback(s, &f, 1, 1), 100, 1);
+    rcgc__snapshot_add_trace(s, 0, 60, rcgc__snapshot_add_traceback(s, &g, 1, 1), 60, 1);
+    rcgc__snapshot_add_trace(s, 0, 30, rcgc__snapshot_add_traceback(s, &h, 1, 1), 30, 1);
+    rcgc__snapshot_add_trace(s, 0, 8, rcgc__snapshot_add_traceback(s, &c1, 1, 1), 8, 1);
+    rcgc__snapshot_add_trace(s, 0, 8, rcgc__snapshot_add_traceback(s, &c2, 1, 1), 8, 1);
+    CHECK_STATS(s, NULL, RCGC_BY_LINENO, 0,
+                "x.c:10 | 160 2 | x.c:10: size=160 B, count=2, average=80 B\n"
+                "x.c:12 | 30 1 | x.c:12: size=30 B, count=1, average=30 B\n"
+                "y.c:7 | 16 2 | y.c:7: size=16 B, count=2, average=8 B\n");
+    rcgc_statistic *st;
+    REQUIRE(rcgc_snapshot_statistics(s, RCGC_BY_LINENO, 0, &st) == 3);
+    CHECK(st[0].traceback->frames[0].function == NULL); /* f and g */
+    CHECK_STR(st[1].traceback->frames[0].function, "h");
+    CHECK_STR(st[2].traceback->frames[0].function, "k");
+    rcgc_statistics_free(st);
+    CHECK_STATS(s, NULL, RCGC_BY_FILENAME, 0,
+                "x.c:0 | 190 3 | x.c:0: size=190 B, count=3, average=63 B\n"
+                "y.c:0 | 16 2 | y.c:0: size=16 B, count=2, average=8 B\n");
+    /* compare meets the keys of both snapshots by file and line */
+    rcgc_snapshot *old = rcgc__snapshot_new(1, 0);
+    rcgc__snapshot_add_trace(old, 0, 60, rcgc__snapshot_add_traceback(old, &g, 1, 1), 60, 1);
+    CHECK_STATS(s, old, RCGC_BY_LINENO, 0,
+                "x.c:10 | 160 2 100 1 | x.c:10: size=160 B (+100 B), count=2 (+1), average=80 B\n"
+                "x.c:12 | 30 1 30 1 | x.c:12: size=30 B (+30 B), count=1 (+1), average=30 B\n"
+                "y.c:7 | 16 2 16 2 | y.c:7: size=16 B (+16 B), count=2 (+2), average=8 B\n");
+    rcgc_snapshot_free(old);
+    rcgc_snapshot_free(s);
+}
+
 /* An empty traceback stands for CPython's ("<unknown>", 0). */
 TEST(empty_traceback)
 {
@@ -1146,7 +1185,7 @@ TEST_MAIN(T(format_size_table), T(statistic_format), T(group_by_line),
           T(group_by_file), T(group_by_traceback), T(group_cumulative), T(cumulative_linear_in_input),
           T(grouping_resists_crafted_collisions), T(interned_strings_resist_crafted_collisions),
           T(statistics_arguments), T(statistics_against_cpython),
-          T(cstack_frames_group_by_module), T(empty_traceback),
+          T(cstack_frames_group_by_module), T(line_key_is_file_and_line), T(empty_traceback),
           T(empty_snapshot), T(sampled_estimates), T(filter_traces),
           T(filter_traces_domain), T(filter_match_frame),
           T(filter_match_traceback), T(filter_fnmatch_rules))

@@ -6,12 +6,14 @@
  * Statistic.__str__).  Design: docs/tracer.md, "Snapshots".
  *
  * Keys.  CPython's frame is (filename, lineno); ours also carries the
- * function and, for C stack frames, the module and offset.  Two frames are
- * the same key when all of these are equal, and keys sort by filename, then
- * line (CPython's order), then the extra fields, so call-site and provider
- * frames (no module, one function per line) group and sort exactly as in
- * CPython, and C stack frames, whose file is "<unknown>", do not all
- * collapse into one key.  An empty traceback is seen as CPython's
+ * function and, for C stack frames, the module and offset.  The file and
+ * line keys are (filename, lineno), or (filename, 0), plus the module and
+ * offset of a C stack frame, so that those, whose file is "<unknown>", do
+ * not all collapse into one key; the function is not part of them (two
+ * functions allocating on one line are one group, as in CPython), and the
+ * key frame keeps it while every frame of its group has the same one.
+ * Keys sort by filename, then line (CPython's order), then the extra
+ * fields.  An empty traceback is seen as CPython's
  * ("<unknown>", 0) one everywhere.
  *
  * Grouping.  Each distinct traceback of a snapshot is looked up once (an
@@ -116,13 +118,25 @@ static uint64_t stats_hash_frames(const rcgc_frame *f, int n, uint64_t seed)
     return hash_mix(h, (uint64_t)n);
 }
 
-/* The key frame of f: the line key is the frame; the file key keeps the
- * file (and the module of a C stack frame) with line 0, as CPython's
- * (filename, 0). */
+/* The key frame of f, as CPython's 'lineno' (filename, lineno) and
+ * 'filename' (filename, 0) keys, plus, for a C stack frame, its module (and,
+ * for the line key, its offset), so that frames whose file is "<unknown>"
+ * do not all collapse into one key.  The function is carried along for the
+ * reader but is not part of the key, so that two functions allocating on
+ * one line are one group, not two printed alike: group_find keeps it while
+ * every frame of the group has the same one, else NULL. */
 static rcgc_frame key_frame(const rcgc_frame *f, rcgc_stat_key key)
 {
     if (key == RCGC_BY_LINENO) return *f;
     rcgc_frame k = {f->filename, 0, NULL, f->module, 0};
+    return k;
+}
+
+/* A one-frame key without its function, for hashing and comparing. */
+static rcgc_frame key_bare(const rcgc_frame *one)
+{
+    rcgc_frame k = *one;
+    k.function = NULL;
     return k;
 }
 
@@ -219,16 +233,28 @@ static long group_find(struct grouper *gr, const rcgc_traceback *tb,
                        const rcgc_frame *one)
 {
     int n = 1;
+    rcgc_frame bare;
     const rcgc_frame *f = tb != NULL ? tb_frames(tb, &n) : one;
+    if (tb == NULL) { /* file and line keys: the function is not in the key */
+        bare = key_bare(one);
+        f = &bare;
+    }
     if (table_reserve(gr, gr->ng + 1) != 0) return -1;
     uint64_t h = stats_hash_frames(f, n, gr->seed);
     size_t j = (size_t)h & (gr->tcap - 1);
     for (; gr->table[j] != 0; j = (j + 1) & (gr->tcap - 1)) {
-        const struct group *g = &gr->g[gr->table[j] - 1];
+        struct group *g = &gr->g[gr->table[j] - 1];
+        if (g->hash != h) continue;
+        if (tb == NULL) {
+            rcgc_frame gb = key_bare(&g->one);
+            if (frame_cmp(&gb, f) != 0) continue;
+            if (str_cmp(g->one.function, one->function) != 0)
+                g->one.function = NULL; /* several functions on this line */
+            return (long)(gr->table[j] - 1);
+        }
         int gn;
         const rcgc_frame *gf = group_frames(g, &gn);
-        if (g->hash == h && frames_cmp(gf, gn, f, n) == 0)
-            return (long)(gr->table[j] - 1);
+        if (frames_cmp(gf, gn, f, n) == 0) return (long)(gr->table[j] - 1);
     }
     if (reserve(&gr->a, (void **)&gr->g, &gr->gcap, gr->ng, sizeof *gr->g) != 0)
         return -1;

@@ -1,0 +1,672 @@
+/*
+ * eval.c - rcl's evaluator: walks the AST with every intermediate value a
+ * strong reference held by a C local, so that whatever runs in between (a
+ * __del__ started by a decref, a collection at a safe point) cannot free
+ * what the evaluator is using.
+ *
+ * Safe points.  The runtime runs in RCGC_GC_DEFERRED mode: an allocation
+ * that passes the threshold only schedules the automatic collection, and
+ * exec_block runs it (rcgc_gc_collect_pending) before each statement,
+ * where the interpreter holds nothing half-built.  In RCGC_GC_SYNC mode
+ * any allocation (an int, a list's growth is not one, an instance is) could
+ * run a collection, and with it any script's __del__, in the middle of C
+ * code that is building an object or walking a list (docs/embedding.md).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rcl.h"
+
+enum { X_OK, X_RET, X_BREAK, X_CONT, X_ERR };
+
+static V *eval(node *n, V *env);
+static int exec_block(node *b, V *env);
+
+unsigned rcl_line(void)
+{
+    return I->depth > 0 ? I->frames[I->depth - 1].line : 0;
+}
+
+V *rcl_error(const char *fmt, ...)
+{
+    if (I->failed) return NULL; /* the innermost message wins */
+    I->failed = 1;
+    int k = snprintf(I->err, sizeof I->err, "%s:%u: ", I->file, rcl_line());
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(I->err + k, sizeof I->err - (size_t)k, fmt, ap);
+    va_end(ap);
+    return NULL;
+}
+
+static V *none(void)
+{
+    return I->none; /* immortal: references need no count */
+}
+
+static int64_t ival(V *o)
+{
+    return ((int_obj *)o)->v;
+}
+
+/* ---- operators ---- */
+
+static V *concat(V *a, V *b)
+{
+    if (rcl_is(a, &t_str)) {
+        str_obj *x = (str_obj *)a, *y = (str_obj *)b;
+        char *buf = rcgc_mem_malloc(I->rt, x->len + y->len + 1);
+        if (buf == NULL) return rcl_error("out of memory");
+        memcpy(buf, x->s, x->len);
+        memcpy(buf + x->len, y->s, y->len);
+        V *r = rcl_str(buf, x->len + y->len);
+        rcgc_mem_free(I->rt, buf);
+        return r;
+    }
+    list_obj *x = (list_obj *)a, *y = (list_obj *)b;
+    V *l = rcl_list_new(x->n + y->n);
+    for (size_t i = 0; l != NULL && i < x->n + y->n; i++)
+        if (rcl_list_append(l, i < x->n ? x->items[i] : y->items[i - x->n]) != 0) {
+            rcgc_decref(I->rt, l);
+            return NULL;
+        }
+    return l;
+}
+
+static int contains(V *c, V *x)
+{
+    if (rcl_is(c, &t_list)) {
+        list_obj *l = (list_obj *)c;
+        for (size_t i = 0; i < l->n; i++) { /* re-read: an __eq__ may change l */
+            V *item = l->items[i];
+            rcgc_incref(item);
+            int r = rcl_equal(item, x);
+            rcgc_decref(I->rt, item);
+            if (r != 0) return r;
+        }
+        return 0;
+    }
+    if (rcl_is(c, &t_dict)) {
+        V *v = rcl_dict_get(c, x);
+        return v != NULL ? 1 : I->failed ? -1 : 0;
+    }
+    if (rcl_is(c, &t_str) && rcl_is(x, &t_str))
+        return strstr(((str_obj *)c)->s, ((str_obj *)x)->s) != NULL;
+    int r = -2;
+    if (c->type == t_wset) r = rcgc_wset_contains(I->rt, c, x);
+    else if (c->type == t_wkmap) r = rcgc_wkmap_contains(I->rt, c, x);
+    else if (c->type == t_wvmap) r = rcgc_wvmap_contains_obj(I->rt, c, x);
+    if (r >= 0) return r;
+    if (r != -2) return rcl_weak_failed(r, c, x);
+    rcl_error("'in' is not supported by %s", rcl_type_name(c));
+    return -1;
+}
+
+static V *binop(int op, V *a, V *b)
+{
+    int ints = rcl_is(a, &t_int) && rcl_is(b, &t_int);
+    switch (op) {
+    case OP_IS: return rcl_bool(a == b);
+    case OP_ISNOT: return rcl_bool(a != b);
+    case OP_EQ:
+    case OP_NE: {
+        int r = rcl_equal(a, b);
+        return r < 0 ? NULL : rcl_bool(op == OP_EQ ? r : !r);
+    }
+    case OP_IN: {
+        int r = contains(b, a);
+        return r < 0 ? NULL : rcl_bool(r);
+    }
+    default: break;
+    }
+    if (op == OP_ADD && a->type == b->type && (rcl_is(a, &t_str) || rcl_is(a, &t_list)))
+        return concat(a, b);
+    if (op >= OP_LT && op <= OP_GE && rcl_is(a, &t_str) && rcl_is(b, &t_str)) {
+        int c = strcmp(((str_obj *)a)->s, ((str_obj *)b)->s);
+        return rcl_bool(op == OP_LT ? c < 0 : op == OP_LE ? c <= 0 : op == OP_GT ? c > 0 : c >= 0);
+    }
+    if (op == OP_MUL && rcl_is(a, &t_str) && rcl_is(b, &t_int)) {
+        str_obj *s = (str_obj *)a;
+        int64_t k = ival(b) < 0 ? 0 : ival(b);
+        if (k > 0 && s->len > (size_t)(1 << 28) / (size_t)k) return rcl_error("string too long");
+        char *buf = rcgc_mem_malloc(I->rt, s->len * (size_t)k + 1);
+        if (buf == NULL) return rcl_error("out of memory");
+        for (int64_t i = 0; i < k; i++) memcpy(buf + (size_t)i * s->len, s->s, s->len);
+        V *r = rcl_str(buf, s->len * (size_t)k);
+        rcgc_mem_free(I->rt, buf);
+        return r;
+    }
+    if (!ints)
+        return rcl_error("unsupported operand types for an operator: %s and %s",
+                         rcl_type_name(a), rcl_type_name(b));
+    int64_t x = ival(a), y = ival(b);
+    switch (op) {
+    case OP_ADD: return rcl_int(x + y);
+    case OP_SUB: return rcl_int(x - y);
+    case OP_MUL: return rcl_int(x * y);
+    case OP_DIV:
+    case OP_MOD:
+        if (y == 0) return rcl_error("division by zero");
+        return rcl_int(op == OP_DIV ? x / y : x % y);
+    case OP_LT: return rcl_bool(x < y);
+    case OP_LE: return rcl_bool(x <= y);
+    case OP_GT: return rcl_bool(x > y);
+    default: return rcl_bool(x >= y);
+    }
+}
+
+/* ---- attributes and items ---- */
+
+V *rcl_getattr(V *o, V *key)
+{
+    const char *name = ((str_obj *)key)->s;
+    V *r = NULL;
+    if (rcl_is_instance(o)) {
+        inst_obj *in = (inst_obj *)o;
+        V *v = in->dict ? rcl_dict_get(in->dict, key) : NULL;
+        V *m = v == NULL && in->cls ? rcl_dict_get(((class_obj *)in->cls)->methods, key) : NULL;
+        if (v != NULL) {
+            rcgc_incref(v);
+            r = v;
+        } else if (m != NULL) {
+            method_obj *bm = (method_obj *)rcgc_object_new(I->rt, &t_method);
+            if (bm != NULL) {
+                rcgc_incref(o);
+                rcgc_incref(m);
+                bm->self = o;
+                bm->func = m;
+                rcgc_object_track(I->rt, &bm->base);
+                r = &bm->base;
+            } else {
+                rcl_error("out of memory");
+            }
+        } else {
+            rcl_error("'%s' object has no attribute '%s'", rcl_type_name(o), name);
+        }
+    } else if (rcl_is(o, &t_class)) {
+        r = rcl_dict_get(((class_obj *)o)->methods, key);
+        if (r != NULL) rcgc_incref(r);
+        else rcl_error("class %s has no method '%s'", ((class_obj *)o)->name, name);
+    } else {
+        r = rcl_builtin_method(o, name);
+    }
+    return r;
+}
+
+static int setattr(V *o, node *n, V *val)
+{
+    if (!rcl_is_instance(o) || ((inst_obj *)o)->dict == NULL) {
+        rcl_error("cannot set attribute '%s' on %s", n->name, rcl_type_name(o));
+        return -1;
+    }
+    V *d = ((inst_obj *)o)->dict;
+    rcgc_incref(d); /* the store may run a __del__ that clears the instance */
+    int r = rcl_dict_set(d, n->konst, val);
+    rcgc_decref(I->rt, d);
+    return r;
+}
+
+static int list_index(V *l, V *k, size_t *out)
+{
+    if (!rcl_is(k, &t_int)) {
+        rcl_error("list indices must be integers");
+        return -1;
+    }
+    int64_t i = ival(k), n = (int64_t)((list_obj *)l)->n;
+    if (i < 0) i += n;
+    if (i < 0 || i >= n) {
+        rcl_error("list index out of range");
+        return -1;
+    }
+    *out = (size_t)i;
+    return 0;
+}
+
+static V *getitem(V *o, V *k)
+{
+    V *r = NULL;
+    size_t i;
+    if (rcl_is(o, &t_list)) {
+        if (list_index(o, k, &i) != 0) return NULL;
+        r = ((list_obj *)o)->items[i];
+        rcgc_incref(r);
+        return r;
+    }
+    if (rcl_is(o, &t_str) && rcl_is(k, &t_int)) {
+        str_obj *s = (str_obj *)o;
+        if (ival(k) < 0 || (size_t)ival(k) >= s->len) return rcl_error("string index out of range");
+        return rcl_str(s->s + ival(k), 1);
+    }
+    if (rcl_is(o, &t_dict)) {
+        r = rcl_dict_get(o, k);
+        if (r == NULL && I->failed) return NULL;
+        if (r != NULL) rcgc_incref(r);
+    } else if (o->type == t_wvmap || o->type == t_wkmap) {
+        int found = o->type == t_wvmap ? rcgc_wvmap_get_obj(I->rt, o, k, &r)
+                                       : rcgc_wkmap_lookup(I->rt, o, k, &r);
+        if (found < 0) {
+            rcl_weak_failed(found, o, k);
+            return NULL;
+        }
+    } else {
+        return rcl_error("%s object is not subscriptable", rcl_type_name(o));
+    }
+    if (r == NULL) {
+        char buf[128];
+        rcl_repr(k, buf, sizeof buf, 1);
+        return rcl_error("key not found: %s", buf);
+    }
+    return r;
+}
+
+static int setitem(V *o, V *k, V *v)
+{
+    size_t i;
+    int r;
+    if (rcl_is(o, &t_list)) {
+        if (list_index(o, k, &i) != 0) return -1;
+        rcgc_incref(v);
+        RCGC_SETREF(I->rt, ((list_obj *)o)->items[i], v);
+        return 0;
+    }
+    if (rcl_is(o, &t_dict)) return rcl_dict_set(o, k, v);
+    if (o->type == t_wvmap)
+        r = rcgc_wvmap_set_obj(I->rt, o, k, v);
+    else if (o->type == t_wkmap)
+        r = rcgc_wkmap_set(I->rt, o, k, v);
+    else
+        return rcl_error("%s object does not support item assignment", rcl_type_name(o)), -1;
+    return r == 0 ? 0 : rcl_weak_failed(r, o, o->type == t_wvmap ? v : k);
+}
+
+/* ---- calls ---- */
+
+static V *call_function(func_obj *f, V **args, int n)
+{
+    node *def = f->def;
+    if (n != def->n)
+        return rcl_error("%s() takes %d arguments (%d given)", def->name, def->n, n);
+    char here; /* the C stack in use (far off: a sanitizer's fake stack) */
+    uintptr_t used = (uintptr_t)I->stack_base - (uintptr_t)&here;
+    if (I->depth >= RCL_MAX_DEPTH || (used > RCL_MAX_STACK && used < ((uintptr_t)1 << 30)))
+        return rcl_error("maximum recursion depth exceeded");
+    V *env = rcl_env_new(f->env, def->name);
+    if (env == NULL) return NULL;
+    for (int i = 0; i < n; i++)
+        if (rcl_env_define(env, def->list[i]->name, args[i]) != 0) {
+            rcgc_decref(I->rt, env);
+            return NULL;
+        }
+    I->frames[I->depth++] = (frame){def->name, def->line};
+    int x = exec_block(def->a, env);
+    I->depth--;
+    rcgc_decref(I->rt, env);
+    if (x == X_ERR) return NULL;
+    if (x == X_RET) {
+        V *r = I->retval;
+        I->retval = NULL;
+        return r;
+    }
+    return none();
+}
+
+V *rcl_call(V *callee, V **args, int n)
+{
+    V *argv[17];
+    if (rcl_is(callee, &t_func)) return call_function((func_obj *)callee, args, n);
+    if (rcl_is(callee, &t_builtin)) return ((builtin_obj *)callee)->fn(args, n, NULL);
+    if (rcl_is(callee, &t_method)) {
+        method_obj *m = (method_obj *)callee;
+        if (rcl_is(m->func, &t_builtin)) return ((builtin_obj *)m->func)->fn(args, n, m->self);
+        if (n > 16) return rcl_error("too many arguments");
+        argv[0] = m->self;
+        memcpy(argv + 1, args, (size_t)n * sizeof *args);
+        return rcl_call(m->func, argv, n + 1);
+    }
+    if (rcl_is(callee, &t_class)) {
+        class_obj *c = (class_obj *)callee;
+        V *init = rcl_dict_get(c->methods, I->s_init);
+        if (init == NULL && n > 0) return rcl_error("%s() takes no arguments", c->name);
+        if (n > 16) return rcl_error("too many arguments");
+        V *o = rcl_instance_new(callee);
+        if (o == NULL || init == NULL) return o;
+        argv[0] = o;
+        memcpy(argv + 1, args, (size_t)n * sizeof *args);
+        rcgc_incref(init);
+        V *r = rcl_call(init, argv, n + 1);
+        rcgc_decref(I->rt, init);
+        if (r == NULL) {
+            rcgc_decref(I->rt, o);
+            return NULL;
+        }
+        rcgc_decref(I->rt, r);
+        return o;
+    }
+    if (callee->type == t_weakref) {
+        if (n != 0) return rcl_error("a weak reference takes no arguments");
+        V *r = rcgc_weakref_get(I->rt, callee);
+        return r != NULL ? r : none();
+    }
+    return rcl_error("'%s' object is not callable", rcl_type_name(callee));
+}
+
+/* The method m of instance o's class when o.name is one (not shadowed by
+ * an attribute): BORROWED, or NULL. */
+static V *method_of(V *o, V *key)
+{
+    if (!rcl_is_instance(o)) return NULL;
+    inst_obj *in = (inst_obj *)o;
+    if (in->cls == NULL || (in->dict != NULL && rcl_dict_get(in->dict, key) != NULL)) return NULL;
+    V *m = rcl_dict_get(((class_obj *)in->cls)->methods, key);
+    return m != NULL && rcl_is(m, &t_func) ? m : NULL;
+}
+
+static V *eval_call(node *n, V *env)
+{
+    V *argv[17], **args = argv + 1;
+    if (n->n > 16) return rcl_error("too many arguments");
+    V *f, *self = NULL;
+    if (n->a->kind == N_ATTR) { /* o.m(...): no bound method object */
+        if ((self = eval(n->a->a, env)) == NULL) return NULL;
+        V *m = method_of(self, n->a->konst);
+        if (m != NULL) {
+            rcgc_incref(m);
+            f = m;
+        } else {
+            f = rcl_getattr(self, n->a->konst);
+            rcgc_decref(I->rt, self);
+            self = NULL;
+        }
+    } else {
+        f = eval(n->a, env);
+    }
+    if (f == NULL) {
+        if (self != NULL) rcgc_decref(I->rt, self);
+        return NULL;
+    }
+    int k = 0;
+    V *r = NULL;
+    for (; k < n->n; k++)
+        if ((args[k] = eval(n->list[k], env)) == NULL) goto out;
+    if (I->depth > 0) I->frames[I->depth - 1].line = n->line;
+    if (self != NULL) {
+        argv[0] = self;
+        r = rcl_call(f, argv, k + 1);
+    } else {
+        r = rcl_call(f, args, k);
+    }
+out:
+    while (k-- > 0) rcgc_decref(I->rt, args[k]);
+    rcgc_decref(I->rt, f);
+    if (self != NULL) rcgc_decref(I->rt, self);
+    return r;
+}
+
+/* ---- expressions ---- */
+
+static V *lookup(node *n, V *env)
+{
+    V **slot = rcl_env_find(env, n->name);
+    if (slot == NULL) slot = rcl_env_find(I->builtins, n->name);
+    if (slot == NULL) return rcl_error("name '%s' is not defined", n->name);
+    rcgc_incref(*slot);
+    return *slot;
+}
+
+static V *make_function(node *n, V *env)
+{
+    func_obj *f = (func_obj *)rcgc_object_new(I->rt, &t_func);
+    if (f == NULL) return rcl_error("out of memory");
+    f->def = n;
+    rcgc_incref(env);
+    f->env = env;
+    rcgc_object_track(I->rt, &f->base);
+    return &f->base;
+}
+
+static V *eval(node *n, V *env)
+{
+    V *a, *b, *r;
+    switch (n->kind) {
+    case N_INT: return rcl_int(n->ival);
+    case N_STR: return n->konst; /* immortal */
+    case N_NIL: return none();
+    case N_TRUE: return I->true_;
+    case N_FALSE: return I->false_;
+    case N_NAME: return lookup(n, env);
+    case N_FUNC: return make_function(n, env);
+    case N_CALL: return eval_call(n, env);
+    case N_LIST:
+        if ((r = rcl_list_new((size_t)n->n)) == NULL) return NULL;
+        for (int i = 0; i < n->n; i++) {
+            if ((a = eval(n->list[i], env)) == NULL || rcl_list_append(r, a) != 0) {
+                if (a != NULL) rcgc_decref(I->rt, a);
+                rcgc_decref(I->rt, r);
+                return NULL;
+            }
+            rcgc_decref(I->rt, a);
+        }
+        return r;
+    case N_DICT:
+        if ((r = rcl_dict_new()) == NULL) return NULL;
+        for (int i = 0; i + 1 < n->n; i += 2) {
+            a = eval(n->list[i], env);
+            b = a != NULL ? eval(n->list[i + 1], env) : NULL;
+            int bad = b == NULL || rcl_dict_set(r, a, b) != 0;
+            if (a != NULL) rcgc_decref(I->rt, a);
+            if (b != NULL) rcgc_decref(I->rt, b);
+            if (bad) {
+                rcgc_decref(I->rt, r);
+                return NULL;
+            }
+        }
+        return r;
+    case N_AND:
+    case N_OR:
+        if ((a = eval(n->a, env)) == NULL) return NULL;
+        if (rcl_truthy(a) == (n->kind == N_OR)) return a;
+        rcgc_decref(I->rt, a);
+        return eval(n->b, env);
+    case N_NOT:
+        if ((a = eval(n->a, env)) == NULL) return NULL;
+        r = rcl_bool(!rcl_truthy(a));
+        rcgc_decref(I->rt, a);
+        return r;
+    case N_NEG:
+        if ((a = eval(n->a, env)) == NULL) return NULL;
+        r = rcl_is(a, &t_int) ? rcl_int(-ival(a)) : rcl_error("bad operand for unary -");
+        rcgc_decref(I->rt, a);
+        return r;
+    case N_BIN:
+    case N_INDEX:
+        if ((a = eval(n->a, env)) == NULL) return NULL;
+        if ((b = eval(n->b, env)) == NULL) {
+            rcgc_decref(I->rt, a);
+            return NULL;
+        }
+        r = n->kind == N_BIN ? binop(n->op, a, b) : getitem(a, b);
+        rcgc_decref(I->rt, a);
+        rcgc_decref(I->rt, b);
+        return r;
+    case N_ATTR:
+        if ((a = eval(n->a, env)) == NULL) return NULL;
+        r = rcl_getattr(a, n->konst);
+        rcgc_decref(I->rt, a);
+        return r;
+    default: return rcl_error("internal error: node %d", n->kind);
+    }
+}
+
+/* ---- statements ---- */
+
+static int assign(node *t, V *val, V *env)
+{
+    if (t->kind == N_NAME) {
+        V **slot = rcl_env_find(env, t->name);
+        if (slot == NULL) {
+            rcl_error("name '%s' is not defined (declare it with let)", t->name);
+            return -1;
+        }
+        rcgc_incref(val);
+        RCGC_SETREF(I->rt, *slot, val);
+        return 0;
+    }
+    V *o = eval(t->a, env), *k = NULL;
+    if (o == NULL) return -1;
+    int r = -1;
+    if (t->kind == N_ATTR) {
+        r = setattr(o, t, val);
+    } else if ((k = eval(t->b, env)) != NULL) {
+        r = setitem(o, k, val);
+        rcgc_decref(I->rt, k);
+    }
+    rcgc_decref(I->rt, o);
+    return r;
+}
+
+/* The items a for loop walks: a strong list (a copy for dicts and weak
+ * containers, so that the loop's body may change them). */
+static V *iter_items(V *o)
+{
+    if (rcl_is(o, &t_list)) {
+        rcgc_incref(o);
+        return o;
+    }
+    V *l = rcl_list_new(0);
+    if (l == NULL) return NULL;
+    if (rcl_is(o, &t_dict)) {
+        dict_obj *d = (dict_obj *)o;
+        for (size_t i = 0; i < d->n; i++)
+            if (d->e[i].key != NULL && rcl_list_append(l, d->e[i].key) != 0) goto fail;
+        return l;
+    }
+    if (o->type == t_wset || o->type == t_wkmap || o->type == t_wvmap) {
+        rcgc_witer it;
+        if (rcgc_witer_begin(I->rt, o, &it) != 0) goto fail;
+        int bad = 0;
+        while (!bad && rcgc_witer_next(&it) == 1) {
+            bad = rcl_list_append(l, it.key_obj) != 0; /* item or key */
+        }
+        rcgc_witer_end(&it);
+        if (bad) goto fail;
+        return l;
+    }
+    rcl_error("%s object is not iterable", rcl_type_name(o));
+fail:
+    rcgc_decref(I->rt, l);
+    return NULL;
+}
+
+static int exec_for(node *s, V *env)
+{
+    V *o = eval(s->a, env);
+    if (o == NULL) return X_ERR;
+    V *l = iter_items(o);
+    rcgc_decref(I->rt, o);
+    if (l == NULL) return X_ERR;
+    int x = X_OK;
+    for (size_t i = 0; i < ((list_obj *)l)->n; i++) { /* re-read: the body may grow it */
+        if (rcl_env_define(env, s->name, ((list_obj *)l)->items[i]) != 0) {
+            x = X_ERR;
+            break;
+        }
+        x = exec_block(s->b, env);
+        if (x == X_BREAK || x == X_RET || x == X_ERR) break;
+        x = X_OK;
+    }
+    rcgc_decref(I->rt, l);
+    return x == X_BREAK ? X_OK : x;
+}
+
+static int exec_class(node *s, V *env)
+{
+    V *c = rcl_class_new(s->name);
+    if (c == NULL) return X_ERR;
+    int x = X_OK;
+    for (int i = 0; i < s->n && x == X_OK; i++) {
+        V *f = make_function(s->list[i], env);
+        V *k = rcl_name(s->list[i]->name); /* immortal */
+        if (f == NULL || k == NULL || rcl_dict_set(((class_obj *)c)->methods, k, f) != 0) x = X_ERR;
+        if (f != NULL) rcgc_decref(I->rt, f);
+    }
+    if (x == X_OK && rcl_env_define(env, s->name, c) != 0) x = X_ERR;
+    rcgc_decref(I->rt, c);
+    return x;
+}
+
+static int exec_stmt(node *s, V *env)
+{
+    V *v;
+    int x;
+    switch (s->kind) {
+    case S_EXPR:
+        if ((v = eval(s->a, env)) == NULL) return X_ERR;
+        rcgc_decref(I->rt, v);
+        return X_OK;
+    case S_LET:
+    case S_ASSIGN:
+        if ((v = eval(s->kind == S_LET ? s->a : s->b, env)) == NULL) return X_ERR;
+        x = s->kind == S_LET ? rcl_env_define(env, s->name, v) : assign(s->a, v, env);
+        rcgc_decref(I->rt, v);
+        return x == 0 ? X_OK : X_ERR;
+    case S_IF:
+        if ((v = eval(s->a, env)) == NULL) return X_ERR;
+        x = rcl_truthy(v);
+        rcgc_decref(I->rt, v);
+        if (x) return exec_block(s->b, env);
+        if (s->c == NULL) return X_OK;
+        return s->c->kind == S_IF ? exec_stmt(s->c, env) : exec_block(s->c, env);
+    case S_WHILE:
+        for (;;) {
+            if ((v = eval(s->a, env)) == NULL) return X_ERR;
+            x = rcl_truthy(v);
+            rcgc_decref(I->rt, v);
+            if (!x) return X_OK;
+            x = exec_block(s->b, env);
+            if (x == X_BREAK) return X_OK;
+            if (x == X_RET || x == X_ERR) return x;
+        }
+    case S_FOR: return exec_for(s, env);
+    case S_RETURN:
+        if ((v = s->a ? eval(s->a, env) : none()) == NULL) return X_ERR;
+        I->retval = v;
+        return X_RET;
+    case S_CLASS: return exec_class(s, env);
+    case S_DEL:
+        if (rcl_env_remove(env, s->name) != 0) {
+            rcl_error("name '%s' is not defined here", s->name);
+            return X_ERR;
+        }
+        return X_OK;
+    case S_BREAK: return X_BREAK;
+    case S_CONTINUE: return X_CONT;
+    default: rcl_error("internal error: statement %d", s->kind); return X_ERR;
+    }
+}
+
+static int exec_block(node *b, V *env)
+{
+    for (int i = 0; i < b->n; i++) {
+        node *s = b->list[i];
+        I->frames[I->depth - 1].line = s->line;
+        rcgc_gc_collect_pending(I->rt); /* the safe point */
+        if (I->srv != NULL && (++I->ticks & 255) == 0)
+            rcgc_serve_poll(I->srv, 0); /* the endpoint: never blocks */
+        int x = exec_stmt(s, env);
+        if (x != X_OK) return x;
+    }
+    return X_OK;
+}
+
+int rcl_run(node *program)
+{
+    I->frames[I->depth++] = (frame){rcl_intern("<module>", 8), 1};
+    int x = exec_block(program, I->globals);
+    I->depth--;
+    if (x == X_RET && I->retval != NULL) {
+        rcgc_decref(I->rt, I->retval);
+        I->retval = NULL;
+    }
+    return x == X_ERR ? -1 : 0;
+}

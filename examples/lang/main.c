@@ -1,0 +1,127 @@
+/*
+ * main.c - rcl SCRIPT: run a script of the small language (examples/lang,
+ * docs/embedding.md).  Exit status 0, or 1 after a message "file:line:
+ * ..." on stderr when the script fails; 2 when the interpreter cannot
+ * start.  RCL_TEARDOWN=1 prints what teardown found (objects still alive,
+ * uncollectable) on stdout at the end.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rcl.h"
+
+interp *I;
+void rcl_small_ints_forget(void);
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    size_t k;
+    while (buf != NULL && (k = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += k;
+        if (n == cap) {
+            char *p = realloc(buf, cap *= 2);
+            if (p == NULL) free(buf);
+            buf = p;
+        }
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+static V *immortal(V *o)
+{
+    if (o != NULL) rcgc_object_make_immortal(I->rt, o);
+    return o;
+}
+
+static int start(void)
+{
+    V *none = rcgc_object_new(I->rt, &t_none);
+    int_obj *tr = (int_obj *)rcgc_object_new(I->rt, &t_bool);
+    int_obj *fa = (int_obj *)rcgc_object_new(I->rt, &t_bool);
+    if (none == NULL || tr == NULL || fa == NULL) return -1;
+    tr->v = 1;
+    I->none = immortal(none);
+    I->true_ = immortal(&tr->base);
+    I->false_ = immortal(&fa->base);
+    I->s_init = rcl_name(rcl_intern("__init__", 8));
+    I->s_del = rcl_name(rcl_intern("__del__", 7));
+    I->s_name = rcl_name(rcl_intern("name", 4));
+    I->s_eq = rcl_name(rcl_intern("__eq__", 6));
+    I->s_hash = rcl_name(rcl_intern("__hash__", 8));
+    for (int i = -5; i <= 256; i++) /* the small ints, made once (CPython's) */
+        if (rcl_int(i) == NULL) return -1;
+    I->builtins = rcl_env_new(NULL, rcl_intern("<builtins>", 10));
+    I->globals = rcl_env_new(NULL, rcl_intern("<module>", 8));
+    if (I->s_init == NULL || I->s_del == NULL || I->s_name == NULL || I->s_eq == NULL ||
+        I->s_hash == NULL || I->builtins == NULL || I->globals == NULL)
+        return -1;
+    return rcl_builtins_init();
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: rcl SCRIPT\n");
+        return 2;
+    }
+    size_t len;
+    char *src = read_file(argv[1], &len);
+    if (src == NULL) {
+        fprintf(stderr, "rcl: cannot read %s\n", argv[1]);
+        return 2;
+    }
+    static interp the_interp;
+    I = &the_interp;
+    char base;
+    I->stack_base = &base;
+    I->file = rcl_intern(argv[1], strlen(argv[1]));
+
+    /* Deferred collections: automatic collections run only at the safe
+     * points of the evaluator's loop (eval.c, exec_block). */
+    rcgc_config cfg;
+    rcgc_config_init(&cfg);
+    cfg.gc_mode = RCGC_GC_DEFERRED;
+    if (rcgc_runtime_create(&cfg, &I->rt) != 0 || start() != 0) {
+        fprintf(stderr, "rcl: cannot start the interpreter\n");
+        return 2;
+    }
+
+    node *prog = rcl_parse(src, len, I->file);
+    free(src);
+    int status = 0;
+    if (prog == NULL || rcl_run(prog) != 0) {
+        fflush(stdout);
+        fprintf(stderr, "%s\n", I->err);
+        status = 1;
+    }
+    I->failed = 0;
+    if (I->srv != NULL) rcgc_serve_stop(I->srv); /* before the runtime */
+
+    /* Teardown: the module's scope first (its objects' __del__ run with the
+     * interpreter still whole), then the runtime (it frees the heap types
+     * last); the AST and the interned strings (which the tracer's frames
+     * point to) after it. */
+    rcgc_object *g = I->globals;
+    I->globals = NULL;
+    rcgc_decref(I->rt, g);
+    rcgc_gc_collect(I->rt, 2);
+    if (I->growth != NULL) rcgc_diag_growth_free(I->rt, I->growth);
+    rcgc_decref(I->rt, I->builtins);
+    rcgc_teardown_report rep;
+    fflush(stdout);
+    rcgc_runtime_free(I->rt, &rep);
+    const char *td = getenv("RCL_TEARDOWN");
+    if (td != NULL && *td == '1')
+        printf("teardown: %td objects alive, %td uncollectable\n", rep.alive, rep.uncollectable);
+    rcl_small_ints_forget();
+    rcl_free_ast();
+    rcl_intern_free();
+    return status;
+}

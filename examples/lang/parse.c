@@ -1,0 +1,642 @@
+/*
+ * parse.c - rcl's tokenizer and recursive-descent parser, to an AST of
+ * plain C structs (code, not values: freed after the runtime, because the
+ * tracer's frames and the functions point into it).
+ *
+ *   program := stmt*
+ *   stmt    := 'let' NAME '=' expr | 'def' NAME '(' names ')' block
+ *            | 'class' NAME '{' ('def' ...)* '}' | 'if' expr block
+ *              ('elif' expr block)* ['else' block] | 'while' expr block
+ *            | 'for' NAME 'in' expr block | 'return' [expr] | 'del' NAME
+ *            | 'break' | 'continue' | expr ['=' expr]
+ *   expr    := or; or := and ('or' and)*; and := not ('and' not)*
+ *   not     := 'not' not | cmp; cmp := sum (('=='|'!='|'<'|'<='|'>'|'>='
+ *              |'is' ['not']|'in') sum)?
+ *   sum     := term (('+'|'-') term)*; term := unary (('*'|'/'|'%') unary)*
+ *   unary   := '-' unary | postfix; postfix := primary ('(' args ')' |
+ *              '.' NAME | '[' expr ']')*
+ *   primary := INT | STRING | NAME | 'nil' | 'true' | 'false' | '(' expr ')'
+ *            | '[' items ']' | '{' pairs '}' | 'fn' '(' names ')' block
+ *
+ * Statements end at a newline or ';'; newlines inside (), [] and dict
+ * literals are ignored; '#' starts a comment.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rcl.h"
+
+/* ---- interned strings ---- */
+
+struct istr {
+    struct istr *next;
+    V *str;                 /* the name as an immortal str, made on demand */
+    char s[];
+};
+static struct istr *interned[1024];
+
+const char *rcl_intern(const char *s, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325u;
+    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3u;
+    struct istr **b = &interned[h & 1023];
+    for (struct istr *p = *b; p != NULL; p = p->next)
+        if (strncmp(p->s, s, len) == 0 && p->s[len] == 0) return p->s;
+    struct istr *p = malloc(sizeof *p + len + 1);
+    if (p == NULL) {
+        fprintf(stderr, "rcl: out of memory\n");
+        exit(2);
+    }
+    memcpy(p->s, s, len);
+    p->s[len] = 0;
+    p->str = NULL;
+    p->next = *b;
+    *b = p;
+    return p->s;
+}
+
+V *rcl_name(const char *name)
+{
+    struct istr *p = (struct istr *)(void *)(name - offsetof(struct istr, s));
+    if (p->str == NULL) {
+        p->str = rcl_str(p->s, strlen(p->s));
+        if (p->str == NULL) return NULL;
+        rcgc_object_make_immortal(I->rt, p->str);
+    }
+    return p->str;
+}
+
+void rcl_intern_free(void)
+{
+    for (int i = 0; i < 1024; i++)
+        while (interned[i] != NULL) {
+            struct istr *p = interned[i];
+            interned[i] = p->next;
+            free(p);
+        }
+}
+
+/* ---- the AST's memory ---- */
+
+static void **allocs;
+static size_t nallocs, capallocs;
+
+static void *ast_alloc(size_t size)
+{
+    if (nallocs == capallocs) {
+        capallocs = capallocs ? capallocs * 2 : 256;
+        void **p = realloc(allocs, capallocs * sizeof *p);
+        if (p == NULL) goto oom;
+        allocs = p;
+    }
+    void *m = calloc(1, size);
+    if (m == NULL) goto oom;
+    allocs[nallocs++] = m;
+    return m;
+oom:
+    fprintf(stderr, "rcl: out of memory\n");
+    exit(2);
+}
+
+void rcl_free_ast(void)
+{
+    for (size_t i = 0; i < nallocs; i++) free(allocs[i]);
+    free(allocs);
+    allocs = NULL;
+    nallocs = capallocs = 0;
+}
+
+/* ---- tokens ---- */
+
+enum tok { T_EOF, T_NL, T_INT, T_STR, T_NAME, T_OP };
+
+typedef struct parser {
+    const char *p, *end, *file;
+    unsigned line;
+    int nest;               /* () and [] depth: newlines ignored inside */
+    int braces[64];         /* the depth saved at each open '{' */
+    int nbraces;
+    enum tok t;
+    char op[3];
+    const char *start;      /* the token's text */
+    size_t len;
+    int64_t ival;
+    char *sval;             /* T_STR: unescaped */
+    size_t slen;
+    int failed;
+    int depth;              /* expression nesting: bounded, so that a
+                               hostile script cannot overflow the C stack */
+} parser;
+
+static void perr(parser *ps, const char *fmt, ...)
+{
+    if (ps->failed) return;
+    ps->failed = 1;
+    int k = snprintf(I->err, sizeof I->err, "%s:%u: syntax error: ", ps->file, ps->line);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(I->err + k, sizeof I->err - (size_t)k, fmt, ap);
+    va_end(ap);
+    I->failed = 1;
+}
+
+static void next(parser *ps)
+{
+    if (ps->failed) {
+        ps->t = T_EOF;
+        return;
+    }
+    for (;;) {
+        while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\r' ||
+                                   (*ps->p == '\n' && ps->nest > 0))) {
+            if (*ps->p == '\n') ps->line++;
+            ps->p++;
+        }
+        if (ps->p < ps->end && *ps->p == '#') {
+            while (ps->p < ps->end && *ps->p != '\n') ps->p++;
+            continue;
+        }
+        break;
+    }
+    ps->start = ps->p;
+    if (ps->p >= ps->end) {
+        ps->t = T_EOF;
+        return;
+    }
+    char c = *ps->p;
+    if (c == '\n' || c == ';') {
+        if (c == '\n') ps->line++;
+        ps->p++;
+        ps->t = T_NL;
+    } else if (isdigit((unsigned char)c)) {
+        int64_t v = 0;
+        while (ps->p < ps->end && isdigit((unsigned char)*ps->p)) {
+            if (v > (INT64_MAX - 9) / 10) {
+                perr(ps, "integer literal too large");
+                return;
+            }
+            v = v * 10 + (*ps->p++ - '0');
+        }
+        ps->t = T_INT;
+        ps->ival = v;
+    } else if (isalpha((unsigned char)c) || c == '_') {
+        while (ps->p < ps->end && (isalnum((unsigned char)*ps->p) || *ps->p == '_')) ps->p++;
+        ps->t = T_NAME;
+    } else if (c == '"' || c == '\'') {
+        ps->p++;
+        char *buf = ast_alloc((size_t)(ps->end - ps->p) + 1);
+        size_t n = 0;
+        while (ps->p < ps->end && *ps->p != c && *ps->p != '\n') {
+            char ch = *ps->p++;
+            if (ch == '\\' && ps->p < ps->end) {
+                ch = *ps->p++;
+                ch = ch == 'n' ? '\n' : ch == 't' ? '\t' : ch;
+            }
+            buf[n++] = ch;
+        }
+        if (ps->p >= ps->end || *ps->p != c) {
+            perr(ps, "unterminated string");
+            return;
+        }
+        ps->p++;
+        ps->t = T_STR;
+        ps->sval = buf;
+        ps->slen = n;
+    } else {
+        static const char *two[] = {"==", "!=", "<=", ">=", NULL};
+        ps->t = T_OP;
+        ps->op[0] = c;
+        ps->op[1] = ps->op[2] = 0;
+        for (int i = 0; two[i]; i++)
+            if (ps->end - ps->p >= 2 && ps->p[0] == two[i][0] && ps->p[1] == two[i][1])
+                ps->op[1] = ps->p[1];
+        ps->p += ps->op[1] ? 2 : 1;
+        if (strchr("+-*/%=<>!()[]{}.,:", c) == NULL) perr(ps, "unexpected character '%c'", c);
+        if (c == '(' || c == '[') ps->nest++;
+        if ((c == ')' || c == ']') && ps->nest > 0) ps->nest--;
+        if (c == '{') { /* a block inside parentheses: statements again */
+            if (ps->nbraces == 64) perr(ps, "blocks nested too deeply");
+            else ps->braces[ps->nbraces++] = ps->nest;
+            ps->nest = 0;
+        }
+        if (c == '}' && ps->nbraces > 0) ps->nest = ps->braces[--ps->nbraces];
+    }
+    ps->len = (size_t)(ps->p - ps->start);
+}
+
+static int is_op(parser *ps, const char *op)
+{
+    return ps->t == T_OP && strcmp(ps->op, op) == 0;
+}
+
+static int is_kw(parser *ps, const char *kw)
+{
+    return ps->t == T_NAME && ps->len == strlen(kw) && memcmp(ps->start, kw, ps->len) == 0;
+}
+
+static void expect(parser *ps, const char *op)
+{
+    if (!is_op(ps, op)) perr(ps, "expected '%s'", op);
+    next(ps);
+}
+
+static const char *expect_name(parser *ps)
+{
+    if (ps->t != T_NAME) {
+        perr(ps, "expected a name");
+        return rcl_intern("?", 1);
+    }
+    const char *s = rcl_intern(ps->start, ps->len);
+    next(ps);
+    return s;
+}
+
+static void skip_nl(parser *ps)
+{
+    while (ps->t == T_NL) next(ps);
+}
+
+static node *mk(parser *ps, int kind)
+{
+    node *n = ast_alloc(sizeof *n);
+    n->kind = kind;
+    n->line = ps->line;
+    return n;
+}
+
+static void push(node *parent, node *child)
+{
+    if ((parent->n & (parent->n - 1)) == 0) { /* 0, 1, 2, 4...: grow */
+        node **l = ast_alloc((size_t)(parent->n ? parent->n * 2 : 1) * sizeof *l);
+        if (parent->n) memcpy(l, parent->list, (size_t)parent->n * sizeof *l);
+        parent->list = l;
+    }
+    parent->list[parent->n++] = child;
+}
+
+/* ---- expressions ---- */
+
+static node *expr(parser *ps);
+static node *block(parser *ps);
+
+static void params(parser *ps, node *f)
+{
+    expect(ps, "(");
+    while (!ps->failed && !is_op(ps, ")")) {
+        node *p = mk(ps, N_NAME);
+        p->name = expect_name(ps);
+        push(f, p);
+        if (!is_op(ps, ")")) expect(ps, ",");
+    }
+    expect(ps, ")");
+}
+
+static node *primary(parser *ps)
+{
+    node *n;
+    if (ps->t == T_INT) {
+        n = mk(ps, N_INT);
+        n->ival = ps->ival;
+        next(ps);
+    } else if (ps->t == T_STR) {
+        n = mk(ps, N_STR);
+        n->konst = rcl_str(ps->sval, ps->slen);
+        if (n->konst != NULL) rcgc_object_make_immortal(I->rt, n->konst);
+        next(ps);
+    } else if (is_kw(ps, "nil") || is_kw(ps, "true") || is_kw(ps, "false")) {
+        n = mk(ps, is_kw(ps, "nil") ? N_NIL : is_kw(ps, "true") ? N_TRUE : N_FALSE);
+        next(ps);
+    } else if (is_kw(ps, "fn")) {
+        n = mk(ps, N_FUNC);
+        n->name = rcl_intern("<fn>", 4);
+        next(ps);
+        params(ps, n);
+        n->a = block(ps);
+    } else if (ps->t == T_NAME) {
+        n = mk(ps, N_NAME);
+        n->name = expect_name(ps);
+    } else if (is_op(ps, "(")) {
+        next(ps);
+        n = expr(ps);
+        expect(ps, ")");
+    } else if (is_op(ps, "[")) {
+        n = mk(ps, N_LIST);
+        next(ps);
+        while (!ps->failed && !is_op(ps, "]")) {
+            push(n, expr(ps));
+            if (!is_op(ps, "]")) expect(ps, ",");
+        }
+        expect(ps, "]");
+    } else if (is_op(ps, "{")) {
+        n = mk(ps, N_DICT);
+        next(ps);
+        skip_nl(ps);
+        while (!ps->failed && !is_op(ps, "}")) {
+            push(n, expr(ps));
+            expect(ps, ":");
+            push(n, expr(ps));
+            skip_nl(ps);
+            if (!is_op(ps, "}")) expect(ps, ",");
+            skip_nl(ps);
+        }
+        expect(ps, "}");
+    } else {
+        perr(ps, ps->t == T_EOF ? "unexpected end of file" : "unexpected '%.*s'",
+             (int)ps->len, ps->start);
+        return mk(ps, N_NIL);
+    }
+    return n;
+}
+
+/* Left-deep chains (a + b + c ..., f()()..., a.b.c ...) are evaluated by
+ * recursion: bounded like nesting. */
+static int chain_ok(parser *ps, int *k)
+{
+    if (++*k <= 1000) return 1;
+    perr(ps, "expression too long");
+    return 0;
+}
+
+static node *postfix(parser *ps)
+{
+    node *n = primary(ps);
+    int k = 0;
+    while (!ps->failed && chain_ok(ps, &k)) {
+        node *m;
+        if (is_op(ps, "(")) {
+            m = mk(ps, N_CALL);
+            next(ps);
+            while (!ps->failed && !is_op(ps, ")")) {
+                push(m, expr(ps));
+                if (!is_op(ps, ")")) expect(ps, ",");
+            }
+            expect(ps, ")");
+        } else if (is_op(ps, ".")) {
+            m = mk(ps, N_ATTR);
+            next(ps);
+            m->name = expect_name(ps);
+            if ((m->konst = rcl_name(m->name)) == NULL) perr(ps, "out of memory");
+        } else if (is_op(ps, "[")) {
+            m = mk(ps, N_INDEX);
+            next(ps);
+            m->b = expr(ps);
+            expect(ps, "]");
+        } else {
+            break;
+        }
+        m->a = n;
+        n = m;
+    }
+    return n;
+}
+
+static node *unary(parser *ps)
+{
+    if (is_op(ps, "-")) {
+        if (++ps->depth > 200) {
+            perr(ps, "expression nested too deeply");
+            return mk(ps, N_NIL);
+        }
+        node *n = mk(ps, N_NEG);
+        next(ps);
+        n->a = unary(ps);
+        ps->depth--;
+        return n;
+    }
+    return postfix(ps);
+}
+
+static node *binary(parser *ps, node *a, int op, node *(*sub)(parser *))
+{
+    node *n = mk(ps, N_BIN);
+    n->op = op;
+    n->a = a;
+    next(ps);
+    n->b = sub(ps);
+    return n;
+}
+
+static node *term(parser *ps)
+{
+    node *n = unary(ps);
+    int k = 0;
+    while ((is_op(ps, "*") || is_op(ps, "/") || is_op(ps, "%")) && chain_ok(ps, &k))
+        n = binary(ps, n, is_op(ps, "*") ? OP_MUL : is_op(ps, "/") ? OP_DIV : OP_MOD, unary);
+    return n;
+}
+
+static node *sum(parser *ps)
+{
+    node *n = term(ps);
+    int k = 0;
+    while ((is_op(ps, "+") || is_op(ps, "-")) && chain_ok(ps, &k))
+        n = binary(ps, n, is_op(ps, "+") ? OP_ADD : OP_SUB, term);
+    return n;
+}
+
+static node *cmp(parser *ps)
+{
+    static const struct { const char *op; int code; } ops[] = {
+        {"==", OP_EQ}, {"!=", OP_NE}, {"<", OP_LT}, {"<=", OP_LE}, {">", OP_GT}, {">=", OP_GE}};
+    node *n = sum(ps);
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (is_op(ps, ops[i].op)) return binary(ps, n, ops[i].code, sum);
+    if (is_kw(ps, "in")) return binary(ps, n, OP_IN, sum);
+    if (is_kw(ps, "is")) {
+        next(ps);
+        int op = OP_IS;
+        if (is_kw(ps, "not")) {
+            op = OP_ISNOT;
+            next(ps);
+        }
+        node *m = mk(ps, N_BIN);
+        m->op = op;
+        m->a = n;
+        m->b = sum(ps);
+        return m;
+    }
+    return n;
+}
+
+static node *not_expr(parser *ps)
+{
+    if (is_kw(ps, "not")) {
+        if (++ps->depth > 200) {
+            perr(ps, "expression nested too deeply");
+            return mk(ps, N_NIL);
+        }
+        node *n = mk(ps, N_NOT);
+        next(ps);
+        n->a = not_expr(ps);
+        ps->depth--;
+        return n;
+    }
+    return cmp(ps);
+}
+
+static node *and_expr(parser *ps)
+{
+    node *n = not_expr(ps);
+    int k = 0;
+    while (is_kw(ps, "and") && chain_ok(ps, &k)) {
+        node *m = mk(ps, N_AND);
+        next(ps);
+        m->a = n;
+        m->b = not_expr(ps);
+        n = m;
+    }
+    return n;
+}
+
+static node *expr(parser *ps)
+{
+    if (++ps->depth > 200) {
+        perr(ps, "expression nested too deeply");
+        return mk(ps, N_NIL);
+    }
+    node *n = and_expr(ps);
+    int k = 0;
+    while (is_kw(ps, "or") && chain_ok(ps, &k)) {
+        node *m = mk(ps, N_OR);
+        next(ps);
+        m->a = n;
+        m->b = and_expr(ps);
+        n = m;
+    }
+    ps->depth--;
+    return n;
+}
+
+/* ---- statements ---- */
+
+static node *stmt(parser *ps);
+
+static node *block(parser *ps)
+{
+    node *b = mk(ps, S_BLOCK);
+    expect(ps, "{");
+    skip_nl(ps);
+    while (!ps->failed && !is_op(ps, "}")) {
+        if (ps->t == T_EOF) {
+            perr(ps, "missing '}'");
+            break;
+        }
+        push(b, stmt(ps));
+        skip_nl(ps);
+    }
+    expect(ps, "}");
+    return b;
+}
+
+static node *def(parser *ps)
+{
+    node *f = mk(ps, N_FUNC);
+    next(ps);
+    f->name = expect_name(ps);
+    params(ps, f);
+    f->a = block(ps);
+    return f;
+}
+
+static node *if_stmt(parser *ps)
+{
+    node *n = mk(ps, S_IF);
+    next(ps);
+    n->a = expr(ps);
+    n->b = block(ps);
+    if (is_kw(ps, "elif")) {
+        if (++ps->depth > 200) {
+            perr(ps, "too many elif");
+            return n;
+        }
+        n->c = if_stmt(ps);
+        ps->depth--;
+    } else if (is_kw(ps, "else")) {
+        next(ps);
+        n->c = block(ps);
+    }
+    return n;
+}
+
+static node *stmt(parser *ps)
+{
+    node *n;
+    if (is_kw(ps, "let")) {
+        n = mk(ps, S_LET);
+        next(ps);
+        n->name = expect_name(ps);
+        expect(ps, "=");
+        n->a = expr(ps);
+    } else if (is_kw(ps, "def")) {
+        n = mk(ps, S_LET);
+        n->a = def(ps);
+        n->name = n->a->name;
+    } else if (is_kw(ps, "class")) {
+        n = mk(ps, S_CLASS);
+        next(ps);
+        n->name = expect_name(ps);
+        expect(ps, "{");
+        skip_nl(ps);
+        while (!ps->failed && is_kw(ps, "def")) {
+            push(n, def(ps));
+            skip_nl(ps);
+        }
+        expect(ps, "}");
+    } else if (is_kw(ps, "if")) {
+        n = if_stmt(ps);
+    } else if (is_kw(ps, "while")) {
+        n = mk(ps, S_WHILE);
+        next(ps);
+        n->a = expr(ps);
+        n->b = block(ps);
+    } else if (is_kw(ps, "for")) {
+        n = mk(ps, S_FOR);
+        next(ps);
+        n->name = expect_name(ps);
+        if (!is_kw(ps, "in")) perr(ps, "expected 'in'");
+        next(ps);
+        n->a = expr(ps);
+        n->b = block(ps);
+    } else if (is_kw(ps, "return")) {
+        n = mk(ps, S_RETURN);
+        next(ps);
+        if (ps->t != T_NL && !is_op(ps, "}") && ps->t != T_EOF) n->a = expr(ps);
+    } else if (is_kw(ps, "del")) {
+        n = mk(ps, S_DEL);
+        next(ps);
+        n->name = expect_name(ps);
+    } else if (is_kw(ps, "break") || is_kw(ps, "continue")) {
+        n = mk(ps, is_kw(ps, "break") ? S_BREAK : S_CONTINUE);
+        next(ps);
+    } else {
+        n = mk(ps, S_EXPR);
+        n->a = expr(ps);
+        if (is_op(ps, "=")) {
+            int k = n->a->kind;
+            if (k != N_NAME && k != N_ATTR && k != N_INDEX) perr(ps, "cannot assign to this");
+            n->kind = S_ASSIGN;
+            next(ps);
+            n->b = expr(ps);
+        }
+    }
+    if (ps->t != T_NL && ps->t != T_EOF && !is_op(ps, "}"))
+        perr(ps, "unexpected '%.*s' after a statement", (int)ps->len, ps->start);
+    return n;
+}
+
+node *rcl_parse(const char *src, size_t len, const char *file)
+{
+    parser ps = {.p = src, .end = src + len, .file = file, .line = 1};
+    node *prog = mk(&ps, S_BLOCK);
+    next(&ps);
+    skip_nl(&ps);
+    while (!ps.failed && ps.t != T_EOF) {
+        push(prog, stmt(&ps));
+        skip_nl(&ps);
+    }
+    return ps.failed ? NULL : prog;
+}

@@ -1,0 +1,188 @@
+/*
+ * rcl.h - rcl, a small scripting language on rcgc: the interpreter's shared
+ * declarations (docs/embedding.md walks through it).
+ *
+ * Every value of the language is an rcgc object (V).  The parser builds an
+ * AST of plain C structs (code, not values: malloc'd, freed after the
+ * runtime); the evaluator walks it.  Errors are values of nothing: a failing
+ * call returns NULL with a message "file:line: ..." in the interpreter, and
+ * every caller passes NULL up, so a script error never crashes and never
+ * longjmps (rcgc's hooks must not be unwound through).
+ */
+#ifndef RCL_H
+#define RCL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rcgc.h"
+#include "rcgc_diag.h"
+#include "rcgc_serve.h"
+
+typedef rcgc_object V;
+
+/* ---- the AST ---- */
+
+enum node_kind {
+    N_INT, N_STR, N_NIL, N_TRUE, N_FALSE, N_NAME, N_LIST, N_DICT, N_BIN, N_NOT,
+    N_NEG, N_AND, N_OR, N_CALL, N_ATTR, N_INDEX, N_FUNC,
+    S_EXPR, S_LET, S_ASSIGN, S_IF, S_WHILE, S_FOR, S_RETURN, S_BLOCK, S_CLASS,
+    S_DEL, S_BREAK, S_CONTINUE
+};
+
+enum bin_op { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MOD, OP_EQ, OP_NE, OP_LT,
+              OP_LE, OP_GT, OP_GE, OP_IS, OP_ISNOT, OP_IN };
+
+typedef struct node {
+    int kind, op;
+    unsigned line;
+    const char *name;       /* interned: names, attributes, functions */
+    int64_t ival;
+    V *konst;               /* N_STR, N_ATTR: the string or name, made
+                               once (immortal) */
+    struct node *a, *b, *c; /* children */
+    struct node **list;     /* arguments, statements, parameters, items */
+    int n;
+} node;
+
+/* ---- the interpreter ---- */
+
+#define RCL_MAX_DEPTH 400
+#define RCL_MAX_STACK (2u << 20) /* bytes of C stack a script may use (of 8 MiB) */
+
+typedef struct frame {
+    const char *function;   /* interned; "<module>" at the top */
+    unsigned line;          /* the statement running */
+} frame;
+
+typedef struct interp {
+    rcgc_runtime *rt;
+    const char *file;       /* the script's path (interned) */
+    V *globals;             /* the module's scope */
+    V *none, *true_, *false_;
+    V *builtins;            /* the scope of the builtins (immortal) */
+    V *s_init, *s_del, *s_name, *s_eq, *s_hash; /* "__init__", ... (immortal) */
+    frame frames[RCL_MAX_DEPTH];
+    int depth;
+    char err[512];          /* the pending error: "file:line: message" */
+    int failed;
+    V *retval;              /* a return statement's value (NEW) */
+    rcgc_diag_growth *growth;
+    char *stack_base;       /* an address near the bottom of the C stack */
+    rcgc_serve *srv;        /* the diagnostics endpoint, once serve() ran */
+    unsigned ticks;         /* safe points, to poll srv every 256 */
+    int quit;               /* "quit" asked over the endpoint */
+} interp;
+
+extern interp *I;
+
+/* Names and strings the tracer and the diagnosis keep pointers to: they live
+ * until rcl_intern_free, after the runtime is freed. */
+const char *rcl_intern(const char *s, size_t len);
+void rcl_intern_free(void);
+/* The interned name as an immortal str, one object per name (so that
+ * attribute and method lookups compare pointers). */
+V *rcl_name(const char *interned);
+
+/* Set the error (always returns NULL, for `return rcl_error(...)`). */
+V *rcl_error(const char *fmt, ...);
+/* The current line (of the innermost frame). */
+unsigned rcl_line(void);
+
+/* ---- values (value.c) ---- */
+
+extern const rcgc_type t_none, t_bool, t_int, t_str, t_list, t_dict, t_func,
+    t_env, t_class, t_method, t_builtin, t_snapshot;
+
+typedef V *(*builtin_fn)(V **args, int n, V *self);
+
+typedef struct { V base; int64_t v; } int_obj;
+typedef struct { V base; size_t len; uint64_t hash; char s[]; } str_obj;
+typedef struct { V base; V **items; size_t n, cap; } list_obj;
+typedef struct { V *key, *val; uint64_t hash; } dict_entry;
+typedef struct {
+    V base;
+    dict_entry *e;          /* insertion order; deleted: key NULL */
+    size_t n, cap, used;    /* used: live entries */
+    uint64_t version;       /* changes with the entries (lookups restart) */
+    int32_t *index;         /* open addressing into e, -1 empty */
+    size_t icap;
+} dict_obj;
+typedef struct { V base; node *def; V *env; } func_obj;
+#define ENV_INLINE 4
+typedef struct {
+    V base;
+    V *parent;
+    const char *owner;      /* the function whose call made it */
+    const char **names;     /* inames, or malloc'd past ENV_INLINE */
+    V **vals;               /* ivals, or malloc'd */
+    size_t n, cap;
+    const char *inames[ENV_INLINE];
+    V *ivals[ENV_INLINE];
+} env_obj;
+typedef struct { V base; const char *name; V *methods; const rcgc_type *itype; } class_obj;
+typedef struct { V base; V *cls; V *dict; } inst_obj;
+typedef struct { V base; V *self, *func; } method_obj;
+typedef struct { V base; const char *name; builtin_fn fn; } builtin_obj;
+typedef struct { V base; rcgc_snapshot *s; } snap_obj;
+
+V *rcl_int(int64_t v);
+V *rcl_str(const char *s, size_t len);
+V *rcl_bool(int b);
+V *rcl_list_new(size_t cap);
+int rcl_list_append(V *list, V *item); /* borrows item */
+V *rcl_dict_new(void);
+/* Keys compare by value (ints, strings), by the class's __hash__ and
+ * __eq__ (instances that define them), else by identity.  get: BORROWED,
+ * or NULL when absent or (I->failed) on error; set: -1 on error; del: 0, 1
+ * when absent, -1 on error. */
+V *rcl_dict_get(V *d, V *key);
+int rcl_dict_set(V *d, V *key, V *val); /* borrows both */
+int rcl_dict_del(V *d, V *key);
+V *rcl_env_new(V *parent, const char *owner);
+V **rcl_env_find(V *env, const char *name); /* the slot, or NULL */
+int rcl_env_define(V *env, const char *name, V *val); /* borrows val */
+int rcl_env_remove(V *env, const char *name);
+V *rcl_class_new(const char *name);
+V *rcl_instance_new(V *cls);
+V *rcl_builtin(const char *name, builtin_fn fn);
+
+int rcl_is(V *o, const rcgc_type *t);
+int rcl_is_instance(V *o);
+int rcl_truthy(V *o);
+int rcl_equal(V *a, V *b);           /* 1, 0, or -1 on error (a user __eq__) */
+int rcl_hash(V *o, uint64_t *h);     /* 0, or -1 on error */
+const char *rcl_type_name(V *o);
+/* str(o) into buf (as snprintf), for print and messages. */
+int rcl_repr(V *o, char *buf, size_t size, int quote);
+
+/* The instance type of a class, its heap type made on first use (types.c):
+ * one place decides how classes map to rcgc types.  NULL when out of
+ * memory. */
+const rcgc_type *rcl_instance_type(class_obj *cls);
+/* The finalize hook of every instance: runs the class's __del__. */
+int rcl_instance_finalize(rcgc_runtime *rt, V *self);
+
+/* A weak container call's error code as a script error (returns -1). */
+int rcl_weak_failed(int r, V *container, V *o);
+/* The weak containers (rcgc's own objects); set at start-up. */
+extern const rcgc_type *t_wset, *t_wvmap, *t_wkmap, *t_weakref;
+
+/* ---- evaluation (eval.c) ---- */
+
+node *rcl_parse(const char *src, size_t len, const char *file);
+void rcl_free_ast(void);
+int rcl_run(node *program);   /* 0, or -1 with I->err set */
+V *rcl_call(V *callee, V **args, int n); /* NEW or NULL */
+V *rcl_getattr(V *o, V *key); /* NEW or NULL; key: a str */
+
+/* ---- builtins (builtins.c) ---- */
+
+int rcl_builtins_init(void);
+V *rcl_builtin_method(V *o, const char *name); /* NEW bound method or NULL */
+int rcl_frame_provider(void *ctx, rcgc_frame *frames, int max, int *total);
+size_t rcl_label(V *o, char *buf, size_t size, void *ctx);
+size_t rcl_edge_name(V *from, V *to, rcgc_ssize index, char *buf, size_t size,
+                     void *ctx);
+
+#endif

@@ -1,0 +1,714 @@
+/*
+ * value.c - rcl's values, each an rcgc object: the types, with traverse and
+ * clear for every container, and the operations the evaluator needs.
+ *
+ * The rules every type here keeps (docs/embedding.md, "Traverse and
+ * clear"): traverse reports each strong reference the object holds, once,
+ * and nothing else; clear detaches what it drops before dropping it (a
+ * decref may run a __del__ that reads or grows this very object), and
+ * leaves the object usable (empty); release frees the object's own buffers
+ * and touches no other object.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rcl.h"
+
+/* ---- constants ---- */
+
+const rcgc_type t_none = {.name = "NoneType", .size = sizeof(V)};
+const rcgc_type t_bool = {.name = "bool", .size = sizeof(int_obj)};
+const rcgc_type t_int = {.name = "int", .size = sizeof(int_obj)};
+
+static size_t str_extra(const V *self)
+{
+    return ((const str_obj *)self)->len + 1;
+}
+const rcgc_type t_str = {.name = "str", .size = sizeof(str_obj), .extra_size = str_extra};
+
+#define SMALL_MIN (-5)
+#define SMALL_MAX 256
+static V *small_ints[SMALL_MAX - SMALL_MIN + 1];
+
+V *rcl_int(int64_t v)
+{
+    if (v >= SMALL_MIN && v <= SMALL_MAX) {
+        V **slot = &small_ints[v - SMALL_MIN];
+        if (*slot == NULL) { /* made once, immortal, as CPython's */
+            int_obj *o = (int_obj *)rcgc_object_new(I->rt, &t_int);
+            if (o == NULL) return rcl_error("out of memory");
+            o->v = v;
+            rcgc_object_make_immortal(I->rt, &o->base);
+            *slot = &o->base;
+        }
+        return *slot; /* immortal: no incref needed, none done */
+    }
+    int_obj *o = (int_obj *)rcgc_object_new(I->rt, &t_int);
+    if (o == NULL) return rcl_error("out of memory");
+    o->v = v;
+    return &o->base;
+}
+
+void rcl_small_ints_forget(void);
+void rcl_small_ints_forget(void)
+{
+    memset(small_ints, 0, sizeof small_ints);
+}
+
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325u;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3u;
+    return h;
+}
+
+V *rcl_str(const char *s, size_t len)
+{
+    str_obj *o = (str_obj *)rcgc_object_new_sized(I->rt, &t_str, sizeof(str_obj) + len + 1);
+    if (o == NULL) return rcl_error("out of memory");
+    o->len = len;
+    memcpy(o->s, s, len);
+    o->s[len] = 0;
+    o->hash = hash_bytes(s, len);
+    return &o->base;
+}
+
+V *rcl_bool(int b)
+{
+    return b ? I->true_ : I->false_; /* immortal */
+}
+
+/* ---- list ---- */
+
+static int list_traverse(V *self, rcgc_visit_fn visit, void *arg)
+{
+    list_obj *l = (list_obj *)self;
+    for (size_t i = 0; i < l->n; i++) RCGC_VISIT(l->items[i]);
+    return 0;
+}
+
+static void list_clear(rcgc_runtime *rt, V *self)
+{
+    list_obj *l = (list_obj *)self;
+    V **items = l->items;
+    size_t n = l->n;
+    l->items = NULL; /* detached first: a __del__ may append to this list */
+    l->n = l->cap = 0;
+    for (size_t i = n; i-- > 0;) rcgc_decref(rt, items[i]);
+    rcgc_mem_free(rt, items);
+}
+
+static void list_release(rcgc_runtime *rt, V *self)
+{
+    rcgc_mem_free(rt, ((list_obj *)self)->items);
+}
+
+static size_t list_extra(const V *self)
+{
+    return ((const list_obj *)self)->cap * sizeof(V *);
+}
+
+const rcgc_type t_list = {.name = "list", .size = sizeof(list_obj), .flags = RCGC_TYPE_GC,
+                          .traverse = list_traverse, .clear = list_clear,
+                          .release = list_release, .extra_size = list_extra};
+
+V *rcl_list_new(size_t cap)
+{
+    list_obj *l = (list_obj *)rcgc_object_new(I->rt, &t_list);
+    if (l == NULL) return rcl_error("out of memory");
+    if (cap > 0) {
+        l->items = rcgc_mem_malloc(I->rt, cap * sizeof(V *));
+        if (l->items == NULL) {
+            rcgc_decref(I->rt, &l->base);
+            return rcl_error("out of memory");
+        }
+        l->cap = cap;
+    }
+    rcgc_object_track(I->rt, &l->base);
+    return &l->base;
+}
+
+int rcl_list_append(V *list, V *item)
+{
+    list_obj *l = (list_obj *)list;
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 4;
+        V **p = rcgc_mem_realloc(I->rt, l->items, ncap * sizeof(V *));
+        if (p == NULL) {
+            rcl_error("out of memory");
+            return -1;
+        }
+        l->items = p;
+        l->cap = ncap;
+    }
+    rcgc_incref(item);
+    l->items[l->n++] = item;
+    return 0;
+}
+
+/* ---- dict: insertion-ordered entries and an open-addressing index ---- */
+
+static int dict_traverse(V *self, rcgc_visit_fn visit, void *arg)
+{
+    dict_obj *d = (dict_obj *)self;
+    for (size_t i = 0; i < d->n; i++) {
+        RCGC_VISIT(d->e[i].key);
+        RCGC_VISIT(d->e[i].val);
+    }
+    return 0;
+}
+
+static void dict_clear(rcgc_runtime *rt, V *self)
+{
+    dict_obj *d = (dict_obj *)self;
+    dict_entry *e = d->e;
+    size_t n = d->n;
+    d->version++;
+    d->e = NULL;
+    d->index = NULL;
+    d->n = d->cap = d->used = d->icap = 0;
+    for (size_t i = 0; i < n; i++) {
+        rcgc_xdecref(rt, e[i].key);
+        rcgc_xdecref(rt, e[i].val);
+    }
+    rcgc_mem_free(rt, e);
+}
+
+static void dict_release(rcgc_runtime *rt, V *self)
+{
+    rcgc_mem_free(rt, ((dict_obj *)self)->e); /* the index is in the same block */
+}
+
+static size_t dict_extra(const V *self)
+{
+    const dict_obj *d = (const dict_obj *)self;
+    return d->cap * sizeof(dict_entry) + d->icap * sizeof(int32_t);
+}
+
+const rcgc_type t_dict = {.name = "dict", .size = sizeof(dict_obj), .flags = RCGC_TYPE_GC,
+                          .traverse = dict_traverse, .clear = dict_clear,
+                          .release = dict_release, .extra_size = dict_extra};
+
+V *rcl_dict_new(void)
+{
+    V *d = rcgc_object_new(I->rt, &t_dict);
+    if (d == NULL) return rcl_error("out of memory");
+    rcgc_object_track(I->rt, d);
+    return d;
+}
+
+/* The entry index of key, or -1; *slot gets the index slot where it is or
+ * would go. */
+/* -1 when absent, -2 when a user __eq__ failed.  A user __eq__ may change
+ * the dict: the stored key and the dict are held across the call, and the
+ * lookup starts again if the dict changed (CPython's dict does the same). */
+static long dict_lookup(dict_obj *d, V *key, uint64_t h, size_t *slot)
+{
+again:;
+    size_t mask = d->icap - 1, j = (size_t)h & mask;
+    for (; d->index[j] >= 0; j = (j + 1) & mask) {
+        dict_entry *e = &d->e[d->index[j]];
+        if (e->key == NULL || e->hash != h) continue;
+        if (e->key == key) {
+            *slot = j;
+            return d->index[j];
+        }
+        uint64_t version = d->version;
+        V *stored = e->key;
+        rcgc_incref(stored);
+        rcgc_incref(&d->base);
+        int eq = rcl_equal(stored, key);
+        rcgc_decref(I->rt, stored);
+        int changed = d->version != version || d->icap == 0;
+        rcgc_decref(I->rt, &d->base);
+        if (eq < 0) return -2;
+        if (changed) {
+            if (d->icap == 0) break; /* cleared: absent */
+            goto again;
+        }
+        if (eq) {
+            *slot = j;
+            return d->index[j];
+        }
+    }
+    *slot = j;
+    return -1;
+}
+
+/* Compact the entries and rebuild the index with room for want more. */
+static int dict_resize(dict_obj *d, size_t want)
+{
+    size_t live = d->used, ncap = 8;
+    while (ncap < (live + want) * 3 / 2) ncap *= 2;
+    /* one block: the entries, then the index (2 * ncap slots) */
+    dict_entry *e = rcgc_mem_malloc(I->rt, ncap * sizeof *e + ncap * 2 * sizeof(int32_t));
+    if (e == NULL) return -1;
+    int32_t *ix = (int32_t *)(void *)(e + ncap);
+    size_t k = 0;
+    d->version++;
+    for (size_t i = 0; i < d->n; i++)
+        if (d->e[i].key != NULL) e[k++] = d->e[i];
+    rcgc_mem_free(I->rt, d->e);
+    d->e = e;
+    d->n = k;
+    d->cap = ncap;
+    d->index = ix;
+    d->icap = ncap * 2;
+    memset(ix, 0xff, d->icap * sizeof *ix);
+    for (size_t i = 0; i < k; i++) {
+        size_t j = (size_t)e[i].hash & (d->icap - 1);
+        while (ix[j] >= 0) j = (j + 1) & (d->icap - 1);
+        ix[j] = (int32_t)i;
+    }
+    return 0;
+}
+
+V *rcl_dict_get(V *dv, V *key)
+{
+    dict_obj *d = (dict_obj *)dv;
+    uint64_t h;
+    if (rcl_hash(key, &h) != 0) return NULL;
+    if (d->used == 0) return NULL;
+    size_t slot;
+    long i = dict_lookup(d, key, h, &slot);
+    return i < 0 ? NULL : d->e[i].val;
+}
+
+int rcl_dict_set(V *dv, V *key, V *val)
+{
+    dict_obj *d = (dict_obj *)dv;
+    uint64_t h;
+    size_t slot;
+    if (rcl_hash(key, &h) != 0) return -1;
+    if (d->icap == 0 && dict_resize(d, 1) != 0) goto nomem;
+    long i = dict_lookup(d, key, h, &slot);
+    if (i == -2) return -1;
+    if (i >= 0) {
+        rcgc_incref(val);
+        RCGC_SETREF(I->rt, d->e[i].val, val); /* stored before the old one dies */
+        return 0;
+    }
+    if (d->icap == 0 || d->n == d->cap) { /* full, or cleared by an __eq__ */
+        if (dict_resize(d, 1) != 0) goto nomem;
+        if (dict_lookup(d, key, h, &slot) == -2) return -1;
+    }
+    rcgc_incref(key);
+    rcgc_incref(val);
+    d->e[d->n] = (dict_entry){key, val, h};
+    d->index[slot] = (int32_t)d->n++;
+    d->used++;
+    d->version++;
+    return 0;
+nomem:
+    rcl_error("out of memory");
+    return -1;
+}
+
+int rcl_dict_del(V *dv, V *key)
+{
+    dict_obj *d = (dict_obj *)dv;
+    uint64_t h;
+    if (rcl_hash(key, &h) != 0) return -1;
+    if (d->used == 0) return 1;
+    size_t slot;
+    long i = dict_lookup(d, key, h, &slot);
+    if (i == -2) return -1;
+    if (i < 0) return 1;
+    V *k = d->e[i].key, *v = d->e[i].val;
+    d->e[i].key = d->e[i].val = NULL; /* a tombstone the index still finds */
+    d->used--;
+    d->version++;
+    rcgc_decref(I->rt, k);
+    rcgc_decref(I->rt, v);
+    return 0;
+}
+
+/* ---- scopes ---- */
+
+static int env_traverse(V *self, rcgc_visit_fn visit, void *arg)
+{
+    env_obj *e = (env_obj *)self;
+    RCGC_VISIT(e->parent);
+    for (size_t i = 0; i < e->n; i++) RCGC_VISIT(e->vals[i]);
+    return 0;
+}
+
+static int env_spilled(const env_obj *e)
+{
+    return e->vals != e->ivals;
+}
+
+static void env_clear(rcgc_runtime *rt, V *self)
+{
+    env_obj *e = (env_obj *)self;
+    V *inl[ENV_INLINE], **vals = e->vals;
+    size_t n = e->n;
+    if (!env_spilled(e)) {
+        memcpy(inl, e->ivals, n * sizeof *inl);
+        vals = inl;
+    } else {
+        rcgc_mem_free(rt, (void *)e->names);
+    }
+    e->names = e->inames; /* detached first: a __del__ may define names here */
+    e->vals = e->ivals;
+    e->n = 0;
+    e->cap = ENV_INLINE;
+    for (size_t i = 0; i < n; i++) rcgc_xdecref(rt, vals[i]);
+    if (vals != inl) rcgc_mem_free(rt, vals);
+    RCGC_CLEAR(rt, e->parent);
+}
+
+static void env_release(rcgc_runtime *rt, V *self)
+{
+    env_obj *e = (env_obj *)self;
+    if (!env_spilled(e)) return;
+    rcgc_mem_free(rt, (void *)e->names);
+    rcgc_mem_free(rt, e->vals);
+}
+
+static size_t env_extra(const V *self)
+{
+    const env_obj *e = (const env_obj *)self;
+    return env_spilled(e) ? e->cap * (sizeof(V *) + sizeof(char *)) : 0;
+}
+
+const rcgc_type t_env = {.name = "scope", .size = sizeof(env_obj), .flags = RCGC_TYPE_GC,
+                         .traverse = env_traverse, .clear = env_clear,
+                         .release = env_release, .extra_size = env_extra};
+
+V *rcl_env_new(V *parent, const char *owner)
+{
+    env_obj *e = (env_obj *)rcgc_object_new(I->rt, &t_env);
+    if (e == NULL) return rcl_error("out of memory");
+    rcgc_xincref(parent);
+    e->parent = parent;
+    e->owner = owner;
+    e->names = e->inames;
+    e->vals = e->ivals;
+    e->cap = ENV_INLINE;
+    rcgc_object_track(I->rt, &e->base);
+    return &e->base;
+}
+
+V **rcl_env_find(V *env, const char *name)
+{
+    for (env_obj *e = (env_obj *)env; e != NULL; e = (env_obj *)e->parent)
+        for (size_t i = 0; i < e->n; i++)
+            if (e->names[i] == name) return &e->vals[i]; /* interned */
+    return NULL;
+}
+
+/* Room for one more name: the inline slots, then malloc'd arrays. */
+static int env_grow(env_obj *e)
+{
+    size_t ncap = e->cap * 2;
+    const char **nn = rcgc_mem_malloc(I->rt, ncap * sizeof *nn);
+    V **nv = rcgc_mem_malloc(I->rt, ncap * sizeof *nv);
+    if (nn == NULL || nv == NULL) {
+        rcgc_mem_free(I->rt, (void *)nn);
+        rcgc_mem_free(I->rt, nv);
+        return -1;
+    }
+    memcpy(nn, e->names, e->n * sizeof *nn);
+    memcpy(nv, e->vals, e->n * sizeof *nv);
+    if (env_spilled(e)) {
+        rcgc_mem_free(I->rt, (void *)e->names);
+        rcgc_mem_free(I->rt, e->vals);
+    }
+    e->names = nn;
+    e->vals = nv;
+    e->cap = ncap;
+    return 0;
+}
+
+int rcl_env_define(V *env, const char *name, V *val)
+{
+    env_obj *e = (env_obj *)env;
+    for (size_t i = 0; i < e->n; i++)
+        if (e->names[i] == name) {
+            rcgc_incref(val);
+            RCGC_SETREF(I->rt, e->vals[i], val);
+            return 0;
+        }
+    if (e->n == e->cap && env_grow(e) != 0) {
+        rcl_error("out of memory");
+        return -1;
+    }
+    rcgc_incref(val);
+    e->names[e->n] = name;
+    e->vals[e->n++] = val;
+    return 0;
+}
+
+int rcl_env_remove(V *env, const char *name)
+{
+    env_obj *e = (env_obj *)env;
+    for (size_t i = 0; i < e->n; i++)
+        if (e->names[i] == name) {
+            V *old = e->vals[i];
+            e->names[i] = e->names[e->n - 1];
+            e->vals[i] = e->vals[e->n - 1];
+            e->n--;
+            rcgc_decref(I->rt, old); /* after the scope is consistent */
+            return 0;
+        }
+    return -1;
+}
+
+/* ---- functions, classes, instances, bound methods, builtins ---- */
+
+static int func_traverse(V *self, rcgc_visit_fn visit, void *arg)
+{
+    RCGC_VISIT(((func_obj *)self)->env);
+    return 0;
+}
+
+static void func_clear(rcgc_runtime *rt, V *self)
+{
+    RCGC_CLEAR(rt, ((func_obj *)self)->env);
+}
+
+const rcgc_type t_func = {.name = "function", .size = sizeof(func_obj),
+                          .flags = RCGC_TYPE_GC | RCGC_TYPE_WEAKREF,
+                          .traverse = func_traverse, .clear = func_clear};
+
+static int class_traverse(V *self, rcgc_visit_fn visit, void *arg)
+{
+    RCGC_VISIT(((class_obj *)self)->methods);
+    return 0;
+}
+
+static void class_clear(rcgc_runtime *rt, V *self)
+{
+    RCGC_CLEAR(rt, ((class_obj *)self)->methods);
+}
+
+/* The class's reference to its heap type goes with the class; its
+ * instances hold their own. */
+static void class_release(rcgc_runtime *rt, V *self)
+{
+    class_obj *c = (class_obj *)self;
+    if (c->itype != NULL) rcgc_type_decref(rt, c->itype);
+}
+
+const rcgc_type t_class = {.name = "class", .size = sizeof(class_obj),
+                           .flags = RCGC_TYPE_GC | RCGC_TYPE_WEAKREF,
+                           .traverse = class_traverse, .clear = class_clear,
+                           .release = class_release};
+
+V *rcl_class_new(const char *name)
+{
+    class_obj *c = (class_obj *)rcgc_object_new(I->rt, &t_class);
+    if (c == NULL) return rcl_error("out of memory");
+    c->name = name;
+    c->methods = rcl_dict_new();
+    if (c->methods == NULL) {
+        rcgc_decref(I->rt, &c->base);
+        return NULL;
+    }
+    rcgc_object_track(I->rt, &c->base);
+    return &c->base;
+}
+
+V *rcl_instance_new(V *cls)
+{
+    const rcgc_type *t = rcl_instance_type((class_obj *)cls);
+    if (t == NULL) return rcl_error("out of memory");
+    inst_obj *o = (inst_obj *)rcgc_object_new(I->rt, t);
+    if (o == NULL) return rcl_error("out of memory");
+    rcgc_incref(cls);
+    o->cls = cls;
+    o->dict = rcl_dict_new();
+    if (o->dict == NULL) {
+        rcgc_decref(I->rt, &o->base);
+        return NULL;
+    }
+    rcgc_object_track(I->rt, &o->base);
+    return &o->base;
+}
+
+static int method_traverse(V *self, rcgc_visit_fn visit, void *arg)
+{
+    RCGC_VISIT(((method_obj *)self)->self);
+    RCGC_VISIT(((method_obj *)self)->func);
+    return 0;
+}
+
+static void method_clear(rcgc_runtime *rt, V *self)
+{
+    RCGC_CLEAR(rt, ((method_obj *)self)->self);
+    RCGC_CLEAR(rt, ((method_obj *)self)->func);
+}
+
+const rcgc_type t_method = {.name = "method", .size = sizeof(method_obj),
+                            .flags = RCGC_TYPE_GC, .traverse = method_traverse,
+                            .clear = method_clear};
+
+const rcgc_type t_builtin = {.name = "builtin_function", .size = sizeof(builtin_obj)};
+
+V *rcl_builtin(const char *name, builtin_fn fn)
+{
+    builtin_obj *b = (builtin_obj *)rcgc_object_new(I->rt, &t_builtin);
+    if (b == NULL) return rcl_error("out of memory");
+    b->name = name;
+    b->fn = fn;
+    rcgc_object_make_immortal(I->rt, &b->base);
+    return &b->base;
+}
+
+static void snapshot_release(rcgc_runtime *rt, V *self)
+{
+    (void)rt;
+    rcgc_snapshot_free(((snap_obj *)self)->s);
+}
+
+const rcgc_type t_snapshot = {.name = "Snapshot", .size = sizeof(snap_obj),
+                              .release = snapshot_release};
+
+/* ---- generic operations ---- */
+
+int rcl_is(V *o, const rcgc_type *t)
+{
+    return o->type == t;
+}
+
+int rcl_is_instance(V *o)
+{
+    return o->type->finalize == rcl_instance_finalize;
+}
+
+int rcl_truthy(V *o)
+{
+    if (o == I->none || o == I->false_) return 0;
+    if (o->type == &t_int) return ((int_obj *)o)->v != 0;
+    if (o->type == &t_str) return ((str_obj *)o)->len != 0;
+    if (o->type == &t_list) return ((list_obj *)o)->n != 0;
+    if (o->type == &t_dict) return ((dict_obj *)o)->used != 0;
+    return 1;
+}
+
+/* The class's method named key, if o is an instance whose class has one
+ * (BORROWED), else NULL. */
+static V *user_hook(V *o, V *key)
+{
+    if (!rcl_is_instance(o) || ((inst_obj *)o)->cls == NULL) return NULL;
+    return rcl_dict_get(((class_obj *)((inst_obj *)o)->cls)->methods, key);
+}
+
+/* a.__eq__(b) or b.__eq__(a), as a truth value; -1 on error. */
+static int user_eq(V *a, V *b)
+{
+    V *m = user_hook(a, I->s_eq);
+    V *args[2] = {a, b};
+    if (m == NULL) {
+        if ((m = user_hook(b, I->s_eq)) == NULL) return 0; /* identity */
+        args[0] = b;
+        args[1] = a;
+    }
+    rcgc_incref(m);
+    V *r = rcl_call(m, args, 2);
+    rcgc_decref(I->rt, m);
+    if (r == NULL) return -1;
+    int t = rcl_truthy(r);
+    rcgc_decref(I->rt, r);
+    return t;
+}
+
+int rcl_equal(V *a, V *b)
+{
+    if (a == b) return 1;
+    if (rcl_is_instance(a) || rcl_is_instance(b)) return user_eq(a, b);
+    if (a->type != b->type) return 0;
+    if (a->type == &t_int) return ((int_obj *)a)->v == ((int_obj *)b)->v;
+    if (a->type == &t_str) {
+        str_obj *x = (str_obj *)a, *y = (str_obj *)b;
+        return x->len == y->len && memcmp(x->s, y->s, x->len) == 0;
+    }
+    return 0;
+}
+
+int rcl_hash(V *o, uint64_t *h)
+{
+    if (o->type == &t_str) {
+        *h = ((str_obj *)o)->hash;
+    } else if (o->type == &t_int) {
+        *h = (uint64_t)((int_obj *)o)->v * 0x9e3779b97f4a7c15u;
+    } else if (rcl_is(o, &t_list) || rcl_is(o, &t_dict)) {
+        rcl_error("unhashable type: '%s'", o->type->name);
+        return -1;
+    } else {
+        V *m = user_hook(o, I->s_hash);
+        if (m == NULL) {
+            *h = (uint64_t)(uintptr_t)o >> 4; /* identity */
+            return 0;
+        }
+        rcgc_incref(m);
+        V *r = rcl_call(m, &o, 1);
+        rcgc_decref(I->rt, m);
+        if (r == NULL) return -1;
+        int ok = rcl_is(r, &t_int);
+        if (ok) *h = (uint64_t)((int_obj *)r)->v * 0x9e3779b97f4a7c15u;
+        rcgc_decref(I->rt, r);
+        if (!ok) {
+            rcl_error("__hash__ must return an int");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+const char *rcl_type_name(V *o)
+{
+    return o->type->name;
+}
+
+int rcl_repr(V *o, char *buf, size_t size, int quote)
+{
+    static int depth;
+    if (o == I->none) return snprintf(buf, size, "nil");
+    if (o == I->true_) return snprintf(buf, size, "true");
+    if (o == I->false_) return snprintf(buf, size, "false");
+    if (o->type == &t_int) return snprintf(buf, size, "%" PRId64, ((int_obj *)o)->v);
+    if (o->type == &t_str)
+        return snprintf(buf, size, quote ? "'%s'" : "%s", ((str_obj *)o)->s);
+    if (o->type == &t_func)
+        return snprintf(buf, size, "<function %s>", ((func_obj *)o)->def->name);
+    if (o->type == &t_class) return snprintf(buf, size, "<class %s>", ((class_obj *)o)->name);
+    if (o->type == &t_builtin)
+        return snprintf(buf, size, "<builtin %s>", ((builtin_obj *)o)->name);
+    if (rcl_is_instance(o))
+        return snprintf(buf, size, "<%s object>", ((class_obj *)((inst_obj *)o)->cls)->name);
+    if ((o->type != &t_list && o->type != &t_dict) || depth > 8)
+        return snprintf(buf, size, "<%s>", o->type->name);
+    size_t len = 0;
+    depth++;
+#define PUT(...) len += (size_t)snprintf(buf + (len < size ? len : size), len < size ? size - len : 0, __VA_ARGS__)
+#define PUTV(x) len += (size_t)rcl_repr((x), buf + (len < size ? len : size), len < size ? size - len : 0, 1)
+    if (o->type == &t_list) {
+        list_obj *l = (list_obj *)o;
+        PUT("[");
+        for (size_t i = 0; i < l->n; i++) {
+            if (i) PUT(", ");
+            PUTV(l->items[i]);
+        }
+        PUT("]");
+    } else {
+        dict_obj *d = (dict_obj *)o;
+        int first = 1;
+        PUT("{");
+        for (size_t i = 0; i < d->n; i++) {
+            if (d->e[i].key == NULL) continue;
+            if (!first) PUT(", ");
+            first = 0;
+            PUTV(d->e[i].key);
+            PUT(": ");
+            PUTV(d->e[i].val);
+        }
+        PUT("}");
+    }
+#undef PUT
+#undef PUTV
+    depth--;
+    return (int)len;
+}
