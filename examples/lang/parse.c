@@ -132,6 +132,7 @@ typedef struct parser {
                                hostile script cannot overflow the C stack */
 } parser;
 
+static void perr(parser *ps, const char *fmt, ...) RCL_PRINTF(2, 3);
 static void perr(parser *ps, const char *fmt, ...)
 {
     if (ps->failed) return;

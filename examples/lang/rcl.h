@@ -84,8 +84,15 @@ void rcl_intern_free(void);
  * attribute and method lookups compare pointers). */
 V *rcl_name(const char *interned);
 
+/* printf-style checking of the message functions' arguments. */
+#if defined(__GNUC__)
+#define RCL_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define RCL_PRINTF(f, a)
+#endif
+
 /* Set the error (always returns NULL, for `return rcl_error(...)`). */
-V *rcl_error(const char *fmt, ...);
+V *rcl_error(const char *fmt, ...) RCL_PRINTF(1, 2);
 /* The current line (of the innermost frame). */
 unsigned rcl_line(void);
 
