@@ -515,7 +515,14 @@ TEST(model_random)
            "distinct key, %ld sets of a key already there)\n",
            seeds, steps, S.hook_failures, S.hook_collects, S.collects, S.deaths,
            S.equal_distinct, S.replaced);
-    CHECK(S.hook_failures > 100 && S.hook_collects > 50 && S.equal_distinct > 500);
+    /* The campaign reached what it is for: at full length (release, debug
+     * and sanitizer suites) hundreds of each; shortened (t_scale, valgrind:
+     * 40 steps a seed, mostly small tables) at least some failures and
+     * collections inside hooks. */
+    if (steps == 4000)
+        CHECK(S.hook_failures > 100 && S.hook_collects > 50 && S.equal_distinct > 500);
+    else
+        CHECK(S.hook_failures > 0 && S.hook_collects > 0);
 }
 
 /* ---- faults ---- */
