@@ -87,18 +87,16 @@ static int contains(V *c, V *x)
         }
         return 0;
     }
-    if (rcl_is(c, &t_dict)) {
-        V *v = rcl_dict_get(c, x);
-        return v != NULL ? 1 : I->failed ? -1 : 0;
-    }
     if (rcl_is(c, &t_str) && rcl_is(x, &t_str))
         return strstr(((str_obj *)c)->s, ((str_obj *)x)->s) != NULL;
-    int r = -2;
-    if (c->type == t_wset) r = rcgc_wset_contains(I->rt, c, x);
-    else if (c->type == t_wkmap) r = rcgc_wkmap_contains(I->rt, c, x);
-    else if (c->type == t_wvmap) r = rcgc_wvmap_contains_obj(I->rt, c, x);
-    if (r >= 0) return r;
-    if (r != -2) return rcl_weak_failed(r, c, x);
+    if (c->type == t_wset) {
+        int r = rcgc_wset_contains(I->rt, c, x);
+        return r >= 0 ? r : rcl_weak_failed(r, c, x);
+    }
+    V *v;
+    int r = rcl_map_get(c, x, &v); /* dicts and weak maps */
+    if (r == 1) rcgc_decref(I->rt, v);
+    if (r != -2) return r;
     rcl_error("'in' is not supported by %s", rcl_type_name(c));
     return -1;
 }
@@ -238,21 +236,10 @@ static V *getitem(V *o, V *k)
         if (ival(k) < 0 || (size_t)ival(k) >= s->len) return rcl_error("string index out of range");
         return rcl_str(s->s + ival(k), 1);
     }
-    if (rcl_is(o, &t_dict)) {
-        r = rcl_dict_get(o, k);
-        if (r == NULL && I->failed) return NULL;
-        if (r != NULL) rcgc_incref(r);
-    } else if (o->type == t_wvmap || o->type == t_wkmap) {
-        int found = o->type == t_wvmap ? rcgc_wvmap_get_obj(I->rt, o, k, &r)
-                                       : rcgc_wkmap_lookup(I->rt, o, k, &r);
-        if (found < 0) {
-            rcl_weak_failed(found, o, k);
-            return NULL;
-        }
-    } else {
-        return rcl_error("%s object is not subscriptable", rcl_type_name(o));
-    }
-    if (r == NULL) {
+    int found = rcl_map_get(o, k, &r);
+    if (found == -2) return rcl_error("%s object is not subscriptable", rcl_type_name(o));
+    if (found < 0) return NULL;
+    if (found == 0) {
         char buf[128];
         rcl_repr(k, buf, sizeof buf, 1);
         return rcl_error("key not found: %s", buf);
@@ -315,10 +302,10 @@ V *rcl_call(V *callee, V **args, int n)
 {
     V *argv[17];
     if (rcl_is(callee, &t_func)) return call_function((func_obj *)callee, args, n);
-    if (rcl_is(callee, &t_builtin)) return ((builtin_obj *)callee)->fn(args, n, NULL);
+    if (rcl_is(callee, &t_builtin)) return rcl_call_builtin(callee, args, n, NULL);
     if (rcl_is(callee, &t_method)) {
         method_obj *m = (method_obj *)callee;
-        if (rcl_is(m->func, &t_builtin)) return ((builtin_obj *)m->func)->fn(args, n, m->self);
+        if (rcl_is(m->func, &t_builtin)) return rcl_call_builtin(m->func, args, n, m->self);
         if (n > 16) return rcl_error("too many arguments");
         argv[0] = m->self;
         memcpy(argv + 1, args, (size_t)n * sizeof *args);
@@ -651,8 +638,6 @@ static int exec_block(node *b, V *env)
         node *s = b->list[i];
         I->frames[I->depth - 1].line = s->line;
         rcgc_gc_collect_pending(I->rt); /* the safe point */
-        if (I->srv != NULL && (++I->ticks & 255) == 0)
-            rcgc_serve_poll(I->srv, 0); /* the endpoint: never blocks */
         int x = exec_stmt(s, env);
         if (x != X_OK) return x;
     }

@@ -102,7 +102,6 @@ int main(int argc, char **argv)
         status = 1;
     }
     I->failed = 0;
-    if (I->srv != NULL) rcgc_serve_stop(I->srv); /* before the runtime */
 
     /* Teardown: the module's scope first (its objects' __del__ run with the
      * interpreter still whole), then the runtime (it frees the heap types

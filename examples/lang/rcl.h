@@ -17,7 +17,6 @@
 
 #include "rcgc.h"
 #include "rcgc_diag.h"
-#include "rcgc_serve.h"
 
 typedef rcgc_object V;
 
@@ -69,9 +68,6 @@ typedef struct interp {
     V *retval;              /* a return statement's value (NEW) */
     rcgc_diag_growth *growth;
     char *stack_base;       /* an address near the bottom of the C stack */
-    rcgc_serve *srv;        /* the diagnostics endpoint, once serve() ran */
-    unsigned ticks;         /* safe points, to poll srv every 256 */
-    int quit;               /* "quit" asked over the endpoint */
 } interp;
 
 extern interp *I;
@@ -95,6 +91,10 @@ extern const rcgc_type t_none, t_bool, t_int, t_str, t_list, t_dict, t_func,
     t_env, t_class, t_method, t_builtin, t_snapshot;
 
 typedef V *(*builtin_fn)(V **args, int n, V *self);
+/* A builtin function or method: its arity and argument types (one letter
+ * per argument: 'i' int, 's' str, 'S' snapshot, '.' any), checked before
+ * fn is called. */
+typedef struct { const char *name; builtin_fn fn; int min, max; const char *args; } builtin_spec;
 
 typedef struct { V base; int64_t v; } int_obj;
 typedef struct { V base; size_t len; uint64_t hash; char s[]; } str_obj;
@@ -123,7 +123,7 @@ typedef struct {
 typedef struct { V base; const char *name; V *methods; const rcgc_type *itype; } class_obj;
 typedef struct { V base; V *cls; V *dict; } inst_obj;
 typedef struct { V base; V *self, *func; } method_obj;
-typedef struct { V base; const char *name; builtin_fn fn; } builtin_obj;
+typedef struct { V base; const char *name; const builtin_spec *spec; } builtin_obj;
 typedef struct { V base; rcgc_snapshot *s; } snap_obj;
 
 V *rcl_int(int64_t v);
@@ -145,7 +145,7 @@ int rcl_env_define(V *env, const char *name, V *val); /* borrows val */
 int rcl_env_remove(V *env, const char *name);
 V *rcl_class_new(const char *name);
 V *rcl_instance_new(V *cls);
-V *rcl_builtin(const char *name, builtin_fn fn);
+V *rcl_builtin(const builtin_spec *spec);
 
 int rcl_is(V *o, const rcgc_type *t);
 int rcl_is_instance(V *o);
@@ -180,6 +180,10 @@ V *rcl_getattr(V *o, V *key); /* NEW or NULL; key: a str */
 
 int rcl_builtins_init(void);
 V *rcl_builtin_method(V *o, const char *name); /* NEW bound method or NULL */
+V *rcl_call_builtin(V *callee, V **args, int n, V *self); /* NEW or NULL */
+/* o[k] for a dict or a weak map: 1 with the value (NEW) in *r, 0 when
+ * absent, -1 on error, -2 when o is neither. */
+int rcl_map_get(V *o, V *k, V **r);
 int rcl_frame_provider(void *ctx, rcgc_frame *frames, int max, int *total);
 size_t rcl_label(V *o, char *buf, size_t size, void *ctx);
 size_t rcl_edge_name(V *from, V *to, rcgc_ssize index, char *buf, size_t size,

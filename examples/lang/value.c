@@ -547,12 +547,12 @@ const rcgc_type t_method = {.name = "method", .size = sizeof(method_obj),
 
 const rcgc_type t_builtin = {.name = "builtin_function", .size = sizeof(builtin_obj)};
 
-V *rcl_builtin(const char *name, builtin_fn fn)
+V *rcl_builtin(const builtin_spec *spec)
 {
     builtin_obj *b = (builtin_obj *)rcgc_object_new(I->rt, &t_builtin);
     if (b == NULL) return rcl_error("out of memory");
-    b->name = name;
-    b->fn = fn;
+    b->name = spec->name;
+    b->spec = spec;
     rcgc_object_make_immortal(I->rt, &b->base);
     return &b->base;
 }
