@@ -394,119 +394,84 @@ static node *postfix(parser *ps)
     return n;
 }
 
+/* Nesting of unary operators and parentheses is bounded, so that a hostile
+ * script cannot overflow the C stack: 0 (and an error) when too deep. */
+static int deeper(parser *ps, const char *what)
+{
+    if (++ps->depth <= 200) return 1;
+    perr(ps, "%s", what);
+    return 0;
+}
+
 static node *unary(parser *ps)
 {
-    if (is_op(ps, "-")) {
-        if (++ps->depth > 200) {
-            perr(ps, "expression nested too deeply");
-            return mk(ps, N_NIL);
-        }
-        node *n = mk(ps, N_NEG);
-        next(ps);
-        n->a = unary(ps);
-        ps->depth--;
-        return n;
-    }
-    return postfix(ps);
-}
-
-static node *binary(parser *ps, node *a, int op, node *(*sub)(parser *))
-{
-    node *n = mk(ps, N_BIN);
-    n->op = op;
-    n->a = a;
+    if (!is_op(ps, "-")) return postfix(ps);
+    if (!deeper(ps, "expression nested too deeply")) return mk(ps, N_NIL);
+    node *n = mk(ps, N_NEG);
     next(ps);
-    n->b = sub(ps);
+    n->a = unary(ps);
+    ps->depth--;
     return n;
 }
 
-static node *term(parser *ps)
+/* The binary operators by precedence level, lowest first: 'or', 'and',
+ * (level 2 is the prefix 'not'), comparisons, + -, * / %.  A keyword
+ * operator is a name token. */
+static const struct binop {
+    const char *tok;
+    int level, kind, op;
+} binops[] = {
+    {"or", 0, N_OR, 0},       {"and", 1, N_AND, 0},     {"==", 3, N_BIN, OP_EQ},
+    {"!=", 3, N_BIN, OP_NE},  {"<", 3, N_BIN, OP_LT},   {"<=", 3, N_BIN, OP_LE},
+    {">", 3, N_BIN, OP_GT},   {">=", 3, N_BIN, OP_GE},  {"in", 3, N_BIN, OP_IN},
+    {"is", 3, N_BIN, OP_IS},  {"+", 4, N_BIN, OP_ADD},  {"-", 4, N_BIN, OP_SUB},
+    {"*", 5, N_BIN, OP_MUL},  {"/", 5, N_BIN, OP_DIV},  {"%", 5, N_BIN, OP_MOD},
+};
+
+static const struct binop *binop_at(parser *ps, int level)
 {
-    node *n = unary(ps);
-    int k = 0;
-    while ((is_op(ps, "*") || is_op(ps, "/") || is_op(ps, "%")) && chain_ok(ps, &k))
-        n = binary(ps, n, is_op(ps, "*") ? OP_MUL : is_op(ps, "/") ? OP_DIV : OP_MOD, unary);
-    return n;
+    for (size_t i = 0; i < sizeof binops / sizeof binops[0]; i++)
+        if (binops[i].level == level && (is_op(ps, binops[i].tok) || is_kw(ps, binops[i].tok)))
+            return &binops[i];
+    return NULL;
 }
 
-static node *sum(parser *ps)
+/* The expression at a precedence level: left-deep chains of its operators
+ * (a comparison does not chain: "a < b < c" is an error). */
+static node *level(parser *ps, int lv)
 {
-    node *n = term(ps);
-    int k = 0;
-    while ((is_op(ps, "+") || is_op(ps, "-")) && chain_ok(ps, &k))
-        n = binary(ps, n, is_op(ps, "+") ? OP_ADD : OP_SUB, term);
-    return n;
-}
-
-static node *cmp(parser *ps)
-{
-    static const struct { const char *op; int code; } ops[] = {
-        {"==", OP_EQ}, {"!=", OP_NE}, {"<", OP_LT}, {"<=", OP_LE}, {">", OP_GT}, {">=", OP_GE}};
-    node *n = sum(ps);
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
-        if (is_op(ps, ops[i].op)) return binary(ps, n, ops[i].code, sum);
-    if (is_kw(ps, "in")) return binary(ps, n, OP_IN, sum);
-    if (is_kw(ps, "is")) {
-        next(ps);
-        int op = OP_IS;
-        if (is_kw(ps, "not")) {
-            op = OP_ISNOT;
-            next(ps);
-        }
-        node *m = mk(ps, N_BIN);
-        m->op = op;
-        m->a = n;
-        m->b = sum(ps);
-        return m;
-    }
-    return n;
-}
-
-static node *not_expr(parser *ps)
-{
-    if (is_kw(ps, "not")) {
-        if (++ps->depth > 200) {
-            perr(ps, "expression nested too deeply");
-            return mk(ps, N_NIL);
-        }
+    if (lv == 6) return unary(ps);
+    if (lv == 2 && is_kw(ps, "not")) {
+        if (!deeper(ps, "expression nested too deeply")) return mk(ps, N_NIL);
         node *n = mk(ps, N_NOT);
         next(ps);
-        n->a = not_expr(ps);
+        n->a = level(ps, 2);
         ps->depth--;
         return n;
     }
-    return cmp(ps);
-}
-
-static node *and_expr(parser *ps)
-{
-    node *n = not_expr(ps);
+    node *n = level(ps, lv + 1);
+    const struct binop *b;
     int k = 0;
-    while (is_kw(ps, "and") && chain_ok(ps, &k)) {
-        node *m = mk(ps, N_AND);
-        next(ps);
+    while ((b = binop_at(ps, lv)) != NULL && chain_ok(ps, &k)) {
+        node *m = mk(ps, b->kind);
+        m->op = b->op;
         m->a = n;
-        m->b = not_expr(ps);
+        next(ps);
+        if (b->op == OP_IS && is_kw(ps, "not")) {
+            m->op = OP_ISNOT;
+            next(ps);
+        }
+        m->b = level(ps, lv + 1);
         n = m;
+        if (lv == 3) break;
     }
     return n;
 }
 
 static node *expr(parser *ps)
 {
-    if (++ps->depth > 200) {
-        perr(ps, "expression nested too deeply");
-        return mk(ps, N_NIL);
-    }
-    node *n = and_expr(ps);
-    int k = 0;
-    while (is_kw(ps, "or") && chain_ok(ps, &k)) {
-        node *m = mk(ps, N_OR);
-        next(ps);
-        m->a = n;
-        m->b = and_expr(ps);
-        n = m;
-    }
+    if (!deeper(ps, "expression nested too deeply")) return mk(ps, N_NIL);
+    node *n = level(ps, 0);
     ps->depth--;
     return n;
 }
@@ -549,10 +514,7 @@ static node *if_stmt(parser *ps)
     n->a = expr(ps);
     n->b = block(ps);
     if (is_kw(ps, "elif")) {
-        if (++ps->depth > 200) {
-            perr(ps, "too many elif");
-            return n;
-        }
+        if (!deeper(ps, "too many elif")) return n;
         n->c = if_stmt(ps);
         ps->depth--;
     } else if (is_kw(ps, "else")) {
