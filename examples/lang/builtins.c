@@ -571,13 +571,7 @@ V *rcl_builtin_method(V *o, const char *name)
         if (o->type != *m->type || strcmp(m->spec.name, name) != 0) continue;
         if (method_objs[i] == NULL && (method_objs[i] = rcl_builtin(&m->spec)) == NULL)
             return NULL;
-        method_obj *bm = (method_obj *)rcgc_object_new(I->rt, &t_method);
-        if (bm == NULL) return rcl_error("out of memory");
-        rcgc_incref(o);
-        bm->self = o;
-        bm->func = method_objs[i];
-        rcgc_object_track(I->rt, &bm->base);
-        return &bm->base;
+        return rcl_bind(o, method_objs[i]);
     }
     return rcl_error("'%s' object has no attribute '%s'", rcl_type_name(o), name);
 }

@@ -168,17 +168,7 @@ V *rcl_getattr(V *o, V *key)
             rcgc_incref(v);
             r = v;
         } else if (m != NULL) {
-            method_obj *bm = (method_obj *)rcgc_object_new(I->rt, &t_method);
-            if (bm != NULL) {
-                rcgc_incref(o);
-                rcgc_incref(m);
-                bm->self = o;
-                bm->func = m;
-                rcgc_object_track(I->rt, &bm->base);
-                r = &bm->base;
-            } else {
-                rcl_error("out of memory");
-            }
+            r = rcl_bind(o, m);
         } else {
             rcl_error("'%s' object has no attribute '%s'", rcl_type_name(o), name);
         }
@@ -298,18 +288,24 @@ static V *call_function(func_obj *f, V **args, int n)
     return none();
 }
 
-V *rcl_call(V *callee, V **args, int n)
+/* f(self, args...) */
+static V *call_with_self(V *f, V *self, V **args, int n)
 {
     V *argv[17];
+    if (n > 16) return rcl_error("too many arguments");
+    argv[0] = self;
+    memcpy(argv + 1, args, (size_t)n * sizeof *args);
+    return rcl_call(f, argv, n + 1);
+}
+
+V *rcl_call(V *callee, V **args, int n)
+{
     if (rcl_is(callee, &t_func)) return call_function((func_obj *)callee, args, n);
     if (rcl_is(callee, &t_builtin)) return rcl_call_builtin(callee, args, n, NULL);
     if (rcl_is(callee, &t_method)) {
         method_obj *m = (method_obj *)callee;
         if (rcl_is(m->func, &t_builtin)) return rcl_call_builtin(m->func, args, n, m->self);
-        if (n > 16) return rcl_error("too many arguments");
-        argv[0] = m->self;
-        memcpy(argv + 1, args, (size_t)n * sizeof *args);
-        return rcl_call(m->func, argv, n + 1);
+        return call_with_self(m->func, m->self, args, n);
     }
     if (rcl_is(callee, &t_class)) {
         class_obj *c = (class_obj *)callee;
@@ -318,10 +314,8 @@ V *rcl_call(V *callee, V **args, int n)
         if (n > 16) return rcl_error("too many arguments");
         V *o = rcl_instance_new(callee);
         if (o == NULL || init == NULL) return o;
-        argv[0] = o;
-        memcpy(argv + 1, args, (size_t)n * sizeof *args);
         rcgc_incref(init);
-        V *r = rcl_call(init, argv, n + 1);
+        V *r = call_with_self(init, o, args, n);
         rcgc_decref(I->rt, init);
         if (r == NULL) {
             rcgc_decref(I->rt, o);
@@ -582,6 +576,16 @@ static int exec_class(node *s, V *env)
     return x;
 }
 
+/* A condition's truth: 1, 0, or -1 on error. */
+static int test(node *n, V *env)
+{
+    V *v = eval(n, env);
+    if (v == NULL) return -1;
+    int t = rcl_truthy(v);
+    rcgc_decref(I->rt, v);
+    return t;
+}
+
 static int exec_stmt(node *s, V *env)
 {
     V *v;
@@ -598,18 +602,13 @@ static int exec_stmt(node *s, V *env)
         rcgc_decref(I->rt, v);
         return x == 0 ? X_OK : X_ERR;
     case S_IF:
-        if ((v = eval(s->a, env)) == NULL) return X_ERR;
-        x = rcl_truthy(v);
-        rcgc_decref(I->rt, v);
+        if ((x = test(s->a, env)) < 0) return X_ERR;
         if (x) return exec_block(s->b, env);
         if (s->c == NULL) return X_OK;
         return s->c->kind == S_IF ? exec_stmt(s->c, env) : exec_block(s->c, env);
     case S_WHILE:
         for (;;) {
-            if ((v = eval(s->a, env)) == NULL) return X_ERR;
-            x = rcl_truthy(v);
-            rcgc_decref(I->rt, v);
-            if (!x) return X_OK;
+            if ((x = test(s->a, env)) <= 0) return x < 0 ? X_ERR : X_OK;
             x = exec_block(s->b, env);
             if (x == X_BREAK) return X_OK;
             if (x == X_RET || x == X_ERR) return x;

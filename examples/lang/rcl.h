@@ -145,6 +145,7 @@ int rcl_env_define(V *env, const char *name, V *val); /* borrows val */
 int rcl_env_remove(V *env, const char *name);
 V *rcl_class_new(const char *name);
 V *rcl_instance_new(V *cls);
+V *rcl_bind(V *self, V *func); /* a bound method: NEW, borrows both */
 V *rcl_builtin(const builtin_spec *spec);
 
 int rcl_is(V *o, const rcgc_type *t);

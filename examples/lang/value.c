@@ -545,6 +545,18 @@ const rcgc_type t_method = {.name = "method", .size = sizeof(method_obj),
                             .flags = RCGC_TYPE_GC, .traverse = method_traverse,
                             .clear = method_clear};
 
+V *rcl_bind(V *self, V *func)
+{
+    method_obj *m = (method_obj *)rcgc_object_new(I->rt, &t_method);
+    if (m == NULL) return rcl_error("out of memory");
+    rcgc_incref(self);
+    rcgc_incref(func);
+    m->self = self;
+    m->func = func;
+    rcgc_object_track(I->rt, &m->base);
+    return &m->base;
+}
+
 const rcgc_type t_builtin = {.name = "builtin_function", .size = sizeof(builtin_obj)};
 
 V *rcl_builtin(const builtin_spec *spec)
