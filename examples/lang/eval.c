@@ -120,21 +120,6 @@ static V *binop(int op, V *a, V *b)
     }
     if (op == OP_ADD && a->type == b->type && (rcl_is(a, &t_str) || rcl_is(a, &t_list)))
         return concat(a, b);
-    if (op >= OP_LT && op <= OP_GE && rcl_is(a, &t_str) && rcl_is(b, &t_str)) {
-        int c = strcmp(((str_obj *)a)->s, ((str_obj *)b)->s);
-        return rcl_bool(op == OP_LT ? c < 0 : op == OP_LE ? c <= 0 : op == OP_GT ? c > 0 : c >= 0);
-    }
-    if (op == OP_MUL && rcl_is(a, &t_str) && rcl_is(b, &t_int)) {
-        str_obj *s = (str_obj *)a;
-        int64_t k = ival(b) < 0 ? 0 : ival(b);
-        if (k > 0 && s->len > (size_t)(1 << 28) / (size_t)k) return rcl_error("string too long");
-        char *buf = rcgc_mem_malloc(I->rt, s->len * (size_t)k + 1);
-        if (buf == NULL) return rcl_error("out of memory");
-        for (int64_t i = 0; i < k; i++) memcpy(buf + (size_t)i * s->len, s->s, s->len);
-        V *r = rcl_str(buf, s->len * (size_t)k);
-        rcgc_mem_free(I->rt, buf);
-        return r;
-    }
     if (!ints)
         return rcl_error("unsupported operand types for an operator: %s and %s",
                          rcl_type_name(a), rcl_type_name(b));

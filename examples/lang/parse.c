@@ -207,13 +207,9 @@ static void next(parser *ps)
         ps->sval = buf;
         ps->slen = n;
     } else {
-        static const char *two[] = {"==", "!=", "<=", ">=", NULL};
-        ps->t = T_OP;
+        ps->t = T_OP; /* one character, or == != <= >= */
         ps->op[0] = c;
-        ps->op[1] = ps->op[2] = 0;
-        for (int i = 0; two[i]; i++)
-            if (ps->end - ps->p >= 2 && ps->p[0] == two[i][0] && ps->p[1] == two[i][1])
-                ps->op[1] = ps->p[1];
+        ps->op[1] = ps->end - ps->p >= 2 && strchr("=!<>", c) && ps->p[1] == '=' ? '=' : 0;
         ps->p += ps->op[1] ? 2 : 1;
         if (strchr("+-*/%=<>!()[]{}.,:", c) == NULL) perr(ps, "unexpected character '%c'", c);
         if (c == '(' || c == '[') ps->nest++;
@@ -283,16 +279,28 @@ static void push(node *parent, node *child)
 static node *expr(parser *ps);
 static node *block(parser *ps);
 
+/* Items separated by commas up to close (the opening token is read),
+ * each parsed by item, into n's list. */
+static void items(parser *ps, node *n, const char *close, node *(*item)(parser *))
+{
+    while (!ps->failed && !is_op(ps, close)) {
+        push(n, item(ps));
+        if (!is_op(ps, close)) expect(ps, ",");
+    }
+    expect(ps, close);
+}
+
+static node *param(parser *ps)
+{
+    node *p = mk(ps, N_NAME);
+    p->name = expect_name(ps);
+    return p;
+}
+
 static void params(parser *ps, node *f)
 {
     expect(ps, "(");
-    while (!ps->failed && !is_op(ps, ")")) {
-        node *p = mk(ps, N_NAME);
-        p->name = expect_name(ps);
-        push(f, p);
-        if (!is_op(ps, ")")) expect(ps, ",");
-    }
-    expect(ps, ")");
+    items(ps, f, ")", param);
 }
 
 static node *primary(parser *ps)
@@ -326,11 +334,7 @@ static node *primary(parser *ps)
     } else if (is_op(ps, "[")) {
         n = mk(ps, N_LIST);
         next(ps);
-        while (!ps->failed && !is_op(ps, "]")) {
-            push(n, expr(ps));
-            if (!is_op(ps, "]")) expect(ps, ",");
-        }
-        expect(ps, "]");
+        items(ps, n, "]", expr);
     } else if (is_op(ps, "{")) {
         n = mk(ps, N_DICT);
         next(ps);
@@ -370,11 +374,7 @@ static node *postfix(parser *ps)
         if (is_op(ps, "(")) {
             m = mk(ps, N_CALL);
             next(ps);
-            while (!ps->failed && !is_op(ps, ")")) {
-                push(m, expr(ps));
-                if (!is_op(ps, ")")) expect(ps, ",");
-            }
-            expect(ps, ")");
+            items(ps, m, ")", expr);
         } else if (is_op(ps, ".")) {
             m = mk(ps, N_ATTR);
             next(ps);
