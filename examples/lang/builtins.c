@@ -268,7 +268,7 @@ size_t rcl_edge_name(V *from, V *to, rcgc_ssize index, char *buf, size_t size, v
         env_obj *e = (env_obj *)from;
         rcgc_ssize i = index - (e->parent != NULL);
         if (i < 0) k = snprintf(buf, size, "(enclosing scope)");
-        else if ((size_t)i < e->n) k = snprintf(buf, size, "%s", e->names[i]);
+        else if ((size_t)i < e->n) k = snprintf(buf, size, "%s", e->s[i].name);
     } else if (rcl_is(from, &t_list)) {
         k = snprintf(buf, size, "[%td]", index);
     } else if (rcl_is(from, &t_dict)) {

@@ -110,15 +110,14 @@ typedef struct {
 } dict_obj;
 typedef struct { V base; node *def; V *env; } func_obj;
 #define ENV_INLINE 4
+typedef struct { const char *name; V *val; } env_slot;
 typedef struct {
     V base;
     V *parent;
     const char *owner;      /* the function whose call made it */
-    const char **names;     /* inames, or malloc'd past ENV_INLINE */
-    V **vals;               /* ivals, or malloc'd */
+    env_slot *s;            /* inl, or malloc'd past ENV_INLINE */
     size_t n, cap;
-    const char *inames[ENV_INLINE];
-    V *ivals[ENV_INLINE];
+    env_slot inl[ENV_INLINE];
 } env_obj;
 typedef struct { V base; const char *name; V *methods; const rcgc_type *itype; } class_obj;
 typedef struct { V base; V *cls; V *dict; } inst_obj;

@@ -330,47 +330,39 @@ static int env_traverse(V *self, rcgc_visit_fn visit, void *arg)
 {
     env_obj *e = (env_obj *)self;
     RCGC_VISIT(e->parent);
-    for (size_t i = 0; i < e->n; i++) RCGC_VISIT(e->vals[i]);
+    for (size_t i = 0; i < e->n; i++) RCGC_VISIT(e->s[i].val);
     return 0;
 }
 
 static int env_spilled(const env_obj *e)
 {
-    return e->vals != e->ivals;
+    return e->s != e->inl;
 }
 
 static void env_clear(rcgc_runtime *rt, V *self)
 {
     env_obj *e = (env_obj *)self;
-    V *inl[ENV_INLINE], **vals = e->vals;
+    env_slot inl[ENV_INLINE], *s = e->s;
     size_t n = e->n;
-    if (!env_spilled(e)) {
-        memcpy(inl, e->ivals, n * sizeof *inl);
-        vals = inl;
-    } else {
-        rcgc_mem_free(rt, (void *)e->names);
-    }
-    e->names = e->inames; /* detached first: a __del__ may define names here */
-    e->vals = e->ivals;
+    if (!env_spilled(e)) s = memcpy(inl, e->inl, n * sizeof *inl);
+    e->s = e->inl; /* detached first: a __del__ may define names here */
     e->n = 0;
     e->cap = ENV_INLINE;
-    for (size_t i = 0; i < n; i++) rcgc_xdecref(rt, vals[i]);
-    if (vals != inl) rcgc_mem_free(rt, vals);
+    for (size_t i = 0; i < n; i++) rcgc_xdecref(rt, s[i].val);
+    if (s != inl) rcgc_mem_free(rt, s);
     RCGC_CLEAR(rt, e->parent);
 }
 
 static void env_release(rcgc_runtime *rt, V *self)
 {
     env_obj *e = (env_obj *)self;
-    if (!env_spilled(e)) return;
-    rcgc_mem_free(rt, (void *)e->names);
-    rcgc_mem_free(rt, e->vals);
+    if (env_spilled(e)) rcgc_mem_free(rt, e->s);
 }
 
 static size_t env_extra(const V *self)
 {
     const env_obj *e = (const env_obj *)self;
-    return env_spilled(e) ? e->cap * (sizeof(V *) + sizeof(char *)) : 0;
+    return env_spilled(e) ? e->cap * sizeof(env_slot) : 0;
 }
 
 const rcgc_type t_env = {.name = "scope", .size = sizeof(env_obj), .flags = RCGC_TYPE_GC,
@@ -384,8 +376,7 @@ V *rcl_env_new(V *parent, const char *owner)
     rcgc_xincref(parent);
     e->parent = parent;
     e->owner = owner;
-    e->names = e->inames;
-    e->vals = e->ivals;
+    e->s = e->inl;
     e->cap = ENV_INLINE;
     rcgc_object_track(I->rt, &e->base);
     return &e->base;
@@ -395,49 +386,35 @@ V **rcl_env_find(V *env, const char *name)
 {
     for (env_obj *e = (env_obj *)env; e != NULL; e = (env_obj *)e->parent)
         for (size_t i = 0; i < e->n; i++)
-            if (e->names[i] == name) return &e->vals[i]; /* interned */
+            if (e->s[i].name == name) return &e->s[i].val; /* interned */
     return NULL;
-}
-
-/* Room for one more name: the inline slots, then malloc'd arrays. */
-static int env_grow(env_obj *e)
-{
-    size_t ncap = e->cap * 2;
-    const char **nn = rcgc_mem_malloc(I->rt, ncap * sizeof *nn);
-    V **nv = rcgc_mem_malloc(I->rt, ncap * sizeof *nv);
-    if (nn == NULL || nv == NULL) {
-        rcgc_mem_free(I->rt, (void *)nn);
-        rcgc_mem_free(I->rt, nv);
-        return -1;
-    }
-    memcpy(nn, e->names, e->n * sizeof *nn);
-    memcpy(nv, e->vals, e->n * sizeof *nv);
-    if (env_spilled(e)) {
-        rcgc_mem_free(I->rt, (void *)e->names);
-        rcgc_mem_free(I->rt, e->vals);
-    }
-    e->names = nn;
-    e->vals = nv;
-    e->cap = ncap;
-    return 0;
 }
 
 int rcl_env_define(V *env, const char *name, V *val)
 {
     env_obj *e = (env_obj *)env;
-    for (size_t i = 0; i < e->n; i++)
-        if (e->names[i] == name) {
-            rcgc_incref(val);
-            RCGC_SETREF(I->rt, e->vals[i], val);
-            return 0;
-        }
-    if (e->n == e->cap && env_grow(e) != 0) {
-        rcl_error("out of memory");
-        return -1;
-    }
+    V **slot = NULL;
+    for (size_t i = 0; i < e->n && slot == NULL; i++)
+        if (e->s[i].name == name) slot = &e->s[i].val;
     rcgc_incref(val);
-    e->names[e->n] = name;
-    e->vals[e->n++] = val;
+    if (slot != NULL) {
+        RCGC_SETREF(I->rt, *slot, val);
+        return 0;
+    }
+    if (e->n == e->cap) { /* the inline slots, then a malloc'd array */
+        size_t size = e->cap * 2 * sizeof(env_slot);
+        env_slot *s = env_spilled(e) ? rcgc_mem_realloc(I->rt, e->s, size)
+                                     : rcgc_mem_malloc(I->rt, size);
+        if (s == NULL) {
+            rcgc_decref(I->rt, val);
+            rcl_error("out of memory");
+            return -1;
+        }
+        if (!env_spilled(e)) memcpy(s, e->inl, e->n * sizeof *s);
+        e->s = s;
+        e->cap *= 2;
+    }
+    e->s[e->n++] = (env_slot){name, val};
     return 0;
 }
 
@@ -445,11 +422,9 @@ int rcl_env_remove(V *env, const char *name)
 {
     env_obj *e = (env_obj *)env;
     for (size_t i = 0; i < e->n; i++)
-        if (e->names[i] == name) {
-            V *old = e->vals[i];
-            e->names[i] = e->names[e->n - 1];
-            e->vals[i] = e->vals[e->n - 1];
-            e->n--;
+        if (e->s[i].name == name) {
+            V *old = e->s[i].val;
+            e->s[i] = e->s[--e->n];
             rcgc_decref(I->rt, old); /* after the scope is consistent */
             return 0;
         }
