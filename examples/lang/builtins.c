@@ -83,13 +83,6 @@ BUILTIN(b_type_name)
     return rcl_str(s, strlen(s));
 }
 
-BUILTIN(b_error)
-{
-    char buf[256] = "error";
-    if (n > 0) rcl_repr(a[0], buf, sizeof buf, 0);
-    return rcl_error("%s", buf);
-}
-
 /* clock_ns(): the process's CPU time in ns (Python's
  * time.process_time_ns), for benchmarks on a shared machine. */
 BUILTIN(b_clock_ns)
@@ -587,7 +580,6 @@ static const builtin_spec table[] = {
     {"len", b_len, 1, 1, ""},
     {"range", b_range, 1, 2, "ii"},
     {"type_name", b_type_name, 1, 1, ""},
-    {"error", b_error, 0, 1, ""},
     {"clock_ns", b_clock_ns, 0, 0, ""},
     /* the gc module */
     {"collect", b_collect, 0, 1, "i"},

@@ -23,7 +23,8 @@ enum { X_OK, X_RET, X_BREAK, X_CONT, X_ERR };
 static V *eval(node *n, V *env);
 static int exec_block(node *b, V *env);
 
-unsigned rcl_line(void)
+/* The current line (of the innermost frame). */
+static unsigned rcl_line(void)
 {
     return I->depth > 0 ? I->frames[I->depth - 1].line : 0;
 }
@@ -141,7 +142,8 @@ static V *binop(int op, V *a, V *b)
 
 /* ---- attributes and items ---- */
 
-V *rcl_getattr(V *o, V *key)
+/* o.key: NEW or NULL; key: a str */
+static V *rcl_getattr(V *o, V *key)
 {
     const char *name = ((str_obj *)key)->s;
     V *r = NULL;

@@ -12,7 +12,6 @@
 #include "rcl.h"
 
 interp *I;
-void rcl_small_ints_forget(void);
 
 static char *read_file(const char *path, size_t *len)
 {

@@ -82,8 +82,6 @@ V *rcl_name(const char *interned);
 
 /* Set the error (always returns NULL, for `return rcl_error(...)`). */
 V *rcl_error(const char *fmt, ...);
-/* The current line (of the innermost frame). */
-unsigned rcl_line(void);
 
 /* ---- values (value.c) ---- */
 
@@ -126,6 +124,7 @@ typedef struct { V base; const char *name; const builtin_spec *spec; } builtin_o
 typedef struct { V base; rcgc_snapshot *s; } snap_obj;
 
 V *rcl_int(int64_t v);
+void rcl_small_ints_forget(void); /* after the runtime is freed */
 V *rcl_str(const char *s, size_t len);
 V *rcl_bool(int b);
 V *rcl_list_new(size_t cap);
@@ -174,7 +173,6 @@ node *rcl_parse(const char *src, size_t len, const char *file);
 void rcl_free_ast(void);
 int rcl_run(node *program);   /* 0, or -1 with I->err set */
 V *rcl_call(V *callee, V **args, int n); /* NEW or NULL */
-V *rcl_getattr(V *o, V *key); /* NEW or NULL; key: a str */
 
 /* ---- builtins (builtins.c) ---- */
 

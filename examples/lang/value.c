@@ -33,24 +33,18 @@ static V *small_ints[SMALL_MAX - SMALL_MIN + 1];
 
 V *rcl_int(int64_t v)
 {
-    if (v >= SMALL_MIN && v <= SMALL_MAX) {
-        V **slot = &small_ints[v - SMALL_MIN];
-        if (*slot == NULL) { /* made once, immortal, as CPython's */
-            int_obj *o = (int_obj *)rcgc_object_new(I->rt, &t_int);
-            if (o == NULL) return rcl_error("out of memory");
-            o->v = v;
-            rcgc_object_make_immortal(I->rt, &o->base);
-            *slot = &o->base;
-        }
-        return *slot; /* immortal: no incref needed, none done */
-    }
+    V **small = v >= SMALL_MIN && v <= SMALL_MAX ? &small_ints[v - SMALL_MIN] : NULL;
+    if (small != NULL && *small != NULL) return *small; /* immortal: no incref needed */
     int_obj *o = (int_obj *)rcgc_object_new(I->rt, &t_int);
     if (o == NULL) return rcl_error("out of memory");
     o->v = v;
+    if (small != NULL) { /* made once, immortal, as CPython's */
+        rcgc_object_make_immortal(I->rt, &o->base);
+        *small = &o->base;
+    }
     return &o->base;
 }
 
-void rcl_small_ints_forget(void);
 void rcl_small_ints_forget(void)
 {
     memset(small_ints, 0, sizeof small_ints);
