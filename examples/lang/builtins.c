@@ -65,15 +65,11 @@ BUILTIN(b_range)
     int64_t lo = n == 2 ? ival(a[0]) : 0, hi = ival(a[n - 1]);
     if (hi - lo > 100000000) return rcl_error("range too large");
     V *l = rcl_list_new(hi > lo ? (size_t)(hi - lo) : 0);
-    for (int64_t i = lo; l != NULL && i < hi; i++) {
-        V *v = rcl_int(i);
-        if (v == NULL || rcl_list_append(l, v) != 0) {
-            if (v != NULL) rcgc_decref(I->rt, v);
+    for (int64_t i = lo; l != NULL && i < hi; i++)
+        if (rcl_list_push(l, rcl_int(i)) != 0) {
             rcgc_decref(I->rt, l);
             return NULL;
         }
-        rcgc_decref(I->rt, v);
-    }
     return l;
 }
 
@@ -104,12 +100,11 @@ BUILTIN(b_collect)
 static V *three(const int v[3])
 {
     V *l = rcl_list_new(3);
-    for (int i = 0; l != NULL && i < 3; i++) {
-        V *x = rcl_int(v[i]);
-        if (x == NULL) return NULL;
-        rcl_list_append(l, x);
-        rcgc_decref(I->rt, x);
-    }
+    for (int i = 0; l != NULL && i < 3; i++)
+        if (rcl_list_push(l, rcl_int(v[i])) != 0) {
+            rcgc_decref(I->rt, l);
+            return NULL;
+        }
     return l;
 }
 
@@ -193,12 +188,8 @@ BUILTIN(b_counts_by_type)
     rcgc_diag_counts c;
     if (rcgc_diag_count_types(I->rt, &c) != 0) return rcl_error("counts_by_type() failed");
     V *d = rcl_dict_new();
-    for (rcgc_ssize i = 0; d != NULL && i < c.n; i++) {
-        V *k = rcl_str(c.items[i].name, strlen(c.items[i].name)), *v = rcl_int(c.items[i].count);
-        if (k != NULL && v != NULL) rcl_dict_set(d, k, v);
-        if (k != NULL) rcgc_decref(I->rt, k);
-        if (v != NULL) rcgc_decref(I->rt, v);
-    }
+    for (rcgc_ssize i = 0; d != NULL && i < c.n; i++)
+        rcl_dict_put(d, rcl_str(c.items[i].name, strlen(c.items[i].name)), rcl_int(c.items[i].count));
     rcgc_diag_counts_free(I->rt, &c);
     return d;
 }

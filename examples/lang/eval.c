@@ -407,24 +407,18 @@ static V *eval(node *n, V *env)
     case N_CALL: return eval_call(n, env);
     case N_LIST:
         if ((r = rcl_list_new((size_t)n->n)) == NULL) return NULL;
-        for (int i = 0; i < n->n; i++) {
-            if ((a = eval(n->list[i], env)) == NULL || rcl_list_append(r, a) != 0) {
-                if (a != NULL) rcgc_decref(I->rt, a);
+        for (int i = 0; i < n->n; i++)
+            if (rcl_list_push(r, eval(n->list[i], env)) != 0) {
                 rcgc_decref(I->rt, r);
                 return NULL;
             }
-            rcgc_decref(I->rt, a);
-        }
         return r;
     case N_DICT:
         if ((r = rcl_dict_new()) == NULL) return NULL;
         for (int i = 0; i + 1 < n->n; i += 2) {
             a = eval(n->list[i], env);
             b = a != NULL ? eval(n->list[i + 1], env) : NULL;
-            int bad = b == NULL || rcl_dict_set(r, a, b) != 0;
-            if (a != NULL) rcgc_decref(I->rt, a);
-            if (b != NULL) rcgc_decref(I->rt, b);
-            if (bad) {
+            if (rcl_dict_put(r, a, b) != 0) {
                 rcgc_decref(I->rt, r);
                 return NULL;
             }

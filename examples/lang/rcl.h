@@ -129,6 +129,7 @@ V *rcl_str(const char *s, size_t len);
 V *rcl_bool(int b);
 V *rcl_list_new(size_t cap);
 int rcl_list_append(V *list, V *item); /* borrows item */
+int rcl_list_push(V *list, V *item);   /* steals item (NULL: fails) */
 V *rcl_dict_new(void);
 /* Keys compare by value (ints, strings), by the class's __hash__ and
  * __eq__ (instances that define them), else by identity.  get: BORROWED,
@@ -136,6 +137,7 @@ V *rcl_dict_new(void);
  * when absent, -1 on error. */
 V *rcl_dict_get(V *d, V *key);
 int rcl_dict_set(V *d, V *key, V *val); /* borrows both */
+int rcl_dict_put(V *d, V *key, V *val); /* steals both (NULL: fails) */
 int rcl_dict_del(V *d, V *key);
 V *rcl_env_new(V *parent, const char *owner);
 V **rcl_env_find(V *env, const char *name); /* the slot, or NULL */

@@ -141,6 +141,16 @@ int rcl_list_append(V *list, V *item)
     return 0;
 }
 
+/* Append a NEW reference, which the list takes (also on error); NULL is an
+ * error already set. */
+int rcl_list_push(V *list, V *item)
+{
+    if (item == NULL) return -1;
+    int r = rcl_list_append(list, item);
+    rcgc_decref(I->rt, item);
+    return r;
+}
+
 /* ---- dict: insertion-ordered entries and an open-addressing index ---- */
 
 static int dict_traverse(V *self, rcgc_visit_fn visit, void *arg)
@@ -297,6 +307,14 @@ int rcl_dict_set(V *dv, V *key, V *val)
 nomem:
     rcl_error("out of memory");
     return -1;
+}
+
+int rcl_dict_put(V *d, V *key, V *val)
+{
+    int r = key != NULL && val != NULL ? rcl_dict_set(d, key, val) : -1;
+    if (key != NULL) rcgc_decref(I->rt, key);
+    if (val != NULL) rcgc_decref(I->rt, val);
+    return r;
 }
 
 int rcl_dict_del(V *dv, V *key)
