@@ -23,11 +23,6 @@ const rcgc_type *t_wset, *t_wvmap, *t_wkmap, *t_weakref;
     static V *f(V **a __attribute__((unused)), int n __attribute__((unused)), \
                 V *self __attribute__((unused)))
 
-static int64_t ival(V *o)
-{
-    return ((int_obj *)o)->v;
-}
-
 /* ---- basics ---- */
 
 BUILTIN(b_print)
@@ -62,7 +57,7 @@ BUILTIN(b_len)
 
 BUILTIN(b_range)
 {
-    int64_t lo = n == 2 ? ival(a[0]) : 0, hi = ival(a[n - 1]);
+    int64_t lo = n == 2 ? IVAL(a[0]) : 0, hi = IVAL(a[n - 1]);
     if (hi - lo > 100000000) return rcl_error("range too large");
     V *l = rcl_list_new(hi > lo ? (size_t)(hi - lo) : 0);
     for (int64_t i = lo; l != NULL && i < hi; i++)
@@ -92,7 +87,7 @@ BUILTIN(b_clock_ns)
 
 BUILTIN(b_collect)
 {
-    rcgc_ssize r = rcgc_gc_collect(I->rt, n ? (int)ival(a[0]) : 2);
+    rcgc_ssize r = rcgc_gc_collect(I->rt, n ? (int)IVAL(a[0]) : 2);
     if (r < 0) return rcl_error("collect(): %s", rcgc_strerror((int)r));
     return rcl_int(r);
 }
@@ -124,7 +119,7 @@ BUILTIN(b_get_threshold)
 
 BUILTIN(b_set_threshold)
 {
-    if (rcgc_gc_set_threshold(I->rt, (int)ival(a[0]), (int)ival(a[1]), (int)ival(a[2])) != 0)
+    if (rcgc_gc_set_threshold(I->rt, (int)IVAL(a[0]), (int)IVAL(a[1]), (int)IVAL(a[2])) != 0)
         return rcl_error("set_threshold(): thresholds must not be negative");
     return I->none;
 }
@@ -148,7 +143,7 @@ BUILTIN(b_unfreeze)
 
 BUILTIN(b_set_debug)
 {
-    rcgc_gc_set_debug(I->rt, (unsigned)ival(a[0]));
+    rcgc_gc_set_debug(I->rt, (unsigned)IVAL(a[0]));
     return I->none;
 }
 
@@ -344,12 +339,10 @@ static const rcgc_key_ops key_ops = {key_hash, key_eq, NULL};
 int rcl_weak_failed(int r, V *container, V *o)
 {
     if (r == RCGC_EFAILED) /* a hook failed: its message is the error */
-        rcl_error("%s: a __hash__ or __eq__ failed", rcl_type_name(container));
-    else if (r == RCGC_ENOTWEAK)
-        rcl_error("cannot create a weak reference to a value of type %s", rcl_type_name(o));
-    else
-        rcl_error("%s: %s", rcl_type_name(container), rcgc_strerror(r));
-    return -1;
+        return rcl_fail("%s: a __hash__ or __eq__ failed", rcl_type_name(container));
+    if (r == RCGC_ENOTWEAK)
+        return rcl_fail("cannot create a weak reference to a value of type %s", rcl_type_name(o));
+    return rcl_fail("%s: %s", rcl_type_name(container), rcgc_strerror(r));
 }
 
 BUILTIN(b_wset)
@@ -389,7 +382,7 @@ BUILTIN(b_trace_start)
 {
     rcgc_trace_config cfg;
     rcgc_trace_config_init(&cfg);
-    cfg.nframes = n == 1 ? (int)ival(a[0]) : 1;
+    cfg.nframes = n == 1 ? (int)IVAL(a[0]) : 1;
     cfg.source = RCGC_FRAMES_PROVIDER;
     cfg.provider = rcl_frame_provider;
     int r = rcgc_trace_start(I->rt, &cfg);
@@ -424,7 +417,7 @@ BUILTIN(b_snapshot_diff)
                                          RCGC_BY_LINENO, 0, &st);
     if (k < 0) return rcl_error("snapshot_diff(): %s", rcgc_strerror((int)k));
     int shown = 0;
-    for (rcgc_ssize i = 0; i < k && shown < ival(a[2]); i++) {
+    for (rcgc_ssize i = 0; i < k && shown < IVAL(a[2]); i++) {
         if (st[i].size_diff == 0 && st[i].count_diff == 0) continue;
         char buf[512];
         rcgc_statistic_format(&st[i], RCGC_BY_LINENO, 1, buf, sizeof buf);
@@ -449,7 +442,7 @@ BUILTIN(b_fork)
 BUILTIN(b_wait)
 {
     int status;
-    if (waitpid((pid_t)ival(a[0]), &status, 0) < 0) return rcl_error("wait() failed");
+    if (waitpid((pid_t)IVAL(a[0]), &status, 0) < 0) return rcl_error("wait() failed");
     return rcl_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
@@ -458,7 +451,7 @@ BUILTIN(b_wait)
 BUILTIN(b_exit_now)
 {
     fflush(NULL);
-    _exit(n == 1 ? (int)ival(a[0]) : 0);
+    _exit(n == 1 ? (int)IVAL(a[0]) : 0);
 }
 
 BUILTIN(b_private_dirty_kb)

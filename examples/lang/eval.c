@@ -29,26 +29,30 @@ static unsigned rcl_line(void)
     return I->depth > 0 ? I->frames[I->depth - 1].line : 0;
 }
 
-V *rcl_error(const char *fmt, ...)
+static void verror(const char *fmt, va_list ap)
 {
-    if (I->failed) return NULL; /* the innermost message wins */
+    if (I->failed) return; /* the innermost message wins */
     I->failed = 1;
     int k = snprintf(I->err, sizeof I->err, "%s:%u: ", I->file, rcl_line());
+    vsnprintf(I->err + k, sizeof I->err - (size_t)k, fmt, ap);
+}
+
+V *rcl_error(const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(I->err + k, sizeof I->err - (size_t)k, fmt, ap);
+    verror(fmt, ap);
     va_end(ap);
     return NULL;
 }
 
-static V *none(void)
+int rcl_fail(const char *fmt, ...)
 {
-    return I->none; /* immortal: references need no count */
-}
-
-static int64_t ival(V *o)
-{
-    return ((int_obj *)o)->v;
+    va_list ap;
+    va_start(ap, fmt);
+    verror(fmt, ap);
+    va_end(ap);
+    return -1;
 }
 
 /* ---- operators ---- */
@@ -98,8 +102,7 @@ static int contains(V *c, V *x)
     int r = rcl_map_get(c, x, &v); /* dicts and weak maps */
     if (r == 1) rcgc_decref(I->rt, v);
     if (r != -2) return r;
-    rcl_error("'in' is not supported by %s", rcl_type_name(c));
-    return -1;
+    return rcl_fail("'in' is not supported by %s", rcl_type_name(c));
 }
 
 static V *binop(int op, V *a, V *b)
@@ -124,7 +127,7 @@ static V *binop(int op, V *a, V *b)
     if (!ints)
         return rcl_error("unsupported operand types for an operator: %s and %s",
                          rcl_type_name(a), rcl_type_name(b));
-    int64_t x = ival(a), y = ival(b);
+    int64_t x = IVAL(a), y = IVAL(b);
     switch (op) {
     case OP_ADD: return rcl_int(x + y);
     case OP_SUB: return rcl_int(x - y);
@@ -146,35 +149,28 @@ static V *binop(int op, V *a, V *b)
 static V *rcl_getattr(V *o, V *key)
 {
     const char *name = ((str_obj *)key)->s;
-    V *r = NULL;
+    V *r;
     if (rcl_is_instance(o)) {
         inst_obj *in = (inst_obj *)o;
-        V *v = in->dict ? rcl_dict_get(in->dict, key) : NULL;
-        V *m = v == NULL && in->cls ? rcl_dict_get(((class_obj *)in->cls)->methods, key) : NULL;
-        if (v != NULL) {
-            rcgc_incref(v);
-            r = v;
-        } else if (m != NULL) {
-            r = rcl_bind(o, m);
-        } else {
-            rcl_error("'%s' object has no attribute '%s'", rcl_type_name(o), name);
+        if (in->dict != NULL && (r = rcl_dict_get(in->dict, key)) != NULL) {
+            rcgc_incref(r);
+            return r;
         }
-    } else if (rcl_is(o, &t_class)) {
-        r = rcl_dict_get(((class_obj *)o)->methods, key);
-        if (r != NULL) rcgc_incref(r);
-        else rcl_error("class %s has no method '%s'", ((class_obj *)o)->name, name);
-    } else {
-        r = rcl_builtin_method(o, name);
+        if (in->cls != NULL && (r = rcl_dict_get(((class_obj *)in->cls)->methods, key)) != NULL)
+            return rcl_bind(o, r);
+        return rcl_error("'%s' object has no attribute '%s'", rcl_type_name(o), name);
     }
+    if (!rcl_is(o, &t_class)) return rcl_builtin_method(o, name);
+    if ((r = rcl_dict_get(((class_obj *)o)->methods, key)) == NULL)
+        return rcl_error("class %s has no method '%s'", ((class_obj *)o)->name, name);
+    rcgc_incref(r);
     return r;
 }
 
 static int setattr(V *o, node *n, V *val)
 {
-    if (!rcl_is_instance(o) || ((inst_obj *)o)->dict == NULL) {
-        rcl_error("cannot set attribute '%s' on %s", n->name, rcl_type_name(o));
-        return -1;
-    }
+    if (!rcl_is_instance(o) || ((inst_obj *)o)->dict == NULL)
+        return rcl_fail("cannot set attribute '%s' on %s", n->name, rcl_type_name(o));
     V *d = ((inst_obj *)o)->dict;
     rcgc_incref(d); /* the store may run a __del__ that clears the instance */
     int r = rcl_dict_set(d, n->konst, val);
@@ -184,16 +180,10 @@ static int setattr(V *o, node *n, V *val)
 
 static int list_index(V *l, V *k, size_t *out)
 {
-    if (!rcl_is(k, &t_int)) {
-        rcl_error("list indices must be integers");
-        return -1;
-    }
-    int64_t i = ival(k), n = (int64_t)((list_obj *)l)->n;
+    if (!rcl_is(k, &t_int)) return rcl_fail("list indices must be integers");
+    int64_t i = IVAL(k), n = (int64_t)((list_obj *)l)->n;
     if (i < 0) i += n;
-    if (i < 0 || i >= n) {
-        rcl_error("list index out of range");
-        return -1;
-    }
+    if (i < 0 || i >= n) return rcl_fail("list index out of range");
     *out = (size_t)i;
     return 0;
 }
@@ -210,8 +200,8 @@ static V *getitem(V *o, V *k)
     }
     if (rcl_is(o, &t_str) && rcl_is(k, &t_int)) {
         str_obj *s = (str_obj *)o;
-        if (ival(k) < 0 || (size_t)ival(k) >= s->len) return rcl_error("string index out of range");
-        return rcl_str(s->s + ival(k), 1);
+        if (IVAL(k) < 0 || (size_t)IVAL(k) >= s->len) return rcl_error("string index out of range");
+        return rcl_str(s->s + IVAL(k), 1);
     }
     int found = rcl_map_get(o, k, &r);
     if (found == -2) return rcl_error("%s object is not subscriptable", rcl_type_name(o));
@@ -272,7 +262,7 @@ static V *call_function(func_obj *f, V **args, int n)
         I->retval = NULL;
         return r;
     }
-    return none();
+    return I->none;
 }
 
 /* f(self, args...) */
@@ -314,7 +304,7 @@ V *rcl_call(V *callee, V **args, int n)
     if (callee->type == t_weakref) {
         if (n != 0) return rcl_error("a weak reference takes no arguments");
         V *r = rcgc_weakref_get(I->rt, callee);
-        return r != NULL ? r : none();
+        return r != NULL ? r : I->none;
     }
     return rcl_error("'%s' object is not callable", rcl_type_name(callee));
 }
@@ -399,7 +389,7 @@ static V *eval(node *n, V *env)
     switch (n->kind) {
     case N_INT: return rcl_int(n->ival);
     case N_STR: return n->konst; /* immortal */
-    case N_NIL: return none();
+    case N_NIL: return I->none;
     case N_TRUE: return I->true_;
     case N_FALSE: return I->false_;
     case N_NAME: return lookup(n, env);
@@ -437,7 +427,7 @@ static V *eval(node *n, V *env)
         return r;
     case N_NEG:
         if ((a = eval(n->a, env)) == NULL) return NULL;
-        r = rcl_is(a, &t_int) ? rcl_int(-ival(a)) : rcl_error("bad operand for unary -");
+        r = rcl_is(a, &t_int) ? rcl_int(-IVAL(a)) : rcl_error("bad operand for unary -");
         rcgc_decref(I->rt, a);
         return r;
     case N_BIN:
@@ -466,10 +456,8 @@ static int assign(node *t, V *val, V *env)
 {
     if (t->kind == N_NAME) {
         V **slot = rcl_env_find(env, t->name);
-        if (slot == NULL) {
-            rcl_error("name '%s' is not defined (declare it with let)", t->name);
-            return -1;
-        }
+        if (slot == NULL)
+            return rcl_fail("name '%s' is not defined (declare it with let)", t->name);
         rcgc_incref(val);
         RCGC_SETREF(I->rt, *slot, val);
         return 0;
@@ -596,7 +584,7 @@ static int exec_stmt(node *s, V *env)
         }
     case S_FOR: return exec_for(s, env);
     case S_RETURN:
-        if ((v = s->a ? eval(s->a, env) : none()) == NULL) return X_ERR;
+        if ((v = s->a ? eval(s->a, env) : I->none) == NULL) return X_ERR;
         I->retval = v;
         return X_RET;
     case S_CLASS: return exec_class(s, env);

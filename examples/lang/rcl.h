@@ -82,6 +82,8 @@ V *rcl_name(const char *interned);
 
 /* Set the error (always returns NULL, for `return rcl_error(...)`). */
 V *rcl_error(const char *fmt, ...);
+int rcl_fail(const char *fmt, ...);  /* the same, returning -1 */
+#define IVAL(o) (((int_obj *)(o))->v) /* an int's value */
 
 /* ---- values (value.c) ---- */
 

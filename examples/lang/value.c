@@ -129,10 +129,7 @@ int rcl_list_append(V *list, V *item)
     if (l->n == l->cap) {
         size_t ncap = l->cap ? l->cap * 2 : 4;
         V **p = rcgc_mem_realloc(I->rt, l->items, ncap * sizeof(V *));
-        if (p == NULL) {
-            rcl_error("out of memory");
-            return -1;
-        }
+        if (p == NULL) return rcl_fail("out of memory");
         l->items = p;
         l->cap = ncap;
     }
@@ -305,8 +302,7 @@ int rcl_dict_set(V *dv, V *key, V *val)
     d->version++;
     return 0;
 nomem:
-    rcl_error("out of memory");
-    return -1;
+    return rcl_fail("out of memory");
 }
 
 int rcl_dict_put(V *d, V *key, V *val)
@@ -419,8 +415,7 @@ int rcl_env_define(V *env, const char *name, V *val)
                                      : rcgc_mem_malloc(I->rt, size);
         if (s == NULL) {
             rcgc_decref(I->rt, val);
-            rcl_error("out of memory");
-            return -1;
+            return rcl_fail("out of memory");
         }
         if (!env_spilled(e)) memcpy(s, e->inl, e->n * sizeof *s);
         e->s = s;
@@ -629,31 +624,31 @@ int rcl_equal(V *a, V *b)
 
 int rcl_hash(V *o, uint64_t *h)
 {
+    V *m, *r;
+    int64_t v = 0;
     if (o->type == &t_str) {
         *h = ((str_obj *)o)->hash;
-    } else if (o->type == &t_int) {
-        *h = (uint64_t)((int_obj *)o)->v * 0x9e3779b97f4a7c15u;
-    } else if (rcl_is(o, &t_list) || rcl_is(o, &t_dict)) {
-        rcl_error("unhashable type: '%s'", o->type->name);
-        return -1;
+        return 0;
+    }
+    if (rcl_is(o, &t_list) || rcl_is(o, &t_dict))
+        return rcl_fail("unhashable type: '%s'", o->type->name);
+    if (o->type == &t_int) {
+        v = IVAL(o);
     } else {
-        V *m = user_hook(o, I->s_hash);
-        if (m == NULL) {
+        if ((m = user_hook(o, I->s_hash)) == NULL) {
             *h = (uint64_t)(uintptr_t)o >> 4; /* identity */
             return 0;
         }
         rcgc_incref(m);
-        V *r = rcl_call(m, &o, 1);
+        r = rcl_call(m, &o, 1);
         rcgc_decref(I->rt, m);
         if (r == NULL) return -1;
         int ok = rcl_is(r, &t_int);
-        if (ok) *h = (uint64_t)((int_obj *)r)->v * 0x9e3779b97f4a7c15u;
+        if (ok) v = IVAL(r);
         rcgc_decref(I->rt, r);
-        if (!ok) {
-            rcl_error("__hash__ must return an int");
-            return -1;
-        }
+        if (!ok) return rcl_fail("__hash__ must return an int");
     }
+    *h = (uint64_t)v * 0x9e3779b97f4a7c15u;
     return 0;
 }
 
