@@ -127,20 +127,23 @@ static V *binop(int op, V *a, V *b)
     if (!ints)
         return rcl_error("unsupported operand types for an operator: %s and %s",
                          rcl_type_name(a), rcl_type_name(b));
-    int64_t x = IVAL(a), y = IVAL(b);
+    int64_t x = IVAL(a), y = IVAL(b), r = 0;
+    int over = 0; /* overflow is an error, not undefined behaviour */
     switch (op) {
-    case OP_ADD: return rcl_int(x + y);
-    case OP_SUB: return rcl_int(x - y);
-    case OP_MUL: return rcl_int(x * y);
+    case OP_ADD: over = __builtin_add_overflow(x, y, &r); break;
+    case OP_SUB: over = __builtin_sub_overflow(x, y, &r); break;
+    case OP_MUL: over = __builtin_mul_overflow(x, y, &r); break;
     case OP_DIV:
     case OP_MOD:
         if (y == 0) return rcl_error("division by zero");
-        return rcl_int(op == OP_DIV ? x / y : x % y);
+        if (!(over = x == INT64_MIN && y == -1)) r = op == OP_DIV ? x / y : x % y;
+        break;
     case OP_LT: return rcl_bool(x < y);
     case OP_LE: return rcl_bool(x <= y);
     case OP_GT: return rcl_bool(x > y);
     default: return rcl_bool(x >= y);
     }
+    return over ? rcl_error("integer overflow") : rcl_int(r);
 }
 
 /* ---- attributes and items ---- */
@@ -427,7 +430,7 @@ static V *eval(node *n, V *env)
         return r;
     case N_NEG:
         if ((a = eval(n->a, env)) == NULL) return NULL;
-        r = rcl_is(a, &t_int) ? rcl_int(-IVAL(a)) : rcl_error("bad operand for unary -");
+        r = rcl_is(a, &t_int) ? binop(OP_SUB, rcl_int(0), a) : rcl_error("bad operand for unary -");
         rcgc_decref(I->rt, a);
         return r;
     case N_BIN:
