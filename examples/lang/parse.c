@@ -264,6 +264,14 @@ static node *mk(parser *ps, int kind)
     return n;
 }
 
+/* A node at the current token, which it consumes (a keyword, an operator). */
+static node *take(parser *ps, int kind)
+{
+    node *n = mk(ps, kind);
+    next(ps);
+    return n;
+}
+
 static void push(node *parent, node *child)
 {
     if ((parent->n & (parent->n - 1)) == 0) { /* 0, 1, 2, 4...: grow */
@@ -316,12 +324,10 @@ static node *primary(parser *ps)
         if (n->konst != NULL) rcgc_object_make_immortal(I->rt, n->konst);
         next(ps);
     } else if (is_kw(ps, "nil") || is_kw(ps, "true") || is_kw(ps, "false")) {
-        n = mk(ps, is_kw(ps, "nil") ? N_NIL : is_kw(ps, "true") ? N_TRUE : N_FALSE);
-        next(ps);
+        n = take(ps, is_kw(ps, "nil") ? N_NIL : is_kw(ps, "true") ? N_TRUE : N_FALSE);
     } else if (is_kw(ps, "fn")) {
-        n = mk(ps, N_FUNC);
+        n = take(ps, N_FUNC);
         n->name = rcl_intern("<fn>", 4);
-        next(ps);
         params(ps, n);
         n->a = block(ps);
     } else if (ps->t == T_NAME) {
@@ -332,12 +338,10 @@ static node *primary(parser *ps)
         n = expr(ps);
         expect(ps, ")");
     } else if (is_op(ps, "[")) {
-        n = mk(ps, N_LIST);
-        next(ps);
+        n = take(ps, N_LIST);
         items(ps, n, "]", expr);
     } else if (is_op(ps, "{")) {
-        n = mk(ps, N_DICT);
-        next(ps);
+        n = take(ps, N_DICT);
         skip_nl(ps);
         while (!ps->failed && !is_op(ps, "}")) {
             push(n, expr(ps));
@@ -372,17 +376,14 @@ static node *postfix(parser *ps)
     while (!ps->failed && chain_ok(ps, &k)) {
         node *m;
         if (is_op(ps, "(")) {
-            m = mk(ps, N_CALL);
-            next(ps);
+            m = take(ps, N_CALL);
             items(ps, m, ")", expr);
         } else if (is_op(ps, ".")) {
-            m = mk(ps, N_ATTR);
-            next(ps);
+            m = take(ps, N_ATTR);
             m->name = expect_name(ps);
             if ((m->konst = rcl_name(m->name)) == NULL) perr(ps, "out of memory");
         } else if (is_op(ps, "[")) {
-            m = mk(ps, N_INDEX);
-            next(ps);
+            m = take(ps, N_INDEX);
             m->b = expr(ps);
             expect(ps, "]");
         } else {
@@ -407,8 +408,7 @@ static node *unary(parser *ps)
 {
     if (!is_op(ps, "-")) return postfix(ps);
     if (!deeper(ps, "expression nested too deeply")) return mk(ps, N_NIL);
-    node *n = mk(ps, N_NEG);
-    next(ps);
+    node *n = take(ps, N_NEG);
     n->a = unary(ps);
     ps->depth--;
     return n;
@@ -443,8 +443,7 @@ static node *level(parser *ps, int lv)
     if (lv == 6) return unary(ps);
     if (lv == 2 && is_kw(ps, "not")) {
         if (!deeper(ps, "expression nested too deeply")) return mk(ps, N_NIL);
-        node *n = mk(ps, N_NOT);
-        next(ps);
+        node *n = take(ps, N_NOT);
         n->a = level(ps, 2);
         ps->depth--;
         return n;
@@ -453,10 +452,9 @@ static node *level(parser *ps, int lv)
     const struct binop *b;
     int k = 0;
     while ((b = binop_at(ps, lv)) != NULL && chain_ok(ps, &k)) {
-        node *m = mk(ps, b->kind);
+        node *m = take(ps, b->kind);
         m->op = b->op;
         m->a = n;
-        next(ps);
         if (b->op == OP_IS && is_kw(ps, "not")) {
             m->op = OP_ISNOT;
             next(ps);
@@ -499,8 +497,7 @@ static node *block(parser *ps)
 
 static node *def(parser *ps)
 {
-    node *f = mk(ps, N_FUNC);
-    next(ps);
+    node *f = take(ps, N_FUNC);
     f->name = expect_name(ps);
     params(ps, f);
     f->a = block(ps);
@@ -509,8 +506,7 @@ static node *def(parser *ps)
 
 static node *if_stmt(parser *ps)
 {
-    node *n = mk(ps, S_IF);
-    next(ps);
+    node *n = take(ps, S_IF);
     n->a = expr(ps);
     n->b = block(ps);
     if (is_kw(ps, "elif")) {
@@ -528,8 +524,7 @@ static node *stmt(parser *ps)
 {
     node *n;
     if (is_kw(ps, "let")) {
-        n = mk(ps, S_LET);
-        next(ps);
+        n = take(ps, S_LET);
         n->name = expect_name(ps);
         expect(ps, "=");
         n->a = expr(ps);
@@ -538,8 +533,7 @@ static node *stmt(parser *ps)
         n->a = def(ps);
         n->name = n->a->name;
     } else if (is_kw(ps, "class")) {
-        n = mk(ps, S_CLASS);
-        next(ps);
+        n = take(ps, S_CLASS);
         n->name = expect_name(ps);
         expect(ps, "{");
         skip_nl(ps);
@@ -551,29 +545,24 @@ static node *stmt(parser *ps)
     } else if (is_kw(ps, "if")) {
         n = if_stmt(ps);
     } else if (is_kw(ps, "while")) {
-        n = mk(ps, S_WHILE);
-        next(ps);
+        n = take(ps, S_WHILE);
         n->a = expr(ps);
         n->b = block(ps);
     } else if (is_kw(ps, "for")) {
-        n = mk(ps, S_FOR);
-        next(ps);
+        n = take(ps, S_FOR);
         n->name = expect_name(ps);
         if (!is_kw(ps, "in")) perr(ps, "expected 'in'");
         next(ps);
         n->a = expr(ps);
         n->b = block(ps);
     } else if (is_kw(ps, "return")) {
-        n = mk(ps, S_RETURN);
-        next(ps);
+        n = take(ps, S_RETURN);
         if (ps->t != T_NL && !is_op(ps, "}") && ps->t != T_EOF) n->a = expr(ps);
     } else if (is_kw(ps, "del")) {
-        n = mk(ps, S_DEL);
-        next(ps);
+        n = take(ps, S_DEL);
         n->name = expect_name(ps);
     } else if (is_kw(ps, "break") || is_kw(ps, "continue")) {
-        n = mk(ps, is_kw(ps, "break") ? S_BREAK : S_CONTINUE);
-        next(ps);
+        n = take(ps, is_kw(ps, "break") ? S_BREAK : S_CONTINUE);
     } else {
         n = mk(ps, S_EXPR);
         n->a = expr(ps);
