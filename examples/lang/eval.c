@@ -498,9 +498,8 @@ static V *iter_items(V *o)
         rcgc_witer it;
         if (rcgc_witer_begin(I->rt, o, &it) != 0) goto fail;
         int bad = 0;
-        while (!bad && rcgc_witer_next(&it) == 1) {
+        while (!bad && rcgc_witer_next(&it) == 1)
             bad = rcl_list_append(l, it.key_obj) != 0; /* item or key */
-        }
         rcgc_witer_end(&it);
         if (bad) goto fail;
         return l;

@@ -211,22 +211,19 @@ again:;
     for (; d->index[j] >= 0; j = (j + 1) & mask) {
         dict_entry *e = &d->e[d->index[j]];
         if (e->key == NULL || e->hash != h) continue;
-        if (e->key == key) {
-            *slot = j;
-            return d->index[j];
-        }
-        uint64_t version = d->version;
-        V *stored = e->key;
-        rcgc_incref(stored);
-        rcgc_incref(&d->base);
-        int eq = rcl_equal(stored, key);
-        rcgc_decref(I->rt, stored);
-        int changed = d->version != version || d->icap == 0;
-        rcgc_decref(I->rt, &d->base);
-        if (eq < 0) return -2;
-        if (changed) {
-            if (d->icap == 0) break; /* cleared: absent */
-            goto again;
+        int eq = e->key == key;
+        if (!eq) {
+            uint64_t version = d->version;
+            V *stored = e->key;
+            rcgc_incref(stored);
+            rcgc_incref(&d->base);
+            eq = rcl_equal(stored, key);
+            rcgc_decref(I->rt, stored);
+            int changed = d->version != version || d->icap == 0;
+            rcgc_decref(I->rt, &d->base);
+            if (eq < 0) return -2;
+            if (changed && d->icap == 0) break; /* cleared: absent */
+            if (changed) goto again;
         }
         if (eq) {
             *slot = j;
