@@ -58,7 +58,7 @@ BUILTIN(b_len)
 BUILTIN(b_range)
 {
     int64_t lo = n == 2 ? IVAL(a[0]) : 0, hi = IVAL(a[n - 1]);
-    if (hi - lo > 100000000) return rcl_error("range too large");
+    if (hi > lo && (uint64_t)hi - (uint64_t)lo > 100000000) return rcl_error("range too large");
     V *l = rcl_list_new(hi > lo ? (size_t)(hi - lo) : 0);
     for (int64_t i = lo; l != NULL && i < hi; i++)
         if (rcl_list_push(l, rcl_int(i)) != 0) {
