@@ -23,31 +23,37 @@ enum { X_OK, X_RET, X_BREAK, X_CONT, X_ERR };
 static V *eval(node *n, V *env);
 static int exec_block(node *b, V *env);
 
-unsigned rcl_line(void)
+/* The current line (of the innermost frame). */
+static unsigned rcl_line(void)
 {
     return I->depth > 0 ? I->frames[I->depth - 1].line : 0;
 }
 
-V *rcl_error(const char *fmt, ...)
+static void verror(const char *fmt, va_list ap) RCL_PRINTF(1, 0);
+static void verror(const char *fmt, va_list ap)
 {
-    if (I->failed) return NULL; /* the innermost message wins */
+    if (I->failed) return; /* the innermost message wins */
     I->failed = 1;
     int k = snprintf(I->err, sizeof I->err, "%s:%u: ", I->file, rcl_line());
+    vsnprintf(I->err + k, sizeof I->err - (size_t)k, fmt, ap);
+}
+
+V *rcl_error(const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(I->err + k, sizeof I->err - (size_t)k, fmt, ap);
+    verror(fmt, ap);
     va_end(ap);
     return NULL;
 }
 
-static V *none(void)
+int rcl_fail(const char *fmt, ...)
 {
-    return I->none; /* immortal: references need no count */
-}
-
-static int64_t ival(V *o)
-{
-    return ((int_obj *)o)->v;
+    va_list ap;
+    va_start(ap, fmt);
+    verror(fmt, ap);
+    va_end(ap);
+    return -1;
 }
 
 /* ---- operators ---- */
@@ -87,20 +93,17 @@ static int contains(V *c, V *x)
         }
         return 0;
     }
-    if (rcl_is(c, &t_dict)) {
-        V *v = rcl_dict_get(c, x);
-        return v != NULL ? 1 : I->failed ? -1 : 0;
-    }
     if (rcl_is(c, &t_str) && rcl_is(x, &t_str))
         return strstr(((str_obj *)c)->s, ((str_obj *)x)->s) != NULL;
-    int r = -2;
-    if (c->type == t_wset) r = rcgc_wset_contains(I->rt, c, x);
-    else if (c->type == t_wkmap) r = rcgc_wkmap_contains(I->rt, c, x);
-    else if (c->type == t_wvmap) r = rcgc_wvmap_contains_obj(I->rt, c, x);
-    if (r >= 0) return r;
-    if (r != -2) return rcl_weak_failed(r, c, x);
-    rcl_error("'in' is not supported by %s", rcl_type_name(c));
-    return -1;
+    if (c->type == t_wset) {
+        int r = rcgc_wset_contains(I->rt, c, x);
+        return r >= 0 ? r : rcl_weak_failed(r, c, x);
+    }
+    V *v;
+    int r = rcl_map_get(c, x, &v); /* dicts and weak maps */
+    if (r == 1) rcgc_decref(I->rt, v);
+    if (r != -2) return r;
+    return rcl_fail("'in' is not supported by %s", rcl_type_name(c));
 }
 
 static V *binop(int op, V *a, V *b)
@@ -122,84 +125,56 @@ static V *binop(int op, V *a, V *b)
     }
     if (op == OP_ADD && a->type == b->type && (rcl_is(a, &t_str) || rcl_is(a, &t_list)))
         return concat(a, b);
-    if (op >= OP_LT && op <= OP_GE && rcl_is(a, &t_str) && rcl_is(b, &t_str)) {
-        int c = strcmp(((str_obj *)a)->s, ((str_obj *)b)->s);
-        return rcl_bool(op == OP_LT ? c < 0 : op == OP_LE ? c <= 0 : op == OP_GT ? c > 0 : c >= 0);
-    }
-    if (op == OP_MUL && rcl_is(a, &t_str) && rcl_is(b, &t_int)) {
-        str_obj *s = (str_obj *)a;
-        int64_t k = ival(b) < 0 ? 0 : ival(b);
-        if (k > 0 && s->len > (size_t)(1 << 28) / (size_t)k) return rcl_error("string too long");
-        char *buf = rcgc_mem_malloc(I->rt, s->len * (size_t)k + 1);
-        if (buf == NULL) return rcl_error("out of memory");
-        for (int64_t i = 0; i < k; i++) memcpy(buf + (size_t)i * s->len, s->s, s->len);
-        V *r = rcl_str(buf, s->len * (size_t)k);
-        rcgc_mem_free(I->rt, buf);
-        return r;
-    }
     if (!ints)
         return rcl_error("unsupported operand types for an operator: %s and %s",
                          rcl_type_name(a), rcl_type_name(b));
-    int64_t x = ival(a), y = ival(b);
+    int64_t x = IVAL(a), y = IVAL(b), r = 0;
+    int over = 0; /* overflow is an error, not undefined behaviour */
     switch (op) {
-    case OP_ADD: return rcl_int(x + y);
-    case OP_SUB: return rcl_int(x - y);
-    case OP_MUL: return rcl_int(x * y);
+    case OP_ADD: over = __builtin_add_overflow(x, y, &r); break;
+    case OP_SUB: over = __builtin_sub_overflow(x, y, &r); break;
+    case OP_MUL: over = __builtin_mul_overflow(x, y, &r); break;
     case OP_DIV:
     case OP_MOD:
         if (y == 0) return rcl_error("division by zero");
-        return rcl_int(op == OP_DIV ? x / y : x % y);
+        if (!(over = x == INT64_MIN && y == -1)) r = op == OP_DIV ? x / y : x % y;
+        break;
     case OP_LT: return rcl_bool(x < y);
     case OP_LE: return rcl_bool(x <= y);
     case OP_GT: return rcl_bool(x > y);
     default: return rcl_bool(x >= y);
     }
+    return over ? rcl_error("integer overflow") : rcl_int(r);
 }
 
 /* ---- attributes and items ---- */
 
-V *rcl_getattr(V *o, V *key)
+/* o.key: NEW or NULL; key: a str */
+static V *rcl_getattr(V *o, V *key)
 {
     const char *name = ((str_obj *)key)->s;
-    V *r = NULL;
+    V *r;
     if (rcl_is_instance(o)) {
         inst_obj *in = (inst_obj *)o;
-        V *v = in->dict ? rcl_dict_get(in->dict, key) : NULL;
-        V *m = v == NULL && in->cls ? rcl_dict_get(((class_obj *)in->cls)->methods, key) : NULL;
-        if (v != NULL) {
-            rcgc_incref(v);
-            r = v;
-        } else if (m != NULL) {
-            method_obj *bm = (method_obj *)rcgc_object_new(I->rt, &t_method);
-            if (bm != NULL) {
-                rcgc_incref(o);
-                rcgc_incref(m);
-                bm->self = o;
-                bm->func = m;
-                rcgc_object_track(I->rt, &bm->base);
-                r = &bm->base;
-            } else {
-                rcl_error("out of memory");
-            }
-        } else {
-            rcl_error("'%s' object has no attribute '%s'", rcl_type_name(o), name);
+        if (in->dict != NULL && (r = rcl_dict_get(in->dict, key)) != NULL) {
+            rcgc_incref(r);
+            return r;
         }
-    } else if (rcl_is(o, &t_class)) {
-        r = rcl_dict_get(((class_obj *)o)->methods, key);
-        if (r != NULL) rcgc_incref(r);
-        else rcl_error("class %s has no method '%s'", ((class_obj *)o)->name, name);
-    } else {
-        r = rcl_builtin_method(o, name);
+        if (in->cls != NULL && (r = rcl_dict_get(((class_obj *)in->cls)->methods, key)) != NULL)
+            return rcl_bind(o, r);
+        return rcl_error("'%s' object has no attribute '%s'", rcl_type_name(o), name);
     }
+    if (!rcl_is(o, &t_class)) return rcl_builtin_method(o, name);
+    if ((r = rcl_dict_get(((class_obj *)o)->methods, key)) == NULL)
+        return rcl_error("class %s has no method '%s'", ((class_obj *)o)->name, name);
+    rcgc_incref(r);
     return r;
 }
 
 static int setattr(V *o, node *n, V *val)
 {
-    if (!rcl_is_instance(o) || ((inst_obj *)o)->dict == NULL) {
-        rcl_error("cannot set attribute '%s' on %s", n->name, rcl_type_name(o));
-        return -1;
-    }
+    if (!rcl_is_instance(o) || ((inst_obj *)o)->dict == NULL)
+        return rcl_fail("cannot set attribute '%s' on %s", n->name, rcl_type_name(o));
     V *d = ((inst_obj *)o)->dict;
     rcgc_incref(d); /* the store may run a __del__ that clears the instance */
     int r = rcl_dict_set(d, n->konst, val);
@@ -209,16 +184,10 @@ static int setattr(V *o, node *n, V *val)
 
 static int list_index(V *l, V *k, size_t *out)
 {
-    if (!rcl_is(k, &t_int)) {
-        rcl_error("list indices must be integers");
-        return -1;
-    }
-    int64_t i = ival(k), n = (int64_t)((list_obj *)l)->n;
+    if (!rcl_is(k, &t_int)) return rcl_fail("list indices must be integers");
+    int64_t i = IVAL(k), n = (int64_t)((list_obj *)l)->n;
     if (i < 0) i += n;
-    if (i < 0 || i >= n) {
-        rcl_error("list index out of range");
-        return -1;
-    }
+    if (i < 0 || i >= n) return rcl_fail("list index out of range");
     *out = (size_t)i;
     return 0;
 }
@@ -235,24 +204,13 @@ static V *getitem(V *o, V *k)
     }
     if (rcl_is(o, &t_str) && rcl_is(k, &t_int)) {
         str_obj *s = (str_obj *)o;
-        if (ival(k) < 0 || (size_t)ival(k) >= s->len) return rcl_error("string index out of range");
-        return rcl_str(s->s + ival(k), 1);
+        if (IVAL(k) < 0 || (size_t)IVAL(k) >= s->len) return rcl_error("string index out of range");
+        return rcl_str(s->s + IVAL(k), 1);
     }
-    if (rcl_is(o, &t_dict)) {
-        r = rcl_dict_get(o, k);
-        if (r == NULL && I->failed) return NULL;
-        if (r != NULL) rcgc_incref(r);
-    } else if (o->type == t_wvmap || o->type == t_wkmap) {
-        int found = o->type == t_wvmap ? rcgc_wvmap_get_obj(I->rt, o, k, &r)
-                                       : rcgc_wkmap_lookup(I->rt, o, k, &r);
-        if (found < 0) {
-            rcl_weak_failed(found, o, k);
-            return NULL;
-        }
-    } else {
-        return rcl_error("%s object is not subscriptable", rcl_type_name(o));
-    }
-    if (r == NULL) {
+    int found = rcl_map_get(o, k, &r);
+    if (found == -2) return rcl_error("%s object is not subscriptable", rcl_type_name(o));
+    if (found < 0) return NULL;
+    if (found == 0) {
         char buf[128];
         rcl_repr(k, buf, sizeof buf, 1);
         return rcl_error("key not found: %s", buf);
@@ -308,21 +266,27 @@ static V *call_function(func_obj *f, V **args, int n)
         I->retval = NULL;
         return r;
     }
-    return none();
+    return I->none;
+}
+
+/* f(self, args...) */
+static V *call_with_self(V *f, V *self, V **args, int n)
+{
+    V *argv[17];
+    if (n > 16) return rcl_error("too many arguments");
+    argv[0] = self;
+    memcpy(argv + 1, args, (size_t)n * sizeof *args);
+    return rcl_call(f, argv, n + 1);
 }
 
 V *rcl_call(V *callee, V **args, int n)
 {
-    V *argv[17];
     if (rcl_is(callee, &t_func)) return call_function((func_obj *)callee, args, n);
-    if (rcl_is(callee, &t_builtin)) return ((builtin_obj *)callee)->fn(args, n, NULL);
+    if (rcl_is(callee, &t_builtin)) return rcl_call_builtin(callee, args, n, NULL);
     if (rcl_is(callee, &t_method)) {
         method_obj *m = (method_obj *)callee;
-        if (rcl_is(m->func, &t_builtin)) return ((builtin_obj *)m->func)->fn(args, n, m->self);
-        if (n > 16) return rcl_error("too many arguments");
-        argv[0] = m->self;
-        memcpy(argv + 1, args, (size_t)n * sizeof *args);
-        return rcl_call(m->func, argv, n + 1);
+        if (rcl_is(m->func, &t_builtin)) return rcl_call_builtin(m->func, args, n, m->self);
+        return call_with_self(m->func, m->self, args, n);
     }
     if (rcl_is(callee, &t_class)) {
         class_obj *c = (class_obj *)callee;
@@ -331,10 +295,8 @@ V *rcl_call(V *callee, V **args, int n)
         if (n > 16) return rcl_error("too many arguments");
         V *o = rcl_instance_new(callee);
         if (o == NULL || init == NULL) return o;
-        argv[0] = o;
-        memcpy(argv + 1, args, (size_t)n * sizeof *args);
         rcgc_incref(init);
-        V *r = rcl_call(init, argv, n + 1);
+        V *r = call_with_self(init, o, args, n);
         rcgc_decref(I->rt, init);
         if (r == NULL) {
             rcgc_decref(I->rt, o);
@@ -346,7 +308,7 @@ V *rcl_call(V *callee, V **args, int n)
     if (callee->type == t_weakref) {
         if (n != 0) return rcl_error("a weak reference takes no arguments");
         V *r = rcgc_weakref_get(I->rt, callee);
-        return r != NULL ? r : none();
+        return r != NULL ? r : I->none;
     }
     return rcl_error("'%s' object is not callable", rcl_type_name(callee));
 }
@@ -431,7 +393,7 @@ static V *eval(node *n, V *env)
     switch (n->kind) {
     case N_INT: return rcl_int(n->ival);
     case N_STR: return n->konst; /* immortal */
-    case N_NIL: return none();
+    case N_NIL: return I->none;
     case N_TRUE: return I->true_;
     case N_FALSE: return I->false_;
     case N_NAME: return lookup(n, env);
@@ -439,24 +401,18 @@ static V *eval(node *n, V *env)
     case N_CALL: return eval_call(n, env);
     case N_LIST:
         if ((r = rcl_list_new((size_t)n->n)) == NULL) return NULL;
-        for (int i = 0; i < n->n; i++) {
-            if ((a = eval(n->list[i], env)) == NULL || rcl_list_append(r, a) != 0) {
-                if (a != NULL) rcgc_decref(I->rt, a);
+        for (int i = 0; i < n->n; i++)
+            if (rcl_list_push(r, eval(n->list[i], env)) != 0) {
                 rcgc_decref(I->rt, r);
                 return NULL;
             }
-            rcgc_decref(I->rt, a);
-        }
         return r;
     case N_DICT:
         if ((r = rcl_dict_new()) == NULL) return NULL;
         for (int i = 0; i + 1 < n->n; i += 2) {
             a = eval(n->list[i], env);
             b = a != NULL ? eval(n->list[i + 1], env) : NULL;
-            int bad = b == NULL || rcl_dict_set(r, a, b) != 0;
-            if (a != NULL) rcgc_decref(I->rt, a);
-            if (b != NULL) rcgc_decref(I->rt, b);
-            if (bad) {
+            if (rcl_dict_put(r, a, b) != 0) {
                 rcgc_decref(I->rt, r);
                 return NULL;
             }
@@ -475,7 +431,7 @@ static V *eval(node *n, V *env)
         return r;
     case N_NEG:
         if ((a = eval(n->a, env)) == NULL) return NULL;
-        r = rcl_is(a, &t_int) ? rcl_int(-ival(a)) : rcl_error("bad operand for unary -");
+        r = rcl_is(a, &t_int) ? binop(OP_SUB, rcl_int(0), a) : rcl_error("bad operand for unary -");
         rcgc_decref(I->rt, a);
         return r;
     case N_BIN:
@@ -504,10 +460,8 @@ static int assign(node *t, V *val, V *env)
 {
     if (t->kind == N_NAME) {
         V **slot = rcl_env_find(env, t->name);
-        if (slot == NULL) {
-            rcl_error("name '%s' is not defined (declare it with let)", t->name);
-            return -1;
-        }
+        if (slot == NULL)
+            return rcl_fail("name '%s' is not defined (declare it with let)", t->name);
         rcgc_incref(val);
         RCGC_SETREF(I->rt, *slot, val);
         return 0;
@@ -545,9 +499,8 @@ static V *iter_items(V *o)
         rcgc_witer it;
         if (rcgc_witer_begin(I->rt, o, &it) != 0) goto fail;
         int bad = 0;
-        while (!bad && rcgc_witer_next(&it) == 1) {
+        while (!bad && rcgc_witer_next(&it) == 1)
             bad = rcl_list_append(l, it.key_obj) != 0; /* item or key */
-        }
         rcgc_witer_end(&it);
         if (bad) goto fail;
         return l;
@@ -595,6 +548,16 @@ static int exec_class(node *s, V *env)
     return x;
 }
 
+/* A condition's truth: 1, 0, or -1 on error. */
+static int test(node *n, V *env)
+{
+    V *v = eval(n, env);
+    if (v == NULL) return -1;
+    int t = rcl_truthy(v);
+    rcgc_decref(I->rt, v);
+    return t;
+}
+
 static int exec_stmt(node *s, V *env)
 {
     V *v;
@@ -611,25 +574,20 @@ static int exec_stmt(node *s, V *env)
         rcgc_decref(I->rt, v);
         return x == 0 ? X_OK : X_ERR;
     case S_IF:
-        if ((v = eval(s->a, env)) == NULL) return X_ERR;
-        x = rcl_truthy(v);
-        rcgc_decref(I->rt, v);
+        if ((x = test(s->a, env)) < 0) return X_ERR;
         if (x) return exec_block(s->b, env);
         if (s->c == NULL) return X_OK;
         return s->c->kind == S_IF ? exec_stmt(s->c, env) : exec_block(s->c, env);
     case S_WHILE:
         for (;;) {
-            if ((v = eval(s->a, env)) == NULL) return X_ERR;
-            x = rcl_truthy(v);
-            rcgc_decref(I->rt, v);
-            if (!x) return X_OK;
+            if ((x = test(s->a, env)) <= 0) return x < 0 ? X_ERR : X_OK;
             x = exec_block(s->b, env);
             if (x == X_BREAK) return X_OK;
             if (x == X_RET || x == X_ERR) return x;
         }
     case S_FOR: return exec_for(s, env);
     case S_RETURN:
-        if ((v = s->a ? eval(s->a, env) : none()) == NULL) return X_ERR;
+        if ((v = s->a ? eval(s->a, env) : I->none) == NULL) return X_ERR;
         I->retval = v;
         return X_RET;
     case S_CLASS: return exec_class(s, env);
@@ -651,8 +609,6 @@ static int exec_block(node *b, V *env)
         node *s = b->list[i];
         I->frames[I->depth - 1].line = s->line;
         rcgc_gc_collect_pending(I->rt); /* the safe point */
-        if (I->srv != NULL && (++I->ticks & 255) == 0)
-            rcgc_serve_poll(I->srv, 0); /* the endpoint: never blocks */
         int x = exec_stmt(s, env);
         if (x != X_OK) return x;
     }

@@ -12,25 +12,14 @@
 #include "rcl.h"
 
 interp *I;
-void rcl_small_ints_forget(void);
 
 static char *read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    if (f == NULL) return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    size_t k;
-    while (buf != NULL && (k = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += k;
-        if (n == cap) {
-            char *p = realloc(buf, cap *= 2);
-            if (p == NULL) free(buf);
-            buf = p;
-        }
-    }
-    fclose(f);
-    *len = n;
+    long size = f != NULL && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    char *buf = size >= 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc((size_t)size + 1) : NULL;
+    if (buf != NULL) *len = fread(buf, 1, (size_t)size, f);
+    if (f != NULL) fclose(f);
     return buf;
 }
 
@@ -102,7 +91,6 @@ int main(int argc, char **argv)
         status = 1;
     }
     I->failed = 0;
-    if (I->srv != NULL) rcgc_serve_stop(I->srv); /* before the runtime */
 
     /* Teardown: the module's scope first (its objects' __del__ run with the
      * interpreter still whole), then the runtime (it frees the heap types

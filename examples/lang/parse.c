@@ -208,13 +208,9 @@ static void next(parser *ps)
         ps->sval = buf;
         ps->slen = n;
     } else {
-        static const char *two[] = {"==", "!=", "<=", ">=", NULL};
-        ps->t = T_OP;
+        ps->t = T_OP; /* one character, or == != <= >= */
         ps->op[0] = c;
-        ps->op[1] = ps->op[2] = 0;
-        for (int i = 0; two[i]; i++)
-            if (ps->end - ps->p >= 2 && ps->p[0] == two[i][0] && ps->p[1] == two[i][1])
-                ps->op[1] = ps->p[1];
+        ps->op[1] = ps->end - ps->p >= 2 && strchr("=!<>", c) && ps->p[1] == '=' ? '=' : 0;
         ps->p += ps->op[1] ? 2 : 1;
         if (strchr("+-*/%=<>!()[]{}.,:", c) == NULL) perr(ps, "unexpected character '%c'", c);
         if (c == '(' || c == '[') ps->nest++;
@@ -269,6 +265,14 @@ static node *mk(parser *ps, int kind)
     return n;
 }
 
+/* A node at the current token, which it consumes (a keyword, an operator). */
+static node *take(parser *ps, int kind)
+{
+    node *n = mk(ps, kind);
+    next(ps);
+    return n;
+}
+
 static void push(node *parent, node *child)
 {
     if ((parent->n & (parent->n - 1)) == 0) { /* 0, 1, 2, 4...: grow */
@@ -284,16 +288,28 @@ static void push(node *parent, node *child)
 static node *expr(parser *ps);
 static node *block(parser *ps);
 
+/* Items separated by commas up to close (the opening token is read),
+ * each parsed by item, into n's list. */
+static void items(parser *ps, node *n, const char *close, node *(*item)(parser *))
+{
+    while (!ps->failed && !is_op(ps, close)) {
+        push(n, item(ps));
+        if (!is_op(ps, close)) expect(ps, ",");
+    }
+    expect(ps, close);
+}
+
+static node *param(parser *ps)
+{
+    node *p = mk(ps, N_NAME);
+    p->name = expect_name(ps);
+    return p;
+}
+
 static void params(parser *ps, node *f)
 {
     expect(ps, "(");
-    while (!ps->failed && !is_op(ps, ")")) {
-        node *p = mk(ps, N_NAME);
-        p->name = expect_name(ps);
-        push(f, p);
-        if (!is_op(ps, ")")) expect(ps, ",");
-    }
-    expect(ps, ")");
+    items(ps, f, ")", param);
 }
 
 static node *primary(parser *ps)
@@ -309,12 +325,10 @@ static node *primary(parser *ps)
         if (n->konst != NULL) rcgc_object_make_immortal(I->rt, n->konst);
         next(ps);
     } else if (is_kw(ps, "nil") || is_kw(ps, "true") || is_kw(ps, "false")) {
-        n = mk(ps, is_kw(ps, "nil") ? N_NIL : is_kw(ps, "true") ? N_TRUE : N_FALSE);
-        next(ps);
+        n = take(ps, is_kw(ps, "nil") ? N_NIL : is_kw(ps, "true") ? N_TRUE : N_FALSE);
     } else if (is_kw(ps, "fn")) {
-        n = mk(ps, N_FUNC);
+        n = take(ps, N_FUNC);
         n->name = rcl_intern("<fn>", 4);
-        next(ps);
         params(ps, n);
         n->a = block(ps);
     } else if (ps->t == T_NAME) {
@@ -325,16 +339,10 @@ static node *primary(parser *ps)
         n = expr(ps);
         expect(ps, ")");
     } else if (is_op(ps, "[")) {
-        n = mk(ps, N_LIST);
-        next(ps);
-        while (!ps->failed && !is_op(ps, "]")) {
-            push(n, expr(ps));
-            if (!is_op(ps, "]")) expect(ps, ",");
-        }
-        expect(ps, "]");
+        n = take(ps, N_LIST);
+        items(ps, n, "]", expr);
     } else if (is_op(ps, "{")) {
-        n = mk(ps, N_DICT);
-        next(ps);
+        n = take(ps, N_DICT);
         skip_nl(ps);
         while (!ps->failed && !is_op(ps, "}")) {
             push(n, expr(ps));
@@ -369,21 +377,14 @@ static node *postfix(parser *ps)
     while (!ps->failed && chain_ok(ps, &k)) {
         node *m;
         if (is_op(ps, "(")) {
-            m = mk(ps, N_CALL);
-            next(ps);
-            while (!ps->failed && !is_op(ps, ")")) {
-                push(m, expr(ps));
-                if (!is_op(ps, ")")) expect(ps, ",");
-            }
-            expect(ps, ")");
+            m = take(ps, N_CALL);
+            items(ps, m, ")", expr);
         } else if (is_op(ps, ".")) {
-            m = mk(ps, N_ATTR);
-            next(ps);
+            m = take(ps, N_ATTR);
             m->name = expect_name(ps);
             if ((m->konst = rcl_name(m->name)) == NULL) perr(ps, "out of memory");
         } else if (is_op(ps, "[")) {
-            m = mk(ps, N_INDEX);
-            next(ps);
+            m = take(ps, N_INDEX);
             m->b = expr(ps);
             expect(ps, "]");
         } else {
@@ -395,119 +396,81 @@ static node *postfix(parser *ps)
     return n;
 }
 
+/* Nesting of unary operators and parentheses is bounded, so that a hostile
+ * script cannot overflow the C stack: 0 (and an error) when too deep. */
+static int deeper(parser *ps, const char *what)
+{
+    if (++ps->depth <= 200) return 1;
+    perr(ps, "%s", what);
+    return 0;
+}
+
 static node *unary(parser *ps)
 {
-    if (is_op(ps, "-")) {
-        if (++ps->depth > 200) {
-            perr(ps, "expression nested too deeply");
-            return mk(ps, N_NIL);
-        }
-        node *n = mk(ps, N_NEG);
-        next(ps);
-        n->a = unary(ps);
+    if (!is_op(ps, "-")) return postfix(ps);
+    if (!deeper(ps, "expression nested too deeply")) return mk(ps, N_NIL);
+    node *n = take(ps, N_NEG);
+    n->a = unary(ps);
+    ps->depth--;
+    return n;
+}
+
+/* The binary operators by precedence level, lowest first: 'or', 'and',
+ * (level 2 is the prefix 'not'), comparisons, + -, * / %.  A keyword
+ * operator is a name token. */
+static const struct binop {
+    const char *tok;
+    int level, kind, op;
+} binops[] = {
+    {"or", 0, N_OR, 0},       {"and", 1, N_AND, 0},     {"==", 3, N_BIN, OP_EQ},
+    {"!=", 3, N_BIN, OP_NE},  {"<", 3, N_BIN, OP_LT},   {"<=", 3, N_BIN, OP_LE},
+    {">", 3, N_BIN, OP_GT},   {">=", 3, N_BIN, OP_GE},  {"in", 3, N_BIN, OP_IN},
+    {"is", 3, N_BIN, OP_IS},  {"+", 4, N_BIN, OP_ADD},  {"-", 4, N_BIN, OP_SUB},
+    {"*", 5, N_BIN, OP_MUL},  {"/", 5, N_BIN, OP_DIV},  {"%", 5, N_BIN, OP_MOD},
+};
+
+static const struct binop *binop_at(parser *ps, int level)
+{
+    for (size_t i = 0; i < sizeof binops / sizeof binops[0]; i++)
+        if (binops[i].level == level && (is_op(ps, binops[i].tok) || is_kw(ps, binops[i].tok)))
+            return &binops[i];
+    return NULL;
+}
+
+/* The expression at a precedence level: left-deep chains of its operators
+ * (a comparison does not chain: "a < b < c" is an error). */
+static node *level(parser *ps, int lv)
+{
+    if (lv == 6) return unary(ps);
+    if (lv == 2 && is_kw(ps, "not")) {
+        if (!deeper(ps, "expression nested too deeply")) return mk(ps, N_NIL);
+        node *n = take(ps, N_NOT);
+        n->a = level(ps, 2);
         ps->depth--;
         return n;
     }
-    return postfix(ps);
-}
-
-static node *binary(parser *ps, node *a, int op, node *(*sub)(parser *))
-{
-    node *n = mk(ps, N_BIN);
-    n->op = op;
-    n->a = a;
-    next(ps);
-    n->b = sub(ps);
-    return n;
-}
-
-static node *term(parser *ps)
-{
-    node *n = unary(ps);
+    node *n = level(ps, lv + 1);
+    const struct binop *b;
     int k = 0;
-    while ((is_op(ps, "*") || is_op(ps, "/") || is_op(ps, "%")) && chain_ok(ps, &k))
-        n = binary(ps, n, is_op(ps, "*") ? OP_MUL : is_op(ps, "/") ? OP_DIV : OP_MOD, unary);
-    return n;
-}
-
-static node *sum(parser *ps)
-{
-    node *n = term(ps);
-    int k = 0;
-    while ((is_op(ps, "+") || is_op(ps, "-")) && chain_ok(ps, &k))
-        n = binary(ps, n, is_op(ps, "+") ? OP_ADD : OP_SUB, term);
-    return n;
-}
-
-static node *cmp(parser *ps)
-{
-    static const struct { const char *op; int code; } ops[] = {
-        {"==", OP_EQ}, {"!=", OP_NE}, {"<", OP_LT}, {"<=", OP_LE}, {">", OP_GT}, {">=", OP_GE}};
-    node *n = sum(ps);
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
-        if (is_op(ps, ops[i].op)) return binary(ps, n, ops[i].code, sum);
-    if (is_kw(ps, "in")) return binary(ps, n, OP_IN, sum);
-    if (is_kw(ps, "is")) {
-        next(ps);
-        int op = OP_IS;
-        if (is_kw(ps, "not")) {
-            op = OP_ISNOT;
+    while ((b = binop_at(ps, lv)) != NULL && chain_ok(ps, &k)) {
+        node *m = take(ps, b->kind);
+        m->op = b->op;
+        m->a = n;
+        if (b->op == OP_IS && is_kw(ps, "not")) {
+            m->op = OP_ISNOT;
             next(ps);
         }
-        node *m = mk(ps, N_BIN);
-        m->op = op;
-        m->a = n;
-        m->b = sum(ps);
-        return m;
-    }
-    return n;
-}
-
-static node *not_expr(parser *ps)
-{
-    if (is_kw(ps, "not")) {
-        if (++ps->depth > 200) {
-            perr(ps, "expression nested too deeply");
-            return mk(ps, N_NIL);
-        }
-        node *n = mk(ps, N_NOT);
-        next(ps);
-        n->a = not_expr(ps);
-        ps->depth--;
-        return n;
-    }
-    return cmp(ps);
-}
-
-static node *and_expr(parser *ps)
-{
-    node *n = not_expr(ps);
-    int k = 0;
-    while (is_kw(ps, "and") && chain_ok(ps, &k)) {
-        node *m = mk(ps, N_AND);
-        next(ps);
-        m->a = n;
-        m->b = not_expr(ps);
+        m->b = level(ps, lv + 1);
         n = m;
+        if (lv == 3) break;
     }
     return n;
 }
 
 static node *expr(parser *ps)
 {
-    if (++ps->depth > 200) {
-        perr(ps, "expression nested too deeply");
-        return mk(ps, N_NIL);
-    }
-    node *n = and_expr(ps);
-    int k = 0;
-    while (is_kw(ps, "or") && chain_ok(ps, &k)) {
-        node *m = mk(ps, N_OR);
-        next(ps);
-        m->a = n;
-        m->b = and_expr(ps);
-        n = m;
-    }
+    if (!deeper(ps, "expression nested too deeply")) return mk(ps, N_NIL);
+    node *n = level(ps, 0);
     ps->depth--;
     return n;
 }
@@ -535,8 +498,7 @@ static node *block(parser *ps)
 
 static node *def(parser *ps)
 {
-    node *f = mk(ps, N_FUNC);
-    next(ps);
+    node *f = take(ps, N_FUNC);
     f->name = expect_name(ps);
     params(ps, f);
     f->a = block(ps);
@@ -545,15 +507,11 @@ static node *def(parser *ps)
 
 static node *if_stmt(parser *ps)
 {
-    node *n = mk(ps, S_IF);
-    next(ps);
+    node *n = take(ps, S_IF);
     n->a = expr(ps);
     n->b = block(ps);
     if (is_kw(ps, "elif")) {
-        if (++ps->depth > 200) {
-            perr(ps, "too many elif");
-            return n;
-        }
+        if (!deeper(ps, "too many elif")) return n;
         n->c = if_stmt(ps);
         ps->depth--;
     } else if (is_kw(ps, "else")) {
@@ -567,8 +525,7 @@ static node *stmt(parser *ps)
 {
     node *n;
     if (is_kw(ps, "let")) {
-        n = mk(ps, S_LET);
-        next(ps);
+        n = take(ps, S_LET);
         n->name = expect_name(ps);
         expect(ps, "=");
         n->a = expr(ps);
@@ -577,8 +534,7 @@ static node *stmt(parser *ps)
         n->a = def(ps);
         n->name = n->a->name;
     } else if (is_kw(ps, "class")) {
-        n = mk(ps, S_CLASS);
-        next(ps);
+        n = take(ps, S_CLASS);
         n->name = expect_name(ps);
         expect(ps, "{");
         skip_nl(ps);
@@ -590,29 +546,24 @@ static node *stmt(parser *ps)
     } else if (is_kw(ps, "if")) {
         n = if_stmt(ps);
     } else if (is_kw(ps, "while")) {
-        n = mk(ps, S_WHILE);
-        next(ps);
+        n = take(ps, S_WHILE);
         n->a = expr(ps);
         n->b = block(ps);
     } else if (is_kw(ps, "for")) {
-        n = mk(ps, S_FOR);
-        next(ps);
+        n = take(ps, S_FOR);
         n->name = expect_name(ps);
         if (!is_kw(ps, "in")) perr(ps, "expected 'in'");
         next(ps);
         n->a = expr(ps);
         n->b = block(ps);
     } else if (is_kw(ps, "return")) {
-        n = mk(ps, S_RETURN);
-        next(ps);
+        n = take(ps, S_RETURN);
         if (ps->t != T_NL && !is_op(ps, "}") && ps->t != T_EOF) n->a = expr(ps);
     } else if (is_kw(ps, "del")) {
-        n = mk(ps, S_DEL);
-        next(ps);
+        n = take(ps, S_DEL);
         n->name = expect_name(ps);
     } else if (is_kw(ps, "break") || is_kw(ps, "continue")) {
-        n = mk(ps, is_kw(ps, "break") ? S_BREAK : S_CONTINUE);
-        next(ps);
+        n = take(ps, is_kw(ps, "break") ? S_BREAK : S_CONTINUE);
     } else {
         n = mk(ps, S_EXPR);
         n->a = expr(ps);

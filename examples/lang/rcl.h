@@ -17,7 +17,6 @@
 
 #include "rcgc.h"
 #include "rcgc_diag.h"
-#include "rcgc_serve.h"
 
 typedef rcgc_object V;
 
@@ -69,9 +68,6 @@ typedef struct interp {
     V *retval;              /* a return statement's value (NEW) */
     rcgc_diag_growth *growth;
     char *stack_base;       /* an address near the bottom of the C stack */
-    rcgc_serve *srv;        /* the diagnostics endpoint, once serve() ran */
-    unsigned ticks;         /* safe points, to poll srv every 256 */
-    int quit;               /* "quit" asked over the endpoint */
 } interp;
 
 extern interp *I;
@@ -93,8 +89,8 @@ V *rcl_name(const char *interned);
 
 /* Set the error (always returns NULL, for `return rcl_error(...)`). */
 V *rcl_error(const char *fmt, ...) RCL_PRINTF(1, 2);
-/* The current line (of the innermost frame). */
-unsigned rcl_line(void);
+int rcl_fail(const char *fmt, ...) RCL_PRINTF(1, 2); /* the same, returning -1 */
+#define IVAL(o) (((int_obj *)(o))->v) /* an int's value */
 
 /* ---- values (value.c) ---- */
 
@@ -102,6 +98,10 @@ extern const rcgc_type t_none, t_bool, t_int, t_str, t_list, t_dict, t_func,
     t_env, t_class, t_method, t_builtin, t_snapshot;
 
 typedef V *(*builtin_fn)(V **args, int n, V *self);
+/* A builtin function or method: its arity and argument types (one letter
+ * per argument: 'i' int, 's' str, 'S' snapshot, '.' any), checked before
+ * fn is called. */
+typedef struct { const char *name; builtin_fn fn; int min, max; const char *args; } builtin_spec;
 
 typedef struct { V base; int64_t v; } int_obj;
 typedef struct { V base; size_t len; uint64_t hash; char s[]; } str_obj;
@@ -117,27 +117,28 @@ typedef struct {
 } dict_obj;
 typedef struct { V base; node *def; V *env; } func_obj;
 #define ENV_INLINE 4
+typedef struct { const char *name; V *val; } env_slot;
 typedef struct {
     V base;
     V *parent;
     const char *owner;      /* the function whose call made it */
-    const char **names;     /* inames, or malloc'd past ENV_INLINE */
-    V **vals;               /* ivals, or malloc'd */
+    env_slot *s;            /* inl, or malloc'd past ENV_INLINE */
     size_t n, cap;
-    const char *inames[ENV_INLINE];
-    V *ivals[ENV_INLINE];
+    env_slot inl[ENV_INLINE];
 } env_obj;
 typedef struct { V base; const char *name; V *methods; const rcgc_type *itype; } class_obj;
 typedef struct { V base; V *cls; V *dict; } inst_obj;
 typedef struct { V base; V *self, *func; } method_obj;
-typedef struct { V base; const char *name; builtin_fn fn; } builtin_obj;
+typedef struct { V base; const char *name; const builtin_spec *spec; } builtin_obj;
 typedef struct { V base; rcgc_snapshot *s; } snap_obj;
 
 V *rcl_int(int64_t v);
+void rcl_small_ints_forget(void); /* after the runtime is freed */
 V *rcl_str(const char *s, size_t len);
 V *rcl_bool(int b);
 V *rcl_list_new(size_t cap);
 int rcl_list_append(V *list, V *item); /* borrows item */
+int rcl_list_push(V *list, V *item);   /* steals item (NULL: fails) */
 V *rcl_dict_new(void);
 /* Keys compare by value (ints, strings), by the class's __hash__ and
  * __eq__ (instances that define them), else by identity.  get: BORROWED,
@@ -145,6 +146,7 @@ V *rcl_dict_new(void);
  * when absent, -1 on error. */
 V *rcl_dict_get(V *d, V *key);
 int rcl_dict_set(V *d, V *key, V *val); /* borrows both */
+int rcl_dict_put(V *d, V *key, V *val); /* steals both (NULL: fails) */
 int rcl_dict_del(V *d, V *key);
 V *rcl_env_new(V *parent, const char *owner);
 V **rcl_env_find(V *env, const char *name); /* the slot, or NULL */
@@ -152,7 +154,8 @@ int rcl_env_define(V *env, const char *name, V *val); /* borrows val */
 int rcl_env_remove(V *env, const char *name);
 V *rcl_class_new(const char *name);
 V *rcl_instance_new(V *cls);
-V *rcl_builtin(const char *name, builtin_fn fn);
+V *rcl_bind(V *self, V *func); /* a bound method: NEW, borrows both */
+V *rcl_builtin(const builtin_spec *spec);
 
 int rcl_is(V *o, const rcgc_type *t);
 int rcl_is_instance(V *o);
@@ -181,12 +184,15 @@ node *rcl_parse(const char *src, size_t len, const char *file);
 void rcl_free_ast(void);
 int rcl_run(node *program);   /* 0, or -1 with I->err set */
 V *rcl_call(V *callee, V **args, int n); /* NEW or NULL */
-V *rcl_getattr(V *o, V *key); /* NEW or NULL; key: a str */
 
 /* ---- builtins (builtins.c) ---- */
 
 int rcl_builtins_init(void);
 V *rcl_builtin_method(V *o, const char *name); /* NEW bound method or NULL */
+V *rcl_call_builtin(V *callee, V **args, int n, V *self); /* NEW or NULL */
+/* o[k] for a dict or a weak map: 1 with the value (NEW) in *r, 0 when
+ * absent, -1 on error, -2 when o is neither. */
+int rcl_map_get(V *o, V *k, V **r);
 int rcl_frame_provider(void *ctx, rcgc_frame *frames, int max, int *total);
 size_t rcl_label(V *o, char *buf, size_t size, void *ctx);
 size_t rcl_edge_name(V *from, V *to, rcgc_ssize index, char *buf, size_t size,

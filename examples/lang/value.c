@@ -33,24 +33,18 @@ static V *small_ints[SMALL_MAX - SMALL_MIN + 1];
 
 V *rcl_int(int64_t v)
 {
-    if (v >= SMALL_MIN && v <= SMALL_MAX) {
-        V **slot = &small_ints[v - SMALL_MIN];
-        if (*slot == NULL) { /* made once, immortal, as CPython's */
-            int_obj *o = (int_obj *)rcgc_object_new(I->rt, &t_int);
-            if (o == NULL) return rcl_error("out of memory");
-            o->v = v;
-            rcgc_object_make_immortal(I->rt, &o->base);
-            *slot = &o->base;
-        }
-        return *slot; /* immortal: no incref needed, none done */
-    }
+    V **small = v >= SMALL_MIN && v <= SMALL_MAX ? &small_ints[v - SMALL_MIN] : NULL;
+    if (small != NULL && *small != NULL) return *small; /* immortal: no incref needed */
     int_obj *o = (int_obj *)rcgc_object_new(I->rt, &t_int);
     if (o == NULL) return rcl_error("out of memory");
     o->v = v;
+    if (small != NULL) { /* made once, immortal, as CPython's */
+        rcgc_object_make_immortal(I->rt, &o->base);
+        *small = &o->base;
+    }
     return &o->base;
 }
 
-void rcl_small_ints_forget(void);
 void rcl_small_ints_forget(void)
 {
     memset(small_ints, 0, sizeof small_ints);
@@ -135,16 +129,23 @@ int rcl_list_append(V *list, V *item)
     if (l->n == l->cap) {
         size_t ncap = l->cap ? l->cap * 2 : 4;
         V **p = rcgc_mem_realloc(I->rt, l->items, ncap * sizeof(V *));
-        if (p == NULL) {
-            rcl_error("out of memory");
-            return -1;
-        }
+        if (p == NULL) return rcl_fail("out of memory");
         l->items = p;
         l->cap = ncap;
     }
     rcgc_incref(item);
     l->items[l->n++] = item;
     return 0;
+}
+
+/* Append a NEW reference, which the list takes (also on error); NULL is an
+ * error already set. */
+int rcl_list_push(V *list, V *item)
+{
+    if (item == NULL) return -1;
+    int r = rcl_list_append(list, item);
+    rcgc_decref(I->rt, item);
+    return r;
 }
 
 /* ---- dict: insertion-ordered entries and an open-addressing index ---- */
@@ -210,22 +211,19 @@ again:;
     for (; d->index[j] >= 0; j = (j + 1) & mask) {
         dict_entry *e = &d->e[d->index[j]];
         if (e->key == NULL || e->hash != h) continue;
-        if (e->key == key) {
-            *slot = j;
-            return d->index[j];
-        }
-        uint64_t version = d->version;
-        V *stored = e->key;
-        rcgc_incref(stored);
-        rcgc_incref(&d->base);
-        int eq = rcl_equal(stored, key);
-        rcgc_decref(I->rt, stored);
-        int changed = d->version != version || d->icap == 0;
-        rcgc_decref(I->rt, &d->base);
-        if (eq < 0) return -2;
-        if (changed) {
-            if (d->icap == 0) break; /* cleared: absent */
-            goto again;
+        int eq = e->key == key;
+        if (!eq) {
+            uint64_t version = d->version;
+            V *stored = e->key;
+            rcgc_incref(stored);
+            rcgc_incref(&d->base);
+            eq = rcl_equal(stored, key);
+            rcgc_decref(I->rt, stored);
+            int changed = d->version != version || d->icap == 0;
+            rcgc_decref(I->rt, &d->base);
+            if (eq < 0) return -2;
+            if (changed && d->icap == 0) break; /* cleared: absent */
+            if (changed) goto again;
         }
         if (eq) {
             *slot = j;
@@ -301,8 +299,15 @@ int rcl_dict_set(V *dv, V *key, V *val)
     d->version++;
     return 0;
 nomem:
-    rcl_error("out of memory");
-    return -1;
+    return rcl_fail("out of memory");
+}
+
+int rcl_dict_put(V *d, V *key, V *val)
+{
+    int r = key != NULL && val != NULL ? rcl_dict_set(d, key, val) : -1;
+    if (key != NULL) rcgc_decref(I->rt, key);
+    if (val != NULL) rcgc_decref(I->rt, val);
+    return r;
 }
 
 int rcl_dict_del(V *dv, V *key)
@@ -330,47 +335,39 @@ static int env_traverse(V *self, rcgc_visit_fn visit, void *arg)
 {
     env_obj *e = (env_obj *)self;
     RCGC_VISIT(e->parent);
-    for (size_t i = 0; i < e->n; i++) RCGC_VISIT(e->vals[i]);
+    for (size_t i = 0; i < e->n; i++) RCGC_VISIT(e->s[i].val);
     return 0;
 }
 
 static int env_spilled(const env_obj *e)
 {
-    return e->vals != e->ivals;
+    return e->s != e->inl;
 }
 
 static void env_clear(rcgc_runtime *rt, V *self)
 {
     env_obj *e = (env_obj *)self;
-    V *inl[ENV_INLINE], **vals = e->vals;
+    env_slot inl[ENV_INLINE], *s = e->s;
     size_t n = e->n;
-    if (!env_spilled(e)) {
-        memcpy(inl, e->ivals, n * sizeof *inl);
-        vals = inl;
-    } else {
-        rcgc_mem_free(rt, (void *)e->names);
-    }
-    e->names = e->inames; /* detached first: a __del__ may define names here */
-    e->vals = e->ivals;
+    if (!env_spilled(e)) s = memcpy(inl, e->inl, n * sizeof *inl);
+    e->s = e->inl; /* detached first: a __del__ may define names here */
     e->n = 0;
     e->cap = ENV_INLINE;
-    for (size_t i = 0; i < n; i++) rcgc_xdecref(rt, vals[i]);
-    if (vals != inl) rcgc_mem_free(rt, vals);
+    for (size_t i = 0; i < n; i++) rcgc_xdecref(rt, s[i].val);
+    if (s != inl) rcgc_mem_free(rt, s);
     RCGC_CLEAR(rt, e->parent);
 }
 
 static void env_release(rcgc_runtime *rt, V *self)
 {
     env_obj *e = (env_obj *)self;
-    if (!env_spilled(e)) return;
-    rcgc_mem_free(rt, (void *)e->names);
-    rcgc_mem_free(rt, e->vals);
+    if (env_spilled(e)) rcgc_mem_free(rt, e->s);
 }
 
 static size_t env_extra(const V *self)
 {
     const env_obj *e = (const env_obj *)self;
-    return env_spilled(e) ? e->cap * (sizeof(V *) + sizeof(char *)) : 0;
+    return env_spilled(e) ? e->cap * sizeof(env_slot) : 0;
 }
 
 const rcgc_type t_env = {.name = "scope", .size = sizeof(env_obj), .flags = RCGC_TYPE_GC,
@@ -384,8 +381,7 @@ V *rcl_env_new(V *parent, const char *owner)
     rcgc_xincref(parent);
     e->parent = parent;
     e->owner = owner;
-    e->names = e->inames;
-    e->vals = e->ivals;
+    e->s = e->inl;
     e->cap = ENV_INLINE;
     rcgc_object_track(I->rt, &e->base);
     return &e->base;
@@ -395,49 +391,34 @@ V **rcl_env_find(V *env, const char *name)
 {
     for (env_obj *e = (env_obj *)env; e != NULL; e = (env_obj *)e->parent)
         for (size_t i = 0; i < e->n; i++)
-            if (e->names[i] == name) return &e->vals[i]; /* interned */
+            if (e->s[i].name == name) return &e->s[i].val; /* interned */
     return NULL;
-}
-
-/* Room for one more name: the inline slots, then malloc'd arrays. */
-static int env_grow(env_obj *e)
-{
-    size_t ncap = e->cap * 2;
-    const char **nn = rcgc_mem_malloc(I->rt, ncap * sizeof *nn);
-    V **nv = rcgc_mem_malloc(I->rt, ncap * sizeof *nv);
-    if (nn == NULL || nv == NULL) {
-        rcgc_mem_free(I->rt, (void *)nn);
-        rcgc_mem_free(I->rt, nv);
-        return -1;
-    }
-    memcpy(nn, e->names, e->n * sizeof *nn);
-    memcpy(nv, e->vals, e->n * sizeof *nv);
-    if (env_spilled(e)) {
-        rcgc_mem_free(I->rt, (void *)e->names);
-        rcgc_mem_free(I->rt, e->vals);
-    }
-    e->names = nn;
-    e->vals = nv;
-    e->cap = ncap;
-    return 0;
 }
 
 int rcl_env_define(V *env, const char *name, V *val)
 {
     env_obj *e = (env_obj *)env;
-    for (size_t i = 0; i < e->n; i++)
-        if (e->names[i] == name) {
-            rcgc_incref(val);
-            RCGC_SETREF(I->rt, e->vals[i], val);
-            return 0;
-        }
-    if (e->n == e->cap && env_grow(e) != 0) {
-        rcl_error("out of memory");
-        return -1;
-    }
+    V **slot = NULL;
+    for (size_t i = 0; i < e->n && slot == NULL; i++)
+        if (e->s[i].name == name) slot = &e->s[i].val;
     rcgc_incref(val);
-    e->names[e->n] = name;
-    e->vals[e->n++] = val;
+    if (slot != NULL) {
+        RCGC_SETREF(I->rt, *slot, val);
+        return 0;
+    }
+    if (e->n == e->cap) { /* the inline slots, then a malloc'd array */
+        size_t size = e->cap * 2 * sizeof(env_slot);
+        env_slot *s = env_spilled(e) ? rcgc_mem_realloc(I->rt, e->s, size)
+                                     : rcgc_mem_malloc(I->rt, size);
+        if (s == NULL) {
+            rcgc_decref(I->rt, val);
+            return rcl_fail("out of memory");
+        }
+        if (!env_spilled(e)) memcpy(s, e->inl, e->n * sizeof *s);
+        e->s = s;
+        e->cap *= 2;
+    }
+    e->s[e->n++] = (env_slot){name, val};
     return 0;
 }
 
@@ -445,11 +426,9 @@ int rcl_env_remove(V *env, const char *name)
 {
     env_obj *e = (env_obj *)env;
     for (size_t i = 0; i < e->n; i++)
-        if (e->names[i] == name) {
-            V *old = e->vals[i];
-            e->names[i] = e->names[e->n - 1];
-            e->vals[i] = e->vals[e->n - 1];
-            e->n--;
+        if (e->s[i].name == name) {
+            V *old = e->s[i].val;
+            e->s[i] = e->s[--e->n];
             rcgc_decref(I->rt, old); /* after the scope is consistent */
             return 0;
         }
@@ -545,14 +524,26 @@ const rcgc_type t_method = {.name = "method", .size = sizeof(method_obj),
                             .flags = RCGC_TYPE_GC, .traverse = method_traverse,
                             .clear = method_clear};
 
+V *rcl_bind(V *self, V *func)
+{
+    method_obj *m = (method_obj *)rcgc_object_new(I->rt, &t_method);
+    if (m == NULL) return rcl_error("out of memory");
+    rcgc_incref(self);
+    rcgc_incref(func);
+    m->self = self;
+    m->func = func;
+    rcgc_object_track(I->rt, &m->base);
+    return &m->base;
+}
+
 const rcgc_type t_builtin = {.name = "builtin_function", .size = sizeof(builtin_obj)};
 
-V *rcl_builtin(const char *name, builtin_fn fn)
+V *rcl_builtin(const builtin_spec *spec)
 {
     builtin_obj *b = (builtin_obj *)rcgc_object_new(I->rt, &t_builtin);
     if (b == NULL) return rcl_error("out of memory");
-    b->name = name;
-    b->fn = fn;
+    b->name = spec->name;
+    b->spec = spec;
     rcgc_object_make_immortal(I->rt, &b->base);
     return &b->base;
 }
@@ -630,31 +621,31 @@ int rcl_equal(V *a, V *b)
 
 int rcl_hash(V *o, uint64_t *h)
 {
+    V *m, *r;
+    int64_t v = 0;
     if (o->type == &t_str) {
         *h = ((str_obj *)o)->hash;
-    } else if (o->type == &t_int) {
-        *h = (uint64_t)((int_obj *)o)->v * 0x9e3779b97f4a7c15u;
-    } else if (rcl_is(o, &t_list) || rcl_is(o, &t_dict)) {
-        rcl_error("unhashable type: '%s'", o->type->name);
-        return -1;
+        return 0;
+    }
+    if (rcl_is(o, &t_list) || rcl_is(o, &t_dict))
+        return rcl_fail("unhashable type: '%s'", o->type->name);
+    if (o->type == &t_int) {
+        v = IVAL(o);
     } else {
-        V *m = user_hook(o, I->s_hash);
-        if (m == NULL) {
+        if ((m = user_hook(o, I->s_hash)) == NULL) {
             *h = (uint64_t)(uintptr_t)o >> 4; /* identity */
             return 0;
         }
         rcgc_incref(m);
-        V *r = rcl_call(m, &o, 1);
+        r = rcl_call(m, &o, 1);
         rcgc_decref(I->rt, m);
         if (r == NULL) return -1;
         int ok = rcl_is(r, &t_int);
-        if (ok) *h = (uint64_t)((int_obj *)r)->v * 0x9e3779b97f4a7c15u;
+        if (ok) v = IVAL(r);
         rcgc_decref(I->rt, r);
-        if (!ok) {
-            rcl_error("__hash__ must return an int");
-            return -1;
-        }
+        if (!ok) return rcl_fail("__hash__ must return an int");
     }
+    *h = (uint64_t)v * 0x9e3779b97f4a7c15u;
     return 0;
 }
 
