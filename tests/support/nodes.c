@@ -237,7 +237,10 @@ rcgc_object *t_wnode(rcgc_runtime *rt, int id)
 rcgc_object *t_self_cycle(rcgc_runtime *rt, const rcgc_type *type, int id)
 {
     rcgc_object *o = t_new(rt, type, id);
-    if (o != NULL) t_append(rt, o, o);
+    if (o != NULL && t_append(rt, o, o) != 0) { /* no cycle: not what was asked */
+        rcgc_decref(rt, o);
+        return NULL;
+    }
     return o;
 }
 
