@@ -313,14 +313,9 @@ const char *rcgc__type_name_for_dump(rcgc_runtime *rt, const rcgc_type *t);
 int rcgc__heaptype_check(rcgc_runtime *rt);
 
 /* ---- policy.c: when automatic collections run ---- */
-/* After a GC allocation: count it and run or schedule a collection.  The
- * hot path is one increment and one compare. */
+/* A GC allocation passed the young trigger (object.c's object_init counts
+ * it: one increment and one compare): run or schedule a collection. */
 void rcgc__gc_link_slow(rcgc_runtime *rt);
-static inline void rcgc__gc_link(rcgc_runtime *rt)
-{
-    if (RCGC_UNLIKELY(++rt->gen[0].count > rt->young_trigger))
-        rcgc__gc_link_slow(rt);
-}
 /* Run the automatic collection the policy picks (CPython's
  * gc_collect_generations for cpython311), or the emergency full collection
  * a deferred ceiling scheduled. */

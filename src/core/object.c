@@ -216,7 +216,7 @@ static inline rcgc_object *object_init(rcgc_runtime *rt, const rcgc_type *type,
     if (gc_type_is_gc(type)) {
         if (type->may_untrack != NULL) rt->lazy_untrack = 1;
         if (RCGC_UNLIKELY(++rt->gen[0].count > rt->young_trigger))
-            return link_slow(rt, o); /* rcgc__gc_link */
+            return link_slow(rt, o);
     }
     return o;
 }

@@ -1,7 +1,7 @@
 /*
  * policy.c - when automatic collections run: the count that every GC
- * allocation adds to (rcgc__gc_link, inline in internal.h, on the
- * allocation's hot path), the choice of the generation to collect
+ * allocation adds to (object.c's object_init, on the allocation's hot
+ * path), the choice of the generation to collect
  * (CPython 3.11's gc_collect_generations, or the adaptive policy), the
  * adaptive policy's byte trigger and the heap's ceiling
  * (rcgc__heap_reserve, object_new's slow path).  The collection itself is
