@@ -33,7 +33,7 @@ import benchlib  # noqa: E402
 from benchlib import fmt_num, log  # noqa: E402
 
 SUITES = ("alloc", "gc", "lang")  # lang: bench/lang_bench.py (rcl vs CPython)
-SYSTEM_ORDER = ("rcgc", "mimalloc", "jemalloc", "glibc", "boehm", "cpython")
+SYSTEM_ORDER = ("rcgc", "rcgc-nogc", "mimalloc", "jemalloc", "glibc", "boehm", "cpython")
 
 
 class Ctx:
@@ -135,6 +135,27 @@ def targets(records):
     add("≤ 16 bytes per tracked object",
         find(records, "bytes per tracked object", "rcgc",
              "bytes per tracked object"), 16, "bytes")
+    # Issue 16: what automatic collection costs under the default policy,
+    # against the same program with collection off (rcgc-nogc, the same
+    # rotation) and against CPython 3.11 running the program.
+    def ratio(name, b, metric, other, limit):
+        rc = find(records, b, "rcgc", metric)
+        ot = find(records, b, other, metric)
+        if rc is None or ot is None or not ot["value"]:
+            return
+        v = rc["value"] / ot["value"]
+        res.append({"target": name, "limit": limit, "unit": "×",
+                    "value": v, "benchmark": b, "met": v <= limit})
+
+    for b in sorted({r["benchmark"] for r in records}):
+        if b.startswith("binary-trees"):
+            ratio(f"{b}: rcgc ≤ 1.25 × rcgc with collection off, ns per "
+                  "node", b, "ns per node", "rcgc-nogc", 1.25)
+            ratio(f"{b}: rcgc ≤ 0.25 × CPython 3.11, ns per node", b,
+                  "ns per node", "cpython", 0.25)
+        elif b == "GCBench":
+            ratio(f"{b}: rcgc ≤ 1.25 × rcgc with collection off, user CPU",
+                  b, "time (user CPU)", "rcgc-nogc", 1.25)
     for b in sorted({r["benchmark"] for r in records}):
         if not b.startswith("binary-trees"):
             continue

@@ -9,6 +9,9 @@ Systems (exactly these names in the records):
             refcounted, tracked, automatic collection on with CPython's
             default thresholds (700, 10, 10); a tree is freed by the decref of
             its root (alloc_bench_rcgc bintree_obj / gcbench_obj)
+  rcgc-nogc the same program with automatic collection off
+            (ALLOC_BENCH_GC=0): what the collections cost is the ratio of
+            the two, measured in the same rotation (issue 16's targets)
   glibc, mimalloc, jemalloc
             plain nodes (16 bytes binary-trees, 24 bytes GCBench), each tree
             freed explicitly, node by node, when it becomes garbage
@@ -37,7 +40,8 @@ and largest trees 14, 125,000 doubles).
 Each program checks its own results (node counts and check sums; rcgc: no
 object left at teardown) and exits non-zero otherwise: the run is then left
 out and reported in the notes as an ERROR.  Runs are interleaved: run 1 runs
-every system, run 2 every system in the reverse order, and so on.
+every system, run 2 every system in the reverse order, and so on.  GCBench
+gets three times the runs asked for (it runs for a quarter of a second).
 
     python3 bench/suite_alloc.py --bindir build/bin [--quick] [--runs N]
 
@@ -53,7 +57,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import benchlib  # noqa: E402
 
-SYSTEMS = ("rcgc", "glibc", "mimalloc", "jemalloc", "boehm", "cpython")
+SYSTEMS = ("rcgc", "rcgc-nogc", "glibc", "mimalloc", "jemalloc", "boehm", "cpython")
 PACKAGES = {"mimalloc": "libmimalloc-dev", "jemalloc": "libjemalloc-dev",
             "boehm": "libgc-dev"}
 MB = 1 << 20
@@ -72,11 +76,15 @@ def _benchmarks(quick):
 
 
 def _command(ctx, system, bench):
+    """(argv, environment additions or None) of one run."""
     key, _name, param, mode, obj_mode, script = bench
     if system == "cpython":
-        return [ctx.python, os.path.join(HERE, script), str(param)]
+        return [ctx.python, os.path.join(HERE, script), str(param)], None
+    if system == "rcgc-nogc":
+        return ([os.path.join(ctx.bindir, "alloc_bench_rcgc"), obj_mode,
+                 str(param)], {"ALLOC_BENCH_GC": "0"})
     exe = os.path.join(ctx.bindir, f"alloc_bench_{system}")
-    return [exe, obj_mode if system == "rcgc" else mode, str(param)]
+    return [exe, obj_mode if system == "rcgc" else mode, str(param)], None
 
 
 def _available(ctx, notes):
@@ -92,7 +100,8 @@ def _available(ctx, notes):
                 notes.append(f"cpython ({ctx.python}) cannot run: {r.error}:"
                              f" skipped")
             continue
-        exe = os.path.join(ctx.bindir, f"alloc_bench_{s}")
+        exe = os.path.join(ctx.bindir, "alloc_bench_" +
+                           ("rcgc" if s == "rcgc-nogc" else s))
         if os.access(exe, os.X_OK):
             systems.append(s)
         else:
@@ -136,14 +145,13 @@ def _one(cmd, key, param, timeout, env=None):
 
 
 def _extras(ctx, bench, notes, timeout):
-    """One run each of two variants that say where rcgc's time goes."""
+    """One run each of the variants that say where rcgc's time goes (the
+    lazily untracked tree, plain pool nodes)."""
     key, name, param, mode, obj_mode, _script = bench
     exe = os.path.join(ctx.bindir, "alloc_bench_rcgc")
     if not os.access(exe, os.X_OK):
         return
-    variants = [
-        ("rcgc objects with automatic collection off",
-         [exe, obj_mode, str(param)], {"ALLOC_BENCH_GC": "0"})]
+    variants = []
     if key == "bintree":
         variants.append(
             ("rcgc objects lazily untracked as CPython's tuples (a "
@@ -183,14 +191,18 @@ def run(ctx):
         units = {}
         gcinfo = {}   # system -> [per-run dicts]
         failed = set()
-        for r in range(runs):
+        # GCBench runs for a quarter of a second: three runs leave its
+        # median at the mercy of one disturbed run, so it gets three times
+        # as many (about 30 s more, most of it CPython's).
+        n_runs = runs * 3 if key == "gcbench" and not quick else runs
+        for r in range(n_runs):
             order = systems if r % 2 == 0 else systems[::-1]
             for s in order:
                 if s in failed:
                     continue
-                benchlib.log(f"{name}: {s} run {r + 1}/{runs} ...")
-                run_, rec = _one(_command(ctx, s, bench), key, param,
-                                 timeout)
+                benchlib.log(f"{name}: {s} run {r + 1}/{n_runs} ...")
+                cmd, env = _command(ctx, s, bench)
+                run_, rec = _one(cmd, key, param, timeout, env)
                 if run_.error:
                     notes.append(f"ERROR: {name}, {s}, run {r + 1}: "
                                  f"{run_.error}")
@@ -215,7 +227,7 @@ def run(ctx):
                 recs = gcinfo[s]
                 extra = {"values": vals, "nodes": recs[0]["nodes"],
                          "param": param}
-                if s == "rcgc":
+                if s.startswith("rcgc"):
                     extra["gc_collections"] = recs[0].get("gc_collections")
                     extra["gc_ms"] = [x.get("gc_ms") for x in recs]
                 records.append(benchlib.record(name, s, metric, vals, unit,
