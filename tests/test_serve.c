@@ -405,8 +405,12 @@ TEST(token_guessing_rate_limited)
            checked, secs, (double)checked / secs, locked, slowest * 1e3);
     CHECK_EQ(other, 0);
     CHECK(checked >= 5 && checked <= 10); /* 5 free, then 0.1 0.2 0.4 s... */
+    /* Refused at once, nobody waits for the lockout: a server that slept
+     * through the lockout before answering would find it over and check the
+     * token, so no answer would say "too many wrong tokens"; the slowest
+     * answer is printed, never asserted (tests do not fail on timing, and
+     * one answer can take half a second on a loaded machine). */
     CHECK(locked > 0);
-    CHECK(slowest < 0.5); /* refused at once: nobody waits for the lockout */
     CHECK_HAS(last, "too many wrong tokens from uid");
     rcgc_serve_stats ss;
     rcgc_serve_get_stats(srv, &ss);
