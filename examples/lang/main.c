@@ -46,10 +46,8 @@ static int start(void)
     I->s_hash = rcl_name(rcl_intern("__hash__", 8));
     for (int i = -5; i <= 256; i++) /* the small ints, made once (CPython's) */
         if (rcl_int(i) == NULL) return -1;
-    I->builtins = rcl_env_new(NULL, rcl_intern("<builtins>", 10));
-    I->globals = rcl_env_new(NULL, rcl_intern("<module>", 8));
     if (I->s_init == NULL || I->s_del == NULL || I->s_name == NULL || I->s_eq == NULL ||
-        I->s_hash == NULL || I->builtins == NULL || I->globals == NULL)
+        I->s_hash == NULL)
         return -1;
     return rcl_builtins_init();
 }
@@ -98,7 +96,7 @@ int main(int argc, char **argv)
      * point to) after it. */
     rcgc_object *g = I->globals;
     I->globals = NULL;
-    rcgc_decref(I->rt, g);
+    rcgc_xdecref(I->rt, g);
     rcgc_gc_collect(I->rt, 2);
     if (I->growth != NULL) rcgc_diag_growth_free(I->rt, I->growth);
     rcgc_decref(I->rt, I->builtins);
@@ -108,8 +106,6 @@ int main(int argc, char **argv)
     const char *td = getenv("RCL_TEARDOWN");
     if (td != NULL && *td == '1')
         printf("teardown: %td objects alive, %td uncollectable\n", rep.alive, rep.uncollectable);
-    rcl_small_ints_forget();
     rcl_free_ast();
-    rcl_intern_free();
     return status;
 }

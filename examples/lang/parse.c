@@ -30,7 +30,23 @@
 
 #include "rcl.h"
 
-/* ---- interned strings ---- */
+/* ---- the AST's memory, and interned strings ---- */
+
+/* Every block the parser allocates, on one list (the AST and the interned
+ * strings), freed at once by rcl_free_ast. */
+static void *ast_blocks;
+
+static void *ast_alloc(size_t size)
+{
+    void **m = calloc(1, sizeof(void *) + size); /* the list's link, then the block */
+    if (m == NULL) {
+        fprintf(stderr, "rcl: out of memory\n");
+        exit(2);
+    }
+    *m = ast_blocks;
+    ast_blocks = m;
+    return m + 1;
+}
 
 struct istr {
     struct istr *next;
@@ -41,19 +57,11 @@ static struct istr *interned[1024];
 
 const char *rcl_intern(const char *s, size_t len)
 {
-    uint64_t h = 0xcbf29ce484222325u;
-    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3u;
-    struct istr **b = &interned[h & 1023];
+    struct istr **b = &interned[rcl_hash_bytes(s, len) & 1023];
     for (struct istr *p = *b; p != NULL; p = p->next)
         if (strncmp(p->s, s, len) == 0 && p->s[len] == 0) return p->s;
-    struct istr *p = malloc(sizeof *p + len + 1);
-    if (p == NULL) {
-        fprintf(stderr, "rcl: out of memory\n");
-        exit(2);
-    }
+    struct istr *p = ast_alloc(sizeof *p + len + 1);
     memcpy(p->s, s, len);
-    p->s[len] = 0;
-    p->str = NULL;
     p->next = *b;
     *b = p;
     return p->s;
@@ -70,44 +78,14 @@ V *rcl_name(const char *name)
     return p->str;
 }
 
-void rcl_intern_free(void)
-{
-    for (int i = 0; i < 1024; i++)
-        while (interned[i] != NULL) {
-            struct istr *p = interned[i];
-            interned[i] = p->next;
-            free(p);
-        }
-}
-
-/* ---- the AST's memory ---- */
-
-static void **allocs;
-static size_t nallocs, capallocs;
-
-static void *ast_alloc(size_t size)
-{
-    if (nallocs == capallocs) {
-        capallocs = capallocs ? capallocs * 2 : 256;
-        void **p = realloc(allocs, capallocs * sizeof *p);
-        if (p == NULL) goto oom;
-        allocs = p;
-    }
-    void *m = calloc(1, size);
-    if (m == NULL) goto oom;
-    allocs[nallocs++] = m;
-    return m;
-oom:
-    fprintf(stderr, "rcl: out of memory\n");
-    exit(2);
-}
-
 void rcl_free_ast(void)
 {
-    for (size_t i = 0; i < nallocs; i++) free(allocs[i]);
-    free(allocs);
-    allocs = NULL;
-    nallocs = capallocs = 0;
+    while (ast_blocks != NULL) {
+        void **m = ast_blocks;
+        ast_blocks = *m;
+        free(m);
+    }
+    memset(interned, 0, sizeof interned);
 }
 
 /* ---- tokens ---- */
@@ -124,12 +102,11 @@ typedef struct parser {
     char op[3];
     const char *start;      /* the token's text */
     size_t len;
-    int64_t ival;
-    char *sval;             /* T_STR: unescaped */
-    size_t slen;
+    V *konst;               /* T_INT, T_STR: the value, made immortal */
     int failed;
     int depth;              /* expression nesting: bounded, so that a
                                hostile script cannot overflow the C stack */
+    int slots;              /* names the function being parsed defines */
 } parser;
 
 static void perr(parser *ps, const char *fmt, ...) RCL_PRINTF(2, 3);
@@ -183,7 +160,7 @@ static void next(parser *ps)
             v = v * 10 + (*ps->p++ - '0');
         }
         ps->t = T_INT;
-        ps->ival = v;
+        ps->konst = rcl_int(v);
     } else if (isalpha((unsigned char)c) || c == '_') {
         while (ps->p < ps->end && (isalnum((unsigned char)*ps->p) || *ps->p == '_')) ps->p++;
         ps->t = T_NAME;
@@ -205,8 +182,7 @@ static void next(parser *ps)
         }
         ps->p++;
         ps->t = T_STR;
-        ps->sval = buf;
-        ps->slen = n;
+        ps->konst = rcl_str(buf, n);
     } else {
         ps->t = T_OP; /* one character, or == != <= >= */
         ps->op[0] = c;
@@ -223,6 +199,10 @@ static void next(parser *ps)
         if (c == '}' && ps->nbraces > 0) ps->nest = ps->braces[--ps->nbraces];
     }
     ps->len = (size_t)(ps->p - ps->start);
+    if (ps->t == T_INT || ps->t == T_STR) { /* a literal: made once, immortal */
+        if (ps->konst == NULL) perr(ps, "out of memory");
+        else rcgc_object_make_immortal(I->rt, ps->konst);
+    }
 }
 
 static int is_op(parser *ps, const char *op)
@@ -288,49 +268,66 @@ static void push(node *parent, node *child)
 static node *expr(parser *ps);
 static node *block(parser *ps);
 
-/* Items separated by commas up to close (the opening token is read),
- * each parsed by item, into n's list. */
-static void items(parser *ps, node *n, const char *close, node *(*item)(parser *))
+/* Items separated by commas up to close (the opening token is read), each
+ * parsed by item into n's list.  Newlines between them are skipped: inside
+ * () and [] the tokenizer drops them, but a dict literal's braces are read
+ * as a block's. */
+static void items(parser *ps, node *n, const char *close, void (*item)(parser *, node *))
 {
-    while (!ps->failed && !is_op(ps, close)) {
-        push(n, item(ps));
+    for (skip_nl(ps); !ps->failed && !is_op(ps, close); skip_nl(ps)) {
+        item(ps, n);
+        skip_nl(ps);
         if (!is_op(ps, close)) expect(ps, ",");
     }
     expect(ps, close);
 }
 
-static node *param(parser *ps)
+static void arg(parser *ps, node *n)
+{
+    push(n, expr(ps));
+}
+
+static void pair(parser *ps, node *n) /* key: value, as two items */
+{
+    push(n, expr(ps));
+    expect(ps, ":");
+    push(n, expr(ps));
+}
+
+static void param(parser *ps, node *f)
 {
     node *p = mk(ps, N_NAME);
     p->name = expect_name(ps);
-    return p;
+    push(f, p);
 }
 
-static void params(parser *ps, node *f)
+/* A function's parameters and body, after 'fn' or 'def NAME'.  Its scope's
+ * slots are the parameters and the names its body defines (not those of
+ * the functions inside it, which have their own scopes). */
+static node *function(parser *ps, node *f)
 {
+    int outer = ps->slots;
+    ps->slots = 0;
     expect(ps, "(");
     items(ps, f, ")", param);
+    f->a = block(ps);
+    f->slots = f->n + ps->slots;
+    ps->slots = outer;
+    return f;
 }
 
 static node *primary(parser *ps)
 {
     node *n;
-    if (ps->t == T_INT) {
-        n = mk(ps, N_INT);
-        n->ival = ps->ival;
+    if (ps->t == T_INT || ps->t == T_STR || is_kw(ps, "nil") || is_kw(ps, "true") ||
+        is_kw(ps, "false")) {
+        n = mk(ps, N_CONST); /* nil, true and false are immortal too */
+        n->konst = ps->t != T_NAME ? ps->konst : is_kw(ps, "nil") ? I->none : rcl_bool(is_kw(ps, "true"));
         next(ps);
-    } else if (ps->t == T_STR) {
-        n = mk(ps, N_STR);
-        n->konst = rcl_str(ps->sval, ps->slen);
-        if (n->konst != NULL) rcgc_object_make_immortal(I->rt, n->konst);
-        next(ps);
-    } else if (is_kw(ps, "nil") || is_kw(ps, "true") || is_kw(ps, "false")) {
-        n = take(ps, is_kw(ps, "nil") ? N_NIL : is_kw(ps, "true") ? N_TRUE : N_FALSE);
     } else if (is_kw(ps, "fn")) {
         n = take(ps, N_FUNC);
         n->name = rcl_intern("<fn>", 4);
-        params(ps, n);
-        n->a = block(ps);
+        function(ps, n);
     } else if (ps->t == T_NAME) {
         n = mk(ps, N_NAME);
         n->name = expect_name(ps);
@@ -338,25 +335,14 @@ static node *primary(parser *ps)
         next(ps);
         n = expr(ps);
         expect(ps, ")");
-    } else if (is_op(ps, "[")) {
-        n = take(ps, N_LIST);
-        items(ps, n, "]", expr);
-    } else if (is_op(ps, "{")) {
-        n = take(ps, N_DICT);
-        skip_nl(ps);
-        while (!ps->failed && !is_op(ps, "}")) {
-            push(n, expr(ps));
-            expect(ps, ":");
-            push(n, expr(ps));
-            skip_nl(ps);
-            if (!is_op(ps, "}")) expect(ps, ",");
-            skip_nl(ps);
-        }
-        expect(ps, "}");
+    } else if (is_op(ps, "[") || is_op(ps, "{")) {
+        int list = is_op(ps, "[");
+        n = take(ps, list ? N_LIST : N_DICT);
+        items(ps, n, list ? "]" : "}", list ? arg : pair);
     } else {
         perr(ps, ps->t == T_EOF ? "unexpected end of file" : "unexpected '%.*s'",
              (int)ps->len, ps->start);
-        return mk(ps, N_NIL);
+        return mk(ps, N_CONST);
     }
     return n;
 }
@@ -378,7 +364,7 @@ static node *postfix(parser *ps)
         node *m;
         if (is_op(ps, "(")) {
             m = take(ps, N_CALL);
-            items(ps, m, ")", expr);
+            items(ps, m, ")", arg);
         } else if (is_op(ps, ".")) {
             m = take(ps, N_ATTR);
             m->name = expect_name(ps);
@@ -396,7 +382,7 @@ static node *postfix(parser *ps)
     return n;
 }
 
-/* Nesting of unary operators and parentheses is bounded, so that a hostile
+/* Nesting of prefix operators and parentheses is bounded, so that a hostile
  * script cannot overflow the C stack: 0 (and an error) when too deep. */
 static int deeper(parser *ps, const char *what)
 {
@@ -405,19 +391,9 @@ static int deeper(parser *ps, const char *what)
     return 0;
 }
 
-static node *unary(parser *ps)
-{
-    if (!is_op(ps, "-")) return postfix(ps);
-    if (!deeper(ps, "expression nested too deeply")) return mk(ps, N_NIL);
-    node *n = take(ps, N_NEG);
-    n->a = unary(ps);
-    ps->depth--;
-    return n;
-}
-
 /* The binary operators by precedence level, lowest first: 'or', 'and',
- * (level 2 is the prefix 'not'), comparisons, + -, * / %.  A keyword
- * operator is a name token. */
+ * (level 2 is the prefix 'not'), comparisons, + -, * /, % (level 6 is the
+ * prefix '-').  A keyword operator is a name token. */
 static const struct binop {
     const char *tok;
     int level, kind, op;
@@ -437,15 +413,16 @@ static const struct binop *binop_at(parser *ps, int level)
     return NULL;
 }
 
-/* The expression at a precedence level: left-deep chains of its operators
- * (a comparison does not chain: "a < b < c" is an error). */
+/* The expression at a precedence level: a prefix operator, or left-deep
+ * chains of the level's operators (a comparison does not chain: "a < b <
+ * c" is an error); past the last level, postfix expressions. */
 static node *level(parser *ps, int lv)
 {
-    if (lv == 6) return unary(ps);
-    if (lv == 2 && is_kw(ps, "not")) {
-        if (!deeper(ps, "expression nested too deeply")) return mk(ps, N_NIL);
-        node *n = take(ps, N_NOT);
-        n->a = level(ps, 2);
+    if (lv == 7) return postfix(ps);
+    if ((lv == 2 && is_kw(ps, "not")) || (lv == 6 && is_op(ps, "-"))) {
+        if (!deeper(ps, "expression nested too deeply")) return mk(ps, N_CONST);
+        node *n = take(ps, lv == 2 ? N_NOT : N_NEG);
+        n->a = level(ps, lv);
         ps->depth--;
         return n;
     }
@@ -469,7 +446,7 @@ static node *level(parser *ps, int lv)
 
 static node *expr(parser *ps)
 {
-    if (!deeper(ps, "expression nested too deeply")) return mk(ps, N_NIL);
+    if (!deeper(ps, "expression nested too deeply")) return mk(ps, N_CONST);
     node *n = level(ps, 0);
     ps->depth--;
     return n;
@@ -500,9 +477,7 @@ static node *def(parser *ps)
 {
     node *f = take(ps, N_FUNC);
     f->name = expect_name(ps);
-    params(ps, f);
-    f->a = block(ps);
-    return f;
+    return function(ps, f);
 }
 
 static node *if_stmt(parser *ps)
@@ -524,6 +499,8 @@ static node *if_stmt(parser *ps)
 static node *stmt(parser *ps)
 {
     node *n;
+    if (is_kw(ps, "let") || is_kw(ps, "def") || is_kw(ps, "class") || is_kw(ps, "for"))
+        ps->slots++; /* a name the scope may hold */
     if (is_kw(ps, "let")) {
         n = take(ps, S_LET);
         n->name = expect_name(ps);
@@ -562,8 +539,6 @@ static node *stmt(parser *ps)
     } else if (is_kw(ps, "del")) {
         n = take(ps, S_DEL);
         n->name = expect_name(ps);
-    } else if (is_kw(ps, "break") || is_kw(ps, "continue")) {
-        n = take(ps, is_kw(ps, "break") ? S_BREAK : S_CONTINUE);
     } else {
         n = mk(ps, S_EXPR);
         n->a = expr(ps);
@@ -590,5 +565,6 @@ node *rcl_parse(const char *src, size_t len, const char *file)
         push(prog, stmt(&ps));
         skip_nl(&ps);
     }
+    prog->slots = ps.slots; /* the module scope's */
     return ps.failed ? NULL : prog;
 }
