@@ -210,7 +210,7 @@ BUILTIN(b_count_type)
 }
 
 /* Labels and edge names for the diagnosis: what the script calls things. */
-size_t rcl_label(V *o, char *buf, size_t size, void *ctx)
+static size_t rcl_label(V *o, char *buf, size_t size, void *ctx)
 {
     (void)ctx;
     int k = 0;
@@ -229,7 +229,7 @@ size_t rcl_label(V *o, char *buf, size_t size, void *ctx)
     return k > 0 ? (size_t)k : 0;
 }
 
-size_t rcl_edge_name(V *from, V *to, rcgc_ssize index, char *buf, size_t size, void *ctx)
+static size_t rcl_edge_name(V *from, V *to, rcgc_ssize index, char *buf, size_t size, void *ctx)
 {
     (void)to, (void)ctx;
     int k = 0;
@@ -243,7 +243,7 @@ size_t rcl_edge_name(V *from, V *to, rcgc_ssize index, char *buf, size_t size, v
     } else if (rcl_is(from, &t_dict)) {
         dict_obj *d = (dict_obj *)from;
         size_t e = (size_t)index / 2; /* traverse: key, value, key, value... */
-        if (index % 2 == 1 && e < d->n && d->e[e].key != NULL) {
+        if (index % 2 == 1 && e < d->n) {
             char kb[64];
             rcl_repr(d->e[e].key, kb, sizeof kb, 1);
             k = snprintf(buf, size, "[%s]", kb);
@@ -293,9 +293,8 @@ static int weak_callback(rcgc_runtime *rt, V *wr, V *fn)
         fflush(stdout);
         fprintf(stderr, "Exception ignored in a weakref callback: %s\n", I->err);
         I->failed = 0;
-        return 0;
     }
-    rcgc_decref(rt, r);
+    rcgc_xdecref(rt, r);
     return 0;
 }
 
@@ -358,7 +357,7 @@ BUILTIN(b_wkmap)
 /* The frame provider: the script's call stack, most recent first.  The
  * strings are interned and outlive the runtime, as the tracer requires;
  * it allocates nothing. */
-int rcl_frame_provider(void *ctx, rcgc_frame *frames, int max, int *total)
+static int rcl_frame_provider(void *ctx, rcgc_frame *frames, int max, int *total)
 {
     (void)ctx;
     int k = 0;
@@ -561,6 +560,15 @@ static const builtin_spec table[] = {
 #define NBUILTINS (sizeof table / sizeof table[0])
 static V *objs[NBUILTINS]; /* the builtin objects (immortal), made at start-up */
 
+static V *builtin_new(const builtin_spec *spec)
+{
+    builtin_obj *b = (builtin_obj *)rcgc_object_new(I->rt, &t_builtin);
+    if (b == NULL) return rcl_error("out of memory");
+    b->spec = spec;
+    rcgc_object_make_immortal(I->rt, &b->base);
+    return &b->base;
+}
+
 V *rcl_builtin_method(V *o, const char *name)
 {
     for (size_t i = 0; i < NBUILTINS; i++)
@@ -600,7 +608,7 @@ int rcl_builtins_init(void)
     I->builtins = rcl_env_new(NULL, rcl_intern("<builtins>", 10), (int)NBUILTINS);
     for (size_t i = 0; i < NBUILTINS; i++) {
         const char *name = rcl_intern(table[i].name, strlen(table[i].name));
-        if (I->builtins == NULL || (objs[i] = rcl_builtin(&table[i])) == NULL) return -1;
+        if (I->builtins == NULL || (objs[i] = builtin_new(&table[i])) == NULL) return -1;
         if (table[i].type == NULL && rcl_env_define(I->builtins, name, objs[i]) != 0) return -1;
     }
     return 0;

@@ -466,8 +466,7 @@ static int exec_stmt(node *s, V *env)
     case S_IF:
         if ((x = test(s->a, env)) < 0) return X_ERR;
         if (x) return exec_block(s->b, env);
-        if (s->c == NULL) return X_OK;
-        return s->c->kind == S_IF ? exec_stmt(s->c, env) : exec_block(s->c, env);
+        return s->c != NULL ? exec_block(s->c, env) : X_OK;
     case S_WHILE:
         while ((x = test(s->a, env)) > 0)
             if ((x = exec_block(s->b, env)) != X_OK) return x;

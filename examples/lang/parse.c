@@ -6,9 +6,9 @@
  *   program := stmt*
  *   stmt    := 'let' NAME '=' expr | 'def' NAME '(' names ')' block
  *            | 'class' NAME '{' ('def' ...)* '}' | 'if' expr block
- *              ('elif' expr block)* ['else' block] | 'while' expr block
+ *              ['else' block] | 'while' expr block
  *            | 'for' NAME 'in' expr block | 'return' [expr] | 'del' NAME
- *            | 'break' | 'continue' | expr ['=' expr]
+ *            | expr ['=' expr]
  *   expr    := or; or := and ('or' and)*; and := not ('and' not)*
  *   not     := 'not' not | cmp; cmp := sum (('=='|'!='|'<'|'<='|'>'|'>='
  *              |'is' ['not']|'in') sum)?
@@ -124,29 +124,19 @@ static void perr(parser *ps, const char *fmt, ...)
 
 static void next(parser *ps)
 {
-    if (ps->failed) {
-        ps->t = T_EOF;
-        return;
-    }
-    for (;;) {
-        while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\r' ||
-                                   (*ps->p == '\n' && ps->nest > 0))) {
-            if (*ps->p == '\n') ps->line++;
-            ps->p++;
-        }
-        if (ps->p < ps->end && *ps->p == '#') {
-            while (ps->p < ps->end && *ps->p != '\n') ps->p++;
-            continue;
-        }
-        break;
+    for (; ps->p < ps->end; ps->p++) { /* blanks, comments, newlines inside () and [] */
+        if (*ps->p == '#')
+            while (ps->p + 1 < ps->end && ps->p[1] != '\n') ps->p++;
+        else if (*ps->p == '\n' && ps->nest > 0)
+            ps->line++;
+        else if (*ps->p != ' ' && *ps->p != '\t' && *ps->p != '\r')
+            break;
     }
     ps->start = ps->p;
-    if (ps->p >= ps->end) {
+    char c = ps->p < ps->end ? *ps->p : 0;
+    if (ps->failed || ps->p >= ps->end) {
         ps->t = T_EOF;
-        return;
-    }
-    char c = *ps->p;
-    if (c == '\n' || c == ';') {
+    } else if (c == '\n' || c == ';') {
         if (c == '\n') ps->line++;
         ps->p++;
         ps->t = T_NL;
@@ -480,22 +470,6 @@ static node *def(parser *ps)
     return function(ps, f);
 }
 
-static node *if_stmt(parser *ps)
-{
-    node *n = take(ps, S_IF);
-    n->a = expr(ps);
-    n->b = block(ps);
-    if (is_kw(ps, "elif")) {
-        if (!deeper(ps, "too many elif")) return n;
-        n->c = if_stmt(ps);
-        ps->depth--;
-    } else if (is_kw(ps, "else")) {
-        next(ps);
-        n->c = block(ps);
-    }
-    return n;
-}
-
 static node *stmt(parser *ps)
 {
     node *n;
@@ -521,7 +495,13 @@ static node *stmt(parser *ps)
         }
         expect(ps, "}");
     } else if (is_kw(ps, "if")) {
-        n = if_stmt(ps);
+        n = take(ps, S_IF);
+        n->a = expr(ps);
+        n->b = block(ps);
+        if (is_kw(ps, "else")) {
+            next(ps);
+            n->c = block(ps);
+        }
     } else if (is_kw(ps, "while")) {
         n = take(ps, S_WHILE);
         n->a = expr(ps);

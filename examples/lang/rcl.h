@@ -82,12 +82,9 @@ uint64_t rcl_hash_bytes(const char *s, size_t len); /* FNV-1a */
  * attribute and method lookups compare pointers). */
 V *rcl_name(const char *interned);
 
-/* printf-style checking of the message functions' arguments. */
-#if defined(__GNUC__)
+/* printf-style checking of the message functions' arguments (rcl is GNU
+ * C: it uses __attribute__ and __builtin_add_overflow too). */
 #define RCL_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#else
-#define RCL_PRINTF(f, a)
-#endif
 
 /* Set the error (always returns NULL, for `return rcl_error(...)`). */
 V *rcl_error(const char *fmt, ...) RCL_PRINTF(1, 2);
@@ -161,7 +158,6 @@ int rcl_env_remove(V *env, const char *name);
 V *rcl_class_new(const char *name);
 V *rcl_instance_new(V *cls);
 V *rcl_bind(V *self, V *func); /* a bound method: NEW, borrows both */
-V *rcl_builtin(const builtin_spec *spec);
 
 #define rcl_is(o, t) ((o)->type == (t))
 /* Every instance type has the same finalize hook (types.c). */
@@ -173,10 +169,6 @@ int rcl_hash(V *o, uint64_t *h);     /* 0, or -1 on error */
 /* str(o) into buf (as snprintf), for print and messages. */
 int rcl_repr(V *o, char *buf, size_t size, int quote);
 
-/* The instance type of a class, its heap type made on first use (types.c):
- * one place decides how classes map to rcgc types.  NULL when out of
- * memory. */
-const rcgc_type *rcl_instance_type(class_obj *cls);
 /* The finalize hook of every instance: runs the class's __del__. */
 int rcl_instance_finalize(rcgc_runtime *rt, V *self);
 
@@ -201,9 +193,5 @@ V *rcl_call_builtin(V *callee, V **args, int n); /* NEW or NULL */
 /* o[k] for a dict or a weak map: 1 with the value (NEW) in *r, 0 when
  * absent, -1 on error, -2 when o is neither. */
 int rcl_map_get(V *o, V *k, V **r);
-int rcl_frame_provider(void *ctx, rcgc_frame *frames, int max, int *total);
-size_t rcl_label(V *o, char *buf, size_t size, void *ctx);
-size_t rcl_edge_name(V *from, V *to, rcgc_ssize index, char *buf, size_t size,
-                     void *ctx);
 
 #endif

@@ -427,19 +427,6 @@ V *rcl_class_new(const char *name)
     return &c->base;
 }
 
-V *rcl_instance_new(V *cls)
-{
-    const rcgc_type *t = rcl_instance_type((class_obj *)cls);
-    if (t == NULL) return rcl_error("out of memory");
-    inst_obj *o = (inst_obj *)rcgc_object_new(I->rt, t);
-    if (o == NULL) return rcl_error("out of memory");
-    rcgc_incref(cls);
-    o->cls = cls;
-    if ((o->dict = rcl_dict_new()) == NULL) return rcl_drop(&o->base);
-    rcgc_object_track(I->rt, &o->base);
-    return &o->base;
-}
-
 static int method_traverse(V *self, rcgc_visit_fn visit, void *arg)
 {
     RCGC_VISIT(((method_obj *)self)->self);
@@ -470,15 +457,6 @@ V *rcl_bind(V *self, V *func)
 }
 
 const rcgc_type t_builtin = {.name = "builtin_function", .size = sizeof(builtin_obj)};
-
-V *rcl_builtin(const builtin_spec *spec)
-{
-    builtin_obj *b = (builtin_obj *)rcgc_object_new(I->rt, &t_builtin);
-    if (b == NULL) return rcl_error("out of memory");
-    b->spec = spec;
-    rcgc_object_make_immortal(I->rt, &b->base);
-    return &b->base;
-}
 
 static void snapshot_release(rcgc_runtime *rt, V *self)
 {
