@@ -252,8 +252,6 @@ static size_t rcl_edge_name(V *from, V *to, rcgc_ssize index, char *buf, size_t 
         k = snprintf(buf, size, "(closure)");
     } else if (rcl_is_instance(from)) {
         k = snprintf(buf, size, index == 0 ? ".__class__" : ".__dict__");
-    } else if (rcl_is(from, &t_method)) {
-        k = snprintf(buf, size, index == 0 ? ".__self__" : ".__func__");
     }
     return k > 0 ? (size_t)k : 0;
 }

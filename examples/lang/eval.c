@@ -36,6 +36,12 @@ V *rcl_error(const char *fmt, ...)
     return NULL;
 }
 
+int rcl_stack_ok(void)
+{
+    uintptr_t used = (uintptr_t)I->stack_base - (uintptr_t)__builtin_frame_address(0);
+    return used <= RCL_MAX_STACK;
+}
+
 /* ---- operators ---- */
 
 static V *concat(str_obj *x, str_obj *y)
@@ -107,11 +113,11 @@ static V *binop(int op, V *a, V *b)
 /* ---- attributes and items ---- */
 
 /*
- * o.key (key: a str): NEW or NULL.  A method (a function of o's class, or
- * a method of a builtin type) comes back bound to o, in a new bound-method
- * object; unless method is not NULL: then it comes back as it is, with
- * *method set, and the caller passes o as the first argument (o.m(...)
- * makes no bound-method object).
+ * o.key (key: a str): NEW or NULL.  An instance's attribute, else a
+ * function of its class; a class's function; a builtin type's method.  A
+ * method is the plain function, as in JavaScript: o.m(...) passes o as
+ * self (*method set), and o.m alone is m, unbound (there are no
+ * bound-method objects).
  */
 static V *getattr(V *o, V *key, int *method)
 {
@@ -133,8 +139,7 @@ static V *getattr(V *o, V *key, int *method)
         r = rcl_builtin_method(o, name);
     }
     if (r == NULL) return rcl_error("'%s' object has no attribute '%s'", rcl_type_name(o), name);
-    if (method == NULL) return rcl_bind(o, r);
-    *method = 1;
+    if (method != NULL) *method = 1;
     rcgc_incref(r);
     return r;
 }
@@ -194,10 +199,7 @@ static V *call_function(func_obj *f, V **args, int n)
     node *def = f->def;
     if (n != def->n)
         return rcl_error("%s() takes %d arguments (%d given)", def->name, def->n, n);
-    char here; /* the C stack in use (far off: a sanitizer's fake stack) */
-    uintptr_t used = (uintptr_t)I->stack_base - (uintptr_t)&here;
-    if (I->depth >= RCL_MAX_DEPTH || (used > RCL_MAX_STACK && used < ((uintptr_t)1 << 30)))
-        return rcl_error("maximum recursion depth exceeded");
+    if (I->depth >= RCL_MAX_DEPTH) return rcl_error("maximum recursion depth exceeded");
     V *env = rcl_env_new(f->env, def->name, def->slots);
     if (env == NULL) return NULL;
     for (int i = 0; i < n; i++)
@@ -212,32 +214,22 @@ static V *call_function(func_obj *f, V **args, int n)
     return r;
 }
 
-/* f(self, args...) */
-static V *call_with_self(V *f, V *self, V **args, int n)
-{
-    V *argv[17];
-    if (n > 16) return rcl_error("too many arguments");
-    argv[0] = self;
-    memcpy(argv + 1, args, (size_t)n * sizeof *args);
-    return rcl_call(f, argv, n + 1);
-}
 
 V *rcl_call(V *callee, V **args, int n)
 {
     if (rcl_is(callee, &t_func)) return call_function((func_obj *)callee, args, n);
     if (rcl_is(callee, &t_builtin)) return rcl_call_builtin(callee, args, n);
-    if (rcl_is(callee, &t_method)) {
-        method_obj *m = (method_obj *)callee;
-        return call_with_self(m->func, m->self, args, n);
-    }
     if (rcl_is(callee, &t_class)) {
         class_obj *c = (class_obj *)callee;
         V *init = rcl_dict_get(c->methods, I->s_init);
         if (init == NULL && n > 0) return rcl_error("%s() takes no arguments", c->name);
-        V *o = rcl_instance_new(callee);
+        if (n > 16) return rcl_error("too many arguments");
+        V *o = rcl_instance_new(callee), *argv[17];
         if (o == NULL || init == NULL) return o;
+        argv[0] = o; /* __init__(self, args...) */
+        memcpy(argv + 1, args, (size_t)n * sizeof *args);
         rcgc_incref(init);
-        V *r = call_with_self(init, o, args, n);
+        V *r = rcl_call(init, argv, n + 1);
         rcgc_decref(I->rt, init);
         if (r == NULL) return rcl_drop(o);
         rcgc_decref(I->rt, r);
@@ -306,6 +298,7 @@ static V *make_function(node *n, V *env)
 static V *eval(node *n, V *env)
 {
     V *a, *b, *r;
+    if (!rcl_stack_ok()) return rcl_error("maximum recursion depth exceeded");
     switch (n->kind) {
     case N_CONST: return n->konst; /* immortal */
     case N_NAME: return lookup(n, env);

@@ -66,8 +66,7 @@ int main(int argc, char **argv)
     }
     static interp the_interp;
     I = &the_interp;
-    char base;
-    I->stack_base = &base;
+    I->stack_base = __builtin_frame_address(0);
     I->file = rcl_intern(argv[1], strlen(argv[1]));
 
     /* Deferred collections: automatic collections run only at the safe

@@ -104,8 +104,6 @@ typedef struct parser {
     size_t len;
     V *konst;               /* T_INT, T_STR: the value, made immortal */
     int failed;
-    int depth;              /* expression nesting: bounded, so that a
-                               hostile script cannot overflow the C stack */
     int slots;              /* names the function being parsed defines */
 } parser;
 
@@ -142,13 +140,9 @@ static void next(parser *ps)
         ps->t = T_NL;
     } else if (isdigit((unsigned char)c)) {
         int64_t v = 0;
-        while (ps->p < ps->end && isdigit((unsigned char)*ps->p)) {
-            if (v > (INT64_MAX - 9) / 10) {
-                perr(ps, "integer literal too large");
-                return;
-            }
+        while (ps->p < ps->end && isdigit((unsigned char)*ps->p) && v <= (INT64_MAX - 9) / 10)
             v = v * 10 + (*ps->p++ - '0');
-        }
+        if (ps->p < ps->end && isdigit((unsigned char)*ps->p)) perr(ps, "integer literal too large");
         ps->t = T_INT;
         ps->konst = rcl_int(v);
     } else if (isalpha((unsigned char)c) || c == '_') {
@@ -166,11 +160,8 @@ static void next(parser *ps)
             }
             buf[n++] = ch;
         }
-        if (ps->p >= ps->end || *ps->p != c) {
-            perr(ps, "unterminated string");
-            return;
-        }
-        ps->p++;
+        if (ps->p < ps->end && *ps->p == c) ps->p++;
+        else perr(ps, "unterminated string");
         ps->t = T_STR;
         ps->konst = rcl_str(buf, n);
     } else {
@@ -213,10 +204,7 @@ static void expect(parser *ps, const char *op)
 
 static const char *expect_name(parser *ps)
 {
-    if (ps->t != T_NAME) {
-        perr(ps, "expected a name");
-        return rcl_intern("?", 1);
-    }
+    if (ps->t != T_NAME) perr(ps, "expected a name");
     const char *s = rcl_intern(ps->start, ps->len);
     next(ps);
     return s;
@@ -337,20 +325,10 @@ static node *primary(parser *ps)
     return n;
 }
 
-/* Left-deep chains (a + b + c ..., f()()..., a.b.c ...) are evaluated by
- * recursion: bounded like nesting. */
-static int chain_ok(parser *ps, int *k)
-{
-    if (++*k <= 1000) return 1;
-    perr(ps, "expression too long");
-    return 0;
-}
-
 static node *postfix(parser *ps)
 {
     node *n = primary(ps);
-    int k = 0;
-    while (!ps->failed && chain_ok(ps, &k)) {
+    while (!ps->failed) {
         node *m;
         if (is_op(ps, "(")) {
             m = take(ps, N_CALL);
@@ -370,15 +348,6 @@ static node *postfix(parser *ps)
         n = m;
     }
     return n;
-}
-
-/* Nesting of prefix operators and parentheses is bounded, so that a hostile
- * script cannot overflow the C stack: 0 (and an error) when too deep. */
-static int deeper(parser *ps, const char *what)
-{
-    if (++ps->depth <= 200) return 1;
-    perr(ps, "%s", what);
-    return 0;
 }
 
 /* The binary operators by precedence level, lowest first: 'or', 'and',
@@ -405,21 +374,24 @@ static const struct binop *binop_at(parser *ps, int level)
 
 /* The expression at a precedence level: a prefix operator, or left-deep
  * chains of the level's operators (a comparison does not chain: "a < b <
- * c" is an error); past the last level, postfix expressions. */
+ * c" is an error); past the last level, postfix expressions.  Every
+ * nesting (parentheses, prefix operators) recurses through here, where the
+ * C stack is checked. */
 static node *level(parser *ps, int lv)
 {
+    if (!rcl_stack_ok()) {
+        perr(ps, "expression nested too deeply");
+        return mk(ps, N_CONST);
+    }
     if (lv == 7) return postfix(ps);
     if ((lv == 2 && is_kw(ps, "not")) || (lv == 6 && is_op(ps, "-"))) {
-        if (!deeper(ps, "expression nested too deeply")) return mk(ps, N_CONST);
         node *n = take(ps, lv == 2 ? N_NOT : N_NEG);
         n->a = level(ps, lv);
-        ps->depth--;
         return n;
     }
     node *n = level(ps, lv + 1);
     const struct binop *b;
-    int k = 0;
-    while ((b = binop_at(ps, lv)) != NULL && chain_ok(ps, &k)) {
+    while ((b = binop_at(ps, lv)) != NULL) {
         node *m = take(ps, b->kind);
         m->op = b->op;
         m->a = n;
@@ -436,10 +408,7 @@ static node *level(parser *ps, int lv)
 
 static node *expr(parser *ps)
 {
-    if (!deeper(ps, "expression nested too deeply")) return mk(ps, N_CONST);
-    node *n = level(ps, 0);
-    ps->depth--;
-    return n;
+    return level(ps, 0);
 }
 
 /* ---- statements ---- */
@@ -450,14 +419,9 @@ static node *block(parser *ps)
 {
     node *b = mk(ps, S_BLOCK);
     expect(ps, "{");
-    skip_nl(ps);
-    while (!ps->failed && !is_op(ps, "}")) {
-        if (ps->t == T_EOF) {
-            perr(ps, "missing '}'");
-            break;
-        }
-        push(b, stmt(ps));
-        skip_nl(ps);
+    for (skip_nl(ps); !ps->failed && !is_op(ps, "}"); skip_nl(ps)) {
+        if (ps->t == T_EOF) perr(ps, "missing '}'");
+        else push(b, stmt(ps));
     }
     expect(ps, "}");
     return b;
@@ -488,11 +452,7 @@ static node *stmt(parser *ps)
         n = take(ps, S_CLASS);
         n->name = expect_name(ps);
         expect(ps, "{");
-        skip_nl(ps);
-        while (!ps->failed && is_kw(ps, "def")) {
-            push(n, def(ps));
-            skip_nl(ps);
-        }
+        for (skip_nl(ps); !ps->failed && is_kw(ps, "def"); skip_nl(ps)) push(n, def(ps));
         expect(ps, "}");
     } else if (is_kw(ps, "if")) {
         n = take(ps, S_IF);

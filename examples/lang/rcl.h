@@ -48,7 +48,7 @@ typedef struct node {
 
 /* ---- the interpreter ---- */
 
-#define RCL_MAX_DEPTH 400
+#define RCL_MAX_DEPTH 400       /* frames: calls deeper fail */
 #define RCL_MAX_STACK (2u << 20) /* bytes of C stack a script may use (of 8 MiB) */
 
 typedef struct frame {
@@ -69,7 +69,7 @@ typedef struct interp {
     int failed;
     V *retval;              /* a return statement's value (NEW) */
     rcgc_diag_growth *growth;
-    char *stack_base;       /* an address near the bottom of the C stack */
+    char *stack_base;       /* main's frame, near the bottom of the C stack */
 } interp;
 
 extern interp *I;
@@ -91,12 +91,16 @@ V *rcl_error(const char *fmt, ...) RCL_PRINTF(1, 2);
 #define rcl_fail(...) (rcl_error(__VA_ARGS__), -1) /* the same, returning -1 */
 /* Drop o on an error path: `return rcl_drop(list);` (always NULL). */
 V *rcl_drop(V *o);
+/* The parser and the evaluator recurse on the script's structure: each
+ * recursive step checks that the C stack in use is below RCL_MAX_STACK (0:
+ * too deep), so that no script can overflow it. */
+int rcl_stack_ok(void);
 #define IVAL(o) (((int_obj *)(o))->v) /* an int's value */
 
 /* ---- values (value.c) ---- */
 
 extern const rcgc_type t_none, t_bool, t_int, t_str, t_list, t_dict, t_func,
-    t_env, t_class, t_method, t_builtin, t_snapshot;
+    t_env, t_class, t_builtin, t_snapshot;
 
 typedef V *(*builtin_fn)(V **args, int n);
 /* A builtin function, or a method of the builtin type *type (self is
@@ -134,7 +138,6 @@ typedef struct {
 } env_obj;
 typedef struct { V base; const char *name; V *methods; const rcgc_type *itype; } class_obj;
 typedef struct { V base; V *cls; V *dict; } inst_obj;
-typedef struct { V base; V *self, *func; } method_obj;
 typedef struct { V base; const builtin_spec *spec; } builtin_obj;
 typedef struct { V base; rcgc_snapshot *s; } snap_obj;
 
@@ -157,7 +160,6 @@ int rcl_env_define(V *env, const char *name, V *val); /* borrows val */
 int rcl_env_remove(V *env, const char *name);
 V *rcl_class_new(const char *name);
 V *rcl_instance_new(V *cls);
-V *rcl_bind(V *self, V *func); /* a bound method: NEW, borrows both */
 
 #define rcl_is(o, t) ((o)->type == (t))
 /* Every instance type has the same finalize hook (types.c). */

@@ -347,36 +347,30 @@ V **rcl_env_find(V *env, const char *name)
 int rcl_env_define(V *env, const char *name, V *val)
 {
     env_obj *e = (env_obj *)env;
-    V **slot = NULL;
-    for (size_t i = 0; i < e->n && slot == NULL; i++)
-        if (e->s[i].name == name) slot = &e->s[i].val;
+    size_t i = 0;
+    while (i < e->n && e->s[i].name != name) i++; /* interned: compared by address */
+    if (i == e->cap) return rcl_fail("internal error: scope of %s full", e->owner);
     rcgc_incref(val);
-    if (slot != NULL) {
-        RCGC_SETREF(I->rt, *slot, val);
-        return 0;
-    }
-    if (e->n == e->cap) { /* the parser's count is wrong: a bug */
-        rcgc_decref(I->rt, val);
-        return rcl_fail("internal error: scope of %s full", e->owner);
-    }
-    e->s[e->n++] = (env_slot){name, val};
+    if (i < e->n)
+        RCGC_SETREF(I->rt, e->s[i].val, val);
+    else
+        e->s[e->n++] = (env_slot){name, val};
     return 0;
 }
 
 int rcl_env_remove(V *env, const char *name)
 {
     env_obj *e = (env_obj *)env;
-    for (size_t i = 0; i < e->n; i++)
-        if (e->s[i].name == name) {
-            V *old = e->s[i].val;
-            e->s[i] = e->s[--e->n];
-            rcgc_decref(I->rt, old); /* after the scope is consistent */
-            return 0;
-        }
-    return -1;
+    size_t i = 0;
+    while (i < e->n && e->s[i].name != name) i++;
+    if (i == e->n) return -1;
+    V *old = e->s[i].val;
+    e->s[i] = e->s[--e->n];
+    rcgc_decref(I->rt, old); /* after the scope is consistent */
+    return 0;
 }
 
-/* ---- functions, classes, instances, bound methods, builtins ---- */
+/* ---- functions, classes, builtins ---- */
 
 static int func_traverse(V *self, rcgc_visit_fn visit, void *arg)
 {
@@ -425,35 +419,6 @@ V *rcl_class_new(const char *name)
     if ((c->methods = rcl_dict_new()) == NULL) return rcl_drop(&c->base);
     rcgc_object_track(I->rt, &c->base);
     return &c->base;
-}
-
-static int method_traverse(V *self, rcgc_visit_fn visit, void *arg)
-{
-    RCGC_VISIT(((method_obj *)self)->self);
-    RCGC_VISIT(((method_obj *)self)->func);
-    return 0;
-}
-
-static void method_clear(rcgc_runtime *rt, V *self)
-{
-    RCGC_CLEAR(rt, ((method_obj *)self)->self);
-    RCGC_CLEAR(rt, ((method_obj *)self)->func);
-}
-
-const rcgc_type t_method = {.name = "method", .size = sizeof(method_obj),
-                            .flags = RCGC_TYPE_GC, .traverse = method_traverse,
-                            .clear = method_clear};
-
-V *rcl_bind(V *self, V *func)
-{
-    method_obj *m = (method_obj *)rcgc_object_new(I->rt, &t_method);
-    if (m == NULL) return rcl_error("out of memory");
-    rcgc_incref(self);
-    rcgc_incref(func);
-    m->self = self;
-    m->func = func;
-    rcgc_object_track(I->rt, &m->base);
-    return &m->base;
 }
 
 const rcgc_type t_builtin = {.name = "builtin_function", .size = sizeof(builtin_obj)};
