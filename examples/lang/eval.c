@@ -44,17 +44,6 @@ int rcl_stack_ok(void)
 
 /* ---- operators ---- */
 
-static V *concat(str_obj *x, str_obj *y)
-{
-    char *buf = rcgc_mem_malloc(I->rt, x->len + y->len + 1);
-    if (buf == NULL) return rcl_error("out of memory");
-    memcpy(buf, x->s, x->len);
-    memcpy(buf + x->len, y->s, y->len);
-    V *r = rcl_str(buf, x->len + y->len);
-    rcgc_mem_free(I->rt, buf);
-    return r;
-}
-
 static int contains(V *c, V *x)
 {
     if (rcl_is(c, &t_list)) {
@@ -86,26 +75,27 @@ static V *binop(int op, V *a, V *b)
         int r = op == OP_IN ? contains(b, a) : rcl_equal(a, b);
         return r < 0 ? NULL : rcl_bool(op == OP_NE ? !r : r);
     }
+    str_obj *x = (str_obj *)a, *y = (str_obj *)b;
     if (op == OP_ADD && rcl_is(a, &t_str) && rcl_is(b, &t_str))
-        return concat((str_obj *)a, (str_obj *)b);
+        return rcl_str2(x->s, x->len, y->s, y->len);
     if (!rcl_is(a, &t_int) || !rcl_is(b, &t_int))
         return rcl_error("unsupported operand types for an operator: %s and %s",
                          rcl_type_name(a), rcl_type_name(b));
-    int64_t x = IVAL(a), y = IVAL(b), r = 0;
+    int64_t i = IVAL(a), j = IVAL(b), r = 0;
     int over = 0; /* overflow is an error, not undefined behaviour */
     switch (op) {
-    case OP_ADD: over = __builtin_add_overflow(x, y, &r); break;
-    case OP_SUB: over = __builtin_sub_overflow(x, y, &r); break;
-    case OP_MUL: over = __builtin_mul_overflow(x, y, &r); break;
+    case OP_ADD: over = __builtin_add_overflow(i, j, &r); break;
+    case OP_SUB: over = __builtin_sub_overflow(i, j, &r); break;
+    case OP_MUL: over = __builtin_mul_overflow(i, j, &r); break;
     case OP_DIV:
     case OP_MOD:
-        if (y == 0) return rcl_error("division by zero");
-        if (!(over = x == INT64_MIN && y == -1)) r = op == OP_DIV ? x / y : x % y;
+        if (j == 0) return rcl_error("division by zero");
+        if (!(over = i == INT64_MIN && j == -1)) r = op == OP_DIV ? i / j : i % j;
         break;
-    case OP_LT: return rcl_bool(x < y);
-    case OP_LE: return rcl_bool(x <= y);
-    case OP_GT: return rcl_bool(x > y);
-    default: return rcl_bool(x >= y);
+    case OP_LT: return rcl_bool(i < j);
+    case OP_LE: return rcl_bool(i <= j);
+    case OP_GT: return rcl_bool(i > j);
+    default: return rcl_bool(i >= j);
     }
     return over ? rcl_error("integer overflow") : rcl_int(r);
 }
@@ -275,15 +265,6 @@ out:
 
 /* ---- expressions ---- */
 
-static V *lookup(node *n, V *env)
-{
-    V **slot = rcl_env_find(env, n->name);
-    if (slot == NULL) slot = rcl_env_find(I->builtins, n->name);
-    if (slot == NULL) return rcl_error("name '%s' is not defined", n->name);
-    rcgc_incref(*slot);
-    return *slot;
-}
-
 static V *make_function(node *n, V *env)
 {
     func_obj *f = (func_obj *)rcgc_object_new(I->rt, &t_func);
@@ -297,11 +278,16 @@ static V *make_function(node *n, V *env)
 
 static V *eval(node *n, V *env)
 {
-    V *a, *b, *r;
+    V *a, *b, *r, **slot;
     if (!rcl_stack_ok()) return rcl_error("maximum recursion depth exceeded");
     switch (n->kind) {
     case N_CONST: return n->konst; /* immortal */
-    case N_NAME: return lookup(n, env);
+    case N_NAME: /* the scopes out to the module's, then the builtins */
+        if ((slot = rcl_env_find(env, n->name)) == NULL &&
+            (slot = rcl_env_find(I->builtins, n->name)) == NULL)
+            return rcl_error("name '%s' is not defined", n->name);
+        rcgc_incref(*slot);
+        return *slot;
     case N_FUNC: return make_function(n, env);
     case N_CALL: return eval_call(n, env);
     case N_LIST:
@@ -421,9 +407,8 @@ static int exec_class(node *s, V *env)
     V *c = rcl_class_new(s->name);
     int x = c != NULL ? X_OK : X_ERR;
     for (int i = 0; i < s->n && x == X_OK; i++) {
-        V *f = make_function(s->list[i], env);
-        V *k = rcl_name(s->list[i]->name); /* immortal */
-        x = f != NULL && k != NULL ? rcl_dict_set(((class_obj *)c)->methods, k, f) : X_ERR;
+        V *f = make_function(s->list[i], env), *k = rcl_name(s->list[i]->name); /* immortal */
+        x = f != NULL ? rcl_dict_set(((class_obj *)c)->methods, k, f) : X_ERR;
         rcgc_xdecref(I->rt, f);
     }
     if (x == X_OK) x = rcl_env_define(env, s->name, c);
@@ -496,9 +481,6 @@ int rcl_run(node *program)
     I->frames[I->depth++] = (frame){module, 1};
     int x = exec_block(program, I->globals);
     I->depth--;
-    if (x == X_RET && I->retval != NULL) {
-        rcgc_decref(I->rt, I->retval);
-        I->retval = NULL;
-    }
+    if (x == X_RET) I->retval = rcl_drop(I->retval); /* a return at the top level */
     return x == X_ERR ? -1 : 0;
 }

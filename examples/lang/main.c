@@ -23,22 +23,20 @@ static char *read_file(const char *path, size_t *len)
     return buf;
 }
 
-static V *immortal(V *o)
+/* nil, true and false: made once, immortal. */
+static V *constant(const rcgc_type *t, int64_t v)
 {
+    V *o = rcgc_object_new(I->rt, t);
+    if (o != NULL && t == &t_bool) IVAL(o) = v;
     if (o != NULL) rcgc_object_make_immortal(I->rt, o);
     return o;
 }
 
 static int start(void)
 {
-    V *none = rcgc_object_new(I->rt, &t_none);
-    int_obj *tr = (int_obj *)rcgc_object_new(I->rt, &t_bool);
-    int_obj *fa = (int_obj *)rcgc_object_new(I->rt, &t_bool);
-    if (none == NULL || tr == NULL || fa == NULL) return -1;
-    tr->v = 1;
-    I->none = immortal(none);
-    I->true_ = immortal(&tr->base);
-    I->false_ = immortal(&fa->base);
+    I->none = constant(&t_none, 0);
+    I->true_ = constant(&t_bool, 1);
+    I->false_ = constant(&t_bool, 0);
     I->s_init = rcl_name(rcl_intern("__init__", 8));
     I->s_del = rcl_name(rcl_intern("__del__", 7));
     I->s_name = rcl_name(rcl_intern("name", 4));
@@ -46,9 +44,7 @@ static int start(void)
     I->s_hash = rcl_name(rcl_intern("__hash__", 8));
     for (int i = -5; i <= 256; i++) /* the small ints, made once (CPython's) */
         if (rcl_int(i) == NULL) return -1;
-    if (I->s_init == NULL || I->s_del == NULL || I->s_name == NULL || I->s_eq == NULL ||
-        I->s_hash == NULL)
-        return -1;
+    if (I->none == NULL || I->true_ == NULL || I->false_ == NULL) return -1;
     return rcl_builtins_init();
 }
 
@@ -93,9 +89,7 @@ int main(int argc, char **argv)
      * interpreter still whole), then the runtime (it frees the heap types
      * last); the AST and the interned strings (which the tracer's frames
      * point to) after it. */
-    rcgc_object *g = I->globals;
-    I->globals = NULL;
-    rcgc_xdecref(I->rt, g);
+    rcgc_xdecref(I->rt, I->globals);
     rcgc_gc_collect(I->rt, 2);
     if (I->growth != NULL) rcgc_diag_growth_free(I->rt, I->growth);
     rcgc_decref(I->rt, I->builtins);

@@ -36,13 +36,16 @@
  * strings), freed at once by rcl_free_ast. */
 static void *ast_blocks;
 
+static void *must(void *p) /* the program text's memory: out of it, stop */
+{
+    if (p != NULL) return p;
+    fprintf(stderr, "rcl: out of memory\n");
+    exit(2);
+}
+
 static void *ast_alloc(size_t size)
 {
-    void **m = calloc(1, sizeof(void *) + size); /* the list's link, then the block */
-    if (m == NULL) {
-        fprintf(stderr, "rcl: out of memory\n");
-        exit(2);
-    }
+    void **m = must(calloc(1, sizeof(void *) + size)); /* the list's link, then the block */
     *m = ast_blocks;
     ast_blocks = m;
     return m + 1;
@@ -71,8 +74,7 @@ V *rcl_name(const char *name)
 {
     struct istr *p = (struct istr *)(void *)(name - offsetof(struct istr, s));
     if (p->str == NULL) {
-        p->str = rcl_str(p->s, strlen(p->s));
-        if (p->str == NULL) return NULL;
+        p->str = must(rcl_str(p->s, strlen(p->s)));
         rcgc_object_make_immortal(I->rt, p->str);
     }
     return p->str;
@@ -336,7 +338,7 @@ static node *postfix(parser *ps)
         } else if (is_op(ps, ".")) {
             m = take(ps, N_ATTR);
             m->name = expect_name(ps);
-            if ((m->konst = rcl_name(m->name)) == NULL) perr(ps, "out of memory");
+            m->konst = rcl_name(m->name);
         } else if (is_op(ps, "[")) {
             m = take(ps, N_INDEX);
             m->b = expr(ps);

@@ -79,7 +79,8 @@ extern interp *I;
 const char *rcl_intern(const char *s, size_t len);
 uint64_t rcl_hash_bytes(const char *s, size_t len); /* FNV-1a */
 /* The interned name as an immortal str, one object per name (so that
- * attribute and method lookups compare pointers). */
+ * attribute and method lookups compare pointers).  Out of memory ends the
+ * interpreter, as for the AST: names are part of the program text. */
 V *rcl_name(const char *interned);
 
 /* printf-style checking of the message functions' arguments (rcl is GNU
@@ -142,7 +143,9 @@ typedef struct { V base; const builtin_spec *spec; } builtin_obj;
 typedef struct { V base; rcgc_snapshot *s; } snap_obj;
 
 V *rcl_int(int64_t v);
-V *rcl_str(const char *s, size_t len);
+/* A str of s's len bytes, then t's tlen (a concatenation): NEW or NULL. */
+V *rcl_str2(const char *s, size_t len, const char *t, size_t tlen);
+#define rcl_str(s, len) rcl_str2((s), (len), "", 0)
 #define rcl_bool(b) ((b) ? I->true_ : I->false_) /* immortal */
 V *rcl_list_new(size_t cap);
 int rcl_list_append(V *list, V *item); /* borrows item */

@@ -52,14 +52,15 @@ uint64_t rcl_hash_bytes(const char *s, size_t n)
     return h;
 }
 
-V *rcl_str(const char *s, size_t len)
+V *rcl_str2(const char *s, size_t len, const char *t, size_t tlen)
 {
-    str_obj *o = (str_obj *)rcgc_object_new_sized(I->rt, &t_str, sizeof(str_obj) + len + 1);
+    str_obj *o = (str_obj *)rcgc_object_new_sized(I->rt, &t_str, sizeof(str_obj) + len + tlen + 1);
     if (o == NULL) return rcl_error("out of memory");
-    o->len = len;
+    o->len = len + tlen;
     memcpy(o->s, s, len);
-    o->s[len] = 0;
-    o->hash = rcl_hash_bytes(s, len);
+    memcpy(o->s + len, t, tlen);
+    o->s[o->len] = 0;
+    o->hash = rcl_hash_bytes(o->s, o->len);
     return &o->base;
 }
 
@@ -444,27 +445,26 @@ int rcl_truthy(V *o)
     return 1;
 }
 
-/* The class's method named key, if o is an instance whose class has one
- * (BORROWED), else NULL. */
-static V *user_hook(V *o, V *key)
+/* o.key(other), or o.key() when other is NULL, if o is an instance whose
+ * class defines key: 1 with the result (NEW, or NULL on error) in *r; 0
+ * when it does not.  The method is held across the call, which may drop
+ * the class. */
+static int call_hook(V *o, V *key, V *other, V **r)
 {
-    if (!rcl_is_instance(o) || ((inst_obj *)o)->cls == NULL) return NULL;
-    return rcl_dict_get(((class_obj *)((inst_obj *)o)->cls)->methods, key);
+    if (!rcl_is_instance(o) || ((inst_obj *)o)->cls == NULL) return 0;
+    V *m = rcl_dict_get(((class_obj *)((inst_obj *)o)->cls)->methods, key), *args[2] = {o, other};
+    if (m == NULL) return 0;
+    rcgc_incref(m);
+    *r = rcl_call(m, args, other != NULL ? 2 : 1);
+    rcgc_decref(I->rt, m);
+    return 1;
 }
 
-/* a.__eq__(b) or b.__eq__(a), as a truth value; -1 on error. */
+/* a.__eq__(b), else b.__eq__(a), as a truth value; -1 on error. */
 static int user_eq(V *a, V *b)
 {
-    V *m = user_hook(a, I->s_eq);
-    V *args[2] = {a, b};
-    if (m == NULL) {
-        if ((m = user_hook(b, I->s_eq)) == NULL) return 0; /* identity */
-        args[0] = b;
-        args[1] = a;
-    }
-    rcgc_incref(m);
-    V *r = rcl_call(m, args, 2);
-    rcgc_decref(I->rt, m);
+    V *r;
+    if (!call_hook(a, I->s_eq, b, &r) && !call_hook(b, I->s_eq, a, &r)) return 0; /* identity */
     if (r == NULL) return -1;
     int t = rcl_truthy(r);
     rcgc_decref(I->rt, r);
@@ -484,34 +484,25 @@ int rcl_equal(V *a, V *b)
     return 0;
 }
 
+/* By value (strings, ints, an instance's __hash__), else by identity. */
 int rcl_hash(V *o, uint64_t *h)
 {
-    V *m, *r;
-    int64_t v = 0;
-    if (o->type == &t_str) {
+    V *r = o;
+    if (rcl_is(o, &t_str)) {
         *h = ((str_obj *)o)->hash;
         return 0;
     }
     if (rcl_is(o, &t_list) || rcl_is(o, &t_dict))
-        return rcl_fail("unhashable type: '%s'", o->type->name);
-    if (o->type == &t_int) {
-        v = IVAL(o);
-    } else {
-        if ((m = user_hook(o, I->s_hash)) == NULL) {
-            *h = (uint64_t)(uintptr_t)o >> 4; /* identity */
-            return 0;
-        }
-        rcgc_incref(m);
-        r = rcl_call(m, &o, 1);
-        rcgc_decref(I->rt, m);
-        if (r == NULL) return -1;
-        int ok = rcl_is(r, &t_int);
-        if (ok) v = IVAL(r);
-        rcgc_decref(I->rt, r);
-        if (!ok) return rcl_fail("__hash__ must return an int");
+        return rcl_fail("unhashable type: '%s'", rcl_type_name(o));
+    if (!rcl_is(o, &t_int) && !call_hook(o, I->s_hash, NULL, &r)) {
+        *h = (uint64_t)(uintptr_t)o >> 4; /* identity */
+        return 0;
     }
-    *h = (uint64_t)v * 0x9e3779b97f4a7c15u;
-    return 0;
+    if (r == NULL) return -1;
+    int ok = rcl_is(r, &t_int);
+    if (ok) *h = (uint64_t)IVAL(r) * 0x9e3779b97f4a7c15u;
+    if (r != o) rcgc_decref(I->rt, r);
+    return ok ? 0 : rcl_fail("__hash__ must return an int");
 }
 
 int rcl_repr(V *o, char *buf, size_t size, int quote)
@@ -523,13 +514,12 @@ int rcl_repr(V *o, char *buf, size_t size, int quote)
     if (o->type == &t_int) return snprintf(buf, size, "%" PRId64, ((int_obj *)o)->v);
     if (o->type == &t_str)
         return snprintf(buf, size, quote ? "'%s'" : "%s", ((str_obj *)o)->s);
-    if (o->type == &t_func)
-        return snprintf(buf, size, "<function %s>", ((func_obj *)o)->def->name);
-    if (o->type == &t_class) return snprintf(buf, size, "<class %s>", ((class_obj *)o)->name);
-    if (o->type == &t_builtin)
-        return snprintf(buf, size, "<builtin %s>", ((builtin_obj *)o)->spec->name);
-    if (rcl_is_instance(o))
-        return snprintf(buf, size, "<%s object>", ((class_obj *)((inst_obj *)o)->cls)->name);
+    const char *name = rcl_is(o, &t_func)      ? ((func_obj *)o)->def->name
+                       : rcl_is(o, &t_class)   ? ((class_obj *)o)->name
+                       : rcl_is(o, &t_builtin) ? ((builtin_obj *)o)->spec->name
+                                               : NULL;
+    if (name != NULL) return snprintf(buf, size, "<%s %s>", o->type->name, name);
+    if (rcl_is_instance(o)) return snprintf(buf, size, "<%s object>", o->type->name);
     if ((o->type != &t_list && o->type != &t_dict) || depth > 8)
         return snprintf(buf, size, "<%s>", o->type->name);
     size_t len = 0;
