@@ -322,11 +322,11 @@ static int key_eq(rcgc_runtime *rt, V *a, V *b, void *ctx)
 
 static const rcgc_key_ops key_ops = {key_hash, key_eq, NULL};
 
-/* An rcgc error code of a weak container call as a script error (always -1). */
+/* An rcgc error code of a weak container call as a script error (always
+ * -1).  RCGC_EFAILED: a key hook failed, and its message is the error
+ * already (the innermost message wins). */
 int rcl_weak_failed(int r, V *container, V *o)
 {
-    if (r == RCGC_EFAILED) /* a hook failed: its message is the error */
-        return rcl_fail("%s: a __hash__ or __eq__ failed", rcl_type_name(container));
     if (r == RCGC_ENOTWEAK)
         return rcl_fail("cannot create a weak reference to a value of type %s", rcl_type_name(o));
     return rcl_fail("%s: %s", rcl_type_name(container), rcgc_strerror(r));

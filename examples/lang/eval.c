@@ -432,13 +432,11 @@ static int exec_stmt(node *s, V *env)
     int x;
     switch (s->kind) {
     case S_EXPR:
-        if ((v = eval(s->a, env)) == NULL) return X_ERR;
-        rcgc_decref(I->rt, v);
-        return X_OK;
     case S_LET:
-    case S_ASSIGN:
-        if ((v = eval(s->kind == S_LET ? s->a : s->b, env)) == NULL) return X_ERR;
-        x = s->kind == S_LET ? rcl_env_define(env, s->name, v) : assign(s->a, v, env);
+    case S_ASSIGN: /* a value, then what to do with it */
+        if ((v = eval(s->kind == S_ASSIGN ? s->b : s->a, env)) == NULL) return X_ERR;
+        x = s->kind == S_EXPR ? X_OK
+            : s->kind == S_LET ? rcl_env_define(env, s->name, v) : assign(s->a, v, env);
         rcgc_decref(I->rt, v);
         return x;
     case S_IF:

@@ -456,25 +456,19 @@ static node *stmt(parser *ps)
         expect(ps, "{");
         for (skip_nl(ps); !ps->failed && is_kw(ps, "def"); skip_nl(ps)) push(n, def(ps));
         expect(ps, "}");
-    } else if (is_kw(ps, "if")) {
-        n = take(ps, S_IF);
+    } else if (is_kw(ps, "if") || is_kw(ps, "while") || is_kw(ps, "for")) {
+        n = take(ps, is_kw(ps, "if") ? S_IF : is_kw(ps, "while") ? S_WHILE : S_FOR);
+        if (n->kind == S_FOR) { /* for NAME in expr block */
+            n->name = expect_name(ps);
+            if (!is_kw(ps, "in")) perr(ps, "expected 'in'");
+            next(ps);
+        }
         n->a = expr(ps);
         n->b = block(ps);
-        if (is_kw(ps, "else")) {
+        if (n->kind == S_IF && is_kw(ps, "else")) {
             next(ps);
             n->c = block(ps);
         }
-    } else if (is_kw(ps, "while")) {
-        n = take(ps, S_WHILE);
-        n->a = expr(ps);
-        n->b = block(ps);
-    } else if (is_kw(ps, "for")) {
-        n = take(ps, S_FOR);
-        n->name = expect_name(ps);
-        if (!is_kw(ps, "in")) perr(ps, "expected 'in'");
-        next(ps);
-        n->a = expr(ps);
-        n->b = block(ps);
     } else if (is_kw(ps, "return")) {
         n = take(ps, S_RETURN);
         if (ps->t != T_NL && !is_op(ps, "}") && ps->t != T_EOF) n->a = expr(ps);

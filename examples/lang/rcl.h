@@ -125,8 +125,7 @@ typedef struct {
     dict_entry *e;          /* the entries in insertion order */
     size_t n, cap;
     uint64_t version;       /* changes with the entries (lookups restart) */
-    int32_t *index;         /* open addressing into e, -1 empty */
-    size_t icap;
+    int32_t *index;         /* 2 * cap slots, open addressing into e, -1 empty */
 } dict_obj;
 typedef struct { V base; node *def; V *env; } func_obj;
 typedef struct { const char *name; V *val; } env_slot;

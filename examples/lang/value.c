@@ -162,7 +162,7 @@ static void dict_clear(rcgc_runtime *rt, V *self)
     d->version++;
     d->e = NULL; /* detached first, as a list */
     d->index = NULL;
-    d->n = d->cap = d->icap = 0;
+    d->n = d->cap = 0;
     for (size_t i = 0; i < n; i++) {
         rcgc_decref(rt, e[i].key);
         rcgc_decref(rt, e[i].val);
@@ -178,7 +178,7 @@ static void dict_release(rcgc_runtime *rt, V *self)
 static size_t dict_extra(const V *self)
 {
     const dict_obj *d = (const dict_obj *)self;
-    return d->cap * sizeof(dict_entry) + d->icap * sizeof(int32_t);
+    return d->cap * (sizeof(dict_entry) + 2 * sizeof(int32_t));
 }
 
 const rcgc_type t_dict = {.name = "dict", .size = sizeof(dict_obj), .flags = RCGC_TYPE_GC,
@@ -201,30 +201,24 @@ V *rcl_dict_new(void)
 static long dict_lookup(dict_obj *d, V *key, uint64_t h, size_t *slot)
 {
 again:;
-    size_t mask = d->icap - 1, j = (size_t)h & mask;
-    for (; d->index[j] >= 0; j = (j + 1) & mask) {
-        dict_entry *e = &d->e[d->index[j]];
+    size_t mask = 2 * d->cap - 1;
+    for (*slot = (size_t)h & mask; d->index[*slot] >= 0; *slot = (*slot + 1) & mask) {
+        dict_entry *e = &d->e[d->index[*slot]];
+        if (e->key == key) return d->index[*slot];
         if (e->hash != h) continue;
-        int eq = e->key == key;
-        if (!eq) {
-            uint64_t version = d->version;
-            V *stored = e->key;
-            rcgc_incref(stored);
-            rcgc_incref(&d->base);
-            eq = rcl_equal(stored, key);
-            rcgc_decref(I->rt, stored);
-            int changed = d->version != version || d->icap == 0;
-            rcgc_decref(I->rt, &d->base);
-            if (eq < 0) return -2;
-            if (changed && d->icap == 0) break; /* cleared: absent */
-            if (changed) goto again;
-        }
-        if (eq) {
-            *slot = j;
-            return d->index[j];
-        }
+        uint64_t version = d->version;
+        V *stored = e->key;
+        rcgc_incref(stored);
+        rcgc_incref(&d->base);
+        int eq = rcl_equal(stored, key);
+        rcgc_decref(I->rt, stored);
+        int changed = d->version != version, cleared = d->cap == 0;
+        rcgc_decref(I->rt, &d->base);
+        if (eq < 0) return -2;
+        if (cleared) return -1; /* by the __eq__: absent */
+        if (changed) goto again;
+        if (eq) return d->index[*slot];
     }
-    *slot = j;
     return -1;
 }
 
@@ -242,11 +236,10 @@ static int dict_resize(dict_obj *d)
     d->e = e;
     d->cap = ncap;
     d->index = ix;
-    d->icap = ncap * 2;
-    memset(ix, 0xff, d->icap * sizeof *ix);
+    memset(ix, 0xff, 2 * ncap * sizeof *ix);
     for (size_t i = 0; i < d->n; i++) {
-        size_t j = (size_t)e[i].hash & (d->icap - 1);
-        while (ix[j] >= 0) j = (j + 1) & (d->icap - 1);
+        size_t j = (size_t)e[i].hash & (2 * ncap - 1);
+        while (ix[j] >= 0) j = (j + 1) & (2 * ncap - 1);
         ix[j] = (int32_t)i;
     }
     return 0;
@@ -267,7 +260,7 @@ int rcl_dict_set(V *dv, V *key, V *val)
     dict_obj *d = (dict_obj *)dv;
     uint64_t h;
     size_t slot;
-    if (rcl_hash(key, &h) != 0 || (d->icap == 0 && dict_resize(d) != 0)) return -1;
+    if (rcl_hash(key, &h) != 0 || (d->cap == 0 && dict_resize(d) != 0)) return -1;
     long i = dict_lookup(d, key, h, &slot);
     if (i == -2) return -1;
     if (i >= 0) {
@@ -275,7 +268,7 @@ int rcl_dict_set(V *dv, V *key, V *val)
         RCGC_SETREF(I->rt, d->e[i].val, val); /* stored before the old one dies */
         return 0;
     }
-    if (d->icap == 0 || d->n == d->cap) { /* full, or cleared by an __eq__ */
+    if (d->n == d->cap) { /* full, or cleared by an __eq__ */
         if (dict_resize(d) != 0 || dict_lookup(d, key, h, &slot) == -2) return -1;
     }
     rcgc_incref(key);
