@@ -16,10 +16,13 @@
 
 const rcgc_type *t_wset, *t_wvmap, *t_wkmap, *t_weakref;
 
-/* Every builtin has the signature of builtin_fn; many use only some of
- * the arguments.  Arity and argument types are checked before the call, from
- * the table at the end (rcl_call_builtin).  A method's self is a[0]. */
-#define BUILTIN(f) static V *f(V **a __attribute__((unused)), int n __attribute__((unused)))
+/* Every builtin has the signature of builtin_spec's fn; many use only
+ * some of the arguments.  Arity and argument types are checked before the
+ * call, from the table at the end (rcl_call_builtin).  A method's self is
+ * a[0]. */
+#define BUILTIN(f)                                                              \
+    static V *f(V **a __attribute__((unused)), int n __attribute__((unused)), \
+                const builtin_spec *spec __attribute__((unused)))
 
 /* ---- basics ---- */
 
@@ -86,25 +89,16 @@ BUILTIN(b_collect)
     return rcl_int(r);
 }
 
-/* The three ints get gives (one per generation), as a list. */
-static V *three(void (*get)(rcgc_runtime *rt, int out[3]))
+/* get_count() (op 0), get_threshold(): three ints, one per generation. */
+BUILTIN(b_gc_three)
 {
     int v[3];
-    get(I->rt, v);
+    if (spec->op == 0) rcgc_gc_get_count(I->rt, v);
+    else rcgc_gc_get_threshold(I->rt, v);
     V *l = rcl_list_new(3);
     for (int i = 0; l != NULL && i < 3; i++)
         if (rcl_list_push(l, rcl_int(v[i])) != 0) return rcl_drop(l);
     return l;
-}
-
-BUILTIN(b_get_count)
-{
-    return three(rcgc_gc_get_count);
-}
-
-BUILTIN(b_get_threshold)
-{
-    return three(rcgc_gc_get_threshold);
 }
 
 BUILTIN(b_set_threshold)
@@ -332,21 +326,13 @@ int rcl_weak_failed(int r, V *container, V *o)
     return rcl_fail("%s: %s", rcl_type_name(container), rcgc_strerror(r));
 }
 
-BUILTIN(b_wset)
+/* WeakSet() (op 0), WeakValueDict() (1), WeakKeyDict() (2): rcgc's weak
+ * containers, keyed by the language's rules (key_ops). */
+BUILTIN(b_weak_new)
 {
-    V *o = rcgc_wset_new_keyed(I->rt, &key_ops);
-    return o ? o : rcl_error("out of memory");
-}
-
-BUILTIN(b_wvmap)
-{
-    V *o = rcgc_wvmap_new_keyed(I->rt, &key_ops);
-    return o ? o : rcl_error("out of memory");
-}
-
-BUILTIN(b_wkmap)
-{
-    V *o = rcgc_wkmap_new_keyed(I->rt, &key_ops);
+    V *o = spec->op == 0   ? rcgc_wset_new_keyed(I->rt, &key_ops)
+           : spec->op == 1 ? rcgc_wvmap_new_keyed(I->rt, &key_ops)
+                        : rcgc_wkmap_new_keyed(I->rt, &key_ops);
     return o ? o : rcl_error("out of memory");
 }
 
@@ -504,56 +490,56 @@ BUILTIN(m_add)
  * hence pointers to the type pointers. */
 static const rcgc_type *const p_list = &t_list, *const p_dict = &t_dict;
 
-/* Name, function, fewest and most arguments, and the arguments' types:
- * one letter each, 'i' int, 's' str, 'S' snapshot, '.' any; checked by
- * rcl_call_builtin before the call.  Then the methods, each with its type
- * (self is the first argument, counted). */
+/* Name, function, fewest and most arguments, the arguments' types (one
+ * letter each, 'i' int, 's' str, 'S' snapshot, '.' any; checked by
+ * rcl_call_builtin before the call) and op.  Then the methods, each with
+ * its type (self is the first argument, counted). */
 static const builtin_spec table[] = {
-    {"print", b_print, 0, 16, "", NULL},
-    {"str", b_str, 1, 1, "", NULL},
-    {"len", b_len, 1, 1, "", NULL},
-    {"range", b_range, 1, 2, "ii", NULL},
-    {"type_name", b_type_name, 1, 1, "", NULL},
-    {"clock_ns", b_clock_ns, 0, 0, "", NULL},
+    {"print", b_print, 0, 16, "", 0, NULL},
+    {"str", b_str, 1, 1, "", 0, NULL},
+    {"len", b_len, 1, 1, "", 0, NULL},
+    {"range", b_range, 1, 2, "ii", 0, NULL},
+    {"type_name", b_type_name, 1, 1, "", 0, NULL},
+    {"clock_ns", b_clock_ns, 0, 0, "", 0, NULL},
     /* the gc module */
-    {"collect", b_collect, 0, 1, "i", NULL},
-    {"get_count", b_get_count, 0, 0, "", NULL},
-    {"get_threshold", b_get_threshold, 0, 0, "", NULL},
-    {"set_threshold", b_set_threshold, 3, 3, "iii", NULL},
-    {"is_tracked", b_is_tracked, 1, 1, "", NULL},
-    {"freeze", b_freeze, 0, 0, "", NULL},
-    {"unfreeze", b_unfreeze, 0, 0, "", NULL},
-    {"set_debug", b_set_debug, 1, 1, "i", NULL},
-    {"garbage", b_garbage, 0, 0, "", NULL},
-    {"clear_garbage", b_clear_garbage, 0, 0, "", NULL},
-    {"get_referrers", b_get_referrers, 1, 1, "", NULL},
-    {"counts_by_type", b_counts_by_type, 0, 0, "", NULL},
-    {"show_growth", b_show_growth, 0, 1, "", NULL},
-    {"count_type", b_count_type, 1, 1, "s", NULL},
-    {"heap_types", b_heap_types, 0, 0, "", NULL},
-    {"why_alive", b_why_alive, 1, 1, "", NULL},
+    {"collect", b_collect, 0, 1, "i", 0, NULL},
+    {"get_count", b_gc_three, 0, 0, "", 0, NULL},
+    {"get_threshold", b_gc_three, 0, 0, "", 1, NULL},
+    {"set_threshold", b_set_threshold, 3, 3, "iii", 0, NULL},
+    {"is_tracked", b_is_tracked, 1, 1, "", 0, NULL},
+    {"freeze", b_freeze, 0, 0, "", 0, NULL},
+    {"unfreeze", b_unfreeze, 0, 0, "", 0, NULL},
+    {"set_debug", b_set_debug, 1, 1, "i", 0, NULL},
+    {"garbage", b_garbage, 0, 0, "", 0, NULL},
+    {"clear_garbage", b_clear_garbage, 0, 0, "", 0, NULL},
+    {"get_referrers", b_get_referrers, 1, 1, "", 0, NULL},
+    {"counts_by_type", b_counts_by_type, 0, 0, "", 0, NULL},
+    {"show_growth", b_show_growth, 0, 1, "", 0, NULL},
+    {"count_type", b_count_type, 1, 1, "s", 0, NULL},
+    {"heap_types", b_heap_types, 0, 0, "", 0, NULL},
+    {"why_alive", b_why_alive, 1, 1, "", 0, NULL},
     /* weak references and containers */
-    {"weakref", b_weakref, 1, 2, "", NULL},
-    {"WeakSet", b_wset, 0, 0, "", NULL},
-    {"WeakValueDict", b_wvmap, 0, 0, "", NULL},
-    {"WeakKeyDict", b_wkmap, 0, 0, "", NULL},
+    {"weakref", b_weakref, 1, 2, "", 0, NULL},
+    {"WeakSet", b_weak_new, 0, 0, "", 0, NULL},
+    {"WeakValueDict", b_weak_new, 0, 0, "", 1, NULL},
+    {"WeakKeyDict", b_weak_new, 0, 0, "", 2, NULL},
     /* tracing */
-    {"trace_start", b_trace_start, 0, 1, "i", NULL},
-    {"trace_stop", b_trace_stop, 0, 0, "", NULL},
-    {"take_snapshot", b_take_snapshot, 0, 0, "", NULL},
-    {"snapshot_diff", b_snapshot_diff, 3, 3, "SSi", NULL},
+    {"trace_start", b_trace_start, 0, 1, "i", 0, NULL},
+    {"trace_stop", b_trace_stop, 0, 0, "", 0, NULL},
+    {"take_snapshot", b_take_snapshot, 0, 0, "", 0, NULL},
+    {"snapshot_diff", b_snapshot_diff, 3, 3, "SSi", 0, NULL},
     /* fork */
-    {"fork", b_fork, 0, 0, "", NULL},
-    {"wait", b_wait, 1, 1, "i", NULL},
-    {"_exit", b_exit_now, 0, 1, "i", NULL},
-    {"private_dirty_kb", b_private_dirty_kb, 0, 0, "", NULL},
+    {"fork", b_fork, 0, 0, "", 0, NULL},
+    {"wait", b_wait, 1, 1, "i", 0, NULL},
+    {"_exit", b_exit_now, 0, 1, "i", 0, NULL},
+    {"private_dirty_kb", b_private_dirty_kb, 0, 0, "", 0, NULL},
     /* methods of the builtin types */
-    {"append", m_append, 2, 2, "", &p_list},
-    {"pop", m_pop, 1, 1, "", &p_list},
-    {"get", m_get, 2, 3, "", &p_dict},
-    {"get", m_get, 2, 3, "", &t_wvmap},
-    {"get", m_get, 2, 3, "", &t_wkmap},
-    {"add", m_add, 2, 2, "", &t_wset},
+    {"append", m_append, 2, 2, "", 0, &p_list},
+    {"pop", m_pop, 1, 1, "", 0, &p_list},
+    {"get", m_get, 2, 3, "", 0, &p_dict},
+    {"get", m_get, 2, 3, "", 0, &t_wvmap},
+    {"get", m_get, 2, 3, "", 0, &t_wkmap},
+    {"add", m_add, 2, 2, "", 0, &t_wset},
 };
 #define NBUILTINS (sizeof table / sizeof table[0])
 static V *objs[NBUILTINS]; /* the builtin objects (immortal), made at start-up */
@@ -588,7 +574,7 @@ V *rcl_call_builtin(V *callee, V **args, int n)
         if (t != NULL && args[i]->type != t)
             return rcl_error("%s() expects %s, not %s", s->name, t->name, rcl_type_name(args[i]));
     }
-    return s->fn(args, n);
+    return s->fn(args, n, s);
 }
 
 int rcl_builtins_init(void)

@@ -11,7 +11,8 @@
 
 #include "rcl.h"
 
-interp *I;
+static interp the_interp;
+interp *I = &the_interp;
 
 static char *read_file(const char *path, size_t *len)
 {
@@ -60,8 +61,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "rcl: cannot read %s\n", argv[1]);
         return 2;
     }
-    static interp the_interp;
-    I = &the_interp;
     I->stack_base = __builtin_frame_address(0);
     I->file = rcl_intern(argv[1], strlen(argv[1]));
 
@@ -77,11 +76,10 @@ int main(int argc, char **argv)
 
     node *prog = rcl_parse(src, len, I->file);
     free(src);
-    int status = 0;
-    if (prog == NULL || rcl_run(prog) != 0) {
+    int status = prog == NULL || rcl_run(prog) != 0; /* 1: the script failed */
+    if (status) {
         fflush(stdout);
         fprintf(stderr, "%s\n", I->err);
-        status = 1;
     }
     I->failed = 0;
 

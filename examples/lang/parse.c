@@ -245,7 +245,8 @@ static void push(node *parent, node *child)
 
 /* ---- expressions ---- */
 
-static node *expr(parser *ps);
+static node *level(parser *ps, int lv);
+#define expr(ps) level((ps), 0) /* an expression: its lowest precedence level */
 static node *block(parser *ps);
 
 /* Items separated by commas up to close (the opening token is read), each
@@ -406,11 +407,6 @@ static node *level(parser *ps, int lv)
         if (lv == 3) break;
     }
     return n;
-}
-
-static node *expr(parser *ps)
-{
-    return level(ps, 0);
 }
 
 /* ---- statements ---- */

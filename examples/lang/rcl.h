@@ -103,16 +103,16 @@ int rcl_stack_ok(void);
 extern const rcgc_type t_none, t_bool, t_int, t_str, t_list, t_dict, t_func,
     t_env, t_class, t_builtin, t_snapshot;
 
-typedef V *(*builtin_fn)(V **args, int n);
 /* A builtin function, or a method of the builtin type *type (self is
  * args[0], counted in min and max): its arity and argument types (one
  * letter per argument: 'i' int, 's' str, 'S' snapshot, '.' any), checked
- * before fn is called. */
-typedef struct {
+ * before fn is called; op tells apart the builtins one fn serves. */
+typedef struct builtin_spec {
     const char *name;
-    builtin_fn fn;
+    V *(*fn)(V **args, int n, const struct builtin_spec *s);
     int min, max;
     const char *args;
+    int op;
     const rcgc_type *const *type; /* a method's type; NULL: a function */
 } builtin_spec;
 
