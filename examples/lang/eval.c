@@ -27,7 +27,7 @@ V *rcl_error(const char *fmt, ...)
 {
     if (I->failed) return NULL; /* the innermost message wins */
     I->failed = 1;
-    unsigned line = I->depth > 0 ? I->frames[I->depth - 1].line : 0; /* the innermost frame's */
+    unsigned line = I->frames[I->depth > 0 ? I->depth - 1 : 0].line; /* the innermost frame's */
     int k = snprintf(I->err, sizeof I->err, "%s:%u: ", I->file, line);
     va_list ap;
     va_start(ap, fmt);
@@ -64,8 +64,7 @@ static int contains(V *c, V *x)
     V *v;
     int r = rcl_map_get(c, x, &v); /* dicts and weak maps */
     if (r == 1) rcgc_decref(I->rt, v);
-    if (r != -2) return r;
-    return rcl_fail("'in' is not supported by %s", rcl_type_name(c));
+    return r != -2 ? r : rcl_fail("'in' is not supported by %s", rcl_type_name(c));
 }
 
 static V *binop(int op, V *a, V *b)
@@ -112,24 +111,19 @@ static V *binop(int op, V *a, V *b)
 static V *getattr(V *o, V *key, int *method)
 {
     const char *name = ((str_obj *)key)->s;
-    V *r = NULL;
+    V *r, *cls = rcl_is(o, &t_class) ? o : NULL;
     if (rcl_is_instance(o)) {
         inst_obj *in = (inst_obj *)o;
         if (in->dict != NULL && (r = rcl_dict_get(in->dict, key)) != NULL) {
             rcgc_incref(r);
             return r;
         }
-        if (in->cls != NULL) r = rcl_dict_get(((class_obj *)in->cls)->methods, key);
-    } else if (rcl_is(o, &t_class)) {
-        if ((r = rcl_dict_get(((class_obj *)o)->methods, key)) != NULL) {
-            rcgc_incref(r); /* a class's function, unbound */
-            return r;
-        }
-    } else {
-        r = rcl_builtin_method(o, name);
+        cls = in->cls;
     }
+    if (cls != NULL) r = rcl_dict_get(((class_obj *)cls)->methods, key);
+    else r = rcl_is_instance(o) ? NULL : rcl_builtin_method(o, name);
     if (r == NULL) return rcl_error("'%s' object has no attribute '%s'", rcl_type_name(o), name);
-    if (method != NULL) *method = 1;
+    if (method != NULL && cls != o) *method = 1; /* (a class's own function is not) */
     rcgc_incref(r);
     return r;
 }
@@ -173,12 +167,9 @@ static int setitem(V *o, V *k, V *v)
         return 0;
     }
     if (rcl_is(o, &t_dict)) return rcl_dict_set(o, k, v);
-    if (o->type == t_wvmap)
-        r = rcgc_wvmap_set_obj(I->rt, o, k, v);
-    else if (o->type == t_wkmap)
-        r = rcgc_wkmap_set(I->rt, o, k, v);
-    else
+    if (o->type != t_wvmap && o->type != t_wkmap)
         return rcl_fail("%s object does not support item assignment", rcl_type_name(o));
+    r = o->type == t_wvmap ? rcgc_wvmap_set_obj(I->rt, o, k, v) : rcgc_wkmap_set(I->rt, o, k, v);
     return r == 0 ? 0 : rcl_weak_failed(r, o, o->type == t_wvmap ? v : k);
 }
 
@@ -241,10 +232,7 @@ static V *eval_call(node *n, V *env)
         if ((self = eval(n->a->a, env)) == NULL) return NULL;
         int method = 0;
         f = getattr(self, n->a->konst, &method);
-        if (!method) { /* an attribute's value: called without self */
-            rcgc_decref(I->rt, self);
-            self = NULL;
-        }
+        if (!method) self = rcl_drop(self); /* an attribute's value: called without self */
     } else {
         f = eval(n->a, env);
     }
@@ -388,10 +376,8 @@ static V *iter_items(V *o)
 
 static int exec_for(node *s, V *env)
 {
-    V *o = eval(s->a, env);
-    if (o == NULL) return X_ERR;
-    V *l = iter_items(o);
-    rcgc_decref(I->rt, o);
+    V *o = eval(s->a, env), *l = o != NULL ? iter_items(o) : NULL;
+    rcgc_xdecref(I->rt, o);
     if (l == NULL) return X_ERR;
     int x = X_OK;
     for (size_t i = 0; x == X_OK && i < ((list_obj *)l)->n; i++) { /* re-read: the body may grow it */

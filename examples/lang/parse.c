@@ -105,22 +105,12 @@ typedef struct parser {
     const char *start;      /* the token's text */
     size_t len;
     V *konst;               /* T_INT, T_STR: the value, made immortal */
-    int failed;
     int slots;              /* names the function being parsed defines */
 } parser;
 
-static void perr(parser *ps, const char *fmt, ...) RCL_PRINTF(2, 3);
-static void perr(parser *ps, const char *fmt, ...)
-{
-    if (ps->failed) return;
-    ps->failed = 1;
-    int k = snprintf(I->err, sizeof I->err, "%s:%u: syntax error: ", ps->file, ps->line);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(I->err + k, sizeof I->err - (size_t)k, fmt, ap);
-    va_end(ap);
-    I->failed = 1;
-}
+/* A syntax error at the current line (rcl_error takes the line of frame 0
+ * while no function runs); the parser stops at the first (I->failed). */
+#define perr(ps, ...) (I->frames[0].line = (ps)->line, rcl_error("syntax error: " __VA_ARGS__))
 
 static void next(parser *ps)
 {
@@ -134,7 +124,7 @@ static void next(parser *ps)
     }
     ps->start = ps->p;
     char c = ps->p < ps->end ? *ps->p : 0;
-    if (ps->failed || ps->p >= ps->end) {
+    if (I->failed || ps->p >= ps->end) {
         ps->t = T_EOF;
     } else if (c == '\n' || c == ';') {
         if (c == '\n') ps->line++;
@@ -255,7 +245,7 @@ static node *block(parser *ps);
  * as a block's. */
 static void items(parser *ps, node *n, const char *close, void (*item)(parser *, node *))
 {
-    for (skip_nl(ps); !ps->failed && !is_op(ps, close); skip_nl(ps)) {
+    for (skip_nl(ps); !I->failed && !is_op(ps, close); skip_nl(ps)) {
         item(ps, n);
         skip_nl(ps);
         if (!is_op(ps, close)) expect(ps, ",");
@@ -285,9 +275,10 @@ static void param(parser *ps, node *f)
 /* A function's parameters and body, after 'fn' or 'def NAME'.  Its scope's
  * slots are the parameters and the names its body defines (not those of
  * the functions inside it, which have their own scopes). */
-static node *function(parser *ps, node *f)
+static node *function(parser *ps, node *f, const char *name)
 {
     int outer = ps->slots;
+    f->name = name;
     ps->slots = 0;
     expect(ps, "(");
     items(ps, f, ")", param);
@@ -306,9 +297,7 @@ static node *primary(parser *ps)
         n->konst = ps->t != T_NAME ? ps->konst : is_kw(ps, "nil") ? I->none : rcl_bool(is_kw(ps, "true"));
         next(ps);
     } else if (is_kw(ps, "fn")) {
-        n = take(ps, N_FUNC);
-        n->name = rcl_intern("<fn>", 4);
-        function(ps, n);
+        n = function(ps, take(ps, N_FUNC), rcl_intern("<fn>", 4));
     } else if (ps->t == T_NAME) {
         n = mk(ps, N_NAME);
         n->name = expect_name(ps);
@@ -321,8 +310,8 @@ static node *primary(parser *ps)
         n = take(ps, list ? N_LIST : N_DICT);
         items(ps, n, list ? "]" : "}", list ? arg : pair);
     } else {
-        perr(ps, ps->t == T_EOF ? "unexpected end of file" : "unexpected '%.*s'",
-             (int)ps->len, ps->start);
+        if (ps->t == T_EOF) perr(ps, "unexpected end of file");
+        else perr(ps, "unexpected '%.*s'", (int)ps->len, ps->start);
         return mk(ps, N_CONST);
     }
     return n;
@@ -331,7 +320,7 @@ static node *primary(parser *ps)
 static node *postfix(parser *ps)
 {
     node *n = primary(ps);
-    while (!ps->failed) {
+    while (!I->failed) {
         node *m;
         if (is_op(ps, "(")) {
             m = take(ps, N_CALL);
@@ -417,7 +406,7 @@ static node *block(parser *ps)
 {
     node *b = mk(ps, S_BLOCK);
     expect(ps, "{");
-    for (skip_nl(ps); !ps->failed && !is_op(ps, "}"); skip_nl(ps)) {
+    for (skip_nl(ps); !I->failed && !is_op(ps, "}"); skip_nl(ps)) {
         if (ps->t == T_EOF) perr(ps, "missing '}'");
         else push(b, stmt(ps));
     }
@@ -428,8 +417,7 @@ static node *block(parser *ps)
 static node *def(parser *ps)
 {
     node *f = take(ps, N_FUNC);
-    f->name = expect_name(ps);
-    return function(ps, f);
+    return function(ps, f, expect_name(ps));
 }
 
 static node *stmt(parser *ps)
@@ -450,7 +438,7 @@ static node *stmt(parser *ps)
         n = take(ps, S_CLASS);
         n->name = expect_name(ps);
         expect(ps, "{");
-        for (skip_nl(ps); !ps->failed && is_kw(ps, "def"); skip_nl(ps)) push(n, def(ps));
+        for (skip_nl(ps); !I->failed && is_kw(ps, "def"); skip_nl(ps)) push(n, def(ps));
         expect(ps, "}");
     } else if (is_kw(ps, "if") || is_kw(ps, "while") || is_kw(ps, "for")) {
         n = take(ps, is_kw(ps, "if") ? S_IF : is_kw(ps, "while") ? S_WHILE : S_FOR);
@@ -493,10 +481,10 @@ node *rcl_parse(const char *src, size_t len, const char *file)
     node *prog = mk(&ps, S_BLOCK);
     next(&ps);
     skip_nl(&ps);
-    while (!ps.failed && ps.t != T_EOF) {
+    while (!I->failed && ps.t != T_EOF) {
         push(prog, stmt(&ps));
         skip_nl(&ps);
     }
     prog->slots = ps.slots; /* the module scope's */
-    return ps.failed ? NULL : prog;
+    return I->failed ? NULL : prog;
 }

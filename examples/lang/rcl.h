@@ -40,10 +40,9 @@ typedef struct node {
                                N_ATTR: the name as a str (immortal) */
     struct node *a, *b, *c; /* children */
     struct node **list;     /* arguments, statements, parameters, items */
-    int n;
-    int slots;              /* N_FUNC and the program: the most names its
-                               scope can hold (parameters, let, def, class,
-                               for), counted by the parser */
+    int n, slots;           /* slots: N_FUNC and the program: the most names
+                               its scope can hold (parameters, let, def,
+                               class, for), counted by the parser */
 } node;
 
 /* ---- the interpreter ---- */

@@ -501,9 +501,8 @@ int rcl_hash(V *o, uint64_t *h)
 int rcl_repr(V *o, char *buf, size_t size, int quote)
 {
     static int depth;
-    if (o == I->none) return snprintf(buf, size, "nil");
-    if (o == I->true_) return snprintf(buf, size, "true");
-    if (o == I->false_) return snprintf(buf, size, "false");
+    if (o == I->none || rcl_is(o, &t_bool))
+        return snprintf(buf, size, "%s", o == I->none ? "nil" : o == I->true_ ? "true" : "false");
     if (o->type == &t_int) return snprintf(buf, size, "%" PRId64, ((int_obj *)o)->v);
     if (o->type == &t_str)
         return snprintf(buf, size, quote ? "'%s'" : "%s", ((str_obj *)o)->s);
