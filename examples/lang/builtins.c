@@ -6,7 +6,6 @@
  */
 #define _GNU_SOURCE
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -20,9 +19,7 @@ const rcgc_type *t_wset, *t_wvmap, *t_wkmap, *t_weakref;
  * some of the arguments.  Arity and argument types are checked before the
  * call, from the table at the end (rcl_call_builtin).  A method's self is
  * a[0]. */
-#define BUILTIN(f)                                                              \
-    static V *f(V **a __attribute__((unused)), int n __attribute__((unused)), \
-                const builtin_spec *spec __attribute__((unused)))
+#define BUILTIN(f) static V *f(V **a UNUSED, int n UNUSED, const builtin_spec *spec UNUSED)
 
 /* ---- basics ---- */
 
@@ -31,10 +28,9 @@ BUILTIN(b_print)
     static char buf[8192];
     for (int i = 0; i < n; i++) {
         rcl_repr(a[i], buf, sizeof buf, 0);
-        fputs(buf, stdout);
-        if (i + 1 < n) fputc(' ', stdout);
+        printf(i > 0 ? " %s" : "%s", buf);
     }
-    fputc('\n', stdout);
+    putchar('\n');
     return I->none;
 }
 
@@ -85,8 +81,7 @@ BUILTIN(b_clock_ns)
 BUILTIN(b_collect)
 {
     rcgc_ssize r = rcgc_gc_collect(I->rt, n ? (int)IVAL(a[0]) : 2);
-    if (r < 0) return rcl_error("collect(): %s", rcgc_strerror((int)r));
-    return rcl_int(r);
+    return r >= 0 ? rcl_int(r) : rcl_error("collect(): %s", rcgc_strerror((int)r));
 }
 
 /* get_count() (op 0), get_threshold(): three ints, one per generation. */
@@ -204,9 +199,8 @@ BUILTIN(b_count_type)
 }
 
 /* Labels and edge names for the diagnosis: what the script calls things. */
-static size_t rcl_label(V *o, char *buf, size_t size, void *ctx)
+static size_t rcl_label(V *o, char *buf, size_t size, void *ctx UNUSED)
 {
-    (void)ctx;
     int k = 0;
     if (rcl_is_instance(o) && ((inst_obj *)o)->dict != NULL) {
         V *name = rcl_dict_get(((inst_obj *)o)->dict, I->s_name);
@@ -223,9 +217,9 @@ static size_t rcl_label(V *o, char *buf, size_t size, void *ctx)
     return k > 0 ? (size_t)k : 0;
 }
 
-static size_t rcl_edge_name(V *from, V *to, rcgc_ssize index, char *buf, size_t size, void *ctx)
+static size_t rcl_edge_name(V *from, V *to UNUSED, rcgc_ssize index, char *buf, size_t size,
+                            void *ctx UNUSED)
 {
-    (void)to, (void)ctx;
     int k = 0;
     if (rcl_is(from, &t_env)) {
         env_obj *e = (env_obj *)from;
@@ -293,24 +287,21 @@ static int weak_callback(rcgc_runtime *rt, V *wr, V *fn)
 BUILTIN(b_weakref)
 {
     V *w = rcgc_weakref_new(I->rt, a[0], n == 2 ? weak_callback : NULL, n == 2 ? a[1] : NULL);
-    if (w == NULL)
-        return rcl_error("cannot create a weak reference to a value of type %s", rcl_type_name(a[0]));
-    return w;
+    return w != NULL ? w : rcl_error("cannot create a weak reference to a value of type %s",
+                                     rcl_type_name(a[0]));
 }
 
 /* Keys of the weak containers compare as the language's dict keys do:
  * by value (ints, strings), by the class's __hash__ and __eq__, else by
  * identity.  The hooks run script code; a failure leaves its message in
  * I->err and the container unchanged (RCGC_EFAILED). */
-static int key_hash(rcgc_runtime *rt, V *key, uint64_t *h, void *ctx)
+static int key_hash(rcgc_runtime *rt UNUSED, V *key, uint64_t *h, void *ctx UNUSED)
 {
-    (void)rt, (void)ctx;
     return rcl_hash(key, h);
 }
 
-static int key_eq(rcgc_runtime *rt, V *a, V *b, void *ctx)
+static int key_eq(rcgc_runtime *rt UNUSED, V *a, V *b, void *ctx UNUSED)
 {
-    (void)rt, (void)ctx;
     return rcl_equal(a, b);
 }
 
@@ -341,9 +332,8 @@ BUILTIN(b_weak_new)
 /* The frame provider: the script's call stack, most recent first.  The
  * strings are interned and outlive the runtime, as the tracer requires;
  * it allocates nothing. */
-static int rcl_frame_provider(void *ctx, rcgc_frame *frames, int max, int *total)
+static int rcl_frame_provider(void *ctx UNUSED, rcgc_frame *frames, int max, int *total)
 {
-    (void)ctx;
     int k = 0;
     for (int i = I->depth - 1; i >= 0 && k < max; i--, k++)
         frames[k] = (rcgc_frame){I->file, I->frames[i].line, I->frames[i].function, NULL, 0};
@@ -408,8 +398,7 @@ BUILTIN(b_fork)
 {
     fflush(NULL);
     pid_t pid = fork();
-    if (pid < 0) return rcl_error("fork() failed");
-    return rcl_int(pid);
+    return pid >= 0 ? rcl_int(pid) : rcl_error("fork() failed");
 }
 
 BUILTIN(b_wait)
@@ -490,56 +479,56 @@ BUILTIN(m_add)
  * hence pointers to the type pointers. */
 static const rcgc_type *const p_list = &t_list, *const p_dict = &t_dict;
 
-/* Name, function, fewest and most arguments, the arguments' types (one
- * letter each, 'i' int, 's' str, 'S' snapshot, '.' any; checked by
- * rcl_call_builtin before the call) and op.  Then the methods, each with
+/* Name, function, fewest and most arguments, op, the arguments' types
+ * (one letter each, 'i' int, 's' str, 'S' snapshot, '.' any; checked by
+ * rcl_call_builtin before the call).  Then the methods, each with
  * its type (self is the first argument, counted). */
 static const builtin_spec table[] = {
-    {"print", b_print, 0, 16, "", 0, NULL},
-    {"str", b_str, 1, 1, "", 0, NULL},
-    {"len", b_len, 1, 1, "", 0, NULL},
-    {"range", b_range, 1, 2, "ii", 0, NULL},
-    {"type_name", b_type_name, 1, 1, "", 0, NULL},
-    {"clock_ns", b_clock_ns, 0, 0, "", 0, NULL},
+    {"print", b_print, 0, 16, 0, "", NULL},
+    {"str", b_str, 1, 1, 0, "", NULL},
+    {"len", b_len, 1, 1, 0, "", NULL},
+    {"range", b_range, 1, 2, 0, "ii", NULL},
+    {"type_name", b_type_name, 1, 1, 0, "", NULL},
+    {"clock_ns", b_clock_ns, 0, 0, 0, "", NULL},
     /* the gc module */
-    {"collect", b_collect, 0, 1, "i", 0, NULL},
-    {"get_count", b_gc_three, 0, 0, "", 0, NULL},
-    {"get_threshold", b_gc_three, 0, 0, "", 1, NULL},
-    {"set_threshold", b_set_threshold, 3, 3, "iii", 0, NULL},
-    {"is_tracked", b_is_tracked, 1, 1, "", 0, NULL},
-    {"freeze", b_freeze, 0, 0, "", 0, NULL},
-    {"unfreeze", b_unfreeze, 0, 0, "", 0, NULL},
-    {"set_debug", b_set_debug, 1, 1, "i", 0, NULL},
-    {"garbage", b_garbage, 0, 0, "", 0, NULL},
-    {"clear_garbage", b_clear_garbage, 0, 0, "", 0, NULL},
-    {"get_referrers", b_get_referrers, 1, 1, "", 0, NULL},
-    {"counts_by_type", b_counts_by_type, 0, 0, "", 0, NULL},
-    {"show_growth", b_show_growth, 0, 1, "", 0, NULL},
-    {"count_type", b_count_type, 1, 1, "s", 0, NULL},
-    {"heap_types", b_heap_types, 0, 0, "", 0, NULL},
-    {"why_alive", b_why_alive, 1, 1, "", 0, NULL},
+    {"collect", b_collect, 0, 1, 0, "i", NULL},
+    {"get_count", b_gc_three, 0, 0, 0, "", NULL},
+    {"get_threshold", b_gc_three, 0, 0, 1, "", NULL},
+    {"set_threshold", b_set_threshold, 3, 3, 0, "iii", NULL},
+    {"is_tracked", b_is_tracked, 1, 1, 0, "", NULL},
+    {"freeze", b_freeze, 0, 0, 0, "", NULL},
+    {"unfreeze", b_unfreeze, 0, 0, 0, "", NULL},
+    {"set_debug", b_set_debug, 1, 1, 0, "i", NULL},
+    {"garbage", b_garbage, 0, 0, 0, "", NULL},
+    {"clear_garbage", b_clear_garbage, 0, 0, 0, "", NULL},
+    {"get_referrers", b_get_referrers, 1, 1, 0, "", NULL},
+    {"counts_by_type", b_counts_by_type, 0, 0, 0, "", NULL},
+    {"show_growth", b_show_growth, 0, 1, 0, "", NULL},
+    {"count_type", b_count_type, 1, 1, 0, "s", NULL},
+    {"heap_types", b_heap_types, 0, 0, 0, "", NULL},
+    {"why_alive", b_why_alive, 1, 1, 0, "", NULL},
     /* weak references and containers */
-    {"weakref", b_weakref, 1, 2, "", 0, NULL},
-    {"WeakSet", b_weak_new, 0, 0, "", 0, NULL},
-    {"WeakValueDict", b_weak_new, 0, 0, "", 1, NULL},
-    {"WeakKeyDict", b_weak_new, 0, 0, "", 2, NULL},
+    {"weakref", b_weakref, 1, 2, 0, "", NULL},
+    {"WeakSet", b_weak_new, 0, 0, 0, "", NULL},
+    {"WeakValueDict", b_weak_new, 0, 0, 1, "", NULL},
+    {"WeakKeyDict", b_weak_new, 0, 0, 2, "", NULL},
     /* tracing */
-    {"trace_start", b_trace_start, 0, 1, "i", 0, NULL},
-    {"trace_stop", b_trace_stop, 0, 0, "", 0, NULL},
-    {"take_snapshot", b_take_snapshot, 0, 0, "", 0, NULL},
-    {"snapshot_diff", b_snapshot_diff, 3, 3, "SSi", 0, NULL},
+    {"trace_start", b_trace_start, 0, 1, 0, "i", NULL},
+    {"trace_stop", b_trace_stop, 0, 0, 0, "", NULL},
+    {"take_snapshot", b_take_snapshot, 0, 0, 0, "", NULL},
+    {"snapshot_diff", b_snapshot_diff, 3, 3, 0, "SSi", NULL},
     /* fork */
-    {"fork", b_fork, 0, 0, "", 0, NULL},
-    {"wait", b_wait, 1, 1, "i", 0, NULL},
-    {"_exit", b_exit_now, 0, 1, "i", 0, NULL},
-    {"private_dirty_kb", b_private_dirty_kb, 0, 0, "", 0, NULL},
+    {"fork", b_fork, 0, 0, 0, "", NULL},
+    {"wait", b_wait, 1, 1, 0, "i", NULL},
+    {"_exit", b_exit_now, 0, 1, 0, "i", NULL},
+    {"private_dirty_kb", b_private_dirty_kb, 0, 0, 0, "", NULL},
     /* methods of the builtin types */
-    {"append", m_append, 2, 2, "", 0, &p_list},
-    {"pop", m_pop, 1, 1, "", 0, &p_list},
-    {"get", m_get, 2, 3, "", 0, &p_dict},
-    {"get", m_get, 2, 3, "", 0, &t_wvmap},
-    {"get", m_get, 2, 3, "", 0, &t_wkmap},
-    {"add", m_add, 2, 2, "", 0, &t_wset},
+    {"append", m_append, 2, 2, 0, "", &p_list},
+    {"pop", m_pop, 1, 1, 0, "", &p_list},
+    {"get", m_get, 2, 3, 0, "", &p_dict},
+    {"get", m_get, 2, 3, 0, "", &t_wvmap},
+    {"get", m_get, 2, 3, 0, "", &t_wkmap},
+    {"add", m_add, 2, 2, 0, "", &t_wset},
 };
 #define NBUILTINS (sizeof table / sizeof table[0])
 static V *objs[NBUILTINS]; /* the builtin objects (immortal), made at start-up */

@@ -22,9 +22,7 @@
  * literals are ignored; '#' starts a comment.
  */
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -50,10 +50,9 @@ typedef struct node {
 #define RCL_MAX_DEPTH 400       /* frames: calls deeper fail */
 #define RCL_MAX_STACK (2u << 20) /* bytes of C stack a script may use (of 8 MiB) */
 
-typedef struct frame {
-    const char *function;   /* interned; "<module>" at the top */
-    unsigned line;          /* the statement running */
-} frame;
+/* A call in progress: its function's name (interned; "<module>" at the
+ * top) and the line running (the statement's, then the call's). */
+typedef struct { const char *function; unsigned line; } frame;
 
 typedef struct interp {
     rcgc_runtime *rt;
@@ -82,9 +81,11 @@ uint64_t rcl_hash_bytes(const char *s, size_t len); /* FNV-1a */
  * interpreter, as for the AST: names are part of the program text. */
 V *rcl_name(const char *interned);
 
-/* printf-style checking of the message functions' arguments (rcl is GNU
- * C: it uses __attribute__ and __builtin_add_overflow too). */
+/* printf-style checking of the message functions' arguments, and hooks'
+ * parameters they need not use (rcl is GNU C: it uses
+ * __builtin_add_overflow and __builtin_frame_address too). */
 #define RCL_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define UNUSED __attribute__((unused))
 
 /* Set the error (always returns NULL, for `return rcl_error(...)`). */
 V *rcl_error(const char *fmt, ...) RCL_PRINTF(1, 2);
@@ -109,9 +110,8 @@ extern const rcgc_type t_none, t_bool, t_int, t_str, t_list, t_dict, t_func,
 typedef struct builtin_spec {
     const char *name;
     V *(*fn)(V **args, int n, const struct builtin_spec *s);
-    int min, max;
+    int min, max, op;
     const char *args;
-    int op;
     const rcgc_type *const *type; /* a method's type; NULL: a function */
 } builtin_spec;
 

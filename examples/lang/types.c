@@ -50,8 +50,7 @@ static const rcgc_type *instance_type(class_obj *cls)
 V *rcl_instance_new(V *cls)
 {
     const rcgc_type *t = instance_type((class_obj *)cls);
-    if (t == NULL) return rcl_error("out of memory");
-    inst_obj *o = (inst_obj *)rcgc_object_new(I->rt, t);
+    inst_obj *o = t != NULL ? (inst_obj *)rcgc_object_new(I->rt, t) : NULL;
     if (o == NULL) return rcl_error("out of memory");
     rcgc_incref(cls);
     o->cls = cls;

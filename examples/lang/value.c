@@ -417,9 +417,8 @@ V *rcl_class_new(const char *name)
 
 const rcgc_type t_builtin = {.name = "builtin_function", .size = sizeof(builtin_obj)};
 
-static void snapshot_release(rcgc_runtime *rt, V *self)
+static void snapshot_release(rcgc_runtime *rt UNUSED, V *self)
 {
-    (void)rt;
     rcgc_snapshot_free(((snap_obj *)self)->s);
 }
 
