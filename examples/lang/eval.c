@@ -195,7 +195,6 @@ static V *call_function(func_obj *f, V **args, int n)
     return r;
 }
 
-
 V *rcl_call(V *callee, V **args, int n)
 {
     if (rcl_is(callee, &t_func)) return call_function((func_obj *)callee, args, n);
