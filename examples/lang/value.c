@@ -343,7 +343,8 @@ int rcl_env_define(V *env, const char *name, V *val)
     env_obj *e = (env_obj *)env;
     size_t i = 0;
     while (i < e->n && e->s[i].name != name) i++; /* interned: compared by address */
-    if (i == e->cap) return rcl_fail("internal error: scope of %s full", e->owner);
+    if (i == e->cap) /* the parser counted wrong: a bug */
+        return rcl_fail("internal error: scope of %s full", e->owner);
     rcgc_incref(val);
     if (i < e->n)
         RCGC_SETREF(I->rt, e->s[i].val, val);
