@@ -554,6 +554,8 @@ V *rcl_call_builtin(V *callee, V **args, int n)
 {
     const builtin_spec *s = ((builtin_obj *)callee)->spec;
     int self = s->type != NULL; /* a method's messages do not count self */
+    if (self && (n == 0 || args[0]->type != *s->type)) /* o.m taken alone, called on another */
+        return rcl_error("%s() is a method of %s: call it as x.%s(...)", s->name, (*s->type)->name, s->name);
     if (n < s->min || n > s->max)
         return rcl_error("%s() takes %d to %d arguments (%d given)", s->name, s->min - self,
                          s->max - self, n - self);

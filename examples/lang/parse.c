@@ -95,9 +95,8 @@ enum tok { T_EOF, T_NL, T_INT, T_STR, T_NAME, T_OP };
 typedef struct parser {
     const char *p, *end, *file;
     unsigned line;
-    int nest;               /* () and [] depth: newlines ignored inside */
-    int braces[64];         /* the depth saved at each open '{' */
-    int nbraces;
+    int nest;               /* () and [] depth: newlines ignored inside
+                               (block() sets it to 0 inside its braces) */
     enum tok t;
     char op[3];
     const char *start;      /* the token's text */
@@ -162,12 +161,6 @@ static void next(parser *ps)
         if (strchr("+-*/%=<>!()[]{}.,:", c) == NULL) perr(ps, "unexpected character '%c'", c);
         if (c == '(' || c == '[') ps->nest++;
         if ((c == ')' || c == ']') && ps->nest > 0) ps->nest--;
-        if (c == '{') { /* a block inside parentheses: statements again */
-            if (ps->nbraces == 64) perr(ps, "blocks nested too deeply");
-            else ps->braces[ps->nbraces++] = ps->nest;
-            ps->nest = 0;
-        }
-        if (c == '}' && ps->nbraces > 0) ps->nest = ps->braces[--ps->nbraces];
     }
     ps->len = (size_t)(ps->p - ps->start);
     if (ps->t == T_INT || ps->t == T_STR) { /* a literal: made once, immortal */
@@ -400,14 +393,21 @@ static node *level(parser *ps, int lv)
 
 static node *stmt(parser *ps);
 
+/* A block: statements, whose newlines count even inside parentheses (a
+ * function literal passed to a call); blocks nest by recursion, bounded by
+ * the C stack as expressions are. */
 static node *block(parser *ps)
 {
     node *b = mk(ps, S_BLOCK);
+    int outer = ps->nest;
+    if (!rcl_stack_ok()) perr(ps, "blocks nested too deeply");
+    ps->nest = 0; /* before the token after '{' is read */
     expect(ps, "{");
     for (skip_nl(ps); !I->failed && !is_op(ps, "}"); skip_nl(ps)) {
         if (ps->t == T_EOF) perr(ps, "missing '}'");
         else push(b, stmt(ps));
     }
+    ps->nest = outer; /* before the token after '}' is read */
     expect(ps, "}");
     return b;
 }
