@@ -6,7 +6,6 @@
  */
 #define _GNU_SOURCE
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -16,12 +15,11 @@
 
 const rcgc_type *t_wset, *t_wvmap, *t_wkmap, *t_weakref;
 
-/* Every builtin has the signature of builtin_fn; many use only some of
- * the arguments.  Arity and argument types are checked before the call, from
- * the tables at the end (rcl_call_builtin). */
-#define BUILTIN(f)                                                            \
-    static V *f(V **a __attribute__((unused)), int n __attribute__((unused)), \
-                V *self __attribute__((unused)))
+/* Every builtin has the signature of builtin_spec's fn; many use only
+ * some of the arguments.  Arity and argument types are checked before the
+ * call, from the table at the end (rcl_call_builtin).  A method's self is
+ * a[0]. */
+#define BUILTIN(f) static V *f(V **a UNUSED, int n UNUSED, const builtin_spec *spec UNUSED)
 
 /* ---- basics ---- */
 
@@ -30,10 +28,9 @@ BUILTIN(b_print)
     static char buf[8192];
     for (int i = 0; i < n; i++) {
         rcl_repr(a[i], buf, sizeof buf, 0);
-        fputs(buf, stdout);
-        if (i + 1 < n) fputc(' ', stdout);
+        printf(i > 0 ? " %s" : "%s", buf);
     }
-    fputc('\n', stdout);
+    putchar('\n');
     return I->none;
 }
 
@@ -48,10 +45,9 @@ BUILTIN(b_len)
 {
     V *o = a[0];
     if (rcl_is(o, &t_list)) return rcl_int((int64_t)((list_obj *)o)->n);
-    if (rcl_is(o, &t_dict)) return rcl_int((int64_t)((dict_obj *)o)->used);
+    if (rcl_is(o, &t_dict)) return rcl_int((int64_t)((dict_obj *)o)->n);
     if (rcl_is(o, &t_str)) return rcl_int((int64_t)((str_obj *)o)->len);
-    if (o->type == t_wset || o->type == t_wvmap || o->type == t_wkmap)
-        return rcl_int(rcgc_weak_len(I->rt, o));
+    if (rcl_is_weak(o)) return rcl_int(rcgc_weak_len(I->rt, o));
     return rcl_error("%s has no len()", rcl_type_name(o));
 }
 
@@ -61,10 +57,7 @@ BUILTIN(b_range)
     if (hi > lo && (uint64_t)hi - (uint64_t)lo > 100000000) return rcl_error("range too large");
     V *l = rcl_list_new(hi > lo ? (size_t)(hi - lo) : 0);
     for (int64_t i = lo; l != NULL && i < hi; i++)
-        if (rcl_list_push(l, rcl_int(i)) != 0) {
-            rcgc_decref(I->rt, l);
-            return NULL;
-        }
+        if (rcl_list_push(l, rcl_int(i)) != 0) return rcl_drop(l);
     return l;
 }
 
@@ -88,33 +81,19 @@ BUILTIN(b_clock_ns)
 BUILTIN(b_collect)
 {
     rcgc_ssize r = rcgc_gc_collect(I->rt, n ? (int)IVAL(a[0]) : 2);
-    if (r < 0) return rcl_error("collect(): %s", rcgc_strerror((int)r));
-    return rcl_int(r);
+    return r >= 0 ? rcl_int(r) : rcl_error("collect(): %s", rcgc_strerror((int)r));
 }
 
-static V *three(const int v[3])
+/* get_count() (op 0), get_threshold(): three ints, one per generation. */
+BUILTIN(b_gc_three)
 {
+    int v[3];
+    if (spec->op == 0) rcgc_gc_get_count(I->rt, v);
+    else rcgc_gc_get_threshold(I->rt, v);
     V *l = rcl_list_new(3);
     for (int i = 0; l != NULL && i < 3; i++)
-        if (rcl_list_push(l, rcl_int(v[i])) != 0) {
-            rcgc_decref(I->rt, l);
-            return NULL;
-        }
+        if (rcl_list_push(l, rcl_int(v[i])) != 0) return rcl_drop(l);
     return l;
-}
-
-BUILTIN(b_get_count)
-{
-    int c[3];
-    rcgc_gc_get_count(I->rt, c);
-    return three(c);
-}
-
-BUILTIN(b_get_threshold)
-{
-    int t[3];
-    rcgc_gc_get_threshold(I->rt, t);
-    return three(t);
 }
 
 BUILTIN(b_set_threshold)
@@ -220,9 +199,8 @@ BUILTIN(b_count_type)
 }
 
 /* Labels and edge names for the diagnosis: what the script calls things. */
-size_t rcl_label(V *o, char *buf, size_t size, void *ctx)
+static size_t rcl_label(V *o, char *buf, size_t size, void *ctx UNUSED)
 {
-    (void)ctx;
     int k = 0;
     if (rcl_is_instance(o) && ((inst_obj *)o)->dict != NULL) {
         V *name = rcl_dict_get(((inst_obj *)o)->dict, I->s_name);
@@ -239,9 +217,9 @@ size_t rcl_label(V *o, char *buf, size_t size, void *ctx)
     return k > 0 ? (size_t)k : 0;
 }
 
-size_t rcl_edge_name(V *from, V *to, rcgc_ssize index, char *buf, size_t size, void *ctx)
+static size_t rcl_edge_name(V *from, V *to UNUSED, rcgc_ssize index, char *buf, size_t size,
+                            void *ctx UNUSED)
 {
-    (void)to, (void)ctx;
     int k = 0;
     if (rcl_is(from, &t_env)) {
         env_obj *e = (env_obj *)from;
@@ -253,7 +231,7 @@ size_t rcl_edge_name(V *from, V *to, rcgc_ssize index, char *buf, size_t size, v
     } else if (rcl_is(from, &t_dict)) {
         dict_obj *d = (dict_obj *)from;
         size_t e = (size_t)index / 2; /* traverse: key, value, key, value... */
-        if (index % 2 == 1 && e < d->n && d->e[e].key != NULL) {
+        if (index % 2 == 1 && e < d->n) {
             char kb[64];
             rcl_repr(d->e[e].key, kb, sizeof kb, 1);
             k = snprintf(buf, size, "[%s]", kb);
@@ -262,8 +240,6 @@ size_t rcl_edge_name(V *from, V *to, rcgc_ssize index, char *buf, size_t size, v
         k = snprintf(buf, size, "(closure)");
     } else if (rcl_is_instance(from)) {
         k = snprintf(buf, size, index == 0 ? ".__class__" : ".__dict__");
-    } else if (rcl_is(from, &t_method)) {
-        k = snprintf(buf, size, index == 0 ? ".__self__" : ".__func__");
     }
     return k > 0 ? (size_t)k : 0;
 }
@@ -303,63 +279,51 @@ static int weak_callback(rcgc_runtime *rt, V *wr, V *fn)
         fflush(stdout);
         fprintf(stderr, "Exception ignored in a weakref callback: %s\n", I->err);
         I->failed = 0;
-        return 0;
     }
-    rcgc_decref(rt, r);
+    rcgc_xdecref(rt, r);
     return 0;
 }
 
 BUILTIN(b_weakref)
 {
     V *w = rcgc_weakref_new(I->rt, a[0], n == 2 ? weak_callback : NULL, n == 2 ? a[1] : NULL);
-    if (w == NULL)
-        return rcl_error("cannot create a weak reference to a value of type %s", rcl_type_name(a[0]));
-    return w;
+    return w != NULL ? w : rcl_error("cannot create a weak reference to a value of type %s",
+                                     rcl_type_name(a[0]));
 }
 
 /* Keys of the weak containers compare as the language's dict keys do:
  * by value (ints, strings), by the class's __hash__ and __eq__, else by
  * identity.  The hooks run script code; a failure leaves its message in
  * I->err and the container unchanged (RCGC_EFAILED). */
-static int key_hash(rcgc_runtime *rt, V *key, uint64_t *h, void *ctx)
+static int key_hash(rcgc_runtime *rt UNUSED, V *key, uint64_t *h, void *ctx UNUSED)
 {
-    (void)rt, (void)ctx;
     return rcl_hash(key, h);
 }
 
-static int key_eq(rcgc_runtime *rt, V *a, V *b, void *ctx)
+static int key_eq(rcgc_runtime *rt UNUSED, V *a, V *b, void *ctx UNUSED)
 {
-    (void)rt, (void)ctx;
     return rcl_equal(a, b);
 }
 
 static const rcgc_key_ops key_ops = {key_hash, key_eq, NULL};
 
-/* An rcgc error code of a weak container call as a script error (always -1). */
+/* An rcgc error code of a weak container call as a script error (always
+ * -1).  RCGC_EFAILED: a key hook failed, and its message is the error
+ * already (the innermost message wins). */
 int rcl_weak_failed(int r, V *container, V *o)
 {
-    if (r == RCGC_EFAILED) /* a hook failed: its message is the error */
-        return rcl_fail("%s: a __hash__ or __eq__ failed", rcl_type_name(container));
     if (r == RCGC_ENOTWEAK)
         return rcl_fail("cannot create a weak reference to a value of type %s", rcl_type_name(o));
     return rcl_fail("%s: %s", rcl_type_name(container), rcgc_strerror(r));
 }
 
-BUILTIN(b_wset)
+/* WeakSet() (op 0), WeakValueDict() (1), WeakKeyDict() (2): rcgc's weak
+ * containers, keyed by the language's rules (key_ops). */
+BUILTIN(b_weak_new)
 {
-    V *o = rcgc_wset_new_keyed(I->rt, &key_ops);
-    return o ? o : rcl_error("out of memory");
-}
-
-BUILTIN(b_wvmap)
-{
-    V *o = rcgc_wvmap_new_keyed(I->rt, &key_ops);
-    return o ? o : rcl_error("out of memory");
-}
-
-BUILTIN(b_wkmap)
-{
-    V *o = rcgc_wkmap_new_keyed(I->rt, &key_ops);
+    V *o = spec->op == 0   ? rcgc_wset_new_keyed(I->rt, &key_ops)
+           : spec->op == 1 ? rcgc_wvmap_new_keyed(I->rt, &key_ops)
+                        : rcgc_wkmap_new_keyed(I->rt, &key_ops);
     return o ? o : rcl_error("out of memory");
 }
 
@@ -368,9 +332,8 @@ BUILTIN(b_wkmap)
 /* The frame provider: the script's call stack, most recent first.  The
  * strings are interned and outlive the runtime, as the tracer requires;
  * it allocates nothing. */
-int rcl_frame_provider(void *ctx, rcgc_frame *frames, int max, int *total)
+static int rcl_frame_provider(void *ctx UNUSED, rcgc_frame *frames, int max, int *total)
 {
-    (void)ctx;
     int k = 0;
     for (int i = I->depth - 1; i >= 0 && k < max; i--, k++)
         frames[k] = (rcgc_frame){I->file, I->frames[i].line, I->frames[i].function, NULL, 0};
@@ -435,8 +398,7 @@ BUILTIN(b_fork)
 {
     fflush(NULL);
     pid_t pid = fork();
-    if (pid < 0) return rcl_error("fork() failed");
-    return rcl_int(pid);
+    return pid >= 0 ? rcl_int(pid) : rcl_error("fork() failed");
 }
 
 BUILTIN(b_wait)
@@ -469,12 +431,12 @@ BUILTIN(b_private_dirty_kb)
 
 BUILTIN(m_append)
 {
-    return rcl_list_append(self, a[0]) == 0 ? I->none : NULL;
+    return rcl_list_append(a[0], a[1]) == 0 ? I->none : NULL;
 }
 
 BUILTIN(m_pop)
 {
-    list_obj *l = (list_obj *)self;
+    list_obj *l = (list_obj *)a[0];
     if (l->n == 0) return rcl_error("pop from an empty list");
     return l->items[--l->n]; /* the list's reference becomes the caller's */
 }
@@ -494,123 +456,116 @@ int rcl_map_get(V *o, V *k, V **r)
     return found < 0 ? rcl_weak_failed(found, o, k) : found;
 }
 
+/* d.get(key[, default]) of a dict or a weak map */
 BUILTIN(m_get)
 {
     V *r;
-    int found = rcl_map_get(self, a[0], &r);
-    if (found < 0) return NULL;
-    if (found) return r;
-    r = n == 2 ? a[1] : I->none;
+    int found = rcl_map_get(a[0], a[1], &r);
+    if (found != 0) return r; /* NULL on error */
+    r = n == 3 ? a[2] : I->none;
     rcgc_incref(r);
     return r;
 }
 
-BUILTIN(m_remove)
-{
-    int r;
-    if (self->type == t_wset) r = rcgc_wset_discard(I->rt, self, a[0]);
-    else if (self->type == t_wkmap) r = rcgc_wkmap_delete(I->rt, self, a[0]);
-    else if (self->type == t_wvmap) r = rcgc_wvmap_delete_obj(I->rt, self, a[0]);
-    else if ((r = rcl_dict_del(self, a[0])) < 0) return NULL;
-    else r = r == 0 ? 0 : RCGC_ENOTFOUND;
-    if (r == 0 || r == RCGC_ENOTFOUND) return I->none;
-    rcl_weak_failed(r, self, a[0]);
-    return NULL;
-}
-
 BUILTIN(m_add)
 {
-    int r = rcgc_wset_add(I->rt, self, a[0]);
-    if (r == 0) return I->none;
-    rcl_weak_failed(r, self, a[0]);
-    return NULL;
-}
-
-/* The methods of the builtin types; the weak containers' types are known
- * only at start-up, hence the pointers to the type pointers. */
-static const rcgc_type *const p_list = &t_list, *const p_dict = &t_dict;
-static const struct method {
-    const rcgc_type *const *type;
-    builtin_spec spec;
-} methods[] = {
-    {&p_list, {"append", m_append, 1, 1, ""}}, {&p_list, {"pop", m_pop, 0, 0, ""}},
-    {&p_dict, {"get", m_get, 1, 2, ""}},       {&p_dict, {"remove", m_remove, 1, 1, ""}},
-    {&t_wset, {"add", m_add, 1, 1, ""}},       {&t_wset, {"remove", m_remove, 1, 1, ""}},
-    {&t_wvmap, {"get", m_get, 1, 2, ""}},      {&t_wvmap, {"remove", m_remove, 1, 1, ""}},
-    {&t_wkmap, {"get", m_get, 1, 2, ""}},      {&t_wkmap, {"remove", m_remove, 1, 1, ""}},
-};
-static V *method_objs[sizeof methods / sizeof methods[0]];
-
-V *rcl_builtin_method(V *o, const char *name)
-{
-    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
-        const struct method *m = &methods[i];
-        if (o->type != *m->type || strcmp(m->spec.name, name) != 0) continue;
-        if (method_objs[i] == NULL && (method_objs[i] = rcl_builtin(&m->spec)) == NULL)
-            return NULL;
-        return rcl_bind(o, method_objs[i]);
-    }
-    return rcl_error("'%s' object has no attribute '%s'", rcl_type_name(o), name);
+    int r = rcgc_wset_add(I->rt, a[0], a[1]);
+    return r == 0 ? I->none : (rcl_weak_failed(r, a[0], a[1]), NULL);
 }
 
 /* ---- registration ---- */
 
-/* Name, function, fewest and most arguments, and the arguments' types:
- * one letter each, 'i' int, 's' str, 'S' snapshot, '.' any; checked by
- * rcl_call_builtin before the call. */
-static const builtin_spec table[] = {
-    {"print", b_print, 0, 16, ""},
-    {"str", b_str, 1, 1, ""},
-    {"len", b_len, 1, 1, ""},
-    {"range", b_range, 1, 2, "ii"},
-    {"type_name", b_type_name, 1, 1, ""},
-    {"clock_ns", b_clock_ns, 0, 0, ""},
-    /* the gc module */
-    {"collect", b_collect, 0, 1, "i"},
-    {"get_count", b_get_count, 0, 0, ""},
-    {"get_threshold", b_get_threshold, 0, 0, ""},
-    {"set_threshold", b_set_threshold, 3, 3, "iii"},
-    {"is_tracked", b_is_tracked, 1, 1, ""},
-    {"freeze", b_freeze, 0, 0, ""},
-    {"unfreeze", b_unfreeze, 0, 0, ""},
-    {"set_debug", b_set_debug, 1, 1, "i"},
-    {"garbage", b_garbage, 0, 0, ""},
-    {"clear_garbage", b_clear_garbage, 0, 0, ""},
-    {"get_referrers", b_get_referrers, 1, 1, ""},
-    {"counts_by_type", b_counts_by_type, 0, 0, ""},
-    {"show_growth", b_show_growth, 0, 1, ""},
-    {"count_type", b_count_type, 1, 1, "s"},
-    {"heap_types", b_heap_types, 0, 0, ""},
-    {"why_alive", b_why_alive, 1, 1, ""},
-    /* weak references and containers */
-    {"weakref", b_weakref, 1, 2, ""},
-    {"WeakSet", b_wset, 0, 0, ""},
-    {"WeakValueDict", b_wvmap, 0, 0, ""},
-    {"WeakKeyDict", b_wkmap, 0, 0, ""},
-    /* tracing */
-    {"trace_start", b_trace_start, 0, 1, "i"},
-    {"trace_stop", b_trace_stop, 0, 0, ""},
-    {"take_snapshot", b_take_snapshot, 0, 0, ""},
-    {"snapshot_diff", b_snapshot_diff, 3, 3, "SSi"},
-    /* fork */
-    {"fork", b_fork, 0, 0, ""},
-    {"wait", b_wait, 1, 1, "i"},
-    {"_exit", b_exit_now, 0, 1, "i"},
-    {"private_dirty_kb", b_private_dirty_kb, 0, 0, ""},
-};
+/* The methods' types: the weak containers' are known only at start-up,
+ * hence pointers to the type pointers. */
+static const rcgc_type *const p_list = &t_list, *const p_dict = &t_dict;
 
-V *rcl_call_builtin(V *callee, V **args, int n, V *self)
+/* Name, function, fewest and most arguments, op, the arguments' types
+ * (one letter each, 'i' int, 's' str, 'S' snapshot, '.' any; checked by
+ * rcl_call_builtin before the call).  Then the methods, each with
+ * its type (self is the first argument, counted). */
+static const builtin_spec table[] = {
+    {"print", b_print, 0, 16, 0, "", NULL},
+    {"str", b_str, 1, 1, 0, "", NULL},
+    {"len", b_len, 1, 1, 0, "", NULL},
+    {"range", b_range, 1, 2, 0, "ii", NULL},
+    {"type_name", b_type_name, 1, 1, 0, "", NULL},
+    {"clock_ns", b_clock_ns, 0, 0, 0, "", NULL},
+    /* the gc module */
+    {"collect", b_collect, 0, 1, 0, "i", NULL},
+    {"get_count", b_gc_three, 0, 0, 0, "", NULL},
+    {"get_threshold", b_gc_three, 0, 0, 1, "", NULL},
+    {"set_threshold", b_set_threshold, 3, 3, 0, "iii", NULL},
+    {"is_tracked", b_is_tracked, 1, 1, 0, "", NULL},
+    {"freeze", b_freeze, 0, 0, 0, "", NULL},
+    {"unfreeze", b_unfreeze, 0, 0, 0, "", NULL},
+    {"set_debug", b_set_debug, 1, 1, 0, "i", NULL},
+    {"garbage", b_garbage, 0, 0, 0, "", NULL},
+    {"clear_garbage", b_clear_garbage, 0, 0, 0, "", NULL},
+    {"get_referrers", b_get_referrers, 1, 1, 0, "", NULL},
+    {"counts_by_type", b_counts_by_type, 0, 0, 0, "", NULL},
+    {"show_growth", b_show_growth, 0, 1, 0, "", NULL},
+    {"count_type", b_count_type, 1, 1, 0, "s", NULL},
+    {"heap_types", b_heap_types, 0, 0, 0, "", NULL},
+    {"why_alive", b_why_alive, 1, 1, 0, "", NULL},
+    /* weak references and containers */
+    {"weakref", b_weakref, 1, 2, 0, "", NULL},
+    {"WeakSet", b_weak_new, 0, 0, 0, "", NULL},
+    {"WeakValueDict", b_weak_new, 0, 0, 1, "", NULL},
+    {"WeakKeyDict", b_weak_new, 0, 0, 2, "", NULL},
+    /* tracing */
+    {"trace_start", b_trace_start, 0, 1, 0, "i", NULL},
+    {"trace_stop", b_trace_stop, 0, 0, 0, "", NULL},
+    {"take_snapshot", b_take_snapshot, 0, 0, 0, "", NULL},
+    {"snapshot_diff", b_snapshot_diff, 3, 3, 0, "SSi", NULL},
+    /* fork */
+    {"fork", b_fork, 0, 0, 0, "", NULL},
+    {"wait", b_wait, 1, 1, 0, "i", NULL},
+    {"_exit", b_exit_now, 0, 1, 0, "i", NULL},
+    {"private_dirty_kb", b_private_dirty_kb, 0, 0, 0, "", NULL},
+    /* methods of the builtin types */
+    {"append", m_append, 2, 2, 0, "", &p_list},
+    {"pop", m_pop, 1, 1, 0, "", &p_list},
+    {"get", m_get, 2, 3, 0, "", &p_dict},
+    {"get", m_get, 2, 3, 0, "", &t_wvmap},
+    {"get", m_get, 2, 3, 0, "", &t_wkmap},
+    {"add", m_add, 2, 2, 0, "", &t_wset},
+};
+#define NBUILTINS (sizeof table / sizeof table[0])
+static V *objs[NBUILTINS]; /* the builtin objects (immortal), made at start-up */
+
+static V *builtin_new(const builtin_spec *spec)
+{
+    builtin_obj *b = (builtin_obj *)rcgc_object_new(I->rt, &t_builtin);
+    if (b == NULL) return rcl_error("out of memory");
+    b->spec = spec;
+    rcgc_object_make_immortal(I->rt, &b->base);
+    return &b->base;
+}
+
+V *rcl_builtin_method(V *o, const char *name)
+{
+    for (size_t i = 0; i < NBUILTINS; i++)
+        if (table[i].type != NULL && *table[i].type == o->type && strcmp(table[i].name, name) == 0)
+            return objs[i];
+    return NULL;
+}
+
+V *rcl_call_builtin(V *callee, V **args, int n)
 {
     const builtin_spec *s = ((builtin_obj *)callee)->spec;
+    int self = s->type != NULL; /* a method's messages do not count self */
+    if (self && (n == 0 || args[0]->type != *s->type)) /* o.m taken alone, called on another */
+        return rcl_error("%s() is a method of %s: call it as x.%s(...)", s->name, (*s->type)->name, s->name);
     if (n < s->min || n > s->max)
-        return rcl_error("%s() takes %d to %d arguments (%d given)", s->name, s->min, s->max, n);
+        return rcl_error("%s() takes %d to %d arguments (%d given)", s->name, s->min - self,
+                         s->max - self, n - self);
     for (int i = 0; i < n && s->args[i] != 0; i++) {
         char c = s->args[i];
         const rcgc_type *t = c == 'i' ? &t_int : c == 's' ? &t_str : c == 'S' ? &t_snapshot : NULL;
         if (t != NULL && args[i]->type != t)
             return rcl_error("%s() expects %s, not %s", s->name, t->name, rcl_type_name(args[i]));
     }
-    return s->fn(args, n, self);
+    return s->fn(args, n, s);
 }
 
 int rcl_builtins_init(void)
@@ -625,10 +580,11 @@ int rcl_builtins_init(void)
     t_weakref = w->type;
     rcgc_decref(I->rt, w);
     for (int i = 0; i < 3; i++) rcgc_decref(I->rt, probe[i]);
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
-        V *b = rcl_builtin(&table[i]);
-        if (b == NULL || rcl_env_define(I->builtins, rcl_intern(table[i].name, strlen(table[i].name)), b) != 0)
-            return -1;
+    I->builtins = rcl_env_new(NULL, rcl_intern("<builtins>", 10), (int)NBUILTINS);
+    for (size_t i = 0; i < NBUILTINS; i++) {
+        const char *name = rcl_intern(table[i].name, strlen(table[i].name));
+        if (I->builtins == NULL || (objs[i] = builtin_new(&table[i])) == NULL) return -1;
+        if (table[i].type == NULL && rcl_env_define(I->builtins, name, objs[i]) != 0) return -1;
     }
     return 0;
 }

@@ -18,67 +18,31 @@
 
 #include "rcl.h"
 
-enum { X_OK, X_RET, X_BREAK, X_CONT, X_ERR };
+enum { X_ERR = -1, X_OK, X_RET }; /* X_ERR and X_OK: also the -1 and 0 of calls */
 
 static V *eval(node *n, V *env);
 static int exec_block(node *b, V *env);
 
-/* The current line (of the innermost frame). */
-static unsigned rcl_line(void)
-{
-    return I->depth > 0 ? I->frames[I->depth - 1].line : 0;
-}
-
-static void verror(const char *fmt, va_list ap) RCL_PRINTF(1, 0);
-static void verror(const char *fmt, va_list ap)
-{
-    if (I->failed) return; /* the innermost message wins */
-    I->failed = 1;
-    int k = snprintf(I->err, sizeof I->err, "%s:%u: ", I->file, rcl_line());
-    vsnprintf(I->err + k, sizeof I->err - (size_t)k, fmt, ap);
-}
-
 V *rcl_error(const char *fmt, ...)
 {
+    if (I->failed) return NULL; /* the innermost message wins */
+    I->failed = 1;
+    unsigned line = I->frames[I->depth > 0 ? I->depth - 1 : 0].line; /* the innermost frame's */
+    int k = snprintf(I->err, sizeof I->err, "%s:%u: ", I->file, line);
     va_list ap;
     va_start(ap, fmt);
-    verror(fmt, ap);
+    vsnprintf(I->err + k, sizeof I->err - (size_t)k, fmt, ap);
     va_end(ap);
     return NULL;
 }
 
-int rcl_fail(const char *fmt, ...)
+int rcl_stack_ok(void)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    verror(fmt, ap);
-    va_end(ap);
-    return -1;
+    uintptr_t used = (uintptr_t)I->stack_base - (uintptr_t)__builtin_frame_address(0);
+    return used <= RCL_MAX_STACK;
 }
 
 /* ---- operators ---- */
-
-static V *concat(V *a, V *b)
-{
-    if (rcl_is(a, &t_str)) {
-        str_obj *x = (str_obj *)a, *y = (str_obj *)b;
-        char *buf = rcgc_mem_malloc(I->rt, x->len + y->len + 1);
-        if (buf == NULL) return rcl_error("out of memory");
-        memcpy(buf, x->s, x->len);
-        memcpy(buf + x->len, y->s, y->len);
-        V *r = rcl_str(buf, x->len + y->len);
-        rcgc_mem_free(I->rt, buf);
-        return r;
-    }
-    list_obj *x = (list_obj *)a, *y = (list_obj *)b;
-    V *l = rcl_list_new(x->n + y->n);
-    for (size_t i = 0; l != NULL && i < x->n + y->n; i++)
-        if (rcl_list_append(l, i < x->n ? x->items[i] : y->items[i - x->n]) != 0) {
-            rcgc_decref(I->rt, l);
-            return NULL;
-        }
-    return l;
-}
 
 static int contains(V *c, V *x)
 {
@@ -93,8 +57,6 @@ static int contains(V *c, V *x)
         }
         return 0;
     }
-    if (rcl_is(c, &t_str) && rcl_is(x, &t_str))
-        return strstr(((str_obj *)c)->s, ((str_obj *)x)->s) != NULL;
     if (c->type == t_wset) {
         int r = rcgc_wset_contains(I->rt, c, x);
         return r >= 0 ? r : rcl_weak_failed(r, c, x);
@@ -102,83 +64,67 @@ static int contains(V *c, V *x)
     V *v;
     int r = rcl_map_get(c, x, &v); /* dicts and weak maps */
     if (r == 1) rcgc_decref(I->rt, v);
-    if (r != -2) return r;
-    return rcl_fail("'in' is not supported by %s", rcl_type_name(c));
+    return r != -2 ? r : rcl_fail("'in' is not supported by %s", rcl_type_name(c));
 }
 
 static V *binop(int op, V *a, V *b)
 {
-    int ints = rcl_is(a, &t_int) && rcl_is(b, &t_int);
-    switch (op) {
-    case OP_IS: return rcl_bool(a == b);
-    case OP_ISNOT: return rcl_bool(a != b);
-    case OP_EQ:
-    case OP_NE: {
-        int r = rcl_equal(a, b);
-        return r < 0 ? NULL : rcl_bool(op == OP_EQ ? r : !r);
+    if (op == OP_IS || op == OP_ISNOT) return rcl_bool((a == b) == (op == OP_IS));
+    if (op == OP_EQ || op == OP_NE || op == OP_IN) {
+        int r = op == OP_IN ? contains(b, a) : rcl_equal(a, b);
+        return r < 0 ? NULL : rcl_bool(op == OP_NE ? !r : r);
     }
-    case OP_IN: {
-        int r = contains(b, a);
-        return r < 0 ? NULL : rcl_bool(r);
-    }
-    default: break;
-    }
-    if (op == OP_ADD && a->type == b->type && (rcl_is(a, &t_str) || rcl_is(a, &t_list)))
-        return concat(a, b);
-    if (!ints)
+    str_obj *x = (str_obj *)a, *y = (str_obj *)b;
+    if (op == OP_ADD && rcl_is(a, &t_str) && rcl_is(b, &t_str))
+        return rcl_str2(x->s, x->len, y->s, y->len);
+    if (!rcl_is(a, &t_int) || !rcl_is(b, &t_int))
         return rcl_error("unsupported operand types for an operator: %s and %s",
                          rcl_type_name(a), rcl_type_name(b));
-    int64_t x = IVAL(a), y = IVAL(b), r = 0;
+    int64_t i = IVAL(a), j = IVAL(b), r = 0;
     int over = 0; /* overflow is an error, not undefined behaviour */
     switch (op) {
-    case OP_ADD: over = __builtin_add_overflow(x, y, &r); break;
-    case OP_SUB: over = __builtin_sub_overflow(x, y, &r); break;
-    case OP_MUL: over = __builtin_mul_overflow(x, y, &r); break;
+    case OP_ADD: over = __builtin_add_overflow(i, j, &r); break;
+    case OP_SUB: over = __builtin_sub_overflow(i, j, &r); break;
+    case OP_MUL: over = __builtin_mul_overflow(i, j, &r); break;
     case OP_DIV:
     case OP_MOD:
-        if (y == 0) return rcl_error("division by zero");
-        if (!(over = x == INT64_MIN && y == -1)) r = op == OP_DIV ? x / y : x % y;
+        if (j == 0) return rcl_error("division by zero");
+        if (!(over = i == INT64_MIN && j == -1)) r = op == OP_DIV ? i / j : i % j;
         break;
-    case OP_LT: return rcl_bool(x < y);
-    case OP_LE: return rcl_bool(x <= y);
-    case OP_GT: return rcl_bool(x > y);
-    default: return rcl_bool(x >= y);
+    case OP_LT: return rcl_bool(i < j);
+    case OP_LE: return rcl_bool(i <= j);
+    case OP_GT: return rcl_bool(i > j);
+    default: return rcl_bool(i >= j);
     }
     return over ? rcl_error("integer overflow") : rcl_int(r);
 }
 
 /* ---- attributes and items ---- */
 
-/* o.key: NEW or NULL; key: a str */
-static V *rcl_getattr(V *o, V *key)
+/*
+ * o.key (key: a str): NEW or NULL.  An instance's attribute, else a
+ * function of its class; a class's function; a builtin type's method.  A
+ * method is the plain function, as in JavaScript: o.m(...) passes o as
+ * self (*method set), and o.m alone is m, unbound (there are no
+ * bound-method objects).
+ */
+static V *getattr(V *o, V *key, int *method)
 {
     const char *name = ((str_obj *)key)->s;
-    V *r;
+    V *r, *cls = rcl_is(o, &t_class) ? o : NULL;
     if (rcl_is_instance(o)) {
         inst_obj *in = (inst_obj *)o;
         if (in->dict != NULL && (r = rcl_dict_get(in->dict, key)) != NULL) {
             rcgc_incref(r);
             return r;
         }
-        if (in->cls != NULL && (r = rcl_dict_get(((class_obj *)in->cls)->methods, key)) != NULL)
-            return rcl_bind(o, r);
-        return rcl_error("'%s' object has no attribute '%s'", rcl_type_name(o), name);
+        cls = in->cls;
     }
-    if (!rcl_is(o, &t_class)) return rcl_builtin_method(o, name);
-    if ((r = rcl_dict_get(((class_obj *)o)->methods, key)) == NULL)
-        return rcl_error("class %s has no method '%s'", ((class_obj *)o)->name, name);
+    if (cls != NULL) r = rcl_dict_get(((class_obj *)cls)->methods, key);
+    else r = rcl_is_instance(o) ? NULL : rcl_builtin_method(o, name);
+    if (r == NULL) return rcl_error("'%s' object has no attribute '%s'", rcl_type_name(o), name);
+    if (method != NULL && cls != o) *method = 1; /* (a class's own function is not) */
     rcgc_incref(r);
-    return r;
-}
-
-static int setattr(V *o, node *n, V *val)
-{
-    if (!rcl_is_instance(o) || ((inst_obj *)o)->dict == NULL)
-        return rcl_fail("cannot set attribute '%s' on %s", n->name, rcl_type_name(o));
-    V *d = ((inst_obj *)o)->dict;
-    rcgc_incref(d); /* the store may run a __del__ that clears the instance */
-    int r = rcl_dict_set(d, n->konst, val);
-    rcgc_decref(I->rt, d);
     return r;
 }
 
@@ -202,20 +148,12 @@ static V *getitem(V *o, V *k)
         rcgc_incref(r);
         return r;
     }
-    if (rcl_is(o, &t_str) && rcl_is(k, &t_int)) {
-        str_obj *s = (str_obj *)o;
-        if (IVAL(k) < 0 || (size_t)IVAL(k) >= s->len) return rcl_error("string index out of range");
-        return rcl_str(s->s + IVAL(k), 1);
-    }
     int found = rcl_map_get(o, k, &r);
     if (found == -2) return rcl_error("%s object is not subscriptable", rcl_type_name(o));
-    if (found < 0) return NULL;
-    if (found == 0) {
-        char buf[128];
-        rcl_repr(k, buf, sizeof buf, 1);
-        return rcl_error("key not found: %s", buf);
-    }
-    return r;
+    if (found != 0) return r; /* NULL on error */
+    char buf[128];
+    rcl_repr(k, buf, sizeof buf, 1);
+    return rcl_error("key not found: %s", buf);
 }
 
 static int setitem(V *o, V *k, V *v)
@@ -229,12 +167,9 @@ static int setitem(V *o, V *k, V *v)
         return 0;
     }
     if (rcl_is(o, &t_dict)) return rcl_dict_set(o, k, v);
-    if (o->type == t_wvmap)
-        r = rcgc_wvmap_set_obj(I->rt, o, k, v);
-    else if (o->type == t_wkmap)
-        r = rcgc_wkmap_set(I->rt, o, k, v);
-    else
-        return rcl_error("%s object does not support item assignment", rcl_type_name(o)), -1;
+    if (o->type != t_wvmap && o->type != t_wkmap)
+        return rcl_fail("%s object does not support item assignment", rcl_type_name(o));
+    r = o->type == t_wvmap ? rcgc_wvmap_set_obj(I->rt, o, k, v) : rcgc_wkmap_set(I->rt, o, k, v);
     return r == 0 ? 0 : rcl_weak_failed(r, o, o->type == t_wvmap ? v : k);
 }
 
@@ -245,63 +180,38 @@ static V *call_function(func_obj *f, V **args, int n)
     node *def = f->def;
     if (n != def->n)
         return rcl_error("%s() takes %d arguments (%d given)", def->name, def->n, n);
-    char here; /* the C stack in use (far off: a sanitizer's fake stack) */
-    uintptr_t used = (uintptr_t)I->stack_base - (uintptr_t)&here;
-    if (I->depth >= RCL_MAX_DEPTH || (used > RCL_MAX_STACK && used < ((uintptr_t)1 << 30)))
-        return rcl_error("maximum recursion depth exceeded");
-    V *env = rcl_env_new(f->env, def->name);
+    if (I->depth >= RCL_MAX_DEPTH) return rcl_error("maximum recursion depth exceeded");
+    V *env = rcl_env_new(f->env, def->name, def->slots);
     if (env == NULL) return NULL;
     for (int i = 0; i < n; i++)
-        if (rcl_env_define(env, def->list[i]->name, args[i]) != 0) {
-            rcgc_decref(I->rt, env);
-            return NULL;
-        }
+        if (rcl_env_define(env, def->list[i]->name, args[i]) != 0) return rcl_drop(env);
     I->frames[I->depth++] = (frame){def->name, def->line};
     int x = exec_block(def->a, env);
     I->depth--;
     rcgc_decref(I->rt, env);
-    if (x == X_ERR) return NULL;
-    if (x == X_RET) {
-        V *r = I->retval;
-        I->retval = NULL;
-        return r;
-    }
-    return I->none;
-}
-
-/* f(self, args...) */
-static V *call_with_self(V *f, V *self, V **args, int n)
-{
-    V *argv[17];
-    if (n > 16) return rcl_error("too many arguments");
-    argv[0] = self;
-    memcpy(argv + 1, args, (size_t)n * sizeof *args);
-    return rcl_call(f, argv, n + 1);
+    if (x != X_RET) return x == X_ERR ? NULL : I->none;
+    V *r = I->retval;
+    I->retval = NULL;
+    return r;
 }
 
 V *rcl_call(V *callee, V **args, int n)
 {
     if (rcl_is(callee, &t_func)) return call_function((func_obj *)callee, args, n);
-    if (rcl_is(callee, &t_builtin)) return rcl_call_builtin(callee, args, n, NULL);
-    if (rcl_is(callee, &t_method)) {
-        method_obj *m = (method_obj *)callee;
-        if (rcl_is(m->func, &t_builtin)) return rcl_call_builtin(m->func, args, n, m->self);
-        return call_with_self(m->func, m->self, args, n);
-    }
+    if (rcl_is(callee, &t_builtin)) return rcl_call_builtin(callee, args, n);
     if (rcl_is(callee, &t_class)) {
         class_obj *c = (class_obj *)callee;
         V *init = rcl_dict_get(c->methods, I->s_init);
         if (init == NULL && n > 0) return rcl_error("%s() takes no arguments", c->name);
         if (n > 16) return rcl_error("too many arguments");
-        V *o = rcl_instance_new(callee);
+        V *o = rcl_instance_new(callee), *argv[17];
         if (o == NULL || init == NULL) return o;
+        argv[0] = o; /* __init__(self, args...) */
+        memcpy(argv + 1, args, (size_t)n * sizeof *args);
         rcgc_incref(init);
-        V *r = call_with_self(init, o, args, n);
+        V *r = rcl_call(init, argv, n + 1);
         rcgc_decref(I->rt, init);
-        if (r == NULL) {
-            rcgc_decref(I->rt, o);
-            return NULL;
-        }
+        if (r == NULL) return rcl_drop(o);
         rcgc_decref(I->rt, r);
         return o;
     }
@@ -313,68 +223,34 @@ V *rcl_call(V *callee, V **args, int n)
     return rcl_error("'%s' object is not callable", rcl_type_name(callee));
 }
 
-/* The method m of instance o's class when o.name is one (not shadowed by
- * an attribute): BORROWED, or NULL. */
-static V *method_of(V *o, V *key)
-{
-    if (!rcl_is_instance(o)) return NULL;
-    inst_obj *in = (inst_obj *)o;
-    if (in->cls == NULL || (in->dict != NULL && rcl_dict_get(in->dict, key) != NULL)) return NULL;
-    V *m = rcl_dict_get(((class_obj *)in->cls)->methods, key);
-    return m != NULL && rcl_is(m, &t_func) ? m : NULL;
-}
-
 static V *eval_call(node *n, V *env)
 {
-    V *argv[17], **args = argv + 1;
+    V *argv[17], **args = argv + 1, *f, *self = NULL;
     if (n->n > 16) return rcl_error("too many arguments");
-    V *f, *self = NULL;
-    if (n->a->kind == N_ATTR) { /* o.m(...): no bound method object */
+    if (n->a->kind == N_ATTR) { /* o.m(...): o is passed as self, in argv[0] */
         if ((self = eval(n->a->a, env)) == NULL) return NULL;
-        V *m = method_of(self, n->a->konst);
-        if (m != NULL) {
-            rcgc_incref(m);
-            f = m;
-        } else {
-            f = rcl_getattr(self, n->a->konst);
-            rcgc_decref(I->rt, self);
-            self = NULL;
-        }
+        int method = 0;
+        f = getattr(self, n->a->konst, &method);
+        if (!method) self = rcl_drop(self); /* an attribute's value: called without self */
     } else {
         f = eval(n->a, env);
     }
-    if (f == NULL) {
-        if (self != NULL) rcgc_decref(I->rt, self);
-        return NULL;
-    }
+    if (f == NULL) return NULL;
     int k = 0;
     V *r = NULL;
     for (; k < n->n; k++)
         if ((args[k] = eval(n->list[k], env)) == NULL) goto out;
-    if (I->depth > 0) I->frames[I->depth - 1].line = n->line;
-    if (self != NULL) {
-        argv[0] = self;
-        r = rcl_call(f, argv, k + 1);
-    } else {
-        r = rcl_call(f, args, k);
-    }
+    I->frames[I->depth - 1].line = n->line;
+    argv[0] = self;
+    r = self != NULL ? rcl_call(f, argv, k + 1) : rcl_call(f, args, k);
 out:
     while (k-- > 0) rcgc_decref(I->rt, args[k]);
     rcgc_decref(I->rt, f);
-    if (self != NULL) rcgc_decref(I->rt, self);
+    rcgc_xdecref(I->rt, self);
     return r;
 }
 
 /* ---- expressions ---- */
-
-static V *lookup(node *n, V *env)
-{
-    V **slot = rcl_env_find(env, n->name);
-    if (slot == NULL) slot = rcl_env_find(I->builtins, n->name);
-    if (slot == NULL) return rcl_error("name '%s' is not defined", n->name);
-    rcgc_incref(*slot);
-    return *slot;
-}
 
 static V *make_function(node *n, V *env)
 {
@@ -389,33 +265,29 @@ static V *make_function(node *n, V *env)
 
 static V *eval(node *n, V *env)
 {
-    V *a, *b, *r;
+    V *a, *b, *r, **slot;
+    if (!rcl_stack_ok()) return rcl_error("maximum recursion depth exceeded");
     switch (n->kind) {
-    case N_INT: return rcl_int(n->ival);
-    case N_STR: return n->konst; /* immortal */
-    case N_NIL: return I->none;
-    case N_TRUE: return I->true_;
-    case N_FALSE: return I->false_;
-    case N_NAME: return lookup(n, env);
+    case N_CONST: return n->konst; /* immortal */
+    case N_NAME: /* the scopes out to the module's, then the builtins */
+        if ((slot = rcl_env_find(env, n->name)) == NULL &&
+            (slot = rcl_env_find(I->builtins, n->name)) == NULL)
+            return rcl_error("name '%s' is not defined", n->name);
+        rcgc_incref(*slot);
+        return *slot;
     case N_FUNC: return make_function(n, env);
     case N_CALL: return eval_call(n, env);
     case N_LIST:
         if ((r = rcl_list_new((size_t)n->n)) == NULL) return NULL;
         for (int i = 0; i < n->n; i++)
-            if (rcl_list_push(r, eval(n->list[i], env)) != 0) {
-                rcgc_decref(I->rt, r);
-                return NULL;
-            }
+            if (rcl_list_push(r, eval(n->list[i], env)) != 0) return rcl_drop(r);
         return r;
     case N_DICT:
         if ((r = rcl_dict_new()) == NULL) return NULL;
         for (int i = 0; i + 1 < n->n; i += 2) {
             a = eval(n->list[i], env);
             b = a != NULL ? eval(n->list[i + 1], env) : NULL;
-            if (rcl_dict_put(r, a, b) != 0) {
-                rcgc_decref(I->rt, r);
-                return NULL;
-            }
+            if (rcl_dict_put(r, a, b) != 0) return rcl_drop(r);
         }
         return r;
     case N_AND:
@@ -425,30 +297,21 @@ static V *eval(node *n, V *env)
         rcgc_decref(I->rt, a);
         return eval(n->b, env);
     case N_NOT:
-        if ((a = eval(n->a, env)) == NULL) return NULL;
-        r = rcl_bool(!rcl_truthy(a));
-        rcgc_decref(I->rt, a);
-        return r;
     case N_NEG:
+    case N_ATTR: /* one operand */
         if ((a = eval(n->a, env)) == NULL) return NULL;
-        r = rcl_is(a, &t_int) ? binop(OP_SUB, rcl_int(0), a) : rcl_error("bad operand for unary -");
+        r = n->kind == N_NOT   ? rcl_bool(!rcl_truthy(a))
+            : n->kind == N_NEG ? binop(OP_SUB, rcl_int(0), a)
+                               : getattr(a, n->konst, NULL);
         rcgc_decref(I->rt, a);
         return r;
     case N_BIN:
-    case N_INDEX:
+    case N_INDEX: /* two operands */
         if ((a = eval(n->a, env)) == NULL) return NULL;
-        if ((b = eval(n->b, env)) == NULL) {
-            rcgc_decref(I->rt, a);
-            return NULL;
-        }
+        if ((b = eval(n->b, env)) == NULL) return rcl_drop(a);
         r = n->kind == N_BIN ? binop(n->op, a, b) : getitem(a, b);
         rcgc_decref(I->rt, a);
         rcgc_decref(I->rt, b);
-        return r;
-    case N_ATTR:
-        if ((a = eval(n->a, env)) == NULL) return NULL;
-        r = rcl_getattr(a, n->konst);
-        rcgc_decref(I->rt, a);
         return r;
     default: return rcl_error("internal error: node %d", n->kind);
     }
@@ -469,12 +332,16 @@ static int assign(node *t, V *val, V *env)
     V *o = eval(t->a, env), *k = NULL;
     if (o == NULL) return -1;
     int r = -1;
-    if (t->kind == N_ATTR) {
-        r = setattr(o, t, val);
+    if (t->kind == N_ATTR && (!rcl_is_instance(o) || ((inst_obj *)o)->dict == NULL)) {
+        rcl_error("cannot set attribute '%s' on %s", t->name, rcl_type_name(o));
+    } else if (t->kind == N_ATTR) {
+        k = ((inst_obj *)o)->dict;
+        rcgc_incref(k); /* the store may run a __del__ that clears the instance */
+        r = rcl_dict_set(k, t->konst, val);
     } else if ((k = eval(t->b, env)) != NULL) {
         r = setitem(o, k, val);
-        rcgc_decref(I->rt, k);
     }
+    rcgc_xdecref(I->rt, k);
     rcgc_decref(I->rt, o);
     return r;
 }
@@ -487,64 +354,50 @@ static V *iter_items(V *o)
         rcgc_incref(o);
         return o;
     }
+    if (!rcl_is(o, &t_dict) && !rcl_is_weak(o))
+        return rcl_error("%s object is not iterable", rcl_type_name(o));
     V *l = rcl_list_new(0);
     if (l == NULL) return NULL;
     if (rcl_is(o, &t_dict)) {
         dict_obj *d = (dict_obj *)o;
         for (size_t i = 0; i < d->n; i++)
-            if (d->e[i].key != NULL && rcl_list_append(l, d->e[i].key) != 0) goto fail;
+            if (rcl_list_append(l, d->e[i].key) != 0) return rcl_drop(l);
         return l;
     }
-    if (o->type == t_wset || o->type == t_wkmap || o->type == t_wvmap) {
-        rcgc_witer it;
-        if (rcgc_witer_begin(I->rt, o, &it) != 0) goto fail;
-        int bad = 0;
-        while (!bad && rcgc_witer_next(&it) == 1)
-            bad = rcl_list_append(l, it.key_obj) != 0; /* item or key */
-        rcgc_witer_end(&it);
-        if (bad) goto fail;
-        return l;
-    }
-    rcl_error("%s object is not iterable", rcl_type_name(o));
-fail:
-    rcgc_decref(I->rt, l);
-    return NULL;
+    rcgc_witer it;
+    if (rcgc_witer_begin(I->rt, o, &it) != 0) return rcl_drop(l);
+    int bad = 0;
+    while (!bad && rcgc_witer_next(&it) == 1)
+        bad = rcl_list_append(l, it.key_obj) != 0; /* item or key */
+    rcgc_witer_end(&it);
+    return bad ? rcl_drop(l) : l;
 }
 
 static int exec_for(node *s, V *env)
 {
-    V *o = eval(s->a, env);
-    if (o == NULL) return X_ERR;
-    V *l = iter_items(o);
-    rcgc_decref(I->rt, o);
+    V *o = eval(s->a, env), *l = o != NULL ? iter_items(o) : NULL;
+    rcgc_xdecref(I->rt, o);
     if (l == NULL) return X_ERR;
     int x = X_OK;
-    for (size_t i = 0; i < ((list_obj *)l)->n; i++) { /* re-read: the body may grow it */
-        if (rcl_env_define(env, s->name, ((list_obj *)l)->items[i]) != 0) {
-            x = X_ERR;
-            break;
-        }
-        x = exec_block(s->b, env);
-        if (x == X_BREAK || x == X_RET || x == X_ERR) break;
-        x = X_OK;
+    for (size_t i = 0; x == X_OK && i < ((list_obj *)l)->n; i++) { /* re-read: the body may grow it */
+        x = rcl_env_define(env, s->name, ((list_obj *)l)->items[i]);
+        if (x == X_OK) x = exec_block(s->b, env);
     }
     rcgc_decref(I->rt, l);
-    return x == X_BREAK ? X_OK : x;
+    return x;
 }
 
 static int exec_class(node *s, V *env)
 {
     V *c = rcl_class_new(s->name);
-    if (c == NULL) return X_ERR;
-    int x = X_OK;
+    int x = c != NULL ? X_OK : X_ERR;
     for (int i = 0; i < s->n && x == X_OK; i++) {
-        V *f = make_function(s->list[i], env);
-        V *k = rcl_name(s->list[i]->name); /* immortal */
-        if (f == NULL || k == NULL || rcl_dict_set(((class_obj *)c)->methods, k, f) != 0) x = X_ERR;
-        if (f != NULL) rcgc_decref(I->rt, f);
+        V *f = make_function(s->list[i], env), *k = rcl_name(s->list[i]->name); /* immortal */
+        x = f != NULL ? rcl_dict_set(((class_obj *)c)->methods, k, f) : X_ERR;
+        rcgc_xdecref(I->rt, f);
     }
-    if (x == X_OK && rcl_env_define(env, s->name, c) != 0) x = X_ERR;
-    rcgc_decref(I->rt, c);
+    if (x == X_OK) x = rcl_env_define(env, s->name, c);
+    rcgc_xdecref(I->rt, c);
     return x;
 }
 
@@ -564,27 +417,21 @@ static int exec_stmt(node *s, V *env)
     int x;
     switch (s->kind) {
     case S_EXPR:
-        if ((v = eval(s->a, env)) == NULL) return X_ERR;
-        rcgc_decref(I->rt, v);
-        return X_OK;
     case S_LET:
-    case S_ASSIGN:
-        if ((v = eval(s->kind == S_LET ? s->a : s->b, env)) == NULL) return X_ERR;
-        x = s->kind == S_LET ? rcl_env_define(env, s->name, v) : assign(s->a, v, env);
+    case S_ASSIGN: /* a value, then what to do with it */
+        if ((v = eval(s->kind == S_ASSIGN ? s->b : s->a, env)) == NULL) return X_ERR;
+        x = s->kind == S_EXPR ? X_OK
+            : s->kind == S_LET ? rcl_env_define(env, s->name, v) : assign(s->a, v, env);
         rcgc_decref(I->rt, v);
-        return x == 0 ? X_OK : X_ERR;
+        return x;
     case S_IF:
         if ((x = test(s->a, env)) < 0) return X_ERR;
         if (x) return exec_block(s->b, env);
-        if (s->c == NULL) return X_OK;
-        return s->c->kind == S_IF ? exec_stmt(s->c, env) : exec_block(s->c, env);
+        return s->c != NULL ? exec_block(s->c, env) : X_OK;
     case S_WHILE:
-        for (;;) {
-            if ((x = test(s->a, env)) <= 0) return x < 0 ? X_ERR : X_OK;
-            x = exec_block(s->b, env);
-            if (x == X_BREAK) return X_OK;
-            if (x == X_RET || x == X_ERR) return x;
-        }
+        while ((x = test(s->a, env)) > 0)
+            if ((x = exec_block(s->b, env)) != X_OK) return x;
+        return x; /* X_OK, or X_ERR from the test */
     case S_FOR: return exec_for(s, env);
     case S_RETURN:
         if ((v = s->a ? eval(s->a, env) : I->none) == NULL) return X_ERR;
@@ -592,14 +439,9 @@ static int exec_stmt(node *s, V *env)
         return X_RET;
     case S_CLASS: return exec_class(s, env);
     case S_DEL:
-        if (rcl_env_remove(env, s->name) != 0) {
-            rcl_error("name '%s' is not defined here", s->name);
-            return X_ERR;
-        }
-        return X_OK;
-    case S_BREAK: return X_BREAK;
-    case S_CONTINUE: return X_CONT;
-    default: rcl_error("internal error: statement %d", s->kind); return X_ERR;
+        if (rcl_env_remove(env, s->name) == 0) return X_OK;
+        return rcl_fail("name '%s' is not defined here", s->name);
+    default: return rcl_fail("internal error: statement %d", s->kind);
     }
 }
 
@@ -617,12 +459,11 @@ static int exec_block(node *b, V *env)
 
 int rcl_run(node *program)
 {
-    I->frames[I->depth++] = (frame){rcl_intern("<module>", 8), 1};
+    const char *module = rcl_intern("<module>", 8);
+    if ((I->globals = rcl_env_new(NULL, module, program->slots)) == NULL) return -1;
+    I->frames[I->depth++] = (frame){module, 1};
     int x = exec_block(program, I->globals);
     I->depth--;
-    if (x == X_RET && I->retval != NULL) {
-        rcgc_decref(I->rt, I->retval);
-        I->retval = NULL;
-    }
+    if (x == X_RET) I->retval = rcl_drop(I->retval); /* a return at the top level */
     return x == X_ERR ? -1 : 0;
 }

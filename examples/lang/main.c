@@ -11,7 +11,8 @@
 
 #include "rcl.h"
 
-interp *I;
+static interp the_interp;
+interp *I = &the_interp;
 
 static char *read_file(const char *path, size_t *len)
 {
@@ -23,22 +24,20 @@ static char *read_file(const char *path, size_t *len)
     return buf;
 }
 
-static V *immortal(V *o)
+/* nil, true and false: made once, immortal. */
+static V *constant(const rcgc_type *t, int64_t v)
 {
+    V *o = rcgc_object_new(I->rt, t);
+    if (o != NULL && t == &t_bool) IVAL(o) = v;
     if (o != NULL) rcgc_object_make_immortal(I->rt, o);
     return o;
 }
 
 static int start(void)
 {
-    V *none = rcgc_object_new(I->rt, &t_none);
-    int_obj *tr = (int_obj *)rcgc_object_new(I->rt, &t_bool);
-    int_obj *fa = (int_obj *)rcgc_object_new(I->rt, &t_bool);
-    if (none == NULL || tr == NULL || fa == NULL) return -1;
-    tr->v = 1;
-    I->none = immortal(none);
-    I->true_ = immortal(&tr->base);
-    I->false_ = immortal(&fa->base);
+    I->none = constant(&t_none, 0);
+    I->true_ = constant(&t_bool, 1);
+    I->false_ = constant(&t_bool, 0);
     I->s_init = rcl_name(rcl_intern("__init__", 8));
     I->s_del = rcl_name(rcl_intern("__del__", 7));
     I->s_name = rcl_name(rcl_intern("name", 4));
@@ -46,11 +45,7 @@ static int start(void)
     I->s_hash = rcl_name(rcl_intern("__hash__", 8));
     for (int i = -5; i <= 256; i++) /* the small ints, made once (CPython's) */
         if (rcl_int(i) == NULL) return -1;
-    I->builtins = rcl_env_new(NULL, rcl_intern("<builtins>", 10));
-    I->globals = rcl_env_new(NULL, rcl_intern("<module>", 8));
-    if (I->s_init == NULL || I->s_del == NULL || I->s_name == NULL || I->s_eq == NULL ||
-        I->s_hash == NULL || I->builtins == NULL || I->globals == NULL)
-        return -1;
+    if (I->none == NULL || I->true_ == NULL || I->false_ == NULL) return -1;
     return rcl_builtins_init();
 }
 
@@ -66,10 +61,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "rcl: cannot read %s\n", argv[1]);
         return 2;
     }
-    static interp the_interp;
-    I = &the_interp;
-    char base;
-    I->stack_base = &base;
+    I->stack_base = __builtin_frame_address(0);
     I->file = rcl_intern(argv[1], strlen(argv[1]));
 
     /* Deferred collections: automatic collections run only at the safe
@@ -84,11 +76,10 @@ int main(int argc, char **argv)
 
     node *prog = rcl_parse(src, len, I->file);
     free(src);
-    int status = 0;
-    if (prog == NULL || rcl_run(prog) != 0) {
+    int status = prog == NULL || rcl_run(prog) != 0; /* 1: the script failed */
+    if (status) {
         fflush(stdout);
         fprintf(stderr, "%s\n", I->err);
-        status = 1;
     }
     I->failed = 0;
 
@@ -96,9 +87,7 @@ int main(int argc, char **argv)
      * interpreter still whole), then the runtime (it frees the heap types
      * last); the AST and the interned strings (which the tracer's frames
      * point to) after it. */
-    rcgc_object *g = I->globals;
-    I->globals = NULL;
-    rcgc_decref(I->rt, g);
+    rcgc_xdecref(I->rt, I->globals);
     rcgc_gc_collect(I->rt, 2);
     if (I->growth != NULL) rcgc_diag_growth_free(I->rt, I->growth);
     rcgc_decref(I->rt, I->builtins);
@@ -108,8 +97,6 @@ int main(int argc, char **argv)
     const char *td = getenv("RCL_TEARDOWN");
     if (td != NULL && *td == '1')
         printf("teardown: %td objects alive, %td uncollectable\n", rep.alive, rep.uncollectable);
-    rcl_small_ints_forget();
     rcl_free_ast();
-    rcl_intern_free();
     return status;
 }

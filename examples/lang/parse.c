@@ -6,9 +6,9 @@
  *   program := stmt*
  *   stmt    := 'let' NAME '=' expr | 'def' NAME '(' names ')' block
  *            | 'class' NAME '{' ('def' ...)* '}' | 'if' expr block
- *              ('elif' expr block)* ['else' block] | 'while' expr block
+ *              ['else' block] | 'while' expr block
  *            | 'for' NAME 'in' expr block | 'return' [expr] | 'del' NAME
- *            | 'break' | 'continue' | expr ['=' expr]
+ *            | expr ['=' expr]
  *   expr    := or; or := and ('or' and)*; and := not ('and' not)*
  *   not     := 'not' not | cmp; cmp := sum (('=='|'!='|'<'|'<='|'>'|'>='
  *              |'is' ['not']|'in') sum)?
@@ -22,15 +22,32 @@
  * literals are ignored; '#' starts a comment.
  */
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rcl.h"
 
-/* ---- interned strings ---- */
+/* ---- the AST's memory, and interned strings ---- */
+
+/* Every block the parser allocates, on one list (the AST and the interned
+ * strings), freed at once by rcl_free_ast. */
+static void *ast_blocks;
+
+static void *must(void *p) /* the program text's memory: out of it, stop */
+{
+    if (p != NULL) return p;
+    fprintf(stderr, "rcl: out of memory\n");
+    exit(2);
+}
+
+static void *ast_alloc(size_t size)
+{
+    void **m = must(calloc(1, sizeof(void *) + size)); /* the list's link, then the block */
+    *m = ast_blocks;
+    ast_blocks = m;
+    return m + 1;
+}
 
 struct istr {
     struct istr *next;
@@ -41,19 +58,11 @@ static struct istr *interned[1024];
 
 const char *rcl_intern(const char *s, size_t len)
 {
-    uint64_t h = 0xcbf29ce484222325u;
-    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3u;
-    struct istr **b = &interned[h & 1023];
+    struct istr **b = &interned[rcl_hash_bytes(s, len) & 1023];
     for (struct istr *p = *b; p != NULL; p = p->next)
         if (strncmp(p->s, s, len) == 0 && p->s[len] == 0) return p->s;
-    struct istr *p = malloc(sizeof *p + len + 1);
-    if (p == NULL) {
-        fprintf(stderr, "rcl: out of memory\n");
-        exit(2);
-    }
+    struct istr *p = ast_alloc(sizeof *p + len + 1);
     memcpy(p->s, s, len);
-    p->s[len] = 0;
-    p->str = NULL;
     p->next = *b;
     *b = p;
     return p->s;
@@ -63,51 +72,20 @@ V *rcl_name(const char *name)
 {
     struct istr *p = (struct istr *)(void *)(name - offsetof(struct istr, s));
     if (p->str == NULL) {
-        p->str = rcl_str(p->s, strlen(p->s));
-        if (p->str == NULL) return NULL;
+        p->str = must(rcl_str(p->s, strlen(p->s)));
         rcgc_object_make_immortal(I->rt, p->str);
     }
     return p->str;
 }
 
-void rcl_intern_free(void)
-{
-    for (int i = 0; i < 1024; i++)
-        while (interned[i] != NULL) {
-            struct istr *p = interned[i];
-            interned[i] = p->next;
-            free(p);
-        }
-}
-
-/* ---- the AST's memory ---- */
-
-static void **allocs;
-static size_t nallocs, capallocs;
-
-static void *ast_alloc(size_t size)
-{
-    if (nallocs == capallocs) {
-        capallocs = capallocs ? capallocs * 2 : 256;
-        void **p = realloc(allocs, capallocs * sizeof *p);
-        if (p == NULL) goto oom;
-        allocs = p;
-    }
-    void *m = calloc(1, size);
-    if (m == NULL) goto oom;
-    allocs[nallocs++] = m;
-    return m;
-oom:
-    fprintf(stderr, "rcl: out of memory\n");
-    exit(2);
-}
-
 void rcl_free_ast(void)
 {
-    for (size_t i = 0; i < nallocs; i++) free(allocs[i]);
-    free(allocs);
-    allocs = NULL;
-    nallocs = capallocs = 0;
+    while (ast_blocks != NULL) {
+        void **m = ast_blocks;
+        ast_blocks = *m;
+        free(m);
+    }
+    memset(interned, 0, sizeof interned);
 }
 
 /* ---- tokens ---- */
@@ -117,73 +95,45 @@ enum tok { T_EOF, T_NL, T_INT, T_STR, T_NAME, T_OP };
 typedef struct parser {
     const char *p, *end, *file;
     unsigned line;
-    int nest;               /* () and [] depth: newlines ignored inside */
-    int braces[64];         /* the depth saved at each open '{' */
-    int nbraces;
+    int nest;               /* () and [] depth: newlines ignored inside
+                               (block() sets it to 0 inside its braces) */
     enum tok t;
     char op[3];
     const char *start;      /* the token's text */
     size_t len;
-    int64_t ival;
-    char *sval;             /* T_STR: unescaped */
-    size_t slen;
-    int failed;
-    int depth;              /* expression nesting: bounded, so that a
-                               hostile script cannot overflow the C stack */
+    V *konst;               /* T_INT, T_STR: the value, made immortal */
+    int slots;              /* names the function being parsed defines */
 } parser;
 
-static void perr(parser *ps, const char *fmt, ...) RCL_PRINTF(2, 3);
-static void perr(parser *ps, const char *fmt, ...)
-{
-    if (ps->failed) return;
-    ps->failed = 1;
-    int k = snprintf(I->err, sizeof I->err, "%s:%u: syntax error: ", ps->file, ps->line);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(I->err + k, sizeof I->err - (size_t)k, fmt, ap);
-    va_end(ap);
-    I->failed = 1;
-}
+/* A syntax error at the current line (rcl_error takes the line of frame 0
+ * while no function runs); the parser stops at the first (I->failed). */
+#define perr(ps, ...) (I->frames[0].line = (ps)->line, rcl_error("syntax error: " __VA_ARGS__))
 
 static void next(parser *ps)
 {
-    if (ps->failed) {
-        ps->t = T_EOF;
-        return;
-    }
-    for (;;) {
-        while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\r' ||
-                                   (*ps->p == '\n' && ps->nest > 0))) {
-            if (*ps->p == '\n') ps->line++;
-            ps->p++;
-        }
-        if (ps->p < ps->end && *ps->p == '#') {
-            while (ps->p < ps->end && *ps->p != '\n') ps->p++;
-            continue;
-        }
-        break;
+    for (; ps->p < ps->end; ps->p++) { /* blanks, comments, newlines inside () and [] */
+        if (*ps->p == '#')
+            while (ps->p + 1 < ps->end && ps->p[1] != '\n') ps->p++;
+        else if (*ps->p == '\n' && ps->nest > 0)
+            ps->line++;
+        else if (*ps->p != ' ' && *ps->p != '\t' && *ps->p != '\r')
+            break;
     }
     ps->start = ps->p;
-    if (ps->p >= ps->end) {
+    char c = ps->p < ps->end ? *ps->p : 0;
+    if (I->failed || ps->p >= ps->end) {
         ps->t = T_EOF;
-        return;
-    }
-    char c = *ps->p;
-    if (c == '\n' || c == ';') {
+    } else if (c == '\n' || c == ';') {
         if (c == '\n') ps->line++;
         ps->p++;
         ps->t = T_NL;
     } else if (isdigit((unsigned char)c)) {
         int64_t v = 0;
-        while (ps->p < ps->end && isdigit((unsigned char)*ps->p)) {
-            if (v > (INT64_MAX - 9) / 10) {
-                perr(ps, "integer literal too large");
-                return;
-            }
+        while (ps->p < ps->end && isdigit((unsigned char)*ps->p) && v <= (INT64_MAX - 9) / 10)
             v = v * 10 + (*ps->p++ - '0');
-        }
+        if (ps->p < ps->end && isdigit((unsigned char)*ps->p)) perr(ps, "integer literal too large");
         ps->t = T_INT;
-        ps->ival = v;
+        ps->konst = rcl_int(v);
     } else if (isalpha((unsigned char)c) || c == '_') {
         while (ps->p < ps->end && (isalnum((unsigned char)*ps->p) || *ps->p == '_')) ps->p++;
         ps->t = T_NAME;
@@ -199,14 +149,10 @@ static void next(parser *ps)
             }
             buf[n++] = ch;
         }
-        if (ps->p >= ps->end || *ps->p != c) {
-            perr(ps, "unterminated string");
-            return;
-        }
-        ps->p++;
+        if (ps->p < ps->end && *ps->p == c) ps->p++;
+        else perr(ps, "unterminated string");
         ps->t = T_STR;
-        ps->sval = buf;
-        ps->slen = n;
+        ps->konst = rcl_str(buf, n);
     } else {
         ps->t = T_OP; /* one character, or == != <= >= */
         ps->op[0] = c;
@@ -215,14 +161,12 @@ static void next(parser *ps)
         if (strchr("+-*/%=<>!()[]{}.,:", c) == NULL) perr(ps, "unexpected character '%c'", c);
         if (c == '(' || c == '[') ps->nest++;
         if ((c == ')' || c == ']') && ps->nest > 0) ps->nest--;
-        if (c == '{') { /* a block inside parentheses: statements again */
-            if (ps->nbraces == 64) perr(ps, "blocks nested too deeply");
-            else ps->braces[ps->nbraces++] = ps->nest;
-            ps->nest = 0;
-        }
-        if (c == '}' && ps->nbraces > 0) ps->nest = ps->braces[--ps->nbraces];
     }
     ps->len = (size_t)(ps->p - ps->start);
+    if (ps->t == T_INT || ps->t == T_STR) { /* a literal: made once, immortal */
+        if (ps->konst == NULL) perr(ps, "out of memory");
+        else rcgc_object_make_immortal(I->rt, ps->konst);
+    }
 }
 
 static int is_op(parser *ps, const char *op)
@@ -243,10 +187,7 @@ static void expect(parser *ps, const char *op)
 
 static const char *expect_name(parser *ps)
 {
-    if (ps->t != T_NAME) {
-        perr(ps, "expected a name");
-        return rcl_intern("?", 1);
-    }
+    if (ps->t != T_NAME) perr(ps, "expected a name");
     const char *s = rcl_intern(ps->start, ps->len);
     next(ps);
     return s;
@@ -285,52 +226,69 @@ static void push(node *parent, node *child)
 
 /* ---- expressions ---- */
 
-static node *expr(parser *ps);
+static node *level(parser *ps, int lv);
+#define expr(ps) level((ps), 0) /* an expression: its lowest precedence level */
 static node *block(parser *ps);
 
-/* Items separated by commas up to close (the opening token is read),
- * each parsed by item, into n's list. */
-static void items(parser *ps, node *n, const char *close, node *(*item)(parser *))
+/* Items separated by commas up to close (the opening token is read), each
+ * parsed by item into n's list.  Newlines between them are skipped: inside
+ * () and [] the tokenizer drops them, but a dict literal's braces are read
+ * as a block's. */
+static void items(parser *ps, node *n, const char *close, void (*item)(parser *, node *))
 {
-    while (!ps->failed && !is_op(ps, close)) {
-        push(n, item(ps));
+    for (skip_nl(ps); !I->failed && !is_op(ps, close); skip_nl(ps)) {
+        item(ps, n);
+        skip_nl(ps);
         if (!is_op(ps, close)) expect(ps, ",");
     }
     expect(ps, close);
 }
 
-static node *param(parser *ps)
+static void arg(parser *ps, node *n)
+{
+    push(n, expr(ps));
+}
+
+static void pair(parser *ps, node *n) /* key: value, as two items */
+{
+    push(n, expr(ps));
+    expect(ps, ":");
+    push(n, expr(ps));
+}
+
+static void param(parser *ps, node *f)
 {
     node *p = mk(ps, N_NAME);
     p->name = expect_name(ps);
-    return p;
+    push(f, p);
 }
 
-static void params(parser *ps, node *f)
+/* A function's parameters and body, after 'fn' or 'def NAME'.  Its scope's
+ * slots are the parameters and the names its body defines (not those of
+ * the functions inside it, which have their own scopes). */
+static node *function(parser *ps, node *f, const char *name)
 {
+    int outer = ps->slots;
+    f->name = name;
+    ps->slots = 0;
     expect(ps, "(");
     items(ps, f, ")", param);
+    f->a = block(ps);
+    f->slots = f->n + ps->slots;
+    ps->slots = outer;
+    return f;
 }
 
 static node *primary(parser *ps)
 {
     node *n;
-    if (ps->t == T_INT) {
-        n = mk(ps, N_INT);
-        n->ival = ps->ival;
+    if (ps->t == T_INT || ps->t == T_STR || is_kw(ps, "nil") || is_kw(ps, "true") ||
+        is_kw(ps, "false")) {
+        n = mk(ps, N_CONST); /* nil, true and false are immortal too */
+        n->konst = ps->t != T_NAME ? ps->konst : is_kw(ps, "nil") ? I->none : rcl_bool(is_kw(ps, "true"));
         next(ps);
-    } else if (ps->t == T_STR) {
-        n = mk(ps, N_STR);
-        n->konst = rcl_str(ps->sval, ps->slen);
-        if (n->konst != NULL) rcgc_object_make_immortal(I->rt, n->konst);
-        next(ps);
-    } else if (is_kw(ps, "nil") || is_kw(ps, "true") || is_kw(ps, "false")) {
-        n = take(ps, is_kw(ps, "nil") ? N_NIL : is_kw(ps, "true") ? N_TRUE : N_FALSE);
     } else if (is_kw(ps, "fn")) {
-        n = take(ps, N_FUNC);
-        n->name = rcl_intern("<fn>", 4);
-        params(ps, n);
-        n->a = block(ps);
+        n = function(ps, take(ps, N_FUNC), rcl_intern("<fn>", 4));
     } else if (ps->t == T_NAME) {
         n = mk(ps, N_NAME);
         n->name = expect_name(ps);
@@ -338,51 +296,30 @@ static node *primary(parser *ps)
         next(ps);
         n = expr(ps);
         expect(ps, ")");
-    } else if (is_op(ps, "[")) {
-        n = take(ps, N_LIST);
-        items(ps, n, "]", expr);
-    } else if (is_op(ps, "{")) {
-        n = take(ps, N_DICT);
-        skip_nl(ps);
-        while (!ps->failed && !is_op(ps, "}")) {
-            push(n, expr(ps));
-            expect(ps, ":");
-            push(n, expr(ps));
-            skip_nl(ps);
-            if (!is_op(ps, "}")) expect(ps, ",");
-            skip_nl(ps);
-        }
-        expect(ps, "}");
+    } else if (is_op(ps, "[") || is_op(ps, "{")) {
+        int list = is_op(ps, "[");
+        n = take(ps, list ? N_LIST : N_DICT);
+        items(ps, n, list ? "]" : "}", list ? arg : pair);
     } else {
-        perr(ps, ps->t == T_EOF ? "unexpected end of file" : "unexpected '%.*s'",
-             (int)ps->len, ps->start);
-        return mk(ps, N_NIL);
+        if (ps->t == T_EOF) perr(ps, "unexpected end of file");
+        else perr(ps, "unexpected '%.*s'", (int)ps->len, ps->start);
+        return mk(ps, N_CONST);
     }
     return n;
-}
-
-/* Left-deep chains (a + b + c ..., f()()..., a.b.c ...) are evaluated by
- * recursion: bounded like nesting. */
-static int chain_ok(parser *ps, int *k)
-{
-    if (++*k <= 1000) return 1;
-    perr(ps, "expression too long");
-    return 0;
 }
 
 static node *postfix(parser *ps)
 {
     node *n = primary(ps);
-    int k = 0;
-    while (!ps->failed && chain_ok(ps, &k)) {
+    while (!I->failed) {
         node *m;
         if (is_op(ps, "(")) {
             m = take(ps, N_CALL);
-            items(ps, m, ")", expr);
+            items(ps, m, ")", arg);
         } else if (is_op(ps, ".")) {
             m = take(ps, N_ATTR);
             m->name = expect_name(ps);
-            if ((m->konst = rcl_name(m->name)) == NULL) perr(ps, "out of memory");
+            m->konst = rcl_name(m->name);
         } else if (is_op(ps, "[")) {
             m = take(ps, N_INDEX);
             m->b = expr(ps);
@@ -396,28 +333,9 @@ static node *postfix(parser *ps)
     return n;
 }
 
-/* Nesting of unary operators and parentheses is bounded, so that a hostile
- * script cannot overflow the C stack: 0 (and an error) when too deep. */
-static int deeper(parser *ps, const char *what)
-{
-    if (++ps->depth <= 200) return 1;
-    perr(ps, "%s", what);
-    return 0;
-}
-
-static node *unary(parser *ps)
-{
-    if (!is_op(ps, "-")) return postfix(ps);
-    if (!deeper(ps, "expression nested too deeply")) return mk(ps, N_NIL);
-    node *n = take(ps, N_NEG);
-    n->a = unary(ps);
-    ps->depth--;
-    return n;
-}
-
 /* The binary operators by precedence level, lowest first: 'or', 'and',
- * (level 2 is the prefix 'not'), comparisons, + -, * / %.  A keyword
- * operator is a name token. */
+ * (level 2 is the prefix 'not'), comparisons, + -, * /, % (level 6 is the
+ * prefix '-').  A keyword operator is a name token. */
 static const struct binop {
     const char *tok;
     int level, kind, op;
@@ -437,22 +355,26 @@ static const struct binop *binop_at(parser *ps, int level)
     return NULL;
 }
 
-/* The expression at a precedence level: left-deep chains of its operators
- * (a comparison does not chain: "a < b < c" is an error). */
+/* The expression at a precedence level: a prefix operator, or left-deep
+ * chains of the level's operators (a comparison does not chain: "a < b <
+ * c" is an error); past the last level, postfix expressions.  Every
+ * nesting (parentheses, prefix operators) recurses through here, where the
+ * C stack is checked. */
 static node *level(parser *ps, int lv)
 {
-    if (lv == 6) return unary(ps);
-    if (lv == 2 && is_kw(ps, "not")) {
-        if (!deeper(ps, "expression nested too deeply")) return mk(ps, N_NIL);
-        node *n = take(ps, N_NOT);
-        n->a = level(ps, 2);
-        ps->depth--;
+    if (!rcl_stack_ok()) {
+        perr(ps, "expression nested too deeply");
+        return mk(ps, N_CONST);
+    }
+    if (lv == 7) return postfix(ps);
+    if ((lv == 2 && is_kw(ps, "not")) || (lv == 6 && is_op(ps, "-"))) {
+        node *n = take(ps, lv == 2 ? N_NOT : N_NEG);
+        n->a = level(ps, lv);
         return n;
     }
     node *n = level(ps, lv + 1);
     const struct binop *b;
-    int k = 0;
-    while ((b = binop_at(ps, lv)) != NULL && chain_ok(ps, &k)) {
+    while ((b = binop_at(ps, lv)) != NULL) {
         node *m = take(ps, b->kind);
         m->op = b->op;
         m->a = n;
@@ -467,31 +389,25 @@ static node *level(parser *ps, int lv)
     return n;
 }
 
-static node *expr(parser *ps)
-{
-    if (!deeper(ps, "expression nested too deeply")) return mk(ps, N_NIL);
-    node *n = level(ps, 0);
-    ps->depth--;
-    return n;
-}
-
 /* ---- statements ---- */
 
 static node *stmt(parser *ps);
 
+/* A block: statements, whose newlines count even inside parentheses (a
+ * function literal passed to a call); blocks nest by recursion, bounded by
+ * the C stack as expressions are. */
 static node *block(parser *ps)
 {
     node *b = mk(ps, S_BLOCK);
+    int outer = ps->nest;
+    if (!rcl_stack_ok()) perr(ps, "blocks nested too deeply");
+    ps->nest = 0; /* before the token after '{' is read */
     expect(ps, "{");
-    skip_nl(ps);
-    while (!ps->failed && !is_op(ps, "}")) {
-        if (ps->t == T_EOF) {
-            perr(ps, "missing '}'");
-            break;
-        }
-        push(b, stmt(ps));
-        skip_nl(ps);
+    for (skip_nl(ps); !I->failed && !is_op(ps, "}"); skip_nl(ps)) {
+        if (ps->t == T_EOF) perr(ps, "missing '}'");
+        else push(b, stmt(ps));
     }
+    ps->nest = outer; /* before the token after '}' is read */
     expect(ps, "}");
     return b;
 }
@@ -499,31 +415,14 @@ static node *block(parser *ps)
 static node *def(parser *ps)
 {
     node *f = take(ps, N_FUNC);
-    f->name = expect_name(ps);
-    params(ps, f);
-    f->a = block(ps);
-    return f;
-}
-
-static node *if_stmt(parser *ps)
-{
-    node *n = take(ps, S_IF);
-    n->a = expr(ps);
-    n->b = block(ps);
-    if (is_kw(ps, "elif")) {
-        if (!deeper(ps, "too many elif")) return n;
-        n->c = if_stmt(ps);
-        ps->depth--;
-    } else if (is_kw(ps, "else")) {
-        next(ps);
-        n->c = block(ps);
-    }
-    return n;
+    return function(ps, f, expect_name(ps));
 }
 
 static node *stmt(parser *ps)
 {
     node *n;
+    if (is_kw(ps, "let") || is_kw(ps, "def") || is_kw(ps, "class") || is_kw(ps, "for"))
+        ps->slots++; /* a name the scope may hold */
     if (is_kw(ps, "let")) {
         n = take(ps, S_LET);
         n->name = expect_name(ps);
@@ -537,33 +436,27 @@ static node *stmt(parser *ps)
         n = take(ps, S_CLASS);
         n->name = expect_name(ps);
         expect(ps, "{");
-        skip_nl(ps);
-        while (!ps->failed && is_kw(ps, "def")) {
-            push(n, def(ps));
-            skip_nl(ps);
-        }
+        for (skip_nl(ps); !I->failed && is_kw(ps, "def"); skip_nl(ps)) push(n, def(ps));
         expect(ps, "}");
-    } else if (is_kw(ps, "if")) {
-        n = if_stmt(ps);
-    } else if (is_kw(ps, "while")) {
-        n = take(ps, S_WHILE);
+    } else if (is_kw(ps, "if") || is_kw(ps, "while") || is_kw(ps, "for")) {
+        n = take(ps, is_kw(ps, "if") ? S_IF : is_kw(ps, "while") ? S_WHILE : S_FOR);
+        if (n->kind == S_FOR) { /* for NAME in expr block */
+            n->name = expect_name(ps);
+            if (!is_kw(ps, "in")) perr(ps, "expected 'in'");
+            next(ps);
+        }
         n->a = expr(ps);
         n->b = block(ps);
-    } else if (is_kw(ps, "for")) {
-        n = take(ps, S_FOR);
-        n->name = expect_name(ps);
-        if (!is_kw(ps, "in")) perr(ps, "expected 'in'");
-        next(ps);
-        n->a = expr(ps);
-        n->b = block(ps);
+        if (n->kind == S_IF && is_kw(ps, "else")) {
+            next(ps);
+            n->c = block(ps);
+        }
     } else if (is_kw(ps, "return")) {
         n = take(ps, S_RETURN);
         if (ps->t != T_NL && !is_op(ps, "}") && ps->t != T_EOF) n->a = expr(ps);
     } else if (is_kw(ps, "del")) {
         n = take(ps, S_DEL);
         n->name = expect_name(ps);
-    } else if (is_kw(ps, "break") || is_kw(ps, "continue")) {
-        n = take(ps, is_kw(ps, "break") ? S_BREAK : S_CONTINUE);
     } else {
         n = mk(ps, S_EXPR);
         n->a = expr(ps);
@@ -586,9 +479,10 @@ node *rcl_parse(const char *src, size_t len, const char *file)
     node *prog = mk(&ps, S_BLOCK);
     next(&ps);
     skip_nl(&ps);
-    while (!ps.failed && ps.t != T_EOF) {
+    while (!I->failed && ps.t != T_EOF) {
         push(prog, stmt(&ps));
         skip_nl(&ps);
     }
-    return ps.failed ? NULL : prog;
+    prog->slots = ps.slots; /* the module scope's */
+    return I->failed ? NULL : prog;
 }

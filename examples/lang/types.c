@@ -37,7 +37,7 @@ static const rcgc_type instance_template = {
     .traverse = inst_traverse, .clear = inst_clear,
     .finalize = rcl_instance_finalize};
 
-const rcgc_type *rcl_instance_type(class_obj *cls)
+static const rcgc_type *instance_type(class_obj *cls)
 {
     if (cls->itype == NULL) {
         rcgc_type spec = instance_template;
@@ -45,6 +45,18 @@ const rcgc_type *rcl_instance_type(class_obj *cls)
         cls->itype = rcgc_type_new(I->rt, &spec); /* NEW: the class's reference */
     }
     return cls->itype;
+}
+
+V *rcl_instance_new(V *cls)
+{
+    const rcgc_type *t = instance_type((class_obj *)cls);
+    inst_obj *o = t != NULL ? (inst_obj *)rcgc_object_new(I->rt, t) : NULL;
+    if (o == NULL) return rcl_error("out of memory");
+    rcgc_incref(cls);
+    o->cls = cls;
+    if ((o->dict = rcl_dict_new()) == NULL) return rcl_drop(&o->base);
+    rcgc_object_track(I->rt, &o->base);
+    return &o->base;
 }
 
 /*
@@ -75,9 +87,8 @@ int rcl_instance_finalize(rcgc_runtime *rt, V *self)
         fflush(stdout);
         fprintf(stderr, "Exception ignored in %s.__del__: %s\n",
                 ((class_obj *)o->cls)->name, I->err);
-    } else {
-        rcgc_decref(rt, r);
     }
+    rcgc_xdecref(rt, r);
     I->failed = failed;
     I->retval = retval;
     if (failed) memcpy(I->err, saved, sizeof saved);

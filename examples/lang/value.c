@@ -45,32 +45,29 @@ V *rcl_int(int64_t v)
     return &o->base;
 }
 
-void rcl_small_ints_forget(void)
-{
-    memset(small_ints, 0, sizeof small_ints);
-}
-
-static uint64_t hash_bytes(const char *s, size_t n)
+uint64_t rcl_hash_bytes(const char *s, size_t n)
 {
     uint64_t h = 0xcbf29ce484222325u;
     for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3u;
     return h;
 }
 
-V *rcl_str(const char *s, size_t len)
+V *rcl_str2(const char *s, size_t len, const char *t, size_t tlen)
 {
-    str_obj *o = (str_obj *)rcgc_object_new_sized(I->rt, &t_str, sizeof(str_obj) + len + 1);
+    str_obj *o = (str_obj *)rcgc_object_new_sized(I->rt, &t_str, sizeof(str_obj) + len + tlen + 1);
     if (o == NULL) return rcl_error("out of memory");
-    o->len = len;
+    o->len = len + tlen;
     memcpy(o->s, s, len);
-    o->s[len] = 0;
-    o->hash = hash_bytes(s, len);
+    memcpy(o->s + len, t, tlen);
+    o->s[o->len] = 0;
+    o->hash = rcl_hash_bytes(o->s, o->len);
     return &o->base;
 }
 
-V *rcl_bool(int b)
+V *rcl_drop(V *o)
 {
-    return b ? I->true_ : I->false_; /* immortal */
+    rcgc_decref(I->rt, o);
+    return NULL;
 }
 
 /* ---- list ---- */
@@ -111,14 +108,11 @@ V *rcl_list_new(size_t cap)
 {
     list_obj *l = (list_obj *)rcgc_object_new(I->rt, &t_list);
     if (l == NULL) return rcl_error("out of memory");
-    if (cap > 0) {
-        l->items = rcgc_mem_malloc(I->rt, cap * sizeof(V *));
-        if (l->items == NULL) {
-            rcgc_decref(I->rt, &l->base);
-            return rcl_error("out of memory");
-        }
-        l->cap = cap;
+    if (cap > 0 && (l->items = rcgc_mem_malloc(I->rt, cap * sizeof(V *))) == NULL) {
+        rcgc_decref(I->rt, &l->base);
+        return rcl_error("out of memory");
     }
+    l->cap = cap;
     rcgc_object_track(I->rt, &l->base);
     return &l->base;
 }
@@ -166,12 +160,12 @@ static void dict_clear(rcgc_runtime *rt, V *self)
     dict_entry *e = d->e;
     size_t n = d->n;
     d->version++;
-    d->e = NULL;
+    d->e = NULL; /* detached first, as a list */
     d->index = NULL;
-    d->n = d->cap = d->used = d->icap = 0;
+    d->n = d->cap = 0;
     for (size_t i = 0; i < n; i++) {
-        rcgc_xdecref(rt, e[i].key);
-        rcgc_xdecref(rt, e[i].val);
+        rcgc_decref(rt, e[i].key);
+        rcgc_decref(rt, e[i].val);
     }
     rcgc_mem_free(rt, e);
 }
@@ -184,7 +178,7 @@ static void dict_release(rcgc_runtime *rt, V *self)
 static size_t dict_extra(const V *self)
 {
     const dict_obj *d = (const dict_obj *)self;
-    return d->cap * sizeof(dict_entry) + d->icap * sizeof(int32_t);
+    return d->cap * (sizeof(dict_entry) + 2 * sizeof(int32_t));
 }
 
 const rcgc_type t_dict = {.name = "dict", .size = sizeof(dict_obj), .flags = RCGC_TYPE_GC,
@@ -199,64 +193,53 @@ V *rcl_dict_new(void)
     return d;
 }
 
-/* The entry index of key, or -1; *slot gets the index slot where it is or
- * would go. */
-/* -1 when absent, -2 when a user __eq__ failed.  A user __eq__ may change
- * the dict: the stored key and the dict are held across the call, and the
- * lookup starts again if the dict changed (CPython's dict does the same). */
+/* The entry index of key, -1 when absent, -2 when a user __eq__ failed;
+ * *slot gets the index slot where it is or would go.  A user __eq__ may
+ * change the dict: the stored key and the dict are held across the call,
+ * and the lookup starts again if the dict changed (CPython's dict does the
+ * same). */
 static long dict_lookup(dict_obj *d, V *key, uint64_t h, size_t *slot)
 {
 again:;
-    size_t mask = d->icap - 1, j = (size_t)h & mask;
-    for (; d->index[j] >= 0; j = (j + 1) & mask) {
-        dict_entry *e = &d->e[d->index[j]];
-        if (e->key == NULL || e->hash != h) continue;
-        int eq = e->key == key;
-        if (!eq) {
-            uint64_t version = d->version;
-            V *stored = e->key;
-            rcgc_incref(stored);
-            rcgc_incref(&d->base);
-            eq = rcl_equal(stored, key);
-            rcgc_decref(I->rt, stored);
-            int changed = d->version != version || d->icap == 0;
-            rcgc_decref(I->rt, &d->base);
-            if (eq < 0) return -2;
-            if (changed && d->icap == 0) break; /* cleared: absent */
-            if (changed) goto again;
-        }
-        if (eq) {
-            *slot = j;
-            return d->index[j];
-        }
+    size_t mask = 2 * d->cap - 1;
+    for (*slot = (size_t)h & mask; d->index[*slot] >= 0; *slot = (*slot + 1) & mask) {
+        dict_entry *e = &d->e[d->index[*slot]];
+        if (e->key == key) return d->index[*slot];
+        if (e->hash != h) continue;
+        uint64_t version = d->version;
+        V *stored = e->key;
+        rcgc_incref(stored);
+        rcgc_incref(&d->base);
+        int eq = rcl_equal(stored, key);
+        rcgc_decref(I->rt, stored);
+        int changed = d->version != version, cleared = d->cap == 0;
+        rcgc_decref(I->rt, &d->base);
+        if (eq < 0) return -2;
+        if (cleared) return -1; /* by the __eq__: absent */
+        if (changed) goto again;
+        if (eq) return d->index[*slot];
     }
-    *slot = j;
     return -1;
 }
 
-/* Compact the entries and rebuild the index with room for want more. */
-static int dict_resize(dict_obj *d, size_t want)
+/* Double the entries and rebuild the index. */
+static int dict_resize(dict_obj *d)
 {
-    size_t live = d->used, ncap = 8;
-    while (ncap < (live + want) * 3 / 2) ncap *= 2;
+    size_t ncap = d->cap ? d->cap * 2 : 8;
     /* one block: the entries, then the index (2 * ncap slots) */
     dict_entry *e = rcgc_mem_malloc(I->rt, ncap * sizeof *e + ncap * 2 * sizeof(int32_t));
-    if (e == NULL) return -1;
+    if (e == NULL) return rcl_fail("out of memory");
     int32_t *ix = (int32_t *)(void *)(e + ncap);
-    size_t k = 0;
-    d->version++;
-    for (size_t i = 0; i < d->n; i++)
-        if (d->e[i].key != NULL) e[k++] = d->e[i];
+    if (d->n > 0) memcpy(e, d->e, d->n * sizeof *e);
     rcgc_mem_free(I->rt, d->e);
+    d->version++;
     d->e = e;
-    d->n = k;
     d->cap = ncap;
     d->index = ix;
-    d->icap = ncap * 2;
-    memset(ix, 0xff, d->icap * sizeof *ix);
-    for (size_t i = 0; i < k; i++) {
-        size_t j = (size_t)e[i].hash & (d->icap - 1);
-        while (ix[j] >= 0) j = (j + 1) & (d->icap - 1);
+    memset(ix, 0xff, 2 * ncap * sizeof *ix);
+    for (size_t i = 0; i < d->n; i++) {
+        size_t j = (size_t)e[i].hash & (2 * ncap - 1);
+        while (ix[j] >= 0) j = (j + 1) & (2 * ncap - 1);
         ix[j] = (int32_t)i;
     }
     return 0;
@@ -266,8 +249,7 @@ V *rcl_dict_get(V *dv, V *key)
 {
     dict_obj *d = (dict_obj *)dv;
     uint64_t h;
-    if (rcl_hash(key, &h) != 0) return NULL;
-    if (d->used == 0) return NULL;
+    if (rcl_hash(key, &h) != 0 || d->n == 0) return NULL;
     size_t slot;
     long i = dict_lookup(d, key, h, &slot);
     return i < 0 ? NULL : d->e[i].val;
@@ -278,8 +260,7 @@ int rcl_dict_set(V *dv, V *key, V *val)
     dict_obj *d = (dict_obj *)dv;
     uint64_t h;
     size_t slot;
-    if (rcl_hash(key, &h) != 0) return -1;
-    if (d->icap == 0 && dict_resize(d, 1) != 0) goto nomem;
+    if (rcl_hash(key, &h) != 0 || (d->cap == 0 && dict_resize(d) != 0)) return -1;
     long i = dict_lookup(d, key, h, &slot);
     if (i == -2) return -1;
     if (i >= 0) {
@@ -287,19 +268,15 @@ int rcl_dict_set(V *dv, V *key, V *val)
         RCGC_SETREF(I->rt, d->e[i].val, val); /* stored before the old one dies */
         return 0;
     }
-    if (d->icap == 0 || d->n == d->cap) { /* full, or cleared by an __eq__ */
-        if (dict_resize(d, 1) != 0) goto nomem;
-        if (dict_lookup(d, key, h, &slot) == -2) return -1;
+    if (d->n == d->cap) { /* full, or cleared by an __eq__ */
+        if (dict_resize(d) != 0 || dict_lookup(d, key, h, &slot) == -2) return -1;
     }
     rcgc_incref(key);
     rcgc_incref(val);
     d->e[d->n] = (dict_entry){key, val, h};
     d->index[slot] = (int32_t)d->n++;
-    d->used++;
     d->version++;
     return 0;
-nomem:
-    return rcl_fail("out of memory");
 }
 
 int rcl_dict_put(V *d, V *key, V *val)
@@ -308,25 +285,6 @@ int rcl_dict_put(V *d, V *key, V *val)
     if (key != NULL) rcgc_decref(I->rt, key);
     if (val != NULL) rcgc_decref(I->rt, val);
     return r;
-}
-
-int rcl_dict_del(V *dv, V *key)
-{
-    dict_obj *d = (dict_obj *)dv;
-    uint64_t h;
-    if (rcl_hash(key, &h) != 0) return -1;
-    if (d->used == 0) return 1;
-    size_t slot;
-    long i = dict_lookup(d, key, h, &slot);
-    if (i == -2) return -1;
-    if (i < 0) return 1;
-    V *k = d->e[i].key, *v = d->e[i].val;
-    d->e[i].key = d->e[i].val = NULL; /* a tombstone the index still finds */
-    d->used--;
-    d->version++;
-    rcgc_decref(I->rt, k);
-    rcgc_decref(I->rt, v);
-    return 0;
 }
 
 /* ---- scopes ---- */
@@ -339,50 +297,35 @@ static int env_traverse(V *self, rcgc_visit_fn visit, void *arg)
     return 0;
 }
 
-static int env_spilled(const env_obj *e)
-{
-    return e->s != e->inl;
-}
-
 static void env_clear(rcgc_runtime *rt, V *self)
 {
     env_obj *e = (env_obj *)self;
-    env_slot inl[ENV_INLINE], *s = e->s;
-    size_t n = e->n;
-    if (!env_spilled(e)) s = memcpy(inl, e->inl, n * sizeof *inl);
-    e->s = e->inl; /* detached first: a __del__ may define names here */
-    e->n = 0;
-    e->cap = ENV_INLINE;
-    for (size_t i = 0; i < n; i++) rcgc_xdecref(rt, s[i].val);
-    if (s != inl) rcgc_mem_free(rt, s);
+    while (e->n > 0) /* each slot detached before its value is dropped */
+        rcgc_decref(rt, e->s[--e->n].val);
     RCGC_CLEAR(rt, e->parent);
-}
-
-static void env_release(rcgc_runtime *rt, V *self)
-{
-    env_obj *e = (env_obj *)self;
-    if (env_spilled(e)) rcgc_mem_free(rt, e->s);
 }
 
 static size_t env_extra(const V *self)
 {
-    const env_obj *e = (const env_obj *)self;
-    return env_spilled(e) ? e->cap * sizeof(env_slot) : 0;
+    return ((const env_obj *)self)->cap * sizeof(env_slot);
 }
 
 const rcgc_type t_env = {.name = "scope", .size = sizeof(env_obj), .flags = RCGC_TYPE_GC,
                          .traverse = env_traverse, .clear = env_clear,
-                         .release = env_release, .extra_size = env_extra};
+                         .extra_size = env_extra};
 
-V *rcl_env_new(V *parent, const char *owner)
+/* A scope with room for slots names, allocated in one piece: the parser
+ * counts what each function's body can define (node.slots), as CPython's
+ * compiler counts a code object's locals. */
+V *rcl_env_new(V *parent, const char *owner, int slots)
 {
-    env_obj *e = (env_obj *)rcgc_object_new(I->rt, &t_env);
+    size_t size = sizeof(env_obj) + (size_t)slots * sizeof(env_slot);
+    env_obj *e = (env_obj *)rcgc_object_new_sized(I->rt, &t_env, size);
     if (e == NULL) return rcl_error("out of memory");
     rcgc_xincref(parent);
     e->parent = parent;
     e->owner = owner;
-    e->s = e->inl;
-    e->cap = ENV_INLINE;
+    e->cap = (size_t)slots;
     rcgc_object_track(I->rt, &e->base);
     return &e->base;
 }
@@ -398,44 +341,31 @@ V **rcl_env_find(V *env, const char *name)
 int rcl_env_define(V *env, const char *name, V *val)
 {
     env_obj *e = (env_obj *)env;
-    V **slot = NULL;
-    for (size_t i = 0; i < e->n && slot == NULL; i++)
-        if (e->s[i].name == name) slot = &e->s[i].val;
+    size_t i = 0;
+    while (i < e->n && e->s[i].name != name) i++; /* interned: compared by address */
+    if (i == e->cap) /* the parser counted wrong: a bug */
+        return rcl_fail("internal error: scope of %s full", e->owner);
     rcgc_incref(val);
-    if (slot != NULL) {
-        RCGC_SETREF(I->rt, *slot, val);
-        return 0;
-    }
-    if (e->n == e->cap) { /* the inline slots, then a malloc'd array */
-        size_t size = e->cap * 2 * sizeof(env_slot);
-        env_slot *s = env_spilled(e) ? rcgc_mem_realloc(I->rt, e->s, size)
-                                     : rcgc_mem_malloc(I->rt, size);
-        if (s == NULL) {
-            rcgc_decref(I->rt, val);
-            return rcl_fail("out of memory");
-        }
-        if (!env_spilled(e)) memcpy(s, e->inl, e->n * sizeof *s);
-        e->s = s;
-        e->cap *= 2;
-    }
-    e->s[e->n++] = (env_slot){name, val};
+    if (i < e->n)
+        RCGC_SETREF(I->rt, e->s[i].val, val);
+    else
+        e->s[e->n++] = (env_slot){name, val};
     return 0;
 }
 
 int rcl_env_remove(V *env, const char *name)
 {
     env_obj *e = (env_obj *)env;
-    for (size_t i = 0; i < e->n; i++)
-        if (e->s[i].name == name) {
-            V *old = e->s[i].val;
-            e->s[i] = e->s[--e->n];
-            rcgc_decref(I->rt, old); /* after the scope is consistent */
-            return 0;
-        }
-    return -1;
+    size_t i = 0;
+    while (i < e->n && e->s[i].name != name) i++;
+    if (i == e->n) return -1;
+    V *old = e->s[i].val;
+    e->s[i] = e->s[--e->n];
+    rcgc_decref(I->rt, old); /* after the scope is consistent */
+    return 0;
 }
 
-/* ---- functions, classes, instances, bound methods, builtins ---- */
+/* ---- functions, classes, builtins ---- */
 
 static int func_traverse(V *self, rcgc_visit_fn visit, void *arg)
 {
@@ -481,76 +411,15 @@ V *rcl_class_new(const char *name)
     class_obj *c = (class_obj *)rcgc_object_new(I->rt, &t_class);
     if (c == NULL) return rcl_error("out of memory");
     c->name = name;
-    c->methods = rcl_dict_new();
-    if (c->methods == NULL) {
-        rcgc_decref(I->rt, &c->base);
-        return NULL;
-    }
+    if ((c->methods = rcl_dict_new()) == NULL) return rcl_drop(&c->base);
     rcgc_object_track(I->rt, &c->base);
     return &c->base;
 }
 
-V *rcl_instance_new(V *cls)
-{
-    const rcgc_type *t = rcl_instance_type((class_obj *)cls);
-    if (t == NULL) return rcl_error("out of memory");
-    inst_obj *o = (inst_obj *)rcgc_object_new(I->rt, t);
-    if (o == NULL) return rcl_error("out of memory");
-    rcgc_incref(cls);
-    o->cls = cls;
-    o->dict = rcl_dict_new();
-    if (o->dict == NULL) {
-        rcgc_decref(I->rt, &o->base);
-        return NULL;
-    }
-    rcgc_object_track(I->rt, &o->base);
-    return &o->base;
-}
-
-static int method_traverse(V *self, rcgc_visit_fn visit, void *arg)
-{
-    RCGC_VISIT(((method_obj *)self)->self);
-    RCGC_VISIT(((method_obj *)self)->func);
-    return 0;
-}
-
-static void method_clear(rcgc_runtime *rt, V *self)
-{
-    RCGC_CLEAR(rt, ((method_obj *)self)->self);
-    RCGC_CLEAR(rt, ((method_obj *)self)->func);
-}
-
-const rcgc_type t_method = {.name = "method", .size = sizeof(method_obj),
-                            .flags = RCGC_TYPE_GC, .traverse = method_traverse,
-                            .clear = method_clear};
-
-V *rcl_bind(V *self, V *func)
-{
-    method_obj *m = (method_obj *)rcgc_object_new(I->rt, &t_method);
-    if (m == NULL) return rcl_error("out of memory");
-    rcgc_incref(self);
-    rcgc_incref(func);
-    m->self = self;
-    m->func = func;
-    rcgc_object_track(I->rt, &m->base);
-    return &m->base;
-}
-
 const rcgc_type t_builtin = {.name = "builtin_function", .size = sizeof(builtin_obj)};
 
-V *rcl_builtin(const builtin_spec *spec)
+static void snapshot_release(rcgc_runtime *rt UNUSED, V *self)
 {
-    builtin_obj *b = (builtin_obj *)rcgc_object_new(I->rt, &t_builtin);
-    if (b == NULL) return rcl_error("out of memory");
-    b->name = spec->name;
-    b->spec = spec;
-    rcgc_object_make_immortal(I->rt, &b->base);
-    return &b->base;
-}
-
-static void snapshot_release(rcgc_runtime *rt, V *self)
-{
-    (void)rt;
     rcgc_snapshot_free(((snap_obj *)self)->s);
 }
 
@@ -559,47 +428,36 @@ const rcgc_type t_snapshot = {.name = "Snapshot", .size = sizeof(snap_obj),
 
 /* ---- generic operations ---- */
 
-int rcl_is(V *o, const rcgc_type *t)
-{
-    return o->type == t;
-}
-
-int rcl_is_instance(V *o)
-{
-    return o->type->finalize == rcl_instance_finalize;
-}
-
 int rcl_truthy(V *o)
 {
     if (o == I->none || o == I->false_) return 0;
     if (o->type == &t_int) return ((int_obj *)o)->v != 0;
     if (o->type == &t_str) return ((str_obj *)o)->len != 0;
     if (o->type == &t_list) return ((list_obj *)o)->n != 0;
-    if (o->type == &t_dict) return ((dict_obj *)o)->used != 0;
+    if (o->type == &t_dict) return ((dict_obj *)o)->n != 0;
     return 1;
 }
 
-/* The class's method named key, if o is an instance whose class has one
- * (BORROWED), else NULL. */
-static V *user_hook(V *o, V *key)
+/* o.key(other), or o.key() when other is NULL, if o is an instance whose
+ * class defines key: 1 with the result (NEW, or NULL on error) in *r; 0
+ * when it does not.  The method is held across the call, which may drop
+ * the class. */
+static int call_hook(V *o, V *key, V *other, V **r)
 {
-    if (!rcl_is_instance(o) || ((inst_obj *)o)->cls == NULL) return NULL;
-    return rcl_dict_get(((class_obj *)((inst_obj *)o)->cls)->methods, key);
+    if (!rcl_is_instance(o) || ((inst_obj *)o)->cls == NULL) return 0;
+    V *m = rcl_dict_get(((class_obj *)((inst_obj *)o)->cls)->methods, key), *args[2] = {o, other};
+    if (m == NULL) return 0;
+    rcgc_incref(m);
+    *r = rcl_call(m, args, other != NULL ? 2 : 1);
+    rcgc_decref(I->rt, m);
+    return 1;
 }
 
-/* a.__eq__(b) or b.__eq__(a), as a truth value; -1 on error. */
+/* a.__eq__(b), else b.__eq__(a), as a truth value; -1 on error. */
 static int user_eq(V *a, V *b)
 {
-    V *m = user_hook(a, I->s_eq);
-    V *args[2] = {a, b};
-    if (m == NULL) {
-        if ((m = user_hook(b, I->s_eq)) == NULL) return 0; /* identity */
-        args[0] = b;
-        args[1] = a;
-    }
-    rcgc_incref(m);
-    V *r = rcl_call(m, args, 2);
-    rcgc_decref(I->rt, m);
+    V *r;
+    if (!call_hook(a, I->s_eq, b, &r) && !call_hook(b, I->s_eq, a, &r)) return 0; /* identity */
     if (r == NULL) return -1;
     int t = rcl_truthy(r);
     rcgc_decref(I->rt, r);
@@ -619,85 +477,59 @@ int rcl_equal(V *a, V *b)
     return 0;
 }
 
+/* By value (strings, ints, an instance's __hash__), else by identity. */
 int rcl_hash(V *o, uint64_t *h)
 {
-    V *m, *r;
-    int64_t v = 0;
-    if (o->type == &t_str) {
+    V *r = o;
+    if (rcl_is(o, &t_str)) {
         *h = ((str_obj *)o)->hash;
         return 0;
     }
     if (rcl_is(o, &t_list) || rcl_is(o, &t_dict))
-        return rcl_fail("unhashable type: '%s'", o->type->name);
-    if (o->type == &t_int) {
-        v = IVAL(o);
-    } else {
-        if ((m = user_hook(o, I->s_hash)) == NULL) {
-            *h = (uint64_t)(uintptr_t)o >> 4; /* identity */
-            return 0;
-        }
-        rcgc_incref(m);
-        r = rcl_call(m, &o, 1);
-        rcgc_decref(I->rt, m);
-        if (r == NULL) return -1;
-        int ok = rcl_is(r, &t_int);
-        if (ok) v = IVAL(r);
-        rcgc_decref(I->rt, r);
-        if (!ok) return rcl_fail("__hash__ must return an int");
+        return rcl_fail("unhashable type: '%s'", rcl_type_name(o));
+    if (!rcl_is(o, &t_int) && !call_hook(o, I->s_hash, NULL, &r)) {
+        *h = (uint64_t)(uintptr_t)o >> 4; /* identity */
+        return 0;
     }
-    *h = (uint64_t)v * 0x9e3779b97f4a7c15u;
-    return 0;
-}
-
-const char *rcl_type_name(V *o)
-{
-    return o->type->name;
+    if (r == NULL) return -1;
+    int ok = rcl_is(r, &t_int);
+    if (ok) *h = (uint64_t)IVAL(r) * 0x9e3779b97f4a7c15u;
+    if (r != o) rcgc_decref(I->rt, r);
+    return ok ? 0 : rcl_fail("__hash__ must return an int");
 }
 
 int rcl_repr(V *o, char *buf, size_t size, int quote)
 {
     static int depth;
-    if (o == I->none) return snprintf(buf, size, "nil");
-    if (o == I->true_) return snprintf(buf, size, "true");
-    if (o == I->false_) return snprintf(buf, size, "false");
+    if (o == I->none || rcl_is(o, &t_bool))
+        return snprintf(buf, size, "%s", o == I->none ? "nil" : o == I->true_ ? "true" : "false");
     if (o->type == &t_int) return snprintf(buf, size, "%" PRId64, ((int_obj *)o)->v);
     if (o->type == &t_str)
         return snprintf(buf, size, quote ? "'%s'" : "%s", ((str_obj *)o)->s);
-    if (o->type == &t_func)
-        return snprintf(buf, size, "<function %s>", ((func_obj *)o)->def->name);
-    if (o->type == &t_class) return snprintf(buf, size, "<class %s>", ((class_obj *)o)->name);
-    if (o->type == &t_builtin)
-        return snprintf(buf, size, "<builtin %s>", ((builtin_obj *)o)->name);
-    if (rcl_is_instance(o))
-        return snprintf(buf, size, "<%s object>", ((class_obj *)((inst_obj *)o)->cls)->name);
+    const char *name = rcl_is(o, &t_func)      ? ((func_obj *)o)->def->name
+                       : rcl_is(o, &t_class)   ? ((class_obj *)o)->name
+                       : rcl_is(o, &t_builtin) ? ((builtin_obj *)o)->spec->name
+                                               : NULL;
+    if (name != NULL) return snprintf(buf, size, "<%s %s>", o->type->name, name);
+    if (rcl_is_instance(o)) return snprintf(buf, size, "<%s object>", o->type->name);
     if ((o->type != &t_list && o->type != &t_dict) || depth > 8)
         return snprintf(buf, size, "<%s>", o->type->name);
     size_t len = 0;
     depth++;
 #define PUT(...) len += (size_t)snprintf(buf + (len < size ? len : size), len < size ? size - len : 0, __VA_ARGS__)
 #define PUTV(x) len += (size_t)rcl_repr((x), buf + (len < size ? len : size), len < size ? size - len : 0, 1)
-    if (o->type == &t_list) {
-        list_obj *l = (list_obj *)o;
-        PUT("[");
-        for (size_t i = 0; i < l->n; i++) {
-            if (i) PUT(", ");
-            PUTV(l->items[i]);
-        }
-        PUT("]");
-    } else {
-        dict_obj *d = (dict_obj *)o;
-        int first = 1;
-        PUT("{");
-        for (size_t i = 0; i < d->n; i++) {
-            if (d->e[i].key == NULL) continue;
-            if (!first) PUT(", ");
-            first = 0;
-            PUTV(d->e[i].key);
+    list_obj *l = (list_obj *)o;
+    dict_obj *d = o->type == &t_dict ? (dict_obj *)o : NULL;
+    PUT(d ? "{" : "[");
+    for (size_t i = 0; i < (d ? d->n : l->n); i++) {
+        if (i) PUT(", ");
+        PUTV(d ? d->e[i].key : l->items[i]);
+        if (d) {
             PUT(": ");
             PUTV(d->e[i].val);
         }
-        PUT("}");
     }
+    PUT(d ? "}" : "]");
 #undef PUT
 #undef PUTV
     depth--;
