@@ -175,16 +175,17 @@ static int visit_decref_all(rcgc_object *child, void *parent)
 {
     intptr_t r = child->refcnt;
     if (gc_rc_try_decref(child)) return 0; /* a member: the common visit */
-    if (gc_rc_can_borrow(r)) {
-        /* Not a member yet: tracked means in the set, touched first here. */
-        if (gc_is_gc(child) && gc_is_tracked(gc_head_of(child)))
-            gc_rc_borrow_minus_one(child);
+    if (gc_rc_above_limit(r)) {
+        /* A root by its count, or a member whose gc_refs is 0 already. */
+        if (RCGC_DEBUG >= 1 && gc_rc_word_is_member(r))
+            report_too_small(child, parent);
         return 0;
     }
-    /* Outside the set (immortal, a root, not GC), or a member whose
-     * gc_refs is 0 already. */
-    if (RCGC_DEBUG >= 1 && gc_rc_word_is_member(r))
-        report_too_small(child, parent);
+    /* Not a member yet: tracked means in the set, touched first here (a
+     * tracked object's count is positive: immortal objects are
+     * untracked). */
+    if (gc_is_gc(child) && gc_is_tracked(gc_head_of(child)))
+        gc_rc_borrow_minus_one(child);
     return 0;
 }
 
@@ -264,7 +265,9 @@ static rcgc_ssize update_subtract_refs(rcgc_runtime *rt, gc_head *containers,
 struct mark_ctx {
     rcgc_runtime *rt;
     gc_head *young;
-    gc_head *cursor; /* the cursor's object; NULL once the walk ended */
+    gc_head *cursor; /* the object the cursor scans (mark_park): young
+                        while it settles (every member is ahead), NULL
+                        once the walk ended (every member is behind) */
     rcgc_object **items; /* inline, or a MEM block once it grew */
     rcgc_ssize n, cap;
     gc_head *settled;     /* end of the prefix whose links are final */
@@ -301,7 +304,10 @@ static void mark_release(struct mark_ctx *m)
  * them again afterwards.  O(young) each, only when the stack grows. */
 static void mark_park(struct mark_ctx *m)
 {
-    int behind = 1; /* up to the cursor's object; all once the walk ended */
+    /* Behind: up to the cursor's object; every member once the walk ended;
+     * none while the prefix settles (nothing can be pushed then, since
+     * nothing was passed: park runs only from the second loop on). */
+    int behind = m->cursor != m->young;
     for (gc_head *g = gc_next(m->young); g != m->young; g = gc_next(g)) {
         gc_rc_park(g, gc_object_of(g), behind);
         if (g == m->cursor) behind = 0;
@@ -311,7 +317,7 @@ static void mark_park(struct mark_ctx *m)
 
 static void mark_unpark(struct mark_ctx *m)
 {
-    int behind = 1;
+    int behind = m->cursor != m->young;
     for (gc_head *g = gc_next(m->young); g != m->young; g = gc_next(g)) {
         gc_rc_unpark(g, gc_object_of(g), behind);
         if (g == m->cursor) behind = 0;
@@ -411,7 +417,6 @@ static void mark_reachable(gc_head *young, struct mark_ctx *m)
         RCGC_ASSERT(gc_prev(g) == settled); /* its link is final */
         settled = g;
         nsettled++;
-        m->cursor = g;
         o->type->traverse(o, visit_mark, m);
         /* A push that overflowed found the stack full: n > 0. */
         if (m->n > 0) {

@@ -9,33 +9,37 @@
  *
  *   memory:  [gc_head (GC types)] [debug_head (RCGC_DEBUG >= 1)] [rcgc_object]
  *
- * The two words hold one of four states:
+ * The two words hold one of five states:
  *
  *   untracked  next 0; prev 0 or FINALIZED.
  *   listed     next: the next node of its circular list (bit 0,
- *              NEXT_UNREACHABLE, set only while the node sits in
- *              move_unreachable's tentative list); prev: the previous node
- *              | COLLECTING (bit 1: member of the set being collected)
- *              | FINALIZED (bit 0: the PEP 442 finalizer ran; kept for life).
- *   counting   (a collection from update_refs to the end of
- *              move_unreachable, or a diagnosis query's borrowed walk) next
- *              as listed, the list singly linked; prev: gc_refs << 2
- *              | COLLECTING | FINALIZED.  In move_unreachable's mark step
- *              a node without COLLECTING has been reached (its gc_refs bits
- *              are stale until the sweep restores the link, except
- *              GC_REFS_PASSED: reached from behind the cursor), and gc_refs
- *              GC_REFS_PASSED marks a node the cursor passed unreached.
+ *              NEXT_UNREACHABLE, set only while the node sits in a split's
+ *              tentative unreachable list); prev: the previous node
+ *              | COLLECTING (bit 1: a member of the collection's unreachable
+ *              set, from the sweep to delete_garbage; or a candidate of
+ *              rcgc__move_reachable's walk) | FINALIZED (bit 0: the PEP 442
+ *              finalizer ran; kept for life).  The collector's gc_refs is
+ *              not here: it lives in the reference count word from
+ *              update_refs to the end of move_unreachable ("the
+ *              collection's scratch in the refcount word" below), so the
+ *              young list stays doubly linked through the counting.
+ *   parked     (the mark step while its stack grows) listed, and a member's
+ *              mark in prev: COLLECTING | GC_PREV_PARKED (bit 2).
+ *   counting   (a diagnosis query's borrowed walk, src/diag) next as
+ *              listed, the list singly linked; prev: an index or count
+ *              << 2 | COLLECTING | FINALIZED.
  *   deposited  (the trashcan: refcount 0, deallocation deferred; the object
  *              is untracked) next 0; prev: the next deposited object
  *              | TRASH_TRACKED (bit 2: it was tracked when deposited, so its
  *              finalizer runs with it tracked again) | FINALIZED.
  *
  * TRASH_TRACKED is a bit of its own, not COLLECTING: a deposited object
- * never looks like a member of a collection.  It shares bit 2 with the low
- * bit of gc_refs and of the link, which is safe because the states exclude
- * each other (a deposited object is untracked, so no collection counts it)
- * and every object is at least 8-byte aligned (the heap gives 16); the
- * static checks below hold the masks apart.
+ * never looks like a member of a collection.  It shares bit 2 with
+ * GC_PREV_PARKED, the low bit of a diagnosis walk's count and of the link,
+ * which is safe because the states exclude each other (a deposited object
+ * is untracked, so no collection or walk counts or parks it) and every
+ * object is at least 8-byte aligned (the heap gives 16); the static checks
+ * below hold the masks apart.
  *
  * List heads are gc_head sentinels that never carry flag bits.  The list
  * operations assert their invariants at RCGC_DEBUG >= 2 (RCGC_ASSERT).
@@ -51,8 +55,10 @@
 
 typedef struct gc_head {
     uintptr_t _gc_next; /* next node | NEXT_UNREACHABLE; 0 = not tracked */
-    uintptr_t _gc_prev; /* prev node or refs << 2 | COLLECTING | FINALIZED;
-                           deposited: next deposited | TRASH_TRACKED */
+    uintptr_t _gc_prev; /* prev node | COLLECTING | FINALIZED (parked: and
+                           PARKED; a diagnosis walk: refs << 2 instead of
+                           the node); deposited: next deposited |
+                           TRASH_TRACKED */
 } gc_head;
 
 #define GC_NEXT_UNREACHABLE ((uintptr_t)1)
@@ -64,7 +70,7 @@ typedef struct gc_head {
 #define GC_PREV_TRASH_TRACKED ((uintptr_t)4) /* deposited state only */
 #define GC_PREV_TRASH_BITS (GC_PREV_FINALIZED | GC_PREV_TRASH_TRACKED)
 #define GC_LINK_ALIGN 8 /* objects and headers are at least this aligned */
-/* The largest gc_refs the prev word holds (diagnosis stores indexes there). */
+/* The largest count the prev word holds (diagnosis stores indexes there). */
 #define GC_REFS_MAX (UINTPTR_MAX >> GC_PREV_SHIFT)
 
 _Static_assert((GC_PREV_FINALIZED & GC_PREV_COLLECTING) == 0 &&
@@ -394,13 +400,13 @@ static inline int gc_rc_try_decref(rcgc_object *o)
     return 1;
 }
 
-/* The fused pass's first touch of a tracked object (count r, which
- * gc_rc_can_borrow accepted): a member at once, with one reference
- * subtracted (gc_refs = count - 1, so v = count). */
+/* The fused pass's first touch of a tracked object whose count is not
+ * above the limit: a member at once, with one reference subtracted
+ * (gc_refs = count - 1, so v = count). */
 static inline void gc_rc_borrow_minus_one(rcgc_object *o)
 {
     intptr_t r = o->refcnt;
-    RCGC_ASSERT(r > 0 && r <= GC_RC_COUNT_MAX);
+    RCGC_ASSERT(r > 0 && r <= GC_RC_COUNT_MAX); /* tracked, not a root */
     o->refcnt = GC_RC_MEMBER | (r << GC_RC_SHIFT) | r;
 }
 
@@ -468,6 +474,12 @@ static inline int gc_rc_word_is_member(intptr_t r)
 static inline intptr_t gc_rc_true_count(intptr_t r)
 {
     return r >= GC_RC_MEMBER ? (r & GC_RC_LOW) : r;
+}
+
+/* Above what a member may count: a root by its count, or a member. */
+static inline int gc_rc_above_limit(intptr_t r)
+{
+    return r > GC_RC_COUNT_MAX;
 }
 
 /* A count that can be borrowed: positive and at most GC_RC_COUNT_MAX. */
