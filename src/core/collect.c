@@ -184,8 +184,10 @@ static int visit_decref_all(rcgc_object *child, void *parent)
     /* Not a member yet: tracked means in the set, touched first here (a
      * tracked object's count is positive: immortal objects are
      * untracked). */
-    if (gc_is_gc(child) && gc_is_tracked(gc_head_of(child)))
+    if (gc_is_gc(child) && gc_is_tracked(gc_head_of(child))) {
+        if (RCGC_DEBUG >= 1 && r <= 0) init_refs(NULL, child); /* reports */
         gc_rc_borrow_minus_one(child);
+    }
     return 0;
 }
 
