@@ -2,12 +2,13 @@
 # check_gchead.sh SRC_DIR - fail if a raw operation on the collector's header
 # appears outside src/core/gchead.h (docs/layout.md: gchead.h owns every bit
 # of the header and the trashcan's state).  Raw means: the header's fields
-# (_gc_next, _gc_prev) or its bit masks and shifts (GC_PREV_*, GC_NEXT_*).
+# (_gc_next, _gc_prev) or its bit masks and shifts (GC_PREV_*, GC_NEXT_*),
+# and the collection's layout of a borrowed reference count (GC_RC_*).
 # Everything else goes through gchead.h's named accessors.
 # With --self-test, also check that a planted violation is caught.
 set -eu
 src=${1:?usage: check_gchead.sh SRC_DIR [--self-test]}
-pattern='\b_gc_(next|prev)\b|\bGC_(PREV|NEXT)_[A-Z_]+\b'
+pattern='\b_gc_(next|prev)\b|\bGC_(PREV|NEXT|RC)_[A-Z_]+\b'
 
 scan() {
     grep -rnE --include='*.c' --include='*.h' "$pattern" "$1" |
@@ -19,6 +20,7 @@ if [ "${2:-}" = "--self-test" ]; then
     trap 'rm -rf "$tmp"' EXIT
     mkdir -p "$tmp/src/core"
     printf 'void f(gc_head *g) { g->_gc_prev |= GC_PREV_COLLECTING; }\n' > "$tmp/src/core/x.c"
+    printf 'void h(rcgc_object *o) { o->refcnt &= GC_RC_LOW; }\n' > "$tmp/src/core/y.c"
     printf '#define GC_PREV_X 1\n' > "$tmp/src/core/gchead.h"
     if [ -z "$(scan "$tmp/src")" ]; then
         echo "check_gchead.sh: self-test failed: a planted raw bit operation was not found" >&2

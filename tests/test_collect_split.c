@@ -464,36 +464,45 @@ TEST(stack_that_cannot_grow_falls_back_with_same_results)
     }
 }
 
-/* visit_mark's one-test filter (gc_mark_wanted) against its definition:
- * COLLECTING and gc_refs 0 or GC_REFS_PASSED, with or without FINALIZED;
- * and gc_wanted_is_passed tells the two apart.  Words: every small value,
- * the top values, and pointers and gc_refs on both sides of each boundary
- * (the add must not carry into a bit the mask keeps). */
+/* visit_mark's one-compare filter (gc_rc_mark_wanted) against its
+ * definition: a member (the word at or above GC_RC_MEMBER, not negative)
+ * with v 0 (passed) or 1 (gc_refs 0); gc_rc_wanted_is_passed tells the two
+ * apart, and the sweep's and cursor's tests (passed, reached after passed,
+ * gc_refs 0) match theirs.  Words: every small value, both sides of each
+ * boundary of v and of the member bit, the top, immortal and negative
+ * values (the subtraction must not let a negative word in). */
 TEST(mark_test_matches_its_definition)
 {
-    const uintptr_t bases[] = {0,
-                               4,
-                               (uintptr_t)0x7ffff0001230u,
-                               (uintptr_t)1 << 31,
-                               (uintptr_t)1 << 62,
-                               (uintptr_t)1 << 63,
-                               GC_REFS_MAX << 2,
-                               (GC_REFS_MAX - 1) << 2,
-                               UINTPTR_MAX - 63};
+    const intptr_t bases[] = {0,
+                              (intptr_t)1 << 31,
+                              GC_RC_LOW - 31,
+                              GC_RC_MEMBER - GC_RC_ONE - 31,
+                              GC_RC_MEMBER - 31,
+                              GC_RC_MEMBER + GC_RC_ONE - 31,
+                              GC_RC_MEMBER + 2 * GC_RC_ONE - 31,
+                              GC_RC_MEMBER + (GC_RC_V_MAX << GC_RC_SHIFT) - 31,
+                              INTPTR_MAX - 63,
+                              RCGC_IMMORTAL_REFCNT - 31,
+                              INTPTR_MIN,
+                              -32};
     long checked = 0;
     for (size_t b = 0; b < sizeof bases / sizeof *bases; b++) {
-        for (uintptr_t d = 0; d < 64; d++) {
-            uintptr_t v = bases[b] + d; /* wraps past the top: fine */
-            gc_head g = {8, v}; /* next: a listed node's link; prev */
-            int collecting = (v & 2) != 0;
-            uintptr_t refs = v >> 2;
-            int want = collecting && (refs == 0 || refs == GC_REFS_PASSED);
-            CHECK_EQ(gc_mark_wanted(&g), want);
-            if (want) CHECK_EQ(gc_wanted_is_passed(&g), refs == GC_REFS_PASSED);
+        for (intptr_t d = 0; d < 64; d++) {
+            intptr_t r = bases[b] + d;
+            int member = r >= 0 && ((uintptr_t)r >> 62) == 1;
+            intptr_t v = ((uintptr_t)r >> 32) & ((1u << 30) - 1);
+            int want = member && (v == 0 || v == 1);
+            CHECK_EQ(gc_rc_mark_wanted(r), want);
+            if (want) CHECK_EQ(gc_rc_wanted_is_passed(r), v == 0);
+            CHECK_EQ(gc_rc_is_passed(r), member && v == 0);
+            CHECK_EQ(gc_rc_refs_zero(r), member && v == 1);
+            CHECK_EQ(gc_rc_was_passed(r),
+                     member && v == GC_RC_V_REACHED_PASSED);
+            if (member) CHECK_EQ(gc_rc_v(r), v);
             checked++;
         }
     }
-    CHECK_EQ(checked, 9 * 64);
+    CHECK_EQ(checked, 12 * 64);
 }
 
 TEST_MAIN(T(mark_test_matches_its_definition), T(survivors_and_garbage_order), T(second_collection_keeps_the_order),

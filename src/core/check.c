@@ -44,6 +44,10 @@ int rcgc__check_list(rcgc_runtime *rt, const gc_head *list, const char *name,
         const rcgc_object *o = gc_object_of(g);
         if (o->type == NULL || !gc_is_gc(o))
             return violation(rt, name, g, "tracked object of a non-GC type");
+        if (gc_rc_word_is_member(o->refcnt))
+            return violation(rt, name, g,
+                             "reference count still borrowed by a "
+                             "collection (member bit set)");
         if (o->refcnt <= 0)
             return violation(rt, name, g,
                              "tracked object with a non-positive refcount");

@@ -47,50 +47,93 @@ static void debug_cycle(rcgc_runtime *rt, const char *msg, rcgc_object *o)
             (void *)o);
 }
 
+/* ---- the borrowed reference counts ---- */
+
+/* From update_refs to the end of move_unreachable the members' reference
+ * count words hold the collection's scratch (gchead.h, "the collection's
+ * scratch in the refcount word"); rt->gc_borrowed says so.  Only traverse
+ * (and ephemerons) may run then: every other call out of a collection
+ * (finalizers, clear, weak reference and gc callbacks, may_untrack, the
+ * allocator and its hooks) comes after the words are given back, and
+ * check_words_restored says so at each of them: the flag at RCGC_DEBUG >= 1,
+ * and at RCGC_DEBUG >= 3 every word of the generations, the permanent
+ * generation and the lists the caller names. */
+static void check_word_list(rcgc_runtime *rt, const gc_head *list,
+                            const char *where)
+{
+    if (list == NULL) return;
+    /* The tentative unreachable list still carries its marks. */
+    for (const gc_head *g = gc_next_unmarked(list); g != list;
+         g = gc_next_unmarked(g))
+        if (gc_rc_is_member(gc_object_of(g)))
+            rcgc__fatal(rt, gc_object_of(g),
+                        "collector: calls out (%s) with this object's "
+                        "reference count still borrowed",
+                        where);
+}
+
+static void check_words_restored(rcgc_runtime *rt, const gc_head *a,
+                                 const gc_head *b, const char *where)
+{
+    if (RCGC_DEBUG < 1) return;
+    if (rt->gc_borrowed)
+        rcgc__fatal(rt, NULL, "collector: calls out (%s) while the "
+                              "reference counts are borrowed",
+                    where);
+    if (RCGC_DEBUG < 3) return;
+    for (int i = 0; i < RCGC_NUM_GENERATIONS; i++)
+        check_word_list(rt, &rt->gen[i].head, where);
+    check_word_list(rt, &rt->permanent, where);
+    check_word_list(rt, a, where);
+    check_word_list(rt, b, where);
+}
+
 /* ---- trial deletion ---- */
 
-/* gc_refs := refcount, COLLECTING set (the first step of trial deletion). */
-static inline void init_refs(rcgc_runtime *rt, gc_head *g)
+/* gc_refs := refcount, o a member (the first step of trial deletion); an
+ * object counted above the limit gchead.h sets stays out, a root. */
+static inline void init_refs(rcgc_runtime *rt, rcgc_object *o)
 {
-    rcgc_object *o = gc_object_of(g);
     if (RCGC_DEBUG >= 1 && o->refcnt <= 0)
         rcgc__fatal(rt, o, "update_refs: tracked object with refcount %ld "
                            "(a deallocation left it tracked, or it is "
                            "immortal)",
                     (long)o->refcnt);
-    gc_reset_refs(g, o->refcnt);
+    (void)gc_rc_borrow(o);
 }
 
-/* gc_refs := refcount for every object of the set, and mark it COLLECTING.
- * From here until move_unreachable ends, the list is singly linked.
+/* gc_refs := refcount for every object of the set (each a member): one
+ * write to each object's reference count word, none to its gc_head.
  * Returns the number of objects (the candidates). */
 static rcgc_ssize update_refs(rcgc_runtime *rt, gc_head *containers)
 {
     rcgc_ssize n = 0;
     for (gc_head *g = gc_next(containers); g != containers; g = gc_next(g)) {
         n++;
-        init_refs(rt, g);
+        init_refs(rt, gc_object_of(g));
     }
     return n;
 }
 
+static RCGC__NOINLINE void report_too_small(rcgc_object *child,
+                                            const rcgc_object *p)
+{
+    gc_rc_restore(child); /* the dump shows the true count */
+    rcgc__fatal(NULL, child,
+                "subtract_refs: refcount is too small: the traverse of "
+                "<%s %p> reports a reference to this object that it does "
+                "not own, or the object's reference count is too low",
+                p->type->name, (const void *)p);
+}
+
+/* A compare and a subtract on the child's own word: an object outside the
+ * set (older, untracked, not GC, immortal, a root) has no member bit.
+ * A member whose gc_refs is already 0 stays at 0 (a release build ignores
+ * the extra reference; RCGC_DEBUG >= 1 reports it). */
 static int visit_decref(rcgc_object *child, void *parent)
 {
-    if (gc_is_gc(child)) {
-        gc_head *g = gc_head_of(child);
-        if (gc_is_collecting(g)) {
-            if (RCGC_DEBUG >= 1 && gc_get_refs(g) <= 0) {
-                const rcgc_object *p = parent;
-                rcgc__fatal(NULL, child,
-                            "subtract_refs: refcount is too small: the "
-                            "traverse of <%s %p> reports a reference to this "
-                            "object that it does not own, or the object's "
-                            "reference count is too low",
-                            p->type->name, (const void *)p);
-            }
-            gc_decref(g);
-        }
-    }
+    if (gc_rc_decref(child) && RCGC_DEBUG >= 1)
+        report_too_small(child, parent);
     return 0;
 }
 
@@ -123,22 +166,27 @@ static rcgc_ssize subtract_refs(gc_head *containers)
  * update_refs and subtract_refs in one pass, for a full collection when every
  * tracked object is in the set (no frozen objects, not tearing down): then
  * "tracked" means "in the set", so an object reached through traverse before
- * the walk gets to it has its gc_refs initialised on first touch (COLLECTING
- * says it was).  The result is the same gc_refs for every object, with one
- * pass over the objects' memory instead of two.  Returns the number of
- * objects; *nephemeral as subtract_refs.
+ * the walk gets to it is made a member on first touch.  The result is the
+ * same gc_refs for every object, with one pass over the objects' memory
+ * instead of two.  Returns the number of objects; *nephemeral as
+ * subtract_refs.
  */
 static int visit_decref_all(rcgc_object *child, void *parent)
 {
-    if (gc_is_gc(child)) {
-        gc_head *g = gc_head_of(child);
-        if (!gc_is_collecting(g)) {
-            if (!gc_is_tracked(g)) return 0;
-            init_refs(NULL, g);
-        }
-        if (RCGC_DEBUG >= 1 && gc_get_refs(g) <= 0)
-            return visit_decref(child, parent); /* reports it */
-        gc_decref(g);
+    intptr_t r = child->refcnt;
+    if (gc_rc_try_decref(child)) return 0; /* a member: the common visit */
+    if (gc_rc_above_limit(r)) {
+        /* A root by its count, or a member whose gc_refs is 0 already. */
+        if (RCGC_DEBUG >= 1 && gc_rc_word_is_member(r))
+            report_too_small(child, parent);
+        return 0;
+    }
+    /* Not a member yet: tracked means in the set, touched first here (a
+     * tracked object's count is positive: immortal objects are
+     * untracked). */
+    if (gc_is_gc(child) && gc_is_tracked(gc_head_of(child))) {
+        if (RCGC_DEBUG >= 1 && r <= 0) init_refs(NULL, child); /* reports */
+        gc_rc_borrow_minus_one(child);
     }
     return 0;
 }
@@ -157,8 +205,8 @@ static rcgc_ssize update_subtract_refs(rcgc_runtime *rt, gc_head *containers,
     for (gc_head *g = gc_next(containers); g != containers; g = gc_next(g)) {
         n++;
         gc_prefetch_ahead(g, gc_next(g));
-        if (!gc_is_collecting(g)) init_refs(rt, g);
         rcgc_object *o = gc_object_of(g);
+        if (!gc_rc_is_member(o)) init_refs(rt, o);
         const rcgc_type *t = o->type;
         t->traverse(o, visit_decref_all, o);
         if (t->ephemerons != NULL) {
@@ -181,47 +229,61 @@ static rcgc_ssize update_subtract_refs(rcgc_runtime *rt, gc_head *containers,
  * move_unreachable splits young into the reachable objects, which stay in
  * young in memory order (see the sweep), and the tentatively unreachable
  * ones, which move to unreachable in their list order, as CPython's scan
- * leaves them.  Two steps:
+ * leaves them.  Two steps, on the members' borrowed reference count words
+ * (gchead.h: v = gc_refs + 1, or passed, or reached after passed):
  *
  *   mark   a cursor walks young in list order.  An object with gc_refs > 0
- *          is reachable: the cursor clears its COLLECTING bit ("reached")
- *          and scans its references.  A referent the cursor has not passed
- *          yet only gets gc_refs = 1 (the cursor will scan it when it gets
- *          there, in memory order); a referent it has passed (gc_refs 0 at
- *          the time: the cursor left GC_REFS_PASSED in it) is reached now
- *          and goes on an explicit mark stack, depth first, until the stack
- *          is empty again.  No recursion, any depth.
+ *          (or a root, not a member) is reachable: the cursor gives its
+ *          word back ("reached" is "not a member any more") and scans its
+ *          references.  A referent the cursor has not passed yet only gets
+ *          gc_refs = 1 (the cursor will scan it when it gets there, in
+ *          memory order); a referent it has passed (the cursor left
+ *          "passed" in it) is reached now ("reached after passed")
+ *          and goes on an explicit mark stack, depth first, until the
+ *          stack is empty again.  No recursion, any depth.
  *   sweep  one walk in list order, after the prefix the cursor settled:
- *          an object still COLLECTING was never reached and moves to
- *          unreachable; the others get their prev pointer back, those
- *          reached from behind the cursor in reverse order at the end.
+ *          an object still passed was never reached: its word comes back,
+ *          it gets COLLECTING (prev) and moves to unreachable; the others
+ *          get their prev pointer back (and the reached-after-passed ones
+ *          their word), those reached from behind the cursor in reverse
+ *          order at the end.
  *
+ * The young list's links are not touched before the sweep (gc_refs is in
+ * the words, not in prev), so it stays doubly linked through the mark step.
  * Every reachable object is scanned exactly once.  The ephemeron rule runs
  * between the two steps, on the same marks (mark_ephemerons).
  *
  * The stack starts in the C stack frame (MARK_STACK_INLINE entries) and
  * grows by doubling in the runtime's MEM domain; the heap part is freed
- * when the split ends (docs/collector.md says why).  If it cannot grow, the
- * split falls back to CPython's breadth-first scan (scan_reachable), which
- * needs no memory: the marks made so far are turned into gc_refs that scan
- * understands, and it redoes the split from the start.
+ * when the split ends (docs/collector.md says why).  An allocation may run
+ * hooks, so the marks are parked in prev and the words given back around
+ * it (mark_park).  If it cannot grow, the split falls back to CPython's
+ * breadth-first scan (scan_reachable), which needs no memory: the marks
+ * made so far are turned into gc_refs that scan understands, and it redoes
+ * the split from the start.
  */
 #define MARK_STACK_INLINE 256
 
 struct mark_ctx {
     rcgc_runtime *rt;
-    gc_head **items; /* inline, or a MEM block once it grew */
+    gc_head *young;
+    gc_head *cursor; /* the object the cursor scans (mark_park): young
+                        while it settles (every member is ahead), NULL
+                        once the walk ended (every member is behind) */
+    rcgc_object **items; /* inline, or a MEM block once it grew */
     rcgc_ssize n, cap;
     gc_head *settled;     /* end of the prefix whose links are final */
     rcgc_ssize nsettled;  /* its length */
     int overflow;    /* the stack could not grow: fall back */
     int changed;     /* mark_ephemerons: a value was reached this round */
-    gc_head *inline_items[MARK_STACK_INLINE];
+    rcgc_object *inline_items[MARK_STACK_INLINE];
 };
 
-static void mark_init(struct mark_ctx *m, rcgc_runtime *rt)
+static void mark_init(struct mark_ctx *m, rcgc_runtime *rt, gc_head *young)
 {
     m->rt = rt;
+    m->young = young;
+    m->cursor = young;
     m->items = m->inline_items;
     m->n = 0;
     m->cap = MARK_STACK_INLINE;
@@ -238,18 +300,50 @@ static void mark_release(struct mark_ctx *m)
     m->cap = MARK_STACK_INLINE;
 }
 
+/* Give every word of young back before the mark step calls out, the marks
+ * kept in prev (gc_park: behind the cursor passed or reached after it,
+ * ahead of it gc_refs 0 or not; nothing else is left to know), and take
+ * them again afterwards.  O(young) each, only when the stack grows. */
+static void mark_park(struct mark_ctx *m)
+{
+    /* Behind: up to the cursor's object; every member once the walk ended;
+     * none while the prefix settles (nothing can be pushed then, since
+     * nothing was passed: park runs only from the second loop on). */
+    int behind = m->cursor != m->young;
+    for (gc_head *g = gc_next(m->young); g != m->young; g = gc_next(g)) {
+        gc_rc_park(g, gc_object_of(g), behind);
+        if (g == m->cursor) behind = 0;
+    }
+    m->rt->gc_borrowed = 0;
+}
+
+static void mark_unpark(struct mark_ctx *m)
+{
+    int behind = m->cursor != m->young;
+    for (gc_head *g = gc_next(m->young); g != m->young; g = gc_next(g)) {
+        gc_rc_unpark(g, gc_object_of(g), behind);
+        if (g == m->cursor) behind = 0;
+    }
+    m->rt->gc_borrowed = 1;
+}
+
 /* Double the stack; 0, or -1 (nothing changed) when memory ran out. */
 static int mark_grow(struct mark_ctx *m)
 {
-    if (m->cap > PTRDIFF_MAX / 2 / (rcgc_ssize)sizeof(gc_head *)) return -1;
-    size_t bytes = (size_t)m->cap * 2 * sizeof(gc_head *);
-    gc_head **p;
+    if (m->cap > PTRDIFF_MAX / 2 / (rcgc_ssize)sizeof(rcgc_object *))
+        return -1;
+    size_t bytes = (size_t)m->cap * 2 * sizeof(rcgc_object *);
+    rcgc_object **p;
+    mark_park(m);
+    check_words_restored(m->rt, m->young, NULL, "mark stack growth");
     if (m->items == m->inline_items) {
         p = rcgc__malloc(m->rt, bytes);
-        if (p != NULL) memcpy(p, m->items, (size_t)m->n * sizeof(gc_head *));
+        if (p != NULL)
+            memcpy(p, m->items, (size_t)m->n * sizeof(rcgc_object *));
     } else {
         p = rcgc__realloc(m->rt, m->items, bytes);
     }
+    mark_unpark(m);
     if (p == NULL) return -1;
     m->items = p;
     m->cap *= 2;
@@ -257,40 +351,39 @@ static int mark_grow(struct mark_ctx *m)
 }
 
 /* mark_push when the stack is full: grow it, or give up (overflow). */
-static RCGC__NOINLINE void mark_push_full(struct mark_ctx *m, gc_head *g)
+static RCGC__NOINLINE void mark_push_full(struct mark_ctx *m, rcgc_object *o)
 {
     if (m->overflow || mark_grow(m) != 0) {
-        m->overflow = 1; /* g stays reached; the fallback rescans */
+        m->overflow = 1; /* o stays reached; the fallback rescans */
         return;
     }
-    m->items[m->n++] = g;
+    m->items[m->n++] = o;
 }
 
-/* g was just reached (COLLECTING cleared): scan it later.  The growth is
- * out of line so that visit_mark needs no stack frame. */
-static inline void mark_push(struct mark_ctx *m, gc_head *g)
+/* o was just reached: scan it later.  The growth is out of line so that
+ * visit_mark needs no stack frame. */
+static inline void mark_push(struct mark_ctx *m, rcgc_object *o)
 {
     if (m->n == m->cap) {
-        mark_push_full(m, g);
+        mark_push_full(m, o);
         return;
     }
-    m->items[m->n++] = g;
+    m->items[m->n++] = o;
 }
 
 /* Called once per reference of every reachable object: the common visits
- * (an object already reached, of another generation, or ahead of the
- * cursor and known reachable) cost one load of the header and one test
- * (gc_mark_wanted). */
+ * (an object already reached, outside the set, or ahead of the cursor and
+ * known reachable) cost one load of the child's own reference count and
+ * one compare (gc_rc_mark_wanted): no type, no gc_head. */
 static int visit_mark(rcgc_object *child, void *arg)
 {
-    if (!gc_is_gc(child)) return 0;
-    gc_head *g = gc_head_of(child);
-    if (!gc_mark_wanted(g)) return 0;
-    if (gc_wanted_is_passed(g)) {
-        gc_clear_collecting(g); /* behind the cursor: reached now */
-        mark_push(arg, g);
+    intptr_t r = child->refcnt;
+    if (!gc_rc_mark_wanted(r)) return 0;
+    if (gc_rc_wanted_is_passed(r)) {
+        gc_rc_reach_passed(child); /* behind the cursor: reached now */
+        mark_push(arg, child);
     } else {
-        gc_incref(g); /* ahead, gc_refs 0 -> 1: the cursor scans it */
+        gc_rc_found(child); /* ahead, gc_refs 0 -> 1 */
     }
     return 0;
 }
@@ -299,14 +392,14 @@ static int visit_mark(rcgc_object *child, void *arg)
 static void mark_drain(struct mark_ctx *m)
 {
     while (m->n > 0 && !m->overflow) {
-        rcgc_object *o = gc_object_of(m->items[--m->n]);
+        rcgc_object *o = m->items[--m->n];
         o->type->traverse(o, visit_mark, m);
     }
 }
 
 /* The cursor's walk.  As long as every object it met was reachable when it
  * got there (nothing passed yet), the list up to the cursor is final: those
- * objects get their link back at once and the sweep starts after them, so
+ * objects get their word back at once and the sweep starts after them, so
  * a list whose references point forward (a container filled after it was
  * made, the pairs, what an earlier collection left) needs no sweep.  The
  * walk is two loops, the settling one first, so that neither tests which
@@ -317,12 +410,15 @@ static void mark_reachable(gc_head *young, struct mark_ctx *m)
     rcgc_ssize nsettled = 0;
     for (g = gc_next(young); g != young; g = gc_next(g)) {
         gc_prefetch_ahead(g, gc_next(g));
-        RCGC_ASSERT(gc_is_collecting(g));
-        if (gc_get_refs(g) == 0) break; /* the walk below passes it */
-        gc_restore_prev(g, settled); /* reached, and its link is final */
+        rcgc_object *o = gc_object_of(g);
+        intptr_t r = o->refcnt;
+        if (gc_rc_word_is_member(r)) { /* else a root: keeps its word */
+            if (gc_rc_member_refs_zero(r)) break; /* the walk below passes it */
+            o->refcnt = gc_rc_true_count(r); /* reached */
+        }
+        RCGC_ASSERT(gc_prev(g) == settled); /* its link is final */
         settled = g;
         nsettled++;
-        rcgc_object *o = gc_object_of(g);
         o->type->traverse(o, visit_mark, m);
         /* A push that overflowed found the stack full: n > 0. */
         if (m->n > 0) {
@@ -334,26 +430,31 @@ static void mark_reachable(gc_head *young, struct mark_ctx *m)
     m->nsettled = nsettled;
     for (; g != young; g = gc_next(g)) {
         gc_prefetch_ahead(g, gc_next(g));
-        /* Only objects behind the cursor are ever reached from the stack. */
-        RCGC_ASSERT(gc_is_collecting(g));
-        if (gc_get_refs(g) == 0) {
-            gc_set_passed(g); /* unreachable unless reached later */
-            continue;
-        }
-        gc_clear_collecting(g); /* reached */
         rcgc_object *o = gc_object_of(g);
+        intptr_t r = o->refcnt;
+        /* Only objects behind the cursor are ever reached from the stack. */
+        RCGC_ASSERT(gc_rc_ahead_ok(r));
+        if (gc_rc_word_is_member(r)) { /* else a root: keeps its word */
+            if (gc_rc_member_refs_zero(r)) {
+                gc_rc_pass(o); /* unreachable unless reached later */
+                continue;
+            }
+            o->refcnt = gc_rc_true_count(r); /* reached */
+        }
+        m->cursor = g;
         o->type->traverse(o, visit_mark, m);
         if (m->n > 0) {
             mark_drain(m);
             if (m->overflow) return;
         }
     }
+    m->cursor = NULL; /* everything is behind it now */
 }
 
-/* In young and not reached (after the cursor's walk: behind it). */
+/* A member and not reached (after the cursor's walk: passed). */
 static int not_reached(const rcgc_object *o)
 {
-    return gc_is_gc(o) && gc_is_collecting(gc_head_of(o));
+    return gc_rc_is_passed(o->refcnt);
 }
 
 static int visit_mark_value(rcgc_object *key, rcgc_object *value, void *arg)
@@ -361,10 +462,8 @@ static int visit_mark_value(rcgc_object *key, rcgc_object *value, void *arg)
     struct mark_ctx *m = arg;
     if (key == NULL || value == NULL || not_reached(key) || !not_reached(value))
         return 0;
-    gc_head *g = gc_head_of(value);
-    RCGC_ASSERT(gc_is_passed(g));
-    gc_clear_collecting(g);
-    mark_push(m, g);
+    gc_rc_reach_passed(value);
+    mark_push(m, value);
     m->changed = 1;
     return 0;
 }
@@ -383,7 +482,7 @@ static void mark_ephemerons(gc_head *young, struct mark_ctx *m)
         m->changed = 0;
         for (gc_head *g = gc_next(young); g != young; g = gc_next(g)) {
             rcgc_object *o = gc_object_of(g);
-            if (gc_is_collecting(g) || o->type->ephemerons == NULL) continue;
+            if (not_reached(o) || o->type->ephemerons == NULL) continue;
             o->type->ephemerons(o, visit_mark_value, m);
             mark_drain(m);
             if (m->overflow) return;
@@ -391,17 +490,28 @@ static void mark_ephemerons(gc_head *young, struct mark_ctx *m)
     } while (m->changed);
 }
 
+/* g (a member whose word holds its true count again) goes to the end of the
+ * tentative unreachable list, with COLLECTING: from here on membership of
+ * the unreachable set is the prev bit, as the later phases read it. */
+static void to_unreachable(gc_head *prev, gc_head *g, gc_head *unreachable)
+{
+    gc_unlink_after(prev, g); /* young is singly linked here */
+    gc_unreachable_append(g, unreachable);
+    gc_set_collecting(g);
+}
+
 /*
  * One walk in list order, after the settled prefix (young itself when there
- * is none): what was never reached moves to unreachable (NEXT_UNREACHABLE on
- * each next word, COLLECTING kept), in list order.  Survivors that the
- * cursor scanned stay where they are; survivors it had passed, which the
- * mark stack reached through references to older objects, go after them in
- * reverse list order.  For a structure built children-first (a chain, a
- * tree) that is descending memory order with every reference pointing
- * forward, so the next collection's cursor reaches everything ahead of
- * itself: no stack and no sweep.  Returns the number of reachable objects
- * it walked.
+ * is none): what was never reached gets its word back and moves to
+ * unreachable (NEXT_UNREACHABLE on each next word, COLLECTING set), in list
+ * order.  Survivors that the cursor scanned stay where they are; survivors
+ * it had passed, which the mark stack reached through references to older
+ * objects, get their word back and go after them in reverse list order.
+ * For a structure built children-first (a chain, a tree) that is descending
+ * memory order with every reference pointing forward, so the next
+ * collection's cursor reaches everything ahead of itself: no stack and no
+ * sweep.  Returns the number of reachable objects it walked.  Afterwards no
+ * word of young is borrowed.
  */
 static rcgc_ssize sweep_unreachable(gc_head *young, gc_head *settled,
                                     gc_head *unreachable)
@@ -412,13 +522,16 @@ static rcgc_ssize sweep_unreachable(gc_head *young, gc_head *settled,
     for (gc_head *g = gc_next(settled), *next; g != young; g = next) {
         next = gc_next(g);
         gc_prefetch_ahead(g, next);
-        if (gc_is_collecting(g)) {
-            gc_unlink_after(prev, g); /* young is singly linked here */
-            gc_unreachable_append(g, unreachable);
+        rcgc_object *o = gc_object_of(g);
+        intptr_t r = o->refcnt;
+        if (gc_rc_is_passed(r)) {
+            gc_rc_restore(o);
+            to_unreachable(prev, g, unreachable);
             continue;
         }
         reachable++;
-        if (gc_was_passed(g)) {
+        if (gc_rc_was_passed(r)) {
+            gc_rc_restore(o);
             gc_unlink_after(prev, g);
             gc_set_next(g, back); /* push on the front of the reversed run */
             if (back == young)
@@ -427,6 +540,7 @@ static rcgc_ssize sweep_unreachable(gc_head *young, gc_head *settled,
                 gc_restore_prev(back, g);
             back = g;
         } else {
+            RCGC_ASSERT(!gc_rc_word_is_member(r));
             gc_restore_prev(g, prev);
             prev = g;
         }
@@ -444,44 +558,47 @@ static rcgc_ssize sweep_unreachable(gc_head *young, gc_head *settled,
 /* ---- the fallback: CPython's breadth-first scan, O(1) memory ---- */
 
 /* g sits in the tentative unreachable list but is reachable after all:
- * unlink it by hand (the list functions do not handle the mark) and queue it
- * for scanning at the tail of young. */
+ * unlink it by hand (the list functions do not handle the mark), make it a
+ * member again with gc_refs 1 and queue it for scanning at the tail of
+ * young. */
 static void bring_back(gc_head *g, gc_head *young)
 {
     gc_head *prev = gc_prev(g);
     gc_head *next = gc_next_unmarked(g);
     gc_unlink_after(prev, g); /* keeps the mark of prev's list */
     gc_set_prev(next, prev);
+    gc_clear_collecting(g);
     gc_list_append(g, young);
-    gc_set_refs(g, 1);
+    gc_rc_borrow_refs(gc_object_of(g), 1);
 }
 
 static int visit_reachable(rcgc_object *child, void *arg)
 {
-    gc_head *reachable = arg;
+    intptr_t r = child->refcnt;
+    if (gc_rc_word_is_member(r)) {
+        /* Right of the cursor, not scanned yet: with gc_refs 0, it is
+         * reachable now. */
+        if (gc_rc_refs_zero(r)) gc_rc_found(child);
+        return 0;
+    }
+    /* Objects of other generations, and those left of the scan cursor
+     * (already scanned), are neither members nor COLLECTING. */
     if (!gc_is_gc(child)) return 0;
     gc_head *g = gc_head_of(child);
-    /* Objects of other generations, and those left of the scan cursor
-     * (already scanned), have no COLLECTING bit. */
-    if (!gc_is_collecting(g)) return 0;
-    if (gc_is_next_unreachable(g)) {
-        bring_back(g, reachable);
-    } else if (gc_get_refs(g) == 0) {
-        /* Right of the cursor, not scanned yet: it is reachable. */
-        gc_set_refs(g, 1);
-    }
+    if (gc_is_collecting(g) && gc_is_next_unreachable(g))
+        bring_back(g, arg);
     return 0;
 }
 
 /*
- * Split young into reachable (stays in young, COLLECTING cleared, prev
+ * Split young into reachable (stays in young, words given back, prev
  * pointers restored) and tentatively unreachable (moved to unreachable, with
- * NEXT_UNREACHABLE on each next word and COLLECTING still set).  One pass,
- * breadth first, O(1) extra memory: objects with gc_refs 0 are moved out
- * eagerly and brought back if a reachable object turns out to reference them.
- * Returns the number of reachable objects (each is scanned exactly once).
- * The scan starts after prev: young itself, or the tail of an earlier scan
- * when move_ephemerons brought objects back.
+ * NEXT_UNREACHABLE on each next word, COLLECTING set and the word given
+ * back).  One pass, breadth first, O(1) extra memory: objects with gc_refs
+ * 0 are moved out eagerly and brought back if a reachable object turns out
+ * to reference them.  Returns the number of reachable objects (each is
+ * scanned exactly once).  The scan starts after prev: young itself, or the
+ * tail of an earlier scan when move_ephemerons brought objects back.
  */
 static rcgc_ssize scan_reachable(gc_head *young, gc_head *prev,
                                  gc_head *unreachable)
@@ -490,18 +607,18 @@ static rcgc_ssize scan_reachable(gc_head *young, gc_head *prev,
     gc_head *g = gc_next(prev);
     while (g != young) {
         gc_prefetch_ahead(g, gc_next(g));
-        RCGC_ASSERT(gc_is_collecting(g));
-        if (gc_get_refs(g) != 0) {
-            rcgc_object *o = gc_object_of(g);
+        rcgc_object *o = gc_object_of(g);
+        intptr_t r = o->refcnt;
+        RCGC_ASSERT(gc_rc_ahead_ok(r));
+        if (!gc_rc_refs_zero(r)) {
             o->type->traverse(o, visit_reachable, young);
-            gc_set_prev(g, prev); /* restores the link over gc_refs */
-            gc_clear_collecting(g);
+            gc_set_prev(g, prev); /* restores the link */
+            gc_rc_restore(o);
             prev = g;
             reachable++;
         } else {
-            /* young is singly linked here: only prev's next changes. */
-            gc_unlink_after(prev, g);
-            gc_unreachable_append(g, unreachable);
+            gc_rc_restore(o);
+            to_unreachable(prev, g, unreachable);
         }
         /* Re-read: traverse may have appended to young. */
         g = gc_next(prev);
@@ -566,18 +683,14 @@ static rcgc_ssize scan_split(gc_head *young, gc_head *unreachable,
 }
 
 /* The mark stack could not grow: turn the marks into what scan_reachable
- * reads (reached objects become roots with gc_refs 1, passed ones get
+ * reads (reached objects get their word back and are roots, passed ones get
  * gc_refs 0 back, pending ones keep theirs) and split again from the
  * start.  Every reached object is reachable, so the sets are the same. */
 static rcgc_ssize split_fallback(gc_head *young, gc_head *unreachable,
                                  rcgc_ssize nephemeral)
 {
-    for (gc_head *g = gc_next(young); g != young; g = gc_next(g)) {
-        if (!gc_is_collecting(g))
-            gc_reset_refs(g, 1);
-        else if (gc_is_passed(g))
-            gc_set_refs(g, 0);
-    }
+    for (gc_head *g = gc_next(young); g != young; g = gc_next(g))
+        gc_rc_unmark(gc_object_of(g));
     return scan_split(young, unreachable, nephemeral);
 }
 
@@ -597,12 +710,19 @@ static rcgc_ssize move_unreachable(rcgc_runtime *rt, gc_head *young,
 {
     if (rt->lazy_untrack) return scan_split(young, unreachable, nephemeral);
     struct mark_ctx m;
-    mark_init(&m, rt);
+    mark_init(&m, rt, young);
     mark_reachable(young, &m);
     if (nephemeral > 0 && !m.overflow) mark_ephemerons(young, &m);
+    rcgc_ssize reachable =
+        m.overflow ? split_fallback(young, unreachable, nephemeral)
+                   : m.nsettled + sweep_unreachable(young, m.settled,
+                                                    unreachable);
+    /* Every word is back: freeing the stack may run the allocator's hooks. */
+    rt->gc_borrowed = 0;
+    if (m.items != m.inline_items)
+        check_words_restored(rt, young, unreachable, "mark stack release");
     mark_release(&m);
-    if (m.overflow) return split_fallback(young, unreachable, nephemeral);
-    return m.nsettled + sweep_unreachable(young, m.settled, unreachable);
+    return reachable;
 }
 
 /* Trial deletion: base keeps the reachable objects, unreachable gets the
@@ -613,6 +733,7 @@ static rcgc_ssize deduce_unreachable(rcgc_runtime *rt, gc_head *base,
                                      uint64_t *t)
 {
     rcgc_ssize candidates, nephemeral;
+    rt->gc_borrowed = 1; /* until move_unreachable gives every word back */
     if (all_tracked) {
         candidates = update_subtract_refs(rt, base, &nephemeral);
         if (t != NULL) lap(rt, RCGC_PHASE_SUBTRACT_REFS, t);
@@ -624,6 +745,7 @@ static rcgc_ssize deduce_unreachable(rcgc_runtime *rt, gc_head *base,
     }
     gc_list_init(unreachable);
     *reachable = move_unreachable(rt, base, unreachable, nephemeral);
+    rt->gc_borrowed = 0;
     RCGC_ASSERT(*reachable >= 0 && *reachable <= candidates);
     if (t != NULL) lap(rt, RCGC_PHASE_MOVE_UNREACHABLE, t);
     return candidates - *reachable;
@@ -855,6 +977,7 @@ static rcgc_ssize finalize_garbage(rcgc_runtime *rt, gc_head *collectable)
         rcgc_object *o = gc_object_of(g);
         gc_list_move(g, &seen);
         if (!gc_is_finalized(g) && o->type->finalize != NULL) {
+            check_words_restored(rt, NULL, NULL, "a finalizer");
             gc_set_finalized(g);
             rcgc_incref(o);
             int err = o->type->finalize(rt, o);
@@ -919,6 +1042,7 @@ static void delete_garbage(rcgc_runtime *rt, gc_head *collectable,
         if (rt->debug & RCGC_DEBUG_SAVEALL) {
             rcgc__garbage_append(rt, o);
         } else if (o->type->clear != NULL) {
+            check_words_restored(rt, NULL, NULL, "clear");
             rcgc_incref(o);
             o->type->clear(rt, o);
             rcgc_decref(rt, o);
@@ -983,6 +1107,7 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
     }
     uint64_t start = rcgc__os_now_ns(), t = start;
     uint64_t cpu_start = rcgc__os_thread_cpu_ns();
+    check_words_restored(rt, NULL, NULL, "the start of a collection");
 
     if (generation + 1 < RCGC_NUM_GENERATIONS) rt->gen[generation + 1].count++;
     for (int i = 0; i <= generation; i++) rt->gen[i].count = 0;
@@ -1001,6 +1126,7 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
                       !rt->tearing_down;
     nunreachable = deduce_unreachable(rt, young, &unreachable, &reachable,
                                       all_tracked, &t);
+    check_words_restored(rt, &unreachable, NULL, "may_untrack");
     reachable -= untrack_lazy(rt, young, generation == RCGC_NUM_GENERATIONS - 1);
     lap(rt, RCGC_PHASE_UNTRACK_LAZY, &t);
 
@@ -1029,6 +1155,7 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
      * finalizers) may resurrect objects; if none runs, the unreachable set
      * is final as it stands and the second trial deletion is skipped. */
     rcgc_ssize ran = 0;
+    check_words_restored(rt, &unreachable, &finalizers, "weak references");
     m += handle_weakrefs(rt, &unreachable, old, &ran);
     lap(rt, RCGC_PHASE_HANDLE_WEAKREFS, &t);
     if (to_finalize > 0) ran += finalize_garbage(rt, &unreachable);
@@ -1045,6 +1172,7 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
 
     m += nfinal;
     RCGC_ASSERT(nfinal >= 0 && m >= 0);
+    check_words_restored(rt, &final_unreachable, &finalizers, "clear");
     delete_garbage(rt, &final_unreachable, old);
     RCGC_ASSERT(gc_list_is_empty(&final_unreachable));
     lap(rt, RCGC_PHASE_DELETE_GARBAGE, &t);
@@ -1084,6 +1212,7 @@ static void invoke_callbacks(rcgc_runtime *rt, rcgc_gc_event event,
 {
     rcgc_gc_info info = {generation, collected, uncollectable, duration,
                          cpu_duration};
+    check_words_restored(rt, NULL, NULL, "a gc callback");
     /* By index over the live array: a callback may add or remove others. */
     for (rcgc_ssize i = 0; i < rt->ncallbacks; i++) {
         struct gc_callback cb = rt->callbacks[i];

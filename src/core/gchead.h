@@ -9,33 +9,37 @@
  *
  *   memory:  [gc_head (GC types)] [debug_head (RCGC_DEBUG >= 1)] [rcgc_object]
  *
- * The two words hold one of four states:
+ * The two words hold one of five states:
  *
  *   untracked  next 0; prev 0 or FINALIZED.
  *   listed     next: the next node of its circular list (bit 0,
- *              NEXT_UNREACHABLE, set only while the node sits in
- *              move_unreachable's tentative list); prev: the previous node
- *              | COLLECTING (bit 1: member of the set being collected)
- *              | FINALIZED (bit 0: the PEP 442 finalizer ran; kept for life).
- *   counting   (a collection from update_refs to the end of
- *              move_unreachable, or a diagnosis query's borrowed walk) next
- *              as listed, the list singly linked; prev: gc_refs << 2
- *              | COLLECTING | FINALIZED.  In move_unreachable's mark step
- *              a node without COLLECTING has been reached (its gc_refs bits
- *              are stale until the sweep restores the link, except
- *              GC_REFS_PASSED: reached from behind the cursor), and gc_refs
- *              GC_REFS_PASSED marks a node the cursor passed unreached.
+ *              NEXT_UNREACHABLE, set only while the node sits in a split's
+ *              tentative unreachable list); prev: the previous node
+ *              | COLLECTING (bit 1: a member of the collection's unreachable
+ *              set, from the sweep to delete_garbage; or a candidate of
+ *              rcgc__move_reachable's walk) | FINALIZED (bit 0: the PEP 442
+ *              finalizer ran; kept for life).  The collector's gc_refs is
+ *              not here: it lives in the reference count word from
+ *              update_refs to the end of move_unreachable ("the
+ *              collection's scratch in the refcount word" below), so the
+ *              young list stays doubly linked through the counting.
+ *   parked     (the mark step while its stack grows) listed, and a member's
+ *              mark in prev: COLLECTING | GC_PREV_PARKED (bit 2).
+ *   counting   (a diagnosis query's borrowed walk, src/diag) next as
+ *              listed, the list singly linked; prev: an index or count
+ *              << 2 | COLLECTING | FINALIZED.
  *   deposited  (the trashcan: refcount 0, deallocation deferred; the object
  *              is untracked) next 0; prev: the next deposited object
  *              | TRASH_TRACKED (bit 2: it was tracked when deposited, so its
  *              finalizer runs with it tracked again) | FINALIZED.
  *
  * TRASH_TRACKED is a bit of its own, not COLLECTING: a deposited object
- * never looks like a member of a collection.  It shares bit 2 with the low
- * bit of gc_refs and of the link, which is safe because the states exclude
- * each other (a deposited object is untracked, so no collection counts it)
- * and every object is at least 8-byte aligned (the heap gives 16); the
- * static checks below hold the masks apart.
+ * never looks like a member of a collection.  It shares bit 2 with
+ * GC_PREV_PARKED, the low bit of a diagnosis walk's count and of the link,
+ * which is safe because the states exclude each other (a deposited object
+ * is untracked, so no collection or walk counts or parks it) and every
+ * object is at least 8-byte aligned (the heap gives 16); the static checks
+ * below hold the masks apart.
  *
  * List heads are gc_head sentinels that never carry flag bits.  The list
  * operations assert their invariants at RCGC_DEBUG >= 2 (RCGC_ASSERT).
@@ -51,8 +55,10 @@
 
 typedef struct gc_head {
     uintptr_t _gc_next; /* next node | NEXT_UNREACHABLE; 0 = not tracked */
-    uintptr_t _gc_prev; /* prev node or refs << 2 | COLLECTING | FINALIZED;
-                           deposited: next deposited | TRASH_TRACKED */
+    uintptr_t _gc_prev; /* prev node | COLLECTING | FINALIZED (parked: and
+                           PARKED; a diagnosis walk: refs << 2 instead of
+                           the node); deposited: next deposited |
+                           TRASH_TRACKED */
 } gc_head;
 
 #define GC_NEXT_UNREACHABLE ((uintptr_t)1)
@@ -64,7 +70,7 @@ typedef struct gc_head {
 #define GC_PREV_TRASH_TRACKED ((uintptr_t)4) /* deposited state only */
 #define GC_PREV_TRASH_BITS (GC_PREV_FINALIZED | GC_PREV_TRASH_TRACKED)
 #define GC_LINK_ALIGN 8 /* objects and headers are at least this aligned */
-/* The largest gc_refs the prev word holds (diagnosis stores indexes there). */
+/* The largest count the prev word holds (diagnosis stores indexes there). */
 #define GC_REFS_MAX (UINTPTR_MAX >> GC_PREV_SHIFT)
 
 _Static_assert((GC_PREV_FINALIZED & GC_PREV_COLLECTING) == 0 &&
@@ -258,7 +264,12 @@ static inline void gc_clear_collecting(gc_head *g)
     g->_gc_prev &= ~GC_PREV_COLLECTING;
 }
 
-/* ---- gc_refs, valid only while a collection owns the list ---- */
+/* ---- gc_refs in prev: the diagnosis walks' borrowed state ----
+ *
+ * The collector keeps gc_refs in the refcount word (below); the diagnosis
+ * walks (src/diag: diag_dom.c, diag_graph.c, diag_why.c) still keep an
+ * index or a count in prev, with COLLECTING, on lists they hold in the
+ * counting state (docs/layout-16.md says what they need once prev goes). */
 
 static inline intptr_t gc_get_refs(const gc_head *g)
 {
@@ -266,13 +277,7 @@ static inline intptr_t gc_get_refs(const gc_head *g)
     return (intptr_t)(g->_gc_prev >> GC_PREV_SHIFT);
 }
 
-static inline void gc_set_refs(gc_head *g, intptr_t refs)
-{
-    RCGC_ASSERT(refs >= 0 && (uintptr_t)refs <= GC_REFS_MAX);
-    g->_gc_prev = (g->_gc_prev & GC_PREV_FLAGS) | ((uintptr_t)refs << GC_PREV_SHIFT);
-}
-
-/* Start of a collection: refs := refcount, COLLECTING set, FINALIZED kept. */
+/* refs := refs, COLLECTING set, FINALIZED kept. */
 static inline void gc_reset_refs(gc_head *g, intptr_t refs)
 {
     RCGC_ASSERT(refs >= 0 && (uintptr_t)refs <= GC_REFS_MAX);
@@ -281,68 +286,300 @@ static inline void gc_reset_refs(gc_head *g, intptr_t refs)
                   ((uintptr_t)refs << GC_PREV_SHIFT);
 }
 
-static inline void gc_decref(gc_head *g)
-{
-    RCGC_ASSERT(gc_is_collecting(g) && gc_get_refs(g) > 0);
-    g->_gc_prev -= (uintptr_t)1 << GC_PREV_SHIFT;
-}
-
 static inline void gc_incref(gc_head *g)
 {
     RCGC_ASSERT(gc_is_collecting(g) && (uintptr_t)gc_get_refs(g) < GC_REFS_MAX);
     g->_gc_prev += (uintptr_t)1 << GC_PREV_SHIFT;
 }
 
-/* move_unreachable's mark step: the cursor passed g while gc_refs was 0, so
- * a reference found later must reach g through the mark stack (the cursor
- * does not come back).  The value is GC_REFS_MAX, which no reference count
- * reaches (UINTPTR_MAX / 4 references would need more pointers than the
- * address space holds); it lives only between the cursor's walk and the
- * sweep, which overwrites it with a link. */
-#define GC_REFS_PASSED GC_REFS_MAX
+/* ---- the collection's scratch in the refcount word ----
+ *
+ * From update_refs to the end of move_unreachable a collection borrows the
+ * high bits of each member's reference count (docs/layout.md, "The
+ * reference count during a collection"):
+ *
+ *   bit 63      0 (the word stays positive: incref and decref would treat
+ *               a negative word as immortal)
+ *   bit 62      GC_RC_MEMBER: the object is a member of the set being
+ *               collected (the old COLLECTING bit, during the counting)
+ *   bits 32-61  v: gc_refs + 1 while counting; in the mark step also
+ *               GC_RC_V_PASSED (0: the cursor passed it unreached) and
+ *               GC_RC_V_REACHED_PASSED (all ones: reached from the mark
+ *               stack after the cursor passed it)
+ *   bits 0-31   the true reference count, never written while borrowed
+ *
+ * A reached member the cursor scanned gets its word back at once (the
+ * "reached" state is "not a member any more"), an unreached one in the
+ * sweep.  Every other object (untracked, of another generation, not GC,
+ * immortal: negative, or a root by its count) has a word below
+ * GC_RC_MEMBER and is skipped by the same signed compare, so the visits
+ * need neither the child's type nor its gc_head.  An object whose count is
+ * above GC_RC_COUNT_MAX when the collection starts is not made a member: it
+ * is a root for that collection, its word untouched.  Outside update_refs
+ * .. move_unreachable no word is at or above GC_RC_MEMBER (check.c). */
 
-static inline void gc_set_passed(gc_head *g)
+#define GC_RC_SHIFT 32
+#define GC_RC_LOW ((intptr_t)0xffffffff)           /* the true count */
+#define GC_RC_ONE ((intptr_t)1 << GC_RC_SHIFT)     /* one unit of v */
+#define GC_RC_MEMBER ((intptr_t)1 << 62)
+#define GC_RC_V_MAX ((intptr_t)((1u << 30) - 1))  /* v is 30 bits */
+#define GC_RC_V_PASSED ((intptr_t)0)
+#define GC_RC_V_REACHED_PASSED GC_RC_V_MAX
+/* The largest count of a member: v = count + 1 stays below
+ * GC_RC_V_REACHED_PASSED, and visit_mark's one increment (v 1 -> 2) too. */
+#define GC_RC_COUNT_MAX (GC_RC_V_MAX - 2)
+
+_Static_assert(sizeof(intptr_t) == 8,
+               "gchead.h: the collector borrows the high half of a 64-bit "
+               "reference count; 32-bit targets are not supported "
+               "(docs/layout.md)");
+_Static_assert((GC_RC_MEMBER | (GC_RC_V_MAX << GC_RC_SHIFT) | GC_RC_LOW) ==
+                   INTPTR_MAX,
+               "gchead.h: MEMBER, v and the count must tile bits 0-62");
+_Static_assert(RCGC_IMMORTAL_REFCNT < 0,
+               "gchead.h: immortal counts must be negative to be skipped");
+
+/* The value of v in a borrowed word. */
+static inline intptr_t gc_rc_v(intptr_t r)
 {
-    gc_set_refs(g, (intptr_t)GC_REFS_PASSED);
+    return (r >> GC_RC_SHIFT) & GC_RC_V_MAX;
 }
 
-static inline int gc_is_passed(const gc_head *g)
+static inline int gc_rc_is_member(const rcgc_object *o)
 {
-    return (uintptr_t)gc_get_refs(g) == GC_REFS_PASSED;
+    return o->refcnt >= GC_RC_MEMBER;
 }
 
-/* The mark step's one test per reference (visit_mark): does a visit to g
- * change anything?  Only when g is COLLECTING (not reached, of the set) and
- * its gc_refs is 0 (ahead of the cursor, not known reachable yet) or
- * GC_REFS_PASSED (behind it): the words 2 and 3, and all ones with or
- * without FINALIZED.  Adding 2 maps exactly those four to 4, 5, 0 and 1,
- * the only results with no bit set but bits 0 and 2 (a word without
- * COLLECTING keeps bit 1; a larger gc_refs sets a bit above 2): one add
- * and one test instead of four. */
-static inline int gc_mark_wanted(const gc_head *g)
+/* update_refs for one object: make it a member with gc_refs = its count,
+ * and return 1; or leave the word alone and return 0 (an immortal or dying
+ * count, <= 0, or a root: above GC_RC_COUNT_MAX). */
+static inline int gc_rc_borrow(rcgc_object *o)
 {
-    _Static_assert(GC_PREV_FINALIZED == 1 && GC_PREV_COLLECTING == 2 &&
-                       GC_PREV_SHIFT == 2 &&
-                       GC_REFS_PASSED == (UINTPTR_MAX >> GC_PREV_SHIFT),
-                   "gc_mark_wanted: the encoding changed");
-    return ((g->_gc_prev + GC_PREV_COLLECTING) &
-            ~(GC_PREV_FINALIZED | ((uintptr_t)1 << GC_PREV_SHIFT))) == 0;
+    intptr_t r = o->refcnt;
+    RCGC_ASSERT(r < GC_RC_MEMBER);
+    if (r <= 0 || r > GC_RC_COUNT_MAX) return 0;
+    o->refcnt = GC_RC_MEMBER | ((r + 1) << GC_RC_SHIFT) | r;
+    return 1;
 }
 
-/* For a node gc_mark_wanted accepted: gc_refs is GC_REFS_PASSED, not 0
- * (the two differ in gc_refs' low bit). */
-static inline int gc_wanted_is_passed(const gc_head *g)
+/* Make o (whose word holds its true count) a member with gc_refs = refs. */
+static inline void gc_rc_borrow_refs(rcgc_object *o, intptr_t refs)
 {
-    RCGC_ASSERT(gc_mark_wanted(g));
-    return (g->_gc_prev & ((uintptr_t)1 << GC_PREV_SHIFT)) != 0;
+    intptr_t r = o->refcnt;
+    RCGC_ASSERT(r > 0 && r <= GC_RC_COUNT_MAX && refs >= 0 && refs <= r);
+    o->refcnt = GC_RC_MEMBER | ((refs + 1) << GC_RC_SHIFT) | r;
 }
 
-/* After the mark step, for a node the cursor passed and the mark stack
- * reached later: COLLECTING is clear and gc_refs still GC_REFS_PASSED (a
- * node the cursor scanned holds a smaller gc_refs). */
-static inline int gc_was_passed(const gc_head *g)
+/* A member's gc_refs while counting (v - 1). */
+static inline intptr_t gc_rc_refs(const rcgc_object *o)
 {
-    return (g->_gc_prev >> GC_PREV_SHIFT) == GC_REFS_PASSED;
+    RCGC_ASSERT(gc_rc_is_member(o));
+    return gc_rc_v(o->refcnt) - 1;
+}
+
+/* subtract_refs' visit: one compare and one subtract.  Returns 0, or 1 for
+ * a member whose gc_refs is already 0 (a traverse reporting a reference it
+ * does not own), which is left at 0. */
+static inline int gc_rc_decref(rcgc_object *o)
+{
+    intptr_t r = o->refcnt;
+    if (r >= GC_RC_MEMBER + 2 * GC_RC_ONE) {
+        o->refcnt = r - GC_RC_ONE;
+        return 0;
+    }
+    return r >= GC_RC_MEMBER;
+}
+
+/* The common visit of subtract_refs: a member whose gc_refs is above 0
+ * loses one, with one compare; 0 for every other word (nothing done). */
+static inline int gc_rc_try_decref(rcgc_object *o)
+{
+    intptr_t r = o->refcnt;
+    if (r < GC_RC_MEMBER + 2 * GC_RC_ONE) return 0;
+    o->refcnt = r - GC_RC_ONE;
+    return 1;
+}
+
+/* The fused pass's first touch of a tracked object whose count is not
+ * above the limit: a member at once, with one reference subtracted
+ * (gc_refs = count - 1, so v = count). */
+static inline void gc_rc_borrow_minus_one(rcgc_object *o)
+{
+    intptr_t r = o->refcnt;
+    RCGC_ASSERT(r > 0 && r <= GC_RC_COUNT_MAX); /* tracked, not a root */
+    o->refcnt = GC_RC_MEMBER | (r << GC_RC_SHIFT) | r;
+}
+
+/* The true count back (a member's word only; others are left alone). */
+static inline void gc_rc_restore(rcgc_object *o)
+{
+    intptr_t r = o->refcnt;
+    if (r >= GC_RC_MEMBER) o->refcnt = r & GC_RC_LOW;
+}
+
+/* For a member's word: its gc_refs is 0 or it was passed (v <= 1). */
+static inline int gc_rc_member_refs_zero(intptr_t r)
+{
+    RCGC_ASSERT(r >= GC_RC_MEMBER);
+    return r < GC_RC_MEMBER + 2 * GC_RC_ONE;
+}
+
+/* In the cursor's walks: a member whose gc_refs is 0 (v == 1). */
+static inline int gc_rc_refs_zero(intptr_t r)
+{
+    return r >= GC_RC_MEMBER + GC_RC_ONE && r < GC_RC_MEMBER + 2 * GC_RC_ONE;
+}
+
+/* The mark step's one test per reference (visit_mark): a member with v 0
+ * (passed) or 1 (gc_refs 0, ahead of the cursor).  Any other word (a
+ * non-member, negative for immortals, or a member known reachable) fails
+ * the single unsigned compare. */
+static inline int gc_rc_mark_wanted(intptr_t r)
+{
+    return (uintptr_t)r - (uintptr_t)GC_RC_MEMBER < (uintptr_t)2 * GC_RC_ONE;
+}
+
+/* For a word gc_rc_mark_wanted accepted: passed (v 0), not gc_refs 0. */
+static inline int gc_rc_wanted_is_passed(intptr_t r)
+{
+    RCGC_ASSERT(gc_rc_mark_wanted(r));
+    return r < GC_RC_MEMBER + GC_RC_ONE;
+}
+
+/* Passed unreached (after the cursor's walk: the member is not reached). */
+static inline int gc_rc_is_passed(intptr_t r)
+{
+    return r >= GC_RC_MEMBER && r < GC_RC_MEMBER + GC_RC_ONE;
+}
+
+/* Reached from the mark stack after the cursor passed it. */
+static inline int gc_rc_was_passed(intptr_t r)
+{
+    return r >= GC_RC_MEMBER + (GC_RC_V_REACHED_PASSED << GC_RC_SHIFT);
+}
+
+static inline intptr_t gc_rc_with_v(intptr_t r, intptr_t v)
+{
+    RCGC_ASSERT(v >= 0 && v <= GC_RC_V_MAX);
+    return GC_RC_MEMBER | (v << GC_RC_SHIFT) | (r & GC_RC_LOW);
+}
+
+/* A word that belongs to a member (borrowed). */
+static inline int gc_rc_word_is_member(intptr_t r)
+{
+    return r >= GC_RC_MEMBER;
+}
+
+/* The true count of a word (a member's low half; anything else as is). */
+static inline intptr_t gc_rc_true_count(intptr_t r)
+{
+    return r >= GC_RC_MEMBER ? (r & GC_RC_LOW) : r;
+}
+
+/* Above what a member may count: a root by its count, or a member. */
+static inline int gc_rc_above_limit(intptr_t r)
+{
+    return r > GC_RC_COUNT_MAX;
+}
+
+/* A count that can be borrowed: positive and at most GC_RC_COUNT_MAX. */
+static inline int gc_rc_can_borrow(intptr_t r)
+{
+    return (uintptr_t)r - 1 < (uintptr_t)GC_RC_COUNT_MAX;
+}
+
+/* gc_refs 0 -> 1 (v 1 -> 2): ahead of a cursor, now known reachable. */
+static inline void gc_rc_found(rcgc_object *o)
+{
+    RCGC_ASSERT(gc_rc_refs_zero(o->refcnt));
+    o->refcnt += GC_RC_ONE;
+}
+
+/* The cursor passes a member whose gc_refs is 0 (v 1 -> 0). */
+static inline void gc_rc_pass(rcgc_object *o)
+{
+    RCGC_ASSERT(gc_rc_refs_zero(o->refcnt));
+    o->refcnt -= GC_RC_ONE;
+}
+
+/* A passed member is reached (from the mark stack). */
+static inline void gc_rc_reach_passed(rcgc_object *o)
+{
+    RCGC_ASSERT(gc_rc_is_passed(o->refcnt));
+    o->refcnt = gc_rc_with_v(o->refcnt, GC_RC_V_REACHED_PASSED);
+}
+
+/* Ahead of the mark step's cursor a word is a non-member or a member with
+ * gc_refs + 1 (never passed or reached). */
+static inline int gc_rc_ahead_ok(intptr_t r)
+{
+    return r < GC_RC_MEMBER ||
+           (gc_rc_v(r) >= 1 && gc_rc_v(r) < GC_RC_V_REACHED_PASSED);
+}
+
+/* The split's fallback after the mark stack overflowed: a member reached
+ * after being passed gets its word back (a root for the scan), a passed one
+ * gets gc_refs 0 back, the others keep theirs. */
+static inline void gc_rc_unmark(rcgc_object *o)
+{
+    intptr_t r = o->refcnt;
+    if (r < GC_RC_MEMBER) return;
+    if (gc_rc_v(r) == GC_RC_V_REACHED_PASSED)
+        o->refcnt = r & GC_RC_LOW;
+    else if (gc_rc_v(r) == GC_RC_V_PASSED)
+        o->refcnt = r + GC_RC_ONE;
+}
+
+/* ---- parked marks: the mark step's state in prev while it calls out ----
+ *
+ * When the mark stack must grow, the allocation may run hooks (the tracer,
+ * an embedder's allocator, fault injection), and no code but traverse may
+ * see a borrowed word.  The split parks each member's state in its prev
+ * word (COLLECTING and GC_PREV_PARKED, the bit the deposited state uses for
+ * TRASH_TRACKED: a tracked node never holds that), gives every word back,
+ * allocates, and borrows again.  One bit is enough: behind the cursor a
+ * member is passed (0) or reached after it (1), ahead of it its gc_refs is
+ * 0 (0) or not (1). */
+#define GC_PREV_PARKED GC_PREV_TRASH_TRACKED
+
+static inline void gc_park(gc_head *g, int bit)
+{
+    RCGC_ASSERT(gc_is_tracked(g) && (g->_gc_prev & GC_PREV_PARKED) == 0);
+    g->_gc_prev |= GC_PREV_COLLECTING | (bit ? GC_PREV_PARKED : 0);
+}
+
+/* For a parked node (COLLECTING set): its bit, and the node unparked. */
+static inline int gc_unpark(gc_head *g)
+{
+    int bit = (g->_gc_prev & GC_PREV_PARKED) != 0;
+    g->_gc_prev &= ~(GC_PREV_COLLECTING | GC_PREV_PARKED);
+    return bit;
+}
+
+/* Park o (behind: the mark step's cursor has passed it) if it is a member:
+ * its mark goes to g's prev, its word back to the true count. */
+static inline void gc_rc_park(gc_head *g, rcgc_object *o, int behind)
+{
+    intptr_t r = o->refcnt;
+    if (r < GC_RC_MEMBER) return;
+    intptr_t v = gc_rc_v(r);
+    RCGC_ASSERT(behind ? v == GC_RC_V_PASSED || v == GC_RC_V_REACHED_PASSED
+                       : v >= 1 && v < GC_RC_V_REACHED_PASSED);
+    gc_park(g, behind ? v == GC_RC_V_REACHED_PASSED : v >= 2);
+    o->refcnt = r & GC_RC_LOW;
+}
+
+/* The converse: a parked node's object is a member again, with the mark it
+ * had (gc_refs exact no longer: 0 or 1, all the mark step reads). */
+static inline void gc_rc_unpark(gc_head *g, rcgc_object *o, int behind)
+{
+    if (!gc_is_collecting(g)) return;
+    int bit = gc_unpark(g);
+    RCGC_ASSERT(gc_rc_can_borrow(o->refcnt));
+    o->refcnt = gc_rc_with_v(o->refcnt,
+                             behind ? (bit ? GC_RC_V_REACHED_PASSED
+                                           : GC_RC_V_PASSED)
+                                    : (bit ? 2 : 1));
 }
 
 /* ---- the trashcan's deposited state ---- */

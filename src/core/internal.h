@@ -156,6 +156,10 @@ struct rcgc_runtime {
     uint64_t last_cpu_ns;          /* that of the last collection */
     int enabled;                   /* automatic collection on */
     int collecting;                /* a collection (or its callbacks) runs */
+    int gc_borrowed;               /* a collection borrows the high bits of
+                                      reference counts (update_refs ..
+                                      move_unreachable; collect.c): no code
+                                      but traverse may run */
     int pending;                   /* deferred mode: a collection is due */
     int lazy_untrack;              /* an object of a type with may_untrack
                                       was allocated: untrack_lazy must run */
