@@ -153,7 +153,9 @@ struct rcgc_type {
 
     /* Report every strong reference the object holds with RCGC_VISIT and
      * return 0, or the first non-zero visit result.  Must not change the
-     * object or any reference count, and must not call into rcgc. */
+     * object or any reference count, and must not call into rcgc.  Must not
+     * read reference counts either: during a collection the collector
+     * borrows the high bits of the count word (docs/layout.md). */
     int (*traverse)(rcgc_object *self, rcgc_visit_fn visit, void *arg);
 
     /* Drop every reference the object holds, nulling each slot before the
