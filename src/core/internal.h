@@ -226,7 +226,14 @@ struct rcgc_runtime {
     rcgc_object *trash_later;      /* deferred ones, linked through refcnt */
 
     /* accounting */
-    rcgc_ssize objects, objects_peak, tracked, allocations, blocks;
+    rcgc_ssize objects, objects_peak, tracked, allocations;
+    rcgc_ssize blocks;             /* blocks from the runtime's hooks that
+                                      are no live object's (buffers, an
+                                      object's block before object_init and
+                                      after free_memory, the quarantine's):
+                                      a live object's block is counted once,
+                                      in objects, here and in the heap's
+                                      OBJ count (heap.obj_extra) */
     size_t heap_bytes;             /* bytes of the live objects' blocks
                                       (headers included) */
     size_t heap_bytes_peak;        /* highest heap_bytes */

@@ -221,6 +221,23 @@ static inline rcgc_object *object_init(rcgc_runtime *rt, const rcgc_type *type,
     return o;
 }
 
+/* The block at the start of object_init's object counts as the object
+ * (rt->objects) from now on, no longer as a block of the runtime's hooks
+ * (rcgc__obj_calloc counted it in both block counts): the inline paths,
+ * whose blocks the hooks never see, count nothing else.  count_block is
+ * the reverse, for a block that outlives its object. */
+static inline void uncount_block(rcgc_runtime *rt)
+{
+    rt->blocks--;
+    rt->heap.blocks[RCGC_DOMAIN_OBJ]--;
+}
+
+static inline void count_block(rcgc_runtime *rt)
+{
+    rt->blocks++;
+    rt->heap.blocks[RCGC_DOMAIN_OBJ]++;
+}
+
 /* Everything object_new does not do inline: bad arguments, blocks larger
  * than the pool's classes, an object domain that is not the runtime's own
  * pool allocator (the tracer's, debug or user hooks), the adaptive policy's
@@ -264,6 +281,7 @@ static RCGC__NOINLINE rcgc_object *object_new_slow(rcgc_runtime *rt,
         }
         if (type_fits_pool(type)) rt->odd_blocks++;
     }
+    uncount_block(rt);
     return object_init(rt, type, mem, pre, size, rt->heap_bytes, bytes);
 }
 
@@ -275,8 +293,6 @@ static inline rcgc_object *object_in_pool_block(rcgc_runtime *rt,
                                                 size_t heap, size_t bytes)
 {
     zero_block(mem, bytes);
-    rt->blocks++; /* as rcgc__obj_calloc counts */
-    rt->heap.blocks[RCGC_DOMAIN_OBJ]++;
     return object_init(rt, type, mem, pre, size, heap, bytes);
 }
 
@@ -401,6 +417,7 @@ static RCGC__NOINLINE void free_block_slow(rcgc_runtime *rt, rcgc_object *o,
         rt->heap_bytes -= block_bytes(rcgc__pre_size(t) + size);
         if (type_fits_pool(t)) rt->odd_blocks--;
     }
+    count_block(rt); /* rcgc__obj_free uncounts it */
     release_block(rt, mem);
 }
 
@@ -415,8 +432,6 @@ static RCGC__ALWAYS_INLINE void free_block(rcgc_runtime *rt, rcgc_object *o,
     if (RCGC_DEBUG < 2 && RCGC_LIKELY(pm != NULL && type_fits_pool(t)) &&
         (RCGC_LIKELY(rt->odd_blocks == 0) || rcgc__pm_owns(pm, mem))) {
         rt->heap_bytes -= rcgc__pm_free_block(pm, mem);
-        rt->blocks--; /* as rcgc__obj_free counts */
-        rt->heap.blocks[RCGC_DOMAIN_OBJ]--;
     } else {
         free_block_slow(rt, o, mem);
     }

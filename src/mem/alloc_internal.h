@@ -352,6 +352,12 @@ struct rcgc_heap {
                                  hooks (no tracer, debug or user hooks over
                                  it), else NULL: the object layer then calls
                                  the pool's inline fast paths directly */
+    const rcgc_ssize *obj_extra; /* NULL, or live object-domain blocks
+                                 counted elsewhere and not in
+                                 blocks[RCGC_DOMAIN_OBJ]: a runtime's live
+                                 objects (object.c counts an object once,
+                                 as an object, on its inline path); the
+                                 block counts add them */
     rcgc_memdebug *md;        /* NULL until debug hooks are installed */
     rcgc_memdebug_config dcfg; /* for md */
     int allocated;            /* 1: rcgc_heap_new made this struct; 0: it
