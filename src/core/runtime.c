@@ -280,6 +280,7 @@ static rcgc_runtime *runtime_new(const rcgc_config *cfg, int *err)
     rt->mode = cfg->gc_mode;
     rt->debug = cfg->debug;
     rcgc__policy_init(rt, cfg);
+    rcgc__tcache_init(rt);
     rcgc_allocator meta = rcgc__heap_raw_base(&rt->heap);
     rcgc__ptrmap_init(&rt->sized, &meta);
     rt->all.prev = rt->all.next = &rt->all;

@@ -223,6 +223,14 @@ static inline size_t rcgc__pm_class_size(size_t size)
     return ((size - 1) | (((size_t)1 << PM_ALIGNMENT_SHIFT) - 1)) + 1;
 }
 
+/* Where the list head of the class of size bytes (1..512) is in
+ * usedpools: (size - 1) >> 4 heads of 16 bytes, which is also the class
+ * size less 16. */
+static inline size_t rcgc__pm_class_offset(size_t size)
+{
+    return (size - 1) & ~(size_t)(sizeof(pm_link) - 1);
+}
+
 /* A block of size bytes (1..512) from a pool of pm (a used pool's, carving
  * more of it, or a new pool's), never raw: NULL when no arena can be had.
  * For a caller whose rcgc__pm_take failed. */
@@ -251,10 +259,16 @@ pm_block *rcgc__pm_link(const pm_block *b);
  * new pool or falls back to raw).  No call, so the caller's own fast path
  * stays a leaf; a non-NULL result is a pool block of class
  * rcgc__pm_class_size(size), not zeroed. */
+static inline void *rcgc__pm_take_at(rcgc_pymalloc *pm, size_t off);
 static inline void *rcgc__pm_take(rcgc_pymalloc *pm, size_t size)
 {
-    /* usedpools[(size - 1) >> 4], 16 bytes a head */
-    size_t off = (size - 1) & ~(size_t)(sizeof(pm_link) - 1);
+    return rcgc__pm_take_at(pm, rcgc__pm_class_offset(size));
+}
+
+/* rcgc__pm_take of a size whose rcgc__pm_class_offset is off (a caller
+ * that keeps the offset, the object layer's facts of a type). */
+static inline void *rcgc__pm_take_at(rcgc_pymalloc *pm, size_t off)
+{
     pm_link *head = (pm_link *)(void *)((char *)pm->usedpools + off);
     pm_link *l = head->next;
     if (RCGC_UNLIKELY(l == head)) return NULL;
