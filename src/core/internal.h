@@ -152,6 +152,9 @@ struct gc_callback {
 #define RCGC__TF_GC 1u    /* RCGC_TYPE_GC */
 #define RCGC__TF_PLAIN 2u /* deallocation is clear then free: no finalize,
                              legacy_finalize or release, not weakrefable */
+#define RCGC__TF_ZERO2 4u /* the block's first and last 16 bytes and the
+                             object's header (written anyway) cover it: two
+                             16-byte stores zero it */
 typedef struct rcgc__tfacts {
     const rcgc_type *type; /* RCGC__TCACHE_EMPTY: no type */
     uint16_t bytes;        /* the block: headers and instance, rounded to

@@ -191,20 +191,17 @@ static RCGC__NOINLINE rcgc_object *link_slow(rcgc_runtime *rt, rcgc_object *o)
     return o;
 }
 
-/* The common end of both allocation paths: count the object (bytes, its
- * block's, at mem, which the object follows after pre bytes of headers;
- * heap is rt->heap_bytes, passed in so that it stays in a register over
- * the stores), initialise the header,
+/* The common end of both allocation paths: count the object o (heap is
+ * rt->heap_bytes with its block's bytes added, passed in so that it stays
+ * in a register over the stores), initialise the header,
  * count a GC allocation and maybe collect.  CPython's gc_alloc collects
  * before the object is initialised; here it is initialised but untracked,
  * so no collection can see it either, and the collection is the last thing
  * done. */
 static inline rcgc_object *object_init(rcgc_runtime *rt, const rcgc_type *type,
-                                       char *mem, size_t pre, size_t size,
-                                       size_t heap, size_t bytes, int gc)
+                                       rcgc_object *o, size_t size,
+                                       size_t heap, int gc)
 {
-    rcgc_object *o = (rcgc_object *)(void *)(mem + pre);
-    heap += bytes;
     rt->heap_bytes = heap;
     if (heap > rt->heap_bytes_peak) rt->heap_bytes_peak = heap;
     o->refcnt = 1;
@@ -287,8 +284,8 @@ static RCGC__NOINLINE rcgc_object *object_new_slow(rcgc_runtime *rt,
     }
     uncount_block(rt);
     note_lazy_untrack(rt, type);
-    return object_init(rt, type, mem, pre, size, rt->heap_bytes, bytes,
-                       gc_type_is_gc(type));
+    return object_init(rt, type, (rcgc_object *)(void *)(mem + pre), size,
+                       rt->heap_bytes + bytes, gc_type_is_gc(type));
 }
 
 /* object_new's end, for a pool block of the runtime's own pool allocator
@@ -299,8 +296,8 @@ static inline rcgc_object *object_in_pool_block(rcgc_runtime *rt,
                                                 size_t heap, size_t bytes)
 {
     zero_block(mem, bytes);
-    return object_init(rt, type, mem, pre, size, heap, bytes,
-                       gc_type_is_gc(type));
+    return object_init(rt, type, (rcgc_object *)(void *)(mem + pre), size,
+                       heap + bytes, gc_type_is_gc(type));
 }
 
 /* object_new when the pool needs more than a pop (its last free block, a
@@ -366,23 +363,28 @@ static inline rcgc__tfacts *tcache_slot(rcgc_runtime *rt, const rcgc_type *t)
 }
 
 /* Record the facts of t, a static type (not NULL, not RCGC_TYPE_HEAP), if
- * it is valid and its instances fit a pool block (the rest never takes the
- * cached paths).  The cached allocation path no longer looks at
+ * it is valid and its instances fit a pool block (1; else 0: the rest
+ * always takes object_new_slow, where object_new would send it too).  The cached allocation path no longer looks at
  * may_untrack, so its mark is set here. */
-static void tcache_fill(rcgc_runtime *rt, const rcgc_type *t)
+static int tcache_fill(rcgc_runtime *rt, const rcgc_type *t)
 {
     size_t pre = pre_size(t);
-    if (!type_is_valid(t, t->size) || !type_fits_pool(t)) return;
+    if (!type_is_valid(t, t->size) || !type_fits_pool(t)) return 0;
     note_lazy_untrack(rt, t);
     rcgc__tfacts *f = tcache_slot(rt, t);
     f->type = t;
     f->bytes = (uint16_t)block_bytes(pre + t->size);
     f->pre = (uint16_t)pre;
+    size_t bytes = f->bytes;
     f->kind = (uint8_t)((gc_type_is_gc(t) ? RCGC__TF_GC : 0u) |
                         (t->finalize == NULL && t->legacy_finalize == NULL &&
                                  t->release == NULL && !type_is_weakrefable(t)
                              ? RCGC__TF_PLAIN
+                             : 0u) |
+                        (bytes <= 32 || (bytes == 48 && pre == 16)
+                             ? RCGC__TF_ZERO2
                              : 0u));
+    return 1;
 }
 
 /* rcgc_object_new of a type whose facts are cached (f): what object_new
@@ -393,29 +395,48 @@ object_new_cached(rcgc_runtime *rt, const rcgc_type *type,
 {
     size_t bytes = f->bytes, pre = f->pre;
     unsigned kind = f->kind;
-    size_t heap = rt->heap_bytes;
+    size_t heap = rt->heap_bytes + bytes;
     rcgc_pymalloc *pm = rt->heap.obj_pm;
-    if (RCGC_UNLIKELY(pm == NULL || heap + bytes > rt->bytes_watch))
+    if (RCGC_UNLIKELY(pm == NULL || heap > rt->bytes_watch))
         return object_new_slow(rt, type, type->size);
     char *mem = rcgc__pm_take_at(pm, bytes - 16);
     if (RCGC_UNLIKELY(mem == NULL))
         return object_new_refill(rt, type, type->size);
-    zero_block(mem, bytes);
-    return object_init(rt, type, mem, pre, type->size, heap, bytes,
-                       kind & RCGC__TF_GC);
+    rcgc_object *o = (rcgc_object *)(void *)(mem + pre);
+    if (RCGC_LIKELY(kind & RCGC__TF_ZERO2)) {
+        memset(mem, 0, 16);
+        memset(mem + bytes - 16, 0, 16);
+    } else {
+        zero_block(mem, bytes);
+    }
+    return object_init(rt, type, o, type->size, heap, kind & RCGC__TF_GC);
 }
+
+/* object_new_miss adds no frame between rcgc_object_new and what it calls
+ * (object_new_slow and the rest): the tracer's C stack calibration
+ * measures rcgc's frames once, on a first allocation, and every later one,
+ * of a type then cached, must be as deep.  Optimized, it is a sibling call
+ * (no frame; inline, it would cost the cached path a register frame);
+ * unoptimized, where nothing is a sibling call, it is inline. */
+#if defined(__OPTIMIZE__)
+#define RCGC__MISS_INLINE RCGC__NOINLINE
+#else
+#define RCGC__MISS_INLINE RCGC__ALWAYS_INLINE
+#endif
 
 /* rcgc_object_new of a type not in the cache: NULL, a heap type, or one
  * seen for the first time (or again after another took its slot). */
-static RCGC__NOINLINE rcgc_object *object_new_miss(rcgc_runtime *rt,
-                                                   const rcgc_type *type)
+static RCGC__MISS_INLINE rcgc_object *object_new_miss(rcgc_runtime *rt,
+                                                      const rcgc_type *type)
 {
     if (RCGC_UNLIKELY(type == NULL)) return object_new_slow(rt, type, 0);
     /* Heap types: the instance's reference to its type (heaptype.c). */
     if (RCGC_UNLIKELY(type->flags & RCGC_TYPE_HEAP))
         return rcgc__heaptype_object_new(rt, type, type->size);
-    tcache_fill(rt, type);
-    return object_new(rt, type, type->size);
+    if (tcache_fill(rt, type))
+        return object_new_cached(rt, type, tcache_slot(rt, type));
+    /* invalid, or larger than a pool block: object_new would send it on */
+    return object_new_slow(rt, type, type->size);
 }
 
 rcgc_object *rcgc_object_new(rcgc_runtime *rt, const rcgc_type *type)
