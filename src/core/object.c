@@ -364,8 +364,9 @@ static inline rcgc__tfacts *tcache_slot(rcgc_runtime *rt, const rcgc_type *t)
 
 /* Record the facts of t, a static type (not NULL, not RCGC_TYPE_HEAP), if
  * it is valid and its instances fit a pool block (1; else 0: the rest
- * always takes object_new_slow, where object_new would send it too).  The cached allocation path no longer looks at
- * may_untrack, so its mark is set here. */
+ * always takes object_new_slow, where object_new would send it too).  The
+ * cached allocation path no longer looks at may_untrack, so its mark is
+ * set here. */
 static int tcache_fill(rcgc_runtime *rt, const rcgc_type *t)
 {
     size_t pre = pre_size(t);
