@@ -236,9 +236,10 @@ static inline size_t rcgc__pm_class_offset(size_t size)
  * For a caller whose rcgc__pm_take failed. */
 void *rcgc__pm_alloc_pool(rcgc_pymalloc *pm, size_t size);
 
-/* Out-of-line parts of rcgc__pm_free_block (pymalloc.c): pool, whose
- * count is up to date, was full before the free (it goes back to its class
- * list) or is empty after it (to its arena's free pools). */
+/* Out-of-line parts of rcgc__pm_free_block (pymalloc.c): pool was full
+ * before the free (it goes back to its class list; its count, >= 30, goes
+ * down by one there), or is empty after it (to its arena's free pools; its
+ * count is 0). */
 void rcgc__pm_pool_was_full(rcgc_pymalloc *pm, pm_pool *pool);
 void rcgc__pm_pool_emptied(rcgc_pymalloc *pm, pm_pool *pool);
 /* RCGC_DEBUG >= 1: abort unless p is an allocated block of pool. */
@@ -296,8 +297,8 @@ static inline size_t rcgc__pm_free_block(rcgc_pymalloc *pm, void *p)
     pool->freeblock = (pm_block *)p;
     RCGC__POISON(p, size);
     if (RCGC_UNLIKELY(lastfree == NULL)) {
-        /* it was full: count stays >= 30, so it is not empty now */
-        pool->count--;
+        /* it was full: the count goes down there (not in common code, so
+         * that the other case is one decrement of memory and its test) */
         rcgc__pm_pool_was_full(pm, pool);
     } else if (RCGC_UNLIKELY(--pool->count == 0)) {
         rcgc__pm_pool_emptied(pm, pool);
