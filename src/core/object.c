@@ -750,13 +750,10 @@ void rcgc_object_dealloc(rcgc_runtime *rt, rcgc_object *o)
     /* what the free needs after clear, which can run anything (even an
      * allocation that takes f's slot) */
     char *mem = (char *)o - f->pre;
-    int was_tracked = 0;
-    if ((f->kind & RCGC__TF_GC) && gc_is_tracked(gc_head_of(o))) {
-        rcgc__untrack(rt, o); /* first of all, as below */
-        was_tracked = 1;
-    }
+    if (f->kind & RCGC__TF_GC) rcgc__untrack(rt, o); /* first of all */
     if (RCGC_UNLIKELY(rt->trash_depth >= RCGC__TRASH_LIMIT)) {
-        deposit(rt, o, was_tracked);
+        /* whether it was tracked matters to a finalizer only */
+        deposit(rt, o, 0);
         return;
     }
     rt->trash_depth++;
