@@ -296,6 +296,122 @@ TEST(heap_bytes_hook_over_live_objects)
     pool_finish(rt, b0);
 }
 
+/* The object path's facts of static types (src/core/object.c, rcgc__tfacts):
+ * more types than the table has slots, so that types share slots and
+ * push each other out, of every kind (GC or not, with a finalizer, with
+ * release, weakly referenceable, sized instances, one too large for a pool
+ * block): every allocation is zeroed and counted, every death runs its
+ * type's hooks once, and the counts come back. */
+#define NTYPES 70
+static rcgc_type many[NTYPES];
+static long many_finalized, many_released;
+
+static int many_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg)
+{
+    (void)self;
+    (void)visit;
+    (void)arg;
+    return 0;
+}
+
+static int many_finalize(rcgc_runtime *rt, rcgc_object *self)
+{
+    (void)rt;
+    (void)self;
+    many_finalized++;
+    return 0;
+}
+
+static void many_release(rcgc_runtime *rt, rcgc_object *self)
+{
+    (void)rt;
+    (void)self;
+    many_released++;
+}
+
+static void many_types(void)
+{
+    for (int k = 0; k < NTYPES; k++) {
+        rcgc_type t = {0};
+        t.name = "many";
+        t.size = sizeof(rcgc_object) + 8 * (size_t)(k % 31);
+        if (k == NTYPES - 1) t.size = 600; /* no pool block */
+        switch (k % 5) {
+        case 0: t.flags = RCGC_TYPE_GC; t.finalize = many_finalize; break;
+        case 1: t.flags = RCGC_TYPE_GC; break;
+        case 2: break;
+        case 3: t.release = many_release; break;
+        default: t.flags = RCGC_TYPE_GC | RCGC_TYPE_WEAKREF; break;
+        }
+        if (t.flags & RCGC_TYPE_GC) t.traverse = many_traverse;
+        many[k] = t;
+    }
+}
+
+static int all_zero(const rcgc_object *o, size_t size)
+{
+    const unsigned char *p = (const unsigned char *)o;
+    for (size_t i = sizeof(rcgc_object); i < size; i++)
+        if (p[i] != 0) return 0;
+    return 1;
+}
+
+TEST(type_facts_many_types)
+{
+    many_types();
+    many_finalized = many_released = 0;
+    rcgc_runtime *rt = pool_runtime(NULL);
+    rcgc_heap *heap = rcgc_runtime_heap(rt);
+    size_t b0 = heap_bytes(rt);
+    rcgc_runtime_stats s0;
+    rcgc_runtime_get_stats(rt, &s0);
+    enum { N = 3 * NTYPES };
+    rcgc_object *objs[N];
+    long finalizers = 0, releases = 0;
+    unsigned seed = 12345;
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < N; i++) {
+            const rcgc_type *t = &many[(i * 7 + round) % NTYPES];
+            size_t size = t->size;
+            if (i % 11 == 0 && size < 600) size += 24; /* sized instance */
+            objs[i] = i % 11 == 0 ? rcgc_object_new_sized(rt, t, size)
+                                  : rcgc_object_new(rt, t);
+            REQUIRE(objs[i] != NULL);
+            CHECK(all_zero(objs[i], size));
+            memset((char *)objs[i] + sizeof(rcgc_object), 0xA5,
+                   size - sizeof(rcgc_object)); /* a reused block shows it */
+            if (t->flags & RCGC_TYPE_GC) rcgc_object_track(rt, objs[i]);
+            finalizers += t->finalize != NULL;
+            releases += t->release != NULL;
+        }
+        rcgc_runtime_stats s;
+        rcgc_runtime_get_stats(rt, &s);
+        CHECK_EQ(s.objects, N);
+        if (RCGC_DEBUG < 2) { /* else the quarantine holds freed blocks */
+            CHECK_EQ(s.blocks - s.objects, s0.blocks);
+            CHECK_EQ(rcgc_heap_blocks(heap, RCGC_DOMAIN_OBJ), N);
+        }
+        CHECK_EQ(rcgc_check(rt), 0);
+        for (int i = N - 1; i > 0; i--) { /* free in a shuffled order */
+            seed = seed * 1103515245u + 12345u;
+            int j = (int)((seed >> 8) % (unsigned)(i + 1));
+            rcgc_object *o = objs[i];
+            objs[i] = objs[j];
+            objs[j] = o;
+        }
+        for (int i = 0; i < N; i++) rcgc_decref(rt, objs[i]);
+        CHECK_EQ(many_finalized, finalizers);
+        CHECK_EQ(many_released, releases);
+        CHECK_EQ(heap_bytes(rt), b0);
+    }
+    rcgc_runtime_stats s;
+    rcgc_runtime_get_stats(rt, &s);
+    if (RCGC_DEBUG < 2) CHECK_EQ(s.blocks, s0.blocks);
+    CHECK_EQ(s.allocations, 4 * N);
+    CHECK_EQ(s.tracked, 0);
+    pool_finish(rt, b0);
+}
+
 /* ---- the adaptive young threshold ---- */
 
 /* Nothing dies: each young collection doubles the threshold (100, 200,
@@ -785,7 +901,7 @@ TEST(ceiling_fault_injection)
 
 TEST_MAIN(T(policy_config_and_api), T(heap_bytes_count_objects),
           T(heap_bytes_pool_blocks), T(heap_bytes_raw_fallback),
-          T(heap_bytes_hook_over_live_objects),
+          T(heap_bytes_hook_over_live_objects), T(type_facts_many_types),
           T(adaptive_threshold_doubles), T(adaptive_threshold_capped_by_heap),
           T(adaptive_threshold_halves_above_one_percent),
           T(adaptive_full_gate_at_quarter_growth),

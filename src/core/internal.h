@@ -139,6 +139,33 @@ struct gc_callback {
 /* Freed objects kept unreusable for a while (RCGC_DEBUG >= 2). */
 #define RCGC__QUARANTINE_SLOTS 4096
 
+/*
+ * What the object paths need of a static type (object.c), worked out at its
+ * first allocation in a runtime instead of at every allocation and
+ * deallocation: a static type stays unchanged while a runtime uses it
+ * (docs/types.md), so its facts do too.  Heap types, which can be freed
+ * and their memory reused for another type, are never cached; nor are
+ * invalid types and those whose instances do not fit a pool block.  A
+ * direct-mapped table indexed by the type's address (bits 3 to 7).
+ */
+#define RCGC__TCACHE_SLOTS 32
+#define RCGC__TF_GC 1u    /* RCGC_TYPE_GC */
+#define RCGC__TF_PLAIN 2u /* deallocation is clear then free: no finalize,
+                             legacy_finalize or release, not weakrefable */
+#define RCGC__TF_ZERO2 4u /* the block's first and last 16 bytes and the
+                             object's header (written anyway) cover it: two
+                             16-byte stores zero it */
+typedef struct rcgc__tfacts {
+    const rcgc_type *type; /* RCGC__TCACHE_EMPTY: no type */
+    uint16_t bytes;        /* the block: headers and instance, rounded to
+                              the pool's class (16-byte units) */
+    uint16_t pre;          /* header bytes in front of the object */
+    uint8_t kind;          /* RCGC__TF_* */
+} rcgc__tfacts;
+/* The empty slots' key: no type's address (NULL, which a slot must not
+ * match either, is not it). */
+#define RCGC__TCACHE_EMPTY ((const rcgc_type *)(uintptr_t)8)
+
 struct rcgc_runtime {
     struct rcgc_heap heap;         /* OBJ: objects; MEM: buffers */
     rcgc_allocator raw;            /* this struct and the quarantine array */
@@ -229,8 +256,18 @@ struct rcgc_runtime {
     int trash_depth;               /* nested deallocations */
     rcgc_object *trash_later;      /* deferred ones, linked through refcnt */
 
+    /* the object paths' facts of static types (object.c) */
+    rcgc__tfacts tcache[RCGC__TCACHE_SLOTS];
+
     /* accounting */
-    rcgc_ssize objects, objects_peak, tracked, allocations, blocks;
+    rcgc_ssize objects, objects_peak, tracked, allocations;
+    rcgc_ssize blocks;             /* blocks from the runtime's hooks that
+                                      are no live object's (buffers, an
+                                      object's block before object_init and
+                                      after free_memory, the quarantine's):
+                                      a live object's block is counted once,
+                                      in objects, here and in the heap's
+                                      OBJ count (heap.obj_extra) */
     size_t heap_bytes;             /* bytes of the live objects' blocks
                                       (headers included) */
     size_t heap_bytes_peak;        /* highest heap_bytes */
@@ -289,6 +326,8 @@ void rcgc__set_err(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- object.c ---- */
 void rcgc__object_free_memory(rcgc_runtime *rt, rcgc_object *o);
+/* Empty the static types' facts (at creation). */
+void rcgc__tcache_init(rcgc_runtime *rt);
 void rcgc__track(rcgc_runtime *rt, rcgc_object *o);
 void rcgc__untrack(rcgc_runtime *rt, rcgc_object *o);
 void rcgc__debug_check_object(rcgc_runtime *rt, const rcgc_object *o,

@@ -191,20 +191,17 @@ static RCGC__NOINLINE rcgc_object *link_slow(rcgc_runtime *rt, rcgc_object *o)
     return o;
 }
 
-/* The common end of both allocation paths: count the object (bytes, its
- * block's, at mem, which the object follows after pre bytes of headers;
- * heap is rt->heap_bytes, passed in so that it stays in a register over
- * the stores), initialise the header,
+/* The common end of both allocation paths: count the object o (heap is
+ * rt->heap_bytes with its block's bytes added, passed in so that it stays
+ * in a register over the stores), initialise the header,
  * count a GC allocation and maybe collect.  CPython's gc_alloc collects
  * before the object is initialised; here it is initialised but untracked,
  * so no collection can see it either, and the collection is the last thing
  * done. */
 static inline rcgc_object *object_init(rcgc_runtime *rt, const rcgc_type *type,
-                                       char *mem, size_t pre, size_t size,
-                                       size_t heap, size_t bytes)
+                                       rcgc_object *o, size_t size,
+                                       size_t heap, int gc)
 {
-    rcgc_object *o = (rcgc_object *)(void *)(mem + pre);
-    heap += bytes;
     rt->heap_bytes = heap;
     if (heap > rt->heap_bytes_peak) rt->heap_bytes_peak = heap;
     o->refcnt = 1;
@@ -213,12 +210,33 @@ static inline rcgc_object *object_init(rcgc_runtime *rt, const rcgc_type *type,
     rt->allocations++;
     if (++rt->objects > rt->objects_peak) rt->objects_peak = rt->objects;
     /* instance created */
-    if (gc_type_is_gc(type)) {
-        if (type->may_untrack != NULL) rt->lazy_untrack = 1;
-        if (RCGC_UNLIKELY(++rt->gen[0].count > rt->young_trigger))
-            return link_slow(rt, o);
-    }
+    if (gc && RCGC_UNLIKELY(++rt->gen[0].count > rt->young_trigger))
+        return link_slow(rt, o);
     return o;
+}
+
+/* A type with may_untrack had an instance (object_init's callers, before
+ * it: the cached path relies on tcache_fill having done it). */
+static inline void note_lazy_untrack(rcgc_runtime *rt, const rcgc_type *type)
+{
+    if (gc_type_is_gc(type) && type->may_untrack != NULL) rt->lazy_untrack = 1;
+}
+
+/* The block at the start of object_init's object counts as the object
+ * (rt->objects) from now on, no longer as a block of the runtime's hooks
+ * (rcgc__obj_calloc counted it in both block counts): the inline paths,
+ * whose blocks the hooks never see, count nothing else.  count_block is
+ * the reverse, for a block that outlives its object. */
+static inline void uncount_block(rcgc_runtime *rt)
+{
+    rt->blocks--;
+    rt->heap.blocks[RCGC_DOMAIN_OBJ]--;
+}
+
+static inline void count_block(rcgc_runtime *rt)
+{
+    rt->blocks++;
+    rt->heap.blocks[RCGC_DOMAIN_OBJ]++;
 }
 
 /* Everything object_new does not do inline: bad arguments, blocks larger
@@ -264,7 +282,10 @@ static RCGC__NOINLINE rcgc_object *object_new_slow(rcgc_runtime *rt,
         }
         if (type_fits_pool(type)) rt->odd_blocks++;
     }
-    return object_init(rt, type, mem, pre, size, rt->heap_bytes, bytes);
+    uncount_block(rt);
+    note_lazy_untrack(rt, type);
+    return object_init(rt, type, (rcgc_object *)(void *)(mem + pre), size,
+                       rt->heap_bytes + bytes, gc_type_is_gc(type));
 }
 
 /* object_new's end, for a pool block of the runtime's own pool allocator
@@ -275,9 +296,8 @@ static inline rcgc_object *object_in_pool_block(rcgc_runtime *rt,
                                                 size_t heap, size_t bytes)
 {
     zero_block(mem, bytes);
-    rt->blocks++; /* as rcgc__obj_calloc counts */
-    rt->heap.blocks[RCGC_DOMAIN_OBJ]++;
-    return object_init(rt, type, mem, pre, size, heap, bytes);
+    return object_init(rt, type, (rcgc_object *)(void *)(mem + pre), size,
+                       heap + bytes, gc_type_is_gc(type));
 }
 
 /* object_new when the pool needs more than a pop (its last free block, a
@@ -290,6 +310,7 @@ static RCGC__NOINLINE rcgc_object *object_new_refill(rcgc_runtime *rt,
     size_t pre = pre_size(type), need = pre + size;
     char *mem = rcgc__pm_alloc_pool(rt->heap.obj_pm, need);
     if (mem == NULL) return object_new_slow(rt, type, size);
+    note_lazy_untrack(rt, type);
     return object_in_pool_block(rt, type, mem, pre, size, rt->heap_bytes,
                                 block_bytes(need));
 }
@@ -314,6 +335,7 @@ static RCGC__ALWAYS_INLINE rcgc_object *object_new(rcgc_runtime *rt,
         return object_new_slow(rt, type, size);
     char *mem = rcgc__pm_take(pm, need);
     if (RCGC_UNLIKELY(mem == NULL)) return object_new_refill(rt, type, size);
+    note_lazy_untrack(rt, type);
     return object_in_pool_block(rt, type, mem, pre, size, heap, bytes);
 }
 
@@ -324,13 +346,105 @@ rcgc_object *rcgc__object_alloc(rcgc_runtime *rt, const rcgc_type *type,
     return object_new(rt, type, size);
 }
 
-rcgc_object *rcgc_object_new(rcgc_runtime *rt, const rcgc_type *type)
+/* ---- the static types' facts (rcgc__tfacts, core/internal.h) ---- */
+
+void rcgc__tcache_init(rcgc_runtime *rt)
+{
+    for (int i = 0; i < RCGC__TCACHE_SLOTS; i++)
+        rt->tcache[i].type = RCGC__TCACHE_EMPTY;
+}
+
+/* The slot of t: bits 3 to 7 of its address (descriptors are 8-byte
+ * aligned; two static ones side by side, 88 bytes apart, are 11 slots
+ * apart). */
+static inline rcgc__tfacts *tcache_slot(rcgc_runtime *rt, const rcgc_type *t)
+{
+    return &rt->tcache[((uintptr_t)t >> 3) & (RCGC__TCACHE_SLOTS - 1)];
+}
+
+/* Record the facts of t, a static type (not NULL, not RCGC_TYPE_HEAP), if
+ * it is valid and its instances fit a pool block (1; else 0: the rest
+ * always takes object_new_slow, where object_new would send it too).  The
+ * cached allocation path no longer looks at may_untrack, so its mark is
+ * set here. */
+static int tcache_fill(rcgc_runtime *rt, const rcgc_type *t)
+{
+    size_t pre = pre_size(t);
+    if (!type_is_valid(t, t->size) || !type_fits_pool(t)) return 0;
+    note_lazy_untrack(rt, t);
+    rcgc__tfacts *f = tcache_slot(rt, t);
+    f->type = t;
+    f->bytes = (uint16_t)block_bytes(pre + t->size);
+    f->pre = (uint16_t)pre;
+    size_t bytes = f->bytes;
+    f->kind = (uint8_t)((gc_type_is_gc(t) ? RCGC__TF_GC : 0u) |
+                        (t->finalize == NULL && t->legacy_finalize == NULL &&
+                                 t->release == NULL && !type_is_weakrefable(t)
+                             ? RCGC__TF_PLAIN
+                             : 0u) |
+                        (bytes <= 32 || (bytes == 48 && pre == 16)
+                             ? RCGC__TF_ZERO2
+                             : 0u));
+    return 1;
+}
+
+/* rcgc_object_new of a type whose facts are cached (f): what object_new
+ * checks of the type was checked when they were recorded. */
+static RCGC__ALWAYS_INLINE rcgc_object *
+object_new_cached(rcgc_runtime *rt, const rcgc_type *type,
+                  const rcgc__tfacts *f)
+{
+    size_t bytes = f->bytes, pre = f->pre;
+    unsigned kind = f->kind;
+    size_t heap = rt->heap_bytes + bytes;
+    rcgc_pymalloc *pm = rt->heap.obj_pm;
+    if (RCGC_UNLIKELY(pm == NULL || heap > rt->bytes_watch))
+        return object_new_slow(rt, type, type->size);
+    char *mem = rcgc__pm_take_at(pm, bytes - 16);
+    if (RCGC_UNLIKELY(mem == NULL))
+        return object_new_refill(rt, type, type->size);
+    rcgc_object *o = (rcgc_object *)(void *)(mem + pre);
+    if (RCGC_LIKELY(kind & RCGC__TF_ZERO2)) {
+        memset(mem, 0, 16);
+        memset(mem + bytes - 16, 0, 16);
+    } else {
+        zero_block(mem, bytes);
+    }
+    return object_init(rt, type, o, type->size, heap, kind & RCGC__TF_GC);
+}
+
+/* object_new_miss adds no frame between rcgc_object_new and what it calls
+ * (object_new_slow and the rest): the tracer's C stack calibration
+ * measures rcgc's frames once, on a first allocation, and every later one,
+ * of a type then cached, must be as deep.  Optimized, it is a sibling call
+ * (no frame; inline, it would cost the cached path a register frame);
+ * unoptimized, where nothing is a sibling call, it is inline. */
+#if defined(__OPTIMIZE__)
+#define RCGC__MISS_INLINE RCGC__NOINLINE
+#else
+#define RCGC__MISS_INLINE RCGC__ALWAYS_INLINE
+#endif
+
+/* rcgc_object_new of a type not in the cache: NULL, a heap type, or one
+ * seen for the first time (or again after another took its slot). */
+static RCGC__MISS_INLINE rcgc_object *object_new_miss(rcgc_runtime *rt,
+                                                      const rcgc_type *type)
 {
     if (RCGC_UNLIKELY(type == NULL)) return object_new_slow(rt, type, 0);
     /* Heap types: the instance's reference to its type (heaptype.c). */
     if (RCGC_UNLIKELY(type->flags & RCGC_TYPE_HEAP))
         return rcgc__heaptype_object_new(rt, type, type->size);
-    return object_new(rt, type, type->size);
+    if (tcache_fill(rt, type))
+        return object_new_cached(rt, type, tcache_slot(rt, type));
+    /* invalid, or larger than a pool block: object_new would send it on */
+    return object_new_slow(rt, type, type->size);
+}
+
+rcgc_object *rcgc_object_new(rcgc_runtime *rt, const rcgc_type *type)
+{
+    const rcgc__tfacts *f = tcache_slot(rt, type);
+    if (RCGC_LIKELY(f->type == type)) return object_new_cached(rt, type, f);
+    return object_new_miss(rt, type);
 }
 
 rcgc_object *rcgc_object_new_sized(rcgc_runtime *rt, const rcgc_type *type,
@@ -401,6 +515,7 @@ static RCGC__NOINLINE void free_block_slow(rcgc_runtime *rt, rcgc_object *o,
         rt->heap_bytes -= block_bytes(rcgc__pre_size(t) + size);
         if (type_fits_pool(t)) rt->odd_blocks--;
     }
+    count_block(rt); /* rcgc__obj_free uncounts it */
     release_block(rt, mem);
 }
 
@@ -415,8 +530,6 @@ static RCGC__ALWAYS_INLINE void free_block(rcgc_runtime *rt, rcgc_object *o,
     if (RCGC_DEBUG < 2 && RCGC_LIKELY(pm != NULL && type_fits_pool(t)) &&
         (RCGC_LIKELY(rt->odd_blocks == 0) || rcgc__pm_owns(pm, mem))) {
         rt->heap_bytes -= rcgc__pm_free_block(pm, mem);
-        rt->blocks--; /* as rcgc__obj_free counts */
-        rt->heap.blocks[RCGC_DOMAIN_OBJ]--;
     } else {
         free_block_slow(rt, o, mem);
     }
@@ -597,9 +710,62 @@ static RCGC__NOINLINE void deposit(rcgc_runtime *rt, rcgc_object *o,
 #endif
 }
 
-/* The common case inline (only clear, then the memory: no finalizer, weak
- * references or release), the rest in dealloc_body. */
+/* free_memory for an object whose type's facts say it is plain (no
+ * weak slot, not a heap type, fits a pool block), at mem: it has a gc_head
+ * if mem is further in front than the debug header. */
+static RCGC__ALWAYS_INLINE void free_plain(rcgc_runtime *rt, rcgc_object *o,
+                                           char *mem)
+{
+    RCGC_ASSERT(rt->objects > 0 && mem == (char *)o - rcgc__pre_size(o->type));
+    if (mem != (char *)o - RCGC__DEBUG_HEAD_SIZE) { /* a GC type */
+        rcgc__untrack(rt, o); /* CPython's PyObject_GC_Del unlinks too */
+        if (rt->gen[0].count > 0) rt->gen[0].count--;
+    }
+    rt->objects--;
+#if RCGC_DEBUG >= 1
+    debug_unlink(rt, o);
+#endif
+    rcgc_pymalloc *pm = rt->heap.obj_pm;
+    if (RCGC_DEBUG < 2 && RCGC_LIKELY(pm != NULL) &&
+        (RCGC_LIKELY(rt->odd_blocks == 0) || rcgc__pm_owns(pm, mem)))
+        rt->heap_bytes -= rcgc__pm_free_block(pm, mem);
+    else
+        free_block_slow(rt, o, mem);
+    /* memory released */
+}
+
+static void dealloc_general(rcgc_runtime *rt, rcgc_object *o);
+
+/* CPython's subtype_dealloc for a type whose cached facts (f) say it has
+ * nothing but clear: untrack, clear, free, all inline; everything else in
+ * dealloc_general. */
 void rcgc_object_dealloc(rcgc_runtime *rt, rcgc_object *o)
+{
+    const rcgc_type *t = o->type;
+    const rcgc__tfacts *f = tcache_slot(rt, t);
+    if (RCGC_UNLIKELY(f->type != t || !(f->kind & RCGC__TF_PLAIN))) {
+        dealloc_general(rt, o);
+        return;
+    }
+    /* what the free needs after clear, which can run anything (even an
+     * allocation that takes f's slot) */
+    char *mem = (char *)o - f->pre;
+    if (f->kind & RCGC__TF_GC) rcgc__untrack(rt, o); /* first of all */
+    if (RCGC_UNLIKELY(rt->trash_depth >= RCGC__TRASH_LIMIT)) {
+        /* whether it was tracked matters to a finalizer only */
+        deposit(rt, o, 0);
+        return;
+    }
+    rt->trash_depth++;
+    if (t->clear != NULL) t->clear(rt, o);
+    free_plain(rt, o, mem);
+    if (--rt->trash_depth == 0 && RCGC_UNLIKELY(rt->trash_later != NULL))
+        destroy_chain(rt);
+}
+
+/* The other types: their hooks in dealloc_body, the common case (only
+ * clear, then the memory: no finalizer, weak references or release) here. */
+static RCGC__NOINLINE void dealloc_general(rcgc_runtime *rt, rcgc_object *o)
 {
     const rcgc_type *t = o->type;
     unsigned flags = t->flags;

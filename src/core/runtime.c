@@ -267,6 +267,7 @@ static rcgc_runtime *runtime_new(const rcgc_config *cfg, int *err)
     }
     *err = RCGC_ENOMEM;
     rt->raw = raw;
+    rt->heap.obj_extra = &rt->objects; /* object.c: an object is one block */
     rt->debug_stream = cfg->debug_stream != NULL ? cfg->debug_stream : stderr;
     rt->unraisable = cfg->unraisable;
     rt->unraisable_ctx = cfg->unraisable_ctx;
@@ -279,6 +280,7 @@ static rcgc_runtime *runtime_new(const rcgc_config *cfg, int *err)
     rt->mode = cfg->gc_mode;
     rt->debug = cfg->debug;
     rcgc__policy_init(rt, cfg);
+    rcgc__tcache_init(rt);
     rcgc_allocator meta = rcgc__heap_raw_base(&rt->heap);
     rcgc__ptrmap_init(&rt->sized, &meta);
     rt->all.prev = rt->all.next = &rt->all;
@@ -325,5 +327,6 @@ void rcgc_runtime_get_stats(rcgc_runtime *rt,
     out->objects_peak = rt->objects_peak;
     out->tracked = rt->tracked;
     out->allocations = rt->allocations;
-    out->blocks = rt->blocks;
+    out->blocks = rt->blocks + rt->objects; /* object.c counts the objects'
+                                               blocks as objects */
 }

@@ -223,14 +223,23 @@ static inline size_t rcgc__pm_class_size(size_t size)
     return ((size - 1) | (((size_t)1 << PM_ALIGNMENT_SHIFT) - 1)) + 1;
 }
 
+/* Where the list head of the class of size bytes (1..512) is in
+ * usedpools: (size - 1) >> 4 heads of 16 bytes, which is also the class
+ * size less 16. */
+static inline size_t rcgc__pm_class_offset(size_t size)
+{
+    return (size - 1) & ~(size_t)(sizeof(pm_link) - 1);
+}
+
 /* A block of size bytes (1..512) from a pool of pm (a used pool's, carving
  * more of it, or a new pool's), never raw: NULL when no arena can be had.
  * For a caller whose rcgc__pm_take failed. */
 void *rcgc__pm_alloc_pool(rcgc_pymalloc *pm, size_t size);
 
-/* Out-of-line parts of rcgc__pm_free_block (pymalloc.c): pool, whose
- * count is up to date, was full before the free (it goes back to its class
- * list) or is empty after it (to its arena's free pools). */
+/* Out-of-line parts of rcgc__pm_free_block (pymalloc.c): pool was full
+ * before the free (it goes back to its class list; its count, >= 30, goes
+ * down by one there), or is empty after it (to its arena's free pools; its
+ * count is 0). */
 void rcgc__pm_pool_was_full(rcgc_pymalloc *pm, pm_pool *pool);
 void rcgc__pm_pool_emptied(rcgc_pymalloc *pm, pm_pool *pool);
 /* RCGC_DEBUG >= 1: abort unless p is an allocated block of pool. */
@@ -251,10 +260,16 @@ pm_block *rcgc__pm_link(const pm_block *b);
  * new pool or falls back to raw).  No call, so the caller's own fast path
  * stays a leaf; a non-NULL result is a pool block of class
  * rcgc__pm_class_size(size), not zeroed. */
+static inline void *rcgc__pm_take_at(rcgc_pymalloc *pm, size_t off);
 static inline void *rcgc__pm_take(rcgc_pymalloc *pm, size_t size)
 {
-    /* usedpools[(size - 1) >> 4], 16 bytes a head */
-    size_t off = (size - 1) & ~(size_t)(sizeof(pm_link) - 1);
+    return rcgc__pm_take_at(pm, rcgc__pm_class_offset(size));
+}
+
+/* rcgc__pm_take of a size whose rcgc__pm_class_offset is off (a caller
+ * that keeps the offset, the object layer's facts of a type). */
+static inline void *rcgc__pm_take_at(rcgc_pymalloc *pm, size_t off)
+{
     pm_link *head = (pm_link *)(void *)((char *)pm->usedpools + off);
     pm_link *l = head->next;
     if (RCGC_UNLIKELY(l == head)) return NULL;
@@ -282,8 +297,8 @@ static inline size_t rcgc__pm_free_block(rcgc_pymalloc *pm, void *p)
     pool->freeblock = (pm_block *)p;
     RCGC__POISON(p, size);
     if (RCGC_UNLIKELY(lastfree == NULL)) {
-        /* it was full: count stays >= 30, so it is not empty now */
-        pool->count--;
+        /* it was full: the count goes down there (not in common code, so
+         * that the other case is one decrement of memory and its test) */
         rcgc__pm_pool_was_full(pm, pool);
     } else if (RCGC_UNLIKELY(--pool->count == 0)) {
         rcgc__pm_pool_emptied(pm, pool);
@@ -352,6 +367,12 @@ struct rcgc_heap {
                                  hooks (no tracer, debug or user hooks over
                                  it), else NULL: the object layer then calls
                                  the pool's inline fast paths directly */
+    const rcgc_ssize *obj_extra; /* NULL, or live object-domain blocks
+                                 counted elsewhere and not in
+                                 blocks[RCGC_DOMAIN_OBJ]: a runtime's live
+                                 objects (object.c counts an object once,
+                                 as an object, on its inline path); the
+                                 block counts add them */
     rcgc_memdebug *md;        /* NULL until debug hooks are installed */
     rcgc_memdebug_config dcfg; /* for md */
     int allocated;            /* 1: rcgc_heap_new made this struct; 0: it

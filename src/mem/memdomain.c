@@ -83,10 +83,19 @@ int rcgc__heap_init(struct rcgc_heap *h, const rcgc_heap_config *cfg)
     return 0;
 }
 
+/* Live blocks of domain d: the front end's count, plus for the object
+ * domain those its owner counts instead (obj_extra). */
+static rcgc_ssize live_blocks(const struct rcgc_heap *h, int d)
+{
+    rcgc_ssize n = h->blocks[d];
+    if (d == RCGC_DOMAIN_OBJ && h->obj_extra != NULL) n += *h->obj_extra;
+    return n;
+}
+
 int rcgc__heap_fini(struct rcgc_heap *h)
 {
     int live = 0;
-    for (int d = 0; d < RCGC_DOMAIN_COUNT; d++) live |= h->blocks[d] != 0;
+    for (int d = 0; d < RCGC_DOMAIN_COUNT; d++) live |= live_blocks(h, d) != 0;
     (void)rcgc_memdebug_destroy(h->md); /* flushes quarantine into pm */
     h->md = NULL;
     (void)rcgc_pymalloc_destroy(h->pm);
@@ -216,7 +225,7 @@ int rcgc_heap_setup_debug_hooks(rcgc_heap *h)
 
 rcgc_ssize rcgc_heap_blocks(const rcgc_heap *h, rcgc_domain d)
 {
-    return DOMAIN_OK(d) ? h->blocks[d] : RCGC_EINVAL;
+    return DOMAIN_OK(d) ? live_blocks(h, (int)d) : RCGC_EINVAL;
 }
 
 rcgc_pymalloc *rcgc_heap_pymalloc(rcgc_heap *h)

@@ -260,6 +260,7 @@ static RCGC__NOINLINE void *allocate_from_new_pool(rcgc_pymalloc *pm, uint32_t c
  * class list (CPython's LRU-like reinsertion). */
 RCGC__NOINLINE void rcgc__pm_pool_was_full(rcgc_pymalloc *pm, pm_pool *pool)
 {
+    pool->count--; /* not empty: a full pool has 30 blocks or more */
     RCGC_ASSERT(pool->szidx < PM_NCLASSES && pool->freeblock != NULL);
     pm_link *head = &pm->usedpools[pool->szidx];
     pool->link.next = head->next;
