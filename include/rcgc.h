@@ -144,7 +144,10 @@ typedef int (*rcgc_visit_pair_fn)(rcgc_object *key, rcgc_object *value,
 
 /*
  * A type descriptor, usually a static const object shared by every runtime.
- * Unused hooks are NULL.
+ * Unused hooks are NULL.  A program's own (static) type must stay alive and
+ * unchanged until rcgc_runtime_free of every runtime that used it returned:
+ * a runtime reads its size, flags and hooks once, at its first allocation
+ * (docs/types.md).  Types made at run time: rcgc_type_new below.
  */
 struct rcgc_type {
     const char *name;   /* shown in messages: "gc: collectable <name 0x...>" */
