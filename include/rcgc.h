@@ -302,8 +302,8 @@ typedef enum rcgc_gc_policy {
     RCGC_POLICY_CPYTHON311 = 0,
     /* The young threshold adapts to what young collections find: doubled
      * after a collection where at most 1 % of the objects it examined were
-     * unreachable, halved otherwise, never below threshold[0] nor above a
-     * quarter of the tracked heap (unless threshold[0] is).  A young collection is also due when the
+     * unreachable, halved otherwise, never below threshold[0] nor above
+     * half the tracked heap (unless threshold[0] is).  A young collection is also due when the
      * heap's bytes grew by gc_young_bytes since the last collection (big
      * objects count).  A full collection runs, instead of a young one,
      * when the tracked heap grew by a quarter since the last full
