@@ -21,7 +21,12 @@ What it measures (bench/README.md has the details):
                     steady workload (bin/gc_pause / gc_pause.py): p50, p99,
                     max per generation and for all, GC share of the time.
   bytes per         per-object overhead (allocated bytes - payload) of a
-    tracked object  tracked object with two reference slots.
+    tracked object  tracked object with two reference slots (block bytes
+                    from the pool's statistics; rcgc also: resident bytes
+                    per object, wherever they live).
+  young collection  a generation-0 collection of 700 objects beside 10^4
+                    and 10^7 old ones (10^6 with --quick): µs, and the ratio
+                    of the two sizes (bin/gc_young / gc_young.py).
 
 The driver's interface (bench/bench.py): run(ctx) -> (records, notes), ctx
 with bindir, python, runs, quick.  Records are benchlib.record dicts (value =
@@ -52,6 +57,11 @@ TARGET_GARBAGE_NS = 30.0    # full collection, ns per garbage object
 TARGET_GC_COLLECT_MS = 0.25
 TARGET_GC_TRAVERSAL_MS = 2.0
 TARGET_BYTES = 16.0         # bytes of overhead per tracked object
+# Issue 17: a young collection of 700 objects costs the same with 10^4 and
+# with 10^7 old objects: at most this ratio (bench/README.md says why 1.1).
+TARGET_YOUNG_RATIO = 1.1
+YOUNG_SIZES = (10 ** 4, 10 ** 7)
+YOUNG_SIZES_QUICK = (10 ** 4, 10 ** 6)
 
 CASE_NAMES = {"alive_first": "live first", "alive_steady": "live",
               "garbage": "garbage"}
@@ -372,6 +382,12 @@ def bytes_per_object(ctx, py, full, records, notes):
              for rec in recs if rec.get("case") == "build"]
     if boehm:
         got["boehm"] = boehm[0]
+    if got.get("rcgc", {}).get("rcgc_debug"):
+        notes.append(f"ERROR: bytes per tracked object: gc_shapes was built "
+                     f"with RCGC_DEBUG={got['rcgc']['rcgc_debug']}: its "
+                     f"blocks carry the debug header; no rcgc record (build "
+                     f"with RCGC_DEBUG=0, as make bench does)")
+        del got["rcgc"]
     for system, r in got.items():
         extra = {"payload": r["payload_per_obj"],
                  "allocated": r["bytes_per_obj"]}
@@ -387,6 +403,98 @@ def bytes_per_object(ctx, py, full, records, notes):
         _add(records, benchlib.record(
             "bytes per tracked object", system, "bytes allocated per object",
             [r["bytes_per_obj"]], "bytes", payload=r["payload_per_obj"]))
+        if system == "rcgc" and r.get("rss_per_obj_old", -1) >= 0:
+            # Everything a tracked object costs, wherever it lives (side
+            # bytes, pool headers, the collector's vectors): RSS growth per
+            # object, payload included, once it is in the oldest generation.
+            _add(records, benchlib.record(
+                "bytes per tracked object", system,
+                "resident bytes per object (old)", [r["rss_per_obj_old"]],
+                "bytes", payload=r["payload_per_obj"],
+                young=r.get("rss_per_obj"),
+                heap_bytes=r.get("heap_bytes_per_obj")))
+    return got
+
+
+# ---------------------------------------------------------------------------
+# 7. Young collections beside a small and a large old heap (issue 17)
+
+def young_collections(ctx, py, records, notes):
+    """gc_young / gc_young.py: the median time of a young collection of 700
+    objects with N old objects, for N = YOUNG_SIZES; each run is one process
+    per size and system, sizes and systems rotated run by run."""
+    sizes = YOUNG_SIZES_QUICK if ctx.quick else YOUNG_SIZES
+    reps = 500 if ctx.quick else 2000
+    rbin = _bin(ctx, "gc_young")
+    if rbin is None:
+        notes.append(f"young collection: rcgc skipped: no gc_young in "
+                     f"{ctx.bindir}")
+    cmds = {}
+    for n in sizes:
+        if rbin:
+            cmds[("rcgc", n)] = [rbin, str(n), str(reps)]
+        if py:
+            cmds[("cpython", n)] = [py, os.path.join(HERE, "gc_young.py"),
+                                    str(n), str(reps)]
+    cells = list(cmds)
+    got = {c: [] for c in cells}
+    failed = {c: 0 for c in cells}
+    for k in range(1, ctx.runs + 1):
+        for cell in _rotate(cells, k):
+            system, n = cell
+            benchlib.wait_for_memory(n * (160 if system == "cpython" else 64)
+                                     + (256 << 20))
+            log(f"young collection, {fmt_n(n)} old: {system} run "
+                f"{k}/{ctx.runs} ...")
+            run = benchlib.run(cmds[cell], TIMEOUT)
+            s = run.first(case="summary")
+            if run.error or s is None or not s.get("ok"):
+                failed[cell] += 1
+                notes.append(f"ERROR: young collection, {fmt_n(n)} old: "
+                             f"{system} run {k}: "
+                             f"{run.error or 'a collection returned a wrong count'}")
+                continue
+            s["wall_s"] = run.wall_s
+            got[cell].append(s)
+            log(f"        median {s['median_ns'] / 1e3:.2f} us (CPU "
+                f"{s['cpu_median_ns'] / 1e3:.2f}), p10-p90 "
+                f"{s['p10_ns'] / 1e3:.2f}-{s['p90_ns'] / 1e3:.2f} us, "
+                f"{run.wall_s:.1f} s")
+    for cell in cells:
+        system, n = cell
+        ss = got[cell]
+        if failed[cell] or not ss:
+            continue
+        bench = f"young collection, {fmt_n(n)} old"
+        extra = {"n_old": n, "young": ss[0]["young"],
+                 "garbage": ss[0]["collected"], "hot": ss[0]["hot"],
+                 "reps_per_run": ss[0]["reps"],
+                 "p10_us": [x["p10_ns"] / 1e3 for x in ss],
+                 "p90_us": [x["p90_ns"] / 1e3 for x in ss]}
+        if system == "rcgc":
+            extra["phases_median_ns"] = ss[0].get("phases_median_ns")
+        _add(records, benchlib.record(
+            bench, system, "µs per young collection",
+            [x["median_ns"] / 1e3 for x in ss], "µs", **extra))
+        _add(records, benchlib.record(
+            bench, system, "µs per young collection (thread CPU)",
+            [x["cpu_median_ns"] / 1e3 for x in ss], "µs", n_old=n))
+    # The large heap's time over the small one's, paired run by run (the
+    # two processes of a run ran next to each other).
+    lo, hi = sizes[0], sizes[-1]
+    for system in ("rcgc", "cpython"):
+        a, b = got.get((system, lo), []), got.get((system, hi), [])
+        if failed.get((system, lo)) or failed.get((system, hi)):
+            continue
+        pairs = list(zip(a, b))
+        if not pairs:
+            continue
+        _add(records, benchlib.record(
+            f"young collection, {fmt_n(hi)} old ÷ {fmt_n(lo)} old", system,
+            "time ratio", [y["median_ns"] / x["median_ns"] for x, y in pairs],
+            "×", n_small=lo, n_large=hi,
+            cpu_ratio=[y["cpu_median_ns"] / x["cpu_median_ns"]
+                       for x, y in pairs]))
     return got
 
 
@@ -474,6 +582,30 @@ def _notes(records, sizes, mem, notes):
         "pauses / the loop's wall time. CPython counts fewer young "
         "collections for the same work: its list free list reuses objects "
         "without touching the generation-0 count.")
+    young = sorted({r["n_large"] for r in records
+                    if r.get("n_large") is not None})
+    if young:
+        notes.append(
+            "young collection: bin/gc_young / gc_young.py. The old heap is a "
+            "binary tree of N two-slot nodes (lists in CPython) built "
+            "children-first and promoted by a full collection; each rep "
+            "builds 700 young nodes (600 chained survivors and 50 dropped "
+            "two-cycles), each referring to one of 256 hot old nodes, and "
+            "times the one generation-0 collection (must return 100); the "
+            "survivors are then dropped, and every 10th rep runs an untimed "
+            "generation-1 collection. Automatic collection off. Per run "
+            "(one process per size and system) the median of 2,000 timed "
+            "collections (500 with --quick) after 50 warm-up reps; the "
+            "ratio row pairs the two sizes run by run.")
+    for n in young:
+        lo = min(r["n_small"] for r in records if r.get("n_large") == n)
+        bench = f"young collection, {fmt_n(n)} old ÷ {fmt_n(lo)} old"
+        v = _value(records, bench, "rcgc", "time ratio")
+        c = _value(records, bench, "cpython", "time ratio")
+        if v is not None:
+            notes.append(f"target {bench} <= {TARGET_YOUNG_RATIO:g}: rcgc "
+                         f"{v:.3f} -> {_verdict(v, TARGET_YOUNG_RATIO)} "
+                         f"(cpython {benchlib.fmt_num(c)})")
     if mem:
         c = mem.get("cpython")
         r = mem.get("rcgc")
@@ -481,10 +613,19 @@ def _notes(records, sizes, mem, notes):
         txt = ("bytes per tracked object = bytes allocated per object - "
                "payload (two reference slots, 16 bytes).")
         if r:
-            txt += (f" rcgc: {r['bytes_per_obj']:g} bytes per node from the "
-                    f"pool allocator's statistics = {r['object_header']}-byte "
-                    f"rcgc_object header + 16 payload + the hidden collector "
-                    f"header.")
+            hidden = (r["bytes_per_obj"] - r["payload_per_obj"]
+                      - r["object_header"])
+            txt += (f" rcgc: {r['bytes_per_obj']:g} bytes per node = the "
+                    f"pool allocator's blocks in use x block size / N "
+                    f"(release build) = {r['object_header']}-byte "
+                    f"rcgc_object header + {r['payload_per_obj']:g} payload "
+                    f"+ {hidden:g} bytes of hidden header in front of the "
+                    f"object; 'resident bytes per object (old)' is the RSS "
+                    f"growth per node, payload included, after a full "
+                    f"collection (also what lives outside the blocks: pool "
+                    f"headers, per-slot side bytes, the collector's "
+                    f"vectors; {r.get('rss_per_obj', -1):.1f} right after "
+                    f"the allocations).")
         if c:
             txt += (f" CPython: tracemalloc's traced bytes per instance of a "
                     f"__slots__ = ('a', 'b') class = {c['bytes_per_obj']:g} "
@@ -519,6 +660,7 @@ def run(ctx):
     shapes(ctx, py, records, notes)
     pauses(ctx, py, records, notes)
     mem = bytes_per_object(ctx, py, full, records, notes)
+    young_collections(ctx, py, records, notes)
     if heavy:
         full.update(full_collections(ctx, py, heavy, records, notes))
     _notes(records, light + heavy, mem, notes)
