@@ -22,7 +22,14 @@ add_executable(gc_requests gc_requests.c)
 target_link_libraries(gc_requests PRIVATE rcgc_static rcgc_warnings)
 target_compile_options(gc_requests PRIVATE -O2)
 
-set(RCGC_GC_BENCHES gc_full gc_shapes gc_pause gc_requests)
+# gc_young: young collections of 700 objects beside 10^4 and 10^7 old ones
+# (issue 17: the same time whatever the old heap; bench/gc_young.py is
+# CPython's side).
+add_executable(gc_young gc_young.c)
+target_link_libraries(gc_young PRIVATE rcgc_static rcgc_warnings)
+target_compile_options(gc_young PRIVATE -O2)
+
+set(RCGC_GC_BENCHES gc_full gc_shapes gc_pause gc_requests gc_young)
 
 # gc_boehm: the full-collection shapes on the Boehm GC (libgc-dev); without
 # the library there is no binary and suite_gc.py skips the Boehm column.

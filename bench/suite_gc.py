@@ -3,6 +3,7 @@
 3.11 and the Boehm GC, each measured in one run, systems interleaved.
 
     python3 bench/suite_gc.py --bindir build/bin [--quick] [--runs N]
+                              [--only full,shapes,pauses,bytes,young]
 
 What it measures (bench/README.md has the details):
 
@@ -21,7 +22,12 @@ What it measures (bench/README.md has the details):
                     steady workload (bin/gc_pause / gc_pause.py): p50, p99,
                     max per generation and for all, GC share of the time.
   bytes per         per-object overhead (allocated bytes - payload) of a
-    tracked object  tracked object with two reference slots.
+    tracked object  tracked object with two reference slots (block bytes
+                    from the pool's statistics; rcgc also: resident bytes
+                    per object, wherever they live).
+  young collection  a generation-0 collection of 700 objects beside 10^4
+                    and 10^7 old ones (10^6 with --quick): µs, and the ratio
+                    of the two sizes (bin/gc_young / gc_young.py).
 
 The driver's interface (bench/bench.py): run(ctx) -> (records, notes), ctx
 with bindir, python, runs, quick.  Records are benchlib.record dicts (value =
@@ -52,6 +58,13 @@ TARGET_GARBAGE_NS = 30.0    # full collection, ns per garbage object
 TARGET_GC_COLLECT_MS = 0.25
 TARGET_GC_TRAVERSAL_MS = 2.0
 TARGET_BYTES = 16.0         # bytes of overhead per tracked object
+# Issue 17: a young collection of 700 objects costs the same with 10^4 and
+# with 10^7 old objects: at most this ratio (bench/README.md says why 1.1).
+TARGET_YOUNG_RATIO = 1.1
+YOUNG_SIZES = (10 ** 4, 10 ** 7)
+YOUNG_SIZES_QUICK = (10 ** 4, 10 ** 6)
+
+PARTS = ("full", "shapes", "pauses", "bytes", "young")
 
 CASE_NAMES = {"alive_first": "live first", "alive_steady": "live",
               "garbage": "garbage"}
@@ -372,6 +385,12 @@ def bytes_per_object(ctx, py, full, records, notes):
              for rec in recs if rec.get("case") == "build"]
     if boehm:
         got["boehm"] = boehm[0]
+    if got.get("rcgc", {}).get("rcgc_debug"):
+        notes.append(f"ERROR: bytes per tracked object: gc_shapes was built "
+                     f"with RCGC_DEBUG={got['rcgc']['rcgc_debug']}: its "
+                     f"blocks carry the debug header; no rcgc record (build "
+                     f"with RCGC_DEBUG=0, as make bench does)")
+        del got["rcgc"]
     for system, r in got.items():
         extra = {"payload": r["payload_per_obj"],
                  "allocated": r["bytes_per_obj"]}
@@ -387,6 +406,110 @@ def bytes_per_object(ctx, py, full, records, notes):
         _add(records, benchlib.record(
             "bytes per tracked object", system, "bytes allocated per object",
             [r["bytes_per_obj"]], "bytes", payload=r["payload_per_obj"]))
+        if system == "rcgc" and r.get("rss_per_obj_old", -1) >= 0:
+            # Everything a tracked object costs, wherever it lives (side
+            # bytes, pool headers, the collector's vectors): RSS growth per
+            # object, payload included, once it is in the oldest generation.
+            _add(records, benchlib.record(
+                "bytes per tracked object", system,
+                "resident bytes per object (old)", [r["rss_per_obj_old"]],
+                "bytes", payload=r["payload_per_obj"],
+                young=r.get("rss_per_obj"),
+                heap_bytes=r.get("heap_bytes_per_obj")))
+    return got
+
+
+# ---------------------------------------------------------------------------
+# 7. Young collections beside a small and a large old heap (issue 17)
+
+def young_collections(ctx, py, records, notes):
+    """gc_young / gc_young.py: the median time of a young collection of 700
+    objects with N old objects, for N = YOUNG_SIZES; each run is one process
+    per size, system and variant, rotated run by run.  The young objects
+    refer to 256 hot old objects; the rcgc-only variant "old children
+    anywhere" (HOT = 0) to any old object, chosen at random."""
+    sizes = YOUNG_SIZES_QUICK if ctx.quick else YOUNG_SIZES
+    reps = 500 if ctx.quick else 2000
+    rbin = _bin(ctx, "gc_young")
+    if rbin is None:
+        notes.append(f"young collection: rcgc skipped: no gc_young in "
+                     f"{ctx.bindir}")
+    cmds = {}   # (system, n, variant) -> argv; variant "" or "anywhere"
+    for n in sizes:
+        if rbin:
+            cmds[("rcgc", n, "")] = [rbin, str(n), str(reps)]
+            cmds[("rcgc", n, "anywhere")] = [rbin, str(n), str(reps), "700",
+                                             "0"]
+        if py:
+            cmds[("cpython", n, "")] = [py, os.path.join(HERE, "gc_young.py"),
+                                        str(n), str(reps)]
+    cells = list(cmds)
+    got = {c: [] for c in cells}
+    failed = {c: 0 for c in cells}
+
+    def name(n, variant):
+        return (f"young collection, {fmt_n(n)} old" +
+                (", old children anywhere" if variant else ""))
+
+    for k in range(1, ctx.runs + 1):
+        for cell in _rotate(cells, k):
+            system, n, variant = cell
+            benchlib.wait_for_memory(n * (160 if system == "cpython" else 64)
+                                     + (256 << 20))
+            log(f"{name(n, variant)}: {system} run {k}/{ctx.runs} ...")
+            run = benchlib.run(cmds[cell], TIMEOUT)
+            s = run.first(case="summary")
+            if run.error or s is None or not s.get("ok"):
+                failed[cell] += 1
+                why = run.error or "a collection returned a wrong count"
+                notes.append(f"ERROR: {name(n, variant)}: {system} run {k}: "
+                             f"{why}")
+                continue
+            got[cell].append(s)
+            log(f"        median {s['median_ns'] / 1e3:.2f} us (CPU "
+                f"{s['cpu_median_ns'] / 1e3:.2f}), p10-p90 "
+                f"{s['p10_ns'] / 1e3:.2f}-{s['p90_ns'] / 1e3:.2f} us, "
+                f"{run.wall_s:.1f} s")
+    order = sorted(cells, key=lambda c: (c[2], c[1], c[0]))
+    for cell in order:
+        system, n, variant = cell
+        ss = got[cell]
+        if failed[cell] or not ss:
+            continue
+        extra = {"n_old": n, "young": ss[0]["young"],
+                 "garbage": ss[0]["collected"], "hot": ss[0]["hot"],
+                 "reps_per_run": ss[0]["reps"],
+                 "p10_us": [x["p10_ns"] / 1e3 for x in ss],
+                 "p90_us": [x["p90_ns"] / 1e3 for x in ss]}
+        if system == "rcgc":
+            extra["phases_median_ns"] = ss[0].get("phases_median_ns")
+        _add(records, benchlib.record(
+            name(n, variant), system, "µs per young collection",
+            [x["median_ns"] / 1e3 for x in ss], "µs", **extra))
+        _add(records, benchlib.record(
+            name(n, variant), system, "µs per young collection (thread CPU)",
+            [x["cpu_median_ns"] / 1e3 for x in ss], "µs", n_old=n))
+    # The large heap's time over the small one's, paired run by run (the
+    # processes of a run ran close together).
+    lo, hi = sizes[0], sizes[-1]
+    for variant in ("", "anywhere"):
+        for system in ("rcgc", "cpython"):
+            a = got.get((system, lo, variant), [])
+            b = got.get((system, hi, variant), [])
+            if failed.get((system, lo, variant)) or \
+                    failed.get((system, hi, variant)):
+                continue
+            pairs = list(zip(a, b))
+            if not pairs:
+                continue
+            bench = (f"young collection, {fmt_n(hi)} old ÷ {fmt_n(lo)} old"
+                     + (", old children anywhere" if variant else ""))
+            _add(records, benchlib.record(
+                bench, system, "time ratio",
+                [y["median_ns"] / x["median_ns"] for x, y in pairs], "×",
+                n_small=lo, n_large=hi, variant=variant or "hot",
+                cpu_ratio=[y["cpu_median_ns"] / x["cpu_median_ns"]
+                           for x, y in pairs]))
     return got
 
 
@@ -402,6 +525,13 @@ def _value(records, bench, system, metric):
 
 
 def _notes(records, sizes, mem, notes):
+    ran = {r["benchmark"].split()[0] for r in records}
+    if "full" in ran:
+        _full_notes(notes)
+    _target_notes(records, sizes, ran, mem, notes)
+
+
+def _full_notes(notes):
     notes.append(
         "full collection: wall time of one full collection / N (median of "
         "the runs, fresh process each). 'live' = the steady-state collection "
@@ -424,7 +554,9 @@ def _notes(records, sizes, mem, notes):
         "by >= 95% of what the build added. With its default "
         "all-interior-pointers mode Boehm adds one byte to each request, so "
         "a 16-byte node takes a 32-byte slot.")
-    # targets
+
+
+def _target_notes(records, sizes, ran, mem, notes):
     for n in sizes:
         for shape in ("chain", "pairs", "tree"):
             for case, target in (("live", TARGET_LIVE_NS),
@@ -452,28 +584,60 @@ def _notes(records, sizes, mem, notes):
     if v is not None:
         notes.append(f"target bytes per tracked object <= {TARGET_BYTES:g}: "
                      f"rcgc {v:g} -> {_verdict(v, TARGET_BYTES)}")
-    notes.append(
-        "gc_collect / gc_traversal shapes: pyperformance's loops (an untimed "
-        "gc.collect(), then the timed one); per run the median of the "
-        "timed collections. Both with automatic collection off. CPython's "
-        "live heap is the interpreter's own tracked objects (not frozen); "
-        "rcgc's is 12,000 two-slot nodes in a binary tree (fewer references "
-        "per object than CPython's dicts, functions and tuples).")
-    notes.append(
-        "pauses: each run builds the long-lived heap (automatic collection "
-        "off), collects it into generation 2, then runs the iterations with "
-        "automatic collection on (thresholds 700, 10, 10): per iteration a "
-        "4-object temporary chain, one dropped 2-cycle, one object replacing "
-        "a 5,000-slot table entry. Each collection is timed by a gc callback "
-        "(start/stop): wall time (CLOCK_MONOTONIC / perf_counter_ns) and the "
-        "thread's CPU time over the same interval ('CPU' rows: "
-        "CLOCK_THREAD_CPUTIME_ID / thread_time_ns); on a loaded machine a "
-        "wall-time outlier without the CPU time is preemption, not the "
-        "collector. p50/p99/max are nearest-rank over that run's "
-        "collections, then the median over runs; GC time share = sum of the "
-        "pauses / the loop's wall time. CPython counts fewer young "
-        "collections for the same work: its list free list reuses objects "
-        "without touching the generation-0 count.")
+    if "gc_collect" in ran or "gc_traversal" in ran:
+        notes.append(
+            "gc_collect / gc_traversal shapes: pyperformance's loops (an untimed "
+            "gc.collect(), then the timed one); per run the median of the "
+            "timed collections. Both with automatic collection off. CPython's "
+            "live heap is the interpreter's own tracked objects (not frozen); "
+            "rcgc's is 12,000 two-slot nodes in a binary tree (fewer references "
+            "per object than CPython's dicts, functions and tuples).")
+    if "pauses" in ran:
+        notes.append(
+            "pauses: each run builds the long-lived heap (automatic collection "
+            "off), collects it into generation 2, then runs the iterations with "
+            "automatic collection on (thresholds 700, 10, 10): per iteration a "
+            "4-object temporary chain, one dropped 2-cycle, one object replacing "
+            "a 5,000-slot table entry. Each collection is timed by a gc callback "
+            "(start/stop): wall time (CLOCK_MONOTONIC / perf_counter_ns) and the "
+            "thread's CPU time over the same interval ('CPU' rows: "
+            "CLOCK_THREAD_CPUTIME_ID / thread_time_ns); on a loaded machine a "
+            "wall-time outlier without the CPU time is preemption, not the "
+            "collector. p50/p99/max are nearest-rank over that run's "
+            "collections, then the median over runs; GC time share = sum of the "
+            "pauses / the loop's wall time. CPython counts fewer young "
+            "collections for the same work: its list free list reuses objects "
+            "without touching the generation-0 count.")
+    young = sorted({r["n_large"] for r in records
+                    if r.get("n_large") is not None
+                    and r.get("variant") == "hot"})
+    if young:
+        notes.append(
+            "young collection: bin/gc_young / gc_young.py. The old heap is a "
+            "binary tree of N two-slot nodes (lists in CPython) built "
+            "children-first and promoted by a full collection; each rep "
+            "builds 700 young nodes (600 chained survivors and 50 dropped "
+            "two-cycles), each referring to one of 256 hot old nodes, and "
+            "times the one generation-0 collection (must return 100); the "
+            "rcgc-only rows 'old children anywhere' refer to any old node "
+            "instead (chosen at random: gc_young N 2000 700 0); the "
+            "survivors are then dropped, and every 10th rep runs an untimed "
+            "generation-1 collection. Automatic collection off. Per run "
+            "(one process per size and system) the median of 2,000 timed "
+            "collections (500 with --quick) after 50 warm-up reps; the "
+            "ratio row pairs the two sizes run by run.")
+    for n in young:
+        lo = min(r["n_small"] for r in records if r.get("n_large") == n)
+        bench = f"young collection, {fmt_n(n)} old ÷ {fmt_n(lo)} old"
+        v2 = _value(records, bench + ", old children anywhere", "rcgc",
+                    "time ratio")
+        v = _value(records, bench, "rcgc", "time ratio")
+        c = _value(records, bench, "cpython", "time ratio")
+        if v is not None:
+            notes.append(f"target {bench} <= {TARGET_YOUNG_RATIO:g}: rcgc "
+                         f"{v:.3f} -> {_verdict(v, TARGET_YOUNG_RATIO)} "
+                         f"(cpython {benchlib.fmt_num(c)}; rcgc with old "
+                         f"children anywhere {benchlib.fmt_num(v2)})")
     if mem:
         c = mem.get("cpython")
         r = mem.get("rcgc")
@@ -481,10 +645,19 @@ def _notes(records, sizes, mem, notes):
         txt = ("bytes per tracked object = bytes allocated per object - "
                "payload (two reference slots, 16 bytes).")
         if r:
-            txt += (f" rcgc: {r['bytes_per_obj']:g} bytes per node from the "
-                    f"pool allocator's statistics = {r['object_header']}-byte "
-                    f"rcgc_object header + 16 payload + the hidden collector "
-                    f"header.")
+            hidden = (r["bytes_per_obj"] - r["payload_per_obj"]
+                      - r["object_header"])
+            txt += (f" rcgc: {r['bytes_per_obj']:g} bytes per node = the "
+                    f"pool allocator's blocks in use x block size / N "
+                    f"(release build) = {r['object_header']}-byte "
+                    f"rcgc_object header + {r['payload_per_obj']:g} payload "
+                    f"+ {hidden:g} bytes of hidden header in front of the "
+                    f"object; 'resident bytes per object (old)' is the RSS "
+                    f"growth per node, payload included, after a full "
+                    f"collection (also what lives outside the blocks: pool "
+                    f"headers, per-slot side bytes, the collector's "
+                    f"vectors; {r.get('rss_per_obj', -1):.1f} right after "
+                    f"the allocations).")
         if c:
             txt += (f" CPython: tracemalloc's traced bytes per instance of a "
                     f"__slots__ = ('a', 'b') class = {c['bytes_per_obj']:g} "
@@ -515,11 +688,19 @@ def run(ctx):
         light, heavy = [10 ** 5], []
     else:
         light, heavy = [10 ** 6], [10 ** 7]
-    full = full_collections(ctx, py, light, records, notes)
-    shapes(ctx, py, records, notes)
-    pauses(ctx, py, records, notes)
-    mem = bytes_per_object(ctx, py, full, records, notes)
-    if heavy:
+    parts = getattr(ctx, "parts", None) or PARTS
+    full, mem = {}, {}
+    if "full" in parts:
+        full = full_collections(ctx, py, light, records, notes)
+    if "shapes" in parts:
+        shapes(ctx, py, records, notes)
+    if "pauses" in parts:
+        pauses(ctx, py, records, notes)
+    if "bytes" in parts:
+        mem = bytes_per_object(ctx, py, full, records, notes)
+    if "young" in parts:
+        young_collections(ctx, py, records, notes)
+    if heavy and "full" in parts:
         full.update(full_collections(ctx, py, heavy, records, notes))
     _notes(records, light + heavy, mem, notes)
     return records, notes
@@ -563,11 +744,18 @@ def main():
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default=",".join(PARTS),
+                    help="parts to run (default all): " + ", ".join(PARTS))
     ap.add_argument("--json", default=None,
                     help="also write the records there")
     args = ap.parse_args()
+    parts = [p.strip() for p in args.only.split(",") if p.strip()]
+    for p in parts:
+        if p not in PARTS:
+            ap.error(f"--only: unknown part '{p}' (have: {', '.join(PARTS)})")
     ctx = types.SimpleNamespace(bindir=args.bindir, python=args.python,
-                                runs=args.runs, quick=args.quick)
+                                runs=args.runs, quick=args.quick,
+                                parts=parts)
     records, notes = run(ctx)
     print(markdown(records))
     print()
