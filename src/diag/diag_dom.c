@@ -343,10 +343,10 @@ static int walk_objects(rcgc_runtime *rt, struct dom_fwd *f, rcgc__idxmap *map,
 /* The forward graph's arrays for cap objects and the index map's slots;
  * 0 or RCGC_ENOMEM (what was allocated stays for the caller to free). */
 static int fwd_alloc(struct dom_fwd *f, struct scratch *sc, rcgc_ssize cap,
-                     size_t nn, rcgc__idxmap_slot **slots)
+                     size_t nn, void **slots)
 {
     f->ecap = cap + 1024;
-    *slots = scr_alloc(sc, diag_map_bytes((size_t)cap), 1);
+    *slots = scr_alloc(sc, rcgc__idxmap_bytes((size_t)cap), 1);
     f->start = scr_alloc(sc, nn * sizeof *f->start, 0);
     f->cnt = scr_alloc(sc, nn * sizeof *f->cnt, 1);
     f->child = scr_alloc(sc, (size_t)f->ecap * sizeof *f->child, 0);
@@ -361,7 +361,7 @@ static int build_forward(rcgc_runtime *rt, struct dom_fwd *f, struct scratch *sc
                          rcgc_ssize cap, size_t nn, uint8_t *bits,
                          rcgc_ssize *roots, rcgc_ssize *inconsistent)
 {
-    rcgc__idxmap_slot *slots = NULL;
+    void *slots = NULL;
     int rc = fwd_alloc(f, sc, cap, nn, &slots);
     if (rc == 0 && bits == NULL) rc = RCGC_ENOMEM;
     if (rc == 0) {
@@ -369,7 +369,7 @@ static int build_forward(rcgc_runtime *rt, struct dom_fwd *f, struct scratch *sc
         rcgc__idxmap_init(&map, slots, (size_t)cap);
         rc = walk_objects(rt, f, &map, bits, roots, inconsistent);
     }
-    scr_free(sc, slots, diag_map_bytes((size_t)cap));
+    scr_free(sc, slots, rcgc__idxmap_bytes((size_t)cap));
     if (rc == 0 && f->m + 1 < f->ecap) {
         uint32_t *c = rcgc__realloc(rt, f->child, ((size_t)f->m + 1) * sizeof *c);
         if (c != NULL) {

@@ -57,20 +57,15 @@ static inline int diag_map_alloc(rcgc_runtime *rt, rcgc__idxmap *m, size_t n)
 {
     memset(m, 0, sizeof *m);
     if (n > RCGC__IDXMAP_MAX_KEYS) return RCGC_ENOMEM;
-    rcgc__idxmap_slot *s = rcgc__calloc(rt, rcgc__idxmap_slots(n), sizeof *s);
-    if (s == NULL) return RCGC_ENOMEM;
-    rcgc__idxmap_init(m, s, n);
+    void *block = rcgc__calloc(rt, rcgc__idxmap_bytes(n), 1);
+    if (block == NULL) return RCGC_ENOMEM;
+    rcgc__idxmap_init(m, block, n);
     return 0;
-}
-
-static inline size_t diag_map_bytes(size_t n)
-{
-    return rcgc__idxmap_slots(n) * sizeof(rcgc__idxmap_slot);
 }
 
 static inline void diag_map_free(rcgc_runtime *rt, rcgc__idxmap *m)
 {
-    rcgc__free(rt, m->slots);
+    rcgc__free(rt, (void *)m->keys);
     memset(m, 0, sizeof *m);
 }
 

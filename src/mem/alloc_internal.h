@@ -359,10 +359,11 @@ int rcgc__ptrmap_remove(rcgc__ptrmap *m, const void *key);
  *
  * For a walk that numbers a known set of objects (the diagnosis: address ->
  * dense index) without writing into them.  The caller allocates the slots
- * (rcgc__idxmap_slots(n) of them, zeroed, for up to n keys) before the
+ * (rcgc__idxmap_bytes(n), zeroed, for up to n keys) before the
  * walk, so that nothing fails later; keys are only added, never removed,
  * and the map never grows.  Open addressing with linear probing at a load
- * of at most 2/3: 16 bytes a slot, 24 bytes a key.
+ * of at most 2/3: a key array and a value array, 12 bytes a slot, 18 bytes
+ * a key.
  *
  * The home slot keeps locality: the keys of one 4 KB block of memory
  * (RCGC__IDXMAP_RUN: 2^8 granules of 16 bytes) go to one run of 256
@@ -376,19 +377,16 @@ int rcgc__ptrmap_remove(rcgc__ptrmap *m, const void *key);
  * average (159 at most) for 10^6 objects of 32 bytes, all keys
  * (docs/layout-16.md). */
 
-typedef struct rcgc__idxmap_slot {
-    const void *key; /* NULL: empty */
-    uint32_t val;
-} rcgc__idxmap_slot;
-
 typedef struct rcgc__idxmap {
-    rcgc__idxmap_slot *slots; /* cap slots, zeroed by the caller */
+    const void **keys; /* cap keys, NULL: empty */
+    uint32_t *vals;    /* cap values, beside them in the same block */
     size_t cap;
-    size_t count, max;        /* keys, and at most that many */
+    size_t count, max; /* keys, and at most that many */
 } rcgc__idxmap;
 
 #define RCGC__IDXMAP_NONE UINT32_MAX /* find: not a key */
 #define RCGC__IDXMAP_MAX_KEYS ((size_t)UINT32_MAX / 2) /* cap fits 32 bits */
+#define RCGC__IDXMAP_RUN 8 /* log2 of the granules of one run */
 
 /* The slots for up to n keys (n <= RCGC__IDXMAP_MAX_KEYS). */
 static inline size_t rcgc__idxmap_slots(size_t n)
@@ -396,14 +394,18 @@ static inline size_t rcgc__idxmap_slots(size_t n)
     return n + n / 2 + 1;
 }
 
-/* Take the zeroed slots (rcgc__idxmap_slots(max) of them; BORROWED: the
- * caller frees them after the map's last use). */
-void rcgc__idxmap_init(rcgc__idxmap *m, rcgc__idxmap_slot *slots, size_t max);
+/* The bytes of the block for up to n keys. */
+static inline size_t rcgc__idxmap_bytes(size_t n)
+{
+    return rcgc__idxmap_slots(n) * (sizeof(const void *) + sizeof(uint32_t));
+}
+
+/* Take the block (rcgc__idxmap_bytes(max) bytes, zeroed, pointer-aligned;
+ * BORROWED: the caller frees it after the map's last use). */
+void rcgc__idxmap_init(rcgc__idxmap *m, void *block, size_t max);
 /* Add key (not NULL, not yet a key) with val (not RCGC__IDXMAP_NONE);
  * 0, or -1 when max keys are there already (nothing added). */
 int rcgc__idxmap_add(rcgc__idxmap *m, const void *key, uint32_t val);
-
-#define RCGC__IDXMAP_RUN 8 /* log2 of the granules of one run */
 
 static inline size_t rcgc__idxmap_home(const rcgc__idxmap *m, const void *key)
 {
@@ -419,9 +421,9 @@ static inline uint32_t rcgc__idxmap_find(const rcgc__idxmap *m, const void *key)
 {
     size_t i = rcgc__idxmap_home(m, key);
     for (;;) {
-        const rcgc__idxmap_slot *s = &m->slots[i];
-        if (s->key == key) return key != NULL ? s->val : RCGC__IDXMAP_NONE;
-        if (s->key == NULL) return RCGC__IDXMAP_NONE;
+        const void *k = m->keys[i];
+        if (k == key) return key != NULL ? m->vals[i] : RCGC__IDXMAP_NONE;
+        if (k == NULL) return RCGC__IDXMAP_NONE;
         if (++i == m->cap) i = 0;
     }
 }

@@ -8,7 +8,7 @@
  * every key sits between its home slot and the first empty slot after it.
  *
  * rcgc__idxmap (the end of this file, lookups inline in alloc_internal.h):
- * pointer -> 32-bit value in slots the caller allocates once, for a walk
+ * pointer -> 32-bit value in a block the caller allocates once, for a walk
  * that numbers a known set of objects.  Invariants: count <= max, cap =
  * rcgc__idxmap_slots(max) (so at least a third of the slots stay empty and
  * every probe ends), every key between its home and the next empty slot.
@@ -108,11 +108,12 @@ int rcgc__ptrmap_remove(rcgc__ptrmap *m, const void *key)
 
 /* ---- the fixed index map ---- */
 
-void rcgc__idxmap_init(rcgc__idxmap *m, rcgc__idxmap_slot *slots, size_t max)
+void rcgc__idxmap_init(rcgc__idxmap *m, void *block, size_t max)
 {
     RCGC_ASSERT(max <= RCGC__IDXMAP_MAX_KEYS);
-    m->slots = slots;
     m->cap = rcgc__idxmap_slots(max);
+    m->keys = block;
+    m->vals = (uint32_t *)(void *)(m->keys + m->cap);
     m->count = 0;
     m->max = max;
 }
@@ -122,12 +123,12 @@ int rcgc__idxmap_add(rcgc__idxmap *m, const void *key, uint32_t val)
     RCGC_ASSERT(key != NULL && val != RCGC__IDXMAP_NONE);
     if (m->count == m->max) return -1;
     size_t i = rcgc__idxmap_home(m, key);
-    while (m->slots[i].key != NULL) {
-        RCGC_ASSERT(m->slots[i].key != key);
+    while (m->keys[i] != NULL) {
+        RCGC_ASSERT(m->keys[i] != key);
         if (++i == m->cap) i = 0;
     }
-    m->slots[i].key = key;
-    m->slots[i].val = val;
+    m->keys[i] = key;
+    m->vals[i] = val;
     m->count++;
     return 0;
 }
