@@ -25,12 +25,15 @@
  * collection, a finalizer or a deallocation could do) until the walk ends.
  * The diagnosis calls only traverse, ephemerons, extra_size (client code
  * with traverse's rules: it does not call into rcgc) and the MEM domain's
- * allocator between calls, and holds rt->collecting around the walks that
- * call traverse or allocate, so that no collection can start.
+ * allocator (whose hooks must not touch objects) between calls; the walks
+ * whose results are indexed by walk position also hold rt->collecting, so
+ * that no collection can start.
  *
  * Cost: the list walk it replaces, with the stride prefetch (each next is
- * one dependent load; the node WALK_AHEAD strides further on is requested
- * from memory meanwhile).
+ * one dependent load; the node RCGC__GCWALK_AHEAD strides further on is
+ * requested from memory meanwhile); 3 instructions more per object than
+ * the per-list loops it replaced (count_types on 10^6: 19.0 M -> 22.0 M,
+ * the same time).
  */
 #ifndef RCGC_GCWALK_H
 #define RCGC_GCWALK_H
@@ -79,7 +82,11 @@ static inline rcgc_object *rcgc__gcwalk_next(rcgc__gcwalk *w)
         w->prev = w->list;
         w->g = gc_next(w->list);
     }
-    gc_head *g = w->g, *next = gc_next(g);
+    gc_head *g = w->g;
+    /* at RCGC_DEBUG >= 2: the node is still tracked and in its list (only
+     * the object returned last may have left it) */
+    RCGC_ASSERT(gc_is_tracked(g) && gc_next(gc_prev(g)) == g);
+    gc_head *next = gc_next(g);
 #if defined(__GNUC__)
     /* Nodes allocated together lie at a constant stride: next + stride
      * predicts the node after next long before the chase gets there; a

@@ -41,7 +41,6 @@
 #include "core/internal.h"
 #include "rcgc_diag.h"
 
-#define DIAG_NLISTS (RCGC_NUM_GENERATIONS + 1)
 #define DIAG_DEFAULT_MAX_NODES 200
 
 /* The collector's state is in use during a collection (and its callbacks,
