@@ -7,13 +7,16 @@
  * same, referrer and referent graphs, the text/JSON/DOT writers (DOT run
  * through Graphviz when it is installed), and the errors: NULL arguments,
  * untracked and non-GC targets, calls from a collection's finalizer and
- * callbacks, out of memory at every allocation.
+ * callbacks, out of memory at every allocation.  Also the two pieces the
+ * queries stand on: the walk of core/gcwalk.h (each generation, frozen,
+ * all, early stop) and the index map (rcgc__idxmap, src/mem/ptrmap.c).
  */
 #define _POSIX_C_SOURCE 200809L /* setenv, unsetenv */
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "core/gchead.h" /* to compare header words bit for bit */
+#include "core/gcwalk.h"   /* the enumeration the queries use */
 #include "rcgc_diag.h"
 #include "rcgc_trace.h"
 #include "test.h"
@@ -1306,10 +1309,107 @@ TEST(save_and_missing_dot)
     t_teardown(rt);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The enumeration and the index map                                          */
+
+/* Walk which into out (at most max); the number returned. */
+static int walk_into(rcgc_runtime *rt, int which, rcgc_object **out, int max)
+{
+    rcgc__gcwalk w;
+    rcgc__gcwalk_init(&w, rt, which);
+    int n = 0;
+    for (rcgc_object *o; n < max && (o = rcgc__gcwalk_next(&w)) != NULL;) out[n++] = o;
+    return n;
+}
+
+TEST(gcwalk_generations)
+{
+    rcgc_runtime *rt = t_runtime();
+    rcgc_object *got[16];
+    CHECK_EQ(walk_into(rt, RCGC__GCWALK_ALL, got, 16), 0);
+    rcgc_object *f[2] = {t_node(rt, 1), t_node(rt, 2)};
+    rcgc_gc_freeze(rt);
+    rcgc_object *c[2] = {t_node(rt, 3), t_node(rt, 4)};
+    rcgc_gc_collect(rt, 1); /* c: generation 2 */
+    rcgc_object *b[3] = {t_node(rt, 5), t_node(rt, 6), t_node(rt, 7)};
+    rcgc_gc_collect(rt, 0); /* b: generation 1 */
+    rcgc_object *a = t_node(rt, 8);
+    rcgc_object *want[8] = {a, b[0], b[1], b[2], c[0], c[1], f[0], f[1]};
+    int starts[5] = {0, 1, 4, 6, 8}; /* of generations 0, 1, 2, frozen */
+    for (int g = 0; g <= RCGC__GCWALK_FROZEN; g++) {
+        int n = walk_into(rt, g, got, 16);
+        CHECK_EQ(n, starts[g + 1] - starts[g]);
+        for (int i = 0; i < n && i < 8; i++) CHECK(got[i] == want[starts[g] + i]);
+    }
+    CHECK_EQ(walk_into(rt, RCGC__GCWALK_ALL, got, 16), 8);
+    for (int i = 0; i < 8; i++) CHECK(got[i] == want[i]);
+    /* an early stop is leaving the loop; a finished walk stays finished */
+    CHECK_EQ(walk_into(rt, RCGC__GCWALK_ALL, got, 3), 3);
+    CHECK(got[2] == b[1]);
+    rcgc__gcwalk w;
+    rcgc__gcwalk_init(&w, rt, 0);
+    CHECK(rcgc__gcwalk_next(&w) == a);
+    CHECK(rcgc__gcwalk_next(&w) == NULL);
+    CHECK(rcgc__gcwalk_next(&w) == NULL);
+    /* the object just returned may be untracked before the next call */
+    rcgc__gcwalk_init(&w, rt, 1);
+    int n = 0;
+    for (rcgc_object *o; (o = rcgc__gcwalk_next(&w)) != NULL; n++) rcgc_object_untrack(rt, o);
+    CHECK_EQ(n, 3);
+    CHECK_EQ(walk_into(rt, 1, got, 16), 0);
+    CHECK_EQ(walk_into(rt, RCGC__GCWALK_ALL, got, 16), 5);
+    for (int i = 0; i < 3; i++) rcgc_object_track(rt, b[i]);
+    rcgc_gc_unfreeze(rt);
+    rcgc_decref(rt, a);
+    for (int i = 0; i < 3; i++) rcgc_decref(rt, b[i]);
+    for (int i = 0; i < 2; i++) {
+        rcgc_decref(rt, c[i]);
+        rcgc_decref(rt, f[i]);
+    }
+    t_teardown(rt);
+}
+
+/* Keys at addresses never dereferenced: base + i * stride. */
+static const void *fake_key(uintptr_t base, size_t i, uintptr_t stride)
+{
+    return (const void *)(base + (uintptr_t)i * stride);
+}
+
+TEST(idxmap_small_and_large)
+{
+    static const size_t sizes[] = {0, 1, 2, 3, 7, 100, 255, 256, 257, 1000, 20000};
+    static const uintptr_t strides[] = {16, 32, 48, 4096, 1u << 20, 4112};
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+        for (size_t ti = 0; ti < sizeof strides / sizeof *strides; ti++) {
+            size_t n = sizes[si];
+            uintptr_t base = (uintptr_t)0x7f1234560000ull, stride = strides[ti];
+            void *block = calloc(rcgc__idxmap_bytes(n), 1);
+            REQUIRE(block != NULL);
+            rcgc__idxmap m;
+            rcgc__idxmap_init(&m, block, n);
+            int bad = 0;
+            for (size_t i = 0; i < n; i++)
+                bad |= rcgc__idxmap_add(&m, fake_key(base, i, stride), (uint32_t)(n - i)) != 0;
+            CHECK_EQ(bad, 0);
+            CHECK_EQ(rcgc__idxmap_add(&m, fake_key(base, n, stride), 0), -1); /* full */
+            CHECK_EQ(m.count, n);
+            for (size_t i = 0; i < n && !bad; i++)
+                bad |= rcgc__idxmap_find(&m, fake_key(base, i, stride)) != (uint32_t)(n - i);
+            for (size_t i = 0; i <= n && !bad; i++) /* between and after the keys */
+                bad |= rcgc__idxmap_find(&m, fake_key(base + 8, i, stride)) != RCGC__IDXMAP_NONE ||
+                       rcgc__idxmap_find(&m, fake_key(base, n + i, stride)) != RCGC__IDXMAP_NONE;
+            CHECK_EQ(bad, 0);
+            CHECK_EQ(rcgc__idxmap_find(&m, NULL), RCGC__IDXMAP_NONE);
+            free(block);
+        }
+    }
+}
+
 TEST_MAIN(T(counts_exact), T(counts_merge_names), T(growth_peaks),
           T(growth_nomem), T(by_type), T(why_chain), T(why_shortest),
           T(why_cycles), T(why_untracked_container), T(why_c_local),
           T(why_frozen), T(why_unreachable), T(why_garbage_list),
           T(why_ephemeron), T(why_allocation_site), T(why_deep_chain), T(restored_exactly), T(errors),
           T(nomem_every_step), T(inconsistent_traverse), T(graph_referrers),
-          T(graph_referents), T(dot_output), T(save_and_missing_dot))
+          T(graph_referents), T(dot_output), T(save_and_missing_dot),
+          T(gcwalk_generations), T(idxmap_small_and_large))

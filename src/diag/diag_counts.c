@@ -92,34 +92,18 @@ static void table_fini(struct ttable *tt)
 static int count_walk(rcgc_runtime *rt, struct ttable *tt, rcgc_ssize *total)
 {
     rcgc_ssize n = 0;
-    for (int l = 0; l < DIAG_NLISTS; l++) {
-        gc_head *list = list_at(rt, l);
-        const rcgc_type *run_type = NULL;
-        rcgc_ssize run = 0;
-        size_t run_extra = 0;
-        gc_head *prev = list;
-        for (gc_head *g = gc_next(list); g != list;) {
-            const rcgc_object *o = gc_object_of(g);
-            const rcgc_type *t = o->type;
-            gc_head *next = walk_next(g, prev);
-            prev = g;
-            g = next;
-            size_t extra = t->extra_size != NULL ? t->extra_size(o) : 0;
-            if (t == run_type) {
-                run++;
-                run_extra += extra;
-                continue;
-            }
-            if (run_type != NULL) {
-                struct tslot *s = table_slot(tt, run_type);
-                if (s == NULL) return RCGC_ENOMEM;
-                s->count += run;
-                s->extra += run_extra;
-                n += run;
-            }
-            run_type = t;
-            run = 1;
-            run_extra = extra;
+    const rcgc_type *run_type = NULL;
+    rcgc_ssize run = 0;
+    size_t run_extra = 0;
+    rcgc__gcwalk w;
+    rcgc__gcwalk_init(&w, rt, RCGC__GCWALK_ALL);
+    for (const rcgc_object *o; (o = rcgc__gcwalk_next(&w)) != NULL;) {
+        const rcgc_type *t = o->type;
+        size_t extra = t->extra_size != NULL ? t->extra_size(o) : 0;
+        if (t == run_type) {
+            run++;
+            run_extra += extra;
+            continue;
         }
         if (run_type != NULL) {
             struct tslot *s = table_slot(tt, run_type);
@@ -128,6 +112,16 @@ static int count_walk(rcgc_runtime *rt, struct ttable *tt, rcgc_ssize *total)
             s->extra += run_extra;
             n += run;
         }
+        run_type = t;
+        run = 1;
+        run_extra = extra;
+    }
+    if (run_type != NULL) {
+        struct tslot *s = table_slot(tt, run_type);
+        if (s == NULL) return RCGC_ENOMEM;
+        s->count += run;
+        s->extra += run_extra;
+        n += run;
     }
     RCGC_ASSERT(n == rt->tracked); /* between collections, all are listed */
     *total = n;
@@ -397,22 +391,20 @@ rcgc_ssize rcgc_diag_by_type(rcgc_runtime *rt, const char *name,
     rcgc_ssize n = 0;
     const rcgc_type *match = NULL, *miss = NULL; /* the last descriptors
                                                     compared, to skip strcmp */
-    for (int l = 0; l < DIAG_NLISTS; l++) {
-        gc_head *list = list_at(rt, l);
-        for (gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
-            rcgc_object *o = gc_object_of(g);
-            const rcgc_type *t = o->type;
-            if (t == miss) continue;
-            if (t != match) {
-                if (t->name == NULL || strcmp(t->name, name) != 0) {
-                    miss = t;
-                    continue;
-                }
-                match = t;
+    rcgc__gcwalk w;
+    rcgc__gcwalk_init(&w, rt, RCGC__GCWALK_ALL);
+    for (rcgc_object *o; (o = rcgc__gcwalk_next(&w)) != NULL;) {
+        const rcgc_type *t = o->type;
+        if (t == miss) continue;
+        if (t != match) {
+            if (t->name == NULL || strcmp(t->name, name) != 0) {
+                miss = t;
+                continue;
             }
-            if (n < max) out[n] = o;
-            n++;
+            match = t;
         }
+        if (n < max) out[n] = o;
+        n++;
     }
     return n;
 }

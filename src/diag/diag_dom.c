@@ -11,29 +11,31 @@
  * from R to Y passes through X; what X retains is X and everything it
  * dominates: exactly what would be freed if the references to X went.
  *
- * The passes, with the collector's header words borrowed as a collection
- * borrows them (diag_internal.h) from the first to the last:
+ * The passes.  Nothing is written into objects: an object's index lives
+ * in an index map (address -> walk position, diag_internal.h) that exists
+ * only while the objects are walked:
  *
- *   number      every tracked object gets a dense index (its walk position)
- *               in the refs bits;
- *   edges       traverse every object once: its referents' indexes in
- *               walk order (a forward adjacency array) and each object's
- *               internal count;
- *   roots       refcount > internal count, into a bitmap;
+ *   number      every tracked object gets a dense index (its walk position,
+ *               core/gcwalk.h) in the map;
+ *   edges       traverse every object once: its referents' indexes (one
+ *               lookup each) in walk order (a forward adjacency array) and
+ *               each object's internal count;
+ *   roots       refcount > internal count, into a bitmap.
+ *
+ * The map goes; from here on nothing touches an object until the sizes:
+ *
  *   dfs         an iterative depth-first search from R over the forward
  *               array: preorder numbers, the DFS tree's parents;
- *   preds       the forward array is freed; a second traverse of the
- *               reachable objects fills the predecessor array, bucketed
- *               by preorder number (so at most one edge array exists at a
- *               time: 4 bytes per edge);
- *   restore     the links go back; from here on nothing touches an object.
+ *   preds       in-degrees by preorder number, then the predecessor array
+ *               filled from the forward array, bucketed by preorder number;
+ *               the forward array is freed.
  *
  * Then Georgiadis' semi-NCA on side arrays: semidominators in reverse
  * preorder with path compression (iterative: an explicit stack, any depth),
  * then immediate dominators by walking up the DFS tree.  Retained sizes add
  * up children into parents in reverse preorder (a dominator always comes
- * before what it dominates).  Sizes come last, from rcgc_sizeof, after the
- * headers are back.
+ * before what it dominates).  Sizes come last, from rcgc_sizeof, in one
+ * more walk.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -72,10 +74,8 @@ static void scr_free(struct scratch *s, void *p, size_t size)
 
 static int fwd_add(struct dom_fwd *f, rcgc_object *child, uint32_t tag)
 {
-    if (!gc_is_gc(child)) return 0;
-    gc_head *g = gc_head_of(child);
-    if (!gc_is_collecting(g)) return 0; /* untracked: no node */
-    uint32_t c = (uint32_t)gc_get_refs(g);
+    uint32_t c = rcgc__idxmap_find(f->map, child);
+    if (c == RCGC__IDXMAP_NONE) return 0; /* untracked (or not GC): no node */
     if (f->m == f->ecap) {
         rcgc_ssize cap = f->ecap * 2;
         uint32_t *p = cap < (rcgc_ssize)UINT32_MAX
@@ -109,42 +109,20 @@ static int visit_fwd_pair(rcgc_object *key, rcgc_object *value, void *arg)
     return value != NULL ? fwd_add(arg, value, DOM_EPHEMERON) : 0;
 }
 
-/* number: walk position -> refs bits.  Returns the count, or -1 when there
- * are more than cap (rt->tracked is wrong: corrupt). */
-static rcgc_ssize number_objects(rcgc_runtime *rt, rcgc_ssize cap)
-{
-    rcgc_ssize n = 0;
-    for (int l = 0; l < DIAG_NLISTS; l++) {
-        gc_head *list = list_at(rt, l), *prev = list;
-        for (gc_head *g = gc_next(list); g != list;) {
-            if (n == cap) return -1;
-            gc_reset_refs(g, (intptr_t)n++);
-            gc_head *next = walk_next(g, prev);
-            prev = g;
-            g = next;
-        }
-    }
-    return n;
-}
-
+/* edges: one traverse per object, in walk order (the numbering's). */
 static void forward_edges(rcgc_runtime *rt, struct dom_fwd *f)
 {
     rcgc_ssize v = 0;
-    for (int l = 0; l < DIAG_NLISTS && !f->failed; l++) {
-        gc_head *list = list_at(rt, l), *prev = list;
-        for (gc_head *g = gc_next(list); g != list && !f->failed; v++) {
-            rcgc_object *o = gc_object_of(g);
-            const rcgc_type *t = o->type;
-            f->start[v] = (uint32_t)f->m;
-            if (t->traverse(o, visit_fwd, f) != 0 && !f->failed)
-                f->failed = RCGC_EFAILED;
-            else if (t->ephemerons != NULL &&
-                     t->ephemerons(o, visit_fwd_pair, f) != 0 && !f->failed)
-                f->failed = RCGC_EFAILED;
-            gc_head *next = walk_next(g, prev);
-            prev = g;
-            g = next;
-        }
+    rcgc__gcwalk w;
+    rcgc__gcwalk_init(&w, rt, RCGC__GCWALK_ALL);
+    for (rcgc_object *o; !f->failed && (o = rcgc__gcwalk_next(&w)) != NULL; v++) {
+        const rcgc_type *t = o->type;
+        f->start[v] = (uint32_t)f->m;
+        if (t->traverse(o, visit_fwd, f) != 0 && !f->failed)
+            f->failed = RCGC_EFAILED;
+        else if (t->ephemerons != NULL &&
+                 t->ephemerons(o, visit_fwd_pair, f) != 0 && !f->failed)
+            f->failed = RCGC_EFAILED;
     }
     f->start[v] = (uint32_t)f->m;
 }
@@ -154,18 +132,14 @@ static rcgc_ssize mark_roots(rcgc_runtime *rt, const uint32_t *cnt,
                              uint8_t *bits, rcgc_ssize *inconsistent)
 {
     rcgc_ssize v = 0, roots = 0;
-    for (int l = 0; l < DIAG_NLISTS; l++) {
-        gc_head *list = list_at(rt, l), *prev = list;
-        for (gc_head *g = gc_next(list); g != list; v++) {
-            intptr_t ext = gc_object_of(g)->refcnt - (intptr_t)cnt[v];
-            if (ext < 0) (*inconsistent)++;
-            if (ext > 0) {
-                bits[v >> 3] |= (uint8_t)(1u << (v & 7));
-                roots++;
-            }
-            gc_head *next = walk_next(g, prev);
-            prev = g;
-            g = next;
+    rcgc__gcwalk w;
+    rcgc__gcwalk_init(&w, rt, RCGC__GCWALK_ALL);
+    for (const rcgc_object *o; (o = rcgc__gcwalk_next(&w)) != NULL; v++) {
+        intptr_t ext = o->refcnt - (intptr_t)cnt[v];
+        if (ext < 0) (*inconsistent)++;
+        if (ext > 0) {
+            bits[v >> 3] |= (uint8_t)(1u << (v & 7));
+            roots++;
         }
     }
     return roots;
@@ -213,76 +187,26 @@ static uint32_t depth_first(const struct dom_fwd *f, const uint8_t *bits,
 }
 
 struct pred {
-    uint32_t *start;  /* preorder -> first predecessor (after filling) */
-    uint32_t *from;   /* predecessors' preorder numbers */
-    const uint32_t *pre;
-    rcgc_ssize m;     /* predecessors expected */
-    rcgc_ssize fills; /* predecessors written */
-    uint32_t cur;     /* preorder number of the object being traversed */
-    int bad;          /* traverse reported more than in the edges pass */
+    uint32_t *start; /* preorder -> first predecessor (after filling) */
+    uint32_t *from;  /* predecessors' preorder numbers */
+    rcgc_ssize m;    /* predecessors */
 };
 
-static int pred_add(struct pred *p, rcgc_object *child)
+/*
+ * preds: the predecessors of every reachable object, by preorder number,
+ * from the forward array: pstart[p] holds the end of p's bucket on entry
+ * and its beginning on return.  Filled in walk order, each object's edges
+ * in traverse order, so a bucket lists its referrers last first.  Reads
+ * the side arrays only.
+ */
+static void fill_preds(const struct dom_fwd *f, const uint32_t *pre,
+                       uint32_t *pstart, uint32_t *from)
 {
-    if (!gc_is_gc(child)) return 0;
-    gc_head *g = gc_head_of(child);
-    if (!gc_is_collecting(g)) return 0;
-    uint32_t w = p->pre[gc_get_refs(g)];
-    /* A traverse that reports more now than in the edges pass (it broke
-     * its contract) must not write outside the array. */
-    if (p->start[w] == 0) {
-        p->bad = 1;
-        return 1;
-    }
-    p->from[--p->start[w]] = p->cur;
-    p->fills++;
-    return 0;
-}
-
-static int visit_pred(rcgc_object *child, void *arg)
-{
-    return pred_add(arg, child);
-}
-
-static int visit_pred_pair(rcgc_object *key, rcgc_object *value, void *arg)
-{
-    (void)key;
-    return value != NULL ? pred_add(arg, value) : 0;
-}
-
-/* preds: a second traverse of every reachable object.  Buckets are
- * consecutive per preorder number; start[w] enters at the end of w's
- * bucket and leaves at its beginning. */
-static void fill_preds(rcgc_runtime *rt, struct pred *p)
-{
-    rcgc_ssize v = 0;
-    for (int l = 0; l < DIAG_NLISTS && !p->bad; l++) {
-        gc_head *list = list_at(rt, l), *prev = list;
-        for (gc_head *g = gc_next(list); g != list && !p->bad; v++) {
-            p->cur = p->pre[v];
-            if (p->cur != DOM_UNSEEN) {
-                rcgc_object *o = gc_object_of(g);
-                const rcgc_type *t = o->type;
-                t->traverse(o, visit_pred, p);
-                if (t->ephemerons != NULL) t->ephemerons(o, visit_pred_pair, p);
-            }
-            gc_head *next = walk_next(g, prev);
-            prev = g;
-            g = next;
-        }
-    }
-}
-
-static void dom_restore_links(rcgc_runtime *rt)
-{
-    for (int l = 0; l < DIAG_NLISTS; l++) {
-        gc_head *list = list_at(rt, l), *prev = list;
-        for (gc_head *g = gc_next(list); g != list;) {
-            gc_restore_prev(g, prev);
-            gc_head *next = walk_next(g, prev);
-            prev = g;
-            g = next;
-        }
+    for (rcgc_ssize v = 0; v < f->n; v++) {
+        uint32_t p = pre[v];
+        if (p == DOM_UNSEEN) continue;
+        for (uint32_t e = f->start[v]; e < f->start[v + 1]; e++)
+            from[--pstart[pre[f->child[e] & DOM_INDEX]]] = p;
     }
 }
 
@@ -374,20 +298,16 @@ static size_t add_sat(size_t a, size_t b)
 static void sizes(rcgc_runtime *rt, struct domtree *d)
 {
     rcgc_ssize v = 0;
-    for (int l = 0; l < DIAG_NLISTS; l++) {
-        gc_head *list = list_at(rt, l), *prev = list;
-        for (gc_head *g = gc_next(list); g != list; v++) {
-            size_t s = rcgc_sizeof(gc_object_of(g));
-            uint32_t p = d->pre[v];
-            if (p != DOM_UNSEEN) {
-                d->self[p] = s;
-            } else {
-                d->unreachable++;
-                d->unreachable_size = add_sat(d->unreachable_size, s);
-            }
-            gc_head *next = walk_next(g, prev);
-            prev = g;
-            g = next;
+    rcgc__gcwalk w;
+    rcgc__gcwalk_init(&w, rt, RCGC__GCWALK_ALL);
+    for (const rcgc_object *o; (o = rcgc__gcwalk_next(&w)) != NULL && v < d->objects; v++) {
+        size_t s = rcgc_sizeof(o);
+        uint32_t p = d->pre[v];
+        if (p != DOM_UNSEEN) {
+            d->self[p] = s;
+        } else {
+            d->unreachable++;
+            d->unreachable_size = add_sat(d->unreachable_size, s);
         }
     }
     d->self[DOM_SYNTH] = 0;
@@ -396,108 +316,118 @@ static void sizes(rcgc_runtime *rt, struct domtree *d)
         d->retained[d->idom[p]] = add_sat(d->retained[d->idom[p]], d->retained[p]);
 }
 
-/* The passes that borrow the headers: number, edges, roots, dfs, preds.
- * On return the links are back; 0 or an error. */
-static int walk_graph(rcgc_runtime *rt, struct domtree *d, struct scratch *sc,
-                      struct dom_fwd *f, uint8_t *bits, uint32_t *parent,
-                      uint32_t *vert, struct pred *pr, size_t nn)
+/* number, edges, roots: the passes over the objects, with rt->collecting
+ * set (traverse runs, the edge array may grow).  f's start, cnt and child
+ * are allocated for map->max objects, bits zeroed for as many.  0 or an
+ * error. */
+static int walk_objects(rcgc_runtime *rt, struct dom_fwd *f, rcgc__idxmap *map,
+                        uint8_t *bits, rcgc_ssize *roots, rcgc_ssize *inconsistent)
 {
     int rc = 0;
     rt->collecting = 1; /* nothing may start a collection meanwhile */
-    f->n = number_objects(rt, (rcgc_ssize)nn - 3);
+    f->map = map;
+    f->n = diag_number(rt, map, NULL);
     if (f->n < 0) {
         f->n = 0;
         rc = RCGC_ECORRUPT;
     } else {
         forward_edges(rt, f);
         rc = f->failed;
-        /* The edge array's growth slack goes before the next arrays. */
-        if (rc == 0 && f->m + 1 < f->ecap) {
-            uint32_t *c = rcgc__realloc(rt, f->child, ((size_t)f->m + 1) * sizeof *c);
-            if (c != NULL) {
-                sc->cur -= ((size_t)f->ecap - (size_t)f->m - 1) * sizeof *c;
-                f->child = c;
-                f->ecap = f->m + 1;
-            }
-        }
     }
-    if (rc == 0) {
-        d->objects = f->n;
-        d->edges = f->m;
-        d->roots = mark_roots(rt, f->cnt, bits, &d->inconsistent);
-        d->last = depth_first(f, bits, d->pre, parent, vert, f->cnt);
-        /* In-degrees from reachable objects, by preorder number, into cnt:
-         * the sizes of the predecessor buckets. */
-        uint32_t *pstart = f->cnt;
-        memset(pstart, 0, nn * sizeof *pstart);
-        rcgc_ssize m = 0;
-        for (rcgc_ssize v = 0; v < f->n; v++) {
-            if (d->pre[v] == DOM_UNSEEN) continue;
-            for (uint32_t e = f->start[v]; e < f->start[v + 1]; e++, m++)
-                pstart[d->pre[f->child[e] & DOM_INDEX]]++;
-        }
-        scr_free(sc, f->child, (size_t)f->ecap * sizeof *f->child);
-        f->child = NULL;
-        uint32_t sum = 0; /* each start enters at its bucket's end */
-        for (uint32_t p = 0; p <= d->last; p++) {
-            sum += pstart[p];
-            pstart[p] = sum;
-        }
-        pstart[d->last + 1] = sum;
-        pr->start = pstart;
-        pr->pre = d->pre;
-        pr->m = m;
-        pr->from = scr_alloc(sc, (size_t)m * sizeof *pr->from + 1, 0);
-        if (pr->from == NULL) {
-            rc = RCGC_ENOMEM;
-        } else {
-            fill_preds(rt, pr);
-            if (pr->bad || pr->fills != m) rc = RCGC_ECORRUPT;
-        }
-    }
-    dom_restore_links(rt);
+    if (rc == 0) *roots = mark_roots(rt, f->cnt, bits, inconsistent);
+    f->map = NULL;
     rt->collecting = 0;
-    if (RCGC_DEBUG >= 3 && rcgc__check_all(rt, 1) != 0)
-        rcgc__fatal(rt, NULL, "diagnosis left the collector's lists corrupt");
     return rc;
+}
+
+/* The forward graph's arrays for cap objects and the index map's slots;
+ * 0 or RCGC_ENOMEM (what was allocated stays for the caller to free). */
+static int fwd_alloc(struct dom_fwd *f, struct scratch *sc, rcgc_ssize cap,
+                     size_t nn, void **slots)
+{
+    f->ecap = cap + 1024;
+    *slots = scr_alloc(sc, rcgc__idxmap_bytes((size_t)cap), 1);
+    f->start = scr_alloc(sc, nn * sizeof *f->start, 0);
+    f->cnt = scr_alloc(sc, nn * sizeof *f->cnt, 1);
+    f->child = scr_alloc(sc, (size_t)f->ecap * sizeof *f->child, 0);
+    return *slots == NULL || f->start == NULL || f->cnt == NULL || f->child == NULL
+               ? RCGC_ENOMEM
+               : 0;
+}
+
+/* Number, edges and roots, the index map only while the objects are
+ * walked; then the edge array's growth slack goes.  0 or an error. */
+static int build_forward(rcgc_runtime *rt, struct dom_fwd *f, struct scratch *sc,
+                         rcgc_ssize cap, size_t nn, uint8_t *bits,
+                         rcgc_ssize *roots, rcgc_ssize *inconsistent)
+{
+    void *slots = NULL;
+    int rc = fwd_alloc(f, sc, cap, nn, &slots);
+    if (rc == 0 && bits == NULL) rc = RCGC_ENOMEM;
+    if (rc == 0) {
+        rcgc__idxmap map;
+        rcgc__idxmap_init(&map, slots, (size_t)cap);
+        rc = walk_objects(rt, f, &map, bits, roots, inconsistent);
+    }
+    scr_free(sc, slots, rcgc__idxmap_bytes((size_t)cap));
+    if (rc == 0 && f->m + 1 < f->ecap) {
+        uint32_t *c = rcgc__realloc(rt, f->child, ((size_t)f->m + 1) * sizeof *c);
+        if (c != NULL) {
+            sc->cur -= ((size_t)f->ecap - (size_t)f->m - 1) * sizeof *c;
+            f->child = c;
+            f->ecap = f->m + 1;
+        }
+    }
+    return rc;
+}
+
+/* dfs and preds, on the side arrays: preorder numbers, the DFS tree, and
+ * the predecessor buckets (pr->start in f->cnt, pr->from).  The forward
+ * array is freed.  0 or RCGC_ENOMEM. */
+static int order_graph(struct domtree *d, struct scratch *sc, struct dom_fwd *f,
+                       const uint8_t *bits, uint32_t *parent, uint32_t *vert,
+                       struct pred *pr, size_t nn)
+{
+    d->last = depth_first(f, bits, d->pre, parent, vert, f->cnt);
+    /* In-degrees from reachable objects, by preorder number, into cnt:
+     * the sizes of the predecessor buckets. */
+    uint32_t *pstart = f->cnt;
+    memset(pstart, 0, nn * sizeof *pstart);
+    rcgc_ssize m = 0;
+    for (rcgc_ssize v = 0; v < f->n; v++) {
+        if (d->pre[v] == DOM_UNSEEN) continue;
+        for (uint32_t e = f->start[v]; e < f->start[v + 1]; e++, m++)
+            pstart[d->pre[f->child[e] & DOM_INDEX]]++;
+    }
+    uint32_t sum = 0; /* each start enters at its bucket's end */
+    for (uint32_t p = 0; p <= d->last; p++) {
+        sum += pstart[p];
+        pstart[p] = sum;
+    }
+    pstart[d->last + 1] = sum;
+    pr->start = pstart;
+    pr->m = m;
+    pr->from = scr_alloc(sc, (size_t)m * sizeof *pr->from + 1, 0);
+    if (pr->from != NULL) fill_preds(f, d->pre, pstart, pr->from);
+    scr_free(sc, f->child, (size_t)f->ecap * sizeof *f->child);
+    f->child = NULL;
+    return pr->from != NULL ? 0 : RCGC_ENOMEM;
 }
 
 int rcgc__forward_graph(rcgc_runtime *rt, struct dom_fwd *f, uint8_t **roots,
                         rcgc_ssize *nroots, rcgc_ssize *inconsistent)
 {
-    static struct scratch unused; /* growth accounting nobody reads */
     memset(f, 0, sizeof *f);
     *roots = NULL;
     rcgc_ssize cap = rt->tracked;
-    if ((uintmax_t)cap >= UINT32_MAX / 2 || (uintmax_t)cap > (uintmax_t)GC_REFS_MAX)
-        return RCGC_ENOMEM;
+    if ((uintmax_t)cap >= UINT32_MAX / 2) return RCGC_ENOMEM;
     size_t nn = (size_t)cap + 1;
+    struct scratch sc = {rt, 0, 0};
     f->rt = rt;
-    f->sc = &unused;
-    f->ecap = cap + 1024;
-    f->start = rcgc__malloc(rt, nn * sizeof *f->start);
-    f->cnt = rcgc__calloc(rt, nn, sizeof *f->cnt);
-    f->child = rcgc__malloc(rt, (size_t)f->ecap * sizeof *f->child);
+    f->sc = &sc; /* growth accounting nobody reads */
     *roots = rcgc__calloc(rt, nn / 8 + 1, 1);
-    int rc = 0;
-    if (f->start == NULL || f->cnt == NULL || f->child == NULL || *roots == NULL) {
-        rc = RCGC_ENOMEM;
-    } else {
-        rt->collecting = 1;
-        f->n = number_objects(rt, cap);
-        if (f->n < 0) {
-            f->n = 0;
-            rc = RCGC_ECORRUPT;
-        } else {
-            forward_edges(rt, f);
-            rc = f->failed;
-        }
-        if (rc == 0) *nroots = mark_roots(rt, f->cnt, *roots, inconsistent);
-        dom_restore_links(rt);
-        rt->collecting = 0;
-        if (RCGC_DEBUG >= 3 && rcgc__check_all(rt, 1) != 0)
-            rcgc__fatal(rt, NULL, "diagnosis left the collector's lists corrupt");
-    }
+    int rc = build_forward(rt, f, &sc, cap, nn, *roots, nroots, inconsistent);
+    f->sc = NULL;
     if (rc != 0) rcgc__forward_free(rt, f, roots);
     return rc;
 }
@@ -516,7 +446,7 @@ int rcgc__domtree_build(rcgc_runtime *rt, struct domtree *d)
 {
     memset(d, 0, sizeof *d);
     rcgc_ssize cap = rt->tracked;
-    if ((uintmax_t)cap >= UINT32_MAX / 2 || (uintmax_t)cap > (uintmax_t)GC_REFS_MAX)
+    if ((uintmax_t)cap >= UINT32_MAX / 2)
         return RCGC_ENOMEM; /* numbers are 32-bit, with room for 3 more */
     /* preorder numbers 0..cap+1, and one past the last for bucket ends */
     size_t nn = (size_t)cap + 3, nb = nn / 8 + 1;
@@ -524,22 +454,21 @@ int rcgc__domtree_build(rcgc_runtime *rt, struct domtree *d)
     struct dom_fwd f = {0};
     struct pred pr = {0};
     f.rt = rt;
-    f.ecap = cap + 1024;
-    f.start = scr_alloc(&sc, nn * sizeof *f.start, 0);
-    f.cnt = scr_alloc(&sc, nn * sizeof *f.cnt, 1);
-    f.child = scr_alloc(&sc, (size_t)f.ecap * sizeof *f.child, 0);
     f.sc = &sc;
     uint8_t *bits = scr_alloc(&sc, nb, 1);
-    d->pre = scr_alloc(&sc, nn * sizeof *d->pre, 1);
-    uint32_t *parent = scr_alloc(&sc, nn * sizeof *parent, 0);
-    uint32_t *vert = scr_alloc(&sc, nn * sizeof *vert, 0);
+    uint32_t *parent = NULL, *vert = NULL;
     uint32_t *semi = NULL, *ancestor = NULL, *stack = NULL;
     uint8_t *rootp = NULL;
-    int rc = 0;
-    if (f.start == NULL || f.cnt == NULL || f.child == NULL || bits == NULL ||
-        d->pre == NULL || parent == NULL || vert == NULL)
-        rc = RCGC_ENOMEM;
-    if (rc == 0) rc = walk_graph(rt, d, &sc, &f, bits, parent, vert, &pr, nn);
+    int rc = build_forward(rt, &f, &sc, cap, nn, bits, &d->roots, &d->inconsistent);
+    if (rc == 0) {
+        d->objects = f.n;
+        d->edges = f.m;
+        d->pre = scr_alloc(&sc, nn * sizeof *d->pre, 1);
+        parent = scr_alloc(&sc, nn * sizeof *parent, 0);
+        vert = scr_alloc(&sc, nn * sizeof *vert, 0);
+        if (d->pre == NULL || parent == NULL || vert == NULL) rc = RCGC_ENOMEM;
+    }
+    if (rc == 0) rc = order_graph(d, &sc, &f, bits, parent, vert, &pr, nn);
     /* From here on only side arrays.  Roots by preorder number for semi_nca;
      * then the index-side arrays go. */
     if (rc == 0 && (rootp = scr_alloc(&sc, nb, 1)) == NULL) rc = RCGC_ENOMEM;

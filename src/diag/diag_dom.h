@@ -34,6 +34,7 @@ struct dom_fwd {
     rcgc_ssize n, m, ecap;
     rcgc_runtime *rt;
     struct scratch *sc;
+    const rcgc__idxmap *map; /* while the edges are read: object -> index */
     int failed;
 };
 
@@ -56,9 +57,9 @@ struct domtree {
 
 /* Build d for rt (not during a collection or teardown: the caller checks).
  * 0, RCGC_ENOMEM, RCGC_EFAILED (a traverse returned non-zero) or
- * RCGC_ECORRUPT (more tracked objects than rt->tracked, or traverse
- * reported different references in two passes); on error d is empty.
- * Every header is as it was on return. */
+ * RCGC_ECORRUPT (more tracked objects than rt->tracked); on error d is
+ * empty.  Writes
+ * nothing into objects: the indexes are in a side table. */
 int rcgc__domtree_build(rcgc_runtime *rt, struct domtree *d);
 
 static inline int rcgc__domtree_is_root(const struct domtree *d, uint32_t p)
@@ -68,7 +69,7 @@ static inline int rcgc__domtree_is_root(const struct domtree *d, uint32_t p)
 void rcgc__domtree_free(rcgc_runtime *rt, struct domtree *d);
 
 /* Only the forward graph and the roots (a bit per walk index, *nroots of
- * them): number, edges and roots with the headers borrowed, then restored.
+ * them): number, edges and roots, with the index map while they run.
  * Errors as rcgc__domtree_build's; free with rcgc__forward_free. */
 int rcgc__forward_graph(rcgc_runtime *rt, struct dom_fwd *f, uint8_t **roots,
                         rcgc_ssize *nroots, rcgc_ssize *inconsistent);

@@ -1,8 +1,8 @@
 /*
  * diag_graph.c - leak diagnosis: the neighbourhoods of an object (its
- * referrers or referents to a depth, with each node's external count), and
- * the borrowing of the collector's header words they rely on (count_internal,
- * restore_links; see diag_internal.h).  The writers (text, JSON, DOT) and
+ * referrers or referents to a depth, with each node's external count: one
+ * traverse of every tracked object, whose referents are looked up in the
+ * graph's own map of nodes; see diag_internal.h).  The writers (text, JSON, DOT) and
  * Graphviz are in diagnose_dot.c.  Design and invariants: docs/diagnosis.md.
  */
 #include <stdlib.h>
@@ -14,69 +14,6 @@ void rcgc_diag_options_init(rcgc_diag_options *opts)
 {
     memset(opts, 0, sizeof *opts);
     opts->size = sizeof *opts;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Borrowing the headers: internal counts and their restoration              */
-
-static int visit_count(rcgc_object *child, void *arg)
-{
-    (void)arg;
-    if (!gc_is_gc(child)) return 0;
-    gc_head *g = gc_head_of(child);
-    if (!gc_is_tracked(g)) return 0; /* an untracked referent is no node */
-    if (gc_is_collecting(g))
-        gc_incref(g);
-    else /* first sight: the count starts here, FINALIZED is kept */
-        gc_reset_refs(g, 1);
-    return 0;
-}
-
-static int visit_count_pair(rcgc_object *key, rcgc_object *value, void *arg)
-{
-    (void)key;
-    return value != NULL ? visit_count(value, arg) : 0;
-}
-
-/* Pass 1: every tracked object gets COLLECTING and the number of references
- * the tracked graph holds to it (ephemeron values included, as the
- * collector's subtract_refs counts them).  Returns the number of objects. */
-static rcgc_ssize count_internal(rcgc_runtime *rt)
-{
-    rcgc_ssize n = 0;
-    for (int l = 0; l < DIAG_NLISTS; l++) {
-        gc_head *list = list_at(rt, l);
-        for (gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
-            if (!gc_is_collecting(g))
-                gc_reset_refs(g, 0);
-            rcgc_object *o = gc_object_of(g);
-            const rcgc_type *t = o->type;
-            t->traverse(o, visit_count, NULL);
-            if (t->ephemerons != NULL) t->ephemerons(o, visit_count_pair, NULL);
-            n++;
-        }
-    }
-    return n;
-}
-
-/* The references from outside the tracked graph, from a node in the state
- * count_internal left (negative when traverse over-reports). */
-static intptr_t external_of(const gc_head *g)
-{
-    return gc_object_of(g)->refcnt - gc_get_refs(g);
-}
-
-/* Pass 2 without a search: give every node its link back. */
-static void restore_links(rcgc_runtime *rt)
-{
-    for (int l = 0; l < DIAG_NLISTS; l++) {
-        gc_head *list = list_at(rt, l);
-        gc_head *prev = list;
-        for (gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
-            gc_restore_prev(g, prev);
-            prev = g;
-        }
-    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -121,6 +58,7 @@ struct builder {
     rcgc_diag_edge *edges;
     rcgc_ssize nedges, edges_cap;
     struct nmap map;
+    uint32_t *internal;    /* per node: references from tracked objects */
     int failed;            /* out of memory growing edges */
     /* the expansion in progress */
     rcgc_object *cur;      /* referrers: the object traversed;
@@ -142,8 +80,9 @@ static int builder_init(struct builder *b, rcgc_runtime *rt, rcgc_ssize max)
     b->map.keys = rcgc__calloc(rt, cap, sizeof *b->map.keys);
     b->map.vals = rcgc__malloc(rt, cap * sizeof *b->map.vals);
     b->map.mask = cap - 1;
+    b->internal = rcgc__calloc(rt, (size_t)max, sizeof *b->internal);
     if (b->nodes == NULL || b->stamp == NULL || b->map.keys == NULL ||
-        b->map.vals == NULL)
+        b->map.vals == NULL || b->internal == NULL)
         return RCGC_ENOMEM;
     return 0;
 }
@@ -154,6 +93,7 @@ static void builder_fini(struct builder *b)
     rcgc__free(b->rt, (void *)b->stamp);
     rcgc__free(b->rt, b->map.keys);
     rcgc__free(b->rt, b->map.vals);
+    rcgc__free(b->rt, b->internal);
     rcgc__free(b->rt, b->edges);
 }
 
@@ -167,8 +107,7 @@ static rcgc_ssize add_node(struct builder *b, rcgc_object *o, int depth)
     nd->external = -1;
     nd->depth = depth;
     nd->flags = 0;
-    if (gc_is_gc(o) && gc_is_tracked(gc_head_of(o)))
-        nd->flags |= RCGC_DIAG_NODE_TRACKED;
+    if (rcgc_object_is_tracked(o)) nd->flags |= RCGC_DIAG_NODE_TRACKED;
     nmap_put(&b->map, o, i);
     return i;
 }
@@ -276,38 +215,57 @@ static int visit_referrer_pair(rcgc_object *key, rcgc_object *value, void *arg)
 /* One level of referrers: a pass over every tracked object. */
 static void referrers_level(rcgc_runtime *rt, struct builder *b)
 {
-    for (int l = 0; l < DIAG_NLISTS && !b->failed; l++) {
-        gc_head *list = list_at(rt, l);
-        for (gc_head *g = gc_next(list); g != list && !b->failed; g = gc_next(g)) {
-            rcgc_object *o = gc_object_of(g);
-            const rcgc_type *t = o->type;
-            b->cur = o;
-            b->cur_index = -1;
-            b->pos = 0;
-            t->traverse(o, visit_referrer, b);
-            if (t->ephemerons != NULL && !b->failed)
-                t->ephemerons(o, visit_referrer_pair, b);
-        }
+    rcgc__gcwalk w;
+    rcgc__gcwalk_init(&w, rt, RCGC__GCWALK_ALL);
+    for (rcgc_object *o; !b->failed && (o = rcgc__gcwalk_next(&w)) != NULL;) {
+        const rcgc_type *t = o->type;
+        b->cur = o;
+        b->cur_index = -1;
+        b->pos = 0;
+        t->traverse(o, visit_referrer, b);
+        if (t->ephemerons != NULL && !b->failed)
+            t->ephemerons(o, visit_referrer_pair, b);
     }
 }
 
-/* External counts of the graph's tracked nodes: pass 1, read, pass 2. */
+/* Count a reference from a tracked object to a tracked node (ephemeron
+ * values included, as the collector's subtract_refs counts them). */
+static int visit_count(rcgc_object *child, void *arg)
+{
+    struct builder *b = arg;
+    rcgc_ssize i = nmap_get(&b->map, child);
+    if (i >= 0 && (b->nodes[i].flags & RCGC_DIAG_NODE_TRACKED)) b->internal[i]++;
+    return 0;
+}
+
+static int visit_count_pair(rcgc_object *key, rcgc_object *value, void *arg)
+{
+    (void)key;
+    return value != NULL ? visit_count(value, arg) : 0;
+}
+
+/* External counts of the graph's tracked nodes: one traverse of every
+ * tracked object counts the references the tracked graph holds to each
+ * node (a lookup in the graph's small map per reference); the rest of a
+ * node's count comes from outside. */
 static void graph_externals(rcgc_runtime *rt, struct builder *b)
 {
-    rt->collecting = 1;
-    count_internal(rt);
+    rt->collecting = 1; /* nothing may start a collection meanwhile */
+    rcgc__gcwalk w;
+    rcgc__gcwalk_init(&w, rt, RCGC__GCWALK_ALL);
+    for (rcgc_object *o; (o = rcgc__gcwalk_next(&w)) != NULL;) {
+        const rcgc_type *t = o->type;
+        t->traverse(o, visit_count, b);
+        if (t->ephemerons != NULL) t->ephemerons(o, visit_count_pair, b);
+    }
+    rt->collecting = 0;
     for (rcgc_ssize i = 0; i < b->nnodes; i++) {
         rcgc_diag_node *nd = &b->nodes[i];
         if (!(nd->flags & RCGC_DIAG_NODE_TRACKED)) continue;
-        intptr_t ext = external_of(gc_head_of(nd->obj));
+        intptr_t ext = nd->obj->refcnt - (intptr_t)b->internal[i];
         nd->external = ext > 0 ? ext : 0;
         if (ext > 0) nd->flags |= RCGC_DIAG_NODE_ROOT;
     }
-    restore_links(rt);
-    rt->collecting = 0;
-    /* The borrowed header words are back: the full check at level 3. */
-    if (RCGC_DEBUG >= 3 && rcgc__check_all(rt, 1) != 0)
-        rcgc__fatal(rt, NULL, "diagnosis left the collector's lists corrupt");
 }
 
 static int build_graph(rcgc_runtime *rt, rcgc_object *o, int depth,

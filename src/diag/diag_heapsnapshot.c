@@ -148,11 +148,9 @@ static int prepare(struct hs *h)
         return RCGC_ENOMEM;
     }
     rcgc_ssize v = 0;
-    for (int l = 0; l < DIAG_NLISTS; l++) {
-        gc_head *list = list_at(h->rt, l);
-        for (gc_head *g = gc_next(list); g != list && v < n; g = gc_next(g))
-            h->obj[v++] = gc_object_of(g);
-    }
+    rcgc__gcwalk w;
+    rcgc__gcwalk_init(&w, h->rt, RCGC__GCWALK_ALL);
+    for (rcgc_object *o; v < n && (o = rcgc__gcwalk_next(&w)) != NULL;) h->obj[v++] = o;
     rcgc_ssize head = 0, tail = 0;
     for (rcgc_ssize r = 0; r < n; r++)
         if (hs_bit(h->roots, r)) {

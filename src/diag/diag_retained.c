@@ -39,11 +39,10 @@ int rcgc_diag_dominators(rcgc_runtime *rt, const rcgc_diag_options *opts,
         return RCGC_ENOMEM;
     }
     rcgc_ssize v = 0;
-    for (int l = 0; l < DIAG_NLISTS; l++) {
-        gc_head *list = list_at(rt, l);
-        for (gc_head *g = gc_next(list); g != list; g = gc_next(g), v++)
-            if (d.pre[v] != 0) out->objs[d.pre[v] - 2] = gc_object_of(g);
-    }
+    rcgc__gcwalk w;
+    rcgc__gcwalk_init(&w, rt, RCGC__GCWALK_ALL);
+    for (rcgc_object *o; v < d.objects && (o = rcgc__gcwalk_next(&w)) != NULL; v++)
+        if (d.pre[v] != 0) out->objs[d.pre[v] - 2] = o;
     for (uint32_t p = 2; p <= d.last; p++) {
         out->idom[p - 2] = d.idom[p] == DOM_SYNTH ? -1 : (rcgc_ssize)d.idom[p] - 2;
         out->self_size[p - 2] = d.self[p];
@@ -230,18 +229,17 @@ static int walk_types(struct report *r, rcgc_diag_retainers *out)
     t.ids = rcgc__malloc(r->rt, 64 * sizeof *t.ids);
     int failed = t.keys == NULL || t.ids == NULL;
     rcgc_ssize v = 0;
-    for (int l = 0; l < DIAG_NLISTS && !failed; l++) {
-        gc_head *list = list_at(r->rt, l);
-        for (gc_head *g = gc_next(list); g != list && !failed; g = gc_next(g), v++) {
-            uint32_t p = r->d.pre[v];
-            if (p == 0) continue;
-            rcgc_object *o = gc_object_of(g);
-            r->tid[p] = tid_of(r->rt, &t, o->type, &failed);
-            if (listed(r, p)) {
-                rcgc_diag_retainer *it = &out->items[find_listed(r->listed, r->ntop, p)];
-                it->obj = o;
-                it->snapshot_id = RCGC__HEAPSNAPSHOT_ID(v);
-            }
+    rcgc__gcwalk w;
+    rcgc__gcwalk_init(&w, r->rt, RCGC__GCWALK_ALL);
+    for (rcgc_object *o; !failed && v < r->d.objects && (o = rcgc__gcwalk_next(&w)) != NULL;
+         v++) {
+        uint32_t p = r->d.pre[v];
+        if (p == 0) continue;
+        r->tid[p] = tid_of(r->rt, &t, o->type, &failed);
+        if (listed(r, p)) {
+            rcgc_diag_retainer *it = &out->items[find_listed(r->listed, r->ntop, p)];
+            it->obj = o;
+            it->snapshot_id = RCGC__HEAPSNAPSHOT_ID(v);
         }
     }
     if (!failed) {

@@ -137,9 +137,11 @@ static int traverse_of(rcgc_object *o, rcgc_visit_fn visit,
 /* Frozen objects first, as met but skipped: the walk stops at them. */
 static int mark_frozen(rcgc_runtime *rt, struct dmap *m)
 {
-    for (gc_head *g = gc_next(&rt->permanent); g != &rt->permanent; g = gc_next(g)) {
+    rcgc__gcwalk w;
+    rcgc__gcwalk_init(&w, rt, RCGC__GCWALK_FROZEN);
+    for (rcgc_object *o; (o = rcgc__gcwalk_next(&w)) != NULL;) {
         int added;
-        if (dm_find(m, gc_object_of(g), SKIPPED, &added) < 0) return RCGC_ENOMEM;
+        if (dm_find(m, o, SKIPPED, &added) < 0) return RCGC_ENOMEM;
     }
     return 0;
 }

@@ -15,48 +15,33 @@
 /* Why is this object alive                                                  */
 
 /*
- * The reverse index.  Pass 1 (index_graph) walks every list once and
- * traverses every object: each tracked object gets a dense index, stored in
- * the refs bits of its prev word (with COLLECTING, exactly where a
- * collection keeps gc_refs) the first time it is seen, as referent or in the
- * walk; each reference between tracked objects becomes an edge record
- * (referent, referrer, position in the referrer's traverse order), and the
- * referent's internal count goes up.  Pass 2 (restore_and_mark_roots) gives
- * every prev word its link back and, reading the index one last time,
- * marks the roots: refcount > internal count.  From there on the headers
- * are the collector's again and the search runs on side arrays only: the
- * edges are bucketed by referent (a counting sort, in place over the
- * counts), then a breadth-first search goes backwards from the target along
- * referrers until it dequeues a root.  Only the target's ancestors are
- * visited: a few objects in a wide graph, however large.
+ * The reverse index.  Pass 1 (index_graph) numbers every tracked object in
+ * walk order (core/gcwalk.h): its dense index goes into an index map
+ * (address -> index, a side table: nothing is written into objects) and
+ * obj[]; then every object is traversed once, from obj[], and each
+ * reference to a tracked object (a key of the map) becomes an edge record
+ * (referent, referrer), and the referent's internal count goes up.  Pass 2
+ * (why_mark_roots, over obj[]) marks the roots: refcount > internal count.
+ * The map is freed and the search runs on side arrays only: the edges are
+ * bucketed by referent (a counting sort, in place over the counts), then a
+ * breadth-first search goes backwards from the target along referrers
+ * until it dequeues a root.  Only the target's ancestors are visited: a few
+ * objects in a wide graph, however large.
  */
 #define NO_INDEX UINT32_MAX
 
 struct rindex {
     rcgc_runtime *rt;
-    gc_head **obj;       /* index -> node */
+    rcgc_object **obj;   /* index -> object */
     uint32_t *cnt;       /* index -> internal count; later bucket starts */
     uint32_t *echild;    /* per edge: the referent's index */
     uint32_t *eparent;   /* the referrer's index */
+    rcgc__idxmap map;    /* object -> index, during pass 1 */
     rcgc_ssize n, cap;   /* objects indexed, room */
     rcgc_ssize nedges, ecap;
     uint32_t cur;        /* index of the object being traversed */
     int failed;          /* RCGC_ENOMEM, RCGC_ECORRUPT, or 0 */
 };
-
-static uint32_t index_of(struct rindex *ri, gc_head *g)
-{
-    if (gc_is_collecting(g)) return (uint32_t)gc_get_refs(g);
-    if (ri->n == ri->cap) { /* more tracked objects than rt->tracked says */
-        ri->failed = RCGC_ECORRUPT;
-        return NO_INDEX;
-    }
-    uint32_t i = (uint32_t)ri->n++;
-    RCGC_ASSERT((rcgc_ssize)i < ri->cap);
-    ri->obj[i] = g;
-    gc_reset_refs(g, (intptr_t)i);
-    return i;
-}
 
 static int grow_edges(struct rindex *ri)
 {
@@ -74,11 +59,8 @@ static int grow_edges(struct rindex *ri)
 
 static int add_ref(struct rindex *ri, rcgc_object *child)
 {
-    if (!gc_is_gc(child)) return 0;
-    gc_head *g = gc_head_of(child);
-    if (!gc_is_tracked(g)) return 0; /* an untracked referent is no node */
-    uint32_t c = index_of(ri, g);
-    if (c == NO_INDEX) return 1;
+    uint32_t c = rcgc__idxmap_find(&ri->map, child);
+    if (c == RCGC__IDXMAP_NONE) return 0; /* an untracked referent is no node */
     if (ri->nedges == ri->ecap && (ri->failed = grow_edges(ri)) != 0) return 1;
     rcgc_ssize e = ri->nedges++;
     ri->echild[e] = c;
@@ -98,31 +80,29 @@ static int visit_index_pair(rcgc_object *key, rcgc_object *value, void *arg)
     return value != NULL ? add_ref(arg, value) : 0;
 }
 
-/* Pass 1; stops early on failure (the restore pass handles any mix of
- * indexed and untouched nodes). */
+/* Pass 1: number, then the edges; stops early on failure.  A traverse
+ * that returns non-zero of its own (against its contract) loses the rest
+ * of its object's references, not the query. */
 static void index_graph(rcgc_runtime *rt, struct rindex *ri)
 {
-    for (int l = 0; l < DIAG_NLISTS && !ri->failed; l++) {
-        gc_head *list = list_at(rt, l), *prev = list;
-        for (gc_head *g = gc_next(list); g != list && !ri->failed;) {
-            uint32_t i = index_of(ri, g);
-            if (i == NO_INDEX) break;
-            rcgc_object *o = gc_object_of(g);
-            const rcgc_type *t = o->type;
-            ri->cur = i;
-            if (t->traverse(o, visit_index, ri) != 0) break;
-            if (t->ephemerons != NULL && t->ephemerons(o, visit_index_pair, ri) != 0)
-                break;
-            gc_head *next = walk_next(g, prev);
-            prev = g;
-            g = next;
-        }
+    ri->n = diag_number(rt, &ri->map, ri->obj);
+    if (ri->n < 0) {
+        ri->n = 0;
+        ri->failed = RCGC_ECORRUPT;
+        return;
+    }
+    for (rcgc_ssize i = 0; i < ri->n && !ri->failed; i++) {
+        rcgc_object *o = ri->obj[i];
+        const rcgc_type *t = o->type;
+        ri->cur = (uint32_t)i;
+        if (t->traverse(o, visit_index, ri) != 0) continue;
+        if (t->ephemerons != NULL) t->ephemerons(o, visit_index_pair, ri);
     }
 }
 
 struct roots {
     uint8_t *bits;          /* index -> is a root */
-    gc_head *target;
+    const rcgc_object *target;
     uint32_t target_index;
     rcgc_ssize ignore;      /* subtracted from the target's count */
     rcgc_ssize count;       /* roots */
@@ -130,32 +110,22 @@ struct roots {
     rcgc_ssize target_external;
 };
 
-/* Pass 2: every node gets its link back (FINALIZED kept, COLLECTING
- * gone); indexed nodes are judged roots or not on the way. */
-static void restore_and_mark_roots(rcgc_runtime *rt, const struct rindex *ri,
-                                   struct roots *r)
+/* Pass 2: the roots, over obj[] (reads the objects' counts only). */
+static void why_mark_roots(const struct rindex *ri, struct roots *r)
 {
-    for (int l = 0; l < DIAG_NLISTS; l++) {
-        gc_head *list = list_at(rt, l), *prev = list;
-        for (gc_head *g = gc_next(list); g != list;) {
-            if (gc_is_collecting(g)) {
-                uint32_t i = (uint32_t)gc_get_refs(g);
-                if (g == r->target) r->target_index = i;
-                intptr_t ext = gc_object_of(g)->refcnt - (intptr_t)ri->cnt[i];
-                if (ext < 0) r->inconsistent++;
-                if (g == r->target) {
-                    ext = ext > r->ignore ? ext - r->ignore : 0;
-                    r->target_external = ext;
-                }
-                if (ext > 0) {
-                    r->bits[i >> 3] |= (uint8_t)(1u << (i & 7));
-                    r->count++;
-                }
-            }
-            gc_restore_prev(g, prev);
-            gc_head *next = walk_next(g, prev);
-            prev = g;
-            g = next;
+    for (rcgc_ssize k = 0; k < ri->n; k++) {
+        uint32_t i = (uint32_t)k;
+        const rcgc_object *o = ri->obj[i];
+        intptr_t ext = o->refcnt - (intptr_t)ri->cnt[i];
+        if (ext < 0) r->inconsistent++;
+        if (o == r->target) {
+            r->target_index = i;
+            ext = ext > r->ignore ? ext - r->ignore : 0;
+            r->target_external = ext;
+        }
+        if (ext > 0) {
+            r->bits[i >> 3] |= (uint8_t)(1u << (i & 7));
+            r->count++;
         }
     }
 }
@@ -243,7 +213,7 @@ static rcgc_ssize edge_index(rcgc_object *from, rcgc_object *to)
 {
     struct pos_ctx c = {to, 0};
     const rcgc_type *t = from->type;
-    if (!gc_type_is_gc(t)) return -3;
+    if (!(t->flags & RCGC_TYPE_GC)) return -3;
     if (t->traverse(from, visit_pos, &c) != 0) return c.i;
     if (t->ephemerons != NULL && t->ephemerons(from, visit_pos_pair, &c) != 0)
         return -1;
@@ -275,6 +245,7 @@ static void allocation_sites(rcgc_runtime *rt, rcgc_diag_link *links, rcgc_ssize
 
 static void rindex_free(struct rindex *ri)
 {
+    diag_map_free(ri->rt, &ri->map);
     rcgc__free(ri->rt, ri->obj);
     rcgc__free(ri->rt, ri->cnt);
     rcgc__free(ri->rt, ri->echild);
@@ -290,8 +261,8 @@ int rcgc_diag_why_alive(rcgc_runtime *rt, rcgc_object *target,
         !RCGC__OPTS_OK(opts))
         return RCGC_EINVAL;
     rcgc__debug_check_object(rt, target, "rcgc_diag_why_alive");
-    if (!gc_is_gc(target)) return RCGC_ENOTGC;
-    if (!gc_is_tracked(gc_head_of(target))) return RCGC_EINVAL;
+    if (!(target->type->flags & RCGC_TYPE_GC)) return RCGC_ENOTGC;
+    if (!rcgc_object_is_tracked(target)) return RCGC_EINVAL;
 
     /* What pass 1 needs is allocated first; the edge arrays may still grow
      * during it (through the MEM domain's allocator, which does not touch
@@ -300,8 +271,7 @@ int rcgc_diag_why_alive(rcgc_runtime *rt, rcgc_object *target,
     memset(&ri, 0, sizeof ri);
     ri.rt = rt;
     ri.cap = rt->tracked;
-    if (ri.cap >= (rcgc_ssize)(NO_INDEX - 1) ||
-        (uintmax_t)ri.cap > (uintmax_t)GC_REFS_MAX)
+    if ((uintmax_t)ri.cap > RCGC__IDXMAP_MAX_KEYS)
         return RCGC_ENOMEM; /* indexes are 32-bit */
     ri.ecap = ri.cap + 1024;
     ri.obj = rcgc__malloc(rt, (size_t)ri.cap * sizeof *ri.obj + 1);
@@ -311,23 +281,21 @@ int rcgc_diag_why_alive(rcgc_runtime *rt, rcgc_object *target,
     struct roots r;
     memset(&r, 0, sizeof r);
     r.bits = rcgc__calloc(rt, (size_t)ri.cap / 8 + 1, 1);
-    r.target = gc_head_of(target);
+    r.target = target;
     r.ignore = opts != NULL && opts->ignore_refs > 0 ? opts->ignore_refs : 0;
-    if (ri.obj == NULL || ri.cnt == NULL || ri.echild == NULL ||
-        ri.eparent == NULL || r.bits == NULL) {
+    if (diag_map_alloc(rt, &ri.map, (size_t)ri.cap) != 0 || ri.obj == NULL ||
+        ri.cnt == NULL || ri.echild == NULL || ri.eparent == NULL || r.bits == NULL) {
         rindex_free(&ri);
         rcgc__free(rt, r.bits);
         return RCGC_ENOMEM;
     }
 
-    rt->collecting = 1;
+    rt->collecting = 1; /* nothing may start a collection meanwhile */
     index_graph(rt, &ri);
-    restore_and_mark_roots(rt, &ri, &r);
     rt->collecting = 0;
+    diag_map_free(rt, &ri.map); /* before the search's arrays */
+    if (ri.failed == 0) why_mark_roots(&ri, &r);
     RCGC_ASSERT(ri.n <= ri.cap && r.count <= ri.n);
-    if (RCGC_DEBUG >= 3 && rcgc__check_all(rt, 1) != 0)
-        rcgc__fatal(rt, NULL, "diagnosis left the collector's lists corrupt");
-    /* The headers are the collector's again. */
 
     int rc = ri.failed;
     uint32_t *rev = NULL, *via = NULL, *queue = NULL;
@@ -354,13 +322,13 @@ int rcgc_diag_why_alive(rcgc_runtime *rt, rcgc_object *target,
         if (root != NO_INDEX) {
             uint32_t x = root;
             for (rcgc_ssize k = 0; k < n; k++) {
-                links[k].obj = gc_object_of(ri.obj[x]);
+                links[k].obj = ri.obj[x];
                 if (k == 0) links[k].edge = -2;
                 if (k + 1 < n) x = ri.echild[via[x]];
             }
             out->status = RCGC_DIAG_ROOTED;
             /* cnt[] holds bucket starts now: the count is their difference */
-            intptr_t ext = gc_object_of(ri.obj[root])->refcnt -
+            intptr_t ext = ri.obj[root]->refcnt -
                            (intptr_t)(ri.cnt[root + 1] - ri.cnt[root]);
             if (root == r.target_index) ext = r.target_external;
             out->root_external = ext;

@@ -6,6 +6,12 @@
  * Open addressing with linear probing; removal shifts the following entries
  * back, so there are no tombstones.  Invariant: count * 4 <= cap * 3, and
  * every key sits between its home slot and the first empty slot after it.
+ *
+ * rcgc__idxmap (the end of this file, lookups inline in alloc_internal.h):
+ * pointer -> 32-bit value in a block the caller allocates once, for a walk
+ * that numbers a known set of objects.  Invariants: count <= max, cap =
+ * rcgc__idxmap_slots(max) (so at least a third of the slots stay empty and
+ * every probe ends), every key between its home and the next empty slot.
  */
 #include <string.h>
 
@@ -98,4 +104,31 @@ int rcgc__ptrmap_remove(rcgc__ptrmap *m, const void *key)
     m->slots[hole].key = NULL;
     m->count--;
     return 1;
+}
+
+/* ---- the fixed index map ---- */
+
+void rcgc__idxmap_init(rcgc__idxmap *m, void *block, size_t max)
+{
+    RCGC_ASSERT(max <= RCGC__IDXMAP_MAX_KEYS);
+    m->cap = rcgc__idxmap_slots(max);
+    m->keys = block;
+    m->vals = (uint32_t *)(void *)(m->keys + m->cap);
+    m->count = 0;
+    m->max = max;
+}
+
+int rcgc__idxmap_add(rcgc__idxmap *m, const void *key, uint32_t val)
+{
+    RCGC_ASSERT(key != NULL && val != RCGC__IDXMAP_NONE);
+    if (m->count == m->max) return -1;
+    size_t i = rcgc__idxmap_home(m, key);
+    while (m->keys[i] != NULL) {
+        RCGC_ASSERT(m->keys[i] != key);
+        if (++i == m->cap) i = 0;
+    }
+    m->keys[i] = key;
+    m->vals[i] = val;
+    m->count++;
+    return 0;
 }
