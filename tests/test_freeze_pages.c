@@ -10,7 +10,9 @@
  * pool header's, which allocation in other pools may write) is made
  * read-only with mprotect; then the child runs collections of every
  * generation with young garbage cycles, live young objects that refer to
- * frozen ones, the introspection calls and the checker.  A write to a frozen
+ * frozen ones, the introspection calls, the checker and the diagnosis
+ * queries (why-alive, referrers, dominators, retainers, heap snapshots: before
+ * they kept their marks in the objects' gc_head, 7 December 2026).  A write to a frozen
  * page is a SIGSEGV in the child; the parent reports which step it was in
  * (the child sends each step's number before it runs it).
  */
@@ -24,6 +26,7 @@
 #include <unistd.h>
 
 #include "rcgc_mem.h"
+#include "rcgc_diag.h"
 #include "test.h"
 
 #define NFROZEN 3000
@@ -75,6 +78,13 @@ static const char *const step_name[] = {
     "get_objects of every generation",
     "get_referrers of a frozen object",
     "get_freeze_count",
+    "diagnosis: count_types",
+    "diagnosis: why_alive (walks every object)",
+    "diagnosis: referrers, two levels",
+    "diagnosis: deep_size (reaches frozen objects)",
+    "diagnosis: dominators",
+    "diagnosis: top_retainers",
+    "diagnosis: heap snapshot",
     "rcgc_gc_check",
     "done",
 };
@@ -100,7 +110,7 @@ static void garbage_cycles(rcgc_runtime *rt, int n)
 
 /* The child: protect, run every step, exit 0 (or die on a write). */
 static void child(rcgc_runtime *rt, int fd, const uintptr_t *pools,
-                  int npools, rcgc_object *frozen_one)
+                  int npools, rcgc_object *frozen_one, rcgc_object *young)
 {
     unsigned char s = 0;
     send_step(fd, s++);
@@ -140,6 +150,53 @@ static void child(rcgc_runtime *rt, int fd, const uintptr_t *pools,
     }
     send_step(fd, s++);
     if (rcgc_gc_get_freeze_count(rt) != NFROZEN) _exit(7);
+    send_step(fd, s++);
+    /* The diagnosis queries (which rcgc_serve runs inside a forked
+     * worker) keep their marks in tables of their own and only read the
+     * frozen objects they walk.  Their targets are young: a why-alive path
+     * and a referrer graph hold references to the objects they show, which
+     * is the program's own reference counting. */
+    {
+        rcgc_diag_counts c;
+        if (rcgc_diag_count_types(rt, &c) != 0) _exit(9);
+        rcgc_diag_counts_free(rt, &c);
+    }
+    send_step(fd, s++);
+    {
+        rcgc_diag_path p;
+        if (rcgc_diag_why_alive(rt, young, NULL, &p) != 0) _exit(10);
+        rcgc_diag_path_free(rt, &p);
+    }
+    send_step(fd, s++);
+    {
+        rcgc_diag_graph g;
+        if (rcgc_diag_referrers(rt, young, 2, NULL, &g) != 0) _exit(11);
+        rcgc_diag_graph_free(rt, &g);
+    }
+    send_step(fd, s++);
+    {
+        rcgc_diag_deep_result d;
+        if (rcgc_diag_deep_size(rt, young, 0, &d) != 0) _exit(12);
+    }
+    send_step(fd, s++);
+    {
+        rcgc_diag_domtree t;
+        if (rcgc_diag_dominators(rt, NULL, &t) != 0) _exit(13);
+        rcgc_diag_domtree_free(rt, &t);
+    }
+    send_step(fd, s++);
+    {
+        rcgc_diag_retainers r;
+        if (rcgc_diag_top_retainers(rt, 5, NULL, &r) != 0) _exit(14);
+        rcgc_diag_retainers_free(rt, &r);
+    }
+    send_step(fd, s++);
+    {
+        FILE *f = fopen("/dev/null", "w");
+        if (f == NULL || rcgc_diag_heapsnapshot_write(rt, f, NULL) != 0)
+            _exit(15);
+        fclose(f);
+    }
     send_step(fd, s++);
     if (rcgc_gc_check(rt) != 0) _exit(8);
     send_step(fd, s++);
@@ -221,7 +278,7 @@ TEST(collections_write_no_frozen_page)
     CHECK(pid >= 0);
     if (pid == 0) {
         close(fds[0]);
-        child(rt, fds[1], pools, npools, objs[100]);
+        child(rt, fds[1], pools, npools, objs[100], young);
     }
     close(fds[1]);
     unsigned char last = 0, s;
