@@ -8,7 +8,7 @@
 # With --self-test, also check that a planted violation is caught.
 set -eu
 src=${1:?usage: check_gchead.sh SRC_DIR [--self-test]}
-pattern='\b_gc_(next|prev)\b|\bGC_(PREV|NEXT|RC)_[A-Z_]+\b'
+pattern='\b_gc_(next|prev)\b|\bGC_(PREV|NEXT|RC|SIDE)_[A-Z0-9_]+\b'
 
 scan() {
     grep -rnE --include='*.c' --include='*.h' "$pattern" "$1" |
