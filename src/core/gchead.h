@@ -631,7 +631,7 @@ static inline uintptr_t gc_trash_take(gc_head *g, int *was_tracked)
  * the byte of an object on the list of its generation; TRACKED bytes plus
  * listed registry objects are rt->tracked; a byte of a granule that is in
  * no block in use is 0.  The last holds because the object's free writes
- * 0 (gc_side_clear): FINALIZED goes when the slot goes, so a new object in
+ * 0 (gc_side_free): FINALIZED goes when the slot goes, so a new object in
  * the slot starts unfinalized, and nothing but tracked objects ever writes
  * a byte.  During a collection the generation bits of the objects in the
  * collector's private lists are those of where they came from; each list
@@ -731,10 +731,10 @@ static inline void gc_side_set_finalized(uint8_t *s)
 }
 
 /* The object's block is freed: the byte goes back to 0 (its FINALIZED
- * with it, so that a new object in the slot is not finalized). */
-static inline void gc_side_clear(uint8_t *s)
+ * with it, so that a new object in the slot is not finalized; TRACKED too
+ * when the free untracks in the same write). */
+static inline void gc_side_free(uint8_t *s)
 {
-    RCGC_ASSERT(!gc_side_is_tracked(*s));
     *s = 0;
 }
 

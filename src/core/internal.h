@@ -322,7 +322,7 @@ typedef enum rcgc__side_op {
     RCGC__SIDE_TRACK,       /* gc_side_track */
     RCGC__SIDE_UNTRACK,     /* gc_side_untrack */
     RCGC__SIDE_UNTRACK_UNFINALIZED, /* gc_side_untrack_unfinalized */
-    RCGC__SIDE_CLEAR        /* gc_side_clear */
+    RCGC__SIDE_FREE         /* gc_side_free */
 } rcgc__side_op;
 void rcgc__side_slow(const rcgc_runtime *rt, const gc_head *g, rcgc__side_op op);
 
@@ -354,13 +354,14 @@ static inline void rcgc__side_untrack_unfinalized(const rcgc_runtime *rt,
         rcgc__side_slow(rt, g, RCGC__SIDE_UNTRACK_UNFINALIZED);
 }
 
-/* g's object (untracked) is freed: its byte is 0. */
-static inline void rcgc__side_clear(const rcgc_runtime *rt, const gc_head *g)
+/* g's object is freed (tracked or not: its list is the caller's): its
+ * byte is 0. */
+static inline void rcgc__side_free(const rcgc_runtime *rt, const gc_head *g)
 {
     if (RCGC_LIKELY(rt->gc_registry == 0))
-        gc_side_clear(gc_side_in_pool(g));
+        gc_side_free(gc_side_in_pool(g));
     else
-        rcgc__side_slow(rt, g, RCGC__SIDE_CLEAR);
+        rcgc__side_slow(rt, g, RCGC__SIDE_FREE);
 }
 
 /* Give every pool object of list its generation gen in the side byte

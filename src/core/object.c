@@ -550,6 +550,23 @@ static RCGC__NOINLINE void free_heap_instance(rcgc_runtime *rt, rcgc_object *o,
 
 /* The common end of every object: unlink, account, give the memory back.
  * Inline for the deallocation path, which frees most objects. */
+/* The free's untrack (CPython's PyObject_GC_Del unlinks too): off its list
+ * if it is on one, and its side byte back to 0 in the same write as the
+ * untracking's (FINALIZED goes with the object: a new object in the slot
+ * starts unfinalized). */
+static RCGC__ALWAYS_INLINE void untrack_for_free(rcgc_runtime *rt,
+                                                 rcgc_object *o)
+{
+    gc_head *g = gc_head_of(o);
+    if (gc_is_tracked(g)) {
+        RCGC_ASSERT(rt->tracked > 0);
+        gc_list_remove(g);
+        gc_reset_untracked(g);
+        rt->tracked--;
+    }
+    rcgc__side_free(rt, g);
+}
+
 static RCGC__ALWAYS_INLINE void free_memory(rcgc_runtime *rt, rcgc_object *o,
                                              const rcgc_type *t, unsigned flags)
 {
@@ -560,9 +577,7 @@ static RCGC__ALWAYS_INLINE void free_memory(rcgc_runtime *rt, rcgc_object *o,
     if ((flags & RCGC_TYPE_WEAKREF) && *weaklist_of(o) != NULL)
         rt->up.clear_weakrefs_silently(o);
     if (flags & RCGC_TYPE_GC) {
-        rcgc__untrack(rt, o); /* CPython's PyObject_GC_Del unlinks too */
-        /* the slot's side byte back to 0: FINALIZED goes with the object */
-        rcgc__side_clear(rt, gc_head_of(o));
+        untrack_for_free(rt, o);
         if (rt->gen[0].count > 0) rt->gen[0].count--;
     }
     rt->objects--;
@@ -860,7 +875,7 @@ RCGC__NOINLINE void rcgc__side_slow(const rcgc_runtime *rt, const gc_head *g,
     case RCGC__SIDE_TRACK: gc_side_track(side); break;
     case RCGC__SIDE_UNTRACK: gc_side_untrack(side); break;
     case RCGC__SIDE_UNTRACK_UNFINALIZED: gc_side_untrack_unfinalized(side); break;
-    case RCGC__SIDE_CLEAR: gc_side_clear(side); break;
+    case RCGC__SIDE_FREE: gc_side_free(side); break;
     }
 }
 
