@@ -711,6 +711,165 @@ TEST(arena_failure_falls_back_to_raw)
     CHECK_EQ(ta.live, 0);
 }
 
+/* A raw allocator over the C library that counts live blocks and fails
+ * requests of the side array's size (PM_SIDE_PER_ARENA) while fail_side. */
+static struct {
+    int fail_side;
+    long failed, live;
+} rawside;
+
+static void *rs_malloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    void *p = malloc(n);
+    rawside.live += p != NULL;
+    return p;
+}
+
+static void *rs_calloc(void *ctx, size_t n, size_t size)
+{
+    (void)ctx;
+    if (rawside.fail_side && n * size == PM_SIDE_PER_ARENA) {
+        rawside.failed++;
+        return NULL;
+    }
+    void *p = calloc(n, size);
+    rawside.live += p != NULL;
+    return p;
+}
+
+static void *rs_realloc(void *ctx, void *p, size_t n)
+{
+    (void)ctx;
+    void *q = realloc(p, n);
+    rawside.live += p == NULL && q != NULL;
+    return q;
+}
+
+static void rs_free(void *ctx, void *p)
+{
+    (void)ctx;
+    rawside.live -= p != NULL;
+    free(p);
+}
+
+static int count_nonzero(void *arg, const void *granule, uint8_t byte,
+                         int allocated)
+{
+    (void)granule;
+    (void)byte;
+    (void)allocated;
+    ++*(long *)arg;
+    return 0;
+}
+
+/* The side bytes come with an arena (issue 17): when they cannot be had,
+ * the arena is not taken (its allocator is not even called) and the block
+ * comes from raw; a later arena gets them, zeroed, one slice per pool, and
+ * they go with the arena. */
+TEST(side_array_failure_fails_the_arena)
+{
+    memset(&rawside, 0, sizeof rawside);
+    test_arenas ta = {0, 0, 0, 0};
+    rcgc_pymalloc_config cfg;
+    rcgc_pymalloc_config_init(&cfg);
+    rcgc_arena_allocator a = {&ta, ta_alloc, ta_free, ta_decommit};
+    rcgc_allocator raw = {NULL, rs_malloc, rs_calloc, rs_realloc, rs_free};
+    cfg.arena = a;
+    cfg.raw = raw;
+    cfg.retain_free_arenas = 1;
+    cfg.retain_free_percent = 0;
+    rcgc_pymalloc *pm = rcgc_pymalloc_new(&cfg);
+    REQUIRE(pm != NULL);
+    rawside.fail_side = 1;
+    void *p = rcgc_pymalloc_malloc(pm, 32);
+    REQUIRE(p != NULL);
+    CHECK(rawside.failed > 0);
+    CHECK(!rcgc_pymalloc_owns(pm, p)); /* raw's */
+    CHECK_EQ(ta.allocs, 0);
+    CHECK_EQ(ta.live, 0);
+    CHECK_EQ(rcgc_pymalloc_check(pm, stderr), 0);
+    rawside.fail_side = 0;
+    char *q = rcgc_pymalloc_malloc(pm, 32), *r = rcgc_pymalloc_malloc(pm, 100);
+    REQUIRE(q != NULL && r != NULL);
+    CHECK(rcgc_pymalloc_owns(pm, q));
+    CHECK_EQ(ta.live, 1);
+    const pm_arena *ao = arena_of(pm, q);
+    /* each pool's slice is its arena's, at the pool's index; the byte of a
+     * granule is granule >> 4 into it */
+    CHECK(rcgc__pm_pool_side(pool_of(q)) ==
+          ao->side + ((uintptr_t)pool_of(q) - rcgc__pm_first_pool(ao)) / KB16 * 1024);
+    CHECK(rcgc__pm_side_byte(q) ==
+          rcgc__pm_pool_side(pool_of(q)) + ((uintptr_t)q & (KB16 - 1)) / 16);
+    CHECK(rcgc__pm_side_byte(r) != rcgc__pm_side_byte(q));
+    CHECK(rcgc__pm_side_lookup(pm, q) == rcgc__pm_side_byte(q));
+    CHECK(rcgc__pm_side_lookup(pm, p) == NULL);
+    CHECK(rcgc__pm_side_lookup(NULL, q) == NULL);
+    long nonzero = 0;
+    CHECK_EQ(rcgc__pm_side_walk(pm, count_nonzero, &nonzero), 0);
+    CHECK_EQ(nonzero, 0); /* fresh side bytes are zero */
+    CHECK_EQ(rcgc_pymalloc_check(pm, stderr), 0);
+    rcgc_pymalloc_free(pm, p);
+    rcgc_pymalloc_free(pm, q);
+    rcgc_pymalloc_free(pm, r);
+    CHECK_EQ(rcgc_pymalloc_destroy(pm), 0);
+    CHECK_EQ(ta.live, 0);
+    CHECK_EQ(rawside.live, 0); /* the side bytes went with the arena */
+}
+
+/* rcgc__pm_side_walk reports each non-zero byte, in address order, with
+ * whether its granule is in a block in use. */
+typedef struct side_seen {
+    int n;
+    const void *granule[4];
+    uint8_t byte[4];
+    int allocated[4];
+} side_seen;
+
+static int record_side(void *arg, const void *granule, uint8_t byte,
+                       int allocated)
+{
+    side_seen *s = arg;
+    if (s->n < 4) {
+        s->granule[s->n] = granule;
+        s->byte[s->n] = byte;
+        s->allocated[s->n] = allocated;
+    }
+    s->n++;
+    return 0;
+}
+
+TEST(side_walk_sees_allocated_and_free)
+{
+    rcgc_pymalloc *pm = new_pm(1);
+    REQUIRE(pm != NULL);
+    char *a = rcgc_pymalloc_malloc(pm, 48), *b = rcgc_pymalloc_malloc(pm, 48);
+    REQUIRE(a != NULL && b != NULL && b == a + 48);
+    *rcgc__pm_side_byte(a + 16) = 5; /* a granule inside a */
+    *rcgc__pm_side_byte(b) = 7;
+    rcgc_pymalloc_free(pm, b); /* b's byte now describes a free block */
+    char *c = rcgc_pymalloc_malloc(pm, 200); /* another pool: a virgin one's
+                                                 granule past nextoffset */
+    REQUIRE(c != NULL);
+    *rcgc__pm_side_byte(c + 4096) = 1;
+    side_seen seen;
+    memset(&seen, 0, sizeof seen);
+    CHECK_EQ(rcgc__pm_side_walk(pm, record_side, &seen), 0);
+    REQUIRE(seen.n == 3);
+    CHECK(seen.granule[0] == a + 16 && seen.byte[0] == 5 && seen.allocated[0]);
+    CHECK(seen.granule[1] == b && seen.byte[1] == 7 && !seen.allocated[1]);
+    CHECK(seen.granule[2] == c + 4096 && seen.byte[2] == 1 && !seen.allocated[2]);
+    *rcgc__pm_side_byte(a + 16) = 0;
+    *rcgc__pm_side_byte(b) = 0;
+    *rcgc__pm_side_byte(c + 4096) = 0;
+    memset(&seen, 0, sizeof seen);
+    CHECK_EQ(rcgc__pm_side_walk(pm, record_side, &seen), 0);
+    CHECK_EQ(seen.n, 0);
+    rcgc_pymalloc_free(pm, a);
+    rcgc_pymalloc_free(pm, c);
+    end_pm(pm);
+}
+
 TEST(destroy_counts_live_blocks)
 {
     rcgc_pymalloc *pm = new_pm(1);
@@ -940,6 +1099,7 @@ TEST_MAIN(T(size_classes), T(lazy_carving), T(pool_states), T(arena_ordering),
           T(ownership),
           T(radix_shared_leaf), T(realloc_rules), T(calloc_zeroes),
           T(trim_pages), T(trim_keeps_a_free_block), T(stats_numbers), T(arena_failure_falls_back_to_raw),
+          T(side_array_failure_fails_the_arena), T(side_walk_sees_allocated_and_free),
           T(destroy_counts_live_blocks), T(random_workload_checked),
           T(random_workload_misaligned_retaining), T(waves_of_arenas),
           T(checker_finds_damage), T(hooks_and_default_config),

@@ -5,6 +5,8 @@
  * debug stream.  Walks are bounded by the tracked count, so a corrupt list
  * that loops is reported rather than followed forever.
  */
+#include <string.h>
+
 #include "core/internal.h"
 
 static int violation(rcgc_runtime *rt, const char *list, const gc_head *g,
@@ -58,6 +60,120 @@ int rcgc__check_list(rcgc_runtime *rt, const gc_head *list, const char *name,
     return 0;
 }
 
+/* ---- the side bytes against the lists (docs/layout-16.md, step 2) ---- */
+
+typedef struct side_count {
+    rcgc_runtime *rt;
+    rcgc_ssize listed[GC_GEN_FROZEN + 1];  /* pool objects on each list */
+    rcgc_ssize tracked[GC_GEN_FROZEN + 1]; /* TRACKED bytes per generation */
+    rcgc_ssize registry;                    /* registry objects listed */
+} side_count;
+
+/* Every node of list (generation gen): a registry object, or a pool object
+ * whose side byte says TRACKED, generation gen, and FINALIZED as prev
+ * does. */
+static int check_side_list(side_count *c, const gc_head *list, int gen,
+                           const char *name)
+{
+    rcgc_runtime *rt = c->rt;
+    for (const gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
+        const uint8_t *side = gc_side_lookup(rt->heap.pm, g);
+        if (side == NULL) {
+            if (rt->gc_registry == 0)
+                return violation(rt, name, g,
+                                 "registry object (no pool block) while the "
+                                 "runtime counts none");
+            c->registry++;
+            continue;
+        }
+        uint8_t b = *side;
+        if (!gc_side_is_tracked(b))
+            return violation(rt, name, g, "listed, but its side byte has no "
+                                          "TRACKED bit");
+        if (gc_side_gen(b) != gen)
+            return violation(rt, name, g, "its side byte names another "
+                                          "generation");
+        if (gc_side_is_finalized(b) != gc_is_finalized(g))
+            return violation(rt, name, g, "FINALIZED differs between the side "
+                                          "byte and the header");
+        c->listed[gen]++;
+    }
+    return 0;
+}
+
+static int side_byte_seen(void *arg, const void *granule, uint8_t b,
+                          int allocated)
+{
+    side_count *c = arg;
+    rcgc_runtime *rt = c->rt;
+    const gc_head *g = granule;
+    if (!allocated) {
+        fprintf(rt->debug_stream,
+                "rcgc: invariant violated: side byte %#x of %p, a granule in "
+                "no block in use (a free slot keeps no bit)\n",
+                (unsigned)b, granule);
+        return RCGC_ECORRUPT;
+    }
+    if (gc_side_reserved(b))
+        return violation(rt, "side bytes", g, "a reserved side bit is set");
+    if (!gc_side_is_tracked(b)) {
+        if (gc_side_gen(b) != 0)
+            return violation(rt, "side bytes", g,
+                             "untracked side byte with a generation");
+        if (!gc_is_finalized(g) || gc_is_tracked(g))
+            return violation(rt, "side bytes", g,
+                             "FINALIZED in the side byte of an object that is "
+                             "tracked or not finalized");
+        return 0;
+    }
+    c->tracked[gc_side_gen(b)]++;
+    return 0;
+}
+
+/* The side bytes and the lists say the same (lists complete: between
+ * collections). */
+static int check_side_bytes(rcgc_runtime *rt)
+{
+    static const char *const names[GC_GEN_FROZEN + 1] = {
+        "generation 0", "generation 1", "generation 2", "permanent"};
+    side_count c;
+    memset(&c, 0, sizeof c);
+    c.rt = rt;
+    for (int i = 0; i <= GC_GEN_FROZEN; i++) {
+        const gc_head *list =
+            i < RCGC_NUM_GENERATIONS ? &rt->gen[i].head : &rt->permanent;
+        if (check_side_list(&c, list, i, names[i]) != 0) return RCGC_ECORRUPT;
+    }
+    if (c.registry > rt->gc_registry) {
+        fprintf(rt->debug_stream,
+                "rcgc: invariant violated: %td registry objects listed, the "
+                "runtime counts %td\n", c.registry, rt->gc_registry);
+        return RCGC_ECORRUPT;
+    }
+    if (rt->heap.pm != NULL &&
+        rcgc__pm_side_walk(rt->heap.pm, side_byte_seen, &c) != 0)
+        return RCGC_ECORRUPT;
+    rcgc_ssize pool = 0;
+    for (int i = 0; i <= GC_GEN_FROZEN; i++) {
+        if (c.tracked[i] != c.listed[i]) {
+            fprintf(rt->debug_stream,
+                    "rcgc: invariant violated: %td side bytes say TRACKED in "
+                    "%s, %td pool objects are on its list\n",
+                    c.tracked[i], names[i], c.listed[i]);
+            return RCGC_ECORRUPT;
+        }
+        pool += c.tracked[i];
+    }
+    if (pool + c.registry != rt->tracked) {
+        fprintf(rt->debug_stream,
+                "rcgc: invariant violated: %td TRACKED side bytes + %td "
+                "registry objects != %td tracked\n",
+                pool, c.registry, rt->tracked);
+        return RCGC_ECORRUPT;
+    }
+    return 0;
+}
+
 int rcgc__check_all(rcgc_runtime *rt, int lists_complete)
 {
     static const char *const names[RCGC_NUM_GENERATIONS] = {
@@ -82,6 +198,7 @@ int rcgc__check_all(rcgc_runtime *rt, int lists_complete)
                 total, rt->tracked);
         return RCGC_ECORRUPT;
     }
+    if (lists_complete && check_side_bytes(rt) != 0) return RCGC_ECORRUPT;
     for (rcgc_ssize i = 0; i < rt->ngarbage; i++)
         if (rt->garbage[i]->refcnt <= 0)
             return violation(rt, "garbage", NULL, "dead object in the list");

@@ -791,6 +791,7 @@ static void promote(rcgc_runtime *rt, int generation, gc_head *young,
     if (young != old) {
         if (generation == RCGC_NUM_GENERATIONS - 2)
             rt->long_lived_pending += survivors;
+        rcgc__side_set_gen_list(rt, young, generation + 1);
         gc_list_merge(young, old);
     } else {
         rt->long_lived_pending = 0;
@@ -978,7 +979,7 @@ static rcgc_ssize finalize_garbage(rcgc_runtime *rt, gc_head *collectable)
         gc_list_move(g, &seen);
         if (!gc_is_finalized(g) && o->type->finalize != NULL) {
             check_words_restored(rt, NULL, NULL, "a finalizer");
-            gc_set_finalized(g);
+            rcgc__set_finalized(rt, o);
             rcgc_incref(o);
             int err = o->type->finalize(rt, o);
             if (err != 0) rcgc__unraisable(rt, RCGC_IN_FINALIZER, o, err);
@@ -1011,6 +1012,7 @@ static rcgc_ssize handle_resurrected_objects(rcgc_runtime *rt,
     rcgc_ssize still = deduce_unreachable(rt, unreachable, still_unreachable,
                                           &resurrected, 0, NULL);
     clear_unreachable_mask(still_unreachable);
+    rcgc__side_set_gen_list(rt, unreachable, rcgc__list_gen(rt, old));
     gc_list_merge(unreachable, old);
     return still;
 }
@@ -1049,7 +1051,7 @@ static void delete_garbage(rcgc_runtime *rt, gc_head *collectable,
         }
         if (gc_next(collectable) == g) {
             gc_clear_collecting(g);
-            gc_list_move(g, old);
+            rcgc__gc_move(rt, g, old);
         }
     }
 }
@@ -1065,6 +1067,7 @@ static void handle_legacy_finalizers(rcgc_runtime *rt, gc_head *finalizers,
             if (rcgc__garbage_append(rt, o) != 0) break;
         }
     }
+    rcgc__side_set_gen_list(rt, finalizers, rcgc__list_gen(rt, old));
     gc_list_merge(finalizers, old);
 }
 
@@ -1111,8 +1114,15 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
 
     if (generation + 1 < RCGC_NUM_GENERATIONS) rt->gen[generation + 1].count++;
     for (int i = 0; i <= generation; i++) rt->gen[i].count = 0;
-    for (int i = 0; i < generation; i++)
+    for (int i = 0; i < generation; i++) {
+        /* A full collection's survivors stay where they are: the younger
+         * generations' objects get generation 2 now.  A young collection's
+         * all leave young for old (promote, or the later phases' moves to
+         * old), each given old's generation then. */
+        if (generation == RCGC_NUM_GENERATIONS - 1)
+            rcgc__side_set_gen_list(rt, &rt->gen[i].head, generation);
         gc_list_merge(&rt->gen[i].head, &rt->gen[generation].head);
+    }
     gc_head *young = &rt->gen[generation].head;
     gc_head *old = generation + 1 < RCGC_NUM_GENERATIONS
                        ? &rt->gen[generation + 1].head

@@ -50,6 +50,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mem/alloc_internal.h"
 #include "platform/assert.h"
 #include "rcgc.h"
 
@@ -603,6 +604,145 @@ static inline uintptr_t gc_trash_take(gc_head *g, int *was_tracked)
     *was_tracked = (g->_gc_prev & GC_PREV_TRASH_TRACKED) != 0;
     g->_gc_prev &= GC_PREV_FINALIZED;
     return link;
+}
+
+/* ---- membership in the side byte (docs/layout-16.md, step 2) ----
+ *
+ * A tracked object whose block is one of the runtime's pool blocks (a pool
+ * object) also records its membership in the side byte of its gc_head's
+ * granule (the pool allocator keeps one byte per 16-byte granule outside
+ * the pool's pages: mem/alloc_internal.h).  Objects of any other block
+ * (over 512 bytes, an embedder's allocator, the raw fallback, a heap
+ * without the pool) are the registry: their membership is their gc_head
+ * alone.  In this step the links are kept as well and the checker compares
+ * the two (check.c); steps 3 and 4 drop the links of pool objects.
+ *
+ *   bit 0     GC_SIDE_TRACKED
+ *   bits 1-2  the generation: 0, 1, 2, or GC_GEN_FROZEN (3, permanent);
+ *             0 while untracked
+ *   bit 3     GC_SIDE_FINALIZED: the PEP 442 finalizer ran (as FINALIZED
+ *             in prev); kept through untrack and re-track
+ *   bit 4     GC_SIDE_IN_VEC0, bit 5 GC_SIDE_IN_VEC1: reserved (step 3)
+ *   bits 6-7  free
+ *
+ * Invariants between collections (check.c): an object on generation list
+ * g (the permanent list: GC_GEN_FROZEN) is a registry object or a pool
+ * object whose byte is TRACKED with generation g; a byte with TRACKED is
+ * the byte of an object on the list of its generation; TRACKED bytes plus
+ * listed registry objects are rt->tracked; a byte of a granule that is in
+ * no block in use is 0.  The last holds because the object's free writes
+ * 0 (gc_side_free): FINALIZED goes when the slot goes, so a new object in
+ * the slot starts unfinalized, and nothing but tracked objects ever writes
+ * a byte.  During a collection the generation bits of the objects in the
+ * collector's private lists are those of where they came from; each list
+ * is given its generation as it joins one (gc_side_set_gen). */
+
+#define GC_SIDE_TRACKED 0x01u
+#define GC_SIDE_GEN_SHIFT 1
+#define GC_SIDE_GEN_MASK 0x06u
+#define GC_SIDE_FINALIZED 0x08u
+#define GC_SIDE_IN_VEC0 0x10u /* step 3: vec[0] holds the slot once */
+#define GC_SIDE_IN_VEC1 0x20u /* step 3: vec[1] holds the slot once */
+#define GC_GEN_FROZEN 3 /* the permanent generation's number (not a bit) */
+
+_Static_assert(RCGC_NUM_GENERATIONS == 3,
+               "gchead.h: the side byte holds generations 0-2 and frozen");
+_Static_assert((GC_SIDE_TRACKED | GC_SIDE_GEN_MASK | GC_SIDE_FINALIZED |
+                GC_SIDE_IN_VEC0 | GC_SIDE_IN_VEC1) == 0x3f &&
+                   ((unsigned)GC_GEN_FROZEN << GC_SIDE_GEN_SHIFT) ==
+                       GC_SIDE_GEN_MASK,
+               "gchead.h: the side byte's fields overlap");
+
+/* The side byte of g, the gc_head of a pool object (known to be one). */
+static inline uint8_t *gc_side_in_pool(const gc_head *g)
+{
+    return rcgc__pm_side_byte(g);
+}
+
+/* The side byte of g if its block is one of pm's pool blocks (pm may be
+ * NULL), else NULL (a registry object). */
+static inline uint8_t *gc_side_lookup(const rcgc_pymalloc *pm, const gc_head *g)
+{
+    return rcgc__pm_side_lookup(pm, g);
+}
+
+static inline int gc_side_is_tracked(uint8_t b)
+{
+    return (b & GC_SIDE_TRACKED) != 0;
+}
+
+/* The generation of a tracked byte (GC_GEN_FROZEN: permanent). */
+static inline int gc_side_gen(uint8_t b)
+{
+    return (b & GC_SIDE_GEN_MASK) >> GC_SIDE_GEN_SHIFT;
+}
+
+/* Bits this step does not use (IN_VEC0/1, reserved for step 3, and the
+ * free bits 6-7): set in no byte. */
+static inline int gc_side_reserved(uint8_t b)
+{
+    return (b & ~(GC_SIDE_TRACKED | GC_SIDE_GEN_MASK | GC_SIDE_FINALIZED)) != 0;
+}
+
+static inline int gc_side_is_finalized(uint8_t b)
+{
+    return (b & GC_SIDE_FINALIZED) != 0;
+}
+
+/* Track into generation 0: an untracked byte has generation bits 0. */
+static inline void gc_side_track(uint8_t *s)
+{
+    RCGC_ASSERT((*s & (GC_SIDE_TRACKED | GC_SIDE_GEN_MASK)) == 0);
+    *s |= GC_SIDE_TRACKED;
+}
+
+/* Track into generation gen (0..2, or GC_GEN_FROZEN). */
+static inline void gc_side_track_gen(uint8_t *s, int gen)
+{
+    RCGC_ASSERT((*s & (GC_SIDE_TRACKED | GC_SIDE_GEN_MASK)) == 0);
+    RCGC_ASSERT(gen >= 0 && gen <= GC_GEN_FROZEN);
+    *s |= (uint8_t)(GC_SIDE_TRACKED | (unsigned)gen << GC_SIDE_GEN_SHIFT);
+}
+
+/* Untracked: FINALIZED stays, TRACKED and the generation go. */
+static inline void gc_side_untrack(uint8_t *s)
+{
+    *s &= GC_SIDE_FINALIZED;
+}
+
+/* Untracked, for an object that is never finalized (its type has no
+ * finalizer): one store of 0, which its free then needs not repeat. */
+static inline void gc_side_untrack_unfinalized(uint8_t *s)
+{
+    RCGC_ASSERT(!gc_side_is_finalized(*s));
+    *s = 0;
+}
+
+/* A tracked byte moves to generation gen (promotion, merging, freeze). */
+static inline void gc_side_set_gen(uint8_t *s, int gen)
+{
+    RCGC_ASSERT(gc_side_is_tracked(*s) && gen >= 0 && gen <= GC_GEN_FROZEN);
+    *s = (uint8_t)((*s & ~GC_SIDE_GEN_MASK) | (unsigned)gen << GC_SIDE_GEN_SHIFT);
+}
+
+static inline void gc_side_set_finalized(uint8_t *s)
+{
+    *s |= GC_SIDE_FINALIZED;
+}
+
+/* The object's block is freed: the byte goes back to 0 (its FINALIZED
+ * with it, so that a new object in the slot is not finalized; TRACKED too
+ * when the free untracks in the same write). */
+static inline void gc_side_free(uint8_t *s)
+{
+    *s = 0;
+}
+
+/* For the checker's tests: set the byte as it is (to break an invariant
+ * on purpose). */
+static inline void gc_side_poke(uint8_t *s, uint8_t b)
+{
+    *s = b;
 }
 
 /* ---- circular lists with a sentinel head ---- */

@@ -208,6 +208,7 @@ void rcgc_gc_garbage_clear(rcgc_runtime *rt)
 void rcgc_gc_freeze(rcgc_runtime *rt)
 {
     for (int i = 0; i < RCGC_NUM_GENERATIONS; i++) {
+        rcgc__side_set_gen_list(rt, &rt->gen[i].head, GC_GEN_FROZEN);
         gc_list_merge(&rt->gen[i].head, &rt->permanent);
         rt->gen[i].count = 0;
     }
@@ -218,6 +219,7 @@ void rcgc_gc_freeze(rcgc_runtime *rt)
 
 void rcgc_gc_unfreeze(rcgc_runtime *rt)
 {
+    rcgc__side_set_gen_list(rt, &rt->permanent, RCGC_NUM_GENERATIONS - 1);
     gc_list_merge(&rt->permanent, &rt->gen[RCGC_NUM_GENERATIONS - 1].head);
     rt->full_base_objects += rt->frozen;
     rt->full_seen = rt->stats[RCGC_NUM_GENERATIONS - 1].collections;

@@ -275,6 +275,12 @@ struct rcgc_runtime {
                                       allocated larger than their type whose
                                       block is no pool block (a pool block
                                       tells its size) */
+    rcgc_ssize gc_registry;        /* live objects of GC types whose block
+                                      is no pool block of heap.pm (the
+                                      registry: docs/layout-16.md); while 0,
+                                      every GC object is a pool object and
+                                      its side byte is found without asking
+                                      the radix tree (rcgc__side_of) */
     rcgc_ssize odd_blocks;         /* live objects of a type that fits a
                                       pool block whose block is none (a
                                       large sized instance, the raw fallback,
@@ -294,6 +300,97 @@ struct rcgc_runtime {
     void **quarantine;
     int quarantine_next;
 };
+
+/* ---- membership in the side bytes (gchead.h) ---- */
+
+/* The side byte of g, the gc_head of a live object of a GC type of rt, or
+ * NULL when the object is a registry object (its block is not one of
+ * heap.pm's pool blocks).  While rt has no registry object, one load of the
+ * pool header; otherwise the radix tree decides. */
+static inline uint8_t *rcgc__side_of(const rcgc_runtime *rt, const gc_head *g)
+{
+    if (RCGC_LIKELY(rt->gc_registry == 0)) return gc_side_in_pool(g);
+    return gc_side_lookup(rt->heap.pm, g);
+}
+
+/* The common updates of g's side byte: a pool object's, with no test of
+ * the byte's address while the runtime has no registry object; otherwise
+ * rcgc__side_slow (object.c) asks the radix tree and does nothing for a
+ * registry object.  Out of line, so the common path keeps no register for
+ * it. */
+typedef enum rcgc__side_op {
+    RCGC__SIDE_TRACK,       /* gc_side_track */
+    RCGC__SIDE_UNTRACK,     /* gc_side_untrack */
+    RCGC__SIDE_UNTRACK_UNFINALIZED, /* gc_side_untrack_unfinalized */
+    RCGC__SIDE_FREE         /* gc_side_free */
+} rcgc__side_op;
+void rcgc__side_slow(const rcgc_runtime *rt, const gc_head *g, rcgc__side_op op);
+
+static inline void rcgc__side_track(const rcgc_runtime *rt, const gc_head *g)
+{
+    if (RCGC_LIKELY(rt->gc_registry == 0))
+        gc_side_track(gc_side_in_pool(g));
+    else
+        rcgc__side_slow(rt, g, RCGC__SIDE_TRACK);
+}
+
+/* FINALIZED stays. */
+static inline void rcgc__side_untrack(const rcgc_runtime *rt, const gc_head *g)
+{
+    if (RCGC_LIKELY(rt->gc_registry == 0))
+        gc_side_untrack(gc_side_in_pool(g));
+    else
+        rcgc__side_slow(rt, g, RCGC__SIDE_UNTRACK);
+}
+
+/* Untrack g, an object whose type has no finalizer (so never FINALIZED):
+ * the byte goes straight to 0, all its free needs too. */
+static inline void rcgc__side_untrack_unfinalized(const rcgc_runtime *rt,
+                                                  const gc_head *g)
+{
+    if (RCGC_LIKELY(rt->gc_registry == 0))
+        gc_side_untrack_unfinalized(gc_side_in_pool(g));
+    else
+        rcgc__side_slow(rt, g, RCGC__SIDE_UNTRACK_UNFINALIZED);
+}
+
+/* g's object is freed (tracked or not: its list is the caller's): its
+ * byte is 0. */
+static inline void rcgc__side_free(const rcgc_runtime *rt, const gc_head *g)
+{
+    if (RCGC_LIKELY(rt->gc_registry == 0))
+        gc_side_free(gc_side_in_pool(g));
+    else
+        rcgc__side_slow(rt, g, RCGC__SIDE_FREE);
+}
+
+/* Give every pool object of list its generation gen in the side byte
+ * (before the list joins generation gen, or the permanent one:
+ * GC_GEN_FROZEN).  O(length of list). */
+void rcgc__side_set_gen_list(rcgc_runtime *rt, const gc_head *list, int gen);
+
+/* The generation whose list list is (GC_GEN_FROZEN: the permanent one),
+ * or -1 for any other list (a collection's private lists). */
+static inline int rcgc__list_gen(const rcgc_runtime *rt, const gc_head *list)
+{
+    for (int i = 0; i < RCGC_NUM_GENERATIONS; i++)
+        if (list == &rt->gen[i].head) return i;
+    return list == &rt->permanent ? GC_GEN_FROZEN : -1;
+}
+
+/* gc_list_move(g, list) for a tracked object g, whose side byte gets
+ * list's generation if list is a generation's (a private list's objects
+ * get theirs when the list joins one). */
+void rcgc__gc_move(rcgc_runtime *rt, gc_head *g, gc_head *list);
+
+/* The PEP 442 finalizer of o (a GC object) has run: FINALIZED in both
+ * representations. */
+void rcgc__set_finalized(rcgc_runtime *rt, rcgc_object *o);
+
+/* Track o (a GC object, untracked) by appending it to list, whose objects
+ * have generation gen in their side bytes (a collection's private list that
+ * joins gen later: weak/weakref.c's reaction queue). */
+void rcgc__track_into(rcgc_runtime *rt, rcgc_object *o, gc_head *list, int gen);
 
 /* ---- runtime.c: memory through the runtime's heap ---- */
 /* Object blocks (OBJ domain). */

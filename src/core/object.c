@@ -281,6 +281,7 @@ static RCGC__NOINLINE rcgc_object *object_new_slow(rcgc_runtime *rt,
             return NULL;
         }
         if (type_fits_pool(type)) rt->odd_blocks++;
+        if (gc_type_is_gc(type)) rt->gc_registry++; /* no side byte */
     }
     uncount_block(rt);
     note_lazy_untrack(rt, type);
@@ -514,6 +515,7 @@ static RCGC__NOINLINE void free_block_slow(rcgc_runtime *rt, rcgc_object *o,
         if (rt->sized.count != 0) size = sized_take(rt, o, size);
         rt->heap_bytes -= block_bytes(rcgc__pre_size(t) + size);
         if (type_fits_pool(t)) rt->odd_blocks--;
+        if (gc_type_is_gc(t)) rt->gc_registry--;
     }
     count_block(rt); /* rcgc__obj_free uncounts it */
     release_block(rt, mem);
@@ -548,6 +550,23 @@ static RCGC__NOINLINE void free_heap_instance(rcgc_runtime *rt, rcgc_object *o,
 
 /* The common end of every object: unlink, account, give the memory back.
  * Inline for the deallocation path, which frees most objects. */
+/* The free's untrack (CPython's PyObject_GC_Del unlinks too): off its list
+ * if it is on one, and its side byte back to 0 in the same write as the
+ * untracking's (FINALIZED goes with the object: a new object in the slot
+ * starts unfinalized). */
+static RCGC__ALWAYS_INLINE void untrack_for_free(rcgc_runtime *rt,
+                                                 rcgc_object *o)
+{
+    gc_head *g = gc_head_of(o);
+    if (gc_is_tracked(g)) {
+        RCGC_ASSERT(rt->tracked > 0);
+        gc_list_remove(g);
+        gc_reset_untracked(g);
+        rt->tracked--;
+    }
+    rcgc__side_free(rt, g);
+}
+
 static RCGC__ALWAYS_INLINE void free_memory(rcgc_runtime *rt, rcgc_object *o,
                                              const rcgc_type *t, unsigned flags)
 {
@@ -558,7 +577,7 @@ static RCGC__ALWAYS_INLINE void free_memory(rcgc_runtime *rt, rcgc_object *o,
     if ((flags & RCGC_TYPE_WEAKREF) && *weaklist_of(o) != NULL)
         rt->up.clear_weakrefs_silently(o);
     if (flags & RCGC_TYPE_GC) {
-        rcgc__untrack(rt, o); /* CPython's PyObject_GC_Del unlinks too */
+        untrack_for_free(rt, o);
         if (rt->gen[0].count > 0) rt->gen[0].count--;
     }
     rt->objects--;
@@ -589,7 +608,7 @@ static int finalize_from_dealloc(rcgc_runtime *rt, rcgc_object *o,
     o->refcnt = 1;
     if (was_tracked) rcgc__track(rt, o);
     int err = legacy ? t->legacy_finalize(rt, o) : t->finalize(rt, o);
-    if (!legacy && gc_type_is_gc(t)) gc_set_finalized(gc_head_of(o));
+    if (!legacy && gc_type_is_gc(t)) rcgc__set_finalized(rt, o);
     if (err != 0)
         rcgc__unraisable(rt, legacy ? RCGC_IN_LEGACY_FINALIZER
                                     : RCGC_IN_FINALIZER,
@@ -710,6 +729,20 @@ static RCGC__NOINLINE void deposit(rcgc_runtime *rt, rcgc_object *o,
 #endif
 }
 
+/* rcgc__untrack for an object of a plain type (its facts say so): such an
+ * object is never finalized, so its side byte goes straight to 0, which is
+ * what its free needs too. */
+static RCGC__ALWAYS_INLINE void untrack_plain(rcgc_runtime *rt, rcgc_object *o)
+{
+    gc_head *g = gc_head_of(o);
+    if (!gc_is_tracked(g)) return;
+    RCGC_ASSERT(rt->tracked > 0);
+    gc_list_remove(g);
+    gc_reset_untracked(g);
+    rt->tracked--;
+    rcgc__side_untrack_unfinalized(rt, g);
+}
+
 /* free_memory for an object whose type's facts say it is plain (no
  * weak slot, not a heap type, fits a pool block), at mem: it has a gc_head
  * if mem is further in front than the debug header. */
@@ -718,7 +751,9 @@ static RCGC__ALWAYS_INLINE void free_plain(rcgc_runtime *rt, rcgc_object *o,
 {
     RCGC_ASSERT(rt->objects > 0 && mem == (char *)o - rcgc__pre_size(o->type));
     if (mem != (char *)o - RCGC__DEBUG_HEAD_SIZE) { /* a GC type */
-        rcgc__untrack(rt, o); /* CPython's PyObject_GC_Del unlinks too */
+        /* CPython's PyObject_GC_Del unlinks too; the side byte is 0 after
+         * (a plain type is never finalized) */
+        untrack_plain(rt, o);
         if (rt->gen[0].count > 0) rt->gen[0].count--;
     }
     rt->objects--;
@@ -750,7 +785,7 @@ void rcgc_object_dealloc(rcgc_runtime *rt, rcgc_object *o)
     /* what the free needs after clear, which can run anything (even an
      * allocation that takes f's slot) */
     char *mem = (char *)o - f->pre;
-    if (f->kind & RCGC__TF_GC) rcgc__untrack(rt, o); /* first of all */
+    if (f->kind & RCGC__TF_GC) untrack_plain(rt, o); /* first of all */
     if (RCGC_UNLIKELY(rt->trash_depth >= RCGC__TRASH_LIMIT)) {
         /* whether it was tracked matters to a finalizer only */
         deposit(rt, o, 0);
@@ -796,10 +831,27 @@ static RCGC__NOINLINE void dealloc_general(rcgc_runtime *rt, rcgc_object *o)
 
 /* ---- tracking ---- */
 
+static RCGC__ALWAYS_INLINE void track(rcgc_runtime *rt, rcgc_object *o)
+{
+    gc_head *g = gc_head_of(o);
+    RCGC_ASSERT(gc_is_gc(o) && !gc_is_tracked(g));
+    gc_list_append(g, &rt->gen[0].head);
+    rt->tracked++;
+    rcgc__side_track(rt, g);
+}
+
 void rcgc__track(rcgc_runtime *rt, rcgc_object *o)
 {
-    RCGC_ASSERT(gc_is_gc(o) && !gc_is_tracked(gc_head_of(o)));
-    gc_list_append(gc_head_of(o), &rt->gen[0].head);
+    track(rt, o);
+}
+
+void rcgc__track_into(rcgc_runtime *rt, rcgc_object *o, gc_head *list, int gen)
+{
+    gc_head *g = gc_head_of(o);
+    RCGC_ASSERT(gc_is_gc(o) && !gc_is_tracked(g));
+    gc_list_append(g, list);
+    uint8_t *side = rcgc__side_of(rt, g);
+    if (side != NULL) gc_side_track_gen(side, gen);
     rt->tracked++;
 }
 
@@ -811,6 +863,50 @@ void rcgc__untrack(rcgc_runtime *rt, rcgc_object *o)
     gc_list_remove(g);
     gc_reset_untracked(g); /* FINALIZED stays, COLLECTING goes */
     rt->tracked--;
+    rcgc__side_untrack(rt, g); /* FINALIZED stays */
+}
+
+RCGC__NOINLINE void rcgc__side_slow(const rcgc_runtime *rt, const gc_head *g,
+                                    rcgc__side_op op)
+{
+    uint8_t *side = gc_side_lookup(rt->heap.pm, g);
+    if (side == NULL) return; /* a registry object */
+    switch (op) {
+    case RCGC__SIDE_TRACK: gc_side_track(side); break;
+    case RCGC__SIDE_UNTRACK: gc_side_untrack(side); break;
+    case RCGC__SIDE_UNTRACK_UNFINALIZED: gc_side_untrack_unfinalized(side); break;
+    case RCGC__SIDE_FREE: gc_side_free(side); break;
+    }
+}
+
+void rcgc__set_finalized(rcgc_runtime *rt, rcgc_object *o)
+{
+    gc_head *g = gc_head_of(o);
+    gc_set_finalized(g);
+    uint8_t *side = rcgc__side_of(rt, g);
+    if (side != NULL) gc_side_set_finalized(side);
+}
+
+void rcgc__gc_move(rcgc_runtime *rt, gc_head *g, gc_head *list)
+{
+    gc_list_move(g, list);
+    int gen = rcgc__list_gen(rt, list);
+    uint8_t *side = gen >= 0 ? rcgc__side_of(rt, g) : NULL;
+    if (side != NULL) gc_side_set_gen(side, gen);
+}
+
+void rcgc__side_set_gen_list(rcgc_runtime *rt, const gc_head *list, int gen)
+{
+    RCGC_ASSERT(gen >= 0 && gen <= GC_GEN_FROZEN);
+    if (RCGC_LIKELY(rt->gc_registry == 0)) {
+        for (const gc_head *g = gc_next(list); g != list; g = gc_next(g))
+            gc_side_set_gen(gc_side_in_pool(g), gen);
+        return;
+    }
+    for (const gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
+        uint8_t *side = gc_side_lookup(rt->heap.pm, g);
+        if (side != NULL) gc_side_set_gen(side, gen);
+    }
 }
 
 int rcgc_object_track(rcgc_runtime *rt, rcgc_object *o)
@@ -829,7 +925,7 @@ int rcgc_object_track(rcgc_runtime *rt, rcgc_object *o)
         return RCGC_EALREADY;
     }
     if (rcgc_object_is_immortal(o)) return RCGC_EINVAL;
-    rcgc__track(rt, o);
+    track(rt, o);
     return 0;
 }
 
@@ -892,6 +988,6 @@ int rcgc__call_finalizer(rcgc_runtime *rt, rcgc_object *o)
     if (t->finalize == NULL) return 0;
     if (gc_type_is_gc(t) && gc_is_finalized(gc_head_of(o))) return 0;
     int err = t->finalize(rt, o);
-    if (gc_type_is_gc(t)) gc_set_finalized(gc_head_of(o));
+    if (gc_type_is_gc(t)) rcgc__set_finalized(rt, o);
     return err;
 }

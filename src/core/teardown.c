@@ -202,6 +202,7 @@ int rcgc_runtime_free(rcgc_runtime *rt,
     r.alive = rt->objects - rt->nimmortal -
               rcgc__move_reachable(rt, rt->garbage, rt->ngarbage, &held);
     if (r.alive > 0) report_alive(rt, r.alive);
+    rcgc__side_set_gen_list(rt, &held, RCGC_NUM_GENERATIONS - 1);
     gc_list_merge(&held, &rt->gen[RCGC_NUM_GENERATIONS - 1].head);
 
     rcgc_gc_garbage_clear(rt);

@@ -98,13 +98,33 @@ struct pm_pool {
     pm_link link;            /* usedpools[szidx] list; link.next also chains
                                 the arena's freepools */
     uint32_t count;          /* blocks in use */
-    uint32_t parked;         /* bit k: page k given back by trim (k = 1..3) */
+    uint16_t parked;         /* bit k: page k given back by trim (k = 1..3) */
+    uint16_t szidx;          /* size class, or PM_DUMMY_SIZE_IDX */
     pm_block *freeblock;     /* first free block; link in its first 8 bytes */
+    uintptr_t side_bias;     /* this pool's PM_SIDE_PER_POOL side bytes (in
+                                its arena's side array, outside the pool's
+                                pages) less the pool's address >> 4: the
+                                byte of granule address a is at side_bias +
+                                (a >> 4).  Set when the pool is first
+                                carved (rcgc__pm_pool_side) */
     uint32_t arenaindex;     /* index into arenas[] */
-    uint32_t szidx;          /* size class, or PM_DUMMY_SIZE_IDX */
-    uint32_t nextoffset;     /* first virgin block */
-    uint32_t maxnextoffset;  /* PM_POOL_SIZE - block size */
+    uint16_t nextoffset;     /* first virgin block */
+    uint16_t maxnextoffset;  /* PM_POOL_SIZE - block size */
 };
+
+/*
+ * Side bytes: one byte per 16-byte granule of every pool, in an array per
+ * arena (PM_SIDE_PER_ARENA bytes, from the raw allocator when the arena is
+ * obtained, zeroed, freed with it), so that a layer above can keep a few
+ * bits per block without writing the block's page (the collector's
+ * membership bits: core/gchead.h, docs/layout-16.md).  The allocator never
+ * reads or writes them; it only keeps them zero where it hands out fresh
+ * memory (a new arena) and tells where a granule's byte is.  A granule, not
+ * a block: the index is a shift of the address (no division by the block
+ * size), and a pool keeps its bytes when it changes size class.
+ */
+#define PM_SIDE_PER_POOL (PM_POOL_SIZE >> PM_ALIGNMENT_SHIFT)        /* 1024 */
+#define PM_SIDE_PER_ARENA ((size_t)PM_MAX_POOLS * PM_SIDE_PER_POOL) /* 64 KiB */
 
 /* The pool whose link l is (l must not be a list head). */
 static inline pm_pool *pm_pool_of(const pm_link *l)
@@ -121,6 +141,9 @@ struct pm_arena {
     pm_pool *freepools;      /* empty pools, chained by link.next */
     pm_arena *nextarena;     /* usable_arenas, or unused_arena_objects */
     pm_arena *prevarena;     /* usable_arenas */
+    uint8_t *side;           /* PM_SIDE_PER_ARENA side bytes (pool k of the
+                                arena, counted from its first pool, has
+                                side + k * PM_SIDE_PER_POOL) */
 };
 
 /* Leaf of the radix tree, one per 1 MiB-aligned "ideal arena": the offsets
@@ -201,6 +224,42 @@ static inline int rcgc__pm_locate(const struct rcgc_pymalloc *pm, const void *p,
     w->pool = (uintptr_t)pool;
     return 1;
 }
+
+/* The side byte of the 16-byte granule at p, an address inside a block of
+ * one of pm's pools (the caller knows it is: rcgc__pm_owns, or a block the
+ * pool just handed out).  Two instructions and one load, of the pool
+ * header: no radix-tree lookup. */
+static inline uint8_t *rcgc__pm_side_byte(const void *p)
+{
+    const pm_pool *pool = PM_POOL_ADDR(p);
+    return (uint8_t *)(pool->side_bias + ((uintptr_t)p >> PM_ALIGNMENT_SHIFT));
+}
+
+/* The first of a carved pool's PM_SIDE_PER_POOL side bytes. */
+static inline uint8_t *rcgc__pm_pool_side(const pm_pool *pool)
+{
+    return (uint8_t *)(pool->side_bias + ((uintptr_t)pool >> PM_ALIGNMENT_SHIFT));
+}
+
+/* The side byte of the granule at p if p is in one of pm's arenas (pm may
+ * be NULL), else NULL. */
+static inline uint8_t *rcgc__pm_side_lookup(const struct rcgc_pymalloc *pm,
+                                            const void *p)
+{
+    return pm != NULL && rcgc__pm_owns(pm, p) ? rcgc__pm_side_byte(p) : NULL;
+}
+
+/* Call fn(arg, granule, byte, allocated) for every non-zero side byte of
+ * pm's pools, in address order: granule is the address the byte describes,
+ * allocated whether that granule lies in a block in use (not free, parked,
+ * virgin, an empty pool's or the pool header's).  Stops at the first
+ * non-zero return of fn and returns it; 0 otherwise.  Allocates nothing;
+ * O(arenas * PM_SIDE_PER_ARENA + blocks of the pools with a non-zero byte).
+ * For the collector's checker (core/check.c). */
+typedef int (*rcgc__pm_side_fn)(void *arg, const void *granule, uint8_t byte,
+                                int allocated);
+int rcgc__pm_side_walk(const struct rcgc_pymalloc *pm, rcgc__pm_side_fn fn,
+                       void *arg);
 
 /* The calloc and free hooks of rcgc_pymalloc_allocator(pm): the runtime
  * compares a domain's hooks with them to call the pool allocator directly

@@ -135,6 +135,7 @@ static int check_arena(checker *ck, const pm_arena *ao)
     uintptr_t first = rcgc__pm_first_pool(ao);
     uint32_t total = first == ao->address ? PM_MAX_POOLS : PM_MAX_POOLS - 1;
     uintptr_t end = first + (uintptr_t)total * PM_POOL_SIZE;
+    if (ao->side == NULL) FAIL(ck, "arena %zu: no side bytes", ai);
     if (ao->ntotalpools != total)
         FAIL(ck, "arena %zu: %u pools, expected %u", ai, ao->ntotalpools, total);
     if (!rcgc__pm_owns(pm, (void *)ao->address) ||
@@ -169,6 +170,10 @@ static int check_arena(checker *ck, const pm_arena *ao)
         if (pool->arenaindex != ai)
             FAIL(ck, "pool %p: arenaindex %u, expected %zu", (const void *)pool,
                  pool->arenaindex, ai);
+        if (rcgc__pm_pool_side(pool) !=
+            ao->side + pool_index(ao, pool) * PM_SIDE_PER_POOL)
+            FAIL(ck, "pool %p: side bytes at %p, expected its arena's slice",
+                 (const void *)pool, (const void *)rcgc__pm_pool_side(pool));
         if ((pool->count == 0) != ((onfree & bit) != 0))
             FAIL(ck, "pool %p: %u blocks in use but %son freepools",
                  (const void *)pool, pool->count, onfree & bit ? "" : "not ");
@@ -262,6 +267,70 @@ int rcgc_pymalloc_check(const rcgc_pymalloc *pm, FILE *out)
         if (pm->arenas[i].address != 0) r = check_arena(&ck, &pm->arenas[i]);
     if (ck.inlist != NULL) pm->raw.free(pm->raw.ctx, ck.inlist);
     return r;
+}
+
+/* ---- the side bytes, for the layer above ---- */
+
+/* Bit i of isfree: block i of pool is not in use (free, or in a parked
+ * page); blocks from nextoffset on are virgin (not in the map: the caller
+ * tests the offset). */
+static void free_blocks(const pm_pool *pool, uint32_t size, uint64_t *isfree)
+{
+    for (const pm_block *b = pool->freeblock; b != NULL; b = rcgc__pm_link(b)) {
+        uint32_t i = (uint32_t)(b - (const pm_block *)pool - PM_POOL_OVERHEAD) / size;
+        isfree[i / 64] |= (uint64_t)1 << (i % 64);
+    }
+    uint32_t ncarved = (pool->nextoffset - PM_POOL_OVERHEAD) / size;
+    for (uint32_t i = 0; i < ncarved; i++)
+        if (pool->parked >> ((PM_POOL_OVERHEAD + i * size) / PM_PAGE_SIZE) & 1)
+            isfree[i / 64] |= (uint64_t)1 << (i % 64);
+}
+
+/* The non-zero side bytes of one pool's slice (pool is carved, or NULL:
+ * never carved, so nothing in it is allocated). */
+static int side_walk_pool(const pm_pool *pool, uintptr_t base,
+                          const uint8_t *side, rcgc__pm_side_fn fn, void *arg)
+{
+    uint64_t isfree[(PM_POOL_SIZE / 16 + 63) / 64];
+    int have_map = 0;
+    for (uint32_t g = 0; g < PM_SIDE_PER_POOL; g++) {
+        if (side[g] == 0) continue;
+        uint32_t off = g << PM_ALIGNMENT_SHIFT;
+        int allocated = 0;
+        if (pool != NULL && pool->count != 0 && pool->szidx < PM_NCLASSES &&
+            off >= PM_POOL_OVERHEAD && off < pool->nextoffset) {
+            uint32_t size = PM_INDEX2SIZE(pool->szidx);
+            if (!have_map) {
+                memset(isfree, 0, sizeof isfree);
+                free_blocks(pool, size, isfree);
+                have_map = 1;
+            }
+            uint32_t i = (off - PM_POOL_OVERHEAD) / size;
+            allocated = !(isfree[i / 64] >> (i % 64) & 1);
+        }
+        int r = fn(arg, (const void *)(base + off), side[g], allocated);
+        if (r != 0) return r;
+    }
+    return 0;
+}
+
+int rcgc__pm_side_walk(const rcgc_pymalloc *pm, rcgc__pm_side_fn fn, void *arg)
+{
+    for (uint32_t i = 0; i < pm->maxarenas; i++) {
+        const pm_arena *ao = &pm->arenas[i];
+        if (ao->address == 0) continue;
+        uintptr_t first = rcgc__pm_first_pool(ao);
+        for (uint32_t k = 0; k < PM_MAX_POOLS; k++) {
+            uintptr_t base = first + (uintptr_t)k * PM_POOL_SIZE;
+            const pm_pool *pool = base < (uintptr_t)ao->pool_address
+                                      ? (const pm_pool *)base
+                                      : NULL;
+            int r = side_walk_pool(pool, base, ao->side + k * PM_SIDE_PER_POOL,
+                                   fn, arg);
+            if (r != 0) return r;
+        }
+    }
+    return 0;
 }
 
 /* ---- statistics ---- */

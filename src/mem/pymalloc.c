@@ -67,13 +67,21 @@ static pm_arena *new_arena(rcgc_pymalloc *pm)
     if (pm->unused_arena_objects == NULL && grow_arena_vector(pm) != 0)
         return NULL;
     pm_arena *ao = pm->unused_arena_objects;
+    /* the side bytes first: failing there costs no arena */
+    uint8_t *side = pm->raw.calloc(pm->raw.ctx, PM_SIDE_PER_ARENA, 1);
+    if (side == NULL) return NULL;
     void *mem = pm->arena.alloc(pm->arena.ctx, PM_ARENA_SIZE);
-    if (mem == NULL) return NULL;
+    if (mem == NULL) {
+        pm->raw.free(pm->raw.ctx, side);
+        return NULL;
+    }
     if (rcgc__pm_map_mark(pm, (uintptr_t)mem, 1) != 0) {
         pm->arena.free(pm->arena.ctx, mem, PM_ARENA_SIZE);
+        pm->raw.free(pm->raw.ctx, side);
         return NULL;
     }
     pm->unused_arena_objects = ao->nextarena;
+    ao->side = side;
     ao->address = (uintptr_t)mem;
     ao->freepools = NULL;
     ao->pool_address = (pm_block *)rcgc__pm_first_pool(ao);
@@ -96,6 +104,8 @@ static void release_arena(rcgc_pymalloc *pm, pm_arena *ao)
     (void)rcgc__pm_map_mark(pm, ao->address, 0); /* cannot fail: node exists */
     RCGC__UNPOISON((void *)ao->address, PM_ARENA_SIZE);
     pm->arena.free(pm->arena.ctx, (void *)ao->address, PM_ARENA_SIZE);
+    pm->raw.free(pm->raw.ctx, ao->side);
+    ao->side = NULL;
     ao->address = 0;
     ao->nextarena = pm->unused_arena_objects;
     pm->unused_arena_objects = ao;
@@ -223,6 +233,9 @@ static RCGC__NOINLINE void *allocate_from_new_pool(rcgc_pymalloc *pm, uint32_t c
     } else {
         pool = (pm_pool *)(void *)ao->pool_address;
         pool->arenaindex = (uint32_t)(ao - pm->arenas);
+        uint8_t *side = ao->side + ((uintptr_t)pool - rcgc__pm_first_pool(ao)) /
+                                       PM_POOL_SIZE * PM_SIDE_PER_POOL;
+        pool->side_bias = (uintptr_t)side - ((uintptr_t)pool >> PM_ALIGNMENT_SHIFT);
         pool->szidx = PM_DUMMY_SIZE_IDX;
         pool->parked = 0;
         ao->pool_address += PM_POOL_SIZE;
@@ -609,6 +622,12 @@ rcgc_pymalloc *rcgc_pymalloc_new(const rcgc_pymalloc_config *cfg)
     return rcgc_pymalloc_create(cfg, &pm) == 0 ? pm : NULL;
 }
 
+static void raw_free_side(rcgc_pymalloc *pm, pm_arena *ao)
+{
+    pm->raw.free(pm->raw.ctx, ao->side);
+    ao->side = NULL;
+}
+
 rcgc_ssize rcgc_pymalloc_destroy(rcgc_pymalloc *pm)
 {
     if (pm == NULL) return 0;
@@ -619,6 +638,7 @@ rcgc_ssize rcgc_pymalloc_destroy(rcgc_pymalloc *pm)
         (void)rcgc__pm_map_mark(pm, ao->address, 0);
         RCGC__UNPOISON((void *)ao->address, PM_ARENA_SIZE);
         pm->arena.free(pm->arena.ctx, (void *)ao->address, PM_ARENA_SIZE);
+        raw_free_side(pm, ao);
     }
     rcgc__pm_map_free(pm);
     rcgc_allocator raw = pm->raw;

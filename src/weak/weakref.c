@@ -391,8 +391,7 @@ static void queue_reaction(rcgc_runtime *rt, weakref *wr, gc_head *queue)
     if (gc_is_tracked(g)) {
         gc_list_move(g, queue);
     } else { /* the program untracked it; it comes back tracked */
-        gc_list_append(g, queue);
-        rt->tracked++;
+        rcgc__track_into(rt, &wr->base, queue, 0);
     }
 }
 
@@ -435,7 +434,7 @@ static rcgc_ssize clear_in_collection(rcgc_runtime *rt, gc_head *unreachable,
         }
         rcgc_decref(rt, &wr->base);
         if (gc_next(&queue) == g)
-            gc_list_move(g, old);
+            rcgc__gc_move(rt, g, old);
         else
             freed++;
     }

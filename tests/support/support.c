@@ -290,7 +290,14 @@ rcgc_runtime *t_runtime_cfg(const rcgc_config *cfg)
     }
     t_alloc_release(&t_alloc_state);
     memset(&t_alloc_state, 0, sizeof t_alloc_state);
-    c.allocator = t_allocator(&t_alloc_state);
+    /* RCGC_TEST_POOL=1: objects and buffers from the pool allocator (the
+     * counting allocator is its raw memory), so the collector's tests run
+     * on pool objects with side bytes (docs/layout-16.md) */
+    const char *pool = getenv("RCGC_TEST_POOL");
+    if (pool != NULL && strcmp(pool, "1") == 0 && c.allocator.malloc == NULL)
+        c.heap.raw = t_allocator(&t_alloc_state);
+    else
+        c.allocator = t_allocator(&t_alloc_state);
     rcgc_runtime *rt = rcgc_runtime_new(&c);
     if (rt == NULL) t_fail(__FILE__, __LINE__, "rcgc_runtime_new failed");
     return rt;
