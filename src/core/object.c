@@ -555,7 +555,8 @@ static RCGC__NOINLINE void free_heap_instance(rcgc_runtime *rt, rcgc_object *o,
  * untracking's (FINALIZED goes with the object: a new object in the slot
  * starts unfinalized). */
 static RCGC__ALWAYS_INLINE void untrack_for_free(rcgc_runtime *rt,
-                                                 rcgc_object *o)
+                                                 rcgc_object *o,
+                                                 const rcgc_type *t)
 {
     gc_head *g = gc_head_of(o);
     if (gc_is_tracked(g)) {
@@ -563,6 +564,10 @@ static RCGC__ALWAYS_INLINE void untrack_for_free(rcgc_runtime *rt,
         gc_list_remove(g);
         gc_reset_untracked(g);
         rt->tracked--;
+    } else if (t->finalize == NULL) {
+        /* review-side: untracked, and never finalized (only a type with a
+         * finalizer sets FINALIZED): the byte is 0 already */
+        return;
     }
     rcgc__side_free(rt, g);
 }
@@ -577,7 +582,7 @@ static RCGC__ALWAYS_INLINE void free_memory(rcgc_runtime *rt, rcgc_object *o,
     if ((flags & RCGC_TYPE_WEAKREF) && *weaklist_of(o) != NULL)
         rt->up.clear_weakrefs_silently(o);
     if (flags & RCGC_TYPE_GC) {
-        untrack_for_free(rt, o);
+        untrack_for_free(rt, o, t);
         if (rt->gen[0].count > 0) rt->gen[0].count--;
     }
     rt->objects--;
