@@ -205,10 +205,26 @@ void rcgc_gc_garbage_clear(rcgc_runtime *rt)
 
 /* The adaptive policy's growth gate counts the objects outside the
  * permanent generation (rt->frozen, full_base_objects: policy.c). */
+static void freeze_bytes(void *arg, uint8_t *side, size_t n)
+{
+    (void)arg;
+    gc_side_freeze_run(side, n);
+}
+
+static void unfreeze_bytes(void *arg, uint8_t *side, size_t n)
+{
+    (void)arg;
+    gc_side_unfreeze_run(side, n);
+}
+
+/* review-side: the pool objects' bytes in address order, every arena's
+ * array at once (registry objects have none); the lists still merge in
+ * O(1).  Objects of a collection's private lists (a finalizer froze) are
+ * given their generation again when their list joins one. */
 void rcgc_gc_freeze(rcgc_runtime *rt)
 {
+    if (rt->heap.pm != NULL) rcgc__pm_side_arrays(rt->heap.pm, freeze_bytes, NULL);
     for (int i = 0; i < RCGC_NUM_GENERATIONS; i++) {
-        rcgc__side_set_gen_list(rt, &rt->gen[i].head, GC_GEN_FROZEN);
         gc_list_merge(&rt->gen[i].head, &rt->permanent);
         rt->gen[i].count = 0;
     }
@@ -219,7 +235,7 @@ void rcgc_gc_freeze(rcgc_runtime *rt)
 
 void rcgc_gc_unfreeze(rcgc_runtime *rt)
 {
-    rcgc__side_set_gen_list(rt, &rt->permanent, RCGC_NUM_GENERATIONS - 1);
+    if (rt->heap.pm != NULL) rcgc__pm_side_arrays(rt->heap.pm, unfreeze_bytes, NULL);
     gc_list_merge(&rt->permanent, &rt->gen[RCGC_NUM_GENERATIONS - 1].head);
     rt->full_base_objects += rt->frozen;
     rt->full_seen = rt->stats[RCGC_NUM_GENERATIONS - 1].collections;
