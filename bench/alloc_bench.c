@@ -538,6 +538,7 @@ static const rcgc_type gcb_node_type = {
     .clear = onode_clear};
 
 static rcgc_runtime *ort;
+static long big_objects; /* ALLOC_BENCH_BIG: objects beside the nodes */
 static int ort_gc_enabled;
 static const char *ort_policy = "";
 
@@ -557,6 +558,10 @@ static void rcgc_start(void)
         cfg.gc_policy = RCGC_POLICY_CPYTHON311;
     else if (policy != NULL && strcmp(policy, "adaptive") == 0)
         cfg.gc_policy = RCGC_POLICY_ADAPTIVE;
+    /* ALLOC_BENCH_MALLOC=1, objects from the C library
+     * (use_pymalloc = 0: every GC object a registry object) */
+    const char *plain = getenv("ALLOC_BENCH_MALLOC");
+    if (plain != NULL && strcmp(plain, "1") == 0) cfg.heap.use_pymalloc = 0;
     ort_policy = cfg.gc_policy == RCGC_POLICY_ADAPTIVE ? "adaptive" : "cpython311";
     ort_gc_enabled = cfg.gc_enabled;
     ort = rcgc_runtime_new(&cfg);
@@ -607,7 +612,7 @@ static void rcgc_finish(char *extra, size_t size)
     size_t heap_peak = 0;
     (void)rcgc_runtime_heap_bytes(ort, &heap_peak);
     if (rs.objects != 0) fail("objects alive after the last decref", (long)rs.objects, 0);
-    if (nodes_made != (long)rs.allocations)
+    if (nodes_made + big_objects != (long)rs.allocations)
         fail("allocations", (long)rs.allocations, nodes_made);
     rcgc_teardown_report rep;
     int rc = rcgc_runtime_free(ort, &rep);
@@ -646,9 +651,30 @@ static void bench_bintree_obj(int max_depth)
     const char *untrack = getenv("ALLOC_BENCH_UNTRACK");
     if (untrack != NULL && strcmp(untrack, "1") == 0)
         bt_type = &bt_node_untrack_type;
+    /* ALLOC_BENCH_WEAK=1, the node type weakly referenceable
+     * (its deallocation takes dealloc_general: untrack, then free) */
+    const char *weak = getenv("ALLOC_BENCH_WEAK");
+    static rcgc_type weak_type;
+    if (weak != NULL && strcmp(weak, "1") == 0) {
+        weak_type = *bt_type;
+        weak_type.flags |= RCGC_TYPE_WEAKREF;
+        bt_type = &weak_type;
+    }
     rcgc_start();
     long check = 0;
     timing t = timing_start();
+    /* ALLOC_BENCH_BIG=1 keeps one GC object over 512 bytes
+     * (a registry object) alive through the run */
+    rcgc_object *big = NULL;
+    const char *bigenv = getenv("ALLOC_BENCH_BIG");
+    if (bigenv != NULL && strcmp(bigenv, "1") == 0) {
+        static rcgc_type big_type;
+        big_type = *bt_type;
+        big_type.name = "big";
+        big_type.size = 1024; /* no pool class fits: odd_blocks stays 0 */
+        big = rcgc_object_new(ort, &big_type);
+        if (big == NULL) abort();
+    }
     onode *stretch = o_bottom_up(max_depth + 1);
     check += o_item_check(stretch);
     rcgc_decref(ort, &stretch->ob); /* frees the tree by refcounting */
@@ -663,10 +689,12 @@ static void bench_bintree_obj(int max_depth)
     }
     check += o_item_check(long_lived);
     rcgc_decref(ort, &long_lived->ob);
+    if (big != NULL) rcgc_decref(ort, big);
     timing_stop(&t);
     rcgc_runtime_stats rs;
     rcgc_runtime_get_stats(ort, &rs);
-    nodes_made = (long)rs.allocations;
+    big_objects = big != NULL;
+    nodes_made = (long)rs.allocations - big_objects;
     long expected = bt_expected(max_depth);
     if (nodes_made != expected) fail("nodes made", nodes_made, expected);
     if (check != expected) fail("check", check, expected);

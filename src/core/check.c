@@ -77,7 +77,16 @@ static int check_side_list(side_count *c, const gc_head *list, int gen,
 {
     rcgc_runtime *rt = c->rt;
     for (const gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
-        const uint8_t *side = gc_side_lookup(rt->heap.pm, g);
+        /* the truth, by the allocator: its type fits and its block's start
+         * is a pool block (rcgc__side_odd); then the fast decision the
+         * updates take must agree */
+        const uint8_t *side =
+            rcgc__type_fits_pool(gc_object_of(g)->type) ? rcgc__side_odd(rt, g)
+                                                         : NULL;
+        if (side == NULL && rt->gc_registry != 0 && rcgc__side_of(rt, g) != NULL)
+            return violation(rt, name, g,
+                             "registry object that the runtime's counts "
+                             "(odd_blocks) take for a pool object");
         if (side == NULL) {
             if (rt->gc_registry == 0)
                 return violation(rt, name, g,

@@ -738,7 +738,7 @@ static inline void gc_side_free(uint8_t *s)
     *s = 0;
 }
 
-/* review-side: every tracked byte of s[0..n) to the frozen generation
+/* every tracked byte of s[0..n) to the frozen generation
  * (freeze), or every frozen one to generation 2 (unfreeze); branch-free, so
  * the loop vectorizes. */
 static inline void gc_side_freeze_run(uint8_t *s, size_t n)

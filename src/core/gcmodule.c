@@ -203,8 +203,7 @@ void rcgc_gc_garbage_clear(rcgc_runtime *rt)
 
 /* ---- freeze ---- */
 
-/* The adaptive policy's growth gate counts the objects outside the
- * permanent generation (rt->frozen, full_base_objects: policy.c). */
+/* rcgc__pm_side_arrays's callbacks: a whole arena's side bytes at once. */
 static void freeze_bytes(void *arg, uint8_t *side, size_t n)
 {
     (void)arg;
@@ -217,10 +216,14 @@ static void unfreeze_bytes(void *arg, uint8_t *side, size_t n)
     gc_side_unfreeze_run(side, n);
 }
 
-/* review-side: the pool objects' bytes in address order, every arena's
- * array at once (registry objects have none); the lists still merge in
- * O(1).  Objects of a collection's private lists (a finalizer froze) are
- * given their generation again when their list joins one. */
+/* Freeze and unfreeze rewrite the pool objects' side bytes in address
+ * order, every arena's array at once (registry objects have none; a walk
+ * of the lists in their order took 200 ns per object once the objects were
+ * shuffled), and merge the lists in O(1).  Objects in a collection's
+ * private lists (a finalizer froze) get their generation again when their
+ * list joins one.  The adaptive policy's growth gate counts the objects
+ * outside the permanent generation (rt->frozen, full_base_objects:
+ * policy.c). */
 void rcgc_gc_freeze(rcgc_runtime *rt)
 {
     if (rt->heap.pm != NULL) rcgc__pm_side_arrays(rt->heap.pm, freeze_bytes, NULL);

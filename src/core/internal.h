@@ -279,8 +279,8 @@ struct rcgc_runtime {
                                       is no pool block of heap.pm (the
                                       registry: docs/layout-16.md); while 0,
                                       every GC object is a pool object and
-                                      its side byte is found without asking
-                                      the radix tree (rcgc__side_of) */
+                                      its side byte is found without a
+                                      test (rcgc__side_of) */
     rcgc_ssize odd_blocks;         /* live objects of a type that fits a
                                       pool block whose block is none (a
                                       large sized instance, the raw fallback,
@@ -303,65 +303,87 @@ struct rcgc_runtime {
 
 /* ---- membership in the side bytes (gchead.h) ---- */
 
+/* An instance of t (its own size) fits a pool block with its headers. */
+static inline int rcgc__type_fits_pool(const rcgc_type *t)
+{
+    return rcgc__pre_size(t) + t->size <= RCGC_PYMALLOC_THRESHOLD;
+}
+
+/*
+ * The side byte of g when rt has registry objects (rcgc__side_of), or NULL
+ * for a registry object.  The object's own type decides first: an instance
+ * of a type too big for a pool block is never in one, and one of a type
+ * that fits always is unless odd_blocks counts some that are not (a large
+ * sized instance, the raw fallback, an allocator's hooks over the pool);
+ * only then is the pool allocator asked about the block's start, the test
+ * object_new_slow counted them by.  So a big object alive costs the others
+ * a call and a type compare, not a lookup (the free path's odd_blocks
+ * rule).  Out of line (object.c), so that the common path keeps no register
+ * for it.  rcgc__side_mixed_fits: the same for an object whose type is
+ * known to fit; rcgc__side_odd: the allocator's answer alone, which the
+ * checker compares with.
+ */
+uint8_t *rcgc__side_mixed(const rcgc_runtime *rt, const gc_head *g);
+uint8_t *rcgc__side_mixed_fits(const rcgc_runtime *rt, const gc_head *g);
+uint8_t *rcgc__side_odd(const rcgc_runtime *rt, const gc_head *g);
+
 /* The side byte of g, the gc_head of a live object of a GC type of rt, or
- * NULL when the object is a registry object (its block is not one of
- * heap.pm's pool blocks).  While rt has no registry object, one load of the
- * pool header; otherwise the radix tree decides. */
+ * NULL for a registry object (its block is no pool block of heap.pm).
+ * While rt has no registry object (gc_registry == 0), one load of the pool
+ * header. */
 static inline uint8_t *rcgc__side_of(const rcgc_runtime *rt, const gc_head *g)
 {
     if (RCGC_LIKELY(rt->gc_registry == 0)) return gc_side_in_pool(g);
-    return gc_side_lookup(rt->heap.pm, g);
+    return rcgc__side_mixed(rt, g);
 }
 
-/* The common updates of g's side byte: a pool object's, with no test of
- * the byte's address while the runtime has no registry object; otherwise
- * rcgc__side_slow (object.c) asks the radix tree and does nothing for a
- * registry object.  Out of line, so the common path keeps no register for
- * it. */
-typedef enum rcgc__side_op {
-    RCGC__SIDE_TRACK,       /* gc_side_track */
-    RCGC__SIDE_UNTRACK,     /* gc_side_untrack */
-    RCGC__SIDE_UNTRACK_UNFINALIZED, /* gc_side_untrack_unfinalized */
-    RCGC__SIDE_FREE         /* gc_side_free */
-} rcgc__side_op;
-void rcgc__side_slow(const rcgc_runtime *rt, const gc_head *g, rcgc__side_op op);
-
+/* The common updates of g's side byte, with no test of the byte's address
+ * while the runtime has no registry object. */
 static inline void rcgc__side_track(const rcgc_runtime *rt, const gc_head *g)
 {
-    if (RCGC_LIKELY(rt->gc_registry == 0))
+    if (RCGC_LIKELY(rt->gc_registry == 0)) {
         gc_side_track(gc_side_in_pool(g));
-    else
-        rcgc__side_slow(rt, g, RCGC__SIDE_TRACK);
+    } else {
+        uint8_t *side = rcgc__side_mixed(rt, g);
+        if (side != NULL) gc_side_track(side);
+    }
 }
 
 /* FINALIZED stays. */
 static inline void rcgc__side_untrack(const rcgc_runtime *rt, const gc_head *g)
 {
-    if (RCGC_LIKELY(rt->gc_registry == 0))
+    if (RCGC_LIKELY(rt->gc_registry == 0)) {
         gc_side_untrack(gc_side_in_pool(g));
-    else
-        rcgc__side_slow(rt, g, RCGC__SIDE_UNTRACK);
+    } else {
+        uint8_t *side = rcgc__side_mixed(rt, g);
+        if (side != NULL) gc_side_untrack(side);
+    }
 }
 
-/* Untrack g, an object whose type has no finalizer (so never FINALIZED):
- * the byte goes straight to 0, all its free needs too. */
+/* Untrack g, an object of a plain type (its type fits a pool block and has
+ * no finalizer, so it is never FINALIZED): the byte goes straight to 0, all
+ * its free needs too. */
 static inline void rcgc__side_untrack_unfinalized(const rcgc_runtime *rt,
                                                   const gc_head *g)
 {
-    if (RCGC_LIKELY(rt->gc_registry == 0))
+    if (RCGC_LIKELY(rt->gc_registry == 0)) {
         gc_side_untrack_unfinalized(gc_side_in_pool(g));
-    else
-        rcgc__side_slow(rt, g, RCGC__SIDE_UNTRACK_UNFINALIZED);
+    } else {
+        uint8_t *side = rcgc__side_mixed_fits(rt, g);
+        if (side != NULL) gc_side_untrack_unfinalized(side);
+    }
 }
 
 /* g's object is freed (tracked or not: its list is the caller's): its
  * byte is 0. */
 static inline void rcgc__side_free(const rcgc_runtime *rt, const gc_head *g)
 {
-    if (RCGC_LIKELY(rt->gc_registry == 0))
+    if (RCGC_LIKELY(rt->gc_registry == 0)) {
         gc_side_free(gc_side_in_pool(g));
-    else
-        rcgc__side_slow(rt, g, RCGC__SIDE_FREE);
+    } else {
+        uint8_t *side = rcgc__side_mixed(rt, g);
+        if (side != NULL) gc_side_free(side);
+    }
 }
 
 /* Give every pool object of list its generation gen in the side byte

@@ -565,7 +565,7 @@ static RCGC__ALWAYS_INLINE void untrack_for_free(rcgc_runtime *rt,
         gc_reset_untracked(g);
         rt->tracked--;
     } else if (t->finalize == NULL) {
-        /* review-side: untracked, and never finalized (only a type with a
+        /* untracked, and never finalized (only a type with a
          * finalizer sets FINALIZED): the byte is 0 already */
         return;
     }
@@ -871,17 +871,32 @@ void rcgc__untrack(rcgc_runtime *rt, rcgc_object *o)
     rcgc__side_untrack(rt, g); /* FINALIZED stays */
 }
 
-RCGC__NOINLINE void rcgc__side_slow(const rcgc_runtime *rt, const gc_head *g,
-                                    rcgc__side_op op)
+RCGC__NOINLINE uint8_t *rcgc__side_odd(const rcgc_runtime *rt,
+                                       const gc_head *g)
 {
-    uint8_t *side = gc_side_lookup(rt->heap.pm, g);
-    if (side == NULL) return; /* a registry object */
-    switch (op) {
-    case RCGC__SIDE_TRACK: gc_side_track(side); break;
-    case RCGC__SIDE_UNTRACK: gc_side_untrack(side); break;
-    case RCGC__SIDE_UNTRACK_UNFINALIZED: gc_side_untrack_unfinalized(side); break;
-    case RCGC__SIDE_FREE: gc_side_free(side); break;
-    }
+    const rcgc_object *o = gc_object_of(g);
+    rcgc__pm_where w;
+    if (rt->heap.pm == NULL ||
+        !rcgc__pm_locate(rt->heap.pm, (const char *)o - pre_size(o->type), &w))
+        return NULL; /* a registry object */
+    return gc_side_in_pool(g);
+}
+
+RCGC__NOINLINE uint8_t *rcgc__side_mixed_fits(const rcgc_runtime *rt,
+                                              const gc_head *g)
+{
+    if (rt->heap.pm == NULL) return NULL; /* no pool: nothing has a byte */
+    if (RCGC_LIKELY(rt->odd_blocks == 0)) return gc_side_in_pool(g);
+    return rcgc__side_odd(rt, g);
+}
+
+RCGC__NOINLINE uint8_t *rcgc__side_mixed(const rcgc_runtime *rt,
+                                         const gc_head *g)
+{
+    if (rt->heap.pm == NULL) return NULL; /* no pool: nothing has a byte */
+    if (!rcgc__type_fits_pool(gc_object_of(g)->type)) return NULL;
+    if (RCGC_LIKELY(rt->odd_blocks == 0)) return gc_side_in_pool(g);
+    return rcgc__side_odd(rt, g);
 }
 
 void rcgc__set_finalized(rcgc_runtime *rt, rcgc_object *o)
@@ -909,7 +924,7 @@ void rcgc__side_set_gen_list(rcgc_runtime *rt, const gc_head *list, int gen)
         return;
     }
     for (const gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
-        uint8_t *side = gc_side_lookup(rt->heap.pm, g);
+        uint8_t *side = rcgc__side_mixed(rt, g);
         if (side != NULL) gc_side_set_gen(side, gen);
     }
 }

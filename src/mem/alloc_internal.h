@@ -261,7 +261,7 @@ typedef int (*rcgc__pm_side_fn)(void *arg, const void *granule, uint8_t byte,
 int rcgc__pm_side_walk(const struct rcgc_pymalloc *pm, rcgc__pm_side_fn fn,
                        void *arg);
 
-/* review-side: fn(arg, side, n) for every arena's side array (n bytes), in
+/* fn(arg, side, n) for every arena's side array (n bytes), in
  * the order of the arena vector: a rewrite of many bytes in address order
  * (freeze, unfreeze) instead of one per listed object. */
 void rcgc__pm_side_arrays(const struct rcgc_pymalloc *pm,
