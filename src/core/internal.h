@@ -276,7 +276,7 @@ struct rcgc_runtime {
                                       block is no pool block (a pool block
                                       tells its size) */
     rcgc_ssize gc_registry;        /* live objects of GC types whose block
-                                      is no pool block of heap.pm (the
+                                      is in no arena of heap.pm (the
                                       registry: docs/layout-16.md); while 0,
                                       every GC object is a pool object and
                                       its side byte is found without a
@@ -314,21 +314,22 @@ static inline int rcgc__type_fits_pool(const rcgc_type *t)
  * for a registry object.  The object's own type decides first: an instance
  * of a type too big for a pool block is never in one, and one of a type
  * that fits always is unless odd_blocks counts some that are not (a large
- * sized instance, the raw fallback, an allocator's hooks over the pool);
- * only then is the pool allocator asked about the block's start, the test
- * object_new_slow counted them by.  So a big object alive costs the others
- * a call and a type compare, not a lookup (the free path's odd_blocks
- * rule).  Out of line (object.c), so that the common path keeps no register
- * for it.  rcgc__side_mixed_fits: the same for an object whose type is
- * known to fit; rcgc__side_odd: the allocator's answer alone, which the
- * checker compares with.
+ * sized instance, the raw fallback, another allocator's block); only then
+ * does the radix tree say whether the block's start is in one of heap.pm's
+ * arenas, the test object_new_slow counted them by (an object behind hooks
+ * over the pool, 16 bytes into its block, is in an arena and has a byte).
+ * So a big object alive costs the others a call and a type compare, not a
+ * lookup (the free path's odd_blocks rule).  Out of line (object.c), so
+ * that the common path keeps no register for it.  rcgc__side_mixed_fits:
+ * the same for an object whose type is known to fit; rcgc__side_odd: the
+ * radix tree's answer alone, which the checker compares with.
  */
 uint8_t *rcgc__side_mixed(const rcgc_runtime *rt, const gc_head *g);
 uint8_t *rcgc__side_mixed_fits(const rcgc_runtime *rt, const gc_head *g);
 uint8_t *rcgc__side_odd(const rcgc_runtime *rt, const gc_head *g);
 
 /* The side byte of g, the gc_head of a live object of a GC type of rt, or
- * NULL for a registry object (its block is no pool block of heap.pm).
+ * NULL for a registry object (its block is in none of heap.pm's arenas).
  * While rt has no registry object (gc_registry == 0), one load of the pool
  * header. */
 static inline uint8_t *rcgc__side_of(const rcgc_runtime *rt, const gc_head *g)

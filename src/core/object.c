@@ -31,6 +31,16 @@ static size_t pre_size(const rcgc_type *t)
     return rcgc__pre_size(t);
 }
 
+/* Is the block at mem in one of heap.pm's arenas?  The side bytes' test
+ * (docs/layout.md): such a block has one at its gc_head's granule, whether
+ * it starts a pool block or sits behind hooks over the pool (the debug
+ * layer's 16 bytes); any other block is a registry object's.  The radix
+ * tree, no division. */
+static int in_arena(const rcgc_runtime *rt, const void *mem)
+{
+    return rt->heap.pm != NULL && rcgc__pm_owns(rt->heap.pm, mem);
+}
+
 /* ---- debug checks (compiled always, used when RCGC_DEBUG >= 1) ---- */
 
 /* what names the API call; file and line (NULL, 0 when unknown) the
@@ -281,7 +291,8 @@ static RCGC__NOINLINE rcgc_object *object_new_slow(rcgc_runtime *rt,
             return NULL;
         }
         if (type_fits_pool(type)) rt->odd_blocks++;
-        if (gc_type_is_gc(type)) rt->gc_registry++; /* no side byte */
+        if (gc_type_is_gc(type) && !in_arena(rt, mem))
+            rt->gc_registry++; /* no side byte */
     }
     uncount_block(rt);
     note_lazy_untrack(rt, type);
@@ -515,7 +526,7 @@ static RCGC__NOINLINE void free_block_slow(rcgc_runtime *rt, rcgc_object *o,
         if (rt->sized.count != 0) size = sized_take(rt, o, size);
         rt->heap_bytes -= block_bytes(rcgc__pre_size(t) + size);
         if (type_fits_pool(t)) rt->odd_blocks--;
-        if (gc_type_is_gc(t)) rt->gc_registry--;
+        if (gc_type_is_gc(t) && !in_arena(rt, mem)) rt->gc_registry--;
     }
     count_block(rt); /* rcgc__obj_free uncounts it */
     release_block(rt, mem);
@@ -875,9 +886,7 @@ RCGC__NOINLINE uint8_t *rcgc__side_odd(const rcgc_runtime *rt,
                                        const gc_head *g)
 {
     const rcgc_object *o = gc_object_of(g);
-    rcgc__pm_where w;
-    if (rt->heap.pm == NULL ||
-        !rcgc__pm_locate(rt->heap.pm, (const char *)o - pre_size(o->type), &w))
+    if (!in_arena(rt, (const char *)o - pre_size(o->type)))
         return NULL; /* a registry object */
     return gc_side_in_pool(g);
 }
