@@ -3,13 +3,13 @@
  *
  * This is the only file that knows where the header lives and what its bits
  * mean; the collector, the object code, the trashcan, the checker and the
- * diagnosis queries use these helpers and nothing else (a CTest,
- * tools/check_gchead.sh, fails on a raw bit operation anywhere else).
+ * diagnosis walk (core/gcwalk.h) use these helpers and nothing else (a CTest,
+ * tests/check_gchead.sh, fails on a raw bit operation anywhere else).
  * Layout and invariants: docs/layout.md.
  *
  *   memory:  [gc_head (GC types)] [debug_head (RCGC_DEBUG >= 1)] [rcgc_object]
  *
- * The two words hold one of five states:
+ * The two words hold one of four states:
  *
  *   untracked  next 0; prev 0 or FINALIZED.
  *   listed     next: the next node of its circular list (bit 0,
@@ -25,9 +25,6 @@
  *              young list stays doubly linked through the counting.
  *   parked     (the mark step while its stack grows) listed, and a member's
  *              mark in prev: COLLECTING | GC_PREV_PARKED (bit 2).
- *   counting   (a diagnosis query's borrowed walk, src/diag) next as
- *              listed, the list singly linked; prev: an index or count
- *              << 2 | COLLECTING | FINALIZED.
  *   deposited  (the trashcan: refcount 0, deallocation deferred; the object
  *              is untracked) next 0; prev: the next deposited object
  *              | TRASH_TRACKED (bit 2: it was tracked when deposited, so its
@@ -35,11 +32,10 @@
  *
  * TRASH_TRACKED is a bit of its own, not COLLECTING: a deposited object
  * never looks like a member of a collection.  It shares bit 2 with
- * GC_PREV_PARKED, the low bit of a diagnosis walk's count and of the link,
- * which is safe because the states exclude each other (a deposited object
- * is untracked, so no collection or walk counts or parks it) and every
- * object is at least 8-byte aligned (the heap gives 16); the static checks
- * below hold the masks apart.
+ * GC_PREV_PARKED and the low bit of the link, which is safe because the
+ * states exclude each other (a deposited object is untracked, so no
+ * collection parks it) and every object is at least 8-byte aligned (the
+ * heap gives 16); the static checks below hold the masks apart.
  *
  * List heads are gc_head sentinels that never carry flag bits.  The list
  * operations assert their invariants at RCGC_DEBUG >= 2 (RCGC_ASSERT).
@@ -57,28 +53,22 @@
 typedef struct gc_head {
     uintptr_t _gc_next; /* next node | NEXT_UNREACHABLE; 0 = not tracked */
     uintptr_t _gc_prev; /* prev node | COLLECTING | FINALIZED (parked: and
-                           PARKED; a diagnosis walk: refs << 2 instead of
-                           the node); deposited: next deposited |
+                           PARKED); deposited: next deposited |
                            TRASH_TRACKED */
 } gc_head;
 
 #define GC_NEXT_UNREACHABLE ((uintptr_t)1)
 #define GC_PREV_FINALIZED ((uintptr_t)1)
 #define GC_PREV_COLLECTING ((uintptr_t)2)
-#define GC_PREV_SHIFT 2
 #define GC_PREV_FLAGS ((uintptr_t)3)
 #define GC_PREV_MASK (~GC_PREV_FLAGS)
 #define GC_PREV_TRASH_TRACKED ((uintptr_t)4) /* deposited state only */
 #define GC_PREV_TRASH_BITS (GC_PREV_FINALIZED | GC_PREV_TRASH_TRACKED)
 #define GC_LINK_ALIGN 8 /* objects and headers are at least this aligned */
-/* The largest count the prev word holds (diagnosis stores indexes there). */
-#define GC_REFS_MAX (UINTPTR_MAX >> GC_PREV_SHIFT)
 
 _Static_assert((GC_PREV_FINALIZED & GC_PREV_COLLECTING) == 0 &&
                    (GC_PREV_TRASH_TRACKED & GC_PREV_FLAGS) == 0,
                "gc_head: the flag bits of prev overlap");
-_Static_assert(GC_PREV_FLAGS < ((uintptr_t)1 << GC_PREV_SHIFT),
-               "gc_head: gc_refs overlaps the flag bits");
 _Static_assert((GC_PREV_TRASH_BITS | GC_PREV_COLLECTING) < GC_LINK_ALIGN &&
                    GC_NEXT_UNREACHABLE < GC_LINK_ALIGN,
                "gc_head: a flag bit overlaps a link");
@@ -135,8 +125,8 @@ static inline void gc_set_prev(gc_head *g, gc_head *p)
     g->_gc_prev = (g->_gc_prev & GC_PREV_FLAGS) | (uintptr_t)p;
 }
 
-/* A node's link back after a counting walk: COLLECTING and gc_refs go,
- * FINALIZED stays. */
+/* A node's link back after the split's sweep: COLLECTING goes, FINALIZED
+ * stays. */
 static inline void gc_restore_prev(gc_head *g, gc_head *p)
 {
     g->_gc_prev = (g->_gc_prev & GC_PREV_FINALIZED) | (uintptr_t)p;
@@ -263,34 +253,6 @@ static inline void gc_set_collecting(gc_head *g)
 static inline void gc_clear_collecting(gc_head *g)
 {
     g->_gc_prev &= ~GC_PREV_COLLECTING;
-}
-
-/* ---- gc_refs in prev: the diagnosis walks' borrowed state ----
- *
- * The collector keeps gc_refs in the refcount word (below); the diagnosis
- * walks (src/diag: diag_dom.c, diag_graph.c, diag_why.c) still keep an
- * index or a count in prev, with COLLECTING, on lists they hold in the
- * counting state (docs/layout-16.md says what they need once prev goes). */
-
-static inline intptr_t gc_get_refs(const gc_head *g)
-{
-    RCGC_ASSERT(gc_is_collecting(g));
-    return (intptr_t)(g->_gc_prev >> GC_PREV_SHIFT);
-}
-
-/* refs := refs, COLLECTING set, FINALIZED kept. */
-static inline void gc_reset_refs(gc_head *g, intptr_t refs)
-{
-    RCGC_ASSERT(refs >= 0 && (uintptr_t)refs <= GC_REFS_MAX);
-    RCGC_ASSERT(gc_is_tracked(g));
-    g->_gc_prev = (g->_gc_prev & GC_PREV_FINALIZED) | GC_PREV_COLLECTING |
-                  ((uintptr_t)refs << GC_PREV_SHIFT);
-}
-
-static inline void gc_incref(gc_head *g)
-{
-    RCGC_ASSERT(gc_is_collecting(g) && (uintptr_t)gc_get_refs(g) < GC_REFS_MAX);
-    g->_gc_prev += (uintptr_t)1 << GC_PREV_SHIFT;
 }
 
 /* ---- the collection's scratch in the refcount word ----
