@@ -203,19 +203,6 @@ void rcgc_gc_garbage_clear(rcgc_runtime *rt)
 
 /* ---- freeze ---- */
 
-/* rcgc__pm_side_arrays's callbacks: a whole arena's side bytes at once. */
-static void freeze_bytes(void *arg, uint8_t *side, size_t n)
-{
-    (void)arg;
-    gc_side_freeze_run(side, n);
-}
-
-static void unfreeze_bytes(void *arg, uint8_t *side, size_t n)
-{
-    (void)arg;
-    gc_side_unfreeze_run(side, n);
-}
-
 /* Freeze and unfreeze rewrite the pool objects' side bytes in address
  * order, every arena's array at once (registry objects have none; a walk
  * of the lists in their order took 200 ns per object once the objects were
@@ -226,7 +213,7 @@ static void unfreeze_bytes(void *arg, uint8_t *side, size_t n)
  * policy.c). */
 void rcgc_gc_freeze(rcgc_runtime *rt)
 {
-    if (rt->heap.pm != NULL) rcgc__pm_side_arrays(rt->heap.pm, freeze_bytes, NULL);
+    if (rt->heap.pm != NULL) rcgc__pm_side_arrays(rt->heap.pm, gc_side_freeze_run);
     for (int i = 0; i < RCGC_NUM_GENERATIONS; i++) {
         gc_list_merge(&rt->gen[i].head, &rt->permanent);
         rt->gen[i].count = 0;
@@ -238,7 +225,7 @@ void rcgc_gc_freeze(rcgc_runtime *rt)
 
 void rcgc_gc_unfreeze(rcgc_runtime *rt)
 {
-    if (rt->heap.pm != NULL) rcgc__pm_side_arrays(rt->heap.pm, unfreeze_bytes, NULL);
+    if (rt->heap.pm != NULL) rcgc__pm_side_arrays(rt->heap.pm, gc_side_unfreeze_run);
     gc_list_merge(&rt->permanent, &rt->gen[RCGC_NUM_GENERATIONS - 1].head);
     rt->full_base_objects += rt->frozen;
     rt->full_seen = rt->stats[RCGC_NUM_GENERATIONS - 1].collections;

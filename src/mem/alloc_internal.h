@@ -261,12 +261,11 @@ typedef int (*rcgc__pm_side_fn)(void *arg, const void *granule, uint8_t byte,
 int rcgc__pm_side_walk(const struct rcgc_pymalloc *pm, rcgc__pm_side_fn fn,
                        void *arg);
 
-/* fn(arg, side, n) for every arena's side array (n bytes), in
- * the order of the arena vector: a rewrite of many bytes in address order
- * (freeze, unfreeze) instead of one per listed object. */
+/* fn(side, n) for every arena's side array (n bytes), in the order of the
+ * arena vector: a rewrite of many bytes in address order (freeze, unfreeze)
+ * instead of one per listed object. */
 void rcgc__pm_side_arrays(const struct rcgc_pymalloc *pm,
-                          void (*fn)(void *arg, uint8_t *side, size_t n),
-                          void *arg);
+                          void (*fn)(uint8_t *side, size_t n));
 
 /* The calloc and free hooks of rcgc_pymalloc_allocator(pm): the runtime
  * compares a domain's hooks with them to call the pool allocator directly

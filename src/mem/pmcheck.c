@@ -334,11 +334,10 @@ int rcgc__pm_side_walk(const rcgc_pymalloc *pm, rcgc__pm_side_fn fn, void *arg)
 }
 
 void rcgc__pm_side_arrays(const rcgc_pymalloc *pm,
-                          void (*fn)(void *arg, uint8_t *side, size_t n),
-                          void *arg)
+                          void (*fn)(uint8_t *side, size_t n))
 {
     for (uint32_t i = 0; i < pm->maxarenas; i++)
-        if (pm->arenas[i].address != 0) fn(arg, pm->arenas[i].side, PM_SIDE_PER_ARENA);
+        if (pm->arenas[i].address != 0) fn(pm->arenas[i].side, PM_SIDE_PER_ARENA);
 }
 
 /* ---- statistics ---- */
