@@ -89,6 +89,18 @@ static void table_fini(struct ttable *tt)
  * computed at the end, plus what extra_size adds (called for the types
  * that have one).
  */
+/* Add a run of count objects of type t (extra bytes between them) to its
+ * slot; RCGC_ENOMEM when the table cannot grow. */
+static int add_run(struct ttable *tt, const rcgc_type *t, rcgc_ssize count,
+                   size_t extra)
+{
+    struct tslot *s = table_slot(tt, t);
+    if (s == NULL) return RCGC_ENOMEM;
+    s->count += count;
+    s->extra += extra;
+    return 0;
+}
+
 static int count_walk(rcgc_runtime *rt, struct ttable *tt, rcgc_ssize *total)
 {
     rcgc_ssize n = 0;
@@ -106,10 +118,7 @@ static int count_walk(rcgc_runtime *rt, struct ttable *tt, rcgc_ssize *total)
             continue;
         }
         if (run_type != NULL) {
-            struct tslot *s = table_slot(tt, run_type);
-            if (s == NULL) return RCGC_ENOMEM;
-            s->count += run;
-            s->extra += run_extra;
+            if (add_run(tt, run_type, run, run_extra) != 0) return RCGC_ENOMEM;
             n += run;
         }
         run_type = t;
@@ -117,10 +126,7 @@ static int count_walk(rcgc_runtime *rt, struct ttable *tt, rcgc_ssize *total)
         run_extra = extra;
     }
     if (run_type != NULL) {
-        struct tslot *s = table_slot(tt, run_type);
-        if (s == NULL) return RCGC_ENOMEM;
-        s->count += run;
-        s->extra += run_extra;
+        if (add_run(tt, run_type, run, run_extra) != 0) return RCGC_ENOMEM;
         n += run;
     }
     RCGC_ASSERT(n == rt->tracked); /* between collections, all are listed */
