@@ -203,37 +203,9 @@ static void child(rcgc_runtime *rt, int fd, const uintptr_t *pools,
     _exit(0);
 }
 
-/* A runtime on its heap's own pool allocator (t_runtime's counting hooks
- * would send every object to the C library), automatic collection off. */
-static rcgc_runtime *pool_runtime(void)
-{
-    rcgc_config cfg;
-    rcgc_config_init(&cfg);
-    cfg.gc_enabled = 0;
-    cfg.gc_policy = RCGC_POLICY_CPYTHON311;
-    rcgc_runtime *rt = rcgc_runtime_new(&cfg);
-    if (rt == NULL) t_fail(__FILE__, __LINE__, "rcgc_runtime_new failed");
-    return rt;
-}
-
-/* pool_runtime's teardown: every checker, no object, no byte, no block. */
-static void pool_finish(rcgc_runtime *rt)
-{
-    CHECK_EQ(rcgc_check(rt), 0);
-    CHECK_EQ(rcgc_runtime_heap_bytes(rt, NULL), 0);
-    rcgc_runtime_stats st;
-    rcgc_runtime_get_stats(rt, &st);
-    CHECK_EQ(st.objects, 0);
-    if (RCGC_DEBUG < 2) /* else the quarantine keeps freed blocks */
-        CHECK_EQ(rcgc_heap_blocks(rcgc_runtime_heap(rt), RCGC_DOMAIN_OBJ), 0);
-    rcgc_teardown_report r;
-    CHECK_EQ(rcgc_runtime_free(rt, &r), 0);
-    CHECK_EQ(r.alive + r.uncollectable + r.leaked, 0);
-}
-
 TEST(collections_write_no_frozen_page)
 {
-    rcgc_runtime *rt = pool_runtime();
+    rcgc_runtime *rt = t_runtime_pool(NULL); /* objects in pool blocks */
     /* The frozen graph: a chain of nodes, each holding the next, the last
      * holding the first (a cycle), allocated in one run. */
     static rcgc_object **objs; /* static: still reachable in the child,
@@ -312,7 +284,7 @@ TEST(collections_write_no_frozen_page)
     for (int i = 0; i < NFROZEN; i++) rcgc_decref(rt, objs[i]);
     free(objs);
     CHECK_EQ(rcgc_gc_collect(rt, 2), NFROZEN + 2);
-    pool_finish(rt);
+    t_finish(rt);
 }
 
 TEST_MAIN(T(collections_write_no_frozen_page))

@@ -16,16 +16,7 @@
  * bytes) whose raw memory the harness counts. */
 static rcgc_runtime *pool_runtime(void)
 {
-    rcgc_config c;
-    rcgc_config_init(&c);
-    c.gc_enabled = 0;
-    c.gc_policy = RCGC_POLICY_CPYTHON311;
-    t_alloc_release(&t_alloc_state);
-    memset(&t_alloc_state, 0, sizeof t_alloc_state);
-    c.heap.raw = t_allocator(&t_alloc_state);
-    rcgc_runtime *rt = rcgc_runtime_new(&c);
-    if (rt == NULL) t_fail(__FILE__, __LINE__, "rcgc_runtime_new");
-    return rt;
+    return t_runtime_pool(NULL);
 }
 
 /* o's side byte, found through the radix tree (not the runtime's shortcut),

@@ -11,19 +11,16 @@
 
 #include "core/internal.h"
 
+/* A runtime on the pool allocator (t_runtime_pool), with the debug hooks
+ * over it if debug_hooks. */
 static rcgc_runtime *pool_runtime_cfg(int debug_hooks)
 {
     rcgc_config c;
     rcgc_config_init(&c);
     c.gc_enabled = 0;
     c.gc_policy = RCGC_POLICY_CPYTHON311;
-    t_alloc_release(&t_alloc_state);
-    memset(&t_alloc_state, 0, sizeof t_alloc_state);
-    c.heap.raw = t_allocator(&t_alloc_state);
     c.heap.debug_hooks = debug_hooks;
-    rcgc_runtime *rt = rcgc_runtime_new(&c);
-    if (rt == NULL) t_fail(__FILE__, __LINE__, "rcgc_runtime_new");
-    return rt;
+    return t_runtime_pool(&c);
 }
 
 /* The byte the runtime's updates use (NULL: a registry object). */

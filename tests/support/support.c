@@ -278,7 +278,9 @@ void t_alloc_release(t_alloc *state)
     state->fault = NULL;
 }
 
-rcgc_runtime *t_runtime_cfg(const rcgc_config *cfg)
+/* t_runtime_cfg and t_runtime_pool: pool 1 puts objects and buffers in the
+ * pool allocator, with the counting allocator as its raw memory. */
+static rcgc_runtime *runtime_on(const rcgc_config *cfg, int pool)
 {
     rcgc_config c;
     if (cfg != NULL)
@@ -290,17 +292,27 @@ rcgc_runtime *t_runtime_cfg(const rcgc_config *cfg)
     }
     t_alloc_release(&t_alloc_state);
     memset(&t_alloc_state, 0, sizeof t_alloc_state);
-    /* RCGC_TEST_POOL=1: objects and buffers from the pool allocator (the
-     * counting allocator is its raw memory), so the collector's tests run
-     * on pool objects with side bytes (docs/layout-16.md) */
-    const char *pool = getenv("RCGC_TEST_POOL");
-    if (pool != NULL && strcmp(pool, "1") == 0 && c.allocator.malloc == NULL)
+    /* pool (RCGC_TEST_POOL=1 for t_runtime_cfg): objects and buffers from
+     * the pool allocator, the counting allocator its raw memory, so the
+     * collector's tests run on pool objects with side bytes */
+    if (pool && c.allocator.malloc == NULL)
         c.heap.raw = t_allocator(&t_alloc_state);
     else
         c.allocator = t_allocator(&t_alloc_state);
     rcgc_runtime *rt = rcgc_runtime_new(&c);
     if (rt == NULL) t_fail(__FILE__, __LINE__, "rcgc_runtime_new failed");
     return rt;
+}
+
+rcgc_runtime *t_runtime_cfg(const rcgc_config *cfg)
+{
+    const char *pool = getenv("RCGC_TEST_POOL");
+    return runtime_on(cfg, pool != NULL && strcmp(pool, "1") == 0);
+}
+
+rcgc_runtime *t_runtime_pool(const rcgc_config *cfg)
+{
+    return runtime_on(cfg, 1);
 }
 
 rcgc_runtime *t_runtime(void)

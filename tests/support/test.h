@@ -124,6 +124,10 @@ void t_alloc_release(t_alloc *state);
  * disables it around each test). */
 rcgc_runtime *t_runtime_cfg(const rcgc_config *cfg);
 rcgc_runtime *t_runtime(void);
+/* As t_runtime_cfg, always with objects and buffers in the pool allocator
+ * (pool objects have side bytes: docs/layout-16.md), the counting allocator
+ * as its raw memory (what RCGC_TEST_POOL=1 gives t_runtime_cfg). */
+rcgc_runtime *t_runtime_pool(const rcgc_config *cfg);
 /* Free rt and check: no objects alive, nothing uncollectable (unless
  * allowed), every block and byte returned to the allocator. */
 void t_teardown(rcgc_runtime *rt);
