@@ -105,6 +105,29 @@ static const rcgc_type node_type = {
     .flags = RCGC_TYPE_GC,
     .traverse = node_traverse,
     .clear = node_clear};
+
+/* The program's name in error messages: define BENCH_NAME before including
+ * this file. */
+#ifndef BENCH_NAME
+#define BENCH_NAME "bench"
+#endif
+
+/* Report what failed (with rt's last error) and exit 1. */
+static inline void die(const char *what, rcgc_runtime *rt)
+{
+    fprintf(stderr, BENCH_NAME ": %s: %s\n", what,
+            rt ? rcgc_strerror(rcgc_runtime_last_error(rt)) : "failed");
+    exit(1);
+}
+
+/* NEW: a tracked node with empty slots, or exit. */
+static inline rcgc_object *new_node(rcgc_runtime *rt)
+{
+    rcgc_object *o = rcgc_object_new(rt, &node_type);
+    if (o == NULL) die("rcgc_object_new", rt);
+    if (rcgc_object_track(rt, o) != 0) die("rcgc_object_track", rt);
+    return o;
+}
 #endif
 
 #endif /* RCGC_BENCHUTIL_H */

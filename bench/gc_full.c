@@ -56,6 +56,7 @@
 #include <unistd.h>
 
 #include "rcgc.h"
+#define BENCH_NAME "gc_full"
 #include "benchutil.h"
 
 /* The node (header + two reference slots) is benchutil.h's. */
@@ -151,20 +152,6 @@ static size_t pool_bytes(rcgc_runtime *rt)
 
 /* ---- helpers ---- */
 
-static void die(const char *what, rcgc_runtime *rt)
-{
-    fprintf(stderr, "gc_full: %s: %s\n", what,
-            rt ? rcgc_strerror(rcgc_runtime_last_error(rt)) : "failed");
-    exit(1);
-}
-
-static rcgc_object *new_node(rcgc_runtime *rt)
-{
-    rcgc_object *o = rcgc_object_new(rt, &node_type);
-    if (o == NULL) die("rcgc_object_new", rt);
-    if (rcgc_object_track(rt, o) != 0) die("rcgc_object_track", rt);
-    return o;
-}
 
 /* A balanced tree of n >= 1 nodes, children first: the left subtree gets
  * (n - 1) / 2 nodes, the right one the rest.  Recursion depth log2(n). */

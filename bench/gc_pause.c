@@ -43,6 +43,7 @@
 #include <time.h>
 
 #include "rcgc.h"
+#define BENCH_NAME "gc_pause"
 #include "benchutil.h"
 
 /* CPU time of this thread: a pause that is long in wall time but not in CPU
@@ -54,20 +55,6 @@ static uint64_t cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void die(const char *what, rcgc_runtime *rt)
-{
-    fprintf(stderr, "gc_pause: %s: %s\n", what,
-            rt ? rcgc_strerror(rcgc_runtime_last_error(rt)) : "failed");
-    exit(1);
-}
-
-static rcgc_object *new_node(rcgc_runtime *rt)
-{
-    rcgc_object *o = rcgc_object_new(rt, &node_type);
-    if (o == NULL) die("rcgc_object_new", rt);
-    if (rcgc_object_track(rt, o) != 0) die("rcgc_object_track", rt);
-    return o;
-}
 
 /* ---- the recorder: one entry per collection ---- */
 

@@ -43,17 +43,11 @@
 #include <time.h>
 
 #include "rcgc.h"
+#define BENCH_NAME "gc_requests"
 #include "benchutil.h"
 
 #define TABLE 1000
 #define KEEP_EVERY 100
-
-static void die(const char *what, rcgc_runtime *rt)
-{
-    fprintf(stderr, "gc_requests: %s: %s\n", what,
-            rt ? rcgc_strerror(rcgc_runtime_last_error(rt)) : "failed");
-    exit(1);
-}
 
 static uint64_t cpu_ns(void)
 {

@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "rcgc.h"
+#define BENCH_NAME "gc_shapes"
 #include "benchutil.h"
 
 /* The node (header + two reference slots) is benchutil.h's. */
@@ -84,20 +85,6 @@ static const rcgc_type vec_type = {
 
 /* ---- helpers ---- */
 
-static void die(const char *what, rcgc_runtime *rt)
-{
-    fprintf(stderr, "gc_shapes: %s: %s\n", what,
-            rt ? rcgc_strerror(rcgc_runtime_last_error(rt)) : "failed");
-    exit(1);
-}
-
-static rcgc_object *new_node(rcgc_runtime *rt)
-{
-    rcgc_object *o = rcgc_object_new(rt, &node_type);
-    if (o == NULL) die("rcgc_object_new", rt);
-    if (rcgc_object_track(rt, o) != 0) die("rcgc_object_track", rt);
-    return o;
-}
 
 static rcgc_object *new_vec(rcgc_runtime *rt, rcgc_ssize n)
 {

@@ -56,25 +56,12 @@
 #include <unistd.h>
 
 #include "rcgc.h"
+#define BENCH_NAME "gc_young"
 #include "benchutil.h"
 
 #define WARMUP 50
 #define GEN1_EVERY 10 /* CPython's threshold[1] */
 
-static void die(const char *what, rcgc_runtime *rt)
-{
-    fprintf(stderr, "gc_young: %s: %s\n", what,
-            rt ? rcgc_strerror(rcgc_runtime_last_error(rt)) : "failed");
-    exit(1);
-}
-
-static rcgc_object *new_node(rcgc_runtime *rt)
-{
-    rcgc_object *o = rcgc_object_new(rt, &node_type);
-    if (o == NULL) die("rcgc_object_new", rt);
-    if (rcgc_object_track(rt, o) != 0) die("rcgc_object_track", rt);
-    return o;
-}
 
 /* ---- the old heap ---- */
 
