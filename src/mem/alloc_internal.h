@@ -241,6 +241,47 @@ static inline uint8_t *rcgc__pm_pool_side(const pm_pool *pool)
     return (uint8_t *)(pool->side_bias + ((uintptr_t)pool >> PM_ALIGNMENT_SHIFT));
 }
 
+/* ---- pins: a pool whose blocks a layer above refers to keeps its class ----
+ *
+ * The first two bytes of a pool's side slice (those of the pool header's
+ * granules, which no block covers) count references to the pool's blocks
+ * that a layer above keeps outside them (the collector's young vectors:
+ * docs/layout-16.md, invariant 3).  A pinned pool that empties stays on its
+ * class's usedpools list with a count of 0 instead of going back to its
+ * arena, so that a stale reference never points into the middle of a block
+ * of another class; rcgc__pm_unpin gives it back when the last pin goes. */
+#define PM_PINS_MAX 0xffffu /* more than two references to each block */
+
+static inline uint32_t rcgc__pm_pins(const void *p)
+{
+    const uint8_t *s = rcgc__pm_pool_side(PM_POOL_ADDR(p));
+    return (uint32_t)s[0] | (uint32_t)s[1] << 8;
+}
+
+static inline void rcgc__pm_set_pins(const void *p, uint32_t n)
+{
+    uint8_t *s = rcgc__pm_pool_side(PM_POOL_ADDR(p));
+    s[0] = (uint8_t)n;
+    s[1] = (uint8_t)(n >> 8);
+}
+
+/* One more reference to a block of p's pool (p: a block of one of the
+ * pools, in use). */
+static inline void rcgc__pm_pin(const void *p)
+{
+    uint32_t n = rcgc__pm_pins(p);
+    RCGC_ASSERT(n < PM_PINS_MAX);
+    rcgc__pm_set_pins(p, n + 1);
+}
+
+/* The pins of all of pm's carved pools together (pmcheck.c; for the
+ * collector's checker). */
+size_t rcgc__pm_pins_total(const struct rcgc_pymalloc *pm);
+
+/* One reference fewer (p: an address in a block of a pinned pool, in use
+ * or not); an empty pool whose last pin goes returns to its arena. */
+void rcgc__pm_unpin(struct rcgc_pymalloc *pm, const void *p);
+
 /* The side byte of the granule at p if p is in one of pm's arenas (pm may
  * be NULL), else NULL. */
 static inline uint8_t *rcgc__pm_side_lookup(const struct rcgc_pymalloc *pm,
@@ -261,9 +302,10 @@ typedef int (*rcgc__pm_side_fn)(void *arg, const void *granule, uint8_t byte,
 int rcgc__pm_side_walk(const struct rcgc_pymalloc *pm, rcgc__pm_side_fn fn,
                        void *arg);
 
-/* fn(side, n) for every arena's side array (n bytes), in the order of the
- * arena vector: a rewrite of many bytes in address order (freeze, unfreeze)
- * instead of one per listed object. */
+/* fn(side, n) for every pool's side bytes past its header's granules
+ * (which hold its pins), arena by arena in the order of the arena vector: a
+ * rewrite of many bytes in address order (freeze, unfreeze) instead of one
+ * per listed object. */
 void rcgc__pm_side_arrays(const struct rcgc_pymalloc *pm,
                           void (*fn)(uint8_t *side, size_t n));
 

@@ -62,7 +62,8 @@ static int check_usedpools(checker *ck)
             if (!carved_pool(pm, next, &ao))
                 FAIL(ck, "usedpools[%u]: %p is not a carved pool", c,
                      (const void *)next);
-            if (next->szidx != c || next->count == 0 ||
+            if (next->szidx != c ||
+                (next->count == 0 && rcgc__pm_pins(next) == 0) ||
                 next->count >= PM_NUMBLOCKS(c))
                 FAIL(ck, "usedpools[%u]: pool %p has class %u and %u blocks "
                      "in use", c, (const void *)next, next->szidx, next->count);
@@ -174,13 +175,19 @@ static int check_arena(checker *ck, const pm_arena *ao)
             ao->side + pool_index(ao, pool) * PM_SIDE_PER_POOL)
             FAIL(ck, "pool %p: side bytes at %p, expected its arena's slice",
                  (const void *)pool, (const void *)rcgc__pm_pool_side(pool));
-        if ((pool->count == 0) != ((onfree & bit) != 0))
-            FAIL(ck, "pool %p: %u blocks in use but %son freepools",
-                 (const void *)pool, pool->count, onfree & bit ? "" : "not ");
+        uint32_t pins = rcgc__pm_pins(pool);
+        if (pins != 0 && pool->szidx >= PM_NCLASSES)
+            FAIL(ck, "pool %p: %u pins but no size class", (const void *)pool,
+                 pins);
+        if ((pool->count == 0 && pins == 0) != ((onfree & bit) != 0))
+            FAIL(ck, "pool %p: %u blocks in use, %u pins, but %son freepools",
+                 (const void *)pool, pool->count, pins,
+                 onfree & bit ? "" : "not ");
         if (pool->count != 0 && pool->szidx >= PM_NCLASSES)
             FAIL(ck, "pool %p: in use with class %u", (const void *)pool,
                  pool->szidx);
-        int used = pool->count != 0 && pool->count < PM_NUMBLOCKS(pool->szidx);
+        int used = (pool->count != 0 || pins != 0) &&
+                   pool->count < PM_NUMBLOCKS(pool->szidx);
         if (used != ((ck->inlist[ai] & bit) != 0))
             FAIL(ck, "pool %p: %s but %son usedpools", (const void *)pool,
                  used ? "used" : "full or empty", used ? "not " : "");
@@ -293,7 +300,10 @@ static int side_walk_pool(const pm_pool *pool, uintptr_t base,
 {
     uint64_t isfree[(PM_POOL_SIZE / 16 + 63) / 64];
     int have_map = 0;
-    for (uint32_t g = 0; g < PM_SIDE_PER_POOL; g++) {
+    /* the header's granules hold the pool's pins (rcgc__pm_pins), not a
+     * block's byte */
+    for (uint32_t g = PM_POOL_OVERHEAD >> PM_ALIGNMENT_SHIFT; g < PM_SIDE_PER_POOL;
+         g++) {
         if (side[g] == 0) continue;
         uint32_t off = g << PM_ALIGNMENT_SHIFT;
         int allocated = 0;
@@ -333,11 +343,32 @@ int rcgc__pm_side_walk(const rcgc_pymalloc *pm, rcgc__pm_side_fn fn, void *arg)
     return 0;
 }
 
+/* Pool by pool, past the header's granules: those hold the pool's pins
+ * (rcgc__pm_pins), which a rewrite meant for blocks' bytes must not
+ * touch. */
 void rcgc__pm_side_arrays(const rcgc_pymalloc *pm,
                           void (*fn)(uint8_t *side, size_t n))
 {
-    for (uint32_t i = 0; i < pm->maxarenas; i++)
-        if (pm->arenas[i].address != 0) fn(pm->arenas[i].side, PM_SIDE_PER_ARENA);
+    const uint32_t hdr = PM_POOL_OVERHEAD >> PM_ALIGNMENT_SHIFT;
+    for (uint32_t i = 0; i < pm->maxarenas; i++) {
+        const pm_arena *ao = &pm->arenas[i];
+        if (ao->address == 0) continue;
+        for (uint32_t k = 0; k < PM_MAX_POOLS; k++)
+            fn(ao->side + k * PM_SIDE_PER_POOL + hdr, PM_SIDE_PER_POOL - hdr);
+    }
+}
+
+size_t rcgc__pm_pins_total(const rcgc_pymalloc *pm)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < pm->maxarenas; i++) {
+        const pm_arena *ao = &pm->arenas[i];
+        if (ao->address == 0) continue;
+        for (uintptr_t b = rcgc__pm_first_pool(ao);
+             b < (uintptr_t)ao->pool_address; b += PM_POOL_SIZE)
+            n += rcgc__pm_pins((const void *)b);
+    }
+    return n;
 }
 
 /* ---- statistics ---- */

@@ -350,6 +350,9 @@ static void check_after_release(rcgc_pymalloc *pm)
  * arena (release it, link it back into usable_arenas, or re-sort it). */
 RCGC__NOINLINE void rcgc__pm_pool_emptied(rcgc_pymalloc *pm, pm_pool *pool)
 {
+    /* pinned: it keeps its class, on usedpools with a count of 0, until
+     * rcgc__pm_unpin takes the last pin */
+    if (RCGC_UNLIKELY(rcgc__pm_pins(pool) != 0)) return;
     RCGC_ASSERT(pool->count == 0 && pool->arenaindex < pm->maxarenas);
     RCGC_ASSERT(pm->arenas[pool->arenaindex].address != 0 &&
                 pm->arenas[pool->arenaindex].nfreepools <
@@ -396,6 +399,15 @@ RCGC__NOINLINE void rcgc__pm_pool_emptied(rcgc_pymalloc *pm, pm_pool *pool)
         resort_arena(pm, ao, lastnf);
     }
     if (nf == ao->ntotalpools && pm->nfree_arenas > 1) shed_free_arenas(pm);
+}
+
+void rcgc__pm_unpin(rcgc_pymalloc *pm, const void *p)
+{
+    uint32_t n = rcgc__pm_pins(p);
+    RCGC_ASSERT(n > 0);
+    rcgc__pm_set_pins(p, n - 1);
+    pm_pool *pool = PM_POOL_ADDR(p);
+    if (n == 1 && pool->count == 0) rcgc__pm_pool_emptied(pm, pool);
 }
 
 /* ---- the entry points ---- */
