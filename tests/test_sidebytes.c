@@ -9,6 +9,7 @@
 #include "test.h"
 
 #include "core/internal.h"
+#include "mem/alloc_internal.h"
 
 /* ---- runtimes and helpers ---- */
 
@@ -85,10 +86,10 @@ TEST(track_untrack_retrack)
     CHECK_EQ(state(rt, o, &fin), 0);
     CHECK_EQ(fin, 0);
     rcgc_object_untrack(rt, o);
-    CHECK_EQ(sbyte(rt, o), 0);
+    CHECK_EQ(state(rt, o, NULL), -1);
     CHECK_EQ(rcgc_gc_check(rt), 0);
     rcgc_object_untrack(rt, o); /* twice: nothing */
-    CHECK_EQ(sbyte(rt, o), 0);
+    CHECK_EQ(state(rt, o, NULL), -1);
     CHECK_EQ(rcgc_object_track(rt, o), 0);
     CHECK_EQ(state(rt, o, NULL), 0);
     CHECK_EQ(rcgc_gc_check(rt), 0);
@@ -144,7 +145,7 @@ TEST(reused_slot_not_finalized)
     CHECK(gc_side_is_finalized(*was));
     void *addr = o;
     rcgc_decref(rt, o); /* its finalizer ran: freed at once */
-    CHECK_EQ(*was, 0);
+    CHECK(gc_side_only_vec_bits(*was)); /* its vector entry stays, stale */
     rcgc_object *p = NULL;
     for (int n = 0; n < 3 * RCGC__QUARANTINE_SLOTS && p == NULL; n++) {
         rcgc_object *q = t_new(rt, &t_fnode_type, 2);
@@ -453,8 +454,8 @@ TEST(checker_compares_both)
     gc_side_poke(s, saved);
     CHECK_EQ(rcgc_check(rt), 0);
 
-    /* a reserved bit (step 3's IN_VEC0) */
-    gc_side_poke(s, (uint8_t)(saved | 0x10));
+    /* a free bit (6) */
+    gc_side_poke(s, (uint8_t)(saved | 0x40));
     CHECK(reports(rt, "reserved side bit"));
     gc_side_poke(s, saved);
     CHECK_EQ(rcgc_check(rt), 0);
@@ -488,11 +489,12 @@ TEST(checker_compares_both)
     uint8_t *sd = side(rt, dead);
     REQUIRE(sd != NULL);
     rcgc_decref(rt, dead);
-    CHECK_EQ(*sd, 0);
-    gc_side_poke(sd, 1);
+    CHECK(gc_side_only_vec_bits(*sd));
+    uint8_t sdsaved = *sd;
+    gc_side_poke(sd, (uint8_t)(sdsaved | 1));
     CHECK(reports(rt, RCGC_DEBUG >= 2 ? "side bytes say TRACKED in generation 0"
                                       : "a granule in no block in use"));
-    gc_side_poke(sd, 0);
+    gc_side_poke(sd, sdsaved);
     CHECK_EQ(rcgc_check(rt), 0);
 
     /* a tracked object whose byte is in the wrong generation after a
@@ -527,9 +529,176 @@ TEST(checker_registry_count)
     t_teardown(rt);
 }
 
+/* ---- the young vectors (step 3) ---- */
+
+static int in_vec(rcgc_runtime *rt, rcgc_object *o, int k)
+{
+    int b = sbyte(rt, o);
+    return b >= 0 && gc_side_in_vec((uint8_t)b, k);
+}
+
+TEST(vector_entry_once)
+{
+    rcgc_runtime *rt = pool_runtime();
+    rcgc_object *o = t_node(rt, 1);
+    REQUIRE(o != NULL && side(rt, o) != NULL);
+    CHECK_EQ(rt->vec[0].len, 1);
+    CHECK(rt->vec[0].v[0] == gc_head_of(o));
+    CHECK(in_vec(rt, o, 0));
+    CHECK_EQ(rcgc__pm_pins(o), 1);
+    rcgc_object_untrack(rt, o); /* the entry stays (stale), the bit too */
+    CHECK(in_vec(rt, o, 0));
+    CHECK_EQ(rcgc_gc_check(rt), 0);
+    CHECK_EQ(rcgc_object_track(rt, o), 0); /* no second entry */
+    CHECK_EQ(rt->vec[0].len, 1);
+    CHECK_EQ(rcgc__pm_pins(o), 1);
+    CHECK_EQ(rcgc_gc_check(rt), 0);
+    rcgc_decref(rt, o);
+    t_teardown(rt);
+}
+
+TEST(vectors_follow_generations)
+{
+    rcgc_runtime *rt = pool_runtime();
+    rcgc_object *a = t_node(rt, 1), *b = t_node(rt, 2), *c = t_node(rt, 3);
+    REQUIRE(a != NULL && b != NULL && c != NULL);
+    CHECK_EQ(rt->vec[0].len, 3);
+    rcgc_gc_collect(rt, 0); /* vec[0] consumed, the survivors in vec[1] */
+    CHECK_EQ(rt->vec[0].len, 0);
+    CHECK_EQ(rt->vec[1].len, 3);
+    CHECK(!in_vec(rt, a, 0) && in_vec(rt, a, 1));
+    CHECK_EQ(rcgc__pm_pins(a), 3);
+    CHECK_EQ(rcgc_gc_check(rt), 0);
+    rcgc_object *d = t_node(rt, 4);
+    REQUIRE(d != NULL);
+    rcgc_gc_collect(rt, 1); /* both consumed: everything in generation 2 */
+    CHECK_EQ(rt->vec[0].len, 0);
+    CHECK_EQ(rt->vec[1].len, 0);
+    CHECK_EQ(sbyte(rt, a) & 0x30, 0);
+    CHECK_EQ(rcgc__pm_pins(a), 0);
+    CHECK_EQ(rcgc_gc_check(rt), 0);
+    /* a full collection and a freeze consume both */
+    rcgc_object *e = t_node(rt, 5);
+    REQUIRE(e != NULL);
+    rcgc_gc_collect(rt, 0);
+    rcgc_object *f = t_node(rt, 6);
+    REQUIRE(f != NULL);
+    CHECK_EQ(rt->vec[0].len, 1);
+    CHECK_EQ(rt->vec[1].len, 1);
+    rcgc_gc_collect(rt, 2);
+    CHECK_EQ(rt->vec[0].len + rt->vec[1].len, 0);
+    rcgc_object *g = t_node(rt, 7);
+    REQUIRE(g != NULL);
+    rcgc_gc_freeze(rt);
+    CHECK_EQ(rt->vec[0].len, 0);
+    CHECK_EQ(state(rt, g, NULL), GC_GEN_FROZEN);
+    CHECK_EQ(rcgc_gc_check(rt), 0);
+    rcgc_gc_unfreeze(rt);
+    CHECK_EQ(rcgc_gc_check(rt), 0);
+    rcgc_decref(rt, a);
+    rcgc_decref(rt, b);
+    rcgc_decref(rt, c);
+    rcgc_decref(rt, d);
+    rcgc_decref(rt, e);
+    rcgc_decref(rt, f);
+    rcgc_decref(rt, g);
+    t_teardown(rt);
+}
+
+/* A freed object's entry stays until its vector is consumed, and keeps its
+ * pool's class: an empty pinned pool stays on its class list; when the
+ * collection drops the entry, the pool goes back to its arena and can take
+ * another class. */
+TEST(stale_entry_pins_pool)
+{
+    rcgc_runtime *rt = pool_runtime();
+    rcgc_object *o = t_node(rt, 1);
+    REQUIRE(o != NULL && side(rt, o) != NULL);
+    pm_pool *pool = PM_POOL_ADDR(o);
+    uint32_t cls = pool->szidx;
+    rcgc_decref(rt, o);
+    if (RCGC_DEBUG >= 2) { /* the quarantine holds the block */
+        CHECK_EQ(rt->vec[0].len, 1);
+        rcgc_gc_collect(rt, 0);
+        CHECK_EQ(rt->vec[0].len, 0);
+        t_teardown(rt);
+        return;
+    }
+    CHECK_EQ(pool->count, 0);
+    CHECK_EQ(rcgc__pm_pins(pool), 1);
+    CHECK_EQ(rt->vec[0].len, 1);
+    CHECK_EQ(rcgc_gc_check(rt), 0);
+    CHECK_EQ(rcgc_pymalloc_check(rt->heap.pm, stderr), 0);
+    /* a block of another class does not come from the pinned pool */
+    void *other = rcgc_mem_malloc(rt, 400);
+    REQUIRE(other != NULL);
+    CHECK(PM_POOL_ADDR(other) != pool);
+    CHECK_EQ(pool->szidx, cls);
+    rcgc_gc_collect(rt, 0); /* the stale entry goes, and the pin */
+    CHECK_EQ(rt->vec[0].len, 0);
+    CHECK_EQ(rcgc__pm_pins(pool), 0);
+    CHECK_EQ(rcgc_pymalloc_check(rt->heap.pm, stderr), 0);
+    void *again = rcgc_mem_malloc(rt, 200); /* a third class: a free pool */
+    REQUIRE(again != NULL);
+    CHECK(PM_POOL_ADDR(again) == pool);
+    CHECK_EQ(rcgc_gc_check(rt), 0);
+    rcgc_mem_free(rt, other);
+    rcgc_mem_free(rt, again);
+    t_teardown(rt);
+}
+
+TEST(checker_vectors)
+{
+    rcgc_runtime *rt = pool_runtime();
+    rcgc_object *a = t_node(rt, 1), *b = t_node(rt, 2);
+    REQUIRE(a != NULL && b != NULL);
+    uint8_t *s = side(rt, a);
+    REQUIRE(s != NULL && rt->vec[0].len == 2 && rt->vec[0].cap > 2);
+
+    /* a young object without its bit (invariant 1) */
+    gc_side_clear_in_vec(s, 0);
+    CHECK(reports(rt, "missing from its generation's vector"));
+    gc_side_set_in_vec(s, 0);
+    CHECK_EQ(rcgc_check(rt), 0);
+
+    /* an entry twice (invariant 2) */
+    struct rcgc__vec *v = &rt->vec[0];
+    v->v[v->len++] = gc_head_of(a);
+    rcgc__pm_pin(a);
+    CHECK(reports(rt, "entries in vec[0]"));
+    v->len--;
+    rcgc__pm_set_pins(a, rcgc__pm_pins(a) - 1);
+    CHECK_EQ(rcgc_check(rt), 0);
+
+    /* a bit without its entry: b's entry taken out */
+    gc_head *gb = v->v[1];
+    REQUIRE(gb == gc_head_of(b));
+    v->len--;
+    rcgc__pm_set_pins(b, rcgc__pm_pins(b) - 1);
+    CHECK(reports(rt, "entries in vec[0]"));
+    v->v[v->len++] = gb;
+    rcgc__pm_pin(b);
+    CHECK_EQ(rcgc_check(rt), 0);
+
+    /* the pins (invariant 3) */
+    uint32_t pins = rcgc__pm_pins(a);
+    rcgc__pm_set_pins(a, pins + 1);
+    CHECK(reports(rt, "pinned more often"));
+    rcgc__pm_set_pins(a, pins - 1);
+    CHECK(reports(rt, "fewer pins than entries"));
+    rcgc__pm_set_pins(a, pins);
+    CHECK_EQ(rcgc_check(rt), 0);
+
+    rcgc_decref(rt, a);
+    rcgc_decref(rt, b);
+    t_teardown(rt);
+}
+
 TEST_MAIN(T(track_untrack_retrack), T(finalized_survives_untrack),
           T(reused_slot_not_finalized), T(promotion_and_full_collections),
           T(resurrected_and_legacy_go_to_old), T(freeze_unfreeze),
           T(big_objects_are_registry),
           T(embedder_allocator_objects_are_registry), T(side_array_failure),
-          T(checker_compares_both), T(checker_registry_count))
+          T(checker_compares_both), T(checker_registry_count),
+          T(vector_entry_once), T(vectors_follow_generations),
+          T(stale_entry_pins_pool), T(checker_vectors))

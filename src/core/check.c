@@ -67,6 +67,7 @@ typedef struct side_count {
     rcgc_ssize listed[GC_GEN_FROZEN + 1];  /* pool objects on each list */
     rcgc_ssize tracked[GC_GEN_FROZEN + 1]; /* TRACKED bytes per generation */
     rcgc_ssize registry;                    /* registry objects listed */
+    rcgc_ssize invec[2];                    /* bytes with IN_VEC0, IN_VEC1 */
 } side_count;
 
 /* Every node of list (generation gen): a registry object, or a pool object
@@ -105,6 +106,9 @@ static int check_side_list(side_count *c, const gc_head *list, int gen,
         if (gc_side_is_finalized(b) != gc_is_finalized(g))
             return violation(rt, name, g, "FINALIZED differs between the side "
                                           "byte and the header");
+        if (gen < 2 && !gc_side_in_vec(b, gen) && !rt->vec[gen].lost)
+            return violation(rt, name, g, "young pool object missing from its "
+                                          "generation's vector (no IN_VEC bit)");
         c->listed[gen]++;
     }
     return 0;
@@ -116,6 +120,9 @@ static int side_byte_seen(void *arg, const void *granule, uint8_t b,
     side_count *c = arg;
     rcgc_runtime *rt = c->rt;
     const gc_head *g = granule;
+    for (int k = 0; k < 2; k++) c->invec[k] += gc_side_in_vec(b, k);
+    if (!allocated && gc_side_only_vec_bits(b))
+        return 0; /* a stale entry's granule: its bits stay until consumed */
     if (!allocated) {
         fprintf(rt->debug_stream,
                 "rcgc: invariant violated: side byte %#x of %p, a granule in "
@@ -129,7 +136,7 @@ static int side_byte_seen(void *arg, const void *granule, uint8_t b,
         if (gc_side_gen(b) != 0)
             return violation(rt, "side bytes", g,
                              "untracked side byte with a generation");
-        if (!gc_is_finalized(g) || gc_is_tracked(g))
+        if (gc_side_is_finalized(b) && (!gc_is_finalized(g) || gc_is_tracked(g)))
             return violation(rt, "side bytes", g,
                              "FINALIZED in the side byte of an object that is "
                              "tracked or not finalized");
@@ -137,6 +144,63 @@ static int side_byte_seen(void *arg, const void *granule, uint8_t b,
     }
     c->tracked[gc_side_gen(b)]++;
     return 0;
+}
+
+/* The young vectors: every entry a pool granule whose byte has the
+ * vector's IN_VEC bit, as many entries as such bytes (so each once), and
+ * each pool pinned once per entry in it (the pins are taken off entry by
+ * entry, must then all be 0, and are put back: nothing is allocated). */
+static int check_vectors(rcgc_runtime *rt, const side_count *c)
+{
+    rcgc_ssize done[2] = {0, 0};
+    int bad = 0;
+    const char *what = NULL;
+    for (int k = 0; k < 2 && !bad; k++) {
+        const struct rcgc__vec *v = &rt->vec[k];
+        if (v->len < 0 || v->len > v->cap) {
+            what = "a young vector's length is out of range";
+            bad = 1;
+            break;
+        }
+        for (rcgc_ssize i = 0; i < v->len; i++) {
+            const uint8_t *s = gc_side_lookup(rt->heap.pm, v->v[i]);
+            if (s == NULL || !gc_side_in_vec(*s, k)) {
+                what = "a young vector's entry whose side byte lacks its IN_VEC "
+                       "bit (or is in no pool)";
+                bad = 1;
+                break;
+            }
+            if (rcgc__pm_pins(v->v[i]) == 0) {
+                what = "a young vector's entry in a pool with no pin left "
+                       "(fewer pins than entries)";
+                bad = 1;
+                break;
+            }
+            rcgc__pm_set_pins(v->v[i], rcgc__pm_pins(v->v[i]) - 1);
+            done[k]++;
+        }
+    }
+    if (!bad && rcgc__pm_pins_total(rt->heap.pm) != 0) {
+        what = "a pool pinned more often than young vector entries point "
+               "into it";
+        bad = 1;
+    }
+    for (int k = 0; k < 2; k++)
+        for (rcgc_ssize i = 0; i < done[k]; i++) rcgc__pm_pin(rt->vec[k].v[i]);
+    if (!bad) {
+        for (int k = 0; k < 2; k++)
+            if (c->invec[k] != rt->vec[k].len) {
+                fprintf(rt->debug_stream,
+                        "rcgc: invariant violated: %td side bytes with IN_VEC%d, "
+                        "%td entries in vec[%d] (an entry twice, or a bit "
+                        "without its entry)\n",
+                        c->invec[k], k, rt->vec[k].len, k);
+                return RCGC_ECORRUPT;
+            }
+        return 0;
+    }
+    fprintf(rt->debug_stream, "rcgc: invariant violated: %s\n", what);
+    return RCGC_ECORRUPT;
 }
 
 /* The side bytes and the lists say the same (lists complete: between
@@ -160,7 +224,8 @@ static int check_side_bytes(rcgc_runtime *rt)
         return RCGC_ECORRUPT;
     }
     if (rt->heap.pm != NULL &&
-        rcgc__pm_side_walk(rt->heap.pm, side_byte_seen, &c) != 0)
+        (rcgc__pm_side_walk(rt->heap.pm, side_byte_seen, &c) != 0 ||
+         check_vectors(rt, &c) != 0))
         return RCGC_ECORRUPT;
     rcgc_ssize pool = 0;
     for (int i = 0; i <= GC_GEN_FROZEN; i++) {

@@ -792,6 +792,9 @@ static void promote(rcgc_runtime *rt, int generation, gc_head *young,
         if (generation == RCGC_NUM_GENERATIONS - 2)
             rt->long_lived_pending += survivors;
         rcgc__side_set_gen_list(rt, young, generation + 1);
+        /* the young vectors of the collected generations: what left them
+         * goes (unreachable objects stay until they die or move) */
+        for (int k = 0; k <= generation; k++) rcgc__vec_consume(rt, k);
         gc_list_merge(young, old);
     } else {
         rt->long_lived_pending = 0;
@@ -1123,6 +1126,9 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
             rcgc__side_set_gen_list(rt, &rt->gen[i].head, generation);
         gc_list_merge(&rt->gen[i].head, &rt->gen[generation].head);
     }
+    if (generation == RCGC_NUM_GENERATIONS - 1)
+        for (int k = 0; k < RCGC_NUM_GENERATIONS - 1; k++)
+            rcgc__vec_consume(rt, k); /* all of them are in generation 2 */
     gc_head *young = &rt->gen[generation].head;
     gc_head *old = generation + 1 < RCGC_NUM_GENERATIONS
                        ? &rt->gen[generation + 1].head

@@ -603,8 +603,8 @@ static inline uintptr_t gc_trash_take(gc_head *g, int *was_tracked)
 #define GC_SIDE_GEN_SHIFT 1
 #define GC_SIDE_GEN_MASK 0x06u
 #define GC_SIDE_FINALIZED 0x08u
-#define GC_SIDE_IN_VEC0 0x10u /* step 3: vec[0] holds the slot once */
-#define GC_SIDE_IN_VEC1 0x20u /* step 3: vec[1] holds the slot once */
+#define GC_SIDE_IN_VEC0 0x10u /* vec[0] holds the granule once */
+#define GC_SIDE_IN_VEC1 0x20u /* vec[1] holds the granule once */
 #define GC_GEN_FROZEN 3 /* the permanent generation's number (not a bit) */
 
 _Static_assert(RCGC_NUM_GENERATIONS == 3,
@@ -639,11 +639,44 @@ static inline int gc_side_gen(uint8_t b)
     return (b & GC_SIDE_GEN_MASK) >> GC_SIDE_GEN_SHIFT;
 }
 
-/* Bits this step does not use (IN_VEC0/1, reserved for step 3, and the
- * free bits 6-7): set in no byte. */
+/* The free bits 6-7: set in no byte. */
 static inline int gc_side_reserved(uint8_t b)
 {
-    return (b & ~(GC_SIDE_TRACKED | GC_SIDE_GEN_MASK | GC_SIDE_FINALIZED)) != 0;
+    return (b & ~(GC_SIDE_TRACKED | GC_SIDE_GEN_MASK | GC_SIDE_FINALIZED |
+                  GC_SIDE_IN_VEC0 | GC_SIDE_IN_VEC1)) != 0;
+}
+
+/* ---- the young vectors' bits (step 3): IN_VECg set <=> vec[g] holds the
+ * granule's address exactly once (core/internal.h, rcgc__vec_*) ---- */
+
+static inline uint8_t gc_side_vec_bit(int g)
+{
+    RCGC_ASSERT(g == 0 || g == 1);
+    return (uint8_t)(GC_SIDE_IN_VEC0 << g);
+}
+
+static inline int gc_side_in_vec(uint8_t b, int g)
+{
+    return (b & gc_side_vec_bit(g)) != 0;
+}
+
+static inline void gc_side_set_in_vec(uint8_t *s, int g)
+{
+    RCGC_ASSERT(!gc_side_in_vec(*s, g));
+    *s |= gc_side_vec_bit(g);
+}
+
+static inline void gc_side_clear_in_vec(uint8_t *s, int g)
+{
+    RCGC_ASSERT(gc_side_in_vec(*s, g));
+    *s &= (uint8_t)~gc_side_vec_bit(g);
+}
+
+/* Only IN_VEC bits (a free granule's byte may keep them: its stale
+ * entries stay until their vector is consumed). */
+static inline int gc_side_only_vec_bits(uint8_t b)
+{
+    return (b & ~(GC_SIDE_IN_VEC0 | GC_SIDE_IN_VEC1)) == 0;
 }
 
 static inline int gc_side_is_finalized(uint8_t b)
@@ -666,10 +699,11 @@ static inline void gc_side_track_gen(uint8_t *s, int gen)
     *s |= (uint8_t)(GC_SIDE_TRACKED | (unsigned)gen << GC_SIDE_GEN_SHIFT);
 }
 
-/* Untracked: FINALIZED stays, TRACKED and the generation go. */
+/* Untracked: FINALIZED and the IN_VEC bits stay, TRACKED and the
+ * generation go. */
 static inline void gc_side_untrack(uint8_t *s)
 {
-    *s &= GC_SIDE_FINALIZED;
+    *s &= GC_SIDE_FINALIZED | GC_SIDE_IN_VEC0 | GC_SIDE_IN_VEC1;
 }
 
 /* Untracked, for an object that is never finalized (its type has no
@@ -677,7 +711,7 @@ static inline void gc_side_untrack(uint8_t *s)
 static inline void gc_side_untrack_unfinalized(uint8_t *s)
 {
     RCGC_ASSERT(!gc_side_is_finalized(*s));
-    *s = 0;
+    *s &= GC_SIDE_IN_VEC0 | GC_SIDE_IN_VEC1;
 }
 
 /* A tracked byte moves to generation gen (promotion, merging, freeze). */
@@ -692,12 +726,12 @@ static inline void gc_side_set_finalized(uint8_t *s)
     *s |= GC_SIDE_FINALIZED;
 }
 
-/* The object's block is freed: the byte goes back to 0 (its FINALIZED
- * with it, so that a new object in the slot is not finalized; TRACKED too
- * when the free untracks in the same write). */
+/* The object's block is freed: the byte goes back to its IN_VEC bits
+ * alone (FINALIZED goes, so that a new object in the slot is not
+ * finalized; TRACKED too when the free untracks in the same write). */
 static inline void gc_side_free(uint8_t *s)
 {
-    *s = 0;
+    *s &= GC_SIDE_IN_VEC0 | GC_SIDE_IN_VEC1; /* a stale entry keeps its bit */
 }
 
 /* every tracked byte of s[0..n) to the frozen generation

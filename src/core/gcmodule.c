@@ -218,6 +218,8 @@ void rcgc_gc_freeze(rcgc_runtime *rt)
         gc_list_merge(&rt->gen[i].head, &rt->permanent);
         rt->gen[i].count = 0;
     }
+    for (int k = 0; k < RCGC_NUM_GENERATIONS - 1; k++)
+        rcgc__vec_consume(rt, k); /* all of them are frozen */
     rt->frozen = rt->tracked; /* every tracked object is there now */
     rt->full_base_objects = 0;
     rt->full_seen = rt->stats[RCGC_NUM_GENERATIONS - 1].collections;

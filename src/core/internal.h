@@ -275,6 +275,18 @@ struct rcgc_runtime {
                                       allocated larger than their type whose
                                       block is no pool block (a pool block
                                       tells its size) */
+    struct rcgc__vec {             /* the young vectors (docs/layout-16.md,
+                                      step 3): vec[g] holds the gc_head of
+                                      every pool object of generation g
+                                      (and stale entries: the side byte's
+                                      IN_VECg says which granules are in) */
+        gc_head **v;
+        rcgc_ssize len, cap;
+        int lost;                  /* a push failed for want of memory:
+                                      some objects of generation g are not
+                                      in vec[g] until its next collection
+                                      (the lists still hold them) */
+    } vec[2];
     rcgc_ssize gc_registry;        /* live objects of GC types whose block
                                       is in no arena of heap.pm (the
                                       registry: docs/layout-16.md); while 0,
@@ -338,20 +350,58 @@ static inline uint8_t *rcgc__side_of(const rcgc_runtime *rt, const gc_head *g)
     return rcgc__side_mixed(rt, g);
 }
 
-/* The common updates of g's side byte, with no test of the byte's address
- * while the runtime has no registry object. */
-static inline void rcgc__side_track(const rcgc_runtime *rt, const gc_head *g)
+/* ---- the young vectors (object.c) ---- */
+
+/* vec[k] is full: grow it and push g (side: its byte), or note the loss. */
+void rcgc__vec_push_slow(rcgc_runtime *rt, int k, gc_head *g, uint8_t *side);
+
+/* Put g (a pool object's gc_head, side its byte, IN_VECk clear) in vec[k]:
+ * its pool is pinned while the entry lasts (mem/alloc_internal.h). */
+static inline void rcgc__vec_push(rcgc_runtime *rt, int k, gc_head *g,
+                                  uint8_t *side)
 {
-    if (RCGC_LIKELY(rt->gc_registry == 0)) {
-        gc_side_track(gc_side_in_pool(g));
-    } else {
-        uint8_t *side = rcgc__side_mixed(rt, g);
-        if (side != NULL) gc_side_track(side);
+    struct rcgc__vec *v = &rt->vec[k];
+    if (RCGC_UNLIKELY(v->len == v->cap)) {
+        rcgc__vec_push_slow(rt, k, g, side);
+        return;
+    }
+    v->v[v->len++] = g;
+    gc_side_set_in_vec(side, k);
+    rcgc__pm_pin(g);
+}
+
+/* A pool object's byte joins generation k (0 or 1): into vec[k] unless it
+ * is there already (an entry of an earlier life of the granule is as
+ * good). */
+static inline void rcgc__vec_enter(rcgc_runtime *rt, int k, gc_head *g,
+                                   uint8_t *side)
+{
+    if (!gc_side_in_vec(*side, k)) rcgc__vec_push(rt, k, g, side);
+}
+
+/* A collection of generation k (or a freeze) consumes vec[k]: entries
+ * whose byte is tracked in generation k stay, the others go (IN_VECk
+ * cleared, their pools unpinned). */
+void rcgc__vec_consume(rcgc_runtime *rt, int k);
+/* Teardown: every entry goes (no object is tracked), the vectors' memory
+ * too. */
+void rcgc__vec_fini(rcgc_runtime *rt);
+
+/* The common updates of g's side byte, with no test of the byte's address
+ * while the runtime has no registry object.  Tracking puts a pool object
+ * in vec[0] (the young vectors above). */
+static inline void rcgc__side_track(rcgc_runtime *rt, gc_head *g)
+{
+    uint8_t *side = RCGC_LIKELY(rt->gc_registry == 0) ? gc_side_in_pool(g)
+                                                      : rcgc__side_mixed(rt, g);
+    if (side != NULL) {
+        rcgc__vec_enter(rt, 0, g, side);
+        gc_side_track(side);
     }
 }
 
 /* FINALIZED stays. */
-static inline void rcgc__side_untrack(const rcgc_runtime *rt, const gc_head *g)
+static inline void rcgc__side_untrack(rcgc_runtime *rt, gc_head *g)
 {
     if (RCGC_LIKELY(rt->gc_registry == 0)) {
         gc_side_untrack(gc_side_in_pool(g));
@@ -362,10 +412,10 @@ static inline void rcgc__side_untrack(const rcgc_runtime *rt, const gc_head *g)
 }
 
 /* Untrack g, an object of a plain type (its type fits a pool block and has
- * no finalizer, so it is never FINALIZED): the byte goes straight to 0, all
- * its free needs too. */
-static inline void rcgc__side_untrack_unfinalized(const rcgc_runtime *rt,
-                                                  const gc_head *g)
+ * no finalizer, so it is never FINALIZED): the byte keeps only its IN_VEC
+ * bits, all its free needs too. */
+static inline void rcgc__side_untrack_unfinalized(rcgc_runtime *rt,
+                                                  gc_head *g)
 {
     if (RCGC_LIKELY(rt->gc_registry == 0)) {
         gc_side_untrack_unfinalized(gc_side_in_pool(g));
@@ -376,8 +426,8 @@ static inline void rcgc__side_untrack_unfinalized(const rcgc_runtime *rt,
 }
 
 /* g's object is freed (tracked or not: its list is the caller's): its
- * byte is 0. */
-static inline void rcgc__side_free(const rcgc_runtime *rt, const gc_head *g)
+ * byte keeps only its IN_VEC bits (a stale entry's). */
+static inline void rcgc__side_free(rcgc_runtime *rt, gc_head *g)
 {
     if (RCGC_LIKELY(rt->gc_registry == 0)) {
         gc_side_free(gc_side_in_pool(g));

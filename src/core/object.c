@@ -867,7 +867,10 @@ void rcgc__track_into(rcgc_runtime *rt, rcgc_object *o, gc_head *list, int gen)
     RCGC_ASSERT(gc_is_gc(o) && !gc_is_tracked(g));
     gc_list_append(g, list);
     uint8_t *side = rcgc__side_of(rt, g);
-    if (side != NULL) gc_side_track_gen(side, gen);
+    if (side != NULL) {
+        if (gen < 2) rcgc__vec_enter(rt, gen, g, side);
+        gc_side_track_gen(side, gen);
+    }
     rt->tracked++;
 }
 
@@ -921,20 +924,77 @@ void rcgc__gc_move(rcgc_runtime *rt, gc_head *g, gc_head *list)
     gc_list_move(g, list);
     int gen = rcgc__list_gen(rt, list);
     uint8_t *side = gen >= 0 ? rcgc__side_of(rt, g) : NULL;
-    if (side != NULL) gc_side_set_gen(side, gen);
+    if (side == NULL) return;
+    gc_side_set_gen(side, gen);
+    if (gen < 2) rcgc__vec_enter(rt, gen, g, side);
 }
 
 void rcgc__side_set_gen_list(rcgc_runtime *rt, const gc_head *list, int gen)
 {
     RCGC_ASSERT(gen >= 0 && gen <= GC_GEN_FROZEN);
-    if (RCGC_LIKELY(rt->gc_registry == 0)) {
-        for (const gc_head *g = gc_next(list); g != list; g = gc_next(g))
-            gc_side_set_gen(gc_side_in_pool(g), gen);
+    for (gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
+        uint8_t *side = rcgc__side_of(rt, g);
+        if (side == NULL) continue;
+        gc_side_set_gen(side, gen);
+        if (gen < 2) rcgc__vec_enter(rt, gen, g, side);
+    }
+}
+
+/* ---- the young vectors ---- */
+
+RCGC__NOINLINE void rcgc__vec_push_slow(rcgc_runtime *rt, int k, gc_head *g,
+                                        uint8_t *side)
+{
+    struct rcgc__vec *v = &rt->vec[k];
+    rcgc_ssize cap = v->cap ? 2 * v->cap : 256;
+    gc_head **nv = NULL;
+    if ((size_t)cap <= SIZE_MAX / sizeof *nv)
+        nv = rt->raw.realloc(rt->raw.ctx, v->v, (size_t)cap * sizeof *nv);
+    if (nv == NULL) {
+        v->lost = 1; /* g stays on its list; vec[k] misses it until the
+                        next collection of generation k */
         return;
     }
-    for (const gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
-        uint8_t *side = rcgc__side_mixed(rt, g);
-        if (side != NULL) gc_side_set_gen(side, gen);
+    v->v = nv;
+    v->cap = cap;
+    rcgc__vec_push(rt, k, g, side);
+}
+
+void rcgc__vec_consume(rcgc_runtime *rt, int k)
+{
+    struct rcgc__vec *v = &rt->vec[k];
+    rcgc_ssize kept = 0;
+    for (rcgc_ssize i = 0; i < v->len; i++) {
+        gc_head *g = v->v[i];
+        uint8_t *side = gc_side_in_pool(g); /* its pool is pinned */
+        uint8_t b = *side;
+        RCGC_ASSERT(gc_side_in_vec(b, k));
+        if (gc_side_is_tracked(b) && gc_side_gen(b) == k) {
+            v->v[kept++] = g;
+        } else {
+            gc_side_clear_in_vec(side, k);
+            rcgc__pm_unpin(rt->heap.pm, g);
+        }
+    }
+    v->len = kept;
+    /* the caller has just moved every object of generation k out of it
+     * (promote, a full collection's merge, a freeze): none can be missing
+     * from vec[k] now */
+    v->lost = 0;
+}
+
+void rcgc__vec_fini(rcgc_runtime *rt)
+{
+    for (int k = 0; k < 2; k++) {
+        struct rcgc__vec *v = &rt->vec[k];
+        for (rcgc_ssize i = 0; i < v->len; i++) {
+            gc_side_clear_in_vec(gc_side_in_pool(v->v[i]), k);
+            rcgc__pm_unpin(rt->heap.pm, v->v[i]);
+        }
+        rt->raw.free(rt->raw.ctx, v->v);
+        v->v = NULL;
+        v->len = v->cap = 0;
+        v->lost = 0;
     }
 }
 

@@ -211,6 +211,7 @@ int rcgc_runtime_free(rcgc_runtime *rt,
     r.freed = before - rt->objects;
     r.leaked = rt->objects - rt->nimmortal;
     free_immortals(rt);
+    rcgc__vec_fini(rt); /* after every object: their pools unpinned */
     rcgc__heaptypes_fini(rt); /* after every object (docs/types.md) */
 
     rcgc__free(rt, rt->garbage);
