@@ -44,6 +44,12 @@ static int state(rcgc_runtime *rt, rcgc_object *o, int *fin)
     return gc_side_is_tracked((uint8_t)b) ? gc_side_gen((uint8_t)b) : -1;
 }
 
+static int in_vec(rcgc_runtime *rt, rcgc_object *o, int k)
+{
+    int b = sbyte(rt, o);
+    return b >= 0 && gc_side_in_vec((uint8_t)b, k);
+}
+
 /* rcgc_check with the debug stream in a temporary file: 1 if it fails with
  * RCGC_ECORRUPT and reports needle. */
 static int reports(rcgc_runtime *rt, const char *needle)
@@ -345,7 +351,7 @@ TEST(embedder_allocator_objects_are_registry)
 /* A raw allocator over the C library that fails requests of exactly the
  * side array's size while fail_side is set. */
 static struct {
-    int fail_side;
+    int fail_side, fail_realloc;
     long failed, live;
 } sidefail;
 
@@ -372,6 +378,10 @@ static void *sf_calloc(void *ctx, size_t n, size_t size)
 static void *sf_realloc(void *ctx, void *p, size_t n)
 {
     (void)ctx;
+    if (sidefail.fail_realloc) {
+        sidefail.failed++;
+        return NULL;
+    }
     void *q = realloc(p, n);
     sidefail.live += p == NULL && q != NULL;
     return q;
@@ -423,6 +433,80 @@ TEST(side_array_failure)
     CHECK_EQ(sidefail.live, 0);
 }
 
+/* A young vector that cannot grow (its raw allocator fails): the object
+ * goes on generation 0's list instead, and everything that enumerates
+ * generation 0 sees both kinds, the listed ones first. */
+TEST(vector_growth_failure)
+{
+    memset(&sidefail, 0, sizeof sidefail);
+    rcgc_config c;
+    rcgc_config_init(&c);
+    c.gc_enabled = 0;
+    rcgc_allocator raw = {NULL, sf_malloc, sf_calloc, sf_realloc, sf_free};
+    c.heap.raw = raw;
+    rcgc_runtime *rt = rcgc_runtime_new(&c);
+    REQUIRE(rt != NULL);
+    /* an untracked object first: the pool has its arena (whose vector
+     * the failing realloc would refuse too) */
+    rcgc_object *u = rcgc_object_new(rt, &t_node_type);
+    REQUIRE(u != NULL && side(rt, u) != NULL);
+    sidefail.fail_realloc = 1; /* vec[0] has no room yet: it cannot grow */
+    rcgc_object *a = t_node(rt, 1), *b = t_node(rt, 2);
+    REQUIRE(a != NULL && b != NULL);
+    CHECK(sidefail.failed >= 2);
+    CHECK(side(rt, a) != NULL);
+    CHECK(!gc_is_vectored(gc_head_of(a)) && gc_is_tracked(gc_head_of(a)));
+    CHECK_EQ(state(rt, a, NULL), 0);
+    CHECK(!in_vec(rt, a, 0));
+    CHECK_EQ(rt->vec[0].len, 0);
+    CHECK_EQ(rcgc_gc_check(rt), 0);
+    sidefail.fail_realloc = 0;
+    rcgc_object *d = t_node(rt, 3), *e = t_node(rt, 4);
+    REQUIRE(d != NULL && e != NULL);
+    CHECK(gc_is_vectored(gc_head_of(d)) && gc_is_vectored(gc_head_of(e)));
+    CHECK_EQ(rt->vec[0].len, 2);
+    CHECK_EQ(rcgc_gc_check(rt), 0);
+    /* untracked and tracked again: the entry of its vectored life stays
+     * (stale, then live again), no second one */
+    rcgc_object_untrack(rt, d);
+    CHECK(!gc_is_tracked(gc_head_of(d)) && in_vec(rt, d, 0));
+    CHECK_EQ(rcgc_gc_check(rt), 0);
+    CHECK_EQ(rcgc_object_track(rt, d), 0);
+    CHECK_EQ(rt->vec[0].len, 2);
+    CHECK_EQ(rcgc_gc_check(rt), 0);
+    /* get_objects links the vector: listed ones first, then the vector's
+     * in its order */
+    rcgc_object **objs = NULL;
+    rcgc_ssize n = rcgc_gc_get_objects(rt, 0, &objs);
+    REQUIRE(n == 4);
+    CHECK(objs[0] == a && objs[1] == b && objs[2] == d && objs[3] == e);
+    rcgc_objects_free(rt, objs, n);
+    CHECK_EQ(rt->vec[0].len, 0);
+    CHECK(!gc_is_vectored(gc_head_of(d)));
+    CHECK_EQ(rcgc__pm_pins(d), 0);
+    CHECK_EQ(rcgc_gc_check(rt), 0);
+    /* a collection after a failed push sees the listed objects too */
+    sidefail.fail_realloc = 1;
+    rcgc_object *f = t_node(rt, 5); /* vec[0] has room: no growth needed */
+    REQUIRE(f != NULL);
+    CHECK(gc_is_vectored(gc_head_of(f)));
+    t_link2(rt, a, b);
+    rcgc_decref(rt, a);
+    rcgc_decref(rt, b);
+    CHECK_EQ(rcgc_gc_collect(rt, 0), 2);
+    sidefail.fail_realloc = 0;
+    CHECK_EQ(state(rt, f, NULL), 1);
+    CHECK_EQ(rcgc_gc_check(rt), 0);
+    rcgc_decref(rt, d);
+    rcgc_decref(rt, e);
+    rcgc_decref(rt, f);
+    rcgc_decref(rt, u);
+    rcgc_teardown_report r;
+    CHECK_EQ(rcgc_runtime_free(rt, &r), 0);
+    CHECK_EQ(r.alive, 0);
+    CHECK_EQ(sidefail.live, 0);
+}
+
 /* ---- the checker: each invariant broken on purpose ---- */
 
 TEST(checker_compares_both)
@@ -434,6 +518,8 @@ TEST(checker_compares_both)
     uint8_t *s = side(rt, a), *su = side(rt, u);
     REQUIRE(s != NULL && su != NULL);
     CHECK_EQ(rcgc_check(rt), 0);
+    rcgc_gc_collect(rt, 2); /* a and b listed, in generation 2 */
+    CHECK_EQ(state(rt, a, NULL), 2);
     uint8_t saved = *s;
 
     /* a listed object without TRACKED */
@@ -443,9 +529,9 @@ TEST(checker_compares_both)
     CHECK_EQ(rcgc_check(rt), 0);
 
     /* a listed object whose byte names another generation */
-    gc_side_set_gen(s, 2);
+    gc_side_set_gen(s, 1);
     CHECK(reports(rt, "names another generation"));
-    gc_side_set_gen(s, 0);
+    gc_side_set_gen(s, 2);
     CHECK_EQ(rcgc_check(rt), 0);
 
     /* FINALIZED in one representation only */
@@ -497,14 +583,24 @@ TEST(checker_compares_both)
     gc_side_poke(sd, sdsaved);
     CHECK_EQ(rcgc_check(rt), 0);
 
-    /* a tracked object whose byte is in the wrong generation after a
-     * promotion the byte missed (the lists moved, the byte did not) */
-    rcgc_gc_collect(rt, 0);
-    CHECK_EQ(state(rt, a, NULL), 1);
-    gc_side_set_gen(s, 0);
-    CHECK(reports(rt, "names another generation"));
-    gc_side_set_gen(s, 1);
+    /* a vectored object (c, young: in vec[0]) whose byte names another
+     * generation, as after a promotion the object missed, or has FINALIZED
+     * alone */
+    rcgc_object *c = t_node(rt, 3);
+    REQUIRE(c != NULL);
+    uint8_t *sc = side(rt, c);
+    CHECK_EQ(state(rt, c, NULL), 0);
+    CHECK(gc_is_vectored(gc_head_of(c)));
+    gc_side_set_gen(sc, 1);
+    CHECK(reports(rt, "vectored object of a generation that has no vector"));
+    gc_side_set_gen(sc, 0);
     CHECK_EQ(rcgc_check(rt), 0);
+    gc_side_set_finalized(sc);
+    CHECK(reports(rt, "FINALIZED differs between the side byte and the header "
+                      "of a vectored object"));
+    gc_side_poke(sc, (uint8_t)(*sc & ~8u)); /* FINALIZED is bit 3 */
+    CHECK_EQ(rcgc_check(rt), 0);
+    rcgc_decref(rt, c);
 
     rcgc_decref(rt, a);
     rcgc_decref(rt, b);
@@ -530,12 +626,6 @@ TEST(checker_registry_count)
 }
 
 /* ---- the young vectors (step 3) ---- */
-
-static int in_vec(rcgc_runtime *rt, rcgc_object *o, int k)
-{
-    int b = sbyte(rt, o);
-    return b >= 0 && gc_side_in_vec((uint8_t)b, k);
-}
 
 TEST(vector_entry_once)
 {
@@ -563,30 +653,36 @@ TEST(vectors_follow_generations)
     rcgc_object *a = t_node(rt, 1), *b = t_node(rt, 2), *c = t_node(rt, 3);
     REQUIRE(a != NULL && b != NULL && c != NULL);
     CHECK_EQ(rt->vec[0].len, 3);
-    rcgc_gc_collect(rt, 0); /* vec[0] consumed, the survivors in vec[1] */
-    CHECK_EQ(rt->vec[0].len, 0);
-    CHECK_EQ(rt->vec[1].len, 3);
-    CHECK(!in_vec(rt, a, 0) && in_vec(rt, a, 1));
+    CHECK(gc_is_vectored(gc_head_of(a)));
     CHECK_EQ(rcgc__pm_pins(a), 3);
+    /* a young collection links vec[0] and takes it whole; the survivors
+     * are listed in generation 1 (RCGC__VEC_GENS is 1) */
+    rcgc_gc_collect(rt, 0);
+    CHECK_EQ(rt->vec[0].len, 0);
+    CHECK_EQ(rt->vec[1].len, 0);
+    CHECK(!in_vec(rt, a, 0) && !in_vec(rt, a, 1));
+    CHECK(!gc_is_vectored(gc_head_of(a)));
+    CHECK_EQ(state(rt, a, NULL), 1);
+    CHECK_EQ(rcgc__pm_pins(a), 0);
     CHECK_EQ(rcgc_gc_check(rt), 0);
     rcgc_object *d = t_node(rt, 4);
     REQUIRE(d != NULL);
-    rcgc_gc_collect(rt, 1); /* both consumed: everything in generation 2 */
+    rcgc_gc_collect(rt, 1); /* d linked too: everything in generation 2 */
     CHECK_EQ(rt->vec[0].len, 0);
-    CHECK_EQ(rt->vec[1].len, 0);
-    CHECK_EQ(sbyte(rt, a) & 0x30, 0);
+    CHECK_EQ(sbyte(rt, d) & 0x30, 0);
+    CHECK_EQ(state(rt, d, NULL), 2);
     CHECK_EQ(rcgc__pm_pins(a), 0);
     CHECK_EQ(rcgc_gc_check(rt), 0);
-    /* a full collection and a freeze consume both */
+    /* a full collection and a freeze take vec[0] too */
     rcgc_object *e = t_node(rt, 5);
     REQUIRE(e != NULL);
     rcgc_gc_collect(rt, 0);
     rcgc_object *f = t_node(rt, 6);
     REQUIRE(f != NULL);
     CHECK_EQ(rt->vec[0].len, 1);
-    CHECK_EQ(rt->vec[1].len, 1);
     rcgc_gc_collect(rt, 2);
     CHECK_EQ(rt->vec[0].len + rt->vec[1].len, 0);
+    CHECK_EQ(state(rt, f, NULL), 2);
     rcgc_object *g = t_node(rt, 7);
     REQUIRE(g != NULL);
     rcgc_gc_freeze(rt);
@@ -657,7 +753,7 @@ TEST(checker_vectors)
 
     /* a young object without its bit (invariant 1) */
     gc_side_clear_in_vec(s, 0);
-    CHECK(reports(rt, "missing from its generation's vector"));
+    CHECK(reports(rt, "an entry whose side byte lacks the vector's IN_VEC bit"));
     gc_side_set_in_vec(s, 0);
     CHECK_EQ(rcgc_check(rt), 0);
 
@@ -698,7 +794,7 @@ TEST_MAIN(T(track_untrack_retrack), T(finalized_survives_untrack),
           T(reused_slot_not_finalized), T(promotion_and_full_collections),
           T(resurrected_and_legacy_go_to_old), T(freeze_unfreeze),
           T(big_objects_are_registry),
-          T(embedder_allocator_objects_are_registry), T(side_array_failure),
+          T(embedder_allocator_objects_are_registry), T(side_array_failure), T(vector_growth_failure),
           T(checker_compares_both), T(checker_registry_count),
           T(vector_entry_once), T(vectors_follow_generations),
           T(stale_entry_pins_pool), T(checker_vectors))

@@ -19,6 +19,51 @@ static int violation(rcgc_runtime *rt, const char *list, const gc_head *g,
     return RCGC_ECORRUPT;
 }
 
+/* What every tracked object (g's) satisfies between a collection's
+ * phases, listed or vectored. */
+static int check_tracked_object(rcgc_runtime *rt, const char *name,
+                                const gc_head *g)
+{
+    const rcgc_object *o = gc_object_of(g);
+    if (o->type == NULL || !gc_is_gc(o))
+        return violation(rt, name, g, "tracked object of a non-GC type");
+    if (gc_rc_word_is_member(o->refcnt))
+        return violation(rt, name, g,
+                         "reference count still borrowed by a "
+                         "collection (member bit set)");
+    if (o->refcnt <= 0)
+        return violation(rt, name, g,
+                         "tracked object with a non-positive refcount");
+    return 0;
+}
+
+/* The live entries of the young vector k (docs/layout-16.md, step 3a):
+ * each a tracked object as check_tracked_object says; their number in *n.
+ * Every entry must be a granule of a pool with its IN_VEC bit (the side
+ * checks below compare the rest). */
+static int check_vector(rcgc_runtime *rt, int k, rcgc_ssize *n)
+{
+    static const char *const names[2] = {"vec[0]", "vec[1]"};
+    const struct rcgc__vec *v = &rt->vec[k];
+    *n = 0;
+    if (v->len < 0 || v->len > v->cap || (v->len > 0 && v->v == NULL))
+        return violation(rt, names[k], NULL, "length out of range");
+    if (v->len > 0 && rt->heap.pm == NULL)
+        return violation(rt, names[k], NULL, "entries without a pool allocator");
+    for (rcgc_ssize i = 0; i < v->len; i++) {
+        const gc_head *g = v->v[i];
+        const uint8_t *s = gc_side_lookup(rt->heap.pm, g);
+        if (s == NULL || !gc_side_in_vec(*s, k))
+            return violation(rt, names[k], NULL,
+                             "an entry whose side byte lacks the vector's "
+                             "IN_VEC bit (or is in no pool)");
+        if (!rcgc__vec_live(g, k)) continue; /* stale */
+        if (check_tracked_object(rt, names[k], g) != 0) return RCGC_ECORRUPT;
+        (*n)++;
+    }
+    return 0;
+}
+
 /* Check one doubly linked list; expect_collecting says whether every node
  * must carry COLLECTING (a collection's private lists) or none may. */
 int rcgc__check_list(rcgc_runtime *rt, const gc_head *list, const char *name,
@@ -43,16 +88,7 @@ int rcgc__check_list(rcgc_runtime *rt, const gc_head *list, const char *name,
             return violation(rt, name, g,
                              expect_collecting ? "COLLECTING missing"
                                                : "COLLECTING left set");
-        const rcgc_object *o = gc_object_of(g);
-        if (o->type == NULL || !gc_is_gc(o))
-            return violation(rt, name, g, "tracked object of a non-GC type");
-        if (gc_rc_word_is_member(o->refcnt))
-            return violation(rt, name, g,
-                             "reference count still borrowed by a "
-                             "collection (member bit set)");
-        if (o->refcnt <= 0)
-            return violation(rt, name, g,
-                             "tracked object with a non-positive refcount");
+        if (check_tracked_object(rt, name, g) != 0) return RCGC_ECORRUPT;
         prev = g;
     }
     if (gc_prev(list) != prev)
@@ -68,6 +104,8 @@ typedef struct side_count {
     rcgc_ssize tracked[GC_GEN_FROZEN + 1]; /* TRACKED bytes per generation */
     rcgc_ssize registry;                    /* registry objects listed */
     rcgc_ssize invec[2];                    /* bytes with IN_VEC0, IN_VEC1 */
+    rcgc_ssize vectored[2];                 /* vectored objects by byte */
+    rcgc_ssize live[2];                     /* live entries of vec[0], vec[1] */
 } side_count;
 
 /* Every node of list (generation gen): a registry object, or a pool object
@@ -106,9 +144,6 @@ static int check_side_list(side_count *c, const gc_head *list, int gen,
         if (gc_side_is_finalized(b) != gc_is_finalized(g))
             return violation(rt, name, g, "FINALIZED differs between the side "
                                           "byte and the header");
-        if (gen < 2 && !gc_side_in_vec(b, gen) && !rt->vec[gen].lost)
-            return violation(rt, name, g, "young pool object missing from its "
-                                          "generation's vector (no IN_VEC bit)");
         c->listed[gen]++;
     }
     return 0;
@@ -142,7 +177,23 @@ static int side_byte_seen(void *arg, const void *granule, uint8_t b,
                              "tracked or not finalized");
         return 0;
     }
-    c->tracked[gc_side_gen(b)]++;
+    int gen = gc_side_gen(b);
+    c->tracked[gen]++;
+    if (gc_is_vectored(g)) {
+        if (gen >= RCGC__VEC_GENS)
+            return violation(rt, "side bytes", g,
+                             "vectored object of a generation that has no "
+                             "vector");
+        if (!gc_side_in_vec(b, gen))
+            return violation(rt, "side bytes", g,
+                             "vectored object without its generation's "
+                             "IN_VEC bit (its vector does not hold it)");
+        if (gc_side_is_finalized(b) != gc_is_finalized(g))
+            return violation(rt, "side bytes", g,
+                             "FINALIZED differs between the side byte and "
+                             "the header of a vectored object");
+        c->vectored[gen]++;
+    }
     return 0;
 }
 
@@ -189,6 +240,14 @@ static int check_vectors(rcgc_runtime *rt, const side_count *c)
         for (rcgc_ssize i = 0; i < done[k]; i++) rcgc__pm_pin(rt->vec[k].v[i]);
     if (!bad) {
         for (int k = 0; k < 2; k++)
+            if (c->vectored[k] != c->live[k]) {
+                fprintf(rt->debug_stream,
+                        "rcgc: invariant violated: %td vectored objects of "
+                        "generation %d, %td live entries in vec[%d]\n",
+                        c->vectored[k], k, c->live[k], k);
+                return RCGC_ECORRUPT;
+            }
+        for (int k = 0; k < 2; k++)
             if (c->invec[k] != rt->vec[k].len) {
                 fprintf(rt->debug_stream,
                         "rcgc: invariant violated: %td side bytes with IN_VEC%d, "
@@ -205,13 +264,15 @@ static int check_vectors(rcgc_runtime *rt, const side_count *c)
 
 /* The side bytes and the lists say the same (lists complete: between
  * collections). */
-static int check_side_bytes(rcgc_runtime *rt)
+static int check_side_bytes(rcgc_runtime *rt, const rcgc_ssize live[2])
 {
     static const char *const names[GC_GEN_FROZEN + 1] = {
         "generation 0", "generation 1", "generation 2", "permanent"};
     side_count c;
     memset(&c, 0, sizeof c);
     c.rt = rt;
+    c.live[0] = live[0];
+    c.live[1] = live[1];
     for (int i = 0; i <= GC_GEN_FROZEN; i++) {
         const gc_head *list =
             i < RCGC_NUM_GENERATIONS ? &rt->gen[i].head : &rt->permanent;
@@ -229,11 +290,12 @@ static int check_side_bytes(rcgc_runtime *rt)
         return RCGC_ECORRUPT;
     rcgc_ssize pool = 0;
     for (int i = 0; i <= GC_GEN_FROZEN; i++) {
-        if (c.tracked[i] != c.listed[i]) {
+        rcgc_ssize held = c.listed[i] + (i < 2 ? c.live[i] : 0);
+        if (c.tracked[i] != held) {
             fprintf(rt->debug_stream,
                     "rcgc: invariant violated: %td side bytes say TRACKED in "
-                    "%s, %td pool objects are on its list\n",
-                    c.tracked[i], names[i], c.listed[i]);
+                    "%s, %td pool objects are on its list or in its vector\n",
+                    c.tracked[i], names[i], held);
             return RCGC_ECORRUPT;
         }
         pool += c.tracked[i];
@@ -263,16 +325,23 @@ int rcgc__check_all(rcgc_runtime *rt, int lists_complete)
     if (rcgc__check_list(rt, &rt->permanent, "permanent", 0) != 0)
         return RCGC_ECORRUPT;
     total += gc_list_size(&rt->permanent);
+    rcgc_ssize live[2];
+    for (int k = 0; k < 2; k++) {
+        if (check_vector(rt, k, &live[k]) != 0) return RCGC_ECORRUPT;
+        total += live[k];
+    }
+    /* The side bytes first: they say more precisely what is wrong. */
+    if (lists_complete && check_side_bytes(rt, live) != 0) return RCGC_ECORRUPT;
     /* Outside a collection's phases every tracked object is in one of those
-     * lists (during them, some sit in the collection's private lists). */
+     * lists or vectors (during them, some sit in the collection's private
+     * lists). */
     if (lists_complete && total != rt->tracked) {
         fprintf(rt->debug_stream,
                 "rcgc: invariant violated: %td objects in the generation "
-                "lists, %td tracked\n",
+                "lists and young vectors, %td tracked\n",
                 total, rt->tracked);
         return RCGC_ECORRUPT;
     }
-    if (lists_complete && check_side_bytes(rt) != 0) return RCGC_ECORRUPT;
     for (rcgc_ssize i = 0; i < rt->ngarbage; i++)
         if (rt->garbage[i]->refcnt <= 0)
             return violation(rt, "garbage", NULL, "dead object in the list");
@@ -310,6 +379,10 @@ int rcgc__for_each_object(rcgc_runtime *rt, rcgc__object_fn fn, void *arg)
     }
     for (int i = 0; i < RCGC_NUM_GENERATIONS && r == 0; i++)
         r = walk_list(rt, &rt->gen[i].head, fn, arg);
+    for (int k = 0; k < 2; k++) /* the vectored objects (fn frees nothing) */
+        for (rcgc_ssize i = 0; i < rt->vec[k].len && r == 0; i++)
+            if (rcgc__vec_live(rt->vec[k].v[i], k))
+                r = fn(rt, gc_object_of(rt->vec[k].v[i]), arg);
     if (r == 0) r = walk_list(rt, &rt->permanent, fn, arg);
     for (rcgc_ssize i = 0; i < rt->nimmortal && r == 0; i++)
         r = fn(rt, rt->immortal[i], arg);

@@ -791,11 +791,7 @@ static void promote(rcgc_runtime *rt, int generation, gc_head *young,
     if (young != old) {
         if (generation == RCGC_NUM_GENERATIONS - 2)
             rt->long_lived_pending += survivors;
-        rcgc__side_set_gen_list(rt, young, generation + 1);
-        /* the young vectors of the collected generations: what left them
-         * goes (unreachable objects stay until they die or move) */
-        for (int k = 0; k <= generation; k++) rcgc__vec_consume(rt, k);
-        gc_list_merge(young, old);
+        rcgc__join_gen(rt, young, generation + 1); /* vectored again */
     } else {
         rt->long_lived_pending = 0;
         rt->long_lived_total = survivors;
@@ -940,6 +936,7 @@ static rcgc_ssize move_kept_values(gc_head *young, rcgc_ssize *to_finalize)
 rcgc_ssize rcgc__move_reachable(rcgc_runtime *rt, rcgc_object *const *objs,
                                 rcgc_ssize n, gc_head *reached)
 {
+    rcgc__vec_link_all(rt); /* every tracked object on a list */
     for (int i = 0; i < RCGC_NUM_GENERATIONS; i++) {
         gc_head *list = &rt->gen[i].head;
         for (gc_head *g = gc_next(list); g != list; g = gc_next(g))
@@ -1015,8 +1012,7 @@ static rcgc_ssize handle_resurrected_objects(rcgc_runtime *rt,
     rcgc_ssize still = deduce_unreachable(rt, unreachable, still_unreachable,
                                           &resurrected, 0, NULL);
     clear_unreachable_mask(still_unreachable);
-    rcgc__side_set_gen_list(rt, unreachable, rcgc__list_gen(rt, old));
-    gc_list_merge(unreachable, old);
+    rcgc__join_gen(rt, unreachable, rcgc__list_gen(rt, old));
     return still;
 }
 
@@ -1070,8 +1066,7 @@ static void handle_legacy_finalizers(rcgc_runtime *rt, gc_head *finalizers,
             if (rcgc__garbage_append(rt, o) != 0) break;
         }
     }
-    rcgc__side_set_gen_list(rt, finalizers, rcgc__list_gen(rt, old));
-    gc_list_merge(finalizers, old);
+    rcgc__join_gen(rt, finalizers, rcgc__list_gen(rt, old));
 }
 
 /* ---- one collection ---- */
@@ -1080,9 +1075,9 @@ static void show_stats_each_generations(rcgc_runtime *rt)
 {
     fprintf(rt->debug_stream, "gc: objects in each generation:");
     for (int i = 0; i < RCGC_NUM_GENERATIONS; i++)
-        fprintf(rt->debug_stream, " %td", gc_list_size(&rt->gen[i].head));
+        fprintf(rt->debug_stream, " %td", rcgc__gen_size(rt, i));
     fprintf(rt->debug_stream, "\ngc: objects in permanent generation: %td\n",
-            gc_list_size(&rt->permanent));
+            rcgc__gen_size(rt, RCGC_NUM_GENERATIONS));
 }
 
 static void update_stats(rcgc_runtime *rt, int generation, rcgc_ssize m,
@@ -1117,6 +1112,10 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
 
     if (generation + 1 < RCGC_NUM_GENERATIONS) rt->gen[generation + 1].count++;
     for (int i = 0; i <= generation; i++) rt->gen[i].count = 0;
+    /* The young vectors of the collected generations onto their lists:
+     * every pass below walks lists (docs/layout-16.md, step 3a). */
+    for (int i = 0; i <= generation && i < RCGC_NUM_GENERATIONS - 1; i++)
+        rcgc__vec_link(rt, i);
     for (int i = 0; i < generation; i++) {
         /* A full collection's survivors stay where they are: the younger
          * generations' objects get generation 2 now.  A young collection's
@@ -1126,9 +1125,6 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
             rcgc__side_set_gen_list(rt, &rt->gen[i].head, generation);
         gc_list_merge(&rt->gen[i].head, &rt->gen[generation].head);
     }
-    if (generation == RCGC_NUM_GENERATIONS - 1)
-        for (int k = 0; k < RCGC_NUM_GENERATIONS - 1; k++)
-            rcgc__vec_consume(rt, k); /* all of them are in generation 2 */
     gc_head *young = &rt->gen[generation].head;
     gc_head *old = generation + 1 < RCGC_NUM_GENERATIONS
                        ? &rt->gen[generation + 1].head
@@ -1142,6 +1138,7 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
                       !rt->tearing_down;
     nunreachable = deduce_unreachable(rt, young, &unreachable, &reachable,
                                       all_tracked, &t);
+    rt->last_examined = reachable + nunreachable;
     check_words_restored(rt, &unreachable, NULL, "may_untrack");
     reachable -= untrack_lazy(rt, young, generation == RCGC_NUM_GENERATIONS - 1);
     lap(rt, RCGC_PHASE_UNTRACK_LAZY, &t);

@@ -29,6 +29,12 @@
  *              is untracked) next 0; prev: the next deposited object
  *              | TRASH_TRACKED (bit 2: it was tracked when deposited, so its
  *              finalizer runs with it tracked again) | FINALIZED.
+ *   vectored   (docs/layout-16.md, step 3a: a tracked pool object of
+ *              generation 0 or 1 that its generation's young vector holds,
+ *              on no list) next GC_NEXT_VECTORED (2: no link is 2, and
+ *              bit 0 is clear); prev 0 or FINALIZED.  Such an object is
+ *              linked into a list only when a collection (or a walk of
+ *              every object) takes its vector: gc_link_vectored.
  *
  * TRASH_TRACKED is a bit of its own, not COLLECTING: a deposited object
  * never looks like a member of a collection.  It shares bit 2 with
@@ -58,6 +64,7 @@ typedef struct gc_head {
 } gc_head;
 
 #define GC_NEXT_UNREACHABLE ((uintptr_t)1)
+#define GC_NEXT_VECTORED ((uintptr_t)2) /* the vectored state's next word */
 #define GC_PREV_FINALIZED ((uintptr_t)1)
 #define GC_PREV_COLLECTING ((uintptr_t)2)
 #define GC_PREV_FLAGS ((uintptr_t)3)
@@ -72,6 +79,9 @@ _Static_assert((GC_PREV_FINALIZED & GC_PREV_COLLECTING) == 0 &&
 _Static_assert((GC_PREV_TRASH_BITS | GC_PREV_COLLECTING) < GC_LINK_ALIGN &&
                    GC_NEXT_UNREACHABLE < GC_LINK_ALIGN,
                "gc_head: a flag bit overlaps a link");
+_Static_assert(GC_NEXT_VECTORED != 0 && GC_NEXT_VECTORED < GC_LINK_ALIGN &&
+                   (GC_NEXT_VECTORED & GC_NEXT_UNREACHABLE) == 0,
+               "gc_head: the vectored state's next word could be a link");
 _Static_assert(_Alignof(max_align_t) >= GC_LINK_ALIGN,
                "gc_head: blocks are not aligned enough for the flag bits");
 
@@ -169,6 +179,30 @@ static inline void gc_prefetch_ahead(const gc_head *g, const gc_head *next)
 static inline int gc_is_tracked(const gc_head *g)
 {
     return g->_gc_next != 0;
+}
+
+/* ---- the vectored state (layout-16 step 3a) ---- */
+
+static inline int gc_is_vectored(const gc_head *g)
+{
+    return g->_gc_next == GC_NEXT_VECTORED;
+}
+
+/* g (untracked: prev 0 or FINALIZED; a node taken off a list is made so
+ * by gc_reset_untracked first) becomes vectored: its young vector holds it
+ * (the caller's part). */
+static inline void gc_set_vectored(gc_head *g)
+{
+    RCGC_ASSERT(!gc_is_tracked(g) && (g->_gc_prev & ~GC_PREV_FINALIZED) == 0);
+    g->_gc_next = GC_NEXT_VECTORED;
+}
+
+/* A vectored g is untracked: FINALIZED stays (its vector entry goes stale:
+ * the side byte tells). */
+static inline void gc_untrack_vectored(gc_head *g)
+{
+    RCGC_ASSERT(gc_is_vectored(g) && (g->_gc_prev & ~GC_PREV_FINALIZED) == 0);
+    g->_gc_next = 0;
 }
 
 /* An untracked node keeps FINALIZED only: COLLECTING must go, since
@@ -633,6 +667,13 @@ static inline int gc_side_is_tracked(uint8_t b)
     return (b & GC_SIDE_TRACKED) != 0;
 }
 
+/* TRACKED in generation gen (0..3), one compare. */
+static inline int gc_side_tracked_in(uint8_t b, int gen)
+{
+    return (b & (GC_SIDE_TRACKED | GC_SIDE_GEN_MASK)) ==
+           (GC_SIDE_TRACKED | (unsigned)gen << GC_SIDE_GEN_SHIFT);
+}
+
 /* The generation of a tracked byte (GC_GEN_FROZEN: permanent). */
 static inline int gc_side_gen(uint8_t b)
 {
@@ -780,7 +821,8 @@ static inline int gc_list_tail_ok(const gc_head *list)
 /* node's neighbours point at it (a node of a doubly linked list). */
 static inline int gc_node_linked(const gc_head *node)
 {
-    return gc_is_tracked(node) && gc_next(gc_prev(node)) == node &&
+    return gc_is_tracked(node) && !gc_is_vectored(node) &&
+           gc_next(gc_prev(node)) == node &&
            gc_prev(gc_next(node)) == node;
 }
 
@@ -806,6 +848,46 @@ static inline void gc_list_remove(gc_head *node)
     node->_gc_next = 0;
 }
 
+/* A vectored g onto list (its vector entry goes, or stays stale: the
+ * caller's part); FINALIZED kept. */
+static inline void gc_link_vectored(gc_head *g, gc_head *list)
+{
+    RCGC_ASSERT(gc_is_vectored(g));
+    gc_list_append(g, list);
+}
+
+/* Link a vectored g after tail, the last node of a chain being built onto
+ * a list (gc_chain_close ends it); returns g, the new last node.  For
+ * linking many nodes with the tail in a register (rcgc__vec_link). */
+static inline gc_head *gc_chain_vectored(gc_head *tail, gc_head *g)
+{
+    RCGC_ASSERT(gc_is_vectored(g));
+    g->_gc_prev = (g->_gc_prev & GC_PREV_FINALIZED) | (uintptr_t)tail;
+    tail->_gc_next = (uintptr_t)g;
+    return g;
+}
+
+/* The chain built onto list (started at gc_prev(list), its last node
+ * then) ends at tail. */
+static inline void gc_chain_close(gc_head *list, gc_head *tail)
+{
+    RCGC_ASSERT((list->_gc_prev & GC_PREV_FLAGS) == 0);
+    tail->_gc_next = (uintptr_t)list;
+    list->_gc_prev = (uintptr_t)tail;
+}
+
+/* Untrack a tracked node, linked or vectored: off its list (or its vector
+ * entry goes stale), FINALIZED kept, COLLECTING dropped. */
+static inline void gc_untrack_node(gc_head *g)
+{
+    if (gc_is_vectored(g)) {
+        gc_untrack_vectored(g);
+    } else {
+        gc_list_remove(g);
+        gc_reset_untracked(g);
+    }
+}
+
 /* Move node from its list to the end of list; flag bits are kept. */
 static inline void gc_list_move(gc_head *node, gc_head *list)
 {
@@ -819,6 +901,16 @@ static inline void gc_list_move(gc_head *node, gc_head *list)
     gc_set_next(to_prev, node);
     list->_gc_prev = (uintptr_t)node;
     gc_set_next(node, list);
+}
+
+/* A tracked node onto list (a collection's private list) from wherever it
+ * is: its list, or its vector (the entry goes stale). */
+static inline void gc_list_move_any(gc_head *node, gc_head *list)
+{
+    if (gc_is_vectored(node))
+        gc_link_vectored(node, list);
+    else
+        gc_list_move(node, list);
 }
 
 /* Append every node of from to to; from becomes empty. */

@@ -213,13 +213,12 @@ void rcgc_gc_garbage_clear(rcgc_runtime *rt)
  * policy.c). */
 void rcgc_gc_freeze(rcgc_runtime *rt)
 {
+    rcgc__vec_link_all(rt); /* the young pool objects onto the lists */
     if (rt->heap.pm != NULL) rcgc__pm_side_arrays(rt->heap.pm, gc_side_freeze_run);
     for (int i = 0; i < RCGC_NUM_GENERATIONS; i++) {
         gc_list_merge(&rt->gen[i].head, &rt->permanent);
         rt->gen[i].count = 0;
     }
-    for (int k = 0; k < RCGC_NUM_GENERATIONS - 1; k++)
-        rcgc__vec_consume(rt, k); /* all of them are frozen */
     rt->frozen = rt->tracked; /* every tracked object is there now */
     rt->full_base_objects = 0;
     rt->full_seen = rt->stats[RCGC_NUM_GENERATIONS - 1].collections;
@@ -251,6 +250,8 @@ rcgc_ssize rcgc_gc_get_objects(rcgc_runtime *rt, int generation,
     struct objvec v = {rt, NULL, 0, 0, 0};
     int lo = generation < 0 ? 0 : generation;
     int hi = generation < 0 ? RCGC_NUM_GENERATIONS - 1 : generation;
+    rcgc__vec_link_all(rt); /* every tracked object on a list, in the
+                               vectors' order after the listed ones */
     for (int i = lo; i <= hi && !v.failed; i++) {
         gc_head *list = &rt->gen[i].head;
         for (gc_head *g = gc_next(list); g != list && !v.failed; g = gc_next(g))
@@ -298,6 +299,7 @@ rcgc_ssize rcgc_gc_get_referrers(rcgc_runtime *rt,
         *out = NULL;
         return RCGC_EINVAL;
     }
+    rcgc__vec_link_all(rt); /* every tracked object on a list */
     for (int i = 0; i < RCGC_NUM_GENERATIONS && !v.failed; i++) {
         gc_head *list = &rt->gen[i].head;
         for (gc_head *g = gc_next(list); g != list && !v.failed; g = gc_next(g)) {

@@ -12,7 +12,9 @@
  * and only this header changes).
  *
  * Order.  Today: list order, generation 0, 1, 2, then frozen (for ALL), as
- * the lists hold them.  From step 3 of docs/layout-16.md: tracking order
+ * the lists hold them once the young vectors are linked onto them (init
+ * does that, docs/layout-16.md step 3a: the objects linked before, then
+ * the vector's in its order).  From step 3 of docs/layout-16.md: tracking order
  * for generations 0 and 1, address order for generation 2 and frozen.
  * Callers may rely on the order being the same from one walk to the next
  * while nothing is tracked, untracked or collected in between (a walk
@@ -62,6 +64,9 @@ static inline gc_head *rcgc__gcwalk_list(rcgc_runtime *rt, int i)
 static inline void rcgc__gcwalk_init(rcgc__gcwalk *w, rcgc_runtime *rt, int which)
 {
     RCGC_ASSERT(which >= RCGC__GCWALK_ALL && which <= RCGC__GCWALK_FROZEN);
+    /* step 3a: the young vectors' objects onto their lists (a walk after
+     * this one finds none to link, so it sees the same order) */
+    rcgc__vec_link_all(rt);
     w->rt = rt;
     w->at = which == RCGC__GCWALK_ALL ? 0 : which;
     w->last = which == RCGC__GCWALK_ALL ? RCGC__GCWALK_FROZEN : which;

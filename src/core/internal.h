@@ -194,6 +194,8 @@ struct rcgc_runtime {
     unsigned debug;                /* RCGC_DEBUG_* flags */
     rcgc_ssize long_lived_total;   /* survivors of the last full collection */
     rcgc_ssize long_lived_pending; /* promoted into gen 2 since then */
+    rcgc_ssize last_examined;      /* the objects the last collection
+                                      examined (its set's members) */
     rcgc_ssize frozen;             /* objects moved to the permanent
                                       generation by the last freeze (an
                                       upper bound once some have died) */
@@ -276,16 +278,13 @@ struct rcgc_runtime {
                                       block is no pool block (a pool block
                                       tells its size) */
     struct rcgc__vec {             /* the young vectors (docs/layout-16.md,
-                                      step 3): vec[g] holds the gc_head of
-                                      every pool object of generation g
-                                      (and stale entries: the side byte's
-                                      IN_VECg says which granules are in) */
+                                      step 3a): vec[g] holds the gc_head of
+                                      every vectored pool object of
+                                      generation g (gchead.h), and stale
+                                      entries (the side byte's IN_VECg says
+                                      which granules have an entry) */
         gc_head **v;
         rcgc_ssize len, cap;
-        int lost;                  /* a push failed for want of memory:
-                                      some objects of generation g are not
-                                      in vec[g] until its next collection
-                                      (the lists still hold them) */
     } vec[2];
     rcgc_ssize gc_registry;        /* live objects of GC types whose block
                                       is in no arena of heap.pm (the
@@ -350,54 +349,97 @@ static inline uint8_t *rcgc__side_of(const rcgc_runtime *rt, const gc_head *g)
     return rcgc__side_mixed(rt, g);
 }
 
-/* ---- the young vectors (object.c) ---- */
+/* ---- the young vectors (object.c; docs/layout-16.md, step 3a) ----
+ *
+ * A tracked pool object of generation 0 or 1 is vectored (gchead.h): on no
+ * list, its gc_head in vec[g].  A collection of g first links vec[0..g]'s
+ * live entries into the generations' lists (rcgc__vec_link), so its passes
+ * walk lists as before; its survivors of generation 0 become vectored in
+ * vec[1] again (rcgc__join_gen).  An object that dies young is never linked.
+ * A push that cannot grow its vector leaves the object on its generation's
+ * list instead: lists and vectors together always hold every object. */
 
-/* vec[k] is full: grow it and push g (side: its byte), or note the loss. */
-void rcgc__vec_push_slow(rcgc_runtime *rt, int k, gc_head *g, uint8_t *side);
+/* The generations whose pool objects are vectored: generation 0 only.
+ * Generation 1 keeps its list: a young collection's survivors join it by
+ * an O(1) merge, where pushing them into vec[1] and linking them again at
+ * the next generation-1 collection cost 13.6 M + 9.6 M instructions more
+ * on bintree_obj 14 with collection on (docs/layout-16.md, step 3a). */
+#define RCGC__VEC_GENS 1
 
-/* Put g (a pool object's gc_head, side its byte, IN_VECk clear) in vec[k]:
- * its pool is pinned while the entry lasts (mem/alloc_internal.h). */
-static inline void rcgc__vec_push(rcgc_runtime *rt, int k, gc_head *g,
-                                  uint8_t *side)
+/* vec[k] is full: grow it and push g (side: its byte); 0 if it cannot. */
+int rcgc__vec_push_slow(rcgc_runtime *rt, int k, gc_head *g, uint8_t *side);
+
+/* Put g (a pool object's gc_head, side its byte, IN_VECk clear) in vec[k]
+ * if it has room: its pool is pinned while the entry lasts
+ * (mem/alloc_internal.h).  1 if done, 0 if the vector is full. */
+static inline int rcgc__vec_try_push(rcgc_runtime *rt, int k, gc_head *g,
+                                     uint8_t *side)
 {
     struct rcgc__vec *v = &rt->vec[k];
-    if (RCGC_UNLIKELY(v->len == v->cap)) {
-        rcgc__vec_push_slow(rt, k, g, side);
-        return;
-    }
+    if (RCGC_UNLIKELY(v->len == v->cap)) return 0;
     v->v[v->len++] = g;
     gc_side_set_in_vec(side, k);
     rcgc__pm_pin(g);
+    return 1;
+}
+
+/* The same, growing a full vector: 0 if it could not. */
+static inline int rcgc__vec_push(rcgc_runtime *rt, int k, gc_head *g,
+                                 uint8_t *side)
+{
+    return rcgc__vec_try_push(rt, k, g, side) ||
+           rcgc__vec_push_slow(rt, k, g, side);
 }
 
 /* A pool object's byte joins generation k (0 or 1): into vec[k] unless it
  * is there already (an entry of an earlier life of the granule is as
- * good). */
-static inline void rcgc__vec_enter(rcgc_runtime *rt, int k, gc_head *g,
-                                   uint8_t *side)
+ * good).  1 if vec[k] holds it now. */
+static inline int rcgc__vec_enter(rcgc_runtime *rt, int k, gc_head *g,
+                                  uint8_t *side)
 {
-    if (!gc_side_in_vec(*side, k)) rcgc__vec_push(rt, k, g, side);
+    return gc_side_in_vec(*side, k) || rcgc__vec_push(rt, k, g, side);
 }
 
-/* A collection of generation k (or a freeze) consumes vec[k]: entries
- * whose byte is tracked in generation k stay, the others go (IN_VECk
- * cleared, their pools unpinned). */
-void rcgc__vec_consume(rcgc_runtime *rt, int k);
+/* An entry g of vec[k] is live: its object is tracked in generation k and
+ * vectored (the byte is read first: a stale entry's block may be free). */
+static inline int rcgc__vec_live(const gc_head *g, int k)
+{
+    uint8_t b = *gc_side_in_pool(g); /* its pool is pinned */
+    RCGC_ASSERT(gc_side_in_vec(b, k));
+    return gc_side_tracked_in(b, k) && gc_is_vectored(g);
+}
+
+/* The tracked objects of generation i (RCGC_NUM_GENERATIONS: the permanent
+ * one): its list's and, for 0 and 1, its vector's live entries.  O(n). */
+rcgc_ssize rcgc__gen_size(const rcgc_runtime *rt, int i);
+
+/* Take vec[k] whole: its live entries (vectored objects of generation k)
+ * are appended to gen[k]'s list in the vector's order, every entry goes
+ * (IN_VECk cleared, its pool unpinned). */
+void rcgc__vec_link(rcgc_runtime *rt, int k);
+/* Both young vectors linked: every tracked object on a list (walks of all
+ * objects: introspection, freeze, teardown, the diagnosis). */
+void rcgc__vec_link_all(rcgc_runtime *rt);
 /* Teardown: every entry goes (no object is tracked), the vectors' memory
  * too. */
 void rcgc__vec_fini(rcgc_runtime *rt);
+/* Every object of list joins generation gen (a side byte's number: 0, 1,
+ * 2 or GC_GEN_FROZEN): its side byte's generation set, a pool object of
+ * a generation below RCGC__VEC_GENS vectored, the rest merged at the end of gen's list.
+ * list ends empty.  O(length of list). */
+void rcgc__join_gen(rcgc_runtime *rt, gc_head *list, int gen);
 
 /* The common updates of g's side byte, with no test of the byte's address
  * while the runtime has no registry object.  Tracking puts a pool object
- * in vec[0] (the young vectors above). */
-static inline void rcgc__side_track(rcgc_runtime *rt, gc_head *g)
+ * in vec[0] (the young vectors above): 1 if it did (the caller makes g
+ * vectored), 0 if g goes on generation 0's list. */
+static inline int rcgc__side_track(rcgc_runtime *rt, gc_head *g)
 {
     uint8_t *side = RCGC_LIKELY(rt->gc_registry == 0) ? gc_side_in_pool(g)
                                                       : rcgc__side_mixed(rt, g);
-    if (side != NULL) {
-        rcgc__vec_enter(rt, 0, g, side);
-        gc_side_track(side);
-    }
+    if (side == NULL) return 0;
+    gc_side_track(side);
+    return rcgc__vec_enter(rt, 0, g, side);
 }
 
 /* FINALIZED stays. */
@@ -451,9 +493,10 @@ static inline int rcgc__list_gen(const rcgc_runtime *rt, const gc_head *list)
     return list == &rt->permanent ? GC_GEN_FROZEN : -1;
 }
 
-/* gc_list_move(g, list) for a tracked object g, whose side byte gets
+/* gc_list_move(g, list) for a linked object g, whose side byte gets
  * list's generation if list is a generation's (a private list's objects
- * get theirs when the list joins one). */
+ * get theirs when the list joins one); a pool object that joins generation
+ * 0 or 1 becomes vectored instead, if its vector can take it. */
 void rcgc__gc_move(rcgc_runtime *rt, gc_head *g, gc_head *list);
 
 /* The PEP 442 finalizer of o (a GC object) has run: FINALIZED in both

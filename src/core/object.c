@@ -572,8 +572,7 @@ static RCGC__ALWAYS_INLINE void untrack_for_free(rcgc_runtime *rt,
     gc_head *g = gc_head_of(o);
     if (gc_is_tracked(g)) {
         RCGC_ASSERT(rt->tracked > 0);
-        gc_list_remove(g);
-        gc_reset_untracked(g);
+        gc_untrack_node(g); /* FINALIZED stays, COLLECTING goes */
         rt->tracked--;
     } else if (t->finalize == NULL) {
         /* untracked, and never finalized (only a type with a
@@ -753,8 +752,7 @@ static RCGC__ALWAYS_INLINE void untrack_plain(rcgc_runtime *rt, rcgc_object *o)
     gc_head *g = gc_head_of(o);
     if (!gc_is_tracked(g)) return;
     RCGC_ASSERT(rt->tracked > 0);
-    gc_list_remove(g);
-    gc_reset_untracked(g);
+    gc_untrack_node(g);
     rt->tracked--;
     rcgc__side_untrack_unfinalized(rt, g);
 }
@@ -847,18 +845,45 @@ static RCGC__NOINLINE void dealloc_general(rcgc_runtime *rt, rcgc_object *o)
 
 /* ---- tracking ---- */
 
-static RCGC__ALWAYS_INLINE void track(rcgc_runtime *rt, rcgc_object *o)
+/* A pool object goes to vec[0] (vectored: never linked unless it lives
+ * to a collection); anything else, or a pool object whose vector cannot
+ * grow, at the end of generation 0's list.  Returns 0. */
+static RCGC__NOINLINE int track_slow(rcgc_runtime *rt, rcgc_object *o)
+{
+    gc_head *g = gc_head_of(o);
+    rt->tracked++;
+    if (rcgc__side_track(rt, g))
+        gc_set_vectored(g);
+    else
+        gc_list_append(g, &rt->gen[0].head);
+    return 0;
+}
+
+/* track_slow's common case inline: a pool object (no registry object in
+ * the runtime) whose granule has an entry in vec[0] already (its slot's
+ * earlier object's: objects that die young leave one), or for which
+ * vec[0] has room.  The rest is a tail call, so this path saves no
+ * register.  Returns 0. */
+static RCGC__ALWAYS_INLINE int track(rcgc_runtime *rt, rcgc_object *o)
 {
     gc_head *g = gc_head_of(o);
     RCGC_ASSERT(gc_is_gc(o) && !gc_is_tracked(g));
-    gc_list_append(g, &rt->gen[0].head);
-    rt->tracked++;
-    rcgc__side_track(rt, g);
+    if (RCGC_LIKELY(rt->gc_registry == 0)) {
+        uint8_t *side = gc_side_in_pool(g);
+        if (RCGC_LIKELY(gc_side_in_vec(*side, 0) ||
+                        rcgc__vec_try_push(rt, 0, g, side))) {
+            gc_side_track(side);
+            rt->tracked++;
+            gc_set_vectored(g);
+            return 0;
+        }
+    }
+    return track_slow(rt, o);
 }
 
 void rcgc__track(rcgc_runtime *rt, rcgc_object *o)
 {
-    track(rt, o);
+    (void)track(rt, o);
 }
 
 void rcgc__track_into(rcgc_runtime *rt, rcgc_object *o, gc_head *list, int gen)
@@ -867,10 +892,7 @@ void rcgc__track_into(rcgc_runtime *rt, rcgc_object *o, gc_head *list, int gen)
     RCGC_ASSERT(gc_is_gc(o) && !gc_is_tracked(g));
     gc_list_append(g, list);
     uint8_t *side = rcgc__side_of(rt, g);
-    if (side != NULL) {
-        if (gen < 2) rcgc__vec_enter(rt, gen, g, side);
-        gc_side_track_gen(side, gen);
-    }
+    if (side != NULL) gc_side_track_gen(side, gen);
     rt->tracked++;
 }
 
@@ -879,8 +901,7 @@ void rcgc__untrack(rcgc_runtime *rt, rcgc_object *o)
     gc_head *g = gc_head_of(o);
     if (!gc_is_tracked(g)) return;
     RCGC_ASSERT(rt->tracked > 0);
-    gc_list_remove(g);
-    gc_reset_untracked(g); /* FINALIZED stays, COLLECTING goes */
+    gc_untrack_node(g); /* FINALIZED stays, COLLECTING goes */
     rt->tracked--;
     rcgc__side_untrack(rt, g); /* FINALIZED stays */
 }
@@ -921,66 +942,125 @@ void rcgc__set_finalized(rcgc_runtime *rt, rcgc_object *o)
 
 void rcgc__gc_move(rcgc_runtime *rt, gc_head *g, gc_head *list)
 {
-    gc_list_move(g, list);
     int gen = rcgc__list_gen(rt, list);
     uint8_t *side = gen >= 0 ? rcgc__side_of(rt, g) : NULL;
-    if (side == NULL) return;
+    if (side == NULL) {
+        gc_list_move(g, list);
+        return;
+    }
     gc_side_set_gen(side, gen);
-    if (gen < 2) rcgc__vec_enter(rt, gen, g, side);
+    if (gen < RCGC__VEC_GENS && rcgc__vec_enter(rt, gen, g, side)) {
+        gc_list_remove(g);
+        gc_reset_untracked(g);
+        gc_set_vectored(g);
+    } else {
+        gc_list_move(g, list);
+    }
 }
 
 void rcgc__side_set_gen_list(rcgc_runtime *rt, const gc_head *list, int gen)
 {
     RCGC_ASSERT(gen >= 0 && gen <= GC_GEN_FROZEN);
-    for (gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
-        uint8_t *side = rcgc__side_of(rt, g);
-        if (side == NULL) continue;
-        gc_side_set_gen(side, gen);
-        if (gen < 2) rcgc__vec_enter(rt, gen, g, side);
+    if (RCGC_LIKELY(rt->gc_registry == 0)) {
+        for (const gc_head *g = gc_next(list); g != list; g = gc_next(g))
+            gc_side_set_gen(gc_side_in_pool(g), gen);
+        return;
     }
+    for (const gc_head *g = gc_next(list); g != list; g = gc_next(g)) {
+        uint8_t *side = rcgc__side_mixed(rt, g);
+        if (side != NULL) gc_side_set_gen(side, gen);
+    }
+}
+
+void rcgc__join_gen(rcgc_runtime *rt, gc_head *list, int gen)
+{
+    RCGC_ASSERT(gen >= 0 && gen <= GC_GEN_FROZEN);
+    gc_head *to = gen == GC_GEN_FROZEN ? &rt->permanent : &rt->gen[gen].head;
+    if (gen >= RCGC__VEC_GENS) {
+        rcgc__side_set_gen_list(rt, list, gen);
+        gc_list_merge(list, to);
+        return;
+    }
+    gc_head *next;
+    for (gc_head *g = gc_next(list); g != list; g = next) {
+        next = gc_next(g);
+        uint8_t *side = rcgc__side_of(rt, g);
+        if (side != NULL) {
+            gc_side_set_gen(side, gen);
+            if (rcgc__vec_enter(rt, gen, g, side)) {
+                gc_reset_untracked(g); /* the list is dropped whole */
+                gc_set_vectored(g);
+                continue;
+            }
+        }
+        gc_list_append(g, to);
+    }
+    gc_list_init(list);
 }
 
 /* ---- the young vectors ---- */
 
-RCGC__NOINLINE void rcgc__vec_push_slow(rcgc_runtime *rt, int k, gc_head *g,
-                                        uint8_t *side)
+RCGC__NOINLINE int rcgc__vec_push_slow(rcgc_runtime *rt, int k, gc_head *g,
+                                       uint8_t *side)
 {
     struct rcgc__vec *v = &rt->vec[k];
     rcgc_ssize cap = v->cap ? 2 * v->cap : 256;
     gc_head **nv = NULL;
-    if ((size_t)cap <= SIZE_MAX / sizeof *nv)
+    if ((size_t)cap <= SIZE_MAX / 2 / sizeof *nv)
         nv = rt->raw.realloc(rt->raw.ctx, v->v, (size_t)cap * sizeof *nv);
-    if (nv == NULL) {
-        v->lost = 1; /* g stays on its list; vec[k] misses it until the
-                        next collection of generation k */
-        return;
-    }
+    if (nv == NULL) return 0; /* g goes on its generation's list */
     v->v = nv;
     v->cap = cap;
-    rcgc__vec_push(rt, k, g, side);
+    return rcgc__vec_push(rt, k, g, side);
 }
 
-void rcgc__vec_consume(rcgc_runtime *rt, int k)
+void rcgc__vec_link(rcgc_runtime *rt, int k)
 {
     struct rcgc__vec *v = &rt->vec[k];
-    rcgc_ssize kept = 0;
-    for (rcgc_ssize i = 0; i < v->len; i++) {
-        gc_head *g = v->v[i];
-        uint8_t *side = gc_side_in_pool(g); /* its pool is pinned */
-        uint8_t b = *side;
-        RCGC_ASSERT(gc_side_in_vec(b, k));
-        if (gc_side_is_tracked(b) && gc_side_gen(b) == k) {
-            v->v[kept++] = g;
-        } else {
-            gc_side_clear_in_vec(side, k);
-            rcgc__pm_unpin(rt->heap.pm, g);
+    gc_head *list = &rt->gen[k].head;
+    gc_head *tail = gc_prev(list);
+    /* entries follow allocation order, so they come in runs of one pool:
+     * its pins are dropped once per run, after the run (not before: an
+     * emptied pool may go back to its arena with its last pin) */
+    const void *run = NULL;
+    uint32_t pins = 0;
+    for (gc_head **e = v->v, **end = e + v->len; e < end; e++) {
+        gc_head *g = *e;
+        const void *pool = rcgc__pm_pool_start(g);
+        if (pool != run) {
+            if (pins != 0) rcgc__pm_unpin_n(rt->heap.pm, run, pins);
+            run = pool;
+            pins = 0;
         }
+        pins++;
+        uint8_t *side = gc_side_in_pool(g);
+        uint8_t b = *side;
+        gc_side_clear_in_vec(side, k);
+        /* live: tracked in generation k and vectored (the byte first: a
+         * stale entry's block may be free) */
+        if (gc_side_tracked_in(b, k) && gc_is_vectored(g))
+            tail = gc_chain_vectored(tail, g);
     }
-    v->len = kept;
-    /* the caller has just moved every object of generation k out of it
-     * (promote, a full collection's merge, a freeze): none can be missing
-     * from vec[k] now */
-    v->lost = 0;
+    gc_chain_close(list, tail);
+    if (pins != 0) rcgc__pm_unpin_n(rt->heap.pm, run, pins);
+    v->len = 0;
+}
+
+rcgc_ssize rcgc__gen_size(const rcgc_runtime *rt, int i)
+{
+    RCGC_ASSERT(i >= 0 && i <= RCGC_NUM_GENERATIONS);
+    if (i == RCGC_NUM_GENERATIONS) return gc_list_size(&rt->permanent);
+    rcgc_ssize n = gc_list_size(&rt->gen[i].head);
+    if (i < 2)
+        for (rcgc_ssize e = 0; e < rt->vec[i].len; e++)
+            n += rcgc__vec_live(rt->vec[i].v[e], i);
+    return n;
+}
+
+void rcgc__vec_link_all(rcgc_runtime *rt)
+{
+    for (int k = 0; k < 2; k++)
+        if (rt->vec[k].len > 0) rcgc__vec_link(rt, k);
 }
 
 void rcgc__vec_fini(rcgc_runtime *rt)
@@ -994,7 +1074,6 @@ void rcgc__vec_fini(rcgc_runtime *rt)
         rt->raw.free(rt->raw.ctx, v->v);
         v->v = NULL;
         v->len = v->cap = 0;
-        v->lost = 0;
     }
 }
 
@@ -1014,8 +1093,7 @@ int rcgc_object_track(rcgc_runtime *rt, rcgc_object *o)
         return RCGC_EALREADY;
     }
     if (rcgc_object_is_immortal(o)) return RCGC_EINVAL;
-    track(rt, o);
-    return 0;
+    return track(rt, o);
 }
 
 void rcgc_object_untrack(rcgc_runtime *rt, rcgc_object *o)

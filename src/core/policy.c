@@ -115,13 +115,6 @@ static void adapt_young(rcgc_runtime *rt, rcgc_ssize examined, rcgc_ssize found)
     rt->young_threshold = (int)t;
 }
 
-static rcgc_ssize young_size(rcgc_runtime *rt, int generation)
-{
-    rcgc_ssize n = 0;
-    for (int i = 0; i <= generation; i++) n += gc_list_size(&rt->gen[i].head);
-    return n;
-}
-
 /* A full collection at any trigger where the growth gate is open (not only
  * when count[2] passes threshold[2]): the garbage that escaped the young
  * generations waits for at most a quarter of the heap's growth. */
@@ -132,10 +125,10 @@ static rcgc_ssize collect_adaptive(rcgc_runtime *rt)
         generation = RCGC_NUM_GENERATIONS - 1;
     else if (rt->gen[1].count > rt->gen[1].threshold)
         generation = 1;
-    rcgc_ssize examined = generation == RCGC_NUM_GENERATIONS - 1
-                              ? tracked_unfrozen(rt)
-                              : young_size(rt, generation);
+    rcgc_ssize examined = tracked_unfrozen(rt);
     rcgc_ssize found = rcgc__collect_with_callback(rt, generation);
+    if (generation < RCGC_NUM_GENERATIONS - 1)
+        examined = rt->last_examined; /* the young set's size */
     adapt_young(rt, examined, found);
     note_full_collections(rt);
     return found;

@@ -47,6 +47,7 @@ static void report_alive(rcgc_runtime *rt, rcgc_ssize alive)
     FILE *f = rt->debug_stream;
     fprintf(f, "rcgc: %td objects still alive at teardown", alive);
     int shown = 0;
+    rcgc__vec_link_all(rt);
     for (int i = 0; i < RCGC_NUM_GENERATIONS; i++) {
         gc_head *list = &rt->gen[i].head;
         for (gc_head *g = gc_next(list); g != list && shown < 10;
@@ -122,6 +123,7 @@ static void force_free(rcgc_runtime *rt)
     /* Rounds: finalizers may track new objects into a drained generation. */
     for (int round = 0; round < 8; round++) {
         int found = 0;
+        rcgc__vec_link_all(rt); /* what finalizers tracked since */
         for (int i = 0; i < RCGC_NUM_GENERATIONS; i++) {
             gc_head *list = &rt->gen[i].head;
             while (!gc_list_is_empty(list)) {

@@ -278,9 +278,23 @@ static inline void rcgc__pm_pin(const void *p)
  * collector's checker). */
 size_t rcgc__pm_pins_total(const struct rcgc_pymalloc *pm);
 
-/* One reference fewer (p: an address in a block of a pinned pool, in use
- * or not); an empty pool whose last pin goes returns to its arena. */
-void rcgc__pm_unpin(struct rcgc_pymalloc *pm, const void *p);
+/* n (> 0) references fewer to blocks of p's pool at once (p: an address in
+ * a block of a pinned pool, in use or not; a vector's run of entries into
+ * one pool); an empty pool whose last pin goes returns to its arena. */
+void rcgc__pm_unpin_n(struct rcgc_pymalloc *pm, const void *p, uint32_t n);
+
+/* The start of p's pool (p: an address in a carved pool), for code above
+ * src/mem that groups addresses by pool. */
+static inline const void *rcgc__pm_pool_start(const void *p)
+{
+    return PM_POOL_ADDR(p);
+}
+
+/* One reference fewer. */
+static inline void rcgc__pm_unpin(struct rcgc_pymalloc *pm, const void *p)
+{
+    rcgc__pm_unpin_n(pm, p, 1);
+}
 
 /* The side byte of the granule at p if p is in one of pm's arenas (pm may
  * be NULL), else NULL. */

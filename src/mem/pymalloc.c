@@ -401,13 +401,13 @@ RCGC__NOINLINE void rcgc__pm_pool_emptied(rcgc_pymalloc *pm, pm_pool *pool)
     if (nf == ao->ntotalpools && pm->nfree_arenas > 1) shed_free_arenas(pm);
 }
 
-void rcgc__pm_unpin(rcgc_pymalloc *pm, const void *p)
+void rcgc__pm_unpin_n(rcgc_pymalloc *pm, const void *p, uint32_t n)
 {
-    uint32_t n = rcgc__pm_pins(p);
-    RCGC_ASSERT(n > 0);
-    rcgc__pm_set_pins(p, n - 1);
+    uint32_t pins = rcgc__pm_pins(p);
+    RCGC_ASSERT(n > 0 && pins >= n);
+    rcgc__pm_set_pins(p, pins - n);
     pm_pool *pool = PM_POOL_ADDR(p);
-    if (n == 1 && pool->count == 0) rcgc__pm_pool_emptied(pm, pool);
+    if (pins == n && pool->count == 0) rcgc__pm_pool_emptied(pm, pool);
 }
 
 /* ---- the entry points ---- */

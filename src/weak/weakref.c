@@ -389,7 +389,7 @@ static void queue_reaction(rcgc_runtime *rt, weakref *wr, gc_head *queue)
     gc_head *g = gc_head_of(&wr->base);
     rcgc_incref(&wr->base);
     if (gc_is_tracked(g)) {
-        gc_list_move(g, queue);
+        gc_list_move_any(g, queue); /* from its list or its young vector */
     } else { /* the program untracked it; it comes back tracked */
         rcgc__track_into(rt, &wr->base, queue, 0);
     }
