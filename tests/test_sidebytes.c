@@ -507,6 +507,37 @@ TEST(vector_growth_failure)
     CHECK_EQ(sidefail.live, 0);
 }
 
+/* With no collection, vec[0] stops growing at RCGC__VEC_MAX_LEN entries:
+ * a full vector is linked onto generation 0's list, and everything is
+ * still found, in tracking order. */
+TEST(vector_bounded_without_collections)
+{
+    rcgc_runtime *rt = pool_runtime(); /* automatic collection off */
+    enum { N = 3 * (1 << 16) + 100 };
+    rcgc_object **o = malloc(N * sizeof *o);
+    REQUIRE(o != NULL);
+    for (int i = 0; i < N; i++) {
+        o[i] = t_node(rt, i);
+        REQUIRE(o[i] != NULL);
+        REQUIRE(rt->vec[0].len <= RCGC__VEC_MAX_LEN);
+    }
+    CHECK_EQ(rt->vec[0].cap, RCGC__VEC_MAX_LEN);
+    CHECK(rt->vec[0].len > 0 && rt->vec[0].len < RCGC__VEC_MAX_LEN);
+    CHECK(!gc_is_vectored(gc_head_of(o[0])));
+    CHECK(gc_is_vectored(gc_head_of(o[N - 1])));
+    CHECK_EQ(rcgc_gc_check(rt), 0);
+    rcgc_object **all = NULL;
+    rcgc_ssize n = rcgc_gc_get_objects(rt, 0, &all);
+    REQUIRE(n == N);
+    int ordered = 1;
+    for (int i = 0; i < N; i++) ordered &= all[i] == o[i];
+    CHECK(ordered);
+    rcgc_objects_free(rt, all, n);
+    for (int i = 0; i < N; i++) rcgc_decref(rt, o[i]);
+    free(o);
+    t_teardown(rt);
+}
+
 /* ---- the checker: each invariant broken on purpose ---- */
 
 TEST(checker_compares_both)
@@ -795,6 +826,7 @@ TEST_MAIN(T(track_untrack_retrack), T(finalized_survives_untrack),
           T(resurrected_and_legacy_go_to_old), T(freeze_unfreeze),
           T(big_objects_are_registry),
           T(embedder_allocator_objects_are_registry), T(side_array_failure), T(vector_growth_failure),
+          T(vector_bounded_without_collections),
           T(checker_compares_both), T(checker_registry_count),
           T(vector_entry_once), T(vectors_follow_generations),
           T(stale_entry_pins_pool), T(checker_vectors))

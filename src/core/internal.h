@@ -366,7 +366,15 @@ static inline uint8_t *rcgc__side_of(const rcgc_runtime *rt, const gc_head *g)
  * on bintree_obj 14 with collection on (docs/layout-16.md, step 3a). */
 #define RCGC__VEC_GENS 1
 
-/* vec[k] is full: grow it and push g (side: its byte); 0 if it cannot. */
+/* The most entries a young vector grows to (512 KiB of addresses): a full
+ * vector this big is linked onto its generation's list and starts again
+ * empty, so that a program that runs no collection (automatic collection
+ * off, or deferred) pays at most this much memory for it, and a
+ * collection's list gets the objects in the same order. */
+#define RCGC__VEC_MAX_LEN ((rcgc_ssize)1 << 16)
+
+/* vec[k] is full: grow it (or link it, at RCGC__VEC_MAX_LEN) and push g
+ * (side: its byte); 0 if it cannot. */
 int rcgc__vec_push_slow(rcgc_runtime *rt, int k, gc_head *g, uint8_t *side);
 
 /* Put g (a pool object's gc_head, side its byte, IN_VECk clear) in vec[k]

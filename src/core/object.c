@@ -1004,6 +1004,10 @@ RCGC__NOINLINE int rcgc__vec_push_slow(rcgc_runtime *rt, int k, gc_head *g,
                                        uint8_t *side)
 {
     struct rcgc__vec *v = &rt->vec[k];
+    if (v->cap >= RCGC__VEC_MAX_LEN) {
+        rcgc__vec_link(rt, k); /* its objects listed: room for 2^16 more */
+        return rcgc__vec_try_push(rt, k, g, side);
+    }
     rcgc_ssize cap = v->cap ? 2 * v->cap : 256;
     gc_head **nv = NULL;
     if ((size_t)cap <= SIZE_MAX / 2 / sizeof *nv)
