@@ -226,7 +226,11 @@ void rcgc_gc_freeze(rcgc_runtime *rt)
 
 void rcgc_gc_unfreeze(rcgc_runtime *rt)
 {
-    if (rt->heap.pm != NULL) rcgc__pm_side_arrays(rt->heap.pm, gc_side_unfreeze_run);
+    /* nothing frozen since the last unfreeze (rt->frozen counts what the
+     * last freeze froze): no byte says frozen, none to rewrite (teardown
+     * unfreezes every runtime) */
+    if (rt->heap.pm != NULL && rt->frozen > 0)
+        rcgc__pm_side_arrays(rt->heap.pm, gc_side_unfreeze_run);
     gc_list_merge(&rt->permanent, &rt->gen[RCGC_NUM_GENERATIONS - 1].head);
     rt->full_base_objects += rt->frozen;
     rt->full_seen = rt->stats[RCGC_NUM_GENERATIONS - 1].collections;
