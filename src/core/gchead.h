@@ -25,10 +25,6 @@
  *              young list stays doubly linked through the counting.
  *   parked     (the mark step while its stack grows) listed, and a member's
  *              mark in prev: COLLECTING | GC_PREV_PARKED (bit 2).
- *   deposited  (the trashcan: refcount 0, deallocation deferred; the object
- *              is untracked) next 0; prev: the next deposited object
- *              | TRASH_TRACKED (bit 2: it was tracked when deposited, so its
- *              finalizer runs with it tracked again) | FINALIZED.
  *   vectored   (docs/layout-16.md, step 3a: a tracked pool object of
  *              generation 0 or 1 that its generation's young vector holds,
  *              on no list) next GC_NEXT_VECTORED (2: no link is 2, and
@@ -36,12 +32,12 @@
  *              linked into a list only when a collection (or a walk of
  *              every object) takes its vector: gc_link_vectored.
  *
- * TRASH_TRACKED is a bit of its own, not COLLECTING: a deposited object
- * never looks like a member of a collection.  It shares bit 2 with
- * GC_PREV_PARKED and the low bit of the link, which is safe because the
- * states exclude each other (a deposited object is untracked, so no
- * collection parks it) and every object is at least 8-byte aligned (the
- * heap gives 16); the static checks below hold the masks apart.
+ * An object in the trashcan (refcount 0, deallocation deferred) is
+ * untracked; its link is not here (object.c, trash_push), so that the
+ * trashcan works for objects without a gc_head too (docs/layout-16.md,
+ * step 4).  Every object is at least 8-byte aligned (the heap gives 16), so
+ * bits 0-2 of a link are free for the flags; the static checks below hold
+ * the masks apart.
  *
  * List heads are gc_head sentinels that never carry flag bits.  The list
  * operations assert their invariants at RCGC_DEBUG >= 2 (RCGC_ASSERT).
@@ -59,8 +55,7 @@
 typedef struct gc_head {
     uintptr_t _gc_next; /* next node | NEXT_UNREACHABLE; 0 = not tracked */
     uintptr_t _gc_prev; /* prev node | COLLECTING | FINALIZED (parked: and
-                           PARKED); deposited: next deposited |
-                           TRASH_TRACKED */
+                           PARKED) */
 } gc_head;
 
 #define GC_NEXT_UNREACHABLE ((uintptr_t)1)
@@ -69,14 +64,13 @@ typedef struct gc_head {
 #define GC_PREV_COLLECTING ((uintptr_t)2)
 #define GC_PREV_FLAGS ((uintptr_t)3)
 #define GC_PREV_MASK (~GC_PREV_FLAGS)
-#define GC_PREV_TRASH_TRACKED ((uintptr_t)4) /* deposited state only */
-#define GC_PREV_TRASH_BITS (GC_PREV_FINALIZED | GC_PREV_TRASH_TRACKED)
+#define GC_PREV_PARKED ((uintptr_t)4) /* the parked state only */
 #define GC_LINK_ALIGN 8 /* objects and headers are at least this aligned */
 
 _Static_assert((GC_PREV_FINALIZED & GC_PREV_COLLECTING) == 0 &&
-                   (GC_PREV_TRASH_TRACKED & GC_PREV_FLAGS) == 0,
+                   (GC_PREV_PARKED & GC_PREV_FLAGS) == 0,
                "gc_head: the flag bits of prev overlap");
-_Static_assert((GC_PREV_TRASH_BITS | GC_PREV_COLLECTING) < GC_LINK_ALIGN &&
+_Static_assert((GC_PREV_FLAGS | GC_PREV_PARKED) < GC_LINK_ALIGN &&
                    GC_NEXT_UNREACHABLE < GC_LINK_ALIGN,
                "gc_head: a flag bit overlaps a link");
 _Static_assert(GC_NEXT_VECTORED != 0 && GC_NEXT_VECTORED < GC_LINK_ALIGN &&
@@ -532,12 +526,10 @@ static inline void gc_rc_unmark(rcgc_object *o)
  * When the mark stack must grow, the allocation may run hooks (the tracer,
  * an embedder's allocator, fault injection), and no code but traverse may
  * see a borrowed word.  The split parks each member's state in its prev
- * word (COLLECTING and GC_PREV_PARKED, the bit the deposited state uses for
- * TRASH_TRACKED: a tracked node never holds that), gives every word back,
+ * word (COLLECTING and GC_PREV_PARKED), gives every word back,
  * allocates, and borrows again.  One bit is enough: behind the cursor a
  * member is passed (0) or reached after it (1), ahead of it its gc_refs is
  * 0 (0) or not (1). */
-#define GC_PREV_PARKED GC_PREV_TRASH_TRACKED
 
 static inline void gc_park(gc_head *g, int bit)
 {
@@ -577,29 +569,6 @@ static inline void gc_rc_unpark(gc_head *g, rcgc_object *o, int behind)
                              behind ? (bit ? GC_RC_V_REACHED_PASSED
                                            : GC_RC_V_PASSED)
                                     : (bit ? 2 : 1));
-}
-
-/* ---- the trashcan's deposited state ---- */
-
-/* Deposit: g (untracked) links to the next deposited object; FINALIZED is
- * kept. */
-static inline void gc_trash_set(gc_head *g, uintptr_t link, int was_tracked)
-{
-    RCGC_ASSERT(!gc_is_tracked(g));
-    RCGC_ASSERT((link & (GC_LINK_ALIGN - 1)) == 0);
-    g->_gc_prev = (g->_gc_prev & GC_PREV_FINALIZED) | link |
-                  (was_tracked ? GC_PREV_TRASH_TRACKED : 0);
-}
-
-/* Take g out of the deposited state (back to untracked, FINALIZED kept);
- * returns the link, *was_tracked what gc_trash_set recorded. */
-static inline uintptr_t gc_trash_take(gc_head *g, int *was_tracked)
-{
-    RCGC_ASSERT(!gc_is_tracked(g));
-    uintptr_t link = g->_gc_prev & ~GC_PREV_TRASH_BITS;
-    *was_tracked = (g->_gc_prev & GC_PREV_TRASH_TRACKED) != 0;
-    g->_gc_prev &= GC_PREV_FINALIZED;
-    return link;
 }
 
 /* ---- membership in the side byte (docs/layout-16.md, step 2) ----

@@ -677,24 +677,25 @@ static RCGC__NOINLINE void dealloc_body(rcgc_runtime *rt, rcgc_object *o,
 
 /*
  * The trashcan's list is intrusive and the reference count of a deposited
- * object stays 0 (a weak reference must see it as dying).  The link goes in
- * the gc_head for GC types (its deposited state, which also records whether
- * the object was tracked: gchead.h), in the weak slot's spare word for other
- * weakrefable types, and in the reference count only for objects nothing
- * can find (neither tracked nor weakly referenced).
+ * object stays 0 where a weak reference could see it.  The link goes in the
+ * weak slot's spare word for weakrefable types and in the reference count
+ * for the others, which nothing can find (a deposited object is untracked,
+ * and nothing refers to it).  The link's bit 0 (links are objects, at least
+ * 8-aligned) records whether the object was tracked when it was deposited,
+ * so that its finalizer runs with it tracked again.  The gc_head is not
+ * used: pool objects lose theirs in step 4 of docs/layout-16.md.
  */
+#define TRASH_WAS_TRACKED ((uintptr_t)1)
 
 static void trash_push(rcgc_runtime *rt, rcgc_object *o, int was_tracked)
 {
     RCGC_ASSERT(o->refcnt == 0 && rt->trash_depth >= RCGC__TRASH_LIMIT);
-    uintptr_t link = (uintptr_t)rt->trash_later;
-    if (gc_is_gc(o)) {
-        gc_trash_set(gc_head_of(o), link, was_tracked);
-    } else if (type_is_weakrefable(o->type)) {
+    RCGC_ASSERT(((uintptr_t)rt->trash_later & TRASH_WAS_TRACKED) == 0);
+    uintptr_t link = (uintptr_t)rt->trash_later | (was_tracked ? TRASH_WAS_TRACKED : 0);
+    if (type_is_weakrefable(o->type))
         *weak_spare_of(o) = link;
-    } else {
+    else
         o->refcnt = (intptr_t)link;
-    }
     rt->trash_later = o;
 }
 
@@ -703,10 +704,7 @@ static rcgc_object *trash_pop(rcgc_runtime *rt, int *was_tracked)
     rcgc_object *o = rt->trash_later;
     uintptr_t link;
     RCGC_ASSERT(o != NULL);
-    *was_tracked = 0;
-    if (gc_is_gc(o)) {
-        link = gc_trash_take(gc_head_of(o), was_tracked);
-    } else if (type_is_weakrefable(o->type)) {
+    if (type_is_weakrefable(o->type)) {
         link = *weak_spare_of(o);
         *weak_spare_of(o) = 0;
     } else {
@@ -714,7 +712,8 @@ static rcgc_object *trash_pop(rcgc_runtime *rt, int *was_tracked)
         o->refcnt = 0;
     }
     RCGC_ASSERT(o->refcnt == 0); /* deposited objects stay dying */
-    rt->trash_later = (rcgc_object *)link;
+    *was_tracked = (link & TRASH_WAS_TRACKED) != 0;
+    rt->trash_later = (rcgc_object *)(link & ~TRASH_WAS_TRACKED);
     return o;
 }
 
