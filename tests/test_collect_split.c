@@ -245,6 +245,12 @@ static int is_node(const rcgc_object *o)
 /* Build the shape in a fresh runtime, collect once with the given faults,
  * record what happened, free everything.  fail_nth > 0: that allocation of
  * the collection fails; fail_nth < 0: every one does. */
+/* The generation run() collects: 2 (a full collection), or 0 (a young
+ * one: every object of the shapes is young; in a pool runtime,
+ * RCGC_TEST_POOL=1, it splits on the young vector itself, collect.c's
+ * deduce_unreachable_vec). */
+static int split_gen = 2;
+
 static void run(int shape, long fail_nth, struct result *r)
 {
     rcgc_runtime *rt = t_runtime();
@@ -256,7 +262,7 @@ static void run(int shape, long fail_nth, struct result *r)
     t_alloc_state.failures = 0;
     if (fail_nth > 0) t_alloc_state.fail_at = calls0 + fail_nth;
     if (fail_nth < 0) t_alloc_state.fail_after = calls0;
-    r->collected = rcgc_gc_collect(rt, 2);
+    r->collected = rcgc_gc_collect(rt, split_gen);
     r->allocs = t_alloc_state.calls - calls0;
     r->failures = t_alloc_state.failures;
     t_alloc_state.fail_at = 0;
@@ -265,7 +271,8 @@ static void run(int shape, long fail_nth, struct result *r)
     memcpy(r->fin, fin_log, (size_t)r->nfin * sizeof *fin_log);
     CHECK_EQ(rcgc_gc_check(rt), 0);
     rcgc_object **objs = NULL;
-    rcgc_ssize n = rcgc_gc_get_objects(rt, 2, &objs);
+    rcgc_ssize n = rcgc_gc_get_objects(rt, split_gen == 2 ? 2 : split_gen + 1,
+                                       &objs);
     REQUIRE(n >= 0);
     r->alive = malloc((size_t)(n + 1) * sizeof *r->alive);
     REQUIRE(r->alive != NULL);
@@ -505,6 +512,31 @@ TEST(mark_test_matches_its_definition)
     CHECK_EQ(checked, 12 * 64);
 }
 
+/* The same three for a young collection (generation 0): the same sets,
+ * order and fallback, on the list or, in a pool runtime, on the vector. */
+TEST(young_survivors_and_garbage_order)
+{
+    split_gen = 0;
+    survivors_and_garbage_order();
+    split_gen = 2;
+}
+
+TEST(young_mark_stack_grows)
+{
+    split_gen = 0;
+    mark_stack_grows_on_wide_and_deep_shapes();
+    split_gen = 2;
+}
+
+TEST(young_stack_that_cannot_grow_falls_back)
+{
+    split_gen = 0;
+    stack_that_cannot_grow_falls_back_with_same_results();
+    split_gen = 2;
+}
+
 TEST_MAIN(T(mark_test_matches_its_definition), T(survivors_and_garbage_order), T(second_collection_keeps_the_order),
           T(mark_stack_grows_on_wide_and_deep_shapes),
-          T(stack_that_cannot_grow_falls_back_with_same_results))
+          T(stack_that_cannot_grow_falls_back_with_same_results),
+          T(young_survivors_and_garbage_order), T(young_mark_stack_grows),
+          T(young_stack_that_cannot_grow_falls_back))

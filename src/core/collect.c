@@ -270,6 +270,11 @@ struct mark_ctx {
     gc_head *cursor; /* the object the cursor scans (mark_park): young
                         while it settles (every member is ahead), NULL
                         once the walk ended (every member is behind) */
+    gc_head *const *arr; /* the split over vec[0] (split_vec): the
+                            members, in place of young's list */
+    rcgc_ssize narr;
+    rcgc_ssize icursor;  /* arr's cursor: -1 while it settles, narr once
+                            the walk ended */
     rcgc_object **items; /* inline, or a MEM block once it grew */
     rcgc_ssize n, cap;
     gc_head *settled;     /* end of the prefix whose links are final */
@@ -284,6 +289,9 @@ static void mark_init(struct mark_ctx *m, rcgc_runtime *rt, gc_head *young)
     m->rt = rt;
     m->young = young;
     m->cursor = young;
+    m->arr = NULL;
+    m->narr = 0;
+    m->icursor = -1;
     m->items = m->inline_items;
     m->n = 0;
     m->cap = MARK_STACK_INLINE;
@@ -309,20 +317,30 @@ static void mark_park(struct mark_ctx *m)
     /* Behind: up to the cursor's object; every member once the walk ended;
      * none while the prefix settles (nothing can be pushed then, since
      * nothing was passed: park runs only from the second loop on). */
-    int behind = m->cursor != m->young;
-    for (gc_head *g = gc_next(m->young); g != m->young; g = gc_next(g)) {
-        gc_rc_park(g, gc_object_of(g), behind);
-        if (g == m->cursor) behind = 0;
+    if (m->arr != NULL) {
+        for (rcgc_ssize i = 0; i < m->narr; i++)
+            gc_rc_park(m->arr[i], gc_object_of(m->arr[i]), i <= m->icursor);
+    } else {
+        int behind = m->cursor != m->young;
+        for (gc_head *g = gc_next(m->young); g != m->young; g = gc_next(g)) {
+            gc_rc_park(g, gc_object_of(g), behind);
+            if (g == m->cursor) behind = 0;
+        }
     }
     m->rt->gc_borrowed = 0;
 }
 
 static void mark_unpark(struct mark_ctx *m)
 {
-    int behind = m->cursor != m->young;
-    for (gc_head *g = gc_next(m->young); g != m->young; g = gc_next(g)) {
-        gc_rc_unpark(g, gc_object_of(g), behind);
-        if (g == m->cursor) behind = 0;
+    if (m->arr != NULL) {
+        for (rcgc_ssize i = 0; i < m->narr; i++)
+            gc_rc_unpark(m->arr[i], gc_object_of(m->arr[i]), i <= m->icursor);
+    } else {
+        int behind = m->cursor != m->young;
+        for (gc_head *g = gc_next(m->young); g != m->young; g = gc_next(g)) {
+            gc_rc_unpark(g, gc_object_of(g), behind);
+            if (g == m->cursor) behind = 0;
+        }
     }
     m->rt->gc_borrowed = 1;
 }
@@ -725,6 +743,238 @@ static rcgc_ssize move_unreachable(rcgc_runtime *rt, gc_head *young,
     return reachable;
 }
 
+/* ---- a young collection's split over vec[0] (docs/layout-16.md, 3a) ----
+ *
+ * A collection of generation 0 whose every member is vectored (generation
+ * 0's list empty) and with no lazily untracked type runs trial deletion on
+ * the young vector itself instead of linking it first: the members are
+ * compacted in place into an array (stale entries dropped), counted,
+ * subtracted and marked with the array's index as the cursor, and the
+ * sweep links them, survivors into young (in the order the list split
+ * leaves them: scanned ones in place, those reached after the cursor
+ * passed them reversed at the end) and the rest into unreachable.  The
+ * sets, the counts and the order are those of the list split; only the
+ * walk is different: one array read per member instead of a dependent
+ * load, and the list is written once, by the sweep.  If the mark stack
+ * cannot grow, the members are linked into young and CPython's scan runs
+ * on the list, as in the list split. */
+
+/* The live entries of vec[0], in place, in the vector's order: returns how
+ * many.  Every entry's IN_VEC0 goes and the pins are dropped by pool run
+ * (before any word is borrowed: a pool given back may call the raw
+ * allocator).  With generation 0's list empty, TRACKED in generation 0
+ * means vectored. */
+static rcgc_ssize vec_members(rcgc_runtime *rt)
+{
+    struct rcgc__vec *v = &rt->vec[0];
+    gc_head **mem = v->v;
+    rcgc_ssize n = 0;
+    const void *run = NULL;
+    uint32_t pins = 0;
+    for (rcgc_ssize i = 0; i < v->len; i++) {
+        gc_head *g = mem[i];
+        const void *pool = rcgc__pm_pool_start(g);
+        if (pool != run) {
+            if (pins != 0) rcgc__pm_unpin_n(rt->heap.pm, run, pins);
+            run = pool;
+            pins = 0;
+        }
+        pins++;
+        uint8_t *side = gc_side_in_pool(g);
+        uint8_t b = *side;
+        gc_side_clear_in_vec(side, 0);
+        if (gc_side_tracked_in(b, 0)) {
+            RCGC_ASSERT(gc_is_vectored(g));
+            mem[n++] = g;
+        }
+    }
+    if (pins != 0) rcgc__pm_unpin_n(rt->heap.pm, run, pins);
+    return n;
+}
+
+#define VEC_PREFETCH 8 /* members ahead whose object is requested */
+
+static inline void prefetch_member(gc_head *const *mem, rcgc_ssize i,
+                                   rcgc_ssize n)
+{
+#if defined(__GNUC__)
+    if (i + VEC_PREFETCH < n) __builtin_prefetch(mem[i + VEC_PREFETCH], 1);
+#else
+    (void)mem;
+    (void)i;
+    (void)n;
+#endif
+}
+
+/* mark_reachable over the array: the same two loops, the index for the
+ * cursor. */
+static void mark_reachable_vec(struct mark_ctx *m)
+{
+    gc_head *const *mem = m->arr;
+    rcgc_ssize n = m->narr, i;
+    for (i = 0; i < n; i++) {
+        prefetch_member(mem, i, n);
+        rcgc_object *o = gc_object_of(mem[i]);
+        intptr_t r = o->refcnt;
+        if (gc_rc_word_is_member(r)) { /* else a root: keeps its word */
+            if (gc_rc_member_refs_zero(r)) break; /* the walk below passes it */
+            o->refcnt = gc_rc_true_count(r); /* reached */
+        }
+        o->type->traverse(o, visit_mark, m);
+        if (m->n > 0) {
+            mark_drain(m);
+            if (m->overflow) return;
+        }
+    }
+    m->nsettled = i;
+    for (; i < n; i++) {
+        prefetch_member(mem, i, n);
+        rcgc_object *o = gc_object_of(mem[i]);
+        intptr_t r = o->refcnt;
+        RCGC_ASSERT(gc_rc_ahead_ok(r));
+        if (gc_rc_word_is_member(r)) {
+            if (gc_rc_member_refs_zero(r)) {
+                gc_rc_pass(o); /* unreachable unless reached later */
+                continue;
+            }
+            o->refcnt = gc_rc_true_count(r); /* reached */
+        }
+        m->icursor = i;
+        o->type->traverse(o, visit_mark, m);
+        if (m->n > 0) {
+            mark_drain(m);
+            if (m->overflow) return;
+        }
+    }
+    m->icursor = n; /* everything is behind it now */
+}
+
+static void mark_ephemerons_vec(struct mark_ctx *m)
+{
+    do {
+        m->changed = 0;
+        for (rcgc_ssize i = 0; i < m->narr; i++) {
+            rcgc_object *o = gc_object_of(m->arr[i]);
+            if (not_reached(o) || o->type->ephemerons == NULL) continue;
+            o->type->ephemerons(o, visit_mark_value, m);
+            mark_drain(m);
+            if (m->overflow) return;
+        }
+    } while (m->changed);
+}
+
+/* sweep_unreachable for the array: links every member, the settled prefix
+ * and the scanned survivors in order into young (empty), those reached
+ * after the cursor passed them reversed after them, the others into
+ * unreachable with COLLECTING.  Returns the number of reachable members
+ * after the settled prefix.  Afterwards no word is borrowed. */
+static rcgc_ssize sweep_vec(gc_head *const *mem, rcgc_ssize n,
+                            rcgc_ssize nsettled, gc_head *young,
+                            gc_head *unreachable)
+{
+    RCGC_ASSERT(gc_list_is_empty(young));
+    rcgc_ssize reachable = 0, i;
+    gc_head *tail = young;
+    for (i = 0; i < nsettled; i++) tail = gc_chain_vectored(tail, mem[i]);
+    gc_head *back = young, *back_last = NULL; /* the reversed ones */
+    for (; i < n; i++) {
+        gc_head *g = mem[i];
+        prefetch_member(mem, i, n);
+        rcgc_object *o = gc_object_of(g);
+        intptr_t r = o->refcnt;
+        if (gc_rc_is_passed(r)) {
+            gc_rc_restore(o);
+            gc_unreachable_append(g, unreachable);
+            gc_set_collecting(g);
+            continue;
+        }
+        reachable++;
+        if (gc_rc_was_passed(r)) {
+            gc_rc_restore(o);
+            gc_set_next(g, back); /* push on the front of the reversed run */
+            if (back == young)
+                back_last = g;
+            else
+                gc_restore_prev(back, g);
+            back = g;
+        } else {
+            RCGC_ASSERT(!gc_rc_word_is_member(r));
+            tail = gc_chain_vectored(tail, g);
+        }
+    }
+    if (back_last != NULL) {
+        gc_set_next(tail, back);
+        gc_restore_prev(back, tail);
+        tail = back_last; /* its next is young already */
+        gc_list_set_tail(young, tail);
+    } else {
+        gc_chain_close(young, tail);
+    }
+    gc_clear_next_unreachable(unreachable);
+    return reachable;
+}
+
+/* deduce_unreachable for a young collection on vec[0] (see above): young
+ * is generation 0's list, empty; afterwards it holds the reachable
+ * members and unreachable the others, as deduce_unreachable leaves them,
+ * and vec[0] is empty. */
+static rcgc_ssize deduce_unreachable_vec(rcgc_runtime *rt, gc_head *young,
+                                         gc_head *unreachable,
+                                         rcgc_ssize *reachable, uint64_t *t)
+{
+    gc_head **mem = rt->vec[0].v;
+    rcgc_ssize n = vec_members(rt);
+    rt->gc_borrowed = 1; /* until the sweep gives every word back */
+    for (rcgc_ssize i = 0; i < n; i++) {
+        prefetch_member(mem, i, n);
+        init_refs(rt, gc_object_of(mem[i]));
+    }
+    lap(rt, RCGC_PHASE_UPDATE_REFS, t);
+    rcgc_ssize nephemeral = 0;
+    for (rcgc_ssize i = 0; i < n; i++) {
+        prefetch_member(mem, i, n);
+        rcgc_object *o = gc_object_of(mem[i]);
+        const rcgc_type *ty = o->type;
+        ty->traverse(o, visit_decref, o);
+        if (ty->ephemerons != NULL) {
+            ty->ephemerons(o, visit_decref_value, o);
+            nephemeral++;
+        }
+    }
+    lap(rt, RCGC_PHASE_SUBTRACT_REFS, t);
+    gc_list_init(unreachable);
+    struct mark_ctx m;
+    mark_init(&m, rt, young);
+    m.arr = mem;
+    m.narr = n;
+    mark_reachable_vec(&m);
+    if (nephemeral > 0 && !m.overflow) mark_ephemerons_vec(&m);
+    if (m.overflow) {
+        /* CPython's scan on the list: the members linked into young in
+         * order (the links are not the marks' business) */
+        for (rcgc_ssize i = 0; i < n; i++) gc_link_vectored(mem[i], young);
+        *reachable = split_fallback(young, unreachable, nephemeral);
+    } else {
+        *reachable = m.nsettled + sweep_vec(mem, n, m.nsettled, young,
+                                            unreachable);
+    }
+    rt->vec[0].len = 0; /* every entry consumed */
+    rt->gc_borrowed = 0;
+    if (m.items != m.inline_items)
+        check_words_restored(rt, young, unreachable, "mark stack release");
+    mark_release(&m);
+    RCGC_ASSERT(*reachable >= 0 && *reachable <= n);
+    lap(rt, RCGC_PHASE_MOVE_UNREACHABLE, t);
+    return n - *reachable;
+}
+
+/* Can this collection split on vec[0] (deduce_unreachable_vec)? */
+static int split_on_vector(const rcgc_runtime *rt, int generation)
+{
+    return generation == 0 && !rt->lazy_untrack && rt->vec[0].len > 0 &&
+           gc_list_is_empty(&rt->gen[0].head);
+}
+
 /* Trial deletion: base keeps the reachable objects, unreachable gets the
  * rest.  Returns how many are unreachable; *reachable gets the others. */
 static rcgc_ssize deduce_unreachable(rcgc_runtime *rt, gc_head *base,
@@ -1113,8 +1363,10 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
     if (generation + 1 < RCGC_NUM_GENERATIONS) rt->gen[generation + 1].count++;
     for (int i = 0; i <= generation; i++) rt->gen[i].count = 0;
     /* The young vectors of the collected generations onto their lists:
-     * every pass below walks lists (docs/layout-16.md, step 3a). */
-    for (int i = 0; i <= generation && i < RCGC_NUM_GENERATIONS - 1; i++)
+     * every pass below walks lists (docs/layout-16.md, step 3a), but for
+     * a young collection that splits on vec[0] itself. */
+    int on_vector = split_on_vector(rt, generation);
+    for (int i = on_vector; i <= generation && i < RCGC_NUM_GENERATIONS - 1; i++)
         rcgc__vec_link(rt, i);
     for (int i = 0; i < generation; i++) {
         /* A full collection's survivors stay where they are: the younger
@@ -1136,8 +1388,10 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
      * (or teardown holds some aside): then one pass does both first steps. */
     int all_tracked = young == old && gc_list_is_empty(&rt->permanent) &&
                       !rt->tearing_down;
-    nunreachable = deduce_unreachable(rt, young, &unreachable, &reachable,
-                                      all_tracked, &t);
+    nunreachable = on_vector ? deduce_unreachable_vec(rt, young, &unreachable,
+                                                      &reachable, &t)
+                             : deduce_unreachable(rt, young, &unreachable,
+                                                  &reachable, all_tracked, &t);
     rt->last_examined = reachable + nunreachable;
     check_words_restored(rt, &unreachable, NULL, "may_untrack");
     reachable -= untrack_lazy(rt, young, generation == RCGC_NUM_GENERATIONS - 1);
