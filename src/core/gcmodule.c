@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "core/gcwalk.h"
 #include "core/internal.h"
 
 static const char *const phase_names[RCGC_PHASE_COUNT] = {
@@ -254,12 +255,11 @@ rcgc_ssize rcgc_gc_get_objects(rcgc_runtime *rt, int generation,
     struct objvec v = {rt, NULL, 0, 0, 0};
     int lo = generation < 0 ? 0 : generation;
     int hi = generation < 0 ? RCGC_NUM_GENERATIONS - 1 : generation;
-    rcgc__vec_link_all(rt); /* every tracked object on a list, in the
-                               vectors' order after the listed ones */
     for (int i = lo; i <= hi && !v.failed; i++) {
-        gc_head *list = &rt->gen[i].head;
-        for (gc_head *g = gc_next(list); g != list && !v.failed; g = gc_next(g))
-            objvec_push(&v, gc_object_of(g));
+        rcgc__gcwalk w; /* the list, then the young vector (gcwalk.h) */
+        rcgc__gcwalk_init(&w, rt, i);
+        for (rcgc_object *o; !v.failed && (o = rcgc__gcwalk_next(&w)) != NULL;)
+            objvec_push(&v, o);
     }
     return objvec_finish(&v, out);
 }
@@ -303,13 +303,11 @@ rcgc_ssize rcgc_gc_get_referrers(rcgc_runtime *rt,
         *out = NULL;
         return RCGC_EINVAL;
     }
-    rcgc__vec_link_all(rt); /* every tracked object on a list */
     for (int i = 0; i < RCGC_NUM_GENERATIONS && !v.failed; i++) {
-        gc_head *list = &rt->gen[i].head;
-        for (gc_head *g = gc_next(list); g != list && !v.failed; g = gc_next(g)) {
-            rcgc_object *o = gc_object_of(g);
+        rcgc__gcwalk w;
+        rcgc__gcwalk_init(&w, rt, i);
+        for (rcgc_object *o; !v.failed && (o = rcgc__gcwalk_next(&w)) != NULL;)
             if (refers_to(o, &c)) objvec_push(&v, o);
-        }
     }
     return objvec_finish(&v, out);
 }

@@ -11,11 +11,11 @@
  * for that (docs/layout-16.md, step 4: the lists go away for pool objects,
  * and only this header changes).
  *
- * Order.  Today: list order, generation 0, 1, 2, then frozen (for ALL), as
- * the lists hold them once the young vectors are linked onto them (init
- * does that, docs/layout-16.md step 3a: the objects linked before, then
- * the vector's in its order).  From step 3 of docs/layout-16.md: tracking order
- * for generations 0 and 1, address order for generation 2 and frozen.
+ * Order.  Today: generation 0, 1, 2, then frozen (for ALL); in each, its
+ * list's order, then for generation 0 the young vector's live entries in
+ * the vector's order (docs/layout-16.md, step 3a).  The walk changes
+ * nothing: it reads the lists, the vector and the side bytes.  From step
+ * 3b of docs/layout-16.md: address order for generation 2 and frozen.
  * Callers may rely on the order being the same from one walk to the next
  * while nothing is tracked, untracked or collected in between (a walk
  * position is a dense index), never on which order it is.
@@ -51,7 +51,10 @@ typedef struct rcgc__gcwalk {
     gc_head *list; /* the head of the list being walked */
     gc_head *g;    /* the node next returns (list: this list is done) */
     gc_head *prev; /* the node returned last (list: none yet) */
-    int at, last;  /* list being walked, the last one to walk */
+    rcgc_ssize vi; /* in the young vector: the next entry to look at;
+                      -1 while walking a list */
+    int at, last;  /* generation being walked, the last one to walk */
+    int done;
 } rcgc__gcwalk;
 
 static inline gc_head *rcgc__gcwalk_list(rcgc_runtime *rt, int i)
@@ -59,20 +62,24 @@ static inline gc_head *rcgc__gcwalk_list(rcgc_runtime *rt, int i)
     return i < RCGC_NUM_GENERATIONS ? &rt->gen[i].head : &rt->permanent;
 }
 
+static inline void rcgc__gcwalk_start(rcgc__gcwalk *w)
+{
+    w->list = rcgc__gcwalk_list(w->rt, w->at);
+    w->prev = w->list;
+    w->g = gc_next(w->list);
+    w->vi = -1;
+}
+
 /* Start a walk of which (a generation, RCGC__GCWALK_FROZEN or
- * RCGC__GCWALK_ALL).  Reads the first link only. */
+ * RCGC__GCWALK_ALL).  Reads the first link only; changes nothing. */
 static inline void rcgc__gcwalk_init(rcgc__gcwalk *w, rcgc_runtime *rt, int which)
 {
     RCGC_ASSERT(which >= RCGC__GCWALK_ALL && which <= RCGC__GCWALK_FROZEN);
-    /* step 3a: the young vectors' objects onto their lists (a walk after
-     * this one finds none to link, so it sees the same order) */
-    rcgc__vec_link_all(rt);
     w->rt = rt;
     w->at = which == RCGC__GCWALK_ALL ? 0 : which;
     w->last = which == RCGC__GCWALK_ALL ? RCGC__GCWALK_FROZEN : which;
-    w->list = rcgc__gcwalk_list(rt, w->at);
-    w->prev = w->list;
-    w->g = gc_next(w->list);
+    w->done = 0;
+    rcgc__gcwalk_start(w);
 }
 
 #define RCGC__GCWALK_AHEAD 8 /* strides of prefetch */
@@ -81,11 +88,26 @@ static inline void rcgc__gcwalk_init(rcgc__gcwalk *w, rcgc_runtime *rt, int whic
  * at every later call). */
 static inline rcgc_object *rcgc__gcwalk_next(rcgc__gcwalk *w)
 {
-    while (w->g == w->list) {
-        if (w->at == w->last) return NULL;
-        w->list = rcgc__gcwalk_list(w->rt, ++w->at);
-        w->prev = w->list;
-        w->g = gc_next(w->list);
+    for (;;) {
+        if (w->done) return NULL;
+        if (w->vi >= 0) { /* the vectored objects of generation at */
+            const struct rcgc__vec *v = &w->rt->vec[w->at];
+            while (w->vi < v->len) {
+                gc_head *g = v->v[w->vi++];
+                if (rcgc__vec_live(g, w->at)) return gc_object_of(g);
+            }
+        } else if (w->g != w->list) {
+            break;
+        } else if (w->at < RCGC__VEC_GENS) {
+            w->vi = 0; /* the list is done: the vector's turn */
+            continue;
+        }
+        if (w->at == w->last) {
+            w->done = 1;
+            return NULL;
+        }
+        w->at++;
+        rcgc__gcwalk_start(w);
     }
     gc_head *g = w->g;
     /* at RCGC_DEBUG >= 2: the node is still tracked and in its list (only
