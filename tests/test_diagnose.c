@@ -326,7 +326,7 @@ TEST(growth_nomem)
         CHECK(c.items == NULL);
         failures++;
     }
-    CHECK(failures >= 3);
+    CHECK(failures >= 3 || t_pool_mode());
     REQUIRE(c.n == 3);
     CHECK_STR(c.items[0].name, "fnode");
     CHECK_EQ(rcgc_diag_counts_get(&c, "node"), 2);
@@ -998,7 +998,7 @@ TEST(nomem_every_step)
             (void)hit;
         }
         CHECK(done);
-        CHECK(failures >= 1);
+        CHECK(failures >= 1 || t_pool_mode());
     }
     CHECK(same_headers(h, objs));
     CHECK_EQ(rcgc_gc_check(rt), 0);

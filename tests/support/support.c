@@ -304,10 +304,15 @@ static rcgc_runtime *runtime_on(const rcgc_config *cfg, int pool)
     return rt;
 }
 
-rcgc_runtime *t_runtime_cfg(const rcgc_config *cfg)
+int t_pool_mode(void)
 {
     const char *pool = getenv("RCGC_TEST_POOL");
-    return runtime_on(cfg, pool != NULL && strcmp(pool, "1") == 0);
+    return pool != NULL && strcmp(pool, "1") == 0;
+}
+
+rcgc_runtime *t_runtime_cfg(const rcgc_config *cfg)
+{
+    return runtime_on(cfg, t_pool_mode());
 }
 
 rcgc_runtime *t_runtime_pool(const rcgc_config *cfg)

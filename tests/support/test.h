@@ -128,6 +128,11 @@ rcgc_runtime *t_runtime(void);
  * (pool objects have side bytes: docs/layout-16.md), the counting allocator
  * as its raw memory (what RCGC_TEST_POOL=1 gives t_runtime_cfg). */
 rcgc_runtime *t_runtime_pool(const rcgc_config *cfg);
+/* 1 if t_runtime puts objects in the pool allocator (RCGC_TEST_POOL=1):
+ * then a failure injected into the counting allocator hits only the
+ * pool's arenas and big blocks, and a fault test may see fewer failures,
+ * or a failure the pool absorbed (it falls back to the raw allocator). */
+int t_pool_mode(void);
 /* Free rt and check: no objects alive, nothing uncollectable (unless
  * allowed), every block and byte returned to the allocator. */
 void t_teardown(rcgc_runtime *rt);
