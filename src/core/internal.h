@@ -438,18 +438,7 @@ void rcgc__vec_fini(rcgc_runtime *rt);
 void rcgc__join_gen(rcgc_runtime *rt, gc_head *list, int gen);
 
 /* The common updates of g's side byte, with no test of the byte's address
- * while the runtime has no registry object.  Tracking puts a pool object
- * in vec[0] (the young vectors above): 1 if it did (the caller makes g
- * vectored), 0 if g goes on generation 0's list. */
-static inline int rcgc__side_track(rcgc_runtime *rt, gc_head *g)
-{
-    uint8_t *side = RCGC_LIKELY(rt->gc_registry == 0) ? gc_side_in_pool(g)
-                                                      : rcgc__side_mixed(rt, g);
-    if (side == NULL) return 0;
-    gc_side_track(side);
-    return rcgc__vec_enter(rt, 0, g, side);
-}
-
+ * while the runtime has no registry object (tracking: object.c, track). */
 /* FINALIZED stays. */
 static inline void rcgc__side_untrack(rcgc_runtime *rt, gc_head *g)
 {

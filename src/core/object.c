@@ -225,11 +225,29 @@ static inline rcgc_object *object_init(rcgc_runtime *rt, const rcgc_type *type,
     return o;
 }
 
+/* The first instance of a lazily untracked type: from now on the order of
+ * generation 0 is observable (untrack_lazy walks it: collect.c), so
+ * objects are tracked onto the list, in tracking order, and those the
+ * young vector holds go first, in its order (docs/layout-16.md, step 3a).
+ * Out of line: once per runtime. */
+static RCGC__NOINLINE void lazy_untrack_on(rcgc_runtime *rt)
+{
+    rt->lazy_untrack = 1;
+    rcgc__vec_link_all(rt);
+    /* no room and no IN_VEC0 bit left: track's inline path never takes
+     * a pool object again, and rcgc__vec_push_slow refuses to grow */
+    rt->raw.free(rt->raw.ctx, rt->vec[0].v);
+    rt->vec[0].v = NULL;
+    rt->vec[0].cap = 0;
+}
+
 /* A type with may_untrack had an instance (object_init's callers, before
  * it: the cached path relies on tcache_fill having done it). */
 static inline void note_lazy_untrack(rcgc_runtime *rt, const rcgc_type *type)
 {
-    if (gc_type_is_gc(type) && type->may_untrack != NULL) rt->lazy_untrack = 1;
+    if (gc_type_is_gc(type) && type->may_untrack != NULL &&
+        RCGC_UNLIKELY(!rt->lazy_untrack))
+        lazy_untrack_on(rt);
 }
 
 /* The block at the start of object_init's object counts as the object
@@ -851,18 +869,25 @@ static RCGC__NOINLINE int track_slow(rcgc_runtime *rt, rcgc_object *o)
 {
     gc_head *g = gc_head_of(o);
     rt->tracked++;
-    if (rcgc__side_track(rt, g))
-        gc_set_vectored(g);
-    else
-        gc_list_append(g, &rt->gen[0].head);
+    uint8_t *side = rcgc__side_of(rt, g);
+    if (side != NULL) {
+        gc_side_track(side);
+        /* (a runtime with a lazily untracked type has no room in vec[0]
+         * and lists every object, in tracking order: lazy_untrack_on) */
+        if (rcgc__vec_enter(rt, 0, g, side)) {
+            gc_set_vectored(g);
+            return 0;
+        }
+    }
+    gc_list_append(g, &rt->gen[0].head);
     return 0;
 }
 
 /* track_slow's common case inline: a pool object (no registry object in
- * the runtime) whose granule has an entry in vec[0] already (its slot's
- * earlier object's: objects that die young leave one), or for which
- * vec[0] has room.  The rest is a tail call, so this path saves no
- * register.  Returns 0. */
+ * the runtime, no lazily untracked type) whose granule has an entry in
+ * vec[0] already (its slot's earlier object's: objects that die young
+ * leave one), or for which vec[0] has room.  The rest is a tail call, so
+ * this path saves no register.  Returns 0. */
 static RCGC__ALWAYS_INLINE int track(rcgc_runtime *rt, rcgc_object *o)
 {
     gc_head *g = gc_head_of(o);
@@ -1003,6 +1028,7 @@ RCGC__NOINLINE int rcgc__vec_push_slow(rcgc_runtime *rt, int k, gc_head *g,
                                        uint8_t *side)
 {
     struct rcgc__vec *v = &rt->vec[k];
+    if (rt->lazy_untrack) return 0; /* listed, in order (lazy_untrack_on) */
     if (v->cap >= RCGC__VEC_MAX_LEN) {
         rcgc__vec_link(rt, k); /* its objects listed: room for 2^16 more */
         return rcgc__vec_try_push(rt, k, g, side);
