@@ -17,6 +17,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/internal.h"
@@ -139,6 +141,80 @@ TEST(plain_blocks_write_no_side_page)
     CHECK_EQ(gone, nsides - 1);
     CHECK_EQ(rcgc_pymalloc_check(pm, stderr), 0);
     CHECK_EQ(rcgc_pymalloc_destroy(pm), 0);
+}
+
+/* ---- the side array's pages cannot be mapped ---- */
+
+/* The process's address space in bytes (VmSize), or 0. */
+static size_t vm_size(void)
+{
+    char line[256];
+    size_t kb = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL) return 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, "VmSize:", 7) == 0) kb = (size_t)atol(line + 7);
+    fclose(f);
+    return kb * 1024;
+}
+
+/* In a child: the address space limited to what it holds plus 16 KiB, so
+ * that no 64 KiB mapping can be had; exit 0 when the pool allocator falls
+ * back to raw without an arena and takes one once the limit is lifted,
+ * 1 on a failed check, 77 when the limit cannot be imposed. */
+static void map_failure_child(void)
+{
+    rcgc_pymalloc *pm = rcgc_pymalloc_new(NULL);
+    if (pm == NULL || !pm->side_pages) _exit(1);
+    free(malloc(16384)); /* room in the C library's heap for raw's blocks */
+    struct rlimit old, lim;
+    size_t vm = vm_size();
+    if (vm == 0 || getrlimit(RLIMIT_AS, &old) != 0) _exit(77);
+    lim = old;
+    lim.rlim_cur = (rlim_t)(vm + 16384);
+    if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(77);
+    void *probe = mmap(NULL, SIDE, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (probe != MAP_FAILED) _exit(77); /* the limit is not enforced */
+    void *p = rcgc_pymalloc_malloc(pm, 32); /* no side array: raw's */
+    rcgc_pymalloc_stats st;
+    rcgc_pymalloc_get_stats(pm, &st);
+    int ok = p != NULL && !rcgc_pymalloc_owns(pm, p) && st.arenas_current == 0 &&
+             st.side_bytes == 0 && st.raw_blocks == 1;
+    if (setrlimit(RLIMIT_AS, &old) != 0) _exit(1);
+    void *q = rcgc_pymalloc_malloc(pm, 32); /* now with an arena */
+    rcgc_pymalloc_get_stats(pm, &st);
+    ok = ok && q != NULL && rcgc_pymalloc_owns(pm, q) &&
+         st.arenas_current == 1 && st.side_bytes == SIDE;
+    ok = ok && rcgc_pymalloc_check(pm, stderr) == 0;
+    rcgc_pymalloc_free(pm, p);
+    rcgc_pymalloc_free(pm, q);
+    ok = ok && rcgc_pymalloc_destroy(pm) == 0;
+    _exit(ok ? 0 : 1);
+}
+
+/* The side array's pages cannot be mapped: no arena is taken (its pages
+ * would not be had either), the block comes from raw, and a later request
+ * gets an arena with its side array.  AddressSanitizer's own mappings would
+ * fail under the limit too: not run there. */
+TEST(side_pages_failure_falls_back_to_raw)
+{
+#ifdef RCGC__ASAN
+    printf("     %s: skipped under AddressSanitizer\n", t_current);
+#else
+    fflush(NULL);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) map_failure_child();
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77) {
+        printf("     %s: skipped: RLIMIT_AS is not enforced here\n", t_current);
+        return;
+    }
+    CHECK_EQ(WEXITSTATUS(status), 0);
+#endif
 }
 
 /* ---- a runtime: tracked objects among plain blocks ---- */
@@ -313,5 +389,6 @@ TEST(dirty_raw_allocator_zero_side_bytes)
 }
 
 TEST_MAIN(T(plain_blocks_write_no_side_page),
+          T(side_pages_failure_falls_back_to_raw),
           T(tracked_objects_write_their_pools_pages),
           T(dirty_raw_allocator_zero_side_bytes))
