@@ -170,6 +170,14 @@ typedef struct rcgc_pymalloc_stats {
     size_t map_bot_bytes;          /* radix tree bottom nodes */
     rcgc_ssize pool_blocks;        /* blocks allocated from pools */
     rcgc_ssize raw_blocks;         /* blocks allocated from raw */
+    /* side bytes (docs/allocator.md, "Side bytes"): one per 16 bytes of
+     * every pool, in a 64 KiB array per arena held outside the arena, so
+     * not in arena_bytes */
+    size_t side_bytes;             /* arenas_current * 64 KiB */
+    size_t side_touchable_bytes;   /* of which can be resident: with the C
+                                      library as raw (fresh pages), the
+                                      pages holding the bytes of the pools
+                                      ever carved; else all (raw's calloc) */
 } rcgc_pymalloc_stats;
 
 RCGC_API void rcgc_pymalloc_get_stats(const rcgc_pymalloc *pm, rcgc_pymalloc_stats *out);

@@ -11,6 +11,7 @@
 #define _DEFAULT_SOURCE
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mem/alloc_internal.h"
 #include "test.h"
@@ -654,6 +655,13 @@ TEST(stats_numbers)
     CHECK_EQ(st.map_bot_bytes, 16384 * 8);
     CHECK_EQ(st.pool_blocks, 110);
     CHECK_EQ(st.raw_blocks, 1);
+    /* side bytes: 64 KiB reserved; with the C library as raw (fresh
+     * pages), touchable only in the page holding the two carved pools'
+     * 1 KiB slices */
+    long pg = sysconf(_SC_PAGESIZE);
+    REQUIRE(pg > 0 && pg <= 65536);
+    CHECK_EQ(st.side_bytes, 65536);
+    CHECK_EQ(st.side_touchable_bytes, pg);
     /* the text, as sys._debugmallocstats() */
     char buf[8192];
     FILE *f = fmemopen(buf, sizeof buf, "w");
@@ -671,6 +679,8 @@ TEST(stats_numbers)
     CHECK(strstr(buf, "# bytes lost to quantization       =                  464\n") != NULL);
     CHECK(strstr(buf, "Total                              =            1,048,576\n") != NULL);
     CHECK(strstr(buf, "# bytes lost to arena map root     =              131,072\n") != NULL);
+    CHECK(strstr(buf, "# bytes in side arrays             =               65,536\n") != NULL);
+    CHECK(strstr(buf, "# side bytes carved pools can touch=") != NULL);
     /* JSON */
     f = fmemopen(buf, sizeof buf, "w");
     REQUIRE(f != NULL);
@@ -681,6 +691,8 @@ TEST(stats_numbers)
                       "\"blocks_in_use\": 100, \"avail_blocks\": 921}") != NULL);
     CHECK(strstr(buf, "\"arenas_current\": 1") != NULL);
     CHECK(strstr(buf, "\"quantization_bytes\": 464") != NULL);
+    CHECK(strstr(buf, "\"side_bytes\": 65536") != NULL);
+    CHECK(strstr(buf, "\"side_touchable_bytes\": ") != NULL);
     for (int i = 0; i < 100; i++) rcgc_pymalloc_free(pm, a[i]);
     for (int i = 0; i < 10; i++) rcgc_pymalloc_free(pm, b[i]);
     rcgc_pymalloc_free(pm, raw);
@@ -809,6 +821,12 @@ TEST(side_array_failure_fails_the_arena)
     CHECK_EQ(rcgc__pm_side_walk(pm, count_nonzero, &nonzero), 0);
     CHECK_EQ(nonzero, 0); /* fresh side bytes are zero */
     CHECK_EQ(rcgc_pymalloc_check(pm, stderr), 0);
+    /* from the embedder's raw allocator's calloc: all may be resident */
+    CHECK(!pm->side_pages);
+    rcgc_pymalloc_stats st;
+    rcgc_pymalloc_get_stats(pm, &st);
+    CHECK_EQ(st.side_bytes, PM_SIDE_PER_ARENA);
+    CHECK_EQ(st.side_touchable_bytes, PM_SIDE_PER_ARENA);
     rcgc_pymalloc_free(pm, p);
     rcgc_pymalloc_free(pm, q);
     rcgc_pymalloc_free(pm, r);

@@ -114,14 +114,17 @@ struct pm_pool {
 
 /*
  * Side bytes: one byte per 16-byte granule of every pool, in an array per
- * arena (PM_SIDE_PER_ARENA bytes, from the raw allocator when the arena is
- * obtained, zeroed, freed with it), so that a layer above can keep a few
- * bits per block without writing the block's page (the collector's
- * membership bits: core/gchead.h, docs/layout-16.md).  The allocator never
- * reads or writes them; it only keeps them zero where it hands out fresh
- * memory (a new arena) and tells where a granule's byte is.  A granule, not
- * a block: the index is a shift of the address (no division by the block
- * size), and a pool keeps its bytes when it changes size class.
+ * arena (PM_SIDE_PER_ARENA bytes, zeroed, obtained before the arena and
+ * freed with it), so that a layer above can keep a few bits per block
+ * without writing the block's page (the collector's membership bits:
+ * core/gchead.h, docs/layout-16.md).  The array is fresh pages of the OS
+ * when the raw allocator is the C library's (pm->side_pages): untouched,
+ * so not resident, until a layer above writes a pool's slice; otherwise
+ * the raw allocator's calloc (docs/allocator.md, "Side bytes").  The
+ * allocator never writes them; it only hands them out zero (a new arena)
+ * and tells where a granule's byte is.  A granule, not a block: the index
+ * is a shift of the address (no division by the block size), and a pool
+ * keeps its bytes when it changes size class.
  */
 #define PM_SIDE_PER_POOL (PM_POOL_SIZE >> PM_ALIGNMENT_SHIFT)        /* 1024 */
 #define PM_SIDE_PER_ARENA ((size_t)PM_MAX_POOLS * PM_SIDE_PER_POOL) /* 64 KiB */
@@ -181,6 +184,10 @@ struct rcgc_pymalloc {
     rcgc_arena_allocator arena;
     size_t retain;                  /* retain_free_arenas */
     size_t retain_percent;          /* retain_free_percent */
+    int side_pages;                 /* 1: side arrays are fresh pages of
+                                       the OS (raw is the C library, whose
+                                       calloc of 64 KiB writes the pages it
+                                       recycles); 0: raw's calloc */
     /* cold: the radix tree root (zero pages until touched) */
     pm_map_bot *map_root[PM_MAP_ROOT_LEN];
 };
@@ -316,10 +323,12 @@ typedef int (*rcgc__pm_side_fn)(void *arg, const void *granule, uint8_t byte,
 int rcgc__pm_side_walk(const struct rcgc_pymalloc *pm, rcgc__pm_side_fn fn,
                        void *arg);
 
-/* fn(side, n) for every pool's side bytes past its header's granules
- * (which hold its pins), arena by arena in the order of the arena vector: a
- * rewrite of many bytes in address order (freeze, unfreeze) instead of one
- * per listed object. */
+/* fn(side, n) for the side bytes of every pool ever carved past its
+ * header's granules (which hold its pins), arena by arena in the order of
+ * the arena vector: a rewrite of many bytes in address order (freeze,
+ * unfreeze) instead of one per listed object.  The slices of pools never
+ * carved are zero and left alone (writing them would make their pages
+ * resident), so fn must map a zero byte to zero. */
 void rcgc__pm_side_arrays(const struct rcgc_pymalloc *pm,
                           void (*fn)(uint8_t *side, size_t n));
 
@@ -597,6 +606,10 @@ void rcgc__memdebug_get_traceback(const rcgc_memdebug *md,
                                   rcgc_memdebug_traceback_fn *fn, void **ctx);
 void rcgc__memdebug_set_traceback(rcgc_memdebug *md,
                                   rcgc_memdebug_traceback_fn fn, void *ctx);
+
+/* ---- libc.c ---- */
+/* 1 if a's hooks are the C library's (rcgc_libc_allocator). */
+int rcgc__allocator_is_libc(const rcgc_allocator *a);
 
 /* 1 if all four hooks are set, 0 if none, -1 if only some. */
 static inline int rcgc__allocator_complete(const rcgc_allocator *a)

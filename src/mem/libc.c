@@ -42,6 +42,12 @@ rcgc_allocator rcgc_libc_allocator(void)
     return a;
 }
 
+int rcgc__allocator_is_libc(const rcgc_allocator *a)
+{
+    return a->malloc == libc_malloc && a->calloc == libc_calloc &&
+           a->realloc == libc_realloc && a->free == libc_free;
+}
+
 /* ---- the process allocator ---- */
 
 static rcgc_allocator process_allocator = {NULL, libc_malloc, libc_calloc,

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "mem/alloc_internal.h"
+#include "platform/os.h"
 
 /* ---- the checker ---- */
 
@@ -278,6 +279,14 @@ int rcgc_pymalloc_check(const rcgc_pymalloc *pm, FILE *out)
 
 /* ---- the side bytes, for the layer above ---- */
 
+/* The pools of ao ever carved (from its first pool up to pool_address):
+ * the only ones whose side slices may have been written. */
+static uint32_t carved_pools(const pm_arena *ao)
+{
+    return (uint32_t)(((uintptr_t)ao->pool_address - rcgc__pm_first_pool(ao)) /
+                      PM_POOL_SIZE);
+}
+
 /* Bit i of isfree: block i of pool is not in use (free, or in a parked
  * page); blocks from nextoffset on are virgin (not in the map: the caller
  * tests the offset). */
@@ -353,7 +362,10 @@ void rcgc__pm_side_arrays(const rcgc_pymalloc *pm,
     for (uint32_t i = 0; i < pm->maxarenas; i++) {
         const pm_arena *ao = &pm->arenas[i];
         if (ao->address == 0) continue;
-        for (uint32_t k = 0; k < PM_MAX_POOLS; k++)
+        /* only the pools ever carved: the others' slices are zero, and a
+         * rewrite (even of a zero with itself) would make their pages
+         * resident */
+        for (uint32_t k = 0; k < carved_pools(ao); k++)
             fn(ao->side + k * PM_SIDE_PER_POOL + hdr, PM_SIDE_PER_POOL - hdr);
     }
 }
@@ -394,10 +406,25 @@ static void stats_pool(rcgc_pymalloc_stats *s, const pm_pool *pool)
     s->pool_blocks += pool->count;
 }
 
+/* The bytes of ao's side array that can be resident: from fresh pages
+ * (pm->side_pages; page is the OS's page size), only the pages holding the
+ * slices of the pools ever carved are ever written (the slices of the
+ * others stay zero and unwritten: rcgc__pm_side_arrays skips them); from
+ * raw's calloc, all of it. */
+static size_t side_touchable(const rcgc_pymalloc *pm, const pm_arena *ao,
+                             size_t page)
+{
+    if (!pm->side_pages) return PM_SIDE_PER_ARENA;
+    size_t n = (size_t)carved_pools(ao) * PM_SIDE_PER_POOL;
+    n = (n + page - 1) / page * page;
+    return n < PM_SIDE_PER_ARENA ? n : PM_SIDE_PER_ARENA;
+}
+
 void rcgc_pymalloc_get_stats(const rcgc_pymalloc *pm,
                              rcgc_pymalloc_stats *s)
 {
     memset(s, 0, sizeof *s);
+    const size_t page = pm->side_pages ? rcgc__os_page_size() : 0;
     for (uint32_t c = 0; c < PM_NCLASSES; c++) s->cls[c].size = PM_INDEX2SIZE(c);
     for (uint32_t i = 0; i < pm->maxarenas; i++) {
         const pm_arena *ao = &pm->arenas[i];
@@ -406,6 +433,8 @@ void rcgc_pymalloc_get_stats(const rcgc_pymalloc *pm,
         s->unused_pools += ao->nfreepools;
         s->arenas_free += ao->nfreepools == ao->ntotalpools;
         if (ao->address & PM_POOL_MASK) s->alignment_bytes += PM_POOL_SIZE;
+        s->side_bytes += PM_SIDE_PER_ARENA;
+        s->side_touchable_bytes += side_touchable(pm, ao, page);
         for (uintptr_t b = rcgc__pm_first_pool(ao);
              b < (uintptr_t)ao->pool_address; b += PM_POOL_SIZE)
             stats_pool(s, (const pm_pool *)b);
@@ -479,6 +508,8 @@ void rcgc_pymalloc_stats_print(const rcgc_pymalloc_stats *s,
     printone(out, "# bytes given back by trim", s->decommitted_bytes);
     printone(out, "# blocks in pools", (size_t)s->pool_blocks);
     printone(out, "# blocks from the raw allocator", (size_t)s->raw_blocks);
+    printone(out, "# bytes in side arrays", s->side_bytes);
+    printone(out, "# side bytes carved pools can touch", s->side_touchable_bytes);
 }
 
 void rcgc_pymalloc_stats_json(const rcgc_pymalloc_stats *s, FILE *out)
@@ -517,6 +548,8 @@ void rcgc_pymalloc_stats_json(const rcgc_pymalloc_stats *s, FILE *out)
     J(map_bot_bytes);
     J(pool_blocks);
     J(raw_blocks);
+    J(side_bytes);
+    J(side_touchable_bytes);
 #undef J
     fputc('}', out);
 }

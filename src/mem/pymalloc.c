@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "mem/alloc_internal.h"
+#include "platform/os.h"
 
 _Static_assert(sizeof(pm_pool) == RCGC_PYMALLOC_POOL_OVERHEAD,
                "the pool header is 48 bytes");
@@ -61,6 +62,29 @@ static int grow_arena_vector(rcgc_pymalloc *pm)
     return 0;
 }
 
+/* An arena's side array (PM_SIDE_PER_ARENA zero bytes), or NULL.  Fresh
+ * pages of the OS when raw is the C library: glibc's calloc of 64 KiB
+ * (below its mmap threshold) writes the zeros into any memory it recycles,
+ * so the whole array would be resident at once, where a fresh page becomes
+ * resident only when a layer above first writes the slice of a pool in it
+ * (a program of plain pool blocks never does).  Otherwise the embedder's
+ * raw allocator, as the allocator's other tables: its calloc zeroes (how
+ * eagerly is its business).  Never the arena allocator: its hooks are for
+ * 1 MiB arenas. */
+static uint8_t *side_alloc(rcgc_pymalloc *pm)
+{
+    if (pm->side_pages) return rcgc__os_pages_map(PM_SIDE_PER_ARENA, 0);
+    return pm->raw.calloc(pm->raw.ctx, PM_SIDE_PER_ARENA, 1);
+}
+
+static void side_free(rcgc_pymalloc *pm, uint8_t *side)
+{
+    if (pm->side_pages)
+        rcgc__os_pages_unmap(side, PM_SIDE_PER_ARENA);
+    else
+        pm->raw.free(pm->raw.ctx, side);
+}
+
 /* A new wholly free arena, not yet linked anywhere, or NULL. */
 static pm_arena *new_arena(rcgc_pymalloc *pm)
 {
@@ -68,16 +92,16 @@ static pm_arena *new_arena(rcgc_pymalloc *pm)
         return NULL;
     pm_arena *ao = pm->unused_arena_objects;
     /* the side bytes first: failing there costs no arena */
-    uint8_t *side = pm->raw.calloc(pm->raw.ctx, PM_SIDE_PER_ARENA, 1);
+    uint8_t *side = side_alloc(pm);
     if (side == NULL) return NULL;
     void *mem = pm->arena.alloc(pm->arena.ctx, PM_ARENA_SIZE);
     if (mem == NULL) {
-        pm->raw.free(pm->raw.ctx, side);
+        side_free(pm, side);
         return NULL;
     }
     if (rcgc__pm_map_mark(pm, (uintptr_t)mem, 1) != 0) {
         pm->arena.free(pm->arena.ctx, mem, PM_ARENA_SIZE);
-        pm->raw.free(pm->raw.ctx, side);
+        side_free(pm, side);
         return NULL;
     }
     pm->unused_arena_objects = ao->nextarena;
@@ -104,7 +128,7 @@ static void release_arena(rcgc_pymalloc *pm, pm_arena *ao)
     (void)rcgc__pm_map_mark(pm, ao->address, 0); /* cannot fail: node exists */
     RCGC__UNPOISON((void *)ao->address, PM_ARENA_SIZE);
     pm->arena.free(pm->arena.ctx, (void *)ao->address, PM_ARENA_SIZE);
-    pm->raw.free(pm->raw.ctx, ao->side);
+    side_free(pm, ao->side);
     ao->side = NULL;
     ao->address = 0;
     ao->nextarena = pm->unused_arena_objects;
@@ -624,6 +648,7 @@ int rcgc_pymalloc_create(const rcgc_pymalloc_config *cfg,
     pm->arena = c.arena;
     pm->retain = (size_t)c.retain_free_arenas;
     pm->retain_percent = (size_t)c.retain_free_percent;
+    pm->side_pages = rcgc__allocator_is_libc(&c.raw);
     *out = pm;
     return 0;
 }
@@ -632,12 +657,6 @@ rcgc_pymalloc *rcgc_pymalloc_new(const rcgc_pymalloc_config *cfg)
 {
     rcgc_pymalloc *pm;
     return rcgc_pymalloc_create(cfg, &pm) == 0 ? pm : NULL;
-}
-
-static void raw_free_side(rcgc_pymalloc *pm, pm_arena *ao)
-{
-    pm->raw.free(pm->raw.ctx, ao->side);
-    ao->side = NULL;
 }
 
 rcgc_ssize rcgc_pymalloc_destroy(rcgc_pymalloc *pm)
@@ -650,7 +669,8 @@ rcgc_ssize rcgc_pymalloc_destroy(rcgc_pymalloc *pm)
         (void)rcgc__pm_map_mark(pm, ao->address, 0);
         RCGC__UNPOISON((void *)ao->address, PM_ARENA_SIZE);
         pm->arena.free(pm->arena.ctx, (void *)ao->address, PM_ARENA_SIZE);
-        raw_free_side(pm, ao);
+        side_free(pm, ao->side);
+        ao->side = NULL;
     }
     rcgc__pm_map_free(pm);
     rcgc_allocator raw = pm->raw;

@@ -285,6 +285,8 @@ static void cmd_alloc(rcgc_serve *srv, jbuf *b)
     rcgc__jb_int(b, s.pool_blocks);
     rcgc__jb_key(b, "raw_blocks");
     rcgc__jb_int(b, s.raw_blocks);
+    JB_FIELD(b, &s, side_bytes);
+    JB_FIELD(b, &s, side_touchable_bytes);
     rcgc__jb_key(b, "classes");
     rcgc__jb_lit(b, "[");
     for (int i = 0; i < RCGC_PYMALLOC_NCLASSES; i++) {
