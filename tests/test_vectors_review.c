@@ -60,6 +60,8 @@ static struct {
     int big;                          /* allow the 2^16-object action */
     long actions;
     int heavy;                        /* O(objects) actions left this step */
+    int lazy;                         /* tuples and dicts too; the client
+                                         untracks nothing then */
 } cl;
 
 static unsigned rnd(unsigned n)
@@ -74,6 +76,19 @@ static unsigned rnd(unsigned n)
 
 static void client_action(rcgc_runtime *rt, rcgc_object *self);
 static int verbose;
+static intptr_t watch_last = -99;
+static void watch_report(rcgc_runtime *rt)
+{
+    (void)rt;
+    const char *w = getenv("RCGC_REVIEW_WATCH");
+    if (w == NULL) return;
+    rcgc_object *o = (rcgc_object *)(uintptr_t)strtoull(w, NULL, 16);
+    if (rt->heap.pm == NULL || gc_side_lookup(rt->heap.pm, (const gc_head *)(const void *)o) == NULL) return;
+    if (o->refcnt != watch_last) {
+        fprintf(stderr, "  watch: refcnt %ld -> %ld\n", (long)watch_last, (long)o->refcnt);
+        watch_last = o->refcnt;
+    }
+}
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
 static void slots_alive(const char *where)
@@ -124,8 +139,45 @@ static const rcgc_type *random_type(void)
     }
 }
 
+static int is_lazy_type(const rcgc_type *t)
+{
+    return t == &t_tuple_type || t == &t_dict_type;
+}
+
+/* A node of a random type (never a tuple or dict: the caller may append
+ * to it). */
+static rcgc_object *client_new_node(rcgc_runtime *rt)
+{
+    const rcgc_type *t = random_type();
+    rcgc_object *o = t_new(rt, t, (int)cl.actions);
+    if (o == NULL) return NULL;
+    if (t->finalize != NULL) t_as(o)->on_finalize = client_finalize;
+    return o;
+}
+
 static rcgc_object *client_new(rcgc_runtime *rt)
 {
+    if (cl.lazy && rnd(3) == 0) {
+        /* a tuple or dict of up to two slot objects (items only at
+         * creation, as a tuple's), maybe of a leaf */
+        rcgc_object *items[2] = {NULL, NULL};
+        unsigned n = rnd(3);
+        for (unsigned k = 0; k < n; k++) { /* before the tuple: an
+            allocation may collect, and would untrack it while empty */
+            items[k] = cl.slot[rnd(NSLOTS)];
+            if (items[k] != NULL)
+                rcgc_incref(items[k]);
+            else
+                items[k] = t_leaf(rt, 0);
+        }
+        rcgc_object *o = t_new(rt, rnd(2) ? &t_tuple_type : &t_dict_type,
+                               (int)cl.actions);
+        for (unsigned k = 0; k < n; k++) {
+            if (o != NULL && items[k] != NULL) (void)t_append(rt, o, items[k]);
+            rcgc_xdecref(rt, items[k]);
+        }
+        return o;
+    }
     const rcgc_type *t = random_type();
     rcgc_object *o = t_new(rt, t, (int)cl.actions);
     if (o == NULL) return NULL;
@@ -163,7 +215,8 @@ static void client_action(rcgc_runtime *rt, rcgc_object *self)
         break;
     case 2: /* a link: cycles */
         if (cl.slot[i] != NULL && cl.slot[j] != NULL &&
-            rcgc_is_weakref(cl.slot[i]) == 0) {
+            rcgc_is_weakref(cl.slot[i]) == 0 &&
+            !is_lazy_type(cl.slot[i]->type)) {
             rcgc_object *a = cl.slot[i], *b = cl.slot[j];
             rcgc_incref(a);
             rcgc_incref(b);
@@ -175,7 +228,8 @@ static void client_action(rcgc_runtime *rt, rcgc_object *self)
     case 3: { /* untrack one (kept aside) */
         unsigned k = rnd(NUNTRACKED);
         rcgc_object *o = cl.slot[i];
-        if (o != NULL && cl.untracked[k] == NULL && rcgc_object_is_tracked(o)) {
+        if (o != NULL && !cl.lazy && cl.untracked[k] == NULL &&
+            !rcgc_is_weakref(o) && rcgc_object_is_tracked(o)) {
             rcgc_object_untrack(rt, o);
             rcgc_incref(o);
             cl.untracked[k] = o;
@@ -237,6 +291,9 @@ static void client_action(rcgc_runtime *rt, rcgc_object *self)
             rcgc_object *o = cl.slot[i];
             rcgc_incref(o);
             rcgc_object *wr = rcgc_weakref_new(rt, o, client_weak_cb, NULL);
+            if (verbose)
+                fprintf(stderr, "  weakref %p to %p (failures %ld)\n",
+                        (void *)wr, (void *)o, t_alloc_state.failures);
             if (wr != NULL) put_slot(rt, j, wr);
             rcgc_decref(rt, o);
         }
@@ -246,7 +303,7 @@ static void client_action(rcgc_runtime *rt, rcgc_object *self)
         if (holder == NULL) break;
         unsigned n = 50 + rnd(400);
         for (unsigned k = 0; k < n; k++) {
-            rcgc_object *o = rnd(8) ? t_node(rt, -2) : client_new(rt);
+            rcgc_object *o = rnd(8) ? t_node(rt, -2) : client_new_node(rt);
             if (o == NULL) break;
             if (rnd(3) == 0) (void)t_append(rt, holder, o);
             if (rnd(5) == 0) (void)t_append(rt, o, holder); /* cycles */
@@ -260,10 +317,10 @@ static void client_action(rcgc_runtime *rt, rcgc_object *self)
         break;
     case 14: /* a chain deep enough for the trashcan */
         if (cl.big || rnd(4) == 0) {
-            rcgc_object *head = client_new(rt);
+            rcgc_object *head = client_new_node(rt);
             rcgc_object *p = head;
             for (int k = 0; k < 120 && p != NULL; k++) {
-                rcgc_object *q = client_new(rt);
+                rcgc_object *q = client_new_node(rt);
                 if (q == NULL) break;
                 (void)t_append(rt, p, q);
                 rcgc_decref(rt, q);
@@ -286,7 +343,11 @@ static void client_action(rcgc_runtime *rt, rcgc_object *self)
         }
         break;
     default: /* untrack and re-track one in place (its stale entry again) */
-        if (cl.slot[i] != NULL && rcgc_object_is_tracked(cl.slot[i])) {
+        /* not a weak reference: one queued for its callback in a
+         * collection and untracked by another's callback leaks the
+         * queue's reference (weak_cb_untracks_queued_weakref) */
+        if (cl.slot[i] != NULL && !cl.lazy && !rcgc_is_weakref(cl.slot[i]) &&
+            rcgc_object_is_tracked(cl.slot[i])) {
             rcgc_object_untrack(rt, cl.slot[i]);
             (void)rcgc_object_track(rt, cl.slot[i]);
         }
@@ -294,6 +355,7 @@ static void client_action(rcgc_runtime *rt, rcgc_object *self)
     }
     cl.depth--;
     slots_alive("after");
+    watch_report(rt);
 }
 
 static void client_drop_all(rcgc_runtime *rt)
@@ -594,9 +656,10 @@ TEST(teardown_finalizers_track_and_walk)
 /* ---- the random client with the other collection triggers ---- */
 
 static void client_run_cfg(uint64_t seed, int steps, rcgc_gc_mode mode,
-                           size_t limit, int faults)
+                           size_t limit, int faults, int lazy)
 {
     memset(&cl, 0, sizeof cl);
+    cl.lazy = lazy;
     cl.rng = seed * 0x9E3779B97F4A7C15ull + 7;
     rcgc_config c;
     rcgc_config_init(&c);
@@ -613,7 +676,11 @@ static void client_run_cfg(uint64_t seed, int steps, rcgc_gc_mode mode,
         cl.heavy = 12;
         if (faults && rnd(6) == 0)
             t_alloc_state.fail_at = t_alloc_state.calls + 1 + (long)rnd(4);
+        long failures = t_alloc_state.failures;
+        verbose = getenv("RCGC_REVIEW_VERBOSE") != NULL;
         client_action(rt, NULL);
+        if (verbose && t_alloc_state.failures != failures)
+            fprintf(stderr, "  step %d: a raw call failed\n", s);
         if (mode == RCGC_GC_DEFERRED && rnd(3) == 0)
             (void)rcgc_gc_collect_pending(rt);
         t_alloc_state.fail_at = 0;
@@ -638,6 +705,15 @@ static void client_run_cfg(uint64_t seed, int steps, rcgc_gc_mode mode,
     (void)rcgc_gc_collect(rt, 2);
     client_drop_all(rt);
     CHECK_EQ(rcgc_gc_check(rt), 0);
+    if (t_live_objects(rt) != 0) {
+        rcgc_object **all = NULL;
+        rcgc_ssize n = rcgc_gc_get_objects(rt, -1, &all);
+        fprintf(stderr, "  %td live, %td tracked:", t_live_objects(rt), n);
+        for (rcgc_ssize k = 0; k < n && k < 12; k++)
+            fprintf(stderr, " %s/%ld", all[k]->type->name, (long)all[k]->refcnt);
+        fprintf(stderr, "\n");
+        rcgc_objects_free(rt, all, n);
+    }
     CHECK_EQ(t_live_objects(rt), 0);
     t_teardown(rt);
 }
@@ -646,7 +722,7 @@ TEST(random_client_deferred)
 {
     long seeds = env_long("RCGC_REVIEW_SEEDS", 12), first = env_long("RCGC_REVIEW_FIRST", 1);
     for (long s = first; s < first + seeds; s++)
-        client_run_cfg((uint64_t)s + 2000, 300, RCGC_GC_DEFERRED, 0, 0);
+        client_run_cfg((uint64_t)s + 2000, 300, RCGC_GC_DEFERRED, 0, 0, 0);
 }
 
 /* A ceiling a little above what the client keeps: emergency collections
@@ -657,7 +733,7 @@ TEST(random_client_heap_limit)
     for (long s = first; s < first + seeds; s++)
         client_run_cfg((uint64_t)s + 3000, 300,
                        s % 2 ? RCGC_GC_DEFERRED : RCGC_GC_SYNC,
-                       (size_t)(256 + 64 * (s % 8)) << 10, 0);
+                       (size_t)(256 + 64 * (s % 8)) << 10, 0, 0);
 }
 
 /* Raw allocations that fail now and then: an arena, a side array or
@@ -666,7 +742,66 @@ TEST(random_client_raw_faults)
 {
     long seeds = env_long("RCGC_REVIEW_SEEDS", 12), first = env_long("RCGC_REVIEW_FIRST", 1);
     for (long s = first; s < first + seeds; s++)
-        client_run_cfg((uint64_t)s + 4000, 300, RCGC_GC_SYNC, 0, 1);
+        client_run_cfg((uint64_t)s + 4000, 300, RCGC_GC_SYNC, 0, 1, 0);
+}
+
+/* Lazily untracked tuples and dicts among the client's objects (the
+ * client untracks nothing itself: an untracked tuple must not come to hold
+ * a tracked object). */
+TEST(random_client_lazy_untrack)
+{
+    long seeds = env_long("RCGC_REVIEW_SEEDS", 12), first = env_long("RCGC_REVIEW_FIRST", 1);
+    for (long s = first; s < first + seeds; s++)
+        client_run_cfg((uint64_t)s + 6000, 300, RCGC_GC_SYNC, 0, 0, 1);
+}
+
+/* ---- a weak reference untracked while queued for its callback ---- */
+
+static rcgc_object *wq_other;
+
+static int wq_callback(rcgc_runtime *rt, rcgc_object *wr, rcgc_object *arg)
+{
+    (void)wr;
+    (void)arg;
+    rcgc_object *o = wq_other;
+    wq_other = NULL; /* only the first callback does it */
+    if (o != NULL && rcgc_object_is_tracked(o)) {
+        rcgc_object_untrack(rt, o);
+        (void)rcgc_object_track(rt, o);
+    }
+    return 0;
+}
+
+/* Two weak references with callbacks to one object of a garbage cycle:
+ * the collection queues both (holding a reference to each, weakref.c
+ * queue_reaction); the first callback untracks and re-tracks the other,
+ * which leaves the queue (gc_untrack_node unlinks it; tracked again it is
+ * vectored) and is never reached by the queue's loop: its callback does
+ * not run and the queue's reference is never dropped.  Not step 3a's
+ * (main before it appended the node to generation 0's list, with the same
+ * effect; CPython's handle_weakrefs has the same shape, but Python code
+ * cannot untrack a weak reference).  FAILS on main 7682f57 and before. */
+TEST(weak_cb_untracks_queued_weakref)
+{
+    rcgc_runtime *rt = pool_rt(0, 0);
+    REQUIRE(rt != NULL);
+    rcgc_object *a = t_wnode(rt, 1), *b = t_wnode(rt, 2);
+    REQUIRE(a != NULL && b != NULL);
+    t_link2(rt, a, b);
+    rcgc_object *w1 = rcgc_weakref_new(rt, a, wq_callback, NULL);
+    rcgc_object *w2 = rcgc_weakref_new(rt, a, wq_callback, NULL);
+    REQUIRE(w1 != NULL && w2 != NULL);
+    rcgc_decref(rt, a);
+    rcgc_decref(rt, b);
+    wq_other = w1; /* the queue is newest first: w2's callback runs first */
+    rcgc_gc_collect(rt, 0);
+    CHECK_EQ(rcgc_gc_check(rt), 0);
+    CHECK_EQ(w1->refcnt, 1); /* 2: the queue's reference stays */
+    CHECK_EQ(w2->refcnt, 1);
+    rcgc_decref(rt, w1);
+    rcgc_decref(rt, w2);
+    CHECK_EQ(t_live_objects(rt), 0);
+    t_finish(rt);
 }
 
 TEST_MAIN(T(registry_tuple_after_pool_tuple_untracked_together),
@@ -676,4 +811,5 @@ TEST_MAIN(T(registry_tuple_after_pool_tuple_untracked_together),
           T(teardown_finalizers_track_and_walk), T(random_client_manual),
           T(random_client_automatic), T(random_client_big),
           T(random_client_deferred), T(random_client_heap_limit),
-          T(random_client_raw_faults))
+          T(random_client_raw_faults), T(random_client_lazy_untrack),
+          T(weak_cb_untracks_queued_weakref))
