@@ -604,6 +604,63 @@ TEST(alternating_pools_emptied_before_link)
     t_finish(rt);
 }
 
+/* Pins keep empty pools, with no collection to take the entries: one
+ * tracked object per pool (the rest of each pool untracked objects of the
+ * same class, as a container among its items), all dead.  docs/layout-16.md
+ * bounds what a program that runs no collection pays for the vector at
+ * 512 KiB; the pools its entries pin are not counted: each stale entry
+ * keeps a whole 16 KiB pool out of its arena (and its arena from the
+ * system) until the next collection or 2^16 more pushes, up to 2^16 pools
+ * (1 GiB).  Main before step 3a gave every pool back at its last free.
+ * FAILS on main 7682f57 (4000 pools, 62.5 MiB, held; freed by the next
+ * collection). */
+TEST(pinned_pools_without_collection)
+{
+    rcgc_runtime *rt = pool_rt(0, 0); /* automatic collection off */
+    REQUIRE(rt != NULL);
+    rcgc_pymalloc_stats st;
+    rcgc_pymalloc_get_stats(rt->heap.pm, &st);
+    size_t before = st.arena_bytes;
+    rcgc_object *probe = rcgc_object_new(rt, &t_node_type);
+    REQUIRE(probe != NULL);
+    size_t bsize = rcgc_pymalloc_block_size(rt->heap.pm,
+                                            (char *)gc_head_of(probe));
+    rcgc_decref(rt, probe);
+    REQUIRE(bsize > 0);
+    long per_pool = (long)((RCGC_PYMALLOC_POOL_SIZE - RCGC_PYMALLOC_POOL_OVERHEAD) / bsize);
+    enum { POOLS = 4000 };
+    long n = POOLS * per_pool;
+    rcgc_object **o = malloc((size_t)n * sizeof *o);
+    REQUIRE(o != NULL);
+    long tracked = 0;
+    uintptr_t last_pool = 0;
+    for (long i = 0; i < n; i++) {
+        o[i] = rcgc_object_new(rt, &t_node_type); /* untracked */
+        REQUIRE(o[i] != NULL);
+        uintptr_t pool = (uintptr_t)gc_head_of(o[i]) &
+                         ~(uintptr_t)(RCGC_PYMALLOC_POOL_SIZE - 1);
+        if (pool != last_pool) { /* a pool's first object */
+            CHECK_EQ(rcgc_object_track(rt, o[i]), 0);
+            tracked++;
+            last_pool = pool;
+        }
+    }
+    for (long i = 0; i < n; i++) rcgc_decref(rt, o[i]);
+    free(o);
+    rcgc_pymalloc_get_stats(rt->heap.pm, &st);
+    size_t held = st.arena_bytes - before;
+    fprintf(stderr, "  %ld objects of %zu-byte blocks, %ld tracked (one per "
+                    "pool), all dead: %zu KiB of arenas held, %zu KiB in "
+                    "empty pools\n",
+            n, bsize, tracked, held >> 10, st.unused_pool_bytes >> 10);
+    CHECK(held <= (size_t)1 << 20);
+    rcgc_gc_collect(rt, 0);
+    rcgc_pymalloc_get_stats(rt->heap.pm, &st);
+    fprintf(stderr, "  after a collection: %zu KiB of arenas held\n",
+            (st.arena_bytes - before) >> 10);
+    t_finish(rt);
+}
+
 /* ---- teardown: finalizers and clear functions that track ---- */
 
 static int tear_made;
@@ -812,4 +869,5 @@ TEST_MAIN(T(registry_tuple_after_pool_tuple_untracked_together),
           T(random_client_automatic), T(random_client_big),
           T(random_client_deferred), T(random_client_heap_limit),
           T(random_client_raw_faults), T(random_client_lazy_untrack),
-          T(weak_cb_untracks_queued_weakref))
+          T(weak_cb_untracks_queued_weakref),
+          T(pinned_pools_without_collection))
