@@ -6,6 +6,18 @@
  * resurrects, walks every object, freezes or collects, with the invariant
  * checker after every step.  Every runtime is on the pool allocator (pool
  * objects: they are vectored), so there is no _pool variant.
+ *
+ * Tests that fail on main 7682f57 on purpose (each says why above it):
+ * registry_tuple_after_pool_tuple_untracked_together,
+ * get_objects_tracking_order_with_registry_object,
+ * pinned_pools_without_collection, teardown_clear_tracks_a_chain (release
+ * builds), weak_cb_untracks_queued_weakref (older than step 3a), and
+ * collect_with_empty_vectors under clang -fsanitize=undefined only.
+ *
+ * The random client: RCGC_REVIEW_SEEDS (12), RCGC_REVIEW_BIG_SEEDS (2) and
+ * RCGC_REVIEW_FIRST (1) choose the seeds; RCGC_REVIEW_VERBOSE=1 prints each
+ * action; RCGC_REVIEW_WATCH=hex-address prints that object's reference
+ * count whenever it changes (run under setarch -R for stable addresses).
  */
 #include "test.h"
 
