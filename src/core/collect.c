@@ -1366,7 +1366,7 @@ rcgc_ssize rcgc__collect_main(rcgc_runtime *rt, int generation,
      * every pass below walks lists (docs/layout-16.md, step 3a), but for
      * a young collection that splits on vec[0] itself. */
     int on_vector = split_on_vector(rt, generation);
-    for (int i = on_vector; i <= generation && i < RCGC_NUM_GENERATIONS - 1; i++)
+    for (int i = on_vector; i <= generation && i < RCGC__VEC_GENS; i++)
         rcgc__vec_link(rt, i);
     for (int i = 0; i < generation; i++) {
         /* A full collection's survivors stay where they are: the younger

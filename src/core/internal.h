@@ -373,6 +373,16 @@ static inline uint8_t *rcgc__side_of(const rcgc_runtime *rt, const gc_head *g)
  * collection's list gets the objects in the same order. */
 #define RCGC__VEC_MAX_LEN ((rcgc_ssize)1 << 16)
 
+/* The empty pools that stale entries may hold (pinned) before the object
+ * allocator drops the stale entries (rcgc__vec_compact, when it needs a
+ * new pool): 64 pools of 16 KiB, 1 MiB. */
+#define RCGC__VEC_HELD_POOLS 64
+
+/* Drop vec[0]'s stale entries (their IN_VEC0 bits, their pins: an empty
+ * pool whose last pin goes returns to its arena); the live ones stay, in
+ * order. */
+void rcgc__vec_compact(rcgc_runtime *rt);
+
 /* vec[k] is full: grow it (or link it, at RCGC__VEC_MAX_LEN) and push g
  * (side: its byte); 0 if it cannot. */
 int rcgc__vec_push_slow(rcgc_runtime *rt, int k, gc_head *g, uint8_t *side);

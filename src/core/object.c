@@ -338,6 +338,11 @@ static RCGC__NOINLINE rcgc_object *object_new_refill(rcgc_runtime *rt,
                                                      size_t size)
 {
     size_t pre = pre_size(type), need = pre + size;
+    /* empty pools that stale entries of vec[0] hold: give them back
+     * before the allocator carves another (docs/layout-16.md, step 3a) */
+    if (RCGC_UNLIKELY(rcgc__pm_pinned_emptied(rt->heap.obj_pm) >=
+                      RCGC__VEC_HELD_POOLS))
+        rcgc__vec_compact(rt);
     char *mem = rcgc__pm_alloc_pool(rt->heap.obj_pm, need);
     if (mem == NULL) return object_new_slow(rt, type, size);
     note_lazy_untrack(rt, type);
@@ -1012,8 +1017,7 @@ void rcgc__join_gen(rcgc_runtime *rt, gc_head *list, int gen)
         if (side != NULL) {
             gc_side_set_gen(side, gen);
             if (rcgc__vec_enter(rt, gen, g, side)) {
-                gc_reset_untracked(g); /* the list is dropped whole */
-                gc_set_vectored(g);
+                gc_vectorize_dropped(g); /* the list is dropped whole */
                 continue;
             }
         }
@@ -1043,9 +1047,36 @@ RCGC__NOINLINE int rcgc__vec_push_slow(rcgc_runtime *rt, int k, gc_head *g,
     return rcgc__vec_push(rt, k, g, side);
 }
 
+void rcgc__vec_compact(rcgc_runtime *rt)
+{
+    struct rcgc__vec *v = &rt->vec[0];
+    rcgc__pm_pinned_reset(rt->heap.pm);
+    rcgc_ssize kept = 0;
+    const void *run = NULL;
+    uint32_t pins = 0; /* to drop from run */
+    for (rcgc_ssize i = 0; i < v->len; i++) {
+        gc_head *g = v->v[i];
+        if (rcgc__vec_live(g, 0)) {
+            v->v[kept++] = g;
+            continue;
+        }
+        const void *pool = rcgc__pm_pool_start(g);
+        if (pool != run) {
+            if (pins != 0) rcgc__pm_unpin_n(rt->heap.pm, run, pins);
+            run = pool;
+            pins = 0;
+        }
+        pins++;
+        gc_side_clear_in_vec(gc_side_in_pool(g), 0);
+    }
+    if (pins != 0) rcgc__pm_unpin_n(rt->heap.pm, run, pins);
+    v->len = kept;
+}
+
 void rcgc__vec_link(rcgc_runtime *rt, int k)
 {
     struct rcgc__vec *v = &rt->vec[k];
+    if (v->len == 0) return; /* v->v may be NULL: no NULL + 0 below */
     gc_head *list = &rt->gen[k].head;
     gc_head *tail = gc_prev(list);
     /* entries follow allocation order, so they come in runs of one pool:

@@ -130,6 +130,10 @@ static void force_free(rcgc_runtime *rt)
                 gc_head *g = gc_next(list);
                 gc_list_move(g, &done);
                 clear_object(rt, gc_object_of(g));
+                /* what clear tracked joins generation 0's list, drained in
+                 * this round when it is the one being drained (found by
+                 * the review of layout-16 step 3a) */
+                rcgc__vec_link_all(rt);
                 found = 1;
             }
         }

@@ -184,6 +184,9 @@ struct rcgc_pymalloc {
     rcgc_arena_allocator arena;
     size_t retain;                  /* retain_free_arenas */
     size_t retain_percent;          /* retain_free_percent */
+    uint32_t pinned_emptied;        /* pools that emptied while pinned
+                                       since the layer above last reset it
+                                       (rcgc__pm_pinned_emptied) */
     int side_pages;                 /* 1: side arrays are fresh pages of
                                        the OS (raw is the C library, whose
                                        calloc of 64 KiB writes the pages it
@@ -295,6 +298,21 @@ void rcgc__pm_unpin_n(struct rcgc_pymalloc *pm, const void *p, uint32_t n);
 static inline const void *rcgc__pm_pool_start(const void *p)
 {
     return PM_POOL_ADDR(p);
+}
+
+/* How many pools emptied while pinned (and so stayed on their class's
+ * list) since the last rcgc__pm_pinned_reset: a pool counts again if it
+ * empties again, and still counts if a block was taken from it since, so
+ * this bounds from above the empty pinned pools held.  The layer above
+ * drops its stale references when it grows (core/object.c). */
+static inline uint32_t rcgc__pm_pinned_emptied(const struct rcgc_pymalloc *pm)
+{
+    return pm->pinned_emptied;
+}
+
+static inline void rcgc__pm_pinned_reset(struct rcgc_pymalloc *pm)
+{
+    pm->pinned_emptied = 0;
 }
 
 /* One reference fewer. */

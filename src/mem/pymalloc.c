@@ -376,7 +376,10 @@ RCGC__NOINLINE void rcgc__pm_pool_emptied(rcgc_pymalloc *pm, pm_pool *pool)
 {
     /* pinned: it keeps its class, on usedpools with a count of 0, until
      * rcgc__pm_unpin takes the last pin */
-    if (RCGC_UNLIKELY(rcgc__pm_pins(pool) != 0)) return;
+    if (RCGC_UNLIKELY(rcgc__pm_pins(pool) != 0)) {
+        pm->pinned_emptied++;
+        return;
+    }
     RCGC_ASSERT(pool->count == 0 && pool->arenaindex < pm->maxarenas);
     RCGC_ASSERT(pm->arenas[pool->arenaindex].address != 0 &&
                 pm->arenas[pool->arenaindex].nfreepools <
@@ -815,7 +818,10 @@ size_t rcgc_pymalloc_trim(rcgc_pymalloc *pm)
         for (uintptr_t b = rcgc__pm_first_pool(ao);
              b < (uintptr_t)ao->pool_address; b += PM_POOL_SIZE) {
             pm_pool *pool = (pm_pool *)b;
-            if (pool->count != 0 && pool->freeblock != NULL)
+            /* a pinned empty pool stays on its class's list, as a used one:
+             * its free pages go back the same way */
+            if ((pool->count != 0 || rcgc__pm_pins(pool) != 0) &&
+                pool->freeblock != NULL)
                 freed += trim_used_pool(pm, pool);
         }
     }
