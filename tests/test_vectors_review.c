@@ -695,9 +695,16 @@ TEST(pinned_pools_without_collection)
     size_t now = st.arena_bytes - before;
     fprintf(stderr, "  after %d more objects of another class: %zu KiB of "
                     "arenas held\n", MORE, now >> 10);
-    CHECK(now <= (size_t)(MORE / ((RCGC_PYMALLOC_POOL_SIZE - 48) / 224) + 8 +
-                          RCGC__VEC_HELD_POOLS) * RCGC_PYMALLOC_POOL_SIZE +
-                     (1u << 20));
+    size_t obsize = rcgc_pymalloc_block_size(rt->heap.pm, (char *)gc_head_of(m[0]));
+    REQUIRE(obsize > 0);
+    size_t opools = MORE / ((RCGC_PYMALLOC_POOL_SIZE - RCGC_PYMALLOC_POOL_OVERHEAD) /
+                            obsize) + 1;
+    /* the new objects' pools, the held ones the bound allows, and an arena
+     * of slack for the one partly used (debug builds' quarantine holds
+     * freed blocks, and their pools, on top) */
+    if (RCGC_DEBUG < 2)
+        CHECK(now <= (opools + RCGC__VEC_HELD_POOLS) * RCGC_PYMALLOC_POOL_SIZE +
+                         (1u << 20));
     for (int i = 0; i < MORE; i++) rcgc_decref(rt, m[i]);
     free(m);
     CHECK_EQ(rcgc_pymalloc_check(rt->heap.pm, stderr), 0);

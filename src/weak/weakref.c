@@ -382,12 +382,31 @@ static void clear_without_callbacks(rcgc_object *o)
 
 /* ---- in a collection (CPython's handle_weakrefs) ---- */
 
-/* Queue wr (alive, not garbage) for its reaction: hold it and move it to
- * the private list. */
-static void queue_reaction(rcgc_runtime *rt, weakref *wr, gc_head *queue)
+/* The weak references queued for their reactions, in order: each held by
+ * a reference and chained through its next field, free once clear_ref
+ * took it off its referent's list (a cleared reference never gets a
+ * referent again).  The chain, not the private list, drives the
+ * reactions: a callback may untrack another queued reference, which takes
+ * it off the list (found by the review of layout-16 step 3a). */
+struct reaction_queue {
+    gc_head list; /* where queued references wait, off their generations */
+    weakref *first, *last;
+};
+
+/* Queue wr (alive, not garbage, cleared) for its reaction: hold it, chain
+ * it and move it to the private list. */
+static void queue_reaction(rcgc_runtime *rt, weakref *wr,
+                           struct reaction_queue *q)
 {
     gc_head *g = gc_head_of(&wr->base);
+    gc_head *queue = &q->list;
+    RCGC_ASSERT(wr->referent == NULL && wr->prev == NULL && wr->next == NULL);
     rcgc_incref(&wr->base);
+    if (q->last != NULL)
+        q->last->next = wr;
+    else
+        q->first = wr;
+    q->last = wr;
     if (gc_is_tracked(g)) {
         gc_list_move_any(g, queue); /* from its list or its young vector */
     } else { /* the program untracked it; it comes back tracked */
@@ -400,8 +419,8 @@ static rcgc_ssize clear_in_collection(rcgc_runtime *rt, gc_head *unreachable,
 {
     /* No weak reference object anywhere: nothing refers weakly to garbage. */
     if (rt->weakrefs == 0) return 0;
-    gc_head queue;
-    gc_list_init(&queue);
+    struct reaction_queue queue = {{0, 0}, NULL, NULL};
+    gc_list_init(&queue.list);
     /* Pass 1: clear every weak reference that is garbage or refers to
      * garbage; queue those that are not garbage and have a callback in
      * CPython's sense (has_callback: a weak method's or a container's even
@@ -422,22 +441,30 @@ static rcgc_ssize clear_in_collection(rcgc_runtime *rt, gc_head *unreachable,
             queue_reaction(rt, wr, &queue);
         }
     }
-    /* Pass 2: the reactions.  A reference freed as a result counts as
-     * collected; one still alive moves to the older generation. */
+    /* Pass 2: the reactions, in the chain's order.  A reference freed as a
+     * result counts as collected; one still alive moves to the older
+     * generation, unless a callback untracked it (it stays untracked) or
+     * tracked it again (it stays young). */
     rcgc_ssize freed = 0;
-    while (!gc_list_is_empty(&queue)) {
-        gc_head *g = gc_next(&queue);
-        weakref *wr = (weakref *)gc_object_of(g);
+    while (queue.first != NULL) {
+        weakref *wr = queue.first;
+        queue.first = wr->next;
+        wr->next = NULL;
         if (has_reaction(wr)) {
             fire(rt, wr, 0);
             (*ran)++;
         }
-        rcgc_decref(rt, &wr->base);
-        if (gc_next(&queue) == g)
-            rcgc__gc_move(rt, g, old);
-        else
+        gc_head *g = gc_head_of(&wr->base);
+        if (wr->base.refcnt == 1) { /* the queue's reference is the last */
+            rcgc_decref(rt, &wr->base);
             freed++;
+            continue;
+        }
+        if (gc_is_tracked(g) && !gc_is_vectored(g)) /* in the list */
+            rcgc__gc_move(rt, g, old);
+        rcgc_decref(rt, &wr->base);
     }
+    RCGC_ASSERT(gc_list_is_empty(&queue.list));
     return freed;
 }
 
