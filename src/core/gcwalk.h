@@ -118,8 +118,12 @@ static inline rcgc_object *rcgc__gcwalk_next(rcgc__gcwalk *w)
     /* Nodes allocated together lie at a constant stride: next + stride
      * predicts the node after next long before the chase gets there; a
      * wrong guess costs one useless prefetch. */
-    __builtin_prefetch((const char *)next + ((const char *)g - (const char *)w->prev) *
-                                                RCGC__GCWALK_AHEAD);
+    /* (in integers: a prefetch never faults, but pointer arithmetic that
+     * leaves its object is undefined, and the distance from a list head in
+     * the runtime to a pool object times 8 can wrap: UBSan) */
+    __builtin_prefetch((const void *)((uintptr_t)next +
+                                      ((uintptr_t)g - (uintptr_t)w->prev) *
+                                          RCGC__GCWALK_AHEAD));
 #endif
     w->prev = g;
     w->g = next;
