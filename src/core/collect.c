@@ -415,6 +415,19 @@ static void mark_drain(struct mark_ctx *m)
     }
 }
 
+/* The cursor scans o (reached): its references marked, the stack drained.
+ * 1 if the stack overflowed (the split falls back), else 0. */
+static inline int mark_scan(struct mark_ctx *m, rcgc_object *o)
+{
+    o->type->traverse(o, visit_mark, m);
+    /* A push that overflowed found the stack full: n > 0. */
+    if (m->n > 0) {
+        mark_drain(m);
+        return m->overflow;
+    }
+    return 0;
+}
+
 /* The cursor's walk.  As long as every object it met was reachable when it
  * got there (nothing passed yet), the list up to the cursor is final: those
  * objects get their word back at once and the sweep starts after them, so
@@ -437,12 +450,7 @@ static void mark_reachable(gc_head *young, struct mark_ctx *m)
         RCGC_ASSERT(gc_prev(g) == settled); /* its link is final */
         settled = g;
         nsettled++;
-        o->type->traverse(o, visit_mark, m);
-        /* A push that overflowed found the stack full: n > 0. */
-        if (m->n > 0) {
-            mark_drain(m);
-            if (m->overflow) return;
-        }
+        if (mark_scan(m, o)) return;
     }
     m->settled = settled;
     m->nsettled = nsettled;
@@ -460,11 +468,7 @@ static void mark_reachable(gc_head *young, struct mark_ctx *m)
             o->refcnt = gc_rc_true_count(r); /* reached */
         }
         m->cursor = g;
-        o->type->traverse(o, visit_mark, m);
-        if (m->n > 0) {
-            mark_drain(m);
-            if (m->overflow) return;
-        }
+        if (mark_scan(m, o)) return;
     }
     m->cursor = NULL; /* everything is behind it now */
 }
@@ -769,17 +773,10 @@ static rcgc_ssize vec_members(rcgc_runtime *rt)
     struct rcgc__vec *v = &rt->vec[0];
     gc_head **mem = v->v;
     rcgc_ssize n = 0;
-    const void *run = NULL;
-    uint32_t pins = 0;
+    struct rcgc__unpin_run run = {NULL, 0};
     for (rcgc_ssize i = 0; i < v->len; i++) {
         gc_head *g = mem[i];
-        const void *pool = rcgc__pm_pool_start(g);
-        if (pool != run) {
-            if (pins != 0) rcgc__pm_unpin_n(rt->heap.pm, run, pins);
-            run = pool;
-            pins = 0;
-        }
-        pins++;
+        rcgc__unpin_run_add(rt, &run, g);
         uint8_t *side = gc_side_in_pool(g);
         uint8_t b = *side;
         gc_side_clear_in_vec(side, 0);
@@ -788,7 +785,7 @@ static rcgc_ssize vec_members(rcgc_runtime *rt)
             mem[n++] = g;
         }
     }
-    if (pins != 0) rcgc__pm_unpin_n(rt->heap.pm, run, pins);
+    rcgc__unpin_run_end(rt, &run);
     return n;
 }
 
@@ -820,11 +817,7 @@ static void mark_reachable_vec(struct mark_ctx *m)
             if (gc_rc_member_refs_zero(r)) break; /* the walk below passes it */
             o->refcnt = gc_rc_true_count(r); /* reached */
         }
-        o->type->traverse(o, visit_mark, m);
-        if (m->n > 0) {
-            mark_drain(m);
-            if (m->overflow) return;
-        }
+        if (mark_scan(m, o)) return;
     }
     m->nsettled = i;
     for (; i < n; i++) {
@@ -840,11 +833,7 @@ static void mark_reachable_vec(struct mark_ctx *m)
             o->refcnt = gc_rc_true_count(r); /* reached */
         }
         m->icursor = i;
-        o->type->traverse(o, visit_mark, m);
-        if (m->n > 0) {
-            mark_drain(m);
-            if (m->overflow) return;
-        }
+        if (mark_scan(m, o)) return;
     }
     m->icursor = n; /* everything is behind it now */
 }

@@ -375,8 +375,11 @@ static inline uint8_t *rcgc__side_of(const rcgc_runtime *rt, const gc_head *g)
 
 /* The empty pools that stale entries may hold (pinned) before the object
  * allocator drops the stale entries (rcgc__vec_compact, when it needs a
- * new pool): 64 pools of 16 KiB, 1 MiB. */
+ * new pool): 64 pools of 16 KiB, 1 MiB, or one per RCGC__VEC_SCAN_PER_POOL
+ * entries of the vector (the drop reads them all), at most 2^16 / 32 =
+ * 2048 pools, 32 MiB. */
 #define RCGC__VEC_HELD_POOLS 64
+#define RCGC__VEC_SCAN_PER_POOL 32
 
 /* Drop vec[0]'s stale entries (their IN_VEC0 bits, their pins: an empty
  * pool whose last pin goes returns to its arena); the live ones stay, in
@@ -416,6 +419,32 @@ static inline int rcgc__vec_enter(rcgc_runtime *rt, int k, gc_head *g,
                                   uint8_t *side)
 {
     return gc_side_in_vec(*side, k) || rcgc__vec_push(rt, k, g, side);
+}
+
+/* Dropping the pins of many entries once per run of entries into one pool
+ * (entries follow allocation order): add each entry's g, end after the
+ * last.  A run's pins go after the run, not before: an emptied pool may go
+ * back to its arena with its last pin. */
+struct rcgc__unpin_run {
+    const void *pool;
+    uint32_t n;
+};
+
+static inline void rcgc__unpin_run_end(rcgc_runtime *rt, struct rcgc__unpin_run *r)
+{
+    if (r->n != 0) rcgc__pm_unpin_n(rt->heap.pm, r->pool, r->n);
+    r->n = 0;
+}
+
+static inline void rcgc__unpin_run_add(rcgc_runtime *rt, struct rcgc__unpin_run *r,
+                                       const gc_head *g)
+{
+    const void *pool = rcgc__pm_pool_start(g);
+    if (pool != r->pool) {
+        rcgc__unpin_run_end(rt, r);
+        r->pool = pool;
+    }
+    r->n++;
 }
 
 /* An entry g of vec[k] is live: its object is tracked in generation k and

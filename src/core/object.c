@@ -339,10 +339,19 @@ static RCGC__NOINLINE rcgc_object *object_new_refill(rcgc_runtime *rt,
 {
     size_t pre = pre_size(type), need = pre + size;
     /* empty pools that stale entries of vec[0] hold: give them back
-     * before the allocator carves another (docs/layout-16.md, step 3a) */
-    if (RCGC_UNLIKELY(rcgc__pm_pinned_emptied(rt->heap.obj_pm) >=
-                      RCGC__VEC_HELD_POOLS))
-        rcgc__vec_compact(rt);
+     * before the allocator carves another (docs/layout-16.md, step 3a).
+     * Every RCGC__VEC_HELD_POOLS pools emptied pinned, count those still
+     * empty (where objects churn most are reused at once) and drop the
+     * stale entries if at least that many are, and one per
+     * RCGC__VEC_SCAN_PER_POOL entries the drop reads */
+    rcgc_pymalloc *pm = rt->heap.obj_pm;
+    if (RCGC_UNLIKELY(rcgc__pm_pinned_emptied(pm) >= RCGC__VEC_HELD_POOLS)) {
+        rcgc__pm_pinned_reset(pm);
+        size_t held = rcgc__pm_pinned_empty_pools(pm);
+        if (held >= RCGC__VEC_HELD_POOLS &&
+            held >= (size_t)rt->vec[0].len / RCGC__VEC_SCAN_PER_POOL)
+            rcgc__vec_compact(rt);
+    }
     char *mem = rcgc__pm_alloc_pool(rt->heap.obj_pm, need);
     if (mem == NULL) return object_new_slow(rt, type, size);
     note_lazy_untrack(rt, type);
@@ -1052,24 +1061,17 @@ void rcgc__vec_compact(rcgc_runtime *rt)
     struct rcgc__vec *v = &rt->vec[0];
     rcgc__pm_pinned_reset(rt->heap.pm);
     rcgc_ssize kept = 0;
-    const void *run = NULL;
-    uint32_t pins = 0; /* to drop from run */
+    struct rcgc__unpin_run run = {NULL, 0}; /* the dropped entries' pins */
     for (rcgc_ssize i = 0; i < v->len; i++) {
         gc_head *g = v->v[i];
         if (rcgc__vec_live(g, 0)) {
             v->v[kept++] = g;
             continue;
         }
-        const void *pool = rcgc__pm_pool_start(g);
-        if (pool != run) {
-            if (pins != 0) rcgc__pm_unpin_n(rt->heap.pm, run, pins);
-            run = pool;
-            pins = 0;
-        }
-        pins++;
+        rcgc__unpin_run_add(rt, &run, g);
         gc_side_clear_in_vec(gc_side_in_pool(g), 0);
     }
-    if (pins != 0) rcgc__pm_unpin_n(rt->heap.pm, run, pins);
+    rcgc__unpin_run_end(rt, &run);
     v->len = kept;
 }
 
@@ -1079,20 +1081,10 @@ void rcgc__vec_link(rcgc_runtime *rt, int k)
     if (v->len == 0) return; /* v->v may be NULL: no NULL + 0 below */
     gc_head *list = &rt->gen[k].head;
     gc_head *tail = gc_prev(list);
-    /* entries follow allocation order, so they come in runs of one pool:
-     * its pins are dropped once per run, after the run (not before: an
-     * emptied pool may go back to its arena with its last pin) */
-    const void *run = NULL;
-    uint32_t pins = 0;
+    struct rcgc__unpin_run run = {NULL, 0}; /* pins dropped once per pool run */
     for (gc_head **e = v->v, **end = e + v->len; e < end; e++) {
         gc_head *g = *e;
-        const void *pool = rcgc__pm_pool_start(g);
-        if (pool != run) {
-            if (pins != 0) rcgc__pm_unpin_n(rt->heap.pm, run, pins);
-            run = pool;
-            pins = 0;
-        }
-        pins++;
+        rcgc__unpin_run_add(rt, &run, g);
         uint8_t *side = gc_side_in_pool(g);
         uint8_t b = *side;
         gc_side_clear_in_vec(side, k);
@@ -1102,7 +1094,7 @@ void rcgc__vec_link(rcgc_runtime *rt, int k)
             tail = gc_chain_vectored(tail, g);
     }
     gc_chain_close(list, tail);
-    if (pins != 0) rcgc__pm_unpin_n(rt->heap.pm, run, pins);
+    rcgc__unpin_run_end(rt, &run);
     v->len = 0;
 }
 

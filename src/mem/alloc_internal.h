@@ -315,6 +315,10 @@ static inline void rcgc__pm_pinned_reset(struct rcgc_pymalloc *pm)
     pm->pinned_emptied = 0;
 }
 
+/* The empty pools held now (pinned, on their class's list with a count of
+ * 0): O(pools on the usedpools lists). */
+size_t rcgc__pm_pinned_empty_pools(const struct rcgc_pymalloc *pm);
+
 /* One reference fewer. */
 static inline void rcgc__pm_unpin(struct rcgc_pymalloc *pm, const void *p)
 {

@@ -428,6 +428,17 @@ RCGC__NOINLINE void rcgc__pm_pool_emptied(rcgc_pymalloc *pm, pm_pool *pool)
     if (nf == ao->ntotalpools && pm->nfree_arenas > 1) shed_free_arenas(pm);
 }
 
+size_t rcgc__pm_pinned_empty_pools(const rcgc_pymalloc *pm)
+{
+    size_t n = 0;
+    for (uint32_t c = 0; c < PM_NCLASSES; c++) {
+        const pm_link *head = &pm->usedpools[c];
+        for (const pm_link *l = head->next; l != head; l = l->next)
+            n += ((const pm_pool *)(const void *)l)->count == 0; /* link first */
+    }
+    return n;
+}
+
 void rcgc__pm_unpin_n(rcgc_pymalloc *pm, const void *p, uint32_t n)
 {
     uint32_t pins = rcgc__pm_pins(p);
