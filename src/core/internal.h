@@ -464,8 +464,9 @@ rcgc_ssize rcgc__gen_size(const rcgc_runtime *rt, int i);
  * are appended to gen[k]'s list in the vector's order, every entry goes
  * (IN_VECk cleared, its pool unpinned). */
 void rcgc__vec_link(rcgc_runtime *rt, int k);
-/* Both young vectors linked: every tracked object on a list (walks of all
- * objects: introspection, freeze, teardown, the diagnosis). */
+/* Both young vectors linked: every tracked object on a list (freeze,
+ * teardown, rcgc__move_reachable, the first lazily untracked type; the
+ * read-only walks read the vector in place: core/gcwalk.h). */
 void rcgc__vec_link_all(rcgc_runtime *rt);
 /* Teardown: every entry goes (no object is tracked), the vectors' memory
  * too. */
