@@ -428,6 +428,24 @@ static inline int mark_scan(struct mark_ctx *m, rcgc_object *o)
     return 0;
 }
 
+/* The cursor meets o after the settled prefix: 1 if o is a member with
+ * gc_refs 0, which the cursor passes (unreachable unless reached later);
+ * else 0, and o is reached (its word back; a root keeps its word). */
+static inline int mark_passes(rcgc_object *o)
+{
+    intptr_t r = o->refcnt;
+    /* Only objects behind the cursor are ever reached from the stack. */
+    RCGC_ASSERT(gc_rc_ahead_ok(r));
+    if (gc_rc_word_is_member(r)) {
+        if (gc_rc_member_refs_zero(r)) {
+            gc_rc_pass(o);
+            return 1;
+        }
+        o->refcnt = gc_rc_true_count(r);
+    }
+    return 0;
+}
+
 /* The cursor's walk.  As long as every object it met was reachable when it
  * got there (nothing passed yet), the list up to the cursor is final: those
  * objects get their word back at once and the sweep starts after them, so
@@ -457,16 +475,7 @@ static void mark_reachable(gc_head *young, struct mark_ctx *m)
     for (; g != young; g = gc_next(g)) {
         gc_prefetch_ahead(g, gc_next(g));
         rcgc_object *o = gc_object_of(g);
-        intptr_t r = o->refcnt;
-        /* Only objects behind the cursor are ever reached from the stack. */
-        RCGC_ASSERT(gc_rc_ahead_ok(r));
-        if (gc_rc_word_is_member(r)) { /* else a root: keeps its word */
-            if (gc_rc_member_refs_zero(r)) {
-                gc_rc_pass(o); /* unreachable unless reached later */
-                continue;
-            }
-            o->refcnt = gc_rc_true_count(r); /* reached */
-        }
+        if (mark_passes(o)) continue;
         m->cursor = g;
         if (mark_scan(m, o)) return;
     }
@@ -823,15 +832,7 @@ static void mark_reachable_vec(struct mark_ctx *m)
     for (; i < n; i++) {
         prefetch_member(mem, i, n);
         rcgc_object *o = gc_object_of(mem[i]);
-        intptr_t r = o->refcnt;
-        RCGC_ASSERT(gc_rc_ahead_ok(r));
-        if (gc_rc_word_is_member(r)) {
-            if (gc_rc_member_refs_zero(r)) {
-                gc_rc_pass(o); /* unreachable unless reached later */
-                continue;
-            }
-            o->refcnt = gc_rc_true_count(r); /* reached */
-        }
+        if (mark_passes(o)) continue;
         m->icursor = i;
         if (mark_scan(m, o)) return;
     }
@@ -1030,7 +1031,7 @@ static void promote(rcgc_runtime *rt, int generation, gc_head *young,
     if (young != old) {
         if (generation == RCGC_NUM_GENERATIONS - 2)
             rt->long_lived_pending += survivors;
-        rcgc__join_gen(rt, young, generation + 1); /* vectored again */
+        rcgc__join_gen(rt, young, generation + 1);
     } else {
         rt->long_lived_pending = 0;
         rt->long_lived_total = survivors;

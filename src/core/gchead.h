@@ -191,15 +191,6 @@ static inline void gc_set_vectored(gc_head *g)
     g->_gc_next = GC_NEXT_VECTORED;
 }
 
-/* g, a node of a list that is dropped whole (its neighbours' links are
- * not kept), becomes vectored: FINALIZED stays, COLLECTING goes. */
-static inline void gc_vectorize_dropped(gc_head *g)
-{
-    RCGC_ASSERT(gc_is_tracked(g) && !gc_is_vectored(g));
-    g->_gc_prev &= GC_PREV_FINALIZED;
-    g->_gc_next = GC_NEXT_VECTORED;
-}
-
 /* A vectored g is untracked: FINALIZED stays (its vector entry goes stale:
  * the side byte tells). */
 static inline void gc_untrack_vectored(gc_head *g)

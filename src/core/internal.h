@@ -351,13 +351,14 @@ static inline uint8_t *rcgc__side_of(const rcgc_runtime *rt, const gc_head *g)
 
 /* ---- the young vectors (object.c; docs/layout-16.md, step 3a) ----
  *
- * A tracked pool object of generation 0 or 1 is vectored (gchead.h): on no
- * list, its gc_head in vec[g].  A collection of g first links vec[0..g]'s
- * live entries into the generations' lists (rcgc__vec_link), so its passes
- * walk lists as before; its survivors of generation 0 become vectored in
- * vec[1] again (rcgc__join_gen).  An object that dies young is never linked.
- * A push that cannot grow its vector leaves the object on its generation's
- * list instead: lists and vectors together always hold every object. */
+ * A tracked pool object of generation 0 is vectored (gchead.h): on no
+ * list, its gc_head in vec[0].  A young collection splits on vec[0] itself
+ * and links the members in its sweep (collect.c, deduce_unreachable_vec);
+ * any other collection first links vec[0]'s live entries onto generation
+ * 0's list (rcgc__vec_link).  Survivors join generation 1's list.  An
+ * object that dies young is never linked.  A push that cannot grow its
+ * vector leaves the object on generation 0's list instead: lists and
+ * vectors together always hold every object. */
 
 /* The generations whose pool objects are vectored: generation 0 only.
  * Generation 1 keeps its list: a young collection's survivors join it by
@@ -471,10 +472,10 @@ void rcgc__vec_link_all(rcgc_runtime *rt);
 /* Teardown: every entry goes (no object is tracked), the vectors' memory
  * too. */
 void rcgc__vec_fini(rcgc_runtime *rt);
-/* Every object of list joins generation gen (a side byte's number: 0, 1,
- * 2 or GC_GEN_FROZEN): its side byte's generation set, a pool object of
- * a generation below RCGC__VEC_GENS vectored, the rest merged at the end of gen's list.
- * list ends empty.  O(length of list). */
+/* Every object of list joins generation gen (1, 2 or GC_GEN_FROZEN: no
+ * collection moves objects into a vectored generation): its side byte's
+ * generation set, list merged at the end of gen's.  list ends empty.
+ * O(length of list). */
 void rcgc__join_gen(rcgc_runtime *rt, gc_head *list, int gen);
 
 /* The common updates of g's side byte, with no test of the byte's address
@@ -532,8 +533,8 @@ static inline int rcgc__list_gen(const rcgc_runtime *rt, const gc_head *list)
 
 /* gc_list_move(g, list) for a linked object g, whose side byte gets
  * list's generation if list is a generation's (a private list's objects
- * get theirs when the list joins one); a pool object that joins generation
- * 0 or 1 becomes vectored instead, if its vector can take it. */
+ * get theirs when the list joins one).  list is never generation 0's (no
+ * collection moves objects into a vectored generation). */
 void rcgc__gc_move(rcgc_runtime *rt, gc_head *g, gc_head *list);
 
 /* The PEP 442 finalizer of o (a GC object) has run: FINALIZED in both

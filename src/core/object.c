@@ -981,19 +981,10 @@ void rcgc__set_finalized(rcgc_runtime *rt, rcgc_object *o)
 void rcgc__gc_move(rcgc_runtime *rt, gc_head *g, gc_head *list)
 {
     int gen = rcgc__list_gen(rt, list);
+    RCGC_ASSERT(gen < 0 || gen >= RCGC__VEC_GENS);
+    gc_list_move(g, list);
     uint8_t *side = gen >= 0 ? rcgc__side_of(rt, g) : NULL;
-    if (side == NULL) {
-        gc_list_move(g, list);
-        return;
-    }
-    gc_side_set_gen(side, gen);
-    if (gen < RCGC__VEC_GENS && rcgc__vec_enter(rt, gen, g, side)) {
-        gc_list_remove(g);
-        gc_reset_untracked(g);
-        gc_set_vectored(g);
-    } else {
-        gc_list_move(g, list);
-    }
+    if (side != NULL) gc_side_set_gen(side, gen);
 }
 
 void rcgc__side_set_gen_list(rcgc_runtime *rt, const gc_head *list, int gen)
@@ -1012,27 +1003,9 @@ void rcgc__side_set_gen_list(rcgc_runtime *rt, const gc_head *list, int gen)
 
 void rcgc__join_gen(rcgc_runtime *rt, gc_head *list, int gen)
 {
-    RCGC_ASSERT(gen >= 0 && gen <= GC_GEN_FROZEN);
-    gc_head *to = gen == GC_GEN_FROZEN ? &rt->permanent : &rt->gen[gen].head;
-    if (gen >= RCGC__VEC_GENS) {
-        rcgc__side_set_gen_list(rt, list, gen);
-        gc_list_merge(list, to);
-        return;
-    }
-    gc_head *next;
-    for (gc_head *g = gc_next(list); g != list; g = next) {
-        next = gc_next(g);
-        uint8_t *side = rcgc__side_of(rt, g);
-        if (side != NULL) {
-            gc_side_set_gen(side, gen);
-            if (rcgc__vec_enter(rt, gen, g, side)) {
-                gc_vectorize_dropped(g); /* the list is dropped whole */
-                continue;
-            }
-        }
-        gc_list_append(g, to);
-    }
-    gc_list_init(list);
+    RCGC_ASSERT(gen >= RCGC__VEC_GENS && gen <= GC_GEN_FROZEN);
+    rcgc__side_set_gen_list(rt, list, gen);
+    gc_list_merge(list, gen == GC_GEN_FROZEN ? &rt->permanent : &rt->gen[gen].head);
 }
 
 /* ---- the young vectors ---- */
